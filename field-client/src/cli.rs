@@ -1,0 +1,197 @@
+//! Command-line arguments (clap). Each command maps to one function in
+//! [`crate::commands`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sync_core::ActivityInput;
+
+/// Records the activities of a community resource centre, with or without a
+/// network connection. Everything is saved on this computer first.
+#[derive(Debug, Parser)]
+#[command(name = "field-client", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Folder holding this device's journal [default: the system's data folder]
+    #[arg(long, global = true, env = "FIELD_CLIENT_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a journal for a centre on this device
+    Init {
+        /// The centre's name, e.g. "Daugavpils KRC"
+        #[arg(long)]
+        centre: String,
+        /// This device's name, shown as "recorded by" [default: the computer's name]
+        #[arg(long)]
+        device_name: Option<String>,
+    },
+    /// Record a new activity; prints its id once it is safely saved
+    Add(ActivityArgs),
+    /// Change the given fields of an activity; other fields stay as they are
+    Edit {
+        /// The activity's id (as printed by `add` or `list`)
+        id: String,
+        #[command(flatten)]
+        fields: ActivityArgs,
+    },
+    /// Delete an activity (it can be restored)
+    Delete {
+        /// The activity's id
+        id: String,
+    },
+    /// Undo a delete
+    Restore {
+        /// The activity's id
+        id: String,
+    },
+    /// List activities, newest first
+    List {
+        /// Print one JSON array with every field
+        #[arg(long)]
+        json: bool,
+        /// List only deleted activities (the ones `restore` can bring back)
+        #[arg(long, conflicts_with = "all")]
+        deleted: bool,
+        /// List deleted and current activities together
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show every field of one activity
+    Show {
+        /// The activity's id
+        id: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write all activities to a CSV or JSON file (or to standard output)
+    Export {
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// File to write [default: standard output]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Field separator for CSV; Excel with Latvian regional settings expects `semicolon`
+        #[arg(long, value_enum, default_value_t = Delimiter::Comma)]
+        delimiter: Delimiter,
+        /// Include deleted activities (with deleted = true)
+        #[arg(long)]
+        include_deleted: bool,
+    },
+    /// Add activities from a CSV or JSON file (as written by `export`, or a spreadsheet saved as CSV)
+    Import {
+        /// The file to read
+        file: PathBuf,
+        /// Import the valid rows even if some rows are bad (the bad ones are listed)
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Check every row and report, but save nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show the centre, this device and how many activities are not yet sent
+    Status {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fold the journal's appended changes into one snapshot (done automatically too)
+    #[command(hide = true)]
+    Compact,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Delimiter {
+    Comma,
+    Semicolon,
+    Tab,
+}
+
+impl Delimiter {
+    pub fn byte(self) -> u8 {
+        match self {
+            Delimiter::Comma => b',',
+            Delimiter::Semicolon => b';',
+            Delimiter::Tab => b'\t',
+        }
+    }
+}
+
+/// The fields of an activity. For `add`, title, kind and date are required;
+/// for `edit`, only the fields given change.
+#[derive(Debug, Args)]
+pub struct ActivityArgs {
+    /// Title, e.g. "Skolotāja loma vietējās kopienas attīstībā"
+    #[arg(long)]
+    pub title: Option<String>,
+    /// seminar, workshop, training, consultation, community_initiative, event, meeting, symposium or other (Latvian names work too)
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Date as YYYY-MM-DD
+    #[arg(long)]
+    pub date: Option<String>,
+    /// Start time as HH:MM (an empty value clears it)
+    #[arg(long, value_name = "HH:MM")]
+    pub start: Option<String>,
+    /// Duration in hours, e.g. 1.5 (an empty value clears it)
+    #[arg(long, value_name = "H")]
+    pub hours: Option<String>,
+    /// Where it took place
+    #[arg(long)]
+    pub place: Option<String>,
+    /// An organiser; repeat for several. On edit, replaces the list (--organiser "" empties it)
+    #[arg(long = "organiser", value_name = "NAME")]
+    pub organisers: Vec<String>,
+    /// A partner institution, e.g. "20.PII"; repeat for several. On edit, replaces the list
+    #[arg(long = "institution", value_name = "NAME")]
+    pub institutions: Vec<String>,
+    /// Participants of one group, e.g. --count teachers=12; repeat per group
+    #[arg(long = "count", value_name = "GROUP=N")]
+    pub counts: Vec<String>,
+    /// Free-text description
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Outcome notes
+    #[arg(long)]
+    pub notes: Option<String>,
+}
+
+impl ActivityArgs {
+    /// Converts the arguments to the core's input form. A `--count` without `=`
+    /// keeps its text as the group name with an empty value, which the core
+    /// reports as an error naming it.
+    pub fn to_input(&self) -> ActivityInput {
+        let list = |names: &Vec<String>| (!names.is_empty()).then(|| names.clone());
+        ActivityInput {
+            title: self.title.clone(),
+            kind: self.kind.clone(),
+            date: self.date.clone(),
+            start: self.start.clone(),
+            hours: self.hours.clone(),
+            place: self.place.clone(),
+            organisers: list(&self.organisers),
+            institutions: list(&self.institutions),
+            counts: self
+                .counts
+                .iter()
+                .map(|c| match c.split_once('=') {
+                    Some((group, n)) => (group.to_owned(), n.to_owned()),
+                    None => (c.clone(), "missing: write GROUP=N".to_owned()),
+                })
+                .collect(),
+            description: self.description.clone(),
+            notes: self.notes.clone(),
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! One function per command. Each returns `anyhow::Result`; `main` prints the
+//! error chain in plain words. Output meant for scripts (ids, JSON, CSV) goes
+//! to stdout; messages for people go to stderr.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use sync_core::replica::Status;
+use sync_core::{Activity, ActivityId, NewStore, Replica};
+
+use crate::cli::{ActivityArgs, Command, ExportFormat};
+use crate::interchange::export::{ActivityRow, write_csv, write_json};
+use crate::interchange::import::check_file;
+use crate::{output, progress};
+
+/// The store file inside the data folder.
+pub const STORE_FILE: &str = "journal.redb";
+
+pub fn run(command: Command, data_dir: &Path) -> Result<()> {
+    let store = data_dir.join(STORE_FILE);
+    match command {
+        Command::Init {
+            centre,
+            device_name,
+        } => init(data_dir, &store, &centre, device_name),
+        Command::Add(fields) => add(&store, &fields),
+        Command::Edit { id, fields } => edit(&store, &id, &fields),
+        Command::Delete { id } => set_deleted(&store, &id, true),
+        Command::Restore { id } => set_deleted(&store, &id, false),
+        Command::List { json, deleted, all } => list(&store, json, deleted, all),
+        Command::Show { id, json } => show(&store, &id, json),
+        Command::Export {
+            format,
+            out,
+            delimiter,
+            include_deleted,
+        } => export(
+            &store,
+            format,
+            out.as_deref(),
+            delimiter.byte(),
+            include_deleted,
+        ),
+        Command::Import {
+            file,
+            skip_invalid,
+            dry_run,
+        } => import(&store, &file, skip_invalid, dry_run),
+        Command::Status { json } => status(&store, json),
+        Command::Compact => compact(&store),
+    }
+}
+
+fn open(store: &Path) -> Result<Replica> {
+    match Replica::open(store) {
+        Err(sync_core::ReplicaError::Open(sync_core::OpenError::Missing(_))) => bail!(
+            "there is no journal in {} yet; create one with `field-client init --centre NAME`",
+            store.parent().unwrap_or(store).display()
+        ),
+        other => other.context("cannot open the journal"),
+    }
+}
+
+fn init(data_dir: &Path, store: &Path, centre: &str, device_name: Option<String>) -> Result<()> {
+    let centre = centre.trim();
+    if centre.is_empty() {
+        bail!("the centre's name must not be empty");
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
+    let device_name = device_name.unwrap_or_else(default_device_name);
+    let replica = Replica::create(
+        store,
+        NewStore {
+            centre,
+            device_name: &device_name,
+        },
+    )
+    .context("cannot create the journal")?;
+    eprintln!(
+        "Created a journal for \"{centre}\" on this device ({device_name}).\nData: {}",
+        replica.store().path().display()
+    );
+    Ok(())
+}
+
+fn default_device_name() -> String {
+    ["HOSTNAME", "COMPUTERNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|n| !n.trim().is_empty()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "this device".to_owned())
+}
+
+fn add(store: &Path, fields: &ActivityArgs) -> Result<()> {
+    let patch = fields
+        .to_input()
+        .parse()
+        .context("the activity was not saved")?;
+    patch
+        .check_complete()
+        .context("the activity was not saved")?;
+    let mut replica = open(store)?;
+    let id = replica
+        .add(ActivityId::new_random(), &patch, Utc::now())
+        .context("the activity was not saved")?;
+    // The id is printed only now: the activity is on disk.
+    println!("{id}");
+    std::io::stdout()
+        .flush()
+        .context("cannot write to standard output")?;
+    compact_quietly(&mut replica);
+    Ok(())
+}
+
+fn edit(store: &Path, id: &str, fields: &ActivityArgs) -> Result<()> {
+    let id = parse_id(id)?;
+    let patch = fields.to_input().parse().context("nothing was changed")?;
+    if patch.is_empty() {
+        bail!("nothing to change: give at least one field, e.g. --title or --count teachers=12");
+    }
+    let mut replica = open(store)?;
+    let changed = replica
+        .edit(id, &patch, Utc::now())
+        .context("nothing was changed")?;
+    eprintln!(
+        "{}",
+        if changed {
+            "Saved."
+        } else {
+            "Nothing changed: the activity already had these values."
+        }
+    );
+    compact_quietly(&mut replica);
+    Ok(())
+}
+
+fn set_deleted(store: &Path, id: &str, deleted: bool) -> Result<()> {
+    let id = parse_id(id)?;
+    let mut replica = open(store)?;
+    let changed = replica.set_deleted(id, deleted, Utc::now())?;
+    let message = match (deleted, changed) {
+        (true, true) => format!("Deleted. To undo: field-client restore {id}"),
+        (true, false) => "It was already deleted.".to_owned(),
+        (false, true) => "Restored.".to_owned(),
+        (false, false) => "It was not deleted; nothing to restore.".to_owned(),
+    };
+    eprintln!("{message}");
+    compact_quietly(&mut replica);
+    Ok(())
+}
+
+fn list(store: &Path, json: bool, only_deleted: bool, all: bool) -> Result<()> {
+    let replica = open(store)?;
+    let centre = replica.info()?.centre;
+    let activities: Vec<Activity> = replica
+        .activities()?
+        .into_iter()
+        .filter(|a| all || a.deleted == only_deleted)
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if json {
+        let rows = activities.iter().map(|a| ActivityRow {
+            centre: &centre,
+            activity: a,
+        });
+        write_json(&mut out, rows)?;
+    } else {
+        output::write_table(&mut out, &activities)?;
+        if activities.is_empty() {
+            eprintln!(
+                "No activities{}.",
+                if only_deleted { " are deleted" } else { " yet" }
+            );
+        }
+    }
+    Ok(())
+}
+
+fn show(store: &Path, id: &str, json: bool) -> Result<()> {
+    let id = parse_id(id)?;
+    let replica = open(store)?;
+    let activity = replica
+        .get(id)?
+        .ok_or_else(|| anyhow::anyhow!("no activity with id {id}"))?;
+    let centre = replica.info()?.centre;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(
+            &mut out,
+            &ActivityRow {
+                centre: &centre,
+                activity: &activity,
+            },
+        )?;
+        writeln!(out)?;
+    } else {
+        output::write_details(&mut out, &centre, &activity)?;
+    }
+    Ok(())
+}
+
+fn export(
+    store: &Path,
+    format: ExportFormat,
+    out: Option<&Path>,
+    delimiter: u8,
+    include_deleted: bool,
+) -> Result<()> {
+    let replica = open(store)?;
+    let centre = replica.info()?.centre;
+    let activities: Vec<Activity> = replica
+        .activities()?
+        .into_iter()
+        .filter(|a| include_deleted || !a.deleted)
+        .collect();
+    let rows = activities.iter().map(|a| ActivityRow {
+        centre: &centre,
+        activity: a,
+    });
+    let write = |w: &mut dyn Write| match format {
+        ExportFormat::Csv => write_csv(w, delimiter, rows),
+        ExportFormat::Json => write_json(w, rows),
+    };
+    match out {
+        Some(path) => {
+            write_file_atomically(path, write)?;
+            eprintln!(
+                "Wrote {} activities to {}.",
+                activities.len(),
+                path.display()
+            );
+        }
+        None => write(&mut std::io::stdout().lock())?,
+    }
+    Ok(())
+}
+
+/// Writes next to the target and renames, so a failed export never leaves a
+/// half-written file under the requested name.
+fn write_file_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
+    let tmp = PathBuf::from(format!("{}.partial", path.display()));
+    let result = (|| -> std::io::Result<()> {
+        let file = std::fs::File::create(&tmp)?;
+        let mut buffered = std::io::BufWriter::new(file);
+        write(&mut buffered)?;
+        buffered
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+    }
+    Ok(())
+}
+
+fn import(store: &Path, file: &Path, skip_invalid: bool, dry_run: bool) -> Result<()> {
+    let mut replica = open(store)?;
+    let checked = check_file(file, replica.journal_id()).context("nothing was imported")?;
+    for note in &checked.notes {
+        eprintln!("note: {note}");
+    }
+    for bad in &checked.bad {
+        eprintln!("{}: {bad}", file.display());
+    }
+    if !checked.bad.is_empty() && !skip_invalid {
+        bail!(
+            "nothing was imported: {} row(s) have problems (listed above). Fix them, or run again with --skip-invalid to import only the good rows",
+            checked.bad.len()
+        );
+    }
+    if checked.deleted_skipped > 0 {
+        eprintln!(
+            "note: {} row(s) marked deleted were not imported",
+            checked.deleted_skipped
+        );
+    }
+    let items: Vec<_> = checked
+        .good
+        .into_iter()
+        .map(|row| (row.id, row.patch))
+        .collect();
+    if dry_run {
+        eprintln!(
+            "Checked: {} row(s) can be imported. Nothing was saved (--dry-run).",
+            items.len()
+        );
+        return Ok(());
+    }
+    let bar = progress::bar(items.len() as u64, "saving");
+    let outcome = replica
+        .import(items, Utc::now())
+        .context("nothing was imported")?;
+    bar.finish_and_clear();
+    println!(
+        "Imported {} activities ({} already present{}).",
+        outcome.added,
+        outcome.already_present,
+        if checked.bad.is_empty() {
+            String::new()
+        } else {
+            format!(", {} bad rows skipped", checked.bad.len())
+        }
+    );
+    compact_quietly(&mut replica);
+    Ok(())
+}
+
+fn status(store: &Path, json: bool) -> Result<()> {
+    let replica = open(store)?;
+    let status = replica.status()?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        #[derive(serde::Serialize)]
+        struct StatusJson<'a> {
+            #[serde(flatten)]
+            status: &'a Status,
+            store: &'a Path,
+        }
+        serde_json::to_writer_pretty(
+            &mut out,
+            &StatusJson {
+                status: &status,
+                store: replica.store().path(),
+            },
+        )?;
+        writeln!(out)?;
+    } else {
+        output::write_status(&mut out, &status, replica.store().path())?;
+    }
+    Ok(())
+}
+
+fn compact(store: &Path) -> Result<()> {
+    let mut replica = open(store)?;
+    replica
+        .compact()
+        .context("compaction failed; the journal is unchanged")?;
+    eprintln!("Compacted.");
+    Ok(())
+}
+
+/// Compaction after a write is housekeeping: the write is already durable, so a
+/// failure here is reported but does not fail the command.
+fn compact_quietly(replica: &mut Replica) {
+    if let Err(e) = replica.compact_if_needed() {
+        eprintln!("warning: could not compact the journal (your data is safe): {e}");
+    }
+}
+
+fn parse_id(text: &str) -> Result<ActivityId> {
+    text.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "\"{text}\" is not an activity id (ids look like 3f2b6c1e-8a4d-4f7e-9c0b-1d2e3f4a5b6c)"
+        )
+    })
+}

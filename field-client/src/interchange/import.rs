@@ -1,0 +1,465 @@
+//! Reading activities from CSV (ours, or a spreadsheet saved as CSV by Excel)
+//! and JSON (ours). Every row is checked; a bad row is reported by its line and
+//! field. Nothing here writes: the caller decides what to import.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+use serde_json::Value;
+use sync_core::activity::fold_diacritics;
+use sync_core::limits::MAX_IMPORT_ROWS;
+use sync_core::{ActivityId, ActivityInput, ActivityPatch, Group, JournalId};
+use uuid::Uuid;
+
+/// Largest file `import` reads: far beyond ten years of a centre's activities
+/// (about 1 KB each), small enough to hold in memory on any laptop.
+pub const MAX_IMPORT_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Namespace for ids derived from a row's content when the row has no id, so
+/// that importing the same file twice yields the same ids (and adds nothing).
+const ROW_KEY_NAMESPACE: Uuid = Uuid::from_u128(0x6b72_635f_696d_706f_7274_5f6b_6579_0001);
+
+/// Why a whole file cannot be imported.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportFileError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is {size} bytes; the limit is {MAX_IMPORT_FILE_BYTES} bytes")]
+    TooLarge { path: String, size: u64 },
+    #[error("the file has more than {MAX_IMPORT_ROWS} rows; split it into smaller files")]
+    TooManyRows,
+    #[error("the file has no header row")]
+    NoHeader,
+    #[error("the header row lacks the column(s): {0}")]
+    MissingColumns(String),
+    #[error("the CSV cannot be read: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("the JSON cannot be read: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the JSON must be an array of activities, as `export --format json` writes")]
+    NotAnArray,
+}
+
+/// Where a row is in its file: a CSV line or a JSON array position (1-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Location {
+    Line(u64),
+    Record(usize),
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Line(n) => write!(f, "line {n}"),
+            Location::Record(n) => write!(f, "record {n}"),
+        }
+    }
+}
+
+/// One row that passed every check.
+#[derive(Clone, Debug)]
+pub struct GoodRow {
+    pub location: Location,
+    pub id: ActivityId,
+    pub patch: ActivityPatch,
+}
+
+/// One row that did not, with every problem found in it.
+#[derive(Clone, Debug)]
+pub struct BadRow {
+    pub location: Location,
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for BadRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.problems.join("; "))
+    }
+}
+
+/// The checked content of a file.
+#[derive(Debug, Default)]
+pub struct CheckedFile {
+    pub good: Vec<GoodRow>,
+    pub bad: Vec<BadRow>,
+    /// Rows marked deleted in the file; not imported.
+    pub deleted_skipped: usize,
+    /// Things worth telling the user that are not errors (ignored columns...).
+    pub notes: Vec<String>,
+}
+
+/// A row before checking: where it is, its cells by column meaning.
+struct RawRow {
+    location: Location,
+    id: Option<String>,
+    input: ActivityInput,
+    total: Option<String>,
+    deleted: bool,
+}
+
+/// Reads and checks a CSV or JSON file; `journal` seeds content-derived ids.
+pub fn check_file(path: &Path, journal: JournalId) -> Result<CheckedFile, ImportFileError> {
+    let shown = path.display().to_string();
+    let io = |source| ImportFileError::Io {
+        path: shown.clone(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    if size > MAX_IMPORT_FILE_BYTES {
+        return Err(ImportFileError::TooLarge { path: shown, size });
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    let text = decode_text(&bytes);
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        || text.trim_start().starts_with('[');
+    let mut notes = Vec::new();
+    let rows = if is_json {
+        json_rows(&text)?
+    } else {
+        csv_rows(&text, &mut notes)?
+    };
+    let mut checked = check_rows(rows, journal);
+    checked.notes.splice(0..0, notes);
+    Ok(checked)
+}
+
+/// UTF-8 (with or without BOM) as is; anything else is taken to be Windows-1257,
+/// the Baltic code page Excel uses when it saves "CSV" on a Latvian Windows.
+fn decode_text(bytes: &[u8]) -> String {
+    let bytes = bytes
+        .strip_prefix(crate::interchange::export::UTF8_BOM)
+        .unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => encoding_rs::WINDOWS_1257.decode(bytes).0.into_owned(),
+    }
+}
+
+/// The meaning of a column, from its header in English or Latvian.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Column {
+    Id,
+    Title,
+    Kind,
+    Date,
+    Start,
+    Hours,
+    Place,
+    Organisers,
+    Institutions,
+    Count(Group),
+    Total,
+    Description,
+    Notes,
+    Deleted,
+    /// Written by `export` but set by the journal on import (centre, timestamps...).
+    Informational,
+}
+
+fn column_for(header: &str) -> Option<Column> {
+    let key: String = fold_diacritics(header.trim())
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect();
+    if let Some(group) = Group::parse(header) {
+        return Some(Column::Count(group));
+    }
+    Some(match key.as_str() {
+        "id" => Column::Id,
+        "title" | "nosaukums" | "temats" => Column::Title,
+        "kind" | "type" | "veids" => Column::Kind,
+        "date" | "datums" => Column::Date,
+        "start" | "starttime" | "time" | "sakums" | "laiks" => Column::Start,
+        "hours" | "duration" | "stundas" | "ilgums" | "ilgumsstundas" => Column::Hours,
+        "place" | "location" | "vieta" => Column::Place,
+        "organisers" | "organizers" | "organiser" | "organizatori" | "organizators" => {
+            Column::Organisers
+        }
+        "institutions" | "partnerinstitutions" | "iestades" | "partneri" | "partneriestades" => {
+            Column::Institutions
+        }
+        "total" | "kopa" | "totalparticipants" | "dalibniekukopa" => Column::Total,
+        "description" | "apraksts" => Column::Description,
+        "notes" | "outcome" | "outcomenotes" | "piezimes" | "rezultati" => Column::Notes,
+        "deleted" | "dzests" => Column::Deleted,
+        "centre" | "center" | "centrs" | "recordedby" | "createdat" | "updatedby" | "updatedat" => {
+            Column::Informational
+        }
+        _ => return None,
+    })
+}
+
+/// Picks the separator the header row uses most: `,`, `;` (Excel with Latvian
+/// regional settings) or a tab.
+fn sniff_delimiter(text: &str) -> u8 {
+    let header = text.lines().next().unwrap_or_default();
+    [b',', b';', b'\t']
+        .into_iter()
+        .max_by_key(|d| header.bytes().filter(|b| b == d).count())
+        .unwrap_or(b',')
+}
+
+fn csv_rows(text: &str, notes: &mut Vec<String>) -> Result<Vec<RawRow>, ImportFileError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(sniff_delimiter(text))
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers = reader.headers()?.clone();
+    if headers.iter().all(|h| h.trim().is_empty()) {
+        return Err(ImportFileError::NoHeader);
+    }
+    let columns: Vec<Option<Column>> = headers.iter().map(column_for).collect();
+    for (header, column) in headers.iter().zip(&columns) {
+        if column.is_none() && !header.trim().is_empty() {
+            notes.push(format!(
+                "column \"{}\" is not known and was ignored",
+                header.trim()
+            ));
+        }
+    }
+    require_columns(&columns)?;
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record?;
+        if record.iter().all(|cell| cell.trim().is_empty()) {
+            continue;
+        }
+        if rows.len() >= MAX_IMPORT_ROWS {
+            return Err(ImportFileError::TooManyRows);
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        let cells = columns
+            .iter()
+            .zip(record.iter())
+            .filter_map(|(c, v)| c.map(|c| (c, v)));
+        rows.push(raw_row(Location::Line(line), cells));
+    }
+    Ok(rows)
+}
+
+fn require_columns(columns: &[Option<Column>]) -> Result<(), ImportFileError> {
+    let missing: Vec<&str> = [
+        (Column::Title, "title"),
+        (Column::Kind, "kind"),
+        (Column::Date, "date"),
+    ]
+    .into_iter()
+    .filter(|(c, _)| !columns.contains(&Some(*c)))
+    .map(|(_, name)| name)
+    .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ImportFileError::MissingColumns(missing.join(", ")))
+    }
+}
+
+fn raw_row<'a>(location: Location, cells: impl Iterator<Item = (Column, &'a str)>) -> RawRow {
+    let mut row = RawRow {
+        location,
+        id: None,
+        input: ActivityInput {
+            organisers: Some(vec![]),
+            institutions: Some(vec![]),
+            ..Default::default()
+        },
+        total: None,
+        deleted: false,
+    };
+    let names = |v: &str| {
+        v.split(';')
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect()
+    };
+    for (column, value) in cells {
+        let text = Some(value.to_owned());
+        match column {
+            Column::Id => row.id = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
+            Column::Title => row.input.title = text,
+            Column::Kind => row.input.kind = text,
+            Column::Date => row.input.date = text,
+            Column::Start => row.input.start = text,
+            Column::Hours => row.input.hours = text,
+            Column::Place => row.input.place = text,
+            Column::Organisers => row.input.organisers = Some(names(value)),
+            Column::Institutions => row.input.institutions = Some(names(value)),
+            Column::Count(g) => row
+                .input
+                .counts
+                .push((g.key().to_owned(), value.to_owned())),
+            Column::Total => row.total = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
+            Column::Description => row.input.description = text,
+            Column::Notes => row.input.notes = text,
+            Column::Deleted => row.deleted = matches!(value.trim(), "true" | "TRUE" | "1" | "jā"),
+            Column::Informational => {}
+        }
+    }
+    row
+}
+
+fn json_rows(text: &str) -> Result<Vec<RawRow>, ImportFileError> {
+    let Value::Array(items) = serde_json::from_str::<Value>(text)? else {
+        return Err(ImportFileError::NotAnArray);
+    };
+    if items.len() > MAX_IMPORT_ROWS {
+        return Err(ImportFileError::TooManyRows);
+    }
+    Ok(items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| json_row(Location::Record(i + 1), item))
+        .collect())
+}
+
+fn json_row(location: Location, item: &Value) -> RawRow {
+    let Value::Object(map) = item else {
+        let mut row = raw_row(location, std::iter::empty());
+        row.input.title = None;
+        return row;
+    };
+    let mut cells: Vec<(Column, String)> = Vec::new();
+    for (key, value) in map {
+        match (column_for(key), value) {
+            (_, Value::Null) => {}
+            (Some(Column::Organisers | Column::Institutions), Value::Array(names)) => {
+                let joined = names
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(";");
+                cells.push((column_for(key).expect("matched above"), joined));
+            }
+            (_, Value::Object(counts)) if key == "counts" => {
+                for (group, n) in counts {
+                    match Group::parse(group) {
+                        Some(g) => cells.push((Column::Count(g), scalar_text(n))),
+                        None => cells.push((
+                            Column::Count(Group::Other),
+                            format!("unknown group {group}"),
+                        )),
+                    }
+                }
+            }
+            (Some(column), v) => cells.push((column, scalar_text(v))),
+            (None, _) => {}
+        }
+    }
+    raw_row(location, cells.iter().map(|(c, v)| (*c, v.as_str())))
+}
+
+fn scalar_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Validates rows, derives ids for rows without one, and catches repeats.
+fn check_rows(rows: Vec<RawRow>, journal: JournalId) -> CheckedFile {
+    let mut checked = CheckedFile::default();
+    let mut seen: HashMap<ActivityId, Location> = HashMap::new();
+    for row in rows {
+        if row.deleted {
+            checked.deleted_skipped += 1;
+            continue;
+        }
+        match check_row(&row, journal) {
+            Ok((id, patch)) => match seen.get(&id) {
+                Some(first) => checked.bad.push(BadRow {
+                    location: row.location,
+                    problems: vec![repeat_message(row.id.is_some(), *first)],
+                }),
+                None => {
+                    seen.insert(id, row.location);
+                    checked.good.push(GoodRow {
+                        location: row.location,
+                        id,
+                        patch,
+                    });
+                }
+            },
+            Err(problems) => checked.bad.push(BadRow {
+                location: row.location,
+                problems,
+            }),
+        }
+    }
+    checked
+}
+
+fn repeat_message(had_id: bool, first: Location) -> String {
+    if had_id {
+        format!("id: the same id as {first}")
+    } else {
+        format!(
+            "the same date, start, kind, title and place as {first}; add an id column or tell them apart"
+        )
+    }
+}
+
+fn check_row(row: &RawRow, journal: JournalId) -> Result<(ActivityId, ActivityPatch), Vec<String>> {
+    let mut problems = Vec::new();
+    let patch = match row
+        .input
+        .parse()
+        .and_then(|p| p.check_complete().map(|()| p))
+    {
+        Ok(patch) => Some(patch),
+        Err(errors) => {
+            problems.extend(errors.0.iter().map(ToString::to_string));
+            None
+        }
+    };
+    let id = match row.id.as_deref().map(str::parse::<ActivityId>) {
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => {
+            problems.push(format!(
+                "id: \"{}\" is not an activity id",
+                row.id.as_deref().unwrap_or("")
+            ));
+            None
+        }
+        None => None,
+    };
+    if let (Some(patch), Some(total)) = (&patch, &row.total) {
+        let sum: u64 = patch.counts.iter().map(|(_, n)| u64::from(*n)).sum();
+        if total.parse::<u64>().ok() != Some(sum) {
+            problems.push(format!(
+                "total: {total} does not equal the sum of the groups ({sum})"
+            ));
+        }
+    }
+    match (patch, problems.is_empty()) {
+        (Some(patch), true) => {
+            let id = id.unwrap_or_else(|| content_id(journal, &patch));
+            Ok((id, patch))
+        }
+        _ => Err(problems),
+    }
+}
+
+/// A stable id for a row without one: the same event (date, start, kind, title,
+/// place) in the same journal always gets the same id.
+fn content_id(journal: JournalId, patch: &ActivityPatch) -> ActivityId {
+    let key = format!(
+        "{journal}|{}|{}|{}|{}|{}",
+        patch.date.map(|d| d.to_string()).unwrap_or_default(),
+        patch
+            .start
+            .flatten()
+            .map(|t| t.format("%H:%M").to_string())
+            .unwrap_or_default(),
+        patch.kind.map(|k| k.key()).unwrap_or_default(),
+        fold_diacritics(patch.title.as_deref().unwrap_or_default()),
+        fold_diacritics(patch.place.as_deref().unwrap_or_default()),
+    );
+    ActivityId(Uuid::new_v5(&ROW_KEY_NAMESPACE, key.as_bytes()))
+}

@@ -1,0 +1,4 @@
+//! Files in and out: CSV for spreadsheets, JSON for scripts.
+
+pub mod export;
+pub mod import;

@@ -1,0 +1,11 @@
+//! The field client: the command line (and, later, the background daemon and
+//! the local web app) of a centre's device.
+//!
+//! Every command works with no network: it reads and writes the device's
+//! journal store directly. Recording never waits for the network.
+
+pub mod cli;
+pub mod commands;
+pub mod interchange;
+pub mod output;
+pub mod progress;

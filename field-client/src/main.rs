@@ -1,0 +1,39 @@
+//! `field-client`: parses the command line, runs the command, and prints any
+//! error with its causes in plain words.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use field_client::cli::Cli;
+use field_client::commands;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let mut message = format!("error: {error}");
+            for cause in error.chain().skip(1) {
+                message.push_str(&format!("\n  because: {cause}"));
+            }
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let data_dir = match cli.data_dir {
+        Some(dir) => dir,
+        None => default_data_dir()?,
+    };
+    commands::run(cli.command, &data_dir)
+}
+
+fn default_data_dir() -> Result<PathBuf> {
+    directories::ProjectDirs::from("lv", "IIC", "krc-field-client")
+        .map(|dirs| dirs.data_dir().to_owned())
+        .context("cannot find this computer's data folder; give one with --data-dir DIR")
+}

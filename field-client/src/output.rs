@@ -1,0 +1,135 @@
+//! Plain-text output for people: the activity table, one activity's details,
+//! and the status summary.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use sync_core::Activity;
+use sync_core::replica::Status;
+
+/// Longest title shown in the table before it is shortened with "…".
+const TABLE_TITLE_CHARS: usize = 48;
+
+pub fn write_table(out: &mut dyn Write, activities: &[Activity]) -> io::Result<()> {
+    if activities.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<10}  {:<5}  {:<20}  {:<48}  {:>6}  ID",
+        "DATE", "START", "KIND", "TITLE", "PEOPLE"
+    )?;
+    for a in activities {
+        let start = a
+            .start
+            .map(|t| t.format("%H:%M").to_string())
+            .unwrap_or_default();
+        let mut title = shorten(&a.title, TABLE_TITLE_CHARS);
+        if a.deleted {
+            title = shorten(&format!("[deleted] {}", a.title), TABLE_TITLE_CHARS);
+        }
+        writeln!(
+            out,
+            "{}  {:<5}  {:<20}  {}  {:>6}  {}",
+            a.date.format("%Y-%m-%d"),
+            start,
+            a.kind.key(),
+            pad(&title, TABLE_TITLE_CHARS),
+            a.counts.total(),
+            a.id
+        )?;
+    }
+    Ok(())
+}
+
+pub fn write_details(out: &mut dyn Write, centre: &str, a: &Activity) -> io::Result<()> {
+    let line = |out: &mut dyn Write, label: &str, value: &str| writeln!(out, "{label:<14}{value}");
+    line(out, "Id:", &a.id.to_string())?;
+    line(out, "Centre:", centre)?;
+    line(out, "Title:", &a.title)?;
+    line(out, "Kind:", a.kind.key())?;
+    line(out, "Date:", &a.date.format("%Y-%m-%d").to_string())?;
+    line(
+        out,
+        "Start:",
+        &a.start
+            .map(|t| t.format("%H:%M").to_string())
+            .unwrap_or_default(),
+    )?;
+    line(
+        out,
+        "Hours:",
+        &a.hours.map(|h| h.to_string()).unwrap_or_default(),
+    )?;
+    line(out, "Place:", &a.place)?;
+    line(out, "Organisers:", &a.organisers.join("; "))?;
+    line(out, "Institutions:", &a.institutions.join("; "))?;
+    writeln!(out, "Participants: {} in total", a.counts.total())?;
+    for (group, n) in a.counts.iter().filter(|(_, n)| *n > 0) {
+        writeln!(out, "  {:<22}{n}", group.key())?;
+    }
+    line(out, "Description:", &a.description)?;
+    line(out, "Notes:", &a.notes)?;
+    line(
+        out,
+        "Recorded by:",
+        &format!(
+            "{} at {}",
+            a.recorded_by,
+            a.created_at.format("%Y-%m-%d %H:%M UTC")
+        ),
+    )?;
+    line(
+        out,
+        "Changed by:",
+        &format!(
+            "{} at {}",
+            a.updated_by,
+            a.updated_at.format("%Y-%m-%d %H:%M UTC")
+        ),
+    )?;
+    if a.deleted {
+        line(out, "Deleted:", "yes (field-client restore brings it back)")?;
+    }
+    Ok(())
+}
+
+pub fn write_status(out: &mut dyn Write, s: &Status, store: &Path) -> io::Result<()> {
+    writeln!(out, "Centre:        {}", s.centre)?;
+    writeln!(out, "Device:        {} ({})", s.device_name, s.device_id)?;
+    writeln!(
+        out,
+        "Activities:    {} ({} deleted)",
+        s.activities, s.deleted
+    )?;
+    let sent = if s.unsent == 0 {
+        "everything is sent".to_owned()
+    } else {
+        format!(
+            "{} {} not yet sent to the office server",
+            s.unsent,
+            if s.unsent == 1 {
+                "activity"
+            } else {
+                "activities"
+            }
+        )
+    };
+    writeln!(out, "Sync:          {sent}")?;
+    writeln!(out, "Data:          {}", store.display())
+}
+
+fn shorten(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_owned();
+    }
+    let mut short: String = text.chars().take(max_chars - 1).collect();
+    short.push('…');
+    short
+}
+
+/// Pads to a width in characters (Latvian letters are one column wide each).
+fn pad(text: &str, width: usize) -> String {
+    let n = text.chars().count();
+    format!("{text}{}", " ".repeat(width.saturating_sub(n)))
+}

@@ -1,0 +1,618 @@
+//! A centre's journal: one Automerge document holding every activity of the centre.
+//!
+//! # Document layout (schema version 1)
+//!
+//! ```text
+//! ROOT
+//! ├─ schema_version : uint            written once by the genesis change
+//! └─ activities     : map             written once by the genesis change
+//!    └─ "<uuid>"    : map             created by the device that recorded it
+//!       ├─ title, kind, date ("YYYY-MM-DD"), start ("HH:MM", absent if unknown),
+//!       │  place, description, notes, recorded_by, updated_by : str
+//!       ├─ hours                      : f64 (absent if unknown)
+//!       ├─ organisers, institutions   : list of str
+//!       ├─ counts                     : map group key → uint
+//!       ├─ created_at, updated_at     : timestamp (ms since the Unix epoch)
+//!       └─ deleted                    : bool (a tombstone; restore sets it false)
+//! ```
+//!
+//! Every field is its own map key, so concurrent edits to different fields of one
+//! activity all survive a merge; only concurrent edits of the *same* field pick one
+//! winner. Free text is stored as plain strings, not `Text` objects (much faster to
+//! load; collaborative character-level editing of a title is not needed).
+//!
+//! # The shared genesis
+//!
+//! Two replicas that each create `activities` with `put_object` would create two
+//! different objects, and after a merge one replica's records would vanish behind
+//! the conflict. So every journal, on every device and on the relay, starts from
+//! the same *genesis change*: made by a fixed actor, at time 0, with the same
+//! operations, so its bytes and its hash are identical everywhere. Nobody ever
+//! creates a root container again.
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{
+    ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue,
+};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+
+use crate::activity::{Activity, ActivityId, ActivityPatch, Counts, Group, Kind};
+use crate::limits::IMPORT_ACTIVITIES_PER_CHANGE;
+
+/// The schema this code writes. Journals with a lower version are read (and
+/// upgraded by [`Journal::from_doc`] when a migration exists); higher versions
+/// are refused, because their meaning is unknown to this program.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Actor of the genesis change. Never used for anything else.
+const GENESIS_ACTOR: [u8; 16] = *b"krc-genesis-v1\0\0";
+
+const KEY_SCHEMA: &str = "schema_version";
+const KEY_ACTIVITIES: &str = "activities";
+
+/// Errors reading or changing a journal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// The document does not have the journal layout at all.
+    #[error("this is not an activity journal ({0})")]
+    NotAJournal(&'static str),
+    /// Written by a newer program version.
+    #[error(
+        "this journal was written by a newer version of the program (schema {found}, this program reads up to {SCHEMA_VERSION}); please update"
+    )]
+    NewerSchema { found: u64 },
+    /// No activity has this id.
+    #[error("no activity with id {0}")]
+    NotFound(ActivityId),
+    /// An activity with this id already exists.
+    #[error("an activity with id {0} already exists")]
+    AlreadyExists(ActivityId),
+    /// A stored activity could not be read (damaged or written by faulty software).
+    #[error("activity {id} cannot be read: {problem}")]
+    Unreadable { id: String, problem: String },
+    /// The patch is missing fields a new activity needs.
+    #[error("{0}")]
+    Incomplete(#[from] crate::activity::FieldErrors),
+    /// Automerge refused an operation or the bytes given to it.
+    #[error("the journal document is damaged: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+}
+
+/// Who made a change, and when; stamped on every activity it touches.
+#[derive(Clone, Copy, Debug)]
+pub struct Stamp<'a> {
+    pub author: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// One centre's journal document, with typed accessors.
+#[derive(Debug)]
+pub struct Journal {
+    doc: Automerge,
+    activities: ObjId,
+}
+
+/// The genesis document every journal starts from (see the module docs).
+pub fn genesis() -> Automerge {
+    let mut doc = Automerge::new().with_actor(ActorId::from(GENESIS_ACTOR));
+    let mut tx = doc.transaction();
+    // Infallible on a fresh document: the root map always accepts these puts.
+    tx.put(ROOT, KEY_SCHEMA, SCHEMA_VERSION)
+        .expect("put on root of a new document");
+    tx.put_object(ROOT, KEY_ACTIVITIES, ObjType::Map)
+        .expect("put_object on root of a new document");
+    tx.commit_with(
+        CommitOptions::default()
+            .with_time(0)
+            .with_message("genesis"),
+    );
+    doc
+}
+
+impl Journal {
+    /// A new, empty journal whose local changes will carry `actor`.
+    pub fn new(actor: ActorId) -> Journal {
+        let doc = genesis().with_actor(actor);
+        Journal::from_doc(doc).expect("the genesis document is a valid journal")
+    }
+
+    /// Wraps a loaded document, checking that it is a journal this code can read.
+    pub fn from_doc(doc: Automerge) -> Result<Journal, JournalError> {
+        let version = match doc.get(ROOT, KEY_SCHEMA)? {
+            Some((automerge::Value::Scalar(v), _)) => match v.as_ref() {
+                ScalarValue::Uint(n) => *n,
+                ScalarValue::Int(n) if *n >= 0 => *n as u64,
+                _ => return Err(JournalError::NotAJournal("schema version is not a number")),
+            },
+            _ => return Err(JournalError::NotAJournal("no schema version")),
+        };
+        if version > SCHEMA_VERSION {
+            return Err(JournalError::NewerSchema { found: version });
+        }
+        // Version 1 is the first schema; later versions add their upgrade steps here,
+        // one numbered function per version, applied in order.
+        let activities = match doc.get(ROOT, KEY_ACTIVITIES)? {
+            Some((automerge::Value::Object(ObjType::Map), id)) => id,
+            _ => return Err(JournalError::NotAJournal("no activities map")),
+        };
+        Ok(Journal { doc, activities })
+    }
+
+    /// The underlying document (for storage and sync).
+    pub fn doc(&self) -> &Automerge {
+        &self.doc
+    }
+
+    /// Mutable access for merging received changes.
+    pub fn doc_mut(&mut self) -> &mut Automerge {
+        &mut self.doc
+    }
+
+    pub fn heads(&self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// Records a new activity; returns the change to store.
+    pub fn create(
+        &mut self,
+        id: ActivityId,
+        patch: &ActivityPatch,
+        stamp: Stamp<'_>,
+    ) -> Result<Change, JournalError> {
+        patch.check_complete()?;
+        if self.object_of(id)?.is_some() {
+            return Err(JournalError::AlreadyExists(id));
+        }
+        let mut tx = self.doc.transaction();
+        write_new(&mut tx, &self.activities, id, patch, stamp)?;
+        tx.commit_with(commit_options(stamp));
+        Ok(self.last_local_change())
+    }
+
+    /// Records many new activities (an import), committing them in changes of at
+    /// most [`IMPORT_ACTIVITIES_PER_CHANGE`] activities each.
+    pub fn create_many(
+        &mut self,
+        items: &[(ActivityId, ActivityPatch)],
+        stamp: Stamp<'_>,
+    ) -> Result<Vec<Change>, JournalError> {
+        let mut changes = Vec::new();
+        for chunk in items.chunks(IMPORT_ACTIVITIES_PER_CHANGE) {
+            for (id, patch) in chunk {
+                patch.check_complete()?;
+                if self.object_of(*id)?.is_some() {
+                    return Err(JournalError::AlreadyExists(*id));
+                }
+            }
+            let mut tx = self.doc.transaction();
+            for (id, patch) in chunk {
+                write_new(&mut tx, &self.activities, *id, patch, stamp)?;
+            }
+            tx.commit_with(commit_options(stamp));
+            changes.push(self.last_local_change());
+        }
+        Ok(changes)
+    }
+
+    /// Changes the fields set in `patch`. Returns `None` when every given value
+    /// already equals the stored one (nothing to store, nothing to sync).
+    pub fn update(
+        &mut self,
+        id: ActivityId,
+        patch: &ActivityPatch,
+        stamp: Stamp<'_>,
+    ) -> Result<Option<Change>, JournalError> {
+        let current = self.get(id)?.ok_or(JournalError::NotFound(id))?;
+        let obj = self.object_of(id)?.ok_or(JournalError::NotFound(id))?;
+        let mut tx = self.doc.transaction();
+        let changed = write_patch(&mut tx, &obj, &current, patch)?;
+        if !changed {
+            tx.rollback();
+            return Ok(None);
+        }
+        stamp_update(&mut tx, &obj, stamp)?;
+        tx.commit_with(commit_options(stamp));
+        Ok(Some(self.last_local_change()))
+    }
+
+    /// Sets or clears the tombstone. Returns `None` if it already had that value.
+    pub fn set_deleted(
+        &mut self,
+        id: ActivityId,
+        deleted: bool,
+        stamp: Stamp<'_>,
+    ) -> Result<Option<Change>, JournalError> {
+        let current = self.get(id)?.ok_or(JournalError::NotFound(id))?;
+        if current.deleted == deleted {
+            return Ok(None);
+        }
+        let obj = self.object_of(id)?.ok_or(JournalError::NotFound(id))?;
+        let mut tx = self.doc.transaction();
+        tx.put(&obj, "deleted", deleted)?;
+        stamp_update(&mut tx, &obj, stamp)?;
+        tx.commit_with(commit_options(stamp));
+        Ok(Some(self.last_local_change()))
+    }
+
+    /// One activity, deleted or not.
+    pub fn get(&self, id: ActivityId) -> Result<Option<Activity>, JournalError> {
+        match self.object_of(id)? {
+            Some(obj) => read_activity(&self.doc, id, &obj).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// True when an activity with this id exists (deleted or not).
+    pub fn contains(&self, id: ActivityId) -> Result<bool, JournalError> {
+        Ok(self.object_of(id)?.is_some())
+    }
+
+    /// Every activity (including deleted ones), newest first: by date, then start
+    /// time, then creation time.
+    pub fn activities(&self) -> Result<Vec<Activity>, JournalError> {
+        let mut all = Vec::with_capacity(self.doc.length(&self.activities));
+        for item in self.doc.map_range(&self.activities, ..) {
+            let id = item
+                .key
+                .parse::<ActivityId>()
+                .map_err(|_| JournalError::Unreadable {
+                    id: item.key.to_string(),
+                    problem: "its key is not an activity id".into(),
+                })?;
+            all.push(read_activity(&self.doc, id, &item.id())?);
+        }
+        sort_newest_first(&mut all);
+        Ok(all)
+    }
+
+    /// Number of activity records (including deleted ones), without reading them.
+    pub fn len(&self) -> usize {
+        self.doc.length(&self.activities)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn object_of(&self, id: ActivityId) -> Result<Option<ObjId>, JournalError> {
+        match self.doc.get(&self.activities, id.to_string())? {
+            Some((automerge::Value::Object(ObjType::Map), obj)) => Ok(Some(obj)),
+            Some(_) => Err(JournalError::Unreadable {
+                id: id.to_string(),
+                problem: "it is not a record".into(),
+            }),
+            None => Ok(None),
+        }
+    }
+
+    fn last_local_change(&self) -> Change {
+        self.doc
+            .get_last_local_change()
+            .expect("a commit with operations was just made by this actor")
+    }
+}
+
+/// Sorts activities newest first: date, then start time, then creation time.
+pub fn sort_newest_first(activities: &mut [Activity]) {
+    activities.sort_by(|a, b| {
+        (b.date, b.start, b.created_at, b.id).cmp(&(a.date, a.start, a.created_at, a.id))
+    });
+}
+
+fn commit_options(stamp: Stamp<'_>) -> CommitOptions {
+    CommitOptions::default().with_time(stamp.now.timestamp_millis())
+}
+
+fn write_new(
+    tx: &mut impl Transactable,
+    activities: &ObjId,
+    id: ActivityId,
+    patch: &ActivityPatch,
+    stamp: Stamp<'_>,
+) -> Result<(), JournalError> {
+    let obj = tx.put_object(activities, id.to_string(), ObjType::Map)?;
+    // `check_complete` guaranteed these three; the rest start blank.
+    let (Some(title), Some(kind), Some(date)) = (&patch.title, patch.kind, patch.date) else {
+        return Err(patch.check_complete().err().unwrap_or_default().into());
+    };
+    tx.put(&obj, "title", title.as_str())?;
+    tx.put(&obj, "kind", kind.key())?;
+    tx.put(&obj, "date", date.format("%Y-%m-%d").to_string())?;
+    let blank = Activity {
+        title: title.clone(),
+        kind,
+        date,
+        ..blank_activity(id, stamp)
+    };
+    tx.put_object(&obj, "organisers", ObjType::List)?;
+    tx.put_object(&obj, "institutions", ObjType::List)?;
+    let counts = tx.put_object(&obj, "counts", ObjType::Map)?;
+    for group in Group::ALL {
+        tx.put(&counts, group.key(), 0_u64)?;
+    }
+    tx.put(&obj, "recorded_by", stamp.author)?;
+    tx.put(
+        &obj,
+        "created_at",
+        ScalarValue::Timestamp(stamp.now.timestamp_millis()),
+    )?;
+    tx.put(&obj, "deleted", false)?;
+    stamp_update(tx, &obj, stamp)?;
+    write_patch(tx, &obj, &blank, patch)?;
+    Ok(())
+}
+
+fn blank_activity(id: ActivityId, stamp: Stamp<'_>) -> Activity {
+    Activity {
+        id,
+        title: String::new(),
+        kind: Kind::Other,
+        date: NaiveDate::MIN,
+        start: None,
+        hours: None,
+        place: String::new(),
+        organisers: Vec::new(),
+        institutions: Vec::new(),
+        counts: Counts::default(),
+        total_participants: 0,
+        description: String::new(),
+        notes: String::new(),
+        recorded_by: stamp.author.to_owned(),
+        created_at: stamp.now,
+        updated_by: stamp.author.to_owned(),
+        updated_at: stamp.now,
+        deleted: false,
+    }
+}
+
+fn stamp_update(
+    tx: &mut impl Transactable,
+    obj: &ObjId,
+    stamp: Stamp<'_>,
+) -> Result<(), JournalError> {
+    tx.put(obj, "updated_by", stamp.author)?;
+    tx.put(
+        obj,
+        "updated_at",
+        ScalarValue::Timestamp(stamp.now.timestamp_millis()),
+    )?;
+    Ok(())
+}
+
+/// Writes each field of `patch` that differs from `current`; true if any did.
+/// Writing only real differences keeps concurrent edits of other fields intact.
+fn write_patch(
+    tx: &mut impl Transactable,
+    obj: &ObjId,
+    current: &Activity,
+    patch: &ActivityPatch,
+) -> Result<bool, JournalError> {
+    let date = patch.date.map(|d| d.format("%Y-%m-%d").to_string());
+    let old_date = current.date.format("%Y-%m-%d").to_string();
+    let mut changed = false;
+    for (key, new, old) in [
+        ("title", patch.title.as_deref(), current.title.as_str()),
+        ("kind", patch.kind.map(Kind::key), current.kind.key()),
+        ("date", date.as_deref(), old_date.as_str()),
+        ("place", patch.place.as_deref(), current.place.as_str()),
+        (
+            "description",
+            patch.description.as_deref(),
+            current.description.as_str(),
+        ),
+        ("notes", patch.notes.as_deref(), current.notes.as_str()),
+    ] {
+        if let Some(new) = new.filter(|n| *n != old) {
+            tx.put(obj, key, new)?;
+            changed = true;
+        }
+    }
+    changed |= write_optional(tx, obj, current, patch)?;
+    changed |= write_list(
+        tx,
+        obj,
+        "organisers",
+        &current.organisers,
+        &patch.organisers,
+    )?;
+    changed |= write_list(
+        tx,
+        obj,
+        "institutions",
+        &current.institutions,
+        &patch.institutions,
+    )?;
+    changed |= write_counts(tx, obj, current, patch)?;
+    Ok(changed)
+}
+
+/// Start time and duration: absent in the document when unknown.
+fn write_optional(
+    tx: &mut impl Transactable,
+    obj: &ObjId,
+    current: &Activity,
+    patch: &ActivityPatch,
+) -> Result<bool, JournalError> {
+    let mut changed = false;
+    if let Some(start) = patch.start.filter(|s| *s != current.start) {
+        match start {
+            Some(t) => tx.put(obj, "start", t.format("%H:%M").to_string())?,
+            None => tx.delete(obj, "start")?,
+        }
+        changed = true;
+    }
+    if let Some(hours) = patch.hours.filter(|h| *h != current.hours) {
+        match hours {
+            Some(h) => tx.put(obj, "hours", h)?,
+            None => tx.delete(obj, "hours")?,
+        }
+        changed = true;
+    }
+    Ok(changed)
+}
+
+/// Updates a list of names in place: removes names no longer wanted and appends
+/// new ones, so that concurrent additions on two replicas are both kept.
+fn write_list(
+    tx: &mut impl Transactable,
+    obj: &ObjId,
+    key: &str,
+    current: &[String],
+    wanted: &Option<Vec<String>>,
+) -> Result<bool, JournalError> {
+    let Some(wanted) = wanted else {
+        return Ok(false);
+    };
+    if wanted.as_slice() == current {
+        return Ok(false);
+    }
+    let list = match tx.get(obj, key)? {
+        Some((automerge::Value::Object(ObjType::List), list)) => list,
+        _ => tx.put_object(obj, key, ObjType::List)?,
+    };
+    let mut kept: Vec<String> = Vec::new();
+    // Walk backwards so that deletions do not shift the indexes still to visit.
+    for index in (0..current.len()).rev() {
+        if wanted.contains(&current[index]) && !kept.contains(&current[index]) {
+            kept.insert(0, current[index].clone());
+        } else {
+            tx.delete(&list, index)?;
+        }
+    }
+    for name in wanted.iter().filter(|n| !kept.contains(n)) {
+        let at = tx.length(&list);
+        tx.insert(&list, at, name.as_str())?;
+    }
+    Ok(true)
+}
+
+fn write_counts(
+    tx: &mut impl Transactable,
+    obj: &ObjId,
+    current: &Activity,
+    patch: &ActivityPatch,
+) -> Result<bool, JournalError> {
+    let changes: Vec<_> = patch
+        .counts
+        .iter()
+        .filter(|(g, n)| current.counts.get(*g) != *n)
+        .collect();
+    if changes.is_empty() {
+        return Ok(false);
+    }
+    let counts = match tx.get(obj, "counts")? {
+        Some((automerge::Value::Object(ObjType::Map), counts)) => counts,
+        _ => tx.put_object(obj, "counts", ObjType::Map)?,
+    };
+    for (group, n) in changes {
+        tx.put(&counts, group.key(), u64::from(*n))?;
+    }
+    Ok(true)
+}
+
+/// Reads one activity object. Unknown keys (from newer versions) are ignored;
+/// missing optional keys read as empty.
+fn read_activity(doc: &Automerge, id: ActivityId, obj: &ObjId) -> Result<Activity, JournalError> {
+    let unreadable = |problem: String| JournalError::Unreadable {
+        id: id.to_string(),
+        problem,
+    };
+    let mut a = blank_activity(
+        id,
+        Stamp {
+            author: "",
+            now: DateTime::<Utc>::UNIX_EPOCH,
+        },
+    );
+    let mut kind = None;
+    let mut date = None;
+    for item in doc.map_range(obj, ..) {
+        let key = item.key.as_ref();
+        match (key, &item.value) {
+            ("organisers" | "institutions", automerge::ValueRef::Object(ObjType::List)) => {
+                let names = read_names(doc, &item.id());
+                if key == "organisers" {
+                    a.organisers = names
+                } else {
+                    a.institutions = names
+                }
+            }
+            ("counts", automerge::ValueRef::Object(ObjType::Map)) => {
+                a.counts = read_counts(doc, &item.id());
+            }
+            (_, automerge::ValueRef::Scalar(value)) => {
+                read_scalar(&mut a, key, value, &mut kind, &mut date).map_err(unreadable)?;
+            }
+            _ => {}
+        }
+    }
+    a.kind = Kind::parse(kind.as_deref().unwrap_or_default())
+        .ok_or_else(|| unreadable(format!("unknown kind {kind:?}")))?;
+    a.date = date.ok_or_else(|| unreadable("no valid date".into()))?;
+    a.total_participants = a.counts.total();
+    Ok(a)
+}
+
+fn read_scalar(
+    a: &mut Activity,
+    key: &str,
+    value: &automerge::ScalarValueRef<'_>,
+    kind: &mut Option<String>,
+    date: &mut Option<NaiveDate>,
+) -> Result<(), String> {
+    use automerge::ScalarValueRef as S;
+    match (key, value) {
+        ("title", S::Str(s)) => a.title = s.to_string(),
+        ("kind", S::Str(s)) => *kind = Some(s.to_string()),
+        ("date", S::Str(s)) => *date = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
+        ("start", S::Str(s)) => {
+            a.start = Some(
+                NaiveTime::parse_from_str(s, "%H:%M")
+                    .map_err(|_| format!("bad start time {s:?}"))?,
+            )
+        }
+        ("hours", S::F64(h)) => a.hours = Some(*h),
+        ("hours", S::Uint(h)) => a.hours = Some(*h as f64),
+        ("hours", S::Int(h)) => a.hours = Some(*h as f64),
+        ("place", S::Str(s)) => a.place = s.to_string(),
+        ("description", S::Str(s)) => a.description = s.to_string(),
+        ("notes", S::Str(s)) => a.notes = s.to_string(),
+        ("recorded_by", S::Str(s)) => a.recorded_by = s.to_string(),
+        ("updated_by", S::Str(s)) => a.updated_by = s.to_string(),
+        ("created_at", S::Timestamp(ms)) => a.created_at = millis_to_time(*ms),
+        ("updated_at", S::Timestamp(ms)) => a.updated_at = millis_to_time(*ms),
+        ("deleted", S::Boolean(d)) => a.deleted = *d,
+        _ => {}
+    }
+    Ok(())
+}
+
+fn read_names(doc: &Automerge, list: &ObjId) -> Vec<String> {
+    doc.list_range(list, ..)
+        .filter_map(|item| match item.value {
+            automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => Some(s.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn read_counts(doc: &Automerge, map: &ObjId) -> Counts {
+    let mut counts = Counts::default();
+    for item in doc.map_range(map, ..) {
+        let Some(group) = Group::parse(&item.key) else {
+            continue;
+        };
+        let n = match item.value {
+            automerge::ValueRef::Scalar(automerge::ScalarValueRef::Uint(n)) => n,
+            automerge::ValueRef::Scalar(automerge::ScalarValueRef::Int(n)) => n.max(0) as u64,
+            _ => 0,
+        };
+        counts.set(group, u32::try_from(n).unwrap_or(u32::MAX));
+    }
+    counts
+}
+
+fn millis_to_time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}

@@ -1,0 +1,22 @@
+//! `sync-core`: the activity model, the journal document and its durable store.
+//!
+//! - [`activity`]: typed activity records, parsing and validation of what people type;
+//! - [`journal`]: one centre's journal as an Automerge document with a shared genesis;
+//! - [`store`]: the redb file holding journals durably (snapshot + appended changes);
+//! - [`replica`]: a journal bound to its store: every change is durable before it returns;
+//! - [`limits`]: every bound, named, with its reason.
+//!
+//! Invariants: this crate does no network I/O and reads no clock (time is passed in);
+//! a change is reported as saved only after the store committed it with
+//! `Durability::Immediate`.
+
+pub mod activity;
+pub mod journal;
+pub mod limits;
+pub mod replica;
+pub mod store;
+
+pub use activity::{Activity, ActivityId, ActivityInput, ActivityPatch, Counts, Group, Kind};
+pub use journal::{Journal, JournalError, Stamp};
+pub use replica::{Replica, ReplicaError};
+pub use store::{DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store, StoreError};

@@ -1,0 +1,43 @@
+//! The redb table layout. Every table name carries its layout version; a change
+//! of key or value encoding gets a new name and a numbered migration in
+//! [`super::migrate`].
+//!
+//! Ids are stored as `u128` (the UUID's 16 bytes, big-endian), change hashes as
+//! their 32 raw bytes.
+
+use redb::TableDefinition;
+
+/// Key: setting name / Value: setting bytes.
+///
+/// | key            | value                                                  |
+/// |----------------|--------------------------------------------------------|
+/// | `format`       | [`FORMAT_MARKER`]: tells our stores from other redb files |
+/// | `store_version`| u32 little-endian: layout version, see [`super::STORE_VERSION`] |
+/// | `device_id`    | 16 bytes: this device's id, also its Automerge actor id |
+/// | `device_name`  | UTF-8: the name shown as "recorded by"                  |
+/// | `home_journal` | 16 bytes: id of the journal this device records into    |
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta-v1");
+
+/// Key: journal id / Value: JSON of [`super::JournalInfo`] (centre name, ...).
+pub(crate) const JOURNALS: TableDefinition<u128, &[u8]> = TableDefinition::new("journals-v1");
+
+/// Key: journal id / Value: `Automerge::save()` bytes of the journal as of the
+/// last compaction. Absent until the first compaction: the journal is then the
+/// shared genesis plus the appended changes.
+pub(crate) const SNAPSHOTS: TableDefinition<u128, &[u8]> = TableDefinition::new("snapshots-v1");
+
+/// Key: (journal id, append sequence number) / Value: the raw bytes of one
+/// Automerge change not yet folded into the snapshot. Sequence numbers only grow.
+pub(crate) const CHANGES: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("changes-v1");
+
+/// Key: (journal id, activity id) / Value: 32-byte hash of the latest local change
+/// to that activity that the relay has not yet durably acknowledged. An activity
+/// leaves this table once the relay's acknowledged heads include that change.
+pub(crate) const UNSENT: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("unsent-v1");
+
+/// Key: journal id / Value: concatenated 32-byte change hashes: the heads of this
+/// journal that the relay has confirmed it stored durably.
+pub(crate) const ACKED_HEADS: TableDefinition<u128, &[u8]> = TableDefinition::new("acked_heads-v1");
+
+/// Written to `meta-v1/format` when a store is created.
+pub(crate) const FORMAT_MARKER: &[u8] = b"krc-field-journal-store";

@@ -1,0 +1,599 @@
+//! The journal document: shared genesis, merging replicas, field-level edits,
+//! validation of creates and updates, and refusal of foreign or newer documents.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Automerge, ObjType, ROOT, ReadDoc};
+use sync_core::activity::Field;
+use sync_core::journal::{SCHEMA_VERSION, genesis};
+use sync_core::{ActivityId, ActivityPatch, Group, Journal, JournalError, Kind};
+
+use common::{actor, date, full, minimal, stamp};
+
+/// Merges `from` into `into` (one direction only).
+fn merge(into: &mut Journal, from: &mut Journal) {
+    into.doc_mut().merge(from.doc_mut()).expect("merge");
+}
+
+/// Merges both ways, so both replicas end up with every change.
+fn sync(a: &mut Journal, b: &mut Journal) {
+    merge(a, b);
+    merge(b, a);
+}
+
+/// A replica that starts as a copy of `source` (as a second device would after
+/// its first sync), with its own actor.
+fn replica_of(source: &mut Journal, n: u8) -> Journal {
+    let mut copy = Journal::new(actor(n));
+    merge(&mut copy, source);
+    copy
+}
+
+/// Keys of `ROOT.activities` as an Automerge reader sees them: the winning
+/// `activities` object only. Used on journals and on plain documents alike, so
+/// the contrast test shows this very check catches the root-container pitfall.
+fn visible_activity_keys(doc: &Automerge) -> BTreeSet<String> {
+    let (_, activities) = doc
+        .get(ROOT, "activities")
+        .expect("get")
+        .expect("an activities object");
+    doc.keys(&activities).collect()
+}
+
+fn create(j: &mut Journal, title: &str, who: &str, secs: i64) -> ActivityId {
+    let id = ActivityId::new_random();
+    j.create(id, &minimal(title), stamp(who, secs))
+        .expect("create");
+    id
+}
+
+#[test]
+fn genesis_is_deterministic() {
+    let (one, two) = (genesis(), genesis());
+    assert!(!one.get_heads().is_empty());
+    assert_eq!(one.get_heads(), two.get_heads());
+    assert_eq!(one.save(), two.save());
+    // Journals started by different devices share that genesis exactly.
+    let (a, b) = (Journal::new(actor(1)), Journal::new(actor(2)));
+    assert_eq!(a.heads(), one.get_heads());
+    assert_eq!(b.heads(), one.get_heads());
+    assert!(a.is_empty() && b.is_empty());
+}
+
+/// THE pitfall: a device starts its journal offline, the relay starts its own
+/// copy elsewhere; neither has seen the other. After merging, every activity of
+/// both must be visible on both.
+#[test]
+fn journals_started_apart_keep_both_sides_after_merge() {
+    let mut device = Journal::new(actor(1));
+    let device_ids: Vec<_> = ["Skolotāja loma", "Vecāku sapulce", "Ēnu diena"]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| create(&mut device, t, "Laptop", i as i64))
+        .collect();
+    let mut relay = Journal::new(actor(2));
+    let relay_ids: Vec<_> = ["Ziemassvētku pasākums", "Šūšanas darbnīca"]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| create(&mut relay, t, "Relay", i as i64))
+        .collect();
+
+    sync(&mut device, &mut relay);
+
+    assert_eq!(device.heads(), relay.heads());
+    let all: BTreeSet<String> = device_ids
+        .iter()
+        .chain(&relay_ids)
+        .map(|id| id.to_string())
+        .collect();
+    assert_eq!(all.len(), 5);
+    for side in [&device, &relay] {
+        assert_eq!(visible_activity_keys(side.doc()), all);
+        for id in device_ids.iter().chain(&relay_ids) {
+            assert!(
+                side.get(*id).expect("get").is_some(),
+                "{id} missing after merge"
+            );
+        }
+        assert_eq!(side.len(), 5);
+    }
+    assert_eq!(
+        device.activities().expect("read"),
+        relay.activities().expect("read")
+    );
+}
+
+/// The contrast that proves the test above can fail: two plain documents that
+/// each create `activities` themselves get two different objects, and after a
+/// merge a reader sees only one of them, so one side's records vanish from view.
+#[test]
+fn independently_created_root_maps_hide_one_side_after_merge() {
+    fn plain(actor: ActorId, keys: &[&str]) -> Automerge {
+        let mut doc = Automerge::new().with_actor(actor);
+        let mut tx = doc.transaction();
+        let map = tx
+            .put_object(ROOT, "activities", ObjType::Map)
+            .expect("put_object");
+        for key in keys {
+            let obj = tx.put_object(&map, *key, ObjType::Map).expect("put_object");
+            tx.put(&obj, "title", *key).expect("put");
+        }
+        tx.commit();
+        doc
+    }
+    let a_keys: BTreeSet<String> = ["a1", "a2", "a3"].map(String::from).into();
+    let b_keys: BTreeSet<String> = ["b1", "b2"].map(String::from).into();
+    let mut a = plain(actor(1), &["a1", "a2", "a3"]);
+    let mut b = plain(actor(2), &["b1", "b2"]);
+    a.merge(&mut b).expect("merge");
+    b.merge(&mut a).expect("merge");
+
+    assert_eq!(
+        a.get_heads(),
+        b.get_heads(),
+        "the documents themselves did converge"
+    );
+    assert_eq!(
+        a.get_all(ROOT, "activities").expect("get_all").len(),
+        2,
+        "two rival objects"
+    );
+    let seen = visible_activity_keys(&a);
+    assert_eq!(seen, visible_activity_keys(&b));
+    assert!(
+        seen == a_keys || seen == b_keys,
+        "exactly one side visible, saw {seen:?}"
+    );
+    assert!(
+        seen.len() < a_keys.len() + b_keys.len(),
+        "entries were lost from view"
+    );
+}
+
+#[test]
+fn concurrent_edits_of_different_fields_all_survive() {
+    let mut a = Journal::new(actor(1));
+    let id = ActivityId::new_random();
+    a.create(id, &full("Skolotāja loma kopienā"), stamp("A", 0))
+        .expect("create");
+    let mut b = replica_of(&mut a, 2);
+    let mut c = replica_of(&mut a, 3);
+
+    let title = ActivityPatch {
+        title: Some("Skolotāja loma vietējā kopienā".into()),
+        ..Default::default()
+    };
+    let counts = ActivityPatch {
+        counts: vec![(Group::Teachers, 17)],
+        ..Default::default()
+    };
+    let place = ActivityPatch {
+        place: Some("Talsu tautas nams".into()),
+        ..Default::default()
+    };
+    let other_group = ActivityPatch {
+        counts: vec![(Group::ChildrenAndYouth, 30)],
+        ..Default::default()
+    };
+    assert!(
+        a.update(id, &title, stamp("A", 10))
+            .expect("update")
+            .is_some()
+    );
+    assert!(
+        b.update(id, &counts, stamp("B", 11))
+            .expect("update")
+            .is_some()
+    );
+    assert!(
+        c.update(id, &place, stamp("C", 12))
+            .expect("update")
+            .is_some()
+    );
+    assert!(
+        c.update(id, &other_group, stamp("C", 13))
+            .expect("update")
+            .is_some()
+    );
+
+    sync(&mut a, &mut b);
+    sync(&mut b, &mut c);
+    sync(&mut a, &mut b);
+
+    assert_eq!(a.heads(), b.heads());
+    assert_eq!(b.heads(), c.heads());
+    for j in [&a, &b, &c] {
+        let got = j.get(id).expect("get").expect("present");
+        assert_eq!(got.title, "Skolotāja loma vietējā kopienā");
+        assert_eq!(got.counts.get(Group::Teachers), 17);
+        assert_eq!(got.counts.get(Group::ChildrenAndYouth), 30);
+        assert_eq!(got.counts.get(Group::Parents), 4, "untouched group kept");
+        assert_eq!(got.place, "Talsu tautas nams");
+        assert_eq!(got.total_participants, 17 + 30 + 4);
+        assert_eq!(got.organisers, vec!["Anna Bērziņa", "Jānis Ozoliņš"]);
+    }
+    assert_eq!(a.activities().expect("read"), c.activities().expect("read"));
+}
+
+#[test]
+fn concurrent_edits_of_the_same_field_converge_to_one_value() {
+    let mut a = Journal::new(actor(1));
+    let id = ActivityId::new_random();
+    a.create(id, &full("Sākotnējais nosaukums"), stamp("A", 0))
+        .expect("create");
+    let mut b = replica_of(&mut a, 2);
+
+    let on_a = ActivityPatch {
+        title: Some("Nosaukums no A".into()),
+        counts: vec![(Group::Media, 2)],
+        ..Default::default()
+    };
+    let on_b = ActivityPatch {
+        title: Some("Nosaukums no B".into()),
+        counts: vec![(Group::Media, 5)],
+        ..Default::default()
+    };
+    a.update(id, &on_a, stamp("A", 5)).expect("update");
+    b.update(id, &on_b, stamp("B", 5)).expect("update");
+    sync(&mut a, &mut b);
+
+    let (ga, gb) = (
+        a.get(id).expect("get").expect("a"),
+        b.get(id).expect("get").expect("b"),
+    );
+    assert_eq!(ga, gb);
+    assert!(
+        ["Nosaukums no A", "Nosaukums no B"].contains(&ga.title.as_str()),
+        "{}",
+        ga.title
+    );
+    assert!([2, 5].contains(&ga.counts.get(Group::Media)));
+}
+
+#[test]
+fn delete_then_restore_keeps_the_record() {
+    let mut j = Journal::new(actor(1));
+    let id = ActivityId::new_random();
+    j.create(id, &full("Rudens seminārs"), stamp("A", 0))
+        .expect("create");
+    let before = j.get(id).expect("get").expect("present");
+
+    assert!(
+        j.set_deleted(id, true, stamp("B", 60))
+            .expect("delete")
+            .is_some()
+    );
+    let deleted = j
+        .get(id)
+        .expect("get")
+        .expect("a tombstone is still readable");
+    assert!(deleted.deleted);
+    assert_eq!(deleted.updated_by, "B");
+    assert_eq!(j.len(), 1, "tombstones stay in the journal");
+    let heads = j.heads();
+    assert!(
+        j.set_deleted(id, true, stamp("B", 61))
+            .expect("delete again")
+            .is_none()
+    );
+    assert_eq!(j.heads(), heads, "deleting twice makes no change");
+
+    assert!(
+        j.set_deleted(id, false, stamp("C", 120))
+            .expect("restore")
+            .is_some()
+    );
+    let restored = j.get(id).expect("get").expect("present");
+    assert!(!restored.deleted);
+    assert_eq!(restored.updated_by, "C");
+    assert_eq!(restored.updated_at, common::at(120));
+    let strip = |a: &sync_core::Activity| {
+        let mut a = a.clone();
+        a.updated_by.clear();
+        a.updated_at = chrono::DateTime::UNIX_EPOCH;
+        a
+    };
+    assert_eq!(
+        strip(&restored),
+        strip(&before),
+        "every field back as it was"
+    );
+
+    let missing = ActivityId::new_random();
+    assert!(
+        matches!(j.set_deleted(missing, true, stamp("A", 1)), Err(JournalError::NotFound(x)) if x == missing)
+    );
+}
+
+#[test]
+fn update_with_identical_values_changes_nothing() {
+    let mut j = Journal::new(actor(1));
+    let id = ActivityId::new_random();
+    let patch = full("Vecāku skola");
+    j.create(id, &patch, stamp("A", 0)).expect("create");
+    let heads = j.heads();
+    let before = j.get(id).expect("get");
+
+    assert!(
+        j.update(id, &patch, stamp("B", 100))
+            .expect("update")
+            .is_none()
+    );
+    assert!(
+        j.update(id, &ActivityPatch::default(), stamp("B", 100))
+            .expect("update")
+            .is_none()
+    );
+    assert_eq!(j.heads(), heads);
+    assert_eq!(
+        j.get(id).expect("get"),
+        before,
+        "not even updated_by/updated_at changed"
+    );
+
+    // One real difference is a change, and it restamps the record.
+    let one = ActivityPatch {
+        hours: Some(None),
+        ..Default::default()
+    };
+    assert!(
+        j.update(id, &one, stamp("B", 100))
+            .expect("update")
+            .is_some()
+    );
+    let after = j.get(id).expect("get").expect("present");
+    assert_eq!(after.hours, None);
+    assert_eq!(after.updated_by, "B");
+
+    let missing = ActivityId::new_random();
+    assert!(
+        matches!(j.update(missing, &one, stamp("A", 1)), Err(JournalError::NotFound(x)) if x == missing)
+    );
+}
+
+#[test]
+fn create_with_a_duplicate_id_is_refused() {
+    let mut j = Journal::new(actor(1));
+    let id = ActivityId::new_random();
+    j.create(id, &minimal("Pirmais"), stamp("A", 0))
+        .expect("create");
+    let heads = j.heads();
+    match j.create(id, &minimal("Otrais"), stamp("A", 1)) {
+        Err(JournalError::AlreadyExists(x)) => assert_eq!(x, id),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    assert_eq!(j.heads(), heads);
+    assert_eq!(j.get(id).expect("get").expect("present").title, "Pirmais");
+    // The import path refuses it too, before writing anything of its chunk.
+    let batch = vec![
+        (ActivityId::new_random(), minimal("Jauns")),
+        (id, minimal("Otrais")),
+    ];
+    assert!(
+        matches!(j.create_many(&batch, stamp("A", 2)), Err(JournalError::AlreadyExists(x)) if x == id)
+    );
+    assert_eq!(j.heads(), heads);
+    assert_eq!(j.len(), 1);
+}
+
+#[test]
+fn create_without_title_kind_or_date_is_refused_naming_the_field() {
+    let mut j = Journal::new(actor(1));
+    let cases: [(ActivityPatch, Field, &str); 3] = [
+        (
+            ActivityPatch {
+                title: None,
+                ..minimal("x")
+            },
+            Field::Title,
+            "title: is required",
+        ),
+        (
+            ActivityPatch {
+                kind: None,
+                ..minimal("x")
+            },
+            Field::Kind,
+            "kind: is required",
+        ),
+        (
+            ActivityPatch {
+                date: None,
+                ..minimal("x")
+            },
+            Field::Date,
+            "date: is required",
+        ),
+    ];
+    for (patch, field, message) in cases {
+        match j.create(ActivityId::new_random(), &patch, stamp("A", 0)) {
+            Err(JournalError::Incomplete(errors)) => {
+                assert_eq!(errors.0.len(), 1, "{errors}");
+                assert_eq!(errors.0[0].field, field);
+                assert_eq!(errors.to_string(), message);
+            }
+            other => panic!("expected Incomplete naming {field}, got {other:?}"),
+        }
+    }
+    match j.create(
+        ActivityId::new_random(),
+        &ActivityPatch::default(),
+        stamp("A", 0),
+    ) {
+        Err(e @ JournalError::Incomplete(_)) => {
+            assert_eq!(
+                e.to_string(),
+                "title: is required; kind: is required; date: is required"
+            )
+        }
+        other => panic!("expected Incomplete, got {other:?}"),
+    }
+    assert!(j.is_empty());
+    assert_eq!(j.heads(), genesis().get_heads(), "nothing was written");
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let mut doc = genesis().with_actor(actor(9));
+    let mut tx = doc.transaction();
+    tx.put(ROOT, "schema_version", SCHEMA_VERSION + 1)
+        .expect("put");
+    tx.commit();
+    match Journal::from_doc(doc) {
+        Err(e @ JournalError::NewerSchema { found }) => {
+            assert_eq!(found, SCHEMA_VERSION + 1);
+            assert!(e.to_string().contains("newer version"), "{e}");
+        }
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+    // The current version, including after a save/load round trip, is accepted.
+    let mut j = Journal::new(actor(1));
+    let id = ActivityId::new_random();
+    j.create(id, &full("Glabāšana"), stamp("A", 0))
+        .expect("create");
+    let loaded = Automerge::load(&j.doc().save()).expect("load");
+    let back = Journal::from_doc(loaded).expect("a journal");
+    assert_eq!(
+        back.activities().expect("read"),
+        j.activities().expect("read")
+    );
+    assert_eq!(back.heads(), j.heads());
+}
+
+#[test]
+fn documents_without_the_journal_layout_are_not_journals() {
+    let not_journal = |doc: Automerge| match Journal::from_doc(doc) {
+        Err(e @ JournalError::NotAJournal(_)) => e.to_string(),
+        other => panic!("expected NotAJournal, got {other:?}"),
+    };
+    assert!(not_journal(Automerge::new()).contains("no schema version"));
+
+    let mut text_version = Automerge::new();
+    let mut tx = text_version.transaction();
+    tx.put(ROOT, "schema_version", "1").expect("put");
+    tx.put_object(ROOT, "activities", ObjType::Map)
+        .expect("put_object");
+    tx.commit();
+    assert!(not_journal(text_version).contains("not a number"));
+
+    let mut no_map = Automerge::new();
+    let mut tx = no_map.transaction();
+    tx.put(ROOT, "schema_version", SCHEMA_VERSION).expect("put");
+    tx.put(ROOT, "activities", "none").expect("put");
+    tx.commit();
+    assert!(not_journal(no_map).contains("no activities map"));
+
+    let mut list = Automerge::new();
+    let mut tx = list.transaction();
+    tx.put(ROOT, "schema_version", SCHEMA_VERSION).expect("put");
+    tx.put_object(ROOT, "activities", ObjType::List)
+        .expect("put_object");
+    tx.commit();
+    assert!(not_journal(list).contains("no activities map"));
+}
+
+#[test]
+fn concurrent_additions_to_organisers_are_both_kept() {
+    let mut a = Journal::new(actor(1));
+    let id = ActivityId::new_random();
+    let start = ActivityPatch {
+        organisers: Some(vec!["Anna Bērziņa".into()]),
+        ..minimal("Talka")
+    };
+    a.create(id, &start, stamp("A", 0)).expect("create");
+    let mut b = replica_of(&mut a, 2);
+
+    let names = |list: &[&str]| ActivityPatch {
+        organisers: Some(list.iter().map(|s| s.to_string()).collect()),
+        ..Default::default()
+    };
+    a.update(
+        id,
+        &names(&["Anna Bērziņa", "Jānis Ozoliņš"]),
+        stamp("A", 1),
+    )
+    .expect("update");
+    b.update(id, &names(&["Anna Bērziņa", "Līga Kalniņa"]), stamp("B", 1))
+        .expect("update");
+    sync(&mut a, &mut b);
+
+    let (ga, gb) = (
+        a.get(id).expect("get").expect("a"),
+        b.get(id).expect("get").expect("b"),
+    );
+    assert_eq!(ga.organisers, gb.organisers, "same order on both");
+    let got: BTreeSet<&str> = ga.organisers.iter().map(String::as_str).collect();
+    assert_eq!(
+        got,
+        BTreeSet::from(["Anna Bērziņa", "Jānis Ozoliņš", "Līga Kalniņa"])
+    );
+    assert_eq!(ga.organisers.len(), 3, "{:?}", ga.organisers);
+    assert_eq!(
+        ga.organisers[0], "Anna Bērziņa",
+        "the existing name keeps its place"
+    );
+
+    // A removal on one side and an addition on the other both take effect.
+    a.update(
+        id,
+        &names(&["Jānis Ozoliņš", "Līga Kalniņa"]),
+        stamp("A", 2),
+    )
+    .expect("update");
+    let mut all = gb.organisers.clone();
+    all.push("Ēriks Šmits".into());
+    b.update(
+        id,
+        &ActivityPatch {
+            organisers: Some(all),
+            ..Default::default()
+        },
+        stamp("B", 2),
+    )
+    .expect("update");
+    sync(&mut a, &mut b);
+    let (ga, gb) = (
+        a.get(id).expect("get").expect("a"),
+        b.get(id).expect("get").expect("b"),
+    );
+    assert_eq!(ga, gb);
+    let got: BTreeSet<&str> = ga.organisers.iter().map(String::as_str).collect();
+    assert_eq!(
+        got,
+        BTreeSet::from(["Jānis Ozoliņš", "Līga Kalniņa", "Ēriks Šmits"])
+    );
+}
+
+#[test]
+fn kinds_and_groups_round_trip_through_the_document() {
+    // Every kind and every group is written and read back under its own key.
+    let mut j = Journal::new(actor(1));
+    for (i, kind) in Kind::ALL.into_iter().enumerate() {
+        let id = ActivityId::new_random();
+        let group = Group::ALL[i % Group::ALL.len()];
+        let patch = ActivityPatch {
+            kind: Some(kind),
+            date: Some(date(2025, 1 + i as u32, 1)),
+            counts: vec![(group, 7 + i as u32)],
+            ..minimal("Veids")
+        };
+        j.create(id, &patch, stamp("A", i as i64)).expect("create");
+        let got = j.get(id).expect("get").expect("present");
+        assert_eq!(got.kind, kind);
+        assert_eq!(got.counts.get(group), 7 + i as u32);
+        assert_eq!(got.total_participants, u64::from(7 + i as u32));
+    }
+    // Newest first.
+    let dates: Vec<_> = j
+        .activities()
+        .expect("read")
+        .iter()
+        .map(|a| a.date)
+        .collect();
+    let mut sorted = dates.clone();
+    sorted.sort_by(|x, y| y.cmp(x));
+    assert_eq!(dates, sorted);
+}
