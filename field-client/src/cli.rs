@@ -100,6 +100,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show what the client does: record sample activities in a new folder, list and export them
+    Demo {
+        /// Folder for the demo journal [default: a new temporary folder]
+        #[arg(long)]
+        into: Option<PathBuf>,
+    },
     /// Fold the journal's appended changes into one snapshot (done automatically too)
     #[command(hide = true)]
     Compact,

@@ -50,6 +50,7 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
         } => import(&store, &file, skip_invalid, dry_run),
         Command::Status { json } => status(&store, json),
         Command::Compact => compact(&store),
+        Command::Demo { into } => demo(into),
     }
 }
 
@@ -342,6 +343,14 @@ fn status(store: &Path, json: bool) -> Result<()> {
         output::write_status(&mut out, &status, replica.store().path())?;
     }
     Ok(())
+}
+
+fn demo(into: Option<PathBuf>) -> Result<()> {
+    let dir = match into {
+        Some(dir) => dir,
+        None => std::env::temp_dir().join(format!("krc-demo-{}", uuid::Uuid::new_v4().simple())),
+    };
+    crate::demo::run(&dir)
 }
 
 fn compact(store: &Path) -> Result<()> {

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod demo;
 pub mod interchange;
 pub mod output;
 pub mod progress;
