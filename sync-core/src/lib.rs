@@ -4,6 +4,7 @@
 //! - [`journal`]: one centre's journal as an Automerge document with a shared genesis;
 //! - [`store`]: the redb file holding journals durably (snapshot + appended changes);
 //! - [`replica`]: a journal bound to its store: every change is durable before it returns;
+//! - [`sync`]: the sans-IO sync protocol (docs/PROTOCOL.md): sessions fed bytes and time;
 //! - [`limits`]: every bound, named, with its reason.
 //!
 //! Invariants: this crate does no network I/O and reads no clock (time is passed in);
@@ -15,6 +16,7 @@ pub mod journal;
 pub mod limits;
 pub mod replica;
 pub mod store;
+pub mod sync;
 
 pub use activity::{Activity, ActivityId, ActivityInput, ActivityPatch, Counts, Group, Kind};
 pub use journal::{Journal, JournalError, Stamp};

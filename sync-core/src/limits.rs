@@ -40,3 +40,56 @@ pub const IMPORT_ACTIVITIES_PER_CHANGE: usize = 100;
 /// Most rows one import may bring in: ten years of a busy centre's activities. Bigger
 /// files are refused before anything is parsed into memory.
 pub const MAX_IMPORT_ROWS: usize = 200_000;
+
+// ---- Sync protocol (docs/PROTOCOL.md) ----
+
+/// Largest frame on the wire (after the 4-byte length). A batch of
+/// [`MAX_BATCH_BYTES`] of changes always fits, uncompressed, with room for the
+/// frame header; anything larger is refused before it is read into memory.
+pub const MAX_FRAME_BYTES: usize = 2 * 1024 * 1024;
+
+/// Largest payload after decompression: bounds the memory a small, highly
+/// compressible frame (a "zip bomb") can make the receiver allocate.
+pub const MAX_FRAME_PAYLOAD_BYTES: usize = 4 * 1024 * 1024;
+
+/// Raw change bytes per `Changes` frame. About 500 activities; at 384 kbit/s,
+/// compressed, a few seconds of transfer — so a dropped connection loses at most
+/// a few seconds of work, while a 10,000-activity first sync needs ~20 batches.
+pub const MAX_BATCH_BYTES: usize = 512 * 1024;
+
+/// Changes per `Changes` frame: bounds per-batch work (one durable commit each)
+/// even when changes are tiny.
+pub const MAX_CHANGES_PER_BATCH: usize = 2_000;
+
+/// Largest single Automerge change accepted from the network. Must fit a frame;
+/// imports split their changes well below this.
+pub const MAX_CHANGE_BYTES: usize = MAX_BATCH_BYTES;
+
+/// Heads in one list. Heads count concurrent branches; even ten devices editing
+/// offline for a month produce a handful. More means a broken or hostile peer.
+pub const MAX_HEADS: usize = 1_024;
+
+/// Journals in one session: every centre of a country-wide network, for an
+/// office device, with room to spare.
+pub const MAX_JOURNALS_PER_SESSION: usize = 4_096;
+
+/// Longest text field on the wire (names, versions, error messages), in bytes.
+pub const MAX_TEXT_BYTES: usize = 4 * 1024;
+
+/// Sync rounds of one journal in one session in which the heads did not move.
+/// A healthy round always moves heads or ends synced; repeating without progress
+/// means a lost or confused exchange, so the session is reset instead of looping.
+pub const MAX_ROUNDS_WITHOUT_PROGRESS: u32 = 3;
+
+/// Time allowed from opening a session to a completed `Hello`/`Welcome`; a peer
+/// that says nothing for this long is holding a slot for nothing.
+pub const SESSION_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Time a session waits for any answer to a request (`Heads`, `Ack`, a download
+/// batch). A rural link can stall for tens of seconds; longer means the answer is
+/// lost and the session is reset (the next one resumes from durable state).
+pub const SESSION_REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Payloads smaller than this are sent uncompressed: zstd's frame overhead would
+/// make them bigger.
+pub const COMPRESS_MIN_BYTES: usize = 256;

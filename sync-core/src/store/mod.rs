@@ -293,8 +293,7 @@ impl Store {
         changes: &mut [Change],
         touched: &[(ActivityId, ChangeHash)],
     ) -> Result<(), StoreError> {
-        let mut tx = self.db.begin_write()?;
-        tx.set_durability(Durability::Immediate)?;
+        let tx = begin_durable(&self.db)?;
         {
             let mut table = tx.open_table(CHANGES)?;
             let mut seq = next_seq(&table, journal)?;
@@ -334,7 +333,7 @@ impl Store {
                 "heads differ after reload".into(),
             ));
         }
-        let tx = self.db.begin_write()?;
+        let tx = begin_durable(&self.db)?;
         check_contains_appended(&tx, id, current)?;
         tx.open_table(SNAPSHOTS)?
             .insert(id.0.as_u128(), bytes.as_slice())?;
@@ -379,8 +378,7 @@ impl Store {
             .iter()
             .map(Change::hash)
             .collect();
-        let mut tx = self.db.begin_write()?;
-        tx.set_durability(Durability::Immediate)?;
+        let tx = begin_durable(&self.db)?;
         {
             let mut unsent = tx.open_table(UNSENT)?;
             let range = (id.0.as_u128(), 0)..=(id.0.as_u128(), u128::MAX);
@@ -394,6 +392,18 @@ impl Store {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// A write transaction that is on disk when `commit` returns, committed in two
+/// phases. With redb's default one-phase commit, a damaged latest commit slot or
+/// page is taken for a torn write and the store silently opens at the previous
+/// commit, losing a change that was reported as saved; with two phases, such
+/// damage is reported instead (tests/store.rs, `bit_flips_*`).
+fn begin_durable(db: &Database) -> Result<redb::WriteTransaction, StoreError> {
+    let mut tx = db.begin_write()?;
+    tx.set_durability(Durability::Immediate)?;
+    tx.set_two_phase_commit(true);
+    Ok(tx)
 }
 
 /// Refuses compaction unless every appended change of the journal is in
@@ -513,8 +523,7 @@ fn write_new_store(db: &Database, new: NewStore<'_>) -> Result<(), StoreError> {
         id: home,
         centre: new.centre.to_owned(),
     };
-    let mut tx = db.begin_write()?;
-    tx.set_durability(Durability::Immediate)?;
+    let tx = begin_durable(db)?;
     {
         let mut meta = tx.open_table(META)?;
         meta.insert("format", FORMAT_MARKER)?;
@@ -570,8 +579,9 @@ fn check_file_kind(path: &Path) -> Result<(), OpenError> {
     Ok(())
 }
 
-/// The first bytes of every redb file.
-const REDB_MAGIC: [u8; 4] = *b"redb";
+/// The first bytes of every redb file: its whole magic number, so that a file that
+/// merely starts with "redb" is called foreign here rather than an I/O error by redb.
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
 
 fn open_error(path: &Path, e: redb::DatabaseError) -> OpenError {
     match e {

@@ -1,0 +1,145 @@
+//! In-memory journals implementing the storage traits, for deterministic tests
+//! and simulations. "Durable" here means "in this struct": a simulated crash
+//! is modelled by the test keeping or discarding the whole struct.
+
+use std::collections::{BTreeMap, HashSet};
+
+use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
+use uuid::Uuid;
+
+use super::{ClientStorage, RelayStorage, StorageFailure, SyncStorage};
+use crate::journal::genesis;
+
+/// Journals held in memory, with the acknowledged heads a client keeps.
+#[derive(Debug, Default)]
+pub struct MemoryJournals {
+    pub docs: BTreeMap<Uuid, Automerge>,
+    pub acked: BTreeMap<Uuid, Vec<ChangeHash>>,
+    /// Hashes of local changes not yet covered by an acknowledgement.
+    pub unsent: BTreeMap<Uuid, HashSet<ChangeHash>>,
+    /// For a relay: the actors that may write each journal. `None`: anyone.
+    pub writers: Option<BTreeMap<Uuid, HashSet<ActorId>>>,
+}
+
+impl MemoryJournals {
+    /// The document of `journal`, created from the shared genesis if new.
+    pub fn doc(&mut self, journal: Uuid) -> &mut Automerge {
+        self.docs.entry(journal).or_insert_with(genesis)
+    }
+
+    /// Records a change made locally (so it counts as unsent until acknowledged).
+    pub fn record_local(&mut self, journal: Uuid, hash: ChangeHash) {
+        self.unsent.entry(journal).or_default().insert(hash);
+    }
+}
+
+impl SyncStorage for MemoryJournals {
+    fn heads(&mut self, journal: Uuid) -> Result<Vec<ChangeHash>, StorageFailure> {
+        Ok(self.doc(journal).get_heads())
+    }
+
+    fn contains_all(
+        &mut self,
+        journal: Uuid,
+        hashes: &[ChangeHash],
+    ) -> Result<bool, StorageFailure> {
+        let doc = self.doc(journal);
+        Ok(hashes.iter().all(|h| doc.get_change_by_hash(h).is_some()))
+    }
+
+    fn changes_since(
+        &mut self,
+        journal: Uuid,
+        known: &[ChangeHash],
+    ) -> Result<Vec<Change>, StorageFailure> {
+        let doc = self.doc(journal);
+        let known: Vec<ChangeHash> = known
+            .iter()
+            .copied()
+            .filter(|h| doc.get_change_by_hash(h).is_some())
+            .collect();
+        Ok(doc.get_changes(&known))
+    }
+
+    fn apply_durably(
+        &mut self,
+        journal: Uuid,
+        changes: Vec<Change>,
+    ) -> Result<Vec<ChangeHash>, StorageFailure> {
+        let doc = self.doc(journal);
+        check_deps(doc, &changes)?;
+        doc.apply_changes(changes)
+            .map_err(|e| StorageFailure::peer(format!("changes refused: {e}")))?;
+        Ok(doc.get_heads())
+    }
+}
+
+impl ClientStorage for MemoryJournals {
+    fn acked_heads(&mut self, journal: Uuid) -> Result<Vec<ChangeHash>, StorageFailure> {
+        Ok(self.acked.get(&journal).cloned().unwrap_or_default())
+    }
+
+    fn mark_acknowledged(
+        &mut self,
+        journal: Uuid,
+        covered: &[ChangeHash],
+    ) -> Result<(), StorageFailure> {
+        let doc = self.doc(journal);
+        let known: Vec<ChangeHash> = covered
+            .iter()
+            .copied()
+            .filter(|h| doc.get_change_by_hash(h).is_some())
+            .collect();
+        let not_covered: HashSet<ChangeHash> =
+            doc.get_changes(&known).iter().map(Change::hash).collect();
+        if let Some(unsent) = self.unsent.get_mut(&journal) {
+            unsent.retain(|h| not_covered.contains(h));
+        }
+        self.acked.insert(journal, known);
+        Ok(())
+    }
+
+    fn ensure_journal(&mut self, journal: Uuid, _centre: &str) -> Result<(), StorageFailure> {
+        self.doc(journal);
+        Ok(())
+    }
+}
+
+impl RelayStorage for MemoryJournals {
+    fn actor_may_write(&mut self, journal: Uuid, actor: &ActorId) -> bool {
+        if actor.to_bytes() == genesis_actor_bytes() {
+            return true;
+        }
+        match &self.writers {
+            None => true,
+            Some(w) => w.get(&journal).is_some_and(|set| set.contains(actor)),
+        }
+    }
+}
+
+fn genesis_actor_bytes() -> Vec<u8> {
+    genesis()
+        .get_changes(&[])
+        .first()
+        .map(|c| c.actor_id().to_bytes().to_vec())
+        .unwrap_or_default()
+}
+
+/// Refuses a batch containing a change whose dependencies are neither in the
+/// document nor earlier in the batch: Automerge would hold such a change back
+/// silently, and it would be acknowledged without being applied.
+pub fn check_deps(doc: &Automerge, changes: &[Change]) -> Result<(), StorageFailure> {
+    let mut in_batch: HashSet<ChangeHash> = HashSet::new();
+    for change in changes {
+        for dep in change.deps() {
+            if !in_batch.contains(dep) && doc.get_change_by_hash(dep).is_none() {
+                return Err(StorageFailure::peer(format!(
+                    "change {} depends on {dep}, which was not sent before it",
+                    change.hash()
+                )));
+            }
+        }
+        in_batch.insert(change.hash());
+    }
+    Ok(())
+}

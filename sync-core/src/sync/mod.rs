@@ -1,0 +1,166 @@
+//! The sans-IO sync protocol of docs/PROTOCOL.md.
+//!
+//! [`ClientSession`] and [`RelaySession`] are plain state machines: the shell
+//! feeds them received bytes with [`ClientSession::handle_bytes`] and the
+//! current time with `handle_timeout`, and takes bytes to send from
+//! `poll_transmit`, events from `poll_event` and the next deadline from
+//! `poll_timeout`. Journals are reached through the [`SyncStorage`] trait, so
+//! tests can run sessions against in-memory or fault-injecting stores, with
+//! simulated time, and no sockets.
+
+mod client;
+pub mod memory;
+mod relay;
+pub mod wire;
+
+use automerge::{ActorId, Change, ChangeHash};
+use uuid::Uuid;
+
+pub use client::{ClientEvent, ClientSession};
+pub use relay::{RelayEvent, RelaySession};
+pub use wire::{Access, ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION};
+
+use crate::limits::{MAX_BATCH_BYTES, MAX_CHANGES_PER_BATCH};
+
+/// Journals as a session sees them. Every method that stores must return only
+/// once the data is durable.
+pub trait SyncStorage {
+    /// Current heads of a journal (the genesis heads for a journal not held yet).
+    fn heads(&mut self, journal: Uuid) -> Result<Vec<ChangeHash>, StorageFailure>;
+    /// True when every hash is a change held in the journal.
+    fn contains_all(
+        &mut self,
+        journal: Uuid,
+        hashes: &[ChangeHash],
+    ) -> Result<bool, StorageFailure>;
+    /// Changes the holder of `known` lacks, in causal order. Hashes in `known`
+    /// that this journal does not hold are ignored.
+    fn changes_since(
+        &mut self,
+        journal: Uuid,
+        known: &[ChangeHash],
+    ) -> Result<Vec<Change>, StorageFailure>;
+    /// Applies received changes and commits them durably; returns the new heads.
+    /// Refuses (changing nothing) a batch whose changes depend on changes
+    /// neither held nor earlier in the batch.
+    fn apply_durably(
+        &mut self,
+        journal: Uuid,
+        changes: Vec<Change>,
+    ) -> Result<Vec<ChangeHash>, StorageFailure>;
+}
+
+/// What the client side additionally stores: what the relay acknowledged.
+pub trait ClientStorage: SyncStorage {
+    /// Heads of `journal` the relay last durably acknowledged.
+    fn acked_heads(&mut self, journal: Uuid) -> Result<Vec<ChangeHash>, StorageFailure>;
+    /// Records that the relay durably holds `covered` and all their ancestors.
+    fn mark_acknowledged(
+        &mut self,
+        journal: Uuid,
+        covered: &[ChangeHash],
+    ) -> Result<(), StorageFailure>;
+    /// Makes sure a journal offered by the relay exists locally.
+    fn ensure_journal(&mut self, journal: Uuid, centre: &str) -> Result<(), StorageFailure>;
+}
+
+/// What the relay side needs to decide who may write.
+pub trait RelayStorage: SyncStorage {
+    /// True when `actor` is bound to a device allowed to write `journal`.
+    fn actor_may_write(&mut self, journal: Uuid, actor: &ActorId) -> bool;
+}
+
+/// A storage operation failed (disk error, damaged data, refused batch).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StorageFailure {
+    /// True when the failure is the peer's fault (bad changes), not ours.
+    pub peer_fault: bool,
+    pub message: String,
+}
+
+impl StorageFailure {
+    pub fn local(message: impl Into<String>) -> Self {
+        Self {
+            peer_fault: false,
+            message: message.into(),
+        }
+    }
+    pub fn peer(message: impl Into<String>) -> Self {
+        Self {
+            peer_fault: true,
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a session ended. Every variant leaves durable state consistent: the
+/// next session starts from what was acknowledged and resumes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    #[error("the other side sent something invalid: {0}")]
+    Protocol(String),
+    #[error("the other side refused: {message}")]
+    Refused { code: ErrorCode, message: String },
+    #[error("no answer within the time limit")]
+    TimedOut,
+    #[error("the exchange made no progress; starting over")]
+    NoProgress,
+    #[error("local storage failed: {0}")]
+    Storage(String),
+    #[error("the session was closed")]
+    Closed,
+}
+
+/// Splits changes into batches bounded by [`MAX_BATCH_BYTES`] and
+/// [`MAX_CHANGES_PER_BATCH`]; a change is never split.
+pub fn into_batches(changes: Vec<Change>) -> Vec<Vec<Change>> {
+    let mut batches = Vec::new();
+    let mut current: Vec<Change> = Vec::new();
+    let mut bytes = 0;
+    for change in changes {
+        let size = change.raw_bytes().len();
+        if !current.is_empty()
+            && (bytes + size > MAX_BATCH_BYTES || current.len() >= MAX_CHANGES_PER_BATCH)
+        {
+            batches.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += size;
+        current.push(change);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+/// Decodes received change bytes; any bad one fails the whole batch.
+fn decode_changes(raw: Vec<Vec<u8>>) -> Result<Vec<Change>, SessionError> {
+    raw.into_iter()
+        .map(|bytes| {
+            Change::from_bytes(bytes)
+                .map_err(|e| SessionError::Protocol(format!("a change does not decode: {e}")))
+        })
+        .collect()
+}
+
+fn raw_changes(batch: &[Change]) -> Vec<Vec<u8>> {
+    batch.iter().map(|c| c.raw_bytes().to_vec()).collect()
+}
+
+/// Both session kinds end the same way on a decode error: tell the peer, close.
+fn error_frame(code: ErrorCode, message: &str) -> Option<Vec<u8>> {
+    Frame::Error {
+        code,
+        message: message.to_owned(),
+    }
+    .encode()
+    .ok()
+}
+
+/// The id of a journal as the session knows it.
+pub fn journal_uuid(id: crate::store::JournalId) -> Uuid {
+    id.0
+}

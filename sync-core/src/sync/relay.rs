@@ -1,0 +1,358 @@
+//! The relay's side of a session with one authenticated device.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+use automerge::{Change, ChangeHash};
+use uuid::Uuid;
+
+use super::client::frame_name;
+use super::wire::{DecodeError, FrameBuffer};
+use super::{
+    Access, ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION, RelayStorage, SessionError,
+    decode_changes, error_frame, into_batches, raw_changes,
+};
+use crate::limits::SESSION_HANDSHAKE_TIMEOUT;
+
+/// What happened in a relay session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RelayEvent {
+    /// The device said hello and was granted these journals.
+    Welcomed { journals: Vec<Uuid> },
+    /// Changes to `journal` were stored durably: other sessions should be notified.
+    Stored { journal: Uuid, changes: usize },
+    /// This many changes were sent to the device.
+    Sent { journal: Uuid, changes: usize },
+    /// The session ended; the shell should close the stream.
+    Closed { reason: SessionError },
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum State {
+    AwaitHello,
+    Ready,
+    Closed,
+}
+
+/// One device's session at the relay. `allowed` holds every journal the
+/// authenticated device may access; the relay never lets the session touch
+/// anything else.
+#[derive(Debug)]
+pub struct RelaySession {
+    state: State,
+    allowed: BTreeMap<Uuid, JournalGrant>,
+    granted: BTreeMap<Uuid, JournalGrant>,
+    frames: FrameBuffer,
+    out: VecDeque<Vec<u8>>,
+    events: VecDeque<RelayEvent>,
+    deadline: Option<Instant>,
+    /// Download batches not yet encoded: one is encoded each time the outgoing
+    /// queue runs dry, so a large download never sits encoded in memory at once.
+    download: Option<(Uuid, VecDeque<Vec<Change>>)>,
+}
+
+impl RelaySession {
+    pub fn new(now: Instant, allowed: Vec<JournalGrant>) -> RelaySession {
+        RelaySession {
+            state: State::AwaitHello,
+            allowed: allowed.into_iter().map(|g| (g.journal, g)).collect(),
+            granted: BTreeMap::new(),
+            frames: FrameBuffer::default(),
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            deadline: Some(now + SESSION_HANDSHAKE_TIMEOUT),
+            download: None,
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// True when this session may read `journal` (and so wants to hear of changes).
+    pub fn follows(&self, journal: Uuid) -> bool {
+        self.state == State::Ready && self.granted.contains_key(&journal)
+    }
+
+    /// Another session stored changes to `journal`: tell this device.
+    pub fn notify_changed(&mut self, journal: Uuid) {
+        if self.follows(journal) {
+            self.send(&Frame::Notify { journal });
+        }
+    }
+
+    /// Ends the session from the relay's side (revocation, shutdown).
+    pub fn refuse(&mut self, code: ErrorCode, message: &str) {
+        if self.state != State::Closed {
+            self.out.extend(error_frame(code, message));
+            self.close(SessionError::Refused {
+                code,
+                message: message.to_owned(),
+            });
+        }
+    }
+
+    pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8], storage: &mut impl RelayStorage) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.frames.extend(bytes);
+        loop {
+            match self.frames.next_frame() {
+                Ok(Some(frame)) => {
+                    if let Err((code, e)) = self.handle_frame(now, frame, storage) {
+                        self.out.extend(error_frame(code, &e.to_string()));
+                        self.close(e);
+                    }
+                    if self.state == State::Closed {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => return self.fail_decode(e),
+            }
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.deadline.is_some_and(|d| now >= d) && self.state != State::Closed {
+            self.close(SessionError::TimedOut);
+        }
+    }
+
+    pub fn handle_stream_closed(&mut self) {
+        if self.state != State::Closed {
+            self.close(SessionError::Closed);
+        }
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        if self.out.is_empty() && self.state == State::Ready {
+            self.emit_download_batch();
+        }
+        self.out.pop_front()
+    }
+
+    fn emit_download_batch(&mut self) {
+        let Some((journal, batches)) = self.download.as_mut() else {
+            return;
+        };
+        let journal = *journal;
+        let batch = batches.pop_front().unwrap_or_default();
+        let more = !batches.is_empty();
+        if !more {
+            self.download = None;
+        }
+        self.send(&Frame::Changes {
+            journal,
+            more,
+            changes: raw_changes(&batch),
+        });
+    }
+
+    pub fn poll_event(&mut self) -> Option<RelayEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    fn handle_frame(
+        &mut self,
+        _now: Instant,
+        frame: Frame,
+        storage: &mut impl RelayStorage,
+    ) -> Result<(), (ErrorCode, SessionError)> {
+        match (frame, &self.state) {
+            (
+                Frame::Hello {
+                    version, journals, ..
+                },
+                State::AwaitHello,
+            ) => self.on_hello(version, journals),
+            (Frame::Error { code, message }, _) => {
+                self.close(SessionError::Refused { code, message });
+                Ok(())
+            }
+            (
+                Frame::Open {
+                    journal,
+                    heads: _,
+                    acked,
+                },
+                State::Ready,
+            ) => {
+                self.grant(journal, Access::Read)?;
+                let heads = storage.heads(journal).map_err(internal)?;
+                let has_acked = storage.contains_all(journal, &acked).map_err(internal)?;
+                self.send(&Frame::Heads {
+                    journal,
+                    heads,
+                    has_acked,
+                });
+                Ok(())
+            }
+            (
+                Frame::Changes {
+                    journal, changes, ..
+                },
+                State::Ready,
+            ) => self.on_changes(journal, changes, storage),
+            (Frame::Pull { journal, heads }, State::Ready) => {
+                self.on_pull(journal, &heads, storage)
+            }
+            (other, _) => Err((
+                ErrorCode::Malformed,
+                SessionError::Protocol(format!("unexpected frame {}", frame_name(&other))),
+            )),
+        }
+    }
+
+    fn on_hello(
+        &mut self,
+        version: u16,
+        wanted: Vec<Uuid>,
+    ) -> Result<(), (ErrorCode, SessionError)> {
+        if version != PROTOCOL_VERSION {
+            let message = format!(
+                "this relay speaks protocol version {PROTOCOL_VERSION}, not {version}; please update"
+            );
+            return Err((
+                ErrorCode::UnsupportedVersion,
+                SessionError::Protocol(message),
+            ));
+        }
+        for journal in &wanted {
+            if !self.allowed.contains_key(journal) {
+                let message = format!("this device may not sync journal {journal}");
+                return Err((ErrorCode::NotAllowed, SessionError::Protocol(message)));
+            }
+        }
+        self.granted = if wanted.is_empty() {
+            self.allowed.clone()
+        } else {
+            wanted
+                .iter()
+                .map(|j| (*j, self.allowed[j].clone()))
+                .collect()
+        };
+        let journals: Vec<JournalGrant> = self.granted.values().cloned().collect();
+        self.send(&Frame::Welcome {
+            version: PROTOCOL_VERSION,
+            journals,
+        });
+        self.state = State::Ready;
+        self.deadline = None;
+        self.events.push_back(RelayEvent::Welcomed {
+            journals: self.granted.keys().copied().collect(),
+        });
+        Ok(())
+    }
+
+    fn on_changes(
+        &mut self,
+        journal: Uuid,
+        raw: Vec<Vec<u8>>,
+        storage: &mut impl RelayStorage,
+    ) -> Result<(), (ErrorCode, SessionError)> {
+        self.grant(journal, Access::ReadWrite)?;
+        let changes = decode_changes(raw).map_err(|e| (ErrorCode::Malformed, e))?;
+        for change in &changes {
+            if !storage.actor_may_write(journal, change.actor_id()) {
+                let message = format!(
+                    "a change by actor {} may not be written to this journal",
+                    change.actor_id()
+                );
+                return Err((ErrorCode::NotAllowed, SessionError::Protocol(message)));
+            }
+        }
+        let stored: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
+        let n = changes.len();
+        let heads = storage
+            .apply_durably(journal, changes)
+            .map_err(|e| match e.peer_fault {
+                true => (ErrorCode::Malformed, SessionError::Protocol(e.message)),
+                false => (ErrorCode::Internal, SessionError::Storage(e.message)),
+            })?;
+        self.send(&Frame::Ack {
+            journal,
+            heads,
+            stored,
+        });
+        self.events.push_back(RelayEvent::Stored {
+            journal,
+            changes: n,
+        });
+        Ok(())
+    }
+
+    fn on_pull(
+        &mut self,
+        journal: Uuid,
+        client_heads: &[ChangeHash],
+        storage: &mut impl RelayStorage,
+    ) -> Result<(), (ErrorCode, SessionError)> {
+        self.grant(journal, Access::Read)?;
+        let missing = storage
+            .changes_since(journal, client_heads)
+            .map_err(internal)?;
+        let n = missing.len();
+        if self.download.is_some() {
+            let message = "a new download was asked for before the last one ended";
+            return Err((ErrorCode::Malformed, SessionError::Protocol(message.into())));
+        }
+        self.download = Some((journal, into_batches(missing).into()));
+        if n > 0 {
+            self.events.push_back(RelayEvent::Sent {
+                journal,
+                changes: n,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks the session was granted `journal` with at least `need` access.
+    fn grant(&self, journal: Uuid, need: Access) -> Result<(), (ErrorCode, SessionError)> {
+        match self.granted.get(&journal) {
+            Some(g) if need == Access::Read || g.access == Access::ReadWrite => Ok(()),
+            Some(_) => Err((
+                ErrorCode::NotAllowed,
+                SessionError::Protocol(format!("this device may not write journal {journal}")),
+            )),
+            None => Err((
+                ErrorCode::NotAllowed,
+                SessionError::Protocol(format!("this device may not sync journal {journal}")),
+            )),
+        }
+    }
+
+    fn send(&mut self, frame: &Frame) {
+        match frame.encode() {
+            Ok(bytes) => self.out.push_back(bytes),
+            Err(e) => self.close(SessionError::Protocol(format!(
+                "cannot encode a frame: {e}"
+            ))),
+        }
+    }
+
+    fn fail_decode(&mut self, e: DecodeError) {
+        let code = if matches!(e, DecodeError::TooLarge(_)) {
+            ErrorCode::TooLarge
+        } else {
+            ErrorCode::Malformed
+        };
+        self.out.extend(error_frame(code, &e.to_string()));
+        self.close(SessionError::Protocol(e.to_string()));
+    }
+
+    fn close(&mut self, reason: SessionError) {
+        self.state = State::Closed;
+        self.deadline = None;
+        self.events.push_back(RelayEvent::Closed { reason });
+    }
+}
+
+fn internal(e: super::StorageFailure) -> (ErrorCode, SessionError) {
+    (ErrorCode::Internal, SessionError::Storage(e.message))
+}

@@ -1,0 +1,657 @@
+//! The wire format of docs/PROTOCOL.md: frames, their payloads, and the
+//! byte-level encoding. Wire types are separate from domain types and are
+//! converted by hand, so that the bytes only change when the protocol does.
+
+use automerge::ChangeHash;
+use uuid::Uuid;
+
+use crate::limits::{
+    COMPRESS_MIN_BYTES, MAX_CHANGE_BYTES, MAX_CHANGES_PER_BATCH, MAX_FRAME_BYTES,
+    MAX_FRAME_PAYLOAD_BYTES, MAX_HEADS, MAX_JOURNALS_PER_SESSION, MAX_TEXT_BYTES,
+};
+
+/// The protocol version this code speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Bytes before the payload: length (4), kind (1), flags (1).
+pub const FRAME_HEADER_BYTES: usize = 6;
+
+const FLAG_ZSTD: u8 = 0b0000_0001;
+
+/// zstd level for frames: level 3 is zstd's default, a good ratio at a speed far
+/// above any mobile link.
+const ZSTD_LEVEL: i32 = 3;
+
+/// Access a device has to a journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// A journal offered in `Welcome`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalGrant {
+    pub journal: Uuid,
+    pub centre: String,
+    pub access: Access,
+}
+
+/// Numbered error codes (docs/PROTOCOL.md, "Error codes").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    UnsupportedVersion = 1,
+    Malformed = 2,
+    TooLarge = 3,
+    NotAllowed = 4,
+    Revoked = 5,
+    UnknownJournal = 6,
+    LimitReached = 7,
+    Internal = 8,
+}
+
+impl ErrorCode {
+    fn from_u16(n: u16) -> Option<ErrorCode> {
+        use ErrorCode::*;
+        [
+            UnsupportedVersion,
+            Malformed,
+            TooLarge,
+            NotAllowed,
+            Revoked,
+            UnknownJournal,
+            LimitReached,
+            Internal,
+        ]
+        .into_iter()
+        .find(|c| *c as u16 == n)
+    }
+}
+
+/// One frame of the protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    Hello {
+        version: u16,
+        software: String,
+        journals: Vec<Uuid>,
+    },
+    Welcome {
+        version: u16,
+        journals: Vec<JournalGrant>,
+    },
+    Open {
+        journal: Uuid,
+        heads: Vec<ChangeHash>,
+        acked: Vec<ChangeHash>,
+    },
+    Heads {
+        journal: Uuid,
+        heads: Vec<ChangeHash>,
+        has_acked: bool,
+    },
+    Changes {
+        journal: Uuid,
+        more: bool,
+        changes: Vec<Vec<u8>>,
+    },
+    Ack {
+        journal: Uuid,
+        heads: Vec<ChangeHash>,
+        stored: Vec<ChangeHash>,
+    },
+    Pull {
+        journal: Uuid,
+        heads: Vec<ChangeHash>,
+    },
+    Notify {
+        journal: Uuid,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+/// Why bytes are not a valid frame.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    #[error("frame of {0} bytes is over the limit of {MAX_FRAME_BYTES}")]
+    TooLarge(usize),
+    #[error("frame ends early")]
+    Truncated,
+    #[error("unknown frame kind {0}")]
+    UnknownKind(u8),
+    #[error("unknown flags {0:#04x}")]
+    UnknownFlags(u8),
+    #[error("compressed payload is damaged or expands beyond {MAX_FRAME_PAYLOAD_BYTES} bytes")]
+    BadCompression,
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error("{0} bytes left over after the payload")]
+    TrailingBytes(usize),
+}
+
+/// Why a frame cannot be encoded (it would break a limit).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    #[error("frame would be {0} bytes, over the limit of {MAX_FRAME_BYTES}")]
+    TooLarge(usize),
+    #[error("{0}")]
+    OverLimit(&'static str),
+}
+
+impl Frame {
+    fn kind(&self) -> u8 {
+        match self {
+            Frame::Hello { .. } => 1,
+            Frame::Welcome { .. } => 2,
+            Frame::Open { .. } => 3,
+            Frame::Heads { .. } => 4,
+            Frame::Changes { .. } => 5,
+            Frame::Ack { .. } => 6,
+            Frame::Pull { .. } => 7,
+            Frame::Notify { .. } => 8,
+            Frame::Error { .. } => 9,
+        }
+    }
+
+    /// Encodes the frame with its header, compressing `Changes` payloads when
+    /// that makes them smaller.
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut w = Writer::default();
+        self.write_payload(&mut w)?;
+        let mut payload = w.0;
+        if payload.len() > MAX_FRAME_PAYLOAD_BYTES {
+            return Err(EncodeError::TooLarge(payload.len()));
+        }
+        let mut flags = 0;
+        if matches!(self, Frame::Changes { .. }) && payload.len() >= COMPRESS_MIN_BYTES {
+            if let Ok(small) = zstd::bulk::compress(&payload, ZSTD_LEVEL) {
+                if small.len() < payload.len() {
+                    payload = small;
+                    flags |= FLAG_ZSTD;
+                }
+            }
+        }
+        let length = payload.len() + 2;
+        if length > MAX_FRAME_BYTES {
+            return Err(EncodeError::TooLarge(length));
+        }
+        let mut out = Vec::with_capacity(FRAME_HEADER_BYTES + payload.len());
+        out.extend_from_slice(&(length as u32).to_be_bytes());
+        out.push(self.kind());
+        out.push(flags);
+        out.extend_from_slice(&payload);
+        Ok(out)
+    }
+
+    fn write_payload(&self, w: &mut Writer) -> Result<(), EncodeError> {
+        match self {
+            Frame::Hello {
+                version,
+                software,
+                journals,
+            } => {
+                w.u16(*version);
+                w.text(software)?;
+                w.count(
+                    journals.len(),
+                    MAX_JOURNALS_PER_SESSION,
+                    "too many journals",
+                )?;
+                journals.iter().for_each(|j| w.uuid(j));
+            }
+            Frame::Welcome { version, journals } => {
+                w.u16(*version);
+                w.count(
+                    journals.len(),
+                    MAX_JOURNALS_PER_SESSION,
+                    "too many journals",
+                )?;
+                for g in journals {
+                    w.uuid(&g.journal);
+                    w.text(&g.centre)?;
+                    w.u8(match g.access {
+                        Access::Read => 1,
+                        Access::ReadWrite => 3,
+                    });
+                }
+            }
+            Frame::Open {
+                journal,
+                heads,
+                acked,
+            } => {
+                w.uuid(journal);
+                w.heads(heads)?;
+                w.heads(acked)?;
+            }
+            Frame::Heads {
+                journal,
+                heads,
+                has_acked,
+            } => {
+                w.uuid(journal);
+                w.heads(heads)?;
+                w.u8(u8::from(*has_acked));
+            }
+            Frame::Changes {
+                journal,
+                more,
+                changes,
+            } => {
+                w.uuid(journal);
+                w.u8(u8::from(*more));
+                if changes.len() > MAX_CHANGES_PER_BATCH {
+                    return Err(EncodeError::OverLimit("too many changes in one batch"));
+                }
+                w.u32(changes.len() as u32);
+                for c in changes {
+                    if c.len() > MAX_CHANGE_BYTES {
+                        return Err(EncodeError::OverLimit("a change is too large"));
+                    }
+                    w.bytes(c);
+                }
+            }
+            Frame::Ack {
+                journal,
+                heads,
+                stored,
+            } => {
+                w.uuid(journal);
+                w.heads(heads)?;
+                if stored.len() > MAX_CHANGES_PER_BATCH {
+                    return Err(EncodeError::OverLimit("too many hashes in one ack"));
+                }
+                w.u32(stored.len() as u32);
+                stored.iter().for_each(|h| w.0.extend_from_slice(&h.0));
+            }
+            Frame::Pull { journal, heads } => {
+                w.uuid(journal);
+                w.heads(heads)?;
+            }
+            Frame::Notify { journal } => w.uuid(journal),
+            Frame::Error { code, message } => {
+                w.u16(*code as u16);
+                let mut m = message.clone();
+                truncate_to_bytes(&mut m, MAX_TEXT_BYTES);
+                w.text(&m)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes one complete frame (header included). Use [`FrameBuffer`] to cut
+    /// frames out of a byte stream.
+    pub fn decode(bytes: &[u8]) -> Result<Frame, DecodeError> {
+        if bytes.len() < FRAME_HEADER_BYTES {
+            return Err(DecodeError::Truncated);
+        }
+        let length = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+        if length > MAX_FRAME_BYTES {
+            return Err(DecodeError::TooLarge(length));
+        }
+        if length < 2 || bytes.len() - 4 < length {
+            return Err(DecodeError::Truncated);
+        }
+        if bytes.len() - 4 > length {
+            return Err(DecodeError::TrailingBytes(bytes.len() - 4 - length));
+        }
+        let (kind, flags) = (bytes[4], bytes[5]);
+        if flags & !FLAG_ZSTD != 0 {
+            return Err(DecodeError::UnknownFlags(flags));
+        }
+        let raw = &bytes[FRAME_HEADER_BYTES..];
+        let decompressed;
+        let payload = if flags & FLAG_ZSTD != 0 {
+            decompressed = zstd::bulk::decompress(raw, MAX_FRAME_PAYLOAD_BYTES)
+                .map_err(|_| DecodeError::BadCompression)?;
+            &decompressed[..]
+        } else {
+            raw
+        };
+        let mut r = Reader(payload);
+        let frame = read_payload(kind, &mut r)?;
+        if !r.0.is_empty() {
+            return Err(DecodeError::TrailingBytes(r.0.len()));
+        }
+        Ok(frame)
+    }
+}
+
+fn read_payload(kind: u8, r: &mut Reader<'_>) -> Result<Frame, DecodeError> {
+    Ok(match kind {
+        1 => Frame::Hello {
+            version: r.u16()?,
+            software: r.text()?,
+            journals: r.list(MAX_JOURNALS_PER_SESSION, Reader::uuid)?,
+        },
+        2 => Frame::Welcome {
+            version: r.u16()?,
+            journals: r.list(MAX_JOURNALS_PER_SESSION, read_grant)?,
+        },
+        3 => Frame::Open {
+            journal: r.uuid()?,
+            heads: r.heads()?,
+            acked: r.heads()?,
+        },
+        4 => Frame::Heads {
+            journal: r.uuid()?,
+            heads: r.heads()?,
+            has_acked: r.flag()?,
+        },
+        5 => Frame::Changes {
+            journal: r.uuid()?,
+            more: r.flag()?,
+            changes: read_changes(r)?,
+        },
+        6 => Frame::Ack {
+            journal: r.uuid()?,
+            heads: r.heads()?,
+            stored: r.list32(MAX_CHANGES_PER_BATCH, Reader::hash)?,
+        },
+        7 => Frame::Pull {
+            journal: r.uuid()?,
+            heads: r.heads()?,
+        },
+        8 => Frame::Notify { journal: r.uuid()? },
+        9 => Frame::Error {
+            code: ErrorCode::from_u16(r.u16()?)
+                .ok_or(DecodeError::Invalid("unknown error code"))?,
+            message: r.text()?,
+        },
+        other => return Err(DecodeError::UnknownKind(other)),
+    })
+}
+
+fn read_grant(r: &mut Reader<'_>) -> Result<JournalGrant, DecodeError> {
+    Ok(JournalGrant {
+        journal: r.uuid()?,
+        centre: r.text()?,
+        access: match r.u8()? {
+            1 => Access::Read,
+            3 => Access::ReadWrite,
+            _ => return Err(DecodeError::Invalid("unknown access level")),
+        },
+    })
+}
+
+fn read_changes(r: &mut Reader<'_>) -> Result<Vec<Vec<u8>>, DecodeError> {
+    r.list32(MAX_CHANGES_PER_BATCH, |r| {
+        let b = r.bytes()?;
+        if b.len() > MAX_CHANGE_BYTES {
+            return Err(DecodeError::Invalid("a change is too large"));
+        }
+        Ok(b.to_vec())
+    })
+}
+
+fn truncate_to_bytes(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+}
+
+#[derive(Default)]
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u16(&mut self, v: u16) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn uuid(&mut self, v: &Uuid) {
+        self.0.extend_from_slice(v.as_bytes());
+    }
+    fn bytes(&mut self, v: &[u8]) {
+        self.u32(v.len() as u32);
+        self.0.extend_from_slice(v);
+    }
+    fn text(&mut self, v: &str) -> Result<(), EncodeError> {
+        if v.len() > MAX_TEXT_BYTES {
+            return Err(EncodeError::OverLimit("text too long"));
+        }
+        self.u16(v.len() as u16);
+        self.0.extend_from_slice(v.as_bytes());
+        Ok(())
+    }
+    fn count(&mut self, n: usize, max: usize, what: &'static str) -> Result<(), EncodeError> {
+        if n > max || n > usize::from(u16::MAX) {
+            return Err(EncodeError::OverLimit(what));
+        }
+        self.u16(n as u16);
+        Ok(())
+    }
+    fn heads(&mut self, heads: &[ChangeHash]) -> Result<(), EncodeError> {
+        self.count(heads.len(), MAX_HEADS, "too many heads")?;
+        heads.iter().for_each(|h| self.0.extend_from_slice(&h.0));
+        Ok(())
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.0.len() < n {
+            return Err(DecodeError::Truncated);
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+    fn flag(&mut self) -> Result<bool, DecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeError::Invalid("a yes/no byte is neither 0 nor 1")),
+        }
+    }
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn uuid(&mut self) -> Result<Uuid, DecodeError> {
+        let b = self.take(16)?;
+        Ok(Uuid::from_slice(b).map_err(|_| DecodeError::Truncated)?)
+    }
+    fn hash(&mut self) -> Result<ChangeHash, DecodeError> {
+        ChangeHash::try_from(self.take(32)?).map_err(|_| DecodeError::Truncated)
+    }
+    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    fn text(&mut self) -> Result<String, DecodeError> {
+        let n = usize::from(self.u16()?);
+        if n > MAX_TEXT_BYTES {
+            return Err(DecodeError::Invalid("text too long"));
+        }
+        let b = self.take(n)?;
+        String::from_utf8(b.to_vec()).map_err(|_| DecodeError::Invalid("text is not UTF-8"))
+    }
+    fn heads(&mut self) -> Result<Vec<ChangeHash>, DecodeError> {
+        self.list(MAX_HEADS, Reader::hash)
+    }
+    fn list<T>(
+        &mut self,
+        max: usize,
+        item: impl FnMut(&mut Reader<'a>) -> Result<T, DecodeError>,
+    ) -> Result<Vec<T>, DecodeError> {
+        let n = usize::from(self.u16()?);
+        self.items(n, max, item)
+    }
+    fn list32<T>(
+        &mut self,
+        max: usize,
+        item: impl FnMut(&mut Reader<'a>) -> Result<T, DecodeError>,
+    ) -> Result<Vec<T>, DecodeError> {
+        let n = self.u32()? as usize;
+        self.items(n, max, item)
+    }
+    fn items<T>(
+        &mut self,
+        n: usize,
+        max: usize,
+        mut item: impl FnMut(&mut Reader<'a>) -> Result<T, DecodeError>,
+    ) -> Result<Vec<T>, DecodeError> {
+        if n > max {
+            return Err(DecodeError::Invalid("a list is longer than its limit"));
+        }
+        // Every item takes at least one byte: never allocate more than the input holds.
+        let mut out = Vec::with_capacity(n.min(self.0.len()));
+        for _ in 0..n {
+            out.push(item(self)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Cuts complete frames out of a byte stream, refusing an over-limit length as
+/// soon as its 4 bytes arrive (before buffering the body).
+#[derive(Debug, Default)]
+pub struct FrameBuffer {
+    buf: Vec<u8>,
+}
+
+impl FrameBuffer {
+    /// Adds received bytes.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes received but not yet part of a complete frame.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next complete frame, if one has fully arrived.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
+        if self.buf.len() < 4 {
+            return Ok(None);
+        }
+        let length =
+            u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+        if length > MAX_FRAME_BYTES {
+            return Err(DecodeError::TooLarge(length));
+        }
+        if self.buf.len() < 4 + length {
+            return Ok(None);
+        }
+        let rest = self.buf.split_off(4 + length);
+        let frame_bytes = std::mem::replace(&mut self.buf, rest);
+        Frame::decode(&frame_bytes).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(n: u8) -> ChangeHash {
+        ChangeHash([n; 32])
+    }
+
+    #[test]
+    fn every_frame_round_trips() {
+        let j = Uuid::from_u128(7);
+        let frames = vec![
+            Frame::Hello {
+                version: 1,
+                software: "field-client 0.1".into(),
+                journals: vec![j],
+            },
+            Frame::Welcome {
+                version: 1,
+                journals: vec![JournalGrant {
+                    journal: j,
+                    centre: "Līvāni".into(),
+                    access: Access::Read,
+                }],
+            },
+            Frame::Open {
+                journal: j,
+                heads: vec![h(1), h(2)],
+                acked: vec![],
+            },
+            Frame::Heads {
+                journal: j,
+                heads: vec![h(3)],
+                has_acked: true,
+            },
+            Frame::Changes {
+                journal: j,
+                more: true,
+                changes: vec![vec![0; 1000], vec![1, 2, 3]],
+            },
+            Frame::Ack {
+                journal: j,
+                heads: vec![h(4)],
+                stored: vec![h(5), h(6)],
+            },
+            Frame::Pull {
+                journal: j,
+                heads: vec![],
+            },
+            Frame::Notify { journal: j },
+            Frame::Error {
+                code: ErrorCode::NotAllowed,
+                message: "nē".into(),
+            },
+        ];
+        for f in frames {
+            let bytes = f.encode().unwrap();
+            assert_eq!(Frame::decode(&bytes).unwrap(), f);
+        }
+    }
+
+    #[test]
+    fn refuses_oversized_frames_on_both_sides() {
+        let big = Frame::Changes {
+            journal: Uuid::nil(),
+            more: false,
+            changes: vec![vec![7; MAX_CHANGE_BYTES + 1]],
+        };
+        assert!(big.encode().is_err());
+        let mut header = ((MAX_FRAME_BYTES + 1) as u32).to_be_bytes().to_vec();
+        header.extend([5, 0]);
+        let mut buf = FrameBuffer::default();
+        buf.extend(&header);
+        assert_eq!(
+            buf.next_frame(),
+            Err(DecodeError::TooLarge(MAX_FRAME_BYTES + 1))
+        );
+    }
+
+    #[test]
+    fn compression_shrinks_repetitive_changes() {
+        let f = Frame::Changes {
+            journal: Uuid::nil(),
+            more: false,
+            changes: vec![vec![42; 10_000]],
+        };
+        let bytes = f.encode().unwrap();
+        assert!(bytes.len() < 1_000, "{} bytes", bytes.len());
+        assert_eq!(bytes[5], FLAG_ZSTD);
+        assert_eq!(Frame::decode(&bytes).unwrap(), f);
+    }
+}

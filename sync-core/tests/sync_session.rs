@@ -1,0 +1,450 @@
+//! Deterministic tests of the sans-IO sync sessions: a client and a relay
+//! connected by a simulated link with virtual time. Faults (dropped,
+//! duplicated, delayed frames) must end every session in convergence or in a
+//! clean reset — never a loop, never a panic — and later sessions converge.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use automerge::{ActorId, ReadDoc};
+use chrono::{TimeZone, Utc};
+use proptest::prelude::*;
+use sync_core::activity::{ActivityId, ActivityPatch, Group, Kind};
+use sync_core::journal::{Journal, Stamp};
+use sync_core::sync::memory::MemoryJournals;
+use sync_core::sync::wire::Frame;
+use sync_core::sync::{
+    Access, ClientEvent, ClientSession, ErrorCode, JournalGrant, RelaySession, SessionError,
+};
+use uuid::Uuid;
+
+/// Steps one session may take before the test calls it a loop.
+const MAX_STEPS_PER_SESSION: usize = 20_000;
+/// Sessions a faulty scenario may need before a clean one; then one clean one.
+const MAX_SESSIONS: usize = 12;
+
+const JOURNAL: Uuid = Uuid::from_u128(0xC0FFEE);
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Faults {
+    drop_per_mille: u32,
+    dup_per_mille: u32,
+    max_delay_ms: u64,
+}
+
+/// Tiny deterministic generator (xorshift64*), so scenarios replay from a seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn chance(&mut self, per_mille: u32) -> bool {
+        (self.next() % 1000) < u64::from(per_mille)
+    }
+}
+
+/// One direction of the link: frames in order, each with its arrival time.
+#[derive(Default)]
+struct Wire {
+    queue: VecDeque<(Instant, Vec<u8>)>,
+}
+
+impl Wire {
+    fn push(&mut self, now: Instant, bytes: Vec<u8>, faults: Faults, rng: &mut Rng) {
+        if rng.chance(faults.drop_per_mille) {
+            return;
+        }
+        let delay = if faults.max_delay_ms > 0 {
+            rng.next() % faults.max_delay_ms
+        } else {
+            0
+        };
+        // A stream keeps order: a frame never arrives before the one sent earlier.
+        let earliest = self.queue.back().map_or(now, |(t, _)| *t);
+        let at = (now + Duration::from_millis(delay)).max(earliest);
+        if rng.chance(faults.dup_per_mille) {
+            self.queue.push_back((at, bytes.clone()));
+        }
+        self.queue.push_back((at, bytes));
+    }
+
+    fn due(&mut self, now: Instant) -> Option<Vec<u8>> {
+        match self.queue.front() {
+            Some((t, _)) if *t <= now => self.queue.pop_front().map(|(_, b)| b),
+            _ => None,
+        }
+    }
+}
+
+fn grant(access: Access) -> JournalGrant {
+    JournalGrant {
+        journal: JOURNAL,
+        centre: "Rēzeknes KRC".into(),
+        access,
+    }
+}
+
+/// Runs one session to its end; returns how it ended and the final clock.
+fn run_session(
+    client: &mut MemoryJournals,
+    relay: &mut MemoryJournals,
+    start: Instant,
+    faults: Faults,
+    rng: &mut Rng,
+) -> (Result<(), SessionError>, Instant) {
+    let mut now = start;
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL]);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    let (mut up, mut down) = (Wire::default(), Wire::default());
+    for _ in 0..MAX_STEPS_PER_SESSION {
+        while let Some(b) = c.poll_transmit() {
+            up.push(now, b, faults, rng);
+        }
+        while let Some(b) = r.poll_transmit() {
+            down.push(now, b, faults, rng);
+        }
+        if let Some(b) = up.due(now) {
+            r.handle_bytes(now, &b, relay);
+            continue;
+        }
+        if let Some(b) = down.due(now) {
+            c.handle_bytes(now, &b, client);
+            continue;
+        }
+        while let Some(ev) = c.poll_event() {
+            if let ClientEvent::Closed { reason } = ev {
+                return (Err(reason), now);
+            }
+        }
+        if c.is_idle() && up.queue.is_empty() && down.queue.is_empty() {
+            return (Ok(()), now);
+        }
+        if r.is_closed() && up.queue.is_empty() && down.queue.is_empty() {
+            c.handle_stream_closed();
+            continue;
+        }
+        // Nothing to deliver now: jump to the next moment something happens.
+        let next = [
+            up.queue.front().map(|x| x.0),
+            down.queue.front().map(|x| x.0),
+            c.poll_timeout(),
+            r.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        match next {
+            Some(t) => {
+                now = now.max(t);
+                c.handle_timeout(now);
+                r.handle_timeout(now);
+            }
+            None => panic!("session stuck: nothing in flight, no deadline, client not idle"),
+        }
+    }
+    panic!("session did not end within {MAX_STEPS_PER_SESSION} steps: a loop");
+}
+
+fn stamp(n: i64) -> Stamp<'static> {
+    Stamp {
+        author: "tester",
+        now: Utc.timestamp_opt(1_780_000_000 + n, 0).unwrap(),
+    }
+}
+
+fn patch(i: usize) -> ActivityPatch {
+    ActivityPatch {
+        title: Some(format!("Seminārs nr. {i} — ģimene un skola")),
+        kind: Some(Kind::Seminar),
+        date: chrono::NaiveDate::from_ymd_opt(2026, 1 + (i % 12) as u32, 1 + (i % 28) as u32),
+        counts: vec![(Group::Teachers, i as u32 % 40), (Group::Parents, 3)],
+        description: Some("Apraksts ".repeat(i % 20)),
+        ..Default::default()
+    }
+}
+
+/// Records `n` activities with `actor` into `store`'s journal, as local changes.
+fn record(store: &mut MemoryJournals, actor: &ActorId, n: usize, offset: usize) -> Vec<ActivityId> {
+    let doc = store.doc(JOURNAL).fork().with_actor(actor.clone());
+    let mut journal = Journal::from_doc(doc).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let id = ActivityId(Uuid::from_u128((offset + i) as u128 + 1));
+        let change = journal
+            .create(id, &patch(offset + i), stamp(i as i64))
+            .unwrap();
+        store.record_local(JOURNAL, change.hash());
+        ids.push(id);
+    }
+    let changes = journal.doc().get_changes(&store.doc(JOURNAL).get_heads());
+    store.doc(JOURNAL).apply_changes(changes).unwrap();
+    ids
+}
+
+fn converged(client: &mut MemoryJournals, relay: &mut MemoryJournals) -> bool {
+    client.doc(JOURNAL).get_heads() == relay.doc(JOURNAL).get_heads()
+        && client.unsent.get(&JOURNAL).is_none_or(|u| u.is_empty())
+}
+
+/// Runs faulty sessions, then clean ones, and asserts convergence.
+fn check(seed: u64, faults: Faults, client: &mut MemoryJournals, relay: &mut MemoryJournals) {
+    let mut rng = Rng(seed | 1);
+    let mut now = Instant::now();
+    for _ in 0..MAX_SESSIONS {
+        let (_, end) = run_session(client, relay, now, faults, &mut rng);
+        now = end + Duration::from_secs(1);
+    }
+    let (outcome, _) = run_session(client, relay, now, Faults::default(), &mut rng);
+    assert_eq!(
+        outcome,
+        Ok(()),
+        "seed {seed}: a clean session after faults must succeed"
+    );
+    assert!(
+        converged(client, relay),
+        "seed {seed}: not converged after a clean session"
+    );
+}
+
+#[test]
+fn clean_session_uploads_and_downloads_both_ways() {
+    let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+    let mine = record(&mut client, &ActorId::random(), 30, 0);
+    let theirs = record(&mut relay, &ActorId::random(), 20, 1_000);
+    let (outcome, _) = run_session(
+        &mut client,
+        &mut relay,
+        Instant::now(),
+        Faults::default(),
+        &mut Rng(7),
+    );
+    assert_eq!(outcome, Ok(()));
+    assert!(converged(&mut client, &mut relay));
+    let journal = Journal::from_doc(client.doc(JOURNAL).clone()).unwrap();
+    for id in mine.iter().chain(&theirs) {
+        assert!(journal.contains(*id).unwrap(), "{id} missing on the client");
+    }
+}
+
+#[test]
+fn large_first_sync_moves_in_bounded_batches_and_resumes() {
+    let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+    record(&mut client, &ActorId::random(), 1_500, 0);
+    // Drop everything after the first few frames: the session must time out,
+    // and what the relay acknowledged before must not be sent again.
+    let mut rng = Rng(11);
+    let (first, end) = run_session(
+        &mut client,
+        &mut relay,
+        Instant::now(),
+        Faults {
+            drop_per_mille: 300,
+            ..Default::default()
+        },
+        &mut rng,
+    );
+    let stored_after_first = relay.doc(JOURNAL).get_changes(&[]).len();
+    let acked_after_first = client.acked.get(&JOURNAL).cloned().unwrap_or_default();
+    assert!(first.is_err() || converged(&mut client, &mut relay));
+    let (second, _) = run_session(
+        &mut client,
+        &mut relay,
+        end + Duration::from_secs(5),
+        Faults::default(),
+        &mut rng,
+    );
+    assert_eq!(second, Ok(()));
+    assert!(converged(&mut client, &mut relay));
+    assert!(stored_after_first <= relay.doc(JOURNAL).get_changes(&[]).len());
+    // Everything the relay acknowledged in the first session is an ancestor of its heads.
+    for h in acked_after_first {
+        assert!(relay.doc(JOURNAL).get_change_by_hash(&h).is_some());
+    }
+}
+
+#[test]
+fn frame_over_the_limit_closes_only_that_session() {
+    let mut relay = MemoryJournals::default();
+    let mut r = RelaySession::new(Instant::now(), vec![grant(Access::ReadWrite)]);
+    let mut bytes = ((sync_core::limits::MAX_FRAME_BYTES + 1) as u32)
+        .to_be_bytes()
+        .to_vec();
+    bytes.extend([5, 0, 0, 0]);
+    r.handle_bytes(Instant::now(), &bytes, &mut relay);
+    assert!(r.is_closed());
+    let reply = Frame::decode(&r.poll_transmit().expect("an error frame")).unwrap();
+    assert!(
+        matches!(
+            reply,
+            Frame::Error {
+                code: ErrorCode::TooLarge,
+                ..
+            }
+        ),
+        "{reply:?}"
+    );
+    // Another session on the same relay storage is unaffected.
+    let (mut client, mut relay2) = (MemoryJournals::default(), relay);
+    record(&mut client, &ActorId::random(), 3, 0);
+    let (outcome, _) = run_session(
+        &mut client,
+        &mut relay2,
+        Instant::now(),
+        Faults::default(),
+        &mut Rng(3),
+    );
+    assert_eq!(outcome, Ok(()));
+}
+
+#[test]
+fn relay_refuses_journals_and_actors_not_granted() {
+    let mut relay = MemoryJournals::default();
+    let other = Uuid::from_u128(42);
+    let mut r = RelaySession::new(Instant::now(), vec![grant(Access::ReadWrite)]);
+    let hello = Frame::Hello {
+        version: 1,
+        software: "x".into(),
+        journals: vec![other],
+    };
+    r.handle_bytes(Instant::now(), &hello.encode().unwrap(), &mut relay);
+    assert!(r.is_closed());
+    let reply = Frame::decode(&r.poll_transmit().unwrap()).unwrap();
+    assert!(
+        matches!(
+            reply,
+            Frame::Error {
+                code: ErrorCode::NotAllowed,
+                ..
+            }
+        ),
+        "{reply:?}"
+    );
+
+    // A change by an actor not bound to a writer of the journal is refused, and not stored.
+    let allowed = ActorId::random();
+    let mut writers = std::collections::BTreeMap::new();
+    writers.insert(JOURNAL, [allowed.clone()].into_iter().collect());
+    let mut relay = MemoryJournals {
+        writers: Some(writers),
+        ..Default::default()
+    };
+    let mut client = MemoryJournals::default();
+    record(&mut client, &ActorId::random(), 2, 0);
+    let (outcome, _) = run_session(
+        &mut client,
+        &mut relay,
+        Instant::now(),
+        Faults::default(),
+        &mut Rng(5),
+    );
+    assert!(
+        matches!(
+            outcome,
+            Err(SessionError::Refused {
+                code: ErrorCode::NotAllowed,
+                ..
+            })
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        relay.doc(JOURNAL).get_changes(&[]).len(),
+        1,
+        "only the genesis"
+    );
+    // The same client writing as the allowed actor succeeds.
+    let mut client = MemoryJournals::default();
+    record(&mut client, &allowed, 2, 0);
+    let (outcome, _) = run_session(
+        &mut client,
+        &mut relay,
+        Instant::now(),
+        Faults::default(),
+        &mut Rng(5),
+    );
+    assert_eq!(outcome, Ok(()));
+}
+
+#[test]
+fn relay_restored_from_old_backup_reconverges() {
+    let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+    record(&mut client, &ActorId::random(), 10, 0);
+    let (outcome, _) = run_session(
+        &mut client,
+        &mut relay,
+        Instant::now(),
+        Faults::default(),
+        &mut Rng(1),
+    );
+    assert_eq!(outcome, Ok(()));
+    let backup = relay.doc(JOURNAL).clone();
+    record(&mut client, &ActorId::random(), 10, 100);
+    let (outcome, _) = run_session(
+        &mut client,
+        &mut relay,
+        Instant::now(),
+        Faults::default(),
+        &mut Rng(1),
+    );
+    assert_eq!(outcome, Ok(()));
+    // The relay loses everything after the backup; the client believes it was acknowledged.
+    relay.docs.insert(JOURNAL, backup);
+    let (outcome, _) = run_session(
+        &mut client,
+        &mut relay,
+        Instant::now(),
+        Faults::default(),
+        &mut Rng(1),
+    );
+    assert_eq!(outcome, Ok(()));
+    assert!(converged(&mut client, &mut relay));
+}
+
+#[test]
+fn wiped_client_reconverges() {
+    let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+    record(&mut client, &ActorId::random(), 25, 0);
+    let (outcome, _) = run_session(
+        &mut client,
+        &mut relay,
+        Instant::now(),
+        Faults::default(),
+        &mut Rng(2),
+    );
+    assert_eq!(outcome, Ok(()));
+    let mut wiped = MemoryJournals::default();
+    let (outcome, _) = run_session(
+        &mut wiped,
+        &mut relay,
+        Instant::now(),
+        Faults::default(),
+        &mut Rng(2),
+    );
+    assert_eq!(outcome, Ok(()));
+    assert!(converged(&mut wiped, &mut relay));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn faulty_links_end_in_convergence_or_clean_reset(
+        seed in any::<u64>(),
+        drop_per_mille in 0u32..300,
+        dup_per_mille in 0u32..200,
+        max_delay_ms in 0u64..5_000,
+        local in 0usize..60,
+        remote in 0usize..60,
+    ) {
+        let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+        record(&mut client, &ActorId::random(), local, 0);
+        record(&mut relay, &ActorId::random(), remote, 10_000);
+        check(seed, Faults { drop_per_mille, dup_per_mille, max_delay_ms }, &mut client, &mut relay);
+        let doc = client.doc(JOURNAL).clone();
+        let journal = Journal::from_doc(doc).unwrap();
+        prop_assert_eq!(journal.len(), local + remote);
+    }
+}
