@@ -60,6 +60,9 @@ pub enum Command {
         /// List deleted and current activities together
         #[arg(long)]
         all: bool,
+        /// Every centre's activities, with the centre's name (office devices)
+        #[arg(long)]
+        all_centres: bool,
     },
     /// Show every field of one activity
     Show {
@@ -94,6 +97,18 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Enrol this device with the office server, using the code the office gave you
+    Enrol {
+        /// The enrolment code (starts with KRC1-)
+        code: String,
+        /// This device's name, if no journal exists yet [default: the computer's name]
+        #[arg(long)]
+        device_name: Option<String>,
+    },
+    /// Sync now: exits 0 only when everything here is sent and everything on the server is here
+    Sync,
+    /// Run in the background: sync automatically whenever a connection exists
+    Run,
     /// Show the centre, this device and how many activities are not yet sent
     Status {
         /// Print JSON

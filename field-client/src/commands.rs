@@ -13,7 +13,7 @@ use sync_core::{Activity, ActivityId, NewStore, Replica};
 use crate::cli::{ActivityArgs, Command, ExportFormat};
 use crate::interchange::export::{ActivityRow, write_csv, write_json};
 use crate::interchange::import::check_file;
-use crate::{output, progress};
+use crate::{net, output, progress};
 
 /// The store file inside the data folder.
 pub const STORE_FILE: &str = "journal.redb";
@@ -29,7 +29,21 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
         Command::Edit { id, fields } => edit(&store, &id, &fields),
         Command::Delete { id } => set_deleted(&store, &id, true),
         Command::Restore { id } => set_deleted(&store, &id, false),
-        Command::List { json, deleted, all } => list(&store, json, deleted, all),
+        Command::List {
+            json,
+            deleted,
+            all,
+            all_centres,
+        } => {
+            if all_centres {
+                list_all_centres(&store, json, deleted, all)
+            } else {
+                list(&store, json, deleted, all)
+            }
+        }
+        Command::Enrol { code, device_name } => enrol(data_dir, &store, &code, device_name),
+        Command::Sync => sync_now(data_dir, &store),
+        Command::Run => run_daemon(data_dir, &store),
         Command::Show { id, json } => show(&store, &id, json),
         Command::Export {
             format,
@@ -185,6 +199,105 @@ fn list(store: &Path, json: bool, only_deleted: bool, all: bool) -> Result<()> {
     Ok(())
 }
 
+fn list_all_centres(store: &Path, json: bool, only_deleted: bool, all: bool) -> Result<()> {
+    let mut replica = open(store)?;
+    let rows: Vec<_> = replica
+        .all_activities()?
+        .into_iter()
+        .filter(|(_, a)| all || a.deleted == only_deleted)
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if json {
+        let rows = rows.iter().map(|(info, a)| ActivityRow {
+            centre: &info.centre,
+            activity: a,
+        });
+        write_json(&mut out, rows)?;
+    } else {
+        output::write_centre_table(&mut out, &rows)?;
+    }
+    Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the network runtime")
+}
+
+fn enrol(data_dir: &Path, store: &Path, code: &str, device_name: Option<String>) -> Result<()> {
+    let mut replica = if store.exists() {
+        open(store)?
+    } else {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
+        let name = device_name.unwrap_or_else(default_device_name);
+        Replica::create(
+            store,
+            NewStore {
+                centre: "(enrolling)",
+                device_name: &name,
+            },
+        )?
+    };
+    let enrolment = runtime()?
+        .block_on(net::enrol(data_dir, &mut replica, code))
+        .context("the device was not enrolled")?;
+    let role = if enrolment.office {
+        "the office"
+    } else {
+        "a device of this centre"
+    };
+    eprintln!(
+        "Enrolled as {role}: \"{}\" with the server at {}. Activities recorded before are kept and will be sent.",
+        enrolment.centre, enrolment.relay
+    );
+    Ok(())
+}
+
+fn sync_now(data_dir: &Path, store: &Path) -> Result<()> {
+    let mut replica = open(store)?;
+    let outcome = runtime()?.block_on(async {
+        match tokio::time::timeout(
+            net::SYNC_COMMAND_TIMEOUT,
+            net::sync(data_dir, &mut replica, net::Mode::Once),
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => Err(net::NetError::TooSlow(net::SYNC_COMMAND_TIMEOUT)),
+        }
+    });
+    net::record_attempt(&replica, &outcome);
+    let report = outcome.context("the sync did not finish")?;
+    let unsent = replica.status()?.unsent;
+    println!(
+        "Sent {} changes, received {} changes.",
+        report.uploaded, report.downloaded
+    );
+    if unsent > 0 {
+        bail!("{unsent} activities are still not acknowledged by the server");
+    }
+    eprintln!("Everything is sent.");
+    compact_quietly(&mut replica);
+    Ok(())
+}
+
+fn run_daemon(data_dir: &Path, store: &Path) -> Result<()> {
+    let mut replica = open(store)?;
+    let enrolment = net::enrolment(&replica)?.ok_or(net::NetError::NotEnrolled)?;
+    eprintln!(
+        "Syncing \"{}\" with {} in the background. Data: {}",
+        enrolment.centre,
+        enrolment.relay,
+        store.display()
+    );
+    let error = runtime()?.block_on(net::run_forever(data_dir, &mut replica));
+    Err(error).context("background sync stopped")
+}
+
 fn show(store: &Path, id: &str, json: bool) -> Result<()> {
     let id = parse_id(id)?;
     let replica = open(store)?;
@@ -330,17 +443,23 @@ fn status(store: &Path, json: bool) -> Result<()> {
             #[serde(flatten)]
             status: &'a Status,
             store: &'a Path,
+            enrolment: Option<&'a net::Enrolment>,
+            sync: &'a net::SyncStatus,
         }
-        serde_json::to_writer_pretty(
-            &mut out,
-            &StatusJson {
-                status: &status,
-                store: replica.store().path(),
-            },
-        )?;
+        let enrolment = net::enrolment(&replica)?;
+        let sync = net::sync_status(&replica)?;
+        let json = StatusJson {
+            status: &status,
+            store: replica.store().path(),
+            enrolment: enrolment.as_ref(),
+            sync: &sync,
+        };
+        serde_json::to_writer_pretty(&mut out, &json)?;
         writeln!(out)?;
     } else {
         output::write_status(&mut out, &status, replica.store().path())?;
+        let enrolment = net::enrolment(&replica)?;
+        output::write_sync_status(&mut out, enrolment.as_ref(), &net::sync_status(&replica)?)?;
     }
     Ok(())
 }

@@ -8,5 +8,6 @@ pub mod cli;
 pub mod commands;
 pub mod demo;
 pub mod interchange;
+pub mod net;
 pub mod output;
 pub mod progress;

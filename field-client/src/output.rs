@@ -4,8 +4,10 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use sync_core::Activity;
 use sync_core::replica::Status;
+use sync_core::{Activity, JournalInfo};
+
+use crate::net::{Enrolment, SyncStatus};
 
 /// Longest title shown in the table before it is shortened with "…".
 const TABLE_TITLE_CHARS: usize = 48;
@@ -94,6 +96,73 @@ pub fn write_details(out: &mut dyn Write, centre: &str, a: &Activity) -> io::Res
     Ok(())
 }
 
+/// The office's list: every centre's activities with the centre's name.
+pub fn write_centre_table(out: &mut dyn Write, rows: &[(JournalInfo, Activity)]) -> io::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<24}  {:<10}  {:<20}  {:<48}  {:>6}  ID",
+        "CENTRE", "DATE", "KIND", "TITLE", "PEOPLE"
+    )?;
+    for (info, a) in rows {
+        let title = if a.deleted {
+            format!("[deleted] {}", a.title)
+        } else {
+            a.title.clone()
+        };
+        writeln!(
+            out,
+            "{}  {}  {:<20}  {}  {:>6}  {}",
+            pad(&shorten(&info.centre, 24), 24),
+            a.date.format("%Y-%m-%d"),
+            a.kind.key(),
+            pad(&shorten(&title, TABLE_TITLE_CHARS), TABLE_TITLE_CHARS),
+            a.counts.total(),
+            a.id
+        )?;
+    }
+    Ok(())
+}
+
+/// Sync state in plain words: enrolled or not, last success, last failure.
+pub fn write_sync_status(
+    out: &mut dyn Write,
+    enrolment: Option<&Enrolment>,
+    sync: &SyncStatus,
+) -> io::Result<()> {
+    let Some(enrolment) = enrolment else {
+        return writeln!(
+            out,
+            "Server:        not enrolled yet (field-client enrol CODE)"
+        );
+    };
+    let role = if enrolment.office {
+        " (office device)"
+    } else {
+        ""
+    };
+    writeln!(out, "Server:        {}{role}", enrolment.relay)?;
+    let when = |t: &chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    match &sync.last_success {
+        Some(t) => writeln!(out, "Last sync:     {}", when(t))?,
+        None => writeln!(out, "Last sync:     never")?,
+    }
+    if let Some(error) = &sync.last_error {
+        let at = sync.last_attempt.as_ref().map(when).unwrap_or_default();
+        writeln!(out, "Last attempt:  failed at {at}: {error}")?;
+    }
+    if let Some(since) = &sync.offline_since {
+        writeln!(
+            out,
+            "Connection:    no connection to the office server since {}",
+            when(since)
+        )?;
+    }
+    Ok(())
+}
+
 pub fn write_status(out: &mut dyn Write, s: &Status, store: &Path) -> io::Result<()> {
     writeln!(out, "Centre:        {}", s.centre)?;
     writeln!(out, "Device:        {} ({})", s.device_name, s.device_id)?;
@@ -103,7 +172,7 @@ pub fn write_status(out: &mut dyn Write, s: &Status, store: &Path) -> io::Result
         s.activities, s.deleted
     )?;
     let sent = if s.unsent == 0 {
-        "everything is sent".to_owned()
+        "everything is sent (as far as this device knows)".to_owned()
     } else {
         format!(
             "{} {} not yet sent to the office server",

@@ -1,14 +1,265 @@
-//! `relay`: the central QUIC server that stores every centre's journal.
-//!
-//! Not built yet: it arrives with the sync issue (QUIC transport, enrolment,
-//! durable acknowledgements). Until then the field client works fully offline
-//! and this binary only says so.
+//! `relay`: the central server, and its admin commands. Admin commands work
+//! while `relay serve` runs (the registry is shared between processes).
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use relay::enrol_code::EnrolCode;
+use relay::registry::Registry;
+use relay::server::{RELAY_IDENTITY_STEM, Relay};
+use relay::tls::Identity;
+use uuid::Uuid;
+
+/// The central relay of the community resource centres: stores every centre's
+/// journal and syncs devices over QUIC.
+#[derive(Debug, Parser)]
+#[command(name = "relay", version, about)]
+struct Cli {
+    /// Folder holding the relay's key, registry and journals
+    #[arg(
+        long,
+        global = true,
+        env = "RELAY_DATA_DIR",
+        default_value = "relay-data"
+    )]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve devices until stopped with Ctrl-C or SIGTERM
+    Serve {
+        /// Address to listen on (UDP)
+        #[arg(long, default_value = "0.0.0.0:4433")]
+        listen: SocketAddr,
+        /// Address devices reach the relay at, put into enrolment codes [default: --listen]
+        #[arg(long)]
+        public_address: Option<String>,
+    },
+    /// Manage centres
+    Centre {
+        #[command(subcommand)]
+        command: CentreCommand,
+    },
+    /// Print a one-time enrolment code for a centre's device (or the office's)
+    EnrolCode {
+        /// The centre's id (from `relay centre add` or `relay centre list`)
+        #[arg(long, required_unless_present = "office", conflicts_with = "office")]
+        centre: Option<Uuid>,
+        /// Enrol an office device (reads and edits every centre's journal)
+        #[arg(long)]
+        office: bool,
+        /// How long the code stays valid, e.g. 48h, 7days
+        #[arg(long, default_value = "48h")]
+        valid_for: humantime::Duration,
+        /// The relay's address as devices reach it [default: the address `serve` was given]
+        #[arg(long)]
+        address: Option<String>,
+    },
+    /// List enrolled devices with their centre and when they were last seen
+    Devices,
+    /// Cut a device off: it is refused from its next connection on
+    Revoke {
+        /// The device's id (from `relay devices`)
+        device: Uuid,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CentreCommand {
+    /// Add a centre; prints its id
+    Add { name: String },
+    /// List centres
+    List,
+}
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  because: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let dir = cli.data_dir;
+    match cli.command {
+        Command::Serve {
+            listen,
+            public_address,
+        } => serve(&dir, listen, public_address),
+        Command::Centre {
+            command: CentreCommand::Add { name },
+        } => {
+            let centre = Registry::open(&dir)?.add_centre(&name, Utc::now())?;
+            println!("{}", centre.id);
+            eprintln!("Added centre \"{}\".", centre.name);
+            Ok(())
+        }
+        Command::Centre {
+            command: CentreCommand::List,
+        } => {
+            let registry = Registry::open(&dir)?;
+            for c in registry.centres()? {
+                let office = if c.id == registry.office_centre() {
+                    "  (office)"
+                } else {
+                    ""
+                };
+                println!("{}  {}{office}", c.id, c.name);
+            }
+            Ok(())
+        }
+        Command::EnrolCode {
+            centre,
+            office,
+            valid_for,
+            address,
+        } => enrol_code(
+            &dir,
+            if office { None } else { centre },
+            valid_for.into(),
+            address,
+        ),
+        Command::Devices => devices(&dir),
+        Command::Revoke { device } => {
+            let d = Registry::open(&dir)?.revoke(device, Utc::now())?;
+            eprintln!(
+                "Revoked \"{}\": it is refused from its next connection.",
+                d.name
+            );
+            Ok(())
+        }
+    }
+}
+
+fn serve(dir: &std::path::Path, listen: SocketAddr, public_address: Option<String>) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let relay = Relay::bind(dir, listen).context("cannot start the relay")?;
+        let local = relay.local_addr()?;
+        let public = public_address.unwrap_or_else(|| local.to_string());
+        std::fs::write(dir.join("public-address"), &public)
+            .context("cannot save the public address")?;
+        println!("relay listening on {local} key {}", relay.fingerprint());
+        eprintln!(
+            "Data: {}",
+            std::fs::canonicalize(dir)
+                .unwrap_or(dir.to_owned())
+                .display()
+        );
+        let stop = relay.stopper();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            let _ = stop.send(true);
+        });
+        relay.serve().await;
+        eprintln!("Stopped; everything acknowledged is on disk.");
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn enrol_code(
+    dir: &std::path::Path,
+    centre: Option<Uuid>,
+    valid_for: Duration,
+    address: Option<String>,
+) -> Result<()> {
+    let identity = Identity::load(dir, RELAY_IDENTITY_STEM)
+        .context("the relay has no key yet: start `relay serve` once first")?;
+    let address = match address {
+        Some(a) => a,
+        None => std::fs::read_to_string(dir.join("public-address"))
+            .context("give the relay's address with --address HOST:PORT")?
+            .trim()
+            .to_owned(),
+    };
+    if address.is_empty() {
+        bail!("give the relay's address with --address HOST:PORT");
+    }
+    let registry = Registry::open(dir)?;
+    let until = Utc::now() + chrono::Duration::from_std(valid_for).context("validity too long")?;
+    let secret = registry.new_enrol_secret(centre, until)?;
+    let code = EnrolCode {
+        relay: address,
+        fingerprint: identity.fingerprint(),
+        secret,
+    }
+    .encode()?;
+    println!("{code}");
+    let whom = match centre {
+        Some(id) => format!("a device of \"{}\"", registry.centre(id)?.name),
+        None => "an office device".to_owned(),
+    };
     eprintln!(
-        "relay: the central server is not part of this version yet; field clients record offline and keep every change as not yet sent"
+        "One-time code for {whom}, valid until {} UTC.",
+        until.format("%Y-%m-%d %H:%M")
     );
-    ExitCode::from(2)
+    Ok(())
+}
+
+fn devices(dir: &std::path::Path) -> Result<()> {
+    let registry = Registry::open(dir)?;
+    let centres = registry.centres()?;
+    println!(
+        "{:<36}  {:<20}  {:<28}  {:<16}  STATE",
+        "DEVICE", "NAME", "CENTRE", "LAST SEEN (UTC)"
+    );
+    for d in registry.devices()? {
+        let centre = centres
+            .iter()
+            .find(|c| c.id == d.centre)
+            .map_or("?", |c| c.name.as_str());
+        let seen = d
+            .last_seen
+            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_else(|| "never".into());
+        let state = if d.revoked_at.is_some() {
+            "revoked"
+        } else if d.office {
+            "office"
+        } else {
+            "active"
+        };
+        println!(
+            "{}  {:<20}  {:<28}  {:<16}  {state}",
+            d.id, d.name, centre, seen
+        );
+    }
+    Ok(())
 }

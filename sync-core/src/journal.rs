@@ -93,6 +93,19 @@ pub struct Journal {
     activities: ObjId,
 }
 
+/// True for the actor of the shared genesis change, which every journal holds
+/// and anyone may (re)send.
+pub fn is_genesis_actor(actor: &ActorId) -> bool {
+    actor.to_bytes() == GENESIS_ACTOR
+}
+
+/// Heads of the shared genesis: every journal holds this change, so no peer
+/// ever needs to send it.
+pub fn genesis_heads() -> Vec<ChangeHash> {
+    static HEADS: std::sync::OnceLock<Vec<ChangeHash>> = std::sync::OnceLock::new();
+    HEADS.get_or_init(|| genesis().get_heads()).clone()
+}
+
 /// The genesis document every journal starts from (see the module docs).
 pub fn genesis() -> Automerge {
     let mut doc = Automerge::new().with_actor(ActorId::from(GENESIS_ACTOR));
@@ -453,7 +466,8 @@ fn write_optional(
 }
 
 /// Updates a list of names in place: removes names no longer wanted and appends
-/// new ones, so that concurrent additions on two replicas are both kept.
+/// new ones, so that concurrent additions on two replicas are both kept. Names
+/// already present keep their order, so a reordering alone changes nothing.
 fn write_list(
     tx: &mut impl Transactable,
     obj: &ObjId,
@@ -471,20 +485,36 @@ fn write_list(
         Some((automerge::Value::Object(ObjType::List), list)) => list,
         _ => tx.put_object(obj, key, ObjType::List)?,
     };
-    let mut kept: Vec<String> = Vec::new();
-    // Walk backwards so that deletions do not shift the indexes still to visit.
-    for index in (0..current.len()).rev() {
-        if wanted.contains(&current[index]) && !kept.contains(&current[index]) {
-            kept.insert(0, current[index].clone());
-        } else {
-            tx.delete(&list, index)?;
+    // Work on the stored entries, not on `current`: readers skip entries that are
+    // not text and show a name once even when concurrent additions stored it twice,
+    // so `current` indexes do not always match the list's.
+    let stored: Vec<Option<String>> = tx
+        .list_range(&list, ..)
+        .map(|item| text_of(&item.value))
+        .collect();
+    let mut kept: Vec<&String> = Vec::new();
+    let mut keep = vec![false; stored.len()];
+    for (index, name) in stored.iter().enumerate() {
+        if let Some(name) = name
+            .as_ref()
+            .filter(|n| wanted.contains(n) && !kept.contains(n))
+        {
+            kept.push(name);
+            keep[index] = true;
         }
+    }
+    let mut changed = false;
+    // Delete from the end so that deletions do not shift the indexes still to visit.
+    for index in (0..stored.len()).rev().filter(|i| !keep[*i]) {
+        tx.delete(&list, index)?;
+        changed = true;
     }
     for name in wanted.iter().filter(|n| !kept.contains(n)) {
         let at = tx.length(&list);
         tx.insert(&list, at, name.as_str())?;
+        changed = true;
     }
-    Ok(true)
+    Ok(changed)
 }
 
 fn write_counts(
@@ -588,13 +618,26 @@ fn read_scalar(
     Ok(())
 }
 
+/// The text entries of a list of names, each name once (two replicas adding the
+/// same name concurrently store it twice).
 fn read_names(doc: &Automerge, list: &ObjId) -> Vec<String> {
-    doc.list_range(list, ..)
-        .filter_map(|item| match item.value {
-            automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => Some(s.to_string()),
-            _ => None,
-        })
-        .collect()
+    let mut names: Vec<String> = Vec::new();
+    for name in doc
+        .list_range(list, ..)
+        .filter_map(|item| text_of(&item.value))
+    {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+fn text_of(value: &automerge::ValueRef<'_>) -> Option<String> {
+    match value {
+        automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => Some(s.to_string()),
+        _ => None,
+    }
 }
 
 fn read_counts(doc: &Automerge, map: &ObjId) -> Counts {

@@ -1,20 +1,29 @@
-//! A journal bound to its store: the one place where local edits are made.
+//! A device's journals bound to its store: the one place where edits are made.
 //!
-//! Every method that changes the journal appends the resulting Automerge
-//! change to the store durably before it returns `Ok`. If the append fails,
-//! the in-memory journal is reloaded from the store, so memory never holds a
-//! change that the disk does not (such a change could otherwise be synced
-//! and then lost, or its sequence number reused).
+//! Every method that changes a journal appends the resulting Automerge change
+//! to the store durably before it returns `Ok`. If the append fails, the
+//! in-memory journal is reloaded from the store, so memory never holds a change
+//! that the disk does not (such a change could otherwise be synced and then
+//! lost, or its sequence number reused).
+//!
+//! A device records into its *home* journal (its centre's). An office device
+//! also holds every centre's journal, loaded on first use. [`Replica`]
+//! implements [`ClientStorage`], so a sync session reads and writes journals
+//! through the same durable path.
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use automerge::Change;
+use automerge::{Change, ChangeHash, ReadDoc};
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use crate::activity::{Activity, ActivityId, ActivityPatch};
 use crate::journal::{Journal, JournalError, Stamp};
 use crate::limits::COMPACT_AFTER_CHANGES;
 use crate::store::{DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store, StoreError};
+use crate::sync::memory::check_deps;
+use crate::sync::{ClientStorage, StorageFailure, SyncStorage};
 
 /// Errors from a local edit or read.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +35,9 @@ pub enum ReplicaError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// The store belongs to a relay, not to a device.
+    #[error("this store has no journal of its own (is it the relay's?)")]
+    NoHomeJournal,
 }
 
 /// Outcome of [`Replica::import`].
@@ -48,18 +60,23 @@ pub struct Status {
     pub activities: usize,
     /// Deleted activities (kept as tombstones, restorable).
     pub deleted: usize,
-    /// Activities with local changes the relay has not durably acknowledged.
+    /// Activities (in any journal) with local changes the relay has not durably acknowledged.
     pub unsent: u64,
 }
 
-/// The home journal of a device, open for reading and durable writing.
 #[derive(Debug)]
-pub struct Replica {
-    store: Store,
-    journal_id: JournalId,
+struct Loaded {
     journal: Journal,
     /// Changes appended since the last snapshot, to know when to compact.
     appended: u64,
+}
+
+/// A device's journals, open for reading and durable writing.
+#[derive(Debug)]
+pub struct Replica {
+    store: Store,
+    home: JournalId,
+    loaded: BTreeMap<JournalId, Loaded>,
 }
 
 impl Replica {
@@ -74,64 +91,75 @@ impl Replica {
     }
 
     fn from_store(store: Store) -> Result<Replica, ReplicaError> {
-        let journal_id = store.home_journal();
-        let journal = store.load_journal(journal_id)?;
-        let appended = store.appended_count(journal_id)?;
-        Ok(Replica {
+        let home = store.home_journal().ok_or(ReplicaError::NoHomeJournal)?;
+        let mut replica = Replica {
             store,
-            journal_id,
-            journal,
-            appended,
-        })
+            home,
+            loaded: BTreeMap::new(),
+        };
+        replica.load(home)?;
+        Ok(replica)
     }
 
     pub fn store(&self) -> &Store {
         &self.store
     }
 
+    /// The home journal.
     pub fn journal(&self) -> &Journal {
-        &self.journal
+        &self.loaded[&self.home].journal
     }
 
+    /// The home journal's id.
     pub fn journal_id(&self) -> JournalId {
-        self.journal_id
+        self.home
     }
 
     pub fn info(&self) -> Result<JournalInfo, ReplicaError> {
-        Ok(self.store.journal_info(self.journal_id)?)
+        Ok(self.store.journal_info(self.home)?)
     }
 
-    /// Records a new activity; returns once it is durable.
+    /// A journal, loaded from the store on first use.
+    pub fn journal_by_id(&mut self, id: JournalId) -> Result<&Journal, ReplicaError> {
+        self.load(id)?;
+        Ok(&self.loaded[&id].journal)
+    }
+
+    /// Gives the home journal a new id (the centre's, learnt at enrolment).
+    pub fn rekey_home(&mut self, to: JournalId, centre: &str) -> Result<(), ReplicaError> {
+        self.store.rekey_home(to, centre)?;
+        self.loaded.clear();
+        self.home = to;
+        self.load(to)?;
+        Ok(())
+    }
+
+    /// Records a new activity in the home journal; returns once it is durable.
     pub fn add(
         &mut self,
         id: ActivityId,
         patch: &ActivityPatch,
         now: DateTime<Utc>,
     ) -> Result<ActivityId, ReplicaError> {
-        let stamp = Stamp {
-            author: self.store.device_name(),
-            now,
-        };
-        let change = self.journal.create(id, patch, stamp)?;
-        self.persist(vec![change], &[id])?;
+        let home = self.home;
+        self.mutate_at(home, &[id], now, |journal, stamp| {
+            Ok(vec![journal.create(id, patch, stamp)?])
+        })?;
         Ok(id)
     }
 
-    /// Changes the given fields; returns false when nothing differed.
+    /// Changes the given fields of an activity in whichever journal holds it;
+    /// returns false when nothing differed.
     pub fn edit(
         &mut self,
         id: ActivityId,
         patch: &ActivityPatch,
         now: DateTime<Utc>,
     ) -> Result<bool, ReplicaError> {
-        let stamp = Stamp {
-            author: self.store.device_name(),
-            now,
-        };
-        match self.journal.update(id, patch, stamp)? {
-            Some(change) => self.persist(vec![change], &[id]).map(|()| true),
-            None => Ok(false),
-        }
+        let journal = self.journal_holding(id)?;
+        self.mutate_at(journal, &[id], now, |j, stamp| {
+            Ok(j.update(id, patch, stamp)?.into_iter().collect())
+        })
     }
 
     /// Marks an activity deleted (`true`) or restores it (`false`); returns
@@ -142,18 +170,15 @@ impl Replica {
         deleted: bool,
         now: DateTime<Utc>,
     ) -> Result<bool, ReplicaError> {
-        let stamp = Stamp {
-            author: self.store.device_name(),
-            now,
-        };
-        match self.journal.set_deleted(id, deleted, stamp)? {
-            Some(change) => self.persist(vec![change], &[id]).map(|()| true),
-            None => Ok(false),
-        }
+        let journal = self.journal_holding(id)?;
+        self.mutate_at(journal, &[id], now, |j, stamp| {
+            Ok(j.set_deleted(id, deleted, stamp)?.into_iter().collect())
+        })
     }
 
-    /// Adds many activities in one durable transaction. Items whose id already
-    /// exists are skipped (so importing the same file twice adds nothing).
+    /// Adds many activities to the home journal in one durable transaction.
+    /// Items whose id already exists are skipped (so importing the same file
+    /// twice adds nothing).
     pub fn import(
         &mut self,
         items: Vec<(ActivityId, ActivityPatch)>,
@@ -161,8 +186,9 @@ impl Replica {
     ) -> Result<ImportOutcome, ReplicaError> {
         let mut new = Vec::with_capacity(items.len());
         let mut outcome = ImportOutcome::default();
+        let mut seen = HashSet::new();
         for (id, patch) in items {
-            if self.journal.contains(id)? || new.iter().any(|(n, _)| *n == id) {
+            if self.journal().contains(id)? || !seen.insert(id) {
                 outcome.already_present += 1;
             } else {
                 new.push((id, patch));
@@ -171,92 +197,273 @@ impl Replica {
         if new.is_empty() {
             return Ok(outcome);
         }
-        let stamp = Stamp {
-            author: self.store.device_name(),
-            now,
-        };
-        let changes = match self.journal.create_many(&new, stamp) {
-            Ok(changes) => changes,
-            Err(e) => {
-                self.reload()?;
-                return Err(e.into());
-            }
-        };
         let ids: Vec<ActivityId> = new.iter().map(|(id, _)| *id).collect();
-        self.persist(changes, &ids)?;
+        self.mutate_at(self.home, &ids, now, |journal, stamp| {
+            Ok(journal.create_many(&new, stamp)?)
+        })?;
         outcome.added = ids.len();
         Ok(outcome)
     }
 
+    /// An activity from any loaded journal.
     pub fn get(&self, id: ActivityId) -> Result<Option<Activity>, ReplicaError> {
-        Ok(self.journal.get(id)?)
+        for loaded in self.loaded.values() {
+            if let Some(a) = loaded.journal.get(id)? {
+                return Ok(Some(a));
+            }
+        }
+        Ok(None)
     }
 
-    /// Every activity, newest first, deleted ones included.
+    /// Every activity of the home journal, newest first, deleted ones included.
     pub fn activities(&self) -> Result<Vec<Activity>, ReplicaError> {
-        Ok(self.journal.activities()?)
+        Ok(self.journal().activities()?)
+    }
+
+    /// Every activity of every journal in the store, with its journal.
+    pub fn all_activities(&mut self) -> Result<Vec<(JournalInfo, Activity)>, ReplicaError> {
+        let mut all = Vec::new();
+        for info in self.store.journals()? {
+            let journal = self.journal_by_id(info.id)?;
+            for activity in journal.activities()? {
+                all.push((info.clone(), activity));
+            }
+        }
+        all.sort_by(|(_, a), (_, b)| {
+            (b.date, b.start, b.created_at).cmp(&(a.date, a.start, a.created_at))
+        });
+        Ok(all)
     }
 
     pub fn status(&self) -> Result<Status, ReplicaError> {
-        let all = self.journal.activities()?;
+        let all = self.journal().activities()?;
         let deleted = all.iter().filter(|a| a.deleted).count();
+        let mut unsent = 0;
+        for info in self.store.journals()? {
+            unsent += self.store.unsent_count(info.id)?;
+        }
         Ok(Status {
             centre: self.info()?.centre,
-            journal_id: self.journal_id,
+            journal_id: self.home,
             device_id: self.store.device_id(),
             device_name: self.store.device_name().to_owned(),
             activities: all.len() - deleted,
             deleted,
-            unsent: self.store.unsent_count(self.journal_id)?,
+            unsent,
         })
     }
 
-    /// Folds appended changes into a snapshot when there are many of them.
+    /// Folds appended changes into snapshots where there are many of them.
     /// Returns true if it compacted. Safe to skip: data is durable either way.
     pub fn compact_if_needed(&mut self) -> Result<bool, ReplicaError> {
-        if self.appended < COMPACT_AFTER_CHANGES {
-            return Ok(false);
+        let due: Vec<JournalId> = self
+            .loaded
+            .iter()
+            .filter(|(_, l)| l.appended >= COMPACT_AFTER_CHANGES)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &due {
+            self.compact_journal(*id)?;
         }
-        self.compact()?;
-        Ok(true)
+        Ok(!due.is_empty())
     }
 
-    /// Folds every appended change into a new snapshot now.
+    /// Folds every appended change of every loaded journal into snapshots now.
     pub fn compact(&mut self) -> Result<(), ReplicaError> {
-        self.store.compact(self.journal_id, &self.journal)?;
-        self.appended = 0;
+        let ids: Vec<JournalId> = self.loaded.keys().copied().collect();
+        ids.into_iter().try_for_each(|id| self.compact_journal(id))
+    }
+
+    fn compact_journal(&mut self, id: JournalId) -> Result<(), ReplicaError> {
+        let loaded = self
+            .loaded
+            .get_mut(&id)
+            .expect("only loaded journals are compacted");
+        self.store.compact(id, &loaded.journal)?;
+        loaded.appended = 0;
         Ok(())
     }
 
-    /// Appends changes durably; on failure, drops them from memory too.
-    fn persist(
+    fn load(&mut self, id: JournalId) -> Result<(), ReplicaError> {
+        if !self.loaded.contains_key(&id) {
+            let journal = self.store.load_journal(id)?;
+            let appended = self.store.appended_count(id)?;
+            self.loaded.insert(id, Loaded { journal, appended });
+        }
+        Ok(())
+    }
+
+    /// The journal holding `id`: the home journal first, then every other.
+    fn journal_holding(&mut self, id: ActivityId) -> Result<JournalId, ReplicaError> {
+        if self.journal().contains(id)? {
+            return Ok(self.home);
+        }
+        for info in self.store.journals()? {
+            if self.journal_by_id(info.id)?.contains(id)? {
+                return Ok(info.id);
+            }
+        }
+        Err(JournalError::NotFound(id).into())
+    }
+
+    /// Runs `edit` on a journal and persists the changes it made; on any
+    /// failure the journal is reloaded from the store. Returns true if `edit`
+    /// made at least one change.
+    fn mutate_at(
         &mut self,
-        mut changes: Vec<Change>,
+        id: JournalId,
         ids: &[ActivityId],
-    ) -> Result<(), ReplicaError> {
-        let last = changes
-            .last()
-            .map(Change::hash)
-            .expect("persist is given at least one change");
-        let touched: Vec<_> = ids.iter().map(|id| (*id, last)).collect();
-        match self
-            .store
-            .append_local(self.journal_id, &mut changes, &touched)
-        {
+        now: DateTime<Utc>,
+        edit: impl FnOnce(&mut Journal, Stamp<'_>) -> Result<Vec<Change>, ReplicaError>,
+    ) -> Result<bool, ReplicaError> {
+        self.load(id)?;
+        let stamp = Stamp {
+            author: self.store.device_name(),
+            now,
+        };
+        let loaded = self.loaded.get_mut(&id).expect("loaded above");
+        let mut changes = match edit(&mut loaded.journal, stamp) {
+            Ok(changes) => changes,
+            Err(e) => {
+                self.reload(id)?;
+                return Err(e);
+            }
+        };
+        let Some(last) = changes.last().map(Change::hash) else {
+            return Ok(false);
+        };
+        let touched: Vec<_> = ids.iter().map(|a| (*a, last)).collect();
+        match self.store.append_local(id, &mut changes, &touched) {
             Ok(()) => {
-                self.appended += changes.len() as u64;
-                Ok(())
+                loaded.appended += changes.len() as u64;
+                Ok(true)
             }
             Err(e) => {
-                self.reload()?;
+                self.reload(id)?;
                 Err(e.into())
             }
         }
     }
 
-    fn reload(&mut self) -> Result<(), ReplicaError> {
-        self.journal = self.store.load_journal(self.journal_id)?;
-        self.appended = self.store.appended_count(self.journal_id)?;
-        Ok(())
+    /// Drops every loaded journal and reloads the home journal from the store
+    /// (after a failure that may have left a document half-changed).
+    pub fn reload_all(&mut self) -> Result<(), ReplicaError> {
+        self.loaded.clear();
+        self.load(self.home)
+    }
+
+    fn reload(&mut self, id: JournalId) -> Result<(), ReplicaError> {
+        self.loaded.remove(&id);
+        self.load(id)
+    }
+
+    fn loaded_doc(&mut self, journal: Uuid) -> Result<&mut Loaded, StorageFailure> {
+        let id = JournalId(journal);
+        self.load(id)
+            .map_err(|e| StorageFailure::local(e.to_string()))?;
+        Ok(self.loaded.get_mut(&id).expect("loaded above"))
+    }
+}
+
+impl SyncStorage for Replica {
+    fn heads(&mut self, journal: Uuid) -> Result<Vec<ChangeHash>, StorageFailure> {
+        Ok(self.loaded_doc(journal)?.journal.heads())
+    }
+
+    fn contains_all(
+        &mut self,
+        journal: Uuid,
+        hashes: &[ChangeHash],
+    ) -> Result<bool, StorageFailure> {
+        let doc = self.loaded_doc(journal)?.journal.doc();
+        Ok(hashes.iter().all(|h| doc.get_change_by_hash(h).is_some()))
+    }
+
+    fn changes_since(
+        &mut self,
+        journal: Uuid,
+        known: &[ChangeHash],
+    ) -> Result<Vec<Change>, StorageFailure> {
+        let doc = self.loaded_doc(journal)?.journal.doc();
+        let known: Vec<ChangeHash> = known
+            .iter()
+            .copied()
+            .filter(|h| doc.get_change_by_hash(h).is_some())
+            .collect();
+        Ok(doc.get_changes(&known))
+    }
+
+    fn apply_durably(
+        &mut self,
+        journal: Uuid,
+        changes: Vec<Change>,
+    ) -> Result<Vec<ChangeHash>, StorageFailure> {
+        let id = JournalId(journal);
+        let loaded = self.loaded_doc(journal)?;
+        check_deps(loaded.journal.doc(), &changes)?;
+        let mut new: Vec<Change> = changes
+            .into_iter()
+            .filter(|c| loaded.journal.doc().get_change_by_hash(&c.hash()).is_none())
+            .collect();
+        if new.is_empty() {
+            return Ok(loaded.journal.heads());
+        }
+        let applied = loaded.journal.doc_mut().apply_changes(new.iter().cloned());
+        let persisted = applied
+            .map_err(|e| StorageFailure::peer(format!("changes refused: {e}")))
+            .and_then(|()| {
+                self.store
+                    .append_remote(id, &mut new)
+                    .map_err(|e| StorageFailure::local(e.to_string()))
+            });
+        match persisted {
+            Ok(()) => {
+                let loaded = self.loaded.get_mut(&id).expect("loaded above");
+                loaded.appended += new.len() as u64;
+                Ok(loaded.journal.heads())
+            }
+            Err(e) => {
+                self.reload(id)
+                    .map_err(|r| StorageFailure::local(r.to_string()))?;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl ClientStorage for Replica {
+    fn acked_heads(&mut self, journal: Uuid) -> Result<Vec<ChangeHash>, StorageFailure> {
+        self.store
+            .acknowledged_heads(JournalId(journal))
+            .map_err(|e| StorageFailure::local(e.to_string()))
+    }
+
+    fn mark_acknowledged(
+        &mut self,
+        journal: Uuid,
+        covered: &[ChangeHash],
+    ) -> Result<(), StorageFailure> {
+        let id = JournalId(journal);
+        let loaded = self.loaded_doc(journal)?;
+        let doc = loaded.journal.doc();
+        let known: Vec<ChangeHash> = covered
+            .iter()
+            .copied()
+            .filter(|h| doc.get_change_by_hash(h).is_some())
+            .collect();
+        let journal_ref = &self.loaded[&id].journal;
+        self.store
+            .mark_acknowledged(id, journal_ref, &known)
+            .map_err(|e| StorageFailure::local(e.to_string()))
+    }
+
+    fn ensure_journal(&mut self, journal: Uuid, centre: &str) -> Result<(), StorageFailure> {
+        let info = JournalInfo {
+            id: JournalId(journal),
+            centre: centre.to_owned(),
+        };
+        self.store
+            .ensure_journal(&info)
+            .map_err(|e| StorageFailure::local(e.to_string()))
     }
 }

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::activity::ActivityId;
 use crate::journal::{self, Journal, JournalError};
-use tables::{ACKED_HEADS, CHANGES, FORMAT_MARKER, JOURNALS, META, SNAPSHOTS, UNSENT};
+use tables::{ACKED_HEADS, CHANGES, FORMAT_MARKER, JOURNALS, META, SETTINGS, SNAPSHOTS, UNSENT};
 
 /// Layout version written by this code. Older stores are migrated on open by
 /// the numbered steps in [`migrate`]; newer ones are refused.
@@ -141,7 +141,7 @@ pub struct Store {
     path: PathBuf,
     device: DeviceId,
     device_name: String,
-    home: JournalId,
+    home: Option<JournalId>,
 }
 
 /// Parameters for a new store.
@@ -156,6 +156,20 @@ impl Store {
     /// atomically: it is written under a temporary name and renamed when
     /// complete, so a crash during `init` never leaves a half-made store.
     pub fn create(path: &Path, new: NewStore<'_>) -> Result<Store, OpenError> {
+        Store::create_with(path, new.device_name, Some(new.centre))
+    }
+
+    /// Creates a store with no home journal (the relay's): it holds journals
+    /// that arrive from devices.
+    pub fn create_relay(path: &Path, name: &str) -> Result<Store, OpenError> {
+        Store::create_with(path, name, None)
+    }
+
+    fn create_with(
+        path: &Path,
+        device_name: &str,
+        centre: Option<&str>,
+    ) -> Result<Store, OpenError> {
         if path.exists() {
             return Err(OpenError::AlreadyExists(path.to_owned()));
         }
@@ -167,7 +181,7 @@ impl Store {
         let _ = std::fs::remove_file(&tmp);
         {
             let db = Database::create(&tmp).map_err(|e| open_error(&tmp, e))?;
-            write_new_store(&db, new).map_err(|e| OpenError::Damaged {
+            write_new_store(&db, device_name, centre).map_err(|e| OpenError::Damaged {
                 path: tmp.clone(),
                 reason: e.to_string(),
             })?;
@@ -234,8 +248,8 @@ impl Store {
         &self.device_name
     }
 
-    /// The journal this device records into.
-    pub fn home_journal(&self) -> JournalId {
+    /// The journal this device records into (`None` for a relay's store).
+    pub fn home_journal(&self) -> Option<JournalId> {
         self.home
     }
 
@@ -392,6 +406,85 @@ impl Store {
         tx.commit()?;
         Ok(())
     }
+
+    /// Durably appends changes received from the relay or a device (they are
+    /// not local, so nothing becomes "unsent").
+    pub fn append_remote(
+        &self,
+        journal: JournalId,
+        changes: &mut [Change],
+    ) -> Result<(), StoreError> {
+        self.append_local(journal, changes, &[])
+    }
+
+    /// Adds a journal (empty: the genesis) unless it exists; updates the centre name.
+    pub fn ensure_journal(&self, info: &JournalInfo) -> Result<(), StoreError> {
+        let tx = begin_durable(&self.db)?;
+        {
+            let mut table = tx.open_table(JOURNALS)?;
+            let current = table
+                .get(info.id.0.as_u128())?
+                .map(|v| decode_info(v.value()))
+                .transpose()?;
+            if current.as_ref() != Some(info) {
+                insert_info(&mut table, info)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Moves the home journal's contents to a new id (the centre's id, learnt
+    /// at enrolment), in one transaction. Its changes merge with the centre's
+    /// journal at the relay thanks to the shared genesis.
+    pub fn rekey_home(&mut self, to: JournalId, centre: &str) -> Result<(), StoreError> {
+        let Some(from) = self.home else {
+            return Err(StoreError::UnknownJournal(to));
+        };
+        let tx = begin_durable(&self.db)?;
+        if from != to {
+            move_rows(&tx, from, to)?;
+        }
+        insert_info(
+            &mut tx.open_table(JOURNALS)?,
+            &JournalInfo {
+                id: to,
+                centre: centre.to_owned(),
+            },
+        )?;
+        tx.open_table(META)?
+            .insert("home_journal", to.0.as_bytes().as_slice())?;
+        tx.commit()?;
+        self.home = Some(to);
+        Ok(())
+    }
+
+    /// A small setting (JSON) kept beside the journals: enrolment, sync status.
+    pub fn setting<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(SETTINGS)?;
+        let Some(value) = table.get(key)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(value.value())
+            .map(Some)
+            .map_err(|e| StoreError::Damaged {
+                journal: JournalId(Uuid::nil()),
+                reason: format!("setting {key} unreadable: {e}"),
+            })
+    }
+
+    /// Stores a setting durably.
+    pub fn set_setting<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(value).expect("settings serialize");
+        let tx = begin_durable(&self.db)?;
+        tx.open_table(SETTINGS)?.insert(key, bytes.as_slice())?;
+        tx.commit()?;
+        Ok(())
+    }
 }
 
 /// A write transaction that is on disk when `commit` returns, committed in two
@@ -404,6 +497,44 @@ fn begin_durable(db: &Database) -> Result<redb::WriteTransaction, StoreError> {
     tx.set_durability(Durability::Immediate)?;
     tx.set_two_phase_commit(true);
     Ok(tx)
+}
+
+/// Moves every row of journal `from` to journal `to` (used by [`Store::rekey_home`]).
+fn move_rows(
+    tx: &redb::WriteTransaction,
+    from: JournalId,
+    to: JournalId,
+) -> Result<(), StoreError> {
+    let (f, t) = (from.0.as_u128(), to.0.as_u128());
+    let mut changes = tx.open_table(CHANGES)?;
+    let mut seq = next_seq(&changes, to)?;
+    let moved: Vec<Vec<u8>> = changes
+        .extract_from_if(journal_range(from), |_, _| true)?
+        .map(|row| row.map(|(_, v)| v.value().to_vec()))
+        .collect::<Result<_, _>>()?;
+    for bytes in moved {
+        changes.insert((t, seq), bytes.as_slice())?;
+        seq += 1;
+    }
+    let mut unsent = tx.open_table(UNSENT)?;
+    let rows: Vec<(u128, Vec<u8>)> = unsent
+        .extract_from_if((f, 0)..=(f, u128::MAX), |_, _| true)?
+        .map(|row| row.map(|(k, v)| (k.value().1, v.value().to_vec())))
+        .collect::<Result<_, _>>()?;
+    for (activity, hash) in rows {
+        unsent.insert((t, activity), hash.as_slice())?;
+    }
+    let mut snapshots = tx.open_table(SNAPSHOTS)?;
+    if let Some(snapshot) = snapshots.remove(f)? {
+        let bytes = snapshot.value().to_vec();
+        drop(snapshot);
+        // The target may hold nothing yet (a new centre): the snapshot moves as
+        // appended bytes so that both histories are kept.
+        changes.insert((t, seq), bytes.as_slice())?;
+    }
+    tx.open_table(ACKED_HEADS)?.remove(f)?;
+    tx.open_table(JOURNALS)?.remove(f)?;
+    Ok(())
 }
 
 /// Refuses compaction unless every appended change of the journal is in
@@ -477,7 +608,7 @@ struct Meta {
     version: u32,
     device: DeviceId,
     device_name: String,
-    home: JournalId,
+    home: Option<JournalId>,
 }
 
 /// Reads the header. `Ok(None)` means the file has no header at all (foreign).
@@ -512,35 +643,55 @@ fn read_meta(db: &Database) -> Result<Option<Meta>, String> {
         version,
         device: DeviceId(uuid("device_id")?),
         device_name,
-        home: JournalId(uuid("home_journal")?),
+        home: match get("home_journal")? {
+            None => None,
+            Some(_) => Some(JournalId(uuid("home_journal")?)),
+        },
     }))
 }
 
-fn write_new_store(db: &Database, new: NewStore<'_>) -> Result<(), StoreError> {
+fn write_new_store(
+    db: &Database,
+    device_name: &str,
+    centre: Option<&str>,
+) -> Result<(), StoreError> {
     let device = Uuid::new_v4();
-    let home = JournalId(Uuid::new_v4());
-    let info = JournalInfo {
-        id: home,
-        centre: new.centre.to_owned(),
-    };
     let tx = begin_durable(db)?;
     {
         let mut meta = tx.open_table(META)?;
         meta.insert("format", FORMAT_MARKER)?;
         meta.insert("store_version", STORE_VERSION.to_le_bytes().as_slice())?;
         meta.insert("device_id", device.as_bytes().as_slice())?;
-        meta.insert("device_name", new.device_name.as_bytes())?;
-        meta.insert("home_journal", home.0.as_bytes().as_slice())?;
-        let info = serde_json::to_vec(&info).expect("JournalInfo serializes");
-        tx.open_table(JOURNALS)?
-            .insert(home.0.as_u128(), info.as_slice())?;
+        meta.insert("device_name", device_name.as_bytes())?;
+        if let Some(centre) = centre {
+            let home = JournalId(Uuid::new_v4());
+            meta.insert("home_journal", home.0.as_bytes().as_slice())?;
+            insert_info(
+                &mut tx.open_table(JOURNALS)?,
+                &JournalInfo {
+                    id: home,
+                    centre: centre.to_owned(),
+                },
+            )?;
+        }
         // Create the remaining tables so readers never meet a missing one.
+        tx.open_table(JOURNALS)?;
         tx.open_table(SNAPSHOTS)?;
         tx.open_table(CHANGES)?;
         tx.open_table(UNSENT)?;
         tx.open_table(ACKED_HEADS)?;
+        tx.open_table(SETTINGS)?;
     }
     tx.commit()?;
+    Ok(())
+}
+
+fn insert_info(
+    table: &mut redb::Table<'_, u128, &[u8]>,
+    info: &JournalInfo,
+) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(info).expect("JournalInfo serializes");
+    table.insert(info.id.0.as_u128(), bytes.as_slice())?;
     Ok(())
 }
 

@@ -41,3 +41,8 @@ pub(crate) const ACKED_HEADS: TableDefinition<u128, &[u8]> = TableDefinition::ne
 
 /// Written to `meta-v1/format` when a store is created.
 pub(crate) const FORMAT_MARKER: &[u8] = b"krc-field-journal-store";
+
+/// Key: setting name / Value: JSON. Enrolment (`enrolment`: relay address, relay
+/// key fingerprint, centre, role) and sync status (`sync_status`: last success,
+/// last failure and why).
+pub(crate) const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings-v1");

@@ -265,6 +265,7 @@ impl ClientSession {
             .get(&journal)
             .is_some_and(|g| g.access == Access::ReadWrite);
         let mut base: Vec<ChangeHash> = relay_heads.to_vec();
+        base.extend(crate::journal::genesis_heads());
         if has_acked {
             base.extend(storage.acked_heads(journal).map_err(storage_error)?);
         }
@@ -526,5 +527,7 @@ pub(super) fn frame_name(frame: &Frame) -> &'static str {
         Frame::Pull { .. } => "Pull",
         Frame::Notify { .. } => "Notify",
         Frame::Error { .. } => "Error",
+        Frame::Enrol { .. } => "Enrol",
+        Frame::Enrolled { .. } => "Enrolled",
     }
 }

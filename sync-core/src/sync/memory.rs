@@ -107,7 +107,7 @@ impl ClientStorage for MemoryJournals {
 
 impl RelayStorage for MemoryJournals {
     fn actor_may_write(&mut self, journal: Uuid, actor: &ActorId) -> bool {
-        if actor.to_bytes() == genesis_actor_bytes() {
+        if crate::journal::is_genesis_actor(actor) {
             return true;
         }
         match &self.writers {
@@ -115,14 +115,6 @@ impl RelayStorage for MemoryJournals {
             Some(w) => w.get(&journal).is_some_and(|set| set.contains(actor)),
         }
     }
-}
-
-fn genesis_actor_bytes() -> Vec<u8> {
-    genesis()
-        .get_changes(&[])
-        .first()
-        .map(|c| c.actor_id().to_bytes().to_vec())
-        .unwrap_or_default()
 }
 
 /// Refuses a batch containing a change whose dependencies are neither in the

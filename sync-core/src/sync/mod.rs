@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 pub use client::{ClientEvent, ClientSession};
 pub use relay::{RelayEvent, RelaySession};
-pub use wire::{Access, ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION};
+pub use wire::{Access, ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION, Role};
 
 use crate::limits::{MAX_BATCH_BYTES, MAX_CHANGES_PER_BATCH};
 

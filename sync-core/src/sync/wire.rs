@@ -111,6 +111,26 @@ pub enum Frame {
         code: ErrorCode,
         message: String,
     },
+    Enrol {
+        secret: [u8; 32],
+        device: Uuid,
+        device_name: String,
+        software: String,
+    },
+    Enrolled {
+        journal: Uuid,
+        centre: String,
+        role: Role,
+    },
+}
+
+/// What an enrolled device is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A centre's device: reads and writes its centre's journal only.
+    Centre,
+    /// The central office: reads and writes every journal.
+    Office,
 }
 
 /// Why bytes are not a valid frame.
@@ -155,6 +175,8 @@ impl Frame {
             Frame::Pull { .. } => 7,
             Frame::Notify { .. } => 8,
             Frame::Error { .. } => 9,
+            Frame::Enrol { .. } => 10,
+            Frame::Enrolled { .. } => 11,
         }
     }
 
@@ -280,6 +302,29 @@ impl Frame {
                 truncate_to_bytes(&mut m, MAX_TEXT_BYTES);
                 w.text(&m)?;
             }
+            Frame::Enrol {
+                secret,
+                device,
+                device_name,
+                software,
+            } => {
+                w.0.extend_from_slice(secret);
+                w.uuid(device);
+                w.text(device_name)?;
+                w.text(software)?;
+            }
+            Frame::Enrolled {
+                journal,
+                centre,
+                role,
+            } => {
+                w.uuid(journal);
+                w.text(centre)?;
+                w.u8(match role {
+                    Role::Centre => 1,
+                    Role::Office => 2,
+                });
+            }
         }
         Ok(())
     }
@@ -362,6 +407,21 @@ fn read_payload(kind: u8, r: &mut Reader<'_>) -> Result<Frame, DecodeError> {
             code: ErrorCode::from_u16(r.u16()?)
                 .ok_or(DecodeError::Invalid("unknown error code"))?,
             message: r.text()?,
+        },
+        10 => Frame::Enrol {
+            secret: r.take(32)?.try_into().map_err(|_| DecodeError::Truncated)?,
+            device: r.uuid()?,
+            device_name: r.text()?,
+            software: r.text()?,
+        },
+        11 => Frame::Enrolled {
+            journal: r.uuid()?,
+            centre: r.text()?,
+            role: match r.u8()? {
+                1 => Role::Centre,
+                2 => Role::Office,
+                _ => return Err(DecodeError::Invalid("unknown role")),
+            },
         },
         other => return Err(DecodeError::UnknownKind(other)),
     })

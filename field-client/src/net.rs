@@ -1,0 +1,410 @@
+//! The device's side of the network: enrolment, one sync, and the background
+//! loop. Everything here moves bytes between a QUIC stream and the sans-IO
+//! [`ClientSession`]; journals are read and written only through [`Replica`].
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use relay::enrol_code::EnrolCode;
+use relay::tls::{self, Fingerprint, Identity};
+use relay::transport::{self, TransportError};
+use serde::{Deserialize, Serialize};
+use sync_core::store::JournalId;
+use sync_core::sync::wire::FrameBuffer;
+use sync_core::sync::{ClientEvent, ClientSession, ErrorCode, Frame, Role, SessionError};
+use sync_core::{Replica, ReplicaError};
+use uuid::Uuid;
+
+/// File stem of this device's key and certificate in its data folder.
+pub const DEVICE_IDENTITY_STEM: &str = "device";
+
+/// Time allowed to reach the relay. A mobile link that cannot complete a QUIC
+/// handshake in this long is as good as down; the daemon retries later.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Longest one `field-client sync` may take. A 10,000-activity first sync at
+/// 384 kbit/s takes about a minute; ten covers a much slower link, and a sync
+/// that runs longer is better resumed by the next attempt.
+pub const SYNC_COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Settings keys in the store.
+const ENROLMENT_KEY: &str = "enrolment";
+const SYNC_STATUS_KEY: &str = "sync_status";
+
+/// What the device learnt at enrolment; kept in the store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrolment {
+    pub relay: String,
+    pub fingerprint: String,
+    pub office: bool,
+    pub centre: String,
+    pub journal: Uuid,
+    pub enrolled_at: DateTime<Utc>,
+}
+
+/// The outcome of recent sync attempts, kept in the store for `status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_attempt: Option<DateTime<Utc>>,
+    /// Why the last attempt failed, in plain words (None when it succeeded).
+    pub last_error: Option<String>,
+    /// Since when the relay has been unreachable (None when reachable).
+    pub offline_since: Option<DateTime<Utc>>,
+}
+
+/// What one sync moved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub uploaded: usize,
+    pub downloaded: usize,
+}
+
+/// Why a sync or an enrolment did not complete, in plain words.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetError {
+    #[error(
+        "this device is not enrolled yet; enrol it with `field-client enrol CODE` (the office gives the code)"
+    )]
+    NotEnrolled,
+    #[error("this device is already enrolled with {0}")]
+    AlreadyEnrolled(String),
+    #[error("cannot find the office server at \"{0}\"")]
+    BadAddress(String),
+    #[error("the office server did not answer within {0:?}; is there a connection?")]
+    Unreachable(Duration),
+    #[error("no connection to the office server: {0}")]
+    Transport(#[from] TransportError),
+    #[error("the office server refused: {0}")]
+    Refused(String),
+    #[error("this device was revoked by the office; it can no longer sync")]
+    Revoked,
+    #[error("the sync was interrupted: {0}")]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Code(#[from] relay::enrol_code::EnrolCodeError),
+    #[error(
+        "the sync took longer than {0:?} and was stopped; it resumes where it stopped next time"
+    )]
+    TooSlow(Duration),
+    #[error("the sync failed inside this program; nothing saved was lost (details: {0})")]
+    Panicked(String),
+}
+
+pub fn enrolment(replica: &Replica) -> Result<Option<Enrolment>, ReplicaError> {
+    Ok(replica.store().setting(ENROLMENT_KEY)?)
+}
+
+pub fn sync_status(replica: &Replica) -> Result<SyncStatus, ReplicaError> {
+    Ok(replica
+        .store()
+        .setting(SYNC_STATUS_KEY)?
+        .unwrap_or_default())
+}
+
+/// Records the outcome of an attempt (best effort: a failure to record must
+/// not hide the attempt's own outcome).
+pub fn record_attempt(replica: &Replica, outcome: &Result<SyncReport, NetError>) {
+    let now = Utc::now();
+    let mut status = sync_status(replica).unwrap_or_default();
+    status.last_attempt = Some(now);
+    match outcome {
+        Ok(_) => {
+            status.last_success = Some(now);
+            status.last_error = None;
+            status.offline_since = None;
+        }
+        Err(e) => {
+            status.last_error = Some(e.to_string());
+            if matches!(e, NetError::Unreachable(_) | NetError::Transport(_)) {
+                status.offline_since.get_or_insert(now);
+            }
+        }
+    }
+    if let Err(e) = replica.store().set_setting(SYNC_STATUS_KEY, &status) {
+        eprintln!("warning: could not record the sync status: {e}");
+    }
+}
+
+fn resolve(address: &str) -> Result<SocketAddr, NetError> {
+    address
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| NetError::BadAddress(address.to_owned()))
+}
+
+async fn connect(
+    data_dir: &Path,
+    device_name: &str,
+    relay: &str,
+    pinned: Fingerprint,
+) -> Result<quinn::Connection, NetError> {
+    let (identity, _) = Identity::load_or_create(data_dir, DEVICE_IDENTITY_STEM, device_name)?;
+    let addr = resolve(relay)?;
+    let bind: SocketAddr = if addr.is_ipv6() {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    }
+    .parse()
+    .expect("valid bind address");
+    let endpoint = transport::client_endpoint(bind)?;
+    let config = tls::client_config(&identity, pinned)?;
+    match tokio::time::timeout(CONNECT_TIMEOUT, transport::connect(&endpoint, config, addr)).await {
+        Ok(conn) => Ok(conn?),
+        Err(_) => Err(NetError::Unreachable(CONNECT_TIMEOUT)),
+    }
+}
+
+/// Enrols this device with a code from the office: registers its key, learns
+/// its centre, and gives its journal the centre's id (keeping every activity
+/// recorded before).
+pub async fn enrol(
+    data_dir: &Path,
+    replica: &mut Replica,
+    code: &str,
+) -> Result<Enrolment, NetError> {
+    if let Some(existing) = enrolment(replica)? {
+        return Err(NetError::AlreadyEnrolled(existing.relay));
+    }
+    let code = EnrolCode::decode(code)?;
+    let device_name = replica.store().device_name().to_owned();
+    let conn = connect(data_dir, &device_name, &code.relay, code.fingerprint).await?;
+    let (mut send, mut recv) = conn.open_bi().await.map_err(TransportError::from)?;
+    let request = Frame::Enrol {
+        secret: code.secret,
+        device: replica.store().device_id().0,
+        device_name,
+        software: software(),
+    };
+    let bytes = request
+        .encode()
+        .map_err(|e| NetError::Refused(e.to_string()))?;
+    transport::write_all(&mut send, &bytes).await?;
+    let _ = send.finish();
+    let reply = read_one_frame(&mut recv).await?;
+    conn.close(0u32.into(), b"enrolled");
+    let (journal, centre, role) = match reply {
+        Frame::Enrolled {
+            journal,
+            centre,
+            role,
+        } => (journal, centre, role),
+        Frame::Error { message, .. } => return Err(NetError::Refused(message)),
+        _ => return Err(NetError::Refused("an unexpected answer".into())),
+    };
+    replica.rekey_home(JournalId(journal), &centre)?;
+    let enrolment = Enrolment {
+        relay: code.relay,
+        fingerprint: code.fingerprint.to_string(),
+        office: role == Role::Office,
+        centre,
+        journal,
+        enrolled_at: Utc::now(),
+    };
+    replica
+        .store()
+        .set_setting(ENROLMENT_KEY, &enrolment)
+        .map_err(ReplicaError::from)?;
+    Ok(enrolment)
+}
+
+async fn read_one_frame(recv: &mut quinn::RecvStream) -> Result<Frame, NetError> {
+    let mut frames = FrameBuffer::default();
+    loop {
+        match frames.next_frame() {
+            Ok(Some(frame)) => return Ok(frame),
+            Ok(None) => {}
+            Err(e) => return Err(NetError::Refused(format!("an unreadable answer: {e}"))),
+        }
+        match transport::read_chunk(recv).await? {
+            Some(bytes) => frames.extend(&bytes),
+            None => {
+                return Err(NetError::Refused(
+                    "the office server closed the connection".into(),
+                ));
+            }
+        }
+    }
+}
+
+fn software() -> String {
+    format!("field-client {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// How long a connected session lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Until everything is in sync once (`field-client sync`).
+    Once,
+    /// Until the connection drops (the daemon), re-syncing on every
+    /// notification from the relay and every `resync_every`.
+    Stay { resync_every: Duration },
+}
+
+/// Connects and runs one session. In [`Mode::Once`] it returns when every
+/// journal is in sync: all local changes acknowledged, all relay changes local.
+pub async fn sync(
+    data_dir: &Path,
+    replica: &mut Replica,
+    mode: Mode,
+) -> Result<SyncReport, NetError> {
+    let enrolment = enrolment(replica)?.ok_or(NetError::NotEnrolled)?;
+    let pinned: Fingerprint = enrolment
+        .fingerprint
+        .parse()
+        .map_err(|_| NetError::NotEnrolled)?;
+    let device_name = replica.store().device_name().to_owned();
+    let conn = connect(data_dir, &device_name, &enrolment.relay, pinned).await?;
+    let (send, recv) = conn.open_bi().await.map_err(TransportError::from)?;
+    let wanted = if enrolment.office {
+        vec![]
+    } else {
+        vec![enrolment.journal]
+    };
+    let result = drive(replica, send, recv, wanted, mode).await;
+    conn.close(0u32.into(), b"done");
+    result
+}
+
+async fn drive(
+    replica: &mut Replica,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    wanted: Vec<Uuid>,
+    mode: Mode,
+) -> Result<SyncReport, NetError> {
+    let mut session = ClientSession::new(Instant::now(), &software(), wanted);
+    let mut report = SyncReport::default();
+    let mut next_resync = None;
+    loop {
+        while let Some(bytes) = session.poll_transmit() {
+            transport::write_all(&mut send, &bytes).await?;
+        }
+        while let Some(event) = session.poll_event() {
+            match event {
+                ClientEvent::Uploaded { changes, .. } => report.uploaded += changes,
+                ClientEvent::Downloaded { changes, .. } => report.downloaded += changes,
+                ClientEvent::Idle if mode == Mode::Once => return Ok(report),
+                ClientEvent::Idle => {
+                    if let Mode::Stay { resync_every } = mode {
+                        next_resync = Some(tokio::time::Instant::now() + resync_every);
+                    }
+                }
+                ClientEvent::Closed {
+                    reason:
+                        SessionError::Refused {
+                            code: ErrorCode::Revoked,
+                            ..
+                        },
+                } => {
+                    return Err(NetError::Revoked);
+                }
+                ClientEvent::Closed {
+                    reason: SessionError::Refused { message, .. },
+                } => {
+                    return Err(NetError::Refused(message));
+                }
+                ClientEvent::Closed { reason } => return Err(reason.into()),
+                ClientEvent::Welcomed { .. } | ClientEvent::Synced { .. } => {}
+            }
+        }
+        let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            chunk = transport::read_chunk(&mut recv) => match chunk? {
+                Some(bytes) => guarded(replica, |r| session.handle_bytes(Instant::now(), &bytes, r))?,
+                None => session.handle_stream_closed(),
+            },
+            _ = sleep_until(deadline) => session.handle_timeout(Instant::now()),
+            _ = sleep_until(next_resync) => {
+                next_resync = None;
+                guarded(replica, |r| session.request_sync_all(Instant::now(), r))?;
+            }
+        }
+    }
+}
+
+/// Runs session code that touches the journals. Automerge can panic on some
+/// inputs: the panic ends this session only, and the journals reload from the
+/// store, which holds exactly what was made durable.
+fn guarded(replica: &mut Replica, f: impl FnOnce(&mut Replica)) -> Result<(), NetError> {
+    match catch_unwind(AssertUnwindSafe(|| f(replica))) {
+        Ok(()) => Ok(()),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            replica.reload_all()?;
+            Err(NetError::Panicked(message))
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Shortest wait before retrying after a failed connection.
+pub const RETRY_MIN: Duration = Duration::from_secs(2);
+/// Longest wait between retries: a centre whose link returns is back in sync
+/// within five minutes without any button, while a dead link costs one
+/// handshake attempt per five minutes of mobile data.
+pub const RETRY_MAX: Duration = Duration::from_secs(300);
+/// How often a connected daemon re-checks every journal even without a
+/// notification, in case one was lost.
+pub const RESYNC_EVERY: Duration = Duration::from_secs(300);
+
+/// The next wait after `failures` failed attempts: doubling from
+/// [`RETRY_MIN`], capped at [`RETRY_MAX`], with ±25 % jitter so that ten
+/// centres coming back online together do not all retry in the same second.
+pub fn backoff(failures: u32) -> Duration {
+    let base = RETRY_MIN
+        .saturating_mul(1 << failures.min(16))
+        .min(RETRY_MAX);
+    let jitter = (Uuid::new_v4().as_u128() % 500) as u32; // 0..500 per mille of a half
+    let factor = 750 + jitter; // 0.75 ..= 1.25
+    base.saturating_mul(factor) / 1000
+}
+
+/// The background loop of `field-client run`: stays connected while the
+/// network allows, re-syncs on notifications and on a timer, and reconnects
+/// with capped, jittered backoff. Never returns unless the device is revoked.
+pub async fn run_forever(data_dir: &Path, replica: &mut Replica) -> NetError {
+    let mut failures = 0_u32;
+    loop {
+        let outcome = sync(
+            data_dir,
+            replica,
+            Mode::Stay {
+                resync_every: RESYNC_EVERY,
+            },
+        )
+        .await;
+        record_attempt(replica, &outcome);
+        match outcome {
+            Err(NetError::Revoked) => return NetError::Revoked,
+            Err(NetError::NotEnrolled) => return NetError::NotEnrolled,
+            Err(e) => {
+                let wait = backoff(failures);
+                failures = failures.saturating_add(1);
+                eprintln!("sync: {e}; trying again in {}s", wait.as_secs());
+                tokio::time::sleep(wait).await;
+            }
+            Ok(_) => failures = 0,
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! Who may sync what: centres, devices, enrolment codes and actor bindings.
+//!
+//! Kept in its own redb file, `registry.redb`, opened in redb's multi-writer
+//! mode: the admin commands (`centre add`, `enrol-code`, `revoke`, `devices`)
+//! run as separate processes while `relay serve` is running, and the server
+//! reads the registry afresh on every connection, so a revocation takes effect
+//! at the device's next connection.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use sync_core::sync::{Access, JournalGrant, Role};
+use uuid::Uuid;
+
+use crate::tls::Fingerprint;
+
+/// Key: centre id / Value: JSON [`Centre`].
+const CENTRES: TableDefinition<u128, &[u8]> = TableDefinition::new("centres-v1");
+/// Key: device id (= its Automerge actor id) / Value: JSON [`Device`].
+const DEVICES: TableDefinition<u128, &[u8]> = TableDefinition::new("devices-v1");
+/// Key: SHA-256 of a device certificate / Value: device id.
+const DEVICE_BY_CERT: TableDefinition<&[u8; 32], u128> = TableDefinition::new("device_by_cert-v1");
+/// Key: SHA-256 of an enrolment secret / Value: JSON [`EnrolCode`].
+const ENROL_CODES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("enrol_codes-v1");
+/// Key: setting name / Value: bytes. `office_centre`: 16-byte id of the office's own journal.
+const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings-v1");
+
+/// Name of the office's own centre, made when the registry is created.
+pub const OFFICE_CENTRE_NAME: &str = "Centrālais birojs (IIC)";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Centre {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub id: Uuid,
+    pub name: String,
+    pub centre: Uuid,
+    pub office: bool,
+    pub fingerprint: String,
+    pub enrolled_at: DateTime<Utc>,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Device {
+    pub fn role(&self) -> Role {
+        if self.office {
+            Role::Office
+        } else {
+            Role::Centre
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct EnrolCode {
+    centre: Uuid,
+    office: bool,
+    expires_at: DateTime<Utc>,
+    used_by: Option<Uuid>,
+}
+
+/// Errors of registry operations, in words an administrator can act on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    #[error("cannot open the relay registry {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("the relay registry could not be read or written: {0}")]
+    Storage(#[from] redb::Error),
+    #[error("the relay registry is damaged: {0}")]
+    Damaged(String),
+    #[error("no centre with id {0}")]
+    UnknownCentre(Uuid),
+    #[error("no device with id {0}")]
+    UnknownDevice(Uuid),
+    #[error("a centre named \"{0}\" already exists")]
+    DuplicateCentre(String),
+    #[error("the centre's name must not be empty")]
+    EmptyName,
+    #[error("this enrolment code is not valid (mistyped, or made for another relay)")]
+    UnknownCode,
+    #[error("this enrolment code has expired; ask the office for a new one")]
+    ExpiredCode,
+    #[error("this enrolment code was already used; ask the office for a new one")]
+    UsedCode,
+    #[error("this device is already enrolled")]
+    AlreadyEnrolled,
+}
+
+macro_rules! storage_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for RegistryError {
+            fn from(e: $t) -> Self { RegistryError::Storage(e.into()) }
+        }
+    )*};
+}
+storage_from!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+/// The registry file, shared by `relay serve` and the admin commands.
+#[derive(Debug)]
+pub struct Registry {
+    db: Database,
+    office_centre: Uuid,
+}
+
+impl Registry {
+    /// Opens (creating if needed) the registry in `dir`.
+    pub fn open(dir: &Path) -> Result<Registry, RegistryError> {
+        let path = dir.join("registry.redb");
+        let open_err = |reason: String| RegistryError::Open {
+            path: path.clone(),
+            reason,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        let db = Database::builder()
+            .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+            .create(&path)
+            .map_err(|e| open_err(e.to_string()))?;
+        let office_centre = ensure_office_centre(&db)?;
+        Ok(Registry { db, office_centre })
+    }
+
+    /// The centre whose journal the office records into.
+    pub fn office_centre(&self) -> Uuid {
+        self.office_centre
+    }
+
+    pub fn add_centre(&self, name: &str, now: DateTime<Utc>) -> Result<Centre, RegistryError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(RegistryError::EmptyName);
+        }
+        if self
+            .centres()?
+            .iter()
+            .any(|c| c.name.eq_ignore_ascii_case(name))
+        {
+            return Err(RegistryError::DuplicateCentre(name.to_owned()));
+        }
+        let centre = Centre {
+            id: Uuid::new_v4(),
+            name: name.to_owned(),
+            created_at: now,
+        };
+        let tx = self.begin_write()?;
+        put_json(&mut tx.open_table(CENTRES)?, centre.id.as_u128(), &centre)?;
+        tx.commit()?;
+        Ok(centre)
+    }
+
+    pub fn centres(&self) -> Result<Vec<Centre>, RegistryError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(CENTRES)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            out.push(parse_json(row?.1.value())?);
+        }
+        Ok(out)
+    }
+
+    pub fn centre(&self, id: Uuid) -> Result<Centre, RegistryError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(CENTRES)?;
+        let value = table
+            .get(id.as_u128())?
+            .ok_or(RegistryError::UnknownCentre(id))?;
+        parse_json(value.value())
+    }
+
+    /// Makes a one-time enrolment secret for a centre's device (or the office's)
+    /// and stores only its hash. Returns the secret.
+    pub fn new_enrol_secret(
+        &self,
+        centre: Option<Uuid>,
+        valid_until: DateTime<Utc>,
+    ) -> Result<[u8; 32], RegistryError> {
+        let (centre, office) = match centre {
+            Some(id) => (self.centre(id)?.id, false),
+            None => (self.office_centre, true),
+        };
+        let mut secret = [0_u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
+            .map_err(|_| RegistryError::Damaged("the system's random generator failed".into()))?;
+        let code = EnrolCode {
+            centre,
+            office,
+            expires_at: valid_until,
+            used_by: None,
+        };
+        let tx = self.begin_write()?;
+        {
+            let mut table = tx.open_table(ENROL_CODES)?;
+            let bytes = serde_json::to_vec(&code).expect("EnrolCode serializes");
+            table.insert(&hash(&secret), bytes.as_slice())?;
+        }
+        tx.commit()?;
+        Ok(secret)
+    }
+
+    /// Redeems an enrolment secret: registers the device under the code's
+    /// centre and role, binds its certificate and actor, and spends the code,
+    /// all in one transaction.
+    pub fn enrol(
+        &self,
+        secret: &[u8; 32],
+        device: Uuid,
+        name: &str,
+        cert: Fingerprint,
+        now: DateTime<Utc>,
+    ) -> Result<Device, RegistryError> {
+        let tx = self.begin_write()?;
+        let device = {
+            let mut codes = tx.open_table(ENROL_CODES)?;
+            let key = hash(secret);
+            let mut code: EnrolCode = match codes.get(&key)? {
+                Some(v) => parse_json(v.value())?,
+                None => return Err(RegistryError::UnknownCode),
+            };
+            if code.used_by.is_some() {
+                return Err(RegistryError::UsedCode);
+            }
+            if code.expires_at <= now {
+                return Err(RegistryError::ExpiredCode);
+            }
+            let mut devices = tx.open_table(DEVICES)?;
+            let mut by_cert = tx.open_table(DEVICE_BY_CERT)?;
+            if devices.get(device.as_u128())?.is_some() || by_cert.get(&cert.0)?.is_some() {
+                return Err(RegistryError::AlreadyEnrolled);
+            }
+            let record = Device {
+                id: device,
+                name: name.trim().chars().take(100).collect(),
+                centre: code.centre,
+                office: code.office,
+                fingerprint: cert.to_string(),
+                enrolled_at: now,
+                last_seen: None,
+                revoked_at: None,
+            };
+            put_json(&mut devices, device.as_u128(), &record)?;
+            by_cert.insert(&cert.0, device.as_u128())?;
+            code.used_by = Some(device);
+            let bytes = serde_json::to_vec(&code).expect("EnrolCode serializes");
+            codes.insert(&key, bytes.as_slice())?;
+            record
+        };
+        tx.commit()?;
+        Ok(device)
+    }
+
+    /// The device presenting this certificate, if enrolled.
+    pub fn device_by_cert(&self, cert: &Fingerprint) -> Result<Option<Device>, RegistryError> {
+        let tx = self.db.begin_read()?;
+        let Some(id) = tx
+            .open_table(DEVICE_BY_CERT)?
+            .get(&cert.0)?
+            .map(|v| v.value())
+        else {
+            return Ok(None);
+        };
+        let devices = tx.open_table(DEVICES)?;
+        let value = devices
+            .get(id)?
+            .ok_or(RegistryError::Damaged(format!("device {id} is missing")))?;
+        parse_json(value.value()).map(Some)
+    }
+
+    pub fn device(&self, id: Uuid) -> Result<Device, RegistryError> {
+        let tx = self.db.begin_read()?;
+        let devices = tx.open_table(DEVICES)?;
+        let value = devices
+            .get(id.as_u128())?
+            .ok_or(RegistryError::UnknownDevice(id))?;
+        parse_json(value.value())
+    }
+
+    pub fn devices(&self) -> Result<Vec<Device>, RegistryError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(DEVICES)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            out.push(parse_json(row?.1.value())?);
+        }
+        Ok(out)
+    }
+
+    pub fn revoke(&self, id: Uuid, now: DateTime<Utc>) -> Result<Device, RegistryError> {
+        self.update_device(id, |d| {
+            d.revoked_at.get_or_insert(now);
+        })
+    }
+
+    pub fn touch(&self, id: Uuid, now: DateTime<Utc>) -> Result<Device, RegistryError> {
+        self.update_device(id, |d| d.last_seen = Some(now))
+    }
+
+    /// The journals a device may sync: its centre's; every centre's for the office.
+    pub fn grants_for(&self, device: &Device) -> Result<Vec<JournalGrant>, RegistryError> {
+        let centres = self.centres()?;
+        Ok(centres
+            .into_iter()
+            .filter(|c| device.office || c.id == device.centre)
+            .map(|c| JournalGrant {
+                journal: c.id,
+                centre: c.name,
+                access: Access::ReadWrite,
+            })
+            .collect())
+    }
+
+    /// True when the change author `actor` is bound to a device that may write
+    /// `journal`. Revoked devices' earlier changes still count: a colleague may
+    /// re-send them to a relay restored from a backup.
+    pub fn actor_may_write(&self, journal: Uuid, actor: &[u8]) -> bool {
+        let Ok(id) = Uuid::from_slice(actor) else {
+            return false;
+        };
+        match self.device(id) {
+            Ok(device) => device.office || device.centre == journal,
+            Err(_) => false,
+        }
+    }
+
+    fn update_device(
+        &self,
+        id: Uuid,
+        change: impl FnOnce(&mut Device),
+    ) -> Result<Device, RegistryError> {
+        let tx = self.begin_write()?;
+        let device = {
+            let mut devices = tx.open_table(DEVICES)?;
+            let mut device: Device = match devices.get(id.as_u128())? {
+                Some(v) => parse_json(v.value())?,
+                None => return Err(RegistryError::UnknownDevice(id)),
+            };
+            change(&mut device);
+            put_json(&mut devices, id.as_u128(), &device)?;
+            device
+        };
+        tx.commit()?;
+        Ok(device)
+    }
+
+    fn begin_write(&self) -> Result<redb::WriteTransaction, RegistryError> {
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(Durability::Immediate)?;
+        Ok(tx)
+    }
+}
+
+fn ensure_office_centre(db: &Database) -> Result<Uuid, RegistryError> {
+    let mut tx = db.begin_write()?;
+    tx.set_durability(Durability::Immediate)?;
+    let id = {
+        let mut settings = tx.open_table(SETTINGS)?;
+        let existing = settings
+            .get("office_centre")?
+            .map(|v| Uuid::from_slice(v.value()));
+        match existing {
+            Some(Ok(id)) => id,
+            Some(Err(_)) => {
+                return Err(RegistryError::Damaged(
+                    "the office centre id is unreadable".into(),
+                ));
+            }
+            None => {
+                let centre = Centre {
+                    id: Uuid::new_v4(),
+                    name: OFFICE_CENTRE_NAME.into(),
+                    created_at: Utc::now(),
+                };
+                put_json(&mut tx.open_table(CENTRES)?, centre.id.as_u128(), &centre)?;
+                settings.insert("office_centre", centre.id.as_bytes().as_slice())?;
+                centre.id
+            }
+        }
+    };
+    tx.open_table(DEVICES)?;
+    tx.open_table(DEVICE_BY_CERT)?;
+    tx.open_table(ENROL_CODES)?;
+    tx.commit()?;
+    Ok(id)
+}
+
+fn hash(secret: &[u8; 32]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, secret);
+    let mut out = [0_u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+fn put_json<T: Serialize>(
+    table: &mut redb::Table<'_, u128, &[u8]>,
+    key: u128,
+    value: &T,
+) -> Result<(), RegistryError> {
+    let bytes = serde_json::to_vec(value).expect("registry records serialize");
+    table.insert(key, bytes.as_slice())?;
+    Ok(())
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, RegistryError> {
+    serde_json::from_slice(bytes).map_err(|e| RegistryError::Damaged(e.to_string()))
+}
