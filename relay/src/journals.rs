@@ -184,6 +184,10 @@ impl SyncStorage for RelayJournals {
             }
         }
     }
+
+    fn bundle(&mut self, journal: Uuid, hashes: &[ChangeHash]) -> Result<Vec<u8>, StorageFailure> {
+        sync_core::sync::memory::bundle_bytes(self.get(journal)?.journal.doc(), hashes)
+    }
 }
 
 impl RelayStorage for RelayJournals {

@@ -98,12 +98,13 @@ pub const STREAM_RECEIVE_WINDOW: u32 = 4 * 1024 * 1024;
 /// many streams it opens.
 pub const CONNECTION_RECEIVE_WINDOW: u32 = 2 * STREAM_RECEIVE_WINDOW;
 
-/// Bytes of unacknowledged sent data kept per connection: the same as what the peer may
-/// receive, so a slow rural link cannot make the sender queue more than one window.
+/// Bytes of written but not yet acknowledged data kept per connection before a write waits:
+/// the peer never accepts more than its receive window, so queueing more for a slow rural
+/// link would only hold memory on the relay.
 pub const CONNECTION_SEND_WINDOW: u64 = CONNECTION_RECEIVE_WINDOW as u64;
 
-// A stream window must hold at least one whole frame plus its 4-byte length, or a
-// frame could never be delivered while the reader waits for the whole of it.
+// A stream window larger than one frame (plus its length prefix) lets a peer send a whole
+// frame while the reader is still busy committing the previous one.
 const _: () = assert!(STREAM_RECEIVE_WINDOW as usize >= sync_core::limits::MAX_FRAME_BYTES + 4);
 const _: () = assert!(KEEP_ALIVE_INTERVAL.as_secs() * 3 <= IDLE_TIMEOUT.as_secs());
 
@@ -526,7 +527,11 @@ fn transport_config(peer_bidi_streams: u32) -> Result<TransportConfig, TlsError>
         .receive_window(VarInt::from_u32(CONNECTION_RECEIVE_WINDOW))
         .send_window(CONNECTION_SEND_WINDOW)
         // The protocol sends no datagrams; refuse them instead of buffering them.
-        .datagram_receive_buffer_size(None);
+        .datagram_receive_buffer_size(None)
+        // Path-MTU probes are full-size packets sent to learn whether bigger
+        // ones fit: on a prepaid link they cost data for little gain, and
+        // QUIC's 1,200-byte minimum works on every path.
+        .mtu_discovery_config(None);
     Ok(transport)
 }
 
@@ -595,18 +600,29 @@ pub fn peer_fingerprint(conn: &quinn::Connection) -> Option<Fingerprint> {
     chain.first().map(|cert| Fingerprint::of_cert_der(cert))
 }
 
+/// Start of the message given when the relay's key is not the pinned one; also how
+/// [`is_relay_key_mismatch`] recognises that failure after QUIC has turned it into text.
+pub const RELAY_KEY_MISMATCH: &str =
+    "the relay's key does not match the key this device was enrolled with";
+
 /// The relay presented a certificate other than the one this device was enrolled with.
-#[derive(thiserror::Error)]
-#[error(
-    "the relay's key does not match the key this device was enrolled with \
-     (expected {expected}, got {presented}): the address points to a different relay, \
-     or someone is intercepting the connection"
-)]
 pub struct RelayKeyMismatch {
-    /// The enrolled relay fingerprint, short form.
-    pub expected: String,
-    /// The fingerprint presented, short form.
-    pub presented: String,
+    /// The enrolled relay fingerprint.
+    pub expected: Fingerprint,
+    /// The fingerprint presented.
+    pub presented: Fingerprint,
+}
+
+impl fmt::Display for RelayKeyMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{RELAY_KEY_MISMATCH} (expected {}, got {}): the address points to a different \
+             relay, or someone is intercepting the connection",
+            self.expected.short(),
+            self.presented.short()
+        )
+    }
 }
 
 // rustls shows certificate errors with `{:?}`; make that the plain message.
@@ -614,6 +630,16 @@ impl fmt::Debug for RelayKeyMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
+}
+
+impl std::error::Error for RelayKeyMismatch {}
+
+/// Whether a connection failed because the relay's key is not the pinned one (see
+/// [`PinnedServerVerifier`]), as opposed to a network or other handshake failure.
+#[must_use]
+pub fn is_relay_key_mismatch(err: &quinn::ConnectionError) -> bool {
+    // QUIC keeps only the text of a local TLS error; the message is ours.
+    matches!(err, quinn::ConnectionError::TransportError(e) if e.reason.contains(RELAY_KEY_MISMATCH))
 }
 
 /// A peer sent a certificate chain; keys here are pinned one by one, never chained.
@@ -664,8 +690,8 @@ impl ServerCertVerifier for PinnedServerVerifier {
         let presented = Fingerprint::of_cert_der(end_entity);
         if presented != self.pinned {
             return Err(cert_error(RelayKeyMismatch {
-                expected: self.pinned.short(),
-                presented: presented.short(),
+                expected: self.pinned,
+                presented,
             }));
         }
         Ok(ServerCertVerified::assertion())

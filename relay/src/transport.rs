@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use quinn::{ClientConfig, Connection, Endpoint, RecvStream, SendStream, ServerConfig};
 
-use crate::tls::RELAY_SERVER_NAME;
+use crate::tls::{RELAY_KEY_MISMATCH, RELAY_SERVER_NAME, is_relay_key_mismatch};
 
 /// Most bytes returned by one [`read_chunk`]. Large enough that a full 2 MiB frame arrives
 /// in a few dozen reads, small enough that one read never holds much memory beyond the
@@ -35,8 +35,15 @@ pub enum TransportError {
         source: quinn::ConnectError,
     },
 
-    /// The connection failed or was closed, including a refused handshake (wrong relay
-    /// key, missing device certificate, unsupported protocol).
+    /// The relay presented a key other than the one this device was enrolled with.
+    #[error(
+        "{RELAY_KEY_MISMATCH}: the address points to a different relay, or someone is \
+         intercepting the connection"
+    )]
+    RelayKeyMismatch(#[source] quinn::ConnectionError),
+
+    /// The connection failed or was closed, including a refused handshake (missing or
+    /// unknown device certificate, unsupported protocol).
     #[error("connection failed: {0}")]
     Connection(#[from] quinn::ConnectionError),
 
@@ -66,7 +73,8 @@ pub fn server_endpoint(
 }
 
 /// Connects to the relay at `addr` with `config` (see [`crate::tls::client_config`]) and
-/// waits for the handshake to complete.
+/// waits for the handshake to complete. A relay whose key is not the pinned one gives
+/// [`TransportError::RelayKeyMismatch`].
 pub async fn connect(
     endpoint: &Endpoint,
     config: ClientConfig,
@@ -75,7 +83,13 @@ pub async fn connect(
     let connecting = endpoint
         .connect_with(config, addr, RELAY_SERVER_NAME)
         .map_err(|source| TransportError::Connect { addr, source })?;
-    Ok(connecting.await?)
+    connecting.await.map_err(|e| {
+        if is_relay_key_mismatch(&e) {
+            TransportError::RelayKeyMismatch(e)
+        } else {
+            TransportError::Connection(e)
+        }
+    })
 }
 
 /// Waits for bytes on `recv` and returns what arrived (at most [`READ_CHUNK_BYTES`], never

@@ -103,20 +103,22 @@ async fn client_pinned_to_another_key_refuses_the_relay() {
     let err = transport::connect(&client, config, relay_addr)
         .await
         .expect_err("a relay with another key must be refused");
-    assert!(matches!(err, TransportError::Connection(_)), "{err:?}");
     let message = err.to_string();
     assert!(
         message.contains("relay's key does not match"),
         "message should explain the key mismatch: {message}"
     );
+    let TransportError::RelayKeyMismatch(cause) = &err else {
+        panic!("expected a key mismatch, got {err:?}");
+    };
+    assert!(tls::is_relay_key_mismatch(cause));
+    // The details name both keys, for whoever investigates.
+    let detail = cause.to_string();
     assert!(
-        message.contains(&other_relay.fingerprint().short()),
-        "{message}"
+        detail.contains(&other_relay.fingerprint().short()),
+        "{detail}"
     );
-    assert!(
-        message.contains(&relay_id.fingerprint().short()),
-        "{message}"
-    );
+    assert!(detail.contains(&relay_id.fingerprint().short()), "{detail}");
 
     let server_err = server_task.await.expect("server task");
     assert!(server_err.is_some(), "the relay must not see a connection");
@@ -152,6 +154,9 @@ async fn relay_refuses_a_client_without_a_certificate() {
     // being closed by the relay right after.
     let client_outcome = match transport::connect(&client, config, relay_addr).await {
         Err(TransportError::Connection(e)) => e,
+        Err(TransportError::RelayKeyMismatch(e)) => {
+            panic!("the relay's key is the pinned one: {e}")
+        }
         Err(other) => panic!("unexpected error: {other:?}"),
         Ok(conn) => conn.closed().await,
     };
@@ -162,11 +167,10 @@ async fn relay_refuses_a_client_without_a_certificate() {
         ),
         "the relay must close the connection with a handshake error: {client_outcome:?}"
     );
+    assert!(!tls::is_relay_key_mismatch(&client_outcome));
 
     let server_result = server_task.await.expect("server task");
-    let server_err = server_result
-        .err()
-        .expect("the relay must refuse the device");
+    let server_err = server_result.expect_err("the relay must refuse the device");
     assert!(
         server_err.to_string().contains("no certificates"),
         "{server_err}"

@@ -429,6 +429,10 @@ impl SyncStorage for Replica {
             }
         }
     }
+
+    fn bundle(&mut self, journal: Uuid, hashes: &[ChangeHash]) -> Result<Vec<u8>, StorageFailure> {
+        crate::sync::memory::bundle_bytes(self.loaded_doc(journal)?.journal.doc(), hashes)
+    }
 }
 
 impl ClientStorage for Replica {

@@ -1,6 +1,6 @@
 //! The field client's side of a session.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use automerge::{Change, ChangeHash};
@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::wire::{DecodeError, FrameBuffer};
 use super::{
     Access, ClientStorage, ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION, SessionError,
-    decode_changes, error_frame, into_batches, raw_changes,
+    batch_digest, batch_frame, error_frame, into_batches, unpack_batch,
 };
 use crate::limits::{
     MAX_ROUNDS_WITHOUT_PROGRESS, SESSION_HANDSHAKE_TIMEOUT, SESSION_REPLY_TIMEOUT,
@@ -204,18 +204,24 @@ impl ClientSession {
                 Frame::Ack {
                     journal,
                     heads,
-                    stored,
+                    count,
+                    digest,
                 },
                 State::Ready,
-            ) => self.on_ack(now, journal, &heads, &stored, storage),
+            ) => self.on_ack(now, journal, &heads, (count, digest), storage),
             (
                 Frame::Changes {
                     journal,
                     more,
-                    changes,
+                    count,
+                    digest,
+                    bundle,
                 },
                 State::Ready,
-            ) => self.on_changes(now, journal, more, changes, storage),
+            ) => {
+                let changes = unpack_batch(count, &digest, &bundle)?;
+                self.on_changes(now, journal, more, changes, storage)
+            }
             (other, _) => Err(SessionError::Protocol(format!(
                 "unexpected frame {}",
                 frame_name(&other)
@@ -280,7 +286,7 @@ impl ClientSession {
         match batches.pop_front() {
             Some(first) => {
                 let rest = std::mem::take(&mut batches);
-                self.send_batch(now, journal, first, rest)
+                self.send_batch(now, journal, first, rest, storage)
             }
             None => {
                 // The relay holds all we have: record that as acknowledged.
@@ -299,13 +305,11 @@ impl ClientSession {
         journal: Uuid,
         batch: Vec<Change>,
         rest: VecDeque<Vec<Change>>,
+        storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
         let in_flight: Vec<ChangeHash> = batch.iter().map(Change::hash).collect();
-        let frame = Frame::Changes {
-            journal,
-            more: !rest.is_empty(),
-            changes: raw_changes(&batch),
-        };
+        let frame =
+            batch_frame(storage, journal, &batch, !rest.is_empty()).map_err(storage_error)?;
         let bytes = frame
             .encode()
             .map_err(|e| SessionError::Protocol(e.to_string()))?;
@@ -320,7 +324,7 @@ impl ClientSession {
         now: Instant,
         journal: Uuid,
         relay_heads: &[ChangeHash],
-        stored: &[ChangeHash],
+        (count, digest): (u32, [u8; 32]),
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
         let Some((_, Round::Uploading { in_flight, rest })) = self
@@ -331,13 +335,12 @@ impl ClientSession {
                 "an acknowledgement nobody asked for".into(),
             ));
         };
-        let sent: HashSet<_> = in_flight.iter().collect();
-        if stored.len() != in_flight.len() || !stored.iter().all(|h| sent.contains(h)) {
+        if count as usize != in_flight.len() || digest != batch_digest(&in_flight) {
             return Err(SessionError::Protocol(
                 "the acknowledgement does not match the batch sent".into(),
             ));
         }
-        let mut covered = stored.to_vec();
+        let mut covered = in_flight.clone();
         covered.extend_from_slice(relay_heads);
         storage
             .mark_acknowledged(journal, &covered)
@@ -345,11 +348,11 @@ impl ClientSession {
         self.moved_this_round = true;
         self.events.push_back(ClientEvent::Uploaded {
             journal,
-            changes: stored.len(),
+            changes: in_flight.len(),
         });
         let mut rest = rest;
         match rest.pop_front() {
-            Some(next) => self.send_batch(now, journal, next, rest),
+            Some(next) => self.send_batch(now, journal, next, rest, storage),
             None => self.pull(now, journal, storage),
         }
     }
@@ -372,11 +375,10 @@ impl ClientSession {
         now: Instant,
         journal: Uuid,
         more: bool,
-        raw: Vec<Vec<u8>>,
+        changes: Vec<Change>,
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
         self.expect_round(journal, |r| matches!(r, Round::Pulling))?;
-        let changes = decode_changes(raw)?;
         let n = changes.len();
         if n > 0 {
             storage

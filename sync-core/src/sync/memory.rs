@@ -72,6 +72,27 @@ impl SyncStorage for MemoryJournals {
             .map_err(|e| StorageFailure::peer(format!("changes refused: {e}")))?;
         Ok(doc.get_heads())
     }
+
+    fn bundle(&mut self, journal: Uuid, hashes: &[ChangeHash]) -> Result<Vec<u8>, StorageFailure> {
+        self.bundle_of(journal, hashes)
+    }
+}
+
+impl MemoryJournals {
+    fn bundle_of(
+        &mut self,
+        journal: Uuid,
+        hashes: &[ChangeHash],
+    ) -> Result<Vec<u8>, StorageFailure> {
+        bundle_bytes(self.doc(journal), hashes)
+    }
+}
+
+/// The bundle of `hashes` (all held by `doc`), as bytes for the wire.
+pub fn bundle_bytes(doc: &Automerge, hashes: &[ChangeHash]) -> Result<Vec<u8>, StorageFailure> {
+    doc.bundle(hashes.iter().copied())
+        .map(|b| b.bytes().to_vec())
+        .map_err(|e| StorageFailure::local(format!("cannot bundle changes: {e}")))
 }
 
 impl ClientStorage for MemoryJournals {

@@ -48,6 +48,9 @@ pub trait SyncStorage {
         journal: Uuid,
         changes: Vec<Change>,
     ) -> Result<Vec<ChangeHash>, StorageFailure>;
+    /// The given changes (all held) as one Automerge bundle: the compact
+    /// columnar form that travels in `Changes` frames.
+    fn bundle(&mut self, journal: Uuid, hashes: &[ChangeHash]) -> Result<Vec<u8>, StorageFailure>;
 }
 
 /// What the client side additionally stores: what the relay acknowledged.
@@ -136,18 +139,56 @@ pub fn into_batches(changes: Vec<Change>) -> Vec<Vec<Change>> {
     batches
 }
 
-/// Decodes received change bytes; any bad one fails the whole batch.
-fn decode_changes(raw: Vec<Vec<u8>>) -> Result<Vec<Change>, SessionError> {
-    raw.into_iter()
-        .map(|bytes| {
-            Change::from_bytes(bytes)
-                .map_err(|e| SessionError::Protocol(format!("a change does not decode: {e}")))
-        })
-        .collect()
+/// SHA-256 over the sorted hashes of a batch: carried with every batch and
+/// echoed in its `Ack`, so that both sides agree on exactly which changes a
+/// bundle held without sending 32 bytes per change.
+pub fn batch_digest(hashes: &[ChangeHash]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut sorted = hashes.to_vec();
+    sorted.sort_unstable();
+    let mut hasher = sha2::Sha256::new();
+    sorted.iter().for_each(|h| hasher.update(h.0));
+    hasher.finalize().into()
 }
 
-fn raw_changes(batch: &[Change]) -> Vec<Vec<u8>> {
-    batch.iter().map(|c| c.raw_bytes().to_vec()).collect()
+/// Builds the `Changes` frame for one batch.
+fn batch_frame(
+    storage: &mut impl SyncStorage,
+    journal: Uuid,
+    batch: &[Change],
+    more: bool,
+) -> Result<Frame, StorageFailure> {
+    let hashes: Vec<ChangeHash> = batch.iter().map(Change::hash).collect();
+    let bundle = if hashes.is_empty() {
+        Vec::new()
+    } else {
+        storage.bundle(journal, &hashes)?
+    };
+    Ok(Frame::Changes {
+        journal,
+        more,
+        count: hashes.len() as u32,
+        digest: batch_digest(&hashes),
+        bundle,
+    })
+}
+
+/// Unpacks a received batch, checking it holds exactly the changes announced.
+/// Decoding runs Automerge's bundle parser on bytes from the network; a panic
+/// there is caught by the shells, which close only this session.
+fn unpack_batch(count: u32, digest: &[u8; 32], bundle: &[u8]) -> Result<Vec<Change>, SessionError> {
+    let bad = |why: String| SessionError::Protocol(format!("a batch of changes is damaged: {why}"));
+    let changes = if count == 0 && bundle.is_empty() {
+        Vec::new()
+    } else {
+        let parsed = automerge::Bundle::try_from(bundle).map_err(|e| bad(e.to_string()))?;
+        parsed.to_changes().map_err(|e| bad(e.to_string()))?
+    };
+    let hashes: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
+    if hashes.len() != count as usize || batch_digest(&hashes) != *digest {
+        return Err(bad("it does not hold the changes it announces".into()));
+    }
+    Ok(changes)
 }
 
 /// Both session kinds end the same way on a decode error: tell the peer, close.

@@ -3,14 +3,14 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
-use automerge::{Change, ChangeHash};
+use automerge::ChangeHash;
 use uuid::Uuid;
 
 use super::client::frame_name;
 use super::wire::{DecodeError, FrameBuffer};
 use super::{
     Access, ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION, RelayStorage, SessionError,
-    decode_changes, error_frame, into_batches, raw_changes,
+    batch_frame, error_frame, into_batches, unpack_batch,
 };
 use crate::limits::SESSION_HANDSHAKE_TIMEOUT;
 
@@ -46,9 +46,10 @@ pub struct RelaySession {
     out: VecDeque<Vec<u8>>,
     events: VecDeque<RelayEvent>,
     deadline: Option<Instant>,
-    /// Download batches not yet encoded: one is encoded each time the outgoing
-    /// queue runs dry, so a large download never sits encoded in memory at once.
-    download: Option<(Uuid, VecDeque<Vec<Change>>)>,
+    /// Download batches (compact bundles) not yet handed to the shell: one is
+    /// released each time the outgoing queue runs dry, so the shell's writes,
+    /// bounded by QUIC flow control, pace the download.
+    download: VecDeque<Frame>,
 }
 
 impl RelaySession {
@@ -61,7 +62,7 @@ impl RelaySession {
             out: VecDeque::new(),
             events: VecDeque::new(),
             deadline: Some(now + SESSION_HANDSHAKE_TIMEOUT),
-            download: None,
+            download: VecDeque::new(),
         }
     }
 
@@ -134,20 +135,10 @@ impl RelaySession {
     }
 
     fn emit_download_batch(&mut self) {
-        let Some((journal, batches)) = self.download.as_mut() else {
+        let Some(frame) = self.download.pop_front() else {
             return;
         };
-        let journal = *journal;
-        let batch = batches.pop_front().unwrap_or_default();
-        let more = !batches.is_empty();
-        if !more {
-            self.download = None;
-        }
-        self.send(&Frame::Changes {
-            journal,
-            more,
-            changes: raw_changes(&batch),
-        });
+        self.send(&frame);
     }
 
     pub fn poll_event(&mut self) -> Option<RelayEvent> {
@@ -195,10 +186,14 @@ impl RelaySession {
             }
             (
                 Frame::Changes {
-                    journal, changes, ..
+                    journal,
+                    count,
+                    digest,
+                    bundle,
+                    ..
                 },
                 State::Ready,
-            ) => self.on_changes(journal, changes, storage),
+            ) => self.on_changes(journal, (count, digest, bundle), storage),
             (Frame::Pull { journal, heads }, State::Ready) => {
                 self.on_pull(journal, &heads, storage)
             }
@@ -253,11 +248,12 @@ impl RelaySession {
     fn on_changes(
         &mut self,
         journal: Uuid,
-        raw: Vec<Vec<u8>>,
+        (count, digest, bundle): (u32, [u8; 32], Vec<u8>),
         storage: &mut impl RelayStorage,
     ) -> Result<(), (ErrorCode, SessionError)> {
         self.grant(journal, Access::ReadWrite)?;
-        let changes = decode_changes(raw).map_err(|e| (ErrorCode::Malformed, e))?;
+        let changes =
+            unpack_batch(count, &digest, &bundle).map_err(|e| (ErrorCode::Malformed, e))?;
         for change in &changes {
             if !storage.actor_may_write(journal, change.actor_id()) {
                 let message = format!(
@@ -267,7 +263,6 @@ impl RelaySession {
                 return Err((ErrorCode::NotAllowed, SessionError::Protocol(message)));
             }
         }
-        let stored: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
         let n = changes.len();
         let heads = storage
             .apply_durably(journal, changes)
@@ -278,7 +273,8 @@ impl RelaySession {
         self.send(&Frame::Ack {
             journal,
             heads,
-            stored,
+            count,
+            digest,
         });
         self.events.push_back(RelayEvent::Stored {
             journal,
@@ -298,11 +294,19 @@ impl RelaySession {
             .changes_since(journal, client_heads)
             .map_err(internal)?;
         let n = missing.len();
-        if self.download.is_some() {
+        if !self.download.is_empty() {
             let message = "a new download was asked for before the last one ended";
             return Err((ErrorCode::Malformed, SessionError::Protocol(message.into())));
         }
-        self.download = Some((journal, into_batches(missing).into()));
+        let mut batches = into_batches(missing);
+        if batches.is_empty() {
+            batches.push(Vec::new());
+        }
+        let last = batches.len() - 1;
+        for (i, batch) in batches.iter().enumerate() {
+            let frame = batch_frame(storage, journal, batch, i < last).map_err(internal)?;
+            self.download.push_back(frame);
+        }
         if n > 0 {
             self.events.push_back(RelayEvent::Sent {
                 journal,

@@ -6,8 +6,8 @@ use automerge::ChangeHash;
 use uuid::Uuid;
 
 use crate::limits::{
-    COMPRESS_MIN_BYTES, MAX_CHANGE_BYTES, MAX_CHANGES_PER_BATCH, MAX_FRAME_BYTES,
-    MAX_FRAME_PAYLOAD_BYTES, MAX_HEADS, MAX_JOURNALS_PER_SESSION, MAX_TEXT_BYTES,
+    COMPRESS_MIN_BYTES, MAX_CHANGES_PER_BATCH, MAX_FRAME_BYTES, MAX_FRAME_PAYLOAD_BYTES, MAX_HEADS,
+    MAX_JOURNALS_PER_SESSION, MAX_TEXT_BYTES,
 };
 
 /// The protocol version this code speaks.
@@ -90,15 +90,21 @@ pub enum Frame {
         heads: Vec<ChangeHash>,
         has_acked: bool,
     },
+    /// A batch of changes as an Automerge bundle; `digest` is SHA-256 over the
+    /// sorted hashes of the `count` changes it holds (see [`super::batch_digest`]).
     Changes {
         journal: Uuid,
         more: bool,
-        changes: Vec<Vec<u8>>,
+        count: u32,
+        digest: [u8; 32],
+        bundle: Vec<u8>,
     },
+    /// The relay committed a batch: its heads now, and the batch's count and digest.
     Ack {
         journal: Uuid,
         heads: Vec<ChangeHash>,
-        stored: Vec<ChangeHash>,
+        count: u32,
+        digest: [u8; 32],
     },
     Pull {
         journal: Uuid,
@@ -263,33 +269,29 @@ impl Frame {
             Frame::Changes {
                 journal,
                 more,
-                changes,
+                count,
+                digest,
+                bundle,
             } => {
                 w.uuid(journal);
                 w.u8(u8::from(*more));
-                if changes.len() > MAX_CHANGES_PER_BATCH {
+                if *count as usize > MAX_CHANGES_PER_BATCH {
                     return Err(EncodeError::OverLimit("too many changes in one batch"));
                 }
-                w.u32(changes.len() as u32);
-                for c in changes {
-                    if c.len() > MAX_CHANGE_BYTES {
-                        return Err(EncodeError::OverLimit("a change is too large"));
-                    }
-                    w.bytes(c);
-                }
+                w.u32(*count);
+                w.0.extend_from_slice(digest);
+                w.bytes(bundle);
             }
             Frame::Ack {
                 journal,
                 heads,
-                stored,
+                count,
+                digest,
             } => {
                 w.uuid(journal);
                 w.heads(heads)?;
-                if stored.len() > MAX_CHANGES_PER_BATCH {
-                    return Err(EncodeError::OverLimit("too many hashes in one ack"));
-                }
-                w.u32(stored.len() as u32);
-                stored.iter().for_each(|h| w.0.extend_from_slice(&h.0));
+                w.u32(*count);
+                w.0.extend_from_slice(digest);
             }
             Frame::Pull { journal, heads } => {
                 w.uuid(journal);
@@ -391,12 +393,15 @@ fn read_payload(kind: u8, r: &mut Reader<'_>) -> Result<Frame, DecodeError> {
         5 => Frame::Changes {
             journal: r.uuid()?,
             more: r.flag()?,
-            changes: read_changes(r)?,
+            count: r.count32(MAX_CHANGES_PER_BATCH)?,
+            digest: r.digest()?,
+            bundle: r.bytes()?.to_vec(),
         },
         6 => Frame::Ack {
             journal: r.uuid()?,
             heads: r.heads()?,
-            stored: r.list32(MAX_CHANGES_PER_BATCH, Reader::hash)?,
+            count: r.count32(MAX_CHANGES_PER_BATCH)?,
+            digest: r.digest()?,
         },
         7 => Frame::Pull {
             journal: r.uuid()?,
@@ -436,16 +441,6 @@ fn read_grant(r: &mut Reader<'_>) -> Result<JournalGrant, DecodeError> {
             3 => Access::ReadWrite,
             _ => return Err(DecodeError::Invalid("unknown access level")),
         },
-    })
-}
-
-fn read_changes(r: &mut Reader<'_>) -> Result<Vec<Vec<u8>>, DecodeError> {
-    r.list32(MAX_CHANGES_PER_BATCH, |r| {
-        let b = r.bytes()?;
-        if b.len() > MAX_CHANGE_BYTES {
-            return Err(DecodeError::Invalid("a change is too large"));
-        }
-        Ok(b.to_vec())
     })
 }
 
@@ -537,6 +532,18 @@ impl<'a> Reader<'a> {
     fn hash(&mut self) -> Result<ChangeHash, DecodeError> {
         ChangeHash::try_from(self.take(32)?).map_err(|_| DecodeError::Truncated)
     }
+    fn count32(&mut self, max: usize) -> Result<u32, DecodeError> {
+        let n = self.u32()?;
+        if n as usize > max {
+            return Err(DecodeError::Invalid("a count is over its limit"));
+        }
+        Ok(n)
+    }
+    fn digest(&mut self) -> Result<[u8; 32], DecodeError> {
+        self.take(32)?
+            .try_into()
+            .map_err(|_| DecodeError::Truncated)
+    }
     fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = self.u32()? as usize;
         self.take(n)
@@ -558,14 +565,6 @@ impl<'a> Reader<'a> {
         item: impl FnMut(&mut Reader<'a>) -> Result<T, DecodeError>,
     ) -> Result<Vec<T>, DecodeError> {
         let n = usize::from(self.u16()?);
-        self.items(n, max, item)
-    }
-    fn list32<T>(
-        &mut self,
-        max: usize,
-        item: impl FnMut(&mut Reader<'a>) -> Result<T, DecodeError>,
-    ) -> Result<Vec<T>, DecodeError> {
-        let n = self.u32()? as usize;
         self.items(n, max, item)
     }
     fn items<T>(
@@ -634,6 +633,11 @@ mod tests {
     #[test]
     fn every_frame_round_trips() {
         let j = Uuid::from_u128(7);
+        let grant = JournalGrant {
+            journal: j,
+            centre: "Līvāni".into(),
+            access: Access::Read,
+        };
         let frames = vec![
             Frame::Hello {
                 version: 1,
@@ -642,11 +646,7 @@ mod tests {
             },
             Frame::Welcome {
                 version: 1,
-                journals: vec![JournalGrant {
-                    journal: j,
-                    centre: "Līvāni".into(),
-                    access: Access::Read,
-                }],
+                journals: vec![grant],
             },
             Frame::Open {
                 journal: j,
@@ -661,12 +661,15 @@ mod tests {
             Frame::Changes {
                 journal: j,
                 more: true,
-                changes: vec![vec![0; 1000], vec![1, 2, 3]],
+                count: 2,
+                digest: [4; 32],
+                bundle: vec![0; 1000],
             },
             Frame::Ack {
                 journal: j,
                 heads: vec![h(4)],
-                stored: vec![h(5), h(6)],
+                count: 2,
+                digest: [5; 32],
             },
             Frame::Pull {
                 journal: j,
@@ -676,6 +679,17 @@ mod tests {
             Frame::Error {
                 code: ErrorCode::NotAllowed,
                 message: "nē".into(),
+            },
+            Frame::Enrol {
+                secret: [9; 32],
+                device: j,
+                device_name: "Klēpjdators".into(),
+                software: "x".into(),
+            },
+            Frame::Enrolled {
+                journal: j,
+                centre: "Preiļu KRC".into(),
+                role: Role::Office,
             },
         ];
         for f in frames {
@@ -689,9 +703,20 @@ mod tests {
         let big = Frame::Changes {
             journal: Uuid::nil(),
             more: false,
-            changes: vec![vec![7; MAX_CHANGE_BYTES + 1]],
+            count: 1,
+            digest: [0; 32],
+            bundle: (0..MAX_FRAME_PAYLOAD_BYTES as u32)
+                .map(|i| (i * 2_654_435_761) as u8)
+                .collect(),
         };
         assert!(big.encode().is_err());
+        let too_many = Frame::Ack {
+            journal: Uuid::nil(),
+            heads: vec![],
+            count: MAX_CHANGES_PER_BATCH as u32 + 1,
+            digest: [0; 32],
+        };
+        assert!(too_many.encode().is_err());
         let mut header = ((MAX_FRAME_BYTES + 1) as u32).to_be_bytes().to_vec();
         header.extend([5, 0]);
         let mut buf = FrameBuffer::default();
@@ -703,11 +728,13 @@ mod tests {
     }
 
     #[test]
-    fn compression_shrinks_repetitive_changes() {
+    fn compression_shrinks_repetitive_payloads() {
         let f = Frame::Changes {
             journal: Uuid::nil(),
             more: false,
-            changes: vec![vec![42; 10_000]],
+            count: 1,
+            digest: [1; 32],
+            bundle: vec![42; 10_000],
         };
         let bytes = f.encode().unwrap();
         assert!(bytes.len() < 1_000, "{} bytes", bytes.len());

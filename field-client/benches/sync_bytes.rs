@@ -1,0 +1,301 @@
+//! Bytes on the wire and sync time, measured at the UDP socket.
+//!
+//! `cargo bench -p field-client --bench sync_bytes`
+//!
+//! 1. A device holding a 5,000-activity journal, fully synced, records N new
+//!    activities (one change each, as a volunteer would) and runs
+//!    `field-client sync`; a UDP forwarder between it and the relay counts every
+//!    datagram both ways. Reported next to the zstd-compressed JSON of the same
+//!    N records, with and without the QUIC/TLS connection setup (measured by a
+//!    connection that syncs nothing).
+//! 2. Ten devices sync 100 new activities each, at once, over loopback.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use chrono::Utc;
+use field_client::interchange::export::{ActivityRow, write_json};
+use field_client::net;
+use relay::enrol_code::EnrolCode;
+use relay::registry::Registry;
+use relay::server::{RELAY_IDENTITY_STEM, Relay};
+use relay::tls::Identity;
+use sync_core::{ActivityId, ActivityInput, ActivityPatch, NewStore, Replica};
+use tokio::net::UdpSocket;
+
+/// Size of the journal the relay already holds.
+const BASE_ACTIVITIES: usize = 5_000;
+
+#[derive(Default)]
+struct Counters {
+    up: AtomicU64,
+    down: AtomicU64,
+}
+
+impl Counters {
+    fn take(&self) -> (u64, u64) {
+        (
+            self.up.swap(0, Ordering::SeqCst),
+            self.down.swap(0, Ordering::SeqCst),
+        )
+    }
+}
+
+/// Forwards UDP datagrams between one client and the relay, counting payload bytes.
+async fn counting_forwarder(relay: SocketAddr, counters: Arc<Counters>) -> SocketAddr {
+    let front = UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind forwarder");
+    let back = UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind forwarder");
+    back.connect(relay).await.expect("connect to relay");
+    let addr = front.local_addr().expect("forwarder address");
+    let (front, back) = (Arc::new(front), Arc::new(back));
+    let client: Arc<tokio::sync::Mutex<Option<SocketAddr>>> = Arc::default();
+    {
+        let (front, back, client, counters) = (
+            front.clone(),
+            back.clone(),
+            client.clone(),
+            counters.clone(),
+        );
+        tokio::spawn(async move {
+            let mut buf = vec![0_u8; 65_536];
+            while let Ok((n, from)) = front.recv_from(&mut buf).await {
+                *client.lock().await = Some(from);
+                counters.up.fetch_add(n as u64, Ordering::SeqCst);
+                let _ = back.send(&buf[..n]).await;
+            }
+        });
+    }
+    tokio::spawn(async move {
+        let mut buf = vec![0_u8; 65_536];
+        while let Ok(n) = back.recv(&mut buf).await {
+            counters.down.fetch_add(n as u64, Ordering::SeqCst);
+            if let Some(to) = *client.lock().await {
+                let _ = front.send_to(&buf[..n], to).await;
+            }
+        }
+    });
+    addr
+}
+
+fn activity(i: usize) -> ActivityPatch {
+    let groups = [
+        "teachers",
+        "children_and_youth",
+        "parents",
+        "municipal_staff",
+        "volunteers",
+    ];
+    ActivityInput {
+        title: Some(format!("Seminārs skolotājiem \"Skolas un ģimenes sadarbība\" nr. {i}")),
+        kind: Some(["seminar", "workshop", "training", "event"][i % 4].into()),
+        date: Some(format!("2026-{:02}-{:02}", 1 + i % 12, 1 + i % 28)),
+        start: Some(format!("{:02}:{:02}", 9 + i % 9, (i % 4) * 15)),
+        hours: Some(format!("{}", 1 + i % 6)),
+        place: Some("Daugavpils, Smilšu iela 92, BJC \"Mezgls\"".into()),
+        organisers: Some(vec!["Inese Kalniņa".into(), format!("Jānis Ozoliņš {}", i % 7)]),
+        institutions: Some(vec![format!("{}.PII", i % 30), format!("{}.vsk", i % 17), "Daugavpils pilsētas Izglītības pārvalde".into()]),
+        counts: groups.iter().take(2 + i % 4).enumerate().map(|(g, name)| ((*name).into(), format!("{}", (i * (g + 3)) % 40))).collect(),
+        description: Some(format!("Dalībnieki apsprieda skolas un ģimenes sadarbības formas, dalījās pieredzē un izstrādāja kopīgu rīcības plānu nākamajam mācību gadam. Sesija {i}.")),
+        notes: Some("Atsauksmes pozitīvas; nākamā tikšanās paredzēta pēc mēneša.".into()),
+    }
+    .parse()
+    .expect("bench activity is valid")
+}
+
+struct Setup {
+    relay_dir: std::path::PathBuf,
+    relay_addr: SocketAddr,
+}
+
+fn code_for(setup: &Setup, registry_secret: [u8; 32], address: String) -> String {
+    let identity = Identity::load(&setup.relay_dir, RELAY_IDENTITY_STEM).expect("relay identity");
+    EnrolCode {
+        relay: address,
+        fingerprint: identity.fingerprint(),
+        secret: registry_secret,
+    }
+    .encode()
+    .expect("code")
+}
+
+async fn device(dir: &Path, code: &str, base: usize) -> Replica {
+    std::fs::create_dir_all(dir).expect("device dir");
+    let mut replica = Replica::create(
+        &dir.join("journal.redb"),
+        NewStore {
+            centre: "bench",
+            device_name: "bench",
+        },
+    )
+    .expect("store");
+    let items: Vec<_> = (0..base)
+        .map(|i| (ActivityId::new_random(), activity(i)))
+        .collect();
+    replica.import(items, Utc::now()).expect("import");
+    net::enrol(dir, &mut replica, code).await.expect("enrol");
+    net::sync(dir, &mut replica, net::Mode::Once)
+        .await
+        .expect("first sync");
+    replica
+}
+
+fn zstd_json(replica: &Replica, ids: &[ActivityId]) -> usize {
+    let activities: Vec<_> = ids
+        .iter()
+        .map(|id| replica.get(*id).expect("read").expect("present"))
+        .collect();
+    let mut json = Vec::new();
+    write_json(
+        &mut json,
+        activities.iter().map(|a| ActivityRow {
+            centre: "bench",
+            activity: a,
+        }),
+    )
+    .expect("json");
+    zstd::bulk::compress(&json, 3).expect("zstd").len()
+}
+
+async fn bytes_benchmark(setup: &Setup, secrets: &mut Vec<[u8; 32]>) {
+    let counters = Arc::new(Counters::default());
+    let proxy = counting_forwarder(setup.relay_addr, counters.clone()).await;
+    let dir = setup
+        .relay_dir
+        .parent()
+        .expect("parent")
+        .join("bytes-device");
+    let code = code_for(setup, secrets.pop().expect("secret"), proxy.to_string());
+    let mut replica = device(&dir, &code, BASE_ACTIVITIES).await;
+    // Connection setup alone: a sync with nothing to move.
+    counters.take();
+    net::sync(&dir, &mut replica, net::Mode::Once)
+        .await
+        .expect("empty sync");
+    let (setup_up, setup_down) = counters.take();
+    println!(
+        "\nBytes on the wire (UDP payload) to sync N new activities to a relay holding {BASE_ACTIVITIES}:"
+    );
+    println!(
+        "empty sync (QUIC+TLS handshake, Hello, Open/Heads, Pull, close): {setup_up} B up, {setup_down} B down"
+    );
+    println!(
+        "{:>6} {:>10} {:>10} {:>10} {:>12} {:>8} {:>16}",
+        "N", "up B", "down B", "total B", "zstd JSON B", "ratio", "ratio w/o setup"
+    );
+    for n in [1_usize, 100, 1_000] {
+        let ids: Vec<ActivityId> = (0..n)
+            .map(|i| {
+                replica
+                    .add(ActivityId::new_random(), &activity(100_000 + i), Utc::now())
+                    .expect("add")
+            })
+            .collect();
+        counters.take();
+        net::sync(&dir, &mut replica, net::Mode::Once)
+            .await
+            .expect("sync");
+        let (up, down) = counters.take();
+        let baseline = zstd_json(&replica, &ids) as f64;
+        let total = (up + down) as f64;
+        let without = total - (setup_up + setup_down) as f64;
+        println!(
+            "{n:>6} {up:>10} {down:>10} {:>10} {:>12} {:>8.2} {:>16.2}",
+            up + down,
+            baseline as u64,
+            total / baseline,
+            without / baseline
+        );
+    }
+}
+
+async fn ten_devices_benchmark(setup: &Setup, secrets: &mut Vec<[u8; 32]>) {
+    let mut devices = Vec::new();
+    for d in 0..10 {
+        let dir = setup
+            .relay_dir
+            .parent()
+            .expect("parent")
+            .join(format!("device-{d}"));
+        let code = code_for(
+            setup,
+            secrets.pop().expect("secret"),
+            setup.relay_addr.to_string(),
+        );
+        let mut replica = device(&dir, &code, 0).await;
+        for i in 0..100 {
+            replica
+                .add(
+                    ActivityId::new_random(),
+                    &activity(d * 1000 + i),
+                    Utc::now(),
+                )
+                .expect("add");
+        }
+        devices.push((dir, replica));
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = devices
+        .into_iter()
+        .map(|(dir, mut replica)| {
+            tokio::spawn(async move {
+                net::sync(&dir, &mut replica, net::Mode::Once)
+                    .await
+                    .expect("sync");
+                replica.status().expect("status").unsent
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.expect("task"), 0, "everything acknowledged");
+    }
+    println!(
+        "\n10 devices × 100 new activities, synced at once over loopback: {:?}",
+        started.elapsed()
+    );
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+        let relay_dir = tmp.path().join("relay");
+        Identity::load_or_create(&relay_dir, RELAY_IDENTITY_STEM, "krc-relay")
+            .expect("relay identity");
+        let registry = Registry::open(&relay_dir).expect("registry");
+        let until = Utc::now() + chrono::Duration::hours(1);
+        // One centre per device: ten centres syncing at once, plus the bytes device's.
+        let mut secrets: Vec<[u8; 32]> = (0..11)
+            .map(|i| {
+                let centre = registry
+                    .add_centre(&format!("Bench KRC {i}"), Utc::now())
+                    .expect("centre");
+                registry
+                    .new_enrol_secret(Some(centre.id), until)
+                    .expect("secret")
+            })
+            .collect();
+        drop(registry);
+        let relay = Relay::bind(&relay_dir, "127.0.0.1:0".parse().expect("addr")).expect("relay");
+        let setup = Setup {
+            relay_addr: relay.local_addr().expect("addr"),
+            relay_dir,
+        };
+        let stop = relay.stopper();
+        let server = tokio::spawn(relay.serve());
+        bytes_benchmark(&setup, &mut secrets).await;
+        ten_devices_benchmark(&setup, &mut secrets).await;
+        let _ = stop.send(true);
+        let _ = server.await;
+    });
+}
