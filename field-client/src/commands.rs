@@ -15,6 +15,9 @@ use crate::interchange::export::{ActivityRow, write_csv, write_json};
 use crate::interchange::import::check_file;
 use crate::{net, output, progress};
 
+/// Pause between attempts to open a store another process holds.
+const STORE_BUSY_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The store file inside the data folder.
 pub const STORE_FILE: &str = "journal.redb";
 
@@ -68,8 +71,25 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
     }
 }
 
+/// Opens the store, waiting (bounded) while the background sync holds it.
 fn open(store: &Path) -> Result<Replica> {
-    match Replica::open(store) {
+    let deadline = std::time::Instant::now() + crate::daemon::STORE_BUSY_WAIT;
+    let mut told = false;
+    let opened = loop {
+        match Replica::open(store) {
+            Err(sync_core::ReplicaError::Open(sync_core::OpenError::InUse(_)))
+                if std::time::Instant::now() < deadline =>
+            {
+                if !told {
+                    eprintln!("The journal is busy (background sync?); waiting…");
+                    told = true;
+                }
+                std::thread::sleep(STORE_BUSY_RETRY);
+            }
+            other => break other,
+        }
+    };
+    match opened {
         Err(sync_core::ReplicaError::Open(sync_core::OpenError::Missing(_))) => bail!(
             "there is no journal in {} yet; create one with `field-client init --centre NAME`",
             store.parent().unwrap_or(store).display()
@@ -286,15 +306,17 @@ fn sync_now(data_dir: &Path, store: &Path) -> Result<()> {
 }
 
 fn run_daemon(data_dir: &Path, store: &Path) -> Result<()> {
-    let mut replica = open(store)?;
-    let enrolment = net::enrolment(&replica)?.ok_or(net::NetError::NotEnrolled)?;
+    let enrolment = {
+        let replica = open(store)?;
+        net::enrolment(&replica)?.ok_or(net::NetError::NotEnrolled)?
+    };
     eprintln!(
-        "Syncing \"{}\" with {} in the background. Data: {}",
+        "Syncing \"{}\" with {} in the background; recording stays available. Data: {}",
         enrolment.centre,
         enrolment.relay,
         store.display()
     );
-    let error = runtime()?.block_on(net::run_forever(data_dir, &mut replica));
+    let error = runtime()?.block_on(crate::daemon::run(data_dir, store));
     Err(error).context("background sync stopped")
 }
 

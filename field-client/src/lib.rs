@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod daemon;
 pub mod demo;
 pub mod interchange;
 pub mod net;

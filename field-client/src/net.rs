@@ -237,7 +237,7 @@ async fn read_one_frame(recv: &mut quinn::RecvStream) -> Result<Frame, NetError>
     }
 }
 
-fn software() -> String {
+pub fn software() -> String {
     format!("field-client {}", env!("CARGO_PKG_VERSION"))
 }
 
@@ -249,6 +249,19 @@ pub enum Mode {
     /// Until the connection drops (the daemon), re-syncing on every
     /// notification from the relay and every `resync_every`.
     Stay { resync_every: Duration },
+}
+
+/// Connects to the relay this device is enrolled with, pinning its key.
+pub async fn connect_enrolled(
+    data_dir: &Path,
+    device_name: &str,
+    enrolment: &Enrolment,
+) -> Result<quinn::Connection, NetError> {
+    let pinned: Fingerprint = enrolment
+        .fingerprint
+        .parse()
+        .map_err(|_| NetError::NotEnrolled)?;
+    connect(data_dir, device_name, &enrolment.relay, pinned).await
 }
 
 /// Connects and runs one session. In [`Mode::Once`] it returns when every
@@ -336,7 +349,7 @@ async fn drive(
 /// Runs session code that touches the journals. Automerge can panic on some
 /// inputs: the panic ends this session only, and the journals reload from the
 /// store, which holds exactly what was made durable.
-fn guarded(replica: &mut Replica, f: impl FnOnce(&mut Replica)) -> Result<(), NetError> {
+pub(crate) fn guarded(replica: &mut Replica, f: impl FnOnce(&mut Replica)) -> Result<(), NetError> {
     match catch_unwind(AssertUnwindSafe(|| f(replica))) {
         Ok(()) => Ok(()),
         Err(panic) => {
@@ -351,7 +364,7 @@ fn guarded(replica: &mut Replica, f: impl FnOnce(&mut Replica)) -> Result<(), Ne
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
@@ -378,33 +391,4 @@ pub fn backoff(failures: u32) -> Duration {
     let jitter = (Uuid::new_v4().as_u128() % 500) as u32; // 0..500 per mille of a half
     let factor = 750 + jitter; // 0.75 ..= 1.25
     base.saturating_mul(factor) / 1000
-}
-
-/// The background loop of `field-client run`: stays connected while the
-/// network allows, re-syncs on notifications and on a timer, and reconnects
-/// with capped, jittered backoff. Never returns unless the device is revoked.
-pub async fn run_forever(data_dir: &Path, replica: &mut Replica) -> NetError {
-    let mut failures = 0_u32;
-    loop {
-        let outcome = sync(
-            data_dir,
-            replica,
-            Mode::Stay {
-                resync_every: RESYNC_EVERY,
-            },
-        )
-        .await;
-        record_attempt(replica, &outcome);
-        match outcome {
-            Err(NetError::Revoked) => return NetError::Revoked,
-            Err(NetError::NotEnrolled) => return NetError::NotEnrolled,
-            Err(e) => {
-                let wait = backoff(failures);
-                failures = failures.saturating_add(1);
-                eprintln!("sync: {e}; trying again in {}s", wait.as_secs());
-                tokio::time::sleep(wait).await;
-            }
-            Ok(_) => failures = 0,
-        }
-    }
 }

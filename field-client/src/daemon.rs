@@ -1,0 +1,190 @@
+//! `field-client run`: background sync that never blocks recording.
+//!
+//! The daemon keeps a QUIC connection to the relay open while the network
+//! allows, but opens the journal store only to handle one received frame or to
+//! start a round, and closes it right after: volunteers' `add`, `edit` and
+//! `import` commands use the store in between, waiting at most for one frame
+//! to be handled. It syncs
+//! - when the relay announces a change by another device (`Notify`),
+//! - shortly after a local change (the store file changed; debounced),
+//! - every [`net::RESYNC_EVERY`] in case a notification was lost,
+//!
+//! and reconnects with capped, jittered backoff when the connection drops.
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use sync_core::sync::{ClientEvent, ClientSession, ErrorCode, SessionError};
+use sync_core::{OpenError, Replica, ReplicaError};
+use tokio::time::Duration;
+use uuid::Uuid;
+
+use crate::net::{self, NetError, SyncReport};
+use relay::transport;
+
+/// How often the daemon looks at the store file for local changes. A stat
+/// call every two seconds costs nothing; a change waits at most this long.
+const LOCAL_CHANGE_POLL: Duration = Duration::from_secs(2);
+
+/// Quiet time after a local change before syncing: a volunteer entering
+/// several activities in a row causes one sync, not one per activity.
+const LOCAL_CHANGE_DEBOUNCE: Duration = Duration::from_secs(3);
+
+/// Longest wait for the store when another process is using it. The daemon
+/// holds it for one frame (a batch applied and committed: well under a second);
+/// other commands for under a second, an import of thousands of rows for a few.
+pub const STORE_BUSY_WAIT: Duration = Duration::from_secs(10);
+
+/// Pause between attempts to open a busy store.
+const STORE_BUSY_RETRY: Duration = Duration::from_millis(50);
+
+/// The store, opened only while needed.
+struct StoreAccess {
+    path: PathBuf,
+    replica: Option<Replica>,
+    /// Modification time of the store file when the daemon last released it.
+    released_at_mtime: Option<SystemTime>,
+}
+
+impl StoreAccess {
+    async fn get(&mut self) -> Result<&mut Replica, NetError> {
+        if self.replica.is_none() {
+            self.replica = Some(open_waiting(&self.path).await?);
+        }
+        Ok(self.replica.as_mut().expect("opened above"))
+    }
+
+    fn release(&mut self) {
+        if self.replica.take().is_some() {
+            self.released_at_mtime = mtime(&self.path);
+        }
+    }
+
+    fn changed_since_release(&self) -> bool {
+        self.replica.is_none() && mtime(&self.path) != self.released_at_mtime
+    }
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Opens the store, waiting (bounded) while another command holds it.
+pub async fn open_waiting(path: &Path) -> Result<Replica, NetError> {
+    let deadline = Instant::now() + STORE_BUSY_WAIT;
+    loop {
+        match Replica::open(path) {
+            Err(ReplicaError::Open(OpenError::InUse(_))) if Instant::now() < deadline => {
+                tokio::time::sleep(STORE_BUSY_RETRY).await;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// Runs until the device is revoked or not enrolled; returns why it stopped.
+pub async fn run(data_dir: &Path, store: &Path) -> NetError {
+    let mut access = StoreAccess {
+        path: store.to_owned(),
+        replica: None,
+        released_at_mtime: None,
+    };
+    let mut failures = 0_u32;
+    loop {
+        let outcome = connected_session(data_dir, &mut access).await;
+        if let Ok(replica) = access.get().await {
+            net::record_attempt(replica, &outcome);
+        }
+        access.release();
+        match outcome {
+            Err(e @ (NetError::Revoked | NetError::NotEnrolled)) => return e,
+            Err(e) => {
+                let wait = net::backoff(failures);
+                failures = failures.saturating_add(1);
+                eprintln!("sync: {e}; trying again in {}s", wait.as_secs());
+                tokio::time::sleep(wait).await;
+            }
+            Ok(_) => failures = 0,
+        }
+    }
+}
+
+/// One connection: sync everything, then stay connected and re-sync on
+/// notifications, local changes and the timer, until the connection ends.
+async fn connected_session(
+    data_dir: &Path,
+    access: &mut StoreAccess,
+) -> Result<SyncReport, NetError> {
+    let (enrolment, device_name) = {
+        let replica = access.get().await?;
+        let enrolment = net::enrolment(replica)?.ok_or(NetError::NotEnrolled)?;
+        (enrolment, replica.store().device_name().to_owned())
+    };
+    let conn = net::connect_enrolled(data_dir, &device_name, &enrolment).await?;
+    let (mut send, mut recv) = conn
+        .open_bi()
+        .await
+        .map_err(transport::TransportError::from)?;
+    let wanted: Vec<Uuid> = if enrolment.office {
+        vec![]
+    } else {
+        vec![enrolment.journal]
+    };
+    let mut session = ClientSession::new(Instant::now(), &net::software(), wanted);
+    let mut report = SyncReport::default();
+    let mut resync_at = tokio::time::Instant::now() + net::RESYNC_EVERY;
+    let mut local_change_at: Option<tokio::time::Instant> = None;
+    let mut poll = tokio::time::interval(LOCAL_CHANGE_POLL);
+    loop {
+        while let Some(bytes) = session.poll_transmit() {
+            transport::write_all(&mut send, &bytes).await?;
+        }
+        while let Some(event) = session.poll_event() {
+            match event {
+                ClientEvent::Uploaded { changes, .. } => report.uploaded += changes,
+                ClientEvent::Downloaded { changes, .. } => report.downloaded += changes,
+                ClientEvent::Closed { reason } => return Err(closed(reason)),
+                ClientEvent::Idle | ClientEvent::Welcomed { .. } | ClientEvent::Synced { .. } => {}
+            }
+        }
+        if session.is_idle() {
+            if let Some(replica) = access.replica.as_ref() {
+                net::record_attempt(replica, &Ok(report));
+            }
+        }
+        access.release();
+        let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            chunk = transport::read_chunk(&mut recv) => match chunk? {
+                Some(bytes) => {
+                    let replica = access.get().await?;
+                    net::guarded(replica, |r| session.handle_bytes(Instant::now(), &bytes, r))?;
+                }
+                None => session.handle_stream_closed(),
+            },
+            _ = net::sleep_until(deadline) => session.handle_timeout(Instant::now()),
+            _ = poll.tick() => {
+                if access.changed_since_release() && local_change_at.is_none() {
+                    local_change_at = Some(tokio::time::Instant::now() + LOCAL_CHANGE_DEBOUNCE);
+                }
+            }
+            _ = net::sleep_until(local_change_at.or(Some(resync_at))) => {
+                local_change_at = None;
+                resync_at = tokio::time::Instant::now() + net::RESYNC_EVERY;
+                let replica = access.get().await?;
+                net::guarded(replica, |r| session.request_sync_all(Instant::now(), r))?;
+            }
+        }
+    }
+}
+
+fn closed(reason: SessionError) -> NetError {
+    match reason {
+        SessionError::Refused {
+            code: ErrorCode::Revoked,
+            ..
+        } => NetError::Revoked,
+        SessionError::Refused { message, .. } => NetError::Refused(message),
+        other => other.into(),
+    }
+}
