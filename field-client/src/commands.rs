@@ -248,6 +248,11 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn enrol(data_dir: &Path, store: &Path, code: &str, device_name: Option<String>) -> Result<()> {
+    // Check the code before creating anything: a mistyped code must not leave
+    // a half-made journal behind (which would also block `init`).
+    relay::enrol_code::EnrolCode::decode(code)
+        .map_err(net::NetError::from)
+        .context("the device was not enrolled")?;
     let mut replica = if store.exists() {
         open(store)?
     } else {

@@ -147,10 +147,10 @@ async fn connected_session(
                 ClientEvent::Idle | ClientEvent::Welcomed { .. } | ClientEvent::Synced { .. } => {}
             }
         }
-        if session.is_idle() {
-            if let Some(replica) = access.replica.as_ref() {
-                net::record_attempt(replica, &Ok(report));
-            }
+        if session.is_idle()
+            && let Some(replica) = access.replica.as_ref()
+        {
+            net::record_attempt(replica, &Ok(report));
         }
         access.release();
         let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);

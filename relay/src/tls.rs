@@ -400,6 +400,18 @@ impl Identity {
         Fingerprint::of_cert_der(&self.cert_der)
     }
 
+    /// A 32-byte secret for `purpose`, derived from the private key (HMAC-SHA256 keyed with
+    /// it): the same on every start of the same identity, and revealing nothing about the
+    /// key. The relay derives its QUIC stateless-reset and connection-id keys from it.
+    #[must_use]
+    pub fn derive_secret(&self, purpose: &str) -> [u8; 32] {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.key_der);
+        let tag = ring::hmac::sign(&key, purpose.as_bytes());
+        let mut secret = [0_u8; 32];
+        secret.copy_from_slice(tag.as_ref());
+        secret
+    }
+
     fn cert(&self) -> CertificateDer<'static> {
         CertificateDer::from(self.cert_der.clone())
     }

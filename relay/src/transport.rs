@@ -4,8 +4,11 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use quinn::{ClientConfig, Connection, Endpoint, RecvStream, SendStream, ServerConfig};
+use quinn::{
+    ClientConfig, Connection, Endpoint, EndpointConfig, RecvStream, SendStream, ServerConfig,
+};
 
 use crate::tls::{RELAY_KEY_MISMATCH, RELAY_SERVER_NAME, is_relay_key_mismatch};
 
@@ -70,6 +73,44 @@ pub fn server_endpoint(
         addr: listen,
         source,
     })
+}
+
+/// A server endpoint like [`server_endpoint`], whose stateless-reset key and connection-id
+/// key are derived from `restart_secret` instead of being random per process.
+///
+/// After the relay restarts (a crash, an upgrade, a reboot), devices still hold connections
+/// to the previous process. With the same keys, the new process recognises their connection
+/// ids and answers with a QUIC stateless reset that the devices can verify, so they drop the
+/// dead connection at once and reconnect; with random keys it would ignore their packets and
+/// each device would wait out the idle timeout (minutes) first.
+pub fn restartable_server_endpoint(
+    config: ServerConfig,
+    listen: SocketAddr,
+    restart_secret: &[u8; 32],
+) -> Result<Endpoint, TransportError> {
+    let bind = |source| TransportError::Bind {
+        addr: listen,
+        source,
+    };
+    let derive = |label: &[u8]| {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, restart_secret);
+        ring::hmac::sign(&key, label)
+    };
+    let reset_key = ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA256,
+        derive(b"quic stateless reset").as_ref(),
+    );
+    let mut cid_key = [0_u8; 8];
+    cid_key.copy_from_slice(&derive(b"quic connection id").as_ref()[..8]);
+    let cid_key = u64::from_le_bytes(cid_key);
+    let mut endpoint_config = EndpointConfig::new(Arc::new(reset_key));
+    endpoint_config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    let socket = std::net::UdpSocket::bind(listen).map_err(bind)?;
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| bind(io::Error::other("no async runtime is running")))?;
+    Endpoint::new(endpoint_config, Some(config), socket, runtime).map_err(bind)
 }
 
 /// Connects to the relay at `addr` with `config` (see [`crate::tls::client_config`]) and

@@ -31,13 +31,20 @@ use crate::sync::{ClientStorage, StorageFailure, SyncStorage};
 pub enum ReplicaError {
     #[error(transparent)]
     Open(#[from] OpenError),
+    /// Boxed: redb's errors are large, and this error travels through every call.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(Box<StoreError>),
     #[error(transparent)]
     Journal(#[from] JournalError),
     /// The store belongs to a relay, not to a device.
     #[error("this store has no journal of its own (is it the relay's?)")]
     NoHomeJournal,
+}
+
+impl From<StoreError> for ReplicaError {
+    fn from(e: StoreError) -> Self {
+        ReplicaError::Store(Box::new(e))
+    }
 }
 
 /// Outcome of [`Replica::import`].

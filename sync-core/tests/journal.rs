@@ -597,3 +597,127 @@ fn kinds_and_groups_round_trip_through_the_document() {
     sorted.sort_by(|x, y| y.cmp(x));
     assert_eq!(dates, sorted);
 }
+
+/// Two volunteers who both add the same organiser offline must not make the
+/// name appear twice once their edits merge; later edits still remove names.
+#[test]
+fn concurrent_additions_of_the_same_name_show_it_once() {
+    let mut a = Journal::new(actor(1));
+    let id = ActivityId::new_random();
+    let start = ActivityPatch {
+        organisers: Some(vec!["Anna Bērziņa".into()]),
+        ..minimal("Talka")
+    };
+    a.create(id, &start, stamp("A", 0)).expect("create");
+    let mut b = replica_of(&mut a, 2);
+    let both = ActivityPatch {
+        organisers: Some(vec!["Anna Bērziņa".into(), "Jānis Ozoliņš".into()]),
+        ..Default::default()
+    };
+    a.update(id, &both, stamp("A", 1)).expect("update");
+    b.update(id, &both, stamp("B", 1)).expect("update");
+    sync(&mut a, &mut b);
+    for j in [&a, &b] {
+        let got = j.get(id).expect("get").expect("present");
+        assert_eq!(got.organisers, vec!["Anna Bērziņa", "Jānis Ozoliņš"]);
+    }
+    // Same list again: nothing to change.
+    assert!(
+        a.update(id, &both, stamp("A", 2))
+            .expect("update")
+            .is_none()
+    );
+    // Removing the duplicated name removes every copy of it.
+    let only_anna = ActivityPatch {
+        organisers: Some(vec!["Anna Bērziņa".into()]),
+        ..Default::default()
+    };
+    assert!(
+        a.update(id, &only_anna, stamp("A", 3))
+            .expect("update")
+            .is_some()
+    );
+    assert_eq!(
+        a.get(id).expect("get").expect("a").organisers,
+        vec!["Anna Bērziņa"]
+    );
+    // Removing the other one, on the other replica, works as well.
+    let only_janis = ActivityPatch {
+        organisers: Some(vec!["Jānis Ozoliņš".into()]),
+        ..Default::default()
+    };
+    assert!(
+        b.update(id, &only_janis, stamp("B", 3))
+            .expect("update")
+            .is_some()
+    );
+    assert_eq!(
+        b.get(id).expect("get").expect("b").organisers,
+        vec!["Jānis Ozoliņš"]
+    );
+}
+
+/// A list entry that is not text (written by other software) is skipped when
+/// reading, and must not shift which entry an edit removes.
+#[test]
+fn list_edits_remove_the_right_entry_next_to_foreign_values() {
+    let mut j = Journal::new(actor(1));
+    let id = ActivityId::new_random();
+    let start = ActivityPatch {
+        institutions: Some(vec!["20.PII".into(), "Kuldīgas 1. vsk.".into()]),
+        ..minimal("Seminārs")
+    };
+    j.create(id, &start, stamp("A", 0)).expect("create");
+    {
+        let doc = j.doc_mut();
+        let (_, activities) = doc.get(ROOT, "activities").expect("get").expect("map");
+        let (_, record) = doc
+            .get(&activities, id.to_string())
+            .expect("get")
+            .expect("record");
+        let (_, list) = doc
+            .get(&record, "institutions")
+            .expect("get")
+            .expect("list");
+        let mut tx = doc.transaction();
+        tx.insert(&list, 0, 42_i64).expect("insert");
+        tx.commit();
+    }
+    let got = j.get(id).expect("get").expect("present");
+    assert_eq!(got.institutions, vec!["20.PII", "Kuldīgas 1. vsk."]);
+    let keep_second = ActivityPatch {
+        institutions: Some(vec!["Kuldīgas 1. vsk.".into()]),
+        ..Default::default()
+    };
+    j.update(id, &keep_second, stamp("A", 1)).expect("update");
+    let got = j.get(id).expect("get").expect("present");
+    assert_eq!(got.institutions, vec!["Kuldīgas 1. vsk."]);
+}
+
+/// Lists keep the order of names already in them (so that concurrent additions
+/// are kept); giving the same names in another order is therefore no change, and
+/// must not produce an empty change that would be stored and synced.
+#[test]
+fn reordering_names_alone_is_no_change() {
+    let mut j = Journal::new(actor(1));
+    let id = ActivityId::new_random();
+    let patch = full("Vecāku skola");
+    j.create(id, &patch, stamp("A", 0)).expect("create");
+    let heads = j.heads();
+    let mut organisers = patch.organisers.clone().expect("organisers");
+    organisers.reverse();
+    let reordered = ActivityPatch {
+        organisers: Some(organisers),
+        ..Default::default()
+    };
+    assert!(
+        j.update(id, &reordered, stamp("B", 1))
+            .expect("update")
+            .is_none()
+    );
+    assert_eq!(j.heads(), heads);
+    assert_eq!(
+        j.get(id).expect("get").expect("present").organisers,
+        patch.organisers.expect("organisers")
+    );
+}

@@ -14,7 +14,10 @@ use sync_core::{
 
 use common::{at, full, minimal};
 
-const NEW: NewStore<'static> = NewStore { centre: "Kuldīgas novada kopienu centrs", device_name: "Līgas klēpjdators" };
+const NEW: NewStore<'static> = NewStore {
+    centre: "Kuldīgas novada kopienu centrs",
+    device_name: "Līgas klēpjdators",
+};
 
 fn new_replica(dir: &Path) -> (PathBuf, Replica) {
     let path = dir.join("journal.redb");
@@ -23,21 +26,33 @@ fn new_replica(dir: &Path) -> (PathBuf, Replica) {
 }
 
 fn add(replica: &mut Replica, patch: &ActivityPatch, secs: i64) -> ActivityId {
-    replica.add(ActivityId::new_random(), patch, at(secs)).expect("durable add")
+    replica
+        .add(ActivityId::new_random(), patch, at(secs))
+        .expect("durable add")
 }
 
 fn title(t: &str) -> ActivityPatch {
-    ActivityPatch { title: Some(t.to_owned()), ..ActivityPatch::default() }
+    ActivityPatch {
+        title: Some(t.to_owned()),
+        ..ActivityPatch::default()
+    }
 }
 
 #[test]
 fn create_add_reopen_keeps_everything() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (path, mut r) = new_replica(dir.path());
-    let a = add(&mut r, &full("Skolotāja loma vietējās kopienas attīstībā"), 0);
+    let a = add(
+        &mut r,
+        &full("Skolotāja loma vietējās kopienas attīstībā"),
+        0,
+    );
     let b = add(&mut r, &minimal("Vecāku sapulce"), 1);
     let c = add(&mut r, &minimal("Ēnu diena"), 2);
-    assert!(r.edit(b, &title("Vecāku sapulce (pārcelta)"), at(3)).expect("edit"));
+    assert!(
+        r.edit(b, &title("Vecāku sapulce (pārcelta)"), at(3))
+            .expect("edit")
+    );
     assert!(r.set_deleted(c, true, at(4)).expect("delete"));
     let (activities, heads) = (r.activities().expect("read"), r.journal().heads());
     let (device, journal) = (r.store().device_id(), r.journal_id());
@@ -51,11 +66,17 @@ fn create_add_reopen_keeps_everything() {
     assert_eq!(r.journal_id(), journal);
     assert_eq!(r.info().expect("info").centre, NEW.centre);
     let status = r.status().expect("status");
-    assert_eq!((status.activities, status.deleted, status.unsent), (2, 1, 3));
+    assert_eq!(
+        (status.activities, status.deleted, status.unsent),
+        (2, 1, 3)
+    );
     let got_a = r.get(a).expect("get").expect("a");
     assert_eq!(got_a.recorded_by, NEW.device_name);
     assert_eq!(got_a.counts.get(Group::Teachers), 12);
-    assert_eq!(r.get(b).expect("get").expect("b").title, "Vecāku sapulce (pārcelta)");
+    assert_eq!(
+        r.get(b).expect("get").expect("b").title,
+        "Vecāku sapulce (pārcelta)"
+    );
     assert!(r.get(c).expect("get").expect("c").deleted);
     // No temporary file is left behind by `create`.
     let names: Vec<_> = std::fs::read_dir(dir.path())
@@ -82,7 +103,10 @@ fn create_on_an_existing_path_and_open_of_a_missing_one_are_refused() {
         Err(e @ OpenError::Missing(_)) => assert!(e.to_string().contains("nav.redb"), "{e}"),
         other => panic!("expected Missing, got {other:?}"),
     }
-    assert!(matches!(Replica::open(&missing), Err(ReplicaError::Open(OpenError::Missing(_)))));
+    assert!(matches!(
+        Replica::open(&missing),
+        Err(ReplicaError::Open(OpenError::Missing(_)))
+    ));
     assert!(!missing.exists(), "opening must not create the file");
 }
 
@@ -92,13 +116,19 @@ fn second_open_of_an_open_store_is_in_use() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (path, mut first) = new_replica(dir.path());
     add(&mut first, &minimal("Pirmā"), 0);
-    for second in [Store::open(&path).map(drop), Replica::open(&path).map(drop).map_err(|e| match e {
-        ReplicaError::Open(e) => e,
-        other => panic!("expected an open error, got {other:?}"),
-    })] {
+    for second in [
+        Store::open(&path).map(drop),
+        Replica::open(&path).map(drop).map_err(|e| match e {
+            ReplicaError::Open(e) => e,
+            other => panic!("expected an open error, got {other:?}"),
+        }),
+    ] {
         match second {
             Err(e @ OpenError::InUse(_)) => {
-                assert!(e.to_string().contains("already in use by another process"), "{e}")
+                assert!(
+                    e.to_string().contains("already in use by another process"),
+                    "{e}"
+                )
             }
             other => panic!("expected InUse, got {other:?}"),
         }
@@ -106,7 +136,14 @@ fn second_open_of_an_open_store_is_in_use() {
     // The first handle is unharmed and the lock goes with it.
     add(&mut first, &minimal("Otrā"), 1);
     drop(first);
-    assert_eq!(Replica::open(&path).expect("open after close").activities().expect("read").len(), 2);
+    assert_eq!(
+        Replica::open(&path)
+            .expect("open after close")
+            .activities()
+            .expect("read")
+            .len(),
+        2
+    );
 }
 
 /// What opening a (possibly damaged) store and loading its journal gave.
@@ -120,10 +157,15 @@ enum Outcome {
 fn open_and_load(path: &Path, what: &str) -> Outcome {
     let result = catch_unwind(AssertUnwindSafe(|| -> Result<_, String> {
         let store = Store::open(path).map_err(|e| format!("open: {e}"))?;
+        let home = store
+            .home_journal()
+            .ok_or_else(|| format!("{}: no home journal", path.display()))?;
         let journal = store
-            .load_journal(store.home_journal())
+            .load_journal(home)
             .map_err(|e: StoreError| format!("load: {e}"))?;
-        store.appended_count(store.home_journal()).map_err(|e| format!("count: {e}"))?;
+        store
+            .appended_count(home)
+            .map_err(|e| format!("count: {e}"))?;
         let activities = journal.activities().map_err(|e| format!("read: {e}"))?;
         Ok((activities, journal.heads()))
     }));
@@ -135,62 +177,143 @@ fn open_and_load(path: &Path, what: &str) -> Outcome {
 }
 
 /// A store with a compacted snapshot and appended changes after it, so damage
-/// can land in either. Returns its bytes, activities and heads.
-fn damaged_store_fixture(dir: &Path) -> (Vec<u8>, Vec<Activity>, Vec<ChangeHash>) {
+/// can land in either, as two images of its file:
+/// - `crashed`: the bytes on disk right after the last durable add returned, as
+///   a power cut or a killed process would leave them (the store is still open);
+/// - `closed`: the bytes after the store was closed normally.
+struct Images {
+    crashed: Vec<u8>,
+    closed: Vec<u8>,
+    activities: Vec<Activity>,
+    heads: Vec<ChangeHash>,
+}
+
+fn damage_fixture(dir: &Path) -> Images {
     let (path, mut r) = new_replica(dir);
-    let items = (0..40).map(|i| (ActivityId::new_random(), full(&format!("Seminārs nr. {i}")))).collect();
+    let items = (0..40)
+        .map(|i| (ActivityId::new_random(), full(&format!("Seminārs nr. {i}"))))
+        .collect();
     r.import(items, at(0)).expect("import");
     r.compact().expect("compact");
     for i in 0..6 {
         add(&mut r, &minimal(&format!("Pēc kompaktēšanas {i}")), 10 + i);
     }
-    let expected = (r.activities().expect("read"), r.journal().heads());
+    let crashed = std::fs::read(&path).expect("read file");
+    let (activities, heads) = (r.activities().expect("read"), r.journal().heads());
     drop(r);
-    (std::fs::read(&path).expect("read file"), expected.0, expected.1)
+    let closed = std::fs::read(&path).expect("read file");
+    Images {
+        crashed,
+        closed,
+        activities,
+        heads,
+    }
 }
 
-/// Every damaged variant must be refused, or load exactly the original journal.
-fn check_damage(dir: &Path, variants: Vec<(String, Vec<u8>)>, original: &(Vec<Activity>, Vec<ChangeHash>)) -> (usize, usize) {
-    let (mut refused, mut loaded) = (0, 0);
+/// Every damaged variant must be refused, or load exactly the original journal:
+/// never a panic, never an empty or older journal. Returns (refused, intact).
+fn check_damage(dir: &Path, variants: Vec<(String, Vec<u8>)>, images: &Images) -> (usize, usize) {
+    let (mut refused, mut intact) = (0, 0);
     for (i, (what, bytes)) in variants.into_iter().enumerate() {
         let path = dir.join(format!("damaged-{i}.redb"));
         std::fs::write(&path, &bytes).expect("write damaged copy");
         match open_and_load(&path, &what) {
             Outcome::Refused(message) => {
-                assert!(!message.trim().is_empty(), "{what}: empty message");
+                assert!(
+                    message.contains("damaged-"),
+                    "{what}: unclear message {message:?}"
+                );
                 refused += 1;
             }
             Outcome::Loaded(activities, heads) => {
                 assert!(
-                    activities == original.0 && heads == original.1,
-                    "{what}: the damaged store opened with a different journal ({} activities instead of {})",
+                    activities == images.activities && heads == images.heads,
+                    "{what}: the damaged store opened with a different journal \
+                     ({} activities instead of {})",
                     activities.len(),
-                    original.0.len()
+                    images.activities.len()
                 );
-                loaded += 1;
+                intact += 1;
             }
         }
         std::fs::remove_file(&path).expect("remove");
     }
-    (refused, loaded)
+    (refused, intact)
+}
+
+fn truncations(image: &[u8], name: &str) -> Vec<(String, Vec<u8>)> {
+    let len = image.len();
+    let mut lengths = vec![0, 1, 3, 8, 9, 100, 320, 512, 4095, 4096, 8192];
+    lengths.extend([len / 4, len / 2, len - 8192, len - 4096, len - 1]);
+    lengths.retain(|&n| n < len);
+    lengths
+        .into_iter()
+        .map(|n| {
+            (
+                format!("{name} image truncated to {n} of {len} bytes"),
+                image[..n].to_vec(),
+            )
+        })
+        .collect()
+}
+
+/// One bit flipped at each offset, cycling through the bit positions.
+fn bit_flips(
+    image: &[u8],
+    name: &str,
+    offsets: impl IntoIterator<Item = usize>,
+) -> Vec<(String, Vec<u8>)> {
+    offsets
+        .into_iter()
+        .enumerate()
+        .map(|(k, offset)| {
+            let mut damaged = image.to_vec();
+            damaged[offset] ^= 1 << (k % 8);
+            (
+                format!(
+                    "{name} image, bit {} flipped at offset {offset} of {}",
+                    k % 8,
+                    image.len()
+                ),
+                damaged,
+            )
+        })
+        .collect()
+}
+
+fn evenly_spaced(len: usize, n: usize) -> impl Iterator<Item = usize> {
+    (0..n).map(move |k| k * (len - 1) / (n - 1))
 }
 
 #[test]
 fn truncated_stores_are_refused_or_intact() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (bytes, activities, heads) = damaged_store_fixture(dir.path());
-    let len = bytes.len();
-    let mut lengths = vec![0, 1, 3, 4, 100, 512, 4095, 4096, len / 4, len / 2, len - 4096, len - 1];
-    lengths.retain(|&n| n < len);
-    let variants = lengths
-        .into_iter()
-        .map(|n| (format!("truncated to {n} of {len} bytes"), bytes[..n].to_vec()))
-        .collect();
-    let (refused, loaded) = check_damage(dir.path(), variants, &(activities, heads));
-    eprintln!("truncation: {refused} refused, {loaded} loaded intact");
-    assert!(refused >= 8, "short files must be refused");
+    let images = damage_fixture(dir.path());
+    for (name, image) in [("closed", &images.closed), ("crashed", &images.crashed)] {
+        let variants = truncations(image, name);
+        let count = variants.len();
+        let (refused, intact) = check_damage(dir.path(), variants, &images);
+        eprintln!("{name} image truncated: {refused} refused, {intact} intact of {count}");
+        assert!(
+            refused >= 11,
+            "files shorter than the first data pages must be refused"
+        );
+    }
 
-    // An empty file is called damaged, not foreign: it was most likely ours.
+    // A store cut short past redb's magic number is called damaged: not foreign,
+    // and not an operating-system failure. (An empty file is damaged too: it was
+    // most likely ours; a file holding only part of the magic is called foreign.)
+    for (name, image) in [("closed", &images.closed), ("crashed", &images.crashed)] {
+        for (what, bytes) in truncations(image, name) {
+            let path = dir.path().join("cut.redb");
+            std::fs::write(&path, &bytes).expect("write");
+            match Store::open(&path) {
+                Err(OpenError::Damaged { .. }) => {}
+                Err(OpenError::Foreign { .. }) if (1..9).contains(&bytes.len()) => {}
+                other => panic!("{what}: expected Damaged, got {other:?}"),
+            }
+        }
+    }
     let empty = dir.path().join("empty.redb");
     std::fs::write(&empty, b"").expect("write");
     match Store::open(&empty) {
@@ -200,24 +323,39 @@ fn truncated_stores_are_refused_or_intact() {
 }
 
 #[test]
-fn bit_flips_are_refused_or_harmless() {
+fn bit_flips_in_a_closed_store_are_refused_or_harmless() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (bytes, activities, heads) = damaged_store_fixture(dir.path());
-    let len = bytes.len();
-    let n: usize = std::env::var("FLIPS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
-    let offsets: Vec<usize> = (0..n).map(|k| k * (len - 1) / (n - 1)).collect();
-    let variants = offsets
-        .into_iter()
-        .enumerate()
-        .map(|(k, at)| {
-            let mut damaged = bytes.clone();
-            damaged[at] ^= 1 << (k % 8);
-            (format!("bit {} flipped at offset {at} of {len}", k % 8), damaged)
-        })
-        .collect();
-    let (refused, loaded) = check_damage(dir.path(), variants, &(activities, heads));
-    eprintln!("bit flips: {refused} refused, {loaded} loaded intact (file of {len} bytes)");
-    assert!(refused > 0, "checksums must catch some of the flips");
+    let images = damage_fixture(dir.path());
+    let variants = bit_flips(
+        &images.closed,
+        "closed",
+        evenly_spaced(images.closed.len(), 200),
+    );
+    let (refused, intact) = check_damage(dir.path(), variants, &images);
+    eprintln!("closed image: {refused} bit flips refused, {intact} harmless");
+    assert!(refused >= 20, "checksums must catch flips in live pages");
+}
+
+/// After a crash the newest commit was written with no clean shutdown after it.
+/// redb's default one-phase commit takes damage to that commit for a torn write
+/// and silently opens the previous one, losing an add that was reported saved;
+/// the store commits in two phases so that this is refused instead. This test
+/// failed (45 of 46 activities loaded) before that change.
+///
+/// Not covered, and not detectable by any check: the bit of redb's header byte 9
+/// that selects which of its two commit slots is current. Flipping it selects the
+/// previous commit, which is valid in every respect; none of the offsets below is 9.
+#[test]
+fn bit_flips_after_a_crash_are_refused_or_harmless() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let images = damage_fixture(dir.path());
+    // Evenly over the file, and every eighth byte of redb's two commit slots (bytes
+    // 64..320). Every open commits and syncs, so the count is kept moderate.
+    let offsets = evenly_spaced(images.crashed.len(), 100).chain((64..320).step_by(8));
+    let variants = bit_flips(&images.crashed, "crashed", offsets);
+    let (refused, intact) = check_damage(dir.path(), variants, &images);
+    eprintln!("crashed image: {refused} bit flips refused, {intact} harmless");
+    assert!(refused >= 20, "checksums must catch flips in live pages");
 }
 
 #[test]
@@ -229,7 +367,10 @@ fn foreign_files_are_recognised() {
         match Store::open(&path) {
             Err(e @ OpenError::Foreign { .. }) => {
                 let message = e.to_string();
-                assert!(message.contains("is not a journal store of this program"), "{message}");
+                assert!(
+                    message.contains("is not a journal store of this program"),
+                    "{message}"
+                );
                 assert!(message.contains(name), "{message}");
                 message
             }
@@ -248,7 +389,10 @@ fn foreign_files_are_recognised() {
         .collect();
     assert_ne!(&noise[..4], b"redb");
     foreign("noise.bin", &noise);
-    foreign("notes.txt", "Aktivitāšu žurnāls\n2026-05-14;Seminārs;12\n".as_bytes());
+    foreign(
+        "notes.txt",
+        "Aktivitāšu žurnāls\n2026-05-14;Seminārs;12\n".as_bytes(),
+    );
     foreign("x", b"ab");
 
     // A real, empty redb database, and one with our header table but another marker.
@@ -263,7 +407,8 @@ fn foreign_files_are_recognised() {
         {
             let def: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta-v1");
             let mut meta = tx.open_table(def).expect("table");
-            meta.insert("format", b"someone-else".as_slice()).expect("insert");
+            meta.insert("format", b"someone-else".as_slice())
+                .expect("insert");
         }
         tx.commit().expect("commit");
     }
@@ -293,15 +438,31 @@ fn compaction_keeps_everything_and_empties_the_change_log() {
         ids.push(add(&mut r, &minimal(&format!("Nodarbība {i}")), i));
     }
     for (i, id) in ids.iter().enumerate().step_by(7) {
-        r.edit(*id, &ActivityPatch { counts: vec![(Group::Volunteers, i as u32)], ..Default::default() }, at(100))
-            .expect("edit");
+        r.edit(
+            *id,
+            &ActivityPatch {
+                counts: vec![(Group::Volunteers, i as u32)],
+                ..Default::default()
+            },
+            at(100),
+        )
+        .expect("edit");
     }
-    let items = (0..250).map(|i| (ActivityId::new_random(), full(&format!("Imports {i}")))).collect();
+    let items = (0..250)
+        .map(|i| (ActivityId::new_random(), full(&format!("Imports {i}"))))
+        .collect();
     r.import(items, at(200)).expect("import");
     let journal = r.journal_id();
     let appended = r.store().appended_count(journal).expect("count");
-    assert_eq!(appended, 60 + 8 + 3, "one change per add and real edit (the first sets 0 again), three per 250-row import");
-    assert!(!r.compact_if_needed().expect("compact if needed"), "below the threshold");
+    assert_eq!(
+        appended,
+        60 + 8 + 3,
+        "one change per add and real edit (the first sets 0 again), three per 250-row import"
+    );
+    assert!(
+        !r.compact_if_needed().expect("compact if needed"),
+        "below the threshold"
+    );
 
     let (before, heads) = (r.activities().expect("read"), r.journal().heads());
     assert_eq!(before.len(), 310);
@@ -350,7 +511,12 @@ fn acknowledgements_clear_unsent_activities() {
     let journal = r.journal_id();
     let unsent = |r: &Replica| r.store().unsent_count(journal).expect("unsent");
     assert_eq!(unsent(&r), 0);
-    assert!(r.store().acknowledged_heads(journal).expect("acked").is_empty());
+    assert!(
+        r.store()
+            .acknowledged_heads(journal)
+            .expect("acked")
+            .is_empty()
+    );
 
     let first = add(&mut r, &minimal("Pirmā"), 0);
     add(&mut r, &minimal("Otrā"), 1);
@@ -358,29 +524,43 @@ fn acknowledgements_clear_unsent_activities() {
     add(&mut r, &minimal("Trešā"), 2);
     assert_eq!(unsent(&r), 3);
 
-    r.store().mark_acknowledged(journal, r.journal(), &after_second).expect("ack");
+    r.store()
+        .mark_acknowledged(journal, r.journal(), &after_second)
+        .expect("ack");
     assert_eq!(unsent(&r), 1);
-    assert_eq!(r.store().acknowledged_heads(journal).expect("acked"), after_second);
+    assert_eq!(
+        r.store().acknowledged_heads(journal).expect("acked"),
+        after_second
+    );
 
     let current = r.journal().heads();
-    r.store().mark_acknowledged(journal, r.journal(), &current).expect("ack");
+    r.store()
+        .mark_acknowledged(journal, r.journal(), &current)
+        .expect("ack");
     assert_eq!(unsent(&r), 0);
 
     assert!(r.edit(first, &title("Pirmā, labota"), at(3)).expect("edit"));
     assert_eq!(unsent(&r), 1);
     // Acknowledging old heads again does not clear the newer edit.
-    r.store().mark_acknowledged(journal, r.journal(), &current).expect("ack");
+    r.store()
+        .mark_acknowledged(journal, r.journal(), &current)
+        .expect("ack");
     assert_eq!(unsent(&r), 1);
     // Heads the device does not know cover nothing.
     let unknown = [ChangeHash([7; 32])];
-    r.store().mark_acknowledged(journal, r.journal(), &unknown).expect("ack");
+    r.store()
+        .mark_acknowledged(journal, r.journal(), &unknown)
+        .expect("ack");
     assert_eq!(unsent(&r), 1);
 
     // The bookkeeping is durable.
     drop(r);
     let r = Replica::open(&path).expect("reopen");
     assert_eq!(unsent(&r), 1);
-    assert_eq!(r.store().acknowledged_heads(journal).expect("acked"), unknown);
+    assert_eq!(
+        r.store().acknowledged_heads(journal).expect("acked"),
+        unknown
+    );
     assert_eq!(r.status().expect("status").unsent, 1);
 }
 
@@ -399,16 +579,28 @@ fn import_skips_existing_ids_and_duplicates_within_the_batch() {
     assert_eq!((outcome.added, outcome.already_present), (1, 2));
     let again = r.import(items, at(2)).expect("import again");
     assert_eq!((again.added, again.already_present), (0, 3));
-    assert_eq!(r.get(existing).expect("get").expect("present").title, "Jau ir");
+    assert_eq!(
+        r.get(existing).expect("get").expect("present").title,
+        "Jau ir"
+    );
     assert_eq!(r.get(fresh).expect("get").expect("present").title, "Jauna");
 
     // A row missing a required field refuses the whole import and leaves nothing behind.
     let heads = r.journal().heads();
     let bad = vec![
         (ActivityId::new_random(), minimal("Laba")),
-        (ActivityId::new_random(), ActivityPatch { date: None, ..minimal("Bez datuma") }),
+        (
+            ActivityId::new_random(),
+            ActivityPatch {
+                date: None,
+                ..minimal("Bez datuma")
+            },
+        ),
     ];
-    assert!(matches!(r.import(bad, at(3)), Err(ReplicaError::Journal(_))));
+    assert!(matches!(
+        r.import(bad, at(3)),
+        Err(ReplicaError::Journal(_))
+    ));
     assert_eq!(r.journal().heads(), heads);
     drop(r);
     let r = Replica::open(&path).expect("reopen");

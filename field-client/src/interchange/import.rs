@@ -326,6 +326,8 @@ fn json_row(location: Location, item: &Value) -> RawRow {
         return row;
     };
     let mut cells: Vec<(Column, String)> = Vec::new();
+    // Counts of groups we do not know: kept by name so the error names them.
+    let mut unknown_groups: Vec<(String, String)> = Vec::new();
     for (key, value) in map {
         match (column_for(key), value) {
             (_, Value::Null) => {}
@@ -341,10 +343,7 @@ fn json_row(location: Location, item: &Value) -> RawRow {
                 for (group, n) in counts {
                     match Group::parse(group) {
                         Some(g) => cells.push((Column::Count(g), scalar_text(n))),
-                        None => cells.push((
-                            Column::Count(Group::Other),
-                            format!("unknown group {group}"),
-                        )),
+                        None => unknown_groups.push((group.clone(), scalar_text(n))),
                     }
                 }
             }
@@ -352,7 +351,9 @@ fn json_row(location: Location, item: &Value) -> RawRow {
             (None, _) => {}
         }
     }
-    raw_row(location, cells.iter().map(|(c, v)| (*c, v.as_str())))
+    let mut row = raw_row(location, cells.iter().map(|(c, v)| (*c, v.as_str())));
+    row.input.counts.extend(unknown_groups);
+    row
 }
 
 fn scalar_text(value: &Value) -> String {

@@ -310,10 +310,9 @@ impl Store {
         let tx = begin_durable(&self.db)?;
         {
             let mut table = tx.open_table(CHANGES)?;
-            let mut seq = next_seq(&table, journal)?;
-            for change in changes.iter_mut() {
+            let first = next_seq(&table, journal)?;
+            for (seq, change) in (first..).zip(changes.iter_mut()) {
                 table.insert((journal.0.as_u128(), seq), change.bytes().as_ref())?;
-                seq += 1;
             }
             let mut unsent = tx.open_table(UNSENT)?;
             for (activity, hash) in touched {
@@ -595,7 +594,7 @@ fn decode_info(bytes: &[u8]) -> Result<JournalInfo, StoreError> {
 }
 
 fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
-    if bytes.len() % 32 != 0 {
+    if !bytes.len().is_multiple_of(32) {
         return None;
     }
     bytes
@@ -698,13 +697,16 @@ fn insert_info(
 /// Numbered migrations: step `n` upgrades layout `n` to `n + 1`. Layout 1 is the
 /// first, so there is no step yet; each later layout adds one here and a test
 /// that opens a committed store file of the previous layout.
-fn migrate(_db: &Database, from: u32) -> Result<(), StoreError> {
-    let steps: [fn(&Database) -> Result<(), StoreError>; 0] = [];
+fn migrate(db: &Database, from: u32) -> Result<(), StoreError> {
+    let steps: [MigrationStep; 0] = [];
     for step in steps.iter().skip(from as usize - 1) {
-        step(_db)?;
+        step(db)?;
     }
     Ok(())
 }
+
+/// One numbered migration: upgrades the layout in place, in one transaction.
+type MigrationStep = fn(&Database) -> Result<(), StoreError>;
 
 /// Tells an empty or foreign file from a redb file before redb parses it.
 fn check_file_kind(path: &Path) -> Result<(), OpenError> {
@@ -738,6 +740,13 @@ fn open_error(path: &Path, e: redb::DatabaseError) -> OpenError {
     match e {
         redb::DatabaseError::DatabaseAlreadyOpen | redb::DatabaseError::LockProtocolMismatch => {
             OpenError::InUse(path.to_owned())
+        }
+        // redb reads a whole header: a file cut short inside it is damaged,
+        // not an operating-system failure.
+        redb::DatabaseError::Storage(redb::StorageError::Io(source))
+            if source.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            damaged(path, "the file is cut short (truncated)")
         }
         redb::DatabaseError::Storage(redb::StorageError::Io(source)) => OpenError::Io {
             path: path.to_owned(),

@@ -196,13 +196,13 @@ impl Frame {
             return Err(EncodeError::TooLarge(payload.len()));
         }
         let mut flags = 0;
-        if matches!(self, Frame::Changes { .. }) && payload.len() >= COMPRESS_MIN_BYTES {
-            if let Ok(small) = zstd::bulk::compress(&payload, ZSTD_LEVEL) {
-                if small.len() < payload.len() {
-                    payload = small;
-                    flags |= FLAG_ZSTD;
-                }
-            }
+        if matches!(self, Frame::Changes { .. })
+            && payload.len() >= COMPRESS_MIN_BYTES
+            && let Ok(small) = zstd::bulk::compress(&payload, ZSTD_LEVEL)
+            && small.len() < payload.len()
+        {
+            payload = small;
+            flags |= FLAG_ZSTD;
         }
         let length = payload.len() + 2;
         if length > MAX_FRAME_BYTES {
@@ -290,6 +290,11 @@ impl Frame {
             } => {
                 w.uuid(journal);
                 w.heads(heads)?;
+                if *count as usize > MAX_CHANGES_PER_BATCH {
+                    return Err(EncodeError::OverLimit(
+                        "too many changes in one acknowledgement",
+                    ));
+                }
                 w.u32(*count);
                 w.0.extend_from_slice(digest);
             }
@@ -527,7 +532,7 @@ impl<'a> Reader<'a> {
     }
     fn uuid(&mut self) -> Result<Uuid, DecodeError> {
         let b = self.take(16)?;
-        Ok(Uuid::from_slice(b).map_err(|_| DecodeError::Truncated)?)
+        Uuid::from_slice(b).map_err(|_| DecodeError::Truncated)
     }
     fn hash(&mut self) -> Result<ChangeHash, DecodeError> {
         ChangeHash::try_from(self.take(32)?).map_err(|_| DecodeError::Truncated)
@@ -706,7 +711,7 @@ mod tests {
             count: 1,
             digest: [0; 32],
             bundle: (0..MAX_FRAME_PAYLOAD_BYTES as u32)
-                .map(|i| (i * 2_654_435_761) as u8)
+                .map(|i| i.wrapping_mul(2_654_435_761) as u8)
                 .collect(),
         };
         assert!(big.encode().is_err());
