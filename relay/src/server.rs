@@ -31,6 +31,12 @@ const NOTIFY_QUEUE_DEPTH: usize = 256;
 /// File stem of the relay's key and certificate in its data folder.
 pub const RELAY_IDENTITY_STEM: &str = "relay";
 
+/// What the relay's restart secret is derived for (see
+/// [`transport::restartable_server_endpoint`]): the same key gives the same QUIC reset keys
+/// after every restart, so devices connected to a crashed relay learn at once that their
+/// connection is gone.
+const RESTART_SECRET_PURPOSE: &str = "krc-relay quic restart keys v1";
+
 /// Errors starting or running the relay.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -76,7 +82,11 @@ impl Relay {
         let (identity, _) = Identity::load_or_create(data_dir, RELAY_IDENTITY_STEM, "krc-relay")?;
         let registry = Registry::open(data_dir)?;
         let journals = RelayJournals::open(data_dir, registry)?;
-        let endpoint = transport::server_endpoint(tls::server_config(&identity)?, listen)?;
+        let endpoint = transport::restartable_server_endpoint(
+            tls::server_config(&identity)?,
+            listen,
+            &identity.derive_secret(RESTART_SECRET_PURPOSE),
+        )?;
         let (stop, shutdown) = watch::channel(false);
         let shared = Arc::new(Shared {
             journals: Mutex::new(journals),
