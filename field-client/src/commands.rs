@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
+use sync_core::replica::ListView;
 use sync_core::replica::Status;
-use sync_core::{Activity, ActivityId, NewStore, Replica};
+use sync_core::{Activity, ActivityId, NewStore, OpenError, Replica, ReplicaError};
 
 use crate::cli::{ActivityArgs, Command, ExportFormat};
 use crate::interchange::export::{ActivityRow, write_csv, write_json};
@@ -71,13 +72,22 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
     }
 }
 
-/// Opens the store, waiting (bounded) while the background sync holds it.
+/// Opens the store for editing, waiting (bounded) while the background sync holds it.
 fn open(store: &Path) -> Result<Replica> {
+    open_with(store, Replica::open)
+}
+
+/// Opens the store for reading through its materialized view (no Automerge load).
+fn open_view(store: &Path) -> Result<ListView> {
+    open_with(store, ListView::open)
+}
+
+fn open_with<T>(store: &Path, open: impl Fn(&Path) -> Result<T, ReplicaError>) -> Result<T> {
     let deadline = std::time::Instant::now() + crate::daemon::STORE_BUSY_WAIT;
     let mut told = false;
     let opened = loop {
-        match Replica::open(store) {
-            Err(sync_core::ReplicaError::Open(sync_core::OpenError::InUse(_)))
+        match open(store) {
+            Err(ReplicaError::Open(OpenError::InUse(_)))
                 if std::time::Instant::now() < deadline =>
             {
                 if !told {
@@ -90,7 +100,7 @@ fn open(store: &Path) -> Result<Replica> {
         }
     };
     match opened {
-        Err(sync_core::ReplicaError::Open(sync_core::OpenError::Missing(_))) => bail!(
+        Err(ReplicaError::Open(OpenError::Missing(_))) => bail!(
             "there is no journal in {} yet; create one with `field-client init --centre NAME`",
             store.parent().unwrap_or(store).display()
         ),
@@ -193,10 +203,11 @@ fn set_deleted(store: &Path, id: &str, deleted: bool) -> Result<()> {
 }
 
 fn list(store: &Path, json: bool, only_deleted: bool, all: bool) -> Result<()> {
-    let replica = open(store)?;
-    let centre = replica.info()?.centre;
-    let activities: Vec<Activity> = replica
-        .activities()?
+    let view = open_view(store)?;
+    let home = view.home()?;
+    let centre = home.centre;
+    let activities: Vec<Activity> = view
+        .activities(home.id)?
         .into_iter()
         .filter(|a| all || a.deleted == only_deleted)
         .collect();
@@ -220,8 +231,8 @@ fn list(store: &Path, json: bool, only_deleted: bool, all: bool) -> Result<()> {
 }
 
 fn list_all_centres(store: &Path, json: bool, only_deleted: bool, all: bool) -> Result<()> {
-    let mut replica = open(store)?;
-    let rows: Vec<_> = replica
+    let view = open_view(store)?;
+    let rows: Vec<_> = view
         .all_activities()?
         .into_iter()
         .filter(|(_, a)| all || a.deleted == only_deleted)
@@ -313,7 +324,7 @@ fn sync_now(data_dir: &Path, store: &Path) -> Result<()> {
 fn run_daemon(data_dir: &Path, store: &Path) -> Result<()> {
     let enrolment = {
         let replica = open(store)?;
-        net::enrolment(&replica)?.ok_or(net::NetError::NotEnrolled)?
+        net::enrolment(replica.store())?.ok_or(net::NetError::NotEnrolled)?
     };
     eprintln!(
         "Syncing \"{}\" with {} in the background; recording stays available. Data: {}",
@@ -327,11 +338,11 @@ fn run_daemon(data_dir: &Path, store: &Path) -> Result<()> {
 
 fn show(store: &Path, id: &str, json: bool) -> Result<()> {
     let id = parse_id(id)?;
-    let replica = open(store)?;
-    let activity = replica
+    let view = open_view(store)?;
+    let (info, activity) = view
         .get(id)?
         .ok_or_else(|| anyhow::anyhow!("no activity with id {id}"))?;
-    let centre = replica.info()?.centre;
+    let centre = info.centre;
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(
@@ -355,10 +366,11 @@ fn export(
     delimiter: u8,
     include_deleted: bool,
 ) -> Result<()> {
-    let replica = open(store)?;
-    let centre = replica.info()?.centre;
-    let activities: Vec<Activity> = replica
-        .activities()?
+    let view = open_view(store)?;
+    let home = view.home()?;
+    let centre = home.centre;
+    let activities: Vec<Activity> = view
+        .activities(home.id)?
         .into_iter()
         .filter(|a| include_deleted || !a.deleted)
         .collect();
@@ -461,8 +473,9 @@ fn import(store: &Path, file: &Path, skip_invalid: bool, dry_run: bool) -> Resul
 }
 
 fn status(store: &Path, json: bool) -> Result<()> {
-    let replica = open(store)?;
-    let status = replica.status()?;
+    let view = open_view(store)?;
+    let status = view.status()?;
+    let replica_store = view.store();
     let mut out = std::io::stdout().lock();
     if json {
         #[derive(serde::Serialize)]
@@ -473,20 +486,24 @@ fn status(store: &Path, json: bool) -> Result<()> {
             enrolment: Option<&'a net::Enrolment>,
             sync: &'a net::SyncStatus,
         }
-        let enrolment = net::enrolment(&replica)?;
-        let sync = net::sync_status(&replica)?;
+        let enrolment = net::enrolment(replica_store)?;
+        let sync = net::sync_status(replica_store)?;
         let json = StatusJson {
             status: &status,
-            store: replica.store().path(),
+            store: replica_store.path(),
             enrolment: enrolment.as_ref(),
             sync: &sync,
         };
         serde_json::to_writer_pretty(&mut out, &json)?;
         writeln!(out)?;
     } else {
-        output::write_status(&mut out, &status, replica.store().path())?;
-        let enrolment = net::enrolment(&replica)?;
-        output::write_sync_status(&mut out, enrolment.as_ref(), &net::sync_status(&replica)?)?;
+        output::write_status(&mut out, &status, replica_store.path())?;
+        let enrolment = net::enrolment(replica_store)?;
+        output::write_sync_status(
+            &mut out,
+            enrolment.as_ref(),
+            &net::sync_status(replica_store)?,
+        )?;
     }
     Ok(())
 }

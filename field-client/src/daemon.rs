@@ -117,7 +117,7 @@ async fn connected_session(
 ) -> Result<SyncReport, NetError> {
     let (enrolment, device_name) = {
         let replica = access.get().await?;
-        let enrolment = net::enrolment(replica)?.ok_or(NetError::NotEnrolled)?;
+        let enrolment = net::enrolment(replica.store())?.ok_or(NetError::NotEnrolled)?;
         (enrolment, replica.store().device_name().to_owned())
     };
     let conn = net::connect_enrolled(data_dir, &device_name, &enrolment).await?;

@@ -12,7 +12,7 @@ use relay::enrol_code::EnrolCode;
 use relay::tls::{self, Fingerprint, Identity};
 use relay::transport::{self, TransportError};
 use serde::{Deserialize, Serialize};
-use sync_core::store::JournalId;
+use sync_core::store::{JournalId, Store};
 use sync_core::sync::wire::FrameBuffer;
 use sync_core::sync::{ClientEvent, ClientSession, ErrorCode, Frame, Role, SessionError};
 use sync_core::{Replica, ReplicaError};
@@ -99,22 +99,19 @@ pub enum NetError {
     Panicked(String),
 }
 
-pub fn enrolment(replica: &Replica) -> Result<Option<Enrolment>, ReplicaError> {
-    Ok(replica.store().setting(ENROLMENT_KEY)?)
+pub fn enrolment(store: &Store) -> Result<Option<Enrolment>, ReplicaError> {
+    Ok(store.setting(ENROLMENT_KEY)?)
 }
 
-pub fn sync_status(replica: &Replica) -> Result<SyncStatus, ReplicaError> {
-    Ok(replica
-        .store()
-        .setting(SYNC_STATUS_KEY)?
-        .unwrap_or_default())
+pub fn sync_status(store: &Store) -> Result<SyncStatus, ReplicaError> {
+    Ok(store.setting(SYNC_STATUS_KEY)?.unwrap_or_default())
 }
 
 /// Records the outcome of an attempt (best effort: a failure to record must
 /// not hide the attempt's own outcome).
 pub fn record_attempt(replica: &Replica, outcome: &Result<SyncReport, NetError>) {
     let now = Utc::now();
-    let mut status = sync_status(replica).unwrap_or_default();
+    let mut status = sync_status(replica.store()).unwrap_or_default();
     status.last_attempt = Some(now);
     match outcome {
         Ok(_) => {
@@ -173,7 +170,7 @@ pub async fn enrol(
     replica: &mut Replica,
     code: &str,
 ) -> Result<Enrolment, NetError> {
-    if let Some(existing) = enrolment(replica)? {
+    if let Some(existing) = enrolment(replica.store())? {
         return Err(NetError::AlreadyEnrolled(existing.relay));
     }
     let code = EnrolCode::decode(code)?;
@@ -271,7 +268,7 @@ pub async fn sync(
     replica: &mut Replica,
     mode: Mode,
 ) -> Result<SyncReport, NetError> {
-    let enrolment = enrolment(replica)?.ok_or(NetError::NotEnrolled)?;
+    let enrolment = enrolment(replica.store())?.ok_or(NetError::NotEnrolled)?;
     let pinned: Fingerprint = enrolment
         .fingerprint
         .parse()

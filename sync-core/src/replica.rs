@@ -11,7 +11,7 @@
 //! implements [`ClientStorage`], so a sync session reads and writes journals
 //! through the same durable path.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
 use automerge::{Change, ChangeHash, ReadDoc};
@@ -21,7 +21,9 @@ use uuid::Uuid;
 use crate::activity::{Activity, ActivityId, ActivityPatch};
 use crate::journal::{Journal, JournalError, Stamp};
 use crate::limits::COMPACT_AFTER_CHANGES;
-use crate::store::{DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store, StoreError};
+use crate::store::{
+    DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store, StoreError, ViewUpdate,
+};
 use crate::sync::memory::check_deps;
 use crate::sync::{ClientStorage, StorageFailure, SyncStorage};
 
@@ -340,7 +342,17 @@ impl Replica {
             return Ok(false);
         };
         let touched: Vec<_> = ids.iter().map(|a| (*a, last)).collect();
-        match self.store.append_local(id, &mut changes, &touched) {
+        let view = match ViewUpdate::of(&loaded.journal, ids.iter().copied()) {
+            Ok(view) => view,
+            Err(e) => {
+                self.reload(id)?;
+                return Err(e.into());
+            }
+        };
+        match self
+            .store
+            .append_local(id, &mut changes, &touched, Some(&view))
+        {
             Ok(()) => {
                 loaded.appended += changes.len() as u64;
                 Ok(true)
@@ -370,6 +382,24 @@ impl Replica {
             .map_err(|e| StorageFailure::local(e.to_string()))?;
         Ok(self.loaded.get_mut(&id).expect("loaded above"))
     }
+}
+
+/// The activities whose visible state changed since `before` (found from
+/// Automerge's diff: the key under `activities` on each patch's path).
+fn touched_activities(doc: &automerge::Automerge, before: &[ChangeHash]) -> BTreeSet<ActivityId> {
+    use automerge::{PatchAction, Prop};
+    let mut ids = BTreeSet::new();
+    for patch in doc.diff(before, &doc.get_heads()) {
+        let key = match (patch.path.get(1), &patch.action) {
+            (Some((_, Prop::Map(key))), _) => Some(key.as_str()),
+            (None, PatchAction::PutMap { key, .. }) if patch.path.len() == 1 => Some(key.as_str()),
+            _ => None,
+        };
+        if let Some(id) = key.and_then(|k| k.parse::<ActivityId>().ok()) {
+            ids.insert(id);
+        }
+    }
+    ids
 }
 
 impl SyncStorage for Replica {
@@ -415,12 +445,18 @@ impl SyncStorage for Replica {
         if new.is_empty() {
             return Ok(loaded.journal.heads());
         }
+        let before = loaded.journal.heads();
         let applied = loaded.journal.doc_mut().apply_changes(new.iter().cloned());
         let persisted = applied
             .map_err(|e| StorageFailure::peer(format!("changes refused: {e}")))
             .and_then(|()| {
+                let touched = touched_activities(loaded.journal.doc(), &before);
+                ViewUpdate::of(&loaded.journal, touched)
+                    .map_err(|e| StorageFailure::local(e.to_string()))
+            })
+            .and_then(|view| {
                 self.store
-                    .append_remote(id, &mut new)
+                    .append_remote(id, &mut new, Some(&view))
                     .map_err(|e| StorageFailure::local(e.to_string()))
             });
         match persisted {
@@ -476,5 +512,94 @@ impl ClientStorage for Replica {
         self.store
             .ensure_journal(&info)
             .map_err(|e| StorageFailure::local(e.to_string()))
+    }
+}
+
+/// Read access for listing, showing and exporting: reads the materialized view
+/// kept beside the journals (see `activity_view-v1`), so it never loads an
+/// Automerge document — unless a journal's view was never built, in which case
+/// it builds and stores it once.
+#[derive(Debug)]
+pub struct ListView {
+    store: Store,
+}
+
+impl ListView {
+    pub fn open(path: &Path) -> Result<ListView, ReplicaError> {
+        let store = Store::open(path)?;
+        if store.home_journal().is_none() {
+            return Err(ReplicaError::NoHomeJournal);
+        }
+        Ok(ListView { store })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The journal this device records into.
+    pub fn home(&self) -> Result<JournalInfo, ReplicaError> {
+        let id = self
+            .store
+            .home_journal()
+            .ok_or(ReplicaError::NoHomeJournal)?;
+        Ok(self.store.journal_info(id)?)
+    }
+
+    /// Every activity of a journal, newest first, deleted ones included.
+    pub fn activities(&self, journal: JournalId) -> Result<Vec<Activity>, ReplicaError> {
+        let mut activities = match self.store.view(journal)? {
+            Some((_, activities)) => activities,
+            None => {
+                let loaded = self.store.load_journal(journal)?;
+                let view = ViewUpdate::full(&loaded)?;
+                self.store.rebuild_view(journal, &view)?;
+                loaded.activities()?
+            }
+        };
+        crate::journal::sort_newest_first(&mut activities);
+        Ok(activities)
+    }
+
+    /// Every activity of every journal in the store, newest first.
+    pub fn all_activities(&self) -> Result<Vec<(JournalInfo, Activity)>, ReplicaError> {
+        let mut all = Vec::new();
+        for info in self.store.journals()? {
+            for activity in self.activities(info.id)? {
+                all.push((info.clone(), activity));
+            }
+        }
+        all.sort_by(|(_, a), (_, b)| {
+            (b.date, b.start, b.created_at).cmp(&(a.date, a.start, a.created_at))
+        });
+        Ok(all)
+    }
+
+    /// One activity from any journal, with its journal.
+    pub fn get(&self, id: ActivityId) -> Result<Option<(JournalInfo, Activity)>, ReplicaError> {
+        let home = self.home()?;
+        if let Some(a) = self.activities(home.id)?.into_iter().find(|a| a.id == id) {
+            return Ok(Some((home, a)));
+        }
+        Ok(self.all_activities()?.into_iter().find(|(_, a)| a.id == id))
+    }
+
+    pub fn status(&self) -> Result<Status, ReplicaError> {
+        let home = self.home()?;
+        let all = self.activities(home.id)?;
+        let deleted = all.iter().filter(|a| a.deleted).count();
+        let mut unsent = 0;
+        for info in self.store.journals()? {
+            unsent += self.store.unsent_count(info.id)?;
+        }
+        Ok(Status {
+            centre: home.centre,
+            journal_id: home.id,
+            device_id: self.store.device_id(),
+            device_name: self.store.device_name().to_owned(),
+            activities: all.len() - deleted,
+            deleted,
+            unsent,
+        })
     }
 }

@@ -20,9 +20,12 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::activity::ActivityId;
+use crate::activity::{Activity, ActivityId};
 use crate::journal::{self, Journal, JournalError};
-use tables::{ACKED_HEADS, CHANGES, FORMAT_MARKER, JOURNALS, META, SETTINGS, SNAPSHOTS, UNSENT};
+use tables::{
+    ACKED_HEADS, ACTIVITY_VIEW, CHANGES, FORMAT_MARKER, JOURNALS, META, SETTINGS, SNAPSHOTS,
+    UNSENT, VIEW_HEADS,
+};
 
 /// Layout version written by this code. Older stores are migrated on open by
 /// the numbered steps in [`migrate`]; newer ones are refused.
@@ -306,8 +309,12 @@ impl Store {
         journal: JournalId,
         changes: &mut [Change],
         touched: &[(ActivityId, ChangeHash)],
+        view: Option<&ViewUpdate>,
     ) -> Result<(), StoreError> {
         let tx = begin_durable(&self.db)?;
+        if let Some(view) = view {
+            write_view(&tx, journal, view, false)?;
+        }
         {
             let mut table = tx.open_table(CHANGES)?;
             let first = next_seq(&table, journal)?;
@@ -322,6 +329,39 @@ impl Store {
                 )?;
             }
         }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The materialized view of a journal: the heads it reflects and every
+    /// activity (unsorted). `None` when it was never built.
+    pub fn view(
+        &self,
+        journal: JournalId,
+    ) -> Result<Option<(Vec<ChangeHash>, Vec<Activity>)>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let Some(heads) = tx.open_table(VIEW_HEADS)?.get(journal.0.as_u128())? else {
+            return Ok(None);
+        };
+        let damaged = |reason: String| StoreError::Damaged { journal, reason };
+        let heads =
+            decode_heads(heads.value()).ok_or_else(|| damaged("view heads unreadable".into()))?;
+        let table = tx.open_table(ACTIVITY_VIEW)?;
+        let range = (journal.0.as_u128(), 0)..=(journal.0.as_u128(), u128::MAX);
+        let mut activities = Vec::new();
+        for row in table.range(range)? {
+            let (_, value) = row?;
+            let activity = serde_json::from_slice(value.value())
+                .map_err(|e| damaged(format!("a listed activity is unreadable: {e}")))?;
+            activities.push(activity);
+        }
+        Ok(Some((heads, activities)))
+    }
+
+    /// Replaces the whole view of a journal (building it for the first time).
+    pub fn rebuild_view(&self, journal: JournalId, view: &ViewUpdate) -> Result<(), StoreError> {
+        let tx = begin_durable(&self.db)?;
+        write_view(&tx, journal, view, true)?;
         tx.commit()?;
         Ok(())
     }
@@ -412,8 +452,9 @@ impl Store {
         &self,
         journal: JournalId,
         changes: &mut [Change],
+        view: Option<&ViewUpdate>,
     ) -> Result<(), StoreError> {
-        self.append_local(journal, changes, &[])
+        self.append_local(journal, changes, &[], view)
     }
 
     /// Adds a journal (empty: the genesis) unless it exists; updates the centre name.
@@ -427,6 +468,10 @@ impl Store {
                 .transpose()?;
             if current.as_ref() != Some(info) {
                 insert_info(&mut table, info)?;
+            }
+            if current.is_none() && self.home.is_some() {
+                drop(table);
+                write_empty_view(&tx, info.id)?;
             }
         }
         tx.commit()?;
@@ -498,6 +543,76 @@ fn begin_durable(db: &Database) -> Result<redb::WriteTransaction, StoreError> {
     Ok(tx)
 }
 
+/// Rows of the materialized view to write with a change, and the heads after it.
+#[derive(Clone, Debug, Default)]
+pub struct ViewUpdate {
+    pub rows: Vec<(ActivityId, Vec<u8>)>,
+    pub heads: Vec<ChangeHash>,
+}
+
+impl ViewUpdate {
+    /// The rows for `ids` as `journal` now shows them.
+    pub fn of(
+        journal: &Journal,
+        ids: impl IntoIterator<Item = ActivityId>,
+    ) -> Result<ViewUpdate, JournalError> {
+        let mut rows = Vec::new();
+        for id in ids {
+            if let Some(activity) = journal.get(id)? {
+                rows.push((
+                    id,
+                    serde_json::to_vec(&activity).expect("activities serialize"),
+                ));
+            }
+        }
+        Ok(ViewUpdate {
+            rows,
+            heads: journal.heads(),
+        })
+    }
+
+    /// Every activity of `journal`.
+    pub fn full(journal: &Journal) -> Result<ViewUpdate, JournalError> {
+        let rows = journal
+            .activities()?
+            .into_iter()
+            .map(|a| (a.id, serde_json::to_vec(&a).expect("activities serialize")))
+            .collect();
+        Ok(ViewUpdate {
+            rows,
+            heads: journal.heads(),
+        })
+    }
+}
+
+/// The view of a journal that holds only the genesis: no activities.
+fn write_empty_view(tx: &redb::WriteTransaction, journal: JournalId) -> Result<(), StoreError> {
+    let view = ViewUpdate {
+        rows: Vec::new(),
+        heads: journal::genesis_heads(),
+    };
+    write_view(tx, journal, &view, true)
+}
+
+fn write_view(
+    tx: &redb::WriteTransaction,
+    journal: JournalId,
+    view: &ViewUpdate,
+    replace_all: bool,
+) -> Result<(), StoreError> {
+    let j = journal.0.as_u128();
+    let mut table = tx.open_table(ACTIVITY_VIEW)?;
+    if replace_all {
+        table.retain_in((j, 0)..=(j, u128::MAX), |_, _| false)?;
+    }
+    for (id, json) in &view.rows {
+        table.insert((j, id.0.as_u128()), json.as_slice())?;
+    }
+    let heads: Vec<u8> = view.heads.iter().flat_map(|h| h.0).collect();
+    tx.open_table(VIEW_HEADS)?.insert(j, heads.as_slice())?;
+    Ok(())
+}
+
 /// Moves every row of journal `from` to journal `to` (used by [`Store::rekey_home`]).
 fn move_rows(
     tx: &redb::WriteTransaction,
@@ -531,6 +646,18 @@ fn move_rows(
         // appended bytes so that both histories are kept.
         changes.insert((t, seq), bytes.as_slice())?;
     }
+    let mut view = tx.open_table(ACTIVITY_VIEW)?;
+    let rows: Vec<(u128, Vec<u8>)> = view
+        .extract_from_if((f, 0)..=(f, u128::MAX), |_, _| true)?
+        .map(|row| row.map(|(k, v)| (k.value().1, v.value().to_vec())))
+        .collect::<Result<_, _>>()?;
+    for (activity, json) in rows {
+        view.insert((t, activity), json.as_slice())?;
+    }
+    // The merged journal's heads are only known once it is loaded again:
+    // drop the heads so the view is rebuilt from the document on next read.
+    tx.open_table(VIEW_HEADS)?.remove(f)?;
+    tx.open_table(VIEW_HEADS)?.remove(t)?;
     tx.open_table(ACKED_HEADS)?.remove(f)?;
     tx.open_table(JOURNALS)?.remove(f)?;
     Ok(())
@@ -672,6 +799,7 @@ fn write_new_store(
                     centre: centre.to_owned(),
                 },
             )?;
+            write_empty_view(&tx, home)?;
         }
         // Create the remaining tables so readers never meet a missing one.
         tx.open_table(JOURNALS)?;
@@ -680,6 +808,8 @@ fn write_new_store(
         tx.open_table(UNSENT)?;
         tx.open_table(ACKED_HEADS)?;
         tx.open_table(SETTINGS)?;
+        tx.open_table(ACTIVITY_VIEW)?;
+        tx.open_table(VIEW_HEADS)?;
     }
     tx.commit()?;
     Ok(())

@@ -46,3 +46,15 @@ pub(crate) const FORMAT_MARKER: &[u8] = b"krc-field-journal-store";
 /// key fingerprint, centre, role) and sync status (`sync_status`: last success,
 /// last failure and why).
 pub(crate) const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings-v1");
+
+/// Key: (journal id, activity id) / Value: JSON of the activity as the journal's
+/// stored heads show it: a materialized view, so that listing, showing and
+/// exporting never load the Automerge document. Written in the same transaction
+/// as every change that touches the activity.
+pub(crate) const ACTIVITY_VIEW: TableDefinition<(u128, u128), &[u8]> =
+    TableDefinition::new("activity_view-v1");
+
+/// Key: journal id / Value: concatenated 32-byte hashes: the heads the view of
+/// that journal reflects. Absent when the view was never built (then it is
+/// built from the document on first read).
+pub(crate) const VIEW_HEADS: TableDefinition<u128, &[u8]> = TableDefinition::new("view_heads-v1");
