@@ -14,6 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use sync_core::replica::ListView;
 use sync_core::{ActivityId, ActivityPatch, Group, Kind, NewStore, Replica};
 
 const NEW: NewStore<'static> = NewStore {
@@ -280,6 +281,21 @@ fn bench_raw_commits(dir: &Path, commits: usize) {
     println!();
 }
 
+/// What `field-client list` does: open the store and read the materialized
+/// view (no Automerge load). Median of `OPEN_REPEATS`.
+fn time_view_list(path: &Path, expected: usize) -> Duration {
+    let mut times = Vec::new();
+    for _ in 0..OPEN_REPEATS {
+        let t = Instant::now();
+        let view = ListView::open(path).expect("open view");
+        let home = view.home().expect("home").id;
+        let listed = view.activities(home).expect("list");
+        times.push(t.elapsed());
+        assert_eq!(listed.len(), expected);
+    }
+    median(times)
+}
+
 /// Opens the store `OPEN_REPEATS` times; median of open-only and open+list.
 fn time_open(path: &Path, expected: usize) -> (Duration, Duration) {
     let (mut open, mut ready) = (Vec::new(), Vec::new());
@@ -304,6 +320,7 @@ struct Row {
     bytes: u64,
     open: Duration,
     ready: Duration,
+    view: Duration,
     open_appended: Duration,
     ready_appended: Duration,
     bytes_appended: u64,
@@ -330,6 +347,7 @@ fn bench_size(dir: &Path, n: usize, rng: &mut Rng) -> Row {
     drop(replica);
     let bytes = file_size(&path);
     let (open, ready) = time_open(&path, n);
+    let view = time_view_list(&path, n);
 
     let mut replica = Replica::open(&path).expect("open");
     for i in 0..APPENDED {
@@ -349,6 +367,7 @@ fn bench_size(dir: &Path, n: usize, rng: &mut Rng) -> Row {
         bytes,
         open,
         ready,
+        view,
         open_appended,
         ready_appended,
         bytes_appended,
@@ -401,7 +420,7 @@ fn main() {
          imported in chunks of {IMPORT_CHUNK}, then compacted)"
     );
     println!(
-        "{:>7} {:>10} {:>10} {:>9} {:>8} {:>8} {:>10} {:>10} | {:>10} {:>10} {:>9}",
+        "{:>7} {:>10} {:>10} {:>9} {:>8} {:>8} {:>10} {:>10} {:>10} | {:>10} {:>10} {:>9}",
         "N",
         "import",
         "compact",
@@ -410,6 +429,7 @@ fn main() {
         "doc B/act",
         "open",
         "open+list",
+        "view list",
         "open+500",
         "+list",
         "file MB"
@@ -417,7 +437,7 @@ fn main() {
     for n in sizes {
         let r = bench_size(dir.path(), n, &mut rng);
         println!(
-            "{:>7} {:>10} {:>10} {:>9.2} {:>8} {:>8} {:>10} {:>10} | {:>10} {:>10} {:>9.2}",
+            "{:>7} {:>10} {:>10} {:>9.2} {:>8} {:>8} {:>10} {:>10} {:>10} | {:>10} {:>10} {:>9.2}",
             r.n,
             ms(r.import),
             ms(r.compact),
@@ -426,6 +446,7 @@ fn main() {
             r.snapshot / r.n,
             ms(r.open),
             ms(r.ready),
+            ms(r.view),
             ms(r.open_appended),
             ms(r.ready_appended),
             r.bytes_appended as f64 / 1e6,
@@ -435,6 +456,8 @@ fn main() {
         "\nB/act = store file size / N (redb keeps freed pages in the file); doc B/act = \
          Automerge snapshot bytes / N.\nopen = Replica::open (redb open with full integrity \
          check + load snapshot and appended changes); open+list = open + activities();\n\
+         view list = ListView::open + activities(home), what `field-client list` does (reads the \
+         materialized view);\n\
          open+500 = the same journal after {APPENDED} more durable adds left uncompacted."
     );
 }
