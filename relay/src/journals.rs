@@ -167,7 +167,7 @@ impl SyncStorage for RelayJournals {
             .map_err(|e| StorageFailure::peer(format!("changes refused: {e}")))
             .and_then(|()| {
                 self.store
-                    .append_remote(JournalId(journal), &mut new)
+                    .append_remote(JournalId(journal), &mut new, None)
                     .map_err(|e| StorageFailure::local(e.to_string()))
             });
         match result {
