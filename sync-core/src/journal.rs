@@ -11,9 +11,12 @@
 //!       │  place, description, notes, recorded_by, updated_by : str
 //!       ├─ hours                      : f64 (absent if unknown)
 //!       ├─ organisers, institutions   : list of str
-//!       ├─ counts                     : map group key → uint
+//!       ├─ counts                     : map group key → uint (absent = 0)
 //!       ├─ created_at, updated_at     : timestamp (ms since the Unix epoch)
-//!       └─ deleted                    : bool (a tombstone; restore sets it false)
+//!       └─ deleted                    : bool (a tombstone; absent = false)
+//!
+//! `updated_by`/`updated_at` are absent until the first edit (they read as the
+//! creation stamp): a new record writes only the fields it has.
 //! ```
 //!
 //! Every field is its own map key, so concurrent edits to different fields of one
@@ -340,18 +343,16 @@ fn write_new(
     };
     tx.put_object(&obj, "organisers", ObjType::List)?;
     tx.put_object(&obj, "institutions", ObjType::List)?;
-    let counts = tx.put_object(&obj, "counts", ObjType::Map)?;
-    for group in Group::ALL {
-        tx.put(&counts, group.key(), 0_u64)?;
-    }
+    // Absent counts read as 0, an absent `deleted` as false and absent
+    // `updated_*` as the creation stamp: a new record writes only what it has
+    // (every operation costs time in a large journal).
+    tx.put_object(&obj, "counts", ObjType::Map)?;
     tx.put(&obj, "recorded_by", stamp.author)?;
     tx.put(
         &obj,
         "created_at",
         ScalarValue::Timestamp(stamp.now.timestamp_millis()),
     )?;
-    tx.put(&obj, "deleted", false)?;
-    stamp_update(tx, &obj, stamp)?;
     write_patch(tx, &obj, &blank, patch)?;
     Ok(())
 }
@@ -557,8 +558,10 @@ fn read_activity(doc: &Automerge, id: ActivityId, obj: &ObjId) -> Result<Activit
     );
     let mut kind = None;
     let mut date = None;
+    let mut updated_seen = false;
     for item in doc.map_range(obj, ..) {
         let key = item.key.as_ref();
+        updated_seen |= key == "updated_at";
         match (key, &item.value) {
             ("organisers" | "institutions", automerge::ValueRef::Object(ObjType::List)) => {
                 let names = read_names(doc, &item.id());
@@ -580,6 +583,10 @@ fn read_activity(doc: &Automerge, id: ActivityId, obj: &ObjId) -> Result<Activit
     a.kind = Kind::parse(kind.as_deref().unwrap_or_default())
         .ok_or_else(|| unreadable(format!("unknown kind {kind:?}")))?;
     a.date = date.ok_or_else(|| unreadable("no valid date".into()))?;
+    if !updated_seen {
+        a.updated_by = a.recorded_by.clone();
+        a.updated_at = a.created_at;
+    }
     a.total_participants = a.counts.total();
     Ok(a)
 }

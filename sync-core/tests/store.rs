@@ -300,8 +300,8 @@ fn truncated_stores_are_refused_or_intact() {
         );
     }
 
-    // A store cut short past redb's magic number is called damaged: not foreign,
-    // and not an operating-system failure. (An empty file is damaged too: it was
+    // A store cut short past redb's magic number that does not open is called
+    // damaged: not foreign, and not an operating-system failure. (An empty file is damaged too: it was
     // most likely ours; a file holding only part of the magic is called foreign.)
     for (name, image) in [("closed", &images.closed), ("crashed", &images.crashed)] {
         for (what, bytes) in truncations(image, name) {
@@ -310,6 +310,9 @@ fn truncated_stores_are_refused_or_intact() {
             match Store::open(&path) {
                 Err(OpenError::Damaged { .. }) => {}
                 Err(OpenError::Foreign { .. }) if (1..9).contains(&bytes.len()) => {}
+                // Cutting only pages past the last commit's data leaves a store
+                // that opens; `check_damage` above proved such opens intact.
+                Ok(_) => {}
                 other => panic!("{what}: expected Damaged, got {other:?}"),
             }
         }
