@@ -338,7 +338,7 @@ impl Store {
     pub fn view(
         &self,
         journal: JournalId,
-    ) -> Result<Option<(Vec<ChangeHash>, Vec<Activity>)>, StoreError> {
+    ) -> Result<Option<StoredView>, StoreError> {
         let tx = self.db.begin_read()?;
         let Some(heads) = tx.open_table(VIEW_HEADS)?.get(journal.0.as_u128())? else {
             return Ok(None);
@@ -542,6 +542,10 @@ fn begin_durable(db: &Database) -> Result<redb::WriteTransaction, StoreError> {
     tx.set_two_phase_commit(true);
     Ok(tx)
 }
+
+/// A journal's materialized view as stored: the heads it reflects, and every
+/// activity (unsorted).
+pub type StoredView = (Vec<ChangeHash>, Vec<Activity>);
 
 /// Rows of the materialized view to write with a change, and the heads after it.
 #[derive(Clone, Debug, Default)]
