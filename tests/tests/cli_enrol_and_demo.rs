@@ -1,0 +1,166 @@
+//! The commands that involve the office server, as far as they can be run
+//! without one: `demo` (which runs a relay on loopback and enrols and syncs
+//! ten centres and an office), `list --all-centres`, and the plain errors of
+//! `enrol`, `sync` and `run` on a device that is not (or cannot be) enrolled.
+
+use std::collections::BTreeMap;
+
+use tests::Cli;
+
+#[test]
+fn demo_enrols_ten_centres_and_the_office_sees_them_all() {
+    let cli = Cli::new();
+    let into = cli.file("demo");
+    let into_arg = into.to_str().expect("UTF-8 path");
+    let stdout = cli.ok(["demo", "--into", into_arg]);
+    assert!(stdout.contains("Ten centres record activities"), "{stdout}");
+
+    let office = into.join("office");
+    let merged = Cli::at(&office).list_json(&["--all-centres"]);
+    assert_eq!(merged.len(), 30, "{merged:#?}");
+    let mut per_centre: BTreeMap<&str, usize> = BTreeMap::new();
+    for a in &merged {
+        *per_centre
+            .entry(a["centre"].as_str().expect("centre"))
+            .or_default() += 1;
+    }
+    assert_eq!(per_centre.len(), 10, "{per_centre:?}");
+    assert!(per_centre.values().all(|&n| n == 3), "{per_centre:?}");
+    assert!(per_centre.contains_key("Rēzeknes KRC"), "{per_centre:?}");
+    // Newest first across centres.
+    let dates: Vec<&str> = merged
+        .iter()
+        .map(|a| a["date"].as_str().expect("date"))
+        .collect();
+    let mut sorted = dates.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(dates, sorted);
+    let table = Cli::at(&office).ok(["list", "--all-centres"]);
+    assert!(table.starts_with("CENTRE"), "{table}");
+    assert!(table.contains("Augšdaugavas KRC"), "{table}");
+
+    // Every centre's device sent everything and is enrolled.
+    for n in 1..=10 {
+        let centre = Cli::at(into.join(format!("centre-{n:02}")));
+        let status = centre.status_json();
+        assert_eq!(status["activities"], 3, "{status}");
+        assert_eq!(status["unsent"], 0, "{status}");
+        assert!(status["enrolment"].is_object(), "{status}");
+        // What the office holds for this centre is what the centre holds.
+        let own = centre.list_json(&[]);
+        for a in &own {
+            let at_office = merged
+                .iter()
+                .find(|m| m["id"] == a["id"])
+                .unwrap_or_else(|| panic!("{} is not at the office", a["id"]));
+            assert_eq!(at_office["centre"], status["centre"]);
+            for field in ["date", "kind", "counts", "place", "institutions"] {
+                assert_eq!(at_office[field], a[field], "{field}");
+            }
+        }
+    }
+    // The office's correction reached the centre.
+    let first = Cli::at(into.join("centre-01")).list_json(&[]);
+    assert!(
+        first
+            .iter()
+            .any(|a| a["title"] == "Skolas un ģimenes sadarbība (labots birojā)"),
+        "{first:#?}"
+    );
+
+    // Running it again into the same folder refuses plainly and breaks nothing.
+    let stderr = cli.fails(["demo", "--into", into_arg]);
+    assert!(stderr.contains("already exists"), "{stderr}");
+    assert_eq!(Cli::at(&office).list_json(&["--all-centres"]).len(), 30);
+}
+
+#[test]
+fn list_all_centres_on_a_device_shows_its_own_journal() {
+    let cli = Cli::init("Preiļu KRC");
+    let id = cli.add([
+        "--title",
+        "Vienīgā",
+        "--kind",
+        "seminar",
+        "--date",
+        "2026-01-01",
+    ]);
+    let list = cli.list_json(&["--all-centres"]);
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!(list[0]["centre"], "Preiļu KRC");
+    assert_eq!(list, cli.list_json(&[]));
+    cli.ok(["delete", &id]);
+    assert!(cli.list_json(&["--all-centres"]).is_empty());
+    assert_eq!(cli.list_json(&["--all-centres", "--deleted"]).len(), 1);
+}
+
+#[test]
+fn sync_and_run_need_an_enrolment_and_say_so() {
+    let cli = Cli::init("Ludzas KRC");
+    for command in ["sync", "run"] {
+        let stderr = cli.fails([command]);
+        assert!(
+            stderr.contains("not enrolled yet; enrol it with `field-client enrol CODE`"),
+            "{command}: {stderr}"
+        );
+    }
+    // The failed attempt is remembered for `status`.
+    let status = cli.status_json();
+    assert!(status["enrolment"].is_null(), "{status}");
+    assert!(
+        status["sync"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not enrolled")),
+        "{status}"
+    );
+    // Without a journal at all: the init hint.
+    let empty = Cli::new();
+    for command in ["sync", "run"] {
+        let stderr = empty.fails([command]);
+        assert!(stderr.contains("field-client init"), "{command}: {stderr}");
+    }
+}
+
+#[test]
+fn a_bad_enrolment_code_is_refused_and_changes_nothing() {
+    let cli = Cli::init("Krāslavas KRC");
+    let id = cli.add([
+        "--title",
+        "Pirms",
+        "--kind",
+        "meeting",
+        "--date",
+        "2026-01-01",
+    ]);
+    let before = cli.status_json();
+    for (code, expected) in [
+        ("NAV-KODS", "not an enrolment code (codes start with KRC1-)"),
+        ("KRC1-abc", "damaged or incomplete"),
+        ("KRC1-", "damaged or incomplete"),
+    ] {
+        let stderr = cli.fails(["enrol", code]);
+        assert!(
+            stderr.contains("the device was not enrolled"),
+            "{code}: {stderr}"
+        );
+        assert!(stderr.contains(expected), "{code}: {stderr}");
+    }
+    let after = cli.status_json();
+    assert_eq!(after["journal_id"], before["journal_id"]);
+    assert_eq!(after["centre"], "Krāslavas KRC");
+    assert!(after["enrolment"].is_null());
+    assert_eq!(cli.list_json(&[])[0]["id"], id.as_str());
+
+    // On a new device a mistyped code must not leave a journal behind: the
+    // person can still `init`, or enrol with the right code.
+    let fresh = Cli::new();
+    let stderr = fresh.fails(["enrol", "KRC1-abc"]);
+    assert!(stderr.contains("damaged or incomplete"), "{stderr}");
+    assert!(
+        !fresh.store_path().exists(),
+        "a refused code left a journal behind"
+    );
+    fresh.ok(["init", "--centre", "Dagdas KRC"]);
+    assert_eq!(fresh.status_json()["centre"], "Dagdas KRC");
+}
