@@ -335,10 +335,7 @@ impl Store {
 
     /// The materialized view of a journal: the heads it reflects and every
     /// activity (unsorted). `None` when it was never built.
-    pub fn view(
-        &self,
-        journal: JournalId,
-    ) -> Result<Option<StoredView>, StoreError> {
+    pub fn view(&self, journal: JournalId) -> Result<Option<StoredView>, StoreError> {
         let tx = self.db.begin_read()?;
         let Some(heads) = tx.open_table(VIEW_HEADS)?.get(journal.0.as_u128())? else {
             return Ok(None);
