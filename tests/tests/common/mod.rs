@@ -1,0 +1,476 @@
+//! Shared helpers for the `sync_*` tests: the `relay` binary (built once), a
+//! relay process on loopback with its log, and `field-client` devices enrolled
+//! with it. Everything runs as real processes over real QUIC on 127.0.0.1.
+//!
+//! Nothing here sleeps: a test waits for a line on a process's output, for a
+//! process to exit, or repeats `field-client sync` a bounded number of times.
+
+// Each test binary uses only some of these helpers.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tests::{Cli, Run};
+use uuid::Uuid;
+
+/// Longest wait for a line a process is expected to print. Generous: a
+/// loaded two-core machine running debug builds is slow, and a test that
+/// waits this long has failed anyway.
+pub(crate) const LINE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The profile folder the running test executable was built into.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable knows its own path");
+    let mut dir = exe
+        .parent()
+        .expect("the test executable is in a folder")
+        .to_owned();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+/// Path of the `relay` binary, built (once per test process) with the same
+/// profile as the running tests.
+pub(crate) fn relay_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(build_relay).clone()
+}
+
+fn build_relay() -> PathBuf {
+    let profile = profile_dir();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.args([
+        "build",
+        "--quiet",
+        "-p",
+        "relay",
+        "--bin",
+        "relay",
+        "--message-format=json",
+    ]);
+    match profile.file_name().and_then(OsStr::to_str) {
+        Some("debug") | None => {}
+        Some("release") => {
+            command.arg("--release");
+        }
+        Some(other) => {
+            command.args(["--profile", other]);
+        }
+    }
+    let output = command
+        .stderr(Stdio::piped())
+        .output()
+        .expect("cannot run cargo to build relay");
+    assert!(
+        output.status.success(),
+        "building relay failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let built = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "relay")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from));
+    let bin =
+        built.unwrap_or_else(|| profile.join(format!("relay{}", std::env::consts::EXE_SUFFIX)));
+    assert!(bin.is_file(), "relay was built but {bin:?} is missing");
+    bin
+}
+
+/// One running `relay serve` process.
+#[derive(Debug)]
+struct Running {
+    child: Child,
+    /// Kept open so the relay never writes to a closed pipe.
+    _stdout: BufReader<ChildStdout>,
+    /// Every stderr line since this process started.
+    log: Arc<Mutex<Vec<String>>>,
+    /// The same lines, for waiting on one.
+    lines: Receiver<String>,
+}
+
+/// A relay data folder and, while started, the `relay serve` process on it.
+/// The first start picks a free port; restarts reuse it, as devices keep the
+/// address they were enrolled with.
+#[derive(Debug)]
+pub(crate) struct Relay {
+    dir: tempfile::TempDir,
+    running: Option<Running>,
+    addr: SocketAddr,
+    fingerprint: String,
+}
+
+impl Relay {
+    /// A new data folder and a relay serving it on a free loopback port.
+    pub(crate) fn start() -> Relay {
+        let dir = tempfile::tempdir().expect("cannot create a temporary folder");
+        let loopback: SocketAddr = "127.0.0.1:0".parse().expect("an address");
+        let (running, addr, fingerprint) = spawn_relay(dir.path(), loopback);
+        Relay {
+            dir,
+            running: Some(running),
+            addr,
+            fingerprint,
+        }
+    }
+
+    /// Starts the relay again on the same folder and port (after [`Relay::kill`]
+    /// or [`Relay::stop`]); its key must be the same.
+    pub(crate) fn restart(&mut self) {
+        assert!(self.running.is_none(), "the relay is still running");
+        let (running, addr, fingerprint) = spawn_relay(self.dir.path(), self.addr);
+        assert_eq!(addr, self.addr, "the relay came back on another address");
+        assert_eq!(
+            fingerprint, self.fingerprint,
+            "the relay came back with another key"
+        );
+        self.running = Some(running);
+    }
+
+    /// Ends the relay at once with SIGKILL, as a crash or a power cut would;
+    /// returns what it had logged.
+    pub(crate) fn kill(&mut self) -> Vec<String> {
+        let mut running = self.running.take().expect("the relay is running");
+        running.child.kill().expect("cannot kill the relay");
+        running.child.wait().expect("cannot wait for the relay");
+        running.log.lock().expect("log lock").clone()
+    }
+
+    /// Stops the relay the way an administrator does (SIGTERM) and waits
+    /// until it has exited cleanly.
+    pub(crate) fn stop(&mut self) {
+        let mut running = self.running.take().expect("the relay is running");
+        let pid = running.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("cannot run kill");
+        assert!(status.success(), "kill -TERM {pid} failed");
+        let exit = running.child.wait().expect("cannot wait for the relay");
+        assert!(
+            exit.success(),
+            "the relay did not stop cleanly ({exit}):\n{}",
+            running.log.lock().expect("log lock").join("\n")
+        );
+    }
+
+    /// True while the relay process has not exited.
+    pub(crate) fn is_alive(&mut self) -> bool {
+        self.running.as_mut().is_some_and(|r| {
+            r.child
+                .try_wait()
+                .expect("cannot check the relay process")
+                .is_none()
+        })
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The relay key's fingerprint, as printed by `relay serve`.
+    pub(crate) fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    pub(crate) fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs an admin command (`relay --data-dir D ARGS`) to its end.
+    pub(crate) fn admin_run<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Command::new(relay_bin())
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .args(args)
+            .env_remove("RELAY_DATA_DIR")
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run relay")
+    }
+
+    /// Runs an admin command, asserts it succeeded and returns its stdout, trimmed.
+    pub(crate) fn admin<I, S>(&self, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        let output = self.admin_run(&args);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "relay {args:?} failed ({})\nstdout: {stdout}\nstderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout.trim().to_owned()
+    }
+
+    /// `relay centre add NAME`: the new centre's id.
+    pub(crate) fn add_centre(&self, name: &str) -> Uuid {
+        let out = self.admin(["centre", "add", name]);
+        out.parse()
+            .unwrap_or_else(|_| panic!("`centre add` printed {out:?}, not an id"))
+    }
+
+    /// A one-time enrolment code for a device of `centre`.
+    pub(crate) fn centre_code(&self, centre: Uuid) -> String {
+        self.admin(["enrol-code", "--centre", &centre.to_string()])
+    }
+
+    /// A one-time enrolment code for an office device.
+    pub(crate) fn office_code(&self) -> String {
+        self.admin(["enrol-code", "--office"])
+    }
+
+    /// Waits (at most [`LINE_TIMEOUT`]) for the next log line of the running
+    /// relay that contains `needle`, and returns it.
+    pub(crate) fn wait_for_log(&self, needle: &str) -> String {
+        let running = self.running.as_ref().expect("the relay is running");
+        let deadline = Instant::now() + LINE_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match running.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("the relay logged no line with {needle:?} in {LINE_TIMEOUT:?}")
+                }
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "the relay exited without logging {needle:?}:\n{}",
+                    self.log().join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Every stderr line of the running (or last) relay process so far.
+    pub(crate) fn log(&self) -> Vec<String> {
+        self.running
+            .as_ref()
+            .map(|r| r.log.lock().expect("log lock").clone())
+            .unwrap_or_default()
+    }
+
+    /// Copies the whole data folder to `to` (the relay must be stopped).
+    pub(crate) fn back_up(&self, to: &Path) {
+        assert!(self.running.is_none(), "back up a stopped relay only");
+        copy_dir(self.dir.path(), to);
+    }
+
+    /// Replaces the data folder with the copy in `from` (the relay must be stopped).
+    pub(crate) fn restore(&self, from: &Path) {
+        assert!(self.running.is_none(), "restore a stopped relay only");
+        for entry in std::fs::read_dir(self.dir.path()).expect("read the relay folder") {
+            let path = entry.expect("a folder entry").path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).expect("remove a folder");
+            } else {
+                std::fs::remove_file(&path).expect("remove a file");
+            }
+        }
+        copy_dir(from, self.dir.path());
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(mut running) = self.running.take() {
+            if std::thread::panicking() {
+                eprintln!(
+                    "--- relay log ---\n{}\n---",
+                    running.log.lock().map(|l| l.join("\n")).unwrap_or_default()
+                );
+            }
+            let _ = running.child.kill();
+            let _ = running.child.wait();
+        }
+    }
+}
+
+/// Starts `relay serve` and waits for its first stdout line,
+/// `relay listening on ADDR key FINGERPRINT`.
+fn spawn_relay(dir: &Path, listen: SocketAddr) -> (Running, SocketAddr, String) {
+    let mut child = Command::new(relay_bin())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--listen", &listen.to_string()])
+        .env_remove("RELAY_DATA_DIR")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start relay");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (tx, lines) = channel();
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let shared = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            shared.lock().expect("log lock").push(line.clone());
+            // The receiver may be gone (relay restarted); the log keeps the line.
+            let _ = tx.send(line);
+        }
+    });
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let mut first = String::new();
+    let read = stdout
+        .read_line(&mut first)
+        .expect("read the relay's stdout");
+    if read == 0 {
+        let status = child.wait().expect("wait for the relay");
+        // The stderr thread ends when the process does; drain what it saw.
+        while lines.recv().is_ok() {}
+        panic!(
+            "relay serve exited ({status}) before listening:\n{}",
+            log.lock().expect("log lock").join("\n")
+        );
+    }
+    let words: Vec<&str> = first.split_whitespace().collect();
+    let (addr, fingerprint) = match words.as_slice() {
+        ["relay", "listening", "on", addr, "key", fingerprint] => (
+            addr.parse::<SocketAddr>()
+                .unwrap_or_else(|_| panic!("not an address in {first:?}")),
+            (*fingerprint).to_owned(),
+        ),
+        _ => panic!("unexpected first line from relay serve: {first:?}"),
+    };
+    assert!(addr.ip().is_loopback(), "relay listens on {addr}");
+    let running = Running {
+        child,
+        _stdout: stdout,
+        log,
+        lines,
+    };
+    (running, addr, fingerprint)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the copy's folder");
+    for entry in std::fs::read_dir(from).expect("read a folder to copy") {
+        let entry = entry.expect("a folder entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a file");
+        }
+    }
+}
+
+/// A field device: `init` with a centre name and a device name.
+pub(crate) fn device(centre: &str, name: &str) -> Cli {
+    let cli = Cli::new();
+    cli.ok(["init", "--centre", centre, "--device-name", name]);
+    cli
+}
+
+/// `field-client enrol CODE`, which must succeed.
+pub(crate) fn enrol(cli: &Cli, code: &str) {
+    cli.ok(["enrol", code]);
+}
+
+/// One `field-client sync`, which must succeed; returns (sent, received).
+pub(crate) fn sync_ok(cli: &Cli) -> (usize, usize) {
+    let run = cli.run(["sync"]);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "sync failed\nstdout: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    sent_received(&run.stdout)
+}
+
+/// Runs `field-client sync` until it exits 0, at most `attempts` times (each
+/// attempt must end by itself, failed or not); returns the successful run.
+pub(crate) fn sync_until_ok(cli: &Cli, attempts: usize) -> Run {
+    let mut failures = Vec::new();
+    for _ in 0..attempts {
+        let run = cli.run(["sync"]);
+        if run.code == Some(0) {
+            return run;
+        }
+        assert!(
+            run.code.is_some() && run.code != Some(101) && !run.stderr.contains("panicked"),
+            "sync crashed ({:?}):\n{}",
+            run.code,
+            run.stderr
+        );
+        failures.push(run.stderr);
+    }
+    panic!(
+        "sync did not succeed in {attempts} attempts:\n{}",
+        failures.join("\n---\n")
+    );
+}
+
+/// (sent, received) from sync's "Sent N changes, received M changes." line.
+pub(crate) fn sent_received(stdout: &str) -> (usize, usize) {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("Sent "))
+        .unwrap_or_else(|| panic!("no \"Sent ...\" line in {stdout:?}"));
+    let numbers: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.parse().expect("digits"))
+        .collect();
+    match numbers.as_slice() {
+        [sent, received] => (*sent, *received),
+        _ => panic!("unexpected sync summary {line:?}"),
+    }
+}
+
+/// The id of one activity row of `list --json`.
+pub(crate) fn row_id(row: &Value) -> String {
+    row["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a row without an id: {row}"))
+        .to_owned()
+}
+
+/// Rows of `list --json` by id, asserting no id appears twice.
+pub(crate) fn by_id(rows: Vec<Value>) -> BTreeMap<String, Value> {
+    let mut map = BTreeMap::new();
+    for row in rows {
+        let id = row_id(&row);
+        if let Some(earlier) = map.insert(id.clone(), row) {
+            panic!("activity {id} is listed twice (first: {earlier})");
+        }
+    }
+    map
+}
+
+/// `status --json` field `unsent`.
+pub(crate) fn unsent(cli: &Cli) -> u64 {
+    let status = cli.status_json();
+    status["unsent"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("status has no unsent count: {status}"))
+}
+
+/// `show ID --json`, parsed.
+pub(crate) fn show(cli: &Cli, id: &str) -> Value {
+    serde_json::from_str(&cli.ok(["show", id, "--json"])).expect("show --json prints JSON")
+}

@@ -1,0 +1,503 @@
+//! What the relay refuses, against a real relay process: another centre's
+//! journal (read or write, from a hand-made client with a real device's key),
+//! a revoked device, expired, reused and tampered enrolment codes, and an
+//! oversized frame, which must not disturb other devices.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::Utc;
+use relay::enrol_code::EnrolCode;
+use relay::tls::{self, Fingerprint, Identity, RELAY_KEY_MISMATCH};
+use relay::transport;
+use sync_core::limits::MAX_FRAME_BYTES;
+use sync_core::sync::wire::FrameBuffer;
+use sync_core::sync::{ClientSession, ErrorCode, Frame, PROTOCOL_VERSION, batch_digest};
+use sync_core::{ActivityId, ActivityInput, Journal, Stamp};
+use tests::Cli;
+use uuid::Uuid;
+
+use common::{Relay, by_id, device, enrol, row_id, sync_ok};
+
+/// Longest wait for one answer from the relay in the hand-made client.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(future)
+}
+
+/// A QUIC connection to the relay with the key and certificate of the
+/// enrolled device whose data folder is `device_dir`, pinning the relay's key.
+struct RawClient {
+    // Kept alive as long as the connection.
+    _endpoint: quinn::Endpoint,
+    conn: quinn::Connection,
+}
+
+impl RawClient {
+    async fn connect(device_dir: &Path, relay: SocketAddr, fingerprint: &str) -> RawClient {
+        let identity = Identity::load(device_dir, "device").expect("the device's identity files");
+        let pinned: Fingerprint = fingerprint.parse().expect("the relay's fingerprint");
+        let endpoint = transport::client_endpoint("127.0.0.1:0".parse().expect("an address"))
+            .expect("a client endpoint");
+        let config = tls::client_config(&identity, pinned).expect("a client config");
+        let conn = transport::connect(&endpoint, config, relay)
+            .await
+            .expect("connect to the relay");
+        RawClient {
+            _endpoint: endpoint,
+            conn,
+        }
+    }
+
+    async fn stream(&self) -> RawStream {
+        let (send, recv) = tokio::time::timeout(ANSWER_TIMEOUT, self.conn.open_bi())
+            .await
+            .expect("the relay lets a stream open in time")
+            .expect("open a stream");
+        RawStream {
+            send,
+            recv,
+            frames: FrameBuffer::default(),
+        }
+    }
+}
+
+/// One session's stream, frame by frame.
+struct RawStream {
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    frames: FrameBuffer,
+}
+
+impl RawStream {
+    async fn send(&mut self, frame: &Frame) {
+        let bytes = frame.encode().expect("encode a frame");
+        self.send_bytes(&bytes).await;
+    }
+
+    async fn send_bytes(&mut self, bytes: &[u8]) {
+        transport::write_all(&mut self.send, bytes)
+            .await
+            .expect("write to the relay");
+    }
+
+    /// The next frame from the relay, or `None` once it closed the stream.
+    async fn next(&mut self) -> Option<Frame> {
+        loop {
+            if let Some(frame) = self.frames.next_frame().expect("a valid frame") {
+                return Some(frame);
+            }
+            let chunk = tokio::time::timeout(ANSWER_TIMEOUT, transport::read_chunk(&mut self.recv))
+                .await
+                .expect("the relay answered in time");
+            match chunk {
+                Ok(Some(bytes)) => self.frames.extend(&bytes),
+                Ok(None) => return None,
+                Err(e) => panic!("reading from the relay failed: {e}"),
+            }
+        }
+    }
+
+    /// Every frame until the relay closes the stream.
+    async fn rest(&mut self) -> Vec<Frame> {
+        let mut frames = Vec::new();
+        while let Some(frame) = self.next().await {
+            frames.push(frame);
+        }
+        frames
+    }
+
+    /// `Hello` for `journals`; returns the relay's `Welcome` grants.
+    async fn hello(&mut self, journals: Vec<Uuid>) -> Vec<Uuid> {
+        self.send(&hello(journals)).await;
+        match self.next().await {
+            Some(Frame::Welcome { version, journals }) => {
+                assert_eq!(version, PROTOCOL_VERSION);
+                journals.iter().map(|g| g.journal).collect()
+            }
+            other => panic!("expected Welcome, got {other:?}"),
+        }
+    }
+}
+
+/// The `Hello` a real client session sends first.
+fn hello(journals: Vec<Uuid>) -> Frame {
+    let mut session = ClientSession::new(std::time::Instant::now(), "raw test client", journals);
+    let bytes = session
+        .poll_transmit()
+        .expect("a session starts with Hello");
+    let mut buffer = FrameBuffer::default();
+    buffer.extend(&bytes);
+    let frame = buffer.next_frame().expect("valid").expect("one frame");
+    assert!(matches!(frame, Frame::Hello { .. }), "{frame:?}");
+    frame
+}
+
+/// Asserts the frames are exactly one `Error` with `code`.
+fn assert_refused(frames: &[Frame], code: ErrorCode, what: &str) {
+    match frames {
+        [Frame::Error { code: got, message }] => {
+            assert_eq!(*got, code, "{what}: refused with {got:?}: {message}")
+        }
+        _ => panic!("{what}: expected only an Error {code:?}, got {frames:?}"),
+    }
+}
+
+fn activity_ids(cli: &Cli) -> BTreeSet<String> {
+    cli.list_json(&["--all"]).iter().map(row_id).collect()
+}
+
+#[test]
+fn a_centre_device_can_neither_read_nor_write_another_centres_journal() {
+    let relay = Relay::start();
+    let centre_a = relay.add_centre("Ludzas KRC");
+    let centre_b = relay.add_centre("Balvu KRC");
+
+    let device_a = device("Ludzas KRC", "Ludzas dators");
+    device_a.add([
+        "--title",
+        "Ludzas darbnīca",
+        "--kind",
+        "workshop",
+        "--date",
+        "2026-03-01",
+    ]);
+    enrol(&device_a, &relay.centre_code(centre_a));
+    sync_ok(&device_a);
+    let device_b = device("Balvu KRC", "Balvu dators");
+    for title in ["Balvu slepenā sēde", "Balvu ģimeņu diena"] {
+        device_b.add([
+            "--title",
+            title,
+            "--kind",
+            "meeting",
+            "--date",
+            "2026-03-02",
+        ]);
+    }
+    enrol(&device_b, &relay.centre_code(centre_b));
+    sync_ok(&device_b);
+    let b_before = activity_ids(&device_b);
+    let a_id: Uuid = device_a.status_json()["device_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("status shows the device id");
+
+    // An activity of B's journal written by A's actor, as a change on the
+    // journals' shared genesis, bundled as the wire carries it.
+    let mut forged = Journal::new(sync_core::DeviceId(a_id).actor());
+    let patch = ActivityInput {
+        title: Some("Iestarpināts no Ludzas".into()),
+        kind: Some("other".into()),
+        date: Some("2026-03-03".into()),
+        ..Default::default()
+    }
+    .parse()
+    .expect("a valid activity");
+    let stamp = Stamp {
+        author: "Ludzas dators",
+        now: Utc::now(),
+    };
+    let change = forged
+        .create(ActivityId::new_random(), &patch, stamp)
+        .expect("create");
+    let hashes = vec![change.hash()];
+    let bundle = sync_core::sync::memory::bundle_bytes(forged.doc(), &hashes).expect("bundle");
+
+    block_on(async {
+        // One connection (with A's key) per attempt, each a new session.
+        let session = || async {
+            let client =
+                RawClient::connect(device_a.data_dir(), relay.addr(), relay.fingerprint()).await;
+            let stream = client.stream().await;
+            (client, stream)
+        };
+
+        // Asking for B in Hello: refused, nothing else sent.
+        let (_client, mut s) = session().await;
+        s.send(&hello(vec![centre_b])).await;
+        assert_refused(&s.rest().await, ErrorCode::NotAllowed, "Hello for B");
+
+        // Asking for both: refused as a whole.
+        let (_client, mut s) = session().await;
+        s.send(&hello(vec![centre_a, centre_b])).await;
+        assert_refused(&s.rest().await, ErrorCode::NotAllowed, "Hello for A and B");
+
+        // Asking for "everything I may access": only A, which opens normally.
+        let (_client, mut s) = session().await;
+        assert_eq!(
+            s.hello(vec![]).await,
+            vec![centre_a],
+            "grants for A's device"
+        );
+        s.send(&Frame::Open {
+            journal: centre_a,
+            heads: vec![],
+            acked: vec![],
+        })
+        .await;
+        match s.next().await {
+            Some(Frame::Heads { journal, .. }) => assert_eq!(journal, centre_a),
+            other => panic!("Open A: expected Heads, got {other:?}"),
+        }
+
+        // Opening B: refused.
+        let (_client, mut s) = session().await;
+        assert_eq!(s.hello(vec![centre_a]).await, vec![centre_a]);
+        s.send(&Frame::Open {
+            journal: centre_b,
+            heads: vec![],
+            acked: vec![],
+        })
+        .await;
+        assert_refused(&s.rest().await, ErrorCode::NotAllowed, "Open B");
+
+        // Pulling B's changes: refused.
+        let (_client, mut s) = session().await;
+        assert_eq!(s.hello(vec![centre_a]).await, vec![centre_a]);
+        s.send(&Frame::Pull {
+            journal: centre_b,
+            heads: vec![],
+        })
+        .await;
+        assert_refused(&s.rest().await, ErrorCode::NotAllowed, "Pull B");
+
+        // Writing an activity into B: refused.
+        let (_client, mut s) = session().await;
+        assert_eq!(s.hello(vec![centre_a]).await, vec![centre_a]);
+        s.send(&Frame::Changes {
+            journal: centre_b,
+            more: false,
+            count: 1,
+            digest: batch_digest(&hashes),
+            bundle: bundle.clone(),
+        })
+        .await;
+        assert_refused(&s.rest().await, ErrorCode::NotAllowed, "Changes to B");
+    });
+
+    // Nothing of B changed: B's device and the office see only B's own.
+    sync_ok(&device_b);
+    assert_eq!(activity_ids(&device_b), b_before, "B's journal changed");
+    let office = device("Birojs", "Biroja dators");
+    enrol(&office, &relay.office_code());
+    sync_ok(&office);
+    let at_office = by_id(office.list_json(&["--all-centres", "--all"]));
+    let of_b: BTreeSet<String> = at_office
+        .iter()
+        .filter(|(_, row)| row["centre"] == "Balvu KRC")
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert_eq!(of_b, b_before, "the relay's copy of B changed");
+    assert_eq!(at_office.len(), b_before.len() + 1);
+    let stored_into_b_by_a = relay
+        .log()
+        .into_iter()
+        .filter(|l| l.contains("stored") && l.contains(&a_id.to_string()))
+        .filter(|l| l.contains(&centre_b.to_string()))
+        .count();
+    assert_eq!(stored_into_b_by_a, 0, "the relay stored A's changes into B");
+}
+
+#[test]
+fn a_revoked_device_is_refused_and_its_colleague_is_not() {
+    let relay = Relay::start();
+    let centre = relay.add_centre("Preiļu KRC");
+    let lost = device("Preiļu KRC", "Nozagtais dators");
+    let kept = device("Preiļu KRC", "Biroja dators");
+    for cli in [&lost, &kept] {
+        cli.add([
+            "--title",
+            "Sanāksme",
+            "--kind",
+            "meeting",
+            "--date",
+            "2026-01-09",
+        ]);
+        enrol(cli, &relay.centre_code(centre));
+        sync_ok(cli);
+    }
+    let lost_id = lost.status_json()["device_id"]
+        .as_str()
+        .expect("status shows the device id")
+        .to_owned();
+    let listed = relay.admin(["devices"]);
+    assert!(
+        listed.contains(&lost_id),
+        "`relay devices` lacks it:\n{listed}"
+    );
+
+    relay.admin(["revoke", &lost_id]);
+    let line = relay
+        .admin(["devices"])
+        .lines()
+        .find(|l| l.contains(&lost_id))
+        .expect("the revoked device is still listed")
+        .to_owned();
+    assert!(line.trim_end().ends_with("revoked"), "{line}");
+
+    lost.add([
+        "--title",
+        "Pēc zādzības",
+        "--kind",
+        "other",
+        "--date",
+        "2026-01-10",
+    ]);
+    let run = lost.run(["sync"]);
+    run.assert_plain_failure("sync of a revoked device");
+    assert!(
+        run.stderr.contains("revoked"),
+        "no word of revocation:\n{}",
+        run.stderr
+    );
+    assert!(
+        lost.status_json()["unsent"].as_u64() > Some(0),
+        "the revoked device's record must stay on it, unsent"
+    );
+    // Its colleague still syncs, and never receives the revoked device's new record.
+    kept.add([
+        "--title",
+        "Turpinām",
+        "--kind",
+        "meeting",
+        "--date",
+        "2026-01-11",
+    ]);
+    sync_ok(&kept);
+    let titles: Vec<String> = kept
+        .list_json(&[])
+        .iter()
+        .map(|r| r["title"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(!titles.iter().any(|t| t == "Pēc zādzības"), "{titles:?}");
+}
+
+#[test]
+fn expired_reused_and_wrong_key_enrolment_codes_are_refused() {
+    let relay = Relay::start();
+    let centre = relay.add_centre("Aglonas KRC");
+
+    // Expired: valid for no time at all.
+    let expired = relay.admin([
+        "enrol-code",
+        "--centre",
+        &centre.to_string(),
+        "--valid-for",
+        "0s",
+    ]);
+    let cli = Cli::new();
+    let stderr = cli.fails(["enrol", &expired]);
+    assert!(stderr.contains("expired"), "expired code:\n{stderr}");
+
+    // Used once, then refused.
+    let code = relay.centre_code(centre);
+    let first = device("Aglonas KRC", "Pirmais");
+    enrol(&first, &code);
+    let second = device("Aglonas KRC", "Otrais");
+    let stderr = second.fails(["enrol", &code]);
+    assert!(stderr.contains("already used"), "reused code:\n{stderr}");
+    assert!(
+        second.status_json()["enrolment"].is_null(),
+        "a refused enrolment was recorded"
+    );
+
+    // A code whose relay key is not the relay's: the device refuses the relay
+    // before saying anything, so the code's secret stays unspent.
+    let genuine = relay.centre_code(centre);
+    let decoded = EnrolCode::decode(&genuine).expect("a valid code");
+    let mut wrong = [0_u8; 32];
+    wrong[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+    wrong[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+    assert_ne!(Fingerprint(wrong), decoded.fingerprint);
+    let tampered = EnrolCode {
+        relay: decoded.relay.clone(),
+        fingerprint: Fingerprint(wrong),
+        secret: decoded.secret,
+    }
+    .encode()
+    .expect("encode");
+    let third = device("Aglonas KRC", "Trešais");
+    let stderr = third.fails(["enrol", &tampered]);
+    assert!(
+        stderr.contains(RELAY_KEY_MISMATCH),
+        "wrong relay key:\n{stderr}"
+    );
+    assert!(third.status_json()["enrolment"].is_null());
+    enrol(&third, &genuine);
+    sync_ok(&third);
+}
+
+#[test]
+fn an_oversized_frame_is_refused_while_other_devices_sync() {
+    let mut relay = Relay::start();
+    let centre = relay.add_centre("Viļānu KRC");
+    let attacker = device("Viļānu KRC", "Bojātais");
+    enrol(&attacker, &relay.centre_code(centre));
+    sync_ok(&attacker);
+    let honest = device("Viļānu KRC", "Godīgais");
+    for k in 0..20 {
+        honest.add([
+            "--title",
+            &format!("Vakara lasījumi nr. {k}"),
+            "--kind",
+            "event",
+            "--date",
+            "2026-08-01",
+        ]);
+    }
+    enrol(&honest, &relay.centre_code(centre));
+
+    // The honest device syncs while the oversized frame arrives.
+    let sync = honest
+        .command(["sync"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start sync");
+
+    let answer = block_on(async {
+        let client =
+            RawClient::connect(attacker.data_dir(), relay.addr(), relay.fingerprint()).await;
+        let mut s = client.stream().await;
+        let too_long = u32::try_from(MAX_FRAME_BYTES + 1).expect("fits u32");
+        let mut bytes = too_long.to_be_bytes().to_vec();
+        bytes.extend(std::iter::repeat_n(0xAB, 64 * 1024));
+        s.send_bytes(&bytes).await;
+        let answer = s.rest().await;
+        client.conn.close(0u32.into(), b"done");
+        answer
+    });
+    assert_refused(&answer, ErrorCode::TooLarge, "a frame over MAX_FRAME_BYTES");
+
+    let output = sync.wait_with_output().expect("wait for sync");
+    assert!(
+        output.status.success(),
+        "the concurrent sync failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(relay.is_alive(), "the relay died");
+    // And right after.
+    honest.add([
+        "--title",
+        "Pēc uzbrukuma",
+        "--kind",
+        "event",
+        "--date",
+        "2026-08-02",
+    ]);
+    sync_ok(&honest);
+    sync_ok(&attacker);
+    assert_eq!(activity_ids(&attacker), activity_ids(&honest));
+    assert_eq!(activity_ids(&attacker).len(), 21);
+}
