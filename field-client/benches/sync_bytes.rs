@@ -146,7 +146,7 @@ async fn device(dir: &Path, code: &str, base: usize) -> Replica {
     replica
 }
 
-fn zstd_json(replica: &Replica, ids: &[ActivityId]) -> usize {
+fn zstd_json(replica: &mut Replica, ids: &[ActivityId]) -> usize {
     let activities: Vec<_> = ids
         .iter()
         .map(|id| replica.get(*id).expect("read").expect("present"))
@@ -202,7 +202,7 @@ async fn bytes_benchmark(setup: &Setup, secrets: &mut Vec<[u8; 32]>) {
             .await
             .expect("sync");
         let (up, down) = counters.take();
-        let baseline = zstd_json(&replica, &ids) as f64;
+        let baseline = zstd_json(&mut replica, &ids) as f64;
         let total = (up + down) as f64;
         let without = total - (setup_up + setup_down) as f64;
         println!(

@@ -301,7 +301,7 @@ fn time_open(path: &Path, expected: usize) -> (Duration, Duration) {
     let (mut open, mut ready) = (Vec::new(), Vec::new());
     for _ in 0..OPEN_REPEATS {
         let t = Instant::now();
-        let replica = Replica::open(path).expect("open");
+        let mut replica = Replica::open(path).expect("open");
         let opened = t.elapsed();
         let listed = replica.activities().expect("list");
         let total = t.elapsed();
@@ -343,7 +343,7 @@ fn bench_size(dir: &Path, n: usize, rng: &mut Rng) -> Row {
     let t = Instant::now();
     replica.compact().expect("compact");
     let compact = t.elapsed();
-    let snapshot = replica.journal().doc().save().len();
+    let snapshot = replica.journal().expect("journal").doc().save().len();
     drop(replica);
     let bytes = file_size(&path);
     let (open, ready) = time_open(&path, n);

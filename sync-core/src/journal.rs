@@ -33,11 +33,12 @@
 //! operations, so its bytes and its hash are identical everywhere. Nobody ever
 //! creates a root container again.
 
+use automerge::legacy;
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
     ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue,
 };
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc};
 
 use crate::activity::{Activity, ActivityId, ActivityPatch, Counts, Group, Kind};
 use crate::limits::IMPORT_ACTIVITIES_PER_CHANGE;
@@ -87,6 +88,16 @@ pub enum JournalError {
 pub struct Stamp<'a> {
     pub author: &'a str,
     pub now: DateTime<Utc>,
+}
+
+/// What a change built outside the document needs to know about it: the
+/// heads it depends on, the highest operation counter so far, and the sequence
+/// number of this device's last change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tip {
+    heads: Vec<ChangeHash>,
+    max_op: u64,
+    seq: u64,
 }
 
 /// One centre's journal document, with typed accessors.
@@ -181,9 +192,79 @@ impl Journal {
             return Err(JournalError::AlreadyExists(id));
         }
         let mut tx = self.doc.transaction();
-        write_new(&mut tx, &self.activities, id, patch, stamp)?;
+        write_new(&mut TxWriter(&mut tx), &self.activities, id, patch, stamp)?;
         tx.commit_with(commit_options(stamp));
         Ok(self.last_local_change())
+    }
+
+    /// Where this journal's next local change starts.
+    pub fn tip(&mut self) -> Tip {
+        // Automerge finds this device's last change only once the actor is known
+        // to the document; setting it again after changes were merged makes it so.
+        let actor = self.doc.get_actor().clone();
+        self.doc.set_actor(actor);
+        let heads = self.doc.get_heads();
+        let max_op = heads
+            .iter()
+            .filter_map(|h| self.doc.get_change_meta_by_hash(h))
+            .map(|meta| meta.max_op)
+            .max()
+            .unwrap_or(0);
+        let seq = self.doc.get_last_local_change().map_or(0, |c| c.seq());
+        Tip { heads, max_op, seq }
+    }
+
+    /// The change [`Journal::create`] would make at `tip`, built without
+    /// touching the document (which makes it fast: about a microsecond per
+    /// operation instead of tens), with the tip after it. The caller stores the
+    /// change durably, then hands it to [`Journal::apply_own`] — before any
+    /// other change, since it depends on `tip`. The caller also makes sure `id` is new.
+    pub fn prepare_create(
+        &self,
+        tip: &Tip,
+        id: ActivityId,
+        patch: &ActivityPatch,
+        stamp: Stamp<'_>,
+    ) -> Result<(Change, Tip), JournalError> {
+        patch.check_complete()?;
+        let automerge::ObjId::Id(counter, actor, _) = &self.activities else {
+            return Err(JournalError::NotAJournal("the activities map is the root"));
+        };
+        let activities = legacy::OpId(*counter, actor.clone());
+        let start_op = tip.max_op + 1;
+        let mut builder = ChangeBuilder {
+            actor: self.doc.get_actor().clone(),
+            start_op,
+            ops: Vec::new(),
+            last_elements: Vec::new(),
+        };
+        write_new(&mut builder, &activities, id, patch, stamp)?;
+        let max_op = start_op + builder.ops.len() as u64 - 1;
+        let mut deps = tip.heads.clone();
+        deps.sort();
+        let change = Change::from(automerge::ExpandedChange {
+            operations: builder.ops,
+            actor_id: builder.actor,
+            hash: None,
+            seq: tip.seq + 1,
+            start_op: std::num::NonZeroU64::new(start_op).expect("max_op + 1 is not zero"),
+            time: stamp.now.timestamp_millis(),
+            message: None,
+            deps,
+            extra_bytes: Vec::new(),
+            author: None,
+        });
+        let next = Tip {
+            heads: vec![change.hash()],
+            max_op,
+            seq: tip.seq + 1,
+        };
+        Ok((change, next))
+    }
+
+    /// Applies this journal's own changes made by [`Journal::prepare_create`], in order.
+    pub fn apply_own(&mut self, changes: Vec<Change>) -> Result<(), JournalError> {
+        Ok(self.doc.apply_changes(changes)?)
     }
 
     /// Records many new activities (an import), committing them in changes of at
@@ -203,7 +284,7 @@ impl Journal {
             }
             let mut tx = self.doc.transaction();
             for (id, patch) in chunk {
-                write_new(&mut tx, &self.activities, *id, patch, stamp)?;
+                write_new(&mut TxWriter(&mut tx), &self.activities, *id, patch, stamp)?;
             }
             tx.commit_with(commit_options(stamp));
             changes.push(self.last_local_change());
@@ -320,41 +401,221 @@ fn commit_options(stamp: Stamp<'_>) -> CommitOptions {
     CommitOptions::default().with_time(stamp.now.timestamp_millis())
 }
 
-fn write_new(
-    tx: &mut impl Transactable,
-    activities: &ObjId,
+/// The few writes a new record needs. One function, [`write_new`], lays out a new
+/// record through this trait, both in an Automerge transaction and in a change
+/// built without touching the document ([`Journal::prepare_create`]), so the two
+/// paths cannot drift apart.
+trait RecordWriter {
+    type Obj;
+    fn put(&mut self, obj: &Self::Obj, key: &str, value: ScalarValue) -> Result<(), JournalError>;
+    fn make(
+        &mut self,
+        obj: &Self::Obj,
+        key: &str,
+        kind: ObjType,
+    ) -> Result<Self::Obj, JournalError>;
+    /// Appends to a list this same writer made (`index` = its length so far).
+    fn append(&mut self, list: &Self::Obj, index: usize, value: &str) -> Result<(), JournalError>;
+}
+
+/// Writes through an Automerge transaction.
+struct TxWriter<'a, T>(&'a mut T);
+
+impl<T: Transactable> RecordWriter for TxWriter<'_, T> {
+    type Obj = ObjId;
+
+    fn put(&mut self, obj: &ObjId, key: &str, value: ScalarValue) -> Result<(), JournalError> {
+        Ok(self.0.put(obj, key, value)?)
+    }
+
+    fn make(&mut self, obj: &ObjId, key: &str, kind: ObjType) -> Result<ObjId, JournalError> {
+        Ok(self.0.put_object(obj, key, kind)?)
+    }
+
+    fn append(&mut self, list: &ObjId, index: usize, value: &str) -> Result<(), JournalError> {
+        Ok(self.0.insert(list, index, value)?)
+    }
+}
+
+/// Builds a change op by op, without a document: what a transaction would
+/// record, for operations that only create (no op here overwrites another, so
+/// none has predecessors).
+struct ChangeBuilder {
+    actor: ActorId,
+    start_op: u64,
+    ops: Vec<legacy::Op>,
+    /// The last element appended to each list made here: (list, element).
+    last_elements: Vec<(legacy::OpId, legacy::OpId)>,
+}
+
+impl ChangeBuilder {
+    fn push(
+        &mut self,
+        action: legacy::OpType,
+        obj: &legacy::OpId,
+        key: legacy::Key,
+    ) -> legacy::OpId {
+        let id = legacy::OpId(self.start_op + self.ops.len() as u64, self.actor.clone());
+        self.ops.push(legacy::Op {
+            action,
+            obj: legacy::ObjectId::Id(obj.clone()),
+            insert: matches!(key, legacy::Key::Seq(_)),
+            key,
+            pred: legacy::SortedVec::new(),
+        });
+        id
+    }
+}
+
+impl RecordWriter for ChangeBuilder {
+    type Obj = legacy::OpId;
+
+    fn put(&mut self, obj: &Self::Obj, key: &str, value: ScalarValue) -> Result<(), JournalError> {
+        self.push(
+            legacy::OpType::Put(value),
+            obj,
+            legacy::Key::Map(key.into()),
+        );
+        Ok(())
+    }
+
+    fn make(
+        &mut self,
+        obj: &Self::Obj,
+        key: &str,
+        kind: ObjType,
+    ) -> Result<Self::Obj, JournalError> {
+        Ok(self.push(
+            legacy::OpType::Make(kind),
+            obj,
+            legacy::Key::Map(key.into()),
+        ))
+    }
+
+    fn append(&mut self, list: &Self::Obj, index: usize, value: &str) -> Result<(), JournalError> {
+        let previous = self.last_elements.iter().position(|(l, _)| l == list);
+        let after = match previous {
+            Some(at) if index > 0 => legacy::ElementId::Id(self.last_elements.swap_remove(at).1),
+            None if index == 0 => legacy::ElementId::Head,
+            _ => return Err(JournalError::NotAJournal("list appends out of order")),
+        };
+        let element = self.push(
+            legacy::OpType::Put(value.into()),
+            list,
+            legacy::Key::Seq(after),
+        );
+        self.last_elements.push((list.clone(), element));
+        Ok(())
+    }
+}
+
+/// Lays out a new record: the record map, its required fields, its (empty)
+/// lists and counts map, who recorded it and when, then every optional field the
+/// patch sets. Reads nothing: every operation costs time in a large journal.
+/// Absent counts read as 0, an absent `deleted` as false and absent `updated_*`
+/// as the creation stamp, so a new record writes only what it has.
+fn write_new<W: RecordWriter>(
+    w: &mut W,
+    activities: &W::Obj,
     id: ActivityId,
     patch: &ActivityPatch,
     stamp: Stamp<'_>,
 ) -> Result<(), JournalError> {
-    let obj = tx.put_object(activities, id.to_string(), ObjType::Map)?;
-    // `check_complete` guaranteed these three; the rest start blank.
+    // `check_complete` guaranteed these three.
     let (Some(title), Some(kind), Some(date)) = (&patch.title, patch.kind, patch.date) else {
         return Err(patch.check_complete().err().unwrap_or_default().into());
     };
-    tx.put(&obj, "title", title.as_str())?;
-    tx.put(&obj, "kind", kind.key())?;
-    tx.put(&obj, "date", date.format("%Y-%m-%d").to_string())?;
-    let blank = Activity {
-        title: title.clone(),
-        kind,
-        date,
-        ..blank_activity(id, stamp)
-    };
-    tx.put_object(&obj, "organisers", ObjType::List)?;
-    tx.put_object(&obj, "institutions", ObjType::List)?;
-    // Absent counts read as 0, an absent `deleted` as false and absent
-    // `updated_*` as the creation stamp: a new record writes only what it has
-    // (every operation costs time in a large journal).
-    tx.put_object(&obj, "counts", ObjType::Map)?;
-    tx.put(&obj, "recorded_by", stamp.author)?;
-    tx.put(
-        &obj,
-        "created_at",
-        ScalarValue::Timestamp(stamp.now.timestamp_millis()),
-    )?;
-    write_patch(tx, &obj, &blank, patch)?;
+    let obj = w.make(activities, &id.to_string(), ObjType::Map)?;
+    w.put(&obj, "title", title.as_str().into())?;
+    w.put(&obj, "kind", kind.key().into())?;
+    w.put(&obj, "date", date.format("%Y-%m-%d").to_string().into())?;
+    // The containers exist from the start, so that two devices adding the first
+    // organiser concurrently add to one list instead of creating two.
+    let organisers = w.make(&obj, "organisers", ObjType::List)?;
+    let institutions = w.make(&obj, "institutions", ObjType::List)?;
+    let counts = w.make(&obj, "counts", ObjType::Map)?;
+    w.put(&obj, "recorded_by", stamp.author.into())?;
+    let created = ScalarValue::Timestamp(stamp.now.timestamp_millis());
+    w.put(&obj, "created_at", created)?;
+    for (key, text) in [
+        ("place", &patch.place),
+        ("description", &patch.description),
+        ("notes", &patch.notes),
+    ] {
+        if let Some(text) = text.as_deref().filter(|t| !t.is_empty()) {
+            w.put(&obj, key, text.into())?;
+        }
+    }
+    if let Some(Some(start)) = patch.start {
+        w.put(&obj, "start", start.format("%H:%M").to_string().into())?;
+    }
+    if let Some(Some(hours)) = patch.hours {
+        w.put(&obj, "hours", hours.into())?;
+    }
+    for (list, names) in [
+        (&organisers, &patch.organisers),
+        (&institutions, &patch.institutions),
+    ] {
+        for (index, name) in names.iter().flatten().enumerate() {
+            w.append(list, index, name)?;
+        }
+    }
+    // One write per group (a group given twice takes its last count): a second
+    // write to the same key would overwrite the first, which only a document can track.
+    for (group, n) in new_counts(patch).iter().filter(|(_, n)| *n != 0) {
+        w.put(&counts, group.key(), u64::from(n).into())?;
+    }
     Ok(())
+}
+
+/// The activity a new record reads back as (what [`write_new`] writes, seen
+/// through [`read_activity`]), built without the document.
+pub fn new_record(id: ActivityId, patch: &ActivityPatch, stamp: Stamp<'_>) -> Activity {
+    let created = millis_to_time(stamp.now.timestamp_millis());
+    let mut a = blank_activity(
+        id,
+        Stamp {
+            author: stamp.author,
+            now: created,
+        },
+    );
+    a.title = patch.title.clone().unwrap_or_default();
+    a.kind = patch.kind.unwrap_or(Kind::Other);
+    a.date = patch.date.unwrap_or(NaiveDate::MIN);
+    a.place = patch.place.clone().unwrap_or_default();
+    a.description = patch.description.clone().unwrap_or_default();
+    a.notes = patch.notes.clone().unwrap_or_default();
+    // Stored at minute and f64 precision, as `write_new` writes them.
+    a.start = patch
+        .start
+        .flatten()
+        .and_then(|t| NaiveTime::from_hms_opt(t.hour(), t.minute(), 0));
+    a.hours = patch.hours.flatten();
+    a.organisers = distinct(patch.organisers.iter().flatten());
+    a.institutions = distinct(patch.institutions.iter().flatten());
+    a.counts = new_counts(patch);
+    a.total_participants = a.counts.total();
+    a
+}
+
+/// The counts of a new record: each group's last count in the patch.
+fn new_counts(patch: &ActivityPatch) -> Counts {
+    let mut counts = Counts::default();
+    for (group, n) in &patch.counts {
+        counts.set(*group, *n);
+    }
+    counts
+}
+
+/// Each name once, in first-seen order (as [`read_names`] reads a list).
+fn distinct<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        if !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    out
 }
 
 fn blank_activity(id: ActivityId, stamp: Stamp<'_>) -> Activity {

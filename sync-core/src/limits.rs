@@ -32,6 +32,13 @@ pub const MAX_ACTIVITY_HOURS: f64 = 2_000.0;
 /// 10,000 activities), so it should not run after every add.
 pub const COMPACT_AFTER_CHANGES: u64 = 500;
 
+/// New activities durably stored but not yet applied to the in-memory journal
+/// (a durable add returns before Automerge's slow per-operation insert; applying
+/// a batch later costs about a fifth per change of applying each one alone). The
+/// bound caps that catch-up work, paid by the next read, sync or add past it, at
+/// about 30 ms.
+pub const MAX_PENDING_CHANGES: usize = 256;
+
 /// Activities committed together in one Automerge change during an import. Keeps each
 /// change small (tens of kilobytes) so that sync can later move it in bounded batches,
 /// while 10,000 rows still need only 100 changes.

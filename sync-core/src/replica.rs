@@ -19,8 +19,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::activity::{Activity, ActivityId, ActivityPatch};
-use crate::journal::{Journal, JournalError, Stamp};
-use crate::limits::COMPACT_AFTER_CHANGES;
+use crate::journal::{Journal, JournalError, Stamp, Tip, new_record};
+use crate::limits::{COMPACT_AFTER_CHANGES, MAX_PENDING_CHANGES};
 use crate::store::{
     DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store, StoreError, ViewUpdate,
 };
@@ -78,6 +78,12 @@ struct Loaded {
     journal: Journal,
     /// Changes appended since the last snapshot, to know when to compact.
     appended: u64,
+    /// New-activity changes already durable in the store but not yet applied to
+    /// `journal` (see [`Replica::add`]); applied before anything reads it.
+    pending: Vec<Change>,
+    /// Where the next change [`Replica::add`] prepares starts. `Some` only while
+    /// nothing but `add` has changed the journal since it was computed.
+    tip: Option<Tip>,
 }
 
 /// A device's journals, open for reading and durable writing.
@@ -115,8 +121,8 @@ impl Replica {
     }
 
     /// The home journal.
-    pub fn journal(&self) -> &Journal {
-        &self.loaded[&self.home].journal
+    pub fn journal(&mut self) -> Result<&Journal, ReplicaError> {
+        Ok(&self.settled(self.home)?.journal)
     }
 
     /// The home journal's id.
@@ -130,8 +136,7 @@ impl Replica {
 
     /// A journal, loaded from the store on first use.
     pub fn journal_by_id(&mut self, id: JournalId) -> Result<&Journal, ReplicaError> {
-        self.load(id)?;
-        Ok(&self.loaded[&id].journal)
+        Ok(&self.settled(id)?.journal)
     }
 
     /// Gives the home journal a new id (the centre's, learnt at enrolment).
@@ -151,9 +156,47 @@ impl Replica {
         now: DateTime<Utc>,
     ) -> Result<ActivityId, ReplicaError> {
         let home = self.home;
-        self.mutate_at(home, &[id], now, |journal, stamp| {
-            Ok(vec![journal.create(id, patch, stamp)?])
-        })?;
+        self.load(home)?;
+        match self.store.view_contains(home, id)? {
+            Some(true) => return Err(JournalError::AlreadyExists(id).into()),
+            Some(false) => {}
+            // No view to check against (a store from before it existed): the
+            // ordinary path, which checks the document.
+            None => {
+                self.mutate_at(home, &[id], now, |journal, stamp| {
+                    Ok(vec![journal.create(id, patch, stamp)?])
+                })?;
+                return Ok(id);
+            }
+        }
+        if self.loaded[&home].pending.len() >= MAX_PENDING_CHANGES {
+            self.settled(home)?;
+        }
+        let stamp = Stamp {
+            author: self.store.device_name(),
+            now,
+        };
+        let loaded = self.loaded.get_mut(&home).expect("loaded above");
+        let tip = match &loaded.tip {
+            Some(tip) => tip.clone(),
+            None => loaded.journal.tip(),
+        };
+        let (change, next) = loaded.journal.prepare_create(&tip, id, patch, stamp)?;
+        let row = serde_json::to_vec(&new_record(id, patch, stamp)).expect("activities serialize");
+        let view = ViewUpdate {
+            rows: vec![(id, row)],
+            heads: vec![change.hash()],
+        };
+        let mut changes = [change];
+        let touched = [(id, changes[0].hash())];
+        // The document is untouched so far: if the append fails, there is
+        // nothing to undo.
+        self.store
+            .append_local(home, &mut changes, &touched, Some(&view))?;
+        let [change] = changes;
+        loaded.pending.push(change);
+        loaded.tip = Some(next);
+        loaded.appended += 1;
         Ok(id)
     }
 
@@ -197,7 +240,7 @@ impl Replica {
         let mut outcome = ImportOutcome::default();
         let mut seen = HashSet::new();
         for (id, patch) in items {
-            if self.journal().contains(id)? || !seen.insert(id) {
+            if self.journal()?.contains(id)? || !seen.insert(id) {
                 outcome.already_present += 1;
             } else {
                 new.push((id, patch));
@@ -215,9 +258,10 @@ impl Replica {
     }
 
     /// An activity from any loaded journal.
-    pub fn get(&self, id: ActivityId) -> Result<Option<Activity>, ReplicaError> {
-        for loaded in self.loaded.values() {
-            if let Some(a) = loaded.journal.get(id)? {
+    pub fn get(&mut self, id: ActivityId) -> Result<Option<Activity>, ReplicaError> {
+        let ids: Vec<JournalId> = self.loaded.keys().copied().collect();
+        for journal in ids {
+            if let Some(a) = self.settled(journal)?.journal.get(id)? {
                 return Ok(Some(a));
             }
         }
@@ -225,8 +269,8 @@ impl Replica {
     }
 
     /// Every activity of the home journal, newest first, deleted ones included.
-    pub fn activities(&self) -> Result<Vec<Activity>, ReplicaError> {
-        Ok(self.journal().activities()?)
+    pub fn activities(&mut self) -> Result<Vec<Activity>, ReplicaError> {
+        Ok(self.journal()?.activities()?)
     }
 
     /// Every activity of every journal in the store, with its journal.
@@ -244,8 +288,8 @@ impl Replica {
         Ok(all)
     }
 
-    pub fn status(&self) -> Result<Status, ReplicaError> {
-        let all = self.journal().activities()?;
+    pub fn status(&mut self) -> Result<Status, ReplicaError> {
+        let all = self.journal()?.activities()?;
         let deleted = all.iter().filter(|a| a.deleted).count();
         let mut unsent = 0;
         for info in self.store.journals()? {
@@ -284,6 +328,7 @@ impl Replica {
     }
 
     fn compact_journal(&mut self, id: JournalId) -> Result<(), ReplicaError> {
+        self.settled(id)?;
         let loaded = self
             .loaded
             .get_mut(&id)
@@ -297,14 +342,35 @@ impl Replica {
         if !self.loaded.contains_key(&id) {
             let journal = self.store.load_journal(id)?;
             let appended = self.store.appended_count(id)?;
-            self.loaded.insert(id, Loaded { journal, appended });
+            let loaded = Loaded {
+                journal,
+                appended,
+                pending: Vec::new(),
+                tip: None,
+            };
+            self.loaded.insert(id, loaded);
         }
         Ok(())
     }
 
+    /// A journal, loaded, with every pending change applied: what every reader
+    /// and every other kind of change needs. Clears the tip, since whatever
+    /// follows may change the journal in other ways than `add`.
+    fn settled(&mut self, id: JournalId) -> Result<&mut Loaded, ReplicaError> {
+        self.load(id)?;
+        let loaded = self.loaded.get_mut(&id).expect("loaded above");
+        loaded.tip = None;
+        let pending = std::mem::take(&mut loaded.pending);
+        if !pending.is_empty() && loaded.journal.apply_own(pending).is_err() {
+            // The changes are durable: the store's copy of the journal has them.
+            self.reload(id)?;
+        }
+        Ok(self.loaded.get_mut(&id).expect("loaded above"))
+    }
+
     /// The journal holding `id`: the home journal first, then every other.
     fn journal_holding(&mut self, id: ActivityId) -> Result<JournalId, ReplicaError> {
-        if self.journal().contains(id)? {
+        if self.journal()?.contains(id)? {
             return Ok(self.home);
         }
         for info in self.store.journals()? {
@@ -325,7 +391,7 @@ impl Replica {
         now: DateTime<Utc>,
         edit: impl FnOnce(&mut Journal, Stamp<'_>) -> Result<Vec<Change>, ReplicaError>,
     ) -> Result<bool, ReplicaError> {
-        self.load(id)?;
+        self.settled(id)?;
         let stamp = Stamp {
             author: self.store.device_name(),
             now,
@@ -377,10 +443,8 @@ impl Replica {
     }
 
     fn loaded_doc(&mut self, journal: Uuid) -> Result<&mut Loaded, StorageFailure> {
-        let id = JournalId(journal);
-        self.load(id)
-            .map_err(|e| StorageFailure::local(e.to_string()))?;
-        Ok(self.loaded.get_mut(&id).expect("loaded above"))
+        self.settled(JournalId(journal))
+            .map_err(|e| StorageFailure::local(e.to_string()))
     }
 }
 

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use automerge::ChangeHash;
 use sync_core::replica::ReplicaError;
 use sync_core::{
-    Activity, ActivityId, ActivityPatch, Group, NewStore, OpenError, Replica, Store, StoreError,
+    Activity, ActivityId, ActivityPatch, Group, Journal, JournalId, NewStore, OpenError, Replica,
+    Store, StoreError,
 };
 
 use common::{at, full, minimal};
@@ -38,6 +39,15 @@ fn title(t: &str) -> ActivityPatch {
     }
 }
 
+/// Records that the relay acknowledged `heads`, as a sync session would.
+fn acknowledge(r: &mut Replica, journal: JournalId, heads: &[ChangeHash]) {
+    let current = r.journal().expect("journal").doc().fork();
+    let current = Journal::from_doc(current).expect("a journal");
+    r.store()
+        .mark_acknowledged(journal, &current, heads)
+        .expect("ack");
+}
+
 #[test]
 fn create_add_reopen_keeps_everything() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -54,13 +64,16 @@ fn create_add_reopen_keeps_everything() {
             .expect("edit")
     );
     assert!(r.set_deleted(c, true, at(4)).expect("delete"));
-    let (activities, heads) = (r.activities().expect("read"), r.journal().heads());
+    let (activities, heads) = (
+        r.activities().expect("read"),
+        r.journal().expect("journal").heads(),
+    );
     let (device, journal) = (r.store().device_id(), r.journal_id());
     drop(r);
 
-    let r = Replica::open(&path).expect("reopen");
+    let mut r = Replica::open(&path).expect("reopen");
     assert_eq!(r.activities().expect("read"), activities);
-    assert_eq!(r.journal().heads(), heads);
+    assert_eq!(r.journal().expect("journal").heads(), heads);
     assert_eq!(r.store().device_id(), device);
     assert_eq!(r.store().device_name(), NEW.device_name);
     assert_eq!(r.journal_id(), journal);
@@ -199,7 +212,10 @@ fn damage_fixture(dir: &Path) -> Images {
         add(&mut r, &minimal(&format!("Pēc kompaktēšanas {i}")), 10 + i);
     }
     let crashed = std::fs::read(&path).expect("read file");
-    let (activities, heads) = (r.activities().expect("read"), r.journal().heads());
+    let (activities, heads) = (
+        r.activities().expect("read"),
+        r.journal().expect("journal").heads(),
+    );
     drop(r);
     let closed = std::fs::read(&path).expect("read file");
     Images {
@@ -467,17 +483,20 @@ fn compaction_keeps_everything_and_empties_the_change_log() {
         "below the threshold"
     );
 
-    let (before, heads) = (r.activities().expect("read"), r.journal().heads());
+    let (before, heads) = (
+        r.activities().expect("read"),
+        r.journal().expect("journal").heads(),
+    );
     assert_eq!(before.len(), 310);
     r.compact().expect("compact");
     assert_eq!(r.store().appended_count(journal).expect("count"), 0);
     assert_eq!(r.activities().expect("read"), before);
-    assert_eq!(r.journal().heads(), heads);
+    assert_eq!(r.journal().expect("journal").heads(), heads);
     drop(r);
 
     let mut r = Replica::open(&path).expect("reopen");
     assert_eq!(r.activities().expect("read"), before);
-    assert_eq!(r.journal().heads(), heads);
+    assert_eq!(r.journal().expect("journal").heads(), heads);
     assert_eq!(r.store().appended_count(journal).expect("count"), 0);
 
     // Appending after a compaction, and compacting twice, still loads the same.
@@ -485,11 +504,14 @@ fn compaction_keeps_everything_and_empties_the_change_log() {
     assert_eq!(r.store().appended_count(journal).expect("count"), 1);
     r.compact().expect("compact again");
     r.compact().expect("compact with nothing appended");
-    let (after, heads) = (r.activities().expect("read"), r.journal().heads());
+    let (after, heads) = (
+        r.activities().expect("read"),
+        r.journal().expect("journal").heads(),
+    );
     drop(r);
-    let r = Replica::open(&path).expect("reopen");
+    let mut r = Replica::open(&path).expect("reopen");
     assert_eq!(r.activities().expect("read"), after);
-    assert_eq!(r.journal().heads(), heads);
+    assert_eq!(r.journal().expect("journal").heads(), heads);
     assert!(r.get(late).expect("get").is_some());
 }
 
@@ -523,42 +545,34 @@ fn acknowledgements_clear_unsent_activities() {
 
     let first = add(&mut r, &minimal("Pirmā"), 0);
     add(&mut r, &minimal("Otrā"), 1);
-    let after_second = r.journal().heads();
+    let after_second = r.journal().expect("journal").heads();
     add(&mut r, &minimal("Trešā"), 2);
     assert_eq!(unsent(&r), 3);
 
-    r.store()
-        .mark_acknowledged(journal, r.journal(), &after_second)
-        .expect("ack");
+    acknowledge(&mut r, journal, &after_second);
     assert_eq!(unsent(&r), 1);
     assert_eq!(
         r.store().acknowledged_heads(journal).expect("acked"),
         after_second
     );
 
-    let current = r.journal().heads();
-    r.store()
-        .mark_acknowledged(journal, r.journal(), &current)
-        .expect("ack");
+    let current = r.journal().expect("journal").heads();
+    acknowledge(&mut r, journal, &current);
     assert_eq!(unsent(&r), 0);
 
     assert!(r.edit(first, &title("Pirmā, labota"), at(3)).expect("edit"));
     assert_eq!(unsent(&r), 1);
     // Acknowledging old heads again does not clear the newer edit.
-    r.store()
-        .mark_acknowledged(journal, r.journal(), &current)
-        .expect("ack");
+    acknowledge(&mut r, journal, &current);
     assert_eq!(unsent(&r), 1);
     // Heads the device does not know cover nothing.
     let unknown = [ChangeHash([7; 32])];
-    r.store()
-        .mark_acknowledged(journal, r.journal(), &unknown)
-        .expect("ack");
+    acknowledge(&mut r, journal, &unknown);
     assert_eq!(unsent(&r), 1);
 
     // The bookkeeping is durable.
     drop(r);
-    let r = Replica::open(&path).expect("reopen");
+    let mut r = Replica::open(&path).expect("reopen");
     assert_eq!(unsent(&r), 1);
     assert_eq!(
         r.store().acknowledged_heads(journal).expect("acked"),
@@ -589,7 +603,7 @@ fn import_skips_existing_ids_and_duplicates_within_the_batch() {
     assert_eq!(r.get(fresh).expect("get").expect("present").title, "Jauna");
 
     // A row missing a required field refuses the whole import and leaves nothing behind.
-    let heads = r.journal().heads();
+    let heads = r.journal().expect("journal").heads();
     let bad = vec![
         (ActivityId::new_random(), minimal("Laba")),
         (
@@ -604,9 +618,124 @@ fn import_skips_existing_ids_and_duplicates_within_the_batch() {
         r.import(bad, at(3)),
         Err(ReplicaError::Journal(_))
     ));
-    assert_eq!(r.journal().heads(), heads);
+    assert_eq!(r.journal().expect("journal").heads(), heads);
     drop(r);
-    let r = Replica::open(&path).expect("reopen");
-    assert_eq!(r.journal().heads(), heads);
+    let mut r = Replica::open(&path).expect("reopen");
+    assert_eq!(r.journal().expect("journal").heads(), heads);
     assert_eq!(r.activities().expect("read").len(), 2);
+}
+
+#[test]
+fn adds_applied_later_are_seen_by_every_reader_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, mut r) = new_replica(dir.path());
+    // More adds than may wait unapplied, so the bound is crossed too.
+    let n = sync_core::limits::MAX_PENDING_CHANGES + 5;
+    let ids: Vec<ActivityId> = (0..n)
+        .map(|k| add(&mut r, &full(&format!("Nodarbība nr. {k}")), k as i64))
+        .collect();
+    let (_, listed) = r
+        .store()
+        .view(r.journal_id())
+        .expect("view")
+        .expect("built");
+    assert_eq!(listed.len(), n, "the list view has every add at once");
+    let a = r.get(ids[7]).expect("get").expect("present");
+    assert_eq!(a.title, "Nodarbība nr. 7");
+    assert_eq!(a.organisers, ["Anna Bērziņa", "Jānis Ozoliņš"]);
+    // An edit after pending adds: the journal is settled first.
+    assert!(
+        r.edit(ids[0], &title("Labots: ģērbšanās"), at(10_000))
+            .expect("edit")
+    );
+    let late = add(&mut r, &minimal("Pēc labojuma"), 10_001);
+    let heads = r.journal().expect("journal").heads();
+    let all = r.activities().expect("list");
+    assert_eq!(all.len(), n + 1);
+    assert_eq!(r.status().expect("status").unsent, n as u64 + 1);
+    // The rows written from the patch read exactly as the document does.
+    let (_, mut viewed) = r
+        .store()
+        .view(r.journal_id())
+        .expect("view")
+        .expect("built");
+    sync_core::journal::sort_newest_first(&mut viewed);
+    assert_eq!(viewed, all);
+    drop(r);
+
+    let mut r = Replica::open(&path).expect("reopen");
+    assert_eq!(r.journal().expect("journal").heads(), heads);
+    assert_eq!(r.activities().expect("list"), all);
+    assert!(r.get(late).expect("get").is_some());
+    assert_eq!(
+        r.get(ids[0]).expect("get").expect("present").title,
+        "Labots: ģērbšanās"
+    );
+}
+
+#[test]
+fn add_refuses_an_id_that_exists_even_before_it_is_applied() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_path, mut r) = new_replica(dir.path());
+    let id = add(&mut r, &minimal("Pirmā"), 0);
+    let again = r.add(id, &minimal("Otrreiz"), at(1));
+    assert!(
+        matches!(
+            again,
+            Err(ReplicaError::Journal(
+                sync_core::JournalError::AlreadyExists(_)
+            ))
+        ),
+        "{again:?}"
+    );
+    assert_eq!(r.activities().expect("list").len(), 1);
+    assert_eq!(r.get(id).expect("get").expect("present").title, "Pirmā");
+}
+
+#[test]
+fn adds_after_merging_remote_changes_depend_on_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, mut r) = new_replica(dir.path());
+    let journal = r.journal_id();
+    add(&mut r, &minimal("Vietējā 1"), 0);
+    // Another device of the centre records something; it arrives by sync.
+    let mut other = Journal::from_doc(
+        r.journal()
+            .expect("journal")
+            .doc()
+            .fork()
+            .with_actor(automerge::ActorId::random()),
+    )
+    .expect("journal");
+    add(&mut r, &minimal("Vietējā 2"), 1);
+    let remote = other
+        .create(
+            ActivityId::new_random(),
+            &minimal("No otras ierīces"),
+            common::stamp("Otra", 2),
+        )
+        .expect("create");
+    sync_core::sync::SyncStorage::apply_durably(&mut r, journal.0, vec![remote.clone()])
+        .expect("apply");
+    let after = add(&mut r, &minimal("Vietējā 3"), 3);
+    let heads = r.journal().expect("journal").heads();
+    assert_eq!(
+        heads.len(),
+        1,
+        "the new add depends on everything before it"
+    );
+    assert_eq!(r.activities().expect("list").len(), 4);
+    drop(r);
+    let mut r = Replica::open(&path).expect("reopen");
+    assert_eq!(r.journal().expect("journal").heads(), heads);
+    assert!(r.get(after).expect("get").is_some());
+    // The other device takes the local changes without a gap.
+    let changes = r
+        .journal()
+        .expect("journal")
+        .doc()
+        .get_changes(&[remote.hash()]);
+    other.doc_mut().apply_changes(changes).expect("apply");
+    assert_eq!(other.heads(), heads);
+    assert_eq!(other.len(), 4);
 }

@@ -58,7 +58,12 @@ fn view_matches_the_journal_after_local_and_remote_changes() {
 
     // Another device edits one of ours and records two of its own; we receive it.
     let home = replica.journal_id();
-    let doc = replica.journal().doc().fork().with_actor(ActorId::random());
+    let doc = replica
+        .journal()
+        .expect("journal")
+        .doc()
+        .fork()
+        .with_actor(ActorId::random());
     let mut other = Journal::from_doc(doc).expect("journal");
     let counts = ActivityPatch {
         counts: vec![(Group::Teachers, 17)],
@@ -75,7 +80,9 @@ fn view_matches_the_journal_after_local_and_remote_changes() {
     other
         .create(ActivityId::new_random(), &patch(101), stamp)
         .expect("remote add");
-    let changes = other.doc().get_changes(&replica.journal().heads());
+    let changes = other
+        .doc()
+        .get_changes(&replica.journal().expect("journal").heads());
     replica.apply_durably(home.0, changes).expect("apply");
 
     let expected = replica.activities().expect("read");

@@ -107,9 +107,11 @@ fn verify(
     rng: &mut Rng,
     context: &str,
 ) -> u64 {
-    let replica = Replica::open(store)
+    let mut replica = Replica::open(store)
         .unwrap_or_else(|e| panic!("{context}: the store does not open after a kill: {e}"));
-    let journal = replica.journal();
+    let journal = replica
+        .journal()
+        .unwrap_or_else(|e| panic!("{context}: the journal does not load after a kill: {e}"));
     let has = |id: ActivityId| {
         journal
             .contains(id)
@@ -117,7 +119,7 @@ fn verify(
     };
     let check = |run: u64, n: u64| {
         let id = crash_id(run, n);
-        let activity = replica
+        let activity = journal
             .get(id)
             .unwrap_or_else(|e| panic!("{context}: reading {id}: {e}"))
             .unwrap_or_else(|| {
@@ -261,7 +263,7 @@ fn killed_writers_never_lose_a_saved_activity() {
          (compactions {compactions_seen}, kills in compaction {kills_in_compaction})"
     );
     // Finally, every activity in the store is one the writer wrote, intact.
-    let replica = Replica::open(&store).expect("open at the end");
+    let mut replica = Replica::open(&store).expect("open at the end");
     let all = replica.activities().expect("read every activity");
     assert!(all.len() as u64 >= total);
     assert!(all.len() as u64 <= total + WRITER_KILLS);
@@ -281,7 +283,7 @@ fn killed_writers_never_lose_a_saved_activity() {
 /// hold exactly what the journal holds, whatever the crashes did.
 fn assert_view_matches_journal(store: &Path, context: &str) {
     let (journal, from_journal) = {
-        let replica = Replica::open(store)
+        let mut replica = Replica::open(store)
             .unwrap_or_else(|e| panic!("{context}: the store does not open: {e}"));
         let all = replica.activities().expect("read the journal");
         (replica.journal_id(), all)
@@ -431,7 +433,7 @@ fn killed_cli_adds_never_lose_a_saved_activity_and_the_store_always_opens() {
         attempts.push(Attempt { title, id });
 
         // The store always opens, and every reported add is there.
-        let replica = Replica::open(&store)
+        let mut replica = Replica::open(&store)
             .unwrap_or_else(|e| panic!("{context}: the store does not open after a kill: {e}"));
         for attempt in &attempts {
             let Some(id) = &attempt.id else {

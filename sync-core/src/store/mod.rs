@@ -319,7 +319,7 @@ impl Store {
             let mut table = tx.open_table(CHANGES)?;
             let first = next_seq(&table, journal)?;
             for (seq, change) in (first..).zip(changes.iter_mut()) {
-                table.insert((journal.0.as_u128(), seq), change.bytes().as_ref())?;
+                table.insert((journal.0.as_u128(), seq), change.raw_bytes())?;
             }
             let mut unsent = tx.open_table(UNSENT)?;
             for (activity, hash) in touched {
@@ -391,6 +391,23 @@ impl Store {
             .retain_in(journal_range(id), |_, _| false)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Whether the materialized view of `journal` lists activity `id`; `None`
+    /// when that view was never built. The view is written in the same
+    /// transaction as every change, so it knows every stored activity.
+    pub fn view_contains(
+        &self,
+        journal: JournalId,
+        id: ActivityId,
+    ) -> Result<Option<bool>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let j = journal.0.as_u128();
+        if tx.open_table(VIEW_HEADS)?.get(j)?.is_none() {
+            return Ok(None);
+        }
+        let row = tx.open_table(ACTIVITY_VIEW)?.get((j, id.0.as_u128()))?;
+        Ok(Some(row.is_some()))
     }
 
     /// Number of activities with local changes the relay has not acknowledged.
