@@ -213,6 +213,52 @@ async fn bytes_benchmark(setup: &Setup, secrets: &mut Vec<[u8; 32]>) {
             without / baseline
         );
     }
+    warm_connection_rows(&dir, &mut replica, &counters).await;
+}
+
+/// The daemon's steady state: one connection kept open, a session per round.
+/// Bytes of each session alone, measured, not derived.
+async fn warm_connection_rows(dir: &Path, replica: &mut Replica, counters: &Counters) {
+    let enrolment = net::enrolment(replica.store())
+        .expect("enrolment")
+        .expect("enrolled");
+    let name = replica.store().device_name().to_owned();
+    let conn = net::connect_enrolled(dir, &name, &enrolment)
+        .await
+        .expect("connect");
+    net::sync_on(&conn, replica, net::Mode::Once)
+        .await
+        .expect("first session");
+    println!(
+        "
+On a connection kept open (as `field-client run` keeps it), one session per row:"
+    );
+    println!(
+        "{:>6} {:>10} {:>10} {:>10} {:>12} {:>8}",
+        "N", "up B", "down B", "total B", "zstd JSON B", "ratio"
+    );
+    for n in [1_usize, 100, 1_000] {
+        let ids: Vec<ActivityId> = (0..n)
+            .map(|i| {
+                replica
+                    .add(ActivityId::new_random(), &activity(200_000 + i), Utc::now())
+                    .expect("add")
+            })
+            .collect();
+        counters.take();
+        net::sync_on(&conn, replica, net::Mode::Once)
+            .await
+            .expect("sync");
+        let (up, down) = counters.take();
+        let baseline = zstd_json(replica, &ids) as f64;
+        println!(
+            "{n:>6} {up:>10} {down:>10} {:>10} {:>12} {:>8.2}",
+            up + down,
+            baseline as u64,
+            (up + down) as f64 / baseline
+        );
+    }
+    conn.close(0u32.into(), b"done");
 }
 
 async fn ten_devices_benchmark(setup: &Setup, secrets: &mut Vec<[u8; 32]>) {

@@ -275,15 +275,26 @@ pub async fn sync(
         .map_err(|_| NetError::NotEnrolled)?;
     let device_name = replica.store().device_name().to_owned();
     let conn = connect(data_dir, &device_name, &enrolment.relay, pinned).await?;
+    let result = sync_on(&conn, replica, mode).await;
+    conn.close(0u32.into(), b"done");
+    result
+}
+
+/// Runs one session on a connection that is already open (as the daemon keeps
+/// one): no handshake, only the session's own frames.
+pub async fn sync_on(
+    conn: &quinn::Connection,
+    replica: &mut Replica,
+    mode: Mode,
+) -> Result<SyncReport, NetError> {
+    let enrolment = enrolment(replica.store())?.ok_or(NetError::NotEnrolled)?;
     let (send, recv) = conn.open_bi().await.map_err(TransportError::from)?;
     let wanted = if enrolment.office {
         vec![]
     } else {
         vec![enrolment.journal]
     };
-    let result = drive(replica, send, recv, wanted, mode).await;
-    conn.close(0u32.into(), b"done");
-    result
+    drive(replica, send, recv, wanted, mode).await
 }
 
 async fn drive(

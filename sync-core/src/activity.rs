@@ -104,6 +104,10 @@ impl Kind {
     /// Reads a kind from its English key or Latvian name, ignoring case, spaces
     /// versus underscores and Latvian diacritics ("seminars" finds "seminārs").
     pub fn parse(text: &str) -> Option<Kind> {
+        // Stored keys are exact: no folding needed (it dominated reading a view).
+        if let Some(kind) = Kind::ALL.into_iter().find(|k| k.key() == text) {
+            return Some(kind);
+        }
         let wanted = fold_key(text);
         Kind::ALL
             .into_iter()
@@ -174,6 +178,10 @@ impl Group {
 
     /// Reads a group from its key or Latvian name, forgiving case and diacritics.
     pub fn parse(text: &str) -> Option<Group> {
+        // Stored keys are exact: no folding needed (it dominated reading a view).
+        if let Some(group) = Group::ALL.into_iter().find(|g| g.key() == text) {
+            return Some(group);
+        }
         let wanted = fold_key(text);
         Group::ALL
             .into_iter()
