@@ -162,9 +162,7 @@ impl SyncStorage for RelayJournals {
         // Into memory, then onto disk; if the disk write fails the journal is
         // dropped from memory. The `Ack` is sent only after this returns Ok, so
         // the heads it names are always on disk.
-        let applied = loaded.journal.doc_mut().apply_changes(new.iter().cloned());
-        let result = applied
-            .map_err(|e| StorageFailure::peer(format!("changes refused: {e}")))
+        let result = sync_core::sync::apply_guarded(loaded.journal.doc_mut(), new.clone())
             .and_then(|()| {
                 self.store
                     .append_remote(JournalId(journal), &mut new, None)

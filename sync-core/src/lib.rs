@@ -5,13 +5,15 @@
 //! - [`store`]: the redb file holding journals durably (snapshot + appended changes);
 //! - [`replica`]: a journal bound to its store: every change is durable before it returns;
 //! - [`sync`]: the sans-IO sync protocol (docs/PROTOCOL.md): sessions fed bytes and time;
-//! - [`limits`]: every bound, named, with its reason.
+//! - [`limits`]: every bound, named, with its reason;
+//! - [`fuzzing`]: entry points shared by the fuzz targets and the corpus replay tests.
 //!
 //! Invariants: this crate does no network I/O and reads no clock (time is passed in);
 //! a change is reported as saved only after the store committed it with
 //! `Durability::Immediate`.
 
 pub mod activity;
+pub mod fuzzing;
 pub mod journal;
 pub mod limits;
 pub mod replica;

@@ -25,7 +25,7 @@ use crate::store::{
     DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store, StoreError, ViewUpdate,
 };
 use crate::sync::memory::check_deps;
-use crate::sync::{ClientStorage, StorageFailure, SyncStorage};
+use crate::sync::{ClientStorage, StorageFailure, SyncStorage, apply_guarded};
 
 /// Errors from a local edit or read.
 #[derive(Debug, thiserror::Error)]
@@ -510,9 +510,7 @@ impl SyncStorage for Replica {
             return Ok(loaded.journal.heads());
         }
         let before = loaded.journal.heads();
-        let applied = loaded.journal.doc_mut().apply_changes(new.iter().cloned());
-        let persisted = applied
-            .map_err(|e| StorageFailure::peer(format!("changes refused: {e}")))
+        let persisted = apply_guarded(loaded.journal.doc_mut(), new.clone())
             .and_then(|()| {
                 let touched = touched_activities(loaded.journal.doc(), &before);
                 ViewUpdate::of(&loaded.journal, touched)

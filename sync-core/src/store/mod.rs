@@ -692,7 +692,7 @@ fn check_contains_appended(
     for row in changes.range(journal_range(id))? {
         let (_, bytes) = row?;
         let change =
-            Change::from_bytes(bytes.value().to_vec()).map_err(|e| StoreError::Damaged {
+            crate::sync::decode_change(bytes.value()).map_err(|e| StoreError::Damaged {
                 journal: id,
                 reason: format!("an appended change does not decode: {e}"),
             })?;

@@ -68,8 +68,12 @@ impl SyncStorage for MemoryJournals {
     ) -> Result<Vec<ChangeHash>, StorageFailure> {
         let doc = self.doc(journal);
         check_deps(doc, &changes)?;
-        doc.apply_changes(changes)
-            .map_err(|e| StorageFailure::peer(format!("changes refused: {e}")))?;
+        // "Reloading from the store" for memory: the state before this batch.
+        let before = doc.fork();
+        if let Err(e) = super::apply_guarded(doc, changes) {
+            *doc = before;
+            return Err(e);
+        }
         Ok(doc.get_heads())
     }
 
@@ -138,12 +142,30 @@ impl RelayStorage for MemoryJournals {
     }
 }
 
+/// True when decoding a change and encoding it again gives the same hash.
+fn is_canonical(change: &Change) -> bool {
+    std::panic::catch_unwind(|| Change::from(change.decode()).hash() == change.hash())
+        .unwrap_or(false)
+}
+
 /// Refuses a batch containing a change whose dependencies are neither in the
-/// document nor earlier in the batch: Automerge would hold such a change back
-/// silently, and it would be acknowledged without being applied.
+/// document nor earlier in the batch (Automerge would hold such a change back
+/// silently, and it would be acknowledged without being applied), or a change
+/// whose bytes are not the canonical encoding of its operations.
+///
+/// The second check was found by fuzzing: Automerge accepts some damaged
+/// changes whose operations re-encode differently, and a journal holding one
+/// no longer loads from its own saved bytes ("mismatching heads") — compaction
+/// would refuse forever, and every device receiving it would inherit it.
 pub fn check_deps(doc: &Automerge, changes: &[Change]) -> Result<(), StorageFailure> {
     let mut in_batch: HashSet<ChangeHash> = HashSet::new();
     for change in changes {
+        if !is_canonical(change) {
+            return Err(StorageFailure::peer(format!(
+                "change {} is damaged: its operations do not encode to its bytes",
+                change.hash()
+            )));
+        }
         for dep in change.deps() {
             if !in_batch.contains(dep) && doc.get_change_by_hash(dep).is_none() {
                 return Err(StorageFailure::peer(format!(

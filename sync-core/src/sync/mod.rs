@@ -173,16 +173,54 @@ fn batch_frame(
     })
 }
 
+/// The changes in an Automerge bundle received from the network. Automerge's
+/// parser panics on some damaged bundles (found by fuzzing: a slice index out of
+/// range in its column decoder); that panic becomes an error here, so a damaged
+/// batch fails like any other malformed frame. (The shells also catch panics,
+/// closing only the session, for whatever else might still panic.)
+pub fn decode_bundle(bundle: &[u8]) -> Result<Vec<Change>, String> {
+    let parse = || {
+        automerge::Bundle::try_from(bundle)
+            .map_err(|e| e.to_string())?
+            .to_changes()
+            .map_err(|e| e.to_string())
+    };
+    std::panic::catch_unwind(parse)
+        .unwrap_or_else(|_| Err("the document library could not parse it".into()))
+}
+
+/// One change from its bytes; a panic in Automerge's parser (it has some on
+/// damaged input, found by fuzzing) becomes an error.
+pub fn decode_change(bytes: &[u8]) -> Result<Change, String> {
+    std::panic::catch_unwind(|| Change::from_bytes(bytes.to_vec()).map_err(|e| e.to_string()))
+        .unwrap_or_else(|_| Err("the document library could not parse it".into()))
+}
+
+/// Applies received changes to `doc`. Automerge panics on some damaged changes
+/// (found by fuzzing: an unwrap in its op import); the panic becomes an error.
+/// On `Err` the document may be half-changed: the caller must drop it and
+/// reload it from its store.
+pub fn apply_guarded(
+    doc: &mut automerge::Automerge,
+    changes: Vec<Change>,
+) -> Result<(), StorageFailure> {
+    let apply = std::panic::AssertUnwindSafe(|| doc.apply_changes(changes));
+    match std::panic::catch_unwind(apply) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(StorageFailure::peer(format!("changes refused: {e}"))),
+        Err(_) => Err(StorageFailure::peer(
+            "changes refused: the document library failed on them",
+        )),
+    }
+}
+
 /// Unpacks a received batch, checking it holds exactly the changes announced.
-/// Decoding runs Automerge's bundle parser on bytes from the network; a panic
-/// there is caught by the shells, which close only this session.
 fn unpack_batch(count: u32, digest: &[u8; 32], bundle: &[u8]) -> Result<Vec<Change>, SessionError> {
     let bad = |why: String| SessionError::Protocol(format!("a batch of changes is damaged: {why}"));
     let changes = if count == 0 && bundle.is_empty() {
         Vec::new()
     } else {
-        let parsed = automerge::Bundle::try_from(bundle).map_err(|e| bad(e.to_string()))?;
-        parsed.to_changes().map_err(|e| bad(e.to_string()))?
+        decode_bundle(bundle).map_err(bad)?
     };
     let hashes: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
     if hashes.len() != count as usize || batch_digest(&hashes) != *digest {

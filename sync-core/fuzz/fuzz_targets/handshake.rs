@@ -1,0 +1,4 @@
+#![no_main]
+//! See `sync_core::fuzzing::handshake`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sync_core::fuzzing::handshake(data));
