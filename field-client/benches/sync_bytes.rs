@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use field_client::interchange::export::{ActivityRow, write_json};
@@ -214,6 +214,81 @@ async fn bytes_benchmark(setup: &Setup, secrets: &mut Vec<[u8; 32]>) {
         );
     }
     warm_connection_rows(&dir, &mut replica, &counters).await;
+    drop(replica);
+    daemon_rows(&dir, &counters).await;
+}
+
+/// Longest wait for the daemon to send what was recorded.
+const DAEMON_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What a volunteer's machine really does: `field-client run` keeps its session
+/// open; activities are recorded by another process (as `field-client add`
+/// does); the daemon notices, debounces and sends them. Bytes from the add
+/// until the relay acknowledged everything.
+async fn daemon_rows(dir: &Path, counters: &Counters) {
+    let store = dir.join("journal.redb");
+    let daemon = tokio::spawn({
+        let (dir, store) = (dir.to_owned(), store.clone());
+        async move { field_client::daemon::run(&dir, &store).await }
+    });
+    wait_until_sent(&store).await;
+    println!(
+        "
+Through `field-client run` (one session kept open; recorded by another process):"
+    );
+    println!(
+        "{:>6} {:>10} {:>10} {:>10} {:>12} {:>8}",
+        "N", "up B", "down B", "total B", "zstd JSON B", "ratio"
+    );
+    for n in [1_usize, 100] {
+        // Let any round the previous row's status reads caused finish first.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        counters.take();
+        let ids: Vec<ActivityId> = {
+            let mut replica = field_client::daemon::open_waiting(&store)
+                .await
+                .expect("open the store");
+            (0..n)
+                .map(|i| {
+                    replica
+                        .add(ActivityId::new_random(), &activity(300_000 + i), Utc::now())
+                        .expect("add")
+                })
+                .collect()
+        };
+        wait_until_sent(&store).await;
+        let (up, down) = counters.take();
+        let mut replica = field_client::daemon::open_waiting(&store)
+            .await
+            .expect("open the store");
+        let baseline = zstd_json(&mut replica, &ids) as f64;
+        drop(replica);
+        println!(
+            "{n:>6} {up:>10} {down:>10} {:>10} {:>12} {:>8.2}",
+            up + down,
+            baseline as u64,
+            (up + down) as f64 / baseline
+        );
+    }
+    daemon.abort();
+}
+
+/// Waits until the store says nothing is left to send (reading it only when the
+/// daemon is not using it).
+async fn wait_until_sent(store: &Path) {
+    let deadline = Instant::now() + DAEMON_SEND_TIMEOUT;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not send within {DAEMON_SEND_TIMEOUT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Ok(view) = sync_core::replica::ListView::open(store)
+            && view.status().expect("status").unsent == 0
+        {
+            return;
+        }
+    }
 }
 
 /// The daemon's steady state: one connection kept open, a session per round.

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+pub mod link;
+
 use sync_core::{Activity, ActivityId, ActivityInput, Kind};
 use uuid::Uuid;
 
@@ -341,6 +343,16 @@ impl Rng {
 
     pub fn range(&mut self, start: u64, end: u64) -> u64 {
         start + self.below(end - start)
+    }
+
+    /// A number in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1_u64 << 53) as f64
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && self.unit() < p
     }
 }
 
