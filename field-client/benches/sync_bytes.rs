@@ -7,8 +7,14 @@
 //!    `field-client sync`; a UDP forwarder between it and the relay counts every
 //!    datagram both ways. Reported next to the zstd-compressed JSON of the same
 //!    N records, with and without the QUIC/TLS connection setup (measured by a
-//!    connection that syncs nothing).
-//! 2. Ten devices sync 100 new activities each, at once, over loopback.
+//!    connection that syncs nothing). Then the same on a connection kept open
+//!    (one session per row), and through the `run` daemon (activities recorded
+//!    by another process, sent by the daemon's open session).
+//! 2. Through the link emulator (tests/src/link.rs) at 384 kbit/s, 300 ms round
+//!    trip and 5 % loss: wall time of a cold `sync` of N new activities against
+//!    the lower bound (zstd JSON at the link's bandwidth + one round trip per
+//!    protocol exchange).
+//! 3. Ten devices sync 100 new activities each, at once, over loopback.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -382,6 +388,75 @@ async fn ten_devices_benchmark(setup: &Setup, secrets: &mut Vec<[u8; 32]>) {
     );
 }
 
+/// The rural link of issue #4: 384 kbit/s, 300 ms round trip, 5 % loss each way.
+const RURAL_BYTES_PER_SECOND: u64 = 48_000;
+const RURAL_RTT: Duration = Duration::from_millis(300);
+const RURAL_LOSS: f64 = 0.05;
+
+/// Round trips one cold `sync` needs at the least: QUIC+TLS handshake, the
+/// Hello/Welcome handshake, Open/Heads, Changes/Ack.
+const COLD_SYNC_ROUND_TRIPS: u32 = 4;
+
+/// Syncs N new activities through the link emulator and compares the wall time
+/// with the physical lower bound: the zstd-compressed new records at the link's
+/// bandwidth, plus one round trip per protocol exchange.
+async fn rural_link_benchmark(setup: &Setup, secrets: &mut Vec<[u8; 32]>) {
+    let rural = tests::link::Impairments::rural(RURAL_BYTES_PER_SECOND, RURAL_RTT, RURAL_LOSS);
+    let link = tests::link::LinkEmulator::start(setup.relay_addr, rural.clone(), rural, 42);
+    let dir = setup
+        .relay_dir
+        .parent()
+        .expect("parent")
+        .join("rural-device");
+    let code = code_for(
+        setup,
+        secrets.pop().expect("secret"),
+        link.addr().to_string(),
+    );
+    let mut replica = device(&dir, &code, 0).await;
+    println!(
+        "\nThrough the link emulator: {} kbit/s, {} ms round trip, {:.0} % loss each way \
+         (`sync` from a cold start):",
+        RURAL_BYTES_PER_SECOND * 8 / 1000,
+        RURAL_RTT.as_millis(),
+        RURAL_LOSS * 100.0
+    );
+    println!(
+        "{:>6} {:>10} {:>12} {:>12} {:>10} {:>8}",
+        "N", "wall", "wire B", "zstd JSON B", "bound", "ratio"
+    );
+    for n in [100_usize, 1_000] {
+        let ids: Vec<ActivityId> = (0..n)
+            .map(|i| {
+                replica
+                    .add(ActivityId::new_random(), &activity(400_000 + i), Utc::now())
+                    .expect("add")
+            })
+            .collect();
+        let before = wire_bytes(&link);
+        let started = Instant::now();
+        net::sync(&dir, &mut replica, net::Mode::Once)
+            .await
+            .expect("sync over the rural link");
+        let wall = started.elapsed();
+        let wire = wire_bytes(&link) - before;
+        let baseline = zstd_json(&mut replica, &ids);
+        let bound = Duration::from_secs_f64(baseline as f64 / RURAL_BYTES_PER_SECOND as f64)
+            + RURAL_RTT * COLD_SYNC_ROUND_TRIPS;
+        println!(
+            "{n:>6} {:>10} {wire:>12} {baseline:>12} {:>10} {:>8.2}",
+            format!("{:.2} s", wall.as_secs_f64()),
+            format!("{:.2} s", bound.as_secs_f64()),
+            wall.as_secs_f64() / bound.as_secs_f64()
+        );
+    }
+}
+
+fn wire_bytes(link: &tests::link::LinkEmulator) -> u64 {
+    use std::sync::atomic::Ordering::Relaxed;
+    link.counters.up_bytes.load(Relaxed) + link.counters.down_bytes.load(Relaxed)
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -395,8 +470,9 @@ fn main() {
             .expect("relay identity");
         let registry = Registry::open(&relay_dir).expect("registry");
         let until = Utc::now() + chrono::Duration::hours(1);
-        // One centre per device: ten centres syncing at once, plus the bytes device's.
-        let mut secrets: Vec<[u8; 32]> = (0..11)
+        // One centre per device: ten centres syncing at once, plus the bytes
+        // device's and the rural-link device's.
+        let mut secrets: Vec<[u8; 32]> = (0..12)
             .map(|i| {
                 let centre = registry
                     .add_centre(&format!("Bench KRC {i}"), Utc::now())
@@ -415,6 +491,7 @@ fn main() {
         let stop = relay.stopper();
         let server = tokio::spawn(relay.serve());
         bytes_benchmark(&setup, &mut secrets).await;
+        rural_link_benchmark(&setup, &mut secrets).await;
         ten_devices_benchmark(&setup, &mut secrets).await;
         let _ = stop.send(true);
         let _ = server.await;

@@ -201,6 +201,8 @@ struct Shaper {
     outages: Outages,
     /// When the bandwidth-capped link finishes sending what is queued.
     link_free_at: Instant,
+    /// Departure of the last packet not deliberately reordered.
+    last_departure: Instant,
 }
 
 impl Shaper {
@@ -210,6 +212,7 @@ impl Shaper {
             started,
             outages,
             link_free_at: started,
+            last_departure: started,
         }
     }
 
@@ -240,6 +243,11 @@ impl Shaper {
             depart += i.delay + i.jitter.mul_f64(rng.unit());
             if rng.chance(i.reorder) {
                 depart += i.reorder_by;
+            } else {
+                // A link is a queue: jitter delays packets but does not let
+                // them overtake each other (only `reorder` does).
+                depart = depart.max(self.last_departure);
+                self.last_departure = depart;
             }
             queue.push(depart, packet.to_vec());
         }
