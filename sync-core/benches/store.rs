@@ -344,6 +344,15 @@ fn bench_size(dir: &Path, n: usize, rng: &mut Rng) -> Row {
     replica.compact().expect("compact");
     let compact = t.elapsed();
     let snapshot = replica.journal().expect("journal").doc().save().len();
+    let unshrunk = file_size(&path);
+    let t = Instant::now();
+    replica.shrink_file().expect("shrink");
+    println!(
+        "  N={n}: shrink_file {} ({:.1} MB -> {:.1} MB)",
+        ms(t.elapsed()),
+        unshrunk as f64 / 1e6,
+        file_size(&path) as f64 / 1e6
+    );
     drop(replica);
     let bytes = file_size(&path);
     let (open, ready) = time_open(&path, n);

@@ -321,6 +321,11 @@ impl Replica {
         Ok(!due.is_empty())
     }
 
+    /// Returns the file's free pages to the file system (see [`Store::shrink_file`]).
+    pub fn shrink_file(&mut self) -> Result<bool, ReplicaError> {
+        Ok(self.store.shrink_file()?)
+    }
+
     /// Folds every appended change of every loaded journal into snapshots now.
     pub fn compact(&mut self) -> Result<(), ReplicaError> {
         let ids: Vec<JournalId> = self.loaded.keys().copied().collect();
@@ -335,6 +340,9 @@ impl Replica {
             .expect("only loaded journals are compacted");
         self.store.compact(id, &loaded.journal)?;
         loaded.appended = 0;
+        // The snapshot is durable; the pages it freed go back to the file system
+        // (milliseconds). Failing that, the file is only larger than it needs to be.
+        let _ = self.store.shrink_file();
         Ok(())
     }
 

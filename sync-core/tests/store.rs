@@ -739,3 +739,28 @@ fn adds_after_merging_remote_changes_depend_on_them() {
     assert_eq!(other.heads(), heads);
     assert_eq!(other.len(), 4);
 }
+
+#[test]
+fn compaction_gives_freed_pages_back_to_the_file_system() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, mut r) = new_replica(dir.path());
+    for chunk in 0..5 {
+        let items = (0..100)
+            .map(|k| {
+                let patch = full(&format!("Imports {chunk}/{k}: ģimeņu diena"));
+                (ActivityId::new_random(), patch)
+            })
+            .collect();
+        r.import(items, at(chunk)).expect("import");
+    }
+    let before = std::fs::metadata(&path).expect("size").len();
+    r.compact().expect("compact");
+    let after = std::fs::metadata(&path).expect("size").len();
+    assert!(
+        after < before,
+        "the file did not shrink: {before} bytes before compaction, {after} after"
+    );
+    drop(r);
+    let mut r = Replica::open(&path).expect("reopen");
+    assert_eq!(r.activities().expect("list").len(), 500);
+}

@@ -134,8 +134,12 @@ storage_from!(
     redb::TableError,
     redb::StorageError,
     redb::CommitError,
-    redb::SetDurabilityError
+    redb::SetDurabilityError,
+    redb::CompactionError
 );
+
+/// Most redb compaction passes one [`Store::shrink_file`] runs.
+const MAX_SHRINK_PASSES: usize = 8;
 
 /// An open store. Holds redb's exclusive file lock until dropped.
 #[derive(Debug)]
@@ -391,6 +395,22 @@ impl Store {
             .retain_in(journal_range(id), |_, _| false)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Gives the pages freed by snapshots and imports back to the file system
+    /// (redb keeps them in the file for reuse otherwise). Crash-safe: redb
+    /// compacts in two-phase durable transactions. True if the file shrank.
+    pub fn shrink_file(&mut self) -> Result<bool, StoreError> {
+        let mut shrank = false;
+        // Each pass moves what it can towards the start of the file; a few
+        // passes reach the end (bounded, in case one keeps finding work).
+        for _ in 0..MAX_SHRINK_PASSES {
+            if !self.db.compact()? {
+                break;
+            }
+            shrank = true;
+        }
+        Ok(shrank)
     }
 
     /// Whether the materialized view of `journal` lists activity `id`; `None`
