@@ -152,6 +152,18 @@ async fn device(dir: &Path, code: &str, base: usize) -> Replica {
     replica
 }
 
+/// Records `n` new activities (bench activity numbers from `first`), one
+/// durable add each, as a volunteer would.
+fn record(replica: &mut Replica, n: usize, first: usize) -> Vec<ActivityId> {
+    (0..n)
+        .map(|i| {
+            replica
+                .add(ActivityId::new_random(), &activity(first + i), Utc::now())
+                .expect("add")
+        })
+        .collect()
+}
+
 fn zstd_json(replica: &mut Replica, ids: &[ActivityId]) -> usize {
     let activities: Vec<_> = ids
         .iter()
@@ -196,13 +208,7 @@ async fn bytes_benchmark(setup: &Setup, secrets: &mut Vec<[u8; 32]>) {
         "N", "up B", "down B", "total B", "zstd JSON B", "ratio", "ratio w/o setup"
     );
     for n in [1_usize, 100, 1_000] {
-        let ids: Vec<ActivityId> = (0..n)
-            .map(|i| {
-                replica
-                    .add(ActivityId::new_random(), &activity(100_000 + i), Utc::now())
-                    .expect("add")
-            })
-            .collect();
+        let ids = record(&mut replica, n, 100_000);
         counters.take();
         net::sync(&dir, &mut replica, net::Mode::Once)
             .await
@@ -254,13 +260,7 @@ Through `field-client run` (one session kept open; recorded by another process):
             let mut replica = field_client::daemon::open_waiting(&store)
                 .await
                 .expect("open the store");
-            (0..n)
-                .map(|i| {
-                    replica
-                        .add(ActivityId::new_random(), &activity(300_000 + i), Utc::now())
-                        .expect("add")
-                })
-                .collect()
+            record(&mut replica, n, 300_000)
         };
         wait_until_sent(&store).await;
         let (up, down) = counters.take();
@@ -319,13 +319,7 @@ On a connection kept open (as `field-client run` keeps it), one session per row:
         "N", "up B", "down B", "total B", "zstd JSON B", "ratio"
     );
     for n in [1_usize, 100, 1_000] {
-        let ids: Vec<ActivityId> = (0..n)
-            .map(|i| {
-                replica
-                    .add(ActivityId::new_random(), &activity(200_000 + i), Utc::now())
-                    .expect("add")
-            })
-            .collect();
+        let ids = record(replica, n, 200_000);
         counters.take();
         net::sync_on(&conn, replica, net::Mode::Once)
             .await
@@ -426,13 +420,7 @@ async fn rural_link_benchmark(setup: &Setup, secrets: &mut Vec<[u8; 32]>) {
         "N", "wall", "wire B", "zstd JSON B", "bound", "ratio"
     );
     for n in [100_usize, 1_000] {
-        let ids: Vec<ActivityId> = (0..n)
-            .map(|i| {
-                replica
-                    .add(ActivityId::new_random(), &activity(400_000 + i), Utc::now())
-                    .expect("add")
-            })
-            .collect();
+        let ids = record(&mut replica, n, 400_000);
         let before = wire_bytes(&link);
         let started = Instant::now();
         net::sync(&dir, &mut replica, net::Mode::Once)

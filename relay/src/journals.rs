@@ -9,7 +9,7 @@ use automerge::{ActorId, Change, ChangeHash, ReadDoc};
 use sync_core::journal::Journal;
 use sync_core::limits::COMPACT_AFTER_CHANGES;
 use sync_core::store::{JournalId, JournalInfo, OpenError, Store};
-use sync_core::sync::memory::check_deps;
+use sync_core::sync::memory::check_received;
 use sync_core::sync::{RelayStorage, StorageFailure, SyncStorage};
 use uuid::Uuid;
 
@@ -151,7 +151,7 @@ impl SyncStorage for RelayJournals {
         changes: Vec<Change>,
     ) -> Result<Vec<ChangeHash>, StorageFailure> {
         let loaded = self.get(journal)?;
-        check_deps(loaded.journal.doc(), &changes)?;
+        check_received(loaded.journal.doc(), &changes)?;
         let mut new: Vec<Change> = changes
             .into_iter()
             .filter(|c| loaded.journal.doc().get_change_by_hash(&c.hash()).is_none())

@@ -231,15 +231,27 @@ impl Journal {
             return Err(JournalError::NotAJournal("the activities map is the root"));
         };
         let activities = legacy::OpId(*counter, actor.clone());
-        let start_op = tip.max_op + 1;
+        // Counters come from every change the journal holds, received ones
+        // included: a peer's absurdly high counter must not overflow here.
+        let exhausted = JournalError::NotAJournal("its operation counter is exhausted");
+        let start_op = tip
+            .max_op
+            .checked_add(1)
+            .and_then(std::num::NonZeroU64::new)
+            .ok_or(exhausted)?;
         let mut builder = ChangeBuilder {
             actor: self.doc.get_actor().clone(),
-            start_op,
+            start_op: start_op.get(),
             ops: Vec::new(),
             last_elements: Vec::new(),
         };
         write_new(&mut builder, &activities, id, patch, stamp)?;
-        let max_op = start_op + builder.ops.len() as u64 - 1;
+        let max_op = start_op
+            .get()
+            .checked_add(builder.ops.len() as u64 - 1)
+            .ok_or(JournalError::NotAJournal(
+                "its operation counter is exhausted",
+            ))?;
         let mut deps = tip.heads.clone();
         deps.sort();
         let change = Change::from(automerge::ExpandedChange {
@@ -247,7 +259,7 @@ impl Journal {
             actor_id: builder.actor,
             hash: None,
             seq: tip.seq + 1,
-            start_op: std::num::NonZeroU64::new(start_op).expect("max_op + 1 is not zero"),
+            start_op,
             time: stamp.now.timestamp_millis(),
             message: None,
             deps,

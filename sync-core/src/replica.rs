@@ -24,7 +24,7 @@ use crate::limits::{COMPACT_AFTER_CHANGES, MAX_PENDING_CHANGES};
 use crate::store::{
     DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store, StoreError, ViewUpdate,
 };
-use crate::sync::memory::check_deps;
+use crate::sync::memory::check_received;
 use crate::sync::{ClientStorage, StorageFailure, SyncStorage, apply_guarded};
 
 /// Errors from a local edit or read.
@@ -509,7 +509,7 @@ impl SyncStorage for Replica {
     ) -> Result<Vec<ChangeHash>, StorageFailure> {
         let id = JournalId(journal);
         let loaded = self.loaded_doc(journal)?;
-        check_deps(loaded.journal.doc(), &changes)?;
+        check_received(loaded.journal.doc(), &changes)?;
         let mut new: Vec<Change> = changes
             .into_iter()
             .filter(|c| loaded.journal.doc().get_change_by_hash(&c.hash()).is_none())

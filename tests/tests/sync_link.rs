@@ -56,6 +56,13 @@ fn import(cli: &Cli, n: usize, title: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// Packets the link has dropped so far.
+fn dropped(link: &LinkEmulator) -> u64 {
+    link.counters
+        .dropped
+        .load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The office, enrolled directly, holds exactly `ids` for the centre.
 fn office_has(relay: &Relay, ids: &BTreeSet<String>) {
     let office = device("Birojs", "Biroja dators");
@@ -90,10 +97,7 @@ fn sync_over_a_lossy_reordering_duplicating_slow_link_converges() {
     sync_until_ok(&cli, ATTEMPTS);
     assert_eq!(unsent(&cli), 0);
     assert!(
-        link.counters
-            .dropped
-            .load(std::sync::atomic::Ordering::Relaxed)
-            > 0,
+        dropped(&link) > 0,
         "the link dropped nothing: the test did not test loss"
     );
     office_has(&relay, &ids);
@@ -118,10 +122,7 @@ fn an_outage_in_the_middle_of_a_transfer_is_survived() {
         first.stderr
     );
     assert!(
-        link.counters
-            .dropped
-            .load(std::sync::atomic::Ordering::Relaxed)
-            > 0,
+        dropped(&link) > 0,
         "the outage hit no packet: the transfer ended before it"
     );
     if first.code != Some(0) {

@@ -67,7 +67,7 @@ impl SyncStorage for MemoryJournals {
         changes: Vec<Change>,
     ) -> Result<Vec<ChangeHash>, StorageFailure> {
         let doc = self.doc(journal);
-        check_deps(doc, &changes)?;
+        check_received(doc, &changes)?;
         // "Reloading from the store" for memory: the state before this batch.
         let before = doc.fork();
         if let Err(e) = super::apply_guarded(doc, changes) {
@@ -157,7 +157,7 @@ fn is_canonical(change: &Change) -> bool {
 /// changes whose operations re-encode differently, and a journal holding one
 /// no longer loads from its own saved bytes ("mismatching heads") — compaction
 /// would refuse forever, and every device receiving it would inherit it.
-pub fn check_deps(doc: &Automerge, changes: &[Change]) -> Result<(), StorageFailure> {
+pub fn check_received(doc: &Automerge, changes: &[Change]) -> Result<(), StorageFailure> {
     let mut in_batch: HashSet<ChangeHash> = HashSet::new();
     for change in changes {
         if !is_canonical(change) {
