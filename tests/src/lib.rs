@@ -49,10 +49,31 @@ fn profile_dir() -> PathBuf {
 /// same profile as the running tests, so `cargo test` on a fresh clone works.
 pub fn field_client_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(build_field_client).clone()
+    BIN.get_or_init(|| workspace_bin("field-client")).clone()
 }
 
-fn build_field_client() -> PathBuf {
+/// Path of the `relay` binary, built like [`field_client_bin`].
+pub fn relay_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("relay")).clone()
+}
+
+/// Variables cargo sets for a running test that must not reach the nested
+/// `cargo build`: build scripts (ring's) rerun when `CARGO_MANIFEST_DIR`
+/// changes, so passing them on would rebuild the TLS stack on every call.
+const TEST_ONLY_CARGO_VARS: [&str; 7] = [
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_CRATE_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_BIN_NAME",
+    "OUT_DIR",
+];
+
+/// Builds the binary named like its `package` with the running tests' profile
+/// and returns its path.
+fn workspace_bin(package: &str) -> PathBuf {
     let profile = profile_dir();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
@@ -60,11 +81,19 @@ fn build_field_client() -> PathBuf {
         "build",
         "--quiet",
         "-p",
-        "field-client",
+        package,
         "--bin",
-        "field-client",
+        package,
         "--message-format=json",
     ]);
+    for var in TEST_ONLY_CARGO_VARS {
+        command.env_remove(var);
+    }
+    for (var, _) in std::env::vars_os() {
+        if var.to_str().is_some_and(|v| v.starts_with("CARGO_PKG_")) {
+            command.env_remove(var);
+        }
+    }
     match profile.file_name().and_then(OsStr::to_str) {
         Some("debug") | None => {}
         Some("release") => {
@@ -77,24 +106,21 @@ fn build_field_client() -> PathBuf {
     let output = command
         .stderr(Stdio::piped())
         .output()
-        .expect("cannot run cargo to build field-client");
+        .unwrap_or_else(|e| panic!("cannot run cargo to build {package}: {e}"));
     assert!(
         output.status.success(),
-        "building field-client failed:\n{}",
+        "building {package} failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     // Cargo names the executable it built; fall back to the profile folder.
     let built = String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "field-client")
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == package)
         .find_map(|m| m["executable"].as_str().map(PathBuf::from));
-    let bin = built
-        .unwrap_or_else(|| profile.join(format!("field-client{}", std::env::consts::EXE_SUFFIX)));
-    assert!(
-        bin.is_file(),
-        "field-client was built but {bin:?} is missing"
-    );
+    let bin =
+        built.unwrap_or_else(|| profile.join(format!("{package}{}", std::env::consts::EXE_SUFFIX)));
+    assert!(bin.is_file(), "{package} was built but {bin:?} is missing");
     bin
 }
 

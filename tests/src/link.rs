@@ -38,6 +38,9 @@ pub struct Impairments {
     pub bytes_per_second: u64,
     /// Intervals, measured from the emulator's start, when the link is down.
     pub outages: Vec<(Duration, Duration)>,
+    /// Packets (numbered from 0 in this direction) that are always dropped, so a
+    /// test of loss loses packets whatever its seed.
+    pub drop_packets: Vec<u64>,
 }
 
 impl Impairments {
@@ -203,6 +206,8 @@ struct Shaper {
     link_free_at: Instant,
     /// Departure of the last packet not deliberately reordered.
     last_departure: Instant,
+    /// Packets seen so far in this direction.
+    seen: u64,
 }
 
 impl Shaper {
@@ -213,6 +218,7 @@ impl Shaper {
             outages,
             link_free_at: started,
             last_departure: started,
+            seen: 0,
         }
     }
 
@@ -228,7 +234,12 @@ impl Shaper {
 
     fn admit(&mut self, packet: &[u8], queue: &Queue, counters: &LinkCounters, rng: &mut Rng) {
         let now = Instant::now();
-        if self.is_down(now) || rng.chance(self.impairments.loss) {
+        let number = self.seen;
+        self.seen += 1;
+        if self.is_down(now)
+            || self.impairments.drop_packets.contains(&number)
+            || rng.chance(self.impairments.loss)
+        {
             counters.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }

@@ -12,82 +12,20 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tests::{Cli, Run};
+use tests::{Cli, Run, relay_bin};
 use uuid::Uuid;
 
 /// Longest wait for a line a process is expected to print. Generous: a
 /// loaded two-core machine running debug builds is slow, and a test that
 /// waits this long has failed anyway.
 pub(crate) const LINE_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// The profile folder the running test executable was built into.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable knows its own path");
-    let mut dir = exe
-        .parent()
-        .expect("the test executable is in a folder")
-        .to_owned();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir
-}
-
-/// Path of the `relay` binary, built (once per test process) with the same
-/// profile as the running tests.
-pub(crate) fn relay_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(build_relay).clone()
-}
-
-fn build_relay() -> PathBuf {
-    let profile = profile_dir();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    command.args([
-        "build",
-        "--quiet",
-        "-p",
-        "relay",
-        "--bin",
-        "relay",
-        "--message-format=json",
-    ]);
-    match profile.file_name().and_then(OsStr::to_str) {
-        Some("debug") | None => {}
-        Some("release") => {
-            command.arg("--release");
-        }
-        Some(other) => {
-            command.args(["--profile", other]);
-        }
-    }
-    let output = command
-        .stderr(Stdio::piped())
-        .output()
-        .expect("cannot run cargo to build relay");
-    assert!(
-        output.status.success(),
-        "building relay failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let built = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "relay")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from));
-    let bin =
-        built.unwrap_or_else(|| profile.join(format!("relay{}", std::env::consts::EXE_SUFFIX)));
-    assert!(bin.is_file(), "relay was built but {bin:?} is missing");
-    bin
-}
 
 /// One running `relay serve` process.
 #[derive(Debug)]
