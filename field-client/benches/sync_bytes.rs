@@ -201,7 +201,7 @@ async fn bytes_benchmark(setup: &Setup, secrets: &mut Vec<[u8; 32]>) {
         "\nBytes on the wire (UDP payload) to sync N new activities to a relay holding {BASE_ACTIVITIES}:"
     );
     println!(
-        "empty sync (QUIC+TLS handshake, Hello, Open/Heads, Pull, close): {setup_up} B up, {setup_down} B down"
+        "empty sync (QUIC+TLS handshake, Hello/Welcome, Open/Heads, close): {setup_up} B up, {setup_down} B down"
     );
     println!(
         "{:>6} {:>10} {:>10} {:>10} {:>12} {:>8} {:>16}",

@@ -4,7 +4,7 @@
 //!
 //! Enrols N devices in a fresh registry, starts the real `relay` binary, connects
 //! every device (each with its own certificate), runs a full sync session on
-//! each (Hello … Pull, an empty journal) and keeps them all connected, then reads
+//! each (Hello … the end of the download, an empty journal) and keeps them all connected, then reads
 //! the relay process's resident memory from /proc.
 
 use std::io::{BufRead, BufReader};

@@ -142,6 +142,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let batch = Frame::Changes {
         journal: FUZZ_JOURNAL,
         more: false,
+        sent_before_heads: true,
         count: 2,
         digest: crate::sync::batch_digest(&hashes),
         bundle: bundle.clone(),
@@ -176,10 +177,6 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
             heads: hashes.clone(),
             count: 2,
             digest: crate::sync::batch_digest(&hashes),
-        },
-        Frame::Pull {
-            journal: FUZZ_JOURNAL,
-            heads: hashes.clone(),
         },
         Frame::Notify {
             journal: FUZZ_JOURNAL,

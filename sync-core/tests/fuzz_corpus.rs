@@ -42,10 +42,23 @@ fn saved_inputs(kind: &str, target: &str) -> Vec<(PathBuf, Vec<u8>)> {
         .collect()
 }
 
+/// Seeds of an earlier format would linger under numbers no longer written.
+fn remove_old_seeds() {
+    for (target, _) in TARGETS {
+        let dir = fuzz_dir().join("corpus").join(target);
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with("seed-") {
+                std::fs::remove_file(entry.path()).expect("remove an old seed");
+            }
+        }
+    }
+}
+
 #[test]
 fn seeds_corpus_and_kept_crashers_run_clean() {
     let seeds = fuzzing::seeds();
     if std::env::var_os("FUZZ_WRITE_SEEDS").is_some() {
+        remove_old_seeds();
         for (k, (target, bytes)) in seeds.iter().enumerate() {
             let dir = fuzz_dir().join("corpus").join(target);
             std::fs::create_dir_all(&dir).expect("corpus folder");

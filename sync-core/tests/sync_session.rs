@@ -14,7 +14,8 @@ use sync_core::journal::{Journal, Stamp};
 use sync_core::sync::memory::MemoryJournals;
 use sync_core::sync::wire::Frame;
 use sync_core::sync::{
-    Access, ClientEvent, ClientSession, ErrorCode, JournalGrant, RelaySession, SessionError,
+    Access, ClientEvent, ClientSession, ErrorCode, JournalGrant, PROTOCOL_VERSION, RelaySession,
+    SessionError,
 };
 use uuid::Uuid;
 
@@ -305,7 +306,7 @@ fn relay_refuses_journals_and_actors_not_granted() {
     let other = Uuid::from_u128(42);
     let mut r = RelaySession::new(Instant::now(), vec![grant(Access::ReadWrite)]);
     let hello = Frame::Hello {
-        version: 1,
+        version: PROTOCOL_VERSION,
         software: "x".into(),
         journals: vec![other],
     };
@@ -400,6 +401,130 @@ fn relay_restored_from_old_backup_reconverges() {
         &mut Rng(1),
     );
     assert_eq!(outcome, Ok(()));
+    assert!(converged(&mut client, &mut relay));
+}
+
+/// Moves everything `from` has to send to `to`; returns the frames moved.
+fn flight<F, T>(from: &mut F, to: &mut T) -> Vec<Frame>
+where
+    F: FnMut() -> Option<Vec<u8>>,
+    T: FnMut(&[u8]),
+{
+    let mut frames = Vec::new();
+    while let Some(bytes) = from() {
+        frames.push(Frame::decode(&bytes).expect("a valid frame"));
+        to(&bytes);
+    }
+    frames
+}
+
+fn frame_names(frames: &[Frame]) -> Vec<String> {
+    frames
+        .iter()
+        .map(|f| match f {
+            Frame::Changes {
+                sent_before_heads: true,
+                count,
+                ..
+            } => format!("Changes(early, {count})"),
+            Frame::Changes { count, .. } => format!("Changes({count})"),
+            other => format!("{other:?}")
+                .split([' ', '{'])
+                .next()
+                .unwrap_or("")
+                .to_owned(),
+        })
+        .collect()
+}
+
+#[test]
+fn an_upload_after_an_acknowledged_one_takes_one_round_trip() {
+    let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+    let actor = ActorId::random();
+    record(&mut client, &actor, 3, 0);
+    let (outcome, _) = run_session(
+        &mut client,
+        &mut relay,
+        Instant::now(),
+        Faults::default(),
+        &mut Rng(3),
+    );
+    assert_eq!(outcome, Ok(()));
+    record(&mut client, &actor, 1, 10);
+
+    let now = Instant::now();
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL]);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    flight(&mut || c.poll_transmit(), &mut |b| {
+        r.handle_bytes(now, b, &mut relay)
+    });
+    flight(&mut || r.poll_transmit(), &mut |b| {
+        c.handle_bytes(now, b, &mut client)
+    });
+    // The client's first flight after Welcome: Open and the new change at once.
+    let up = flight(&mut || c.poll_transmit(), &mut |b| {
+        r.handle_bytes(now, b, &mut relay)
+    });
+    assert_eq!(frame_names(&up), ["Open", "Changes(early, 1)"]);
+    // The relay's answer holds everything: its heads, the Ack, the (empty) download.
+    let down = flight(&mut || r.poll_transmit(), &mut |b| {
+        c.handle_bytes(now, b, &mut client)
+    });
+    assert_eq!(frame_names(&down), ["Heads", "Ack", "Changes(0)"]);
+    assert!(c.is_idle(), "one round trip ends the round");
+    assert!(c.poll_transmit().is_none());
+    assert!(converged(&mut client, &mut relay));
+}
+
+#[test]
+fn a_batch_sent_before_heads_to_a_relay_restored_from_backup_is_sent_again() {
+    let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+    let actor = ActorId::random();
+    record(&mut client, &actor, 5, 0);
+    let backup = relay.doc(JOURNAL).clone();
+    let (outcome, _) = run_session(
+        &mut client,
+        &mut relay,
+        Instant::now(),
+        Faults::default(),
+        &mut Rng(4),
+    );
+    assert_eq!(outcome, Ok(()));
+    // The relay loses what it acknowledged; the client records more.
+    relay.docs.insert(JOURNAL, backup);
+    record(&mut client, &actor, 2, 10);
+
+    let now = Instant::now();
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL]);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    let mut flights = Vec::new();
+    for _ in 0..2 {
+        flights.push(flight(&mut || c.poll_transmit(), &mut |b| {
+            r.handle_bytes(now, b, &mut relay)
+        }));
+        flights.push(flight(&mut || r.poll_transmit(), &mut |b| {
+            c.handle_bytes(now, b, &mut client)
+        }));
+    }
+    assert_eq!(frame_names(&flights[2]), ["Open", "Changes(early, 2)"]);
+    assert_eq!(
+        frame_names(&flights[3]),
+        ["Heads"],
+        "the relay drops a batch built on heads it no longer holds"
+    );
+    let up = flight(&mut || c.poll_transmit(), &mut |b| {
+        r.handle_bytes(now, b, &mut relay)
+    });
+    assert_eq!(
+        frame_names(&up),
+        ["Changes(7)"],
+        "after Heads said the acknowledged heads are gone, everything is sent again"
+    );
+    flight(&mut || r.poll_transmit(), &mut |b| {
+        c.handle_bytes(now, b, &mut client)
+    });
+    assert!(c.is_idle());
+    assert!(!r.is_closed());
     assert!(converged(&mut client, &mut relay));
 }
 

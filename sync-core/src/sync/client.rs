@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::wire::{DecodeError, FrameBuffer};
 use super::{
-    Access, ClientStorage, ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION, SessionError,
-    batch_digest, batch_frame, error_frame, into_batches, unpack_batch,
+    Access, BatchDigest, ClientStorage, ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION,
+    SessionError, batch_digest, batch_frame, error_frame, into_batches, unpack_batch,
 };
 use crate::limits::{
     MAX_ROUNDS_WITHOUT_PROGRESS, SESSION_HANDSHAKE_TIMEOUT, SESSION_REPLY_TIMEOUT,
@@ -32,18 +32,32 @@ pub enum ClientEvent {
     Closed { reason: SessionError },
 }
 
-/// Where one journal's round is.
+/// One journal's round: `Open` sent; it ends when the relay's `Heads` came,
+/// every batch sent was acknowledged and the relay's download ended.
 #[derive(Debug)]
-enum Round {
-    /// `Open` sent, waiting for `Heads`.
-    Opening,
-    /// A batch is in flight; `rest` waits for its `Ack`.
-    Uploading {
-        in_flight: Vec<ChangeHash>,
-        rest: VecDeque<Vec<Change>>,
-    },
-    /// `Pull` sent; batches arrive until one says no more follow.
-    Pulling,
+struct Round {
+    journal: Uuid,
+    /// The relay's `Heads` arrived.
+    heard: bool,
+    /// The batch sent and not yet acknowledged.
+    in_flight: Option<InFlight>,
+    /// Batches waiting for the `Ack` of the one in flight.
+    rest: VecDeque<Vec<Change>>,
+    /// The relay's last download batch arrived.
+    downloaded: bool,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    hashes: Vec<ChangeHash>,
+    /// Sent right after `Open`, from the acknowledged heads.
+    before_heads: bool,
+}
+
+impl Round {
+    fn is_done(&self) -> bool {
+        self.heard && self.in_flight.is_none() && self.rest.is_empty() && self.downloaded
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -61,7 +75,7 @@ pub struct ClientSession {
     wanted: Vec<Uuid>,
     grants: BTreeMap<Uuid, JournalGrant>,
     queue: VecDeque<Uuid>,
-    active: Option<(Uuid, Round)>,
+    active: Option<Round>,
     /// Heads at the start of the active round, to detect rounds without progress.
     round_start_heads: Vec<ChangeHash>,
     moved_this_round: bool,
@@ -213,6 +227,7 @@ impl ClientSession {
                 Frame::Changes {
                     journal,
                     more,
+                    sent_before_heads: false,
                     count,
                     digest,
                     bundle,
@@ -265,56 +280,87 @@ impl ClientSession {
         has_acked: bool,
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
-        self.expect_round(journal, |r| matches!(r, Round::Opening))?;
-        let may_write = self
-            .grants
-            .get(&journal)
-            .is_some_and(|g| g.access == Access::ReadWrite);
+        let round = self.round_mut(journal)?;
+        if round.heard {
+            return Err(SessionError::Protocol("a second Heads in one round".into()));
+        }
+        round.heard = true;
+        let early = round.in_flight.as_ref().is_some_and(|b| b.before_heads);
+        if early && has_acked {
+            // The relay holds what the early batch builds on: wait for its Ack.
+            self.deadline = Some(now + SESSION_REPLY_TIMEOUT);
+            return Ok(());
+        }
+        if early {
+            // The relay does not hold the heads it acknowledged (restored from
+            // a backup): it dropped the early batch. Start again from its heads.
+            round.in_flight = None;
+            round.rest.clear();
+        }
         let mut base: Vec<ChangeHash> = relay_heads.to_vec();
         base.extend(crate::journal::genesis_heads());
         if has_acked {
             base.extend(storage.acked_heads(journal).map_err(storage_error)?);
         }
-        let to_send = if may_write {
-            storage
-                .changes_since(journal, &base)
-                .map_err(storage_error)?
-        } else {
-            vec![]
-        };
-        let mut batches: VecDeque<Vec<Change>> = into_batches(to_send).into();
+        let mut batches = self.batches_since(journal, &base, storage)?;
         match batches.pop_front() {
-            Some(first) => {
-                let rest = std::mem::take(&mut batches);
-                self.send_batch(now, journal, first, rest, storage)
-            }
+            Some(first) => self.send_batch(now, first, batches, false, storage),
             None => {
                 // The relay holds all we have: record that as acknowledged.
-                let known: Vec<_> = relay_heads.to_vec();
                 storage
-                    .mark_acknowledged(journal, &known)
+                    .mark_acknowledged(journal, relay_heads)
                     .map_err(storage_error)?;
-                self.pull(now, journal, storage)
+                self.maybe_finish(now, storage)
             }
         }
     }
 
+    /// Our changes that the holder of `base` lacks, in upload batches (none
+    /// when this device may not write the journal).
+    fn batches_since(
+        &self,
+        journal: Uuid,
+        base: &[ChangeHash],
+        storage: &mut impl ClientStorage,
+    ) -> Result<VecDeque<Vec<Change>>, SessionError> {
+        let may_write = self
+            .grants
+            .get(&journal)
+            .is_some_and(|g| g.access == Access::ReadWrite);
+        if !may_write {
+            return Ok(VecDeque::new());
+        }
+        let to_send = storage
+            .changes_since(journal, base)
+            .map_err(storage_error)?;
+        Ok(into_batches(to_send).into())
+    }
+
+    /// Sends `batch` of the active round; `rest` follows after its `Ack`.
     fn send_batch(
         &mut self,
         now: Instant,
-        journal: Uuid,
         batch: Vec<Change>,
         rest: VecDeque<Vec<Change>>,
+        before_heads: bool,
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
-        let in_flight: Vec<ChangeHash> = batch.iter().map(Change::hash).collect();
-        let frame =
-            batch_frame(storage, journal, &batch, !rest.is_empty()).map_err(storage_error)?;
+        let Some(round) = self.active.as_mut() else {
+            return Err(SessionError::Protocol("a batch outside a round".into()));
+        };
+        let hashes: Vec<ChangeHash> = batch.iter().map(Change::hash).collect();
+        let more = !rest.is_empty();
+        let frame = batch_frame(storage, round.journal, &batch, more, before_heads)
+            .map_err(storage_error)?;
         let bytes = frame
             .encode()
             .map_err(|e| SessionError::Protocol(e.to_string()))?;
+        round.in_flight = Some(InFlight {
+            hashes,
+            before_heads,
+        });
+        round.rest = rest;
         self.out.push_back(bytes);
-        self.active = Some((journal, Round::Uploading { in_flight, rest }));
         self.deadline = Some(now + SESSION_REPLY_TIMEOUT);
         Ok(())
     }
@@ -324,23 +370,22 @@ impl ClientSession {
         now: Instant,
         journal: Uuid,
         relay_heads: &[ChangeHash],
-        (count, digest): (u32, [u8; 32]),
+        (count, digest): (u32, BatchDigest),
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
-        let Some((_, Round::Uploading { in_flight, rest })) = self
-            .active
-            .take_if(|(j, r)| *j == journal && matches!(r, Round::Uploading { .. }))
-        else {
+        let round = self.round_mut(journal)?;
+        let Some(InFlight { hashes, .. }) = round.in_flight.take() else {
             return Err(SessionError::Protocol(
                 "an acknowledgement nobody asked for".into(),
             ));
         };
-        if count as usize != in_flight.len() || digest != batch_digest(&in_flight) {
+        if count as usize != hashes.len() || digest != batch_digest(&hashes) {
             return Err(SessionError::Protocol(
                 "the acknowledgement does not match the batch sent".into(),
             ));
         }
-        let mut covered = in_flight.clone();
+        let mut rest = std::mem::take(&mut round.rest);
+        let mut covered = hashes;
         covered.extend_from_slice(relay_heads);
         storage
             .mark_acknowledged(journal, &covered)
@@ -348,26 +393,12 @@ impl ClientSession {
         self.moved_this_round = true;
         self.events.push_back(ClientEvent::Uploaded {
             journal,
-            changes: in_flight.len(),
+            changes: covered.len() - relay_heads.len(),
         });
-        let mut rest = rest;
         match rest.pop_front() {
-            Some(next) => self.send_batch(now, journal, next, rest, storage),
-            None => self.pull(now, journal, storage),
+            Some(next) => self.send_batch(now, next, rest, false, storage),
+            None => self.maybe_finish(now, storage),
         }
-    }
-
-    fn pull(
-        &mut self,
-        now: Instant,
-        journal: Uuid,
-        storage: &mut impl ClientStorage,
-    ) -> Result<(), SessionError> {
-        let heads = storage.heads(journal).map_err(storage_error)?;
-        self.send(&Frame::Pull { journal, heads });
-        self.active = Some((journal, Round::Pulling));
-        self.deadline = Some(now + SESSION_REPLY_TIMEOUT);
-        Ok(())
     }
 
     fn on_changes(
@@ -378,7 +409,13 @@ impl ClientSession {
         changes: Vec<Change>,
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
-        self.expect_round(journal, |r| matches!(r, Round::Pulling))?;
+        let round = self.round_mut(journal)?;
+        if round.downloaded {
+            return Err(SessionError::Protocol(
+                "changes after the download ended".into(),
+            ));
+        }
+        round.downloaded = !more;
         let n = changes.len();
         if n > 0 {
             storage
@@ -394,12 +431,23 @@ impl ClientSession {
             });
         }
         self.deadline = Some(now + SESSION_REPLY_TIMEOUT);
-        if !more {
-            self.finish_round(journal, storage)?;
-            self.start_next(now, storage);
-            if self.active.is_none() {
-                self.events.push_back(ClientEvent::Idle);
-            }
+        self.maybe_finish(now, storage)
+    }
+
+    /// Ends the active round once everything in it is done, and starts the next.
+    fn maybe_finish(
+        &mut self,
+        now: Instant,
+        storage: &mut impl ClientStorage,
+    ) -> Result<(), SessionError> {
+        let Some(round) = self.active.as_ref().filter(|r| r.is_done()) else {
+            return Ok(());
+        };
+        let journal = round.journal;
+        self.finish_round(journal, storage)?;
+        self.start_next(now, storage);
+        if self.active.is_none() {
+            self.events.push_back(ClientEvent::Idle);
         }
         Ok(())
     }
@@ -423,11 +471,9 @@ impl ClientSession {
     }
 
     fn enqueue(&mut self, journal: Uuid) {
-        let active = self.active.as_ref().is_some_and(|(j, _)| *j == journal);
-        if !self.queue.contains(&journal) && !active {
-            self.queue.push_back(journal);
-        } else if active && !self.queue.contains(&journal) {
-            // A change arrived mid-round: run one more round afterwards.
+        // A journal already running gets one more round afterwards: a change
+        // may have arrived mid-round.
+        if !self.queue.contains(&journal) {
             self.queue.push_back(journal);
         }
     }
@@ -439,34 +485,54 @@ impl ClientSession {
         let Some(journal) = self.queue.pop_front() else {
             return;
         };
-        let opened = (|| -> Result<Frame, SessionError> {
-            let heads = storage.heads(journal).map_err(storage_error)?;
-            let acked = storage.acked_heads(journal).map_err(storage_error)?;
-            self.round_start_heads = heads.clone();
-            Ok(Frame::Open {
-                journal,
-                heads,
-                acked,
-            })
-        })();
-        match opened {
-            Ok(open) => {
-                self.moved_this_round = false;
-                self.send(&open);
-                self.active = Some((journal, Round::Opening));
-                self.deadline = Some(now + SESSION_REPLY_TIMEOUT);
-            }
-            Err(e) => self.fail(e),
+        if let Err(e) = self.open(now, journal, storage) {
+            self.fail(e);
         }
     }
 
-    fn expect_round(
-        &self,
+    /// Sends `Open`, then, when the relay acknowledged something before, the
+    /// first batch of what came since without waiting for its `Heads`: one
+    /// round trip for the common round instead of two.
+    fn open(
+        &mut self,
+        now: Instant,
         journal: Uuid,
-        want: impl Fn(&Round) -> bool,
+        storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
-        match &self.active {
-            Some((j, round)) if *j == journal && want(round) => Ok(()),
+        let heads = storage.heads(journal).map_err(storage_error)?;
+        let acked = storage.acked_heads(journal).map_err(storage_error)?;
+        self.round_start_heads = heads.clone();
+        self.moved_this_round = false;
+        let mut early = if acked.is_empty() {
+            VecDeque::new()
+        } else {
+            let mut base = acked.clone();
+            base.extend(crate::journal::genesis_heads());
+            self.batches_since(journal, &base, storage)?
+        };
+        self.send(&Frame::Open {
+            journal,
+            heads,
+            acked,
+        });
+        self.active = Some(Round {
+            journal,
+            heard: false,
+            in_flight: None,
+            rest: VecDeque::new(),
+            downloaded: false,
+        });
+        self.deadline = Some(now + SESSION_REPLY_TIMEOUT);
+        match early.pop_front() {
+            Some(first) => self.send_batch(now, first, early, true, storage),
+            None => Ok(()),
+        }
+    }
+
+    /// The active round, which must be `journal`'s.
+    fn round_mut(&mut self, journal: Uuid) -> Result<&mut Round, SessionError> {
+        match &mut self.active {
+            Some(round) if round.journal == journal => Ok(round),
             _ => Err(SessionError::Protocol(
                 "a reply for a round that is not running".into(),
             )),
@@ -526,7 +592,6 @@ pub(super) fn frame_name(frame: &Frame) -> &'static str {
         Frame::Heads { .. } => "Heads",
         Frame::Changes { .. } => "Changes",
         Frame::Ack { .. } => "Ack",
-        Frame::Pull { .. } => "Pull",
         Frame::Notify { .. } => "Notify",
         Frame::Error { .. } => "Error",
         Frame::Enrol { .. } => "Enrol",

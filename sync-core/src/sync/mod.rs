@@ -18,7 +18,9 @@ use uuid::Uuid;
 
 pub use client::{ClientEvent, ClientSession};
 pub use relay::{RelayEvent, RelaySession};
-pub use wire::{Access, ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION, Role};
+pub use wire::{
+    Access, BATCH_DIGEST_BYTES, BatchDigest, ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION, Role,
+};
 
 use crate::limits::{MAX_BATCH_BYTES, MAX_CHANGES_PER_BATCH};
 
@@ -139,16 +141,20 @@ pub fn into_batches(changes: Vec<Change>) -> Vec<Vec<Change>> {
     batches
 }
 
-/// SHA-256 over the sorted hashes of a batch: carried with every batch and
-/// echoed in its `Ack`, so that both sides agree on exactly which changes a
-/// bundle held without sending 32 bytes per change.
-pub fn batch_digest(hashes: &[ChangeHash]) -> [u8; 32] {
+/// SHA-256 over the sorted hashes of a batch, truncated to
+/// [`BATCH_DIGEST_BYTES`]: carried with every batch and echoed in its `Ack`, so
+/// that both sides agree on exactly which changes a bundle held without
+/// sending 32 bytes per change.
+pub fn batch_digest(hashes: &[ChangeHash]) -> BatchDigest {
     use sha2::Digest;
     let mut sorted = hashes.to_vec();
     sorted.sort_unstable();
     let mut hasher = sha2::Sha256::new();
     sorted.iter().for_each(|h| hasher.update(h.0));
-    hasher.finalize().into()
+    let full: [u8; 32] = hasher.finalize().into();
+    let mut digest = [0; BATCH_DIGEST_BYTES];
+    digest.copy_from_slice(&full[..BATCH_DIGEST_BYTES]);
+    digest
 }
 
 /// Builds the `Changes` frame for one batch.
@@ -157,6 +163,7 @@ fn batch_frame(
     journal: Uuid,
     batch: &[Change],
     more: bool,
+    sent_before_heads: bool,
 ) -> Result<Frame, StorageFailure> {
     let hashes: Vec<ChangeHash> = batch.iter().map(Change::hash).collect();
     let bundle = if hashes.is_empty() {
@@ -167,6 +174,7 @@ fn batch_frame(
     Ok(Frame::Changes {
         journal,
         more,
+        sent_before_heads,
         count: hashes.len() as u32,
         digest: batch_digest(&hashes),
         bundle,
@@ -215,7 +223,11 @@ pub fn apply_guarded(
 }
 
 /// Unpacks a received batch, checking it holds exactly the changes announced.
-fn unpack_batch(count: u32, digest: &[u8; 32], bundle: &[u8]) -> Result<Vec<Change>, SessionError> {
+fn unpack_batch(
+    count: u32,
+    digest: &BatchDigest,
+    bundle: &[u8],
+) -> Result<Vec<Change>, SessionError> {
     let bad = |why: String| SessionError::Protocol(format!("a batch of changes is damaged: {why}"));
     let changes = if count == 0 && bundle.is_empty() {
         Vec::new()

@@ -9,8 +9,8 @@ use uuid::Uuid;
 use super::client::frame_name;
 use super::wire::{DecodeError, FrameBuffer};
 use super::{
-    Access, ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION, RelayStorage, SessionError,
-    batch_frame, error_frame, into_batches, unpack_batch,
+    Access, BatchDigest, ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION, RelayStorage,
+    SessionError, batch_frame, error_frame, into_batches, unpack_batch,
 };
 use crate::limits::SESSION_HANDSHAKE_TIMEOUT;
 
@@ -50,6 +50,21 @@ pub struct RelaySession {
     /// released each time the outgoing queue runs dry, so the shell's writes,
     /// bounded by QUIC flow control, pace the download.
     download: VecDeque<Frame>,
+    /// The round each opened journal is in (at most one per granted journal).
+    rounds: BTreeMap<Uuid, OpenRound>,
+}
+
+/// What the relay keeps of a journal's round between its frames.
+#[derive(Debug)]
+struct OpenRound {
+    /// The client's heads in `Open`: once the relay holds them all, it sends
+    /// the client what it lacks.
+    client_heads: Vec<ChangeHash>,
+    /// The relay holds the heads the client says it acknowledged; without
+    /// them, a batch sent before `Heads` is dropped (the client resends).
+    has_acked: bool,
+    /// The download for this round was queued.
+    downloading: bool,
 }
 
 impl RelaySession {
@@ -63,6 +78,7 @@ impl RelaySession {
             events: VecDeque::new(),
             deadline: Some(now + SESSION_HANDSHAKE_TIMEOUT),
             download: VecDeque::new(),
+            rounds: BTreeMap::new(),
         }
     }
 
@@ -169,34 +185,27 @@ impl RelaySession {
             (
                 Frame::Open {
                     journal,
-                    heads: _,
+                    heads,
                     acked,
                 },
                 State::Ready,
-            ) => {
-                self.grant(journal, Access::Read)?;
-                let heads = storage.heads(journal).map_err(internal)?;
-                let has_acked = storage.contains_all(journal, &acked).map_err(internal)?;
-                self.send(&Frame::Heads {
-                    journal,
-                    heads,
-                    has_acked,
-                });
-                Ok(())
-            }
+            ) => self.on_open(journal, heads, &acked, storage),
             (
                 Frame::Changes {
                     journal,
+                    more,
+                    sent_before_heads,
                     count,
                     digest,
                     bundle,
-                    ..
                 },
                 State::Ready,
-            ) => self.on_changes(journal, (count, digest, bundle), storage),
-            (Frame::Pull { journal, heads }, State::Ready) => {
-                self.on_pull(journal, &heads, storage)
-            }
+            ) => self.on_changes(
+                journal,
+                (more, sent_before_heads),
+                (count, digest, bundle),
+                storage,
+            ),
             (other, _) => Err((
                 ErrorCode::Malformed,
                 SessionError::Protocol(format!("unexpected frame {}", frame_name(&other))),
@@ -245,13 +254,53 @@ impl RelaySession {
         Ok(())
     }
 
+    fn on_open(
+        &mut self,
+        journal: Uuid,
+        client_heads: Vec<ChangeHash>,
+        acked: &[ChangeHash],
+        storage: &mut impl RelayStorage,
+    ) -> Result<(), (ErrorCode, SessionError)> {
+        self.grant(journal, Access::Read)?;
+        if !self.download.is_empty() {
+            let message = "a new round was opened before the last download ended";
+            return Err((ErrorCode::Malformed, SessionError::Protocol(message.into())));
+        }
+        let heads = storage.heads(journal).map_err(internal)?;
+        let has_acked = storage.contains_all(journal, acked).map_err(internal)?;
+        self.send(&Frame::Heads {
+            journal,
+            heads,
+            has_acked,
+        });
+        self.rounds.insert(
+            journal,
+            OpenRound {
+                client_heads,
+                has_acked,
+                downloading: false,
+            },
+        );
+        self.download_if_ready(journal, storage)
+    }
+
     fn on_changes(
         &mut self,
         journal: Uuid,
-        (count, digest, bundle): (u32, [u8; 32], Vec<u8>),
+        (more, sent_before_heads): (bool, bool),
+        (count, digest, bundle): (u32, BatchDigest, Vec<u8>),
         storage: &mut impl RelayStorage,
     ) -> Result<(), (ErrorCode, SessionError)> {
         self.grant(journal, Access::ReadWrite)?;
+        let Some(round) = self.rounds.get(&journal) else {
+            let message = "changes for a journal that was not opened";
+            return Err((ErrorCode::Malformed, SessionError::Protocol(message.into())));
+        };
+        if sent_before_heads && !round.has_acked {
+            // Built on heads this relay does not hold: the client learns that
+            // from `Heads` and sends again from the relay's heads.
+            return Ok(());
+        }
         let changes =
             unpack_batch(count, &digest, &bundle).map_err(|e| (ErrorCode::Malformed, e))?;
         for change in &changes {
@@ -280,31 +329,55 @@ impl RelaySession {
             journal,
             changes: n,
         });
-        Ok(())
+        if more {
+            return Ok(());
+        }
+        self.download_if_ready(journal, storage)?;
+        match self.rounds.get(&journal) {
+            Some(round) if round.downloading => Ok(()),
+            _ => {
+                let message = "the upload ended without the changes its Open named";
+                Err((ErrorCode::Malformed, SessionError::Protocol(message.into())))
+            }
+        }
     }
 
-    fn on_pull(
+    /// Once this relay holds every head the client named in `Open`, queues the
+    /// changes the client lacks (an empty last batch when it lacks nothing),
+    /// once per round.
+    fn download_if_ready(
         &mut self,
         journal: Uuid,
-        client_heads: &[ChangeHash],
         storage: &mut impl RelayStorage,
     ) -> Result<(), (ErrorCode, SessionError)> {
-        self.grant(journal, Access::Read)?;
+        let Some(round) = self.rounds.get_mut(&journal) else {
+            return Ok(());
+        };
+        // A device that may only read never uploads: it gets what it lacks at once.
+        let read_only = self
+            .granted
+            .get(&journal)
+            .is_some_and(|g| g.access == Access::Read);
+        if round.downloading
+            || !(read_only
+                || storage
+                    .contains_all(journal, &round.client_heads)
+                    .map_err(internal)?)
+        {
+            return Ok(());
+        }
+        round.downloading = true;
         let missing = storage
-            .changes_since(journal, client_heads)
+            .changes_since(journal, &round.client_heads)
             .map_err(internal)?;
         let n = missing.len();
-        if !self.download.is_empty() {
-            let message = "a new download was asked for before the last one ended";
-            return Err((ErrorCode::Malformed, SessionError::Protocol(message.into())));
-        }
         let mut batches = into_batches(missing);
         if batches.is_empty() {
             batches.push(Vec::new());
         }
         let last = batches.len() - 1;
         for (i, batch) in batches.iter().enumerate() {
-            let frame = batch_frame(storage, journal, batch, i < last).map_err(internal)?;
+            let frame = batch_frame(storage, journal, batch, i < last, false).map_err(internal)?;
             self.download.push_back(frame);
         }
         if n > 0 {

@@ -11,12 +11,25 @@ use crate::limits::{
 };
 
 /// The protocol version this code speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
+
+/// Bytes of a batch digest (truncated SHA-256). The digest checks that a
+/// bundle unpacked to exactly the changes its sender named and ties an `Ack`
+/// to its batch, inside an authenticated TLS stream: an accidental match of
+/// 64 bits is out of reach, and every byte counts on a prepaid link.
+pub const BATCH_DIGEST_BYTES: usize = 8;
+
+/// A batch's digest (see [`super::batch_digest`]).
+pub type BatchDigest = [u8; BATCH_DIGEST_BYTES];
 
 /// Bytes before the payload: length (4), kind (1), flags (1).
 pub const FRAME_HEADER_BYTES: usize = 6;
 
 const FLAG_ZSTD: u8 = 0b0000_0001;
+
+/// `Changes` flags (a byte of its payload).
+const BATCH_MORE: u8 = 0b0000_0001;
+const BATCH_SENT_BEFORE_HEADS: u8 = 0b0000_0010;
 
 /// zstd level for frames: level 3 is zstd's default, a good ratio at a speed far
 /// above any mobile link.
@@ -90,13 +103,17 @@ pub enum Frame {
         heads: Vec<ChangeHash>,
         has_acked: bool,
     },
-    /// A batch of changes as an Automerge bundle; `digest` is SHA-256 over the
-    /// sorted hashes of the `count` changes it holds (see [`super::batch_digest`]).
+    /// A batch of changes as an Automerge bundle; `digest` is over the sorted
+    /// hashes of the `count` changes it holds (see [`super::batch_digest`]).
     Changes {
         journal: Uuid,
+        /// More batches follow in this direction in this round.
         more: bool,
+        /// Sent by the client right after `Open`, computed from the heads the
+        /// relay last acknowledged, before the relay's `Heads` arrived.
+        sent_before_heads: bool,
         count: u32,
-        digest: [u8; 32],
+        digest: BatchDigest,
         bundle: Vec<u8>,
     },
     /// The relay committed a batch: its heads now, and the batch's count and digest.
@@ -104,11 +121,7 @@ pub enum Frame {
         journal: Uuid,
         heads: Vec<ChangeHash>,
         count: u32,
-        digest: [u8; 32],
-    },
-    Pull {
-        journal: Uuid,
-        heads: Vec<ChangeHash>,
+        digest: BatchDigest,
     },
     Notify {
         journal: Uuid,
@@ -178,7 +191,6 @@ impl Frame {
             Frame::Heads { .. } => 4,
             Frame::Changes { .. } => 5,
             Frame::Ack { .. } => 6,
-            Frame::Pull { .. } => 7,
             Frame::Notify { .. } => 8,
             Frame::Error { .. } => 9,
             Frame::Enrol { .. } => 10,
@@ -269,12 +281,19 @@ impl Frame {
             Frame::Changes {
                 journal,
                 more,
+                sent_before_heads,
                 count,
                 digest,
                 bundle,
             } => {
                 w.uuid(journal);
-                w.u8(u8::from(*more));
+                let more = if *more { BATCH_MORE } else { 0 };
+                let early = if *sent_before_heads {
+                    BATCH_SENT_BEFORE_HEADS
+                } else {
+                    0
+                };
+                w.u8(more | early);
                 if *count as usize > MAX_CHANGES_PER_BATCH {
                     return Err(EncodeError::OverLimit("too many changes in one batch"));
                 }
@@ -297,10 +316,6 @@ impl Frame {
                 }
                 w.u32(*count);
                 w.0.extend_from_slice(digest);
-            }
-            Frame::Pull { journal, heads } => {
-                w.uuid(journal);
-                w.heads(heads)?;
             }
             Frame::Notify { journal } => w.uuid(journal),
             Frame::Error { code, message } => {
@@ -395,22 +410,26 @@ fn read_payload(kind: u8, r: &mut Reader<'_>) -> Result<Frame, DecodeError> {
             heads: r.heads()?,
             has_acked: r.flag()?,
         },
-        5 => Frame::Changes {
-            journal: r.uuid()?,
-            more: r.flag()?,
-            count: r.count32(MAX_CHANGES_PER_BATCH)?,
-            digest: r.digest()?,
-            bundle: r.bytes()?.to_vec(),
-        },
+        5 => {
+            let journal = r.uuid()?;
+            let flags = r.u8()?;
+            if flags & !(BATCH_MORE | BATCH_SENT_BEFORE_HEADS) != 0 {
+                return Err(DecodeError::Invalid("unknown batch flags"));
+            }
+            Frame::Changes {
+                journal,
+                more: flags & BATCH_MORE != 0,
+                sent_before_heads: flags & BATCH_SENT_BEFORE_HEADS != 0,
+                count: r.count32(MAX_CHANGES_PER_BATCH)?,
+                digest: r.digest()?,
+                bundle: r.bytes()?.to_vec(),
+            }
+        }
         6 => Frame::Ack {
             journal: r.uuid()?,
             heads: r.heads()?,
             count: r.count32(MAX_CHANGES_PER_BATCH)?,
             digest: r.digest()?,
-        },
-        7 => Frame::Pull {
-            journal: r.uuid()?,
-            heads: r.heads()?,
         },
         8 => Frame::Notify { journal: r.uuid()? },
         9 => Frame::Error {
@@ -544,8 +563,8 @@ impl<'a> Reader<'a> {
         }
         Ok(n)
     }
-    fn digest(&mut self) -> Result<[u8; 32], DecodeError> {
-        self.take(32)?
+    fn digest(&mut self) -> Result<BatchDigest, DecodeError> {
+        self.take(BATCH_DIGEST_BYTES)?
             .try_into()
             .map_err(|_| DecodeError::Truncated)
     }
@@ -645,12 +664,12 @@ mod tests {
         };
         let frames = vec![
             Frame::Hello {
-                version: 1,
+                version: PROTOCOL_VERSION,
                 software: "field-client 0.1".into(),
                 journals: vec![j],
             },
             Frame::Welcome {
-                version: 1,
+                version: PROTOCOL_VERSION,
                 journals: vec![grant],
             },
             Frame::Open {
@@ -666,19 +685,16 @@ mod tests {
             Frame::Changes {
                 journal: j,
                 more: true,
+                sent_before_heads: true,
                 count: 2,
-                digest: [4; 32],
+                digest: [4; BATCH_DIGEST_BYTES],
                 bundle: vec![0; 1000],
             },
             Frame::Ack {
                 journal: j,
                 heads: vec![h(4)],
                 count: 2,
-                digest: [5; 32],
-            },
-            Frame::Pull {
-                journal: j,
-                heads: vec![],
+                digest: [5; BATCH_DIGEST_BYTES],
             },
             Frame::Notify { journal: j },
             Frame::Error {
@@ -708,8 +724,9 @@ mod tests {
         let big = Frame::Changes {
             journal: Uuid::nil(),
             more: false,
+            sent_before_heads: false,
             count: 1,
-            digest: [0; 32],
+            digest: [0; BATCH_DIGEST_BYTES],
             bundle: (0..MAX_FRAME_PAYLOAD_BYTES as u32)
                 .map(|i| i.wrapping_mul(2_654_435_761) as u8)
                 .collect(),
@@ -719,7 +736,7 @@ mod tests {
             journal: Uuid::nil(),
             heads: vec![],
             count: MAX_CHANGES_PER_BATCH as u32 + 1,
-            digest: [0; 32],
+            digest: [0; BATCH_DIGEST_BYTES],
         };
         assert!(too_many.encode().is_err());
         let mut header = ((MAX_FRAME_BYTES + 1) as u32).to_be_bytes().to_vec();
@@ -737,8 +754,9 @@ mod tests {
         let f = Frame::Changes {
             journal: Uuid::nil(),
             more: false,
+            sent_before_heads: false,
             count: 1,
-            digest: [1; 32],
+            digest: [1; BATCH_DIGEST_BYTES],
             bundle: vec![42; 10_000],
         };
         let bytes = f.encode().unwrap();
