@@ -145,6 +145,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         sent_before_heads: true,
         count: 2,
         digest: crate::sync::batch_digest(&hashes),
+        encoding: crate::sync::BatchEncoding::Bundle,
         bundle: bundle.clone(),
     };
     let frames = [
@@ -195,6 +196,15 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
             journal: FUZZ_JOURNAL,
             centre: "Rēzeknes KRC".into(),
             role: Role::Centre,
+        },
+        Frame::Changes {
+            journal: FUZZ_JOURNAL,
+            more: true,
+            sent_before_heads: false,
+            count: 2,
+            digest: crate::sync::batch_digest(&hashes),
+            encoding: crate::sync::BatchEncoding::ChangeList,
+            bundle: crate::sync::change_list(&changes),
         },
     ];
     let encoded: Vec<Vec<u8>> = frames

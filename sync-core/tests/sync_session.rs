@@ -14,8 +14,8 @@ use sync_core::journal::{Journal, Stamp};
 use sync_core::sync::memory::MemoryJournals;
 use sync_core::sync::wire::Frame;
 use sync_core::sync::{
-    Access, ClientEvent, ClientSession, ErrorCode, JournalGrant, PROTOCOL_VERSION, RelaySession,
-    SessionError,
+    Access, BatchEncoding, ClientEvent, ClientSession, ErrorCode, JournalGrant, PROTOCOL_VERSION,
+    RelaySession, SessionError,
 };
 use uuid::Uuid;
 
@@ -466,6 +466,16 @@ fn an_upload_after_an_acknowledged_one_takes_one_round_trip() {
         r.handle_bytes(now, b, &mut relay)
     });
     assert_eq!(frame_names(&up), ["Open", "Changes(early, 1)"]);
+    assert!(
+        matches!(
+            up[1],
+            Frame::Changes {
+                encoding: BatchEncoding::ChangeList,
+                ..
+            }
+        ),
+        "one change travels as a change list (smaller than a bundle)"
+    );
     // The relay's answer holds everything: its heads, the Ack, the (empty) download.
     let down = flight(&mut || r.poll_transmit(), &mut |b| {
         c.handle_bytes(now, b, &mut client)

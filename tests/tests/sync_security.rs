@@ -17,7 +17,9 @@ use relay::tls::{self, Fingerprint, Identity, RELAY_KEY_MISMATCH};
 use relay::transport;
 use sync_core::limits::MAX_FRAME_BYTES;
 use sync_core::sync::wire::FrameBuffer;
-use sync_core::sync::{ClientSession, ErrorCode, Frame, PROTOCOL_VERSION, batch_digest};
+use sync_core::sync::{
+    BatchEncoding, ClientSession, ErrorCode, Frame, PROTOCOL_VERSION, batch_digest,
+};
 use sync_core::{ActivityId, ActivityInput, Journal, Stamp};
 use tests::Cli;
 use uuid::Uuid;
@@ -269,6 +271,7 @@ fn a_centre_device_can_neither_read_nor_write_another_centres_journal() {
             journal: centre_b,
             more: false,
             sent_before_heads: false,
+            encoding: BatchEncoding::Bundle,
             count: 1,
             digest: batch_digest(&hashes),
             bundle: bundle.clone(),

@@ -230,11 +230,12 @@ impl ClientSession {
                     sent_before_heads: false,
                     count,
                     digest,
+                    encoding,
                     bundle,
                 },
                 State::Ready,
             ) => {
-                let changes = unpack_batch(count, &digest, &bundle)?;
+                let changes = unpack_batch(count, &digest, encoding, &bundle)?;
                 self.on_changes(now, journal, more, changes, storage)
             }
             (other, _) => Err(SessionError::Protocol(format!(

@@ -19,7 +19,8 @@ use uuid::Uuid;
 pub use client::{ClientEvent, ClientSession};
 pub use relay::{RelayEvent, RelaySession};
 pub use wire::{
-    Access, BATCH_DIGEST_BYTES, BatchDigest, ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION, Role,
+    Access, BATCH_DIGEST_BYTES, BatchDigest, BatchEncoding, ErrorCode, Frame, JournalGrant,
+    PROTOCOL_VERSION, Role,
 };
 
 use crate::limits::{MAX_BATCH_BYTES, MAX_CHANGES_PER_BATCH};
@@ -157,7 +158,14 @@ pub fn batch_digest(hashes: &[ChangeHash]) -> BatchDigest {
     digest
 }
 
-/// Builds the `Changes` frame for one batch.
+/// Batches of at most this many changes are also tried as a change list (each
+/// change's own bytes, for the frame dictionary): measured on one activity,
+/// 820 B of change → ~530 B, against ~755 B as a bundle. With more changes the
+/// bundle's columnar form wins, so larger batches skip the second encoding.
+const CHANGE_LIST_MAX_CHANGES: usize = 4;
+
+/// Builds the `Changes` frame for one batch, in whichever encoding makes the
+/// smaller frame.
 fn batch_frame(
     storage: &mut impl SyncStorage,
     journal: Uuid,
@@ -166,19 +174,61 @@ fn batch_frame(
     sent_before_heads: bool,
 ) -> Result<Frame, StorageFailure> {
     let hashes: Vec<ChangeHash> = batch.iter().map(Change::hash).collect();
-    let bundle = if hashes.is_empty() {
-        Vec::new()
-    } else {
-        storage.bundle(journal, &hashes)?
-    };
-    Ok(Frame::Changes {
+    let frame = |encoding, bundle| Frame::Changes {
         journal,
         more,
         sent_before_heads,
         count: hashes.len() as u32,
         digest: batch_digest(&hashes),
+        encoding,
         bundle,
+    };
+    if hashes.is_empty() {
+        return Ok(frame(BatchEncoding::Bundle, Vec::new()));
+    }
+    let bundled = frame(BatchEncoding::Bundle, storage.bundle(journal, &hashes)?);
+    if batch.len() > CHANGE_LIST_MAX_CHANGES {
+        return Ok(bundled);
+    }
+    let listed = frame(BatchEncoding::ChangeList, change_list(batch));
+    let size = |f: &Frame| f.encode().map_or(usize::MAX, |bytes| bytes.len());
+    Ok(if size(&listed) < size(&bundled) {
+        listed
+    } else {
+        bundled
     })
+}
+
+/// Each change's uncompressed bytes, as `u32` length and bytes.
+pub(crate) fn change_list(batch: &[Change]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for change in batch {
+        let bytes = change.raw_bytes();
+        out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        out.extend_from_slice(bytes);
+    }
+    out
+}
+
+/// The changes of a change list received from the network.
+fn decode_change_list(mut list: &[u8], count: u32) -> Result<Vec<Change>, String> {
+    let mut changes = Vec::new();
+    for _ in 0..count {
+        let Some((length, rest)) = list.split_first_chunk::<4>() else {
+            return Err("a change's length is cut off".into());
+        };
+        let length = u32::from_be_bytes(*length) as usize;
+        if rest.len() < length {
+            return Err("a change is cut off".into());
+        }
+        let (bytes, rest) = rest.split_at(length);
+        changes.push(decode_change(bytes)?);
+        list = rest;
+    }
+    if !list.is_empty() {
+        return Err("bytes left over after the last change".into());
+    }
+    Ok(changes)
 }
 
 /// The changes in an Automerge bundle received from the network. Automerge's
@@ -226,13 +276,14 @@ pub fn apply_guarded(
 fn unpack_batch(
     count: u32,
     digest: &BatchDigest,
+    encoding: BatchEncoding,
     bundle: &[u8],
 ) -> Result<Vec<Change>, SessionError> {
     let bad = |why: String| SessionError::Protocol(format!("a batch of changes is damaged: {why}"));
-    let changes = if count == 0 && bundle.is_empty() {
-        Vec::new()
-    } else {
-        decode_bundle(bundle).map_err(bad)?
+    let changes = match encoding {
+        _ if count == 0 && bundle.is_empty() => Vec::new(),
+        BatchEncoding::Bundle => decode_bundle(bundle).map_err(bad)?,
+        BatchEncoding::ChangeList => decode_change_list(bundle, count).map_err(bad)?,
     };
     let hashes: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
     if hashes.len() != count as usize || batch_digest(&hashes) != *digest {

@@ -9,8 +9,8 @@ use uuid::Uuid;
 use super::client::frame_name;
 use super::wire::{DecodeError, FrameBuffer};
 use super::{
-    Access, BatchDigest, ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION, RelayStorage,
-    SessionError, batch_frame, error_frame, into_batches, unpack_batch,
+    Access, BatchDigest, BatchEncoding, ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION,
+    RelayStorage, SessionError, batch_frame, error_frame, into_batches, unpack_batch,
 };
 use crate::limits::SESSION_HANDSHAKE_TIMEOUT;
 
@@ -197,13 +197,14 @@ impl RelaySession {
                     sent_before_heads,
                     count,
                     digest,
+                    encoding,
                     bundle,
                 },
                 State::Ready,
             ) => self.on_changes(
                 journal,
                 (more, sent_before_heads),
-                (count, digest, bundle),
+                (count, digest, encoding, bundle),
                 storage,
             ),
             (other, _) => Err((
@@ -288,7 +289,7 @@ impl RelaySession {
         &mut self,
         journal: Uuid,
         (more, sent_before_heads): (bool, bool),
-        (count, digest, bundle): (u32, BatchDigest, Vec<u8>),
+        (count, digest, encoding, bundle): (u32, BatchDigest, BatchEncoding, Vec<u8>),
         storage: &mut impl RelayStorage,
     ) -> Result<(), (ErrorCode, SessionError)> {
         self.grant(journal, Access::ReadWrite)?;
@@ -301,8 +302,8 @@ impl RelaySession {
             // from `Heads` and sends again from the relay's heads.
             return Ok(());
         }
-        let changes =
-            unpack_batch(count, &digest, &bundle).map_err(|e| (ErrorCode::Malformed, e))?;
+        let changes = unpack_batch(count, &digest, encoding, &bundle)
+            .map_err(|e| (ErrorCode::Malformed, e))?;
         for change in &changes {
             if !storage.actor_may_write(journal, change.actor_id()) {
                 let message = format!(

@@ -26,10 +26,27 @@ pub type BatchDigest = [u8; BATCH_DIGEST_BYTES];
 pub const FRAME_HEADER_BYTES: usize = 6;
 
 const FLAG_ZSTD: u8 = 0b0000_0001;
+const FLAG_ZSTD_DICTIONARY: u8 = 0b0000_0010;
+
+/// The zstd dictionary of `FLAG_ZSTD_DICTIONARY` frames, trained on activity
+/// changes by `cargo run -p sync-core --example train_frame_dictionary`. Part
+/// of the protocol: a new dictionary means a new protocol version.
+static FRAME_DICTIONARY: &[u8] = include_bytes!("frames-v2.dict");
 
 /// `Changes` flags (a byte of its payload).
 const BATCH_MORE: u8 = 0b0000_0001;
 const BATCH_SENT_BEFORE_HEADS: u8 = 0b0000_0010;
+const BATCH_CHANGE_LIST: u8 = 0b0000_0100;
+
+/// How a `Changes` frame carries its changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchEncoding {
+    /// One Automerge bundle (columnar: compact for many changes).
+    Bundle,
+    /// Each change's own bytes, uncompressed (`u32` length, then the bytes),
+    /// for the frame's zstd dictionary: smaller for a few changes.
+    ChangeList,
+}
 
 /// zstd level for frames: level 3 is zstd's default, a good ratio at a speed far
 /// above any mobile link.
@@ -114,6 +131,8 @@ pub enum Frame {
         sent_before_heads: bool,
         count: u32,
         digest: BatchDigest,
+        encoding: BatchEncoding,
+        /// The changes, as `encoding` says (empty when `count` is 0).
         bundle: Vec<u8>,
     },
     /// The relay committed a batch: its heads now, and the batch's count and digest.
@@ -208,13 +227,8 @@ impl Frame {
             return Err(EncodeError::TooLarge(payload.len()));
         }
         let mut flags = 0;
-        if matches!(self, Frame::Changes { .. })
-            && payload.len() >= COMPRESS_MIN_BYTES
-            && let Ok(small) = zstd::bulk::compress(&payload, ZSTD_LEVEL)
-            && small.len() < payload.len()
-        {
-            payload = small;
-            flags |= FLAG_ZSTD;
+        if matches!(self, Frame::Changes { .. }) && payload.len() >= COMPRESS_MIN_BYTES {
+            (payload, flags) = smallest_compression(payload);
         }
         let length = payload.len() + 2;
         if length > MAX_FRAME_BYTES {
@@ -284,16 +298,16 @@ impl Frame {
                 sent_before_heads,
                 count,
                 digest,
+                encoding,
                 bundle,
             } => {
                 w.uuid(journal);
-                let more = if *more { BATCH_MORE } else { 0 };
-                let early = if *sent_before_heads {
-                    BATCH_SENT_BEFORE_HEADS
-                } else {
-                    0
-                };
-                w.u8(more | early);
+                let flags = [
+                    (*more, BATCH_MORE),
+                    (*sent_before_heads, BATCH_SENT_BEFORE_HEADS),
+                    (*encoding == BatchEncoding::ChangeList, BATCH_CHANGE_LIST),
+                ];
+                w.u8(flags.iter().filter(|(on, _)| *on).map(|(_, bit)| bit).sum());
                 if *count as usize > MAX_CHANGES_PER_BATCH {
                     return Err(EncodeError::OverLimit("too many changes in one batch"));
                 }
@@ -368,17 +382,15 @@ impl Frame {
             return Err(DecodeError::TrailingBytes(bytes.len() - 4 - length));
         }
         let (kind, flags) = (bytes[4], bytes[5]);
-        if flags & !FLAG_ZSTD != 0 {
-            return Err(DecodeError::UnknownFlags(flags));
-        }
         let raw = &bytes[FRAME_HEADER_BYTES..];
         let decompressed;
-        let payload = if flags & FLAG_ZSTD != 0 {
-            decompressed = zstd::bulk::decompress(raw, MAX_FRAME_PAYLOAD_BYTES)
-                .map_err(|_| DecodeError::BadCompression)?;
-            &decompressed[..]
-        } else {
-            raw
+        let payload = match flags {
+            0 => raw,
+            FLAG_ZSTD | FLAG_ZSTD_DICTIONARY => {
+                decompressed = decompress(raw, flags == FLAG_ZSTD_DICTIONARY)?;
+                &decompressed[..]
+            }
+            _ => return Err(DecodeError::UnknownFlags(flags)),
         };
         let mut r = Reader(payload);
         let frame = read_payload(kind, &mut r)?;
@@ -387,6 +399,34 @@ impl Frame {
         }
         Ok(frame)
     }
+}
+
+/// The smallest of `payload` as it is, zstd-compressed, and zstd-compressed
+/// with the frame dictionary; with the frame flags that say which.
+fn smallest_compression(payload: Vec<u8>) -> (Vec<u8>, u8) {
+    let plain = zstd::bulk::compress(&payload, ZSTD_LEVEL).ok();
+    let with_dictionary = zstd::bulk::Compressor::with_dictionary(ZSTD_LEVEL, FRAME_DICTIONARY)
+        .and_then(|mut c| c.compress(&payload))
+        .ok();
+    let mut best = (payload, 0);
+    for (candidate, flag) in [(plain, FLAG_ZSTD), (with_dictionary, FLAG_ZSTD_DICTIONARY)] {
+        if let Some(smaller) = candidate.filter(|c| c.len() < best.0.len()) {
+            best = (smaller, flag);
+        }
+    }
+    best
+}
+
+fn decompress(raw: &[u8], with_dictionary: bool) -> Result<Vec<u8>, DecodeError> {
+    let mut decompressor = if with_dictionary {
+        zstd::bulk::Decompressor::with_dictionary(FRAME_DICTIONARY)
+    } else {
+        zstd::bulk::Decompressor::new()
+    }
+    .map_err(|_| DecodeError::BadCompression)?;
+    decompressor
+        .decompress(raw, MAX_FRAME_PAYLOAD_BYTES)
+        .map_err(|_| DecodeError::BadCompression)
 }
 
 fn read_payload(kind: u8, r: &mut Reader<'_>) -> Result<Frame, DecodeError> {
@@ -413,7 +453,7 @@ fn read_payload(kind: u8, r: &mut Reader<'_>) -> Result<Frame, DecodeError> {
         5 => {
             let journal = r.uuid()?;
             let flags = r.u8()?;
-            if flags & !(BATCH_MORE | BATCH_SENT_BEFORE_HEADS) != 0 {
+            if flags & !(BATCH_MORE | BATCH_SENT_BEFORE_HEADS | BATCH_CHANGE_LIST) != 0 {
                 return Err(DecodeError::Invalid("unknown batch flags"));
             }
             Frame::Changes {
@@ -422,6 +462,11 @@ fn read_payload(kind: u8, r: &mut Reader<'_>) -> Result<Frame, DecodeError> {
                 sent_before_heads: flags & BATCH_SENT_BEFORE_HEADS != 0,
                 count: r.count32(MAX_CHANGES_PER_BATCH)?,
                 digest: r.digest()?,
+                encoding: if flags & BATCH_CHANGE_LIST != 0 {
+                    BatchEncoding::ChangeList
+                } else {
+                    BatchEncoding::Bundle
+                },
                 bundle: r.bytes()?.to_vec(),
             }
         }
@@ -688,6 +733,7 @@ mod tests {
                 sent_before_heads: true,
                 count: 2,
                 digest: [4; BATCH_DIGEST_BYTES],
+                encoding: BatchEncoding::ChangeList,
                 bundle: vec![0; 1000],
             },
             Frame::Ack {
@@ -727,6 +773,7 @@ mod tests {
             sent_before_heads: false,
             count: 1,
             digest: [0; BATCH_DIGEST_BYTES],
+            encoding: BatchEncoding::Bundle,
             bundle: (0..MAX_FRAME_PAYLOAD_BYTES as u32)
                 .map(|i| i.wrapping_mul(2_654_435_761) as u8)
                 .collect(),
@@ -750,6 +797,50 @@ mod tests {
     }
 
     #[test]
+    fn one_activity_change_is_compressed_with_the_frame_dictionary() {
+        use crate::activity::ActivityInput;
+        use crate::journal::{Journal, Stamp};
+        let mut journal = Journal::new(automerge::ActorId::from([3_u8; 16]));
+        let patch = ActivityInput {
+            title: Some("Rokdarbu pēcpusdiena Aglonā".into()),
+            kind: Some("workshop".into()),
+            date: Some("2026-05-14".into()),
+            counts: vec![("children_and_youth".into(), "14".into())],
+            description: Some("Pinām grozus no vītoliem kopā ar vecmāmiņām.".into()),
+            ..ActivityInput::default()
+        }
+        .parse()
+        .unwrap();
+        let stamp = Stamp {
+            author: "Aglonas dators",
+            now: chrono::DateTime::UNIX_EPOCH,
+        };
+        let change = journal
+            .create(crate::ActivityId(Uuid::from_u128(5)), &patch, stamp)
+            .unwrap();
+        let frame = Frame::Changes {
+            journal: Uuid::nil(),
+            more: false,
+            sent_before_heads: false,
+            count: 1,
+            digest: [0; BATCH_DIGEST_BYTES],
+            encoding: BatchEncoding::ChangeList,
+            bundle: super::super::change_list(&[change]),
+        };
+        let bytes = frame.encode().unwrap();
+        assert_eq!(bytes[5], FLAG_ZSTD_DICTIONARY);
+        let mut payload = Writer::default();
+        frame.write_payload(&mut payload).unwrap();
+        let without = zstd::bulk::compress(&payload.0, ZSTD_LEVEL).unwrap().len();
+        assert!(
+            bytes.len() + 100 < without,
+            "{} B with the dictionary, {without} B without",
+            bytes.len()
+        );
+        assert_eq!(Frame::decode(&bytes).unwrap(), frame);
+    }
+
+    #[test]
     fn compression_shrinks_repetitive_payloads() {
         let f = Frame::Changes {
             journal: Uuid::nil(),
@@ -757,11 +848,12 @@ mod tests {
             sent_before_heads: false,
             count: 1,
             digest: [1; BATCH_DIGEST_BYTES],
+            encoding: BatchEncoding::Bundle,
             bundle: vec![42; 10_000],
         };
         let bytes = f.encode().unwrap();
         assert!(bytes.len() < 1_000, "{} bytes", bytes.len());
-        assert_eq!(bytes[5], FLAG_ZSTD);
+        assert!([FLAG_ZSTD, FLAG_ZSTD_DICTIONARY].contains(&bytes[5]));
         assert_eq!(Frame::decode(&bytes).unwrap(), f);
     }
 }
