@@ -543,7 +543,14 @@ fn transport_config(peer_bidi_streams: u32) -> Result<TransportConfig, TlsError>
         // Path-MTU probes are full-size packets sent to learn whether bigger
         // ones fit: on a prepaid link they cost data for little gain, and
         // QUIC's 1,200-byte minimum works on every path.
-        .mtu_discovery_config(None);
+        .mtu_discovery_config(None)
+        // BBR paces by measured bandwidth and round trip instead of halving the
+        // window on every lost packet: a rural mobile link loses packets at
+        // random, not only when full. Measured through the link emulator at
+        // 384 kbit/s, 300 ms and 5 % loss (`cargo bench -p field-client --bench
+        // sync_bytes`, median of 5): 1,000 activities 4.4 s, the slowest run 5.8 s,
+        // against 4.3 s and 21.9 s with the default (Cubic).
+        .congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
     Ok(transport)
 }
 
