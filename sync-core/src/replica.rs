@@ -105,6 +105,12 @@ impl Replica {
         Replica::from_store(Store::open(path)?)
     }
 
+    /// Opens a replica on an already opened store (one on the crash-model
+    /// disk of the tests, for example).
+    pub fn on_store(store: Store) -> Result<Replica, ReplicaError> {
+        Replica::from_store(store)
+    }
+
     fn from_store(store: Store) -> Result<Replica, ReplicaError> {
         let home = store.home_journal().ok_or(ReplicaError::NoHomeJournal)?;
         let mut replica = Replica {

@@ -210,16 +210,49 @@ impl Store {
             return Err(OpenError::Missing(path.to_owned()));
         }
         check_file_kind(path)?;
+        Store::open_checked(path, |builder| builder.open(path))
+    }
+
+    /// Creates a store like [`Store::create`] on storage other than a file
+    /// (the crash-model disk of the tests); `label` names it in errors.
+    pub fn create_on(
+        label: &Path,
+        backend: impl redb::StorageBackend,
+        new: NewStore<'_>,
+    ) -> Result<Store, OpenError> {
+        let db = Database::builder()
+            .create_with_backend(backend)
+            .map_err(|e| open_error(label, e))?;
+        write_new_store(&db, new.device_name, Some(new.centre)).map_err(|e| {
+            OpenError::Damaged {
+                path: label.to_owned(),
+                reason: e.to_string(),
+            }
+        })?;
+        Store::from_db(label, db)
+    }
+
+    /// Opens a store like [`Store::open`] on storage other than a file.
+    pub fn open_on(label: &Path, backend: impl redb::StorageBackend) -> Result<Store, OpenError> {
+        Store::open_checked(label, |builder| builder.create_with_backend(backend))
+    }
+
+    fn open_checked(
+        path: &Path,
+        open: impl FnOnce(&mut redb::Builder) -> Result<Database, redb::DatabaseError>,
+    ) -> Result<Store, OpenError> {
         let opened = catch_unwind(AssertUnwindSafe(|| {
-            Database::builder()
-                .set_check_integrity_on_open(true)
-                .open(path)
+            open(Database::builder().set_check_integrity_on_open(true))
         }));
         let db = match opened {
             Ok(Ok(db)) => db,
             Ok(Err(e)) => return Err(open_error(path, e)),
             Err(_) => return Err(damaged(path, "the file structure is inconsistent")),
         };
+        Store::from_db(path, db)
+    }
+
+    fn from_db(path: &Path, db: Database) -> Result<Store, OpenError> {
         let meta = read_meta(&db).map_err(|reason| damaged(path, &reason))?;
         let Some(meta) = meta else {
             return Err(OpenError::Foreign {
