@@ -109,6 +109,15 @@ pub enum Command {
     Sync,
     /// Run in the background: sync automatically whenever a connection exists
     Run,
+    /// Set or show the monthly data budget and metered mode (for a prepaid mobile connection)
+    DataPlan {
+        /// Monthly budget: 200MB, 1.5GB, 750kB … or "off"
+        #[arg(long)]
+        budget: Option<String>,
+        /// "on": connect only to send (and hourly), instead of staying connected
+        #[arg(long)]
+        metered: Option<OnOff>,
+    },
     /// Show the centre, this device and how many activities are not yet sent
     Status {
         /// Print JSON
@@ -124,6 +133,13 @@ pub enum Command {
     /// Fold the journal's appended changes into one snapshot (done automatically too)
     #[command(hide = true)]
     Compact,
+}
+
+/// A switch given on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -11,7 +11,8 @@ use sync_core::replica::ListView;
 use sync_core::replica::Status;
 use sync_core::{Activity, ActivityId, NewStore, OpenError, Replica, ReplicaError};
 
-use crate::cli::{ActivityArgs, Command, ExportFormat};
+use crate::budget;
+use crate::cli::{ActivityArgs, Command, ExportFormat, OnOff};
 use crate::interchange::export::{ActivityRow, write_csv, write_json};
 use crate::interchange::import::check_file;
 use crate::{net, output, progress};
@@ -67,6 +68,7 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
             dry_run,
         } => import(&store, &file, skip_invalid, dry_run),
         Command::Status { json } => status(&store, json),
+        Command::DataPlan { budget, metered } => data_plan(&store, budget.as_deref(), metered),
         Command::Compact => compact(&store),
         Command::Demo { into } => demo(into),
     }
@@ -485,14 +487,17 @@ fn status(store: &Path, json: bool) -> Result<()> {
             store: &'a Path,
             enrolment: Option<&'a net::Enrolment>,
             sync: &'a net::SyncStatus,
+            data: &'a budget::BudgetState,
         }
         let enrolment = net::enrolment(replica_store)?;
         let sync = net::sync_status(replica_store)?;
+        let data = budget::state(replica_store, chrono::Local::now())?;
         let json = StatusJson {
             status: &status,
             store: replica_store.path(),
             enrolment: enrolment.as_ref(),
             sync: &sync,
+            data: &data,
         };
         serde_json::to_writer_pretty(&mut out, &json)?;
         writeln!(out)?;
@@ -504,7 +509,28 @@ fn status(store: &Path, json: bool) -> Result<()> {
             enrolment.as_ref(),
             &net::sync_status(replica_store)?,
         )?;
+        let data = budget::state(replica_store, chrono::Local::now())?;
+        if data.plan != budget::DataPlan::default() {
+            output::write_data_plan(&mut out, &data)?;
+        }
     }
+    Ok(())
+}
+
+fn data_plan(store: &Path, budget_text: Option<&str>, metered: Option<OnOff>) -> Result<()> {
+    let replica = open(store)?;
+    let mut plan = budget::plan(replica.store())?;
+    if let Some(text) = budget_text {
+        plan.monthly_budget = budget::parse_budget(text).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(switch) = metered {
+        plan.metered = switch == OnOff::On;
+    }
+    if budget_text.is_some() || metered.is_some() {
+        budget::set_plan(replica.store(), &plan)?;
+    }
+    let state = budget::state(replica.store(), chrono::Local::now())?;
+    output::write_data_plan(&mut std::io::stdout().lock(), &state)?;
     Ok(())
 }
 

@@ -10,6 +10,11 @@
 //! - every [`net::RESYNC_EVERY`] in case a notification was lost,
 //!
 //! and reconnects with capped, jittered backoff when the connection drops.
+//!
+//! With a data budget (crate::budget) it stops when the month's budget is
+//! used and looks again every [`budget::BUDGET_RECHECK_EVERY`]; on a metered
+//! connection it disconnects once in sync and connects again after a local
+//! change or every [`budget::METERED_SYNC_EVERY`].
 
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
@@ -19,7 +24,8 @@ use sync_core::{OpenError, Replica, ReplicaError};
 use tokio::time::Duration;
 use uuid::Uuid;
 
-use crate::net::{self, NetError, SyncReport};
+use crate::budget;
+use crate::net::{self, Meter, NetError, SyncReport};
 use relay::transport;
 
 /// How often the daemon looks at the store file for local changes. A stat
@@ -95,9 +101,23 @@ pub async fn run(data_dir: &Path, store: &Path) -> NetError {
         if let Ok(replica) = access.get().await {
             net::record_attempt(replica, &outcome);
         }
+        let metered = access
+            .get()
+            .await
+            .ok()
+            .and_then(|r| budget::plan(r.store()).ok())
+            .is_some_and(|plan| plan.metered);
         access.release();
         match outcome {
             Err(e @ (NetError::Revoked | NetError::NotEnrolled)) => return e,
+            Err(e @ NetError::BudgetSpent { .. }) => {
+                eprintln!("sync: {e}");
+                tokio::time::sleep(budget::BUDGET_RECHECK_EVERY).await;
+            }
+            Ok(_) if metered => {
+                failures = 0;
+                wait_for_local_change(&mut access, budget::METERED_SYNC_EVERY).await;
+            }
             Err(e) => {
                 let wait = net::backoff(failures);
                 failures = failures.saturating_add(1);
@@ -109,18 +129,62 @@ pub async fn run(data_dir: &Path, store: &Path) -> NetError {
     }
 }
 
-/// One connection: sync everything, then stay connected and re-sync on
-/// notifications, local changes and the timer, until the connection ends.
+/// Waits (reading only the store file's time) until a local change has
+/// settled or `longest` has passed.
+async fn wait_for_local_change(access: &mut StoreAccess, longest: Duration) {
+    let give_up = tokio::time::Instant::now() + longest;
+    let mut poll = tokio::time::interval(LOCAL_CHANGE_POLL);
+    while tokio::time::Instant::now() < give_up {
+        poll.tick().await;
+        if access.changed_since_release() {
+            tokio::time::sleep(LOCAL_CHANGE_DEBOUNCE).await;
+            return;
+        }
+    }
+}
+
+/// One connection, within the month's data budget; the bytes it used are
+/// added to the month's total.
 async fn connected_session(
     data_dir: &Path,
     access: &mut StoreAccess,
 ) -> Result<SyncReport, NetError> {
-    let (enrolment, device_name) = {
+    let (enrolment, device_name, allowance, metered) = {
         let replica = access.get().await?;
-        let enrolment = net::enrolment(replica.store())?.ok_or(NetError::NotEnrolled)?;
-        (enrolment, replica.store().device_name().to_owned())
+        let store = replica.store();
+        let enrolment = net::enrolment(store)?.ok_or(NetError::NotEnrolled)?;
+        let allowance = net::budget_left(store)?;
+        let metered = budget::plan(store).map_err(ReplicaError::from)?.metered;
+        (
+            enrolment,
+            store.device_name().to_owned(),
+            allowance,
+            metered,
+        )
     };
+    access.release();
     let conn = net::connect_enrolled(data_dir, &device_name, &enrolment).await?;
+    let mut meter = Meter::new(&conn);
+    let session = stay_in_sync(&conn, &enrolment, access, (metered, allowance), &mut meter);
+    let outcome = net::within_budget(&conn, allowance, session).await;
+    if let Ok(replica) = access.get().await {
+        meter.settle(replica.store());
+        if let Err(NetError::BudgetSpent { budget }) = &outcome {
+            net::stopped_at_budget(replica.store(), *budget);
+        }
+    }
+    outcome
+}
+
+/// Syncs everything, then (unless `metered`) stays connected and re-syncs on
+/// notifications, local changes and the timer, until the connection ends.
+async fn stay_in_sync(
+    conn: &quinn::Connection,
+    enrolment: &net::Enrolment,
+    access: &mut StoreAccess,
+    (metered, allowance): (bool, Option<net::Allowance>),
+    meter: &mut Meter,
+) -> Result<SyncReport, NetError> {
     let (mut send, mut recv) = conn
         .open_bi()
         .await
@@ -137,6 +201,7 @@ async fn connected_session(
     let mut poll = tokio::time::interval(LOCAL_CHANGE_POLL);
     loop {
         while let Some(bytes) = session.poll_transmit() {
+            net::check_allowance(conn, allowance, bytes.len())?;
             transport::write_all(&mut send, &bytes).await?;
         }
         while let Some(event) = session.poll_event() {
@@ -151,6 +216,10 @@ async fn connected_session(
             && let Some(replica) = access.replica.as_ref()
         {
             net::record_attempt(replica, &Ok(report));
+            meter.settle(replica.store());
+            if metered {
+                return Ok(report);
+            }
         }
         access.release();
         let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);

@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Local, Utc};
 use relay::enrol_code::EnrolCode;
 use relay::tls::{self, Fingerprint, Identity};
 use relay::transport::{self, TransportError};
@@ -17,6 +17,8 @@ use sync_core::sync::wire::FrameBuffer;
 use sync_core::sync::{ClientEvent, ClientSession, ErrorCode, Frame, Role, SessionError};
 use sync_core::{Replica, ReplicaError};
 use uuid::Uuid;
+
+use crate::budget::{self, Bytes};
 
 /// File stem of this device's key and certificate in its data folder.
 pub const DEVICE_IDENTITY_STEM: &str = "device";
@@ -97,6 +99,13 @@ pub enum NetError {
     TooSlow(Duration),
     #[error("the sync failed inside this program; nothing saved was lost (details: {0})")]
     Panicked(String),
+    #[error(
+        "this month's data budget of {} is used up (or too little of it is left for the rest of \
+         the sync), so syncing waits until the budget is raised (`field-client data-plan \
+         --budget SIZE`) or the month ends; records are still saved on this computer",
+        Bytes(*budget)
+    )]
+    BudgetSpent { budget: u64 },
 }
 
 pub fn enrolment(store: &Store) -> Result<Option<Enrolment>, ReplicaError> {
@@ -274,10 +283,99 @@ pub async fn sync(
         .parse()
         .map_err(|_| NetError::NotEnrolled)?;
     let device_name = replica.store().device_name().to_owned();
+    let allowance = budget_left(replica.store())?;
     let conn = connect(data_dir, &device_name, &enrolment.relay, pinned).await?;
-    let result = sync_on(&conn, replica, mode).await;
+    let mut meter = Meter::new(&conn);
+    let session = sync_within(&conn, replica, mode, allowance);
+    let result = within_budget(&conn, allowance, session).await;
+    meter.settle(replica.store());
+    if let Err(NetError::BudgetSpent { budget }) = &result {
+        stopped_at_budget(replica.store(), *budget);
+    }
     conn.close(0u32.into(), b"done");
     result
+}
+
+/// Records that a sync stopped for the budget, so that no new attempt spends
+/// a handshake before the budget changes (best effort).
+pub fn stopped_at_budget(store: &Store, budget: u64) {
+    if let Err(e) = budget::mark_stopped(store, budget, Local::now()) {
+        eprintln!("warning: could not record the data budget stop: {e}");
+    }
+}
+
+/// What a connection may still use this month.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Allowance {
+    pub left: u64,
+    pub budget: u64,
+}
+
+/// What is left of this month's budget (`None`: no budget); an error when
+/// nothing is.
+pub fn budget_left(store: &Store) -> Result<Option<Allowance>, NetError> {
+    let state = budget::state(store, Local::now()).map_err(ReplicaError::from)?;
+    match (state.plan.monthly_budget, state.left()) {
+        (Some(budget), _) if state.is_spent() => Err(NetError::BudgetSpent { budget }),
+        (Some(budget), Some(left)) => Ok(Some(Allowance { left, budget })),
+        _ => Ok(None),
+    }
+}
+
+/// Runs `work` on `conn` until it ends or the connection has used what the
+/// allowance leaves (counted at the socket since the connection began):
+/// catches what the per-frame check in the session cannot see coming
+/// (downloads, retransmissions).
+pub async fn within_budget<T>(
+    conn: &quinn::Connection,
+    allowance: Option<Allowance>,
+    work: impl Future<Output = Result<T, NetError>>,
+) -> Result<T, NetError> {
+    let Some(Allowance { left, budget }) = allowance else {
+        return work.await;
+    };
+    let spent = async {
+        while socket_bytes(conn) < left {
+            tokio::time::sleep(budget::BUDGET_CHECK_EVERY).await;
+        }
+    };
+    tokio::select! {
+        result = work => result,
+        () = spent => Err(NetError::BudgetSpent { budget }),
+    }
+}
+
+/// Bytes of every UDP datagram a connection sent and received so far.
+pub fn socket_bytes(conn: &quinn::Connection) -> u64 {
+    let stats = conn.stats();
+    stats.udp_tx.bytes + stats.udp_rx.bytes
+}
+
+/// Adds a connection's bytes to the month's total as they accrue.
+#[derive(Debug)]
+pub struct Meter {
+    conn: quinn::Connection,
+    counted: u64,
+}
+
+impl Meter {
+    pub fn new(conn: &quinn::Connection) -> Meter {
+        Meter {
+            conn: conn.clone(),
+            counted: 0,
+        }
+    }
+
+    /// Records the bytes since the last call (best effort: a failure to
+    /// record must not stop the sync).
+    pub fn settle(&mut self, store: &Store) {
+        let now = socket_bytes(&self.conn);
+        if let Err(e) = budget::add_used(store, now - self.counted, Local::now()) {
+            eprintln!("warning: could not record the data used: {e}");
+            return;
+        }
+        self.counted = now;
+    }
 }
 
 /// Runs one session on a connection that is already open (as the daemon keeps
@@ -287,6 +385,16 @@ pub async fn sync_on(
     replica: &mut Replica,
     mode: Mode,
 ) -> Result<SyncReport, NetError> {
+    sync_within(conn, replica, mode, None).await
+}
+
+/// [`sync_on`] that writes no frame the allowance cannot pay for.
+pub async fn sync_within(
+    conn: &quinn::Connection,
+    replica: &mut Replica,
+    mode: Mode,
+    allowance: Option<Allowance>,
+) -> Result<SyncReport, NetError> {
     let enrolment = enrolment(replica.store())?.ok_or(NetError::NotEnrolled)?;
     let (send, recv) = conn.open_bi().await.map_err(TransportError::from)?;
     let wanted = if enrolment.office {
@@ -294,21 +402,38 @@ pub async fn sync_on(
     } else {
         vec![enrolment.journal]
     };
-    drive(replica, send, recv, wanted, mode).await
+    let pay = |frame: &[u8]| check_allowance(conn, allowance, frame.len());
+    drive(replica, (send, recv), wanted, mode, pay).await
+}
+
+/// Refuses a frame of `len` bytes that would take the connection past its
+/// allowance (a `Changes` frame can be half a megabyte: better not to start it).
+pub fn check_allowance(
+    conn: &quinn::Connection,
+    allowance: Option<Allowance>,
+    len: usize,
+) -> Result<(), NetError> {
+    match allowance {
+        Some(Allowance { left, budget }) if socket_bytes(conn) + len as u64 > left => {
+            Err(NetError::BudgetSpent { budget })
+        }
+        _ => Ok(()),
+    }
 }
 
 async fn drive(
     replica: &mut Replica,
-    mut send: quinn::SendStream,
-    mut recv: quinn::RecvStream,
+    (mut send, mut recv): (quinn::SendStream, quinn::RecvStream),
     wanted: Vec<Uuid>,
     mode: Mode,
+    pay: impl Fn(&[u8]) -> Result<(), NetError>,
 ) -> Result<SyncReport, NetError> {
     let mut session = ClientSession::new(Instant::now(), &software(), wanted);
     let mut report = SyncReport::default();
     let mut next_resync = None;
     loop {
         while let Some(bytes) = session.poll_transmit() {
+            pay(&bytes)?;
             transport::write_all(&mut send, &bytes).await?;
         }
         while let Some(event) = session.poll_event() {

@@ -7,6 +7,7 @@ use std::path::Path;
 use sync_core::replica::Status;
 use sync_core::{Activity, JournalInfo};
 
+use crate::budget::{BudgetState, Bytes};
 use crate::net::{Enrolment, SyncStatus};
 
 /// Longest title shown in the table before it is shortened with "…".
@@ -161,6 +162,45 @@ pub fn write_sync_status(
         )?;
     }
     Ok(())
+}
+
+/// The data plan and this month's use, in plain words.
+pub fn write_data_plan(out: &mut dyn Write, data: &BudgetState) -> io::Result<()> {
+    let used = Bytes(data.used);
+    match data.plan.monthly_budget {
+        None => writeln!(
+            out,
+            "Data:          {used} used this month ({}), no budget set",
+            data.month
+        )?,
+        Some(budget) if data.is_spent() => writeln!(
+            out,
+            "Data:          the budget of {} for {} is used up ({used} used{}): syncing is \
+             paused until the budget is raised or the month ends; records are still saved here",
+            Bytes(budget),
+            data.month,
+            match data.left() {
+                Some(left) if left > 0 => format!(
+                    "; the rest of the sync needs more than the {} left",
+                    Bytes(left)
+                ),
+                _ => String::new(),
+            }
+        )?,
+        Some(budget) => writeln!(
+            out,
+            "Data:          {used} of {} used this month ({}), {} left",
+            Bytes(budget),
+            data.month,
+            Bytes(data.left().unwrap_or(0))
+        )?,
+    }
+    let metered = if data.plan.metered {
+        "yes: connects only to send, and once an hour"
+    } else {
+        "no: stays connected while a network exists"
+    };
+    writeln!(out, "Metered:       {metered}")
 }
 
 pub fn write_status(out: &mut dyn Write, s: &Status, store: &Path) -> io::Result<()> {

@@ -9,12 +9,11 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use tests::link::{Impairments, LinkEmulator};
-use tests::{Cli, Rng, SeedReport};
+use tests::{Rng, SeedReport};
 use uuid::Uuid;
 
-use common::{Relay, by_id, device, enrol, sync_ok, sync_until_ok, unsent};
+use common::{Relay, by_id, device, enrol, import_many, sync_ok, sync_until_ok, unsent};
 
 /// Attempts allowed for a sync to succeed over a bad link.
 const ATTEMPTS: usize = 4;
@@ -31,29 +30,6 @@ fn code_via(relay: &Relay, centre: Uuid, link: SocketAddr) -> String {
         "--address",
         &link.to_string(),
     ])
-}
-
-/// Imports `n` activities (with longer descriptions, so transfers take a
-/// while on a slow link); returns their ids.
-fn import(cli: &Cli, n: usize, title: &str) -> BTreeSet<String> {
-    let rows: Vec<Value> = (0..n)
-        .map(|k| {
-            json!({
-                "id": Uuid::new_v4().to_string(),
-                "title": format!("{title} {k}: ģimeņu un skolotāju sadarbība"),
-                "kind": "seminar",
-                "date": format!("2026-{:02}-{:02}", 1 + k % 12, 1 + k % 28),
-                "teachers": k % 30,
-                "description": format!("{k}. Čaklās rokas, ķiploku ziepes un šūšana Latgalē. ").repeat(8),
-            })
-        })
-        .collect();
-    let path = cli.file("imports.json");
-    std::fs::write(&path, serde_json::to_string(&rows).expect("json")).expect("write");
-    cli.ok([std::ffi::OsStr::new("import"), path.as_os_str()]);
-    rows.iter()
-        .map(|r| r["id"].as_str().expect("id").to_owned())
-        .collect()
 }
 
 /// Packets the link has dropped so far.
@@ -94,7 +70,7 @@ fn sync_over_a_lossy_reordering_duplicating_slow_link_converges() {
     };
     let link = LinkEmulator::start(relay.addr(), bad.clone(), bad, seed);
     let cli = device("Krāslavas KRC", "Krāslavas dators");
-    let ids = import(&cli, 120, "Krāslava");
+    let ids = import_many(&cli, 120, "Krāslava");
     enrol(&cli, &code_via(&relay, centre, link.addr()));
     sync_until_ok(&cli, ATTEMPTS);
     assert_eq!(unsent(&cli), 0);
@@ -113,7 +89,7 @@ fn an_outage_in_the_middle_of_a_transfer_is_survived() {
     let slow = Impairments::rural(16_000, Duration::from_millis(200), 0.0);
     let link = LinkEmulator::start(relay.addr(), slow.clone(), slow, 7);
     let cli = device("Preiļu KRC", "Preiļu dators");
-    let ids = import(&cli, 600, "Preiļi");
+    let ids = import_many(&cli, 600, "Preiļi");
     enrol(&cli, &code_via(&relay, centre, link.addr()));
     // Down for 5 s, starting 2 s into the sync.
     link.outage(Duration::from_secs(2), Duration::from_secs(5));

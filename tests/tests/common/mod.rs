@@ -8,7 +8,7 @@
 // Each test binary uses only some of these helpers.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -18,7 +18,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tests::{Cli, Run, relay_bin};
 use uuid::Uuid;
 
@@ -411,4 +411,27 @@ pub(crate) fn unsent(cli: &Cli) -> u64 {
 /// `show ID --json`, parsed.
 pub(crate) fn show(cli: &Cli, id: &str) -> Value {
     serde_json::from_str(&cli.ok(["show", id, "--json"])).expect("show --json prints JSON")
+}
+
+/// Imports `n` activities (with longer descriptions, so transfers take a
+/// while on a slow link); returns their ids.
+pub(crate) fn import_many(cli: &Cli, n: usize, title: &str) -> BTreeSet<String> {
+    let rows: Vec<Value> = (0..n)
+        .map(|k| {
+            json!({
+                "id": Uuid::new_v4().to_string(),
+                "title": format!("{title} {k}: ģimeņu un skolotāju sadarbība"),
+                "kind": "seminar",
+                "date": format!("2026-{:02}-{:02}", 1 + k % 12, 1 + k % 28),
+                "teachers": k % 30,
+                "description": format!("{k}. Čaklās rokas, ķiploku ziepes un šūšana Latgalē. ").repeat(8),
+            })
+        })
+        .collect();
+    let path = cli.file("imports.json");
+    std::fs::write(&path, serde_json::to_string(&rows).expect("json")).expect("write");
+    cli.ok([std::ffi::OsStr::new("import"), path.as_os_str()]);
+    rows.iter()
+        .map(|r| r["id"].as_str().expect("id").to_owned())
+        .collect()
 }
