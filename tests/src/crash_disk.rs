@@ -40,6 +40,8 @@ struct DiskState {
     cut: bool,
     /// Backend operations so far (to choose cut points within a workload).
     ops: u64,
+    /// Writes (and syncs) still to fail with an I/O error, changing nothing.
+    failing_writes: u32,
 }
 
 /// The disk, shared by the test and the backends it hands out.
@@ -59,6 +61,12 @@ impl CrashDisk {
     /// Cuts the power after `ops` more backend operations.
     pub fn cut_after(&self, ops: u64) {
         self.state().ops_until_cut = Some(ops);
+    }
+
+    /// The next `n` writes, syncs or length changes fail with an I/O error
+    /// and change nothing: a disk write error, with the power on.
+    pub fn fail_next_writes(&self, n: u32) {
+        self.state().failing_writes = n;
     }
 
     /// True once the power was cut.
@@ -138,6 +146,16 @@ impl CrashBackend {
         s.ops += 1;
         Ok(s)
     }
+
+    /// Like [`CrashBackend::operate`], for operations that change the disk.
+    fn modify(&self) -> Result<std::sync::MutexGuard<'_, DiskState>, std::io::Error> {
+        let mut s = self.operate()?;
+        if s.failing_writes > 0 {
+            s.failing_writes -= 1;
+            return Err(std::io::Error::other("disk write error"));
+        }
+        Ok(s)
+    }
 }
 
 impl redb::StorageBackend for CrashBackend {
@@ -159,14 +177,14 @@ impl redb::StorageBackend for CrashBackend {
     }
 
     fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
-        let mut s = self.operate()?;
+        let mut s = self.modify()?;
         s.current.resize(len as usize, 0);
         s.unsynced.push(Unsynced::SetLen(len));
         Ok(())
     }
 
     fn sync_data(&self) -> Result<(), std::io::Error> {
-        let mut s = self.operate()?;
+        let mut s = self.modify()?;
         // The durable bytes catch up with the process's view (applied change by
         // change: cheaper than copying the whole disk on every sync).
         let DiskState {
@@ -182,7 +200,7 @@ impl redb::StorageBackend for CrashBackend {
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
-        let mut s = self.operate()?;
+        let mut s = self.modify()?;
         write_at(&mut s.current, offset, data);
         s.unsynced.push(Unsynced::Write {
             offset,

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, TimeZone, Utc};
-use sync_core::store::Store;
+use sync_core::store::{DeviceId, JournalId, Store};
 use sync_core::{ActivityId, ActivityInput, ActivityPatch, NewStore, Replica, ReplicaError};
 use tests::crash_disk::CrashDisk;
 use tests::{Rng, SeedReport};
@@ -128,6 +128,7 @@ fn create(disk: &CrashDisk) -> Replica {
             centre: "Aglonas KRC",
             device_name: "Aglonas dators",
         },
+        (DeviceId(Uuid::from_u128(1)), JournalId(Uuid::from_u128(2))),
     )
     .expect("a new store on the crash-model disk");
     Replica::on_store(store).expect("a replica")

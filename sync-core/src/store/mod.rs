@@ -188,7 +188,8 @@ impl Store {
         let _ = std::fs::remove_file(&tmp);
         {
             let db = Database::create(&tmp).map_err(|e| open_error(&tmp, e))?;
-            write_new_store(&db, device_name, centre).map_err(|e| OpenError::Damaged {
+            let ids = (DeviceId(Uuid::new_v4()), JournalId(Uuid::new_v4()));
+            write_new_store(&db, device_name, centre, ids).map_err(|e| OpenError::Damaged {
                 path: tmp.clone(),
                 reason: e.to_string(),
             })?;
@@ -214,16 +215,18 @@ impl Store {
     }
 
     /// Creates a store like [`Store::create`] on storage other than a file
-    /// (the crash-model disk of the tests); `label` names it in errors.
+    /// (the crash-model disk of the tests), with the given device and home
+    /// journal ids (so a simulation replays exactly); `label` names it in errors.
     pub fn create_on(
         label: &Path,
         backend: impl redb::StorageBackend,
         new: NewStore<'_>,
+        ids: (DeviceId, JournalId),
     ) -> Result<Store, OpenError> {
         let db = Database::builder()
             .create_with_backend(backend)
             .map_err(|e| open_error(label, e))?;
-        write_new_store(&db, new.device_name, Some(new.centre)).map_err(|e| {
+        write_new_store(&db, new.device_name, Some(new.centre), ids).map_err(|e| {
             OpenError::Damaged {
                 path: label.to_owned(),
                 reason: e.to_string(),
@@ -851,8 +854,8 @@ fn write_new_store(
     db: &Database,
     device_name: &str,
     centre: Option<&str>,
+    (DeviceId(device), home): (DeviceId, JournalId),
 ) -> Result<(), StoreError> {
-    let device = Uuid::new_v4();
     let tx = begin_durable(db)?;
     {
         let mut meta = tx.open_table(META)?;
@@ -861,7 +864,6 @@ fn write_new_store(
         meta.insert("device_id", device.as_bytes().as_slice())?;
         meta.insert("device_name", device_name.as_bytes())?;
         if let Some(centre) = centre {
-            let home = JournalId(Uuid::new_v4());
             meta.insert("home_journal", home.0.as_bytes().as_slice())?;
             insert_info(
                 &mut tx.open_table(JOURNALS)?,
