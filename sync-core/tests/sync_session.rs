@@ -562,8 +562,17 @@ fn wiped_client_reconverges() {
     assert!(converged(&mut wiped, &mut relay));
 }
 
+/// Cases of the faulty-link property: 48 in the normal suite, `PROPTEST_CASES`
+/// for a long run.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(48)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn faulty_links_end_in_convergence_or_clean_reset(

@@ -496,3 +496,13 @@ pub fn check_crash_activity(a: &Activity) -> Result<(), String> {
 
 /// Device name of the stores the crash tests create.
 pub const CRASH_DEVICE: &str = "avārijas dators";
+
+/// Spins (without sleeping) for a random time below `max`, so a kill lands at
+/// a random point of whatever a child process is doing.
+pub fn spin(rng: &mut Rng, max: std::time::Duration) {
+    let wait = std::time::Duration::from_micros(rng.below(max.as_micros() as u64 + 1));
+    let start = std::time::Instant::now();
+    while start.elapsed() < wait {
+        std::thread::yield_now();
+    }
+}

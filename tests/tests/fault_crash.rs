@@ -10,13 +10,13 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use sync_core::limits::COMPACT_AFTER_CHANGES;
 use sync_core::replica::ListView;
 use sync_core::{ActivityId, NewStore, Replica};
-use tests::{Cli, Rng, STORE_FILE, SeedReport, check_crash_activity, crash_id, crash_input};
+use tests::{Cli, Rng, STORE_FILE, SeedReport, check_crash_activity, crash_id, crash_input, spin};
 
 /// Kills of the crash writer, each after a random number of adds.
 const WRITER_KILLS: u64 = 60;
@@ -54,16 +54,6 @@ impl Lines {
             Ok(_) => Some(line.trim_end().to_owned()),
             Err(e) => panic!("cannot read the writer's output: {e}"),
         }
-    }
-}
-
-/// Spins (without sleeping) for a random time below `max`, so a kill lands at
-/// a random point of whatever the child is doing.
-fn spin(rng: &mut Rng, max: Duration) {
-    let wait = Duration::from_micros(rng.below(max.as_micros() as u64 + 1));
-    let start = Instant::now();
-    while start.elapsed() < wait {
-        std::thread::yield_now();
     }
 }
 
