@@ -109,3 +109,156 @@ fn an_outage_in_the_middle_of_a_transfer_is_survived() {
     assert_eq!(unsent(&cli), 0);
     office_has(&relay, &ids);
 }
+
+/// Centres in the very-bad-link test, and activities each records.
+const BAD_LINK_CENTRES: usize = 10;
+const BAD_LINK_ACTIVITIES: usize = 500;
+/// Sync attempts a centre may need over the very bad link.
+const BAD_LINK_ATTEMPTS: usize = 30;
+
+/// 30 % loss, 10 % duplication, 25 % reordering, 300 ± 200 ms one way (the
+/// outages come from [`outages_from_now`]).
+fn very_bad_link() -> Impairments {
+    Impairments {
+        loss: 0.30,
+        duplicate: 0.10,
+        reorder: 0.25,
+        reorder_by: Duration::from_millis(150),
+        delay: Duration::from_millis(100),
+        jitter: Duration::from_millis(400),
+        ..Impairments::default()
+    }
+}
+
+/// The link goes fully down for 30 s out of every 2 minutes, starting 10 s
+/// from now (so the sync about to start meets an outage).
+fn outages_from_now(link: &LinkEmulator) {
+    for k in 0..10 {
+        link.outage(Duration::from_secs(10 + 120 * k), Duration::from_secs(30));
+    }
+}
+
+/// Enrols through the very bad link (a few attempts: the handshake itself may
+/// time out at 30 % loss).
+fn enrol_through(cli: &tests::Cli, code: &str, centre: &str) {
+    for _ in 0..BAD_LINK_ATTEMPTS {
+        let run = cli.run(["enrol", code]);
+        if run.code == Some(0) {
+            return;
+        }
+        assert!(
+            !run.stderr.contains("panicked"),
+            "{centre}: enrol crashed: {}",
+            run.stderr
+        );
+    }
+    panic!("{centre}: enrolment did not succeed in {BAD_LINK_ATTEMPTS} attempts");
+}
+
+/// Syncs until it succeeds; every attempt must end within the idle timeout
+/// (plus the time to connect): a session that stalls longer has hung.
+fn sync_without_stalls(cli: &tests::Cli, centre: &str) {
+    let longest = relay::tls::IDLE_TIMEOUT + field_client::net::CONNECT_TIMEOUT;
+    for attempt in 0..BAD_LINK_ATTEMPTS {
+        let started = std::time::Instant::now();
+        let run = cli.run(["sync"]);
+        let took = started.elapsed();
+        assert!(
+            took <= longest,
+            "{centre}: sync attempt {attempt} stalled for {took:?}"
+        );
+        assert!(
+            run.code.is_some() && run.code != Some(101) && !run.stderr.contains("panicked"),
+            "{centre}: sync crashed: {}",
+            run.stderr
+        );
+        if run.code == Some(0) {
+            return;
+        }
+    }
+    panic!("{centre}: no sync succeeded in {BAD_LINK_ATTEMPTS} attempts");
+}
+
+#[test]
+fn ten_centres_converge_through_a_very_bad_link() {
+    let seed = Rng::seed_from_env("LINK_SEED");
+    let _report = SeedReport {
+        var: "LINK_SEED",
+        seed,
+    };
+    let mut relay = Relay::start();
+    let centres: Vec<(String, Uuid)> = (0..BAD_LINK_CENTRES)
+        .map(|k| {
+            let name = format!("Centrs {k}");
+            let id = relay.add_centre(&name);
+            (name, id)
+        })
+        .collect();
+    let links: Vec<LinkEmulator> = (0..BAD_LINK_CENTRES)
+        .map(|k| {
+            let (up, down) = (very_bad_link(), very_bad_link());
+            LinkEmulator::start(relay.addr(), up, down, seed.wrapping_add(k as u64))
+        })
+        .collect();
+    let codes: Vec<String> = centres
+        .iter()
+        .zip(&links)
+        .map(|((_, id), link)| code_via(&relay, *id, link.addr()))
+        .collect();
+    // Each centre, at once: record offline, enrol and sync through its own
+    // very bad link.
+    let devices: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = centres
+            .iter()
+            .zip(&codes)
+            .zip(&links)
+            .map(|(((name, _), code), link)| {
+                scope.spawn(move || {
+                    let cli = device(name, &format!("{name} dators"));
+                    let mut ids = BTreeSet::new();
+                    for part in 0..5 {
+                        let title = format!("{name}/{part}");
+                        ids.extend(import_many(&cli, BAD_LINK_ACTIVITIES / 5, &title));
+                    }
+                    enrol_through(&cli, code, name);
+                    outages_from_now(link);
+                    sync_without_stalls(&cli, name);
+                    (cli, ids)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a centre's thread"))
+            .collect()
+    });
+    let office = device("Birojs", "Biroja dators");
+    enrol(&office, &relay.office_code());
+    sync_ok(&office);
+    relay.stop();
+    let relay_store = sync_core::Store::open(&relay.data_dir().join("journals.redb"))
+        .expect("the relay's journals open");
+    let mut office_replica =
+        sync_core::Replica::open(&office.store_path()).expect("the office's store opens");
+    for ((name, id), (cli, ids)) in centres.iter().zip(&devices) {
+        assert_eq!(unsent(cli), 0, "{name}: something is not sent");
+        let journal = sync_core::JournalId(*id);
+        let at_relay = relay_store
+            .load_journal(journal)
+            .expect("relay journal")
+            .heads();
+        let at_device = sync_core::Replica::open(&cli.store_path())
+            .expect("device store")
+            .journal()
+            .expect("device journal")
+            .heads();
+        let at_office = office_replica
+            .journal_by_id(journal)
+            .expect("office journal")
+            .heads();
+        assert_eq!(at_device, at_relay, "{name}: device and relay differ");
+        assert_eq!(at_office, at_relay, "{name}: office and relay differ");
+        let listed: BTreeSet<String> = by_id(cli.list_json(&[])).into_keys().collect();
+        assert_eq!(&listed, ids, "{name}: activities lost or added");
+    }
+}
