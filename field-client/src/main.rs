@@ -10,6 +10,9 @@ use field_client::cli::Cli;
 use field_client::commands;
 
 fn main() -> ExitCode {
+    // Automerge panics on some damaged input; the sync code turns those into
+    // plain errors, so they must not print as if the program had crashed.
+    sync_core::sync::hide_caught_library_panics();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -81,6 +81,9 @@ enum CentreCommand {
 }
 
 fn main() -> ExitCode {
+    // Automerge panics on some damaged input; the sync code turns those into
+    // plain errors, so they must not print as if the program had crashed.
+    sync_core::sync::hide_caught_library_panics();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

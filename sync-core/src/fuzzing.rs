@@ -16,6 +16,13 @@ use crate::sync::memory::MemoryJournals;
 use crate::sync::wire::{Access, Frame, FrameBuffer, JournalGrant};
 use crate::sync::{ClientSession, RelaySession, SyncStorage};
 
+/// For a fuzzer whose panic hook aborts (libFuzzer's): keeps that hook for
+/// every panic except those the library turns into errors itself. Call at the
+/// start of each input (it installs once).
+pub fn abort_only_on_uncaught_panics() {
+    crate::sync::hide_caught_library_panics();
+}
+
 /// The journal every fuzzed session may sync.
 const FUZZ_JOURNAL: Uuid = Uuid::from_u128(0x6b72_632d_6675_7a7a_0000_0000_0000_0001);
 

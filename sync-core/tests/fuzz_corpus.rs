@@ -100,3 +100,18 @@ fn truncations_and_bit_flips_of_the_seeds_run_clean() {
         }
     }
 }
+
+/// The open crasher is a bundle chunk: through the change path (change lists)
+/// it is refused by its header, before Automerge's bundle decoder sees it.
+#[test]
+fn a_bundle_is_never_decoded_as_a_change() {
+    let dir = fuzz_dir().join("open-crashers").join("journal_changes");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("the open crashers folder") {
+        let bytes = std::fs::read(entry.expect("an entry").path()).expect("readable");
+        let refused = sync_core::sync::decode_change(&bytes).expect_err("not a change");
+        assert_eq!(refused, "it is not a change");
+        checked += 1;
+    }
+    assert!(checked > 0, "no open crasher to check");
+}

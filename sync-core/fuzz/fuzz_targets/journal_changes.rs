@@ -1,4 +1,7 @@
 #![no_main]
 //! See `sync_core::fuzzing::journal_changes`.
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| sync_core::fuzzing::journal_changes(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    sync_core::fuzzing::abort_only_on_uncaught_panics();
+    sync_core::fuzzing::journal_changes(data);
+});

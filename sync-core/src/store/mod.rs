@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::activity::{Activity, ActivityId};
 use crate::journal::{self, Journal, JournalError};
+use crate::sync::catch_library_panic;
 use tables::{
     ACKED_HEADS, ACTIVITY_VIEW, CHANGES, FORMAT_MARKER, JOURNALS, META, SETTINGS, SNAPSHOTS,
     UNSENT, VIEW_HEADS,
@@ -336,8 +337,8 @@ impl Store {
             journal: id,
             reason,
         };
-        let doc = catch_unwind(|| load_document(snapshot.as_deref(), &appended))
-            .map_err(|_| damaged("the journal's bytes made the document library fail".into()))?
+        let doc = catch_library_panic(|| load_document(snapshot.as_deref(), &appended))
+            .ok_or_else(|| damaged("the journal's bytes made the document library fail".into()))?
             .map_err(|e| damaged(e.to_string()))?;
         Ok(Journal::from_doc(doc.with_actor(self.device.actor()))?)
     }

@@ -144,7 +144,7 @@ impl RelayStorage for MemoryJournals {
 
 /// True when decoding a change and encoding it again gives the same hash.
 fn is_canonical(change: &Change) -> bool {
-    std::panic::catch_unwind(|| Change::from(change.decode()).hash() == change.hash())
+    super::catch_library_panic(|| Change::from(change.decode()).hash() == change.hash())
         .unwrap_or(false)
 }
 
