@@ -15,7 +15,7 @@ use std::path::Path;
 
 use chrono::{TimeZone, Utc};
 use sync_core::journal::{Journal, Stamp};
-use sync_core::{ActivityId, ActivityInput};
+use sync_core::{ActivityId, ActivityInput, Group, Kind};
 
 /// Size of the trained dictionary: larger ones measured no better on single
 /// activities (4 KiB: 820 B raw change → 485–530 B; 64 KiB: 482–524 B).
@@ -75,28 +75,6 @@ const WORDS: &[&str] = &[
     "iela",
     "zāle",
 ];
-const KINDS: &[&str] = &[
-    "seminar",
-    "workshop",
-    "training",
-    "consultation",
-    "community_initiative",
-    "event",
-    "meeting",
-    "symposium",
-    "other",
-];
-const GROUPS: &[&str] = &[
-    "teachers",
-    "children_and_youth",
-    "parents",
-    "municipal_staff",
-    "ngo_representatives",
-    "media",
-    "volunteers",
-    "other",
-];
-
 /// A small deterministic generator (PCG-style LCG), so training is repeatable.
 struct Words(u64);
 
@@ -119,19 +97,19 @@ impl Words {
 }
 
 fn activity(w: &mut Words, i: usize) -> ActivityInput {
-    let groups = 1 + w.next(GROUPS.len());
+    let groups = 1 + w.next(Group::ALL.len());
     ActivityInput {
         title: Some(w.text(3, 5)),
-        kind: Some(KINDS[w.next(KINDS.len())].into()),
+        kind: Some(Kind::ALL[w.next(Kind::ALL.len())].key().into()),
         date: Some(format!("2025-{:02}-{:02}", 1 + w.next(12), 1 + w.next(28))),
         start: Some(format!("{:02}:{:02}", 8 + w.next(11), 15 * w.next(4))),
         hours: Some(format!("{}", 1 + w.next(6))),
         place: Some(w.text(2, 3)),
         organisers: Some((0..1 + w.next(3)).map(|_| w.text(2, 1)).collect()),
         institutions: Some((0..w.next(4)).map(|_| w.text(3, 1)).collect()),
-        counts: GROUPS[..groups]
+        counts: Group::ALL[..groups]
             .iter()
-            .map(|g| ((*g).into(), format!("{}", w.next(60))))
+            .map(|g| (g.key().into(), format!("{}", w.next(60))))
             .collect(),
         description: (!i.is_multiple_of(3)).then(|| w.text(8, 30)),
         notes: i.is_multiple_of(2).then(|| w.text(3, 10)),

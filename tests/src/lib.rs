@@ -391,6 +391,32 @@ pub struct SeedReport {
     pub seed: u64,
 }
 
+impl SeedReport {
+    /// The seed from the environment variable `var` (or the clock), and a
+    /// report that prints it if the test fails.
+    pub fn from_env(var: &'static str) -> (u64, SeedReport) {
+        let seed = Rng::seed_from_env(var);
+        (seed, SeedReport { var, seed })
+    }
+}
+
+/// Seeds for a run of many scenarios: consecutive from `seed_var`'s seed (or
+/// the clock). `count_var` sets how many; one when `seed_var` is set (to replay
+/// a failure), else `quick`.
+pub fn seeds_from_env(seed_var: &str, count_var: &str, quick: u64) -> impl Iterator<Item = u64> {
+    let first = Rng::seed_from_env(seed_var);
+    let default = if std::env::var_os(seed_var).is_some() {
+        1
+    } else {
+        quick
+    };
+    let count = std::env::var(count_var)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default);
+    (0..count).map(move |k| first.wrapping_add(k))
+}
+
 impl Drop for SeedReport {
     fn drop(&mut self) {
         if std::thread::panicking() {

@@ -160,11 +160,7 @@ fn verify(
 
 #[test]
 fn killed_writers_never_lose_a_saved_activity() {
-    let seed = Rng::seed_from_env("CRASH_SEED");
-    let _report = SeedReport {
-        var: "CRASH_SEED",
-        seed,
-    };
+    let (seed, _report) = SeedReport::from_env("CRASH_SEED");
     let mut rng = Rng::new(seed);
     let dir = tempfile::tempdir().expect("temporary folder");
     let store = dir.path().join(STORE_FILE);
@@ -304,11 +300,7 @@ fn killed_cli_adds_never_lose_a_saved_activity_and_the_store_always_opens() {
     /// Top the store up to just below the compaction threshold this often, so
     /// that kills also land in the CLI's compaction after an add.
     const REFILL_EVERY: u64 = 12;
-    let seed = Rng::seed_from_env("CRASH_SEED");
-    let _report = SeedReport {
-        var: "CRASH_SEED",
-        seed,
-    };
+    let (seed, _report) = SeedReport::from_env("CRASH_SEED");
     let mut rng = Rng::new(seed ^ 0xC11);
     let cli = Cli::new();
     cli.ok([

@@ -155,11 +155,7 @@ fn truncated_stores_are_refused_plainly() {
 
 #[test]
 fn flipped_bits_are_noticed_or_harmless() {
-    let seed = Rng::seed_from_env("DAMAGE_SEED");
-    let _report = SeedReport {
-        var: "DAMAGE_SEED",
-        seed,
-    };
+    let (seed, _report) = SeedReport::from_env("DAMAGE_SEED");
     let mut rng = Rng::new(seed);
     for compacted in [false, true] {
         let original = original(compacted);
@@ -195,11 +191,7 @@ fn flipped_bits_are_noticed_or_harmless() {
 
 #[test]
 fn foreign_files_are_not_taken_for_a_journal() {
-    let seed = Rng::seed_from_env("DAMAGE_SEED");
-    let _report = SeedReport {
-        var: "DAMAGE_SEED",
-        seed,
-    };
+    let (seed, _report) = SeedReport::from_env("DAMAGE_SEED");
     let mut rng = Rng::new(seed ^ 0xF0);
     let random: Vec<u8> = (0..65_536).map(|_| rng.next_u64() as u8).collect();
     let mut redb_then_random = b"redb".to_vec();

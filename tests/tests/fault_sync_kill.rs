@@ -55,11 +55,7 @@ fn office_has_all(relay: &Relay, ids: &BTreeSet<String>) {
 
 #[test]
 fn a_device_killed_during_sync_loses_nothing_and_resumes() {
-    let seed = Rng::seed_from_env("KILL_SEED");
-    let _report = SeedReport {
-        var: "KILL_SEED",
-        seed,
-    };
+    let (seed, _report) = SeedReport::from_env("KILL_SEED");
     let mut rng = Rng::new(seed);
     let relay = Relay::start();
     let centre = relay.add_centre("Viļānu KRC");
@@ -104,11 +100,7 @@ fn a_device_killed_during_sync_loses_nothing_and_resumes() {
 
 #[test]
 fn the_relay_killed_during_syncs_loses_nothing_acknowledged() {
-    let seed = Rng::seed_from_env("KILL_SEED");
-    let _report = SeedReport {
-        var: "KILL_SEED",
-        seed,
-    };
+    let (seed, _report) = SeedReport::from_env("KILL_SEED");
     let mut rng = Rng::new(seed ^ 0x5E1A);
     let mut relay = Relay::start();
     let centre = relay.add_centre("Kārsavas KRC");

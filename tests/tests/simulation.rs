@@ -33,7 +33,7 @@ use sync_core::sync::{
 };
 use sync_core::{ActivityId, ActivityInput, ActivityPatch, NewStore, Replica};
 use tests::crash_disk::CrashDisk;
-use tests::{Rng, SeedReport};
+use tests::{Rng, SeedReport, seeds_from_env};
 use uuid::Uuid;
 
 /// Seeds in the normal test suite.
@@ -638,17 +638,8 @@ fn run(seed: u64) -> (BTreeSet<ActivityId>, Vec<ChangeHash>) {
 
 #[test]
 fn the_whole_system_converges_and_loses_nothing_under_seeded_faults() {
-    let first = Rng::seed_from_env("SIM_SEED");
-    let seeds = std::env::var("SIM_SEEDS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(if std::env::var_os("SIM_SEED").is_some() {
-            1
-        } else {
-            QUICK_SEEDS
-        });
-    for k in 0..seeds {
-        run(first.wrapping_add(k));
+    for seed in seeds_from_env("SIM_SEED", "SIM_SEEDS", QUICK_SEEDS) {
+        run(seed);
     }
 }
 

@@ -16,7 +16,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use sync_core::store::{DeviceId, JournalId, Store};
 use sync_core::{ActivityId, ActivityInput, ActivityPatch, NewStore, Replica, ReplicaError};
 use tests::crash_disk::CrashDisk;
-use tests::{Rng, SeedReport};
+use tests::{Rng, SeedReport, seeds_from_env};
 use uuid::Uuid;
 
 /// Scenarios in the normal test suite (each a few milliseconds).
@@ -207,16 +207,11 @@ fn scenario(seed: u64) {
 
 #[test]
 fn every_saved_change_survives_power_cuts_at_any_point() {
-    let first = Rng::seed_from_env("STORAGE_CRASH_SEED");
-    let scenarios = std::env::var("STORAGE_CRASH_SCENARIOS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(if std::env::var_os("STORAGE_CRASH_SEED").is_some() {
-            1
-        } else {
-            QUICK_SCENARIOS
-        });
-    for k in 0..scenarios {
-        scenario(first.wrapping_add(k));
+    for seed in seeds_from_env(
+        "STORAGE_CRASH_SEED",
+        "STORAGE_CRASH_SCENARIOS",
+        QUICK_SCENARIOS,
+    ) {
+        scenario(seed);
     }
 }

@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use tests::SeedReport;
 use tests::link::{Impairments, LinkEmulator};
-use tests::{Rng, SeedReport};
 use uuid::Uuid;
 
 use common::{Relay, by_id, device, enrol, import_many, sync_ok, sync_until_ok, unsent};
@@ -52,11 +52,7 @@ fn office_has(relay: &Relay, ids: &BTreeSet<String>) {
 
 #[test]
 fn sync_over_a_lossy_reordering_duplicating_slow_link_converges() {
-    let seed = Rng::seed_from_env("LINK_SEED");
-    let _report = SeedReport {
-        var: "LINK_SEED",
-        seed,
-    };
+    let (seed, _report) = SeedReport::from_env("LINK_SEED");
     let relay = Relay::start();
     let centre = relay.add_centre("Krāslavas KRC");
     let bad = Impairments {
@@ -181,11 +177,7 @@ fn sync_without_stalls(cli: &tests::Cli, centre: &str) {
 
 #[test]
 fn ten_centres_converge_through_a_very_bad_link() {
-    let seed = Rng::seed_from_env("LINK_SEED");
-    let _report = SeedReport {
-        var: "LINK_SEED",
-        seed,
-    };
+    let (seed, _report) = SeedReport::from_env("LINK_SEED");
     let mut relay = Relay::start();
     let centres: Vec<(String, Uuid)> = (0..BAD_LINK_CENTRES)
         .map(|k| {
