@@ -206,7 +206,10 @@ async fn stay_in_sync(
         }
         while let Some(event) = session.poll_event() {
             match event {
-                ClientEvent::Uploaded { changes, .. } => report.uploaded += changes,
+                ClientEvent::Uploaded { changes, .. } => {
+                    report.uploaded += changes;
+                    eprintln!("sync: the office server stored {changes} changes from here");
+                }
                 ClientEvent::Downloaded { changes, .. } => report.downloaded += changes,
                 ClientEvent::Closed { reason } => return Err(closed(reason)),
                 ClientEvent::Idle | ClientEvent::Welcomed { .. } | ClientEvent::Synced { .. } => {}

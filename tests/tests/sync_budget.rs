@@ -137,35 +137,26 @@ fn a_metered_daemon_disconnects_once_in_sync_and_connects_again_to_send() {
         ])
     };
     add("Adventes vainagu darbnīca");
-    let daemon = Daemon(
-        cli.command(["run"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start the daemon"),
-    );
+    let mut child = cli
+        .command(["run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the daemon");
+    let said = common::follow_lines(child.stderr.take().expect("piped"), |_| {});
+    let daemon = Daemon(child);
+    let stored_here = |what: &str| {
+        // The daemon says so once the relay's Ack is recorded.
+        common::wait_for_line(&said, "stored", "the daemon")
+            .unwrap_or_else(|why| panic!("{what}: {why}"));
+    };
     relay.wait_for_log("device connected");
-    relay.wait_for_log("stored");
+    stored_here("the first record");
     // Once in sync a metered daemon hangs up: a new record makes it open a
     // new connection (one kept open would carry the record on the old one).
     add("Piparkūku cepšana");
     relay.wait_for_log("device connected");
-    relay.wait_for_log("stored");
-    // The relay logs "stored" before its Ack reaches the device.
-    wait_until_all_sent(&cli);
+    stored_here("the second record");
     drop(daemon);
-}
-
-/// Waits (at most [`common::LINE_TIMEOUT`]) until `status` says nothing is
-/// waiting to be sent.
-fn wait_until_all_sent(cli: &tests::Cli) {
-    let deadline = std::time::Instant::now() + common::LINE_TIMEOUT;
-    while unsent(cli) > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the daemon did not get its Ack in {:?}",
-            common::LINE_TIMEOUT
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    assert_eq!(unsent(&cli), 0);
 }

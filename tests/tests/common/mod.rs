@@ -182,21 +182,8 @@ impl Relay {
     /// relay that contains `needle`, and returns it.
     pub(crate) fn wait_for_log(&self, needle: &str) -> String {
         let running = self.running.as_ref().expect("the relay is running");
-        let deadline = Instant::now() + LINE_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match running.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("the relay logged no line with {needle:?} in {LINE_TIMEOUT:?}")
-                }
-                Err(RecvTimeoutError::Disconnected) => panic!(
-                    "the relay exited without logging {needle:?}:\n{}",
-                    self.log().join("\n")
-                ),
-            }
-        }
+        wait_for_line(&running.lines, needle, "the relay")
+            .unwrap_or_else(|why| panic!("{why}:\n{}", self.log().join("\n")))
     }
 
     /// Every stderr line of the running (or last) relay process so far.
@@ -258,16 +245,10 @@ fn spawn_relay(dir: &Path, listen: SocketAddr) -> (Running, SocketAddr, String) 
         .spawn()
         .expect("cannot start relay");
     let log = Arc::new(Mutex::new(Vec::new()));
-    let (tx, lines) = channel();
     let stderr = child.stderr.take().expect("stderr is piped");
     let shared = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            shared.lock().expect("log lock").push(line.clone());
-            // The receiver may be gone (relay restarted); the log keeps the line.
-            let _ = tx.send(line);
-        }
+    let lines = follow_lines(stderr, move |line| {
+        shared.lock().expect("log lock").push(line.to_owned());
     });
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
     let mut first = String::new();
@@ -434,4 +415,47 @@ pub(crate) fn import_many(cli: &Cli, n: usize, title: &str) -> BTreeSet<String> 
     rows.iter()
         .map(|r| r["id"].as_str().expect("id").to_owned())
         .collect()
+}
+
+/// Reads `stream` line by line on a thread: each line goes to `on_line`, then
+/// to the returned channel (whose receiver may be gone: then only `on_line`
+/// sees it).
+pub(crate) fn follow_lines(
+    stream: impl std::io::Read + Send + 'static,
+    mut on_line: impl FnMut(&str) + Send + 'static,
+) -> Receiver<String> {
+    let (tx, lines) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            on_line(&line);
+            let _ = tx.send(line);
+        }
+    });
+    lines
+}
+
+/// Waits (at most [`LINE_TIMEOUT`]) for the next line containing `needle`
+/// from `who`; says why not otherwise.
+pub(crate) fn wait_for_line(
+    lines: &Receiver<String>,
+    needle: &str,
+    who: &str,
+) -> Result<String, String> {
+    let deadline = Instant::now() + LINE_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return Ok(line),
+            Ok(_) => {}
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(format!(
+                    "{who} printed no line with {needle:?} in {LINE_TIMEOUT:?}"
+                ));
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(format!("{who} exited without printing {needle:?}"));
+            }
+        }
+    }
 }
