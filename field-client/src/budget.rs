@@ -20,8 +20,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Local};
 use serde::{Deserialize, Serialize};
-use sync_core::Store;
-use sync_core::StoreError;
+use sync_core::{ReplicaError, Store, StoreError};
+
+use crate::net::NetError;
 
 /// Settings keys in the store.
 const DATA_PLAN_KEY: &str = "data_plan";
@@ -136,6 +137,103 @@ pub fn mark_stopped(store: &Store, budget: u64, now: DateTime<Local>) -> Result<
     let mut used = used(store, now)?;
     used.stopped_at_budget = Some(budget);
     store.set_setting(DATA_USED_KEY, &used)
+}
+
+/// Records that a sync stopped for the budget, so that no new attempt spends
+/// a handshake before the budget changes (best effort).
+pub fn stopped_at_budget(store: &Store, budget: u64) {
+    if let Err(e) = mark_stopped(store, budget, Local::now()) {
+        eprintln!("warning: could not record the data budget stop: {e}");
+    }
+}
+
+/// What a connection may still use this month.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Allowance {
+    pub left: u64,
+    pub budget: u64,
+}
+
+/// What is left of this month's budget (`None`: no budget); an error when
+/// nothing is.
+pub fn budget_left(store: &Store) -> Result<Option<Allowance>, NetError> {
+    let state = state(store, Local::now()).map_err(ReplicaError::from)?;
+    match (state.plan.monthly_budget, state.left()) {
+        (Some(budget), _) if state.is_spent() => Err(NetError::BudgetSpent { budget }),
+        (Some(budget), Some(left)) => Ok(Some(Allowance { left, budget })),
+        _ => Ok(None),
+    }
+}
+
+/// Runs `work` on `conn` until it ends or the connection has used what the
+/// allowance leaves (counted at the socket since the connection began):
+/// catches what the per-frame check in the session cannot see coming
+/// (downloads, retransmissions).
+pub async fn within_budget<T>(
+    conn: &quinn::Connection,
+    allowance: Option<Allowance>,
+    work: impl Future<Output = Result<T, NetError>>,
+) -> Result<T, NetError> {
+    let Some(Allowance { left, budget }) = allowance else {
+        return work.await;
+    };
+    let spent = async {
+        while socket_bytes(conn) < left {
+            tokio::time::sleep(BUDGET_CHECK_EVERY).await;
+        }
+    };
+    tokio::select! {
+        result = work => result,
+        () = spent => Err(NetError::BudgetSpent { budget }),
+    }
+}
+
+/// Bytes of every UDP datagram a connection sent and received so far.
+pub fn socket_bytes(conn: &quinn::Connection) -> u64 {
+    let stats = conn.stats();
+    stats.udp_tx.bytes + stats.udp_rx.bytes
+}
+
+/// Adds a connection's bytes to the month's total as they accrue.
+#[derive(Debug)]
+pub struct Meter {
+    conn: quinn::Connection,
+    counted: u64,
+}
+
+impl Meter {
+    pub fn new(conn: &quinn::Connection) -> Meter {
+        Meter {
+            conn: conn.clone(),
+            counted: 0,
+        }
+    }
+
+    /// Records the bytes since the last call (best effort: a failure to
+    /// record must not stop the sync).
+    pub fn settle(&mut self, store: &Store) {
+        let now = socket_bytes(&self.conn);
+        if let Err(e) = add_used(store, now - self.counted, Local::now()) {
+            eprintln!("warning: could not record the data used: {e}");
+            return;
+        }
+        self.counted = now;
+    }
+}
+
+/// Refuses a frame of `len` bytes that would take the connection past its
+/// allowance (a `Changes` frame can be half a megabyte: better not to start it).
+pub fn check_allowance(
+    conn: &quinn::Connection,
+    allowance: Option<Allowance>,
+    len: usize,
+) -> Result<(), NetError> {
+    match allowance {
+        Some(Allowance { left, budget }) if socket_bytes(conn) + len as u64 > left => {
+            Err(NetError::BudgetSpent { budget })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Bytes in people's units (decimal, as mobile operators count them).

@@ -25,7 +25,8 @@ use tokio::time::Duration;
 use uuid::Uuid;
 
 use crate::budget;
-use crate::net::{self, Meter, NetError, SyncReport};
+use crate::budget::{Allowance, Meter};
+use crate::net::{self, NetError, SyncReport};
 use relay::transport;
 
 /// How often the daemon looks at the store file for local changes. A stat
@@ -153,7 +154,7 @@ async fn connected_session(
         let replica = access.get().await?;
         let store = replica.store();
         let enrolment = net::enrolment(store)?.ok_or(NetError::NotEnrolled)?;
-        let allowance = net::budget_left(store)?;
+        let allowance = budget::budget_left(store)?;
         let metered = budget::plan(store).map_err(ReplicaError::from)?.metered;
         (
             enrolment,
@@ -166,11 +167,11 @@ async fn connected_session(
     let conn = net::connect_enrolled(data_dir, &device_name, &enrolment).await?;
     let mut meter = Meter::new(&conn);
     let session = stay_in_sync(&conn, &enrolment, access, (metered, allowance), &mut meter);
-    let outcome = net::within_budget(&conn, allowance, session).await;
+    let outcome = budget::within_budget(&conn, allowance, session).await;
     if let Ok(replica) = access.get().await {
         meter.settle(replica.store());
         if let Err(NetError::BudgetSpent { budget }) = &outcome {
-            net::stopped_at_budget(replica.store(), *budget);
+            budget::stopped_at_budget(replica.store(), *budget);
         }
     }
     outcome
@@ -182,7 +183,7 @@ async fn stay_in_sync(
     conn: &quinn::Connection,
     enrolment: &net::Enrolment,
     access: &mut StoreAccess,
-    (metered, allowance): (bool, Option<net::Allowance>),
+    (metered, allowance): (bool, Option<Allowance>),
     meter: &mut Meter,
 ) -> Result<SyncReport, NetError> {
     let (mut send, mut recv) = conn
@@ -201,7 +202,7 @@ async fn stay_in_sync(
     let mut poll = tokio::time::interval(LOCAL_CHANGE_POLL);
     loop {
         while let Some(bytes) = session.poll_transmit() {
-            net::check_allowance(conn, allowance, bytes.len())?;
+            budget::check_allowance(conn, allowance, bytes.len())?;
             transport::write_all(&mut send, &bytes).await?;
         }
         while let Some(event) = session.poll_event() {

@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Local, Utc};
+use chrono::{DateTime, Utc};
 use relay::enrol_code::EnrolCode;
 use relay::tls::{self, Fingerprint, Identity};
 use relay::transport::{self, TransportError};
@@ -18,7 +18,9 @@ use sync_core::sync::{ClientEvent, ClientSession, ErrorCode, Frame, Role, Sessio
 use sync_core::{Replica, ReplicaError};
 use uuid::Uuid;
 
-use crate::budget::{self, Bytes};
+use crate::budget::{
+    Allowance, Bytes, Meter, budget_left, check_allowance, stopped_at_budget, within_budget,
+};
 
 /// File stem of this device's key and certificate in its data folder.
 pub const DEVICE_IDENTITY_STEM: &str = "device";
@@ -296,88 +298,6 @@ pub async fn sync(
     result
 }
 
-/// Records that a sync stopped for the budget, so that no new attempt spends
-/// a handshake before the budget changes (best effort).
-pub fn stopped_at_budget(store: &Store, budget: u64) {
-    if let Err(e) = budget::mark_stopped(store, budget, Local::now()) {
-        eprintln!("warning: could not record the data budget stop: {e}");
-    }
-}
-
-/// What a connection may still use this month.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Allowance {
-    pub left: u64,
-    pub budget: u64,
-}
-
-/// What is left of this month's budget (`None`: no budget); an error when
-/// nothing is.
-pub fn budget_left(store: &Store) -> Result<Option<Allowance>, NetError> {
-    let state = budget::state(store, Local::now()).map_err(ReplicaError::from)?;
-    match (state.plan.monthly_budget, state.left()) {
-        (Some(budget), _) if state.is_spent() => Err(NetError::BudgetSpent { budget }),
-        (Some(budget), Some(left)) => Ok(Some(Allowance { left, budget })),
-        _ => Ok(None),
-    }
-}
-
-/// Runs `work` on `conn` until it ends or the connection has used what the
-/// allowance leaves (counted at the socket since the connection began):
-/// catches what the per-frame check in the session cannot see coming
-/// (downloads, retransmissions).
-pub async fn within_budget<T>(
-    conn: &quinn::Connection,
-    allowance: Option<Allowance>,
-    work: impl Future<Output = Result<T, NetError>>,
-) -> Result<T, NetError> {
-    let Some(Allowance { left, budget }) = allowance else {
-        return work.await;
-    };
-    let spent = async {
-        while socket_bytes(conn) < left {
-            tokio::time::sleep(budget::BUDGET_CHECK_EVERY).await;
-        }
-    };
-    tokio::select! {
-        result = work => result,
-        () = spent => Err(NetError::BudgetSpent { budget }),
-    }
-}
-
-/// Bytes of every UDP datagram a connection sent and received so far.
-pub fn socket_bytes(conn: &quinn::Connection) -> u64 {
-    let stats = conn.stats();
-    stats.udp_tx.bytes + stats.udp_rx.bytes
-}
-
-/// Adds a connection's bytes to the month's total as they accrue.
-#[derive(Debug)]
-pub struct Meter {
-    conn: quinn::Connection,
-    counted: u64,
-}
-
-impl Meter {
-    pub fn new(conn: &quinn::Connection) -> Meter {
-        Meter {
-            conn: conn.clone(),
-            counted: 0,
-        }
-    }
-
-    /// Records the bytes since the last call (best effort: a failure to
-    /// record must not stop the sync).
-    pub fn settle(&mut self, store: &Store) {
-        let now = socket_bytes(&self.conn);
-        if let Err(e) = budget::add_used(store, now - self.counted, Local::now()) {
-            eprintln!("warning: could not record the data used: {e}");
-            return;
-        }
-        self.counted = now;
-    }
-}
-
 /// Runs one session on a connection that is already open (as the daemon keeps
 /// one): no handshake, only the session's own frames.
 pub async fn sync_on(
@@ -404,21 +324,6 @@ pub async fn sync_within(
     };
     let pay = |frame: &[u8]| check_allowance(conn, allowance, frame.len());
     drive(replica, (send, recv), wanted, mode, pay).await
-}
-
-/// Refuses a frame of `len` bytes that would take the connection past its
-/// allowance (a `Changes` frame can be half a megabyte: better not to start it).
-pub fn check_allowance(
-    conn: &quinn::Connection,
-    allowance: Option<Allowance>,
-    len: usize,
-) -> Result<(), NetError> {
-    match allowance {
-        Some(Allowance { left, budget }) if socket_bytes(conn) + len as u64 > left => {
-            Err(NetError::BudgetSpent { budget })
-        }
-        _ => Ok(()),
-    }
 }
 
 async fn drive(
