@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-use sync_core::sync::{ClientEvent, ClientSession, ErrorCode, SessionError};
+use sync_core::sync::{ClientEvent, ErrorCode, SessionError};
 use sync_core::{OpenError, Replica, ReplicaError};
 use tokio::time::Duration;
 use uuid::Uuid;
@@ -195,7 +195,7 @@ async fn stay_in_sync(
     } else {
         vec![enrolment.journal]
     };
-    let mut session = ClientSession::new(Instant::now(), &net::software(), wanted);
+    let mut session = net::start_session(access.get().await?, wanted)?;
     let mut report = SyncReport::default();
     let mut resync_at = tokio::time::Instant::now() + net::RESYNC_EVERY;
     let mut local_change_at: Option<tokio::time::Instant> = None;

@@ -333,7 +333,7 @@ async fn drive(
     mode: Mode,
     pay: impl Fn(&[u8]) -> Result<(), NetError>,
 ) -> Result<SyncReport, NetError> {
-    let mut session = ClientSession::new(Instant::now(), &software(), wanted);
+    let mut session = start_session(replica, wanted)?;
     let mut report = SyncReport::default();
     let mut next_resync = None;
     loop {
@@ -382,6 +382,19 @@ async fn drive(
             }
         }
     }
+}
+
+/// Starts a client session: `Hello`, and for a centre's device its journal's
+/// `Open` and first batch right behind it.
+pub(crate) fn start_session(
+    replica: &mut Replica,
+    wanted: Vec<Uuid>,
+) -> Result<ClientSession, NetError> {
+    let mut session = None;
+    guarded(replica, |r| {
+        session = Some(ClientSession::new(Instant::now(), &software(), wanted, r));
+    })?;
+    Ok(session.expect("set unless the closure panicked, which `guarded` returns as an error"))
 }
 
 /// Runs session code that touches the journals. Automerge can panic on some

@@ -82,7 +82,7 @@ async fn connect_and_sync(
         .expect("connect");
     let (mut send, mut recv) = conn.open_bi().await.expect("stream");
     let mut storage = MemoryJournals::default();
-    let mut session = ClientSession::new(Instant::now(), "bench", vec![]);
+    let mut session = ClientSession::new(Instant::now(), "bench", vec![], &mut storage);
     loop {
         while let Some(bytes) = session.poll_transmit() {
             transport::write_all(&mut send, &bytes)

@@ -72,7 +72,7 @@ pub fn handshake(data: &[u8]) {
     relay.handle_timeout(now + Duration::from_secs(3_600));
 
     let mut client_store = MemoryJournals::default();
-    let mut client = ClientSession::new(now, "fuzz", vec![FUZZ_JOURNAL]);
+    let mut client = ClientSession::new(now, "fuzz", vec![FUZZ_JOURNAL], &mut client_store);
     drain(|| client.poll_transmit());
     client.handle_bytes(now, data, &mut client_store);
     drain(|| client.poll_transmit());

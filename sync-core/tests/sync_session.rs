@@ -97,7 +97,7 @@ fn run_session(
     rng: &mut Rng,
 ) -> (Result<(), SessionError>, Instant) {
     let mut now = start;
-    let mut c = ClientSession::new(now, "test", vec![JOURNAL]);
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL], client);
     let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
     let (mut up, mut down) = (Wire::default(), Wire::default());
     for _ in 0..MAX_STEPS_PER_SESSION {
@@ -438,7 +438,7 @@ fn frame_names(frames: &[Frame]) -> Vec<String> {
 }
 
 #[test]
-fn an_upload_after_an_acknowledged_one_takes_one_round_trip() {
+fn an_upload_after_an_acknowledged_one_takes_one_round_trip_with_the_greeting() {
     let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
     let actor = ActorId::random();
     record(&mut client, &actor, 3, 0);
@@ -453,22 +453,16 @@ fn an_upload_after_an_acknowledged_one_takes_one_round_trip() {
     record(&mut client, &actor, 1, 10);
 
     let now = Instant::now();
-    let mut c = ClientSession::new(now, "test", vec![JOURNAL]);
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
     let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
-    flight(&mut || c.poll_transmit(), &mut |b| {
-        r.handle_bytes(now, b, &mut relay)
-    });
-    flight(&mut || r.poll_transmit(), &mut |b| {
-        c.handle_bytes(now, b, &mut client)
-    });
-    // The client's first flight after Welcome: Open and the new change at once.
+    // The client's first flight: Hello, then Open and the new change right behind it.
     let up = flight(&mut || c.poll_transmit(), &mut |b| {
         r.handle_bytes(now, b, &mut relay)
     });
-    assert_eq!(frame_names(&up), ["Open", "Changes(early, 1)"]);
+    assert_eq!(frame_names(&up), ["Hello", "Open", "Changes(early, 1)"]);
     assert!(
         matches!(
-            up[1],
+            up[2],
             Frame::Changes {
                 encoding: BatchEncoding::ChangeList,
                 ..
@@ -476,11 +470,14 @@ fn an_upload_after_an_acknowledged_one_takes_one_round_trip() {
         ),
         "one change travels as a change list (smaller than a bundle)"
     );
-    // The relay's answer holds everything: its heads, the Ack, the (empty) download.
+    // The relay's answer holds everything: Welcome, its heads, the Ack, the (empty) download.
     let down = flight(&mut || r.poll_transmit(), &mut |b| {
         c.handle_bytes(now, b, &mut client)
     });
-    assert_eq!(frame_names(&down), ["Heads", "Ack", "Changes(0)"]);
+    assert_eq!(
+        frame_names(&down),
+        ["Welcome", "Heads", "Ack", "Changes(0)"]
+    );
     assert!(c.is_idle(), "one round trip ends the round");
     assert!(c.poll_transmit().is_none());
     assert!(converged(&mut client, &mut relay));
@@ -505,21 +502,22 @@ fn a_batch_sent_before_heads_to_a_relay_restored_from_backup_is_sent_again() {
     record(&mut client, &actor, 2, 10);
 
     let now = Instant::now();
-    let mut c = ClientSession::new(now, "test", vec![JOURNAL]);
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
     let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
     let mut flights = Vec::new();
-    for _ in 0..2 {
-        flights.push(flight(&mut || c.poll_transmit(), &mut |b| {
-            r.handle_bytes(now, b, &mut relay)
-        }));
-        flights.push(flight(&mut || r.poll_transmit(), &mut |b| {
-            c.handle_bytes(now, b, &mut client)
-        }));
-    }
-    assert_eq!(frame_names(&flights[2]), ["Open", "Changes(early, 2)"]);
+    flights.push(flight(&mut || c.poll_transmit(), &mut |b| {
+        r.handle_bytes(now, b, &mut relay)
+    }));
+    flights.push(flight(&mut || r.poll_transmit(), &mut |b| {
+        c.handle_bytes(now, b, &mut client)
+    }));
     assert_eq!(
-        frame_names(&flights[3]),
-        ["Heads"],
+        frame_names(&flights[0]),
+        ["Hello", "Open", "Changes(early, 2)"]
+    );
+    assert_eq!(
+        frame_names(&flights[1]),
+        ["Welcome", "Heads"],
         "the relay drops a batch built on heads it no longer holds"
     );
     let up = flight(&mut || c.poll_transmit(), &mut |b| {

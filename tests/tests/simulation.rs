@@ -291,9 +291,12 @@ impl Sim {
             centre: CENTRE.into(),
             access: Access::ReadWrite,
         };
+        let Some(replica) = client.replica.as_mut() else {
+            return;
+        };
         client.conn = Some(Conn {
             id: self.next_conn,
-            client: ClientSession::new(now, "simulation", vec![JOURNAL]),
+            client: ClientSession::new(now, "simulation", vec![JOURNAL], replica),
             relay: RelaySession::new(now, vec![grant]),
         });
         self.next_conn += 1;

@@ -134,7 +134,12 @@ impl RawStream {
 
 /// The `Hello` a real client session sends first.
 fn hello(journals: Vec<Uuid>) -> Frame {
-    let mut session = ClientSession::new(std::time::Instant::now(), "raw test client", journals);
+    let mut session = ClientSession::new(
+        std::time::Instant::now(),
+        "raw test client",
+        journals,
+        &mut sync_core::sync::memory::MemoryJournals::default(),
+    );
     let bytes = session
         .poll_transmit()
         .expect("a session starts with Hello");

@@ -88,7 +88,17 @@ pub struct ClientSession {
 
 impl ClientSession {
     /// Starts a session that wants `journals` (empty: every journal it may access).
-    pub fn new(now: Instant, software: &str, journals: Vec<Uuid>) -> ClientSession {
+    ///
+    /// The first journal named opens at once, right behind `Hello`, with its early
+    /// batch: the relay reads frames in order, so the common sync is one round trip
+    /// after the connection, not two. A named journal is one this device writes
+    /// (its centre's); a device that only reads names none and opens after `Welcome`.
+    pub fn new(
+        now: Instant,
+        software: &str,
+        journals: Vec<Uuid>,
+        storage: &mut impl ClientStorage,
+    ) -> ClientSession {
         let mut s = ClientSession {
             state: State::Greeting,
             software: software.to_owned(),
@@ -110,6 +120,12 @@ impl ClientSession {
             journals: s.wanted.clone(),
         };
         s.send(&hello);
+        if let Some(&first) = s.wanted.first() {
+            if let Err(e) = s.open(now, first, storage) {
+                s.fail(e);
+            }
+            s.deadline = Some(now + SESSION_HANDSHAKE_TIMEOUT);
+        }
         s
     }
 
@@ -264,9 +280,26 @@ impl ClientSession {
         }
         self.grants = journals.iter().map(|g| (g.journal, g.clone())).collect();
         self.state = State::Ready;
-        self.deadline = None;
         self.events.push_back(ClientEvent::Welcomed { journals });
-        self.request_sync_all(now, storage);
+        let opened = self.active.as_ref().map(|round| round.journal);
+        match opened {
+            Some(journal) if !self.grants.contains_key(&journal) => {
+                return Err(SessionError::Protocol(
+                    "the relay did not grant the journal opened with Hello".into(),
+                ));
+            }
+            // The round opened with Hello goes on under its reply deadline.
+            Some(_) => self.deadline = Some(now + SESSION_REPLY_TIMEOUT),
+            None => self.deadline = None,
+        }
+        let others: Vec<Uuid> = self
+            .grants
+            .keys()
+            .filter(|j| Some(**j) != opened)
+            .copied()
+            .collect();
+        others.into_iter().for_each(|j| self.enqueue(j));
+        self.start_next(now, storage);
         if self.active.is_none() {
             self.events.push_back(ClientEvent::Idle);
         }
@@ -324,10 +357,14 @@ impl ClientSession {
         base: &[ChangeHash],
         storage: &mut impl ClientStorage,
     ) -> Result<VecDeque<Vec<Change>>, SessionError> {
-        let may_write = self
-            .grants
-            .get(&journal)
-            .is_some_and(|g| g.access == Access::ReadWrite);
+        let may_write = match self.state {
+            // Opened with Hello: a journal named there is one this device writes.
+            State::Greeting => self.wanted.contains(&journal),
+            _ => self
+                .grants
+                .get(&journal)
+                .is_some_and(|g| g.access == Access::ReadWrite),
+        };
         if !may_write {
             return Ok(VecDeque::new());
         }
