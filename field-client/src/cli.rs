@@ -107,8 +107,17 @@ pub enum Command {
     },
     /// Sync now: exits 0 only when everything here is sent and everything on the server is here
     Sync,
-    /// Run in the background: sync automatically whenever a connection exists
-    Run,
+    /// Run in the background: serve the app on this computer, and sync automatically whenever a connection exists
+    Run {
+        /// Port of the app on 127.0.0.1 (0: any free port)
+        #[arg(long, default_value_t = crate::web::DEFAULT_PORT, value_name = "PORT")]
+        web_port: u16,
+        /// Sync only, without the app
+        #[arg(long)]
+        no_web: bool,
+    },
+    /// Open the app of the running `field-client run` in the default browser
+    Open,
     /// Set or show the monthly data budget and metered mode (for a prepaid mobile connection)
     DataPlan {
         /// Monthly budget: 200MB, 1.5GB, 750kB … or "off"

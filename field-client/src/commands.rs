@@ -17,9 +17,6 @@ use crate::interchange::export::{ActivityRow, write_csv, write_json};
 use crate::interchange::import::check_file;
 use crate::{net, output, progress};
 
-/// Pause between attempts to open a store another process holds.
-const STORE_BUSY_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
-
 /// The store file inside the data folder.
 pub const STORE_FILE: &str = "journal.redb";
 
@@ -48,7 +45,10 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
         }
         Command::Enrol { code, device_name } => enrol(data_dir, &store, &code, device_name),
         Command::Sync => sync_now(data_dir, &store),
-        Command::Run => run_daemon(data_dir, &store),
+        Command::Run { web_port, no_web } => {
+            run_daemon(data_dir, &store, (!no_web).then_some(web_port))
+        }
+        Command::Open => open_app(data_dir),
         Command::Show { id, json } => show(&store, &id, json),
         Command::Export {
             format,
@@ -85,22 +85,9 @@ fn open_view(store: &Path) -> Result<ListView> {
 }
 
 fn open_with<T>(store: &Path, open: impl Fn(&Path) -> Result<T, ReplicaError>) -> Result<T> {
-    let deadline = std::time::Instant::now() + crate::daemon::STORE_BUSY_WAIT;
-    let mut told = false;
-    let opened = loop {
-        match open(store) {
-            Err(ReplicaError::Open(OpenError::InUse(_)))
-                if std::time::Instant::now() < deadline =>
-            {
-                if !told {
-                    eprintln!("The journal is busy (background sync?); waiting…");
-                    told = true;
-                }
-                std::thread::sleep(STORE_BUSY_RETRY);
-            }
-            other => break other,
-        }
-    };
+    let opened = crate::daemon::open_when_free(store, open, || {
+        eprintln!("The journal is busy (background sync?); waiting…");
+    });
     match opened {
         Err(ReplicaError::Open(OpenError::Missing(_))) => bail!(
             "there is no journal in {} yet; create one with `field-client init --centre NAME`",
@@ -323,19 +310,86 @@ fn sync_now(data_dir: &Path, store: &Path) -> Result<()> {
     Ok(())
 }
 
-fn run_daemon(data_dir: &Path, store: &Path) -> Result<()> {
-    let enrolment = {
-        let replica = open(store)?;
-        net::enrolment(replica.store())?.ok_or(net::NetError::NotEnrolled)?
-    };
+/// How often `run` without an enrolment looks whether `enrol` has run since.
+const ENROLMENT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `field-client run`: the app on `web_port` (unless `None`) and the
+/// background sync, once the device is enrolled.
+fn run_daemon(data_dir: &Path, store: &Path, web_port: Option<u16>) -> Result<()> {
+    let enrolled = net::enrolment(open_view(store)?.store())?;
+    if enrolled.is_none() && web_port.is_none() {
+        return Err(net::NetError::NotEnrolled.into());
+    }
+    runtime()?.block_on(async {
+        if let Some(port) = web_port {
+            let listener = crate::web::bind(port).await.with_context(|| {
+                format!(
+                    "cannot serve the app on port {port} (is another `field-client run` using it?); \
+                     choose another with --web-port"
+                )
+            })?;
+            let url = crate::web::url(listener.local_addr()?);
+            std::fs::write(data_dir.join(crate::web::ADDRESS_FILE), &url)
+                .context("cannot write the app's address into the data folder")?;
+            println!("The app is at {url} (open it in a browser, or run `field-client open`)");
+            let store = store.to_owned();
+            tokio::spawn(async move {
+                if let Err(e) = crate::web::serve(listener, &store).await {
+                    eprintln!("error: the app stopped: {e}");
+                }
+            });
+        }
+        let enrolment = wait_for_enrolment(store, enrolled).await?;
+        eprintln!(
+            "Syncing \"{}\" with {} in the background; recording stays available. Data: {}",
+            enrolment.centre,
+            enrolment.relay,
+            store.display()
+        );
+        let error = crate::daemon::run(data_dir, store).await;
+        Err(error).context("background sync stopped")
+    })
+}
+
+/// The enrolment, waiting for `field-client enrol` when there is none yet.
+async fn wait_for_enrolment(store: &Path, known: Option<net::Enrolment>) -> Result<net::Enrolment> {
+    if let Some(enrolment) = known {
+        return Ok(enrolment);
+    }
     eprintln!(
-        "Syncing \"{}\" with {} in the background; recording stays available. Data: {}",
-        enrolment.centre,
-        enrolment.relay,
-        store.display()
+        "This device is not enrolled yet: everything is recorded here, and syncing starts \
+         once `field-client enrol CODE` has run."
     );
-    let error = runtime()?.block_on(crate::daemon::run(data_dir, store));
-    Err(error).context("background sync stopped")
+    loop {
+        tokio::time::sleep(ENROLMENT_CHECK_EVERY).await;
+        let store = store.to_owned();
+        let found = tokio::task::spawn_blocking(move || -> Result<Option<net::Enrolment>> {
+            Ok(net::enrolment(open_view(&store)?.store())?)
+        })
+        .await??;
+        if let Some(enrolment) = found {
+            return Ok(enrolment);
+        }
+    }
+}
+
+/// `field-client open`: the running app in the default browser.
+fn open_app(data_dir: &Path) -> Result<()> {
+    let not_running =
+        || anyhow::anyhow!("the app is not running; start it with `field-client run`");
+    let url = std::fs::read_to_string(data_dir.join(crate::web::ADDRESS_FILE))
+        .map_err(|_| not_running())?;
+    let url = url.trim();
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .map_err(|_| not_running())?;
+    std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))
+        .map_err(|_| not_running())?;
+    webbrowser::open(url).with_context(|| format!("cannot open a browser; open {url} by hand"))?;
+    println!("{url}");
+    Ok(())
 }
 
 fn show(store: &Path, id: &str, json: bool) -> Result<()> {

@@ -43,7 +43,31 @@ const LOCAL_CHANGE_DEBOUNCE: Duration = Duration::from_secs(3);
 pub const STORE_BUSY_WAIT: Duration = Duration::from_secs(10);
 
 /// Pause between attempts to open a busy store.
-const STORE_BUSY_RETRY: Duration = Duration::from_millis(50);
+pub const STORE_BUSY_RETRY: Duration = Duration::from_millis(50);
+
+/// Opens the store with `open`, waiting (bounded by [`STORE_BUSY_WAIT`], on
+/// this thread) while another process or the daemon holds it; `on_busy` runs
+/// once, when the first attempt finds it busy. For code off the async runtime:
+/// the CLI commands and the web app's store work.
+pub fn open_when_free<T>(
+    path: &Path,
+    open: impl Fn(&Path) -> Result<T, ReplicaError>,
+    on_busy: impl FnOnce(),
+) -> Result<T, ReplicaError> {
+    let deadline = Instant::now() + STORE_BUSY_WAIT;
+    let mut on_busy = Some(on_busy);
+    loop {
+        match open(path) {
+            Err(ReplicaError::Open(OpenError::InUse(_))) if Instant::now() < deadline => {
+                if let Some(tell) = on_busy.take() {
+                    tell();
+                }
+                std::thread::sleep(STORE_BUSY_RETRY);
+            }
+            other => return other,
+        }
+    }
+}
 
 /// The store, opened only while needed.
 struct StoreAccess {

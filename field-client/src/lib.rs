@@ -1,5 +1,5 @@
-//! The field client: the command line (and, later, the background daemon and
-//! the local web app) of a centre's device.
+//! The field client: the command line, the background daemon and the local
+//! web app ([`web`]) of a centre's device.
 //!
 //! Every command works with no network: it reads and writes the device's
 //! journal store directly. Recording never waits for the network.
@@ -13,3 +13,4 @@ pub mod interchange;
 pub mod net;
 pub mod output;
 pub mod progress;
+pub mod web;

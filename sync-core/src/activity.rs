@@ -302,13 +302,13 @@ impl ActivityPatch {
     pub fn check_complete(&self) -> Result<(), FieldErrors> {
         let mut errors = FieldErrors::default();
         if self.title.is_none() {
-            errors.push(Field::Title, "is required");
+            errors.push(Field::Title, Problem::Required, "is required");
         }
         if self.kind.is_none() {
-            errors.push(Field::Kind, "is required");
+            errors.push(Field::Kind, Problem::Required, "is required");
         }
         if self.date.is_none() {
-            errors.push(Field::Date, "is required");
+            errors.push(Field::Date, Problem::Required, "is required");
         }
         errors.into_result(())
     }
@@ -365,10 +365,40 @@ impl fmt::Display for Field {
     }
 }
 
+/// What is wrong with a field, for a user interface to say in its own language
+/// (`FieldError::problem` says it in English, with the value quoted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Problem {
+    Required,
+    Empty,
+    UnknownKind,
+    NotADate,
+    NotATime,
+    /// Hours outside (0, `limit`].
+    HoursOutOfRange {
+        limit: u32,
+    },
+    NotHours,
+    UnknownGroup,
+    Negative,
+    OverLimit {
+        limit: u32,
+    },
+    NotAWholeNumber,
+    TooManyNames {
+        limit: usize,
+    },
+    TooLong {
+        limit: usize,
+    },
+    ControlCharacters,
+}
+
 /// One problem with one field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldError {
     pub field: Field,
+    pub code: Problem,
     pub problem: String,
 }
 
@@ -383,9 +413,10 @@ impl fmt::Display for FieldError {
 pub struct FieldErrors(pub Vec<FieldError>);
 
 impl FieldErrors {
-    fn push(&mut self, field: Field, problem: impl Into<String>) {
+    fn push(&mut self, field: Field, code: Problem, problem: impl Into<String>) {
         self.0.push(FieldError {
             field,
+            code,
             problem: problem.into(),
         });
     }
@@ -460,7 +491,7 @@ impl ActivityInput {
 fn parse_title(text: &str, errors: &mut FieldErrors) -> Option<String> {
     let title = text.trim();
     if title.is_empty() {
-        errors.push(Field::Title, "must not be empty");
+        errors.push(Field::Title, Problem::Empty, "must not be empty");
         return None;
     }
     check_length(title, Field::Title, MAX_TITLE_CHARS, errors).then(|| title.to_owned())
@@ -472,6 +503,7 @@ fn parse_kind(text: &str, errors: &mut FieldErrors) -> Option<Kind> {
         let known: Vec<_> = Kind::ALL.iter().map(|k| k.key()).collect();
         errors.push(
             Field::Kind,
+            Problem::UnknownKind,
             format!(
                 "\"{}\" is not a known kind (use one of: {})",
                 text.trim(),
@@ -496,6 +528,7 @@ fn parse_date(text: &str, errors: &mut FieldErrors) -> Option<NaiveDate> {
     if date.is_none() {
         errors.push(
             Field::Date,
+            Problem::NotADate,
             format!(
                 "\"{}\" is not a date (write it as YYYY-MM-DD, e.g. 2026-05-14)",
                 text.trim()
@@ -518,6 +551,7 @@ fn parse_start(text: &str, errors: &mut FieldErrors) -> Option<Option<NaiveTime>
         Err(_) => {
             errors.push(
                 Field::Start,
+                Problem::NotATime,
                 format!("\"{t}\" is not a time of day (write it as HH:MM, e.g. 14:30)"),
             );
             None
@@ -536,12 +570,19 @@ fn parse_hours(text: &str, errors: &mut FieldErrors) -> Option<Option<f64>> {
         Ok(_) => {
             errors.push(
                 Field::Hours,
+                Problem::HoursOutOfRange {
+                    limit: MAX_ACTIVITY_HOURS as u32,
+                },
                 format!("must be more than 0 and at most {MAX_ACTIVITY_HOURS}, not {t}"),
             );
             None
         }
         Err(_) => {
-            errors.push(Field::Hours, format!("\"{t}\" is not a number of hours"));
+            errors.push(
+                Field::Hours,
+                Problem::NotHours,
+                format!("\"{t}\" is not a number of hours"),
+            );
             None
         }
     }
@@ -552,6 +593,7 @@ fn parse_count(group: &str, value: &str, errors: &mut FieldErrors) -> Option<(Gr
         let known: Vec<_> = Group::ALL.iter().map(|g| g.key()).collect();
         errors.push(
             Field::Count(group.trim().to_owned()),
+            Problem::UnknownGroup,
             format!(
                 "is not a participant group (use one of: {})",
                 known.join(", ")
@@ -565,13 +607,24 @@ fn parse_count(group: &str, value: &str, errors: &mut FieldErrors) -> Option<(Gr
         return Some((parsed, 0));
     }
     match v.parse::<i64>() {
-        Ok(n) if n < 0 => errors.push(field, format!("must not be negative, not {n}")),
+        Ok(n) if n < 0 => errors.push(
+            field,
+            Problem::Negative,
+            format!("must not be negative, not {n}"),
+        ),
         Ok(n) if n > i64::from(MAX_PARTICIPANTS_PER_GROUP) => errors.push(
             field,
+            Problem::OverLimit {
+                limit: MAX_PARTICIPANTS_PER_GROUP,
+            },
             format!("{n} is more than the limit of {MAX_PARTICIPANTS_PER_GROUP} per group"),
         ),
         Ok(n) => return Some((parsed, n as u32)),
-        Err(_) => errors.push(field, format!("\"{v}\" is not a whole number")),
+        Err(_) => errors.push(
+            field,
+            Problem::NotAWholeNumber,
+            format!("\"{v}\" is not a whole number"),
+        ),
     }
     None
 }
@@ -602,7 +655,13 @@ fn name_list(
         }
     }
     if cleaned.len() > MAX_NAMES_PER_LIST {
-        errors.push(field, format!("at most {MAX_NAMES_PER_LIST} names"));
+        errors.push(
+            field,
+            Problem::TooManyNames {
+                limit: MAX_NAMES_PER_LIST,
+            },
+            format!("at most {MAX_NAMES_PER_LIST} names"),
+        );
         return None;
     }
     Some(cleaned)
@@ -613,6 +672,7 @@ fn check_length(text: &str, field: Field, max_chars: usize, errors: &mut FieldEr
     if n > max_chars {
         errors.push(
             field,
+            Problem::TooLong { limit: max_chars },
             format!("is {n} characters long; the limit is {max_chars}"),
         );
         return false;
@@ -621,7 +681,11 @@ fn check_length(text: &str, field: Field, max_chars: usize, errors: &mut FieldEr
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
     {
-        errors.push(field, "contains control characters");
+        errors.push(
+            field,
+            Problem::ControlCharacters,
+            "contains control characters",
+        );
         return false;
     }
     true

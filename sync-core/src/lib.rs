@@ -20,7 +20,10 @@ pub mod replica;
 pub mod store;
 pub mod sync;
 
-pub use activity::{Activity, ActivityId, ActivityInput, ActivityPatch, Counts, Group, Kind};
+pub use activity::{
+    Activity, ActivityId, ActivityInput, ActivityPatch, Counts, Field, FieldError, FieldErrors,
+    Group, Kind, Problem,
+};
 pub use journal::{Journal, JournalError, Stamp};
 pub use replica::{Replica, ReplicaError};
 pub use store::{DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store, StoreError};

@@ -1,0 +1,136 @@
+//! Who may use the app: requests for this loopback address only (against DNS
+//! rebinding), and writes only from the app's own pages (against cross-site
+//! requests from other pages open in the same browser).
+
+use std::net::SocketAddr;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::App;
+
+/// The form field holding the run's secret token.
+pub const CSRF_FIELD: &str = "csrf";
+
+/// A fresh secret: 244 random bits from the system's generator.
+pub(super) fn new_token() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// The `Host` values a browser sends for `addr`: the address itself and
+/// `localhost` with its port.
+pub(super) fn hosts_for(addr: SocketAddr) -> Vec<String> {
+    let port = addr.port();
+    let mut hosts = vec![addr.to_string(), format!("localhost:{port}")];
+    if addr.ip().is_loopback() && addr.is_ipv4() {
+        hosts.push(format!("[::1]:{port}"));
+    }
+    hosts
+}
+
+/// Refuses a request addressed to another host name (a page on the internet
+/// whose name was made to point at 127.0.0.1), and a write whose `Origin` or
+/// `Sec-Fetch-Site` says it came from another site.
+pub(super) async fn check_request(
+    State(app): State<App>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let headers = request.headers();
+    if !host_allowed(&app, headers) {
+        return refuse(
+            StatusCode::MISDIRECTED_REQUEST,
+            "This address is not served here.",
+        );
+    }
+    if request.method() != Method::GET
+        && request.method() != Method::HEAD
+        && !same_origin(&app, headers)
+    {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "Only the app's own pages may save here; nothing was saved.",
+        );
+    }
+    let mut response = next.run(request).await;
+    add_page_headers(response.headers_mut());
+    response
+}
+
+/// Nothing on these pages may load from, or send to, anywhere but this app;
+/// no other site may frame them; pages are not cached (they show live data).
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'; object-src 'none'";
+
+fn add_page_headers(headers: &mut HeaderMap) {
+    let fixed = [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
+fn host_allowed(app: &App, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|host| app.inner.allowed_hosts.iter().any(|a| a == host))
+}
+
+/// Browsers send `Origin` on every form post and `Sec-Fetch-Site` on every
+/// request; either, when present, must say this app's own origin. (Absent
+/// both, the form's token still has to match.)
+fn same_origin(app: &App, headers: &HeaderMap) -> bool {
+    let origin_ok = match headers.get(header::ORIGIN).map(|o| o.to_str()) {
+        None => true,
+        Some(Ok(origin)) => app
+            .inner
+            .allowed_hosts
+            .iter()
+            .any(|host| origin == format!("http://{host}")),
+        Some(Err(_)) => false,
+    };
+    let site_ok = match headers.get("sec-fetch-site").map(|s| s.to_str()) {
+        None => true,
+        Some(Ok(site)) => site == "same-origin" || site == "none",
+        Some(Err(_)) => false,
+    };
+    origin_ok && site_ok
+}
+
+/// Whether a posted token is this run's, compared in constant time.
+pub(super) fn token_matches(app: &App, posted: Option<&str>) -> bool {
+    let expected = app.csrf_token().as_bytes();
+    let Some(posted) = posted.map(str::as_bytes) else {
+        return false;
+    };
+    posted.len() == expected.len()
+        && posted
+            .iter()
+            .zip(expected)
+            .fold(0_u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
+}
+
+fn refuse(status: StatusCode, message: &'static str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message,
+    )
+        .into_response()
+}

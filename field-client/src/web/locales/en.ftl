@@ -1,0 +1,181 @@
+# The volunteers' app, in English. Every message here exists in lv.ftl too
+# (a test checks it). Numbers come pre-formatted as $n; $count selects plurals.
+
+app-name = KRC journal
+skip-to-content = Skip to the content
+nav-activities = Activities
+nav-new = Record an activity
+nav-language = Language
+footer-local = Everything is saved on this computer first, and sent to the office server whenever a connection exists.
+
+## Sync status, always visible
+status-heading = Sending to the office
+status-all-sent = Everything is sent.
+status-waiting = { $count ->
+    [one] { $n } activity is waiting to be sent.
+   *[other] { $n } activities are waiting to be sent.
+}
+status-last-sent = Last sent { $ago }.
+status-never-sent = Nothing has been sent yet.
+status-offline-since = No connection to the office server since { $since }.
+status-not-enrolled = This computer is not connected to the office yet: records are saved here and will be sent once it is.
+status-budget = Mobile data this month: { $used } of { $budget } used.
+status-budget-spent = This month's mobile data budget is used up: sending waits for next month or a bigger budget. Records are still saved here.
+status-metered = Metered connection: this computer connects only to send.
+ago-just-now = just now
+ago-minutes = { $count ->
+    [one] { $count } minute ago
+   *[other] { $count } minutes ago
+}
+ago-hours = { $count ->
+    [one] { $count } hour ago
+   *[other] { $count } hours ago
+}
+ago-days = { $count ->
+    [one] { $count } day ago
+   *[other] { $count } days ago
+}
+
+## The list
+list-heading = Activities
+list-deleted-heading = Deleted activities
+search-label = Search
+search-hint = Title, place, organiser, institution or notes; Latvian letters are optional.
+filter-kind = Kind
+filter-kind-all = All kinds
+filter-month = Month
+filter-month-all = All months
+filter-apply = Show
+filter-clear = Clear
+list-shown = { $count ->
+    [one] { $n } activity
+   *[other] { $n } activities
+}
+list-page = { $from }–{ $to } of { $total }
+list-newer = ← Newer
+list-older = Older →
+list-empty = No activities are recorded yet.
+list-no-match = No activity matches.
+list-show-deleted = Show deleted activities
+list-show-current = Back to the activities
+col-date = Date
+col-title = Title
+col-kind = Kind
+col-place = Place
+col-participants = Participants
+totals-heading = Participants by group in the activities found
+totals-all = Total
+totals-hours = Hours
+
+## The form
+form-new-heading = Record an activity
+form-edit-heading = Edit the activity
+form-required = required
+field-title = Title
+field-kind = Kind
+field-kind-choose = Choose…
+field-date = Date
+field-start = Start time
+field-hours = Duration in hours
+field-place = Place
+field-organisers = Organisers
+field-institutions = Partner institutions
+field-names-hint = One name per box. Earlier names are suggested as you type.
+field-add-another = Add another
+field-counts = Participants by group
+field-description = Description
+field-notes = Outcome notes
+form-total = Total participants: { $n }
+form-save = Save
+form-cancel = Cancel
+form-errors = Please correct the marked fields; nothing has been saved yet.
+form-saving = Saving…
+draft-restored = Your unsaved entries from before were restored.
+draft-discard = Discard them
+conflict-heading = Someone else changed this activity while you were editing it
+conflict-hint = Your changes are kept below but not saved yet. Check them against these changes and save again.
+conflict-change = { $field }: “{ $before }” → “{ $after }”
+conflict-by = Changed by { $who }, { $when }.
+no-changes = Nothing was changed.
+
+## Saved, deleted, restored
+saved-new = Saved: “{ $title }”.
+saved-edit = Your changes to “{ $title }” are saved.
+deleted = “{ $title }” was deleted.
+undo = Undo
+restored = “{ $title }” is back.
+
+## One activity
+detail-recorded = Recorded by { $who }, { $when }.
+detail-updated = Last changed by { $who }, { $when }.
+detail-deleted = This activity is deleted.
+detail-none = —
+action-edit = Edit
+action-delete = Delete…
+action-restore = Restore
+back-to-list = Back to the list
+delete-heading = Delete this activity?
+delete-explain = “{ $title }” will no longer be listed or counted. You can undo this.
+delete-confirm = Delete
+delete-cancel = Keep it
+
+## Problems with a field
+problem-required = This field is required.
+problem-empty = This field must not be empty.
+problem-unknown-kind = Choose a kind from the list.
+problem-not-a-date = Enter a date, for example 2026-05-14.
+problem-not-a-time = Enter a time as hours and minutes, for example 14:30.
+problem-hours-out-of-range = Enter more than 0 and at most { $limit } hours.
+problem-not-hours = Enter a number of hours, for example 1.5.
+problem-unknown-group = This is not a participant group.
+problem-negative = A count cannot be negative.
+problem-over-limit = At most { $limit }.
+problem-not-a-whole-number = Enter a whole number.
+problem-too-many-names = At most { $limit } names.
+problem-too-long = At most { $limit } characters.
+problem-control-characters = The text contains characters that are not allowed.
+
+## Errors
+error-heading = Something went wrong
+error-not-found = There is no such activity here.
+error-page-not-found = There is no such page.
+error-busy = The journal is busy for a moment. Please try again.
+error-stale-form = This form is out of date or was sent from another page. Nothing was saved. Reload the page and try again.
+error-store = The journal could not be read or saved: { $details }
+error-bad-form = The form could not be read. Nothing was saved.
+
+## Kinds of activity
+kind-seminar = Seminar
+kind-workshop = Workshop
+kind-training = Training
+kind-consultation = Consultation
+kind-community-initiative = Community initiative
+kind-event = Event
+kind-meeting = Meeting
+kind-symposium = Symposium
+kind-other = Other
+
+## Participant groups
+group-teachers = Teachers
+group-children-and-youth = Children and young people
+group-parents = Parents
+group-municipal-staff = Municipal staff
+group-ngo-representatives = NGO representatives
+group-media = Media
+group-volunteers = Volunteers
+group-other = Other
+
+## Months
+month-of-year = { $month } { $year }
+month-1 = January
+month-2 = February
+month-3 = March
+month-4 = April
+month-5 = May
+month-6 = June
+month-7 = July
+month-8 = August
+month-9 = September
+month-10 = October
+month-11 = November
+month-12 = December

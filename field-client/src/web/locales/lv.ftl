@@ -1,0 +1,181 @@
+# Brīvprātīgo lietotne latviski. Katrs ziņojums ir arī en.ftl (to pārbauda tests).
+# Skaitļi nāk jau noformēti kā $n; $count izvēlas daudzskaitļa formu.
+
+app-name = KRC žurnāls
+skip-to-content = Pāriet uz saturu
+nav-activities = Aktivitātes
+nav-new = Ierakstīt aktivitāti
+nav-language = Valoda
+footer-local = Viss vispirms tiek saglabāts šajā datorā un nosūtīts uz biroja serveri, tiklīdz ir savienojums.
+
+## Sūtīšanas stāvoklis, vienmēr redzams
+status-heading = Sūtīšana uz biroju
+status-all-sent = Viss ir nosūtīts.
+status-waiting = { $count ->
+    [one] { $n } aktivitāte gaida nosūtīšanu.
+   *[other] { $n } aktivitātes gaida nosūtīšanu.
+}
+status-last-sent = Pēdējoreiz nosūtīts { $ago }.
+status-never-sent = Vēl nekas nav nosūtīts.
+status-offline-since = Nav savienojuma ar biroja serveri kopš { $since }.
+status-not-enrolled = Šis dators vēl nav pievienots birojam: ieraksti tiek saglabāti šeit un tiks nosūtīti, kad tas būs pievienots.
+status-budget = Mobilie dati šomēnes: izmantoti { $used } no { $budget }.
+status-budget-spent = Šī mēneša mobilo datu apjoms ir izlietots: sūtīšana gaida nākamo mēnesi vai lielāku apjomu. Ieraksti joprojām tiek saglabāti šeit.
+status-metered = Maksas savienojums: dators savienojas tikai, lai nosūtītu.
+ago-just-now = tikko
+ago-minutes = { $count ->
+    [one] pirms { $count } minūtes
+   *[other] pirms { $count } minūtēm
+}
+ago-hours = { $count ->
+    [one] pirms { $count } stundas
+   *[other] pirms { $count } stundām
+}
+ago-days = { $count ->
+    [one] pirms { $count } dienas
+   *[other] pirms { $count } dienām
+}
+
+## Saraksts
+list-heading = Aktivitātes
+list-deleted-heading = Dzēstās aktivitātes
+search-label = Meklēt
+search-hint = Nosaukums, vieta, organizators, iestāde vai piezīmes; garumzīmes var nerakstīt.
+filter-kind = Veids
+filter-kind-all = Visi veidi
+filter-month = Mēnesis
+filter-month-all = Visi mēneši
+filter-apply = Rādīt
+filter-clear = Notīrīt
+list-shown = { $count ->
+    [one] { $n } aktivitāte
+   *[other] { $n } aktivitātes
+}
+list-page = { $from }–{ $to } no { $total }
+list-newer = ← Jaunākas
+list-older = Vecākas →
+list-empty = Vēl nav ierakstīta neviena aktivitāte.
+list-no-match = Neviena aktivitāte neatbilst.
+list-show-deleted = Rādīt dzēstās aktivitātes
+list-show-current = Atpakaļ uz aktivitātēm
+col-date = Datums
+col-title = Nosaukums
+col-kind = Veids
+col-place = Vieta
+col-participants = Dalībnieki
+totals-heading = Dalībnieki pa grupām atrastajās aktivitātēs
+totals-all = Kopā
+totals-hours = Stundas
+
+## Veidlapa
+form-new-heading = Ierakstīt aktivitāti
+form-edit-heading = Labot aktivitāti
+form-required = obligāts
+field-title = Nosaukums
+field-kind = Veids
+field-kind-choose = Izvēlieties…
+field-date = Datums
+field-start = Sākuma laiks
+field-hours = Ilgums stundās
+field-place = Vieta
+field-organisers = Organizatori
+field-institutions = Iesaistītās iestādes
+field-names-hint = Viens nosaukums katrā lodziņā. Rakstot tiek ieteikti agrāk lietotie.
+field-add-another = Pievienot vēl vienu
+field-counts = Dalībnieki pa grupām
+field-description = Apraksts
+field-notes = Rezultāti un piezīmes
+form-total = Dalībnieku kopā: { $n }
+form-save = Saglabāt
+form-cancel = Atcelt
+form-errors = Lūdzu, izlabojiet atzīmētos laukus; nekas vēl nav saglabāts.
+form-saving = Saglabā…
+draft-restored = Jūsu iepriekš nesaglabātie ieraksti ir atjaunoti.
+draft-discard = Atmest tos
+conflict-heading = Kāds cits mainīja šo aktivitāti, kamēr jūs to labojāt
+conflict-hint = Jūsu izmaiņas ir redzamas zemāk, bet vēl nav saglabātas. Salīdziniet tās ar šīm izmaiņām un saglabājiet vēlreiz.
+conflict-change = { $field }: “{ $before }” → “{ $after }”
+conflict-by = Mainīja { $who }, { $when }.
+no-changes = Nekas netika mainīts.
+
+## Saglabāts, dzēsts, atjaunots
+saved-new = Saglabāts: “{ $title }”.
+saved-edit = Izmaiņas aktivitātē “{ $title }” ir saglabātas.
+deleted = Aktivitāte “{ $title }” ir izdzēsta.
+undo = Atsaukt
+restored = Aktivitāte “{ $title }” ir atjaunota.
+
+## Viena aktivitāte
+detail-recorded = Ierakstīja { $who }, { $when }.
+detail-updated = Pēdējās izmaiņas: { $who }, { $when }.
+detail-deleted = Šī aktivitāte ir izdzēsta.
+detail-none = —
+action-edit = Labot
+action-delete = Dzēst…
+action-restore = Atjaunot
+back-to-list = Atpakaļ uz sarakstu
+delete-heading = Dzēst šo aktivitāti?
+delete-explain = “{ $title }” vairs netiks rādīta sarakstā un skaitīta kopsummās. To var atsaukt.
+delete-confirm = Dzēst
+delete-cancel = Paturēt
+
+## Kļūdas laukos
+problem-required = Šis lauks ir obligāts.
+problem-empty = Šis lauks nedrīkst būt tukšs.
+problem-unknown-kind = Izvēlieties veidu no saraksta.
+problem-not-a-date = Ierakstiet datumu, piemēram, 14.05.2026.
+problem-not-a-time = Ierakstiet laiku stundās un minūtēs, piemēram, 14:30.
+problem-hours-out-of-range = Ierakstiet vairāk nekā 0 un ne vairāk kā { $limit } stundas.
+problem-not-hours = Ierakstiet stundu skaitu, piemēram, 1,5.
+problem-unknown-group = Tāda dalībnieku grupa nav.
+problem-negative = Skaits nevar būt negatīvs.
+problem-over-limit = Ne vairāk kā { $limit }.
+problem-not-a-whole-number = Ierakstiet veselu skaitli.
+problem-too-many-names = Ne vairāk kā { $limit } nosaukumi.
+problem-too-long = Ne vairāk kā { $limit } rakstzīmes.
+problem-control-characters = Tekstā ir neatļautas rakstzīmes.
+
+## Kļūdas
+error-heading = Kaut kas nav izdevies
+error-not-found = Šeit nav tādas aktivitātes.
+error-page-not-found = Tādas lapas nav.
+error-busy = Žurnāls uz brīdi ir aizņemts. Lūdzu, mēģiniet vēlreiz.
+error-stale-form = Šī veidlapa ir novecojusi vai nosūtīta no citas lapas. Nekas netika saglabāts. Pārlādējiet lapu un mēģiniet vēlreiz.
+error-store = Žurnālu neizdevās nolasīt vai saglabāt: { $details }
+error-bad-form = Veidlapu neizdevās nolasīt. Nekas netika saglabāts.
+
+## Aktivitāšu veidi
+kind-seminar = Seminārs
+kind-workshop = Darbnīca
+kind-training = Apmācība
+kind-consultation = Konsultācija
+kind-community-initiative = Kopienas iniciatīva
+kind-event = Pasākums
+kind-meeting = Sanāksme
+kind-symposium = Simpozijs
+kind-other = Cits
+
+## Dalībnieku grupas
+group-teachers = Pedagogi
+group-children-and-youth = Bērni un jaunieši
+group-parents = Vecāki
+group-municipal-staff = Pašvaldības darbinieki
+group-ngo-representatives = NVO pārstāvji
+group-media = Mediji
+group-volunteers = Brīvprātīgie
+group-other = Citi
+
+## Mēneši
+month-of-year = { $year }. gada { $month }
+month-1 = janvāris
+month-2 = februāris
+month-3 = marts
+month-4 = aprīlis
+month-5 = maijs
+month-6 = jūnijs
+month-7 = jūlijs
+month-8 = augusts
+month-9 = septembris
+month-10 = oktobris
+month-11 = novembris
+month-12 = decembris

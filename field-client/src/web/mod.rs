@@ -1,0 +1,160 @@
+//! The volunteers' app: a small web server inside `field-client run`, on
+//! 127.0.0.1 only, the way Syncthing serves its own interface.
+//!
+//! Everything it shows and saves comes from the local journal store, so it
+//! works the same with the network down. Pages are rendered on the server
+//! (maud) in Latvian or English (Fluent, [`i18n`]); a little JavaScript adds a
+//! live participant total, drafts that survive a closed tab, and a status line
+//! that refreshes itself. Forms work without it.
+//!
+//! Invariants:
+//! - It answers only requests whose `Host` is this loopback address (against
+//!   DNS rebinding) and saves only forms that carry this run's secret token and
+//!   come from its own pages (against cross-site requests).
+//! - "Saved" is shown only after the write is durable: the store commits with
+//!   `Durability::Immediate` before the handler answers.
+//! - The store is opened per request and closed after, as the CLI does, so the
+//!   background sync and command-line scripts keep working alongside.
+
+mod assets;
+mod find;
+mod form;
+mod guard;
+pub mod i18n;
+mod pages;
+mod routes;
+mod status;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sync_core::replica::ListView;
+use sync_core::{Replica, ReplicaError};
+
+pub use guard::CSRF_FIELD;
+pub use routes::router;
+
+/// The app's port when none is given: fixed, so that a bookmark keeps working.
+pub const DEFAULT_PORT: u16 = 7373;
+
+/// Largest form body accepted: a form with every text at its limit (title,
+/// description and notes of 4,000 characters, 50 names of 200) is under
+/// 200 KiB even with its base copy; more is not a form of this app.
+pub const MAX_FORM_BYTES: usize = 512 * 1024;
+
+/// Activities per list page: a page renders fast and scrolls comfortably;
+/// totals always cover every activity found, not just the page.
+pub const LIST_PAGE_SIZE: usize = 50;
+
+/// What every request handler shares.
+#[derive(Clone, Debug)]
+pub struct App {
+    inner: Arc<AppInner>,
+}
+
+#[derive(Debug)]
+struct AppInner {
+    store: PathBuf,
+    /// The secret every form carries; made fresh at each start.
+    csrf_token: String,
+    /// `Host` header values this server answers.
+    allowed_hosts: Vec<String>,
+}
+
+impl App {
+    /// The app for the store at `store`, answering on `addr`.
+    pub fn new(store: &Path, addr: SocketAddr) -> App {
+        App {
+            inner: Arc::new(AppInner {
+                store: store.to_owned(),
+                csrf_token: guard::new_token(),
+                allowed_hosts: guard::hosts_for(addr),
+            }),
+        }
+    }
+
+    fn csrf_token(&self) -> &str {
+        &self.inner.csrf_token
+    }
+
+    /// Runs `f` on the store's read view, off the async threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&ListView) -> Result<T, ReplicaError> + Send + 'static,
+    ) -> Result<T, WebError> {
+        let store = self.inner.store.clone();
+        blocking(move || {
+            let view = crate::daemon::open_when_free(&store, ListView::open, || {})?;
+            f(&view)
+        })
+        .await
+    }
+
+    /// Runs `f` on the journal, off the async threads; `f`'s writes are durable
+    /// when it returns.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Replica) -> Result<T, ReplicaError> + Send + 'static,
+    ) -> Result<T, WebError> {
+        let store = self.inner.store.clone();
+        blocking(move || {
+            let mut replica = crate::daemon::open_when_free(&store, Replica::open, || {})?;
+            let result = f(&mut replica)?;
+            if let Err(e) = replica.compact_if_needed() {
+                eprintln!("warning: could not compact the journal (your data is safe): {e}");
+            }
+            Ok(result)
+        })
+        .await
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ReplicaError> + Send + 'static,
+) -> Result<T, WebError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(WebError::from),
+        Err(e) => Err(WebError::Store(format!("the store task failed: {e}"))),
+    }
+}
+
+/// Why a request could not be answered as asked.
+#[derive(Debug)]
+enum WebError {
+    NotFound,
+    PageNotFound,
+    Busy,
+    StaleForm,
+    BadForm,
+    Store(String),
+}
+
+impl From<ReplicaError> for WebError {
+    fn from(e: ReplicaError) -> WebError {
+        match e {
+            ReplicaError::Open(sync_core::OpenError::InUse(_)) => WebError::Busy,
+            other => WebError::Store(other.to_string()),
+        }
+    }
+}
+
+/// Serves the app on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, store: &Path) -> std::io::Result<()> {
+    let app = App::new(store, listener.local_addr()?);
+    axum::serve(listener, router(app)).await
+}
+
+/// Binds the app's address: loopback only, `port` 0 for any free port.
+pub async fn bind(port: u16) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).await
+}
+
+/// The file in the data folder holding the running app's address, for
+/// `field-client open`.
+pub const ADDRESS_FILE: &str = "web-address";
+
+/// The app's address as a URL.
+pub fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}/")
+}

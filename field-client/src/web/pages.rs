@@ -1,0 +1,578 @@
+//! The app's HTML, rendered on the server (maud escapes every value).
+
+use chrono::{DateTime, Utc};
+use maud::{DOCTYPE, Markup, html};
+use sync_core::{Activity, Group, Kind};
+
+use super::find::{ListQuery, Totals};
+use super::form::{ActivityForm, Errors, count_name};
+use super::i18n::{self, Lang};
+use super::{CSRF_FIELD, LIST_PAGE_SIZE};
+
+/// What every page shows around its content.
+#[derive(Debug)]
+pub(super) struct Chrome<'a> {
+    pub(super) lang: Lang,
+    pub(super) centre: &'a str,
+    pub(super) status: &'a [String],
+    pub(super) csrf: &'a str,
+    /// This page's path and query, to come back to after switching language.
+    pub(super) here: &'a str,
+}
+
+fn t(lang: Lang, id: &str) -> String {
+    i18n::text(lang, id, &[])
+}
+
+pub(super) fn layout(chrome: &Chrome<'_>, title: &str, content: Markup) -> Markup {
+    let lang = chrome.lang;
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (t(lang, "app-name")) }
+                link rel="stylesheet" href="/assets/app.css";
+                script src="/assets/app.js" defer {}
+            }
+            body {
+                a.skip href="#main" { (t(lang, "skip-to-content")) }
+                header.top {
+                    a.brand href="/" {
+                        span.app { (t(lang, "app-name")) }
+                        span.centre { (chrome.centre) }
+                    }
+                    nav aria-label=(t(lang, "nav-activities")) {
+                        a href="/" { (t(lang, "nav-activities")) }
+                        a.button.primary href="/new" { (t(lang, "nav-new")) }
+                    }
+                    (language_switch(chrome))
+                }
+                (status_panel(lang, chrome.status))
+                main #main { (content) }
+                footer { p { (t(lang, "footer-local")) } }
+            }
+        }
+    }
+}
+
+fn language_switch(chrome: &Chrome<'_>) -> Markup {
+    html! {
+        form.language method="post" action="/language" {
+            input type="hidden" name=(CSRF_FIELD) value=(chrome.csrf);
+            input type="hidden" name="back" value=(chrome.here);
+            span.label { (t(chrome.lang, "nav-language")) ": " }
+            @for lang in Lang::ALL {
+                @if lang == chrome.lang {
+                    span.current lang=(lang.code()) aria-current="true" { (lang.own_name()) }
+                } @else {
+                    button.link type="submit" name="lang" value=(lang.code()) lang=(lang.code()) {
+                        (lang.own_name())
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The status line; the page's script refreshes it from `/status`.
+pub(super) fn status_panel(lang: Lang, sentences: &[String]) -> Markup {
+    let all_sent = sentences
+        .first()
+        .is_some_and(|s| *s == t(lang, "status-all-sent"));
+    html! {
+        section #status .status .ok[all_sent] role="status" aria-live="polite"
+            aria-label=(t(lang, "status-heading")) data-refresh="/status" {
+            @for sentence in sentences { span { (sentence) } " " }
+        }
+    }
+}
+
+/// A message at the top of a page about what was just done.
+pub(super) fn flash(text: &str) -> Markup {
+    html! { div.flash role="status" { span { (text) } } }
+}
+
+/// The list page's content.
+#[derive(Debug)]
+pub(super) struct ListPage<'a> {
+    pub(super) query: &'a ListQuery,
+    pub(super) found: &'a [&'a Activity],
+    pub(super) totals: &'a Totals,
+    pub(super) months: &'a [String],
+    pub(super) any: bool,
+    pub(super) flash: Option<Markup>,
+}
+
+pub(super) fn list(lang: Lang, page: &ListPage<'_>) -> Markup {
+    let q = page.query;
+    let heading = if q.deleted {
+        "list-deleted-heading"
+    } else {
+        "list-heading"
+    };
+    html! {
+        @if let Some(flash) = &page.flash { (flash) }
+        h1 { (t(lang, heading)) }
+        (search_form(lang, page))
+        @if page.found.is_empty() {
+            p.empty { (t(lang, if page.any { "list-no-match" } else { "list-empty" })) }
+        } @else {
+            (totals(lang, page.totals))
+            (activity_table(lang, page))
+            (pager(lang, page))
+        }
+        p.more {
+            @if q.deleted {
+                a href="/" { (t(lang, "list-show-current")) }
+            } @else {
+                a href="/?deleted=true" { (t(lang, "list-show-deleted")) }
+            }
+        }
+    }
+}
+
+fn search_form(lang: Lang, page: &ListPage<'_>) -> Markup {
+    let q = page.query;
+    html! {
+        form.search method="get" action="/" role="search" {
+            @if q.deleted { input type="hidden" name="deleted" value="true"; }
+            div.field.grow {
+                label for="q" { (t(lang, "search-label")) }
+                input #q type="search" name="q" value=(q.q) aria-describedby="q-hint";
+                small #q-hint { (t(lang, "search-hint")) }
+            }
+            div.field {
+                label for="kind" { (t(lang, "filter-kind")) }
+                select #kind name="kind" {
+                    option value="" { (t(lang, "filter-kind-all")) }
+                    @for kind in Kind::ALL {
+                        option value=(kind.key()) selected[q.kind == kind.key()] { (i18n::kind_name(lang, kind)) }
+                    }
+                }
+            }
+            div.field {
+                label for="month" { (t(lang, "filter-month")) }
+                select #month name="month" {
+                    option value="" { (t(lang, "filter-month-all")) }
+                    @for m in page.months {
+                        option value=(m) selected[q.month == *m] { (month_label(lang, m)) }
+                    }
+                }
+            }
+            div.actions {
+                button.button type="submit" { (t(lang, "filter-apply")) }
+                a.button.secondary href=(if q.deleted { "/?deleted=true" } else { "/" }) { (t(lang, "filter-clear")) }
+            }
+        }
+    }
+}
+
+fn month_label(lang: Lang, key: &str) -> String {
+    let parsed = key
+        .split_once('-')
+        .and_then(|(y, m)| Some((y.parse::<i32>().ok()?, m.parse::<u32>().ok()?)));
+    match parsed {
+        Some((year, month)) if (1..=12).contains(&month) => i18n::month(lang, year, month),
+        _ => key.to_owned(),
+    }
+}
+
+fn totals(lang: Lang, totals: &Totals) -> Markup {
+    let n = totals.activities as u64;
+    let shown = i18n::text(
+        lang,
+        "list-shown",
+        &[("count", n.into()), ("n", i18n::number(lang, n).into())],
+    );
+    html! {
+        section.totals aria-labelledby="totals-heading" {
+            h2 #totals-heading { (shown) " · " (t(lang, "totals-heading")) }
+            dl {
+                @for (i, group) in Group::ALL.iter().enumerate() {
+                    div { dt { (i18n::group_name(lang, *group)) } dd { (i18n::number(lang, totals.per_group[i])) } }
+                }
+                div.sum { dt { (t(lang, "totals-all")) } dd #total-participants { (i18n::number(lang, totals.participants)) } }
+                div { dt { (t(lang, "totals-hours")) } dd { (i18n::hours(lang, totals.hours)) } }
+            }
+        }
+    }
+}
+
+fn activity_table(lang: Lang, page: &ListPage<'_>) -> Markup {
+    let start = page.query.page * LIST_PAGE_SIZE;
+    html! {
+        table.activities {
+            thead { tr {
+                th scope="col" { (t(lang, "col-date")) }
+                th scope="col" { (t(lang, "col-title")) }
+                th scope="col" { (t(lang, "col-kind")) }
+                th scope="col" { (t(lang, "col-place")) }
+                th scope="col" .num { (t(lang, "col-participants")) }
+            } }
+            tbody {
+                @for a in page.found.iter().skip(start).take(LIST_PAGE_SIZE) {
+                    tr {
+                        td data-label=(t(lang, "col-date")) { (i18n::date(lang, a.date)) }
+                        td.title { a href=(format!("/activities/{}", a.id)) { (a.title) } }
+                        td data-label=(t(lang, "col-kind")) { (i18n::kind_name(lang, a.kind)) }
+                        td data-label=(t(lang, "col-place")) { (a.place) }
+                        td.num data-label=(t(lang, "col-participants")) { (i18n::number(lang, a.counts.total())) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn pager(lang: Lang, page: &ListPage<'_>) -> Markup {
+    let total = page.found.len();
+    if total <= LIST_PAGE_SIZE {
+        return html! {};
+    }
+    let q = page.query;
+    let from = q.page * LIST_PAGE_SIZE;
+    let to = (from + LIST_PAGE_SIZE).min(total);
+    let link = |p: usize| {
+        let mut url = form_urlencoded::Serializer::new(String::from("/?"));
+        url.append_pair("q", &q.q)
+            .append_pair("kind", &q.kind)
+            .append_pair("month", &q.month)
+            .append_pair("page", &p.to_string());
+        if q.deleted {
+            url.append_pair("deleted", "true");
+        }
+        url.finish()
+    };
+    let range = i18n::text(
+        lang,
+        "list-page",
+        &[
+            ("from", i18n::number(lang, from as u64 + 1).into()),
+            ("to", i18n::number(lang, to as u64).into()),
+            ("total", i18n::number(lang, total as u64).into()),
+        ],
+    );
+    html! {
+        nav.pager aria-label=(range) {
+            @if q.page > 0 { a href=(link(q.page - 1)) rel="prev" { (t(lang, "list-newer")) } }
+            span { (range) }
+            @if to < total { a href=(link(q.page + 1)) rel="next" { (t(lang, "list-older")) } }
+        }
+    }
+}
+
+/// A change made elsewhere while the form was open.
+#[derive(Debug)]
+pub(super) struct Conflict {
+    pub(super) changes: Vec<(String, String, String)>,
+    pub(super) by: String,
+    pub(super) at: DateTime<Utc>,
+}
+
+/// The record form, new or edit.
+#[derive(Debug)]
+pub(super) struct FormPage<'a> {
+    pub(super) values: &'a ActivityForm,
+    pub(super) errors: &'a Errors,
+    /// `None` for a new activity.
+    pub(super) editing: Option<&'a Activity>,
+    /// New: the id the activity will get (a second "save" of the same form
+    /// finds it saved). Edit: unused.
+    pub(super) new_id: &'a str,
+    /// Edit: the values the form was opened with, as JSON.
+    pub(super) base: &'a str,
+    pub(super) conflict: Option<&'a Conflict>,
+    pub(super) suggestions: &'a (Vec<String>, Vec<String>),
+    pub(super) csrf: &'a str,
+}
+
+pub(super) fn form(lang: Lang, page: &FormPage<'_>) -> Markup {
+    let (action, heading, draft_key) = match page.editing {
+        Some(a) => (
+            format!("/activities/{}", a.id),
+            "form-edit-heading",
+            format!("draft:edit:{}", a.id),
+        ),
+        None => (
+            "/activities".to_owned(),
+            "form-new-heading",
+            "draft:new".to_owned(),
+        ),
+    };
+    let v = page.values;
+    html! {
+        h1 { (t(lang, heading)) }
+        @if !page.errors.is_empty() {
+            p.alert role="alert" { (t(lang, "form-errors")) }
+        }
+        @if let Some(conflict) = page.conflict { (conflict_box(lang, conflict)) }
+        div.draft-note hidden data-draft-note {
+            span { (t(lang, "draft-restored")) } " "
+            button.link type="button" data-draft-discard { (t(lang, "draft-discard")) }
+        }
+        form #activity-form .activity method="post" action=(action) novalidate
+            data-draft-key=(draft_key) data-saving=(t(lang, "form-saving")) {
+            input type="hidden" name=(CSRF_FIELD) value=(page.csrf);
+            @if page.editing.is_some() {
+                input type="hidden" name="base" value=(page.base);
+            } @else {
+                input type="hidden" name="id" value=(page.new_id);
+            }
+            (text_input(lang, page, "title", "text", &v.title, true))
+            div.row {
+                (kind_select(lang, page))
+                (text_input(lang, page, "date", "date", &v.date, true))
+                (text_input(lang, page, "start", "time", &v.start, false))
+                (hours_input(lang, page))
+            }
+            (text_input(lang, page, "place", "text", &v.place, false))
+            (names_input(lang, page, "organiser", "field-organisers", &v.organisers, &page.suggestions.0))
+            (names_input(lang, page, "institution", "field-institutions", &v.institutions, &page.suggestions.1))
+            (counts_input(lang, page))
+            (textarea(lang, page, "description", &v.description))
+            (textarea(lang, page, "notes", &v.notes))
+            div.actions {
+                button.button.primary type="submit" { (t(lang, "form-save")) }
+                a.button.secondary href=(match page.editing { Some(a) => format!("/activities/{}", a.id), None => "/".into() }) data-draft-cancel {
+                    (t(lang, "form-cancel"))
+                }
+            }
+        }
+    }
+}
+
+fn conflict_box(lang: Lang, conflict: &Conflict) -> Markup {
+    html! {
+        section.conflict role="alert" aria-labelledby="conflict-heading" {
+            h2 #conflict-heading { (t(lang, "conflict-heading")) }
+            p { (i18n::text(lang, "conflict-by", &[("who", conflict.by.clone().into()), ("when", i18n::moment(lang, conflict.at).into())])) }
+            ul {
+                @for (field, before, after) in &conflict.changes {
+                    li { (i18n::text(lang, "conflict-change", &[("field", field.clone().into()), ("before", before.clone().into()), ("after", after.clone().into())])) }
+                }
+            }
+            p { (t(lang, "conflict-hint")) }
+        }
+    }
+}
+
+/// A label, the control, and its error (if any) tied to it for screen readers.
+fn field_frame(
+    lang: Lang,
+    page: &FormPage<'_>,
+    name: &str,
+    label_id: &str,
+    required: bool,
+    control: Markup,
+) -> Markup {
+    let error = page.errors.get(name);
+    html! {
+        div.field .invalid[error.is_some()] {
+            label for=(name) {
+                (t(lang, label_id))
+                @if required { " " abbr title=(t(lang, "form-required")) { "*" } }
+            }
+            (control)
+            @if let Some(message) = error {
+                p.error id=(format!("{name}-error")) { (message) }
+            }
+        }
+    }
+}
+
+fn described_by(page: &FormPage<'_>, name: &str) -> Option<String> {
+    page.errors
+        .contains_key(name)
+        .then(|| format!("{name}-error"))
+}
+
+fn text_input(
+    lang: Lang,
+    page: &FormPage<'_>,
+    name: &str,
+    kind: &str,
+    value: &str,
+    required: bool,
+) -> Markup {
+    let invalid = page.errors.contains_key(name);
+    let control = html! {
+        input id=(name) name=(name) type=(kind) value=(value) required[required]
+            aria-invalid=[invalid.then_some("true")] aria-describedby=[described_by(page, name)];
+    };
+    field_frame(
+        lang,
+        page,
+        name,
+        &format!("field-{name}"),
+        required,
+        control,
+    )
+}
+
+fn hours_input(lang: Lang, page: &FormPage<'_>) -> Markup {
+    let invalid = page.errors.contains_key("hours");
+    let control = html! {
+        input #hours name="hours" type="text" inputmode="decimal" value=(page.values.hours)
+            aria-invalid=[invalid.then_some("true")] aria-describedby=[described_by(page, "hours")];
+    };
+    field_frame(lang, page, "hours", "field-hours", false, control)
+}
+
+fn kind_select(lang: Lang, page: &FormPage<'_>) -> Markup {
+    let invalid = page.errors.contains_key("kind");
+    let control = html! {
+        select #kind name="kind" required aria-invalid=[invalid.then_some("true")] aria-describedby=[described_by(page, "kind")] {
+            option value="" { (t(lang, "field-kind-choose")) }
+            @for kind in Kind::ALL {
+                option value=(kind.key()) selected[page.values.kind == kind.key()] { (i18n::kind_name(lang, kind)) }
+            }
+        }
+    };
+    field_frame(lang, page, "kind", "field-kind", true, control)
+}
+
+fn names_input(
+    lang: Lang,
+    page: &FormPage<'_>,
+    name: &str,
+    label_id: &str,
+    values: &[String],
+    suggestions: &[String],
+) -> Markup {
+    let list_id = format!("{name}-suggestions");
+    let error = page.errors.get(name);
+    html! {
+        fieldset.names .invalid[error.is_some()] data-names=(name) {
+            legend { (t(lang, label_id)) }
+            small { (t(lang, "field-names-hint")) }
+            @for (i, value) in values.iter().chain(std::iter::once(&String::new())).enumerate() {
+                input id=[(i == 0).then_some(name)] name=(name) type="text" value=(value) list=(list_id)
+                    aria-label=(format!("{} {}", t(lang, label_id), i + 1));
+            }
+            button.link type="button" data-add-name=(name) hidden { "+ " (t(lang, "field-add-another")) }
+            @if let Some(message) = error { p.error { (message) } }
+            datalist id=(list_id) {
+                @for s in suggestions { option value=(s) {} }
+            }
+        }
+    }
+}
+
+fn counts_input(lang: Lang, page: &FormPage<'_>) -> Markup {
+    html! {
+        fieldset.counts {
+            legend { (t(lang, "field-counts")) }
+            div.grid {
+                @for (i, group) in Group::ALL.iter().enumerate() {
+                    @let name = count_name(*group);
+                    @let error = page.errors.get(&name);
+                    div.field .invalid[error.is_some()] {
+                        label for=(name) { (i18n::group_name(lang, *group)) }
+                        input id=(name) name=(name) type="number" min="0" step="1" inputmode="numeric" data-count
+                            value=(page.values.counts.get(i).map(String::as_str).unwrap_or_default())
+                            aria-invalid=[error.is_some().then_some("true")] aria-describedby=[described_by(page, &name)];
+                        @if let Some(message) = error { p.error id=(format!("{name}-error")) { (message) } }
+                    }
+                }
+            }
+            p.total aria-live="polite" {
+                output #form-total data-template=(i18n::text(lang, "form-total", &[("n", "{n}".into())])) {
+                    (i18n::text(lang, "form-total", &[("n", i18n::number(lang, page.values.total()).into())]))
+                }
+            }
+        }
+    }
+}
+
+fn textarea(lang: Lang, page: &FormPage<'_>, name: &str, value: &str) -> Markup {
+    let invalid = page.errors.contains_key(name);
+    let control = html! {
+        textarea id=(name) name=(name) rows="4" aria-invalid=[invalid.then_some("true")] aria-describedby=[described_by(page, name)] { (value) }
+    };
+    field_frame(lang, page, name, &format!("field-{name}"), false, control)
+}
+
+/// One activity, every field.
+pub(super) fn detail(lang: Lang, a: &Activity, csrf: &str, flash: Option<Markup>) -> Markup {
+    let none = || t(lang, "detail-none");
+    let or_none = |s: &str| if s.is_empty() { none() } else { s.to_owned() };
+    html! {
+        @if let Some(flash) = flash { (flash) }
+        h1 { (a.title) }
+        @if a.deleted { p.alert { (t(lang, "detail-deleted")) } }
+        dl.detail {
+            dt { (t(lang, "field-kind")) } dd { (i18n::kind_name(lang, a.kind)) }
+            dt { (t(lang, "field-date")) } dd { (i18n::date(lang, a.date)) }
+            dt { (t(lang, "field-start")) } dd { (a.start.map(|s| s.format("%H:%M").to_string()).unwrap_or_else(none)) }
+            dt { (t(lang, "field-hours")) } dd { (a.hours.map(|h| i18n::hours(lang, h)).unwrap_or_else(none)) }
+            dt { (t(lang, "field-place")) } dd { (or_none(&a.place)) }
+            dt { (t(lang, "field-organisers")) } dd { (or_none(&a.organisers.join(", "))) }
+            dt { (t(lang, "field-institutions")) } dd { (or_none(&a.institutions.join(", "))) }
+            dt { (t(lang, "field-counts")) }
+            dd {
+                ul.counts {
+                    @for (group, n) in a.counts.iter().filter(|(_, n)| *n > 0) {
+                        li { (i18n::group_name(lang, group)) ": " (i18n::number(lang, u64::from(n))) }
+                    }
+                    li.sum { (t(lang, "totals-all")) ": " (i18n::number(lang, a.counts.total())) }
+                }
+            }
+            dt { (t(lang, "field-description")) } dd.text { (or_none(&a.description)) }
+            dt { (t(lang, "field-notes")) } dd.text { (or_none(&a.notes)) }
+        }
+        p.meta {
+            (i18n::text(lang, "detail-recorded", &[("who", a.recorded_by.clone().into()), ("when", i18n::moment(lang, a.created_at).into())]))
+            " "
+            (i18n::text(lang, "detail-updated", &[("who", a.updated_by.clone().into()), ("when", i18n::moment(lang, a.updated_at).into())]))
+        }
+        div.actions {
+            @if a.deleted {
+                form.inline method="post" action=(format!("/activities/{}/restore", a.id)) {
+                    input type="hidden" name=(CSRF_FIELD) value=(csrf);
+                    button.button.primary type="submit" { (t(lang, "action-restore")) }
+                }
+            } @else {
+                a.button.primary href=(format!("/activities/{}/edit", a.id)) { (t(lang, "action-edit")) }
+                a.button.danger href=(format!("/activities/{}/delete", a.id)) { (t(lang, "action-delete")) }
+            }
+            a.button.secondary href="/" { (t(lang, "back-to-list")) }
+        }
+    }
+}
+
+/// "Delete this activity?", asked once.
+pub(super) fn confirm_delete(lang: Lang, a: &Activity, csrf: &str) -> Markup {
+    html! {
+        h1 { (t(lang, "delete-heading")) }
+        p { (i18n::text(lang, "delete-explain", &[("title", a.title.clone().into())])) }
+        form.actions method="post" action=(format!("/activities/{}/delete", a.id)) {
+            input type="hidden" name=(CSRF_FIELD) value=(csrf);
+            button.button.danger type="submit" autofocus { (t(lang, "delete-confirm")) }
+            a.button.secondary href=(format!("/activities/{}", a.id)) { (t(lang, "delete-cancel")) }
+        }
+    }
+}
+
+/// What went wrong, and the way back.
+pub(super) fn error(lang: Lang, message: &str) -> Markup {
+    html! {
+        h1 { (t(lang, "error-heading")) }
+        p.alert role="alert" { (message) }
+        p { a.button href="/" { (t(lang, "back-to-list")) } }
+    }
+}
+
+/// A message with an undo button (after a delete).
+pub(super) fn flash_with_undo(lang: Lang, text: &str, action: &str, csrf: &str) -> Markup {
+    html! {
+        div.flash role="status" {
+            span { (text) } " "
+            form.inline method="post" action=(action) {
+                input type="hidden" name=(CSRF_FIELD) value=(csrf);
+                button.link type="submit" { (t(lang, "undo")) }
+            }
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! The web app's handlers without a browser: host and cross-site checks,
+//! validation shown next to the fields, durable saves, edits that meet a
+//! change made elsewhere, and the language switch.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode, header};
+use field_client::web::{App, i18n, router};
+use http_body_util::BodyExt;
+use sync_core::{ActivityId, NewStore, Replica};
+use tower::ServiceExt;
+
+const ADDR: &str = "127.0.0.1:7373";
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: PathBuf,
+    app: App,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = dir.path().join("journal.redb");
+        Replica::create(
+            &store,
+            NewStore {
+                centre: "Daugavpils KRC",
+                device_name: "Mezgls laptop",
+            },
+        )
+        .expect("store");
+        let addr: SocketAddr = ADDR.parse().expect("addr");
+        let app = App::new(&store, addr);
+        Fixture {
+            _dir: dir,
+            store,
+            app,
+        }
+    }
+
+    async fn send(&self, request: Request<Body>) -> Response<Body> {
+        router(self.app.clone())
+            .oneshot(request)
+            .await
+            .expect("infallible")
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let response = self.send(get(path)).await;
+        (response.status(), body_text(response).await)
+    }
+
+    /// The form token, as a page of the app carries it.
+    async fn token(&self) -> String {
+        let (_, html) = self.get("/new").await;
+        field_value(&html, "csrf").expect("the form carries a token")
+    }
+
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Response<Body> {
+        self.send(post(path, fields)).await
+    }
+
+    fn activities(&self) -> Vec<sync_core::Activity> {
+        Replica::open(&self.store)
+            .expect("store opens")
+            .activities()
+            .expect("activities")
+    }
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path)
+        .header(header::HOST, ADDR)
+        .body(Body::empty())
+        .expect("request")
+}
+
+fn post(path: &str, fields: &[(&str, &str)]) -> Request<Body> {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    Request::post(path)
+        .header(header::HOST, ADDR)
+        .header(header::ORIGIN, format!("http://{ADDR}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .expect("request")
+}
+
+async fn body_text(response: Response<Body>) -> String {
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    String::from_utf8(bytes.to_vec()).expect("utf-8")
+}
+
+/// The value of the (first) input named `name` in `html`.
+fn field_value(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\""))?;
+    let rest = &html[at..];
+    let value = rest.find("value=\"")? + "value=\"".len();
+    let end = rest[value..].find('"')?;
+    Some(
+        rest[value..value + end]
+            .replace("&quot;", "\"")
+            .replace("&amp;", "&"),
+    )
+}
+
+fn location(response: &Response<Body>) -> String {
+    response
+        .headers()
+        .get(header::LOCATION)
+        .expect("a redirect")
+        .to_str()
+        .expect("ascii")
+        .to_owned()
+}
+
+fn seminar<'a>(token: &'a str, title: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", token),
+        ("title", title),
+        ("kind", "seminar"),
+        ("date", "2026-05-14"),
+        ("start", "14:00"),
+        ("hours", "3"),
+        ("place", "Smilšu iela 92"),
+        ("organiser", "Inese Kalniņa"),
+        ("organiser", ""),
+        ("institution", "20.PII"),
+        ("count-teachers", "18"),
+        ("count-municipal_staff", "2"),
+        ("description", "Ievadseminārs pedagogiem"),
+    ]
+}
+
+#[tokio::test]
+async fn a_request_for_another_host_name_is_refused() {
+    let f = Fixture::new();
+    let request = Request::get("/")
+        .header(header::HOST, "evil.example")
+        .body(Body::empty())
+        .expect("request");
+    let response = f.send(request).await;
+    assert_eq!(response.status(), StatusCode::MISDIRECTED_REQUEST);
+    for host in [ADDR, "localhost:7373"] {
+        let request = Request::get("/")
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .expect("request");
+        assert_eq!(f.send(request).await.status(), StatusCode::OK, "{host}");
+    }
+}
+
+#[tokio::test]
+async fn a_form_without_this_runs_token_or_from_another_site_saves_nothing() {
+    let f = Fixture::new();
+    let token = f.token().await;
+    let mut fields = seminar(&token, "Skolotāja loma");
+
+    fields[0] = ("csrf", "0123456789abcdef");
+    assert_eq!(
+        f.post("/activities", &fields).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    fields.remove(0);
+    assert_eq!(
+        f.post("/activities", &fields).await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let with_token = seminar(&token, "Skolotāja loma");
+    let mut request = post("/activities", &with_token);
+    request.headers_mut().insert(
+        header::ORIGIN,
+        "http://evil.example".parse().expect("header"),
+    );
+    assert_eq!(f.send(request).await.status(), StatusCode::FORBIDDEN);
+    let mut request = post("/activities", &with_token);
+    request.headers_mut().remove(header::ORIGIN);
+    request
+        .headers_mut()
+        .insert("sec-fetch-site", "cross-site".parse().expect("header"));
+    assert_eq!(f.send(request).await.status(), StatusCode::FORBIDDEN);
+
+    assert!(f.activities().is_empty(), "nothing was saved");
+}
+
+#[tokio::test]
+async fn a_valid_form_is_saved_durably_before_the_redirect_and_only_once() {
+    let f = Fixture::new();
+    let (_, html) = f.get("/new").await;
+    let token = field_value(&html, "csrf").expect("token");
+    let id = field_value(&html, "id").expect("the new form carries the activity's id");
+    let mut fields = seminar(&token, "Skolotāja loma vietējās kopienas attīstībā");
+    fields.push(("id", &id));
+
+    let response = f.post("/activities", &fields).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&response),
+        format!("/activities/{id}?done=saved-new")
+    );
+    // The redirect came after the commit: a fresh open of the store sees it.
+    let saved = f.activities();
+    assert_eq!(saved.len(), 1);
+    let a = &saved[0];
+    assert_eq!(a.id, id.parse::<ActivityId>().expect("id"));
+    assert_eq!(a.title, "Skolotāja loma vietējās kopienas attīstībā");
+    assert_eq!(a.organisers, ["Inese Kalniņa"]);
+    assert_eq!(a.counts.total(), 20);
+
+    // The same form sent again (a double click, a resent request) adds nothing.
+    let again = f.post("/activities", &fields).await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    assert_eq!(f.activities().len(), 1);
+
+    let (status, page) = f.get(&location(&response)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Saglabāts: “Skolotāja loma"), "{page}");
+}
+
+#[tokio::test]
+async fn errors_are_shown_next_to_their_fields_and_nothing_typed_is_lost() {
+    let f = Fixture::new();
+    let token = f.token().await;
+    let fields = [
+        ("csrf", token.as_str()),
+        ("title", "  "),
+        ("kind", ""),
+        ("date", "2026-05-14"),
+        ("count-teachers", "-3"),
+        ("count-parents", "7"),
+        ("description", "Garš apraksts, ko nedrīkst pazaudēt"),
+    ];
+    let response = f.post("/activities", &fields).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = body_text(response).await;
+    assert!(
+        html.contains(r#"<p class="error" id="title-error">Šis lauks nedrīkst būt tukšs.</p>"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"id="kind-error">Izvēlieties veidu no saraksta."#));
+    assert!(html.contains(r#"id="count-teachers-error">Skaits nevar būt negatīvs."#));
+    assert!(html.contains(r#"aria-describedby="title-error""#));
+    assert!(html.contains("Garš apraksts, ko nedrīkst pazaudēt"));
+    assert_eq!(field_value(&html, "count-parents").as_deref(), Some("7"));
+    assert!(f.activities().is_empty());
+}
+
+#[tokio::test]
+async fn an_edit_changes_only_what_was_changed_in_the_form() {
+    let f = Fixture::new();
+    let token = f.token().await;
+    let created = f.post("/activities", &seminar(&token, "Seminārs")).await;
+    let path = location(&created)
+        .split('?')
+        .next()
+        .expect("path")
+        .to_owned();
+    let (_, form) = f.get(&format!("{path}/edit")).await;
+    let base = field_value(&form, "base").expect("the edit form carries its base");
+
+    let mut fields = seminar(&token, "Seminārs");
+    fields.push(("base", &base));
+    fields.retain(|(k, _)| *k != "count-teachers");
+    fields.push(("count-teachers", "19"));
+    let response = f.post(&path, &fields).await;
+    assert_eq!(location(&response), format!("{path}?done=saved-edit"));
+    let a = &f.activities()[0];
+    assert_eq!(a.counts.get(sync_core::Group::Teachers), 19);
+    assert_eq!(a.title, "Seminārs");
+}
+
+#[tokio::test]
+async fn an_edit_meeting_a_change_made_elsewhere_shows_the_change_and_saves_nothing() {
+    let f = Fixture::new();
+    let token = f.token().await;
+    let created = f.post("/activities", &seminar(&token, "Seminārs")).await;
+    let path = location(&created)
+        .split('?')
+        .next()
+        .expect("path")
+        .to_owned();
+    let (_, form) = f.get(&format!("{path}/edit")).await;
+    let base = field_value(&form, "base").expect("base");
+
+    // The office corrects the title meanwhile (arriving by sync, or here).
+    let id: ActivityId = path.rsplit('/').next().expect("id").parse().expect("id");
+    {
+        let mut replica = Replica::open(&f.store).expect("store");
+        let patch = sync_core::ActivityPatch {
+            title: Some("Seminārs pedagogiem".into()),
+            ..Default::default()
+        };
+        replica.edit(id, &patch, chrono::Utc::now()).expect("edit");
+    }
+
+    let mut fields = seminar(&token, "Seminārs");
+    fields.push(("base", &base));
+    fields.retain(|(k, _)| *k != "place");
+    fields.push(("place", "Mezgls"));
+    let response = f.post(&path, &fields).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let html = body_text(response).await;
+    assert!(html.contains("Kāds cits mainīja šo aktivitāti"), "{html}");
+    assert!(
+        html.contains("Nosaukums: “Seminārs” → “Seminārs pedagogiem”"),
+        "{html}"
+    );
+    assert_eq!(
+        field_value(&html, "title").as_deref(),
+        Some("Seminārs pedagogiem")
+    );
+    assert_eq!(
+        field_value(&html, "place").as_deref(),
+        Some("Mezgls"),
+        "my change is kept"
+    );
+    let a = &f.activities()[0];
+    assert_eq!(a.place, "Smilšu iela 92", "nothing saved yet");
+}
+
+#[tokio::test]
+async fn delete_then_undo_from_the_list() {
+    let f = Fixture::new();
+    let token = f.token().await;
+    let created = f.post("/activities", &seminar(&token, "Darbnīca")).await;
+    let path = location(&created)
+        .split('?')
+        .next()
+        .expect("path")
+        .to_owned();
+    let response = f.post(&format!("{path}/delete"), &[("csrf", &token)]).await;
+    let list = location(&response);
+    assert!(f.activities()[0].deleted);
+    let (_, html) = f.get(&list).await;
+    assert!(
+        html.contains("Aktivitāte “Darbnīca” ir izdzēsta."),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(r#"action="{path}/restore""#)),
+        "an undo button"
+    );
+    let response = f
+        .post(&format!("{path}/restore"), &[("csrf", &token)])
+        .await;
+    assert_eq!(location(&response), format!("{path}?done=restored"));
+    assert!(!f.activities()[0].deleted);
+}
+
+#[tokio::test]
+async fn the_language_switch_sets_a_cookie_and_goes_back() {
+    let f = Fixture::new();
+    let token = f.token().await;
+    let response = f
+        .post(
+            "/language",
+            &[("csrf", &token), ("lang", "en"), ("back", "/new")],
+        )
+        .await;
+    assert_eq!(location(&response), "/new");
+    let cookie = response
+        .headers()
+        .get(header::SET_COOKIE)
+        .expect("cookie")
+        .to_str()
+        .expect("ascii");
+    assert!(cookie.starts_with("lang=en;"), "{cookie}");
+    let request = Request::get("/new")
+        .header(header::HOST, ADDR)
+        .header(header::COOKIE, "lang=en")
+        .body(Body::empty())
+        .expect("request");
+    let html = body_text(f.send(request).await).await;
+    assert!(html.contains("Record an activity"));
+    assert!(html.contains(r#"<html lang="en">"#));
+
+    let away = f
+        .post(
+            "/language",
+            &[
+                ("csrf", &token),
+                ("lang", "en"),
+                ("back", "//evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&away), "/", "never a redirect to another site");
+}
+
+/// Every page in both languages, with data in every state, shows no message
+/// id in place of a text.
+#[tokio::test]
+async fn every_page_is_translated_in_both_languages() {
+    let f = Fixture::new();
+    let token = f.token().await;
+    let created = f.post("/activities", &seminar(&token, "Seminārs")).await;
+    let path = location(&created)
+        .split('?')
+        .next()
+        .expect("path")
+        .to_owned();
+    let pages = [
+        "/".to_owned(),
+        "/?q=seminars&kind=seminar&month=2026-05".to_owned(),
+        "/new".to_owned(),
+        format!("{path}?done=saved-new"),
+        format!("{path}/edit"),
+        format!("{path}/delete"),
+        "/?deleted=true".to_owned(),
+        "/status".to_owned(),
+        "/no-such-page".to_owned(),
+    ];
+    for lang in ["lv", "en"] {
+        for page in &pages {
+            let request = Request::get(page.as_str())
+                .header(header::HOST, ADDR)
+                .header(header::COOKIE, format!("lang={lang}"))
+                .body(Body::empty())
+                .expect("request");
+            let html = body_text(f.send(request).await).await;
+            let missing = html
+                .match_indices('[')
+                .filter_map(|(i, _)| html[i + 1..].split(']').next())
+                .find(|id| id.len() > 3 && id.chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+            assert_eq!(missing, None, "{lang} {page}");
+        }
+    }
+}
+
+#[test]
+fn both_languages_have_exactly_the_same_messages() {
+    let mut lv = i18n::message_ids(i18n::Lang::Lv);
+    let mut en = i18n::message_ids(i18n::Lang::En);
+    lv.sort();
+    en.sort();
+    assert!(lv.len() > 100, "{}", lv.len());
+    assert_eq!(lv, en);
+}
+
+#[test]
+fn latvian_numbers_dates_and_plurals() {
+    use i18n::Lang::{En, Lv};
+    assert_eq!(i18n::number(Lv, 10_000), "10\u{a0}000");
+    assert_eq!(i18n::number(En, 10_000), "10,000");
+    assert_eq!(i18n::hours(Lv, 1.5), "1,5");
+    assert_eq!(i18n::hours(En, 2.0), "2");
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 5, 14).expect("date");
+    assert_eq!(i18n::date(Lv, day), "14.05.2026.");
+    assert_eq!(i18n::date(En, day), "14 May 2026");
+    assert_eq!(i18n::month(Lv, 2026, 5), "2026. gada maijs");
+    let waiting = |lang, n: u64| {
+        i18n::text(
+            lang,
+            "status-waiting",
+            &[("count", n.into()), ("n", i18n::number(lang, n).into())],
+        )
+    };
+    assert_eq!(waiting(Lv, 1), "1 aktivitāte gaida nosūtīšanu.");
+    assert_eq!(waiting(Lv, 21), "21 aktivitāte gaida nosūtīšanu.");
+    assert_eq!(waiting(Lv, 3), "3 aktivitātes gaida nosūtīšanu.");
+    assert_eq!(waiting(Lv, 11), "11 aktivitātes gaida nosūtīšanu.");
+    assert_eq!(waiting(En, 3), "3 activities are waiting to be sent.");
+}
