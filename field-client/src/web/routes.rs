@@ -180,7 +180,7 @@ async fn list(
         found: &found,
         totals: &totals,
         months: &months,
-        any: !activities.is_empty(),
+        any: activities.iter().any(|a| a.deleted == query.deleted),
         flash: list_flash(lang, &query, &activities, app.csrf_token()),
     };
     let title = i18n::text(lang, "list-heading", &[]);

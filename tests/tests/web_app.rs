@@ -1,0 +1,346 @@
+//! The volunteers' app end to end: a real headless Chromium against a real
+//! `field-client run`, with screenshots of every page under
+//! `target/test-artefacts/screenshots/<test>/` for a reviewer to look at.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (README; `.ci/run`
+//! installs them).
+
+mod common;
+
+use std::process::{Child, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use common::{Relay, enrol, follow_lines, wait_for_line};
+use serde_json::json;
+use tests::Cli;
+use tests::browser::Browser;
+
+/// Longest wait for the daemon to sync after the relay came back: its retry
+/// backoff (2, 4, 8, 16 s …) plus the status line's 5 s refresh, with room
+/// for a slow machine.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Between reloads of a page waiting for data from another device.
+const RELOAD_EVERY: Duration = Duration::from_millis(500);
+
+const TITLE: &str = "Skolotāja loma vietējās kopienas attīstībā";
+
+/// A running `field-client run` and the address of its app.
+struct App {
+    child: Child,
+    url: String,
+    _stderr: Receiver<String>,
+}
+
+impl App {
+    fn start(cli: &Cli) -> App {
+        let mut child = cli
+            .command(["run", "--web-port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start field-client run");
+        let stdout = follow_lines(child.stdout.take().expect("stdout"), |_| {});
+        let stderr = follow_lines(child.stderr.take().expect("stderr"), |line| {
+            eprintln!("[field-client run] {line}");
+        });
+        let line = wait_for_line(&stdout, "The app is at", "field-client run")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .expect("the app's address")
+            .trim_end_matches('/')
+            .to_owned();
+        App {
+            child,
+            url,
+            _stderr: stderr,
+        }
+    }
+
+    fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Fills the record form with a seminar in Latvian (the form must be open).
+async fn fill_seminar(browser: &Browser) {
+    browser.fill("#title", TITLE).await;
+    browser
+        .find("#kind")
+        .await
+        .select_by_value("seminar")
+        .await
+        .expect("kind");
+    set_value(browser, "#date", "2026-05-14").await;
+    set_value(browser, "#start", "14:00").await;
+    browser.fill("#hours", "3").await;
+    browser.fill("#place", "Smilšu iela 92").await;
+    browser.fill("#organiser", "Inese Kalniņa").await;
+    browser.fill("#count-teachers", "18").await;
+    browser.fill("#count-parents", "3").await;
+    browser
+        .fill("#description", "Ievadseminārs pedagogiem")
+        .await;
+}
+
+/// Sets a date or time input's value (typing into them depends on the
+/// browser's locale).
+async fn set_value(browser: &Browser, css: &str, value: &str) {
+    browser
+        .client()
+        .execute(
+            "document.querySelector(arguments[0]).value = arguments[1];",
+            vec![json!(css), json!(value)],
+        )
+        .await
+        .expect("set a value");
+}
+
+async fn text_of(browser: &Browser, css: &str) -> String {
+    browser.find(css).await.text().await.expect("text")
+}
+
+/// Reloads `url` until its `css` element contains `text` (data arriving from
+/// another device does not push a page), at most `timeout`.
+async fn reload_until(browser: &Browser, url: &str, css: &str, text: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        browser.goto(url).await;
+        let seen = text_of(browser, css).await;
+        if seen.contains(text) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url}: {css} did not show {text:?} within {timeout:?}; last saw {seen:?}"
+        );
+        tokio::time::sleep(RELOAD_EVERY).await;
+    }
+}
+
+/// The activity's page after saving, as the browser shows it.
+async fn current_path(browser: &Browser) -> String {
+    let url = browser.client().current_url().await.expect("url");
+    url.path().to_owned()
+}
+
+#[tokio::test]
+async fn a_volunteer_records_finds_edits_deletes_and_undoes_in_latvian_and_english() {
+    let cli = Cli::init("Daugavpils KRC");
+    let app = App::start(&cli);
+    let mut browser = Browser::start("volunteer_flow").await;
+
+    browser.goto(&app.at("/")).await;
+    browser.wait_for_text("h1", "Aktivitātes").await;
+    browser.wait_for_text("#status", "Viss ir nosūtīts").await;
+    browser.screenshot("empty-list").await;
+
+    // A mistake first: the error is next to its field and nothing typed is lost.
+    browser.click("a.button.primary[href='/new']").await;
+    browser.fill("#description", "Nedrīkst pazust").await;
+    browser.fill("#count-teachers", "-2").await;
+    browser.click("#activity-form button[type=submit]").await;
+    browser
+        .wait_for_text("#title-error", "Šis lauks nedrīkst būt tukšs.")
+        .await;
+    browser
+        .wait_for_text("#count-teachers-error", "Skaits nevar būt negatīvs.")
+        .await;
+    let kept = browser
+        .find("#description")
+        .await
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(kept.as_deref(), Some("Nedrīkst pazust"));
+    browser.screenshot("form-with-errors").await;
+
+    // Record it properly; the total adds up as counts are typed.
+    browser
+        .client()
+        .execute("localStorage.clear();", Vec::new())
+        .await
+        .expect("forget the mistaken draft");
+    browser.goto(&app.at("/new")).await;
+    fill_seminar(&browser).await;
+    browser.wait_for_text("#form-total", "21").await;
+    browser.screenshot("form-filled").await;
+    browser.click("#activity-form button[type=submit]").await;
+    browser
+        .wait_for_text(".flash", &format!("Saglabāts: “{TITLE}”"))
+        .await;
+    browser.screenshot("saved").await;
+    let activity = current_path(&browser).await;
+    let saved = cli.list_json(&[]);
+    assert_eq!(saved.len(), 1, "saved in the journal");
+    assert_eq!(saved[0]["title"], TITLE);
+    assert_eq!(saved[0]["counts"]["teachers"], 18);
+
+    // Found by a search without Latvian letters.
+    browser.goto(&app.at("/")).await;
+    browser.fill("#q", "skolotaja loma").await;
+    browser.click("form.search button[type=submit]").await;
+    browser.wait_for_text("table.activities", TITLE).await;
+    browser.wait_for_text("#total-participants", "21").await;
+    browser.screenshot("found-by-folded-search").await;
+    browser.fill("#q", "vecaki").await;
+    browser.click("form.search button[type=submit]").await;
+    browser
+        .wait_for_text("main", "Neviena aktivitāte neatbilst.")
+        .await;
+
+    // Edit one field.
+    browser.goto(&app.at(&format!("{activity}/edit"))).await;
+    browser.fill("#place", "BJC “Mezgls”, Smilšu iela 92").await;
+    browser.screenshot("editing").await;
+    browser.click("#activity-form button[type=submit]").await;
+    browser.wait_for_text(".flash", "ir saglabātas").await;
+    browser.wait_for_text("dl.detail", "BJC “Mezgls”").await;
+    assert_eq!(
+        cli.list_json(&[])[0]["place"],
+        "BJC “Mezgls”, Smilšu iela 92"
+    );
+
+    // Delete (asked once), then undo from the list.
+    browser.click("a.button.danger").await;
+    browser.wait_for_text("h1", "Dzēst šo aktivitāti?").await;
+    browser.screenshot("confirm-delete").await;
+    browser.click("form.actions button.danger").await;
+    browser.wait_for_text(".flash", "ir izdzēsta").await;
+    browser
+        .wait_for_text("main", "Vēl nav ierakstīta neviena aktivitāte.")
+        .await;
+    browser.screenshot("deleted-with-undo").await;
+    assert!(cli.list_json(&[]).is_empty(), "deleted in the journal");
+    browser.click(".flash button.link").await;
+    browser.wait_for_text(".flash", "ir atjaunota").await;
+    assert_eq!(cli.list_json(&[]).len(), 1, "restored in the journal");
+
+    // English, kept across pages.
+    browser.click("form.language button[value=en]").await;
+    browser.wait_for_text(".flash", "is back").await;
+    browser.goto(&app.at("/")).await;
+    browser.wait_for_text("h1", "Activities").await;
+    browser.wait_for_text("table.activities", "Seminar").await;
+    browser
+        .wait_for_text("table.activities", "14 May 2026")
+        .await;
+    browser.screenshot("list-in-english").await;
+    browser.resize(390, 844).await;
+    browser.screenshot("list-on-a-phone").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_draft_survives_leaving_the_page_and_is_gone_once_saved() {
+    let cli = Cli::init("Rēzeknes KRC");
+    let app = App::start(&cli);
+    let mut browser = Browser::start("draft").await;
+    browser.goto(&app.at("/new")).await;
+    browser
+        .fill("#title", "Kopienas iniciatīva “Es savai kopienai”")
+        .await;
+    browser.fill("#count-volunteers", "7").await;
+    // Leave without saving (the tab's page is gone), then come back.
+    browser.goto(&app.at("/")).await;
+    browser.goto(&app.at("/new")).await;
+    browser
+        .wait_for_text("[data-draft-note]", "atjaunoti")
+        .await;
+    let title = browser
+        .find("#title")
+        .await
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(
+        title.as_deref(),
+        Some("Kopienas iniciatīva “Es savai kopienai”")
+    );
+    browser.wait_for_text("#form-total", "7").await;
+    browser.screenshot("draft-restored").await;
+    browser
+        .find("#kind")
+        .await
+        .select_by_value("community_initiative")
+        .await
+        .expect("kind");
+    browser.click("#activity-form button[type=submit]").await;
+    browser.wait_for_text(".flash", "Saglabāts").await;
+    browser.goto(&app.at("/new")).await;
+    let title = browser
+        .find("#title")
+        .await
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(
+        title.as_deref(),
+        Some(""),
+        "the saved draft is not offered again"
+    );
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_status_says_everything_is_sent_once_the_office_server_is_back_and_office_edits_appear()
+{
+    let mut relay = Relay::start();
+    let centre = relay.add_centre("Preiļu KRC");
+    let device = common::device("Preiļu KRC", "Preiļi laptop");
+    enrol(&device, &relay.centre_code(centre));
+    let office = common::device("IIC birojs", "office");
+    enrol(&office, &relay.office_code());
+    relay.stop();
+
+    let app = App::start(&device);
+    let mut browser = Browser::start("status_and_office_edit").await;
+    browser.goto(&app.at("/new")).await;
+    fill_seminar(&browser).await;
+    browser.click("#activity-form button[type=submit]").await;
+    browser.wait_for_text(".flash", "Saglabāts").await;
+    let activity = current_path(&browser).await;
+    browser
+        .wait_for_text("#status", "1 aktivitāte gaida nosūtīšanu.")
+        .await;
+    browser.screenshot("waiting-to-be-sent").await;
+
+    relay.restart();
+    let deadline = Instant::now() + SYNC_TIMEOUT;
+    while !text_of(&browser, "#status")
+        .await
+        .contains("Viss ir nosūtīts.")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the status did not turn to everything sent within {SYNC_TIMEOUT:?}: {}",
+            text_of(&browser, "#status").await
+        );
+        tokio::time::sleep(RELOAD_EVERY).await;
+    }
+    browser
+        .wait_for_text("#status", "Pēdējoreiz nosūtīts")
+        .await;
+    browser.screenshot("everything-sent").await;
+
+    // The office corrects the title; the centre's app shows it after its sync.
+    common::sync_ok(&office);
+    let id = activity.rsplit('/').next().expect("id");
+    let corrected = "Skolotāja loma kopienas attīstībā (labots birojā)";
+    office.ok(["edit", id, "--title", corrected]);
+    common::sync_ok(&office);
+    reload_until(&browser, &app.at(&activity), "h1", corrected, SYNC_TIMEOUT).await;
+    browser.wait_for_text(".meta", "office").await;
+    browser.screenshot("office-edit-arrived").await;
+    browser.close().await;
+}
