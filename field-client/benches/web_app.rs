@@ -26,9 +26,16 @@ const ADDR: &str = "127.0.0.1:7373";
 
 fn activity(i: usize) -> ActivityPatch {
     ActivityInput {
-        title: Some(format!("Skolotāja loma vietējās kopienas attīstībā, nr. {i}")),
+        title: Some(format!(
+            "Skolotāja loma vietējās kopienas attīstībā, nr. {i}"
+        )),
         kind: Some(["seminar", "workshop", "training", "event"][i % 4].into()),
-        date: Some(format!("20{:02}-{:02}-{:02}", 20 + i % 7, 1 + i % 12, 1 + i % 28)),
+        date: Some(format!(
+            "20{:02}-{:02}-{:02}",
+            20 + i % 7,
+            1 + i % 12,
+            1 + i % 28
+        )),
         start: Some("14:00".into()),
         hours: Some(format!("{}", 1 + i % 6)),
         place: Some("Daugavpils, Smilšu iela 92".into()),
@@ -46,9 +53,17 @@ fn activity(i: usize) -> ActivityPatch {
 }
 
 async fn request(app: &App, request: Request<Body>) -> (StatusCode, usize) {
-    let response = router(app.clone()).oneshot(request).await.expect("infallible");
+    let response = router(app.clone())
+        .oneshot(request)
+        .await
+        .expect("infallible");
     let status = response.status();
-    let body = response.into_body().collect().await.expect("body").to_bytes();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     (status, body.len())
 }
 
@@ -138,10 +153,23 @@ fn main() {
     runtime.block_on(async {
         println!("The app with {ACTIVITIES} activities in the journal ({RUNS} runs each):");
         time_get(&app, "/", "list page (newest 50 shown, totals of all)").await;
-        time_get(&app, "/?q=skolotaja&kind=seminar", "list page, folded search + kind filter").await;
+        time_get(
+            &app,
+            "/?q=skolotaja&kind=seminar",
+            "list page, folded search + kind filter",
+        )
+        .await;
         let token = {
-            let response = router(app.clone()).oneshot(get("/new")).await.expect("infallible");
-            let html = response.into_body().collect().await.expect("body").to_bytes();
+            let response = router(app.clone())
+                .oneshot(get("/new"))
+                .await
+                .expect("infallible");
+            let html = response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes();
             let html = String::from_utf8(html.to_vec()).expect("utf-8");
             let at = html.find("name=\"csrf\" value=\"").expect("token") + 19;
             html[at..at + 64].to_owned()

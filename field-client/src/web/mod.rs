@@ -27,10 +27,10 @@ mod status;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use sync_core::replica::ListView;
-use sync_core::{Replica, ReplicaError};
+use sync_core::{Activity, JournalId, Replica, ReplicaError};
 
 pub use guard::CSRF_FIELD;
 pub use routes::router;
@@ -56,6 +56,8 @@ pub struct App {
 #[derive(Debug)]
 struct AppInner {
     store: PathBuf,
+    /// The activities read last, kept while the store's view is unchanged.
+    cache: Mutex<Option<CachedView>>,
     /// The secret every form carries; made fresh at each start.
     csrf_token: String,
     /// `Host` header values this server answers.
@@ -68,6 +70,7 @@ impl App {
         App {
             inner: Arc::new(AppInner {
                 store: store.to_owned(),
+                cache: Mutex::new(None),
                 csrf_token: guard::new_token(),
                 allowed_hosts: guard::hosts_for(addr),
             }),
@@ -76,6 +79,34 @@ impl App {
 
     fn csrf_token(&self) -> &str {
         &self.inner.csrf_token
+    }
+
+    /// Every activity of this device's journal, newest first: the copy read
+    /// last time while the store's view has not changed since (a list page
+    /// then costs no parsing of 10,000 rows), else read afresh.
+    fn home_activities(&self, view: &ListView) -> Result<Arc<Vec<Activity>>, ReplicaError> {
+        let journal = view.home()?.id;
+        // Heads first: a write landing between the two reads makes them
+        // differ from the stored view's next time, never stale.
+        let heads = view_heads(view, journal)?;
+        let mut cache = self
+            .inner
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let (Some(cached), Some(heads)) = (cache.as_ref(), heads.as_ref())
+            && cached.journal == journal
+            && cached.heads == *heads
+        {
+            return Ok(Arc::clone(&cached.activities));
+        }
+        let activities = Arc::new(view.activities(journal)?);
+        *cache = heads.map(|heads| CachedView {
+            journal,
+            heads,
+            activities: Arc::clone(&activities),
+        });
+        Ok(activities)
     }
 
     /// Runs `f` on the store's read view, off the async threads.
@@ -108,6 +139,19 @@ impl App {
         })
         .await
     }
+}
+
+/// Activities as of a view's heads.
+#[derive(Debug)]
+struct CachedView {
+    journal: JournalId,
+    heads: Vec<[u8; 32]>,
+    activities: Arc<Vec<Activity>>,
+}
+
+fn view_heads(view: &ListView, journal: JournalId) -> Result<Option<Vec<[u8; 32]>>, ReplicaError> {
+    let heads = view.store().view_heads(journal)?;
+    Ok(heads.map(|heads| heads.iter().map(|h| h.0).collect()))
 }
 
 async fn blocking<T: Send + 'static>(

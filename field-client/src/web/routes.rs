@@ -1,5 +1,7 @@
 //! The app's pages and form handlers.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
@@ -142,12 +144,10 @@ fn page(
 }
 
 /// The status facts and every activity of this device's journal, newest first.
-async fn facts_and_activities(app: &App) -> Result<(SyncFacts, Vec<Activity>), WebError> {
-    app.read(|view| {
-        let home = view.home()?;
-        Ok((SyncFacts::read(view)?, view.activities(home.id)?))
-    })
-    .await
+async fn facts_and_activities(app: &App) -> Result<(SyncFacts, Arc<Vec<Activity>>), WebError> {
+    let cache = app.clone();
+    app.read(move |view| Ok((SyncFacts::read(view)?, cache.home_activities(view)?)))
+        .await
 }
 
 async fn facts_and_activity(app: &App, id: ActivityId) -> Result<(SyncFacts, Activity), WebError> {

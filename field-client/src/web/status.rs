@@ -21,13 +21,17 @@ pub(super) struct SyncFacts {
 }
 
 impl SyncFacts {
+    /// Reads settings and counters only, never the activities.
     pub(super) fn read(view: &ListView) -> Result<SyncFacts, ReplicaError> {
-        let status = view.status()?;
         let store = view.store();
+        let mut waiting = 0;
+        for journal in store.journals()? {
+            waiting += store.unsent_count(journal.id)?;
+        }
         Ok(SyncFacts {
-            centre: status.centre,
+            centre: view.home()?.centre,
             enrolled: net::enrolment(store)?.is_some(),
-            waiting: status.unsent,
+            waiting,
             sync: net::sync_status(store)?,
             data: budget::state(store, Local::now())?,
         })

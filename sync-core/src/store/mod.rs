@@ -396,6 +396,21 @@ impl Store {
         Ok(Some((heads, activities)))
     }
 
+    /// The heads the journal's view reflects, without reading the view: a
+    /// reader can keep the activities it read while these stay the same (every
+    /// change to the view rewrites them in the same transaction).
+    pub fn view_heads(&self, journal: JournalId) -> Result<Option<Vec<ChangeHash>>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let Some(heads) = tx.open_table(VIEW_HEADS)?.get(journal.0.as_u128())? else {
+            return Ok(None);
+        };
+        let heads = decode_heads(heads.value()).ok_or_else(|| StoreError::Damaged {
+            journal,
+            reason: "view heads unreadable".into(),
+        })?;
+        Ok(Some(heads))
+    }
+
     /// Replaces the whole view of a journal (building it for the first time).
     pub fn rebuild_view(&self, journal: JournalId, view: &ViewUpdate) -> Result<(), StoreError> {
         let tx = begin_durable(&self.db)?;
