@@ -344,3 +344,41 @@ async fn the_status_says_everything_is_sent_once_the_office_server_is_back_and_o
     browser.screenshot("office-edit-arrived").await;
     browser.close().await;
 }
+
+/// `field-client open` hands the running app's address to the default browser
+/// (here `$BROWSER`, a script that writes down what it was asked to open).
+#[test]
+fn open_hands_the_running_apps_address_to_the_browser() {
+    let cli = Cli::init("Ludzas KRC");
+    let refused = cli.fails(["open"]);
+    assert!(refused.contains("the app is not running"), "{refused}");
+
+    let app = App::start(&cli);
+    let asked = cli.file("browser-was-asked-to-open");
+    let script = cli.file("browser.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$1\" > '{}'\n", asked.display()),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let output = cli
+        .command(["open"])
+        .env("BROWSER", &script)
+        .output()
+        .expect("field-client open");
+    assert!(output.status.success(), "{output:?}");
+    // The browser is started in the background: wait (bounded) for its note.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let opened = loop {
+        if let Ok(text) = std::fs::read_to_string(&asked)
+            && !text.is_empty()
+        {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "the browser was never started");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(opened.trim().trim_end_matches('/'), app.url);
+}
