@@ -118,6 +118,26 @@ pub enum Command {
     },
     /// Open the app of the running `field-client run` in the default browser
     Open,
+    /// Report for partners and funders: activities, hours, participants per group and distinct institutions for a period, per centre and in total
+    Report {
+        /// First day of the period, YYYY-MM-DD (or DD.MM.YYYY)
+        #[arg(long)]
+        from: String,
+        /// Last day of the period (included)
+        #[arg(long)]
+        to: String,
+        /// Only this centre (by name, as `list --all-centres` shows it)
+        #[arg(long)]
+        centre: Option<String>,
+        /// Only this kind of activity
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, value_enum)]
+        format: ReportFormat,
+        /// File to write [default: standard output; required for xlsx]
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Set or show the monthly data budget and metered mode (for a prepaid mobile connection)
     DataPlan {
         /// Monthly budget: 200MB, 1.5GB, 750kB … or "off"
@@ -154,6 +174,13 @@ pub enum OnOff {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
     Csv,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Csv,
+    Xlsx,
     Json,
 }
 

@@ -9,10 +9,12 @@ use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use sync_core::replica::ListView;
 use sync_core::replica::Status;
-use sync_core::{Activity, ActivityId, NewStore, OpenError, Replica, ReplicaError};
+use sync_core::{
+    Activity, ActivityId, JournalInfo, Kind, NewStore, OpenError, Replica, ReplicaError,
+};
 
 use crate::budget;
-use crate::cli::{ActivityArgs, Command, ExportFormat, OnOff};
+use crate::cli::{ActivityArgs, Command, ExportFormat, OnOff, ReportFormat};
 use crate::interchange::export::{ActivityRow, write_csv, write_json};
 use crate::interchange::import::check_file;
 use crate::{net, output, progress};
@@ -68,6 +70,21 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
             dry_run,
         } => import(&store, &file, skip_invalid, dry_run),
         Command::Status { json } => status(&store, json),
+        Command::Report {
+            from,
+            to,
+            centre,
+            kind,
+            format,
+            out,
+        } => report(
+            &store,
+            (&from, &to),
+            centre,
+            kind.as_deref(),
+            format,
+            out.as_deref(),
+        ),
         Command::DataPlan { budget, metered } => data_plan(&store, budget.as_deref(), metered),
         Command::Compact => compact(&store),
         Command::Demo { into } => demo(into),
@@ -448,6 +465,71 @@ fn export(
             );
         }
         None => write(&mut std::io::stdout().lock())?,
+    }
+    Ok(())
+}
+
+/// `field-client report`: the figures of a period from every journal on
+/// this device (an office device holds every centre's).
+fn report(
+    store: &Path,
+    (from, to): (&str, &str),
+    centre: Option<String>,
+    kind: Option<&str>,
+    format: ReportFormat,
+    out: Option<&Path>,
+) -> Result<()> {
+    let day = |text: &str, flag: &str| {
+        sync_core::activity::parse_date_text(text).ok_or_else(|| {
+            anyhow::anyhow!("--{flag} \"{text}\" is not a date (write it as YYYY-MM-DD)")
+        })
+    };
+    let kind = match kind {
+        Some(k) => Some(
+            Kind::parse(k).ok_or_else(|| anyhow::anyhow!("--kind \"{k}\" is not a known kind"))?,
+        ),
+        None => None,
+    };
+    let selection = crate::report::Selection {
+        period: crate::report::Period::new(day(from, "from")?, day(to, "to")?)
+            .map_err(anyhow::Error::msg)?,
+        centre,
+        kind,
+    };
+    let all = open_view(store)?.all_activities()?;
+    let counted: Vec<(&JournalInfo, &Activity)> = all
+        .iter()
+        .filter(|(info, a)| selection.includes(&info.centre, a))
+        .map(|(info, a)| (info, a))
+        .collect();
+    let report = crate::report::build(selection, counted.iter().copied());
+    match (format, out) {
+        (ReportFormat::Xlsx, None) => bail!("an XLSX workbook needs a file: give --out FILE.xlsx"),
+        (ReportFormat::Xlsx, Some(path)) => {
+            let tmp = PathBuf::from(format!("{}.partial", path.display()));
+            crate::interchange::report::write_xlsx(&tmp, &report, &counted)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            std::fs::rename(&tmp, path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        (format, out) => {
+            let write = |w: &mut dyn Write| match format {
+                ReportFormat::Json => crate::interchange::report::write_json(w, &report),
+                _ => crate::interchange::report::write_csv(w, &report),
+            };
+            match out {
+                Some(path) => write_file_atomically(path, write)?,
+                None => write(&mut std::io::stdout().lock())?,
+            }
+        }
+    }
+    if let Some(path) = out {
+        eprintln!(
+            "Wrote the report ({} activities, {} participants) to {}.",
+            report.total.activities,
+            report.total.total_participants,
+            path.display()
+        );
     }
     Ok(())
 }

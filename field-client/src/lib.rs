@@ -13,4 +13,5 @@ pub mod interchange;
 pub mod net;
 pub mod output;
 pub mod progress;
+pub mod report;
 pub mod web;

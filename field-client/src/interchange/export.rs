@@ -47,7 +47,7 @@ pub fn csv_headers() -> Vec<&'static str> {
     headers
 }
 
-fn csv_record(centre: &str, a: &Activity) -> Vec<String> {
+pub(crate) fn csv_record(centre: &str, a: &Activity) -> Vec<String> {
     let mut row = vec![
         a.id.to_string(),
         centre.to_owned(),

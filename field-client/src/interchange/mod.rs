@@ -1,4 +1,5 @@
-//! Files in and out: CSV for spreadsheets, JSON for scripts.
+//! Files in and out: CSV for spreadsheets, JSON for scripts, XLSX reports.
 
 pub mod export;
 pub mod import;
+pub mod report;

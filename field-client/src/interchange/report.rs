@@ -1,0 +1,133 @@
+//! A report as a file: CSV (UTF-8 with BOM, for Excel), JSON, or an XLSX
+//! workbook with one sheet of report totals and one of the activities counted.
+
+use std::io::Write;
+use std::path::Path;
+
+use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
+use sync_core::{Activity, Group, JournalInfo};
+
+use super::export::{UTF8_BOM, csv_headers, csv_record};
+use crate::report::{Figures, Report};
+
+/// The totals table's columns, after the centre's name.
+fn figure_headers() -> Vec<&'static str> {
+    let mut headers = vec!["centre", "activities", "hours"];
+    headers.extend(Group::ALL.iter().map(|g| g.key()));
+    headers.extend(["total_participants", "distinct_institutions"]);
+    headers
+}
+
+/// Label of the row that adds every centre up.
+const TOTAL_ROW: &str = "TOTAL";
+
+/// One row per centre, then the total row.
+fn figure_rows(report: &Report) -> Vec<(&str, &Figures)> {
+    report
+        .centres
+        .iter()
+        .map(|(centre, figures)| (centre.as_str(), figures))
+        .chain(std::iter::once((TOTAL_ROW, &report.total)))
+        .collect()
+}
+
+fn figure_numbers(f: &Figures) -> Vec<f64> {
+    let mut numbers = vec![f.activities as f64, f.hours];
+    numbers.extend(Group::ALL.iter().map(|g| f.group(*g) as f64));
+    numbers.extend([f.total_participants as f64, f.institutions as f64]);
+    numbers
+}
+
+/// The totals table as CSV: a header row, one row per centre, the total row.
+pub fn write_csv(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
+    out.write_all(UTF8_BOM)?;
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(figure_headers())?;
+    for (centre, figures) in figure_rows(report) {
+        let mut row = vec![centre.to_owned()];
+        row.extend(figure_numbers(figures).iter().map(|n| n.to_string()));
+        writer.write_record(row)?;
+    }
+    writer.flush()
+}
+
+/// The whole report as one JSON object.
+pub fn write_json(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report)?;
+    out.write_all(b"\n")
+}
+
+/// An XLSX workbook: "Report" (the selection and the totals table) and
+/// "Activities" (every activity counted, with the export's columns).
+pub fn write_xlsx(
+    path: &Path,
+    report: &Report,
+    activities: &[(&JournalInfo, &Activity)],
+) -> Result<(), XlsxError> {
+    let mut workbook = Workbook::new();
+    let bold = Format::new().set_bold();
+    report_sheet(workbook.add_worksheet(), report, &bold)?;
+    activities_sheet(workbook.add_worksheet(), activities, &bold)?;
+    workbook.save(path)
+}
+
+fn report_sheet(sheet: &mut Worksheet, report: &Report, bold: &Format) -> Result<(), XlsxError> {
+    sheet.set_name("Report")?;
+    let s = &report.selection;
+    let about = [
+        ("from", s.period.from.to_string()),
+        ("to", s.period.to.to_string()),
+        ("centre", s.centre.clone().unwrap_or_else(|| "all".into())),
+        ("kind", s.kind.map_or("all".into(), |k| k.key().to_owned())),
+    ];
+    for (row, (name, value)) in about.iter().enumerate() {
+        sheet.write_string_with_format(row as u32, 0, *name, bold)?;
+        sheet.write_string(row as u32, 1, value)?;
+    }
+    let top = about.len() as u32 + 1;
+    for (col, header) in figure_headers().iter().enumerate() {
+        sheet.write_string_with_format(top, col as u16, *header, bold)?;
+    }
+    for (i, (centre, figures)) in figure_rows(report).into_iter().enumerate() {
+        let row = top + 1 + i as u32;
+        let format = if centre == TOTAL_ROW {
+            bold.clone()
+        } else {
+            Format::new()
+        };
+        sheet.write_string_with_format(row, 0, centre, &format)?;
+        for (col, n) in figure_numbers(figures).into_iter().enumerate() {
+            sheet.write_number_with_format(row, col as u16 + 1, n, &format)?;
+        }
+    }
+    sheet.autofit();
+    Ok(())
+}
+
+fn activities_sheet(
+    sheet: &mut Worksheet,
+    activities: &[(&JournalInfo, &Activity)],
+    bold: &Format,
+) -> Result<(), XlsxError> {
+    sheet.set_name("Activities")?;
+    let headers = csv_headers();
+    for (col, header) in headers.iter().enumerate() {
+        sheet.write_string_with_format(0, col as u16, *header, bold)?;
+    }
+    // Numbers as numbers, so that the sheet's own sums work.
+    let numeric: Vec<bool> = headers
+        .iter()
+        .map(|h| *h == "hours" || *h == "total" || Group::parse(h).is_some())
+        .collect();
+    for (i, (info, a)) in activities.iter().enumerate() {
+        let row = i as u32 + 1;
+        for (col, cell) in csv_record(&info.centre, a).into_iter().enumerate() {
+            match cell.parse::<f64>() {
+                Ok(n) if numeric[col] => sheet.write_number(row, col as u16, n)?,
+                _ => sheet.write_string(row, col as u16, &cell)?,
+            };
+        }
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    Ok(())
+}

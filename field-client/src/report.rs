@@ -1,0 +1,244 @@
+//! Reports for partners and funders: for a period (and optionally one centre
+//! or one kind), the number of activities, hours, participants per group and
+//! in total, and the distinct partner institutions — per centre and overall.
+//! Pure functions over activities; the writers are in `interchange::report`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use sync_core::{Activity, Group, JournalInfo, Kind};
+
+/// What a report covers. Both dates are included.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Period {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl Period {
+    pub fn new(from: NaiveDate, to: NaiveDate) -> Result<Period, String> {
+        if from > to {
+            return Err(format!(
+                "the period ends ({to}) before it starts ({from}); give --from before --to"
+            ));
+        }
+        Ok(Period { from, to })
+    }
+
+    pub fn contains(&self, day: NaiveDate) -> bool {
+        (self.from..=self.to).contains(&day)
+    }
+}
+
+/// Which activities a report counts: not deleted, in the period, and of the
+/// centre and kind when given.
+#[derive(Clone, Debug, Serialize)]
+pub struct Selection {
+    pub period: Period,
+    pub centre: Option<String>,
+    pub kind: Option<Kind>,
+}
+
+impl Selection {
+    pub fn includes(&self, centre: &str, a: &Activity) -> bool {
+        !a.deleted
+            && self.period.contains(a.date)
+            && self.centre.as_deref().is_none_or(|c| c == centre)
+            && self.kind.is_none_or(|k| k == a.kind)
+    }
+}
+
+/// The figures of a set of activities.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Figures {
+    pub activities: u64,
+    pub hours: f64,
+    /// Participants per group, by group key, in [`Group::ALL`] order.
+    pub participants: BTreeMap<&'static str, u64>,
+    pub total_participants: u64,
+    /// Distinct partner institutions (names compared without case and extra spaces).
+    pub institutions: usize,
+    #[serde(skip)]
+    institution_names: BTreeSet<String>,
+}
+
+impl Figures {
+    fn add(&mut self, a: &Activity) {
+        self.activities += 1;
+        self.hours += a.hours.unwrap_or(0.0);
+        for group in Group::ALL {
+            *self.participants.entry(group.key()).or_default() += u64::from(a.counts.get(group));
+        }
+        self.total_participants += a.counts.total();
+        self.institution_names
+            .extend(a.institutions.iter().map(|name| institution_key(name)));
+        self.institutions = self.institution_names.len();
+    }
+
+    /// Participants of one group.
+    pub fn group(&self, group: Group) -> u64 {
+        self.participants.get(group.key()).copied().unwrap_or(0)
+    }
+}
+
+/// One name per institution however it was typed: "20.PII", "20.pii " and
+/// "20. PII" are one.
+pub fn institution_key(name: &str) -> String {
+    name.split_whitespace().collect::<String>().to_lowercase()
+}
+
+/// A report: the selection, each centre's figures and the overall ones.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub selection: Selection,
+    /// By centre name, only centres with activities in the selection.
+    pub centres: BTreeMap<String, Figures>,
+    pub total: Figures,
+}
+
+/// Builds the report of `selection` over every activity given.
+pub fn build<'a>(
+    selection: Selection,
+    activities: impl IntoIterator<Item = (&'a JournalInfo, &'a Activity)>,
+) -> Report {
+    let mut centres: BTreeMap<String, Figures> = BTreeMap::new();
+    let mut total = Figures::default();
+    for (info, a) in activities {
+        if !selection.includes(&info.centre, a) {
+            continue;
+        }
+        centres.entry(info.centre.clone()).or_default().add(a);
+        total.add(a);
+    }
+    Report {
+        selection,
+        centres,
+        total,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+    use sync_core::{ActivityId, Counts, JournalId};
+    use uuid::Uuid;
+
+    const INSTITUTIONS: [&str; 6] = [
+        "20.PII",
+        "20.pii ",
+        "13.vsk",
+        "13. VSK",
+        "BJC Mezgls",
+        "Izglītības pārvalde",
+    ];
+    const CENTRES: [&str; 3] = ["Daugavpils KRC", "Rēzeknes KRC", "Preiļu KRC"];
+
+    fn info(centre: usize) -> JournalInfo {
+        JournalInfo {
+            id: JournalId(Uuid::from_u128(centre as u128 + 1)),
+            centre: CENTRES[centre].to_owned(),
+        }
+    }
+
+    prop_compose! {
+        fn activity()(
+            centre in 0..CENTRES.len(),
+            day in 0..730_u64,
+            kind in 0..Kind::ALL.len(),
+            counts in proptest::collection::vec(0..500_u32, Group::ALL.len()),
+            hours in proptest::option::of(1..40_u32),
+            institutions in proptest::collection::vec(0..INSTITUTIONS.len(), 0..4),
+            deleted in proptest::bool::weighted(0.1),
+        ) -> (usize, Activity) {
+            let mut c = Counts::default();
+            for (g, n) in Group::ALL.iter().zip(&counts) {
+                c.set(*g, *n);
+            }
+            let date = NaiveDate::from_ymd_opt(2025, 1, 1).expect("date") + chrono::Days::new(day);
+            (centre, Activity {
+                id: ActivityId::new_random(),
+                title: "t".into(),
+                kind: Kind::ALL[kind],
+                date,
+                start: None,
+                hours: hours.map(|h| f64::from(h) / 4.0),
+                place: String::new(),
+                organisers: vec![],
+                institutions: institutions.iter().map(|i| INSTITUTIONS[*i].to_owned()).collect(),
+                total_participants: c.total(),
+                counts: c,
+                description: String::new(),
+                notes: String::new(),
+                recorded_by: "x".into(),
+                created_at: Utc::now(),
+                updated_by: "x".into(),
+                updated_at: Utc::now(),
+                deleted,
+            })
+        }
+    }
+
+    proptest! {
+        /// The report's figures equal those computed directly from the raw
+        /// records, for any records, period, centre and kind.
+        #[test]
+        fn report_totals_match_an_independent_count(
+            records in proptest::collection::vec(activity(), 0..200),
+            start in 0..730_u64,
+            length in 0..400_u64,
+            centre in proptest::option::of(0..CENTRES.len()),
+            kind in proptest::option::of(0..Kind::ALL.len()),
+        ) {
+            let from = NaiveDate::from_ymd_opt(2025, 1, 1).expect("date") + chrono::Days::new(start);
+            let to = from + chrono::Days::new(length);
+            let infos: Vec<JournalInfo> = (0..CENTRES.len()).map(info).collect();
+            let selection = Selection {
+                period: Period::new(from, to).expect("period"),
+                centre: centre.map(|c| CENTRES[c].to_owned()),
+                kind: kind.map(|k| Kind::ALL[k]),
+            };
+            let report = build(selection, records.iter().map(|(c, a)| (&infos[*c], a)));
+
+            // Independently: filter by hand, then add up.
+            let chosen: Vec<&(usize, Activity)> = records
+                .iter()
+                .filter(|(c, a)| !a.deleted && a.date >= from && a.date <= to
+                    && centre.is_none_or(|x| x == *c)
+                    && kind.is_none_or(|k| Kind::ALL[k] == a.kind))
+                .collect();
+            prop_assert_eq!(report.total.activities, chosen.len() as u64);
+            let people: u64 = chosen.iter().map(|(_, a)| Group::ALL.iter().map(|g| u64::from(a.counts.get(*g))).sum::<u64>()).sum();
+            prop_assert_eq!(report.total.total_participants, people);
+            for g in Group::ALL {
+                let n: u64 = chosen.iter().map(|(_, a)| u64::from(a.counts.get(g))).sum();
+                prop_assert_eq!(report.total.group(g), n);
+            }
+            let hours: f64 = chosen.iter().filter_map(|(_, a)| a.hours).sum();
+            prop_assert!((report.total.hours - hours).abs() < 1e-6);
+            let distinct: HashSet<String> = chosen
+                .iter()
+                .flat_map(|(_, a)| a.institutions.iter())
+                .map(|n| n.to_lowercase().replace(' ', ""))
+                .collect();
+            prop_assert_eq!(report.total.institutions, distinct.len());
+            // The centres' figures add up to the total.
+            let by_centre: u64 = report.centres.values().map(|f| f.activities).sum();
+            prop_assert_eq!(by_centre, report.total.activities);
+            for (name, figures) in &report.centres {
+                let own = chosen.iter().filter(|(c, _)| CENTRES[*c] == name.as_str()).count() as u64;
+                prop_assert_eq!(figures.activities, own);
+            }
+        }
+    }
+
+    #[test]
+    fn a_period_that_ends_before_it_starts_is_refused() {
+        let day = |d| NaiveDate::from_ymd_opt(2026, 5, d).expect("date");
+        assert!(Period::new(day(2), day(1)).is_err());
+        assert!(Period::new(day(1), day(1)).is_ok());
+    }
+}
