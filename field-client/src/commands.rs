@@ -9,9 +9,7 @@ use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use sync_core::replica::ListView;
 use sync_core::replica::Status;
-use sync_core::{
-    Activity, ActivityId, JournalInfo, Kind, NewStore, OpenError, Replica, ReplicaError,
-};
+use sync_core::{Activity, ActivityId, Kind, NewStore, OpenError, Replica, ReplicaError};
 
 use crate::budget;
 use crate::cli::{ActivityArgs, Command, ExportFormat, OnOff, ReportFormat};
@@ -497,10 +495,10 @@ fn report(
         kind,
     };
     let all = open_view(store)?.all_activities()?;
-    let counted: Vec<(&JournalInfo, &Activity)> = all
+    let counted: Vec<(&str, &Activity)> = all
         .iter()
         .filter(|(info, a)| selection.includes(&info.centre, a))
-        .map(|(info, a)| (info, a))
+        .map(|(info, a)| (info.centre.as_str(), a))
         .collect();
     let report = crate::report::build(selection, counted.iter().copied());
     match (format, out) {

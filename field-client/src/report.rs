@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use serde::Serialize;
-use sync_core::{Activity, Group, JournalInfo, Kind};
+use sync_core::{Activity, Group, Kind};
 
 /// What a report covers. Both dates are included.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -95,26 +95,36 @@ pub struct Report {
     /// By centre name, only centres with activities in the selection.
     pub centres: BTreeMap<String, Figures>,
     pub total: Figures,
+    /// Participants per month ("YYYY-MM") per centre, for the chart.
+    pub months: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
-/// Builds the report of `selection` over every activity given.
+/// Builds the report of `selection` over every activity given with its
+/// centre's name.
 pub fn build<'a>(
     selection: Selection,
-    activities: impl IntoIterator<Item = (&'a JournalInfo, &'a Activity)>,
+    activities: impl IntoIterator<Item = (&'a str, &'a Activity)>,
 ) -> Report {
     let mut centres: BTreeMap<String, Figures> = BTreeMap::new();
     let mut total = Figures::default();
-    for (info, a) in activities {
-        if !selection.includes(&info.centre, a) {
+    let mut months: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for (centre, a) in activities {
+        if !selection.includes(centre, a) {
             continue;
         }
-        centres.entry(info.centre.clone()).or_default().add(a);
+        centres.entry(centre.to_owned()).or_default().add(a);
         total.add(a);
+        *months
+            .entry(a.date.format("%Y-%m").to_string())
+            .or_default()
+            .entry(centre.to_owned())
+            .or_default() += a.counts.total();
     }
     Report {
         selection,
         centres,
         total,
+        months,
     }
 }
 
@@ -124,8 +134,7 @@ mod tests {
     use chrono::Utc;
     use proptest::prelude::*;
     use std::collections::HashSet;
-    use sync_core::{ActivityId, Counts, JournalId};
-    use uuid::Uuid;
+    use sync_core::{ActivityId, Counts};
 
     const INSTITUTIONS: [&str; 6] = [
         "20.PII",
@@ -136,13 +145,6 @@ mod tests {
         "Izglītības pārvalde",
     ];
     const CENTRES: [&str; 3] = ["Daugavpils KRC", "Rēzeknes KRC", "Preiļu KRC"];
-
-    fn info(centre: usize) -> JournalInfo {
-        JournalInfo {
-            id: JournalId(Uuid::from_u128(centre as u128 + 1)),
-            centre: CENTRES[centre].to_owned(),
-        }
-    }
 
     prop_compose! {
         fn activity()(
@@ -195,13 +197,12 @@ mod tests {
         ) {
             let from = NaiveDate::from_ymd_opt(2025, 1, 1).expect("date") + chrono::Days::new(start);
             let to = from + chrono::Days::new(length);
-            let infos: Vec<JournalInfo> = (0..CENTRES.len()).map(info).collect();
             let selection = Selection {
                 period: Period::new(from, to).expect("period"),
                 centre: centre.map(|c| CENTRES[c].to_owned()),
                 kind: kind.map(|k| Kind::ALL[k]),
             };
-            let report = build(selection, records.iter().map(|(c, a)| (&infos[*c], a)));
+            let report = build(selection, records.iter().map(|(c, a)| (CENTRES[*c], a)));
 
             // Independently: filter by hand, then add up.
             let chosen: Vec<&(usize, Activity)> = records
@@ -225,6 +226,9 @@ mod tests {
                 .map(|n| n.to_lowercase().replace(' ', ""))
                 .collect();
             prop_assert_eq!(report.total.institutions, distinct.len());
+            // The months add up to the total participants.
+            let monthly: u64 = report.months.values().flat_map(|m| m.values()).sum();
+            prop_assert_eq!(monthly, people);
             // The centres' figures add up to the total.
             let by_centre: u64 = report.centres.values().map(|f| f.activities).sum();
             prop_assert_eq!(by_centre, report.total.activities);

@@ -418,6 +418,8 @@ async fn every_page_is_translated_in_both_languages() {
         format!("{path}/delete"),
         "/?deleted=true".to_owned(),
         "/status".to_owned(),
+        "/reports".to_owned(),
+        "/reports?period=custom&from=2026-01-01&to=2026-12-31".to_owned(),
         "/no-such-page".to_owned(),
     ];
     for lang in ["lv", "en"] {

@@ -382,3 +382,151 @@ fn open_hands_the_running_apps_address_to_the_browser() {
     };
     assert_eq!(opened.trim().trim_end_matches('/'), app.url);
 }
+
+/// A plain HTTP GET of the app (for the report downloads): the body's bytes.
+fn http_get(url: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to the app");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("response");
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers end");
+    let head = String::from_utf8_lossy(&response[..split]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    response[split + 4..].to_vec()
+}
+
+async fn href(browser: &Browser, css: &str) -> String {
+    let link = browser.find(css).await;
+    link.attr("href").await.expect("href").expect("a link")
+}
+
+/// A number as the Latvian interface writes it ("1 234", "2,5").
+fn latvian_number(text: &str) -> f64 {
+    text.trim()
+        .replace(['\u{a0}', ' '], "")
+        .replace(',', ".")
+        .parse()
+        .unwrap_or_else(|_| panic!("{text:?} is not a number"))
+}
+
+#[tokio::test]
+async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_records() {
+    use common::office::{CENTRES, as_numbers, assert_close, expected, office_with_three_centres};
+    let (_relay, office) = office_with_three_centres("OFFICE_SEED");
+    let raw = office.list_json(&["--all-centres", "--all"]);
+    let (from, to) = ("2026-04-01", "2026-06-30");
+    let want: std::collections::BTreeMap<String, Vec<f64>> = expected(&raw, from, to)
+        .iter()
+        .map(|(centre, e)| {
+            let name = if centre == "TOTAL" {
+                "Kopā"
+            } else {
+                centre.as_str()
+            };
+            (name.to_owned(), as_numbers(e))
+        })
+        .collect();
+    let app = App::start(&office);
+    let mut browser = Browser::start("office").await;
+
+    // Every centre's activities in one list, with the centre as a column and a filter.
+    browser.goto(&app.at("/")).await;
+    browser
+        .wait_for_text("section.totals h2", "177 aktivitātes")
+        .await;
+    browser
+        .wait_for_text("table.activities thead", "Centrs")
+        .await;
+    browser.screenshot("every-centre").await;
+    browser
+        .find("#centre")
+        .await
+        .select_by_value(CENTRES[1])
+        .await
+        .expect("centre");
+    browser.click("form.search button[type=submit]").await;
+    browser
+        .wait_for_text("section.totals h2", "59 aktivitātes")
+        .await;
+
+    // The quarter's report: every figure of the table as computed from the records.
+    let report = format!("/reports?period=custom&from={from}&to={to}");
+    browser.goto(&app.at(&report)).await;
+    browser
+        .wait_for_text("#report-headline", "No 01.04.2026. līdz 30.06.2026.")
+        .await;
+    let mut seen = std::collections::BTreeMap::new();
+    for row in browser
+        .client()
+        .find_all(fantoccini::Locator::Css("#report-table tbody tr"))
+        .await
+        .expect("rows")
+    {
+        let centre = row
+            .find(fantoccini::Locator::Css("th"))
+            .await
+            .expect("th")
+            .text()
+            .await
+            .expect("text");
+        let mut numbers = Vec::new();
+        for cell in row
+            .find_all(fantoccini::Locator::Css("td"))
+            .await
+            .expect("cells")
+        {
+            numbers.push(latvian_number(&cell.text().await.expect("text")));
+        }
+        seen.insert(centre, numbers);
+    }
+    assert_close(&seen, &want, "the report page");
+    browser.find("#chart-months").await;
+    browser.find("#chart-groups").await;
+    browser.screenshot("quarter-report").await;
+
+    // The downloads parse back to the same figures.
+    let csv_url = href(&browser, "a[href^='/reports/report.csv']").await;
+    let xlsx_url = href(&browser, "a[href^='/reports/report.xlsx']").await;
+    let csv = String::from_utf8(http_get(&app.at(&csv_url))).expect("UTF-8");
+    let mut reader = csv::Reader::from_reader(csv.trim_start_matches('\u{feff}').as_bytes());
+    let mut from_csv = std::collections::BTreeMap::new();
+    for record in reader.records() {
+        let record = record.expect("row");
+        let name = if &record[0] == "TOTAL" {
+            "Kopā".to_owned()
+        } else {
+            record[0].to_owned()
+        };
+        from_csv.insert(
+            name,
+            record
+                .iter()
+                .skip(1)
+                .map(|c| c.parse().expect("number"))
+                .collect(),
+        );
+    }
+    assert_close(&from_csv, &want, "the CSV download");
+    let xlsx = http_get(&app.at(&xlsx_url));
+    let mut book: calamine::Xlsx<_> =
+        calamine::Reader::new(std::io::Cursor::new(xlsx)).expect("a real XLSX workbook");
+    let sheet =
+        calamine::Reader::worksheet_range(&mut book, "Activities").expect("Activities sheet");
+    let counted = want["Kopā"][0];
+    assert_eq!(
+        sheet.height() as f64,
+        counted + 1.0,
+        "a header and one row per activity counted"
+    );
+    browser.close().await;
+}

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
-use sync_core::{Activity, Group, JournalInfo};
+use sync_core::{Activity, Group};
 
 use super::export::{UTF8_BOM, csv_headers, csv_record};
 use crate::report::{Figures, Report};
@@ -62,13 +62,22 @@ pub fn write_json(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
 pub fn write_xlsx(
     path: &Path,
     report: &Report,
-    activities: &[(&JournalInfo, &Activity)],
+    activities: &[(&str, &Activity)],
 ) -> Result<(), XlsxError> {
+    workbook(report, activities)?.save(path)
+}
+
+/// The same workbook as bytes (for a download).
+pub fn xlsx_bytes(report: &Report, activities: &[(&str, &Activity)]) -> Result<Vec<u8>, XlsxError> {
+    workbook(report, activities)?.save_to_buffer()
+}
+
+fn workbook(report: &Report, activities: &[(&str, &Activity)]) -> Result<Workbook, XlsxError> {
     let mut workbook = Workbook::new();
     let bold = Format::new().set_bold();
     report_sheet(workbook.add_worksheet(), report, &bold)?;
     activities_sheet(workbook.add_worksheet(), activities, &bold)?;
-    workbook.save(path)
+    Ok(workbook)
 }
 
 fn report_sheet(sheet: &mut Worksheet, report: &Report, bold: &Format) -> Result<(), XlsxError> {
@@ -106,7 +115,7 @@ fn report_sheet(sheet: &mut Worksheet, report: &Report, bold: &Format) -> Result
 
 fn activities_sheet(
     sheet: &mut Worksheet,
-    activities: &[(&JournalInfo, &Activity)],
+    activities: &[(&str, &Activity)],
     bold: &Format,
 ) -> Result<(), XlsxError> {
     sheet.set_name("Activities")?;
@@ -119,9 +128,9 @@ fn activities_sheet(
         .iter()
         .map(|h| *h == "hours" || *h == "total" || Group::parse(h).is_some())
         .collect();
-    for (i, (info, a)) in activities.iter().enumerate() {
+    for (i, (centre, a)) in activities.iter().enumerate() {
         let row = i as u32 + 1;
-        for (col, cell) in csv_record(&info.centre, a).into_iter().enumerate() {
+        for (col, cell) in csv_record(centre, a).into_iter().enumerate() {
             match cell.parse::<f64>() {
                 Ok(n) if numeric[col] => sheet.write_number(row, col as u16, n)?,
                 _ => sheet.write_string(row, col as u16, &cell)?,

@@ -18,6 +18,9 @@ pub(super) struct ListQuery {
     pub(super) kind: String,
     #[serde(default)]
     pub(super) month: String,
+    /// One centre's activities only (an office device holds every centre's).
+    #[serde(default)]
+    pub(super) centre: String,
     #[serde(default)]
     pub(super) page: usize,
     /// Show the deleted activities instead of the current ones.
@@ -36,6 +39,7 @@ pub(super) struct Filter {
     words: Vec<String>,
     kind: Option<Kind>,
     month: Option<String>,
+    centre: Option<String>,
     deleted: bool,
 }
 
@@ -48,14 +52,16 @@ impl Filter {
                 .collect(),
             kind: Kind::parse(&query.kind),
             month: Some(query.month.trim().to_owned()).filter(|m| !m.is_empty()),
+            centre: Some(query.centre.clone()).filter(|c| !c.is_empty()),
             deleted: query.deleted,
         }
     }
 
     /// True when `a` matches: every word of the search appears in one of its
     /// texts (Latvian letters folded: "skolotaja" finds "Skolotāja").
-    pub(super) fn matches(&self, a: &Activity) -> bool {
+    pub(super) fn matches(&self, centre: &str, a: &Activity) -> bool {
         a.deleted == self.deleted
+            && self.centre.as_deref().is_none_or(|c| c == centre)
             && self.kind.is_none_or(|k| k == a.kind)
             && self.month.as_ref().is_none_or(|m| *m == month_key(a.date))
             && (self.words.is_empty() || {
@@ -103,17 +109,25 @@ impl Totals {
 }
 
 /// The months that have activities, newest first, as "YYYY-MM".
-pub(super) fn months(activities: &[Activity]) -> Vec<String> {
-    let set: BTreeSet<String> = activities.iter().map(|a| month_key(a.date)).collect();
+pub(super) fn months<'a>(activities: impl Iterator<Item = &'a Activity>) -> Vec<String> {
+    let set: BTreeSet<String> = activities.map(|a| month_key(a.date)).collect();
     set.into_iter().rev().collect()
+}
+
+/// The centres whose activities are listed, by name.
+pub(super) fn centres(listed: &[super::Listed]) -> Vec<String> {
+    let set: BTreeSet<&str> = listed.iter().map(|l| l.centre.as_str()).collect();
+    set.into_iter().map(str::to_owned).collect()
 }
 
 /// Names this centre used before, for the form's suggestions: organisers and
 /// institutions, each sorted and without repeats.
-pub(super) fn used_names(activities: &[Activity]) -> (Vec<String>, Vec<String>) {
+pub(super) fn used_names<'a>(
+    activities: impl Iterator<Item = &'a Activity>,
+) -> (Vec<String>, Vec<String>) {
     let mut organisers = BTreeSet::new();
     let mut institutions = BTreeSet::new();
-    for a in activities.iter().filter(|a| !a.deleted) {
+    for a in activities.filter(|a| !a.deleted) {
         organisers.extend(a.organisers.iter().cloned());
         institutions.extend(a.institutions.iter().cloned());
     }
@@ -167,32 +181,43 @@ mod tests {
     #[test]
     fn search_folds_latvian_letters_both_ways_and_needs_every_word() {
         let a = activity("Skolotāja loma kopienā", Kind::Seminar, (2026, 5, 14), 3);
-        assert!(Filter::new(&query("skolotaja", "", "")).matches(&a));
-        assert!(Filter::new(&query("SKOLOTĀJA kopiena", "", "")).matches(&a));
+        assert!(Filter::new(&query("skolotaja", "", "")).matches("Daugavpils KRC", &a));
+        assert!(Filter::new(&query("SKOLOTĀJA kopiena", "", "")).matches("Daugavpils KRC", &a));
         assert!(
-            Filter::new(&query("kalnina", "", "")).matches(&a),
+            Filter::new(&query("kalnina", "", "")).matches("Daugavpils KRC", &a),
             "organisers"
         );
         assert!(
-            Filter::new(&query("20.pii", "", "")).matches(&a),
+            Filter::new(&query("20.pii", "", "")).matches("Daugavpils KRC", &a),
             "institutions"
         );
-        assert!(!Filter::new(&query("skolotaja vecaki", "", "")).matches(&a));
+        assert!(!Filter::new(&query("skolotaja vecaki", "", "")).matches("Daugavpils KRC", &a));
     }
 
     #[test]
     fn kind_month_and_deleted_filter() {
         let mut a = activity("Darbnīca", Kind::Workshop, (2026, 5, 14), 3);
-        assert!(Filter::new(&query("", "workshop", "2026-05")).matches(&a));
-        assert!(!Filter::new(&query("", "seminar", "")).matches(&a));
-        assert!(!Filter::new(&query("", "", "2026-06")).matches(&a));
+        assert!(Filter::new(&query("", "workshop", "2026-05")).matches("Daugavpils KRC", &a));
+        assert!(!Filter::new(&query("", "seminar", "")).matches("Daugavpils KRC", &a));
+        assert!(!Filter::new(&query("", "", "2026-06")).matches("Daugavpils KRC", &a));
         a.deleted = true;
-        assert!(!Filter::new(&query("", "", "")).matches(&a));
+        assert!(!Filter::new(&query("", "", "")).matches("Daugavpils KRC", &a));
         let deleted = ListQuery {
             deleted: true,
             ..ListQuery::default()
         };
-        assert!(Filter::new(&deleted).matches(&a));
+        assert!(Filter::new(&deleted).matches("Daugavpils KRC", &a));
+    }
+
+    #[test]
+    fn the_centre_filter_keeps_one_centres_activities() {
+        let a = activity("Darbnīca", Kind::Workshop, (2026, 5, 14), 3);
+        let only = ListQuery {
+            centre: "Rēzeknes KRC".into(),
+            ..ListQuery::default()
+        };
+        assert!(Filter::new(&only).matches("Rēzeknes KRC", &a));
+        assert!(!Filter::new(&only).matches("Daugavpils KRC", &a));
     }
 
     #[test]
@@ -216,6 +241,6 @@ mod tests {
             activity("B", Kind::Seminar, (2026, 5, 2), 0),
             activity("C", Kind::Seminar, (2026, 4, 9), 0),
         ];
-        assert_eq!(months(&list), ["2026-05", "2026-04"]);
+        assert_eq!(months(list.iter()), ["2026-05", "2026-04"]);
     }
 }

@@ -22,6 +22,7 @@ mod form;
 mod guard;
 pub mod i18n;
 mod pages;
+mod reports;
 mod routes;
 mod status;
 
@@ -81,29 +82,39 @@ impl App {
         &self.inner.csrf_token
     }
 
-    /// Every activity of this device's journal, newest first: the copy read
-    /// last time while the store's view has not changed since (a list page
-    /// then costs no parsing of 10,000 rows), else read afresh.
-    fn home_activities(&self, view: &ListView) -> Result<Arc<Vec<Activity>>, ReplicaError> {
-        let journal = view.home()?.id;
+    /// Every activity of every journal in the store (a centre's device holds
+    /// its own; the office's, every centre's), newest first: the copy read last
+    /// time while no journal's view has changed since (a list page then costs
+    /// no parsing of 10,000 rows), else read afresh.
+    fn listed(&self, view: &ListView) -> Result<Arc<Vec<Listed>>, ReplicaError> {
         // Heads first: a write landing between the two reads makes them
-        // differ from the stored view's next time, never stale.
-        let heads = view_heads(view, journal)?;
+        // differ from the stored views' next time, never stale.
+        let mut key = Vec::new();
+        for info in view.store().journals()? {
+            key.push((info.id, view_heads(view, info.id)?));
+        }
         let mut cache = self
             .inner
             .cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let (Some(cached), Some(heads)) = (cache.as_ref(), heads.as_ref())
-            && cached.journal == journal
-            && cached.heads == *heads
+        if let Some(cached) = cache.as_ref()
+            && cached.key == key
         {
             return Ok(Arc::clone(&cached.activities));
         }
-        let activities = Arc::new(view.activities(journal)?);
-        *cache = heads.map(|heads| CachedView {
-            journal,
-            heads,
+        let activities: Vec<Listed> = view
+            .all_activities()?
+            .into_iter()
+            .map(|(info, activity)| Listed {
+                centre: info.centre,
+                activity,
+            })
+            .collect();
+        let activities = Arc::new(activities);
+        let complete = key.iter().all(|(_, heads)| heads.is_some());
+        *cache = complete.then(|| CachedView {
+            key,
             activities: Arc::clone(&activities),
         });
         Ok(activities)
@@ -141,12 +152,18 @@ impl App {
     }
 }
 
-/// Activities as of a view's heads.
+/// One activity as listed, with its centre.
+#[derive(Clone, Debug)]
+struct Listed {
+    centre: String,
+    activity: Activity,
+}
+
+/// Activities as of each journal's view heads.
 #[derive(Debug)]
 struct CachedView {
-    journal: JournalId,
-    heads: Vec<[u8; 32]>,
-    activities: Arc<Vec<Activity>>,
+    key: Vec<(JournalId, Option<Vec<[u8; 32]>>)>,
+    activities: Arc<Vec<Listed>>,
 }
 
 fn view_heads(view: &ListView, journal: JournalId) -> Result<Option<Vec<[u8; 32]>>, ReplicaError> {

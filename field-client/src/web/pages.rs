@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
 use sync_core::{Activity, Group, Kind};
 
+use super::Listed;
+
 use super::find::{ListQuery, Totals};
 use super::form::{ActivityForm, Errors, count_name};
 use super::i18n::{self, Lang};
@@ -45,6 +47,7 @@ pub(super) fn layout(chrome: &Chrome<'_>, title: &str, content: Markup) -> Marku
                     }
                     nav aria-label=(t(lang, "nav-activities")) {
                         a href="/" { (t(lang, "nav-activities")) }
+                        a href="/reports" { (t(lang, "nav-reports")) }
                         a.button.primary href="/new" { (t(lang, "nav-new")) }
                     }
                     (language_switch(chrome))
@@ -98,9 +101,12 @@ pub(super) fn flash(text: &str) -> Markup {
 #[derive(Debug)]
 pub(super) struct ListPage<'a> {
     pub(super) query: &'a ListQuery,
-    pub(super) found: &'a [&'a Activity],
+    pub(super) found: &'a [&'a Listed],
     pub(super) totals: &'a Totals,
     pub(super) months: &'a [String],
+    /// Every centre listed; with more than one (the office), a centre
+    /// column and filter appear.
+    pub(super) centres: &'a [String],
     pub(super) any: bool,
     pub(super) flash: Option<Markup>,
 }
@@ -149,6 +155,17 @@ fn search_form(lang: Lang, page: &ListPage<'_>) -> Markup {
                     option value="" { (t(lang, "filter-kind-all")) }
                     @for kind in Kind::ALL {
                         option value=(kind.key()) selected[q.kind == kind.key()] { (i18n::kind_name(lang, kind)) }
+                    }
+                }
+            }
+            @if page.centres.len() > 1 {
+                div.field {
+                    label for="centre" { (t(lang, "filter-centre")) }
+                    select #centre name="centre" {
+                        option value="" { (t(lang, "filter-centre-all")) }
+                        @for c in page.centres {
+                            option value=(c) selected[q.centre == *c] { (c) }
+                        }
                     }
                 }
             }
@@ -202,19 +219,23 @@ fn totals(lang: Lang, totals: &Totals) -> Markup {
 
 fn activity_table(lang: Lang, page: &ListPage<'_>) -> Markup {
     let start = page.query.page * LIST_PAGE_SIZE;
+    let with_centre = page.centres.len() > 1;
     html! {
         table.activities {
             thead { tr {
                 th scope="col" { (t(lang, "col-date")) }
+                @if with_centre { th scope="col" { (t(lang, "col-centre")) } }
                 th scope="col" { (t(lang, "col-title")) }
                 th scope="col" { (t(lang, "col-kind")) }
                 th scope="col" { (t(lang, "col-place")) }
                 th scope="col" .num { (t(lang, "col-participants")) }
             } }
             tbody {
-                @for a in page.found.iter().skip(start).take(LIST_PAGE_SIZE) {
+                @for listed in page.found.iter().skip(start).take(LIST_PAGE_SIZE) {
+                    @let a = &listed.activity;
                     tr {
                         td data-label=(t(lang, "col-date")) { (i18n::date(lang, a.date)) }
+                        @if with_centre { td data-label=(t(lang, "col-centre")) { (listed.centre) } }
                         td.title { a href=(format!("/activities/{}", a.id)) { (a.title) } }
                         td data-label=(t(lang, "col-kind")) { (i18n::kind_name(lang, a.kind)) }
                         td data-label=(t(lang, "col-place")) { (a.place) }
@@ -239,6 +260,7 @@ fn pager(lang: Lang, page: &ListPage<'_>) -> Markup {
         url.append_pair("q", &q.q)
             .append_pair("kind", &q.kind)
             .append_pair("month", &q.month)
+            .append_pair("centre", &q.centre)
             .append_pair("page", &p.to_string());
         if q.deleted {
             url.append_pair("deleted", "true");

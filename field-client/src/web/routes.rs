@@ -21,7 +21,9 @@ use super::form::{self, ActivityForm, Errors, FormData};
 use super::i18n::{self, Lang};
 use super::pages::{self, Chrome, Conflict, FormPage, ListPage};
 use super::status::SyncFacts;
-use super::{App, CSRF_FIELD, LIST_PAGE_SIZE, MAX_FORM_BYTES, WebError, assets, guard};
+use super::{
+    App, CSRF_FIELD, LIST_PAGE_SIZE, Listed, MAX_FORM_BYTES, WebError, assets, guard, reports,
+};
 
 /// Every route of the app, behind the host and origin checks.
 pub fn router(app: App) -> Router {
@@ -35,6 +37,8 @@ pub fn router(app: App) -> Router {
         .route("/activities/{id}/restore", post(restore))
         .route("/language", post(set_language))
         .route("/status", get(status_fragment))
+        .route("/reports", get(reports::reports_page))
+        .route("/reports/{file}", get(reports::report_file))
         .route("/assets/app.css", get(assets::css))
         .route("/assets/app.js", get(assets::js))
         .fallback(not_found)
@@ -48,7 +52,7 @@ pub fn router(app: App) -> Router {
 
 /// The interface language, from the `lang` cookie (Latvian without one).
 #[derive(Clone, Copy, Debug)]
-struct UiLang(Lang);
+pub(super) struct UiLang(pub(super) Lang);
 
 impl<S: Send + Sync> FromRequestParts<S> for UiLang {
     type Rejection = std::convert::Infallible;
@@ -68,7 +72,7 @@ impl<S: Send + Sync> FromRequestParts<S> for UiLang {
 }
 
 /// A failed request, shown as a page in the interface language.
-struct Failure(Lang, WebError);
+pub(super) struct Failure(pub(super) Lang, pub(super) WebError);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
@@ -116,14 +120,14 @@ impl IntoResponse for Failure {
     }
 }
 
-type Reply = Result<Response, Failure>;
+pub(super) type Reply = Result<Response, Failure>;
 
-fn fail(lang: Lang) -> impl Fn(WebError) -> Failure {
+pub(super) fn fail(lang: Lang) -> impl Fn(WebError) -> Failure {
     move |e| Failure(lang, e)
 }
 
 /// A full page with the app's header and status line.
-fn page(
+pub(super) fn page(
     app: &App,
     lang: Lang,
     facts: &SyncFacts,
@@ -144,9 +148,11 @@ fn page(
 }
 
 /// The status facts and every activity of this device's journal, newest first.
-async fn facts_and_activities(app: &App) -> Result<(SyncFacts, Arc<Vec<Activity>>), WebError> {
+pub(super) async fn facts_and_activities(
+    app: &App,
+) -> Result<(SyncFacts, Arc<Vec<Listed>>), WebError> {
     let cache = app.clone();
-    app.read(move |view| Ok((SyncFacts::read(view)?, cache.home_activities(view)?)))
+    app.read(move |view| Ok((SyncFacts::read(view)?, cache.listed(view)?)))
         .await
 }
 
@@ -168,9 +174,13 @@ async fn list(
     let query = query.map(|Query(q)| q).unwrap_or_default();
     let (facts, activities) = facts_and_activities(&app).await.map_err(fail(lang))?;
     let filter = Filter::new(&query);
-    let found: Vec<&Activity> = activities.iter().filter(|a| filter.matches(a)).collect();
-    let totals = Totals::of(found.iter().copied());
-    let months = find::months(&activities);
+    let found: Vec<&Listed> = activities
+        .iter()
+        .filter(|l| filter.matches(&l.centre, &l.activity))
+        .collect();
+    let totals = Totals::of(found.iter().map(|l| &l.activity));
+    let months = find::months(activities.iter().map(|l| &l.activity));
+    let centres = find::centres(&activities);
     let mut query = query;
     query.page = query
         .page
@@ -180,7 +190,10 @@ async fn list(
         found: &found,
         totals: &totals,
         months: &months,
-        any: activities.iter().any(|a| a.deleted == query.deleted),
+        centres: &centres,
+        any: activities
+            .iter()
+            .any(|l| l.activity.deleted == query.deleted),
         flash: list_flash(lang, &query, &activities, app.csrf_token()),
     };
     let title = i18n::text(lang, "list-heading", &[]);
@@ -196,14 +209,9 @@ async fn list(
 }
 
 /// "… was deleted. Undo" after a delete.
-fn list_flash(
-    lang: Lang,
-    query: &ListQuery,
-    activities: &[Activity],
-    csrf: &str,
-) -> Option<Markup> {
+fn list_flash(lang: Lang, query: &ListQuery, activities: &[Listed], csrf: &str) -> Option<Markup> {
     let id: ActivityId = query.id.parse().ok()?;
-    let a = activities.iter().find(|a| a.id == id)?;
+    let a = &activities.iter().find(|l| l.activity.id == id)?.activity;
     (query.done == "deleted" && a.deleted).then(|| {
         let text = i18n::text(lang, "deleted", &[("title", a.title.clone().into())]);
         pages::flash_with_undo(lang, &text, &format!("/activities/{id}/restore"), csrf)
@@ -249,7 +257,7 @@ async fn form_context(app: &App) -> Result<FormContext, WebError> {
     let (facts, activities) = facts_and_activities(app).await?;
     Ok(FormContext {
         facts,
-        suggestions: find::used_names(&activities),
+        suggestions: find::used_names(activities.iter().map(|l| &l.activity)),
     })
 }
 

@@ -18,6 +18,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub(crate) mod office;
+
 use serde_json::{Value, json};
 use tests::{Cli, Run, relay_bin};
 use uuid::Uuid;

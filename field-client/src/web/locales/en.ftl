@@ -43,6 +43,8 @@ search-label = Search
 search-hint = Title, place, organiser, institution or notes; Latvian letters are optional.
 filter-kind = Kind
 filter-kind-all = All kinds
+filter-centre = Centre
+filter-centre-all = All centres
 filter-month = Month
 filter-month-all = All months
 filter-apply = Show
@@ -59,6 +61,7 @@ list-no-match = No activity matches.
 list-show-deleted = Show deleted activities
 list-show-current = Back to the activities
 col-date = Date
+col-centre = Centre
 col-title = Title
 col-kind = Kind
 col-place = Place
@@ -143,6 +146,36 @@ error-busy = The journal is busy for a moment. Please try again.
 error-stale-form = This form is out of date or was sent from another page. Nothing was saved. Reload the page and try again.
 error-store = The journal could not be read or saved: { $details }
 error-bad-form = The form could not be read. Nothing was saved.
+
+## Reports
+nav-reports = Reports
+report-heading = Report
+report-period = Period
+period-this-month = This month
+period-last-month = Last month
+period-this-quarter = This quarter
+period-last-quarter = Last quarter
+period-this-year = This year
+period-last-year = Last year
+period-custom = Dates below
+report-from = From
+report-to = To
+report-headline = From { $from } to { $to }: { $activities ->
+    [one] { $activities_n } activity
+   *[other] { $activities_n } activities
+}, { $hours } hours, { $participants ->
+    [one] { $participants_n } participant
+   *[other] { $participants_n } participants
+} and { $institutions ->
+    [one] { $institutions_n } partner institution
+   *[other] { $institutions_n } partner institutions
+}.
+col-activities = Activities
+col-institutions = Partner institutions
+chart-months = Participants per month, by centre
+chart-groups = Participants by group
+download-csv = Download CSV
+download-xlsx = Download Excel (XLSX)
 
 ## Kinds of activity
 kind-seminar = Seminar

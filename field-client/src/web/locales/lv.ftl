@@ -43,6 +43,8 @@ search-label = Meklēt
 search-hint = Nosaukums, vieta, organizators, iestāde vai piezīmes; garumzīmes var nerakstīt.
 filter-kind = Veids
 filter-kind-all = Visi veidi
+filter-centre = Centrs
+filter-centre-all = Visi centri
 filter-month = Mēnesis
 filter-month-all = Visi mēneši
 filter-apply = Rādīt
@@ -59,6 +61,7 @@ list-no-match = Neviena aktivitāte neatbilst.
 list-show-deleted = Rādīt dzēstās aktivitātes
 list-show-current = Atpakaļ uz aktivitātēm
 col-date = Datums
+col-centre = Centrs
 col-title = Nosaukums
 col-kind = Veids
 col-place = Vieta
@@ -143,6 +146,36 @@ error-busy = Žurnāls uz brīdi ir aizņemts. Lūdzu, mēģiniet vēlreiz.
 error-stale-form = Šī veidlapa ir novecojusi vai nosūtīta no citas lapas. Nekas netika saglabāts. Pārlādējiet lapu un mēģiniet vēlreiz.
 error-store = Žurnālu neizdevās nolasīt vai saglabāt: { $details }
 error-bad-form = Veidlapu neizdevās nolasīt. Nekas netika saglabāts.
+
+## Pārskati
+nav-reports = Pārskati
+report-heading = Pārskats
+report-period = Periods
+period-this-month = Šis mēnesis
+period-last-month = Iepriekšējais mēnesis
+period-this-quarter = Šis ceturksnis
+period-last-quarter = Iepriekšējais ceturksnis
+period-this-year = Šis gads
+period-last-year = Iepriekšējais gads
+period-custom = Datumi zemāk
+report-from = No
+report-to = Līdz
+report-headline = No { $from } līdz { $to }: { $activities ->
+    [one] { $activities_n } aktivitāte
+   *[other] { $activities_n } aktivitātes
+}, { $hours } stundas, { $participants ->
+    [one] { $participants_n } dalībnieks
+   *[other] { $participants_n } dalībnieki
+} un { $institutions ->
+    [one] { $institutions_n } iesaistīta iestāde
+   *[other] { $institutions_n } iesaistītās iestādes
+}.
+col-activities = Aktivitātes
+col-institutions = Iesaistītās iestādes
+chart-months = Dalībnieki pa mēnešiem un centriem
+chart-groups = Dalībnieki pa grupām
+download-csv = Lejupielādēt CSV
+download-xlsx = Lejupielādēt Excel (XLSX)
 
 ## Aktivitāšu veidi
 kind-seminar = Seminārs
