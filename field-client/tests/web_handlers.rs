@@ -416,6 +416,7 @@ async fn every_page_is_translated_in_both_languages() {
         format!("{path}?done=saved-new"),
         format!("{path}/edit"),
         format!("{path}/delete"),
+        format!("{path}/history"),
         "/?deleted=true".to_owned(),
         "/status".to_owned(),
         "/reports".to_owned(),

@@ -171,6 +171,65 @@ impl Journal {
         &self.doc
     }
 
+    /// Who changed which field of an activity, and when, by time: one
+    /// entry per change to it in the journal's history (its own changes and
+    /// those merged from other devices), each compared with the activity just
+    /// before that change. Costs two historical reads per entry (Automerge
+    /// rebuilds the document at those heads): meant for one activity at a time.
+    pub fn history(&self, id: ActivityId) -> Result<Vec<HistoryEntry>, JournalError> {
+        let key = id.to_string();
+        let Some((_, obj)) = self.doc.get(&self.activities, key.as_str())? else {
+            return Err(JournalError::NotFound(id));
+        };
+        let (obj, activities) = (obj.to_string(), self.activities.to_string());
+        let mut entries = Vec::new();
+        for change in self.doc.get_changes(&[]) {
+            let touches = change.decode().operations.iter().any(|op| {
+                let on = op.obj.to_string();
+                on == obj
+                    || (on == activities
+                        && matches!(&op.key, automerge::legacy::Key::Map(k) if k.as_str() == key))
+            });
+            if !touches {
+                continue;
+            }
+            let before = self.activity_at(id, change.deps())?;
+            let Some(after) = self.activity_at(id, &[change.hash()])? else {
+                continue;
+            };
+            let entry = HistoryEntry {
+                created: before.is_none(),
+                fields: changed_fields(before.as_ref(), &after),
+                by: after.updated_by,
+                at: after.updated_at,
+            };
+            entries.push((entry.at, change.hash(), entry));
+        }
+        // By time as people wrote it: the same order on every replica, which
+        // the causal order of concurrent changes is not.
+        entries.sort_by_key(|(at, hash, _)| (*at, *hash));
+        Ok(entries.into_iter().map(|(_, _, entry)| entry).collect())
+    }
+
+    /// The activity as it was at `heads` (`None` if it did not exist yet).
+    fn activity_at(
+        &self,
+        id: ActivityId,
+        heads: &[ChangeHash],
+    ) -> Result<Option<Activity>, JournalError> {
+        if heads.is_empty() {
+            return Ok(None);
+        }
+        let then = self.doc.fork_at(heads)?;
+        let Some((_, activities)) = then.get(ROOT, KEY_ACTIVITIES)? else {
+            return Ok(None);
+        };
+        let Some((_, obj)) = then.get(&activities, id.to_string())? else {
+            return Ok(None);
+        };
+        read_activity(&then, id, &obj).map(Some)
+    }
+
     /// Mutable access for merging received changes.
     pub fn doc_mut(&mut self) -> &mut Automerge {
         &mut self.doc
@@ -813,6 +872,68 @@ fn write_counts(
         tx.put(&counts, group.key(), u64::from(*n))?;
     }
     Ok(true)
+}
+
+/// One change to an activity: who, when, and each field's value before and
+/// after (as text; empty when there was none).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryEntry {
+    /// The name written with the change (the device's, e.g. "office").
+    pub by: String,
+    pub at: DateTime<Utc>,
+    /// The change recorded the activity.
+    pub created: bool,
+    /// (field, before, after): the field's key as in `Activity`'s JSON
+    /// (`title`, `place`, `counts.teachers`, `deleted`, …).
+    pub fields: Vec<(String, String, String)>,
+}
+
+/// The fields that differ between two versions of an activity.
+fn changed_fields(before: Option<&Activity>, after: &Activity) -> Vec<(String, String, String)> {
+    let text = |a: &Activity| -> Vec<(String, String)> {
+        let mut fields = vec![
+            ("title".to_owned(), a.title.clone()),
+            ("kind".to_owned(), a.kind.key().to_owned()),
+            ("date".to_owned(), a.date.to_string()),
+            (
+                "start".to_owned(),
+                a.start
+                    .map(|t| t.format("%H:%M").to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "hours".to_owned(),
+                a.hours.map(|h| h.to_string()).unwrap_or_default(),
+            ),
+            ("place".to_owned(), a.place.clone()),
+            ("organisers".to_owned(), a.organisers.join(", ")),
+            ("institutions".to_owned(), a.institutions.join(", ")),
+        ];
+        fields.extend(
+            a.counts
+                .iter()
+                .map(|(g, n)| (format!("counts.{}", g.key()), n.to_string())),
+        );
+        fields.extend([
+            ("description".to_owned(), a.description.clone()),
+            ("notes".to_owned(), a.notes.clone()),
+            ("deleted".to_owned(), a.deleted.to_string()),
+        ]);
+        fields
+    };
+    let old = before.map(text).unwrap_or_default();
+    text(after)
+        .into_iter()
+        .filter_map(|(field, now)| {
+            let was = old
+                .iter()
+                .find(|(f, _)| *f == field)
+                .map(|(_, v)| v.clone());
+            let was = was.unwrap_or_default();
+            let new_zero = before.is_none() && (now.is_empty() || now == "0" || now == "false");
+            (was != now && !new_zero).then_some((field, was, now))
+        })
+        .collect()
 }
 
 /// Reads one activity object. Unknown keys (from newer versions) are ignored;

@@ -24,6 +24,6 @@ pub use activity::{
     Activity, ActivityId, ActivityInput, ActivityPatch, Counts, Field, FieldError, FieldErrors,
     Group, Kind, Problem,
 };
-pub use journal::{Journal, JournalError, Stamp};
+pub use journal::{HistoryEntry, Journal, JournalError, Stamp};
 pub use replica::{Replica, ReplicaError};
 pub use store::{DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store, StoreError};

@@ -383,6 +383,12 @@ impl Replica {
     }
 
     /// The journal holding `id`: the home journal first, then every other.
+    /// Who changed which field of an activity, and when (see [`Journal::history`]).
+    pub fn history(&mut self, id: ActivityId) -> Result<Vec<crate::HistoryEntry>, ReplicaError> {
+        let journal = self.journal_holding(id)?;
+        Ok(self.journal_by_id(journal)?.history(id)?)
+    }
+
     fn journal_holding(&mut self, id: ActivityId) -> Result<JournalId, ReplicaError> {
         if self.journal()?.contains(id)? {
             return Ok(self.home);

@@ -721,3 +721,77 @@ fn reordering_names_alone_is_no_change() {
         patch.organisers.expect("organisers")
     );
 }
+
+#[test]
+fn history_says_who_changed_which_field_from_what_to_what_across_devices() {
+    let mut centre = Journal::new(actor(1));
+    let id = ActivityId::new_random();
+    centre
+        .create(
+            id,
+            &minimal("Skolotāja loma"),
+            stamp("Daugavpils laptop", 0),
+        )
+        .expect("create");
+    let mut office = replica_of(&mut centre, 2);
+    let title = ActivityPatch {
+        title: Some("Skolotāja loma kopienā".into()),
+        ..Default::default()
+    };
+    office
+        .update(id, &title, stamp("office", 60))
+        .expect("update");
+    let counts = ActivityPatch {
+        counts: vec![(Group::Teachers, 19)],
+        ..Default::default()
+    };
+    centre
+        .update(id, &counts, stamp("Daugavpils laptop", 120))
+        .expect("update");
+    centre
+        .set_deleted(id, true, stamp("Daugavpils laptop", 180))
+        .expect("delete");
+    // An unrelated activity's changes are not part of this one's history.
+    create(&mut centre, "Cita aktivitāte", "Daugavpils laptop", 200);
+    sync(&mut centre, &mut office);
+
+    let history = office.history(id).expect("history");
+    assert_eq!(history.len(), 4, "{history:#?}");
+    assert!(history[0].created);
+    assert_eq!(history[0].by, "Daugavpils laptop");
+    assert!(
+        history[0]
+            .fields
+            .iter()
+            .any(|(f, _, after)| f == "title" && after == "Skolotāja loma")
+    );
+    let by_office = history
+        .iter()
+        .find(|e| e.by == "office")
+        .expect("the office's edit");
+    assert_eq!(
+        by_office.fields,
+        [(
+            "title".to_owned(),
+            "Skolotāja loma".to_owned(),
+            "Skolotāja loma kopienā".to_owned()
+        )],
+        "only the field it changed"
+    );
+    assert_eq!(by_office.at, stamp("office", 60).now);
+    let counted = history
+        .iter()
+        .find(|e| e.fields.iter().any(|(f, ..)| f == "counts.teachers"))
+        .expect("the count");
+    assert_eq!(counted.fields[0].2, "19");
+    let deleted = history.last().expect("entries");
+    assert_eq!(
+        deleted.fields,
+        [("deleted".to_owned(), "false".to_owned(), "true".to_owned())]
+    );
+    assert_eq!(
+        centre.history(id).expect("history"),
+        history,
+        "the same on every replica"
+    );
+}

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 #[test]
 fn the_quarter_report_matches_the_raw_records_in_csv_json_and_xlsx() {
-    let (_relay, office) = office_with_three_centres("REPORT_SEED");
+    let (_relay, office, _) = office_with_three_centres("REPORT_SEED");
     let raw = office.list_json(&["--all-centres", "--all"]);
     assert_eq!(raw.len(), 180);
     let (from, to) = ("2026-04-01", "2026-06-30");

@@ -422,7 +422,14 @@ fn latvian_number(text: &str) -> f64 {
 #[tokio::test]
 async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_records() {
     use common::office::{CENTRES, as_numbers, assert_close, expected, office_with_three_centres};
-    let (_relay, office) = office_with_three_centres("OFFICE_SEED");
+    let (_relay, office, centres) = office_with_three_centres("OFFICE_SEED");
+    // A centre corrects a title after the office's first sync.
+    let corrected = &centres[2].list_json(&[])[0];
+    let corrected_id = corrected["id"].as_str().expect("id").to_owned();
+    let old_title = corrected["title"].as_str().expect("title").to_owned();
+    centres[2].ok(["edit", &corrected_id, "--title", "Ģimeņu diena Krāslavā"]);
+    common::sync_ok(&centres[2]);
+    common::sync_ok(&office);
     let raw = office.list_json(&["--all-centres", "--all"]);
     let (from, to) = ("2026-04-01", "2026-06-30");
     let want: std::collections::BTreeMap<String, Vec<f64>> = expected(&raw, from, to)
@@ -528,5 +535,20 @@ async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_reco
         counted + 1.0,
         "a header and one row per activity counted"
     );
+
+    // The record's history shows the centre's edit, in plain words.
+    browser
+        .goto(&app.at(&format!("/activities/{corrected_id}")))
+        .await;
+    browser.click("a[href$='/history']").await;
+    browser
+        .wait_for_text(
+            "#history",
+            &format!(
+                "Nosaukums: “{old_title}” mainīts uz “Ģimeņu diena Krāslavā” (Krāslavas KRC laptop"
+            ),
+        )
+        .await;
+    browser.screenshot("history").await;
     browser.close().await;
 }

@@ -133,9 +133,9 @@ impl App {
         .await
     }
 
-    /// Runs `f` on the journal, off the async threads; `f`'s writes are durable
-    /// when it returns.
-    async fn write<T: Send + 'static>(
+    /// Runs `f` on the loaded journals, off the async threads; `f`'s writes
+    /// are durable when it returns.
+    async fn with_journal<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Replica) -> Result<T, ReplicaError> + Send + 'static,
     ) -> Result<T, WebError> {

@@ -557,10 +557,74 @@ pub(super) fn detail(lang: Lang, a: &Activity, csrf: &str, flash: Option<Markup>
                 }
             } @else {
                 a.button.primary href=(format!("/activities/{}/edit", a.id)) { (t(lang, "action-edit")) }
+                a.button.secondary href=(format!("/activities/{}/history", a.id)) { (t(lang, "action-history")) }
                 a.button.danger href=(format!("/activities/{}/delete", a.id)) { (t(lang, "action-delete")) }
             }
             a.button.secondary href="/" { (t(lang, "back-to-list")) }
         }
+    }
+}
+
+/// An activity's history: one line per field changed, in plain words.
+pub(super) fn history(lang: Lang, a: &Activity, entries: &[sync_core::HistoryEntry]) -> Markup {
+    html! {
+        h1 { (i18n::text(lang, "history-heading", &[("title", a.title.clone().into())])) }
+        ol.history #history {
+            @for entry in entries {
+                @for line in history_lines(lang, entry) { li { (line) } }
+            }
+        }
+        div.actions {
+            a.button.secondary href=(format!("/activities/{}", a.id)) { (t(lang, "history-back")) }
+        }
+    }
+}
+
+fn history_lines(lang: Lang, entry: &sync_core::HistoryEntry) -> Vec<String> {
+    let who = || entry.by.clone().into();
+    let when = || i18n::moment(lang, entry.at).into();
+    if entry.created {
+        return vec![i18n::text(
+            lang,
+            "history-created",
+            &[("who", who()), ("when", when())],
+        )];
+    }
+    entry
+        .fields
+        .iter()
+        .map(|(field, before, after)| {
+            let id = match (field.as_str(), before.is_empty(), after.is_empty()) {
+                ("deleted", _, _) if after == "true" => "history-deleted",
+                ("deleted", _, _) => "history-restored",
+                (_, true, _) => "history-set",
+                (_, _, true) => "history-cleared",
+                _ => "history-changed",
+            };
+            let shown = |value: &str| match (field.as_str(), Kind::parse(value)) {
+                ("kind", Some(kind)) => i18n::kind_name(lang, kind),
+                _ => value.to_owned(),
+            };
+            i18n::text(
+                lang,
+                id,
+                &[
+                    ("field", history_field(lang, field).into()),
+                    ("before", shown(before).into()),
+                    ("after", shown(after).into()),
+                    ("who", who()),
+                    ("when", when()),
+                ],
+            )
+        })
+        .collect()
+}
+
+/// A history field's label: "Pedagogi" for `counts.teachers`, "Nosaukums" for `title`.
+fn history_field(lang: Lang, field: &str) -> String {
+    match field.strip_prefix("counts.").and_then(Group::parse) {
+        Some(group) => i18n::group_name(lang, group),
+        None => t(lang, &format!("field-{field}")),
     }
 }
 

@@ -35,6 +35,7 @@ pub fn router(app: App) -> Router {
         .route("/activities/{id}/edit", get(edit_form))
         .route("/activities/{id}/delete", get(confirm_delete).post(delete))
         .route("/activities/{id}/restore", post(restore))
+        .route("/activities/{id}/history", get(history))
         .route("/language", post(set_language))
         .route("/status", get(status_fragment))
         .route("/reports", get(reports::reports_page))
@@ -363,7 +364,7 @@ async fn create(State(app): State<App>, UiLang(lang): UiLang, uri: Uri, body: By
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, markup).into_response());
         }
     };
-    app.write(move |replica| match replica.add(id, &patch, Utc::now()) {
+    app.with_journal(move |replica| match replica.add(id, &patch, Utc::now()) {
         Ok(_) | Err(ReplicaError::Journal(JournalError::AlreadyExists(_))) => Ok(()),
         Err(e) => Err(e),
     })
@@ -449,7 +450,7 @@ async fn update(
     if patch.is_empty() {
         return Ok(Redirect::to(&format!("/activities/{id}?done=no-changes")).into_response());
     }
-    app.write(move |replica| replica.edit(id, &patch, Utc::now()))
+    app.with_journal(move |replica| replica.edit(id, &patch, Utc::now()))
         .await
         .map_err(fail(lang))?;
     Ok(Redirect::to(&format!("/activities/{id}?done=saved-edit")).into_response())
@@ -506,6 +507,28 @@ fn shown_value(lang: Lang, name: &str, value: &str) -> String {
     }
 }
 
+/// Who changed which field, and when, in plain words.
+async fn history(
+    State(app): State<App>,
+    UiLang(lang): UiLang,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Reply {
+    let id = parse_id(&id).map_err(fail(lang))?;
+    let (facts, a) = facts_and_activity(&app, id).await.map_err(fail(lang))?;
+    let entries = app
+        .with_journal(move |replica| replica.history(id))
+        .await
+        .map_err(fail(lang))?;
+    let title = i18n::text(
+        lang,
+        "history-heading",
+        &[("title", a.title.clone().into())],
+    );
+    let content = pages::history(lang, &a, &entries);
+    Ok(page(&app, lang, &facts, &uri, &title, content).into_response())
+}
+
 async fn confirm_delete(
     State(app): State<App>,
     UiLang(lang): UiLang,
@@ -544,7 +567,7 @@ async fn restore(
 }
 
 async fn set_deleted(app: &App, lang: Lang, id: ActivityId, deleted: bool) -> Result<(), Failure> {
-    app.write(move |replica| replica.set_deleted(id, deleted, Utc::now()))
+    app.with_journal(move |replica| replica.set_deleted(id, deleted, Utc::now()))
         .await
         .map_err(fail(lang))?;
     Ok(())

@@ -100,11 +100,13 @@ pub(crate) fn as_numbers(e: &Expected) -> Vec<f64> {
 
 /// A relay, an office device, and three centres that each recorded 60 varied
 /// activities (one deleted) and synced; the office has synced them all.
-pub(crate) fn office_with_three_centres(seed_var: &str) -> (Relay, Cli) {
+/// Returns the relay, the office and the centres' devices.
+pub(crate) fn office_with_three_centres(seed_var: &str) -> (Relay, Cli, Vec<Cli>) {
     let relay = Relay::start();
     let office = super::device("IIC birojs", "office");
     enrol(&office, &relay.office_code());
     let mut rng = Rng::new(Rng::seed_from_env(seed_var));
+    let mut devices = Vec::new();
     for name in CENTRES {
         let centre = relay.add_centre(name);
         let device = super::device(name, &format!("{name} laptop"));
@@ -116,9 +118,10 @@ pub(crate) fn office_with_three_centres(seed_var: &str) -> (Relay, Cli) {
         // A deleted activity is not counted.
         device.ok(["delete", rows[0]["id"].as_str().expect("id")]);
         sync_ok(&device);
+        devices.push(device);
     }
     sync_ok(&office);
-    (relay, office)
+    (relay, office, devices)
 }
 
 /// Every centre's row (and the total's) of a totals table, as read from a file.

@@ -177,6 +177,18 @@ chart-groups = Participants by group
 download-csv = Download CSV
 download-xlsx = Download Excel (XLSX)
 
+## History of an activity
+action-history = History
+history-heading = History: { $title }
+history-created = Recorded by { $who }, { $when }.
+history-changed = { $field } changed from “{ $before }” to “{ $after }” by { $who }, { $when }.
+history-set = { $field } set to “{ $after }” by { $who }, { $when }.
+history-cleared = { $field } cleared (it was “{ $before }”) by { $who }, { $when }.
+history-deleted = Deleted by { $who }, { $when }.
+history-restored = Restored by { $who }, { $when }.
+history-back = Back to the activity
+field-deleted = Deleted
+
 ## Kinds of activity
 kind-seminar = Seminar
 kind-workshop = Workshop

@@ -177,6 +177,18 @@ chart-groups = Dalībnieki pa grupām
 download-csv = Lejupielādēt CSV
 download-xlsx = Lejupielādēt Excel (XLSX)
 
+## Aktivitātes vēsture
+action-history = Vēsture
+history-heading = Vēsture: { $title }
+history-created = Ierakstīja { $who }, { $when }.
+history-changed = { $field }: “{ $before }” mainīts uz “{ $after }” ({ $who }, { $when }).
+history-set = { $field }: ierakstīts “{ $after }” ({ $who }, { $when }).
+history-cleared = { $field }: notīrīts (bija “{ $before }”) ({ $who }, { $when }).
+history-deleted = Izdzēsa { $who }, { $when }.
+history-restored = Atjaunoja { $who }, { $when }.
+history-back = Atpakaļ uz aktivitāti
+field-deleted = Dzēsta
+
 ## Aktivitāšu veidi
 kind-seminar = Seminārs
 kind-workshop = Darbnīca
