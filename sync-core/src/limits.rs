@@ -68,6 +68,25 @@ pub const MAX_BATCH_BYTES: usize = 512 * 1024;
 /// even when changes are tiny.
 pub const MAX_CHANGES_PER_BATCH: usize = 2_000;
 
+/// Operations in one received batch, and references from its operations to
+/// the values they replace. Automerge's bundle decoder trusts the counts a
+/// bundle declares (a run-length column claims any number of items in a few
+/// bytes) and allocates for them, so a bundle claiming more is refused before
+/// Automerge decodes it. No bound in bytes can replace this one: the most a
+/// real batch holds, [`MAX_CHANGES_PER_BATCH`] edits each emptying both name
+/// lists of an activity ([`MAX_NAMES_PER_LIST`] deletions each), is 804,000
+/// operations in a bundle of 1.4 KB (measured; Automerge decodes it in 0.6 s
+/// and 20 MB). The bound is 2.6 times that.
+pub const MAX_OPS_PER_BATCH: usize = 1 << 21;
+
+/// Bytes a received bundle's compressed (DEFLATE) columns may inflate to:
+/// DEFLATE expands up to 1,000-fold, so a 4 MiB payload could otherwise make
+/// Automerge inflate 4 GiB. A real bundle inflates to about the size of its
+/// changes (measured: 485 KB for a batch of 482 KB), at most
+/// [`MAX_BATCH_BYTES`], or one larger change whose bundle still fits a frame;
+/// eight frame payloads cover that with room.
+pub const MAX_BUNDLE_INFLATED_BYTES: usize = 8 * MAX_FRAME_PAYLOAD_BYTES;
+
 /// Largest single Automerge change accepted from the network. Must fit a frame;
 /// imports split their changes well below this.
 pub const MAX_CHANGE_BYTES: usize = MAX_BATCH_BYTES;

@@ -382,13 +382,13 @@ impl Replica {
         Ok(self.loaded.get_mut(&id).expect("loaded above"))
     }
 
-    /// The journal holding `id`: the home journal first, then every other.
     /// Who changed which field of an activity, and when (see [`Journal::history`]).
     pub fn history(&mut self, id: ActivityId) -> Result<Vec<crate::HistoryEntry>, ReplicaError> {
         let journal = self.journal_holding(id)?;
         Ok(self.journal_by_id(journal)?.history(id)?)
     }
 
+    /// The journal holding `id`: the home journal first, then every other.
     fn journal_holding(&mut self, id: ActivityId) -> Result<JournalId, ReplicaError> {
         if self.journal()?.contains(id)? {
             return Ok(self.home);
