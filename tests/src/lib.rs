@@ -4,9 +4,14 @@
 //! `crash_writer` helper binary records.
 
 use std::ffi::OsStr;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wait_timeout::ChildExt;
 
 pub mod browser;
 pub mod crash_disk;
@@ -124,6 +129,21 @@ fn workspace_bin(package: &str) -> PathBuf {
         built.unwrap_or_else(|| profile.join(format!("{package}{}", std::env::consts::EXE_SUFFIX)));
     assert!(bin.is_file(), "{package} was built but {bin:?} is missing");
     bin
+}
+
+/// Longest a one-shot CLI command may run in a test. Generous: the slowest
+/// (importing or syncing thousands of activities in a debug build on a busy
+/// 2-core machine) take well under a minute; one that runs this long hangs.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Reads `pipe` to its end on a thread, so a chatty process never blocks on a
+/// full pipe while the test waits for it to exit.
+fn read_all_in_background(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
 }
 
 /// The result of one run of the CLI.
@@ -248,17 +268,44 @@ impl Cli {
         command
     }
 
-    /// Runs the command to its end and captures everything.
+    /// Runs the command to its end and captures everything. A command still
+    /// running after [`COMMAND_TIMEOUT`] is killed and the test fails, so a
+    /// command that hangs costs one test, not the whole run.
     pub fn run<I, S>(&self, args: I) -> Run
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let output = self
-            .command(args)
-            .output()
+        let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        let mut child = self
+            .command(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("cannot run field-client");
-        Run::from_output(output)
+        let stdout = read_all_in_background(child.stdout.take().expect("stdout is piped"));
+        let stderr = read_all_in_background(child.stderr.take().expect("stderr is piped"));
+        let status = match child
+            .wait_timeout(COMMAND_TIMEOUT)
+            .expect("wait for field-client")
+        {
+            Some(status) => status,
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let stderr =
+                    String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+                panic!(
+                    "field-client {args:?} was still running after {COMMAND_TIMEOUT:?} and was \
+                     stopped\nstderr: {stderr}"
+                );
+            }
+        };
+        Run::from_output(Output {
+            status,
+            stdout: stdout.join().expect("stdout reader"),
+            stderr: stderr.join().expect("stderr reader"),
+        })
     }
 
     /// Runs the command, asserts it succeeded, and returns its stdout.

@@ -1,10 +1,16 @@
-//! The commands that involve the office server, as far as they can be run
-//! without one: `demo` (which runs a relay on loopback and enrols and syncs
-//! ten centres and an office), `list --all-centres`, and the plain errors of
-//! `enrol`, `sync` and `run` on a device that is not (or cannot be) enrolled.
+//! The commands that involve the office server before and around enrolment:
+//! `demo` (which runs a relay on loopback and enrols and syncs ten centres
+//! and an office), `list --all-centres`, the plain errors of `enrol`, `sync`
+//! and `run --no-web` on a device that is not (or cannot be) enrolled, and
+//! `run` started before `enrol`, which serves the app and starts syncing once
+//! the device is enrolled.
+
+mod common;
 
 use std::collections::BTreeMap;
+use std::process::{Child, Stdio};
 
+use common::{Relay, device, enrol, follow_lines, unsent, wait_for_line};
 use tests::Cli;
 
 #[test]
@@ -96,13 +102,13 @@ fn list_all_centres_on_a_device_shows_its_own_journal() {
 }
 
 #[test]
-fn sync_and_run_need_an_enrolment_and_say_so() {
+fn sync_and_run_without_the_app_need_an_enrolment_and_say_so() {
     let cli = Cli::init("Ludzas KRC");
-    for command in ["sync", "run"] {
-        let stderr = cli.fails([command]);
+    for command in [&["sync"][..], &["run", "--no-web"]] {
+        let stderr = cli.fails(command);
         assert!(
             stderr.contains("not enrolled yet; enrol it with `field-client enrol CODE`"),
-            "{command}: {stderr}"
+            "{command:?}: {stderr}"
         );
     }
     // The failed attempt is remembered for `status`.
@@ -116,10 +122,67 @@ fn sync_and_run_need_an_enrolment_and_say_so() {
     );
     // Without a journal at all: the init hint.
     let empty = Cli::new();
-    for command in ["sync", "run"] {
-        let stderr = empty.fails([command]);
-        assert!(stderr.contains("field-client init"), "{command}: {stderr}");
+    for command in [
+        &["sync"][..],
+        &["run", "--no-web"],
+        &["run", "--web-port", "0"],
+    ] {
+        let stderr = empty.fails(command);
+        assert!(
+            stderr.contains("field-client init"),
+            "{command:?}: {stderr}"
+        );
     }
+}
+
+/// A `field-client run` process, stopped when the test ends.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn run_before_enrolment_serves_the_app_and_syncs_once_enrolled() {
+    let relay = Relay::start();
+    let centre = relay.add_centre("Preiļu KRC");
+    let cli = device("Preiļu KRC", "Preiļu dators");
+    cli.add([
+        "--title",
+        "Pirms pieslēgšanas",
+        "--kind",
+        "meeting",
+        "--date",
+        "2026-11-02",
+    ]);
+    let mut child = cli
+        .command(["run", "--web-port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start field-client run");
+    let stdout = follow_lines(child.stdout.take().expect("piped"), |_| {});
+    let stderr = follow_lines(child.stderr.take().expect("piped"), |line| {
+        eprintln!("[field-client run] {line}");
+    });
+    let daemon = Daemon(child);
+    let said = |lines, needle| {
+        wait_for_line(lines, needle, "field-client run").unwrap_or_else(|e| panic!("{e}"))
+    };
+    said(&stdout, "The app is at http://127.0.0.1:");
+    said(&stderr, "not enrolled yet");
+    assert_eq!(unsent(&cli), 1);
+
+    // Enrolling while `run` waits: it notices, syncs, and the relay stores
+    // the activity recorded before.
+    enrol(&cli, &relay.centre_code(centre));
+    said(&stderr, "Syncing \"Preiļu KRC\"");
+    said(&stderr, "stored");
+    drop(daemon);
+    assert_eq!(unsent(&cli), 0);
 }
 
 #[test]

@@ -138,7 +138,7 @@ fn a_metered_daemon_disconnects_once_in_sync_and_connects_again_to_send() {
     };
     add("Adventes vainagu darbnīca");
     let mut child = cli
-        .command(["run"])
+        .command(["run", "--no-web"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
