@@ -115,6 +115,20 @@ pub enum Command {
         /// Sync only, without the app
         #[arg(long)]
         no_web: bool,
+        /// Office: warn about a centre after this many days without a successful sync
+        #[arg(long, default_value_t = crate::health::DEFAULT_SILENT_DAYS, value_name = "DAYS",
+              value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::health::MAX_SILENT_DAYS)))]
+        silent_days: u32,
+    },
+    /// Office: sync health of every centre and device (last successful sync, activities not yet sent, silent centres)
+    Health {
+        /// Warn about a centre after this many days without a successful sync
+        #[arg(long, default_value_t = crate::health::DEFAULT_SILENT_DAYS, value_name = "DAYS",
+              value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::health::MAX_SILENT_DAYS)))]
+        silent_days: u32,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Open the app of the running `field-client run` in the default browser
     Open,

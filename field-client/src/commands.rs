@@ -45,9 +45,19 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
         }
         Command::Enrol { code, device_name } => enrol(data_dir, &store, &code, device_name),
         Command::Sync => sync_now(data_dir, &store),
-        Command::Run { web_port, no_web } => {
-            run_daemon(data_dir, &store, (!no_web).then_some(web_port))
-        }
+        Command::Run {
+            web_port,
+            no_web,
+            silent_days,
+        } => run_daemon(
+            data_dir,
+            &store,
+            (!no_web).then_some(crate::web::Options {
+                port: web_port,
+                silent_days,
+            }),
+        ),
+        Command::Health { silent_days, json } => health(&store, silent_days, json),
         Command::Open => open_app(data_dir),
         Command::Show { id, json } => show(&store, &id, json),
         Command::Export {
@@ -330,13 +340,14 @@ const ENROLMENT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_sec
 
 /// `field-client run`: the app on `web_port` (unless `None`) and the
 /// background sync, once the device is enrolled.
-fn run_daemon(data_dir: &Path, store: &Path, web_port: Option<u16>) -> Result<()> {
+fn run_daemon(data_dir: &Path, store: &Path, web: Option<crate::web::Options>) -> Result<()> {
     let enrolled = net::enrolment(open_view(store)?.store())?;
-    if enrolled.is_none() && web_port.is_none() {
+    if enrolled.is_none() && web.is_none() {
         return Err(net::NetError::NotEnrolled.into());
     }
     runtime()?.block_on(async {
-        if let Some(port) = web_port {
+        if let Some(options) = web {
+            let port = options.port;
             let listener = crate::web::bind(port).await.with_context(|| {
                 format!(
                     "cannot serve the app on port {port} (is another `field-client run` using it?); \
@@ -349,7 +360,7 @@ fn run_daemon(data_dir: &Path, store: &Path, web_port: Option<u16>) -> Result<()
             println!("The app is at {url} (open it in a browser, or run `field-client open`)");
             let store = store.to_owned();
             tokio::spawn(async move {
-                if let Err(e) = crate::web::serve(listener, &store).await {
+                if let Err(e) = crate::web::serve(listener, &store, options).await {
                     eprintln!("error: the app stopped: {e}");
                 }
             });
@@ -386,6 +397,37 @@ async fn wait_for_enrolment(store: &Path, known: Option<net::Enrolment>) -> Resu
             return Ok(enrolment);
         }
     }
+}
+
+/// `field-client health`: the office's sync-health table, as last reported
+/// by the relay.
+fn health(store: &Path, silent_days: u32, json: bool) -> Result<()> {
+    let view = open_view(store)?;
+    let Some(report) = crate::health::load(view.store())? else {
+        let office = net::enrolment(view.store())?.is_some_and(|e| e.office);
+        if office {
+            bail!(
+                "the office server has not reported the sync health yet; it does at every sync \
+                 (run `field-client sync`)"
+            );
+        }
+        bail!("only the office's devices see the sync health of every centre");
+    };
+    let rows =
+        crate::health::by_centre(&view.store().journals()?, &report, Utc::now(), silent_days);
+    let mut out = std::io::stdout().lock();
+    if json {
+        let value = serde_json::json!({
+            "received_at": report.received_at,
+            "silent_days": silent_days,
+            "centres": rows,
+        });
+        serde_json::to_writer_pretty(&mut out, &value)?;
+        writeln!(out)?;
+    } else {
+        output::health_table(&mut out, &report, &rows, silent_days)?;
+    }
+    Ok(())
 }
 
 /// `field-client open`: the running app in the default browser.

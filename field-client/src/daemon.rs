@@ -237,6 +237,7 @@ async fn stay_in_sync(
                 }
                 ClientEvent::Downloaded { changes, .. } => report.downloaded += changes,
                 ClientEvent::Closed { reason } => return Err(closed(reason)),
+                ClientEvent::Health { devices } => net::keep_health(access.get().await?, devices),
                 ClientEvent::Idle | ClientEvent::Welcomed { .. } | ClientEvent::Synced { .. } => {}
             }
         }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod daemon;
 pub mod demo;
+pub mod health;
 pub mod interchange;
 pub mod net;
 pub mod output;

@@ -142,6 +142,14 @@ pub fn record_attempt(replica: &Replica, outcome: &Result<SyncReport, NetError>)
     }
 }
 
+/// Keeps the relay's sync-health report (best effort: it is informative, and
+/// the next sync brings a new one).
+pub fn keep_health(replica: &Replica, devices: Vec<sync_core::sync::DeviceHealth>) {
+    if let Err(e) = crate::health::record(replica.store(), devices, Utc::now()) {
+        eprintln!("warning: could not keep the office server's sync-health report: {e}");
+    }
+}
+
 fn resolve(address: &str) -> Result<SocketAddr, NetError> {
     address
         .to_socket_addrs()
@@ -366,6 +374,7 @@ async fn drive(
                     return Err(NetError::Refused(message));
                 }
                 ClientEvent::Closed { reason } => return Err(reason.into()),
+                ClientEvent::Health { devices } => keep_health(replica, devices),
                 ClientEvent::Welcomed { .. } | ClientEvent::Synced { .. } => {}
             }
         }

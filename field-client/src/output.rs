@@ -4,10 +4,12 @@
 use std::io::{self, Write};
 use std::path::Path;
 
+use chrono::{DateTime, Local, Utc};
 use sync_core::replica::Status;
 use sync_core::{Activity, JournalInfo};
 
 use crate::budget::{BudgetState, Bytes};
+use crate::health::{CentreHealth, Silence, SyncHealth};
 use crate::net::{Enrolment, SyncStatus};
 
 /// Longest title shown in the table before it is shortened with "…".
@@ -241,4 +243,52 @@ fn shorten(text: &str, max_chars: usize) -> String {
 fn pad(text: &str, width: usize) -> String {
     let n = text.chars().count();
     format!("{text}{}", " ".repeat(width.saturating_sub(n)))
+}
+
+/// The office's sync-health table: one line per centre, its devices below.
+pub fn health_table(
+    out: &mut dyn Write,
+    report: &SyncHealth,
+    rows: &[CentreHealth],
+    silent_days: u32,
+) -> io::Result<()> {
+    let local = |t: DateTime<Utc>| t.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string();
+    let when = |t: Option<DateTime<Utc>>| t.map_or_else(|| "never".to_owned(), local);
+    let unsent = |n: Option<u64>| n.map_or_else(|| "?".to_owned(), |n| n.to_string());
+    writeln!(
+        out,
+        "As the office server reported at {} (a centre is silent after {silent_days} days)",
+        local(report.received_at)
+    )?;
+    writeln!(
+        out,
+        "{:<32}  {:<16}  {:>8}  STATE",
+        "CENTRE / DEVICE", "LAST SYNC", "NOT SENT"
+    )?;
+    for row in rows {
+        let state = match row.silence {
+            Silence::Fine => "ok".to_owned(),
+            Silence::Silent { days } => format!("SILENT for {days} days"),
+            Silence::NeverSynced => "SILENT: never synced".to_owned(),
+            Silence::Office => "office".to_owned(),
+        };
+        writeln!(
+            out,
+            "{}  {:<16}  {:>8}  {state}",
+            pad(&shorten(&row.centre, 32), 32),
+            when(row.last_synced),
+            unsent(row.unsent)
+        )?;
+        for d in &row.devices {
+            let revoked = if d.revoked { "revoked" } else { "" };
+            writeln!(
+                out,
+                "  {}  {:<16}  {:>8}  {revoked}",
+                pad(&shorten(&d.name, 30), 30),
+                when(d.last_synced),
+                unsent(d.unsent.map(u64::from))
+            )?;
+        }
+    }
+    Ok(())
 }

@@ -240,18 +240,19 @@ fn devices(dir: &std::path::Path) -> Result<()> {
     let registry = Registry::open(dir)?;
     let centres = registry.centres()?;
     println!(
-        "{:<36}  {:<20}  {:<28}  {:<16}  STATE",
-        "DEVICE", "NAME", "CENTRE", "LAST SEEN (UTC)"
+        "{:<36}  {:<20}  {:<28}  {:<16}  {:<16}  STATE",
+        "DEVICE", "NAME", "CENTRE", "LAST SEEN (UTC)", "LAST SYNCED"
     );
+    let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_else(|| "never".into())
+    };
     for d in registry.devices()? {
         let centre = centres
             .iter()
             .find(|c| c.id == d.centre)
             .map_or("?", |c| c.name.as_str());
-        let seen = d
-            .last_seen
-            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
-            .unwrap_or_else(|| "never".into());
+        let (seen, synced) = (when(d.last_seen), when(d.last_synced));
         let state = if d.revoked_at.is_some() {
             "revoked"
         } else if d.office {
@@ -260,8 +261,8 @@ fn devices(dir: &std::path::Path) -> Result<()> {
             "active"
         };
         println!(
-            "{}  {:<20}  {:<28}  {:<16}  {state}",
-            d.id, d.name, centre, seen
+            "{}  {:<20}  {:<28}  {:<16}  {:<16}  {state}",
+            d.id, d.name, centre, seen, synced
         );
     }
     Ok(())

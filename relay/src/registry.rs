@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
-use sync_core::sync::{Access, JournalGrant, Role};
+use sync_core::sync::{Access, DeviceHealth, JournalGrant, Role};
 use uuid::Uuid;
 
 use crate::tls::Fingerprint;
@@ -47,6 +47,15 @@ pub struct Device {
     pub enrolled_at: DateTime<Utc>,
     pub last_seen: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Last time this relay held every change the device had in its centre's
+    /// journal when it opened a round: its last successful sync. Absent in
+    /// records written before sync health existed (read as never).
+    #[serde(default)]
+    pub last_synced: Option<DateTime<Utc>>,
+    /// Activities the device said at its last connection it had not sent
+    /// yet (0 once it synced after that), if it said.
+    #[serde(default)]
+    pub unsent: Option<u32>,
 }
 
 impl Device {
@@ -250,6 +259,8 @@ impl Registry {
                 enrolled_at: now,
                 last_seen: None,
                 revoked_at: None,
+                last_synced: None,
+                unsent: None,
             };
             put_json(&mut devices, device.as_u128(), &record)?;
             by_cert.insert(&cert.0, device.as_u128())?;
@@ -306,6 +317,40 @@ impl Registry {
 
     pub fn touch(&self, id: Uuid, now: DateTime<Utc>) -> Result<Device, RegistryError> {
         self.update_device(id, |d| d.last_seen = Some(now))
+    }
+
+    /// Records what a device said when its session began: how many
+    /// activities it has not sent yet.
+    pub fn record_unsent(&self, id: Uuid, unsent: Option<u32>) -> Result<Device, RegistryError> {
+        self.update_device(id, |d| d.unsent = unsent)
+    }
+
+    /// Records a successful sync of the device's own centre journal: this
+    /// relay holds everything the device had when it opened the round.
+    pub fn record_synced(&self, id: Uuid, now: DateTime<Utc>) -> Result<Device, RegistryError> {
+        self.update_device(id, |d| {
+            d.last_synced = Some(now);
+            d.unsent = Some(0);
+        })
+    }
+
+    /// Every device's sync health, for the office (the `Health` frame).
+    pub fn health(&self) -> Result<Vec<DeviceHealth>, RegistryError> {
+        Ok(self
+            .devices()?
+            .into_iter()
+            .map(|d| DeviceHealth {
+                device: d.id,
+                centre: d.centre,
+                role: d.role(),
+                revoked: d.revoked_at.is_some(),
+                enrolled_at: d.enrolled_at,
+                last_contact: d.last_seen,
+                last_synced: d.last_synced,
+                unsent: d.unsent,
+                name: d.name,
+            })
+            .collect())
     }
 
     /// The journals a device may sync: its centre's; every centre's for the office.

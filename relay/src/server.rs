@@ -214,20 +214,13 @@ async fn run_session(
     let mut changed = shared.changed.subscribe();
     let mut shutdown = shared.shutdown.clone();
     loop {
+        // Events first: what they queue (the office's `Health`) goes out
+        // before the download batches the session emits once its queue is empty.
+        while let Some(event) = session.poll_event() {
+            on_event(shared, device, &mut session, event, id)?;
+        }
         while let Some(bytes) = session.poll_transmit() {
             transport::write_all(&mut send, &bytes).await?;
-        }
-        while let Some(event) = session.poll_event() {
-            match event {
-                RelayEvent::Stored { journal, changes } => {
-                    tracing::info!(device = %device.id, %journal, changes, "stored");
-                    let _ = shared.changed.send((journal, id));
-                }
-                RelayEvent::Closed { reason } => {
-                    tracing::info!(device = %device.id, %reason, "session closed")
-                }
-                other => tracing::debug!(device = %device.id, ?other, "session event"),
-            }
         }
         if session.is_closed() {
             let _ = send.finish();
@@ -253,6 +246,41 @@ async fn run_session(
             _ = shutdown.changed() => session.refuse(ErrorCode::Internal, "the relay is shutting down; try again shortly"),
         }
     }
+}
+
+/// Acts on one session event: notifies other sessions of stored changes and
+/// keeps the registry's sync health up to date.
+fn on_event(
+    shared: &Arc<Shared>,
+    device: &Device,
+    session: &mut RelaySession,
+    event: RelayEvent,
+    session_id: u64,
+) -> Result<(), ConnectionError> {
+    match event {
+        RelayEvent::Welcomed { unsent, .. } => {
+            let registry = lock(shared);
+            registry.registry().record_unsent(device.id, unsent)?;
+            if device.office {
+                session.send_health(registry.registry().health()?);
+            }
+        }
+        RelayEvent::Stored { journal, changes } => {
+            tracing::info!(device = %device.id, %journal, changes, "stored");
+            let _ = shared.changed.send((journal, session_id));
+        }
+        RelayEvent::HoldsAll { journal } if journal == device.centre => {
+            lock(shared)
+                .registry()
+                .record_synced(device.id, Utc::now())?;
+            tracing::debug!(device = %device.id, %journal, "device in sync");
+        }
+        RelayEvent::Closed { reason } => {
+            tracing::info!(device = %device.id, %reason, "session closed")
+        }
+        other => tracing::debug!(device = %device.id, ?other, "session event"),
+    }
+    Ok(())
 }
 
 /// Feeds bytes to the session under the journals lock. A panic inside the

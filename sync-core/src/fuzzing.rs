@@ -159,6 +159,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         Frame::Hello {
             version: PROTOCOL_VERSION,
             software: "fuzz".into(),
+            unsent: Some(2),
             journals: vec![FUZZ_JOURNAL],
         },
         Frame::Welcome {

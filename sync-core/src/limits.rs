@@ -99,6 +99,11 @@ pub const MAX_HEADS: usize = 1_024;
 /// office device, with room to spare.
 pub const MAX_JOURNALS_PER_SESSION: usize = 4_096;
 
+/// Devices in one `Health` frame (the office's sync-health table). Ten
+/// centres with a handful of devices each need a few dozen; at the longest
+/// names (`MAX_TEXT_BYTES`) this many entries still fit one frame.
+pub const MAX_HEALTH_DEVICES: usize = 256;
+
 /// Longest text field on the wire (names, versions, error messages), in bytes.
 pub const MAX_TEXT_BYTES: usize = 4 * 1024;
 

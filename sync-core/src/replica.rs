@@ -595,6 +595,18 @@ impl ClientStorage for Replica {
             .ensure_journal(&info)
             .map_err(|e| StorageFailure::local(e.to_string()))
     }
+
+    fn unsent(&mut self) -> Result<u32, StorageFailure> {
+        let local = |e: crate::store::StoreError| StorageFailure::local(e.to_string());
+        let mut unsent = 0;
+        for info in self.store.journals().map_err(local)? {
+            unsent += self.store.unsent_count(info.id).map_err(local)?;
+        }
+        // u32::MAX means "unknown" on the wire.
+        Ok(u32::try_from(unsent)
+            .unwrap_or(u32::MAX - 1)
+            .min(u32::MAX - 1))
+    }
 }
 
 /// Read access for listing, showing and exporting: reads the materialized view

@@ -14,8 +14,8 @@ use sync_core::journal::{Journal, Stamp};
 use sync_core::sync::memory::MemoryJournals;
 use sync_core::sync::wire::Frame;
 use sync_core::sync::{
-    Access, BatchEncoding, ClientEvent, ClientSession, ErrorCode, JournalGrant, PROTOCOL_VERSION,
-    RelaySession, SessionError,
+    Access, BatchEncoding, ClientEvent, ClientSession, DeviceHealth, ErrorCode, JournalGrant,
+    PROTOCOL_VERSION, RelayEvent, RelaySession, Role, SessionError,
 };
 use uuid::Uuid;
 
@@ -308,6 +308,7 @@ fn relay_refuses_journals_and_actors_not_granted() {
     let hello = Frame::Hello {
         version: PROTOCOL_VERSION,
         software: "x".into(),
+        unsent: None,
         journals: vec![other],
     };
     r.handle_bytes(Instant::now(), &hello.encode().unwrap(), &mut relay);
@@ -589,4 +590,91 @@ proptest! {
         let journal = Journal::from_doc(doc).unwrap();
         prop_assert_eq!(journal.len(), local + remote);
     }
+}
+
+/// Delivers every frame both ways until neither side has anything to send;
+/// returns the events of both sides.
+fn pump(
+    c: &mut ClientSession,
+    client: &mut MemoryJournals,
+    r: &mut RelaySession,
+    relay: &mut MemoryJournals,
+    now: Instant,
+) -> (Vec<ClientEvent>, Vec<RelayEvent>) {
+    let (mut client_events, mut relay_events) = (Vec::new(), Vec::new());
+    for _ in 0..MAX_STEPS_PER_SESSION {
+        let mut moved = false;
+        while let Some(b) = c.poll_transmit() {
+            r.handle_bytes(now, &b, relay);
+            moved = true;
+        }
+        while let Some(b) = r.poll_transmit() {
+            c.handle_bytes(now, &b, client);
+            moved = true;
+        }
+        client_events.extend(std::iter::from_fn(|| c.poll_event()));
+        relay_events.extend(std::iter::from_fn(|| r.poll_event()));
+        if !moved {
+            return (client_events, relay_events);
+        }
+    }
+    panic!("the sessions kept talking for {MAX_STEPS_PER_SESSION} steps");
+}
+
+#[test]
+fn the_relay_learns_unsent_counts_and_successful_syncs_and_tells_the_office() {
+    let now = Instant::now();
+    let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+    record(&mut client, &ActorId::from([3; 16]), 2, 0);
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    let (_, relay_events) = pump(&mut c, &mut client, &mut r, &mut relay, now);
+    assert_eq!(
+        relay_events[0],
+        RelayEvent::Welcomed {
+            journals: vec![JOURNAL],
+            unsent: Some(2)
+        }
+    );
+    // Only once the relay holds the device's changes is the sync a success.
+    let holds_all = relay_events
+        .iter()
+        .position(|e| *e == RelayEvent::HoldsAll { journal: JOURNAL })
+        .expect("a HoldsAll event");
+    let stored = relay_events
+        .iter()
+        .position(|e| matches!(e, RelayEvent::Stored { changes: 2, .. }))
+        .expect("the upload was stored");
+    assert!(stored < holds_all, "{relay_events:?}");
+    assert!(converged(&mut client, &mut relay));
+
+    // An office session: the health the shell hands over reaches the office.
+    let health = vec![DeviceHealth {
+        device: Uuid::from_u128(3),
+        centre: JOURNAL,
+        name: "Rēzeknes klēpjdators".into(),
+        role: Role::Centre,
+        revoked: false,
+        enrolled_at: Utc.timestamp_opt(1_780_000_000, 0).unwrap(),
+        last_contact: Some(Utc.timestamp_opt(1_780_000_500, 0).unwrap()),
+        last_synced: Some(Utc.timestamp_opt(1_780_000_501, 0).unwrap()),
+        unsent: Some(0),
+    }];
+    let mut office = MemoryJournals::default();
+    let mut c = ClientSession::new(now, "office", vec![], &mut office);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    r.send_health(health.clone());
+    let (early, _) = pump(&mut c, &mut office, &mut r, &mut relay, now);
+    assert!(
+        !early
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Health { .. })),
+        "nothing is sent before Welcome: {early:?}"
+    );
+    r.send_health(health.clone());
+    let (events, _) = pump(&mut c, &mut office, &mut r, &mut relay, now);
+    assert!(
+        events.contains(&ClientEvent::Health { devices: health }),
+        "{events:?}"
+    );
 }

@@ -422,7 +422,11 @@ fn latvian_number(text: &str) -> f64 {
 #[tokio::test]
 async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_records() {
     use common::office::{CENTRES, as_numbers, assert_close, expected, office_with_three_centres};
-    let (_relay, office, centres) = office_with_three_centres("OFFICE_SEED");
+    let (relay, office, centres) = office_with_three_centres("OFFICE_SEED");
+    // A fourth centre whose laptop was enrolled but never synced: silent.
+    let silent = relay.add_centre("Viļānu KRC");
+    let silent_device = common::device("Viļānu KRC", "Viļānu laptop");
+    common::enrol(&silent_device, &relay.centre_code(silent));
     // A centre corrects a title after the office's first sync.
     let corrected = &centres[2].list_json(&[])[0];
     let corrected_id = corrected["id"].as_str().expect("id").to_owned();
@@ -550,5 +554,49 @@ async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_reco
         )
         .await;
     browser.screenshot("history").await;
+
+    // Sync health: the silent centre is flagged, the others are fine.
+    browser.click("nav a[href='/health']").await;
+    browser
+        .wait_for_text("p.headline.warning", "1 centrs klusē")
+        .await;
+    browser
+        .wait_for_text(
+            "tr.centre.silent[data-centre='Viļānu KRC'] td.state",
+            "Klusē: nekad nav sinhronizējies",
+        )
+        .await;
+    for centre in CENTRES {
+        let row = format!("tr.centre[data-centre='{centre}']");
+        browser
+            .wait_for_text(&format!("{row} td.state"), "Kārtībā")
+            .await;
+        browser
+            .wait_for_text("table.health", &format!("{centre} laptop"))
+            .await;
+    }
+    browser.screenshot("sync-health").await;
     browser.close().await;
+
+    // The same table on the command line.
+    let health: serde_json::Value =
+        serde_json::from_str(&office.ok(["health", "--json"])).expect("JSON");
+    let states: std::collections::BTreeMap<&str, &str> = health["centres"]
+        .as_array()
+        .expect("centres")
+        .iter()
+        .map(|c| {
+            (
+                c["centre"].as_str().expect("name"),
+                c["silence"]["state"].as_str().expect("state"),
+            )
+        })
+        .collect();
+    assert_eq!(states["Viļānu KRC"], "never_synced", "{health:#}");
+    for centre in CENTRES {
+        assert_eq!(states[centre], "fine", "{health:#}");
+    }
+    assert_eq!(health["silent_days"], 7);
+    let table = office.ok(["health"]);
+    assert!(table.contains("SILENT: never synced"), "{table}");
 }

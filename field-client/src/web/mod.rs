@@ -20,6 +20,7 @@ mod assets;
 mod find;
 mod form;
 mod guard;
+mod health;
 pub mod i18n;
 mod pages;
 mod reports;
@@ -35,6 +36,25 @@ use sync_core::{Activity, JournalId, Replica, ReplicaError};
 
 pub use guard::CSRF_FIELD;
 pub use routes::router;
+
+/// How `field-client run` serves the app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Port on 127.0.0.1 (0: any free port).
+    pub port: u16,
+    /// Days without a successful sync after which the office's sync-health
+    /// page warns about a centre.
+    pub silent_days: u32,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            port: DEFAULT_PORT,
+            silent_days: crate::health::DEFAULT_SILENT_DAYS,
+        }
+    }
+}
 
 /// The app's port when none is given: fixed, so that a bookmark keeps working.
 pub const DEFAULT_PORT: u16 = 7373;
@@ -63,23 +83,34 @@ struct AppInner {
     csrf_token: String,
     /// `Host` header values this server answers.
     allowed_hosts: Vec<String>,
+    options: Options,
 }
 
 impl App {
     /// The app for the store at `store`, answering on `addr`.
     pub fn new(store: &Path, addr: SocketAddr) -> App {
+        App::with_options(store, addr, Options::default())
+    }
+
+    /// The app as `field-client run` was told to serve it.
+    pub fn with_options(store: &Path, addr: SocketAddr, options: Options) -> App {
         App {
             inner: Arc::new(AppInner {
                 store: store.to_owned(),
                 cache: Mutex::new(None),
                 csrf_token: guard::new_token(),
                 allowed_hosts: guard::hosts_for(addr),
+                options,
             }),
         }
     }
 
     fn csrf_token(&self) -> &str {
         &self.inner.csrf_token
+    }
+
+    fn silent_days(&self) -> u32 {
+        self.inner.options.silent_days
     }
 
     /// Every activity of every journal in the store (a centre's device holds
@@ -201,8 +232,12 @@ impl From<ReplicaError> for WebError {
 }
 
 /// Serves the app on `listener` until the process ends.
-pub async fn serve(listener: tokio::net::TcpListener, store: &Path) -> std::io::Result<()> {
-    let app = App::new(store, listener.local_addr()?);
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: &Path,
+    options: Options,
+) -> std::io::Result<()> {
+    let app = App::with_options(store, listener.local_addr()?, options);
     axum::serve(listener, router(app)).await
 }
 

@@ -16,6 +16,8 @@ use super::{CSRF_FIELD, LIST_PAGE_SIZE};
 pub(super) struct Chrome<'a> {
     pub(super) lang: Lang,
     pub(super) centre: &'a str,
+    /// An office device: the sync-health page is in the menu.
+    pub(super) office: bool,
     pub(super) status: &'a [String],
     pub(super) csrf: &'a str,
     /// This page's path and query, to come back to after switching language.
@@ -48,6 +50,9 @@ pub(super) fn layout(chrome: &Chrome<'_>, title: &str, content: Markup) -> Marku
                     nav aria-label=(t(lang, "nav-activities")) {
                         a href="/" { (t(lang, "nav-activities")) }
                         a href="/reports" { (t(lang, "nav-reports")) }
+                        @if chrome.office {
+                            a href="/health" { (t(lang, "nav-health")) }
+                        }
                         a.button.primary href="/new" { (t(lang, "nav-new")) }
                     }
                     (language_switch(chrome))

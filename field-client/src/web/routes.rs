@@ -39,6 +39,7 @@ pub fn router(app: App) -> Router {
         .route("/language", post(set_language))
         .route("/status", get(status_fragment))
         .route("/reports", get(reports::reports_page))
+        .route("/health", get(super::health::health_page))
         .route("/reports/{file}", get(reports::report_file))
         .route("/assets/app.css", get(assets::css))
         .route("/assets/app.js", get(assets::js))
@@ -108,6 +109,7 @@ impl IntoResponse for Failure {
         let chrome = Chrome {
             lang,
             centre: "",
+            office: false,
             status: &[],
             csrf: "",
             here: "/",
@@ -141,6 +143,7 @@ pub(super) fn page(
     let chrome = Chrome {
         lang,
         centre: &facts.centre,
+        office: facts.office,
         status: &status,
         csrf: app.csrf_token(),
         here,

@@ -14,6 +14,8 @@ use crate::net::{self, SyncStatus};
 pub(super) struct SyncFacts {
     pub(super) centre: String,
     pub(super) enrolled: bool,
+    /// Enrolled with an office code.
+    pub(super) office: bool,
     /// Activities with changes the office server has not confirmed storing.
     pub(super) waiting: u64,
     pub(super) sync: SyncStatus,
@@ -28,9 +30,11 @@ impl SyncFacts {
         for journal in store.journals()? {
             waiting += store.unsent_count(journal.id)?;
         }
+        let enrolment = net::enrolment(store)?;
         Ok(SyncFacts {
             centre: view.home()?.centre,
-            enrolled: net::enrolment(store)?.is_some(),
+            enrolled: enrolment.is_some(),
+            office: enrolment.is_some_and(|e| e.office),
             waiting,
             sync: net::sync_status(store)?,
             data: budget::state(store, Local::now())?,

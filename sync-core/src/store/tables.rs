@@ -43,8 +43,9 @@ pub(crate) const ACKED_HEADS: TableDefinition<u128, &[u8]> = TableDefinition::ne
 pub(crate) const FORMAT_MARKER: &[u8] = b"krc-field-journal-store";
 
 /// Key: setting name / Value: JSON. Enrolment (`enrolment`: relay address, relay
-/// key fingerprint, centre, role) and sync status (`sync_status`: last success,
-/// last failure and why).
+/// key fingerprint, centre, role), sync status (`sync_status`: last success,
+/// last failure and why), the data plan (`data_plan`, `data_used`) and, on
+/// office devices, the relay's latest sync-health report (`sync_health`).
 pub(crate) const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings-v1");
 
 /// Key: (journal id, activity id) / Value: JSON of the activity as the journal's

@@ -8,8 +8,9 @@ use uuid::Uuid;
 
 use super::wire::{DecodeError, FrameBuffer};
 use super::{
-    Access, BatchDigest, ClientStorage, ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION,
-    SessionError, batch_digest, batch_frame, error_frame, into_batches, unpack_batch,
+    Access, BatchDigest, ClientStorage, DeviceHealth, ErrorCode, Frame, JournalGrant,
+    PROTOCOL_VERSION, SessionError, batch_digest, batch_frame, error_frame, into_batches,
+    unpack_batch,
 };
 use crate::limits::{
     MAX_ROUNDS_WITHOUT_PROGRESS, SESSION_HANDSHAKE_TIMEOUT, SESSION_REPLY_TIMEOUT,
@@ -20,6 +21,8 @@ use crate::limits::{
 pub enum ClientEvent {
     /// The relay accepted us and offered these journals.
     Welcomed { journals: Vec<JournalGrant> },
+    /// The relay's sync health of every device (sent to office devices).
+    Health { devices: Vec<DeviceHealth> },
     /// The relay durably stored this many of our changes.
     Uploaded { journal: Uuid, changes: usize },
     /// We durably stored this many changes from the relay.
@@ -114,9 +117,12 @@ impl ClientSession {
             events: VecDeque::new(),
             deadline: Some(now + SESSION_HANDSHAKE_TIMEOUT),
         };
+        // Only informs the office; a store that cannot count sends "unknown".
+        let unsent = storage.unsent().ok();
         let hello = Frame::Hello {
             version: PROTOCOL_VERSION,
             software: s.software.clone(),
+            unsent,
             journals: s.wanted.clone(),
         };
         s.send(&hello);
@@ -220,6 +226,10 @@ impl ClientSession {
             (Frame::Error { code, message }, _) => Err(SessionError::Refused { code, message }),
             (Frame::Notify { journal }, State::Ready) => {
                 self.request_sync(now, journal, storage);
+                Ok(())
+            }
+            (Frame::Health { devices }, State::Ready) => {
+                self.events.push_back(ClientEvent::Health { devices });
                 Ok(())
             }
             (
@@ -634,5 +644,6 @@ pub(super) fn frame_name(frame: &Frame) -> &'static str {
         Frame::Error { .. } => "Error",
         Frame::Enrol { .. } => "Enrol",
         Frame::Enrolled { .. } => "Enrolled",
+        Frame::Health { .. } => "Health",
     }
 }

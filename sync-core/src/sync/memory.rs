@@ -128,6 +128,12 @@ impl ClientStorage for MemoryJournals {
         self.doc(journal);
         Ok(())
     }
+
+    /// Changes here, not activities: a memory journal has no activity index.
+    fn unsent(&mut self) -> Result<u32, StorageFailure> {
+        let n: usize = self.unsent.values().map(|u| u.len()).sum();
+        Ok(u32::try_from(n).unwrap_or(u32::MAX - 1))
+    }
 }
 
 impl RelayStorage for MemoryJournals {

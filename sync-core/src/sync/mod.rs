@@ -20,8 +20,8 @@ use uuid::Uuid;
 pub use client::{ClientEvent, ClientSession};
 pub use relay::{RelayEvent, RelaySession};
 pub use wire::{
-    Access, BATCH_DIGEST_BYTES, BatchDigest, BatchEncoding, ErrorCode, Frame, JournalGrant,
-    PROTOCOL_VERSION, Role,
+    Access, BATCH_DIGEST_BYTES, BatchDigest, BatchEncoding, DeviceHealth, ErrorCode, Frame,
+    JournalGrant, PROTOCOL_VERSION, Role,
 };
 
 use crate::limits::{MAX_BATCH_BYTES, MAX_CHANGES_PER_BATCH};
@@ -69,6 +69,9 @@ pub trait ClientStorage: SyncStorage {
     ) -> Result<(), StorageFailure>;
     /// Makes sure a journal offered by the relay exists locally.
     fn ensure_journal(&mut self, journal: Uuid, centre: &str) -> Result<(), StorageFailure>;
+    /// Activities recorded here and not yet acknowledged by the relay, told
+    /// to the relay in `Hello` for the office's sync-health table.
+    fn unsent(&mut self) -> Result<u32, StorageFailure>;
 }
 
 /// What the relay side needs to decide who may write.

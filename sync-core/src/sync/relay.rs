@@ -9,16 +9,24 @@ use uuid::Uuid;
 use super::client::frame_name;
 use super::wire::{DecodeError, FrameBuffer};
 use super::{
-    Access, BatchDigest, BatchEncoding, ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION,
-    RelayStorage, SessionError, batch_frame, error_frame, into_batches, unpack_batch,
+    Access, BatchDigest, BatchEncoding, DeviceHealth, ErrorCode, Frame, JournalGrant,
+    PROTOCOL_VERSION, RelayStorage, SessionError, batch_frame, error_frame, into_batches,
+    unpack_batch,
 };
-use crate::limits::SESSION_HANDSHAKE_TIMEOUT;
+use crate::limits::{MAX_HEALTH_DEVICES, SESSION_HANDSHAKE_TIMEOUT};
 
 /// What happened in a relay session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RelayEvent {
-    /// The device said hello and was granted these journals.
-    Welcomed { journals: Vec<Uuid> },
+    /// The device said hello and was granted these journals; it has this
+    /// many activities not yet sent, if it said.
+    Welcomed {
+        journals: Vec<Uuid>,
+        unsent: Option<u32>,
+    },
+    /// The relay now durably holds every change the device had in `journal`
+    /// when it opened this round: the device's data is safe here.
+    HoldsAll { journal: Uuid },
     /// Changes to `journal` were stored durably: other sessions should be notified.
     Stored { journal: Uuid, changes: usize },
     /// This many changes were sent to the device.
@@ -99,6 +107,17 @@ impl RelaySession {
     }
 
     /// Ends the session from the relay's side (revocation, shutdown).
+    /// Sends the sync health of every device (to an office device, once
+    /// welcomed). Ignored before `Welcome` and after the session closed.
+    /// Past [`MAX_HEALTH_DEVICES`] the revoked ones are left out first.
+    pub fn send_health(&mut self, mut devices: Vec<DeviceHealth>) {
+        devices.sort_by_key(|d| d.revoked);
+        devices.truncate(MAX_HEALTH_DEVICES);
+        if self.state == State::Ready {
+            self.send(&Frame::Health { devices });
+        }
+    }
+
     pub fn refuse(&mut self, code: ErrorCode, message: &str) {
         if self.state != State::Closed {
             self.out.extend(error_frame(code, message));
@@ -174,10 +193,13 @@ impl RelaySession {
         match (frame, &self.state) {
             (
                 Frame::Hello {
-                    version, journals, ..
+                    version,
+                    journals,
+                    unsent,
+                    ..
                 },
                 State::AwaitHello,
-            ) => self.on_hello(version, journals),
+            ) => self.on_hello(version, journals, unsent),
             (Frame::Error { code, message }, _) => {
                 self.close(SessionError::Refused { code, message });
                 Ok(())
@@ -218,6 +240,7 @@ impl RelaySession {
         &mut self,
         version: u16,
         wanted: Vec<Uuid>,
+        unsent: Option<u32>,
     ) -> Result<(), (ErrorCode, SessionError)> {
         if version != PROTOCOL_VERSION {
             let message = format!(
@@ -251,6 +274,7 @@ impl RelaySession {
         self.deadline = None;
         self.events.push_back(RelayEvent::Welcomed {
             journals: self.granted.keys().copied().collect(),
+            unsent,
         });
         Ok(())
     }
@@ -368,6 +392,9 @@ impl RelaySession {
             return Ok(());
         }
         round.downloading = true;
+        if !read_only {
+            self.events.push_back(RelayEvent::HoldsAll { journal });
+        }
         let missing = storage
             .changes_since(journal, &round.client_heads)
             .map_err(internal)?;

@@ -3,15 +3,19 @@
 //! converted by hand, so that the bytes only change when the protocol does.
 
 use automerge::ChangeHash;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::limits::{
     COMPRESS_MIN_BYTES, MAX_CHANGES_PER_BATCH, MAX_FRAME_BYTES, MAX_FRAME_PAYLOAD_BYTES, MAX_HEADS,
-    MAX_JOURNALS_PER_SESSION, MAX_TEXT_BYTES,
+    MAX_HEALTH_DEVICES, MAX_JOURNALS_PER_SESSION, MAX_TEXT_BYTES,
 };
 
 /// The protocol version this code speaks.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
+
+/// `Hello`'s unsent count when the device cannot say.
+const UNSENT_UNKNOWN: u32 = u32::MAX;
 
 /// Bytes of a batch digest (truncated SHA-256). The digest checks that a
 /// bundle unpacked to exactly the changes its sender named and ties an `Ack`
@@ -67,6 +71,27 @@ pub struct JournalGrant {
     pub access: Access,
 }
 
+/// What the relay knows about one enrolled device, for the office's
+/// sync-health table (`Health` frame).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeviceHealth {
+    pub device: Uuid,
+    /// The centre (journal) the device belongs to.
+    pub centre: Uuid,
+    pub name: String,
+    pub role: Role,
+    pub revoked: bool,
+    pub enrolled_at: DateTime<Utc>,
+    /// Last time the device connected at all.
+    pub last_contact: Option<DateTime<Utc>>,
+    /// Last time the relay held every change the device had when it opened
+    /// a round of its centre's journal: a successful sync.
+    pub last_synced: Option<DateTime<Utc>>,
+    /// Activities the device said were not yet sent when it last connected,
+    /// if it said; 0 once it synced successfully after that.
+    pub unsent: Option<u32>,
+}
+
 /// Numbered error codes (docs/PROTOCOL.md, "Error codes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -104,6 +129,9 @@ pub enum Frame {
     Hello {
         version: u16,
         software: String,
+        /// Activities recorded on the device and not yet acknowledged, as it
+        /// counts them (`None`: it cannot say).
+        unsent: Option<u32>,
         journals: Vec<Uuid>,
     },
     Welcome {
@@ -160,10 +188,15 @@ pub enum Frame {
         centre: String,
         role: Role,
     },
+    /// Relay to office devices: every enrolled device's sync health.
+    Health {
+        devices: Vec<DeviceHealth>,
+    },
 }
 
 /// What an enrolled device is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
     /// A centre's device: reads and writes its centre's journal only.
     Centre,
@@ -214,6 +247,7 @@ impl Frame {
             Frame::Error { .. } => 9,
             Frame::Enrol { .. } => 10,
             Frame::Enrolled { .. } => 11,
+            Frame::Health { .. } => 12,
         }
     }
 
@@ -247,10 +281,12 @@ impl Frame {
             Frame::Hello {
                 version,
                 software,
+                unsent,
                 journals,
             } => {
                 w.u16(*version);
                 w.text(software)?;
+                w.u32(unsent.unwrap_or(UNSENT_UNKNOWN));
                 w.count(
                     journals.len(),
                     MAX_JOURNALS_PER_SESSION,
@@ -356,10 +392,13 @@ impl Frame {
             } => {
                 w.uuid(journal);
                 w.text(centre)?;
-                w.u8(match role {
-                    Role::Centre => 1,
-                    Role::Office => 2,
-                });
+                w.role(*role);
+            }
+            Frame::Health { devices } => {
+                w.count(devices.len(), MAX_HEALTH_DEVICES, "too many devices")?;
+                for d in devices {
+                    write_device_health(w, d)?;
+                }
             }
         }
         Ok(())
@@ -434,6 +473,7 @@ fn read_payload(kind: u8, r: &mut Reader<'_>) -> Result<Frame, DecodeError> {
         1 => Frame::Hello {
             version: r.u16()?,
             software: r.text()?,
+            unsent: Some(r.u32()?).filter(|&n| n != UNSENT_UNKNOWN),
             journals: r.list(MAX_JOURNALS_PER_SESSION, Reader::uuid)?,
         },
         2 => Frame::Welcome {
@@ -491,13 +531,41 @@ fn read_payload(kind: u8, r: &mut Reader<'_>) -> Result<Frame, DecodeError> {
         11 => Frame::Enrolled {
             journal: r.uuid()?,
             centre: r.text()?,
-            role: match r.u8()? {
-                1 => Role::Centre,
-                2 => Role::Office,
-                _ => return Err(DecodeError::Invalid("unknown role")),
-            },
+            role: r.role()?,
+        },
+        12 => Frame::Health {
+            devices: r.list(MAX_HEALTH_DEVICES, read_device_health)?,
         },
         other => return Err(DecodeError::UnknownKind(other)),
+    })
+}
+
+fn write_device_health(w: &mut Writer, d: &DeviceHealth) -> Result<(), EncodeError> {
+    w.uuid(&d.device);
+    w.uuid(&d.centre);
+    w.text(&d.name)?;
+    w.role(d.role);
+    w.u8(u8::from(d.revoked));
+    w.time(Some(d.enrolled_at));
+    w.time(d.last_contact);
+    w.time(d.last_synced);
+    w.u32(d.unsent.unwrap_or(UNSENT_UNKNOWN));
+    Ok(())
+}
+
+fn read_device_health(r: &mut Reader<'_>) -> Result<DeviceHealth, DecodeError> {
+    Ok(DeviceHealth {
+        device: r.uuid()?,
+        centre: r.uuid()?,
+        name: r.text()?,
+        role: r.role()?,
+        revoked: r.flag()?,
+        enrolled_at: r
+            .time()?
+            .ok_or(DecodeError::Invalid("a device without an enrolment time"))?,
+        last_contact: r.time()?,
+        last_synced: r.time()?,
+        unsent: Some(r.u32()?).filter(|&n| n != UNSENT_UNKNOWN),
     })
 }
 
@@ -538,6 +606,17 @@ impl Writer {
     }
     fn uuid(&mut self, v: &Uuid) {
         self.0.extend_from_slice(v.as_bytes());
+    }
+    fn role(&mut self, role: Role) {
+        self.u8(match role {
+            Role::Centre => 1,
+            Role::Office => 2,
+        });
+    }
+    /// Seconds since 1970 (UTC), 0 for none; times before 1970 are never sent.
+    fn time(&mut self, t: Option<DateTime<Utc>>) {
+        let secs = t.map_or(0, |t| u64::try_from(t.timestamp()).unwrap_or(0));
+        self.0.extend_from_slice(&secs.to_be_bytes());
     }
     fn bytes(&mut self, v: &[u8]) {
         self.u32(v.len() as u32);
@@ -597,6 +676,25 @@ impl<'a> Reader<'a> {
     fn uuid(&mut self) -> Result<Uuid, DecodeError> {
         let b = self.take(16)?;
         Uuid::from_slice(b).map_err(|_| DecodeError::Truncated)
+    }
+    fn role(&mut self) -> Result<Role, DecodeError> {
+        match self.u8()? {
+            1 => Ok(Role::Centre),
+            2 => Ok(Role::Office),
+            _ => Err(DecodeError::Invalid("unknown role")),
+        }
+    }
+    fn time(&mut self) -> Result<Option<DateTime<Utc>>, DecodeError> {
+        let b = self.take(8)?;
+        let secs = u64::from_be_bytes(b.try_into().map_err(|_| DecodeError::Truncated)?);
+        if secs == 0 {
+            return Ok(None);
+        }
+        i64::try_from(secs)
+            .ok()
+            .and_then(|s| DateTime::from_timestamp(s, 0))
+            .map(Some)
+            .ok_or(DecodeError::Invalid("a time out of range"))
     }
     fn hash(&mut self) -> Result<ChangeHash, DecodeError> {
         ChangeHash::try_from(self.take(32)?).map_err(|_| DecodeError::Truncated)
@@ -711,7 +809,40 @@ mod tests {
             Frame::Hello {
                 version: PROTOCOL_VERSION,
                 software: "field-client 0.1".into(),
+                unsent: Some(3),
                 journals: vec![j],
+            },
+            Frame::Hello {
+                version: PROTOCOL_VERSION,
+                software: "field-client 0.1".into(),
+                unsent: None,
+                journals: vec![],
+            },
+            Frame::Health {
+                devices: vec![
+                    DeviceHealth {
+                        device: Uuid::from_u128(1),
+                        centre: j,
+                        name: "Līgas klēpjdators".into(),
+                        role: Role::Centre,
+                        revoked: false,
+                        enrolled_at: DateTime::from_timestamp(1_780_000_000, 0).expect("time"),
+                        last_contact: DateTime::from_timestamp(1_790_000_000, 0),
+                        last_synced: None,
+                        unsent: Some(12),
+                    },
+                    DeviceHealth {
+                        device: Uuid::from_u128(2),
+                        centre: j,
+                        name: "Birojs".into(),
+                        role: Role::Office,
+                        revoked: true,
+                        enrolled_at: DateTime::from_timestamp(1_780_000_000, 0).expect("time"),
+                        last_contact: None,
+                        last_synced: DateTime::from_timestamp(1_790_000_001, 0),
+                        unsent: None,
+                    },
+                ],
             },
             Frame::Welcome {
                 version: PROTOCOL_VERSION,

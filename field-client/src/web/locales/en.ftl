@@ -224,3 +224,31 @@ month-9 = September
 month-10 = October
 month-11 = November
 month-12 = December
+
+nav-health = Sync health
+health-heading = Sync health of the centres
+health-none-yet = The office server has not reported the sync health yet. It does at every sync: it appears here once this computer has synced.
+health-as-of = As the office server reported it on { $when }. A centre is marked silent after { $days ->
+    [one] { $days } day
+   *[other] { $days } days
+} without a successful sync.
+health-silent-count = { $count ->
+    [one] { $count } centre is silent: check its computer and connection.
+   *[other] { $count } centres are silent: check their computers and connections.
+}
+health-all-fine = Every centre has synced recently.
+health-centre = Centre / device
+health-last-sync = Last successful sync
+health-unsent = Not yet sent
+health-state = State
+health-revoked = revoked
+health-last-contact = last connected { $ago }
+health-never = never
+health-unknown = not known
+health-fine = Fine
+health-silent-days = { $count ->
+    [one] Silent for { $count } day
+   *[other] Silent for { $count } days
+}
+health-never-synced = Silent: has never synced
+health-office = Central office

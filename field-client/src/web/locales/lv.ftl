@@ -224,3 +224,31 @@ month-9 = septembris
 month-10 = oktobris
 month-11 = novembris
 month-12 = decembris
+
+nav-health = Sinhronizācija
+health-heading = Centru sinhronizācijas stāvoklis
+health-none-yet = Biroja serveris vēl nav paziņojis sinhronizācijas stāvokli. Tas to dara katrā sinhronizācijā: tas parādīsies šeit, kad šis dators būs sinhronizējies.
+health-as-of = Kā biroja serveris ziņoja { $when }. Centrs tiek atzīmēts kā kluss, ja { $days ->
+    [one] { $days } dienu
+   *[other] { $days } dienas
+} nav bijis sekmīgas sinhronizācijas.
+health-silent-count = { $count ->
+    [one] { $count } centrs klusē: pārbaudiet tā datoru un savienojumu.
+   *[other] { $count } centri klusē: pārbaudiet to datorus un savienojumus.
+}
+health-all-fine = Visi centri nesen ir sinhronizējušies.
+health-centre = Centrs / dators
+health-last-sync = Pēdējā sekmīgā sinhronizācija
+health-unsent = Vēl nav nosūtīts
+health-state = Stāvoklis
+health-revoked = atsaukts
+health-last-contact = pēdējoreiz pieslēdzās { $ago }
+health-never = nekad
+health-unknown = nav zināms
+health-fine = Kārtībā
+health-silent-days = { $count ->
+    [one] Klusē { $count } dienu
+   *[other] Klusē { $count } dienas
+}
+health-never-synced = Klusē: nekad nav sinhronizējies
+health-office = Centrālais birojs
