@@ -214,6 +214,20 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
             encoding: crate::sync::BatchEncoding::ChangeList,
             bundle: crate::sync::change_list(&changes),
         },
+        Frame::Health {
+            devices: vec![crate::sync::DeviceHealth {
+                device: Uuid::from_u128(7),
+                centre: FUZZ_JOURNAL,
+                name: "Līgas dators".into(),
+                role: Role::Centre,
+                revoked: false,
+                enrolled_at: chrono::DateTime::from_timestamp(1_780_000_000, 0)
+                    .expect("a valid time"),
+                last_contact: chrono::DateTime::from_timestamp(1_780_000_100, 0),
+                last_synced: None,
+                unsent: Some(4),
+            }],
+        },
     ];
     let encoded: Vec<Vec<u8>> = frames
         .iter()
@@ -231,6 +245,12 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     seeds.push((
         "handshake",
         [&encoded[1][..], &encoded[3], &encoded[4]].concat(),
+    ));
+    // An office's session: Welcome, then the relay's sync-health report.
+    let health = encoded.last().expect("the Health frame");
+    seeds.push((
+        "handshake",
+        [&encoded[1][..], health, &encoded[3], &encoded[4]].concat(),
     ));
     seeds.push(("journal_changes", bundle));
     seeds.extend(
