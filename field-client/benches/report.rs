@@ -74,10 +74,18 @@ fn main() {
         read.push(started.elapsed());
     }
     let names: Vec<String> = (0..CENTRES).map(|c| format!("KRC {c}")).collect();
-    let rows: Vec<(&str, &sync_core::Activity)> = activities
+    // Two centres per municipality, as in Latgale.
+    let municipalities: Vec<String> = (0..CENTRES).map(|c| format!("Novads {}", c / 2)).collect();
+    let rows: Vec<(report::Origin<'_>, &sync_core::Activity)> = activities
         .iter()
         .enumerate()
-        .map(|(i, a)| (names[i % CENTRES].as_str(), a))
+        .map(|(i, a)| {
+            let origin = report::Origin {
+                centre: &names[i % CENTRES],
+                municipality: Some(&municipalities[i % CENTRES]),
+            };
+            (origin, a)
+        })
         .collect();
     let year = Selection {
         period: Period::new(
@@ -86,6 +94,7 @@ fn main() {
         )
         .expect("period"),
         centre: None,
+        municipality: None,
         kind: None,
     };
     let mut build = Vec::new();

@@ -143,6 +143,9 @@ pub enum Command {
         /// Only this centre (by name, as `list --all-centres` shows it)
         #[arg(long)]
         centre: Option<String>,
+        /// Only the centres of this municipality (as the office server set it)
+        #[arg(long)]
+        municipality: Option<String>,
         /// Only this kind of activity
         #[arg(long)]
         kind: Option<String>,

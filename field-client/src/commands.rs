@@ -82,13 +82,14 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
             from,
             to,
             centre,
+            municipality,
             kind,
             format,
             out,
         } => report(
             &store,
             (&from, &to),
-            centre,
+            (centre, municipality),
             kind.as_deref(),
             format,
             out.as_deref(),
@@ -514,7 +515,7 @@ fn export(
 fn report(
     store: &Path,
     (from, to): (&str, &str),
-    centre: Option<String>,
+    (centre, municipality): (Option<String>, Option<String>),
     kind: Option<&str>,
     format: ReportFormat,
     out: Option<&Path>,
@@ -534,13 +535,14 @@ fn report(
         period: crate::report::Period::new(day(from, "from")?, day(to, "to")?)
             .map_err(anyhow::Error::msg)?,
         centre,
+        municipality,
         kind,
     };
     let all = open_view(store)?.all_activities()?;
-    let counted: Vec<(&str, &Activity)> = all
+    let counted: Vec<(crate::report::Origin<'_>, &Activity)> = all
         .iter()
-        .filter(|(info, a)| selection.includes(&info.centre, a))
-        .map(|(info, a)| (info.centre.as_str(), a))
+        .map(|(info, a)| (info.into(), a))
+        .filter(|(origin, a)| selection.includes(*origin, a))
         .collect();
     let report = crate::report::build(selection, counted.iter().copied());
     match (format, out) {

@@ -185,6 +185,7 @@ mod tests {
         JournalInfo {
             id: JournalId(Uuid::from_u128(n)),
             centre: centre.into(),
+            municipality: None,
         }
     }
 

@@ -1,6 +1,7 @@
-//! Reports for partners and funders: for a period (and optionally one centre
-//! or one kind), the number of activities, hours, participants per group and
-//! in total, and the distinct partner institutions — per centre and overall.
+//! Reports for partners and funders: for a period (and optionally one centre,
+//! municipality or kind), the number of activities, hours, participants per
+//! group and in total, and the distinct partner institutions — per centre,
+//! per municipality and overall.
 //! Pure functions over activities; the writers are in `interchange::report`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,20 +32,42 @@ impl Period {
     }
 }
 
+/// Where an activity was recorded: its centre, and the centre's municipality
+/// when the office set one (`relay centre set-municipality`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin<'a> {
+    pub centre: &'a str,
+    pub municipality: Option<&'a str>,
+}
+
+impl<'a> From<&'a sync_core::JournalInfo> for Origin<'a> {
+    fn from(info: &'a sync_core::JournalInfo) -> Origin<'a> {
+        Origin {
+            centre: &info.centre,
+            municipality: info.municipality.as_deref(),
+        }
+    }
+}
+
 /// Which activities a report counts: not deleted, in the period, and of the
-/// centre and kind when given.
+/// centre, municipality and kind when given.
 #[derive(Clone, Debug, Serialize)]
 pub struct Selection {
     pub period: Period,
     pub centre: Option<String>,
+    pub municipality: Option<String>,
     pub kind: Option<Kind>,
 }
 
 impl Selection {
-    pub fn includes(&self, centre: &str, a: &Activity) -> bool {
+    pub fn includes(&self, origin: Origin<'_>, a: &Activity) -> bool {
         !a.deleted
             && self.period.contains(a.date)
-            && self.centre.as_deref().is_none_or(|c| c == centre)
+            && self.centre.as_deref().is_none_or(|c| c == origin.centre)
+            && self
+                .municipality
+                .as_deref()
+                .is_none_or(|m| Some(m) == origin.municipality)
             && self.kind.is_none_or(|k| k == a.kind)
     }
 }
@@ -94,25 +117,36 @@ pub struct Report {
     pub selection: Selection,
     /// By centre name, only centres with activities in the selection.
     pub centres: BTreeMap<String, Figures>,
+    /// By municipality, only those with activities in the selection (centres
+    /// without a municipality are in no row here).
+    pub municipalities: BTreeMap<String, Figures>,
     pub total: Figures,
     /// Participants per month ("YYYY-MM") per centre, for the chart.
     pub months: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
-/// Builds the report of `selection` over every activity given with its
-/// centre's name.
+/// Builds the report of `selection` over every activity given with where it
+/// was recorded.
 pub fn build<'a>(
     selection: Selection,
-    activities: impl IntoIterator<Item = (&'a str, &'a Activity)>,
+    activities: impl IntoIterator<Item = (Origin<'a>, &'a Activity)>,
 ) -> Report {
     let mut centres: BTreeMap<String, Figures> = BTreeMap::new();
+    let mut municipalities: BTreeMap<String, Figures> = BTreeMap::new();
     let mut total = Figures::default();
     let mut months: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for (centre, a) in activities {
-        if !selection.includes(centre, a) {
+    for (origin, a) in activities {
+        if !selection.includes(origin, a) {
             continue;
         }
+        let centre = origin.centre;
         centres.entry(centre.to_owned()).or_default().add(a);
+        if let Some(municipality) = origin.municipality {
+            municipalities
+                .entry(municipality.to_owned())
+                .or_default()
+                .add(a);
+        }
         total.add(a);
         *months
             .entry(a.date.format("%Y-%m").to_string())
@@ -123,6 +157,7 @@ pub fn build<'a>(
     Report {
         selection,
         centres,
+        municipalities,
         total,
         months,
     }
@@ -145,6 +180,15 @@ mod tests {
         "Izglītības pārvalde",
     ];
     const CENTRES: [&str; 3] = ["Daugavpils KRC", "Rēzeknes KRC", "Preiļu KRC"];
+    /// Each centre's municipality; the last has none set.
+    const MUNICIPALITIES: [Option<&str>; 3] = [Some("Daugavpils"), Some("Rēzeknes novads"), None];
+
+    fn origin(c: usize) -> Origin<'static> {
+        Origin {
+            centre: CENTRES[c],
+            municipality: MUNICIPALITIES[c],
+        }
+    }
 
     prop_compose! {
         fn activity()(
@@ -193,6 +237,7 @@ mod tests {
             start in 0..730_u64,
             length in 0..400_u64,
             centre in proptest::option::of(0..CENTRES.len()),
+            municipality in proptest::option::of(0..2_usize),
             kind in proptest::option::of(0..Kind::ALL.len()),
         ) {
             let from = NaiveDate::from_ymd_opt(2025, 1, 1).expect("date") + chrono::Days::new(start);
@@ -200,15 +245,17 @@ mod tests {
             let selection = Selection {
                 period: Period::new(from, to).expect("period"),
                 centre: centre.map(|c| CENTRES[c].to_owned()),
+                municipality: municipality.and_then(|m| MUNICIPALITIES[m]).map(str::to_owned),
                 kind: kind.map(|k| Kind::ALL[k]),
             };
-            let report = build(selection, records.iter().map(|(c, a)| (CENTRES[*c], a)));
+            let report = build(selection, records.iter().map(|(c, a)| (origin(*c), a)));
 
             // Independently: filter by hand, then add up.
             let chosen: Vec<&(usize, Activity)> = records
                 .iter()
                 .filter(|(c, a)| !a.deleted && a.date >= from && a.date <= to
                     && centre.is_none_or(|x| x == *c)
+                    && municipality.is_none_or(|m| MUNICIPALITIES[m] == MUNICIPALITIES[*c])
                     && kind.is_none_or(|k| Kind::ALL[k] == a.kind))
                 .collect();
             prop_assert_eq!(report.total.activities, chosen.len() as u64);
@@ -236,6 +283,16 @@ mod tests {
                 let own = chosen.iter().filter(|(c, _)| CENTRES[*c] == name.as_str()).count() as u64;
                 prop_assert_eq!(figures.activities, own);
             }
+            // Each municipality holds exactly its centres' activities.
+            for (name, figures) in &report.municipalities {
+                let own: Vec<_> = chosen.iter().filter(|(c, _)| MUNICIPALITIES[*c] == Some(name.as_str())).collect();
+                prop_assert_eq!(figures.activities, own.len() as u64);
+                let people: u64 = own.iter().map(|(_, a)| a.counts.total()).sum();
+                prop_assert_eq!(figures.total_participants, people);
+            }
+            let in_some: usize = chosen.iter().filter(|(c, _)| MUNICIPALITIES[*c].is_some()).count();
+            let by_municipality: u64 = report.municipalities.values().map(|f| f.activities).sum();
+            prop_assert_eq!(by_municipality, in_some as u64);
         }
     }
 

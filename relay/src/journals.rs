@@ -86,6 +86,7 @@ impl RelayJournals {
             .ensure_journal(&JournalInfo {
                 id,
                 centre: centre.name,
+                municipality: centre.municipality,
             })
             .map_err(|e| local(&e))?;
         let loaded = Loaded {

@@ -75,7 +75,14 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum CentreCommand {
     /// Add a centre; prints its id
-    Add { name: String },
+    Add {
+        name: String,
+        /// The municipality it is in (for the office's reports)
+        #[arg(long)]
+        municipality: Option<String>,
+    },
+    /// Set the municipality of a centre ("" to clear it); devices learn it at their next sync
+    SetMunicipality { centre: Uuid, municipality: String },
     /// List centres
     List,
 }
@@ -105,11 +112,29 @@ fn run(cli: Cli) -> Result<()> {
             public_address,
         } => serve(&dir, listen, public_address),
         Command::Centre {
-            command: CentreCommand::Add { name },
+            command: CentreCommand::Add { name, municipality },
         } => {
-            let centre = Registry::open(&dir)?.add_centre(&name, Utc::now())?;
+            let registry = Registry::open(&dir)?;
+            let mut centre = registry.add_centre(&name, Utc::now())?;
+            if let Some(municipality) = municipality.as_deref() {
+                centre = registry.set_municipality(centre.id, Some(municipality))?;
+            }
             println!("{}", centre.id);
             eprintln!("Added centre \"{}\".", centre.name);
+            Ok(())
+        }
+        Command::Centre {
+            command:
+                CentreCommand::SetMunicipality {
+                    centre,
+                    municipality,
+                },
+        } => {
+            let centre = Registry::open(&dir)?.set_municipality(centre, Some(&municipality))?;
+            match &centre.municipality {
+                Some(m) => eprintln!("\"{}\" is in {m}.", centre.name),
+                None => eprintln!("\"{}\" has no municipality now.", centre.name),
+            }
             Ok(())
         }
         Command::Centre {
@@ -122,7 +147,11 @@ fn run(cli: Cli) -> Result<()> {
                 } else {
                     ""
                 };
-                println!("{}  {}{office}", c.id, c.name);
+                let municipality = c
+                    .municipality
+                    .as_deref()
+                    .map_or(String::new(), |m| format!("  [{m}]"));
+                println!("{}  {}{municipality}{office}", c.id, c.name);
             }
             Ok(())
         }

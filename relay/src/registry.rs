@@ -35,6 +35,10 @@ pub struct Centre {
     pub id: Uuid,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// The municipality the centre is in, for the office's reports; absent
+    /// in records written before it existed.
+    #[serde(default)]
+    pub municipality: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,9 +168,33 @@ impl Registry {
             id: Uuid::new_v4(),
             name: name.to_owned(),
             created_at: now,
+            municipality: None,
         };
         let tx = self.begin_write()?;
         put_json(&mut tx.open_table(CENTRES)?, centre.id.as_u128(), &centre)?;
+        tx.commit()?;
+        Ok(centre)
+    }
+
+    /// Sets (or with `None` clears) the municipality of a centre; devices
+    /// learn it at their next sync.
+    pub fn set_municipality(
+        &self,
+        id: Uuid,
+        municipality: Option<&str>,
+    ) -> Result<Centre, RegistryError> {
+        let municipality = municipality.map(str::trim).filter(|m| !m.is_empty());
+        let tx = self.begin_write()?;
+        let centre = {
+            let mut centres = tx.open_table(CENTRES)?;
+            let mut centre: Centre = match centres.get(id.as_u128())? {
+                Some(v) => parse_json(v.value())?,
+                None => return Err(RegistryError::UnknownCentre(id)),
+            };
+            centre.municipality = municipality.map(str::to_owned);
+            put_json(&mut centres, id.as_u128(), &centre)?;
+            centre
+        };
         tx.commit()?;
         Ok(centre)
     }
@@ -362,6 +390,7 @@ impl Registry {
             .map(|c| JournalGrant {
                 journal: c.id,
                 centre: c.name,
+                municipality: c.municipality.unwrap_or_default(),
                 access: Access::ReadWrite,
             })
             .collect())
@@ -427,6 +456,7 @@ fn ensure_office_centre(db: &Database) -> Result<Uuid, RegistryError> {
                     id: Uuid::new_v4(),
                     name: OFFICE_CENTRE_NAME.into(),
                     created_at: Utc::now(),
+                    municipality: None,
                 };
                 put_json(&mut tx.open_table(CENTRES)?, centre.id.as_u128(), &centre)?;
                 settings.insert("office_centre", centre.id.as_bytes().as_slice())?;

@@ -60,6 +60,7 @@ pub fn handshake(data: &[u8]) {
     let grant = JournalGrant {
         journal: FUZZ_JOURNAL,
         centre: "Rēzeknes KRC".into(),
+        municipality: String::new(),
         access: Access::ReadWrite,
     };
     let mut relay_store = MemoryJournals {
@@ -167,6 +168,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
             journals: vec![JournalGrant {
                 journal: FUZZ_JOURNAL,
                 centre: "Rēzeknes KRC".into(),
+                municipality: String::new(),
                 access: Access::ReadWrite,
             }],
         },

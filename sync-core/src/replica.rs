@@ -586,10 +586,11 @@ impl ClientStorage for Replica {
             .map_err(|e| StorageFailure::local(e.to_string()))
     }
 
-    fn ensure_journal(&mut self, journal: Uuid, centre: &str) -> Result<(), StorageFailure> {
+    fn ensure_journal(&mut self, grant: &crate::sync::JournalGrant) -> Result<(), StorageFailure> {
         let info = JournalInfo {
-            id: JournalId(journal),
-            centre: centre.to_owned(),
+            id: JournalId(grant.journal),
+            centre: grant.centre.clone(),
+            municipality: Some(grant.municipality.clone()).filter(|m| !m.is_empty()),
         };
         self.store
             .ensure_journal(&info)

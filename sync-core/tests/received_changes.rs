@@ -92,6 +92,7 @@ fn the_relay_path_stores_nothing_of_the_refused_batch() {
         .ensure_journal(&JournalInfo {
             id,
             centre: "Rēzeknes KRC".into(),
+            municipality: None,
         })
         .expect("a journal");
     let mut journal = store.load_journal(id).expect("loads");

@@ -84,6 +84,7 @@ fn grant(access: Access) -> JournalGrant {
     JournalGrant {
         journal: JOURNAL,
         centre: "Rēzeknes KRC".into(),
+        municipality: String::new(),
         access,
     }
 }

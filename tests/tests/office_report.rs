@@ -115,3 +115,81 @@ fn the_quarter_report_matches_the_raw_records_in_csv_json_and_xlsx() {
         "Latvian text survives"
     );
 }
+
+/// The id of a centre, from `relay centre list`.
+fn centre_id(relay: &common::Relay, name: &str) -> String {
+    relay
+        .admin(["centre", "list"])
+        .lines()
+        .find(|l| l.contains(name))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{name} is not listed"))
+        .to_owned()
+}
+
+#[test]
+fn reports_by_municipality_count_their_centres_activities() {
+    let (relay, office, _) = office_with_three_centres("MUNICIPALITY_SEED");
+    // Set at the relay; the office learns it at its next sync.
+    for (centre, municipality) in [
+        ("Daugavpils KRC", "Daugavpils"),
+        ("Krāslavas KRC", "Krāslavas novads"),
+    ] {
+        relay.admin([
+            "centre",
+            "set-municipality",
+            &centre_id(&relay, centre),
+            municipality,
+        ]);
+    }
+    assert!(
+        relay
+            .admin(["centre", "list"])
+            .contains("Krāslavas KRC  [Krāslavas novads]")
+    );
+    common::sync_ok(&office);
+    let raw = office.list_json(&["--all-centres", "--all"]);
+    let (from, to) = ("2026-01-01", "2026-12-31");
+    let want = expected(&raw, from, to);
+    let report = |extra: &[&str]| -> Value {
+        let mut args = vec!["report", "--from", from, "--to", to, "--format", "json"];
+        args.extend(extra);
+        serde_json::from_str(&office.ok(args)).expect("JSON")
+    };
+
+    // A year for every centre: each municipality's row is its centre's.
+    let year = report(&[]);
+    let municipalities = year["municipalities"].as_object().expect("municipalities");
+    assert_eq!(
+        municipalities.keys().collect::<Vec<_>>(),
+        ["Daugavpils", "Krāslavas novads"],
+        "Rēzeknes KRC has no municipality: in no row"
+    );
+    for (municipality, centre) in [
+        ("Daugavpils", "Daugavpils KRC"),
+        ("Krāslavas novads", "Krāslavas KRC"),
+    ] {
+        let row = &municipalities[municipality];
+        assert_eq!(row["activities"].as_f64(), Some(want[centre].activities));
+        assert_eq!(
+            row["total_participants"].as_f64(),
+            Some(want[centre].participants)
+        );
+    }
+
+    // One municipality: only its centre is counted.
+    let one = report(&["--municipality", "Krāslavas novads"]);
+    let centres: Vec<&String> = one["centres"]
+        .as_object()
+        .expect("centres")
+        .keys()
+        .collect();
+    assert_eq!(centres, ["Krāslavas KRC"]);
+    assert_eq!(
+        one["total"]["activities"].as_f64(),
+        Some(want["Krāslavas KRC"].activities)
+    );
+    // The CSV carries the municipality rows too.
+    let csv = office.ok(["report", "--from", from, "--to", to, "--format", "csv"]);
+    assert!(csv.contains("\nmunicipality: Daugavpils,"), "{csv}");
+}

@@ -289,6 +289,7 @@ impl Sim {
         let grant = JournalGrant {
             journal: JOURNAL,
             centre: CENTRE.into(),
+            municipality: String::new(),
             access: Access::ReadWrite,
         };
         let Some(replica) = client.replica.as_mut() else {

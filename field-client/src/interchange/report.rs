@@ -8,7 +8,7 @@ use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use sync_core::{Activity, Group};
 
 use super::export::{UTF8_BOM, csv_headers, csv_record};
-use crate::report::{Figures, Report};
+use crate::report::{Figures, Origin, Report};
 
 /// The totals table's columns, after the centre's name.
 fn figure_headers() -> Vec<&'static str> {
@@ -21,13 +21,22 @@ fn figure_headers() -> Vec<&'static str> {
 /// Label of the row that adds every centre up.
 const TOTAL_ROW: &str = "TOTAL";
 
-/// One row per centre, then the total row.
-fn figure_rows(report: &Report) -> Vec<(&str, &Figures)> {
-    report
-        .centres
+/// Label of a municipality's row (in the same column as the centres').
+fn municipality_row(name: &str) -> String {
+    format!("municipality: {name}")
+}
+
+/// One row per centre, one per municipality (when centres have one), then
+/// the total row.
+fn figure_rows(report: &Report) -> Vec<(String, &Figures)> {
+    let centres = report.centres.iter().map(|(c, f)| (c.clone(), f));
+    let municipalities = report
+        .municipalities
         .iter()
-        .map(|(centre, figures)| (centre.as_str(), figures))
-        .chain(std::iter::once((TOTAL_ROW, &report.total)))
+        .map(|(m, f)| (municipality_row(m), f));
+    centres
+        .chain(municipalities)
+        .chain(std::iter::once((TOTAL_ROW.to_owned(), &report.total)))
         .collect()
 }
 
@@ -44,7 +53,7 @@ pub fn write_csv(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
     let mut writer = csv::Writer::from_writer(out);
     writer.write_record(figure_headers())?;
     for (centre, figures) in figure_rows(report) {
-        let mut row = vec![centre.to_owned()];
+        let mut row = vec![centre];
         row.extend(figure_numbers(figures).iter().map(|n| n.to_string()));
         writer.write_record(row)?;
     }
@@ -62,17 +71,23 @@ pub fn write_json(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
 pub fn write_xlsx(
     path: &Path,
     report: &Report,
-    activities: &[(&str, &Activity)],
+    activities: &[(Origin<'_>, &Activity)],
 ) -> Result<(), XlsxError> {
     workbook(report, activities)?.save(path)
 }
 
 /// The same workbook as bytes (for a download).
-pub fn xlsx_bytes(report: &Report, activities: &[(&str, &Activity)]) -> Result<Vec<u8>, XlsxError> {
+pub fn xlsx_bytes(
+    report: &Report,
+    activities: &[(Origin<'_>, &Activity)],
+) -> Result<Vec<u8>, XlsxError> {
     workbook(report, activities)?.save_to_buffer()
 }
 
-fn workbook(report: &Report, activities: &[(&str, &Activity)]) -> Result<Workbook, XlsxError> {
+fn workbook(
+    report: &Report,
+    activities: &[(Origin<'_>, &Activity)],
+) -> Result<Workbook, XlsxError> {
     let mut workbook = Workbook::new();
     let bold = Format::new().set_bold();
     report_sheet(workbook.add_worksheet(), report, &bold)?;
@@ -87,6 +102,10 @@ fn report_sheet(sheet: &mut Worksheet, report: &Report, bold: &Format) -> Result
         ("from", s.period.from.to_string()),
         ("to", s.period.to.to_string()),
         ("centre", s.centre.clone().unwrap_or_else(|| "all".into())),
+        (
+            "municipality",
+            s.municipality.clone().unwrap_or_else(|| "all".into()),
+        ),
         ("kind", s.kind.map_or("all".into(), |k| k.key().to_owned())),
     ];
     for (row, (name, value)) in about.iter().enumerate() {
@@ -104,7 +123,7 @@ fn report_sheet(sheet: &mut Worksheet, report: &Report, bold: &Format) -> Result
         } else {
             Format::new()
         };
-        sheet.write_string_with_format(row, 0, centre, &format)?;
+        sheet.write_string_with_format(row, 0, &centre, &format)?;
         for (col, n) in figure_numbers(figures).into_iter().enumerate() {
             sheet.write_number_with_format(row, col as u16 + 1, n, &format)?;
         }
@@ -115,7 +134,7 @@ fn report_sheet(sheet: &mut Worksheet, report: &Report, bold: &Format) -> Result
 
 fn activities_sheet(
     sheet: &mut Worksheet,
-    activities: &[(&str, &Activity)],
+    activities: &[(Origin<'_>, &Activity)],
     bold: &Format,
 ) -> Result<(), XlsxError> {
     sheet.set_name("Activities")?;
@@ -128,9 +147,9 @@ fn activities_sheet(
         .iter()
         .map(|h| *h == "hours" || *h == "total" || Group::parse(h).is_some())
         .collect();
-    for (i, (centre, a)) in activities.iter().enumerate() {
+    for (i, (origin, a)) in activities.iter().enumerate() {
         let row = i as u32 + 1;
-        for (col, cell) in csv_record(centre, a).into_iter().enumerate() {
+        for (col, cell) in csv_record(origin.centre, a).into_iter().enumerate() {
             match cell.parse::<f64>() {
                 Ok(n) if numeric[col] => sheet.write_number(row, col as u16, n)?,
                 _ => sheet.write_string(row, col as u16, &cell)?,

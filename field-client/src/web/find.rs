@@ -120,6 +120,15 @@ pub(super) fn centres(listed: &[super::Listed]) -> Vec<String> {
     set.into_iter().map(str::to_owned).collect()
 }
 
+/// The municipalities of the listed activities' centres, by name.
+pub(super) fn municipalities(listed: &[super::Listed]) -> Vec<String> {
+    let set: BTreeSet<&str> = listed
+        .iter()
+        .filter_map(|l| l.municipality.as_deref())
+        .collect();
+    set.into_iter().map(str::to_owned).collect()
+}
+
 /// Names this centre used before, for the form's suggestions: organisers and
 /// institutions, each sorted and without repeats.
 pub(super) fn used_names<'a>(

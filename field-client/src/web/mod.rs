@@ -139,6 +139,7 @@ impl App {
             .into_iter()
             .map(|(info, activity)| Listed {
                 centre: info.centre,
+                municipality: info.municipality,
                 activity,
             })
             .collect();
@@ -187,6 +188,8 @@ impl App {
 #[derive(Clone, Debug)]
 struct Listed {
     centre: String,
+    /// The centre's municipality, when the office server set one.
+    municipality: Option<String>,
     activity: Activity,
 }
 

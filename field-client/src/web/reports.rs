@@ -14,7 +14,7 @@ use sync_core::{Activity, Group, Kind};
 use super::i18n::{self, Lang};
 use super::routes::{Failure, Reply, UiLang, facts_and_activities, fail, page};
 use super::{App, Listed, WebError};
-use crate::report::{self, Figures, Period, Report, Selection};
+use crate::report::{self, Figures, Origin, Period, Report, Selection};
 
 /// The page's query: `?period=this-quarter&centre=…&kind=…`, or
 /// `?period=custom&from=2026-01-01&to=2026-03-31`.
@@ -28,6 +28,8 @@ pub(super) struct ReportQuery {
     to: String,
     #[serde(default)]
     centre: String,
+    #[serde(default)]
+    municipality: String,
     #[serde(default)]
     kind: String,
 }
@@ -74,6 +76,7 @@ impl ReportQuery {
         Selection {
             period: self.period(Local::now().date_naive()),
             centre: Some(self.centre.clone()).filter(|c| !c.is_empty()),
+            municipality: Some(self.municipality.clone()).filter(|m| !m.is_empty()),
             kind: Kind::parse(&self.kind),
         }
     }
@@ -85,6 +88,7 @@ impl ReportQuery {
             .append_pair("from", &self.from)
             .append_pair("to", &self.to)
             .append_pair("centre", &self.centre)
+            .append_pair("municipality", &self.municipality)
             .append_pair("kind", &self.kind)
             .finish()
     }
@@ -94,11 +98,17 @@ fn query_or_default(query: Result<Query<ReportQuery>, QueryRejection>) -> Report
     query.map(|Query(q)| q).unwrap_or_default()
 }
 
-fn counted<'a>(listed: &'a [Listed], selection: &Selection) -> Vec<(&'a str, &'a Activity)> {
+fn counted<'a>(listed: &'a [Listed], selection: &Selection) -> Vec<(Origin<'a>, &'a Activity)> {
     listed
         .iter()
-        .filter(|l| selection.includes(&l.centre, &l.activity))
-        .map(|l| (l.centre.as_str(), &l.activity))
+        .map(|l| {
+            let origin = Origin {
+                centre: &l.centre,
+                municipality: l.municipality.as_deref(),
+            };
+            (origin, &l.activity)
+        })
+        .filter(|(origin, a)| selection.includes(*origin, a))
         .collect()
 }
 
@@ -112,11 +122,14 @@ pub(super) async fn reports_page(
     let (facts, listed) = facts_and_activities(&app).await.map_err(fail(lang))?;
     let selection = query.selection();
     let report = report::build(selection, counted(&listed, &query.selection()));
-    let centres = super::find::centres(&listed);
+    let places = Places {
+        centres: super::find::centres(&listed),
+        municipalities: super::find::municipalities(&listed),
+    };
     let title = i18n::text(lang, "report-heading", &[]);
     let content = html! {
         h1 { (title) }
-        (report_form(lang, &query, &report, &centres))
+        (report_form(lang, &query, &report, &places))
         (headline(lang, &report))
         @if report.total.activities > 0 {
             (figures_table(lang, &report))
@@ -181,7 +194,14 @@ fn t(lang: Lang, id: &str) -> String {
     i18n::text(lang, id, &[])
 }
 
-fn report_form(lang: Lang, query: &ReportQuery, report: &Report, centres: &[String]) -> Markup {
+/// The centres and municipalities the form offers to choose from.
+struct Places {
+    centres: Vec<String>,
+    municipalities: Vec<String>,
+}
+
+fn report_form(lang: Lang, query: &ReportQuery, report: &Report, places: &Places) -> Markup {
+    let centres = &places.centres;
     let period = &report.selection.period;
     let chosen = if PERIODS.contains(&query.period.as_str()) {
         query.period.as_str()
@@ -212,6 +232,15 @@ fn report_form(lang: Lang, query: &ReportQuery, report: &Report, centres: &[Stri
                     select #centre name="centre" {
                         option value="" { (t(lang, "filter-centre-all")) }
                         @for c in centres { option value=(c) selected[query.centre == *c] { (c) } }
+                    }
+                }
+            }
+            @if !places.municipalities.is_empty() {
+                div.field {
+                    label for="municipality" { (t(lang, "filter-municipality")) }
+                    select #municipality name="municipality" {
+                        option value="" { (t(lang, "filter-municipality-all")) }
+                        @for m in &places.municipalities { option value=(m) selected[query.municipality == *m] { (m) } }
                     }
                 }
             }
@@ -259,11 +288,34 @@ fn figures_table(lang: Lang, report: &Report) -> Markup {
         .map(|(c, f)| (c.clone(), f))
         .chain(std::iter::once((t(lang, "totals-all"), &report.total)))
         .collect();
+    let by_municipality: Vec<(String, &Figures)> = report
+        .municipalities
+        .iter()
+        .map(|(m, f)| (m.clone(), f))
+        .collect();
+    html! {
+        (figures_rows_table(lang, "report-table", "col-centre", &rows, true))
+        @if !by_municipality.is_empty() {
+            h2 { (t(lang, "report-by-municipality")) }
+            (figures_rows_table(lang, "report-municipalities", "col-municipality", &by_municipality, false))
+        }
+    }
+}
+
+/// A table of figures, one row per name; the last row is the sum when
+/// `last_is_sum`.
+fn figures_rows_table(
+    lang: Lang,
+    id: &str,
+    first_column: &str,
+    rows: &[(String, &Figures)],
+    last_is_sum: bool,
+) -> Markup {
     html! {
         div.scroll {
-            table.activities.report #report-table {
+            table.activities.report id=(id) {
                 thead { tr {
-                    th scope="col" { (t(lang, "col-centre")) }
+                    th scope="col" { (t(lang, first_column)) }
                     th scope="col" .num { (t(lang, "col-activities")) }
                     th scope="col" .num { (t(lang, "totals-hours")) }
                     @for g in Group::ALL { th scope="col" .num { (i18n::group_name(lang, g)) } }
@@ -272,7 +324,7 @@ fn figures_table(lang: Lang, report: &Report) -> Markup {
                 } }
                 tbody {
                     @for (i, (centre, f)) in rows.iter().enumerate() {
-                        tr .sum[i + 1 == rows.len()] {
+                        tr .sum[last_is_sum && i + 1 == rows.len()] {
                             th scope="row" { (centre) }
                             td.num { (i18n::number(lang, f.activities)) }
                             td.num { (i18n::hours(lang, f.hours)) }

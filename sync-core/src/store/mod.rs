@@ -68,6 +68,9 @@ pub struct JournalInfo {
     pub id: JournalId,
     /// The centre's name, as given at `init` (or by the relay at enrolment).
     pub centre: String,
+    /// The centre's municipality, as the relay last said (for reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub municipality: Option<String>,
 }
 
 /// Errors opening or creating a store.
@@ -580,6 +583,7 @@ impl Store {
             &JournalInfo {
                 id: to,
                 centre: centre.to_owned(),
+                municipality: None,
             },
         )?;
         tx.open_table(META)?
@@ -886,6 +890,7 @@ fn write_new_store(
                 &JournalInfo {
                     id: home,
                     centre: centre.to_owned(),
+                    municipality: None,
                 },
             )?;
             write_empty_view(&tx, home)?;

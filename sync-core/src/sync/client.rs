@@ -285,7 +285,7 @@ impl ClientSession {
         }
         for grant in &journals {
             storage
-                .ensure_journal(grant.journal, &grant.centre)
+                .ensure_journal(grant)
                 .map_err(|e| SessionError::Storage(e.message))?;
         }
         self.grants = journals.iter().map(|g| (g.journal, g.clone())).collect();

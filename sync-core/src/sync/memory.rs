@@ -124,8 +124,8 @@ impl ClientStorage for MemoryJournals {
         Ok(())
     }
 
-    fn ensure_journal(&mut self, journal: Uuid, _centre: &str) -> Result<(), StorageFailure> {
-        self.doc(journal);
+    fn ensure_journal(&mut self, grant: &super::JournalGrant) -> Result<(), StorageFailure> {
+        self.doc(grant.journal);
         Ok(())
     }
 

@@ -67,8 +67,9 @@ pub trait ClientStorage: SyncStorage {
         journal: Uuid,
         covered: &[ChangeHash],
     ) -> Result<(), StorageFailure>;
-    /// Makes sure a journal offered by the relay exists locally.
-    fn ensure_journal(&mut self, journal: Uuid, centre: &str) -> Result<(), StorageFailure>;
+    /// Makes sure a journal offered by the relay exists locally, with the
+    /// centre's name and municipality as the relay says.
+    fn ensure_journal(&mut self, grant: &JournalGrant) -> Result<(), StorageFailure>;
     /// Activities recorded here and not yet acknowledged by the relay, told
     /// to the relay in `Hello` for the office's sync-health table.
     fn unsent(&mut self) -> Result<u32, StorageFailure>;

@@ -68,6 +68,8 @@ pub enum Access {
 pub struct JournalGrant {
     pub journal: Uuid,
     pub centre: String,
+    /// The centre's municipality, for reports; empty when the office set none.
+    pub municipality: String,
     pub access: Access,
 }
 
@@ -304,6 +306,7 @@ impl Frame {
                 for g in journals {
                     w.uuid(&g.journal);
                     w.text(&g.centre)?;
+                    w.text(&g.municipality)?;
                     w.u8(match g.access {
                         Access::Read => 1,
                         Access::ReadWrite => 3,
@@ -573,6 +576,7 @@ fn read_grant(r: &mut Reader<'_>) -> Result<JournalGrant, DecodeError> {
     Ok(JournalGrant {
         journal: r.uuid()?,
         centre: r.text()?,
+        municipality: r.text()?,
         access: match r.u8()? {
             1 => Access::Read,
             3 => Access::ReadWrite,
@@ -803,6 +807,7 @@ mod tests {
         let grant = JournalGrant {
             journal: j,
             centre: "Līvāni".into(),
+            municipality: "Augšdaugavas novads".into(),
             access: Access::Read,
         };
         let frames = vec![

@@ -252,3 +252,8 @@ health-silent-days = { $count ->
 }
 health-never-synced = Silent: has never synced
 health-office = Central office
+
+filter-municipality = Municipality
+filter-municipality-all = All municipalities
+col-municipality = Municipality
+report-by-municipality = By municipality

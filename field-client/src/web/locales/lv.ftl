@@ -252,3 +252,8 @@ health-silent-days = { $count ->
 }
 health-never-synced = Klusē: nekad nav sinhronizējies
 health-office = Centrālais birojs
+
+filter-municipality = Novads
+filter-municipality-all = Visi novadi
+col-municipality = Novads
+report-by-municipality = Pa novadiem
