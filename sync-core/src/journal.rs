@@ -33,6 +33,10 @@
 //! operations, so its bytes and its hash are identical everywhere. Nobody ever
 //! creates a root container again.
 
+mod erasure;
+
+pub use erasure::full_patch;
+
 use automerge::legacy;
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{

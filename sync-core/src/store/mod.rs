@@ -9,6 +9,7 @@
 //!
 //! The table layout is in [`tables`]; docs/STORAGE.md describes it for people.
 
+mod erasure;
 mod tables;
 
 use std::collections::HashSet;
@@ -139,7 +140,8 @@ storage_from!(
     redb::StorageError,
     redb::CommitError,
     redb::SetDurabilityError,
-    redb::CompactionError
+    redb::CompactionError,
+    redb::DatabaseError
 );
 
 /// Most redb compaction passes one [`Store::shrink_file`] runs.

@@ -1,0 +1,182 @@
+//! Erasure in the store: a journal's contents replaced by a rewritten journal
+//! ([`Journal::rewritten_without`]) in one transaction, and the whole file
+//! rewritten so that no page of it still holds the erased content.
+//!
+//! redb frees the pages of deleted rows for reuse but does not overwrite
+//! them, and [`Store::shrink_file`] only moves pages towards the start: bytes
+//! of an erased activity could stay in the file until reused. Copying every
+//! table into a fresh file, then putting that file in the old one's place,
+//! leaves none behind (what the disk itself keeps of the old file's blocks
+//! is out of reach of any program; docs/ERASURE.md says so).
+
+use std::path::{Path, PathBuf};
+
+use automerge::Automerge;
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, TableHandle,
+};
+
+use super::tables::{
+    ACKED_HEADS, ACTIVITY_VIEW, CHANGES, JOURNALS, META, SETTINGS, SNAPSHOTS, UNSENT, VIEW_HEADS,
+};
+use super::{JournalId, Store, StoreError, ViewUpdate, begin_durable, journal_range, write_view};
+use crate::journal::Journal;
+
+/// Suffix of the fresh file while [`Store::rewrite_file`] writes it.
+const REWRITING_SUFFIX: &str = "rewriting";
+
+impl Store {
+    /// Replaces everything stored for journal `id` by `journal` (a rewrite of
+    /// it): its snapshot, appended changes, unsent marks and acknowledged
+    /// heads, and its materialized view where this store keeps one. One
+    /// durable transaction; the new snapshot is checked to load back to the
+    /// same heads first.
+    pub fn replace_journal(&self, id: JournalId, journal: &Journal) -> Result<(), StoreError> {
+        let bytes = journal.doc().save();
+        let reloaded = Automerge::load(&bytes)
+            .map_err(|e| StoreError::CompactionMismatch(format!("snapshot does not load: {e}")))?;
+        if reloaded.get_heads() != journal.heads() {
+            return Err(StoreError::CompactionMismatch(
+                "heads differ after reload".into(),
+            ));
+        }
+        let view = ViewUpdate::full(journal)?;
+        let has_view = self.view_heads(id)?.is_some();
+        let j = id.0.as_u128();
+        let tx = begin_durable(&self.db)?;
+        if tx.open_table(JOURNALS)?.get(j)?.is_none() {
+            return Err(StoreError::UnknownJournal(id));
+        }
+        tx.open_table(SNAPSHOTS)?.insert(j, bytes.as_slice())?;
+        tx.open_table(CHANGES)?
+            .retain_in(journal_range(id), |_, _| false)?;
+        tx.open_table(UNSENT)?
+            .retain_in((j, 0)..=(j, u128::MAX), |_, _| false)?;
+        tx.open_table(ACKED_HEADS)?.remove(j)?;
+        if has_view {
+            write_view(&tx, id, &view, true)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Copies every table into a fresh file and puts it in this file's place,
+    /// so that no freed page of the old file remains; returns the store on
+    /// the new file. Only at a moment when nothing else uses the store.
+    pub fn rewrite_file(self) -> Result<Store, StoreError> {
+        let path = self.path.clone();
+        let fresh_path = rewriting_path(&path);
+        // A leftover of an interrupted rewrite is incomplete: start again.
+        remove_if_present(&fresh_path)?;
+        {
+            let fresh = Database::create(&fresh_path)?;
+            let from = self.db.begin_read()?;
+            check_known_tables(&from)?;
+            let to = begin_durable(&fresh)?;
+            copy_all(&from, &to)?;
+            to.commit()?;
+        }
+        // The fresh file is complete and durable: it takes the old one's name
+        // (atomically on the same file system) while the old one is still
+        // open and locked, so no other process opens a half-made store.
+        std::fs::rename(&fresh_path, &path).map_err(io_error)?;
+        sync_parent_dir(&path)?;
+        drop(self);
+        Store::open(&path).map_err(|e| {
+            StoreError::Storage(redb::Error::Io(std::io::Error::other(format!(
+                "the rewritten store does not open: {e}"
+            ))))
+        })
+    }
+}
+
+fn rewriting_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".");
+    name.push(REWRITING_SUFFIX);
+    PathBuf::from(name)
+}
+
+fn remove_if_present(path: &Path) -> Result<(), StoreError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(e)),
+        _ => Ok(()),
+    }
+}
+
+fn io_error(e: std::io::Error) -> StoreError {
+    StoreError::Storage(redb::Error::Io(e))
+}
+
+/// Makes the rename durable (the directory entry is on disk).
+fn sync_parent_dir(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_error)?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Names of every table this layout has; [`copy_all`] copies each.
+const TABLE_NAMES: [&str; 9] = [
+    "meta-v1",
+    "journals-v1",
+    "snapshots-v1",
+    "changes-v1",
+    "unsent-v1",
+    "acked_heads-v1",
+    "settings-v1",
+    "activity_view-v1",
+    "view_heads-v1",
+];
+
+/// Refuses to rewrite a file holding a table this code does not know (from
+/// a newer version): copying would silently drop it.
+fn check_known_tables(from: &ReadTransaction) -> Result<(), StoreError> {
+    for table in from.list_tables()? {
+        if !TABLE_NAMES.contains(&table.name()) {
+            return Err(StoreError::Storage(redb::Error::Io(std::io::Error::other(
+                format!(
+                    "the store holds a table this version does not know ({}); not rewritten",
+                    table.name()
+                ),
+            ))));
+        }
+    }
+    Ok(())
+}
+
+fn copy_all(from: &ReadTransaction, to: &redb::WriteTransaction) -> Result<(), StoreError> {
+    copy(from, to, META)?;
+    copy(from, to, JOURNALS)?;
+    copy(from, to, SNAPSHOTS)?;
+    copy(from, to, CHANGES)?;
+    copy(from, to, UNSENT)?;
+    copy(from, to, ACKED_HEADS)?;
+    copy(from, to, SETTINGS)?;
+    copy(from, to, ACTIVITY_VIEW)?;
+    copy(from, to, VIEW_HEADS)
+}
+
+/// Copies one table's rows (a table the old file never had is skipped).
+fn copy<K: redb::Key + 'static>(
+    from: &ReadTransaction,
+    to: &redb::WriteTransaction,
+    table: TableDefinition<K, &[u8]>,
+) -> Result<(), StoreError> {
+    let source = match from.open_table(table) {
+        Ok(source) => source,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut target = to.open_table(table)?;
+    for row in source.iter()? {
+        let (key, value) = row?;
+        target.insert(key.value(), value.value())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Erasure: a journal rewritten without an activity keeps every other one
+//! exactly, holds the erased one's content in none of its changes, and the
+//! store file it is written to keeps no trace of it.
+
+mod common;
+
+use automerge::{ActorId, ReadDoc};
+use sync_core::{ActivityId, ActivityPatch, Journal, JournalError, NewStore, Replica, Store};
+
+use common::{actor, at, full, minimal, stamp};
+
+/// Text only the erased activity holds (short, so Automerge stores it as is
+/// and a byte search of the file finds it).
+const SECRET_TITLE: &str = "Zane Slepenā ārsta vizīte";
+const SECRET_NOTES: &str = "tālrunis 2911 2233";
+
+fn secret() -> ActivityPatch {
+    ActivityPatch {
+        notes: Some(SECRET_NOTES.to_owned()),
+        ..minimal(SECRET_TITLE)
+    }
+}
+
+/// Whether any change of `journal` writes `text` (whatever the encoding).
+fn history_mentions(journal: &Journal, text: &str) -> bool {
+    journal
+        .doc()
+        .get_changes(&[])
+        .iter()
+        .flat_map(|c| c.decode().operations)
+        .any(|op| format!("{:?}", op.action).contains(text))
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn a_rewritten_journal_reads_the_same_without_the_erased_activity() {
+    let mut journal = Journal::new(actor(1));
+    let keep = ActivityId::new_random();
+    let erase = ActivityId::new_random();
+    let deleted = ActivityId::new_random();
+    journal
+        .create(keep, &full("Ģimeņu diena"), stamp("Līga", 0))
+        .expect("valid");
+    journal
+        .create(erase, &secret(), stamp("Līga", 1))
+        .expect("valid");
+    journal
+        .create(deleted, &minimal("Atcelts"), stamp("Līga", 2))
+        .expect("valid");
+    journal
+        .update(keep, &minimal("Ģimeņu diena Rēzeknē"), stamp("Birojs", 3))
+        .expect("valid");
+    journal
+        .set_deleted(deleted, true, stamp("Jānis", 4))
+        .expect("valid");
+    assert!(
+        history_mentions(&journal, SECRET_NOTES),
+        "the check can fail"
+    );
+
+    let rewritten = journal
+        .rewritten_without(&[erase], ActorId::from([9; 16]), at(10))
+        .expect("rewrites");
+    let mut before = journal.activities().expect("reads");
+    before.retain(|a| a.id != erase);
+    assert_eq!(rewritten.activities().expect("reads"), before);
+    assert_eq!(rewritten.get(erase).expect("reads"), None);
+    assert_eq!(rewritten.erased().expect("reads"), [erase]);
+    assert!(!history_mentions(&rewritten, SECRET_TITLE));
+    assert!(!history_mentions(&rewritten, SECRET_NOTES));
+    // A journal that starts from the genesis: it merges with none of the old
+    // changes (which would bring the erased activity back).
+    assert!(
+        rewritten.doc().get_changes(&[]).iter().all(|c| journal
+            .doc()
+            .get_change_by_hash(&c.hash())
+            .is_none()
+            || sync_core::journal::genesis_heads().contains(&c.hash()))
+    );
+
+    // A second erasure keeps the first in the list.
+    let again = rewritten
+        .rewritten_without(&[deleted], ActorId::from([9; 16]), at(20))
+        .expect("rewrites");
+    let mut erased = again.erased().expect("reads");
+    erased.sort();
+    let mut want = vec![erase, deleted];
+    want.sort();
+    assert_eq!(erased, want);
+    assert_eq!(again.activities().expect("reads").len(), 1);
+}
+
+#[test]
+fn erasing_an_unknown_activity_is_refused() {
+    let journal = Journal::new(actor(1));
+    let unknown = ActivityId::new_random();
+    assert!(matches!(
+        journal.rewritten_without(&[unknown], actor(2), at(0)),
+        Err(JournalError::NotFound(id)) if id == unknown
+    ));
+}
+
+#[test]
+fn the_store_file_keeps_no_trace_of_an_erased_activity() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("journal.redb");
+    let new = NewStore {
+        centre: "Rēzeknes KRC",
+        device_name: "Līgas klēpjdators",
+    };
+    let mut replica = Replica::create(&path, new).expect("create");
+    let kept = replica
+        .add(ActivityId::new_random(), &full("Ģimeņu diena"), at(0))
+        .expect("durable");
+    let erase = replica
+        .add(ActivityId::new_random(), &secret(), at(1))
+        .expect("durable");
+    replica
+        .edit(erase, &minimal("Zane Slepenā vizīte (labots)"), at(2))
+        .expect("durable");
+    // Some of it in the snapshot, some in appended changes.
+    let home = replica.info().expect("home").id;
+    replica.compact().expect("compacts");
+    replica
+        .add(ActivityId::new_random(), &minimal("Pēc tam"), at(3))
+        .expect("durable");
+    let before = replica.activities().expect("reads");
+    drop(replica);
+    let bytes = std::fs::read(&path).expect("read the file");
+    assert!(contains(&bytes, SECRET_NOTES), "the check can fail");
+
+    let store = Store::open(&path).expect("opens");
+    let journal = store.load_journal(home).expect("loads");
+    let rewritten = journal
+        .rewritten_without(&[erase], actor(7), at(10))
+        .expect("rewrites");
+    store.replace_journal(home, &rewritten).expect("replaces");
+    let store = store.rewrite_file().expect("rewrites the file");
+    drop(store);
+
+    let bytes = std::fs::read(&path).expect("read the file");
+    for secret in [SECRET_TITLE, SECRET_NOTES, "Zane Slepenā"] {
+        assert!(!contains(&bytes, secret), "{secret:?} is still in the file");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(leftovers, [std::ffi::OsString::from("journal.redb")]);
+
+    let mut replica = Replica::open(&path).expect("the store opens");
+    let mut want = before;
+    want.retain(|a| a.id != erase);
+    assert_eq!(replica.activities().expect("reads"), want);
+    assert!(replica.get(kept).expect("reads").is_some());
+    assert_eq!(replica.get(erase).expect("reads"), None);
+    // It goes on working: a new record, a reopen.
+    replica
+        .add(ActivityId::new_random(), &minimal("Vēl viena"), at(20))
+        .expect("durable");
+    drop(replica);
+    let mut replica = Replica::open(&path).expect("reopens");
+    assert_eq!(replica.activities().expect("reads").len(), want.len() + 1);
+}
