@@ -238,6 +238,19 @@ async fn stay_in_sync(
                 ClientEvent::Downloaded { changes, .. } => report.downloaded += changes,
                 ClientEvent::Closed { reason } => return Err(closed(reason)),
                 ClientEvent::Health { devices } => net::keep_health(access.get().await?, devices),
+                ClientEvent::NewEpoch { journal, epoch } => {
+                    let pay = |frame: &[u8]| budget::check_allowance(conn, allowance, frame.len());
+                    let replica = access.get().await?;
+                    crate::adopt::adopt_epoch(conn, replica, (journal, epoch), pay).await?;
+                    net::guarded(replica, |r| {
+                        session.request_sync(std::time::Instant::now(), journal, r)
+                    })?;
+                    // Its `Open` goes out now, before this loop waits for input.
+                    while let Some(bytes) = session.poll_transmit() {
+                        pay(&bytes)?;
+                        transport::write_all(&mut send, &bytes).await?;
+                    }
+                }
                 ClientEvent::Idle | ClientEvent::Welcomed { .. } | ClientEvent::Synced { .. } => {}
             }
         }

@@ -186,6 +186,7 @@ mod tests {
             id: JournalId(Uuid::from_u128(n)),
             centre: centre.into(),
             municipality: None,
+            epoch: 0,
         }
     }
 

@@ -4,6 +4,7 @@
 //! Every command works with no network: it reads and writes the device's
 //! journal store directly. Recording never waits for the network.
 
+pub mod adopt;
 pub mod budget;
 pub mod cli;
 pub mod commands;

@@ -331,10 +331,11 @@ pub async fn sync_within(
         vec![enrolment.journal]
     };
     let pay = |frame: &[u8]| check_allowance(conn, allowance, frame.len());
-    drive(replica, (send, recv), wanted, mode, pay).await
+    drive(conn, replica, (send, recv), wanted, mode, pay).await
 }
 
 async fn drive(
+    conn: &quinn::Connection,
     replica: &mut Replica,
     (mut send, mut recv): (quinn::SendStream, quinn::RecvStream),
     wanted: Vec<Uuid>,
@@ -353,7 +354,8 @@ async fn drive(
             match event {
                 ClientEvent::Uploaded { changes, .. } => report.uploaded += changes,
                 ClientEvent::Downloaded { changes, .. } => report.downloaded += changes,
-                ClientEvent::Idle if mode == Mode::Once => return Ok(report),
+                // Not after an adopted epoch: its journal's new round is on.
+                ClientEvent::Idle if mode == Mode::Once && session.is_idle() => return Ok(report),
                 ClientEvent::Idle => {
                     if let Mode::Stay { resync_every } = mode {
                         next_resync = Some(tokio::time::Instant::now() + resync_every);
@@ -375,6 +377,17 @@ async fn drive(
                 }
                 ClientEvent::Closed { reason } => return Err(reason.into()),
                 ClientEvent::Health { devices } => keep_health(replica, devices),
+                ClientEvent::NewEpoch { journal, epoch } => {
+                    crate::adopt::adopt_epoch(conn, replica, (journal, epoch), &pay).await?;
+                    guarded(replica, |r| {
+                        session.request_sync(Instant::now(), journal, r)
+                    })?;
+                    // Its `Open` goes out now, before this loop waits for input.
+                    while let Some(bytes) = session.poll_transmit() {
+                        pay(&bytes)?;
+                        transport::write_all(&mut send, &bytes).await?;
+                    }
+                }
                 ClientEvent::Welcomed { .. } | ClientEvent::Synced { .. } => {}
             }
         }

@@ -6,11 +6,13 @@ use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
 use automerge::{ActorId, Change, ChangeHash, ReadDoc};
+use chrono::{DateTime, Utc};
 use sync_core::journal::Journal;
 use sync_core::limits::COMPACT_AFTER_CHANGES;
-use sync_core::store::{JournalId, JournalInfo, OpenError, Store};
+use sync_core::store::{JournalId, JournalInfo, OpenError, Replacement, Store, StoreError};
 use sync_core::sync::memory::check_received;
 use sync_core::sync::{RelayStorage, StorageFailure, SyncStorage};
+use sync_core::{ActivityId, JournalError};
 use uuid::Uuid;
 
 use crate::registry::Registry;
@@ -25,6 +27,18 @@ pub const MAX_JOURNALS_IN_MEMORY: usize = 16;
 struct Loaded {
     journal: Journal,
     appended: u64,
+}
+
+/// Why an erasure was not made (nothing was changed).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EraseError {
+    #[error("no centre's journal holds activity {0}")]
+    NotFound(ActivityId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
 }
 
 /// The relay's journal storage.
@@ -64,6 +78,37 @@ impl RelayJournals {
         self.recency.clear();
     }
 
+    /// Erases `activity` from the journal holding it (docs/ERASURE.md): that
+    /// journal is rewritten without it under the next epoch, then the whole
+    /// journals file is rewritten so no page keeps it. Devices adopt the new
+    /// journal at their next sync. Returns the journal as it now is.
+    pub fn erase(
+        &mut self,
+        activity: ActivityId,
+        now: DateTime<Utc>,
+    ) -> Result<JournalInfo, EraseError> {
+        self.evict_all();
+        let mut holder = None;
+        for info in self.store.journals()? {
+            let journal = self.store.load_journal(info.id)?;
+            if journal.contains(activity)? {
+                holder = Some((info, journal));
+                break;
+            }
+        }
+        let (mut info, journal) = holder.ok_or(EraseError::NotFound(activity))?;
+        let actor = self.store.device_id().actor();
+        let rewritten = journal.rewritten_without(&[activity], actor, now)?;
+        info.epoch += 1;
+        let with = Replacement {
+            epoch: info.epoch,
+            ..Replacement::default()
+        };
+        self.store.replace_journal(info.id, &rewritten, with)?;
+        self.store.rewrite_file()?;
+        Ok(info)
+    }
+
     /// Number of journals loaded now (for tests and metrics).
     pub fn loaded_count(&self) -> usize {
         self.loaded.len()
@@ -87,6 +132,7 @@ impl RelayJournals {
                 id,
                 centre: centre.name,
                 municipality: centre.municipality,
+                epoch: 0,
             })
             .map_err(|e| local(&e))?;
         let loaded = Loaded {
@@ -121,6 +167,13 @@ impl RelayJournals {
 impl SyncStorage for RelayJournals {
     fn heads(&mut self, journal: Uuid) -> Result<Vec<ChangeHash>, StorageFailure> {
         Ok(self.get(journal)?.journal.heads())
+    }
+
+    fn epoch(&mut self, journal: Uuid) -> Result<u32, StorageFailure> {
+        self.get(journal)?;
+        self.store
+            .epoch(JournalId(journal))
+            .map_err(|e| StorageFailure::local(e.to_string()))
     }
 
     fn contains_all(

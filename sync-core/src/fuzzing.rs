@@ -174,11 +174,13 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         },
         Frame::Open {
             journal: FUZZ_JOURNAL,
+            epoch: 0,
             heads: crate::journal::genesis_heads(),
             acked: vec![],
         },
         Frame::Heads {
             journal: FUZZ_JOURNAL,
+            epoch: 0,
             heads: hashes.clone(),
             has_acked: true,
         },

@@ -11,6 +11,8 @@
 //! implements [`ClientStorage`], so a sync session reads and writes journals
 //! through the same durable path.
 
+mod epoch;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
@@ -491,6 +493,12 @@ impl SyncStorage for Replica {
         Ok(self.loaded_doc(journal)?.journal.heads())
     }
 
+    fn epoch(&mut self, journal: Uuid) -> Result<u32, StorageFailure> {
+        self.store
+            .epoch(JournalId(journal))
+            .map_err(|e| StorageFailure::local(e.to_string()))
+    }
+
     fn contains_all(
         &mut self,
         journal: Uuid,
@@ -591,6 +599,7 @@ impl ClientStorage for Replica {
             id: JournalId(grant.journal),
             centre: grant.centre.clone(),
             municipality: Some(grant.municipality.clone()).filter(|m| !m.is_empty()),
+            epoch: 0,
         };
         self.store
             .ensure_journal(&info)

@@ -139,8 +139,15 @@ fn the_store_file_keeps_no_trace_of_an_erased_activity() {
     let rewritten = journal
         .rewritten_without(&[erase], actor(7), at(10))
         .expect("rewrites");
-    store.replace_journal(home, &rewritten).expect("replaces");
-    let store = store.rewrite_file().expect("rewrites the file");
+    let with = sync_core::store::Replacement {
+        epoch: 1,
+        ..Default::default()
+    };
+    store
+        .replace_journal(home, &rewritten, with)
+        .expect("replaces");
+    let mut store = store;
+    store.rewrite_file().expect("rewrites the file");
     drop(store);
 
     let bytes = std::fs::read(&path).expect("read the file");
@@ -166,4 +173,84 @@ fn the_store_file_keeps_no_trace_of_an_erased_activity() {
     drop(replica);
     let mut replica = Replica::open(&path).expect("reopens");
     assert_eq!(replica.activities().expect("reads").len(), want.len() + 1);
+}
+
+#[test]
+fn a_device_adopts_the_new_epoch_and_keeps_what_it_had_not_sent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("journal.redb");
+    let new = NewStore {
+        centre: "Rēzeknes KRC",
+        device_name: "Līgas klēpjdators",
+    };
+    let mut device = Replica::create(&path, new).expect("create");
+    let home = device.info().expect("home").id;
+    let erase = device
+        .add(ActivityId::new_random(), &secret(), at(0))
+        .expect("durable");
+    let edited = device
+        .add(ActivityId::new_random(), &full("Ģimeņu diena"), at(1))
+        .expect("durable");
+    let untouched = device
+        .add(ActivityId::new_random(), &minimal("Vecāku sapulce"), at(2))
+        .expect("durable");
+    // The relay stores all three (as a sync would record it).
+    let sent = device.journal().expect("journal").doc().fork();
+    let sent = Journal::from_doc(sent).expect("journal");
+    device
+        .store()
+        .mark_acknowledged(home, &sent, &sent.heads())
+        .expect("ack");
+    // Offline: a new record, an edit, and an edit of the record the office
+    // is about to erase — none of them sent yet.
+    let added = device
+        .add(ActivityId::new_random(), &minimal("Jauna darbnīca"), at(3))
+        .expect("durable");
+    device
+        .edit(edited, &minimal("Ģimeņu diena Rēzeknē"), at(4))
+        .expect("durable");
+    device
+        .edit(erase, &minimal("Zane Slepenā (vēl viens labojums)"), at(5))
+        .expect("durable");
+    assert_eq!(device.status().expect("status").unsent, 3);
+
+    // Meanwhile the relay erases the record: epoch 1.
+    let at_relay = sent
+        .rewritten_without(&[erase], actor(9), at(6))
+        .expect("rewrites");
+    let downloaded = automerge::Automerge::load(&at_relay.doc().save()).expect("loads");
+    let wanted_before = device.activities().expect("reads");
+    device
+        .adopt_epoch(home.0, 1, downloaded)
+        .expect("adopts the new epoch");
+
+    assert_eq!(device.store().epoch(home).expect("epoch"), 1);
+    assert_eq!(device.get(erase).expect("reads"), None);
+    let mut want = wanted_before;
+    want.retain(|a| a.id != erase);
+    assert_eq!(
+        device.activities().expect("reads"),
+        want,
+        "nothing else lost"
+    );
+    let mut unsent = device.store().unsent_activities(home).expect("unsent");
+    unsent.sort();
+    let mut carried = vec![added, edited];
+    carried.sort();
+    assert_eq!(unsent, carried, "the erased record's edit is dropped");
+    assert!(!unsent.contains(&untouched));
+    // What the relay acknowledged is its own new journal's heads.
+    assert_eq!(
+        device.store().acknowledged_heads(home).expect("acked"),
+        at_relay.heads()
+    );
+    let journal = device.journal().expect("journal");
+    assert!(!history_mentions(journal, SECRET_NOTES));
+    drop(device);
+    let bytes = std::fs::read(&path).expect("read the file");
+    for secret in [SECRET_TITLE, SECRET_NOTES, "Zane Slepenā"] {
+        assert!(!contains(&bytes, secret), "{secret:?} is still in the file");
+    }
+    let mut device = Replica::open(&path).expect("reopens");
+    assert_eq!(device.activities().expect("reads"), want);
 }

@@ -93,6 +93,7 @@ fn the_relay_path_stores_nothing_of_the_refused_batch() {
             id,
             centre: "Rēzeknes KRC".into(),
             municipality: None,
+            epoch: 0,
         })
         .expect("a journal");
     let mut journal = store.load_journal(id).expect("loads");

@@ -679,3 +679,68 @@ fn the_relay_learns_unsent_counts_and_successful_syncs_and_tells_the_office() {
         "{events:?}"
     );
 }
+
+#[test]
+fn a_device_on_an_old_epoch_sends_nothing_and_learns_the_new_one() {
+    let now = Instant::now();
+    let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+    record(&mut relay, &ActorId::from([4; 16]), 3, 0);
+    relay.epochs.insert(JOURNAL, 1);
+    let relay_heads = relay.doc(JOURNAL).get_heads();
+    // The device recorded offline on the old epoch, and the relay once
+    // acknowledged something: its Open carries an early batch.
+    record(&mut client, &ActorId::from([3; 16]), 2, 10);
+    client
+        .acked
+        .insert(JOURNAL, sync_core::journal::genesis_heads());
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    let (events, relay_events) = pump(&mut c, &mut client, &mut r, &mut relay, now);
+    assert!(
+        events.contains(&ClientEvent::NewEpoch {
+            journal: JOURNAL,
+            epoch: 1
+        }),
+        "{events:?}"
+    );
+    assert!(c.is_idle() && !c.is_closed(), "the session goes on");
+    assert_eq!(
+        relay.doc(JOURNAL).get_heads(),
+        relay_heads,
+        "nothing stored"
+    );
+    assert!(
+        !relay_events
+            .iter()
+            .any(|e| matches!(e, RelayEvent::Stored { .. } | RelayEvent::Sent { .. })),
+        "{relay_events:?}"
+    );
+
+    // A fresh copy on the new epoch downloads the relay's journal.
+    let mut staging = MemoryJournals::default();
+    staging.epochs.insert(JOURNAL, 1);
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut staging);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    let (events, _) = pump(&mut c, &mut staging, &mut r, &mut relay, now);
+    assert!(
+        events.contains(&ClientEvent::Synced { journal: JOURNAL }),
+        "{events:?}"
+    );
+    assert_eq!(staging.doc(JOURNAL).get_heads(), relay_heads);
+
+    // A device on a newer epoch than the relay's (restored from an old
+    // backup) is told so and syncs nothing.
+    let mut newer = MemoryJournals::default();
+    newer.epochs.insert(JOURNAL, 2);
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut newer);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    let (events, _) = pump(&mut c, &mut newer, &mut r, &mut relay, now);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Closed { reason }
+            if reason.to_string().contains("restored from a backup"))),
+        "{events:?}"
+    );
+    assert_eq!(relay.doc(JOURNAL).get_heads(), relay_heads);
+}

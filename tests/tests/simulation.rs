@@ -83,6 +83,9 @@ impl SyncStorage for RelayStore {
     fn heads(&mut self, journal: Uuid) -> Result<Vec<ChangeHash>, StorageFailure> {
         self.journals.heads(journal)
     }
+    fn epoch(&mut self, journal: Uuid) -> Result<u32, StorageFailure> {
+        self.journals.epoch(journal)
+    }
     fn contains_all(&mut self, j: Uuid, hashes: &[ChangeHash]) -> Result<bool, StorageFailure> {
         self.journals.contains_all(j, hashes)
     }

@@ -249,6 +249,7 @@ fn a_centre_device_can_neither_read_nor_write_another_centres_journal() {
         );
         s.send(&Frame::Open {
             journal: centre_a,
+            epoch: 0,
             heads: vec![],
             acked: vec![],
         })
@@ -263,6 +264,7 @@ fn a_centre_device_can_neither_read_nor_write_another_centres_journal() {
         assert_eq!(s.hello(vec![centre_a]).await, vec![centre_a]);
         s.send(&Frame::Open {
             journal: centre_b,
+            epoch: 0,
             heads: vec![],
             acked: vec![],
         })

@@ -150,10 +150,11 @@ pub fn full_patch(a: &Activity) -> ActivityPatch {
         place: Some(a.place.clone()),
         organisers: Some(a.organisers.clone()),
         institutions: Some(a.institutions.clone()),
+        // Every group, zeros too: an update with this patch must also clear a
+        // count the record no longer has.
         counts: crate::activity::Group::ALL
             .iter()
             .map(|g| (*g, a.counts.get(*g)))
-            .filter(|(_, n)| *n > 0)
             .collect(),
         description: Some(a.description.clone()),
         notes: Some(a.notes.clone()),

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use automerge::Automerge;
+use automerge::{Automerge, ChangeHash};
 use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, TableHandle,
 };
@@ -19,19 +19,39 @@ use redb::{
 use super::tables::{
     ACKED_HEADS, ACTIVITY_VIEW, CHANGES, JOURNALS, META, SETTINGS, SNAPSHOTS, UNSENT, VIEW_HEADS,
 };
-use super::{JournalId, Store, StoreError, ViewUpdate, begin_durable, journal_range, write_view};
+use super::{
+    JournalId, Store, StoreError, ViewUpdate, begin_durable, decode_info, insert_info,
+    journal_range, write_view,
+};
+use crate::activity::ActivityId;
 use crate::journal::Journal;
+
+/// What a rewritten journal brings besides its contents.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Replacement<'a> {
+    /// The journal's new epoch.
+    pub epoch: u32,
+    /// Heads of the new journal the relay holds (none at the relay itself).
+    pub acked: &'a [ChangeHash],
+    /// Activities changed here and not yet sent, with their latest change.
+    pub unsent: &'a [(ActivityId, ChangeHash)],
+}
 
 /// Suffix of the fresh file while [`Store::rewrite_file`] writes it.
 const REWRITING_SUFFIX: &str = "rewriting";
 
 impl Store {
     /// Replaces everything stored for journal `id` by `journal` (a rewrite of
-    /// it): its snapshot, appended changes, unsent marks and acknowledged
-    /// heads, and its materialized view where this store keeps one. One
-    /// durable transaction; the new snapshot is checked to load back to the
-    /// same heads first.
-    pub fn replace_journal(&self, id: JournalId, journal: &Journal) -> Result<(), StoreError> {
+    /// it): its snapshot, appended changes, epoch, unsent marks and
+    /// acknowledged heads (as `with` says), and its materialized view where
+    /// this store keeps one. One durable transaction; the new snapshot is
+    /// checked to load back to the same heads first.
+    pub fn replace_journal(
+        &self,
+        id: JournalId,
+        journal: &Journal,
+        with: Replacement<'_>,
+    ) -> Result<(), StoreError> {
         let bytes = journal.doc().save();
         let reloaded = Automerge::load(&bytes)
             .map_err(|e| StoreError::CompactionMismatch(format!("snapshot does not load: {e}")))?;
@@ -44,15 +64,31 @@ impl Store {
         let has_view = self.view_heads(id)?.is_some();
         let j = id.0.as_u128();
         let tx = begin_durable(&self.db)?;
-        if tx.open_table(JOURNALS)?.get(j)?.is_none() {
-            return Err(StoreError::UnknownJournal(id));
+        {
+            let mut journals = tx.open_table(JOURNALS)?;
+            let mut info = match journals.get(j)? {
+                Some(v) => decode_info(v.value())?,
+                None => return Err(StoreError::UnknownJournal(id)),
+            };
+            info.epoch = with.epoch;
+            insert_info(&mut journals, &info)?;
         }
         tx.open_table(SNAPSHOTS)?.insert(j, bytes.as_slice())?;
         tx.open_table(CHANGES)?
             .retain_in(journal_range(id), |_, _| false)?;
-        tx.open_table(UNSENT)?
-            .retain_in((j, 0)..=(j, u128::MAX), |_, _| false)?;
-        tx.open_table(ACKED_HEADS)?.remove(j)?;
+        {
+            let mut unsent = tx.open_table(UNSENT)?;
+            unsent.retain_in((j, 0)..=(j, u128::MAX), |_, _| false)?;
+            for (activity, hash) in with.unsent {
+                unsent.insert((j, activity.0.as_u128()), hash.0.as_slice())?;
+            }
+        }
+        let acked: Vec<u8> = with.acked.iter().flat_map(|h| h.0).collect();
+        if acked.is_empty() {
+            tx.open_table(ACKED_HEADS)?.remove(j)?;
+        } else {
+            tx.open_table(ACKED_HEADS)?.insert(j, acked.as_slice())?;
+        }
         if has_view {
             write_view(&tx, id, &view, true)?;
         }
@@ -61,15 +97,14 @@ impl Store {
     }
 
     /// Copies every table into a fresh file and puts it in this file's place,
-    /// so that no freed page of the old file remains; returns the store on
-    /// the new file. Only at a moment when nothing else uses the store.
-    pub fn rewrite_file(self) -> Result<Store, StoreError> {
-        let path = self.path.clone();
-        let fresh_path = rewriting_path(&path);
+    /// so that no freed page of the old file remains; the store goes on on
+    /// the new file. On an error the old file stays, whole.
+    pub fn rewrite_file(&mut self) -> Result<(), StoreError> {
+        let fresh_path = rewriting_path(&self.path);
         // A leftover of an interrupted rewrite is incomplete: start again.
         remove_if_present(&fresh_path)?;
+        let fresh = Database::create(&fresh_path)?;
         {
-            let fresh = Database::create(&fresh_path)?;
             let from = self.db.begin_read()?;
             check_known_tables(&from)?;
             let to = begin_durable(&fresh)?;
@@ -77,16 +112,13 @@ impl Store {
             to.commit()?;
         }
         // The fresh file is complete and durable: it takes the old one's name
-        // (atomically on the same file system) while the old one is still
-        // open and locked, so no other process opens a half-made store.
-        std::fs::rename(&fresh_path, &path).map_err(io_error)?;
-        sync_parent_dir(&path)?;
-        drop(self);
-        Store::open(&path).map_err(|e| {
-            StoreError::Storage(redb::Error::Io(std::io::Error::other(format!(
-                "the rewritten store does not open: {e}"
-            ))))
-        })
+        // (atomically on the same file system) while both are open and
+        // locked, so no other process ever opens a half-made store.
+        std::fs::rename(&fresh_path, &self.path).map_err(io_error)?;
+        sync_parent_dir(&self.path)?;
+        // Closing the old file lets the file system free its blocks.
+        self.db = fresh;
+        Ok(())
     }
 }
 

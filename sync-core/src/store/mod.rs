@@ -12,6 +12,8 @@
 mod erasure;
 mod tables;
 
+pub use erasure::Replacement;
+
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -72,6 +74,14 @@ pub struct JournalInfo {
     /// The centre's municipality, as the relay last said (for reports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub municipality: Option<String>,
+    /// Raised by each erasure, which rewrites the journal (docs/ERASURE.md);
+    /// absent (0) until the first.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epoch: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Errors opening or creating a store.
@@ -323,6 +333,15 @@ impl Store {
         decode_info(value.value())
     }
 
+    /// The journal's epoch (0 for a journal not held: every journal starts at 0).
+    pub fn epoch(&self, id: JournalId) -> Result<u32, StoreError> {
+        match self.journal_info(id) {
+            Ok(info) => Ok(info.epoch),
+            Err(StoreError::UnknownJournal(_)) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Loads a journal: its snapshot (or the genesis) plus every appended change.
     /// Local changes made on the result carry this device's actor id.
     pub fn load_journal(&self, id: JournalId) -> Result<Journal, StoreError> {
@@ -495,6 +514,18 @@ impl Store {
         Ok(table.range(range)?.count() as u64)
     }
 
+    /// The activities of `journal` changed here and not yet acknowledged.
+    pub fn unsent_activities(&self, journal: JournalId) -> Result<Vec<ActivityId>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(UNSENT)?;
+        let range = (journal.0.as_u128(), 0)..=(journal.0.as_u128(), u128::MAX);
+        let mut ids = Vec::new();
+        for row in table.range(range)? {
+            ids.push(ActivityId(Uuid::from_u128(row?.0.value().1)));
+        }
+        Ok(ids)
+    }
+
     /// Heads the relay has durably acknowledged for this journal (empty if none).
     pub fn acknowledged_heads(&self, journal: JournalId) -> Result<Vec<ChangeHash>, StoreError> {
         let tx = self.db.begin_read()?;
@@ -557,8 +588,13 @@ impl Store {
                 .get(info.id.0.as_u128())?
                 .map(|v| decode_info(v.value()))
                 .transpose()?;
-            if current.as_ref() != Some(info) {
-                insert_info(&mut table, info)?;
+            // The epoch is the store's own (the relay tells it in `Heads`).
+            let info = JournalInfo {
+                epoch: current.as_ref().map_or(0, |c| c.epoch),
+                ..info.clone()
+            };
+            if current.as_ref() != Some(&info) {
+                insert_info(&mut table, &info)?;
             }
             if current.is_none() && self.home.is_some() {
                 drop(table);
@@ -586,6 +622,7 @@ impl Store {
                 id: to,
                 centre: centre.to_owned(),
                 municipality: None,
+                epoch: 0,
             },
         )?;
         tx.open_table(META)?
@@ -893,6 +930,7 @@ fn write_new_store(
                     id: home,
                     centre: centre.to_owned(),
                     municipality: None,
+                    epoch: 0,
                 },
             )?;
             write_empty_view(&tx, home)?;

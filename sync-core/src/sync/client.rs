@@ -23,6 +23,9 @@ pub enum ClientEvent {
     Welcomed { journals: Vec<JournalGrant> },
     /// The relay's sync health of every device (sent to office devices).
     Health { devices: Vec<DeviceHealth> },
+    /// The relay holds a newer epoch of `journal` (it was rewritten by an
+    /// erasure): this device must adopt it before it can sync that journal.
+    NewEpoch { journal: Uuid, epoch: u32 },
     /// The relay durably stored this many of our changes.
     Uploaded { journal: Uuid, changes: usize },
     /// We durably stored this many changes from the relay.
@@ -235,11 +238,17 @@ impl ClientSession {
             (
                 Frame::Heads {
                     journal,
+                    epoch,
                     heads,
                     has_acked,
                 },
                 State::Ready,
-            ) => self.on_heads(now, journal, &heads, has_acked, storage),
+            ) => {
+                if epoch != storage.epoch(journal).map_err(storage_error)? {
+                    return self.on_other_epoch(now, journal, epoch, storage);
+                }
+                self.on_heads(now, journal, &heads, has_acked, storage)
+            }
             (
                 Frame::Ack {
                     journal,
@@ -309,6 +318,35 @@ impl ClientSession {
             .copied()
             .collect();
         others.into_iter().for_each(|j| self.enqueue(j));
+        self.start_next(now, storage);
+        if self.active.is_none() {
+            self.events.push_back(ClientEvent::Idle);
+        }
+        Ok(())
+    }
+
+    /// The relay's journal is another epoch than ours: this round ends with
+    /// nothing exchanged (the relay stores nothing of it) and the shell is told.
+    fn on_other_epoch(
+        &mut self,
+        now: Instant,
+        journal: Uuid,
+        epoch: u32,
+        storage: &mut impl ClientStorage,
+    ) -> Result<(), SessionError> {
+        let mine = storage.epoch(journal).map_err(storage_error)?;
+        self.round_mut(journal)?;
+        if epoch < mine {
+            return Err(SessionError::Protocol(format!(
+                "the office server's copy of journal {journal} is older than this device's \
+                 (epoch {epoch}, not {mine}): it was restored from a backup made before an \
+                 erasure; the erasure must be made again there"
+            )));
+        }
+        self.active = None;
+        self.deadline = None;
+        self.events
+            .push_back(ClientEvent::NewEpoch { journal, epoch });
         self.start_next(now, storage);
         if self.active.is_none() {
             self.events.push_back(ClientEvent::Idle);
@@ -558,8 +596,10 @@ impl ClientSession {
             base.extend(crate::journal::genesis_heads());
             self.batches_since(journal, &base, storage)?
         };
+        let epoch = storage.epoch(journal).map_err(storage_error)?;
         self.send(&Frame::Open {
             journal,
+            epoch,
             heads,
             acked,
         });

@@ -19,6 +19,8 @@ pub struct MemoryJournals {
     pub unsent: BTreeMap<Uuid, HashSet<ChangeHash>>,
     /// For a relay: the actors that may write each journal. `None`: anyone.
     pub writers: Option<BTreeMap<Uuid, HashSet<ActorId>>>,
+    /// Each journal's epoch (absent: 0).
+    pub epochs: BTreeMap<Uuid, u32>,
 }
 
 impl MemoryJournals {
@@ -34,6 +36,10 @@ impl MemoryJournals {
 }
 
 impl SyncStorage for MemoryJournals {
+    fn epoch(&mut self, journal: Uuid) -> Result<u32, StorageFailure> {
+        Ok(self.epochs.get(&journal).copied().unwrap_or(0))
+    }
+
     fn heads(&mut self, journal: Uuid) -> Result<Vec<ChangeHash>, StorageFailure> {
         Ok(self.doc(journal).get_heads())
     }

@@ -55,6 +55,9 @@ pub trait SyncStorage {
     /// The given changes (all held) as one Automerge bundle: the compact
     /// columnar form that travels in `Changes` frames.
     fn bundle(&mut self, journal: Uuid, hashes: &[ChangeHash]) -> Result<Vec<u8>, StorageFailure>;
+    /// The journal's epoch: 0, raised by each erasure (docs/ERASURE.md). Two
+    /// copies of a journal on different epochs share nothing but the genesis.
+    fn epoch(&mut self, journal: Uuid) -> Result<u32, StorageFailure>;
 }
 
 /// What the client side additionally stores: what the relay acknowledged.

@@ -73,6 +73,9 @@ struct OpenRound {
     has_acked: bool,
     /// The download for this round was queued.
     downloading: bool,
+    /// The client is on another epoch of the journal: nothing of this round
+    /// is stored or sent (the client adopts the relay's epoch first).
+    other_epoch: bool,
 }
 
 impl RelaySession {
@@ -207,11 +210,12 @@ impl RelaySession {
             (
                 Frame::Open {
                     journal,
+                    epoch,
                     heads,
                     acked,
                 },
                 State::Ready,
-            ) => self.on_open(journal, heads, &acked, storage),
+            ) => self.on_open(journal, epoch, heads, &acked, storage),
             (
                 Frame::Changes {
                     journal,
@@ -282,6 +286,7 @@ impl RelaySession {
     fn on_open(
         &mut self,
         journal: Uuid,
+        client_epoch: u32,
         client_heads: Vec<ChangeHash>,
         acked: &[ChangeHash],
         storage: &mut impl RelayStorage,
@@ -292,9 +297,12 @@ impl RelaySession {
             return Err((ErrorCode::Malformed, SessionError::Protocol(message.into())));
         }
         let heads = storage.heads(journal).map_err(internal)?;
-        let has_acked = storage.contains_all(journal, acked).map_err(internal)?;
+        let epoch = storage.epoch(journal).map_err(internal)?;
+        let other_epoch = epoch != client_epoch;
+        let has_acked = !other_epoch && storage.contains_all(journal, acked).map_err(internal)?;
         self.send(&Frame::Heads {
             journal,
+            epoch,
             heads,
             has_acked,
         });
@@ -304,6 +312,7 @@ impl RelaySession {
                 client_heads,
                 has_acked,
                 downloading: false,
+                other_epoch,
             },
         );
         self.download_if_ready(journal, storage)
@@ -321,6 +330,11 @@ impl RelaySession {
             let message = "changes for a journal that was not opened";
             return Err((ErrorCode::Malformed, SessionError::Protocol(message.into())));
         };
+        if round.other_epoch {
+            // Changes of another epoch's journal are never stored: they could
+            // hold what an erasure removed.
+            return Ok(());
+        }
         if sent_before_heads && !round.has_acked {
             // Built on heads this relay does not hold: the client learns that
             // from `Heads` and sends again from the relay's heads.
@@ -384,6 +398,7 @@ impl RelaySession {
             .get(&journal)
             .is_some_and(|g| g.access == Access::Read);
         if round.downloading
+            || round.other_epoch
             || !(read_only
                 || storage
                     .contains_all(journal, &round.client_heads)

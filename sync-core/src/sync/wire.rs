@@ -12,7 +12,7 @@ use crate::limits::{
 };
 
 /// The protocol version this code speaks.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// `Hello`'s unsent count when the device cannot say.
 const UNSENT_UNKNOWN: u32 = u32::MAX;
@@ -142,11 +142,16 @@ pub enum Frame {
     },
     Open {
         journal: Uuid,
+        /// The journal's epoch on the device (raised by each erasure).
+        epoch: u32,
         heads: Vec<ChangeHash>,
         acked: Vec<ChangeHash>,
     },
     Heads {
         journal: Uuid,
+        /// The journal's epoch at the relay: when it differs from the device's,
+        /// the device's heads and changes belong to another journal.
+        epoch: u32,
         heads: Vec<ChangeHash>,
         has_acked: bool,
     },
@@ -315,19 +320,23 @@ impl Frame {
             }
             Frame::Open {
                 journal,
+                epoch,
                 heads,
                 acked,
             } => {
                 w.uuid(journal);
+                w.u32(*epoch);
                 w.heads(heads)?;
                 w.heads(acked)?;
             }
             Frame::Heads {
                 journal,
+                epoch,
                 heads,
                 has_acked,
             } => {
                 w.uuid(journal);
+                w.u32(*epoch);
                 w.heads(heads)?;
                 w.u8(u8::from(*has_acked));
             }
@@ -485,11 +494,13 @@ fn read_payload(kind: u8, r: &mut Reader<'_>) -> Result<Frame, DecodeError> {
         },
         3 => Frame::Open {
             journal: r.uuid()?,
+            epoch: r.u32()?,
             heads: r.heads()?,
             acked: r.heads()?,
         },
         4 => Frame::Heads {
             journal: r.uuid()?,
+            epoch: r.u32()?,
             heads: r.heads()?,
             has_acked: r.flag()?,
         },
@@ -855,11 +866,13 @@ mod tests {
             },
             Frame::Open {
                 journal: j,
+                epoch: 2,
                 heads: vec![h(1), h(2)],
                 acked: vec![],
             },
             Frame::Heads {
                 journal: j,
+                epoch: 2,
                 heads: vec![h(3)],
                 has_acked: true,
             },

@@ -1,0 +1,86 @@
+//! Adopting a journal rewritten by an erasure (docs/ERASURE.md): when the
+//! relay says it holds a newer epoch of a journal, the device downloads the
+//! new journal into memory in a session of its own, and only once it has all
+//! of it replaces its copy ([`Replica::adopt_epoch`]: what was not sent yet is
+//! carried over, the file is rewritten). A lost connection midway leaves the
+//! old journal in place; the next sync tries again.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use sync_core::Replica;
+use sync_core::sync::memory::MemoryJournals;
+use sync_core::sync::{ClientEvent, ClientSession};
+use uuid::Uuid;
+
+use crate::net::{NetError, sleep_until, software};
+use relay::transport;
+
+/// Downloads epoch `epoch` of `journal` over `conn` and adopts it.
+pub async fn adopt_epoch(
+    conn: &quinn::Connection,
+    replica: &mut Replica,
+    (journal, epoch): (Uuid, u32),
+    pay: impl Fn(&[u8]) -> Result<(), NetError>,
+) -> Result<(), NetError> {
+    let (mut send, mut recv) = conn
+        .open_bi()
+        .await
+        .map_err(transport::TransportError::from)?;
+    let mut staging = MemoryJournals::default();
+    staging.epochs.insert(journal, epoch);
+    let mut session = ClientSession::new(Instant::now(), &software(), vec![journal], &mut staging);
+    loop {
+        while let Some(bytes) = session.poll_transmit() {
+            pay(&bytes)?;
+            transport::write_all(&mut send, &bytes).await?;
+        }
+        while let Some(event) = session.poll_event() {
+            match event {
+                ClientEvent::Idle => {
+                    let _ = send.finish();
+                    let downloaded = staging
+                        .docs
+                        .remove(&journal)
+                        .unwrap_or_else(sync_core::journal::genesis);
+                    replica.adopt_epoch(journal, epoch, downloaded)?;
+                    eprintln!(
+                        "sync: the office rewrote this centre's journal to erase a record; \
+                         this computer now holds the new journal (nothing unsent was lost)"
+                    );
+                    return Ok(());
+                }
+                ClientEvent::Closed { reason } => return Err(reason.into()),
+                ClientEvent::NewEpoch { .. } => {
+                    // Rewritten again meanwhile: the next sync starts over.
+                    return Err(NetError::Refused(
+                        "the office server's journal changed during the download; trying again"
+                            .into(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            chunk = transport::read_chunk(&mut recv) => match chunk? {
+                Some(bytes) => handle(&mut session, &bytes, &mut staging)?,
+                None => session.handle_stream_closed(),
+            },
+            _ = sleep_until(deadline) => session.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+/// Feeds bytes to the download session; a panic inside Automerge ends this
+/// download only (nothing of it was stored).
+fn handle(
+    session: &mut ClientSession,
+    bytes: &[u8],
+    staging: &mut MemoryJournals,
+) -> Result<(), NetError> {
+    catch_unwind(AssertUnwindSafe(|| {
+        session.handle_bytes(Instant::now(), bytes, staging)
+    }))
+    .map_err(|_| NetError::Panicked("while downloading a rewritten journal".into()))
+}

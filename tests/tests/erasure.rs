@@ -1,0 +1,114 @@
+//! Erasure end to end (docs/ERASURE.md): the office erases a record at the
+//! relay; after the next sync the erased text is in no byte of the relay's
+//! store nor of any device's, every other record is everywhere, and what a
+//! device recorded offline meanwhile is kept and sent (an offline edit of the
+//! erased record is dropped).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::{Relay, device, enrol, sync_ok};
+use tests::Cli;
+
+const SECRET_TITLE: &str = "Konsultācija Zanei Kalniņai";
+const SECRET_NOTES: &str = "tālr. 2911 2233, diagnoze";
+
+fn in_file(path: &Path, text: &str) -> bool {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    bytes.windows(text.len()).any(|w| w == text.as_bytes())
+}
+
+/// id → title of every activity a device lists (deleted ones too).
+fn titles(cli: &Cli) -> BTreeMap<String, String> {
+    cli.list_json(&["--all-centres", "--all"])
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().expect("id").to_owned(),
+                a["title"].as_str().expect("title").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn add(cli: &Cli, title: &str, notes: &str) -> String {
+    cli.add([
+        "--title",
+        title,
+        "--kind",
+        "consultation",
+        "--date",
+        "2026-10-05",
+        "--notes",
+        notes,
+    ])
+}
+
+#[test]
+fn an_erased_record_leaves_no_trace_in_any_store_and_nothing_unsent_is_lost() {
+    let mut relay = Relay::start();
+    let centre = relay.add_centre("Ludzas KRC");
+    let first = device("Ludzas KRC", "Ludzas dators");
+    let second = device("Ludzas KRC", "Ludzas klēpjdators");
+    let office = device("IIC birojs", "office");
+    enrol(&first, &relay.centre_code(centre));
+    enrol(&second, &relay.centre_code(centre));
+    enrol(&office, &relay.office_code());
+
+    let secret = add(&first, SECRET_TITLE, SECRET_NOTES);
+    let kept = add(&first, "Vecāku sapulce", "Nākamreiz jāpaņem projektors");
+    for cli in [&first, &second, &office] {
+        sync_ok(cli);
+    }
+    assert!(
+        in_file(&second.store_path(), SECRET_NOTES),
+        "the check can fail"
+    );
+
+    // Offline on the second laptop: a new record, an edit, and an edit of
+    // the record about to be erased.
+    let offline = add(&second, "Rudens darbnīca", "Pierakstīts bez savienojuma");
+    second.ok(["edit", &kept, "--notes", "Projektors ir"]);
+    second.ok(["edit", &secret, "--notes", "vēl viens labojums"]);
+
+    // The office erases the record at the relay.
+    relay.stop();
+    let said = relay.admin(["erase", &secret]);
+    assert!(
+        said.is_empty(),
+        "the erase command prints on stderr: {said}"
+    );
+    let journals = relay.data_dir().join("journals.redb");
+    assert!(!in_file(&journals, SECRET_TITLE) && !in_file(&journals, SECRET_NOTES));
+    relay.restart();
+
+    for cli in [&first, &second, &office, &first] {
+        sync_ok(cli);
+    }
+    let everywhere = titles(&first);
+    assert!(!everywhere.contains_key(&secret), "{everywhere:?}");
+    assert_eq!(
+        everywhere[&offline], "Rudens darbnīca",
+        "sent after the erasure"
+    );
+    for cli in [&second, &office] {
+        assert_eq!(titles(cli), everywhere);
+    }
+    let kept_now = common::show(&first, &kept);
+    assert_eq!(
+        kept_now["notes"], "Projektors ir",
+        "the offline edit arrived"
+    );
+    for cli in [&first, &second, &office] {
+        assert_eq!(common::unsent(cli), 0);
+        let store = cli.store_path();
+        for text in [SECRET_TITLE, SECRET_NOTES, "vēl viens labojums"] {
+            assert!(!in_file(&store, text), "{text:?} in {}", store.display());
+        }
+    }
+    for text in [SECRET_TITLE, SECRET_NOTES, "vēl viens labojums"] {
+        assert!(!in_file(&journals, text), "{text:?} at the relay");
+    }
+}
