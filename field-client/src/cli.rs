@@ -44,6 +44,11 @@ pub enum Command {
         /// The activity's id
         id: String,
     },
+    /// Office: erase an activity for privacy, from every computer and the office server (it cannot be undone; docs/ERASURE.md)
+    Erase {
+        /// The activity's id
+        id: String,
+    },
     /// Undo a delete
     Restore {
         /// The activity's id

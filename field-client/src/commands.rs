@@ -31,6 +31,7 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
         Command::Edit { id, fields } => edit(&store, &id, &fields),
         Command::Delete { id } => set_deleted(&store, &id, true),
         Command::Restore { id } => set_deleted(&store, &id, false),
+        Command::Erase { id } => erase(&store, &id),
         Command::List {
             json,
             deleted,
@@ -214,6 +215,26 @@ fn set_deleted(store: &Path, id: &str, deleted: bool) -> Result<()> {
     };
     eprintln!("{message}");
     compact_quietly(&mut replica);
+    Ok(())
+}
+
+/// `field-client erase ID` (office): asks the office server to erase the
+/// record at the next sync; until then it is hidden here.
+fn erase(store: &Path, id: &str) -> Result<()> {
+    let id = parse_id(id)?;
+    let mut replica = open(store)?;
+    if !net::enrolment(replica.store())?.is_some_and(|e| e.office) {
+        bail!(
+            "only the office can erase a record; to hide it here, delete it \
+             (field-client delete {id})"
+        );
+    }
+    replica.request_erasure(id, Utc::now())?;
+    eprintln!(
+        "Erasure asked for. The record is hidden here now; the office server erases it at \
+         this computer's next sync, and every computer replaces its copy at its own next sync. \
+         It cannot be undone."
+    );
     Ok(())
 }
 
@@ -666,16 +687,19 @@ fn status(store: &Path, json: bool) -> Result<()> {
             enrolment: Option<&'a net::Enrolment>,
             sync: &'a net::SyncStatus,
             data: &'a budget::BudgetState,
+            erasures: &'a [sync_core::store::ErasureRequest],
         }
         let enrolment = net::enrolment(replica_store)?;
         let sync = net::sync_status(replica_store)?;
         let data = budget::state(replica_store, chrono::Local::now())?;
+        let erasures = replica_store.erasure_requests()?;
         let json = StatusJson {
             status: &status,
             store: replica_store.path(),
             enrolment: enrolment.as_ref(),
             sync: &sync,
             data: &data,
+            erasures: &erasures,
         };
         serde_json::to_writer_pretty(&mut out, &json)?;
         writeln!(out)?;
@@ -691,6 +715,7 @@ fn status(store: &Path, json: bool) -> Result<()> {
         if data.plan != budget::DataPlan::default() {
             output::write_data_plan(&mut out, &data)?;
         }
+        output::write_erasures(&mut out, &replica_store.erasure_requests()?)?;
     }
     Ok(())
 }

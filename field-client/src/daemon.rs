@@ -251,6 +251,10 @@ async fn stay_in_sync(
                         transport::write_all(&mut send, &bytes).await?;
                     }
                 }
+                ClientEvent::Erased {
+                    activity,
+                    rewritten,
+                } => net::say_erased(activity, rewritten),
                 ClientEvent::Idle | ClientEvent::Welcomed { .. } | ClientEvent::Synced { .. } => {}
             }
         }

@@ -12,7 +12,7 @@ use relay::enrol_code::EnrolCode;
 use relay::tls::{self, Fingerprint, Identity};
 use relay::transport::{self, TransportError};
 use serde::{Deserialize, Serialize};
-use sync_core::store::{JournalId, Store};
+use sync_core::store::{JournalId, Store, StoreError};
 use sync_core::sync::wire::FrameBuffer;
 use sync_core::sync::{ClientEvent, ClientSession, ErrorCode, Frame, Role, SessionError};
 use sync_core::{Replica, ReplicaError};
@@ -227,11 +227,13 @@ pub async fn enrol(
         journal,
         enrolled_at: Utc::now(),
     };
-    replica
-        .store()
-        .set_setting(ENROLMENT_KEY, &enrolment)
-        .map_err(ReplicaError::from)?;
+    keep_enrolment(replica.store(), &enrolment).map_err(ReplicaError::from)?;
     Ok(enrolment)
+}
+
+/// Stores the device's enrolment (durably).
+pub fn keep_enrolment(store: &Store, enrolment: &Enrolment) -> Result<(), StoreError> {
+    store.set_setting(ENROLMENT_KEY, enrolment)
 }
 
 async fn read_one_frame(recv: &mut quinn::RecvStream) -> Result<Frame, NetError> {
@@ -388,6 +390,10 @@ async fn drive(
                         transport::write_all(&mut send, &bytes).await?;
                     }
                 }
+                ClientEvent::Erased {
+                    activity,
+                    rewritten,
+                } => say_erased(activity, rewritten),
                 ClientEvent::Welcomed { .. } | ClientEvent::Synced { .. } => {}
             }
         }
@@ -403,6 +409,20 @@ async fn drive(
                 guarded(replica, |r| session.request_sync_all(Instant::now(), r))?;
             }
         }
+    }
+}
+
+/// Tells the log what the office server answered to an erasure request.
+pub(crate) fn say_erased(activity: Uuid, rewritten: Option<(Uuid, u32)>) {
+    match rewritten {
+        Some(_) => eprintln!(
+            "sync: the office server erased activity {activity}; every computer replaces its \
+             copy of that centre's journal at its next sync"
+        ),
+        None => eprintln!(
+            "sync: the office server holds no activity {activity} to erase (erased before, or \
+             never sent)"
+        ),
     }
 }
 

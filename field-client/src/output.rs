@@ -166,6 +166,35 @@ pub fn write_sync_status(
     Ok(())
 }
 
+/// Erasures the office asked for: waiting ones, and the office server's
+/// answers (nothing printed when there are none).
+pub fn write_erasures(
+    out: &mut dyn Write,
+    requests: &[sync_core::store::ErasureRequest],
+) -> io::Result<()> {
+    use sync_core::store::ErasureAnswer;
+    for r in requests {
+        let what = format!("of activity {}", r.activity);
+        match r.answer {
+            None => writeln!(
+                out,
+                "Erasure:       {what} waits for the next sync with the office server"
+            )?,
+            Some(ErasureAnswer::Erased { at, .. }) => writeln!(
+                out,
+                "Erasure:       {what} was erased by the office server on {}",
+                at.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")
+            )?,
+            Some(ErasureAnswer::NotFound { .. }) => writeln!(
+                out,
+                "Erasure:       {what}: the office server holds no such record \
+                 (erased before, or never sent); it stays hidden here"
+            )?,
+        }
+    }
+    Ok(())
+}
+
 /// The data plan and this month's use, in plain words.
 pub fn write_data_plan(out: &mut dyn Write, data: &BudgetState) -> io::Result<()> {
     let used = Bytes(data.used);

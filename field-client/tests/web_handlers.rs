@@ -474,3 +474,67 @@ fn latvian_numbers_dates_and_plurals() {
     assert_eq!(waiting(Lv, 11), "11 aktivitātes gaida nosūtīšanu.");
     assert_eq!(waiting(En, 3), "3 activities are waiting to be sent.");
 }
+
+#[tokio::test]
+async fn only_the_office_may_erase_and_it_asks_once_with_a_box_to_tick() {
+    let f = Fixture::new();
+    let token = f.token().await;
+    let created = f
+        .post("/activities", &seminar(&token, "Konsultācija"))
+        .await;
+    let path = location(&created)
+        .split('?')
+        .next()
+        .expect("path")
+        .to_owned();
+    let erase = format!("{path}/erase");
+    let requests = |f: &Fixture| {
+        let replica = Replica::open(&f.store).expect("store opens");
+        replica.store().erasure_requests().expect("requests")
+    };
+
+    // A centre's device: no button, and the page and the form are refused.
+    let (_, html) = f.get(&path).await;
+    assert!(!html.contains(&erase), "{html}");
+    assert_eq!(f.get(&erase).await.0, StatusCode::FORBIDDEN);
+    let ticked = [("csrf", token.as_str()), ("understood", "yes")];
+    let response = f.post(&erase, &ticked).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(requests(&f).is_empty() && !f.activities()[0].deleted);
+
+    // The office: the button, a page that asks once, the box must be ticked.
+    let office = field_client::net::Enrolment {
+        relay: "relay.example.lv:4433".into(),
+        fingerprint: String::new(),
+        office: true,
+        centre: "IIC birojs".into(),
+        journal: uuid::Uuid::new_v4(),
+        enrolled_at: chrono::Utc::now(),
+    };
+    let replica = Replica::open(&f.store).expect("store opens");
+    field_client::net::keep_enrolment(replica.store(), &office).expect("saved");
+    drop(replica);
+    let (_, html) = f.get(&path).await;
+    assert!(html.contains(&format!(r#"href="{erase}""#)), "{html}");
+    let (status, html) = f.get(&erase).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("To nevar atsaukt"), "{html}");
+    let response = f.post(&erase, &[("csrf", &token)]).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "box not ticked");
+    let response = f.post(&erase, &[("understood", "yes")]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "no token");
+    assert!(requests(&f).is_empty());
+
+    let response = f.post(&erase, &ticked).await;
+    assert_eq!(location(&response), "/?done=erase-requested");
+    let waiting = requests(&f);
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(path, format!("/activities/{}", waiting[0].activity));
+    assert!(waiting[0].answer.is_none());
+    assert!(f.activities()[0].deleted, "hidden until erased");
+    let (_, html) = f.get("/?done=erase-requested").await;
+    assert!(html.contains("Dzēšana pieprasīta"), "{html}");
+    let (_, html) = f.get(&path).await;
+    assert!(html.contains("Ir lūgts šo aktivitāti neatgriezeniski dzēst"));
+    assert!(!html.contains(&format!(r#"href="{erase}""#)), "asked once");
+}

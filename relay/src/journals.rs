@@ -82,7 +82,7 @@ impl RelayJournals {
     /// journal is rewritten without it under the next epoch, then the whole
     /// journals file is rewritten so no page keeps it. Devices adopt the new
     /// journal at their next sync. Returns the journal as it now is.
-    pub fn erase(
+    pub fn erase_activity(
         &mut self,
         activity: ActivityId,
         now: DateTime<Utc>,
@@ -248,5 +248,16 @@ impl RelayStorage for RelayJournals {
             return true;
         }
         self.registry.actor_may_write(journal, actor.to_bytes())
+    }
+
+    fn erase(&mut self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure> {
+        match self.erase_activity(ActivityId(activity), Utc::now()) {
+            Ok(info) => {
+                tracing::info!(%activity, journal = %info.id.0, epoch = info.epoch, "erased");
+                Ok(Some((info.id.0, info.epoch)))
+            }
+            Err(EraseError::NotFound(_)) => Ok(None),
+            Err(e) => Err(StorageFailure::local(e.to_string())),
+        }
     }
 }

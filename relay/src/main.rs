@@ -70,12 +70,6 @@ enum Command {
         /// The device's id (from `relay devices`)
         device: Uuid,
     },
-    /// Erase an activity for privacy: rewrite its centre's journal without it
-    /// (run while `relay serve` is stopped; devices follow at their next sync)
-    Erase {
-        /// The activity's id (as `field-client list --json` shows it)
-        activity: Uuid,
-    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,19 +167,6 @@ fn run(cli: Cli) -> Result<()> {
             address,
         ),
         Command::Devices => devices(&dir),
-        Command::Erase { activity } => {
-            let registry = Registry::open(&dir)?;
-            let mut journals = relay::journals::RelayJournals::open(&dir, registry).context(
-                "cannot open the journals (stop `relay serve` first: it keeps them open)",
-            )?;
-            let info = journals.erase(sync_core::ActivityId(activity), Utc::now())?;
-            eprintln!(
-                "Erased activity {activity} from \"{}\": its journal was rewritten without it \
-                 (epoch {}); every device replaces its copy at its next sync.",
-                info.centre, info.epoch
-            );
-            Ok(())
-        }
         Command::Revoke { device } => {
             let d = Registry::open(&dir)?.revoke(device, Utc::now())?;
             eprintln!(

@@ -211,6 +211,9 @@ async fn run_session(
 ) -> Result<(), ConnectionError> {
     let grants = lock(shared).registry().grants_for(device)?;
     let mut session = RelaySession::new(Instant::now(), grants);
+    if device.office {
+        session.permit_erasure();
+    }
     let mut changed = shared.changed.subscribe();
     let mut shutdown = shared.shutdown.clone();
     loop {
@@ -267,6 +270,16 @@ fn on_event(
         }
         RelayEvent::Stored { journal, changes } => {
             tracing::info!(device = %device.id, %journal, changes, "stored");
+            let _ = shared.changed.send((journal, session_id));
+        }
+        RelayEvent::Erased {
+            activity,
+            journal,
+            epoch,
+        } => {
+            tracing::info!(device = %device.id, %activity, %journal, epoch, "erased on the office's request");
+            // Every other session following the journal learns the new epoch
+            // at its next round, which this notification starts.
             let _ = shared.changed.send((journal, session_id));
         }
         RelayEvent::HoldsAll { journal } if journal == device.centre => {

@@ -25,6 +25,8 @@ pub fn abort_only_on_uncaught_panics() {
 
 /// The journal every fuzzed session may sync.
 const FUZZ_JOURNAL: Uuid = Uuid::from_u128(0x6b72_632d_6675_7a7a_0000_0000_0000_0001);
+/// The activity the fuzzed office device asked to erase.
+const FUZZ_ERASED: Uuid = Uuid::from_u128(0x6b72_632d_6675_7a7a_0000_0000_0000_0002);
 
 /// Most chunks one input is cut into for the frame buffer (bounds the work).
 const MAX_CHUNKS: usize = 64;
@@ -68,11 +70,15 @@ pub fn handshake(data: &[u8]) {
         ..MemoryJournals::default()
     };
     let mut relay = RelaySession::new(now, vec![grant]);
+    relay.permit_erasure();
     relay.handle_bytes(now, data, &mut relay_store);
     drain(|| relay.poll_transmit());
     relay.handle_timeout(now + Duration::from_secs(3_600));
 
-    let mut client_store = MemoryJournals::default();
+    let mut client_store = MemoryJournals {
+        erasures_requested: vec![FUZZ_ERASED],
+        ..MemoryJournals::default()
+    };
     let mut client = ClientSession::new(now, "fuzz", vec![FUZZ_JOURNAL], &mut client_store);
     drain(|| client.poll_transmit());
     client.handle_bytes(now, data, &mut client_store);
@@ -218,6 +224,13 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
             encoding: crate::sync::BatchEncoding::ChangeList,
             bundle: crate::sync::change_list(&changes),
         },
+        Frame::Erase {
+            activity: FUZZ_ERASED,
+        },
+        Frame::Erased {
+            activity: FUZZ_ERASED,
+            rewritten: Some((FUZZ_JOURNAL, 1)),
+        },
         Frame::Health {
             devices: vec![crate::sync::DeviceHealth {
                 device: Uuid::from_u128(7),
@@ -256,6 +269,10 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         "handshake",
         [&encoded[1][..], health, &encoded[3], &encoded[4]].concat(),
     ));
+    // An office asking for an erasure: Hello, Erase; Welcome, Erased.
+    let n = encoded.len();
+    seeds.push(("handshake", [&encoded[0][..], &encoded[n - 3]].concat()));
+    seeds.push(("handshake", [&encoded[1][..], &encoded[n - 2]].concat()));
     seeds.push(("journal_changes", bundle));
     seeds.extend(
         changes

@@ -12,6 +12,7 @@
 //! through the same durable path.
 
 mod epoch;
+mod erasure;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
@@ -616,6 +617,18 @@ impl ClientStorage for Replica {
         Ok(u32::try_from(unsent)
             .unwrap_or(u32::MAX - 1)
             .min(u32::MAX - 1))
+    }
+
+    fn erasures_requested(&mut self) -> Result<Vec<Uuid>, StorageFailure> {
+        self.waiting_erasures()
+    }
+
+    fn erasure_answered(
+        &mut self,
+        activity: Uuid,
+        rewritten: Option<(Uuid, u32)>,
+    ) -> Result<(), StorageFailure> {
+        self.record_erasure_answer(activity, rewritten)
     }
 }
 

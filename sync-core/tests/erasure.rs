@@ -254,3 +254,76 @@ fn a_device_adopts_the_new_epoch_and_keeps_what_it_had_not_sent() {
     let mut device = Replica::open(&path).expect("reopens");
     assert_eq!(device.activities().expect("reads"), want);
 }
+
+#[test]
+fn an_erasure_request_is_kept_once_hides_the_record_and_is_bounded() {
+    use sync_core::store::{ErasureAnswer, MAX_ERASURE_REQUESTS, StoreError};
+    use sync_core::sync::ClientStorage;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let new = NewStore {
+        centre: "IIC birojs",
+        device_name: "Biroja dators",
+    };
+    let mut office = Replica::create(&dir.path().join("journal.redb"), new).expect("create");
+    let id = office
+        .add(ActivityId::new_random(), &secret(), at(0))
+        .expect("durable");
+    let unknown = ActivityId::new_random();
+    assert!(matches!(
+        office.request_erasure(unknown, at(1)),
+        Err(sync_core::ReplicaError::Journal(JournalError::NotFound(_)))
+    ));
+    office.request_erasure(id, at(1)).expect("durable");
+    office.request_erasure(id, at(2)).expect("asking again");
+    assert!(office.get(id).expect("read").expect("kept").deleted);
+    assert_eq!(office.erasures_requested(), Ok(vec![id.0]));
+    let kept =
+        serde_json::to_string(&office.store().erasure_requests().expect("read")).expect("json");
+    assert!(
+        !kept.contains(SECRET_TITLE) && !kept.contains(SECRET_NOTES),
+        "{kept}"
+    );
+
+    office
+        .erasure_answered(id.0, Some((office.journal_id().0, 1)))
+        .expect("durable");
+    assert_eq!(office.erasures_requested(), Ok(vec![]));
+    let answered = office.store().erasure_requests().expect("read");
+    assert!(matches!(
+        answered[0].answer,
+        Some(ErasureAnswer::Erased { epoch: 1, .. })
+    ));
+
+    // Waiting requests are bounded; answered ones make room first.
+    for i in 1..MAX_ERASURE_REQUESTS {
+        let other = office
+            .add(ActivityId::new_random(), &minimal("Cits"), at(i as i64))
+            .expect("durable");
+        office.request_erasure(other, at(i as i64)).expect("room");
+    }
+    let one_more = office
+        .add(ActivityId::new_random(), &minimal("Vēl viens"), at(0))
+        .expect("durable");
+    office
+        .request_erasure(one_more, at(0))
+        .expect("the answered one made room");
+    let over = office
+        .add(ActivityId::new_random(), &minimal("Par daudz"), at(0))
+        .expect("durable");
+    let refused = office
+        .request_erasure(over, at(0))
+        .expect_err("over the limit");
+    assert!(
+        matches!(&refused, sync_core::ReplicaError::Store(e) if matches!(**e, StoreError::TooManyErasureRequests)),
+        "{refused}"
+    );
+    assert_eq!(
+        office.erasures_requested().expect("read").len(),
+        MAX_ERASURE_REQUESTS
+    );
+    assert!(
+        !office.get(over).expect("read").expect("kept").deleted,
+        "nothing changed"
+    );
+}

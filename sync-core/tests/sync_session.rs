@@ -15,7 +15,7 @@ use sync_core::sync::memory::MemoryJournals;
 use sync_core::sync::wire::Frame;
 use sync_core::sync::{
     Access, BatchEncoding, ClientEvent, ClientSession, DeviceHealth, ErrorCode, JournalGrant,
-    PROTOCOL_VERSION, RelayEvent, RelaySession, Role, SessionError,
+    PROTOCOL_VERSION, RelayEvent, RelaySession, RelayStorage, Role, SessionError, SyncStorage,
 };
 use uuid::Uuid;
 
@@ -593,6 +593,13 @@ proptest! {
     }
 }
 
+/// The session closed for a reason that says `why`.
+fn closed_because(events: &[ClientEvent], why: &str) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, ClientEvent::Closed { reason } if reason.to_string().contains(why)))
+}
+
 /// Delivers every frame both ways until neither side has anything to send;
 /// returns the events of both sides.
 fn pump(
@@ -736,11 +743,111 @@ fn a_device_on_an_old_epoch_sends_nothing_and_learns_the_new_one() {
     let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
     let (events, _) = pump(&mut c, &mut newer, &mut r, &mut relay, now);
     assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, ClientEvent::Closed { reason }
-            if reason.to_string().contains("restored from a backup"))),
+        closed_because(&events, "restored from a backup"),
         "{events:?}"
     );
     assert_eq!(relay.doc(JOURNAL).get_heads(), relay_heads);
+}
+
+#[test]
+fn the_office_asks_for_an_erasure_and_learns_the_new_epoch() {
+    let now = Instant::now();
+    let mut relay = MemoryJournals::default();
+    let ids = record(&mut relay, &ActorId::from([4; 16]), 3, 0);
+    let mut office = MemoryJournals::default();
+    let unknown = Uuid::from_u128(0xDEAD);
+    office.erasures_requested = vec![ids[1].0, unknown];
+
+    // A centre's device may not ask.
+    let mut centre = MemoryJournals {
+        erasures_requested: vec![ids[1].0],
+        ..MemoryJournals::default()
+    };
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut centre);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    let (events, _) = pump(&mut c, &mut centre, &mut r, &mut relay, now);
+    assert!(closed_because(&events, "only the office"), "{events:?}");
+    assert_eq!(relay.epoch(JOURNAL), Ok(0), "nothing erased");
+
+    let mut c = ClientSession::new(now, "test", vec![], &mut office);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    r.permit_erasure();
+    let (events, relay_events) = pump(&mut c, &mut office, &mut r, &mut relay, now);
+    let rewritten = Some((JOURNAL, 1));
+    assert!(
+        events.ends_with(&[
+            ClientEvent::Erased {
+                activity: ids[1].0,
+                rewritten
+            },
+            ClientEvent::NewEpoch {
+                journal: JOURNAL,
+                epoch: 1
+            }
+        ]),
+        "nothing else starts before the new journal is adopted: {events:?}"
+    );
+    // The shell adopts the new journal and asks for its round; the next
+    // erasure goes first.
+    office.docs.insert(JOURNAL, relay.doc(JOURNAL).clone());
+    office.epochs.insert(JOURNAL, 1);
+    c.request_sync(now, JOURNAL, &mut office);
+    let (events, _) = pump(&mut c, &mut office, &mut r, &mut relay, now);
+    assert!(
+        events.contains(&ClientEvent::Erased {
+            activity: unknown,
+            rewritten: None
+        }) && events.contains(&ClientEvent::Synced { journal: JOURNAL }),
+        "{events:?}"
+    );
+    assert_eq!(
+        office.erasures_answered,
+        vec![(ids[1].0, rewritten), (unknown, None)]
+    );
+    assert!(office.erasures_requested.is_empty());
+    assert!(relay_events.contains(&RelayEvent::Erased {
+        activity: ids[1].0,
+        journal: JOURNAL,
+        epoch: 1
+    }));
+    let journal = Journal::from_doc(relay.doc(JOURNAL).clone()).unwrap();
+    assert!(!journal.contains(ids[1]).unwrap() && journal.contains(ids[0]).unwrap());
+    assert!(c.is_idle() && !c.is_closed(), "the session goes on");
+}
+
+#[test]
+fn an_upload_under_way_when_the_journal_is_rewritten_is_not_stored() {
+    let now = Instant::now();
+    let mut relay = MemoryJournals::default();
+    let ids = record(&mut relay, &ActorId::from([4; 16]), 2, 0);
+    let mut client = MemoryJournals::default();
+    record(&mut client, &ActorId::from([3; 16]), 3, 10);
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    // Hello and Open reach the relay; the relay answers Welcome and Heads.
+    flight(&mut || c.poll_transmit(), &mut |b| {
+        r.handle_bytes(now, b, &mut relay)
+    });
+    flight(&mut || r.poll_transmit(), &mut |b| {
+        c.handle_bytes(now, b, &mut client)
+    });
+    // Meanwhile another session erases a record: the journal is rewritten.
+    assert_eq!(relay.erase(ids[0].0), Ok(Some((JOURNAL, 1))));
+    let rewritten_heads = relay.doc(JOURNAL).get_heads();
+    let (events, relay_events) = pump(&mut c, &mut client, &mut r, &mut relay, now);
+    assert!(
+        events.contains(&ClientEvent::NewEpoch {
+            journal: JOURNAL,
+            epoch: 1
+        }),
+        "{events:?}"
+    );
+    assert!(
+        !relay_events
+            .iter()
+            .any(|e| matches!(e, RelayEvent::Stored { .. })),
+        "{relay_events:?}"
+    );
+    assert_eq!(relay.doc(JOURNAL).get_heads(), rewritten_heads);
+    assert!(c.is_idle() && !c.is_closed(), "the session goes on");
 }

@@ -116,6 +116,9 @@ impl RelayStorage for RelayStore {
     fn actor_may_write(&mut self, journal: Uuid, actor: &ActorId) -> bool {
         self.journals.actor_may_write(journal, actor)
     }
+    fn erase(&mut self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure> {
+        self.journals.erase(activity)
+    }
 }
 
 /// One connection: the client's session and the relay's for it.

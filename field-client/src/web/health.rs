@@ -9,15 +9,11 @@ use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use sync_core::sync::DeviceHealth;
 
-use super::i18n::{self, Lang};
+use super::i18n::{self, Lang, t};
 use super::routes::{Reply, UiLang, fail, page};
 use super::status::SyncFacts;
 use super::{App, WebError};
 use crate::health::{self, CentreHealth, Silence, SyncHealth};
-
-fn t(lang: Lang, id: &str) -> String {
-    i18n::text(lang, id, &[])
-}
 
 pub(super) async fn health_page(State(app): State<App>, UiLang(lang): UiLang, uri: Uri) -> Reply {
     let (facts, report, journals) = app

@@ -68,6 +68,11 @@ fn bundle(lang: LanguageIdentifier, source: &str) -> Bundle {
     bundle
 }
 
+/// The message `id` in `lang`, without arguments.
+pub fn t(lang: Lang, id: &str) -> String {
+    text(lang, id, &[])
+}
+
 /// The message `id` in `lang`, with `args`. A missing message shows its id in
 /// brackets (and the tests fail on any), never an empty string.
 pub fn text(lang: Lang, id: &str, args: &[(&str, FluentValue<'_>)]) -> String {

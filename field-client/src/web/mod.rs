@@ -17,6 +17,7 @@
 //!   background sync and command-line scripts keep working alongside.
 
 mod assets;
+mod erase;
 mod find;
 mod form;
 mod guard;
@@ -222,6 +223,8 @@ enum WebError {
     Busy,
     StaleForm,
     BadForm,
+    /// Only an office device may do this (erase a record).
+    OfficeOnly,
     Store(String),
 }
 

@@ -8,7 +8,7 @@ use super::Listed;
 
 use super::find::{ListQuery, Totals};
 use super::form::{ActivityForm, Errors, count_name};
-use super::i18n::{self, Lang};
+use super::i18n::{self, Lang, t};
 use super::{CSRF_FIELD, LIST_PAGE_SIZE};
 
 /// What every page shows around its content.
@@ -22,10 +22,6 @@ pub(super) struct Chrome<'a> {
     pub(super) csrf: &'a str,
     /// This page's path and query, to come back to after switching language.
     pub(super) here: &'a str,
-}
-
-fn t(lang: Lang, id: &str) -> String {
-    i18n::text(lang, id, &[])
 }
 
 pub(super) fn layout(chrome: &Chrome<'_>, title: &str, content: Markup) -> Markup {
@@ -521,14 +517,33 @@ fn textarea(lang: Lang, page: &FormPage<'_>, name: &str, value: &str) -> Markup 
     field_frame(lang, page, name, &format!("field-{name}"), false, control)
 }
 
+/// What the detail page says and offers about erasing the record.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Erasure {
+    /// This is an office device: it may ask for an erasure.
+    pub(super) may_erase: bool,
+    /// An erasure of this record waits for the next sync.
+    pub(super) waiting: bool,
+}
+
 /// One activity, every field.
-pub(super) fn detail(lang: Lang, a: &Activity, csrf: &str, flash: Option<Markup>) -> Markup {
+pub(super) fn detail(
+    lang: Lang,
+    a: &Activity,
+    csrf: &str,
+    flash: Option<Markup>,
+    erasure: Erasure,
+) -> Markup {
     let none = || t(lang, "detail-none");
     let or_none = |s: &str| if s.is_empty() { none() } else { s.to_owned() };
     html! {
         @if let Some(flash) = flash { (flash) }
         h1 { (a.title) }
-        @if a.deleted { p.alert { (t(lang, "detail-deleted")) } }
+        @if erasure.waiting {
+            p.alert { (t(lang, "detail-erasure-waiting")) }
+        } @else if a.deleted {
+            p.alert { (t(lang, "detail-deleted")) }
+        }
         dl.detail {
             dt { (t(lang, "field-kind")) } dd { (i18n::kind_name(lang, a.kind)) }
             dt { (t(lang, "field-date")) } dd { (i18n::date(lang, a.date)) }
@@ -564,6 +579,9 @@ pub(super) fn detail(lang: Lang, a: &Activity, csrf: &str, flash: Option<Markup>
                 a.button.primary href=(format!("/activities/{}/edit", a.id)) { (t(lang, "action-edit")) }
                 a.button.secondary href=(format!("/activities/{}/history", a.id)) { (t(lang, "action-history")) }
                 a.button.danger href=(format!("/activities/{}/delete", a.id)) { (t(lang, "action-delete")) }
+            }
+            @if erasure.may_erase && !erasure.waiting {
+                a.button.danger href=(format!("/activities/{}/erase", a.id)) { (t(lang, "action-erase")) }
             }
             a.button.secondary href="/" { (t(lang, "back-to-list")) }
         }

@@ -11,7 +11,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use sync_core::{Activity, Group, Kind};
 
-use super::i18n::{self, Lang};
+use super::i18n::{self, Lang, t};
 use super::routes::{Failure, Reply, UiLang, facts_and_activities, fail, page};
 use super::{App, Listed, WebError};
 use crate::report::{self, Figures, Origin, Period, Report, Selection};
@@ -188,10 +188,6 @@ pub(super) async fn report_file(
         body,
     )
         .into_response())
-}
-
-fn t(lang: Lang, id: &str) -> String {
-    i18n::text(lang, id, &[])
 }
 
 /// The centres and municipalities the form offers to choose from.

@@ -35,6 +35,10 @@ pub fn router(app: App) -> Router {
         .route("/activities/{id}/edit", get(edit_form))
         .route("/activities/{id}/delete", get(confirm_delete).post(delete))
         .route("/activities/{id}/restore", post(restore))
+        .route(
+            "/activities/{id}/erase",
+            get(super::erase::confirm_erase).post(super::erase::erase),
+        )
         .route("/activities/{id}/history", get(history))
         .route("/language", post(set_language))
         .route("/status", get(status_fragment))
@@ -100,6 +104,10 @@ impl IntoResponse for Failure {
                 StatusCode::BAD_REQUEST,
                 i18n::text(lang, "error-bad-form", &[]),
             ),
+            WebError::OfficeOnly => (
+                StatusCode::FORBIDDEN,
+                i18n::text(lang, "error-office-only", &[]),
+            ),
             WebError::Store(details) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 i18n::text(lang, "error-store", &[("details", details.clone().into())]),
@@ -160,7 +168,10 @@ pub(super) async fn facts_and_activities(
         .await
 }
 
-async fn facts_and_activity(app: &App, id: ActivityId) -> Result<(SyncFacts, Activity), WebError> {
+pub(super) async fn facts_and_activity(
+    app: &App,
+    id: ActivityId,
+) -> Result<(SyncFacts, Activity), WebError> {
     let (facts, found) = app
         .read(move |view| Ok((SyncFacts::read(view)?, view.get(id)?)))
         .await?;
@@ -212,8 +223,12 @@ async fn list(
     .into_response())
 }
 
-/// "… was deleted. Undo" after a delete.
+/// "… was deleted. Undo" after a delete; what happens next after an
+/// erasure was asked for.
 fn list_flash(lang: Lang, query: &ListQuery, activities: &[Listed], csrf: &str) -> Option<Markup> {
+    if query.done == "erase-requested" {
+        return Some(pages::flash(&i18n::text(lang, "erase-requested", &[])));
+    }
     let id: ActivityId = query.id.parse().ok()?;
     let a = &activities.iter().find(|l| l.activity.id == id)?.activity;
     (query.done == "deleted" && a.deleted).then(|| {
@@ -247,7 +262,17 @@ async fn show(
     };
     let flash =
         message.map(|id| pages::flash(&i18n::text(lang, id, &[("title", a.title.clone().into())])));
-    let content = pages::detail(lang, &a, app.csrf_token(), flash);
+    let requests = app
+        .read(|view| view.store().erasure_requests().map_err(ReplicaError::from))
+        .await
+        .map_err(fail(lang))?;
+    let erasure = pages::Erasure {
+        may_erase: facts.office,
+        waiting: requests
+            .iter()
+            .any(|r| r.activity == id && r.answer.is_none()),
+    };
+    let content = pages::detail(lang, &a, app.csrf_token(), flash, erasure);
     Ok(page(&app, lang, &facts, &uri, &a.title, content).into_response())
 }
 
@@ -328,7 +353,7 @@ fn render_form(
 }
 
 /// The posted form, once its token proved it came from this app's page.
-fn posted(app: &App, lang: Lang, body: &[u8]) -> Result<FormData, Failure> {
+pub(super) fn posted(app: &App, lang: Lang, body: &[u8]) -> Result<FormData, Failure> {
     let data = FormData::parse(body);
     if !guard::token_matches(app, data.get(CSRF_FIELD)) {
         return Err(Failure(lang, WebError::StaleForm));
@@ -606,6 +631,6 @@ async fn not_found(UiLang(lang): UiLang) -> Failure {
     Failure(lang, WebError::PageNotFound)
 }
 
-fn parse_id(text: &str) -> Result<ActivityId, WebError> {
+pub(super) fn parse_id(text: &str) -> Result<ActivityId, WebError> {
     text.parse().map_err(|_| WebError::NotFound)
 }

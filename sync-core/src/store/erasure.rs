@@ -25,6 +25,7 @@ use super::{
 };
 use crate::activity::ActivityId;
 use crate::journal::Journal;
+use chrono::{DateTime, Utc};
 
 /// What a rewritten journal brings besides its contents.
 #[derive(Clone, Copy, Debug, Default)]
@@ -211,4 +212,75 @@ fn copy<K: redb::Key + 'static>(
         target.insert(key.value(), value.value())?;
     }
     Ok(())
+}
+
+/// Settings key of the office's erasure requests (docs/STORAGE.md).
+const ERASURE_REQUESTS_KEY: &str = "erasure_requests";
+
+/// Erasure requests kept: the office erases a record a few times a year, so
+/// a hundred waiting means something else is wrong; answered ones beyond it
+/// are forgotten oldest first.
+pub const MAX_ERASURE_REQUESTS: usize = 100;
+
+/// An erasure the office asked for, kept until the relay answers (and a while
+/// after, to show the answer).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ErasureRequest {
+    /// Only the id: the request must not keep any of the record's content
+    /// (an erased record's title here would outlive the erasure).
+    pub activity: ActivityId,
+    pub requested_at: DateTime<Utc>,
+    pub requested_by: String,
+    /// `None` while waiting for the relay.
+    pub answer: Option<ErasureAnswer>,
+}
+
+/// The relay's answer to an erasure request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum ErasureAnswer {
+    /// The journal was rewritten without the record.
+    Erased { at: DateTime<Utc>, epoch: u32 },
+    /// No journal at the relay holds the record (already erased, or never sent).
+    NotFound { at: DateTime<Utc> },
+}
+
+impl Store {
+    /// Every erasure request kept, oldest first.
+    pub fn erasure_requests(&self) -> Result<Vec<ErasureRequest>, StoreError> {
+        Ok(self.setting(ERASURE_REQUESTS_KEY)?.unwrap_or_default())
+    }
+
+    /// Records a request durably (asking again for a waiting one changes
+    /// nothing; asking again after an answer asks anew).
+    pub fn request_erasure(&self, request: ErasureRequest) -> Result<(), StoreError> {
+        let mut all = self.erasure_requests()?;
+        let waiting = |r: &ErasureRequest| r.answer.is_none();
+        if all
+            .iter()
+            .any(|r| waiting(r) && r.activity == request.activity)
+        {
+            return Ok(());
+        }
+        all.retain(|r| r.activity != request.activity);
+        while all.len() >= MAX_ERASURE_REQUESTS {
+            let answered = all.iter().position(|r| !waiting(r));
+            all.remove(answered.ok_or(StoreError::TooManyErasureRequests)?);
+        }
+        all.push(request);
+        self.set_setting(ERASURE_REQUESTS_KEY, &all)
+    }
+
+    /// Records the relay's answer to the waiting request for `activity`, durably.
+    pub fn answer_erasure(
+        &self,
+        activity: ActivityId,
+        answer: ErasureAnswer,
+    ) -> Result<(), StoreError> {
+        let mut all = self.erasure_requests()?;
+        for request in all.iter_mut().filter(|r| r.activity == activity) {
+            request.answer.get_or_insert(answer);
+        }
+        self.set_setting(ERASURE_REQUESTS_KEY, &all)
+    }
 }

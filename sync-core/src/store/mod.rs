@@ -12,7 +12,7 @@
 mod erasure;
 mod tables;
 
-pub use erasure::Replacement;
+pub use erasure::{ErasureAnswer, ErasureRequest, MAX_ERASURE_REQUESTS, Replacement};
 
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -135,6 +135,12 @@ pub enum StoreError {
     /// The snapshot did not load back to the same heads; nothing was deleted.
     #[error("compaction stopped: the new snapshot would not load back identically ({0})")]
     CompactionMismatch(String),
+    /// [`MAX_ERASURE_REQUESTS`] requests wait for the relay already.
+    #[error(
+        "{MAX_ERASURE_REQUESTS} erasures are already waiting for the office server; \
+         let this device sync before asking for more"
+    )]
+    TooManyErasureRequests,
 }
 
 macro_rules! storage_from {

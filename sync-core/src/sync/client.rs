@@ -1,6 +1,6 @@
 //! The field client's side of a session.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Instant;
 
 use automerge::{Change, ChangeHash};
@@ -26,6 +26,14 @@ pub enum ClientEvent {
     /// The relay holds a newer epoch of `journal` (it was rewritten by an
     /// erasure): this device must adopt it before it can sync that journal.
     NewEpoch { journal: Uuid, epoch: u32 },
+    /// The relay answered this device's request to erase `activity`:
+    /// `rewritten` is the journal that held it and its new epoch (a
+    /// `NewEpoch` follows when this device must adopt it), `None` when no
+    /// journal at the relay holds it.
+    Erased {
+        activity: Uuid,
+        rewritten: Option<(Uuid, u32)>,
+    },
     /// The relay durably stored this many of our changes.
     Uploaded { journal: Uuid, changes: usize },
     /// We durably stored this many changes from the relay.
@@ -43,6 +51,8 @@ pub enum ClientEvent {
 #[derive(Debug)]
 struct Round {
     journal: Uuid,
+    /// The journal's epoch this device named in `Open`.
+    epoch: u32,
     /// The relay's `Heads` arrived.
     heard: bool,
     /// The batch sent and not yet acknowledged.
@@ -82,6 +92,11 @@ pub struct ClientSession {
     grants: BTreeMap<Uuid, JournalGrant>,
     queue: VecDeque<Uuid>,
     active: Option<Round>,
+    /// The erasure asked of the relay and not answered yet (no round runs
+    /// meanwhile: the answer may change a journal's epoch).
+    erasing: Option<Uuid>,
+    /// Erasures asked in this session: each is asked once per session.
+    erasures_asked: BTreeSet<Uuid>,
     /// Heads at the start of the active round, to detect rounds without progress.
     round_start_heads: Vec<ChangeHash>,
     moved_this_round: bool,
@@ -112,6 +127,8 @@ impl ClientSession {
             grants: BTreeMap::new(),
             queue: VecDeque::new(),
             active: None,
+            erasing: None,
+            erasures_asked: BTreeSet::new(),
             round_start_heads: Vec::new(),
             moved_this_round: false,
             rounds_without_progress: BTreeMap::new(),
@@ -147,9 +164,14 @@ impl ClientSession {
         self.state == State::Closed
     }
 
-    /// True when welcomed, no round is running and none is queued.
+    /// True when welcomed, no round or erasure is running and none is queued.
     pub fn is_idle(&self) -> bool {
-        self.state == State::Ready && self.active.is_none() && self.queue.is_empty()
+        self.state == State::Ready && !self.is_busy() && self.queue.is_empty()
+    }
+
+    /// A round or an erasure is waiting for the relay.
+    fn is_busy(&self) -> bool {
+        self.active.is_some() || self.erasing.is_some()
     }
 
     /// Asks for another round of `journal` (after a local change, or a timer).
@@ -236,6 +258,13 @@ impl ClientSession {
                 Ok(())
             }
             (
+                Frame::Erased {
+                    activity,
+                    rewritten,
+                },
+                State::Ready,
+            ) => self.on_erased(now, activity, rewritten, storage),
+            (
                 Frame::Heads {
                     journal,
                     epoch,
@@ -244,7 +273,7 @@ impl ClientSession {
                 },
                 State::Ready,
             ) => {
-                if epoch != storage.epoch(journal).map_err(storage_error)? {
+                if epoch != self.round_mut(journal)?.epoch {
                     return self.on_other_epoch(now, journal, epoch, storage);
                 }
                 self.on_heads(now, journal, &heads, has_acked, storage)
@@ -319,7 +348,7 @@ impl ClientSession {
             .collect();
         others.into_iter().for_each(|j| self.enqueue(j));
         self.start_next(now, storage);
-        if self.active.is_none() {
+        if !self.is_busy() {
             self.events.push_back(ClientEvent::Idle);
         }
         Ok(())
@@ -345,10 +374,16 @@ impl ClientSession {
         }
         self.active = None;
         self.deadline = None;
-        self.events
-            .push_back(ClientEvent::NewEpoch { journal, epoch });
+        if epoch == mine {
+            // Adopted since this round opened (an erasure this device asked
+            // for): the round goes again, on the new epoch.
+            self.enqueue(journal);
+        } else {
+            self.events
+                .push_back(ClientEvent::NewEpoch { journal, epoch });
+        }
         self.start_next(now, storage);
-        if self.active.is_none() {
+        if !self.is_busy() {
             self.events.push_back(ClientEvent::Idle);
         }
         Ok(())
@@ -532,7 +567,7 @@ impl ClientSession {
         let journal = round.journal;
         self.finish_round(journal, storage)?;
         self.start_next(now, storage);
-        if self.active.is_none() {
+        if !self.is_busy() {
             self.events.push_back(ClientEvent::Idle);
         }
         Ok(())
@@ -564,9 +599,16 @@ impl ClientSession {
         }
     }
 
+    /// Starts what comes next: an erasure the office asked for first, then
+    /// the next queued round.
     fn start_next(&mut self, now: Instant, storage: &mut impl ClientStorage) {
-        if self.state != State::Ready || self.active.is_some() {
+        if self.state != State::Ready || self.is_busy() {
             return;
+        }
+        match self.ask_next_erasure(now, storage) {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => return self.fail(e),
         }
         let Some(journal) = self.queue.pop_front() else {
             return;
@@ -574,6 +616,68 @@ impl ClientSession {
         if let Err(e) = self.open(now, journal, storage) {
             self.fail(e);
         }
+    }
+
+    /// Sends `Erase` for the oldest request not asked yet in this session;
+    /// true when one was sent.
+    fn ask_next_erasure(
+        &mut self,
+        now: Instant,
+        storage: &mut impl ClientStorage,
+    ) -> Result<bool, SessionError> {
+        let requested = storage.erasures_requested().map_err(storage_error)?;
+        let Some(activity) = requested
+            .into_iter()
+            .find(|a| !self.erasures_asked.contains(a))
+        else {
+            return Ok(false);
+        };
+        self.erasures_asked.insert(activity);
+        self.send(&Frame::Erase { activity });
+        self.erasing = Some(activity);
+        self.deadline = Some(now + SESSION_REPLY_TIMEOUT);
+        Ok(true)
+    }
+
+    /// The relay's answer to `Erase`: recorded durably, then, when the
+    /// journal was rewritten to an epoch this device does not hold, the shell
+    /// is told to adopt it.
+    fn on_erased(
+        &mut self,
+        now: Instant,
+        activity: Uuid,
+        rewritten: Option<(Uuid, u32)>,
+        storage: &mut impl ClientStorage,
+    ) -> Result<(), SessionError> {
+        if self.erasing != Some(activity) {
+            return Err(SessionError::Protocol(
+                "an erasure answer nobody asked for".into(),
+            ));
+        }
+        self.erasing = None;
+        self.deadline = None;
+        storage
+            .erasure_answered(activity, rewritten)
+            .map_err(storage_error)?;
+        self.events.push_back(ClientEvent::Erased {
+            activity,
+            rewritten,
+        });
+        if let Some((journal, epoch)) = rewritten
+            && epoch > storage.epoch(journal).map_err(storage_error)?
+        {
+            // The shell adopts the new journal, then asks for its round
+            // (`request_sync`), which starts what comes next; a round opened
+            // before would name the old epoch.
+            self.events
+                .push_back(ClientEvent::NewEpoch { journal, epoch });
+            return Ok(());
+        }
+        self.start_next(now, storage);
+        if !self.is_busy() {
+            self.events.push_back(ClientEvent::Idle);
+        }
+        Ok(())
     }
 
     /// Sends `Open`, then, when the relay acknowledged something before, the
@@ -605,6 +709,7 @@ impl ClientSession {
         });
         self.active = Some(Round {
             journal,
+            epoch,
             heard: false,
             in_flight: None,
             rest: VecDeque::new(),
@@ -662,6 +767,7 @@ impl ClientSession {
     fn close(&mut self, reason: SessionError) {
         self.state = State::Closed;
         self.active = None;
+        self.erasing = None;
         self.queue.clear();
         self.deadline = None;
         self.events.push_back(ClientEvent::Closed { reason });
@@ -685,5 +791,7 @@ pub(super) fn frame_name(frame: &Frame) -> &'static str {
         Frame::Enrol { .. } => "Enrol",
         Frame::Enrolled { .. } => "Enrolled",
         Frame::Health { .. } => "Health",
+        Frame::Erase { .. } => "Erase",
+        Frame::Erased { .. } => "Erased",
     }
 }

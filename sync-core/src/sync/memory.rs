@@ -8,7 +8,9 @@ use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
 use uuid::Uuid;
 
 use super::{ClientStorage, RelayStorage, StorageFailure, SyncStorage};
-use crate::journal::genesis;
+use crate::activity::ActivityId;
+use crate::journal::{Journal, genesis};
+use chrono::DateTime;
 
 /// Journals held in memory, with the acknowledged heads a client keeps.
 #[derive(Debug, Default)]
@@ -21,6 +23,10 @@ pub struct MemoryJournals {
     pub writers: Option<BTreeMap<Uuid, HashSet<ActorId>>>,
     /// Each journal's epoch (absent: 0).
     pub epochs: BTreeMap<Uuid, u32>,
+    /// For an office client: activities it asked to erase, not yet answered.
+    pub erasures_requested: Vec<Uuid>,
+    /// For an office client: the relay's answers, in order.
+    pub erasures_answered: Vec<(Uuid, Option<(Uuid, u32)>)>,
 }
 
 impl MemoryJournals {
@@ -140,6 +146,20 @@ impl ClientStorage for MemoryJournals {
         let n: usize = self.unsent.values().map(|u| u.len()).sum();
         Ok(u32::try_from(n).unwrap_or(u32::MAX - 1))
     }
+
+    fn erasures_requested(&mut self) -> Result<Vec<Uuid>, StorageFailure> {
+        Ok(self.erasures_requested.clone())
+    }
+
+    fn erasure_answered(
+        &mut self,
+        activity: Uuid,
+        rewritten: Option<(Uuid, u32)>,
+    ) -> Result<(), StorageFailure> {
+        self.erasures_requested.retain(|a| *a != activity);
+        self.erasures_answered.push((activity, rewritten));
+        Ok(())
+    }
 }
 
 impl RelayStorage for MemoryJournals {
@@ -152,7 +172,32 @@ impl RelayStorage for MemoryJournals {
             Some(w) => w.get(&journal).is_some_and(|set| set.contains(actor)),
         }
     }
+
+    /// Rewrites with a fixed actor and time: memory journals serve
+    /// deterministic tests.
+    fn erase(&mut self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure> {
+        let id = ActivityId(activity);
+        let failure = |e: crate::JournalError| StorageFailure::local(e.to_string());
+        for (journal, doc) in &mut self.docs {
+            let old = Journal::from_doc(doc.clone()).map_err(failure)?;
+            if !old.contains(id).map_err(failure)? {
+                continue;
+            }
+            let actor = ActorId::from(MEMORY_RELAY_ACTOR);
+            let new = old
+                .rewritten_without(&[id], actor, DateTime::UNIX_EPOCH)
+                .map_err(failure)?;
+            *doc = new.doc().clone();
+            let epoch = self.epochs.entry(*journal).or_insert(0);
+            *epoch += 1;
+            return Ok(Some((*journal, *epoch)));
+        }
+        Ok(None)
+    }
 }
+
+/// The Automerge actor of a memory relay's rewrites.
+const MEMORY_RELAY_ACTOR: &[u8] = b"memory relay";
 
 /// True when decoding a change and encoding it again gives the same hash.
 fn is_canonical(change: &Change) -> bool {

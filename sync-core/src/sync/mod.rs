@@ -76,12 +76,27 @@ pub trait ClientStorage: SyncStorage {
     /// Activities recorded here and not yet acknowledged by the relay, told
     /// to the relay in `Hello` for the office's sync-health table.
     fn unsent(&mut self) -> Result<u32, StorageFailure>;
+    /// Activities this (office) device asked to erase that the relay has not
+    /// answered yet, oldest first (docs/ERASURE.md).
+    fn erasures_requested(&mut self) -> Result<Vec<Uuid>, StorageFailure>;
+    /// Records, durably, the relay's answer to an erasure request: the
+    /// journal rewritten and its new epoch, or `None` when no journal held
+    /// the activity. The request is no longer waiting.
+    fn erasure_answered(
+        &mut self,
+        activity: Uuid,
+        rewritten: Option<(Uuid, u32)>,
+    ) -> Result<(), StorageFailure>;
 }
 
 /// What the relay side needs to decide who may write.
 pub trait RelayStorage: SyncStorage {
     /// True when `actor` is bound to a device allowed to write `journal`.
     fn actor_may_write(&mut self, journal: Uuid, actor: &ActorId) -> bool;
+    /// Erases `activity` for privacy: rewrites the journal holding it without
+    /// it under the next epoch, durably (docs/ERASURE.md). Returns that
+    /// journal and its new epoch; `None` when no journal holds the activity.
+    fn erase(&mut self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure>;
 }
 
 /// A storage operation failed (disk error, damaged data, refused batch).

@@ -29,6 +29,13 @@ pub enum RelayEvent {
     HoldsAll { journal: Uuid },
     /// Changes to `journal` were stored durably: other sessions should be notified.
     Stored { journal: Uuid, changes: usize },
+    /// The device (the office) had `activity` erased: `journal` was
+    /// rewritten under `epoch`; every other session following it must hear.
+    Erased {
+        activity: Uuid,
+        journal: Uuid,
+        epoch: u32,
+    },
     /// This many changes were sent to the device.
     Sent { journal: Uuid, changes: usize },
     /// The session ended; the shell should close the stream.
@@ -60,6 +67,8 @@ pub struct RelaySession {
     download: VecDeque<Frame>,
     /// The round each opened journal is in (at most one per granted journal).
     rounds: BTreeMap<Uuid, OpenRound>,
+    /// The device may erase records (the office's, see [`Self::permit_erasure`]).
+    may_erase: bool,
 }
 
 /// What the relay keeps of a journal's round between its frames.
@@ -76,6 +85,9 @@ struct OpenRound {
     /// The client is on another epoch of the journal: nothing of this round
     /// is stored or sent (the client adopts the relay's epoch first).
     other_epoch: bool,
+    /// The relay's epoch of the journal when the round opened: an erasure
+    /// by another session meanwhile ends the round (see `on_changes`).
+    epoch: u32,
 }
 
 impl RelaySession {
@@ -90,7 +102,14 @@ impl RelaySession {
             deadline: Some(now + SESSION_HANDSHAKE_TIMEOUT),
             download: VecDeque::new(),
             rounds: BTreeMap::new(),
+            may_erase: false,
         }
+    }
+
+    /// Lets this session erase records (`Erase`): only the office's devices
+    /// may, as the registry says; the shell decides.
+    pub fn permit_erasure(&mut self) {
+        self.may_erase = true;
     }
 
     pub fn is_closed(&self) -> bool {
@@ -233,6 +252,7 @@ impl RelaySession {
                 (count, digest, encoding, bundle),
                 storage,
             ),
+            (Frame::Erase { activity }, State::Ready) => self.on_erase(activity, storage),
             (other, _) => Err((
                 ErrorCode::Malformed,
                 SessionError::Protocol(format!("unexpected frame {}", frame_name(&other))),
@@ -313,6 +333,7 @@ impl RelaySession {
                 has_acked,
                 downloading: false,
                 other_epoch,
+                epoch,
             },
         );
         self.download_if_ready(journal, storage)
@@ -334,6 +355,10 @@ impl RelaySession {
             // Changes of another epoch's journal are never stored: they could
             // hold what an erasure removed.
             return Ok(());
+        }
+        let epoch = storage.epoch(journal).map_err(internal)?;
+        if epoch != round.epoch {
+            return self.rewritten_meanwhile(journal, epoch, storage);
         }
         if sent_before_heads && !round.has_acked {
             // Built on heads this relay does not hold: the client learns that
@@ -379,6 +404,60 @@ impl RelaySession {
                 Err((ErrorCode::Malformed, SessionError::Protocol(message.into())))
             }
         }
+    }
+
+    /// The journal was rewritten (an erasure) since this round opened: the
+    /// round's changes belong to the old journal and are not stored. The
+    /// relay says so with a `Heads` of the new epoch, which ends the round at
+    /// the client; the client adopts the new journal and opens again.
+    fn rewritten_meanwhile(
+        &mut self,
+        journal: Uuid,
+        epoch: u32,
+        storage: &mut impl RelayStorage,
+    ) -> Result<(), (ErrorCode, SessionError)> {
+        if let Some(round) = self.rounds.get_mut(&journal) {
+            round.other_epoch = true;
+        }
+        let heads = storage.heads(journal).map_err(internal)?;
+        self.send(&Frame::Heads {
+            journal,
+            epoch,
+            heads,
+            has_acked: false,
+        });
+        Ok(())
+    }
+
+    /// `Erase` from the office: the journal holding the activity is rewritten
+    /// without it, the office hears the outcome, and (through the event)
+    /// every other session following the journal is notified, so its device
+    /// learns the new epoch at its next round.
+    fn on_erase(
+        &mut self,
+        activity: Uuid,
+        storage: &mut impl RelayStorage,
+    ) -> Result<(), (ErrorCode, SessionError)> {
+        if !self.may_erase {
+            let message = "only the office may erase records";
+            return Err((
+                ErrorCode::NotAllowed,
+                SessionError::Protocol(message.into()),
+            ));
+        }
+        let rewritten = storage.erase(activity).map_err(internal)?;
+        self.send(&Frame::Erased {
+            activity,
+            rewritten,
+        });
+        if let Some((journal, epoch)) = rewritten {
+            self.events.push_back(RelayEvent::Erased {
+                activity,
+                journal,
+                epoch,
+            });
+        }
+        Ok(())
     }
 
     /// Once this relay holds every head the client named in `Open`, queues the

@@ -199,6 +199,16 @@ pub enum Frame {
     Health {
         devices: Vec<DeviceHealth>,
     },
+    /// Office to relay: erase this activity for privacy (docs/ERASURE.md).
+    Erase {
+        activity: Uuid,
+    },
+    /// Relay to office: the answer to `Erase`. `rewritten`: the journal that
+    /// held the activity and its new epoch; `None` when no journal holds it.
+    Erased {
+        activity: Uuid,
+        rewritten: Option<(Uuid, u32)>,
+    },
 }
 
 /// What an enrolled device is.
@@ -255,6 +265,8 @@ impl Frame {
             Frame::Enrol { .. } => 10,
             Frame::Enrolled { .. } => 11,
             Frame::Health { .. } => 12,
+            Frame::Erase { .. } => 13,
+            Frame::Erased { .. } => 14,
         }
     }
 
@@ -412,6 +424,18 @@ impl Frame {
                     write_device_health(w, d)?;
                 }
             }
+            Frame::Erase { activity } => w.uuid(activity),
+            Frame::Erased {
+                activity,
+                rewritten,
+            } => {
+                w.uuid(activity);
+                w.u8(u8::from(rewritten.is_some()));
+                if let Some((journal, epoch)) = rewritten {
+                    w.uuid(journal);
+                    w.u32(*epoch);
+                }
+            }
         }
         Ok(())
     }
@@ -549,6 +573,16 @@ fn read_payload(kind: u8, r: &mut Reader<'_>) -> Result<Frame, DecodeError> {
         },
         12 => Frame::Health {
             devices: r.list(MAX_HEALTH_DEVICES, read_device_health)?,
+        },
+        13 => Frame::Erase {
+            activity: r.uuid()?,
+        },
+        14 => Frame::Erased {
+            activity: r.uuid()?,
+            rewritten: match r.flag()? {
+                true => Some((r.uuid()?, r.u32()?)),
+                false => None,
+            },
         },
         other => return Err(DecodeError::UnknownKind(other)),
     })
@@ -892,6 +926,15 @@ mod tests {
                 digest: [5; BATCH_DIGEST_BYTES],
             },
             Frame::Notify { journal: j },
+            Frame::Erase { activity: j },
+            Frame::Erased {
+                activity: j,
+                rewritten: Some((j, 3)),
+            },
+            Frame::Erased {
+                activity: j,
+                rewritten: None,
+            },
             Frame::Error {
                 code: ErrorCode::NotAllowed,
                 message: "nē".into(),

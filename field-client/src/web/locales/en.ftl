@@ -121,6 +121,14 @@ delete-heading = Delete this activity?
 delete-explain = “{ $title }” will no longer be listed or counted. You can undo this.
 delete-confirm = Delete
 delete-cancel = Keep it
+action-erase = Erase for privacy…
+detail-erasure-waiting = An erasure of this activity was asked for. It is hidden, and it will be erased from every computer after the next sync with the office server.
+erase-heading = Erase this activity for privacy?
+erase-explain = “{ $title }” will be removed from the office server and from every centre's computer, with all its earlier versions, at their next sync. Use this when personal data was recorded that must not be kept: a name, a phone number, a health detail.
+erase-warning = This cannot be undone: unlike a delete, nobody can bring it back. The other activities stay as they are, but their history of changes starts again.
+erase-understood = I understand that this cannot be undone.
+erase-confirm = Erase for good
+erase-requested = Erasure asked for. The activity is hidden now; it will be erased from the office server and from every computer after this computer's next sync.
 
 ## Problems with a field
 problem-required = This field is required.
@@ -146,6 +154,7 @@ error-busy = The journal is busy for a moment. Please try again.
 error-stale-form = This form is out of date or was sent from another page. Nothing was saved. Reload the page and try again.
 error-store = The journal could not be read or saved: { $details }
 error-bad-form = The form could not be read. Nothing was saved.
+error-office-only = Only the central office can erase activities.
 
 ## Reports
 nav-reports = Reports

@@ -121,6 +121,14 @@ delete-heading = Dzēst šo aktivitāti?
 delete-explain = “{ $title }” vairs netiks rādīta sarakstā un skaitīta kopsummās. To var atsaukt.
 delete-confirm = Dzēst
 delete-cancel = Paturēt
+action-erase = Neatgriezeniski dzēst privātuma dēļ…
+detail-erasure-waiting = Ir lūgts šo aktivitāti neatgriezeniski dzēst. Tā ir paslēpta un tiks izdzēsta no visiem datoriem pēc nākamās sinhronizācijas ar biroja serveri.
+erase-heading = Neatgriezeniski dzēst šo aktivitāti privātuma dēļ?
+erase-explain = “{ $title }” kopā ar visām iepriekšējām versijām tiks izdzēsta no biroja servera un no visu centru datoriem to nākamajā sinhronizācijā. Izmantojiet to, ja ierakstīti personas dati, kurus nedrīkst glabāt: vārds, tālruņa numurs, ziņas par veselību.
+erase-warning = To nevar atsaukt: atšķirībā no parastas dzēšanas, to vairs neviens nevarēs atjaunot. Pārējās aktivitātes paliek nemainītas, bet to izmaiņu vēsture sākas no jauna.
+erase-understood = Es saprotu, ka to nevar atsaukt.
+erase-confirm = Dzēst neatgriezeniski
+erase-requested = Dzēšana pieprasīta. Aktivitāte jau ir paslēpta; pēc šī datora nākamās sinhronizācijas tā tiks izdzēsta no biroja servera un no visiem datoriem.
 
 ## Kļūdas laukos
 problem-required = Šis lauks ir obligāts.
@@ -146,6 +154,7 @@ error-busy = Žurnāls uz brīdi ir aizņemts. Lūdzu, mēģiniet vēlreiz.
 error-stale-form = Šī veidlapa ir novecojusi vai nosūtīta no citas lapas. Nekas netika saglabāts. Pārlādējiet lapu un mēģiniet vēlreiz.
 error-store = Žurnālu neizdevās nolasīt vai saglabāt: { $details }
 error-bad-form = Veidlapu neizdevās nolasīt. Nekas netika saglabāts.
+error-office-only = Aktivitātes neatgriezeniski dzēst var tikai centrālais birojs.
 
 ## Pārskati
 nav-reports = Pārskati
