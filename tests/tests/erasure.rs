@@ -7,18 +7,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use common::{Relay, device, enrol, sync_ok};
+use common::{Relay, device, enrol, file_contains, sync_ok};
 use tests::Cli;
 
 const SECRET_TITLE: &str = "Konsultācija Zanei Kalniņai";
 const SECRET_NOTES: &str = "tālr. 2911 2233, diagnoze";
-
-fn in_file(path: &Path, text: &str) -> bool {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    bytes.windows(text.len()).any(|w| w == text.as_bytes())
-}
 
 /// id → title of every activity a device lists with `extra` flags.
 fn titles(cli: &Cli, extra: &[&str]) -> BTreeMap<String, String> {
@@ -63,7 +57,7 @@ fn an_erased_record_leaves_no_trace_in_any_store_and_nothing_unsent_is_lost() {
         sync_ok(cli);
     }
     assert!(
-        in_file(&second.store_path(), SECRET_NOTES),
+        file_contains(&second.store_path(), SECRET_NOTES),
         "the check can fail"
     );
 
@@ -89,7 +83,7 @@ fn an_erased_record_leaves_no_trace_in_any_store_and_nothing_unsent_is_lost() {
         "{status}"
     );
     let journals = relay.data_dir().join("journals.redb");
-    assert!(!in_file(&journals, SECRET_TITLE) && !in_file(&journals, SECRET_NOTES));
+    assert!(!file_contains(&journals, SECRET_TITLE) && !file_contains(&journals, SECRET_NOTES));
 
     for cli in [&first, &second, &office, &first] {
         sync_ok(cli);
@@ -112,10 +106,14 @@ fn an_erased_record_leaves_no_trace_in_any_store_and_nothing_unsent_is_lost() {
         assert_eq!(common::unsent(cli), 0);
         let store = cli.store_path();
         for text in [SECRET_TITLE, SECRET_NOTES, "vēl viens labojums"] {
-            assert!(!in_file(&store, text), "{text:?} in {}", store.display());
+            assert!(
+                !file_contains(&store, text),
+                "{text:?} in {}",
+                store.display()
+            );
         }
     }
     for text in [SECRET_TITLE, SECRET_NOTES, "vēl viens labojums"] {
-        assert!(!in_file(&journals, text), "{text:?} at the relay");
+        assert!(!file_contains(&journals, text), "{text:?} at the relay");
     }
 }

@@ -576,6 +576,7 @@ async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_reco
             .await;
     }
     browser.screenshot("sync-health").await;
+    erase_from_the_app(&mut browser, &app, &relay, &centres[0]).await;
     browser.close().await;
 
     // The same table on the command line.
@@ -599,4 +600,50 @@ async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_reco
     assert_eq!(health["silent_days"], 7);
     let table = office.ok(["health"]);
     assert!(table.contains("SILENT: never synced"), "{table}");
+}
+
+/// The office erases a record a centre just sent, from the app: the page
+/// asks once with a box to tick, the record is hidden at once, and the
+/// running daemon has the relay erase it (no byte of it left in the relay's
+/// store).
+async fn erase_from_the_app(browser: &mut Browser, app: &App, relay: &common::Relay, centre: &Cli) {
+    const PRIVATE: &str = "Konsultācija: Zane Kalniņa, tālr. 2911 2233";
+    let id = centre.add([
+        "--title",
+        PRIVATE,
+        "--kind",
+        "consultation",
+        "--date",
+        "2026-10-05",
+    ]);
+    common::sync_ok(centre);
+    let journals = relay.data_dir().join("journals.redb");
+    assert!(
+        common::file_contains(&journals, PRIVATE),
+        "the check can fail"
+    );
+    let page = app.at(&format!("/activities/{id}"));
+    reload_until(browser, &page, "h1", PRIVATE, SYNC_TIMEOUT).await;
+    browser.click("a[href$='/erase']").await;
+    browser.wait_for_text("h1", "Neatgriezeniski dzēst").await;
+    browser.screenshot("erase-confirm").await;
+    browser.click("input[name=understood]").await;
+    browser.click("form button.danger[type=submit]").await;
+    browser
+        .wait_for_text("div.flash", "Dzēšana pieprasīta")
+        .await;
+    browser.screenshot("erase-requested").await;
+    let deadline = Instant::now() + SYNC_TIMEOUT;
+    while common::file_contains(&journals, PRIVATE) {
+        assert!(
+            Instant::now() < deadline,
+            "not erased at the relay within {SYNC_TIMEOUT:?}"
+        );
+        tokio::time::sleep(RELOAD_EVERY).await;
+    }
+    let status = centre.ok(["status"]);
+    assert!(
+        !status.contains("Erasure"),
+        "only the office asks: {status}"
+    );
 }

@@ -299,6 +299,12 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// A field device: `init` with a centre name and a device name.
+/// Whether the bytes of the file at `path` contain `text` (UTF-8) anywhere.
+pub(crate) fn file_contains(path: &Path, text: &str) -> bool {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    bytes.windows(text.len()).any(|w| w == text.as_bytes())
+}
+
 pub(crate) fn device(centre: &str, name: &str) -> Cli {
     let cli = Cli::new();
     cli.ok(["init", "--centre", centre, "--device-name", name]);
