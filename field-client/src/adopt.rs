@@ -44,8 +44,14 @@ pub async fn adopt_epoch(
                         .remove(&journal)
                         .unwrap_or_else(sync_core::journal::genesis);
                     replica.adopt_epoch(journal, epoch, downloaded)?;
+                    let centre = replica
+                        .store()
+                        .journals()
+                        .ok()
+                        .and_then(|all| all.into_iter().find(|j| j.id.0 == journal))
+                        .map_or_else(|| journal.to_string(), |j| j.centre);
                     eprintln!(
-                        "sync: the office rewrote this centre's journal to erase a record; \
+                        "sync: the office erased a record from the journal of \"{centre}\"; \
                          this computer now holds the new journal (nothing unsent was lost)"
                     );
                     return Ok(());
