@@ -327,3 +327,60 @@ fn an_erasure_request_is_kept_once_hides_the_record_and_is_bounded() {
         "nothing changed"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_file_rewrite_cut_short_by_a_crash_is_finished_at_the_next_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("journal.redb");
+    let new = NewStore {
+        centre: "Rēzeknes KRC",
+        device_name: "Līgas klēpjdators",
+    };
+    let mut replica = Replica::create(&path, new).expect("create");
+    let home = replica.info().expect("home").id;
+    let erase = replica
+        .add(ActivityId::new_random(), &secret(), at(0))
+        .expect("durable");
+    replica
+        .add(ActivityId::new_random(), &full("Ģimeņu diena"), at(1))
+        .expect("durable");
+    drop(replica);
+
+    // The journal is replaced, then the process dies before the file rewrite.
+    let store = Store::open(&path).expect("opens");
+    let rewritten = store
+        .load_journal(home)
+        .expect("loads")
+        .rewritten_without(&[erase], actor(7), at(10))
+        .expect("rewrites");
+    let with = sync_core::store::Replacement {
+        epoch: 1,
+        ..Default::default()
+    };
+    store
+        .replace_journal(home, &rewritten, with)
+        .expect("replaces");
+    drop(store);
+    let bytes = std::fs::read(&path).expect("read the file");
+    assert!(
+        contains(&bytes, SECRET_NOTES),
+        "freed pages still hold it (the check can fail)"
+    );
+
+    // A rewrite puts a new file in the old one's place (a new inode).
+    let file_id = || {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(&path).expect("metadata").ino()
+    };
+    let crashed = file_id();
+    let mut replica = Replica::open(&path).expect("the store opens");
+    let bytes = std::fs::read(&path).expect("read the file");
+    assert!(!contains(&bytes, SECRET_NOTES) && !contains(&bytes, SECRET_TITLE));
+    assert_eq!(replica.activities().expect("reads").len(), 1);
+    drop(replica);
+    let rewritten = file_id();
+    assert_ne!(rewritten, crashed);
+    Replica::open(&path).expect("opens again");
+    assert_eq!(file_id(), rewritten, "rewritten once, not at every open");
+}

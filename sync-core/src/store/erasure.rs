@@ -41,6 +41,12 @@ pub struct Replacement<'a> {
 /// Suffix of the fresh file while [`Store::rewrite_file`] writes it.
 const REWRITING_SUFFIX: &str = "rewriting";
 
+/// Settings key written in the transaction that replaces a journal and absent
+/// from the rewritten file: when a store opens with it, the process stopped
+/// between the two (a crash, a power cut) and freed pages may still hold an
+/// erased record, so the file is rewritten then.
+const REWRITE_PENDING_KEY: &str = "file_rewrite_pending";
+
 impl Store {
     /// Replaces everything stored for journal `id` by `journal` (a rewrite of
     /// it): its snapshot, appended changes, epoch, unsent marks and
@@ -93,7 +99,18 @@ impl Store {
         if has_view {
             write_view(&tx, id, &view, true)?;
         }
+        tx.open_table(SETTINGS)?
+            .insert(REWRITE_PENDING_KEY, b"true".as_slice())?;
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Finishes a file rewrite that a crash interrupted (see
+    /// [`REWRITE_PENDING_KEY`]); nothing to do otherwise.
+    pub(super) fn finish_interrupted_rewrite(&mut self) -> Result<(), StoreError> {
+        if self.setting::<bool>(REWRITE_PENDING_KEY)?.is_some() {
+            self.rewrite_file()?;
+        }
         Ok(())
     }
 
@@ -110,6 +127,7 @@ impl Store {
             check_known_tables(&from)?;
             let to = begin_durable(&fresh)?;
             copy_all(&from, &to)?;
+            to.open_table(SETTINGS)?.remove(REWRITE_PENDING_KEY)?;
             to.commit()?;
         }
         // The fresh file is complete and durable: it takes the old one's name

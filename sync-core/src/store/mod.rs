@@ -233,7 +233,11 @@ impl Store {
             return Err(OpenError::Missing(path.to_owned()));
         }
         check_file_kind(path)?;
-        Store::open_checked(path, |builder| builder.open(path))
+        let mut store = Store::open_checked(path, |builder| builder.open(path))?;
+        // Best effort: the store is whole either way, and the next open or
+        // erasure tries again; refusing to open would stop all recording.
+        let _ = store.finish_interrupted_rewrite();
+        Ok(store)
     }
 
     /// Creates a store like [`Store::create`] on storage other than a file
