@@ -13,15 +13,32 @@ use sync_core::sync::memory::MemoryJournals;
 use sync_core::sync::{ClientEvent, ClientSession};
 use uuid::Uuid;
 
-use crate::net::{NetError, sleep_until, software};
+use crate::net::{NetError, flush, guarded, sleep_until, software};
 use relay::transport;
+
+/// Adopts the new epoch (below), then asks the main `session` for the
+/// journal's round and sends its `Open` at once, before the caller waits
+/// for input.
+pub async fn adopt_and_resume(
+    (conn, send): (&quinn::Connection, &mut quinn::SendStream),
+    replica: &mut Replica,
+    session: &mut ClientSession,
+    (journal, epoch): (Uuid, u32),
+    pay: &impl Fn(&[u8]) -> Result<(), NetError>,
+) -> Result<(), NetError> {
+    adopt_epoch(conn, replica, (journal, epoch), pay).await?;
+    guarded(replica, |r| {
+        session.request_sync(Instant::now(), journal, r)
+    })?;
+    flush(session, send, pay).await
+}
 
 /// Downloads epoch `epoch` of `journal` over `conn` and adopts it.
 pub async fn adopt_epoch(
     conn: &quinn::Connection,
     replica: &mut Replica,
     (journal, epoch): (Uuid, u32),
-    pay: impl Fn(&[u8]) -> Result<(), NetError>,
+    pay: &impl Fn(&[u8]) -> Result<(), NetError>,
 ) -> Result<(), NetError> {
     let (mut send, mut recv) = conn
         .open_bi()
@@ -31,10 +48,7 @@ pub async fn adopt_epoch(
     staging.epochs.insert(journal, epoch);
     let mut session = ClientSession::new(Instant::now(), &software(), vec![journal], &mut staging);
     loop {
-        while let Some(bytes) = session.poll_transmit() {
-            pay(&bytes)?;
-            transport::write_all(&mut send, &bytes).await?;
-        }
+        flush(&mut session, &mut send, pay).await?;
         while let Some(event) = session.poll_event() {
             match event {
                 ClientEvent::Idle => {

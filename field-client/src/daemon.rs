@@ -24,6 +24,7 @@ use sync_core::{OpenError, Replica, ReplicaError};
 use tokio::time::Duration;
 use uuid::Uuid;
 
+use crate::adopt::adopt_and_resume;
 use crate::budget;
 use crate::budget::{Allowance, Meter};
 use crate::net::{self, NetError, SyncReport};
@@ -224,11 +225,9 @@ async fn stay_in_sync(
     let mut resync_at = tokio::time::Instant::now() + net::RESYNC_EVERY;
     let mut local_change_at: Option<tokio::time::Instant> = None;
     let mut poll = tokio::time::interval(LOCAL_CHANGE_POLL);
+    let pay = |frame: &[u8]| budget::check_allowance(conn, allowance, frame.len());
     loop {
-        while let Some(bytes) = session.poll_transmit() {
-            budget::check_allowance(conn, allowance, bytes.len())?;
-            transport::write_all(&mut send, &bytes).await?;
-        }
+        net::flush(&mut session, &mut send, &pay).await?;
         while let Some(event) = session.poll_event() {
             match event {
                 ClientEvent::Uploaded { changes, .. } => {
@@ -239,17 +238,9 @@ async fn stay_in_sync(
                 ClientEvent::Closed { reason } => return Err(closed(reason)),
                 ClientEvent::Health { devices } => net::keep_health(access.get().await?, devices),
                 ClientEvent::NewEpoch { journal, epoch } => {
-                    let pay = |frame: &[u8]| budget::check_allowance(conn, allowance, frame.len());
                     let replica = access.get().await?;
-                    crate::adopt::adopt_epoch(conn, replica, (journal, epoch), pay).await?;
-                    net::guarded(replica, |r| {
-                        session.request_sync(std::time::Instant::now(), journal, r)
-                    })?;
-                    // Its `Open` goes out now, before this loop waits for input.
-                    while let Some(bytes) = session.poll_transmit() {
-                        pay(&bytes)?;
-                        transport::write_all(&mut send, &bytes).await?;
-                    }
+                    let link = (conn, &mut send);
+                    adopt_and_resume(link, replica, &mut session, (journal, epoch), &pay).await?;
                 }
                 ClientEvent::Erased {
                     activity,

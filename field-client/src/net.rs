@@ -18,6 +18,7 @@ use sync_core::sync::{ClientEvent, ClientSession, ErrorCode, Frame, Role, Sessio
 use sync_core::{Replica, ReplicaError};
 use uuid::Uuid;
 
+use crate::adopt::adopt_and_resume;
 use crate::budget::{
     Allowance, Bytes, Meter, budget_left, check_allowance, stopped_at_budget, within_budget,
 };
@@ -348,10 +349,7 @@ async fn drive(
     let mut report = SyncReport::default();
     let mut next_resync = None;
     loop {
-        while let Some(bytes) = session.poll_transmit() {
-            pay(&bytes)?;
-            transport::write_all(&mut send, &bytes).await?;
-        }
+        flush(&mut session, &mut send, &pay).await?;
         while let Some(event) = session.poll_event() {
             match event {
                 ClientEvent::Uploaded { changes, .. } => report.uploaded += changes,
@@ -380,15 +378,8 @@ async fn drive(
                 ClientEvent::Closed { reason } => return Err(reason.into()),
                 ClientEvent::Health { devices } => keep_health(replica, devices),
                 ClientEvent::NewEpoch { journal, epoch } => {
-                    crate::adopt::adopt_epoch(conn, replica, (journal, epoch), &pay).await?;
-                    guarded(replica, |r| {
-                        session.request_sync(Instant::now(), journal, r)
-                    })?;
-                    // Its `Open` goes out now, before this loop waits for input.
-                    while let Some(bytes) = session.poll_transmit() {
-                        pay(&bytes)?;
-                        transport::write_all(&mut send, &bytes).await?;
-                    }
+                    let link = (conn, &mut send);
+                    adopt_and_resume(link, replica, &mut session, (journal, epoch), &pay).await?;
                 }
                 ClientEvent::Erased {
                     activity,
@@ -410,6 +401,19 @@ async fn drive(
             }
         }
     }
+}
+
+/// Writes everything the session has to send, each frame paid for first.
+pub(crate) async fn flush(
+    session: &mut ClientSession,
+    send: &mut quinn::SendStream,
+    pay: &impl Fn(&[u8]) -> Result<(), NetError>,
+) -> Result<(), NetError> {
+    while let Some(bytes) = session.poll_transmit() {
+        pay(&bytes)?;
+        transport::write_all(send, &bytes).await?;
+    }
+    Ok(())
 }
 
 /// Tells the log what the office server answered to an erasure request.

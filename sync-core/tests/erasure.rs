@@ -31,6 +31,17 @@ fn history_mentions(journal: &Journal, text: &str) -> bool {
         .any(|op| format!("{:?}", op.action).contains(text))
 }
 
+/// A new store of a centre's laptop in `dir`, and its path.
+fn centre_device(dir: &tempfile::TempDir) -> (std::path::PathBuf, Replica) {
+    let path = dir.path().join("journal.redb");
+    let new = NewStore {
+        centre: "Rēzeknes KRC",
+        device_name: "Līgas klēpjdators",
+    };
+    let replica = Replica::create(&path, new).expect("create");
+    (path, replica)
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -108,12 +119,7 @@ fn erasing_an_unknown_activity_is_refused() {
 #[test]
 fn the_store_file_keeps_no_trace_of_an_erased_activity() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("journal.redb");
-    let new = NewStore {
-        centre: "Rēzeknes KRC",
-        device_name: "Līgas klēpjdators",
-    };
-    let mut replica = Replica::create(&path, new).expect("create");
+    let (path, mut replica) = centre_device(&dir);
     let kept = replica
         .add(ActivityId::new_random(), &full("Ģimeņu diena"), at(0))
         .expect("durable");
@@ -178,12 +184,7 @@ fn the_store_file_keeps_no_trace_of_an_erased_activity() {
 #[test]
 fn a_device_adopts_the_new_epoch_and_keeps_what_it_had_not_sent() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("journal.redb");
-    let new = NewStore {
-        centre: "Rēzeknes KRC",
-        device_name: "Līgas klēpjdators",
-    };
-    let mut device = Replica::create(&path, new).expect("create");
+    let (path, mut device) = centre_device(&dir);
     let home = device.info().expect("home").id;
     let erase = device
         .add(ActivityId::new_random(), &secret(), at(0))
@@ -332,12 +333,7 @@ fn an_erasure_request_is_kept_once_hides_the_record_and_is_bounded() {
 #[test]
 fn a_file_rewrite_cut_short_by_a_crash_is_finished_at_the_next_open() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("journal.redb");
-    let new = NewStore {
-        centre: "Rēzeknes KRC",
-        device_name: "Līgas klēpjdators",
-    };
-    let mut replica = Replica::create(&path, new).expect("create");
+    let (path, mut replica) = centre_device(&dir);
     let home = replica.info().expect("home").id;
     let erase = replica
         .add(ActivityId::new_random(), &secret(), at(0))
