@@ -84,15 +84,6 @@ fn workspace_bin(package: &str) -> PathBuf {
     let profile = profile_dir();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
-    command.args([
-        "build",
-        "--quiet",
-        "-p",
-        package,
-        "--bin",
-        package,
-        "--message-format=json",
-    ]);
     for var in TEST_ONLY_CARGO_VARS {
         command.env_remove(var);
     }
@@ -102,14 +93,21 @@ fn workspace_bin(package: &str) -> PathBuf {
         }
     }
     match profile.file_name().and_then(OsStr::to_str) {
-        Some("debug") | None => {}
+        // `cargo test --workspace` has already built every binary with the
+        // features the whole workspace's tests unify to; asking for exactly
+        // that again is a no-op. `cargo build -p` would resolve features for
+        // one package alone and build a second copy of most dependencies.
+        Some("debug") | None => {
+            command.args(["test", "--workspace", "--no-run"]);
+        }
         Some("release") => {
-            command.arg("--release");
+            command.args(["build", "--release", "-p", package, "--bin", package]);
         }
         Some(other) => {
-            command.args(["--profile", other]);
+            command.args(["build", "--profile", other, "-p", package, "--bin", package]);
         }
     }
+    command.args(["--quiet", "--message-format=json"]);
     let output = command
         .stderr(Stdio::piped())
         .output()
@@ -124,6 +122,7 @@ fn workspace_bin(package: &str) -> PathBuf {
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == package)
+        .filter(|m| m["target"]["kind"][0] == "bin" && m["profile"]["test"] == false)
         .find_map(|m| m["executable"].as_str().map(PathBuf::from));
     let bin =
         built.unwrap_or_else(|| profile.join(format!("{package}{}", std::env::consts::EXE_SUFFIX)));
