@@ -1,0 +1,106 @@
+//! How long the relay's erasure of one record takes with 10 centres × 5,000
+//! activities, one change each, as volunteers record them. The relay holds
+//! its journals lock for the whole erasure (docs/ERASURE.md), so this is also
+//! how long every other device's sync waits.
+//!
+//! `cargo bench -p relay --bench erasure` (set `BENCH_PER_CENTRE`, default 5000)
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use relay::journals::RelayJournals;
+use relay::registry::Registry;
+use sync_core::journal::Stamp;
+use sync_core::sync::SyncStorage;
+use sync_core::{ActivityId, ActivityInput, ActivityPatch, Journal};
+use uuid::Uuid;
+
+const CENTRES: usize = 10;
+/// Erasures timed; the median and the longest are reported.
+const RUNS: usize = 3;
+/// Changes handed to the relay at once, as a session's batches would.
+const CHANGES_PER_APPLY: usize = 500;
+
+fn activity(i: usize) -> ActivityPatch {
+    ActivityInput {
+        title: Some(format!("Skolotāja loma kopienas attīstībā, nr. {i}")),
+        kind: Some("seminar".into()),
+        date: Some(format!("2026-{:02}-{:02}", 1 + i % 12, 1 + i % 28)),
+        hours: Some("2".into()),
+        place: Some("Daugavpils, Smilšu iela 92".into()),
+        institutions: Some(vec![format!("{}.PII", i % 60)]),
+        counts: vec![("teachers".into(), format!("{}", i % 30))],
+        description: Some("Dalībnieki apsprieda skolas un ģimenes sadarbību.".into()),
+        ..ActivityInput::default()
+    }
+    .parse()
+    .expect("valid")
+}
+
+/// Records `per_centre` activities in a centre's journal and hands them to the
+/// relay; returns their ids.
+fn fill(journals: &mut RelayJournals, centre: Uuid, per_centre: usize) -> Vec<ActivityId> {
+    let mut journal = Journal::new(automerge::ActorId::random());
+    let stamp = Stamp {
+        author: "bench",
+        now: Utc::now(),
+    };
+    let mut ids = Vec::with_capacity(per_centre);
+    let mut changes = Vec::with_capacity(per_centre);
+    for i in 0..per_centre {
+        let id = ActivityId::new_random();
+        changes.push(journal.create(id, &activity(i), stamp).expect("create"));
+        ids.push(id);
+    }
+    for batch in changes.chunks(CHANGES_PER_APPLY) {
+        journals
+            .apply_durably(centre, batch.to_vec())
+            .expect("relay stores the changes");
+    }
+    ids
+}
+
+fn main() {
+    let per_centre: usize = std::env::var("BENCH_PER_CENTRE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let registry = Registry::open(dir.path()).expect("registry");
+    let centres: Vec<Uuid> = (0..CENTRES)
+        .map(|c| {
+            let name = format!("Centrs {c}");
+            registry.add_centre(&name, Utc::now()).expect("centre").id
+        })
+        .collect();
+    let mut journals = RelayJournals::open(dir.path(), registry).expect("journals");
+    let started = Instant::now();
+    let ids: Vec<Vec<ActivityId>> = centres
+        .iter()
+        .map(|c| fill(&mut journals, *c, per_centre))
+        .collect();
+    println!(
+        "relay filled with {CENTRES} × {per_centre} activities in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let file = dir.path().join("journals.redb");
+    let size_mb = |f: &std::path::Path| std::fs::metadata(f).expect("size").len() as f64 / 1e6;
+    println!("journals.redb before: {:.1} MB", size_mb(&file));
+    let mut times: Vec<Duration> = Vec::new();
+    for run in 0..RUNS {
+        // The last centre's records: the relay looks through every journal
+        // before it finds the holder, the slowest case.
+        let target = ids[CENTRES - 1][run * 7];
+        let started = Instant::now();
+        journals.erase_activity(target, Utc::now()).expect("erased");
+        times.push(started.elapsed());
+    }
+    println!("journals.redb after: {:.1} MB", size_mb(&file));
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "erasure (journals lock held): median {:.0} ms, longest {:.0} ms over {RUNS} erasures",
+        ms(times[RUNS / 2]),
+        ms(times[RUNS - 1])
+    );
+}
