@@ -1,20 +1,21 @@
 //! A headless-browser harness for the web app's end-to-end tests: each test
-//! gets its own headless Chromium, driven over WebDriver (chromedriver plus the
-//! `fantoccini` client), with a fresh temporary profile and a folder for its
-//! screenshots.
+//! gets its own headless Chromium or Firefox ([`Engine`]), driven over
+//! WebDriver (chromedriver or geckodriver, plus the `fantoccini` client), with
+//! a fresh temporary profile and a folder for its screenshots.
 //!
-//! The tests need Debian's `chromium` and `chromium-driver` packages
-//! (`sudo apt-get install -y chromium chromium-driver`; `.ci/run` installs them
-//! itself). `CHROMIUM` and `CHROMEDRIVER` point at other binaries. Run them like
-//! any other test, e.g. `cargo test -p tests --test <name>`.
+//! The tests need Debian's `chromium`, `chromium-driver` and `firefox-esr`
+//! packages and geckodriver, which Debian does not package but crates.io does
+//! (see [`INSTALL_HINT`]; `.ci/run` installs them itself). `CHROMIUM`,
+//! `CHROMEDRIVER`, `FIREFOX` and `GECKODRIVER` point at other binaries. Run
+//! them like any other test, e.g. `cargo test -p tests --test <name>`.
 //!
 //! - At most one browser runs at a time in a test binary: [`Browser::start`]
 //!   waits for the previous test's browser to be closed or dropped, since two
-//!   Chromiums on a 2-core machine make every test slow and flaky.
+//!   browsers on a 2-core machine make every test slow and flaky.
 //! - Screenshots go to `target/test-artefacts/screenshots/<test>/NN-<name>.png`
 //!   (under `CARGO_TARGET_DIR` if set); a test's folder is emptied when it starts.
 //! - Every wait is bounded ([`ELEMENT_TIMEOUT`]) and panics with what it saw.
-//! - A test that panics midway still ends its browser and chromedriver.
+//! - A test that panics midway still ends its browser and its driver.
 //!
 //! ```no_run
 //! # async fn example() {
@@ -42,10 +43,11 @@ use serde_json::json;
 use tokio::sync::{Mutex, MutexGuard};
 
 /// What to do when a browser binary is missing.
-const INSTALL_HINT: &str = "the browser tests need Debian's chromium and chromium-driver: \
-     sudo apt-get install -y chromium chromium-driver (or set CHROMIUM and CHROMEDRIVER)";
+pub const INSTALL_HINT: &str = "the browser tests need Chromium, Firefox and their WebDriver \
+     servers: sudo apt-get install -y chromium chromium-driver firefox-esr, and \
+     cargo install --locked geckodriver@0.37.1 (or set CHROMIUM, CHROMEDRIVER, FIREFOX, GECKODRIVER)";
 
-/// How long chromedriver may take to answer `/status` as ready. It takes well
+/// How long the driver may take to answer `/status` as ready. It takes well
 /// under a second here; a cold start (nothing in the page cache) on a busy
 /// 2-core CI machine takes a few seconds, and 20 s still fails quickly when it
 /// cannot start at all.
@@ -56,7 +58,7 @@ const DRIVER_START_TIMEOUT: Duration = Duration::from_secs(20);
 /// only runs out when something is really wrong.
 pub const ELEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long a best-effort clean-up request to chromedriver may take.
+/// How long a best-effort clean-up request to the driver may take.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Pause between two looks at a condition that is not true yet.
@@ -81,17 +83,37 @@ const CHROMIUM_ARGS: [&str; 11] = [
     "--remote-debugging-pipe",
 ];
 
+/// Firefox's flags: headless, the same window as Chromium's.
+const FIREFOX_ARGS: [&str; 5] = ["-headless", "-width", "1280", "-height", "900"];
+
 /// Held by the one running [`Browser`] of this test binary. A tokio mutex is
 /// never poisoned: a test that panics releases it while unwinding.
 static ONE_BROWSER: Mutex<()> = Mutex::const_new(());
 
-/// A headless Chromium for one test; see the module documentation.
+/// Which browser a test drives: the product promises both work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Chromium,
+    Firefox,
+}
+
+impl Engine {
+    /// Lower-case name, for screenshot folders and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Chromium => "chromium",
+            Engine::Firefox => "firefox",
+        }
+    }
+}
+
+/// A headless browser for one test; see the module documentation.
 #[derive(Debug)]
 pub struct Browser {
     client: Client,
     /// Set by [`Browser::close`]; otherwise `Drop` ends the session itself.
     closed: bool,
-    // Dropped in this order: chromedriver is killed before its profile is deleted
+    // Dropped in this order: the driver is killed before the profile is deleted
     // and before the next test may start a browser.
     driver: Driver,
     _profile: tempfile::TempDir,
@@ -101,23 +123,42 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// Starts chromedriver and a headless Chromium with a fresh profile, after
-    /// the previous browser of this test binary is gone. `test_name` names the
-    /// screenshots folder, which is emptied.
+    /// Starts chromedriver and a headless Chromium; see [`Browser::start_in`].
     pub async fn start(test_name: &str) -> Browser {
+        Browser::start_in(Engine::Chromium, test_name).await
+    }
+
+    /// Starts the engine's driver and headless browser with a fresh profile,
+    /// after the previous browser of this test binary is gone. `test_name`
+    /// names the screenshots folder, which is emptied.
+    pub async fn start_in(engine: Engine, test_name: &str) -> Browser {
         let guard = ONE_BROWSER.lock().await;
         let screenshots = empty_screenshots_dir(test_name);
-        let chromium = chromium_path();
-        let driver = Driver::start(&chromedriver_path()).await;
         let profile = tempfile::Builder::new()
             .prefix("browser-profile-")
             .tempdir()
-            .expect("cannot create a temporary Chromium profile");
+            .expect("cannot create a temporary browser profile");
+        let (mut driver, capabilities) = match engine {
+            Engine::Chromium => (
+                Driver::start(&chromedriver_path(), &[]).await,
+                chromium_capabilities(&chromium_path(), profile.path()),
+            ),
+            Engine::Firefox => {
+                // geckodriver makes a fresh profile per session; it goes in
+                // this test's folder, deleted even if geckodriver is killed.
+                let root = format!("--profile-root={}", profile.path().display());
+                (
+                    Driver::start(&geckodriver_path(), &[root]).await,
+                    firefox_capabilities(&firefox_path()),
+                )
+            }
+        };
         let client = ClientBuilder::new(HttpConnector::new())
-            .capabilities(capabilities(&chromium, profile.path()))
+            .capabilities(capabilities)
             .connect(&driver.url())
             .await
-            .unwrap_or_else(|e| panic!("chromedriver could not start {chromium:?}: {e}"));
+            .unwrap_or_else(|e| panic!("the driver could not start {}: {e}", engine.name()));
+        driver.session = client.session_id().await.ok().flatten();
         Browser {
             client,
             closed: false,
@@ -144,7 +185,8 @@ impl Browser {
 
     /// Sets the size of the page's viewport (what a screenshot shows), e.g.
     /// 390×844 for a phone. The window is larger by the browser's own bars
-    /// (about 140 px of height in headless Chromium).
+    /// (about 140 px of height in headless Chromium). Firefox makes no window
+    /// narrower than about 500 px: there a "phone" is 500 px wide.
     pub async fn resize(&self, width: u32, height: u32) {
         let bars = "return [outerWidth - innerWidth, outerHeight - innerHeight]";
         let bars = self.client.execute(bars, Vec::new()).await;
@@ -230,7 +272,7 @@ impl Browser {
         path
     }
 
-    /// Ends the session (which closes Chromium), then stops chromedriver.
+    /// Ends the session (which closes the browser), then stops the driver.
     pub async fn close(mut self) {
         if let Err(e) = self.client.clone().close().await {
             panic!("cannot end the browser session: {e}");
@@ -240,35 +282,43 @@ impl Browser {
 }
 
 impl Drop for Browser {
-    /// Without [`Browser::close`] (a test panicked), asks chromedriver to end
-    /// the session, so Chromium exits cleanly before chromedriver is killed
-    /// (and would then die with it anyway, see [`CHROMIUM_ARGS`]).
+    /// Without [`Browser::close`] (a test panicked), asks the driver to end
+    /// the session, so the browser exits cleanly before the driver is killed
+    /// (Chromium would die with it anyway, see [`CHROMIUM_ARGS`]).
     fn drop(&mut self) {
         if !self.closed {
-            self.driver.end_sessions();
+            self.driver.end_session();
         }
     }
 }
 
-/// The chromedriver process; killed when dropped.
+/// The WebDriver server (chromedriver or geckodriver); killed when dropped.
 #[derive(Debug)]
 struct Driver {
     child: Child,
     port: u16,
+    /// The one session, once it has started.
+    session: Option<String>,
 }
 
 impl Driver {
-    /// Starts chromedriver on a free loopback port and waits until it is ready.
-    async fn start(path: &Path) -> Driver {
+    /// Starts the driver at `path` on a free loopback port, with `args`, and
+    /// waits until it is ready.
+    async fn start(path: &Path, args: &[String]) -> Driver {
         let port = free_port();
         let child = Command::new(path)
             .arg(format!("--port={port}"))
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {path:?}: {e}"));
-        let mut driver = Driver { child, port };
+        let mut driver = Driver {
+            child,
+            port,
+            session: None,
+        };
         driver.wait_until_ready().await;
         driver
     }
@@ -281,7 +331,7 @@ impl Driver {
         let deadline = Instant::now() + DRIVER_START_TIMEOUT;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("chromedriver exited ({status}) before it was ready");
+                panic!("the driver exited ({status}) before it was ready");
             }
             let port = self.port;
             let status = tokio::task::spawn_blocking(move || get(port, "/status"));
@@ -290,20 +340,16 @@ impl Driver {
             }
             assert!(
                 Instant::now() < deadline,
-                "chromedriver was not ready within {DRIVER_START_TIMEOUT:?}"
+                "the driver was not ready within {DRIVER_START_TIMEOUT:?}"
             );
             tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
 
-    /// Best effort: ends every session chromedriver has (there is one).
-    fn end_sessions(&self) {
-        let sessions: serde_json::Value =
-            serde_json::from_str(&get(self.port, "/sessions")).unwrap_or_default();
-        for session in sessions["value"].as_array().into_iter().flatten() {
-            if let Some(id) = session["id"].as_str() {
-                request(self.port, "DELETE", &format!("/session/{id}"));
-            }
+    /// Best effort: ends the session, if one started.
+    fn end_session(&self) {
+        if let Some(id) = &self.session {
+            request(self.port, "DELETE", &format!("/session/{id}"));
         }
     }
 }
@@ -315,18 +361,18 @@ impl Drop for Driver {
     }
 }
 
-/// Whether a `/status` answer says chromedriver accepts sessions.
+/// Whether a `/status` answer says the driver accepts sessions.
 fn is_ready(body: &str) -> bool {
     let body: String = body.split_whitespace().collect();
     body.contains(r#""ready":true"#)
 }
 
-/// The body of a plain `GET` to chromedriver, or "" if it does not answer.
+/// The body of a plain `GET` to the driver, or "" if it does not answer.
 fn get(port: u16, path: &str) -> String {
     request(port, "GET", path)
 }
 
-/// A minimal blocking HTTP/1.1 request to chromedriver (also usable in `Drop`,
+/// A minimal blocking HTTP/1.1 request to the driver (also usable in `Drop`,
 /// outside any async context); returns the body, or "" on any failure.
 /// chromedriver ignores HTTP/1.0 and keeps connections open, so the body is
 /// read by its `Content-Length`; it also refuses other `Host` headers.
@@ -366,13 +412,41 @@ fn free_port() -> u16 {
 }
 
 /// The WebDriver capabilities: headless Chromium with the profile `profile`.
-fn capabilities(chromium: &Path, profile: &Path) -> Capabilities {
+fn chromium_capabilities(chromium: &Path, profile: &Path) -> Capabilities {
     let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|&a| a.to_owned()).collect();
     args.push(format!("--user-data-dir={}", profile.display()));
     let options = json!({ "binary": chromium, "args": args });
     let mut capabilities = Capabilities::new();
     capabilities.insert("goog:chromeOptions".to_owned(), options);
     capabilities
+}
+
+/// The WebDriver capabilities: headless Firefox.
+fn firefox_capabilities(firefox: &Path) -> Capabilities {
+    let options = json!({ "binary": firefox, "args": FIREFOX_ARGS });
+    let mut capabilities = Capabilities::new();
+    capabilities.insert("moz:firefoxOptions".to_owned(), options);
+    capabilities
+}
+
+/// `GECKODRIVER`, else `geckodriver` on `PATH` or in cargo's install folder.
+fn geckodriver_path() -> PathBuf {
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")))
+        .map(|home| home.join("bin").join("geckodriver"));
+    from_env("GECKODRIVER")
+        .or_else(|| on_path("geckodriver"))
+        .or_else(|| cargo_bin.and_then(existing))
+        .unwrap_or_else(|| panic!("{INSTALL_HINT}"))
+}
+
+/// `FIREFOX`, else Debian's path, else `firefox` on `PATH`.
+fn firefox_path() -> PathBuf {
+    from_env("FIREFOX")
+        .or_else(|| existing("/usr/bin/firefox-esr"))
+        .or_else(|| on_path("firefox"))
+        .unwrap_or_else(|| panic!("{INSTALL_HINT}"))
 }
 
 /// `CHROMEDRIVER`, else `chromedriver` on `PATH`, else Debian's path.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::{Relay, enrol, follow_lines, wait_for_line};
 use serde_json::json;
 use tests::Cli;
-use tests::browser::Browser;
+use tests::browser::{Browser, Engine};
 
 /// Longest wait for the daemon to sync after the relay came back: its retry
 /// backoff (2, 4, 8, 16 s …) plus the status line's 5 s refresh, with room
@@ -133,9 +133,19 @@ async fn current_path(browser: &Browser) -> String {
 
 #[tokio::test]
 async fn a_volunteer_records_finds_edits_deletes_and_undoes_in_latvian_and_english() {
+    volunteer_flow(Engine::Chromium).await;
+}
+
+#[tokio::test]
+async fn the_volunteers_whole_flow_works_the_same_in_firefox() {
+    volunteer_flow(Engine::Firefox).await;
+}
+
+async fn volunteer_flow(engine: Engine) {
     let cli = Cli::init("Daugavpils KRC");
     let app = App::start(&cli);
-    let mut browser = Browser::start("volunteer_flow").await;
+    let shots = format!("volunteer_flow_{}", engine.name());
+    let mut browser = Browser::start_in(engine, &shots).await;
 
     browser.goto(&app.at("/")).await;
     browser.wait_for_text("h1", "Aktivitātes").await;
@@ -240,9 +250,18 @@ async fn a_volunteer_records_finds_edits_deletes_and_undoes_in_latvian_and_engli
 
 #[tokio::test]
 async fn a_draft_survives_leaving_the_page_and_is_gone_once_saved() {
+    draft_flow(Engine::Chromium).await;
+}
+
+#[tokio::test]
+async fn a_draft_survives_and_goes_once_saved_in_firefox_too() {
+    draft_flow(Engine::Firefox).await;
+}
+
+async fn draft_flow(engine: Engine) {
     let cli = Cli::init("Rēzeknes KRC");
     let app = App::start(&cli);
-    let mut browser = Browser::start("draft").await;
+    let mut browser = Browser::start_in(engine, &format!("draft_{}", engine.name())).await;
     browser.goto(&app.at("/new")).await;
     browser
         .fill("#title", "Kopienas iniciatīva “Es savai kopienai”")
