@@ -103,6 +103,25 @@ async fn set_value(browser: &Browser, css: &str, value: &str) {
         .expect("set a value");
 }
 
+/// Takes a screenshot of the page as it is now and checks what every page
+/// owes people who do not see it: each field a person fills in has a name a
+/// screen reader says (a `<label>`, `aria-label` or `aria-labelledby`).
+async fn look(browser: &mut Browser, name: &str) {
+    browser.screenshot(name).await;
+    let unlabelled = browser
+        .client()
+        .execute(
+            "return Array.from(document.querySelectorAll('input, select, textarea'))
+                .filter(e => e.type !== 'hidden' && e.labels.length === 0
+                    && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))
+                .map(e => e.outerHTML);",
+            Vec::new(),
+        )
+        .await
+        .expect("list the page's fields");
+    assert_eq!(unlabelled, json!([]), "{name}: fields without a label");
+}
+
 async fn text_of(browser: &Browser, css: &str) -> String {
     browser.find(css).await.text().await.expect("text")
 }
@@ -150,7 +169,7 @@ async fn volunteer_flow(engine: Engine) {
     browser.goto(&app.at("/")).await;
     browser.wait_for_text("h1", "Aktivitātes").await;
     browser.wait_for_text("#status", "Viss ir nosūtīts").await;
-    browser.screenshot("empty-list").await;
+    look(&mut browser, "empty-list").await;
 
     // A mistake first: the error is next to its field and nothing typed is lost.
     browser.click("a.button.primary[href='/new']").await;
@@ -170,7 +189,7 @@ async fn volunteer_flow(engine: Engine) {
         .await
         .expect("value");
     assert_eq!(kept.as_deref(), Some("Nedrīkst pazust"));
-    browser.screenshot("form-with-errors").await;
+    look(&mut browser, "form-with-errors").await;
 
     // Record it properly; the total adds up as counts are typed.
     browser
@@ -181,12 +200,12 @@ async fn volunteer_flow(engine: Engine) {
     browser.goto(&app.at("/new")).await;
     fill_seminar(&browser).await;
     browser.wait_for_text("#form-total", "21").await;
-    browser.screenshot("form-filled").await;
+    look(&mut browser, "form-filled").await;
     browser.click("#activity-form button[type=submit]").await;
     browser
         .wait_for_text(".flash", &format!("Saglabāts: “{TITLE}”"))
         .await;
-    browser.screenshot("saved").await;
+    look(&mut browser, "saved").await;
     let activity = current_path(&browser).await;
     let saved = cli.list_json(&[]);
     assert_eq!(saved.len(), 1, "saved in the journal");
@@ -199,7 +218,7 @@ async fn volunteer_flow(engine: Engine) {
     browser.click("form.search button[type=submit]").await;
     browser.wait_for_text("table.activities", TITLE).await;
     browser.wait_for_text("#total-participants", "21").await;
-    browser.screenshot("found-by-folded-search").await;
+    look(&mut browser, "found-by-folded-search").await;
     browser.fill("#q", "vecaki").await;
     browser.click("form.search button[type=submit]").await;
     browser
@@ -209,7 +228,7 @@ async fn volunteer_flow(engine: Engine) {
     // Edit one field.
     browser.goto(&app.at(&format!("{activity}/edit"))).await;
     browser.fill("#place", "BJC “Mezgls”, Smilšu iela 92").await;
-    browser.screenshot("editing").await;
+    look(&mut browser, "editing").await;
     browser.click("#activity-form button[type=submit]").await;
     browser.wait_for_text(".flash", "ir saglabātas").await;
     browser.wait_for_text("dl.detail", "BJC “Mezgls”").await;
@@ -221,13 +240,13 @@ async fn volunteer_flow(engine: Engine) {
     // Delete (asked once), then undo from the list.
     browser.click("a.button.danger").await;
     browser.wait_for_text("h1", "Dzēst šo aktivitāti?").await;
-    browser.screenshot("confirm-delete").await;
+    look(&mut browser, "confirm-delete").await;
     browser.click("form.actions button.danger").await;
     browser.wait_for_text(".flash", "ir izdzēsta").await;
     browser
         .wait_for_text("main", "Vēl nav ierakstīta neviena aktivitāte.")
         .await;
-    browser.screenshot("deleted-with-undo").await;
+    look(&mut browser, "deleted-with-undo").await;
     assert!(cli.list_json(&[]).is_empty(), "deleted in the journal");
     browser.click(".flash button.link").await;
     browser.wait_for_text(".flash", "ir atjaunota").await;
@@ -242,9 +261,9 @@ async fn volunteer_flow(engine: Engine) {
     browser
         .wait_for_text("table.activities", "14 May 2026")
         .await;
-    browser.screenshot("list-in-english").await;
+    look(&mut browser, "list-in-english").await;
     browser.resize(390, 844).await;
-    browser.screenshot("list-on-a-phone").await;
+    look(&mut browser, "list-on-a-phone").await;
     browser.close().await;
 }
 
@@ -284,7 +303,7 @@ async fn draft_flow(engine: Engine) {
         Some("Kopienas iniciatīva “Es savai kopienai”")
     );
     browser.wait_for_text("#form-total", "7").await;
-    browser.screenshot("draft-restored").await;
+    look(&mut browser, "draft-restored").await;
     browser
         .find("#kind")
         .await
@@ -329,7 +348,7 @@ async fn the_status_says_everything_is_sent_once_the_office_server_is_back_and_o
     browser
         .wait_for_text("#status", "1 aktivitāte gaida nosūtīšanu.")
         .await;
-    browser.screenshot("waiting-to-be-sent").await;
+    look(&mut browser, "waiting-to-be-sent").await;
 
     relay.restart();
     let deadline = Instant::now() + SYNC_TIMEOUT;
@@ -347,7 +366,7 @@ async fn the_status_says_everything_is_sent_once_the_office_server_is_back_and_o
     browser
         .wait_for_text("#status", "Pēdējoreiz nosūtīts")
         .await;
-    browser.screenshot("everything-sent").await;
+    look(&mut browser, "everything-sent").await;
 
     // The office corrects the title; the centre's app shows it after its sync.
     common::sync_ok(&office);
@@ -357,7 +376,7 @@ async fn the_status_says_everything_is_sent_once_the_office_server_is_back_and_o
     common::sync_ok(&office);
     reload_until(&browser, &app.at(&activity), "h1", corrected, SYNC_TIMEOUT).await;
     browser.wait_for_text(".meta", "office").await;
-    browser.screenshot("office-edit-arrived").await;
+    look(&mut browser, "office-edit-arrived").await;
     browser.close().await;
 }
 
@@ -474,7 +493,7 @@ async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_reco
     browser
         .wait_for_text("table.activities thead", "Centrs")
         .await;
-    browser.screenshot("every-centre").await;
+    look(&mut browser, "every-centre").await;
     browser
         .find("#centre")
         .await
@@ -519,7 +538,7 @@ async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_reco
     assert_close(&seen, &want, "the report page");
     browser.find("#chart-months").await;
     browser.find("#chart-groups").await;
-    browser.screenshot("quarter-report").await;
+    look(&mut browser, "quarter-report").await;
 
     // The downloads parse back to the same figures.
     let csv_url = href(&browser, "a[href^='/reports/report.csv']").await;
@@ -569,7 +588,7 @@ async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_reco
             ),
         )
         .await;
-    browser.screenshot("history").await;
+    look(&mut browser, "history").await;
 
     // Sync health: the silent centre is flagged, the others are fine.
     browser.click("nav a[href='/health']").await;
@@ -591,7 +610,7 @@ async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_reco
             .wait_for_text("table.health", &format!("{centre} laptop"))
             .await;
     }
-    browser.screenshot("sync-health").await;
+    look(&mut browser, "sync-health").await;
     erase_from_the_app(&mut browser, &app, &relay, &centres[0]).await;
     browser.close().await;
 
@@ -642,13 +661,13 @@ async fn erase_from_the_app(browser: &mut Browser, app: &App, relay: &common::Re
     reload_until(browser, &page, "h1", PRIVATE, SYNC_TIMEOUT).await;
     browser.click("a[href$='/erase']").await;
     browser.wait_for_text("h1", "Neatgriezeniski dzēst").await;
-    browser.screenshot("erase-confirm").await;
+    look(browser, "erase-confirm").await;
     browser.click("input[name=understood]").await;
     browser.click("form button.danger[type=submit]").await;
     browser
         .wait_for_text("div.flash", "Dzēšana pieprasīta")
         .await;
-    browser.screenshot("erase-requested").await;
+    look(browser, "erase-requested").await;
     // The relay answers only once the erasure is durable; the daemon says so.
     let erased = format!("the office server erased activity {id}");
     common::wait_for_line(&app.stderr, &erased, "field-client run")
