@@ -1,7 +1,9 @@
 //! How long the relay's erasure of one record takes with 10 centres × 5,000
 //! activities, one change each, as volunteers record them. The relay holds
 //! its journals lock for the whole erasure (docs/ERASURE.md), so this is also
-//! how long every other device's sync waits.
+//! how long every other device's sync waits. Timed with the journal holding
+//! the record in memory (its centre synced lately) and with nothing in memory
+//! (after a restart).
 //!
 //! `cargo bench -p relay --bench erasure` (set `BENCH_PER_CENTRE`, default 5000)
 
@@ -16,7 +18,8 @@ use sync_core::{ActivityId, ActivityInput, ActivityPatch, Journal};
 use uuid::Uuid;
 
 const CENTRES: usize = 10;
-/// Erasures timed; the median and the longest are reported.
+/// Erasures timed with the holder in memory; the median and the longest are
+/// reported.
 const RUNS: usize = 3;
 /// Changes handed to the relay at once, as a session's batches would.
 const CHANGES_PER_APPLY: usize = 500;
@@ -86,21 +89,38 @@ fn main() {
     let file = dir.path().join("journals.redb");
     let size_mb = |f: &std::path::Path| std::fs::metadata(f).expect("size").len() as f64 / 1e6;
     println!("journals.redb before: {:.1} MB", size_mb(&file));
-    let mut times: Vec<Duration> = Vec::new();
-    for run in 0..RUNS {
-        // The last centre's records: the relay looks through every journal
-        // before it finds the holder, the slowest case.
-        let target = ids[CENTRES - 1][run * 7];
-        let started = Instant::now();
-        journals.erase_activity(target, Utc::now()).expect("erased");
-        times.push(started.elapsed());
-    }
+    // A centre that synced lately has its journal in memory: erase one record
+    // of each of three such centres.
+    let mut warm: Vec<Duration> = (0..RUNS)
+        .map(|run| time_erasure(&mut journals, ids[CENTRES - 1 - run][0]))
+        .collect();
+    // After a restart nothing is in memory: the relay loads journals one by
+    // one until it finds the holder. Once per centre, so the holder is found
+    // first, last and in between.
+    let mut cold: Vec<Duration> = ids
+        .iter()
+        .map(|centre| {
+            journals.evict_all();
+            time_erasure(&mut journals, centre[1])
+        })
+        .collect();
     println!("journals.redb after: {:.1} MB", size_mb(&file));
-    times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!(
-        "erasure (journals lock held): median {:.0} ms, longest {:.0} ms over {RUNS} erasures",
-        ms(times[RUNS / 2]),
-        ms(times[RUNS - 1])
-    );
+    let report = |what: &str, times: &mut Vec<Duration>| {
+        times.sort();
+        println!(
+            "erasure, {what}: median {:.0} ms, longest {:.0} ms over {}",
+            ms(times[times.len() / 2]),
+            ms(times[times.len() - 1]),
+            times.len()
+        );
+    };
+    report("holder in memory", &mut warm);
+    report("nothing in memory", &mut cold);
+}
+
+fn time_erasure(journals: &mut RelayJournals, target: ActivityId) -> Duration {
+    let started = Instant::now();
+    journals.erase_activity(target, Utc::now()).expect("erased");
+    started.elapsed()
 }

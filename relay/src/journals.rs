@@ -87,18 +87,15 @@ impl RelayJournals {
         activity: ActivityId,
         now: DateTime<Utc>,
     ) -> Result<JournalInfo, EraseError> {
-        self.evict_all();
-        let mut holder = None;
-        for info in self.store.journals()? {
-            let journal = self.store.load_journal(info.id)?;
-            if journal.contains(activity)? {
-                holder = Some((info, journal));
-                break;
-            }
-        }
-        let (mut info, journal) = holder.ok_or(EraseError::NotFound(activity))?;
         let actor = self.store.device_id().actor();
-        let rewritten = journal.rewritten_without(&[activity], actor, now)?;
+        let rewrite =
+            |journal: &Journal| journal.rewritten_without(&[activity], actor.clone(), now);
+        let (mut info, rewritten) = match self.loaded_holder(activity)? {
+            Some((info, loaded)) => (info, rewrite(loaded)?),
+            None => self.stored_holder(activity, rewrite)?,
+        };
+        // The copy in memory, if any, is about to be replaced.
+        self.evict(info.id.0);
         info.epoch += 1;
         let with = Replacement {
             epoch: info.epoch,
@@ -107,6 +104,47 @@ impl RelayJournals {
         self.store.replace_journal(info.id, &rewritten, with)?;
         self.store.rewrite_file()?;
         Ok(info)
+    }
+
+    /// The loaded journal holding `activity`: a centre that synced lately is
+    /// in memory, and looking there costs no loading (measured with
+    /// `cargo bench -p relay --bench erasure`).
+    fn loaded_holder(
+        &self,
+        activity: ActivityId,
+    ) -> Result<Option<(JournalInfo, &Journal)>, EraseError> {
+        for (id, loaded) in &self.loaded {
+            if loaded.journal.contains(activity)? {
+                let info = self.store.journal_info(JournalId(*id))?;
+                return Ok(Some((info, &loaded.journal)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Loads the journals not in memory one by one until one holds
+    /// `activity`; returns it rewritten by `rewrite`.
+    fn stored_holder(
+        &self,
+        activity: ActivityId,
+        rewrite: impl Fn(&Journal) -> Result<Journal, JournalError>,
+    ) -> Result<(JournalInfo, Journal), EraseError> {
+        for info in self.store.journals()? {
+            if self.loaded.contains_key(&info.id.0) {
+                continue;
+            }
+            let journal = self.store.load_journal(info.id)?;
+            if journal.contains(activity)? {
+                let rewritten = rewrite(&journal)?;
+                return Ok((info, rewritten));
+            }
+        }
+        Err(EraseError::NotFound(activity))
+    }
+
+    fn evict(&mut self, journal: Uuid) {
+        self.loaded.remove(&journal);
+        self.recency.retain(|j| *j != journal);
     }
 
     /// Number of journals loaded now (for tests and metrics).

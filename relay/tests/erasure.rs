@@ -1,0 +1,90 @@
+//! The relay's side of an erasure (docs/ERASURE.md): the record is found
+//! whether its journal is in memory or only on disk, and other journals stay
+//! loaded.
+
+use chrono::Utc;
+use relay::journals::{EraseError, RelayJournals};
+use relay::registry::Registry;
+use sync_core::journal::Stamp;
+use sync_core::sync::SyncStorage;
+use sync_core::{ActivityId, ActivityInput, Journal};
+use uuid::Uuid;
+
+const PER_CENTRE: usize = 3;
+
+/// Records `PER_CENTRE` activities in `centre`'s journal at the relay.
+fn record(journals: &mut RelayJournals, centre: Uuid) -> Vec<ActivityId> {
+    let mut journal = Journal::new(automerge::ActorId::random());
+    let stamp = Stamp {
+        author: "test",
+        now: Utc::now(),
+    };
+    let mut changes = Vec::new();
+    let ids: Vec<ActivityId> = (0..PER_CENTRE)
+        .map(|i| {
+            let id = ActivityId::new_random();
+            let patch = ActivityInput {
+                title: Some(format!("Privāts ieraksts {i}")),
+                kind: Some("seminar".into()),
+                date: Some("2026-05-14".into()),
+                ..ActivityInput::default()
+            }
+            .parse()
+            .expect("valid");
+            changes.push(journal.create(id, &patch, stamp).expect("create"));
+            id
+        })
+        .collect();
+    journals.apply_durably(centre, changes).expect("stored");
+    ids
+}
+
+/// The relay's copy of `centre`'s journal, read back through the sync API.
+fn at_relay(journals: &mut RelayJournals, centre: Uuid) -> Journal {
+    let mut journal = Journal::new(automerge::ActorId::random());
+    let changes = journals.changes_since(centre, &[]).expect("changes");
+    journal.apply_own(changes).expect("apply");
+    journal
+}
+
+#[test]
+fn an_erasure_finds_the_record_in_memory_or_on_disk_and_leaves_other_journals_loaded() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let registry = Registry::open(dir.path()).expect("registry");
+    let a = registry.add_centre("Centrs A", Utc::now()).expect("A").id;
+    let b = registry.add_centre("Centrs B", Utc::now()).expect("B").id;
+    let mut journals = RelayJournals::open(dir.path(), registry).expect("journals");
+    let in_a = record(&mut journals, a);
+    let in_b = record(&mut journals, b);
+    assert_eq!(journals.loaded_count(), 2);
+
+    // B's journal is in memory: only it is dropped from memory (it changed).
+    let info = journals
+        .erase_activity(in_b[0], Utc::now())
+        .expect("erased");
+    assert_eq!((info.id.0, info.epoch), (b, 1));
+    assert_eq!(journals.loaded_count(), 1, "A's journal stays loaded");
+    let b_now = at_relay(&mut journals, b);
+    assert!(!b_now.contains(in_b[0]).expect("read"), "erased");
+    assert!(b_now.contains(in_b[1]).expect("read"), "the others kept");
+    assert!(b_now.erased().expect("read").contains(&in_b[0]));
+
+    // Nothing in memory (a restarted relay): found by loading from disk.
+    journals.evict_all();
+    let info = journals
+        .erase_activity(in_a[2], Utc::now())
+        .expect("erased");
+    assert_eq!((info.id.0, info.epoch), (a, 1));
+    let a_now = at_relay(&mut journals, a);
+    assert!(!a_now.contains(in_a[2]).expect("read"), "erased");
+    assert!(a_now.contains(in_a[0]).expect("read"), "the others kept");
+
+    // An id no journal holds changes nothing.
+    let unknown = ActivityId::new_random();
+    assert!(matches!(
+        journals.erase_activity(unknown, Utc::now()),
+        Err(EraseError::NotFound(id)) if id == unknown
+    ));
+    assert_eq!(journals.epoch(a).expect("epoch"), 1);
+    assert_eq!(journals.epoch(b).expect("epoch"), 1);
+}
