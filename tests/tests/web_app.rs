@@ -104,10 +104,25 @@ async fn set_value(browser: &Browser, css: &str, value: &str) {
 }
 
 /// Takes a screenshot of the page as it is now and checks what every page
-/// owes people who do not see it: each field a person fills in has a name a
-/// screen reader says (a `<label>`, `aria-label` or `aria-labelledby`).
+/// owes its users: it loaded nothing from anywhere but the app itself (no
+/// font, script or image from the internet, which a centre offline would not
+/// get; Chromium lists even a request that failed, as every request to the
+/// internet does here, Firefox only those that loaded), and each field a
+/// person fills in has a name a screen reader says (a `<label>`, `aria-label`
+/// or `aria-labelledby`).
 async fn look(browser: &mut Browser, name: &str) {
     browser.screenshot(name).await;
+    let elsewhere = browser
+        .client()
+        .execute(
+            "return performance.getEntriesByType('resource').map(e => e.name)
+                .concat([location.href])
+                .filter(url => !url.startsWith(location.origin + '/'));",
+            Vec::new(),
+        )
+        .await
+        .expect("list what the page loaded");
+    assert_eq!(elsewhere, json!([]), "{name}: loaded from elsewhere");
     let unlabelled = browser
         .client()
         .execute(
