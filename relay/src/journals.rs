@@ -88,11 +88,12 @@ impl RelayJournals {
         now: DateTime<Utc>,
     ) -> Result<JournalInfo, EraseError> {
         let actor = self.store.device_id().actor();
-        let rewrite =
-            |journal: &Journal| journal.rewritten_without(&[activity], actor.clone(), now);
         let (mut info, rewritten) = match self.loaded_holder(activity)? {
-            Some((info, loaded)) => (info, rewrite(loaded)?),
-            None => self.stored_holder(activity, rewrite)?,
+            Some((info, loaded)) => (info, loaded.rewritten_without(&[activity], actor, now)?),
+            None => {
+                let (info, stored) = self.stored_holder(activity)?;
+                (info, stored.rewritten_without(&[activity], actor, now)?)
+            }
         };
         // The copy in memory, if any, is about to be replaced.
         self.evict(info.id.0);
@@ -122,21 +123,15 @@ impl RelayJournals {
         Ok(None)
     }
 
-    /// Loads the journals not in memory one by one until one holds
-    /// `activity`; returns it rewritten by `rewrite`.
-    fn stored_holder(
-        &self,
-        activity: ActivityId,
-        rewrite: impl Fn(&Journal) -> Result<Journal, JournalError>,
-    ) -> Result<(JournalInfo, Journal), EraseError> {
+    /// Loads the journals not in memory one by one until one holds `activity`.
+    fn stored_holder(&self, activity: ActivityId) -> Result<(JournalInfo, Journal), EraseError> {
         for info in self.store.journals()? {
             if self.loaded.contains_key(&info.id.0) {
                 continue;
             }
             let journal = self.store.load_journal(info.id)?;
             if journal.contains(activity)? {
-                let rewritten = rewrite(&journal)?;
-                return Ok((info, rewritten));
+                return Ok((info, journal));
             }
         }
         Err(EraseError::NotFound(activity))

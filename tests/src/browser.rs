@@ -5,9 +5,9 @@
 //!
 //! The tests need Debian's `chromium`, `chromium-driver` and `firefox-esr`
 //! packages and geckodriver, which Debian does not package but crates.io does
-//! (see [`INSTALL_HINT`]; `.ci/run` installs them itself). `CHROMIUM`,
-//! `CHROMEDRIVER`, `FIREFOX` and `GECKODRIVER` point at other binaries. Run
-//! them like any other test, e.g. `cargo test -p tests --test <name>`.
+//! (`cargo install --locked geckodriver@0.37.1`; `.ci/run` installs them all).
+//! `CHROMIUM`, `CHROMEDRIVER`, `FIREFOX` and `GECKODRIVER` point at other
+//! binaries. Run them like any other test, e.g. `cargo test -p tests --test <name>`.
 //!
 //! - At most one browser runs at a time in a test binary: [`Browser::start`]
 //!   waits for the previous test's browser to be closed or dropped, since two
@@ -43,7 +43,7 @@ use serde_json::json;
 use tokio::sync::{Mutex, MutexGuard};
 
 /// What to do when a browser binary is missing.
-pub const INSTALL_HINT: &str = "the browser tests need Chromium, Firefox and their WebDriver \
+const INSTALL_HINT: &str = "the browser tests need Chromium, Firefox and their WebDriver \
      servers: sudo apt-get install -y chromium chromium-driver firefox-esr, and \
      cargo install --locked geckodriver@0.37.1 (or set CHROMIUM, CHROMEDRIVER, FIREFOX, GECKODRIVER)";
 
