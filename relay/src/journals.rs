@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
-use automerge::{ActorId, Change, ChangeHash, ReadDoc};
+use automerge::{Change, ChangeHash, ReadDoc};
 use chrono::{DateTime, Utc};
 use sync_core::journal::Journal;
 use sync_core::limits::COMPACT_AFTER_CHANGES;
@@ -252,7 +252,7 @@ impl SyncStorage for RelayJournals {
         let result = sync_core::sync::apply_guarded(loaded.journal.doc_mut(), new.clone())
             .and_then(|()| {
                 self.store
-                    .append_remote(JournalId(journal), &mut new, None)
+                    .append_remote(JournalId(journal), &mut new, None, &[])
                     .map_err(|e| StorageFailure::local(e.to_string()))
             });
         match result {
@@ -276,13 +276,6 @@ impl SyncStorage for RelayJournals {
 }
 
 impl RelayStorage for RelayJournals {
-    fn actor_may_write(&mut self, journal: Uuid, actor: &ActorId) -> bool {
-        if sync_core::journal::is_genesis_actor(actor) {
-            return true;
-        }
-        self.registry.actor_may_write(journal, actor.to_bytes())
-    }
-
     fn erase(&mut self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure> {
         match self.erase_activity(ActivityId(activity), Utc::now()) {
             Ok(info) => {

@@ -1,4 +1,6 @@
-//! Who may sync what: centres, devices, enrolment codes and actor bindings.
+//! Who may sync what: centres, devices and enrolment codes. A device's id is
+//! also the Automerge actor of every change it writes; the sync session stores
+//! only changes written by the connected device (`sync_core::sync::Peer`).
 //!
 //! Kept in its own redb file, `registry.redb`, opened in redb's multi-writer
 //! mode: the admin commands (`centre add`, `enrol-code`, `revoke`, `devices`)
@@ -394,19 +396,6 @@ impl Registry {
                 access: Access::ReadWrite,
             })
             .collect())
-    }
-
-    /// True when the change author `actor` is bound to a device that may write
-    /// `journal`. Revoked devices' earlier changes still count: a colleague may
-    /// re-send them to a relay restored from a backup.
-    pub fn actor_may_write(&self, journal: Uuid, actor: &[u8]) -> bool {
-        let Ok(id) = Uuid::from_slice(actor) else {
-            return false;
-        };
-        match self.device(id) {
-            Ok(device) => device.office || device.centre == journal,
-            Err(_) => false,
-        }
     }
 
     fn update_device(

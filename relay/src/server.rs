@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use sync_core::sync::wire::FrameBuffer;
-use sync_core::sync::{ErrorCode, Frame, RelayEvent, RelaySession};
+use sync_core::sync::{Attestor, ErrorCode, Frame, Peer, RelayEvent, RelaySession};
 use tokio::sync::{Semaphore, broadcast, watch};
 use uuid::Uuid;
 
@@ -37,6 +37,12 @@ pub const RELAY_IDENTITY_STEM: &str = "relay";
 /// connection is gone.
 const RESTART_SECRET_PURPOSE: &str = "krc-relay quic restart keys v1";
 
+/// What the key of the relay's attestations (`sync_core::sync::attest`) is
+/// derived for: the same identity gives the same key after every restart
+/// and restore from a backup, so a tag the relay gave a device years ago
+/// still proves that it stored that change.
+const ATTESTATION_KEY_PURPOSE: &str = "krc-relay change attestations v1";
+
 /// Errors starting or running the relay.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -53,6 +59,7 @@ pub enum ServeError {
 
 struct Shared {
     journals: Mutex<RelayJournals>,
+    attestor: Attestor,
     /// (journal, session that stored) for every durable store.
     changed: broadcast::Sender<(Uuid, u64)>,
     shutdown: watch::Receiver<bool>,
@@ -90,6 +97,7 @@ impl Relay {
         let (stop, shutdown) = watch::channel(false);
         let shared = Arc::new(Shared {
             journals: Mutex::new(journals),
+            attestor: Attestor::new(identity.derive_secret(ATTESTATION_KEY_PURPOSE)),
             changed: broadcast::channel(NOTIFY_QUEUE_DEPTH).0,
             shutdown,
             connections: Semaphore::new(MAX_CONNECTIONS),
@@ -210,7 +218,11 @@ async fn run_session(
     id: u64,
 ) -> Result<(), ConnectionError> {
     let grants = lock(shared).registry().grants_for(device)?;
-    let mut session = RelaySession::new(Instant::now(), grants);
+    let peer = Peer {
+        device: device.id,
+        attestor: shared.attestor.clone(),
+    };
+    let mut session = RelaySession::new(Instant::now(), grants, peer);
     if device.office {
         session.permit_erasure();
     }
@@ -287,6 +299,16 @@ fn on_event(
                 .registry()
                 .record_synced(device.id, Utc::now())?;
             tracing::debug!(device = %device.id, %journal, "device in sync");
+        }
+        RelayEvent::ForgedAuthor { journal, author } => {
+            tracing::warn!(
+                device = %device.id,
+                name = %device.name,
+                %journal,
+                %author,
+                "refused a batch: the device sent a change written by another device that this \
+                 relay never stored (an attempt to write as someone else)"
+            );
         }
         RelayEvent::Closed { reason } => {
             tracing::info!(device = %device.id, %reason, "session closed")

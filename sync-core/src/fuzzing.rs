@@ -27,6 +27,9 @@ pub fn abort_only_on_uncaught_panics() {
 const FUZZ_JOURNAL: Uuid = Uuid::from_u128(0x6b72_632d_6675_7a7a_0000_0000_0000_0001);
 /// The activity the fuzzed office device asked to erase.
 const FUZZ_ERASED: Uuid = Uuid::from_u128(0x6b72_632d_6675_7a7a_0000_0000_0000_0002);
+/// The device (and Automerge actor) the relay session of [`handshake`] serves,
+/// which wrote the seeds' changes.
+const FUZZ_DEVICE: [u8; 16] = [7; 16];
 
 /// Most chunks one input is cut into for the frame buffer (bounds the work).
 const MAX_CHUNKS: usize = 64;
@@ -65,11 +68,14 @@ pub fn handshake(data: &[u8]) {
         municipality: String::new(),
         access: Access::ReadWrite,
     };
-    let mut relay_store = MemoryJournals {
-        writers: Some(Default::default()),
-        ..MemoryJournals::default()
+    let mut relay_store = MemoryJournals::default();
+    // The seeds' changes are written by this device: the fuzzer starts from
+    // batches the relay stores, and finds forged authors by mutation.
+    let peer = crate::sync::Peer {
+        device: Uuid::from_bytes(FUZZ_DEVICE),
+        attestor: crate::sync::Attestor::new([9; crate::sync::attest::ATTESTATION_KEY_BYTES]),
     };
-    let mut relay = RelaySession::new(now, vec![grant]);
+    let mut relay = RelaySession::new(now, vec![grant], peer);
     relay.permit_erasure();
     relay.handle_bytes(now, data, &mut relay_store);
     drain(|| relay.poll_transmit());
@@ -128,7 +134,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     use crate::sync::wire::{ErrorCode, PROTOCOL_VERSION, Role};
     use crate::{ActivityId, ActivityPatch, Journal, Kind, Stamp};
 
-    let mut journal = Journal::new(ActorId::from([7_u8; 16]));
+    let mut journal = Journal::new(ActorId::from(FUZZ_DEVICE));
     let stamp = Stamp {
         author: "Līga",
         now: chrono::DateTime::UNIX_EPOCH,
@@ -161,6 +167,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         digest: crate::sync::batch_digest(&hashes),
         encoding: crate::sync::BatchEncoding::Bundle,
         bundle: bundle.clone(),
+        attested: vec![],
     };
     let frames = [
         Frame::Hello {
@@ -223,6 +230,10 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
             digest: crate::sync::batch_digest(&hashes),
             encoding: crate::sync::BatchEncoding::ChangeList,
             bundle: crate::sync::change_list(&changes),
+            attested: vec![crate::sync::BatchAttestation {
+                position: 1,
+                tag: [5; crate::sync::attest::ATTESTATION_TAG_BYTES],
+            }],
         },
         Frame::Erase {
             activity: FUZZ_ERASED,

@@ -28,7 +28,7 @@ use crate::store::{
     DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store, StoreError, ViewUpdate,
 };
 use crate::sync::memory::check_received;
-use crate::sync::{ClientStorage, StorageFailure, SyncStorage, apply_guarded};
+use crate::sync::{AttestationTag, ClientStorage, StorageFailure, SyncStorage, apply_guarded};
 
 /// Errors from a local edit or read.
 #[derive(Debug, thiserror::Error)]
@@ -528,6 +528,23 @@ impl SyncStorage for Replica {
         journal: Uuid,
         changes: Vec<Change>,
     ) -> Result<Vec<ChangeHash>, StorageFailure> {
+        self.apply_received(journal, changes, &[])
+    }
+
+    fn bundle(&mut self, journal: Uuid, hashes: &[ChangeHash]) -> Result<Vec<u8>, StorageFailure> {
+        crate::sync::memory::bundle_bytes(self.loaded_doc(journal)?.journal.doc(), hashes)
+    }
+}
+
+impl Replica {
+    /// Applies received changes to the journal and appends them durably,
+    /// with the relay's tags on some of them, in one transaction.
+    fn apply_received(
+        &mut self,
+        journal: Uuid,
+        changes: Vec<Change>,
+        attested: &[(ChangeHash, AttestationTag)],
+    ) -> Result<Vec<ChangeHash>, StorageFailure> {
         let id = JournalId(journal);
         let loaded = self.loaded_doc(journal)?;
         check_received(loaded.journal.doc(), &changes)?;
@@ -547,7 +564,7 @@ impl SyncStorage for Replica {
             })
             .and_then(|view| {
                 self.store
-                    .append_remote(id, &mut new, Some(&view))
+                    .append_remote(id, &mut new, Some(&view), attested)
                     .map_err(|e| StorageFailure::local(e.to_string()))
             });
         match persisted {
@@ -562,10 +579,6 @@ impl SyncStorage for Replica {
                 Err(e)
             }
         }
-    }
-
-    fn bundle(&mut self, journal: Uuid, hashes: &[ChangeHash]) -> Result<Vec<u8>, StorageFailure> {
-        crate::sync::memory::bundle_bytes(self.loaded_doc(journal)?.journal.doc(), hashes)
     }
 }
 
@@ -617,6 +630,31 @@ impl ClientStorage for Replica {
         Ok(u32::try_from(unsent)
             .unwrap_or(u32::MAX - 1)
             .min(u32::MAX - 1))
+    }
+
+    fn attestations(
+        &mut self,
+        journal: Uuid,
+        batch: &[Change],
+    ) -> Result<Vec<(ChangeHash, AttestationTag)>, StorageFailure> {
+        // This device's own changes never carry a tag: look up only others'.
+        let own = self.store.device_id().actor();
+        let others = batch
+            .iter()
+            .filter(|c| c.actor_id() != &own)
+            .map(Change::hash);
+        self.store
+            .attestations(JournalId(journal), others)
+            .map_err(|e| StorageFailure::local(e.to_string()))
+    }
+
+    fn apply_downloaded(
+        &mut self,
+        journal: Uuid,
+        changes: Vec<Change>,
+        attested: &[(ChangeHash, AttestationTag)],
+    ) -> Result<Vec<ChangeHash>, StorageFailure> {
+        self.apply_received(journal, changes, attested)
     }
 
     fn erasures_requested(&mut self) -> Result<Vec<Uuid>, StorageFailure> {

@@ -764,3 +764,58 @@ fn compaction_gives_freed_pages_back_to_the_file_system() {
     let mut r = Replica::open(&path).expect("reopen");
     assert_eq!(r.activities().expect("list").len(), 500);
 }
+
+#[test]
+fn the_relays_tags_are_kept_with_downloaded_changes_and_dropped_with_a_rewritten_journal() {
+    use sync_core::sync::ClientStorage;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, mut r) = new_replica(dir.path());
+    let journal = r.journal_id();
+    let mine = add(&mut r, &minimal("Vietējā"), 0);
+    let mut other = Journal::from_doc(
+        r.journal()
+            .expect("journal")
+            .doc()
+            .fork()
+            .with_actor(automerge::ActorId::random()),
+    )
+    .expect("journal");
+    let remote = other
+        .create(
+            ActivityId::new_random(),
+            &minimal("No kolēģa"),
+            common::stamp("Kolēģis", 1),
+        )
+        .expect("create");
+    let tag = [9; 16];
+    r.apply_downloaded(journal.0, vec![remote.clone()], &[(remote.hash(), tag)])
+        .expect("apply");
+    drop(r);
+
+    // Durable with the change, and asked for only by others' changes.
+    let mut r = Replica::open(&path).expect("reopen");
+    let doc = r.journal().expect("journal").doc().fork();
+    let all = doc.get_changes(&[]);
+    assert_eq!(
+        r.attestations(journal.0, &all).expect("tags"),
+        vec![(remote.hash(), tag)]
+    );
+    // A rewritten journal (a new epoch) keeps no tag of the old one.
+    let rewritten = Journal::from_doc(doc)
+        .expect("journal")
+        .rewritten_without(&[mine], automerge::ActorId::random(), chrono::Utc::now())
+        .expect("rewrite");
+    let with = sync_core::store::Replacement {
+        epoch: 1,
+        ..Default::default()
+    };
+    r.store()
+        .replace_journal(journal, &rewritten, with)
+        .expect("replace");
+    assert!(
+        r.store()
+            .attestations(journal, [remote.hash()])
+            .expect("tags")
+            .is_empty()
+    );
+}

@@ -14,8 +14,9 @@ use sync_core::journal::{Journal, Stamp};
 use sync_core::sync::memory::MemoryJournals;
 use sync_core::sync::wire::Frame;
 use sync_core::sync::{
-    Access, BatchEncoding, ClientEvent, ClientSession, DeviceHealth, ErrorCode, JournalGrant,
-    PROTOCOL_VERSION, RelayEvent, RelaySession, RelayStorage, Role, SessionError, SyncStorage,
+    Access, Attestor, BatchEncoding, ClientEvent, ClientSession, DeviceHealth, ErrorCode,
+    JournalGrant, PROTOCOL_VERSION, Peer, RelayEvent, RelaySession, RelayStorage, Role,
+    SessionError, SyncStorage,
 };
 use uuid::Uuid;
 
@@ -25,6 +26,22 @@ const MAX_STEPS_PER_SESSION: usize = 20_000;
 const MAX_SESSIONS: usize = 12;
 
 const JOURNAL: Uuid = Uuid::from_u128(0xC0FFEE);
+/// The device (and Automerge actor) the tests' client is: the relay sessions
+/// serve it, and store only changes it wrote (or that the relay held before).
+const CLIENT_DEVICE: [u8; 16] = [3; 16];
+/// The test relay's attestation key.
+const RELAY_KEY: [u8; 32] = [0x42; 32];
+
+fn client_actor() -> ActorId {
+    ActorId::from(CLIENT_DEVICE)
+}
+
+fn peer() -> Peer {
+    Peer {
+        device: Uuid::from_bytes(CLIENT_DEVICE),
+        attestor: Attestor::new(RELAY_KEY),
+    }
+}
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Faults {
@@ -99,7 +116,7 @@ fn run_session(
 ) -> (Result<(), SessionError>, Instant) {
     let mut now = start;
     let mut c = ClientSession::new(now, "test", vec![JOURNAL], client);
-    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
     let (mut up, mut down) = (Wire::default(), Wire::default());
     for _ in 0..MAX_STEPS_PER_SESSION {
         while let Some(b) = c.poll_transmit() {
@@ -214,7 +231,7 @@ fn check(seed: u64, faults: Faults, client: &mut MemoryJournals, relay: &mut Mem
 #[test]
 fn clean_session_uploads_and_downloads_both_ways() {
     let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
-    let mine = record(&mut client, &ActorId::random(), 30, 0);
+    let mine = record(&mut client, &client_actor(), 30, 0);
     let theirs = record(&mut relay, &ActorId::random(), 20, 1_000);
     let (outcome, _) = run_session(
         &mut client,
@@ -234,7 +251,7 @@ fn clean_session_uploads_and_downloads_both_ways() {
 #[test]
 fn large_first_sync_moves_in_bounded_batches_and_resumes() {
     let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
-    record(&mut client, &ActorId::random(), 1_500, 0);
+    record(&mut client, &client_actor(), 1_500, 0);
     // Drop everything after the first few frames: the session must time out,
     // and what the relay acknowledged before must not be sent again.
     let mut rng = Rng(11);
@@ -270,7 +287,7 @@ fn large_first_sync_moves_in_bounded_batches_and_resumes() {
 #[test]
 fn frame_over_the_limit_closes_only_that_session() {
     let mut relay = MemoryJournals::default();
-    let mut r = RelaySession::new(Instant::now(), vec![grant(Access::ReadWrite)]);
+    let mut r = RelaySession::new(Instant::now(), vec![grant(Access::ReadWrite)], peer());
     let mut bytes = ((sync_core::limits::MAX_FRAME_BYTES + 1) as u32)
         .to_be_bytes()
         .to_vec();
@@ -290,7 +307,7 @@ fn frame_over_the_limit_closes_only_that_session() {
     );
     // Another session on the same relay storage is unaffected.
     let (mut client, mut relay2) = (MemoryJournals::default(), relay);
-    record(&mut client, &ActorId::random(), 3, 0);
+    record(&mut client, &client_actor(), 3, 0);
     let (outcome, _) = run_session(
         &mut client,
         &mut relay2,
@@ -302,10 +319,10 @@ fn frame_over_the_limit_closes_only_that_session() {
 }
 
 #[test]
-fn relay_refuses_journals_and_actors_not_granted() {
+fn relay_refuses_journals_not_granted() {
     let mut relay = MemoryJournals::default();
     let other = Uuid::from_u128(42);
-    let mut r = RelaySession::new(Instant::now(), vec![grant(Access::ReadWrite)]);
+    let mut r = RelaySession::new(Instant::now(), vec![grant(Access::ReadWrite)], peer());
     let hello = Frame::Hello {
         version: PROTOCOL_VERSION,
         software: "x".into(),
@@ -325,56 +342,161 @@ fn relay_refuses_journals_and_actors_not_granted() {
         ),
         "{reply:?}"
     );
+}
 
-    // A change by an actor not bound to a writer of the journal is refused, and not stored.
-    let allowed = ActorId::random();
-    let mut writers = std::collections::BTreeMap::new();
-    writers.insert(JOURNAL, [allowed.clone()].into_iter().collect());
-    let mut relay = MemoryJournals {
-        writers: Some(writers),
-        ..Default::default()
-    };
-    let mut client = MemoryJournals::default();
-    record(&mut client, &ActorId::random(), 2, 0);
-    let (outcome, _) = run_session(
-        &mut client,
-        &mut relay,
-        Instant::now(),
-        Faults::default(),
-        &mut Rng(5),
+#[test]
+fn relay_stores_no_change_written_by_another_device() {
+    // A colleague's actor, the office's, a revoked device's: to the relay
+    // all are "not this device", and it never stored their changes.
+    for (who, author) in [
+        ("a colleague", ActorId::from([4_u8; 16])),
+        ("the office", ActorId::from([5_u8; 16])),
+    ] {
+        let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+        record(&mut client, &client_actor(), 2, 0);
+        record(&mut client, &author, 1, 100);
+        let (outcome, _) = run_session(
+            &mut client,
+            &mut relay,
+            Instant::now(),
+            Faults::default(),
+            &mut Rng(5),
+        );
+        assert!(
+            matches!(
+                &outcome,
+                Err(SessionError::Refused {
+                    code: ErrorCode::NotAllowed,
+                    message,
+                }) if message.contains("written by another device")
+            ),
+            "{who}: {outcome:?}"
+        );
+        // The whole batch was refused: not even this device's own changes.
+        assert_eq!(
+            relay.doc(JOURNAL).get_changes(&[]).len(),
+            1,
+            "{who}: only the genesis"
+        );
+    }
+}
+
+#[test]
+fn a_forged_author_is_reported_and_the_batch_refused_whole() {
+    let now = Instant::now();
+    let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+    record(&mut client, &client_actor(), 3, 0);
+    let colleague = ActorId::from([4_u8; 16]);
+    record(&mut client, &colleague, 1, 100);
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
+    let (_, relay_events) = pump(&mut c, &mut client, &mut r, &mut relay, now);
+    assert!(
+        relay_events.contains(&RelayEvent::ForgedAuthor {
+            journal: JOURNAL,
+            author: colleague,
+        }),
+        "{relay_events:?}"
     );
     assert!(
-        matches!(
-            outcome,
-            Err(SessionError::Refused {
-                code: ErrorCode::NotAllowed,
-                ..
-            })
-        ),
-        "{outcome:?}"
+        !relay_events
+            .iter()
+            .any(|e| matches!(e, RelayEvent::Stored { .. })),
+        "{relay_events:?}"
     );
-    assert_eq!(
-        relay.doc(JOURNAL).get_changes(&[]).len(),
-        1,
-        "only the genesis"
-    );
-    // The same client writing as the allowed actor succeeds.
-    let mut client = MemoryJournals::default();
-    record(&mut client, &allowed, 2, 0);
+    assert!(r.is_closed());
+}
+
+#[test]
+fn a_colleagues_change_goes_back_to_a_relay_restored_from_a_backup() {
+    let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+    let backup = relay.doc(JOURNAL).clone();
+    // A colleague's records reach this device through the relay, with the
+    // relay's tags; this device records on top of them.
+    let colleague = ActorId::from([4_u8; 16]);
+    let theirs = record(&mut relay, &colleague, 3, 1_000);
     let (outcome, _) = run_session(
         &mut client,
         &mut relay,
         Instant::now(),
         Faults::default(),
-        &mut Rng(5),
+        &mut Rng(8),
     );
     assert_eq!(outcome, Ok(()));
+    assert_eq!(client.attestations[&JOURNAL].len(), 3, "a tag per change");
+    let mine = record(&mut client, &client_actor(), 2, 0);
+
+    // The relay is restored from a backup made before the colleague's
+    // records: this device sends them back, and its own on top.
+    relay.docs.insert(JOURNAL, backup);
+    let (outcome, _) = run_session(
+        &mut client,
+        &mut relay,
+        Instant::now(),
+        Faults::default(),
+        &mut Rng(8),
+    );
+    assert_eq!(outcome, Ok(()));
+    assert!(converged(&mut client, &mut relay));
+    let journal = Journal::from_doc(relay.doc(JOURNAL).clone()).unwrap();
+    for id in theirs.iter().chain(&mine) {
+        assert!(journal.contains(*id).unwrap(), "{id} missing at the relay");
+    }
+}
+
+#[test]
+fn a_tag_not_made_by_this_relay_for_this_epoch_vouches_for_nothing() {
+    let colleague = ActorId::from([4_u8; 16]);
+    // (which, the key, the epoch, the journal) each tag is made with.
+    let forgeries = [
+        ("another relay's", Attestor::new([0x17; 32]), 0, JOURNAL),
+        ("another epoch's", Attestor::new(RELAY_KEY), 1, JOURNAL),
+        (
+            "another journal's",
+            Attestor::new(RELAY_KEY),
+            0,
+            Uuid::nil(),
+        ),
+    ];
+    for (which, attestor, epoch, journal) in forgeries {
+        let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+        record(&mut client, &colleague, 2, 0);
+        let tags = client
+            .doc(JOURNAL)
+            .get_changes(&[])
+            .iter()
+            .map(|c| (c.hash(), attestor.tag(journal, epoch, &c.hash())))
+            .collect();
+        client.attestations.insert(JOURNAL, tags);
+        let (outcome, _) = run_session(
+            &mut client,
+            &mut relay,
+            Instant::now(),
+            Faults::default(),
+            &mut Rng(9),
+        );
+        assert!(
+            matches!(
+                outcome,
+                Err(SessionError::Refused {
+                    code: ErrorCode::NotAllowed,
+                    ..
+                })
+            ),
+            "{which} tag: {outcome:?}"
+        );
+        assert_eq!(
+            relay.doc(JOURNAL).get_changes(&[]).len(),
+            1,
+            "{which} tag: only the genesis"
+        );
+    }
 }
 
 #[test]
 fn relay_restored_from_old_backup_reconverges() {
     let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
-    record(&mut client, &ActorId::random(), 10, 0);
+    record(&mut client, &client_actor(), 10, 0);
     let (outcome, _) = run_session(
         &mut client,
         &mut relay,
@@ -384,7 +506,7 @@ fn relay_restored_from_old_backup_reconverges() {
     );
     assert_eq!(outcome, Ok(()));
     let backup = relay.doc(JOURNAL).clone();
-    record(&mut client, &ActorId::random(), 10, 100);
+    record(&mut client, &client_actor(), 10, 100);
     let (outcome, _) = run_session(
         &mut client,
         &mut relay,
@@ -442,7 +564,7 @@ fn frame_names(frames: &[Frame]) -> Vec<String> {
 #[test]
 fn an_upload_after_an_acknowledged_one_takes_one_round_trip_with_the_greeting() {
     let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
-    let actor = ActorId::random();
+    let actor = client_actor();
     record(&mut client, &actor, 3, 0);
     let (outcome, _) = run_session(
         &mut client,
@@ -456,7 +578,7 @@ fn an_upload_after_an_acknowledged_one_takes_one_round_trip_with_the_greeting() 
 
     let now = Instant::now();
     let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
-    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
     // The client's first flight: Hello, then Open and the new change right behind it.
     let up = flight(&mut || c.poll_transmit(), &mut |b| {
         r.handle_bytes(now, b, &mut relay)
@@ -488,7 +610,7 @@ fn an_upload_after_an_acknowledged_one_takes_one_round_trip_with_the_greeting() 
 #[test]
 fn a_batch_sent_before_heads_to_a_relay_restored_from_backup_is_sent_again() {
     let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
-    let actor = ActorId::random();
+    let actor = client_actor();
     record(&mut client, &actor, 5, 0);
     let backup = relay.doc(JOURNAL).clone();
     let (outcome, _) = run_session(
@@ -505,7 +627,7 @@ fn a_batch_sent_before_heads_to_a_relay_restored_from_backup_is_sent_again() {
 
     let now = Instant::now();
     let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
-    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
     let mut flights = Vec::new();
     flights.push(flight(&mut || c.poll_transmit(), &mut |b| {
         r.handle_bytes(now, b, &mut relay)
@@ -541,7 +663,7 @@ fn a_batch_sent_before_heads_to_a_relay_restored_from_backup_is_sent_again() {
 #[test]
 fn wiped_client_reconverges() {
     let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
-    record(&mut client, &ActorId::random(), 25, 0);
+    record(&mut client, &client_actor(), 25, 0);
     let (outcome, _) = run_session(
         &mut client,
         &mut relay,
@@ -584,7 +706,7 @@ proptest! {
         remote in 0usize..60,
     ) {
         let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
-        record(&mut client, &ActorId::random(), local, 0);
+        record(&mut client, &client_actor(), local, 0);
         record(&mut relay, &ActorId::random(), remote, 10_000);
         check(seed, Faults { drop_per_mille, dup_per_mille, max_delay_ms }, &mut client, &mut relay);
         let doc = client.doc(JOURNAL).clone();
@@ -635,7 +757,7 @@ fn the_relay_learns_unsent_counts_and_successful_syncs_and_tells_the_office() {
     let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
     record(&mut client, &ActorId::from([3; 16]), 2, 0);
     let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
-    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
     let (_, relay_events) = pump(&mut c, &mut client, &mut r, &mut relay, now);
     assert_eq!(
         relay_events[0],
@@ -670,7 +792,7 @@ fn the_relay_learns_unsent_counts_and_successful_syncs_and_tells_the_office() {
     }];
     let mut office = MemoryJournals::default();
     let mut c = ClientSession::new(now, "office", vec![], &mut office);
-    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
     r.send_health(health.clone());
     let (early, _) = pump(&mut c, &mut office, &mut r, &mut relay, now);
     assert!(
@@ -701,7 +823,7 @@ fn a_device_on_an_old_epoch_sends_nothing_and_learns_the_new_one() {
         .acked
         .insert(JOURNAL, sync_core::journal::genesis_heads());
     let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
-    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
     let (events, relay_events) = pump(&mut c, &mut client, &mut r, &mut relay, now);
     assert!(
         events.contains(&ClientEvent::NewEpoch {
@@ -727,7 +849,7 @@ fn a_device_on_an_old_epoch_sends_nothing_and_learns_the_new_one() {
     let mut staging = MemoryJournals::default();
     staging.epochs.insert(JOURNAL, 1);
     let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut staging);
-    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
     let (events, _) = pump(&mut c, &mut staging, &mut r, &mut relay, now);
     assert!(
         events.contains(&ClientEvent::Synced { journal: JOURNAL }),
@@ -740,7 +862,7 @@ fn a_device_on_an_old_epoch_sends_nothing_and_learns_the_new_one() {
     let mut newer = MemoryJournals::default();
     newer.epochs.insert(JOURNAL, 2);
     let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut newer);
-    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
     let (events, _) = pump(&mut c, &mut newer, &mut r, &mut relay, now);
     assert!(
         closed_because(&events, "restored from a backup"),
@@ -764,13 +886,13 @@ fn the_office_asks_for_an_erasure_and_learns_the_new_epoch() {
         ..MemoryJournals::default()
     };
     let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut centre);
-    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
     let (events, _) = pump(&mut c, &mut centre, &mut r, &mut relay, now);
     assert!(closed_because(&events, "only the office"), "{events:?}");
     assert_eq!(relay.epoch(JOURNAL), Ok(0), "nothing erased");
 
     let mut c = ClientSession::new(now, "test", vec![], &mut office);
-    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
     r.permit_erasure();
     let (events, relay_events) = pump(&mut c, &mut office, &mut r, &mut relay, now);
     let rewritten = Some((JOURNAL, 1));
@@ -823,7 +945,7 @@ fn an_upload_under_way_when_the_journal_is_rewritten_is_not_stored() {
     let mut client = MemoryJournals::default();
     record(&mut client, &ActorId::from([3; 16]), 3, 10);
     let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
-    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)]);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
     // Hello and Open reach the relay; the relay answers Welcome and Heads.
     flight(&mut || c.poll_transmit(), &mut |b| {
         r.handle_bytes(now, b, &mut relay)

@@ -23,13 +23,13 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use automerge::{ActorId, Change, ChangeHash};
+use automerge::{Change, ChangeHash};
 use chrono::{DateTime, TimeZone, Utc};
 use sync_core::store::{DeviceId, JournalId, Store};
 use sync_core::sync::memory::MemoryJournals;
 use sync_core::sync::{
-    Access, ClientEvent, ClientSession, JournalGrant, RelayEvent, RelaySession, RelayStorage,
-    SessionError, StorageFailure, SyncStorage,
+    Access, Attestor, ClientEvent, ClientSession, JournalGrant, Peer, RelayEvent, RelaySession,
+    RelayStorage, SessionError, StorageFailure, SyncStorage,
 };
 use sync_core::{ActivityId, ActivityInput, ActivityPatch, NewStore, Replica};
 use tests::crash_disk::CrashDisk;
@@ -47,6 +47,8 @@ const MAX_STEPS_PER_ROUND: usize = 5_000;
 const CLIENTS: usize = 3;
 const JOURNAL: Uuid = Uuid::from_u128(0x00C0_FFEE_0000_0000_0000_0000_0000_0001);
 const CENTRE: &str = "Rēzeknes KRC";
+/// The simulated relay's attestation key (fixed: a simulation replays exactly).
+const RELAY_ATTESTATION_KEY: [u8; 32] = [0x5a; 32];
 
 /// Chances of each fault while faults are on.
 #[derive(Clone, Copy, Debug)]
@@ -113,9 +115,6 @@ impl SyncStorage for RelayStore {
 }
 
 impl RelayStorage for RelayStore {
-    fn actor_may_write(&mut self, journal: Uuid, actor: &ActorId) -> bool {
-        self.journals.actor_may_write(journal, actor)
-    }
     fn erase(&mut self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure> {
         self.journals.erase(activity)
     }
@@ -301,10 +300,14 @@ impl Sim {
         let Some(replica) = client.replica.as_mut() else {
             return;
         };
+        let peer = Peer {
+            device: replica.store().device_id().0,
+            attestor: Attestor::new(RELAY_ATTESTATION_KEY),
+        };
         client.conn = Some(Conn {
             id: self.next_conn,
             client: ClientSession::new(now, "simulation", vec![JOURNAL], replica),
-            relay: RelaySession::new(now, vec![grant]),
+            relay: RelaySession::new(now, vec![grant], peer),
         });
         self.next_conn += 1;
     }

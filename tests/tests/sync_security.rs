@@ -24,7 +24,7 @@ use sync_core::{ActivityId, ActivityInput, Journal, Stamp};
 use tests::Cli;
 use uuid::Uuid;
 
-use common::{Relay, by_id, device, enrol, row_id, sync_ok};
+use common::{Relay, by_id, device, enrol, row_id, show, sync_ok, unsent};
 
 /// Longest wait for one answer from the relay in the hand-made client.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -282,6 +282,7 @@ fn a_centre_device_can_neither_read_nor_write_another_centres_journal() {
             count: 1,
             digest: batch_digest(&hashes),
             bundle: bundle.clone(),
+            attested: vec![],
         })
         .await;
         assert_refused(&s.rest().await, ErrorCode::NotAllowed, "Changes to B");
@@ -501,4 +502,159 @@ fn an_oversized_frame_is_refused_while_other_devices_sync() {
     sync_ok(&attacker);
     assert_eq!(activity_ids(&attacker), activity_ids(&honest));
     assert_eq!(activity_ids(&attacker).len(), 21);
+}
+
+/// A change an attacker makes on the enrolled device `attacker`: an activity
+/// in `journal` written as `victim` (its Automerge actor), on top of the
+/// attacker's own copy of the journal, so that it takes the victim's next
+/// sequence number; bundled as the wire carries it.
+fn forge_as(attacker: &Cli, journal: Uuid, victim: Uuid) -> (ActivityId, Frame) {
+    let store = sync_core::store::Store::open(&attacker.data_dir().join("journal.redb"))
+        .expect("the attacker's store");
+    let own = store
+        .load_journal(sync_core::store::JournalId(journal))
+        .expect("the attacker's copy of the journal");
+    let doc = own
+        .doc()
+        .fork()
+        .with_actor(sync_core::DeviceId(victim).actor());
+    let mut forged = Journal::from_doc(doc).expect("a journal");
+    let patch = ActivityInput {
+        title: Some("Viltots ieraksts".into()),
+        kind: Some("other".into()),
+        date: Some("2026-03-04".into()),
+        ..Default::default()
+    }
+    .parse()
+    .expect("a valid activity");
+    let stamp = Stamp {
+        author: "Viltotājs",
+        now: Utc::now(),
+    };
+    let id = ActivityId::new_random();
+    let change = forged.create(id, &patch, stamp).expect("create");
+    let hashes = vec![change.hash()];
+    let bundle = sync_core::sync::memory::bundle_bytes(forged.doc(), &hashes).expect("bundle");
+    let frame = Frame::Changes {
+        journal,
+        more: false,
+        sent_before_heads: false,
+        count: 1,
+        digest: batch_digest(&hashes),
+        encoding: BatchEncoding::Bundle,
+        bundle,
+        attested: vec![],
+    };
+    (id, frame)
+}
+
+fn device_id(cli: &Cli) -> Uuid {
+    cli.status_json()["device_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("status shows the device id")
+}
+
+#[test]
+fn nobody_writes_as_a_colleague_the_office_or_a_revoked_device() {
+    let relay = Relay::start();
+    let centre = relay.add_centre("Krāslavas KRC");
+    let attacker = device("Krāslavas KRC", "Zaļais dators");
+    let colleague = device("Krāslavas KRC", "Līgas dators");
+    let revoked = device("Krāslavas KRC", "Pazudušais dators");
+    let office = device("Birojs", "Biroja dators");
+    for cli in [&attacker, &colleague, &revoked] {
+        cli.add([
+            "--title",
+            "Sanāksme",
+            "--kind",
+            "meeting",
+            "--date",
+            "2026-03-01",
+        ]);
+        enrol(cli, &relay.centre_code(centre));
+        sync_ok(cli);
+    }
+    enrol(&office, &relay.office_code());
+    sync_ok(&office);
+    sync_ok(&attacker);
+    relay.admin(["revoke", &device_id(&revoked).to_string()]);
+    let attacker_id = device_id(&attacker);
+
+    let victims = [
+        ("a colleague", device_id(&colleague)),
+        ("the office", device_id(&office)),
+        ("a revoked device", device_id(&revoked)),
+    ];
+    let mut forged_ids = Vec::new();
+    for (who, victim) in victims {
+        let (forged_id, batch) = forge_as(&attacker, centre, victim);
+        forged_ids.push(forged_id);
+        let heads = sync_core::store::Store::open(&attacker.data_dir().join("journal.redb"))
+            .expect("the attacker's store")
+            .load_journal(sync_core::store::JournalId(centre))
+            .expect("the attacker's journal")
+            .heads();
+        block_on(async {
+            let client =
+                RawClient::connect(attacker.data_dir(), relay.addr(), relay.fingerprint()).await;
+            let mut s = client.stream().await;
+            assert_eq!(s.hello(vec![centre]).await, vec![centre]);
+            s.send(&Frame::Open {
+                journal: centre,
+                epoch: 0,
+                heads,
+                acked: vec![],
+            })
+            .await;
+            match s.next().await {
+                Some(Frame::Heads { .. }) => {}
+                other => panic!("{who}: expected Heads, got {other:?}"),
+            }
+            s.send(&batch).await;
+            // The relay may have started its (empty) download before the
+            // batch came; then it refuses, and nothing else.
+            let mut rest = s.rest().await;
+            rest.retain(|f| !matches!(f, Frame::Changes { count: 0, .. }));
+            assert_refused(&rest, ErrorCode::NotAllowed, who);
+            assert!(
+                matches!(&rest[0], Frame::Error { message, .. }
+                    if message.contains("written by another device")),
+                "{who}: the refusal does not say why: {rest:?}"
+            );
+        });
+        // The relay says who tried, as whom.
+        let tried = relay.wait_for_log("attempt to write as someone else");
+        assert!(tried.contains(&attacker_id.to_string()), "{tried}");
+        assert!(tried.contains(&victim.simple().to_string()), "{tried}");
+    }
+
+    // Nothing of it was stored: the office, downloading everything the relay
+    // holds, has none of the forged records.
+    sync_ok(&office);
+    let at_office = by_id(office.list_json(&["--all-centres", "--all"]));
+    for id in &forged_ids {
+        assert!(
+            !at_office.contains_key(&id.to_string()),
+            "the relay stored forged {id}"
+        );
+    }
+    // The would-be victims' next changes (the sequence numbers the forgeries
+    // took) sync: the colleague's record and the office's correction of it.
+    let record = colleague.add([
+        "--title",
+        "Līgas nākamais ieraksts",
+        "--kind",
+        "workshop",
+        "--date",
+        "2026-03-05",
+    ]);
+    sync_ok(&colleague);
+    sync_ok(&office);
+    office.ok(["edit", &record, "--title", "Biroja labojums"]);
+    sync_ok(&office);
+    sync_ok(&colleague);
+    assert_eq!(show(&colleague, &record)["title"], "Biroja labojums");
+    assert_eq!(unsent(&colleague), 0);
+    assert_eq!(unsent(&office), 0);
 }

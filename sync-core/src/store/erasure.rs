@@ -17,7 +17,8 @@ use redb::{
 };
 
 use super::tables::{
-    ACKED_HEADS, ACTIVITY_VIEW, CHANGES, JOURNALS, META, SETTINGS, SNAPSHOTS, UNSENT, VIEW_HEADS,
+    ACKED_HEADS, ACTIVITY_VIEW, ATTESTATIONS, CHANGES, JOURNALS, META, SETTINGS, SNAPSHOTS, UNSENT,
+    VIEW_HEADS,
 };
 use super::{
     JournalId, Store, StoreError, ViewUpdate, begin_durable, decode_info, insert_info,
@@ -96,6 +97,9 @@ impl Store {
         } else {
             tx.open_table(ACKED_HEADS)?.insert(j, acked.as_slice())?;
         }
+        // The relay's tags name the old epoch: they vouch for nothing now.
+        tx.open_table(ATTESTATIONS)?
+            .retain_in((j, &[0; 32])..=(j, &[u8::MAX; 32]), |_, _| false)?;
         if has_view {
             write_view(&tx, id, &view, true)?;
         }
@@ -173,7 +177,7 @@ fn sync_parent_dir(path: &Path) -> Result<(), StoreError> {
 }
 
 /// Names of every table this layout has; [`copy_all`] copies each.
-const TABLE_NAMES: [&str; 9] = [
+const TABLE_NAMES: [&str; 10] = [
     "meta-v1",
     "journals-v1",
     "snapshots-v1",
@@ -183,6 +187,7 @@ const TABLE_NAMES: [&str; 9] = [
     "settings-v1",
     "activity_view-v1",
     "view_heads-v1",
+    "attestations-v1",
 ];
 
 /// Refuses to rewrite a file holding a table this code does not know (from
@@ -210,7 +215,8 @@ fn copy_all(from: &ReadTransaction, to: &redb::WriteTransaction) -> Result<(), S
     copy(from, to, ACKED_HEADS)?;
     copy(from, to, SETTINGS)?;
     copy(from, to, ACTIVITY_VIEW)?;
-    copy(from, to, VIEW_HEADS)
+    copy(from, to, VIEW_HEADS)?;
+    copy(from, to, ATTESTATIONS)
 }
 
 /// Copies one table's rows (a table the old file never had is skipped).

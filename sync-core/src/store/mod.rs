@@ -25,15 +25,15 @@ use uuid::Uuid;
 
 use crate::activity::{Activity, ActivityId};
 use crate::journal::{self, Journal, JournalError};
-use crate::sync::catch_library_panic;
+use crate::sync::{AttestationTag, catch_library_panic};
 use tables::{
-    ACKED_HEADS, ACTIVITY_VIEW, CHANGES, FORMAT_MARKER, JOURNALS, META, SETTINGS, SNAPSHOTS,
-    UNSENT, VIEW_HEADS,
+    ACKED_HEADS, ACTIVITY_VIEW, ATTESTATIONS, CHANGES, FORMAT_MARKER, JOURNALS, META, SETTINGS,
+    SNAPSHOTS, UNSENT, VIEW_HEADS,
 };
 
 /// Layout version written by this code. Older stores are migrated on open by
 /// the numbered steps in [`migrate`]; newer ones are refused.
-pub const STORE_VERSION: u32 = 1;
+pub const STORE_VERSION: u32 = 2;
 
 /// Identity of a device: random, made when its store is created, never reused.
 /// Its 16 bytes are also the device's Automerge actor id, so every change can be
@@ -387,23 +387,7 @@ impl Store {
         view: Option<&ViewUpdate>,
     ) -> Result<(), StoreError> {
         let tx = begin_durable(&self.db)?;
-        if let Some(view) = view {
-            write_view(&tx, journal, view, false)?;
-        }
-        {
-            let mut table = tx.open_table(CHANGES)?;
-            let first = next_seq(&table, journal)?;
-            for (seq, change) in (first..).zip(changes.iter_mut()) {
-                table.insert((journal.0.as_u128(), seq), change.raw_bytes())?;
-            }
-            let mut unsent = tx.open_table(UNSENT)?;
-            for (activity, hash) in touched {
-                unsent.insert(
-                    (journal.0.as_u128(), activity.0.as_u128()),
-                    hash.0.as_slice(),
-                )?;
-            }
-        }
+        append_in(&tx, journal, changes, touched, view)?;
         tx.commit()?;
         Ok(())
     }
@@ -579,14 +563,47 @@ impl Store {
     }
 
     /// Durably appends changes received from the relay or a device (they are
-    /// not local, so nothing becomes "unsent").
+    /// not local, so nothing becomes "unsent"), with the relay's tags on
+    /// some of them (`attested`), in one transaction.
     pub fn append_remote(
         &self,
         journal: JournalId,
         changes: &mut [Change],
         view: Option<&ViewUpdate>,
+        attested: &[(ChangeHash, AttestationTag)],
     ) -> Result<(), StoreError> {
-        self.append_local(journal, changes, &[], view)
+        let tx = begin_durable(&self.db)?;
+        append_in(&tx, journal, changes, &[], view)?;
+        if !attested.is_empty() {
+            let mut table = tx.open_table(ATTESTATIONS)?;
+            for (hash, tag) in attested {
+                table.insert((journal.0.as_u128(), &hash.0), tag.as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The relay's tags kept for these changes of `journal` (those that have one).
+    pub fn attestations(
+        &self,
+        journal: JournalId,
+        hashes: impl IntoIterator<Item = ChangeHash>,
+    ) -> Result<Vec<(ChangeHash, AttestationTag)>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(ATTESTATIONS)?;
+        let mut out = Vec::new();
+        for hash in hashes {
+            if let Some(tag) = table.get((journal.0.as_u128(), &hash.0))? {
+                let tag =
+                    AttestationTag::try_from(tag.value()).map_err(|_| StoreError::Damaged {
+                        journal,
+                        reason: "a relay attestation is not 16 bytes".into(),
+                    })?;
+                out.push((hash, tag));
+            }
+        }
+        Ok(out)
     }
 
     /// Adds a journal (empty: the genesis) unless it exists; updates the centre name.
@@ -954,8 +971,35 @@ fn write_new_store(
         tx.open_table(SETTINGS)?;
         tx.open_table(ACTIVITY_VIEW)?;
         tx.open_table(VIEW_HEADS)?;
+        tx.open_table(ATTESTATIONS)?;
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// Appends changes (and their view rows, and what becomes unsent) in `tx`.
+fn append_in(
+    tx: &redb::WriteTransaction,
+    journal: JournalId,
+    changes: &mut [Change],
+    touched: &[(ActivityId, ChangeHash)],
+    view: Option<&ViewUpdate>,
+) -> Result<(), StoreError> {
+    if let Some(view) = view {
+        write_view(tx, journal, view, false)?;
+    }
+    let mut table = tx.open_table(CHANGES)?;
+    let first = next_seq(&table, journal)?;
+    for (seq, change) in (first..).zip(changes.iter_mut()) {
+        table.insert((journal.0.as_u128(), seq), change.raw_bytes())?;
+    }
+    let mut unsent = tx.open_table(UNSENT)?;
+    for (activity, hash) in touched {
+        unsent.insert(
+            (journal.0.as_u128(), activity.0.as_u128()),
+            hash.0.as_slice(),
+        )?;
+    }
     Ok(())
 }
 
@@ -968,14 +1012,26 @@ fn insert_info(
     Ok(())
 }
 
-/// Numbered migrations: step `n` upgrades layout `n` to `n + 1`. Layout 1 is the
-/// first, so there is no step yet; each later layout adds one here and a test
-/// that opens a committed store file of the previous layout.
+/// Numbered migrations: step `n` upgrades layout `n` to `n + 1`. Each layout
+/// adds one here and a test that opens a committed store file of the
+/// previous layout (`sync-core/tests/fixtures/`).
 fn migrate(db: &Database, from: u32) -> Result<(), StoreError> {
-    let steps: [MigrationStep; 0] = [];
+    let steps: [MigrationStep; 1] = [migrate_1_to_2];
     for step in steps.iter().skip(from as usize - 1) {
         step(db)?;
     }
+    Ok(())
+}
+
+/// Layout 2 adds `attestations-v1` (the relay's tags on other devices'
+/// changes). Changes received before have no tag: they can be sent back
+/// only to a relay that still holds them.
+fn migrate_1_to_2(db: &Database) -> Result<(), StoreError> {
+    let tx = begin_durable(db)?;
+    tx.open_table(ATTESTATIONS)?;
+    tx.open_table(META)?
+        .insert("store_version", 2_u32.to_le_bytes().as_slice())?;
+    tx.commit()?;
     Ok(())
 }
 

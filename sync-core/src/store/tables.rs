@@ -59,3 +59,11 @@ pub(crate) const ACTIVITY_VIEW: TableDefinition<(u128, u128), &[u8]> =
 /// that journal reflects. Absent when the view was never built (then it is
 /// built from the document on first read).
 pub(crate) const VIEW_HEADS: TableDefinition<u128, &[u8]> = TableDefinition::new("view_heads-v1");
+
+/// Key: (journal id, 32-byte change hash) / Value: the relay's 16-byte tag on
+/// that change (`sync::attest`): kept for every change written by another
+/// device that this device received from the relay, so that it can send the
+/// change back should the relay lose it (restored from a backup). Written
+/// in the same transaction as the change. Added in layout 2.
+pub(crate) const ATTESTATIONS: TableDefinition<(u128, &[u8; 32]), &[u8]> =
+    TableDefinition::new("attestations-v1");

@@ -9,8 +9,8 @@ use uuid::Uuid;
 use super::wire::{DecodeError, FrameBuffer};
 use super::{
     Access, BatchDigest, ClientStorage, DeviceHealth, ErrorCode, Frame, JournalGrant,
-    PROTOCOL_VERSION, SessionError, batch_digest, batch_frame, error_frame, into_batches,
-    unpack_batch,
+    PROTOCOL_VERSION, SessionError, attested_hashes, batch_digest, batch_frame, error_frame,
+    into_batches, unpack_batch,
 };
 use crate::limits::{
     MAX_ROUNDS_WITHOUT_PROGRESS, SESSION_HANDSHAKE_TIMEOUT, SESSION_REPLY_TIMEOUT,
@@ -296,11 +296,13 @@ impl ClientSession {
                     digest,
                     encoding,
                     bundle,
+                    attested,
                 },
                 State::Ready,
             ) => {
                 let changes = unpack_batch(count, &digest, encoding, &bundle)?;
-                self.on_changes(now, journal, more, changes, storage)
+                let attested = attested_hashes(&changes, &attested);
+                self.on_changes(now, journal, more, (changes, attested), storage)
             }
             (other, _) => Err(SessionError::Protocol(format!(
                 "unexpected frame {}",
@@ -471,8 +473,19 @@ impl ClientSession {
         };
         let hashes: Vec<ChangeHash> = batch.iter().map(Change::hash).collect();
         let more = !rest.is_empty();
-        let frame = batch_frame(storage, round.journal, &batch, more, before_heads)
+        // Other devices' changes travel with the relay's tags on them: the
+        // relay takes them only if it holds them already or its tag is good.
+        let attested = storage
+            .attestations(round.journal, &batch)
             .map_err(storage_error)?;
+        let frame = batch_frame(
+            storage,
+            round.journal,
+            &batch,
+            (more, before_heads),
+            &attested,
+        )
+        .map_err(storage_error)?;
         let bytes = frame
             .encode()
             .map_err(|e| SessionError::Protocol(e.to_string()))?;
@@ -527,7 +540,7 @@ impl ClientSession {
         now: Instant,
         journal: Uuid,
         more: bool,
-        changes: Vec<Change>,
+        (changes, attested): (Vec<Change>, Vec<(ChangeHash, super::AttestationTag)>),
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
         let round = self.round_mut(journal)?;
@@ -540,7 +553,7 @@ impl ClientSession {
         let n = changes.len();
         if n > 0 {
             storage
-                .apply_durably(journal, changes)
+                .apply_downloaded(journal, changes, &attested)
                 .map_err(|e| match e.peer_fault {
                     true => SessionError::Protocol(e.message),
                     false => SessionError::Storage(e.message),

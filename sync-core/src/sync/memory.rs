@@ -2,12 +2,12 @@
 //! and simulations. "Durable" here means "in this struct": a simulated crash
 //! is modelled by the test keeping or discarding the whole struct.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
 use uuid::Uuid;
 
-use super::{ClientStorage, RelayStorage, StorageFailure, SyncStorage};
+use super::{AttestationTag, ClientStorage, RelayStorage, StorageFailure, SyncStorage};
 use crate::activity::ActivityId;
 use crate::journal::{Journal, genesis};
 use chrono::DateTime;
@@ -19,8 +19,8 @@ pub struct MemoryJournals {
     pub acked: BTreeMap<Uuid, Vec<ChangeHash>>,
     /// Hashes of local changes not yet covered by an acknowledgement.
     pub unsent: BTreeMap<Uuid, HashSet<ChangeHash>>,
-    /// For a relay: the actors that may write each journal. `None`: anyone.
-    pub writers: Option<BTreeMap<Uuid, HashSet<ActorId>>>,
+    /// For a client: the relay's tags on other devices' changes it holds.
+    pub attestations: BTreeMap<Uuid, HashMap<ChangeHash, AttestationTag>>,
     /// Each journal's epoch (absent: 0).
     pub epochs: BTreeMap<Uuid, u32>,
     /// For an office client: activities it asked to erase, not yet answered.
@@ -147,6 +147,34 @@ impl ClientStorage for MemoryJournals {
         Ok(u32::try_from(n).unwrap_or(u32::MAX - 1))
     }
 
+    fn attestations(
+        &mut self,
+        journal: Uuid,
+        batch: &[Change],
+    ) -> Result<Vec<(ChangeHash, AttestationTag)>, StorageFailure> {
+        let Some(kept) = self.attestations.get(&journal) else {
+            return Ok(Vec::new());
+        };
+        Ok(batch
+            .iter()
+            .filter_map(|c| Some((c.hash(), *kept.get(&c.hash())?)))
+            .collect())
+    }
+
+    fn apply_downloaded(
+        &mut self,
+        journal: Uuid,
+        changes: Vec<Change>,
+        attested: &[(ChangeHash, AttestationTag)],
+    ) -> Result<Vec<ChangeHash>, StorageFailure> {
+        let heads = self.apply_durably(journal, changes)?;
+        self.attestations
+            .entry(journal)
+            .or_default()
+            .extend(attested.iter().copied());
+        Ok(heads)
+    }
+
     fn erasures_requested(&mut self) -> Result<Vec<Uuid>, StorageFailure> {
         Ok(self.erasures_requested.clone())
     }
@@ -163,16 +191,6 @@ impl ClientStorage for MemoryJournals {
 }
 
 impl RelayStorage for MemoryJournals {
-    fn actor_may_write(&mut self, journal: Uuid, actor: &ActorId) -> bool {
-        if crate::journal::is_genesis_actor(actor) {
-            return true;
-        }
-        match &self.writers {
-            None => true,
-            Some(w) => w.get(&journal).is_some_and(|set| set.contains(actor)),
-        }
-    }
-
     /// Rewrites with a fixed actor and time: memory journals serve
     /// deterministic tests.
     fn erase(&mut self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure> {

@@ -8,20 +8,22 @@
 //! tests can run sessions against in-memory or fault-injecting stores, with
 //! simulated time, and no sockets.
 
+pub mod attest;
 mod bundle_check;
 mod client;
 pub mod memory;
 mod relay;
 pub mod wire;
 
-use automerge::{ActorId, Change, ChangeHash};
+use automerge::{Change, ChangeHash};
 use uuid::Uuid;
 
+pub use attest::{AttestationTag, Attestor};
 pub use client::{ClientEvent, ClientSession};
-pub use relay::{RelayEvent, RelaySession};
+pub use relay::{Peer, RelayEvent, RelaySession};
 pub use wire::{
-    Access, BATCH_DIGEST_BYTES, BatchDigest, BatchEncoding, DeviceHealth, ErrorCode, Frame,
-    JournalGrant, PROTOCOL_VERSION, Role,
+    Access, BATCH_DIGEST_BYTES, BatchAttestation, BatchDigest, BatchEncoding, DeviceHealth,
+    ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION, Role,
 };
 
 use crate::limits::{MAX_BATCH_BYTES, MAX_CHANGES_PER_BATCH};
@@ -76,6 +78,22 @@ pub trait ClientStorage: SyncStorage {
     /// Activities recorded here and not yet acknowledged by the relay, told
     /// to the relay in `Hello` for the office's sync-health table.
     fn unsent(&mut self) -> Result<u32, StorageFailure>;
+    /// The relay's tags this device keeps for changes of `batch` written by
+    /// other devices (see [`attest`]): sent along when the relay lacks them.
+    fn attestations(
+        &mut self,
+        journal: Uuid,
+        batch: &[Change],
+    ) -> Result<Vec<(ChangeHash, AttestationTag)>, StorageFailure>;
+    /// Applies changes downloaded from the relay, like
+    /// [`SyncStorage::apply_durably`], keeping the relay's tags on them in
+    /// the same durable commit.
+    fn apply_downloaded(
+        &mut self,
+        journal: Uuid,
+        changes: Vec<Change>,
+        attested: &[(ChangeHash, AttestationTag)],
+    ) -> Result<Vec<ChangeHash>, StorageFailure>;
     /// Activities this (office) device asked to erase that the relay has not
     /// answered yet, oldest first (docs/ERASURE.md).
     fn erasures_requested(&mut self) -> Result<Vec<Uuid>, StorageFailure>;
@@ -89,10 +107,8 @@ pub trait ClientStorage: SyncStorage {
     ) -> Result<(), StorageFailure>;
 }
 
-/// What the relay side needs to decide who may write.
+/// What the relay side stores besides journals.
 pub trait RelayStorage: SyncStorage {
-    /// True when `actor` is bound to a device allowed to write `journal`.
-    fn actor_may_write(&mut self, journal: Uuid, actor: &ActorId) -> bool;
     /// Erases `activity` for privacy: rewrites the journal holding it without
     /// it under the next epoch, durably (docs/ERASURE.md). Returns that
     /// journal and its new epoch; `None` when no journal holds the activity.
@@ -130,6 +146,9 @@ impl StorageFailure {
 pub enum SessionError {
     #[error("the other side sent something invalid: {0}")]
     Protocol(String),
+    /// The device asked for something it may not do (the relay says what).
+    #[error("{0}")]
+    NotAllowed(String),
     #[error("the other side refused: {message}")]
     Refused { code: ErrorCode, message: String },
     #[error("no answer within the time limit")]
@@ -188,15 +207,16 @@ pub fn batch_digest(hashes: &[ChangeHash]) -> BatchDigest {
 const CHANGE_LIST_MAX_CHANGES: usize = 4;
 
 /// Builds the `Changes` frame for one batch, in whichever encoding makes the
-/// smaller frame.
+/// smaller frame, with the tags `attested` on some of its changes.
 fn batch_frame(
     storage: &mut impl SyncStorage,
     journal: Uuid,
     batch: &[Change],
-    more: bool,
-    sent_before_heads: bool,
+    (more, sent_before_heads): (bool, bool),
+    attested: &[(ChangeHash, AttestationTag)],
 ) -> Result<Frame, StorageFailure> {
     let hashes: Vec<ChangeHash> = batch.iter().map(Change::hash).collect();
+    let attested = attestation_positions(&hashes, attested);
     let frame = |encoding, bundle| Frame::Changes {
         journal,
         more,
@@ -205,6 +225,7 @@ fn batch_frame(
         digest: batch_digest(&hashes),
         encoding,
         bundle,
+        attested: attested.clone(),
     };
     if hashes.is_empty() {
         return Ok(frame(BatchEncoding::Bundle, Vec::new()));
@@ -220,6 +241,50 @@ fn batch_frame(
     } else {
         bundled
     })
+}
+
+/// The tags of `attested` (those on changes of the batch) by their changes'
+/// places among the batch's hashes in ascending order.
+fn attestation_positions(
+    hashes: &[ChangeHash],
+    attested: &[(ChangeHash, AttestationTag)],
+) -> Vec<BatchAttestation> {
+    if attested.is_empty() {
+        return Vec::new();
+    }
+    let tags: std::collections::HashMap<&ChangeHash, &AttestationTag> =
+        attested.iter().map(|(h, t)| (h, t)).collect();
+    let mut sorted = hashes.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    sorted
+        .iter()
+        .enumerate()
+        .filter_map(|(position, hash)| {
+            let tag = tags.get(hash)?;
+            Some(BatchAttestation {
+                position: u16::try_from(position).ok()?,
+                tag: **tag,
+            })
+        })
+        .collect()
+}
+
+/// The tags of a received batch by the hashes of the changes they name.
+fn attested_hashes(
+    changes: &[Change],
+    attested: &[BatchAttestation],
+) -> Vec<(ChangeHash, AttestationTag)> {
+    if attested.is_empty() {
+        return Vec::new();
+    }
+    let mut sorted: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    attested
+        .iter()
+        .filter_map(|a| Some((*sorted.get(usize::from(a.position))?, a.tag)))
+        .collect()
 }
 
 /// Each change's uncompressed bytes, as `u32` length and bytes.

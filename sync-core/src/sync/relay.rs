@@ -1,17 +1,18 @@
 //! The relay's side of a session with one authenticated device.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
 
-use automerge::ChangeHash;
+use automerge::{ActorId, Change, ChangeHash};
 use uuid::Uuid;
 
+use super::attest::{AttestationTag, Attestor};
 use super::client::frame_name;
 use super::wire::{DecodeError, FrameBuffer};
 use super::{
-    Access, BatchDigest, BatchEncoding, DeviceHealth, ErrorCode, Frame, JournalGrant,
-    PROTOCOL_VERSION, RelayStorage, SessionError, batch_frame, error_frame, into_batches,
-    unpack_batch,
+    Access, BatchAttestation, BatchDigest, BatchEncoding, DeviceHealth, ErrorCode, Frame,
+    JournalGrant, PROTOCOL_VERSION, RelayStorage, SessionError, attested_hashes, batch_frame,
+    error_frame, into_batches, unpack_batch,
 };
 use crate::limits::{MAX_HEALTH_DEVICES, SESSION_HANDSHAKE_TIMEOUT};
 
@@ -38,6 +39,10 @@ pub enum RelayEvent {
     },
     /// This many changes were sent to the device.
     Sent { journal: Uuid, changes: usize },
+    /// The device sent a change written by another device (`author`, the
+    /// change's actor) that this relay never stored: the whole batch was
+    /// refused and nothing of it stored. Someone tried to write as another.
+    ForgedAuthor { journal: Uuid, author: ActorId },
     /// The session ended; the shell should close the stream.
     Closed { reason: SessionError },
 }
@@ -49,11 +54,30 @@ enum State {
     Closed,
 }
 
+/// The device a relay session serves, as its certificate proved it, and the
+/// relay's attestor (see [`super::attest`]).
+#[derive(Clone, Debug)]
+pub struct Peer {
+    /// The device's id, which is also the Automerge actor of every change it
+    /// writes: the only actor it may store changes as.
+    pub device: Uuid,
+    pub attestor: Attestor,
+}
+
+impl Peer {
+    fn actor(&self) -> ActorId {
+        ActorId::from(self.device.as_bytes())
+    }
+}
+
 /// One device's session at the relay. `allowed` holds every journal the
 /// authenticated device may access; the relay never lets the session touch
-/// anything else.
+/// anything else, and stores only changes `peer` wrote (or that it stored
+/// before).
 #[derive(Debug)]
 pub struct RelaySession {
+    peer: Peer,
+    actor: ActorId,
     state: State,
     allowed: BTreeMap<Uuid, JournalGrant>,
     granted: BTreeMap<Uuid, JournalGrant>,
@@ -91,8 +115,10 @@ struct OpenRound {
 }
 
 impl RelaySession {
-    pub fn new(now: Instant, allowed: Vec<JournalGrant>) -> RelaySession {
+    pub fn new(now: Instant, allowed: Vec<JournalGrant>, peer: Peer) -> RelaySession {
         RelaySession {
+            actor: peer.actor(),
+            peer,
             state: State::AwaitHello,
             allowed: allowed.into_iter().map(|g| (g.journal, g)).collect(),
             granted: BTreeMap::new(),
@@ -244,12 +270,13 @@ impl RelaySession {
                     digest,
                     encoding,
                     bundle,
+                    attested,
                 },
                 State::Ready,
             ) => self.on_changes(
                 journal,
                 (more, sent_before_heads),
-                (count, digest, encoding, bundle),
+                (count, digest, encoding, bundle, attested),
                 storage,
             ),
             (Frame::Erase { activity }, State::Ready) => self.on_erase(activity, storage),
@@ -278,7 +305,7 @@ impl RelaySession {
         for journal in &wanted {
             if !self.allowed.contains_key(journal) {
                 let message = format!("this device may not sync journal {journal}");
-                return Err((ErrorCode::NotAllowed, SessionError::Protocol(message)));
+                return Err((ErrorCode::NotAllowed, SessionError::NotAllowed(message)));
             }
         }
         self.granted = if wanted.is_empty() {
@@ -343,7 +370,13 @@ impl RelaySession {
         &mut self,
         journal: Uuid,
         (more, sent_before_heads): (bool, bool),
-        (count, digest, encoding, bundle): (u32, BatchDigest, BatchEncoding, Vec<u8>),
+        (count, digest, encoding, bundle, attested): (
+            u32,
+            BatchDigest,
+            BatchEncoding,
+            Vec<u8>,
+            Vec<BatchAttestation>,
+        ),
         storage: &mut impl RelayStorage,
     ) -> Result<(), (ErrorCode, SessionError)> {
         self.grant(journal, Access::ReadWrite)?;
@@ -367,15 +400,9 @@ impl RelaySession {
         }
         let changes = unpack_batch(count, &digest, encoding, &bundle)
             .map_err(|e| (ErrorCode::Malformed, e))?;
-        for change in &changes {
-            if !storage.actor_may_write(journal, change.actor_id()) {
-                let message = format!(
-                    "a change by actor {} may not be written to this journal",
-                    change.actor_id()
-                );
-                return Err((ErrorCode::NotAllowed, SessionError::Protocol(message)));
-            }
-        }
+        let attested: HashMap<ChangeHash, AttestationTag> =
+            attested_hashes(&changes, &attested).into_iter().collect();
+        self.check_authors(journal, epoch, &changes, &attested, storage)?;
         let n = changes.len();
         let heads = storage
             .apply_durably(journal, changes)
@@ -404,6 +431,43 @@ impl RelaySession {
                 Err((ErrorCode::Malformed, SessionError::Protocol(message.into())))
             }
         }
+    }
+
+    /// Refuses the batch unless every change in it was written by this
+    /// session's device, or is one this relay stored before: held now, or
+    /// carrying this relay's tag for this journal and epoch (a change sent
+    /// back to a relay restored from a backup). Nobody can write as a
+    /// colleague, the office, or a revoked device.
+    fn check_authors(
+        &mut self,
+        journal: Uuid,
+        epoch: u32,
+        changes: &[Change],
+        attested: &HashMap<ChangeHash, AttestationTag>,
+        storage: &mut impl RelayStorage,
+    ) -> Result<(), (ErrorCode, SessionError)> {
+        for change in changes {
+            if change.actor_id() == &self.actor {
+                continue;
+            }
+            let hash = change.hash();
+            let vouched = attested
+                .get(&hash)
+                .is_some_and(|tag| self.peer.attestor.verify(journal, epoch, &hash, tag));
+            if vouched || storage.contains_all(journal, &[hash]).map_err(internal)? {
+                continue;
+            }
+            let author = change.actor_id().clone();
+            let message = format!(
+                "this device sent a change written by another device ({author}) that this \
+                 office server never stored; a device may send only its own changes. Nothing \
+                 of the batch was stored"
+            );
+            self.events
+                .push_back(RelayEvent::ForgedAuthor { journal, author });
+            return Err((ErrorCode::NotAllowed, SessionError::NotAllowed(message)));
+        }
+        Ok(())
     }
 
     /// The journal was rewritten (an erasure) since this round opened: the
@@ -442,7 +506,7 @@ impl RelaySession {
             let message = "only the office may erase records";
             return Err((
                 ErrorCode::NotAllowed,
-                SessionError::Protocol(message.into()),
+                SessionError::NotAllowed(message.into()),
             ));
         }
         let rewritten = storage.erase(activity).map_err(internal)?;
@@ -498,8 +562,11 @@ impl RelaySession {
             batches.push(Vec::new());
         }
         let last = batches.len() - 1;
+        let epoch = round.epoch;
         for (i, batch) in batches.iter().enumerate() {
-            let frame = batch_frame(storage, journal, batch, i < last, false).map_err(internal)?;
+            let attested = self.attest(journal, epoch, batch);
+            let frame = batch_frame(storage, journal, batch, (i < last, false), &attested)
+                .map_err(internal)?;
             self.download.push_back(frame);
         }
         if n > 0 {
@@ -511,17 +578,36 @@ impl RelaySession {
         Ok(())
     }
 
+    /// This relay's tags on the changes of `batch` written by devices other
+    /// than the receiver: what the receiver needs to send them back to this
+    /// relay should it ever lose them (restored from a backup).
+    fn attest(
+        &self,
+        journal: Uuid,
+        epoch: u32,
+        batch: &[Change],
+    ) -> Vec<(ChangeHash, AttestationTag)> {
+        batch
+            .iter()
+            .filter(|c| c.actor_id() != &self.actor)
+            .map(|c| {
+                let hash = c.hash();
+                (hash, self.peer.attestor.tag(journal, epoch, &hash))
+            })
+            .collect()
+    }
+
     /// Checks the session was granted `journal` with at least `need` access.
     fn grant(&self, journal: Uuid, need: Access) -> Result<(), (ErrorCode, SessionError)> {
         match self.granted.get(&journal) {
             Some(g) if need == Access::Read || g.access == Access::ReadWrite => Ok(()),
             Some(_) => Err((
                 ErrorCode::NotAllowed,
-                SessionError::Protocol(format!("this device may not write journal {journal}")),
+                SessionError::NotAllowed(format!("this device may not write journal {journal}")),
             )),
             None => Err((
                 ErrorCode::NotAllowed,
-                SessionError::Protocol(format!("this device may not sync journal {journal}")),
+                SessionError::NotAllowed(format!("this device may not sync journal {journal}")),
             )),
         }
     }

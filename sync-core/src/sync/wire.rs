@@ -6,13 +6,14 @@ use automerge::ChangeHash;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::attest::{ATTESTATION_TAG_BYTES, AttestationTag};
 use crate::limits::{
     COMPRESS_MIN_BYTES, MAX_CHANGES_PER_BATCH, MAX_FRAME_BYTES, MAX_FRAME_PAYLOAD_BYTES, MAX_HEADS,
     MAX_HEALTH_DEVICES, MAX_JOURNALS_PER_SESSION, MAX_TEXT_BYTES,
 };
 
 /// The protocol version this code speaks.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// `Hello`'s unsent count when the device cannot say.
 const UNSENT_UNKNOWN: u32 = u32::MAX;
@@ -41,6 +42,18 @@ static FRAME_DICTIONARY: &[u8] = include_bytes!("frames-v2.dict");
 const BATCH_MORE: u8 = 0b0000_0001;
 const BATCH_SENT_BEFORE_HEADS: u8 = 0b0000_0010;
 const BATCH_CHANGE_LIST: u8 = 0b0000_0100;
+/// The batch ends with the relay's attestations of some of its changes.
+const BATCH_ATTESTED: u8 = 0b0000_1000;
+
+/// The relay's tag on one change of a batch (see [`super::attest`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchAttestation {
+    /// The change's place among the batch's hashes sorted in ascending
+    /// order (the order of the batch digest), so that the tag names its
+    /// change in two bytes whatever order the bundle keeps.
+    pub position: u16,
+    pub tag: AttestationTag,
+}
 
 /// How a `Changes` frame carries its changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,6 +182,11 @@ pub enum Frame {
         encoding: BatchEncoding,
         /// The changes, as `encoding` says (empty when `count` is 0).
         bundle: Vec<u8>,
+        /// The relay's tags on the changes written by devices other than
+        /// the receiver (relay to device), or the tags a device kept for
+        /// other devices' changes it sends back (device to relay); in
+        /// ascending order of position.
+        attested: Vec<BatchAttestation>,
     },
     /// The relay committed a batch: its heads now, and the batch's count and digest.
     Ack {
@@ -360,12 +378,14 @@ impl Frame {
                 digest,
                 encoding,
                 bundle,
+                attested,
             } => {
                 w.uuid(journal);
                 let flags = [
                     (*more, BATCH_MORE),
                     (*sent_before_heads, BATCH_SENT_BEFORE_HEADS),
                     (*encoding == BatchEncoding::ChangeList, BATCH_CHANGE_LIST),
+                    (!attested.is_empty(), BATCH_ATTESTED),
                 ];
                 w.u8(flags.iter().filter(|(on, _)| *on).map(|(_, bit)| bit).sum());
                 if *count as usize > MAX_CHANGES_PER_BATCH {
@@ -374,6 +394,9 @@ impl Frame {
                 w.u32(*count);
                 w.0.extend_from_slice(digest);
                 w.bytes(bundle);
+                if !attested.is_empty() {
+                    write_attestations(w, attested, *count)?;
+                }
             }
             Frame::Ack {
                 journal,
@@ -531,14 +554,16 @@ fn read_payload(kind: u8, r: &mut Reader<'_>) -> Result<Frame, DecodeError> {
         5 => {
             let journal = r.uuid()?;
             let flags = r.u8()?;
-            if flags & !(BATCH_MORE | BATCH_SENT_BEFORE_HEADS | BATCH_CHANGE_LIST) != 0 {
+            let known = BATCH_MORE | BATCH_SENT_BEFORE_HEADS | BATCH_CHANGE_LIST | BATCH_ATTESTED;
+            if flags & !known != 0 {
                 return Err(DecodeError::Invalid("unknown batch flags"));
             }
+            let count = r.count32(MAX_CHANGES_PER_BATCH)?;
             Frame::Changes {
                 journal,
                 more: flags & BATCH_MORE != 0,
                 sent_before_heads: flags & BATCH_SENT_BEFORE_HEADS != 0,
-                count: r.count32(MAX_CHANGES_PER_BATCH)?,
+                count,
                 digest: r.digest()?,
                 encoding: if flags & BATCH_CHANGE_LIST != 0 {
                     BatchEncoding::ChangeList
@@ -546,6 +571,11 @@ fn read_payload(kind: u8, r: &mut Reader<'_>) -> Result<Frame, DecodeError> {
                     BatchEncoding::Bundle
                 },
                 bundle: r.bytes()?.to_vec(),
+                attested: if flags & BATCH_ATTESTED != 0 {
+                    read_attestations(r, count)?
+                } else {
+                    Vec::new()
+                },
             }
         }
         6 => Frame::Ack {
@@ -586,6 +616,54 @@ fn read_payload(kind: u8, r: &mut Reader<'_>) -> Result<Frame, DecodeError> {
         },
         other => return Err(DecodeError::UnknownKind(other)),
     })
+}
+
+/// At most one tag per change of the batch, in ascending order of position.
+fn write_attestations(
+    w: &mut Writer,
+    attested: &[BatchAttestation],
+    count: u32,
+) -> Result<(), EncodeError> {
+    if !positions_ascend_below(attested, count) {
+        return Err(EncodeError::OverLimit(
+            "attestations must name distinct changes of the batch in order",
+        ));
+    }
+    w.count(
+        attested.len(),
+        MAX_CHANGES_PER_BATCH,
+        "too many attestations",
+    )?;
+    for a in attested {
+        w.u16(a.position);
+        w.0.extend_from_slice(&a.tag);
+    }
+    Ok(())
+}
+
+fn read_attestations(r: &mut Reader<'_>, count: u32) -> Result<Vec<BatchAttestation>, DecodeError> {
+    let attested = r.list(MAX_CHANGES_PER_BATCH, |r| {
+        Ok(BatchAttestation {
+            position: r.u16()?,
+            tag: r
+                .take(ATTESTATION_TAG_BYTES)?
+                .try_into()
+                .map_err(|_| DecodeError::Truncated)?,
+        })
+    })?;
+    if attested.is_empty() || !positions_ascend_below(&attested, count) {
+        return Err(DecodeError::Invalid(
+            "attestations must name distinct changes of the batch in order",
+        ));
+    }
+    Ok(attested)
+}
+
+fn positions_ascend_below(attested: &[BatchAttestation], count: u32) -> bool {
+    attested.windows(2).all(|w| w[0].position < w[1].position)
+        && attested
+            .last()
+            .is_none_or(|a| u32::from(a.position) < count)
 }
 
 fn write_device_health(w: &mut Writer, d: &DeviceHealth) -> Result<(), EncodeError> {
@@ -918,6 +996,26 @@ mod tests {
                 digest: [4; BATCH_DIGEST_BYTES],
                 encoding: BatchEncoding::ChangeList,
                 bundle: vec![0; 1000],
+                attested: vec![],
+            },
+            Frame::Changes {
+                journal: j,
+                more: false,
+                sent_before_heads: false,
+                count: 3,
+                digest: [4; BATCH_DIGEST_BYTES],
+                encoding: BatchEncoding::Bundle,
+                bundle: vec![1; 300],
+                attested: vec![
+                    BatchAttestation {
+                        position: 0,
+                        tag: [6; ATTESTATION_TAG_BYTES],
+                    },
+                    BatchAttestation {
+                        position: 2,
+                        tag: [7; ATTESTATION_TAG_BYTES],
+                    },
+                ],
             },
             Frame::Ack {
                 journal: j,
@@ -969,6 +1067,7 @@ mod tests {
             bundle: (0..MAX_FRAME_PAYLOAD_BYTES as u32)
                 .map(|i| i.wrapping_mul(2_654_435_761) as u8)
                 .collect(),
+            attested: vec![],
         };
         assert!(big.encode().is_err());
         let too_many = Frame::Ack {
@@ -1018,6 +1117,7 @@ mod tests {
             digest: [0; BATCH_DIGEST_BYTES],
             encoding: BatchEncoding::ChangeList,
             bundle: super::super::change_list(&[change]),
+            attested: vec![],
         };
         let bytes = frame.encode().unwrap();
         assert_eq!(bytes[5], FLAG_ZSTD_DICTIONARY);
@@ -1033,6 +1133,47 @@ mod tests {
     }
 
     #[test]
+    fn attestations_must_name_distinct_changes_of_the_batch_in_order() {
+        let tag = [6; ATTESTATION_TAG_BYTES];
+        let frame = |count, positions: &[u16]| Frame::Changes {
+            journal: Uuid::nil(),
+            more: false,
+            sent_before_heads: false,
+            count,
+            digest: [1; BATCH_DIGEST_BYTES],
+            encoding: BatchEncoding::Bundle,
+            bundle: vec![],
+            attested: positions
+                .iter()
+                .map(|&position| BatchAttestation { position, tag })
+                .collect(),
+        };
+        for (count, positions) in [(2, &[1_u16, 1][..]), (2, &[1, 0]), (2, &[2])] {
+            assert!(frame(count, positions).encode().is_err(), "{positions:?}");
+            // The same bytes, written by hand as a hostile peer would.
+            let good = frame(3, &[0]);
+            let mut bytes = good.encode().unwrap();
+            assert_eq!(bytes[5], 0, "small enough to travel uncompressed");
+            assert_eq!(Frame::decode(&bytes).unwrap(), good);
+            let mut w = Writer::default();
+            w.u16(positions.len() as u16);
+            for p in positions {
+                w.u16(*p);
+                w.0.extend_from_slice(&tag);
+            }
+            let tail = 2 + 2 + ATTESTATION_TAG_BYTES;
+            bytes.truncate(bytes.len() - tail);
+            bytes.extend_from_slice(&w.0);
+            // Header, journal, flags: then the batch's count.
+            let count_at = FRAME_HEADER_BYTES + 16 + 1;
+            bytes[count_at..count_at + 4].copy_from_slice(&count.to_be_bytes());
+            let length = (bytes.len() - 4) as u32;
+            bytes[..4].copy_from_slice(&length.to_be_bytes());
+            assert!(Frame::decode(&bytes).is_err(), "{positions:?} decoded");
+        }
+    }
+
+    #[test]
     fn compression_shrinks_repetitive_payloads() {
         let f = Frame::Changes {
             journal: Uuid::nil(),
@@ -1042,6 +1183,7 @@ mod tests {
             digest: [1; BATCH_DIGEST_BYTES],
             encoding: BatchEncoding::Bundle,
             bundle: vec![42; 10_000],
+            attested: vec![],
         };
         let bytes = f.encode().unwrap();
         assert!(bytes.len() < 1_000, "{} bytes", bytes.len());
