@@ -104,7 +104,7 @@ pub enum Command {
     },
     /// Enrol this device with the office server, using the code the office gave you
     Enrol {
-        /// The enrolment code (starts with KRC1-)
+        /// The enrolment code (starts with KRC2-)
         code: String,
         /// This device's name, if no journal exists yet [default: the computer's name]
         #[arg(long)]

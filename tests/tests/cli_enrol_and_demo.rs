@@ -1,9 +1,9 @@
 //! The commands that involve the office server before and around enrolment:
 //! `demo` (which runs a relay on loopback and enrols and syncs ten centres
-//! and an office), `list --all-centres`, the plain errors of `enrol`, `sync`
-//! and `run --no-web` on a device that is not (or cannot be) enrolled, and
-//! `run` started before `enrol`, which serves the app and starts syncing once
-//! the device is enrolled.
+//! and an office), `list --all-centres`, the plain errors of `enrol` (a
+//! mistyped code included), `sync` and `run --no-web` on a device that is
+//! not (or cannot be) enrolled, and `run` started before `enrol`, which
+//! serves the app and starts syncing once the device is enrolled.
 
 mod common;
 
@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::process::{Child, Stdio};
 
 use common::{Relay, device, enrol, follow_lines, unsent, wait_for_line};
+use relay::enrol_code::EnrolCode;
 use tests::Cli;
 
 #[test]
@@ -187,6 +188,11 @@ fn run_before_enrolment_serves_the_app_and_syncs_once_enrolled() {
 
 #[test]
 fn a_bad_enrolment_code_is_refused_and_changes_nothing() {
+    let relay = Relay::start();
+    let centre = relay.add_centre("Krāslavas KRC");
+    let genuine = relay.centre_code(centre);
+    let mistyped = mistype_in_fingerprint(&genuine);
+
     let cli = Cli::init("Krāslavas KRC");
     let id = cli.add([
         "--title",
@@ -198,9 +204,14 @@ fn a_bad_enrolment_code_is_refused_and_changes_nothing() {
     ]);
     let before = cli.status_json();
     for (code, expected) in [
-        ("NAV-KODS", "not an enrolment code (codes start with KRC1-)"),
-        ("KRC1-abc", "damaged or incomplete"),
-        ("KRC1-", "damaged or incomplete"),
+        ("NAV-KODS", "not an enrolment code (codes start with KRC2-)"),
+        ("KRC2-abc", "damaged or incomplete"),
+        ("KRC2-", "damaged or incomplete"),
+        (
+            "KRC1-abc",
+            "old format (it starts with KRC1-); ask the office for a new one",
+        ),
+        (mistyped.as_str(), "the code was mistyped; copy it again"),
     ] {
         let stderr = cli.fails(["enrol", code]);
         assert!(
@@ -208,6 +219,9 @@ fn a_bad_enrolment_code_is_refused_and_changes_nothing() {
             "{code}: {stderr}"
         );
         assert!(stderr.contains(expected), "{code}: {stderr}");
+        // Never the alarm a wrong relay key raises.
+        assert!(!stderr.contains("intercepting"), "{code}: {stderr}");
+        assert!(!stderr.contains("does not match"), "{code}: {stderr}");
     }
     let after = cli.status_json();
     assert_eq!(after["journal_id"], before["journal_id"]);
@@ -218,12 +232,40 @@ fn a_bad_enrolment_code_is_refused_and_changes_nothing() {
     // On a new device a mistyped code must not leave a journal behind: the
     // person can still `init`, or enrol with the right code.
     let fresh = Cli::new();
-    let stderr = fresh.fails(["enrol", "KRC1-abc"]);
-    assert!(stderr.contains("damaged or incomplete"), "{stderr}");
-    assert!(
-        !fresh.store_path().exists(),
-        "a refused code left a journal behind"
-    );
+    for (code, expected) in [
+        ("KRC2-abc", "damaged or incomplete"),
+        (mistyped.as_str(), "mistyped"),
+    ] {
+        let stderr = fresh.fails(["enrol", code]);
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(
+            !fresh.store_path().exists(),
+            "a refused code left a journal behind"
+        );
+    }
     fresh.ok(["init", "--centre", "Dagdas KRC"]);
     assert_eq!(fresh.status_json()["centre"], "Dagdas KRC");
+
+    // The mistyped copy spent nothing: the code as given still enrols, and
+    // the activity recorded before is kept.
+    enrol(&cli, &genuine);
+    let enrolled = cli.status_json();
+    assert!(enrolled["enrolment"].is_object(), "{enrolled}");
+    assert_eq!(cli.list_json(&[])[0]["id"], id.as_str());
+}
+
+/// `code` with one character of its relay key fingerprint changed, past the
+/// fingerprint's 16th hex digit: without a checksum this decoded into another
+/// key, one that even looked the same in the first 16 digits a mismatch showed.
+fn mistype_in_fingerprint(code: &str) -> String {
+    let decoded = EnrolCode::decode(code).expect("the relay printed a valid code");
+    const PREFIX: usize = "KRC2-".len();
+    // Byte 20 of the fingerprint, after the length byte and the address.
+    let byte = 1 + decoded.relay.len() + 20;
+    let at = PREFIX + byte * 8 / 5 + 1;
+    let mut chars: Vec<char> = code.chars().collect();
+    chars[at] = if chars[at] == 'A' { 'B' } else { 'A' };
+    let mistyped: String = chars.into_iter().collect();
+    assert_ne!(mistyped, code);
+    mistyped
 }
