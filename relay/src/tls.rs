@@ -220,12 +220,38 @@ impl Fingerprint {
     }
 
     /// First 16 hex digits, for people comparing keys by eye or in logs. Not unique enough
-    /// to authorise anything.
+    /// to authorise anything, nor to tell two keys apart: keys that differ only later
+    /// look the same here (see [`Fingerprint::grouped`]).
     #[must_use]
     pub fn short(&self) -> String {
         let mut hex = self.to_string();
         hex.truncate(16);
         hex
+    }
+
+    /// All 64 hex digits in groups of four (`3f2a 9c01 …`), for people comparing two keys
+    /// digit by digit: every digit is shown, so two different keys always look different.
+    #[must_use]
+    pub fn grouped(&self) -> String {
+        let mut grouped = String::with_capacity(64 + 15);
+        for (i, digit) in self.to_string().chars().enumerate() {
+            if i > 0 && i % 4 == 0 {
+                grouped.push(' ');
+            }
+            grouped.push(digit);
+        }
+        grouped
+    }
+
+    /// The position (1-based) of the first hex digit in which `self` and `other` differ,
+    /// or `None` if they are the same.
+    #[must_use]
+    pub fn first_different_digit(&self, other: &Fingerprint) -> Option<usize> {
+        self.to_string()
+            .bytes()
+            .zip(other.to_string().bytes())
+            .position(|(a, b)| a != b)
+            .map(|index| index + 1)
     }
 }
 
@@ -632,14 +658,24 @@ pub struct RelayKeyMismatch {
     pub presented: Fingerprint,
 }
 
+// Both keys in full: with only their first 16 digits, keys that differ further on (as a
+// mistyped character in a checksum-less KRC1 enrolment code made them) were shown as the
+// same value, so the message contradicted itself.
 impl fmt::Display for RelayKeyMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{RELAY_KEY_MISMATCH} (expected {}, got {}): the address points to a different \
-             relay, or someone is intercepting the connection",
-            self.expected.short(),
-            self.presented.short()
+            "{RELAY_KEY_MISMATCH} (expected {}, got {}",
+            self.expected.grouped(),
+            self.presented.grouped()
+        )?;
+        if let Some(digit) = self.expected.first_different_digit(&self.presented) {
+            write!(f, "; they first differ at digit {digit}")?;
+        }
+        write!(
+            f,
+            "): the address points to a different relay, or someone is intercepting the \
+             connection"
         )
     }
 }
@@ -803,5 +839,74 @@ impl ClientCertVerifier for DeviceCertVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_mismatch_shows_keys_that_differ_late_as_different() {
+        // The same first 31 bytes: the first 62 hex digits agree, as they did for a
+        // fingerprint read from a mistyped enrolment code.
+        let expected = Fingerprint([0x3f; 32]);
+        let mut late = [0x3f; 32];
+        late[31] = 0x3e;
+        let presented = Fingerprint(late);
+        assert_eq!(
+            expected.short(),
+            presented.short(),
+            "the old display hid this"
+        );
+
+        let message = RelayKeyMismatch {
+            expected,
+            presented,
+        }
+        .to_string();
+        assert!(message.starts_with(RELAY_KEY_MISMATCH), "{message}");
+        let expected_shown = expected.grouped();
+        let presented_shown = presented.grouped();
+        assert_ne!(expected_shown, presented_shown);
+        assert!(
+            message.contains(&format!("expected {expected_shown}, got {presented_shown}")),
+            "{message}"
+        );
+        assert!(presented_shown.ends_with("3f3f 3f3e"), "{presented_shown}");
+        assert!(
+            message.contains("they first differ at digit 64"),
+            "{message}"
+        );
+        assert!(message.contains("intercepting the connection"), "{message}");
+    }
+
+    #[test]
+    fn grouped_shows_every_digit_in_fours() {
+        let mut bytes = [0; 32];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::try_from(i).expect("small");
+        }
+        let fingerprint = Fingerprint(bytes);
+        let grouped = fingerprint.grouped();
+        assert_eq!(grouped.split(' ').count(), 16, "{grouped}");
+        assert!(
+            grouped.split(' ').all(|group| group.len() == 4),
+            "{grouped}"
+        );
+        assert_eq!(grouped.replace(' ', ""), fingerprint.to_string());
+        assert!(grouped.starts_with("0001 0203 "), "{grouped}");
+    }
+
+    #[test]
+    fn first_different_digit_counts_from_one() {
+        let a = Fingerprint([0; 32]);
+        let mut high = [0; 32];
+        high[0] = 0x10;
+        let mut low = [0; 32];
+        low[0] = 0x01;
+        assert_eq!(a.first_different_digit(&a), None);
+        assert_eq!(a.first_different_digit(&Fingerprint(high)), Some(1));
+        assert_eq!(a.first_different_digit(&Fingerprint(low)), Some(2));
     }
 }

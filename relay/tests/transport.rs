@@ -112,13 +112,16 @@ async fn client_pinned_to_another_key_refuses_the_relay() {
         panic!("expected a key mismatch, got {err:?}");
     };
     assert!(tls::is_relay_key_mismatch(cause));
-    // The details name both keys, for whoever investigates.
+    // The details name both keys in full, expected first, for whoever investigates.
     let detail = cause.to_string();
     assert!(
-        detail.contains(&other_relay.fingerprint().short()),
+        detail.contains(&format!(
+            "expected {}, got {}",
+            other_relay.fingerprint().grouped(),
+            relay_id.fingerprint().grouped()
+        )),
         "{detail}"
     );
-    assert!(detail.contains(&relay_id.fingerprint().short()), "{detail}");
 
     let server_err = server_task.await.expect("server task");
     assert!(server_err.is_some(), "the relay must not see a connection");
