@@ -29,6 +29,8 @@
 //! `KRC1-` codes (the same without the checksum) are refused with a request for
 //! a new code; see [`EnrolCodeError::OldFormat`] for why.
 
+use std::time::Duration;
+
 use data_encoding::{BASE32_NOPAD, DecodeKind};
 
 use crate::tls::Fingerprint;
@@ -46,6 +48,18 @@ pub const MAX_ADDRESS_BYTES: usize = u8::MAX as usize;
 const FIXED_TAIL_BYTES: usize = 32 + 32 + CHECKSUM_BYTES;
 
 const CHECKSUM_BYTES: usize = 4;
+
+/// Shortest time `relay enrol-code --valid-for` makes a code valid for. Someone
+/// has to carry the code from the office to a device and type or paste it,
+/// which takes a minute at least; a shorter time (`0s`, or `30s` meant as
+/// days) would print a code that is dead on arrival.
+pub const MIN_CODE_VALIDITY: Duration = Duration::from_secs(60);
+
+/// Longest time a code is valid for: 90 days, a quarter, covers a code posted
+/// or mailed to a centre that opens its laptop rarely. A code is a bearer
+/// secret until it is used, so one lying in an old e-mail for years would be a
+/// standing way in for whoever reads that e-mail.
+pub const MAX_CODE_VALIDITY: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EnrolCode {
@@ -84,6 +98,40 @@ pub enum EnrolCodeError {
         "the relay address is longer than {MAX_ADDRESS_BYTES} bytes, too long for an enrolment code"
     )]
     AddressTooLong,
+}
+
+/// A `--valid-for` outside [`MIN_CODE_VALIDITY`]..=[`MAX_CODE_VALIDITY`].
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "an enrolment code can be valid for {min} to {max}",
+    min = in_words(MIN_CODE_VALIDITY),
+    max = in_words(MAX_CODE_VALIDITY)
+)]
+pub struct ValidityOutOfRange;
+
+/// `valid_for` if it is within [`MIN_CODE_VALIDITY`]..=[`MAX_CODE_VALIDITY`].
+pub fn check_validity(valid_for: Duration) -> Result<Duration, ValidityOutOfRange> {
+    if (MIN_CODE_VALIDITY..=MAX_CODE_VALIDITY).contains(&valid_for) {
+        Ok(valid_for)
+    } else {
+        Err(ValidityOutOfRange)
+    }
+}
+
+/// "1 minute", "90 days": a whole number of the largest unit that divides it.
+fn in_words(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    let (count, unit) = [(86_400, "day"), (3_600, "hour"), (60, "minute")]
+        .into_iter()
+        .find(|(unit_secs, _)| secs > 0 && secs.is_multiple_of(*unit_secs))
+        .map_or((secs, "second"), |(unit_secs, unit)| {
+            (secs / unit_secs, unit)
+        });
+    if count == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{count} {unit}s")
+    }
 }
 
 impl EnrolCode {
@@ -352,5 +400,26 @@ mod tests {
     fn too_long_an_address_is_refused_not_wrapped() {
         let long = code(&format!("{}:4433", "r".repeat(MAX_ADDRESS_BYTES)));
         assert_eq!(long.encode(), Err(EnrolCodeError::AddressTooLong));
+    }
+
+    #[test]
+    fn validity_is_between_a_minute_and_ninety_days() {
+        let minute = Duration::from_secs(60);
+        let day = Duration::from_secs(24 * 60 * 60);
+        assert_eq!(check_validity(minute), Ok(minute));
+        assert_eq!(check_validity(90 * day), Ok(90 * day));
+        assert_eq!(check_validity(2 * day), Ok(2 * day));
+        for wrong in [
+            Duration::ZERO,
+            Duration::from_secs(59),
+            90 * day + Duration::from_secs(1),
+            36_500 * day,
+        ] {
+            assert_eq!(check_validity(wrong), Err(ValidityOutOfRange), "{wrong:?}");
+        }
+        assert_eq!(
+            ValidityOutOfRange.to_string(),
+            "an enrolment code can be valid for 1 minute to 90 days"
+        );
     }
 }

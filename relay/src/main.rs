@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
-use relay::enrol_code::EnrolCode;
+use relay::enrol_code::{self, EnrolCode};
 use relay::registry::Registry;
 use relay::server::{RELAY_IDENTITY_STEM, Relay};
 use relay::tls::Identity;
@@ -56,9 +56,9 @@ enum Command {
         /// Enrol an office device (reads and edits every centre's journal)
         #[arg(long)]
         office: bool,
-        /// How long the code stays valid, e.g. 48h, 7days
-        #[arg(long, default_value = "48h")]
-        valid_for: humantime::Duration,
+        /// How long the code stays valid, from 1min to 90days, e.g. 48h, 7days
+        #[arg(long, default_value = "48h", value_parser = code_validity)]
+        valid_for: Duration,
         /// The relay's address as devices reach it [default: the address `serve` was given]
         #[arg(long)]
         address: Option<String>,
@@ -160,12 +160,7 @@ fn run(cli: Cli) -> Result<()> {
             office,
             valid_for,
             address,
-        } => enrol_code(
-            &dir,
-            if office { None } else { centre },
-            valid_for.into(),
-            address,
-        ),
+        } => enrol_code(&dir, if office { None } else { centre }, valid_for, address),
         Command::Devices => devices(&dir),
         Command::Revoke { device } => {
             let d = Registry::open(&dir)?.revoke(device, Utc::now())?;
@@ -224,6 +219,17 @@ async fn wait_for_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Reads `--valid-for`: a duration humantime understands, within
+/// [`enrol_code::MIN_CODE_VALIDITY`]..=[`enrol_code::MAX_CODE_VALIDITY`]. Checked while
+/// the arguments are parsed, so a refused value never reaches the registry.
+fn code_validity(text: &str) -> Result<Duration, String> {
+    let valid_for: Duration = text
+        .parse::<humantime::Duration>()
+        .map_err(|e| format!("{e} (write it like 48h or 7days)"))?
+        .into();
+    enrol_code::check_validity(valid_for).map_err(|e| e.to_string())
 }
 
 fn enrol_code(

@@ -1,16 +1,19 @@
 //! The commands that involve the office server before and around enrolment:
 //! `demo` (which runs a relay on loopback and enrols and syncs ten centres
-//! and an office), `list --all-centres`, the plain errors of `enrol` (a
-//! mistyped code included), `sync` and `run --no-web` on a device that is
-//! not (or cannot be) enrolled, and `run` started before `enrol`, which
-//! serves the app and starts syncing once the device is enrolled.
+//! and an office), `list --all-centres`, `relay enrol-code --valid-for`'s
+//! bounds, the plain errors of `enrol` (a mistyped code included), `sync`
+//! and `run --no-web` on a device that is not (or cannot be) enrolled, and
+//! `run` started before `enrol`, which serves the app and starts syncing once
+//! the device is enrolled.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::process::{Child, Stdio};
 
+use chrono::Utc;
 use common::{Relay, device, enrol, follow_lines, unsent, wait_for_line};
+use redb::{ReadableDatabase, ReadableTableMetadata};
 use relay::enrol_code::EnrolCode;
 use tests::Cli;
 
@@ -268,4 +271,80 @@ fn mistype_in_fingerprint(code: &str) -> String {
     let mistyped: String = chars.into_iter().collect();
     assert_ne!(mistyped, code);
     mistyped
+}
+
+#[test]
+fn enrol_codes_are_valid_for_one_minute_to_ninety_days() {
+    let mut relay = Relay::start();
+    let centre = relay.add_centre("Balvu KRC").to_string();
+    let code_for = |valid_for: &str| {
+        relay.admin_run(["enrol-code", "--centre", &centre, "--valid-for", valid_for])
+    };
+
+    for refused in ["30s", "0s", "59s", "91days", "90days 1s", "100years"] {
+        let run = code_for(refused);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "--valid-for {refused} was accepted");
+        assert!(
+            stderr.contains("an enrolment code can be valid for 1 minute to 90 days"),
+            "--valid-for {refused}: {stderr}"
+        );
+        assert!(
+            run.stdout.is_empty(),
+            "--valid-for {refused} printed a code: {}",
+            String::from_utf8_lossy(&run.stdout)
+        );
+    }
+
+    // The bounds themselves are accepted and give codes valid that long.
+    let mut accepted = Vec::new();
+    for (valid_for, length) in [
+        ("1min", chrono::Duration::minutes(1)),
+        ("90days", chrono::Duration::days(90)),
+    ] {
+        let from = Utc::now();
+        let run = code_for(valid_for);
+        let to = Utc::now();
+        let stdout = String::from_utf8_lossy(&run.stdout).trim().to_owned();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "--valid-for {valid_for}: {stderr}");
+        EnrolCode::decode(&stdout).expect("a valid code");
+        let until = valid_until(&stderr);
+        let earliest = (from + length).naive_utc() - chrono::Duration::minutes(1);
+        let latest = (to + length).naive_utc();
+        assert!(
+            earliest < until && until <= latest,
+            "--valid-for {valid_for}: valid until {until}, expected {from} + {length}"
+        );
+        accepted.push(stdout);
+    }
+    // A 90-day code enrols a device.
+    let cli = device("Balvu KRC", "Balvu dators");
+    enrol(&cli, &accepted[1]);
+
+    // The registry holds exactly the two codes printed: a refused value made
+    // none (table `enrol_codes-v1` in relay/src/registry.rs).
+    relay.stop();
+    let registry = redb::ReadOnlyDatabase::open(relay.data_dir().join("registry.redb"))
+        .expect("open the relay's registry");
+    let table: redb::TableDefinition<&[u8; 32], &[u8]> =
+        redb::TableDefinition::new("enrol_codes-v1");
+    let codes = registry
+        .begin_read()
+        .expect("read the registry")
+        .open_table(table)
+        .expect("the codes table")
+        .len()
+        .expect("count the codes");
+    assert_eq!(codes, 2);
+}
+
+/// The time in `relay enrol-code`'s "…, valid until YYYY-MM-DD HH:MM UTC.".
+fn valid_until(stderr: &str) -> chrono::NaiveDateTime {
+    let (_, after) = stderr
+        .split_once("valid until ")
+        .unwrap_or_else(|| panic!("no validity in {stderr:?}"));
+    let text = after.get(..16).unwrap_or_else(|| panic!("{stderr:?}"));
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M")
+        .unwrap_or_else(|e| panic!("{text:?}: {e}"))
 }
