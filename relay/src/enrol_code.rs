@@ -201,19 +201,9 @@ fn decode_body(body: &str) -> Result<EnrolCode, EnrolCodeError> {
     })
 }
 
-/// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), bit by bit: a code
-/// is about a hundred bytes, so a lookup table would buy nothing.
+/// CRC-32 (IEEE 802.3, as in zip and PNG).
 fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0_u32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            // All ones when the low bit is set, else zero.
-            let mask = (crc & 1).wrapping_neg();
-            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
-        }
-    }
-    !crc
+    crc32fast::hash(bytes)
 }
 
 #[cfg(test)]
