@@ -367,6 +367,7 @@ fn run_daemon(data_dir: &Path, store: &Path, web: Option<crate::web::Options>) -
     if enrolled.is_none() && web.is_none() {
         return Err(net::NetError::NotEnrolled.into());
     }
+    let serves_app = web.is_some();
     runtime()?.block_on(async {
         if let Some(options) = web {
             let port = options.port;
@@ -395,6 +396,15 @@ fn run_daemon(data_dir: &Path, store: &Path, web: Option<crate::web::Options>) -
             store.display()
         );
         let error = crate::daemon::run(data_dir, store).await;
+        if serves_app && matches!(error, net::NetError::Revoked) {
+            // Recording goes on: the app keeps serving what is on this
+            // computer, and its status line says syncing stopped and why.
+            eprintln!(
+                "sync: {error}. Syncing has stopped; the app stays open and everything \
+                 recorded on this computer is kept."
+            );
+            std::future::pending::<()>().await;
+        }
         Err(error).context("background sync stopped")
     })
 }

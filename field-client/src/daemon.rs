@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-use sync_core::sync::{ClientEvent, ErrorCode, SessionError};
+use sync_core::sync::ClientEvent;
 use sync_core::{OpenError, Replica, ReplicaError};
 use tokio::time::Duration;
 use uuid::Uuid;
@@ -227,7 +227,7 @@ async fn stay_in_sync(
     let mut poll = tokio::time::interval(LOCAL_CHANGE_POLL);
     let pay = |frame: &[u8]| budget::check_allowance(conn, allowance, frame.len());
     loop {
-        net::flush(&mut session, &mut send, &pay).await?;
+        net::flush_or_refusal(&mut session, (&mut send, &mut recv), &pay).await?;
         while let Some(event) = session.poll_event() {
             match event {
                 ClientEvent::Uploaded { changes, .. } => {
@@ -235,7 +235,7 @@ async fn stay_in_sync(
                     eprintln!("sync: the office server stored {changes} changes from here");
                 }
                 ClientEvent::Downloaded { changes, .. } => report.downloaded += changes,
-                ClientEvent::Closed { reason } => return Err(closed(reason)),
+                ClientEvent::Closed { reason } => return Err(net::closed(reason)),
                 ClientEvent::Health { devices } => net::keep_health(access.get().await?, devices),
                 ClientEvent::NewEpoch { journal, epoch } => {
                     let replica = access.get().await?;
@@ -281,16 +281,5 @@ async fn stay_in_sync(
                 net::guarded(replica, |r| session.request_sync_all(Instant::now(), r))?;
             }
         }
-    }
-}
-
-fn closed(reason: SessionError) -> NetError {
-    match reason {
-        SessionError::Refused {
-            code: ErrorCode::Revoked,
-            ..
-        } => NetError::Revoked,
-        SessionError::Refused { message, .. } => NetError::Refused(message),
-        other => other.into(),
     }
 }

@@ -59,6 +59,12 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
     /// Since when the relay has been unreachable (None when reachable).
     pub offline_since: Option<DateTime<Utc>>,
+    /// The last attempt found this device revoked by the office.
+    #[serde(default)]
+    pub revoked: bool,
+    /// The last attempt found the relay unable to store (its disk full).
+    #[serde(default)]
+    pub relay_unavailable: bool,
 }
 
 /// What one sync moved.
@@ -88,6 +94,9 @@ pub enum NetError {
     Refused(String),
     #[error("this device was revoked by the office; it can no longer sync")]
     Revoked,
+    /// The relay cannot store now (its disk is full); it says so in words.
+    #[error("{0}")]
+    RelayUnavailable(String),
     #[error("the sync was interrupted: {0}")]
     Session(#[from] SessionError),
     #[error(transparent)]
@@ -125,6 +134,8 @@ pub fn record_attempt(replica: &Replica, outcome: &Result<SyncReport, NetError>)
     let now = Utc::now();
     let mut status = sync_status(replica.store()).unwrap_or_default();
     status.last_attempt = Some(now);
+    status.revoked = matches!(outcome, Err(NetError::Revoked));
+    status.relay_unavailable = matches!(outcome, Err(NetError::RelayUnavailable(_)));
     match outcome {
         Ok(_) => {
             status.last_success = Some(now);
@@ -195,21 +206,22 @@ pub async fn enrol(
     }
     let code = EnrolCode::decode(code)?;
     let device_name = replica.store().device_name().to_owned();
-    let conn = connect(data_dir, &device_name, &code.relay, code.fingerprint).await?;
-    let (mut send, mut recv) = conn.open_bi().await.map_err(TransportError::from)?;
     let request = Frame::Enrol {
         secret: code.secret,
         device: replica.store().device_id().0,
-        device_name,
+        device_name: device_name.clone(),
         software: software(),
     };
-    let bytes = request
-        .encode()
-        .map_err(|e| NetError::Refused(e.to_string()))?;
-    transport::write_all(&mut send, &bytes).await?;
-    let _ = send.finish();
-    let reply = read_one_frame(&mut recv).await?;
-    conn.close(0u32.into(), b"enrolled");
+    let mut attempt = 0;
+    let reply = loop {
+        match ask_to_enrol(data_dir, &device_name, &code, &request).await {
+            Err(e) if turned_away_busy(&e) && attempt + 1 < ENROL_BUSY_ATTEMPTS => {
+                attempt += 1;
+                tokio::time::sleep(backoff(attempt.min(3))).await;
+            }
+            other => break other?,
+        }
+    };
     let (journal, centre, role) = match reply {
         Frame::Enrolled {
             journal,
@@ -230,6 +242,45 @@ pub async fn enrol(
     };
     keep_enrolment(replica.store(), &enrolment).map_err(ReplicaError::from)?;
     Ok(enrolment)
+}
+
+/// Times a device tries to enrol when the relay turns it away because too
+/// many devices are enrolling at once (an office enrolling a room of laptops
+/// behind one address): with the backoff, about half a minute in all.
+const ENROL_BUSY_ATTEMPTS: u32 = 8;
+
+/// One enrolment exchange: `Enrol`, and the relay's answer.
+async fn ask_to_enrol(
+    data_dir: &Path,
+    device_name: &str,
+    code: &EnrolCode,
+    request: &Frame,
+) -> Result<Frame, NetError> {
+    let conn = connect(data_dir, device_name, &code.relay, code.fingerprint).await?;
+    let (mut send, mut recv) = conn.open_bi().await.map_err(TransportError::from)?;
+    let bytes = request
+        .encode()
+        .map_err(|e| NetError::Refused(e.to_string()))?;
+    transport::write_all(&mut send, &bytes).await?;
+    let _ = send.finish();
+    let reply = read_one_frame(&mut recv).await;
+    conn.close(0u32.into(), b"enrolled");
+    reply
+}
+
+/// The relay closed the connection because too many devices are enrolling
+/// at once: the code was not used, and trying again shortly works.
+fn turned_away_busy(e: &NetError) -> bool {
+    let closed = match e {
+        NetError::Transport(
+            TransportError::Connection(c)
+            | TransportError::Read(quinn::ReadError::ConnectionLost(c))
+            | TransportError::Write(quinn::WriteError::ConnectionLost(c)),
+        ) => c,
+        _ => return false,
+    };
+    matches!(closed, quinn::ConnectionError::ApplicationClosed(close)
+        if close.error_code == relay::server::CLOSE_BUSY.into())
 }
 
 /// Stores the device's enrolment (durably).
@@ -349,7 +400,7 @@ async fn drive(
     let mut report = SyncReport::default();
     let mut next_resync = None;
     loop {
-        flush(&mut session, &mut send, &pay).await?;
+        flush_or_refusal(&mut session, (&mut send, &mut recv), &pay).await?;
         while let Some(event) = session.poll_event() {
             match event {
                 ClientEvent::Uploaded { changes, .. } => report.uploaded += changes,
@@ -361,21 +412,7 @@ async fn drive(
                         next_resync = Some(tokio::time::Instant::now() + resync_every);
                     }
                 }
-                ClientEvent::Closed {
-                    reason:
-                        SessionError::Refused {
-                            code: ErrorCode::Revoked,
-                            ..
-                        },
-                } => {
-                    return Err(NetError::Revoked);
-                }
-                ClientEvent::Closed {
-                    reason: SessionError::Refused { message, .. },
-                } => {
-                    return Err(NetError::Refused(message));
-                }
-                ClientEvent::Closed { reason } => return Err(reason.into()),
+                ClientEvent::Closed { reason } => return Err(closed(reason)),
                 ClientEvent::Health { devices } => keep_health(replica, devices),
                 ClientEvent::NewEpoch { journal, epoch } => {
                     let link = (conn, &mut send);
@@ -403,6 +440,33 @@ async fn drive(
     }
 }
 
+/// [`flush`], and when a write fails, the relay's last word instead if it
+/// sent one: a relay that refuses the device (revoked) may stop reading
+/// before the device has written everything, and the refusal must reach
+/// the volunteer, not "connection lost".
+pub(crate) async fn flush_or_refusal(
+    session: &mut ClientSession,
+    (send, recv): (&mut quinn::SendStream, &mut quinn::RecvStream),
+    pay: &impl Fn(&[u8]) -> Result<(), NetError>,
+) -> Result<(), NetError> {
+    match flush(session, send, pay).await {
+        Err(e @ NetError::Transport(TransportError::Write(_))) => {
+            match tokio::time::timeout(LAST_WORD_WAIT, read_one_frame(recv)).await {
+                Ok(Ok(Frame::Error {
+                    code: ErrorCode::Revoked,
+                    ..
+                })) => Err(NetError::Revoked),
+                Ok(Ok(Frame::Error { message, .. })) => Err(NetError::Refused(message)),
+                _ => Err(e),
+            }
+        }
+        other => other,
+    }
+}
+
+/// How long a device waits for the relay's explanation after a failed write.
+const LAST_WORD_WAIT: Duration = Duration::from_secs(5);
+
 /// Writes everything the session has to send, each frame paid for first.
 pub(crate) async fn flush(
     session: &mut ClientSession,
@@ -414,6 +478,22 @@ pub(crate) async fn flush(
         transport::write_all(send, &bytes).await?;
     }
     Ok(())
+}
+
+/// Why a session ended, as the volunteer reads it.
+pub(crate) fn closed(reason: SessionError) -> NetError {
+    match reason {
+        SessionError::Refused {
+            code: ErrorCode::Revoked,
+            ..
+        } => NetError::Revoked,
+        SessionError::Refused {
+            code: ErrorCode::Unavailable,
+            message,
+        } => NetError::RelayUnavailable(message),
+        SessionError::Refused { message, .. } => NetError::Refused(message),
+        other => other.into(),
+    }
 }
 
 /// Tells the log what the office server answered to an erasure request.

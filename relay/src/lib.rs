@@ -1,8 +1,10 @@
-//! The relay library (transport, registry, server); the `relay` binary is a thin shell.
+//! The relay library (transport, registry, storage, server); the `relay` binary is a thin shell.
 
 pub mod enrol_code;
-pub mod journals;
+pub mod limits;
 pub mod registry;
 pub mod server;
+mod session;
+pub mod store;
 pub mod tls;
 pub mod transport;

@@ -8,7 +8,9 @@
 //! reads the registry afresh on every connection, so a revocation takes effect
 //! at the device's next connection.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{PoisonError, RwLock};
 
 use chrono::{DateTime, Utc};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
@@ -16,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use sync_core::sync::{Access, DeviceHealth, JournalGrant, Role};
 use uuid::Uuid;
 
+use crate::store::DeviceNote;
 use crate::tls::Fingerprint;
 
 /// Key: centre id / Value: JSON [`Centre`].
@@ -117,7 +120,26 @@ macro_rules! storage_from {
         }
     )*};
 }
+impl RegistryError {
+    /// The file failed an I/O operation (a full disk): it must be reopened
+    /// ([`Registry::reopen`]) before anything else works.
+    pub fn needs_reopen(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Storage(redb::Error::Io(_) | redb::Error::PreviousIo)
+        )
+    }
+
+    /// The disk is full: the same work succeeds once there is space.
+    pub fn is_disk_full(&self) -> bool {
+        use std::io::ErrorKind;
+        matches!(self, RegistryError::Storage(redb::Error::Io(e))
+            if matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded))
+    }
+}
+
 storage_from!(
+    redb::DatabaseError,
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
@@ -128,7 +150,10 @@ storage_from!(
 /// The registry file, shared by `relay serve` and the admin commands.
 #[derive(Debug)]
 pub struct Registry {
-    db: Database,
+    path: PathBuf,
+    /// Replaced by [`Registry::reopen`] after an I/O error, which redb
+    /// latches until the file is opened again.
+    db: RwLock<Database>,
     office_centre: Uuid,
 }
 
@@ -141,12 +166,34 @@ impl Registry {
             reason,
         };
         std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
-        let db = Database::builder()
-            .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
-            .create(&path)
-            .map_err(|e| open_err(e.to_string()))?;
+        let db = open_db(&path).map_err(|e| open_err(e.to_string()))?;
         let office_centre = ensure_office_centre(&db)?;
-        Ok(Registry { db, office_centre })
+        Ok(Registry {
+            path,
+            db: RwLock::new(db),
+            office_centre,
+        })
+    }
+
+    /// Opens the file again after an I/O error (a full disk): redb refuses
+    /// every later operation on a database that failed one, until it is
+    /// closed and opened again. Nothing committed is lost; what failed was
+    /// never committed.
+    pub fn reopen(&self) -> Result<(), RegistryError> {
+        let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        // The old handle must be closed before the file opens again.
+        let placeholder =
+            redb::Builder::new().create_with_backend(redb::backends::InMemoryBackend::new())?;
+        drop(std::mem::replace(&mut *db, placeholder));
+        *db = open_db(&self.path).map_err(|e| RegistryError::Open {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(())
+    }
+
+    fn db(&self) -> std::sync::RwLockReadGuard<'_, Database> {
+        self.db.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The centre whose journal the office records into.
@@ -202,7 +249,7 @@ impl Registry {
     }
 
     pub fn centres(&self) -> Result<Vec<Centre>, RegistryError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db().begin_read()?;
         let table = tx.open_table(CENTRES)?;
         let mut out = Vec::new();
         for row in table.iter()? {
@@ -212,7 +259,7 @@ impl Registry {
     }
 
     pub fn centre(&self, id: Uuid) -> Result<Centre, RegistryError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db().begin_read()?;
         let table = tx.open_table(CENTRES)?;
         let value = table
             .get(id.as_u128())?
@@ -305,7 +352,7 @@ impl Registry {
 
     /// The device presenting this certificate, if enrolled.
     pub fn device_by_cert(&self, cert: &Fingerprint) -> Result<Option<Device>, RegistryError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db().begin_read()?;
         let Some(id) = tx
             .open_table(DEVICE_BY_CERT)?
             .get(&cert.0)?
@@ -321,7 +368,7 @@ impl Registry {
     }
 
     pub fn device(&self, id: Uuid) -> Result<Device, RegistryError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db().begin_read()?;
         let devices = tx.open_table(DEVICES)?;
         let value = devices
             .get(id.as_u128())?
@@ -330,7 +377,7 @@ impl Registry {
     }
 
     pub fn devices(&self) -> Result<Vec<Device>, RegistryError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db().begin_read()?;
         let table = tx.open_table(DEVICES)?;
         let mut out = Vec::new();
         for row in table.iter()? {
@@ -345,23 +392,27 @@ impl Registry {
         })
     }
 
-    pub fn touch(&self, id: Uuid, now: DateTime<Utc>) -> Result<Device, RegistryError> {
-        self.update_device(id, |d| d.last_seen = Some(now))
-    }
-
-    /// Records what a device said when its session began: how many
-    /// activities it has not sent yet.
-    pub fn record_unsent(&self, id: Uuid, unsent: Option<u32>) -> Result<Device, RegistryError> {
-        self.update_device(id, |d| d.unsent = unsent)
-    }
-
-    /// Records a successful sync of the device's own centre journal: this
-    /// relay holds everything the device had when it opened the round.
-    pub fn record_synced(&self, id: Uuid, now: DateTime<Utc>) -> Result<Device, RegistryError> {
-        self.update_device(id, |d| {
-            d.last_synced = Some(now);
-            d.unsent = Some(0);
-        })
+    /// Writes sync-health notes (see [`crate::store::Bookkeeping`]) in one
+    /// durable transaction; notes of devices no longer registered are dropped.
+    pub fn apply_notes(&self, notes: &HashMap<Uuid, DeviceNote>) -> Result<(), RegistryError> {
+        let tx = self.begin_write()?;
+        {
+            let mut devices = tx.open_table(DEVICES)?;
+            for (id, note) in notes {
+                let mut device: Device = match devices.get(id.as_u128())? {
+                    Some(v) => parse_json(v.value())?,
+                    None => continue,
+                };
+                device.last_seen = note.last_seen.or(device.last_seen);
+                device.last_synced = note.last_synced.or(device.last_synced);
+                if let Some(unsent) = note.unsent {
+                    device.unsent = unsent;
+                }
+                put_json(&mut devices, id.as_u128(), &device)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Every device's sync health, for the office (the `Health` frame).
@@ -419,10 +470,16 @@ impl Registry {
     }
 
     fn begin_write(&self) -> Result<redb::WriteTransaction, RegistryError> {
-        let mut tx = self.db.begin_write()?;
+        let mut tx = self.db().begin_write()?;
         tx.set_durability(Durability::Immediate)?;
         Ok(tx)
     }
+}
+
+fn open_db(path: &Path) -> Result<Database, redb::DatabaseError> {
+    Database::builder()
+        .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+        .create(path)
 }
 
 fn ensure_office_centre(db: &Database) -> Result<Uuid, RegistryError> {

@@ -1,32 +1,40 @@
 //! `relay serve`: accepts QUIC connections, identifies each device by its
-//! certificate, and runs one [`RelaySession`] per stream against the shared
-//! journals. The async code only moves bytes; every decision is in the session.
+//! certificate, and runs one sync session per stream (`session.rs`) against
+//! the relay's storage (`store`). The async code only moves bytes and keeps
+//! the doors: connection slots are owned guards given back on every path,
+//! strangers (unknown certificates, which TLS must accept so that devices
+//! can enrol) have their own cap, a cap per address and a deadline.
 
-use std::net::SocketAddr;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use chrono::Utc;
 use sync_core::sync::wire::FrameBuffer;
-use sync_core::sync::{Attestor, ErrorCode, Frame, Peer, RelayEvent, RelaySession};
-use tokio::sync::{Semaphore, broadcast, watch};
+use sync_core::sync::{Attestor, ErrorCode, Frame};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
 use uuid::Uuid;
 
-use crate::journals::RelayJournals;
-use crate::registry::{Device, Registry, RegistryError};
+use crate::limits::{
+    ENROLMENT_DEADLINE, HANDSHAKE_DEADLINE, HEALTH_FLUSH_INTERVAL, LARGE_TRANSFER_BUDGET_BYTES,
+    MAX_CONNECTIONS, MAX_UNENROLLED_CONNECTIONS, MAX_UNENROLLED_PER_ADDRESS,
+};
+use crate::registry::{Device, RegistryError};
+use crate::session::{ConnectionWindows, blocking, run_session};
+use crate::store::{EnrolRequest, OpenStoreError, RedbStore, RelayStore};
 use crate::tls::{self, Fingerprint, Identity};
 use crate::transport;
-
-/// Devices connected at once. Each idle connection costs a few tens of KiB
-/// (QUIC state, buffers, a session); 10,000 stay well under 1 GiB, far beyond
-/// a country's network of centres.
-pub const MAX_CONNECTIONS: usize = 10_000;
 
 /// Change notifications buffered per listening session. A session that falls
 /// further behind is told to re-sync every journal it follows instead.
 const NOTIFY_QUEUE_DEPTH: usize = 256;
+
+/// How long the relay keeps a refused connection open after its last word
+/// (a revoked device's `Error`, a stranger turned away), so the device reads
+/// it before the connection closes; the device closes it at once, normally.
+const REFUSAL_LINGER: Duration = Duration::from_secs(10);
 
 /// File stem of the relay's key and certificate in its data folder.
 pub const RELAY_IDENTITY_STEM: &str = "relay";
@@ -43,27 +51,37 @@ const RESTART_SECRET_PURPOSE: &str = "krc-relay quic restart keys v1";
 /// still proves that it stored that change.
 const ATTESTATION_KEY_PURPOSE: &str = "krc-relay change attestations v1";
 
+/// QUIC close code (application error code) of a stranger turned away: too
+/// many devices enrolling at once, or from its address. It may try again.
+pub const CLOSE_BUSY: u32 = 1;
+
+/// QUIC close code of a connection that did not enrol within the deadline.
+pub const CLOSE_TOO_SLOW: u32 = 2;
+
 /// Errors starting or running the relay.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-    #[error("cannot open the relay's journals: {0}")]
-    Journals(#[from] sync_core::OpenError),
+    #[error("cannot open the relay's data: {0}")]
+    Store(#[from] OpenStoreError),
     #[error(transparent)]
     Transport(#[from] transport::TransportError),
 }
 
-struct Shared {
-    journals: Mutex<RelayJournals>,
-    attestor: Attestor,
+/// What every connection and session of the relay shares.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn RelayStore>,
+    pub(crate) attestor: Attestor,
     /// (journal, session that stored) for every durable store.
-    changed: broadcast::Sender<(Uuid, u64)>,
-    shutdown: watch::Receiver<bool>,
-    connections: Semaphore,
+    pub(crate) changed: broadcast::Sender<(Uuid, u64)>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    connections: Arc<Semaphore>,
+    unenrolled: Arc<Semaphore>,
+    unenrolled_by_address: Mutex<HashMap<IpAddr, usize>>,
+    /// Shares of large transfers (see `limits::LARGE_TRANSFER_BUDGET_BYTES`).
+    pub(crate) large_transfers: Arc<Semaphore>,
 }
 
 /// A relay bound to its socket, ready to serve.
@@ -87,20 +105,33 @@ impl Relay {
     /// Opens the data folder (making the key on first start) and binds `listen`.
     pub fn bind(data_dir: &Path, listen: SocketAddr) -> Result<Relay, ServeError> {
         let (identity, _) = Identity::load_or_create(data_dir, RELAY_IDENTITY_STEM, "krc-relay")?;
-        let registry = Registry::open(data_dir)?;
-        let journals = RelayJournals::open(data_dir, registry)?;
+        let store = Arc::new(RedbStore::open(data_dir)?);
+        Relay::with_store(data_dir, &identity, store, listen)
+    }
+
+    /// A relay on storage of the caller's choice (a fault-injecting one in
+    /// tests), with `identity` as its key.
+    pub fn with_store(
+        data_dir: &Path,
+        identity: &Identity,
+        store: Arc<dyn RelayStore>,
+        listen: SocketAddr,
+    ) -> Result<Relay, ServeError> {
         let endpoint = transport::restartable_server_endpoint(
-            tls::server_config(&identity)?,
+            tls::server_config(identity)?,
             listen,
             &identity.derive_secret(RESTART_SECRET_PURPOSE),
         )?;
         let (stop, shutdown) = watch::channel(false);
         let shared = Arc::new(Shared {
-            journals: Mutex::new(journals),
+            store,
             attestor: Attestor::new(identity.derive_secret(ATTESTATION_KEY_PURPOSE)),
             changed: broadcast::channel(NOTIFY_QUEUE_DEPTH).0,
             shutdown,
-            connections: Semaphore::new(MAX_CONNECTIONS),
+            connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            unenrolled: Arc::new(Semaphore::new(MAX_UNENROLLED_CONNECTIONS)),
+            unenrolled_by_address: Mutex::new(HashMap::new()),
+            large_transfers: Arc::new(Semaphore::new(LARGE_TRANSFER_BUDGET_BYTES)),
         });
         Ok(Relay {
             endpoint,
@@ -125,222 +156,203 @@ impl Relay {
     }
 
     /// Serves until the stopper says stop; then lets sessions finish the frame
-    /// in hand (everything acknowledged is already on disk) and closes.
+    /// in hand (everything acknowledged is already on disk), writes the sync
+    /// health noted since the last write, and closes.
     pub async fn serve(self) {
         let mut shutdown = self.shared.shutdown.clone();
+        let mut flush = tokio::time::interval(HEALTH_FLUSH_INTERVAL);
         let mut next_session = 0_u64;
         loop {
             tokio::select! {
                 incoming = self.endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
-                    let Ok(permit) = self.shared.connections.try_acquire() else {
+                    // Owned: given back when the connection's task ends, by
+                    // returning, failing or panicking.
+                    let Ok(slot) = self.shared.connections.clone().try_acquire_owned() else {
                         incoming.refuse();
                         continue;
                     };
-                    permit.forget();
                     next_session += 1;
                     let shared = self.shared.clone();
                     let first_session = next_session << 16;
                     tokio::spawn(async move {
-                        if let Err(e) = handle_connection(incoming, &shared, first_session).await {
+                        if let Err(e) = handle_connection(incoming, &shared, first_session, slot).await {
                             tracing::debug!(error = %e, "connection ended");
                         }
-                        shared.connections.add_permits(1);
                     });
                 }
+                _ = flush.tick() => flush_health(&self.shared),
                 _ = shutdown.changed() => break,
             }
         }
         self.endpoint.close(0u32.into(), b"relay shutting down");
         self.endpoint.wait_idle().await;
+        let store = self.shared.store.clone();
+        if let Ok(Err(e)) = blocking(move || store.flush_notes()).await {
+            tracing::warn!(error = %e, "could not write the last sync-health notes");
+        }
     }
 }
 
+/// Writes the sync health noted since the last write, off the async workers.
+fn flush_health(shared: &Arc<Shared>) {
+    let store = shared.store.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = store.flush_notes() {
+            tracing::warn!(error = %e, "could not write sync-health notes; trying again later");
+        }
+    });
+}
+
 #[derive(Debug, thiserror::Error)]
-enum ConnectionError {
+pub(crate) enum ConnectionError {
     #[error("connection failed: {0}")]
     Connection(#[from] quinn::ConnectionError),
     #[error(transparent)]
     Transport(#[from] transport::TransportError),
     #[error("the peer presented no certificate")]
     NoCertificate,
+    #[error("the handshake took longer than {HANDSHAKE_DEADLINE:?}")]
+    HandshakeTooSlow,
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error("storage work failed to run: {0}")]
+    Blocking(String),
 }
 
 async fn handle_connection(
     incoming: quinn::Incoming,
     shared: &Arc<Shared>,
     first_session: u64,
+    _slot: OwnedSemaphorePermit,
 ) -> Result<(), ConnectionError> {
-    let conn = incoming.await?;
+    let started = tokio::time::Instant::now();
+    let conn = tokio::time::timeout(HANDSHAKE_DEADLINE, incoming)
+        .await
+        .map_err(|_| ConnectionError::HandshakeTooSlow)??;
     let fingerprint = tls::peer_fingerprint(&conn).ok_or(ConnectionError::NoCertificate)?;
-    let device = lock(shared).registry().device_by_cert(&fingerprint)?;
+    let store = shared.store.clone();
+    let device = blocking(move || store.device_by_cert(&fingerprint)).await??;
     let Some(device) = device else {
-        return enrol(conn, shared, fingerprint).await;
+        return stranger(conn, shared, fingerprint, started).await;
     };
     if device.revoked_at.is_some() {
         tracing::info!(device = %device.id, "refused a revoked device");
-        let (mut send, _recv) = conn.accept_bi().await?;
-        if let Ok(bytes) = (Frame::Error {
-            code: ErrorCode::Revoked,
-            message: "this device was revoked by the office".into(),
-        })
-        .encode()
-        {
-            transport::write_all(&mut send, &bytes).await?;
-        }
-        let _ = send.finish();
-        let _ = send.stopped().await;
-        return Ok(());
+        return refuse_revoked(conn).await;
     }
-    lock(shared).registry().touch(device.id, Utc::now())?;
+    shared.store.note_contact(device.id, Utc::now());
     tracing::info!(device = %device.id, name = %device.name, "device connected");
+    let windows = ConnectionWindows::new(conn.clone());
     let mut session_id = first_session;
     loop {
-        let (send, recv) = conn.accept_bi().await?;
+        let streams = conn.accept_bi().await?;
         session_id += 1;
-        let shared = shared.clone();
-        let device = device.clone();
+        let (shared, device, windows) = (shared.clone(), device.clone(), windows.clone());
         tokio::spawn(async move {
-            if let Err(e) = run_session(&shared, &device, send, recv, session_id).await {
-                tracing::debug!(device = %device.id, error = %e, "session ended");
+            let id = device.id;
+            if let Err(e) = run_session(shared, device, windows, streams, session_id).await {
+                tracing::debug!(device = %id, error = %e, "session ended");
             }
         });
     }
 }
 
-async fn run_session(
-    shared: &Arc<Shared>,
-    device: &Device,
-    mut send: quinn::SendStream,
-    mut recv: quinn::RecvStream,
-    id: u64,
-) -> Result<(), ConnectionError> {
-    let grants = lock(shared).registry().grants_for(device)?;
-    let peer = Peer {
-        device: device.id,
-        attestor: shared.attestor.clone(),
-    };
-    let mut session = RelaySession::new(Instant::now(), grants, peer);
-    if device.office {
-        session.permit_erasure();
-    }
-    let mut changed = shared.changed.subscribe();
-    let mut shutdown = shared.shutdown.clone();
-    loop {
-        // Events first: what they queue (the office's `Health`) goes out
-        // before the download batches the session emits once its queue is empty.
-        while let Some(event) = session.poll_event() {
-            on_event(shared, device, &mut session, event, id)?;
-        }
-        while let Some(bytes) = session.poll_transmit() {
+/// Tells a revoked device so, on the stream it opens, then waits until the
+/// device closed the connection (having read it) or [`REFUSAL_LINGER`]
+/// passed: closing first could drop the answer before the device read it.
+///
+/// The device's own frames are left unread but not refused: stopping its
+/// stream would make its next write fail, and it would report that failure
+/// ("connection lost") instead of reading the refusal.
+async fn refuse_revoked(conn: quinn::Connection) -> Result<(), ConnectionError> {
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        let (mut send, unread) = conn.accept_bi().await?;
+        let refusal = Frame::Error {
+            code: ErrorCode::Revoked,
+            message: "this device was revoked by the office".into(),
+        };
+        if let Ok(bytes) = refusal.encode() {
             transport::write_all(&mut send, &bytes).await?;
         }
-        if session.is_closed() {
-            let _ = send.finish();
-            return Ok(());
-        }
-        let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
-        tokio::select! {
-            chunk = transport::read_chunk(&mut recv) => match chunk? {
-                Some(bytes) => handle_bytes(shared, &mut session, &bytes),
-                None => session.handle_stream_closed(),
-            },
-            note = changed.recv() => match note {
-                Ok((journal, from)) if from != id => session.notify_changed(journal),
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    for grant in lock(shared).registry().grants_for(device)? {
-                        session.notify_changed(grant.journal);
-                    }
-                }
-                Err(broadcast::error::RecvError::Closed) => session.handle_stream_closed(),
-            },
-            _ = sleep_until(deadline) => session.handle_timeout(Instant::now()),
-            _ = shutdown.changed() => session.refuse(ErrorCode::Internal, "the relay is shutting down; try again shortly"),
-        }
-    }
-}
-
-/// Acts on one session event: notifies other sessions of stored changes and
-/// keeps the registry's sync health up to date.
-fn on_event(
-    shared: &Arc<Shared>,
-    device: &Device,
-    session: &mut RelaySession,
-    event: RelayEvent,
-    session_id: u64,
-) -> Result<(), ConnectionError> {
-    match event {
-        RelayEvent::Welcomed { unsent, .. } => {
-            let registry = lock(shared);
-            registry.registry().record_unsent(device.id, unsent)?;
-            if device.office {
-                session.send_health(registry.registry().health()?);
-            }
-        }
-        RelayEvent::Stored { journal, changes } => {
-            tracing::info!(device = %device.id, %journal, changes, "stored");
-            let _ = shared.changed.send((journal, session_id));
-        }
-        RelayEvent::Erased {
-            activity,
-            journal,
-            epoch,
-        } => {
-            tracing::info!(device = %device.id, %activity, %journal, epoch, "erased on the office's request");
-            // Every other session following the journal learns the new epoch
-            // at its next round, which this notification starts.
-            let _ = shared.changed.send((journal, session_id));
-        }
-        RelayEvent::HoldsAll { journal } if journal == device.centre => {
-            lock(shared)
-                .registry()
-                .record_synced(device.id, Utc::now())?;
-            tracing::debug!(device = %device.id, %journal, "device in sync");
-        }
-        RelayEvent::ForgedAuthor { journal, author } => {
-            tracing::warn!(
-                device = %device.id,
-                name = %device.name,
-                %journal,
-                %author,
-                "refused a batch: the device sent a change written by another device that this \
-                 relay never stored (an attempt to write as someone else)"
-            );
-        }
-        RelayEvent::Closed { reason } => {
-            tracing::info!(device = %device.id, %reason, "session closed")
-        }
-        other => tracing::debug!(device = %device.id, ?other, "session event"),
-    }
+        let _ = send.finish();
+        conn.closed().await;
+        drop(unread);
+        Ok::<(), ConnectionError>(())
+    })
+    .await;
     Ok(())
 }
 
-/// Feeds bytes to the session under the journals lock. A panic inside the
-/// session (Automerge can panic on some inputs) closes this session only: the
-/// loaded journals are dropped and reload from disk, where only durable,
-/// acknowledged data ever was.
-fn handle_bytes(shared: &Shared, session: &mut RelaySession, bytes: &[u8]) {
-    let mut journals = lock(shared);
-    // Runs on the async worker: a batch is at most MAX_BATCH_BYTES, applied and
-    // committed in milliseconds, and sessions take turns on this lock anyway.
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        session.handle_bytes(Instant::now(), bytes, &mut *journals)
-    }));
-    if outcome.is_err() {
-        tracing::error!("a sync session panicked; it is closed and the journals reload from disk");
-        journals.evict_all();
-        session.refuse(
-            ErrorCode::Internal,
-            "the relay failed on this request; nothing acknowledged was lost",
+/// A connection from a certificate the relay does not know: it may enrol,
+/// within the strangers' caps and [`ENROLMENT_DEADLINE`] from its first packet.
+async fn stranger(
+    conn: quinn::Connection,
+    shared: &Arc<Shared>,
+    fingerprint: Fingerprint,
+    started: tokio::time::Instant,
+) -> Result<(), ConnectionError> {
+    let Some(_place) = StrangerPlace::take(shared, conn.remote_address().ip()) else {
+        tracing::info!(address = %conn.remote_address(), "turned away a stranger: too many enrolling at once");
+        conn.close(
+            CLOSE_BUSY.into(),
+            b"too many devices are enrolling at once; try again in a minute",
         );
+        return Ok(());
+    };
+    let deadline = started + ENROLMENT_DEADLINE;
+    match tokio::time::timeout_at(deadline, enrol(&conn, shared, fingerprint)).await {
+        Ok(result) => {
+            // The answer was written; let the device read it and close.
+            let _ = tokio::time::timeout(REFUSAL_LINGER, conn.closed()).await;
+            result
+        }
+        Err(_) => {
+            tracing::info!(address = %conn.remote_address(), "dropped a stranger that did not enrol in time");
+            conn.close(CLOSE_TOO_SLOW.into(), b"enrolment did not complete in time");
+            Ok(())
+        }
+    }
+}
+
+/// A stranger's place within [`MAX_UNENROLLED_CONNECTIONS`] and
+/// [`MAX_UNENROLLED_PER_ADDRESS`]; given back when dropped.
+struct StrangerPlace {
+    _slot: OwnedSemaphorePermit,
+    shared: Arc<Shared>,
+    address: IpAddr,
+}
+
+impl StrangerPlace {
+    fn take(shared: &Arc<Shared>, address: IpAddr) -> Option<StrangerPlace> {
+        let slot = shared.unenrolled.clone().try_acquire_owned().ok()?;
+        let mut by_address = lock(&shared.unenrolled_by_address);
+        let count = by_address.entry(address).or_insert(0);
+        if *count >= MAX_UNENROLLED_PER_ADDRESS {
+            return None;
+        }
+        *count += 1;
+        Some(StrangerPlace {
+            _slot: slot,
+            shared: shared.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for StrangerPlace {
+    fn drop(&mut self) {
+        let mut by_address = lock(&self.shared.unenrolled_by_address);
+        if let Some(count) = by_address.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                by_address.remove(&self.address);
+            }
+        }
     }
 }
 
 async fn enrol(
-    conn: quinn::Connection,
+    conn: &quinn::Connection,
     shared: &Arc<Shared>,
     fingerprint: Fingerprint,
 ) -> Result<(), ConnectionError> {
@@ -363,30 +375,18 @@ async fn enrol(
             device_name,
             ..
         }) => {
-            let registry_result = {
-                let journals = lock(shared);
-                let registry = journals.registry();
-                registry
-                    .enrol(&secret, device, &device_name, fingerprint, Utc::now())
-                    .and_then(|d| {
-                        let centre = registry.centre(d.centre)?;
-                        Ok((d, centre))
-                    })
-            };
-            match registry_result {
-                Ok((d, centre)) => {
-                    tracing::info!(device = %d.id, name = %d.name, centre = %centre.name, "device enrolled");
-                    Frame::Enrolled {
-                        journal: centre.id,
-                        centre: centre.name,
-                        role: d.role(),
-                    }
-                }
-                Err(e) => Frame::Error {
-                    code: ErrorCode::NotAllowed,
-                    message: e.to_string(),
-                },
-            }
+            let store = shared.store.clone();
+            let enrolled = blocking(move || {
+                store.enrol(EnrolRequest {
+                    secret: &secret,
+                    device,
+                    name: &device_name,
+                    cert: fingerprint,
+                    now: Utc::now(),
+                })
+            })
+            .await?;
+            enrolment_answer(enrolled)
         }
         _ => Frame::Error {
             code: ErrorCode::NotAllowed,
@@ -401,18 +401,35 @@ async fn enrol(
     Ok(())
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+fn enrolment_answer(enrolled: Result<(Device, crate::registry::Centre), RegistryError>) -> Frame {
+    match enrolled {
+        Ok((device, centre)) => {
+            tracing::info!(device = %device.id, name = %device.name, centre = %centre.name, "device enrolled");
+            Frame::Enrolled {
+                journal: centre.id,
+                centre: centre.name,
+                role: device.role(),
+            }
+        }
+        Err(e) if e.is_disk_full() => Frame::Error {
+            code: ErrorCode::Unavailable,
+            message: "the office server's disk is full; try enrolling again later".into(),
+        },
+        Err(e) => Frame::Error {
+            code: ErrorCode::NotAllowed,
+            message: e.to_string(),
+        },
+    }
+}
+
+pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
 }
 
-/// The journals lock. A poisoned lock means a panic while holding it; the
-/// data behind it is only a cache of durable state, so it is used as is.
-fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, RelayJournals> {
-    shared
-        .journals
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// A mutex of counters only: a panic elsewhere never leaves it inconsistent.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

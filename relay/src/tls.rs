@@ -55,29 +55,34 @@ pub const MAX_IDENTITY_FILE_BYTES: u64 = 64 * 1024;
 
 /// Time without any packet from the peer after which a connection is considered dead.
 ///
-/// Two minutes: with keep-alives every [`KEEP_ALIVE_INTERVAL`], a connection survives a
-/// radio dead zone or cell handover of up to ~2 minutes (about six lost keep-alives) without
-/// a new handshake, while a device that is really gone (lid closed, out of coverage) frees
-/// its slot on the relay within two minutes. It matches the sync session's reply timeout
-/// (`sync_core::limits::SESSION_REPLY_TIMEOUT`), so a stalled session and its connection
-/// give up together. QUIC uses the smaller of the two peers' values.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// 20 seconds: a device notices a relay that died (power cut, crash, a cable pulled) within
+/// 30 seconds and reconnects with its backoff, and the relay frees a vanished device's slot as
+/// fast. QUIC restarts this timer when it sends the first keep-alive after the last packet it
+/// received, so noticing takes up to [`KEEP_ALIVE_INTERVAL`] + this: 28 s. Two keep-alives
+/// (and QUIC's own retransmissions of each) must all be lost for a live connection to be
+/// dropped; a radio dead zone longer than that costs one new handshake (about 4.5 KB). QUIC
+/// uses the smaller of the two peers' values.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Time without sending anything after which a keep-alive (QUIC PING) is sent.
 ///
 /// Rural devices sit behind mobile carrier-grade NAT and cheap routers, many of which forget
-/// an idle UDP mapping after 30 seconds; 20 seconds keeps the mapping open with room for one
-/// late packet, so a device can stay connected for hours and receive `Notify` frames. It
-/// costs about 3 small packets a minute (~0.2 MB a day each way). If a mapping is lost anyway
-/// the client's next packet creates a new one (the relay accepts the address change) or,
-/// after [`IDLE_TIMEOUT`], the client connects again.
-pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
+/// an idle UDP mapping after 30 seconds; 8 seconds keeps the mapping open and lets
+/// [`IDLE_TIMEOUT`] notice a dead peer within 30 seconds. It costs about 7 small packets a
+/// minute (~0.5 MB a day each way) while connected; metered mode does not stay connected.
+pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(8);
+
+/// Longest a device takes to notice that the relay is gone (see [`IDLE_TIMEOUT`]).
+pub const DEAD_RELAY_NOTICED_WITHIN: Duration =
+    Duration::from_secs(KEEP_ALIVE_INTERVAL.as_secs() + IDLE_TIMEOUT.as_secs());
+const _: () = assert!(DEAD_RELAY_NOTICED_WITHIN.as_secs() <= 30);
 
 /// Bidirectional streams a device may have open at once on the relay. The protocol needs
-/// one stream per sync session and a device runs one session at a time; a few more allow a
-/// new session to start while the previous stream is still being torn down. More would only
-/// multiply the buffers one device can make the relay hold.
-pub const MAX_CONCURRENT_BIDI_STREAMS: u32 = 4;
+/// one stream per sync session, and a second while the device downloads a journal
+/// rewritten by an erasure; one more lets a new session start while the previous stream is
+/// still being torn down (a device asking for a fourth waits). More would only multiply the
+/// buffers one device can make the relay hold.
+pub const MAX_CONCURRENT_BIDI_STREAMS: u32 = 3;
 
 /// Bidirectional streams the relay may open toward a device: none, sessions are always
 /// started by the device (the relay announces news with `Notify` on an existing session).
@@ -86,27 +91,26 @@ pub const MAX_RELAY_OPENED_BIDI_STREAMS: u32 = 0;
 /// Unidirectional streams either side may open: none, the protocol does not use them.
 pub const MAX_CONCURRENT_UNI_STREAMS: u32 = 0;
 
-/// Bytes a peer may send on one stream beyond what the application has read.
-///
-/// Two full frames (`sync_core::limits::MAX_FRAME_BYTES` = 2 MiB each): the sender can
-/// keep transmitting the next batch while the receiver commits the previous one to disk,
-/// and a stalled reader never makes us buffer more than this per stream.
-pub const STREAM_RECEIVE_WINDOW: u32 = 4 * 1024 * 1024;
+/// Bytes a device may send the relay on one stream, and on all its streams together, beyond
+/// what the relay has read; and bytes the relay keeps written but unacknowledged per
+/// connection. The relay's *everyday* windows: twice the bandwidth-delay product of a rural
+/// 3G link (384 kbit/s × 300 ms ≈ 14 KiB), so such a link stays full, and small because the
+/// relay may hold them for every connection at once (`limits::WORST_CASE_BYTES_PER_CONNECTION`).
+/// A session moving large frames raises its connection's windows to [`BULK_WINDOW`] while it
+/// holds a share of the relay's large-transfer budget (`limits::LARGE_TRANSFER_BUDGET_BYTES`),
+/// so an office on a fast link downloads at the link's speed.
+pub const RELAY_WINDOW: u32 = 32 * 1024;
 
-/// Bytes a peer may send across all streams of one connection beyond what the application
-/// has read: two streams' worth. Bounds what one device can make the relay buffer, however
-/// many streams it opens.
-pub const CONNECTION_RECEIVE_WINDOW: u32 = 2 * STREAM_RECEIVE_WINDOW;
+/// A connection's windows on the relay while one of its sessions moves large frames: a
+/// 100 Mbit/s link with a 60 ms round trip stays full.
+pub const BULK_WINDOW: u32 = 1024 * 1024;
 
-/// Bytes of written but not yet acknowledged data kept per connection before a write waits:
-/// the peer never accepts more than its receive window, so queueing more for a slow rural
-/// link would only hold memory on the relay.
-pub const CONNECTION_SEND_WINDOW: u64 = CONNECTION_RECEIVE_WINDOW as u64;
+/// A device's receive windows (per stream and per connection) and send window: a device
+/// talks to one relay, so it can afford windows that keep any link it has full; the relay's
+/// own windows bound what it holds.
+pub const DEVICE_WINDOW: u32 = 4 * 1024 * 1024;
 
-// A stream window larger than one frame (plus its length prefix) lets a peer send a whole
-// frame while the reader is still busy committing the previous one.
-const _: () = assert!(STREAM_RECEIVE_WINDOW as usize >= sync_core::limits::MAX_FRAME_BYTES + 4);
-const _: () = assert!(KEEP_ALIVE_INTERVAL.as_secs() * 3 <= IDLE_TIMEOUT.as_secs());
+const _: () = assert!(KEEP_ALIVE_INTERVAL.as_secs() * 2 <= IDLE_TIMEOUT.as_secs());
 
 /// Why an identity or a TLS configuration could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -554,16 +558,16 @@ fn provider() -> CryptoProvider {
 
 /// Transport limits shared by both sides; `peer_bidi_streams` is how many bidirectional
 /// streams the peer may open toward us.
-fn transport_config(peer_bidi_streams: u32) -> Result<TransportConfig, TlsError> {
+fn transport_config(peer_bidi_streams: u32, window: u32) -> Result<TransportConfig, TlsError> {
     let mut transport = TransportConfig::default();
     transport
         .max_idle_timeout(Some(IdleTimeout::try_from(IDLE_TIMEOUT)?))
         .keep_alive_interval(Some(KEEP_ALIVE_INTERVAL))
         .max_concurrent_bidi_streams(VarInt::from_u32(peer_bidi_streams))
         .max_concurrent_uni_streams(VarInt::from_u32(MAX_CONCURRENT_UNI_STREAMS))
-        .stream_receive_window(VarInt::from_u32(STREAM_RECEIVE_WINDOW))
-        .receive_window(VarInt::from_u32(CONNECTION_RECEIVE_WINDOW))
-        .send_window(CONNECTION_SEND_WINDOW)
+        .stream_receive_window(VarInt::from_u32(window))
+        .receive_window(VarInt::from_u32(window))
+        .send_window(u64::from(window))
         // The protocol sends no datagrams; refuse them instead of buffering them.
         .datagram_receive_buffer_size(None)
         // Path-MTU probes are full-size packets sent to learn whether bigger
@@ -604,7 +608,10 @@ pub fn server_config(identity: &Identity) -> Result<quinn::ServerConfig, TlsErro
 
     let quic = QuicServerConfig::try_from(Arc::new(tls))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    config.transport_config(Arc::new(transport_config(MAX_CONCURRENT_BIDI_STREAMS)?));
+    config.transport_config(Arc::new(transport_config(
+        MAX_CONCURRENT_BIDI_STREAMS,
+        RELAY_WINDOW,
+    )?));
     Ok(config)
 }
 
@@ -632,7 +639,10 @@ pub fn client_config(
 
     let quic = QuicClientConfig::try_from(Arc::new(tls))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
-    config.transport_config(Arc::new(transport_config(MAX_RELAY_OPENED_BIDI_STREAMS)?));
+    config.transport_config(Arc::new(transport_config(
+        MAX_RELAY_OPENED_BIDI_STREAMS,
+        DEVICE_WINDOW,
+    )?));
     Ok(config)
 }
 

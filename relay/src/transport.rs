@@ -12,10 +12,11 @@ use quinn::{
 
 use crate::tls::{RELAY_KEY_MISMATCH, RELAY_SERVER_NAME, is_relay_key_mismatch};
 
-/// Most bytes returned by one [`read_chunk`]. Large enough that a full 2 MiB frame arrives
-/// in a few dozen reads, small enough that one read never holds much memory beyond the
-/// session's own frame buffer.
-pub const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Most bytes returned by one [`read_chunk`]. Small, because the relay checks after each
+/// read whether a frame is large (and must wait for its share of the large-transfer budget
+/// before it reads on), so one read is what a session may hold beyond small frames; copying
+/// 8 KiB at a time costs nothing next to the network.
+pub const READ_CHUNK_BYTES: usize = 8 * 1024;
 
 /// Why moving bytes over QUIC failed.
 #[derive(Debug, thiserror::Error)]

@@ -3,17 +3,16 @@
 //! loaded.
 
 use chrono::Utc;
-use relay::journals::{EraseError, RelayJournals};
 use relay::registry::Registry;
+use relay::store::{EraseError, RedbStore, RelayStore};
 use sync_core::journal::Stamp;
-use sync_core::sync::SyncStorage;
 use sync_core::{ActivityId, ActivityInput, Journal};
 use uuid::Uuid;
 
 const PER_CENTRE: usize = 3;
 
 /// Records `PER_CENTRE` activities in `centre`'s journal at the relay.
-fn record(journals: &mut RelayJournals, centre: Uuid) -> Vec<ActivityId> {
+fn record(store: &RedbStore, centre: Uuid) -> Vec<ActivityId> {
     let mut journal = Journal::new(automerge::ActorId::random());
     let stamp = Stamp {
         author: "test",
@@ -35,16 +34,17 @@ fn record(journals: &mut RelayJournals, centre: Uuid) -> Vec<ActivityId> {
             id
         })
         .collect();
-    journals.apply_durably(centre, changes).expect("stored");
+    let epoch = store.state(centre).expect("state").0;
+    store
+        .apply_durably(centre, epoch, changes)
+        .expect("stored")
+        .expect("the same epoch");
     ids
 }
 
-/// The relay's copy of `centre`'s journal, read back through the sync API.
-fn at_relay(journals: &mut RelayJournals, centre: Uuid) -> Journal {
-    let mut journal = Journal::new(automerge::ActorId::random());
-    let changes = journals.changes_since(centre, &[]).expect("changes");
-    journal.apply_own(changes).expect("apply");
-    journal
+/// The relay's copy of `centre`'s journal.
+fn at_relay(store: &RedbStore, centre: Uuid) -> Journal {
+    store.journals().copy_of(centre).expect("the journal")
 }
 
 #[test]
@@ -53,29 +53,32 @@ fn an_erasure_finds_the_record_in_memory_or_on_disk_and_leaves_other_journals_lo
     let registry = Registry::open(dir.path()).expect("registry");
     let a = registry.add_centre("Centrs A", Utc::now()).expect("A").id;
     let b = registry.add_centre("Centrs B", Utc::now()).expect("B").id;
-    let mut journals = RelayJournals::open(dir.path(), registry).expect("journals");
-    let in_a = record(&mut journals, a);
-    let in_b = record(&mut journals, b);
+    drop(registry);
+    let store = RedbStore::open(dir.path()).expect("store");
+    let journals = store.journals();
+    let in_a = record(&store, a);
+    let in_b = record(&store, b);
     assert_eq!(journals.loaded_count(), 2);
 
     // B's journal is in memory: only it is dropped from memory (it changed).
-    let info = journals
+    let erased = journals
         .erase_activity(in_b[0], Utc::now())
         .expect("erased");
-    assert_eq!((info.id.0, info.epoch), (b, 1));
-    assert_eq!(journals.loaded_count(), 1, "A's journal stays loaded");
-    let b_now = at_relay(&mut journals, b);
+    assert_eq!(erased, (b, 1));
+    assert_eq!(journals.loaded_count(), 2, "both stay loaded");
+    let b_now = at_relay(&store, b);
     assert!(!b_now.contains(in_b[0]).expect("read"), "erased");
     assert!(b_now.contains(in_b[1]).expect("read"), "the others kept");
     assert!(b_now.erased().expect("read").contains(&in_b[0]));
 
     // Nothing in memory (a restarted relay): found by loading from disk.
-    journals.evict_all();
-    let info = journals
+    journals.reload_all();
+    assert_eq!(journals.loaded_count(), 0);
+    let erased = journals
         .erase_activity(in_a[2], Utc::now())
         .expect("erased");
-    assert_eq!((info.id.0, info.epoch), (a, 1));
-    let a_now = at_relay(&mut journals, a);
+    assert_eq!(erased, (a, 1));
+    let a_now = at_relay(&store, a);
     assert!(!a_now.contains(in_a[2]).expect("read"), "erased");
     assert!(a_now.contains(in_a[0]).expect("read"), "the others kept");
 
@@ -85,6 +88,6 @@ fn an_erasure_finds_the_record_in_memory_or_on_disk_and_leaves_other_journals_lo
         journals.erase_activity(unknown, Utc::now()),
         Err(EraseError::NotFound(id)) if id == unknown
     ));
-    assert_eq!(journals.epoch(a).expect("epoch"), 1);
-    assert_eq!(journals.epoch(b).expect("epoch"), 1);
+    assert_eq!(store.state(a).expect("state").0, 1);
+    assert_eq!(store.state(b).expect("state").0, 1);
 }

@@ -78,7 +78,7 @@ pub fn handshake(data: &[u8]) {
     let mut relay = RelaySession::new(now, vec![grant], peer);
     relay.permit_erasure();
     relay.handle_bytes(now, data, &mut relay_store);
-    drain(|| relay.poll_transmit());
+    drain(|| relay.poll_transmit_building(now, &mut relay_store));
     relay.handle_timeout(now + Duration::from_secs(3_600));
 
     let mut client_store = MemoryJournals {

@@ -91,6 +91,14 @@ pub const MAX_BUNDLE_INFLATED_BYTES: usize = 8 * MAX_FRAME_PAYLOAD_BYTES;
 /// imports split their changes well below this.
 pub const MAX_CHANGE_BYTES: usize = MAX_BATCH_BYTES;
 
+/// Changes a relay session plans ahead in a download: the hashes of the next
+/// changes to send (32 bytes each, so 256 KiB per downloading session),
+/// refilled from what the device holds so far when they run out. Bounds a
+/// session's memory whatever the journal's size, while a 50,000-change first
+/// download needs only seven refills (each a pass over the journal's change
+/// metadata).
+pub const MAX_DOWNLOAD_PLAN_CHANGES: usize = 8_192;
+
 /// Heads in one list. Heads count concurrent branches; even ten devices editing
 /// offline for a month produce a handful. More means a broken or hostile peer.
 pub const MAX_HEADS: usize = 1_024;

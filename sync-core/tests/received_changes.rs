@@ -79,14 +79,14 @@ fn the_fuzzers_bundle_is_refused_and_the_journal_is_unchanged() {
     assert_saves_and_loads(doc);
 }
 
-/// The relay's path (`relay/src/journals.rs`): check, apply, append the
+/// The relay's path (`relay/src/store/journals.rs`): check, apply, append the
 /// received bytes to the store. Refused before the append: the store holds
 /// nothing of the batch and loads as before; compaction still works.
 #[test]
 fn the_relay_path_stores_nothing_of_the_refused_batch() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let path = dir.path().join("journals.redb");
-    let store = Store::create_relay(&path, "relay").expect("a relay store");
+    let store = Store::create_relay(&path, "relay", 4 << 20).expect("a relay store");
     let id = JournalId(FUZZ_JOURNAL);
     store
         .ensure_journal(&JournalInfo {

@@ -122,7 +122,7 @@ fn run_session(
         while let Some(b) = c.poll_transmit() {
             up.push(now, b, faults, rng);
         }
-        while let Some(b) = r.poll_transmit() {
+        while let Some(b) = r.poll_transmit_building(now, relay) {
             down.push(now, b, faults, rng);
         }
         if let Some(b) = up.due(now) {
@@ -595,9 +595,10 @@ fn an_upload_after_an_acknowledged_one_takes_one_round_trip_with_the_greeting() 
         "one change travels as a change list (smaller than a bundle)"
     );
     // The relay's answer holds everything: Welcome, its heads, the Ack, the (empty) download.
-    let down = flight(&mut || r.poll_transmit(), &mut |b| {
-        c.handle_bytes(now, b, &mut client)
-    });
+    let down = flight(
+        &mut || r.poll_transmit_building(now, &mut relay),
+        &mut |b| c.handle_bytes(now, b, &mut client),
+    );
     assert_eq!(
         frame_names(&down),
         ["Welcome", "Heads", "Ack", "Changes(0)"]
@@ -632,9 +633,10 @@ fn a_batch_sent_before_heads_to_a_relay_restored_from_backup_is_sent_again() {
     flights.push(flight(&mut || c.poll_transmit(), &mut |b| {
         r.handle_bytes(now, b, &mut relay)
     }));
-    flights.push(flight(&mut || r.poll_transmit(), &mut |b| {
-        c.handle_bytes(now, b, &mut client)
-    }));
+    flights.push(flight(
+        &mut || r.poll_transmit_building(now, &mut relay),
+        &mut |b| c.handle_bytes(now, b, &mut client),
+    ));
     assert_eq!(
         frame_names(&flights[0]),
         ["Hello", "Open", "Changes(early, 2)"]
@@ -652,9 +654,10 @@ fn a_batch_sent_before_heads_to_a_relay_restored_from_backup_is_sent_again() {
         ["Changes(7)"],
         "after Heads said the acknowledged heads are gone, everything is sent again"
     );
-    flight(&mut || r.poll_transmit(), &mut |b| {
-        c.handle_bytes(now, b, &mut client)
-    });
+    flight(
+        &mut || r.poll_transmit_building(now, &mut relay),
+        &mut |b| c.handle_bytes(now, b, &mut client),
+    );
     assert!(c.is_idle());
     assert!(!r.is_closed());
     assert!(converged(&mut client, &mut relay));
@@ -738,7 +741,7 @@ fn pump(
             r.handle_bytes(now, &b, relay);
             moved = true;
         }
-        while let Some(b) = r.poll_transmit() {
+        while let Some(b) = r.poll_transmit_building(now, relay) {
             c.handle_bytes(now, &b, client);
             moved = true;
         }
@@ -950,9 +953,10 @@ fn an_upload_under_way_when_the_journal_is_rewritten_is_not_stored() {
     flight(&mut || c.poll_transmit(), &mut |b| {
         r.handle_bytes(now, b, &mut relay)
     });
-    flight(&mut || r.poll_transmit(), &mut |b| {
-        c.handle_bytes(now, b, &mut client)
-    });
+    flight(
+        &mut || r.poll_transmit_building(now, &mut relay),
+        &mut |b| c.handle_bytes(now, b, &mut client),
+    );
     // Meanwhile another session erases a record: the journal is rewritten.
     assert_eq!(relay.erase(ids[0].0), Ok(Some((JOURNAL, 1))));
     let rewritten_heads = relay.doc(JOURNAL).get_heads();
@@ -972,4 +976,96 @@ fn an_upload_under_way_when_the_journal_is_rewritten_is_not_stored() {
     );
     assert_eq!(relay.doc(JOURNAL).get_heads(), rewritten_heads);
     assert!(c.is_idle() && !c.is_closed(), "the session goes on");
+}
+
+#[test]
+fn a_download_larger_than_a_plan_streams_batch_by_batch_and_refills() {
+    use sync_core::limits::{MAX_CHANGES_PER_BATCH, MAX_DOWNLOAD_PLAN_CHANGES};
+    let now = Instant::now();
+    // More changes than one plan holds, from two devices that recorded
+    // concurrently (so what the client holds has two heads midway).
+    let n = MAX_DOWNLOAD_PLAN_CHANGES + 500;
+    let (mut a, mut b) = (MemoryJournals::default(), MemoryJournals::default());
+    record(&mut a, &ActorId::from([4; 16]), n / 2, 0);
+    record(&mut b, &ActorId::from([5; 16]), n - n / 2, 100_000);
+    let mut relay = MemoryJournals::default();
+    for other in [&mut a, &mut b] {
+        let changes = other.doc(JOURNAL).get_changes(&[]);
+        relay.doc(JOURNAL).apply_changes(changes).unwrap();
+    }
+    assert_eq!(relay.doc(JOURNAL).get_heads().len(), 2);
+    let mut client = MemoryJournals::default();
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
+    flight(&mut || c.poll_transmit(), &mut |b| {
+        r.handle_bytes(now, b, &mut relay)
+    });
+    // The relay builds a batch only when asked: nothing is queued ahead.
+    let mut batches = 0;
+    let mut steps = 0;
+    loop {
+        steps += 1;
+        assert!(steps < 1_000, "the download did not end");
+        while let Some(b) = r.poll_transmit() {
+            let frame = Frame::decode(&b).unwrap();
+            if let Frame::Changes { count, .. } = frame {
+                assert!(count as usize <= MAX_CHANGES_PER_BATCH);
+                batches += 1;
+            }
+            c.handle_bytes(now, &b, &mut client);
+        }
+        assert!(r.poll_transmit().is_none());
+        if !r.wants_to_send() {
+            break;
+        }
+        r.handle_send_ready(now, &mut relay);
+    }
+    assert!(
+        c.is_idle(),
+        "{:?}",
+        std::iter::from_fn(|| c.poll_event()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        client.doc(JOURNAL).get_heads(),
+        relay.doc(JOURNAL).get_heads()
+    );
+    assert_eq!(client.doc(JOURNAL).get_changes(&[]).len(), n + 1);
+    assert!(
+        batches >= n.div_ceil(MAX_CHANGES_PER_BATCH),
+        "{batches} batches"
+    );
+    assert!(!r.is_closed());
+}
+
+#[test]
+fn a_download_under_way_when_the_journal_is_rewritten_ends_with_the_new_epoch() {
+    let now = Instant::now();
+    let mut relay = MemoryJournals::default();
+    // Enough for several batches.
+    let ids = record(&mut relay, &ActorId::from([4; 16]), 5_000, 0);
+    let mut client = MemoryJournals::default();
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
+    flight(&mut || c.poll_transmit(), &mut |b| {
+        r.handle_bytes(now, b, &mut relay)
+    });
+    // The first batch goes out; then another session erases a record.
+    r.handle_send_ready(now, &mut relay);
+    flight(&mut || r.poll_transmit(), &mut |b| {
+        c.handle_bytes(now, b, &mut client)
+    });
+    assert!(r.wants_to_send(), "more than one batch");
+    assert_eq!(relay.erase(ids[0].0), Ok(Some((JOURNAL, 1))));
+    let (events, _) = pump(&mut c, &mut client, &mut r, &mut relay, now);
+    assert!(
+        events.contains(&ClientEvent::NewEpoch {
+            journal: JOURNAL,
+            epoch: 1
+        }),
+        "{events:?}"
+    );
+    // Nothing of the new epoch reached the client's old journal.
+    let old = Journal::from_doc(client.doc(JOURNAL).clone()).unwrap();
+    assert!(old.len() < 5_000, "the download stopped");
+    assert!(!r.wants_to_send() && !r.is_closed());
 }

@@ -28,8 +28,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use sync_core::store::{DeviceId, JournalId, Store};
 use sync_core::sync::memory::MemoryJournals;
 use sync_core::sync::{
-    Access, Attestor, ClientEvent, ClientSession, JournalGrant, Peer, RelayEvent, RelaySession,
-    RelayStorage, SessionError, StorageFailure, SyncStorage,
+    Access, Attestor, Batch, ClientEvent, ClientSession, JournalGrant, Peer, RelayEvent,
+    RelaySession, RelayStorage, SessionError, StorageFailure,
 };
 use sync_core::{ActivityId, ActivityInput, ActivityPatch, NewStore, Replica};
 use tests::crash_disk::CrashDisk;
@@ -81,40 +81,42 @@ struct RelayStore {
     failing_writes: u32,
 }
 
-impl SyncStorage for RelayStore {
-    fn heads(&mut self, journal: Uuid) -> Result<Vec<ChangeHash>, StorageFailure> {
-        self.journals.heads(journal)
-    }
-    fn epoch(&mut self, journal: Uuid) -> Result<u32, StorageFailure> {
-        self.journals.epoch(journal)
+impl RelayStorage for RelayStore {
+    fn state(&mut self, journal: Uuid) -> Result<(u32, Vec<ChangeHash>), StorageFailure> {
+        self.journals.state(journal)
     }
     fn contains_all(&mut self, j: Uuid, hashes: &[ChangeHash]) -> Result<bool, StorageFailure> {
-        self.journals.contains_all(j, hashes)
+        RelayStorage::contains_all(&mut self.journals, j, hashes)
     }
-    fn changes_since(
+    fn missing(
         &mut self,
         j: Uuid,
+        epoch: u32,
         known: &[ChangeHash],
-    ) -> Result<Vec<Change>, StorageFailure> {
-        self.journals.changes_since(j, known)
+        limit: usize,
+    ) -> Result<Option<Vec<ChangeHash>>, StorageFailure> {
+        self.journals.missing(j, epoch, known, limit)
+    }
+    fn batch(
+        &mut self,
+        j: Uuid,
+        epoch: u32,
+        plan: &[ChangeHash],
+    ) -> Result<Option<Batch>, StorageFailure> {
+        self.journals.batch(j, epoch, plan)
     }
     fn apply_durably(
         &mut self,
         journal: Uuid,
+        epoch: u32,
         changes: Vec<Change>,
-    ) -> Result<Vec<ChangeHash>, StorageFailure> {
+    ) -> Result<Option<Vec<ChangeHash>>, StorageFailure> {
         if self.failing_writes > 0 {
             self.failing_writes -= 1;
             return Err(StorageFailure::local("disk write error"));
         }
-        self.journals.apply_durably(journal, changes)
+        RelayStorage::apply_durably(&mut self.journals, journal, epoch, changes)
     }
-    fn bundle(&mut self, j: Uuid, hashes: &[ChangeHash]) -> Result<Vec<u8>, StorageFailure> {
-        self.journals.bundle(j, hashes)
-    }
-}
-
-impl RelayStorage for RelayStore {
     fn erase(&mut self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure> {
         self.journals.erase(activity)
     }
@@ -418,6 +420,7 @@ impl Sim {
     fn pump(&mut self) -> bool {
         let mut moved = false;
         let mut stored = Vec::new();
+        let now = self.now();
         for k in 0..CLIENTS {
             let partitioned = self.clients[k].partitioned_until > self.now_ms;
             let Some(conn) = self.clients[k].conn.as_mut() else {
@@ -428,7 +431,7 @@ impl Sim {
             while let Some(b) = conn.client.poll_transmit() {
                 out.push((true, b));
             }
-            while let Some(b) = conn.relay.poll_transmit() {
+            while let Some(b) = conn.relay.poll_transmit_building(now, &mut self.relay) {
                 out.push((false, b));
             }
             let mut closed = conn.client.is_closed();

@@ -55,6 +55,13 @@ impl SyncFacts {
             out.push(i18n::text(lang, "status-not-enrolled", &[]));
             return out;
         }
+        if self.sync.revoked {
+            out.push(i18n::text(lang, "status-revoked", &[]));
+            return out;
+        }
+        if self.sync.relay_unavailable {
+            out.push(i18n::text(lang, "status-office-disk-full", &[]));
+        }
         out.push(match self.sync.last_success {
             Some(at) => i18n::text(
                 lang,

@@ -39,6 +39,33 @@ pub struct Replacement<'a> {
     pub unsent: &'a [(ActivityId, ChangeHash)],
 }
 
+/// A rewritten journal made ready to replace a stored one: saved, checked to
+/// load back to the same heads, and its view rows built. The costly part of
+/// a replacement (seconds at tens of thousands of activities), done without
+/// the store, so a relay can do it while the journal goes on serving.
+#[derive(Debug)]
+pub struct PreparedJournal {
+    snapshot: Vec<u8>,
+    view: Option<ViewUpdate>,
+}
+
+impl PreparedJournal {
+    /// Prepares `journal`; `with_view` when the store keeps a view of it
+    /// (devices do, the relay does not).
+    pub fn of(journal: &Journal, with_view: bool) -> Result<PreparedJournal, StoreError> {
+        let snapshot = journal.doc().save();
+        let reloaded = Automerge::load(&snapshot)
+            .map_err(|e| StoreError::CompactionMismatch(format!("snapshot does not load: {e}")))?;
+        if reloaded.get_heads() != journal.heads() {
+            return Err(StoreError::CompactionMismatch(
+                "heads differ after reload".into(),
+            ));
+        }
+        let view = with_view.then(|| ViewUpdate::full(journal)).transpose()?;
+        Ok(PreparedJournal { snapshot, view })
+    }
+}
+
 /// Suffix of the fresh file while [`Store::rewrite_file`] writes it.
 const REWRITING_SUFFIX: &str = "rewriting";
 
@@ -60,16 +87,20 @@ impl Store {
         journal: &Journal,
         with: Replacement<'_>,
     ) -> Result<(), StoreError> {
-        let bytes = journal.doc().save();
-        let reloaded = Automerge::load(&bytes)
-            .map_err(|e| StoreError::CompactionMismatch(format!("snapshot does not load: {e}")))?;
-        if reloaded.get_heads() != journal.heads() {
-            return Err(StoreError::CompactionMismatch(
-                "heads differ after reload".into(),
-            ));
-        }
-        let view = ViewUpdate::full(journal)?;
         let has_view = self.view_heads(id)?.is_some();
+        let prepared = PreparedJournal::of(journal, has_view)?;
+        self.replace_prepared(id, &prepared, with)
+    }
+
+    /// [`Store::replace_journal`] with the new journal prepared beforehand
+    /// (see [`PreparedJournal`]): only the transaction.
+    pub fn replace_prepared(
+        &self,
+        id: JournalId,
+        prepared: &PreparedJournal,
+        with: Replacement<'_>,
+    ) -> Result<(), StoreError> {
+        let (bytes, view) = (&prepared.snapshot, &prepared.view);
         let j = id.0.as_u128();
         let tx = begin_durable(&self.db)?;
         {
@@ -100,8 +131,8 @@ impl Store {
         // The relay's tags name the old epoch: they vouch for nothing now.
         tx.open_table(ATTESTATIONS)?
             .retain_in((j, &[0; 32])..=(j, &[u8::MAX; 32]), |_, _| false)?;
-        if has_view {
-            write_view(&tx, id, &view, true)?;
+        if let Some(view) = view {
+            write_view(&tx, id, view, true)?;
         }
         tx.open_table(SETTINGS)?
             .insert(REWRITE_PENDING_KEY, b"true".as_slice())?;

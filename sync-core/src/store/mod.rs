@@ -12,13 +12,15 @@
 mod erasure;
 mod tables;
 
-pub use erasure::{ErasureAnswer, ErasureRequest, MAX_ERASURE_REQUESTS, Replacement};
+pub use erasure::{
+    ErasureAnswer, ErasureRequest, MAX_ERASURE_REQUESTS, PreparedJournal, Replacement,
+};
 
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
+use automerge::{ActorId, Automerge, Change, ChangeHash};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -143,6 +145,25 @@ pub enum StoreError {
     TooManyErasureRequests,
 }
 
+impl StoreError {
+    /// The disk (or the user's quota) is full: the same work succeeds once
+    /// there is space again.
+    pub fn is_disk_full(&self) -> bool {
+        use std::io::ErrorKind;
+        matches!(self, StoreError::Storage(redb::Error::Io(e))
+            if matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded))
+    }
+
+    /// An I/O operation failed: redb refuses all later work on the file
+    /// ("previous I/O error") until it is closed and opened again.
+    pub fn needs_reopen(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Storage(redb::Error::Io(_) | redb::Error::PreviousIo)
+        )
+    }
+}
+
 macro_rules! storage_from {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
@@ -185,19 +206,20 @@ impl Store {
     /// atomically: it is written under a temporary name and renamed when
     /// complete, so a crash during `init` never leaves a half-made store.
     pub fn create(path: &Path, new: NewStore<'_>) -> Result<Store, OpenError> {
-        Store::create_with(path, new.device_name, Some(new.centre))
+        Store::create_with(path, new.device_name, Some(new.centre), None)
     }
 
     /// Creates a store with no home journal (the relay's): it holds journals
-    /// that arrive from devices.
-    pub fn create_relay(path: &Path, name: &str) -> Result<Store, OpenError> {
-        Store::create_with(path, name, None)
+    /// that arrive from devices. `cache_bytes` as in [`Store::open_with_cache`].
+    pub fn create_relay(path: &Path, name: &str, cache_bytes: usize) -> Result<Store, OpenError> {
+        Store::create_with(path, name, None, Some(cache_bytes))
     }
 
     fn create_with(
         path: &Path,
         device_name: &str,
         centre: Option<&str>,
+        cache_bytes: Option<usize>,
     ) -> Result<Store, OpenError> {
         if path.exists() {
             return Err(OpenError::AlreadyExists(path.to_owned()));
@@ -223,17 +245,32 @@ impl Store {
                 .and_then(|d| d.sync_all())
                 .map_err(io)?;
         }
-        Store::open(path)
+        Store::open_cached(path, cache_bytes)
     }
 
     /// Opens an existing store, verifying every page checksum, that it is one of
     /// ours and that its layout version is readable.
     pub fn open(path: &Path) -> Result<Store, OpenError> {
+        Store::open_cached(path, None)
+    }
+
+    /// [`Store::open`] with redb's page cache bounded to `cache_bytes` (a
+    /// relay keeps many stores open, and their journals in memory anyway).
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Store, OpenError> {
+        Store::open_cached(path, Some(cache_bytes))
+    }
+
+    fn open_cached(path: &Path, cache_bytes: Option<usize>) -> Result<Store, OpenError> {
         if !path.exists() {
             return Err(OpenError::Missing(path.to_owned()));
         }
         check_file_kind(path)?;
-        let mut store = Store::open_checked(path, |builder| builder.open(path))?;
+        let mut store = Store::open_checked(path, |builder| {
+            if let Some(bytes) = cache_bytes {
+                builder.set_cache_size(bytes);
+            }
+            builder.open(path)
+        })?;
         // Best effort: the store is whole either way, and the next open or
         // erasure tries again; refusing to open would stop all recording.
         let _ = store.finish_interrupted_rewrite();
@@ -449,18 +486,18 @@ impl Store {
     /// since; the snapshot is checked to load back to the same heads before any
     /// appended change is deleted, all in one transaction.
     pub fn compact(&self, id: JournalId, current: &Journal) -> Result<(), StoreError> {
-        let bytes = current.doc().save();
-        let reloaded = Automerge::load(&bytes)
-            .map_err(|e| StoreError::CompactionMismatch(format!("snapshot does not load: {e}")))?;
-        if reloaded.get_heads() != current.heads() {
-            return Err(StoreError::CompactionMismatch(
-                "heads differ after reload".into(),
-            ));
-        }
+        let snapshot = Snapshot::check(current.doc().save(), &current.heads())?;
+        self.compact_to(id, &snapshot)
+    }
+
+    /// Compaction with a snapshot made earlier (see [`Snapshot`]): refused,
+    /// changing nothing, when a change was appended that the snapshot lacks
+    /// (it was made before that change; the caller tries again later).
+    pub fn compact_to(&self, id: JournalId, snapshot: &Snapshot) -> Result<(), StoreError> {
         let tx = begin_durable(&self.db)?;
-        check_contains_appended(&tx, id, current)?;
+        check_contains_appended(&tx, id, &snapshot.doc)?;
         tx.open_table(SNAPSHOTS)?
-            .insert(id.0.as_u128(), bytes.as_slice())?;
+            .insert(id.0.as_u128(), snapshot.bytes.as_slice())?;
         tx.open_table(CHANGES)?
             .retain_in(journal_range(id), |_, _| false)?;
         tx.commit()?;
@@ -703,6 +740,41 @@ fn begin_durable(db: &Database) -> Result<redb::WriteTransaction, StoreError> {
 /// activity (unsorted).
 pub type StoredView = (Vec<ChangeHash>, Vec<Activity>);
 
+/// A journal saved (`Automerge::save`) and checked to load back to the same
+/// heads: what compaction writes. Saving needs the journal; the check, the
+/// costly part at tens of thousands of activities, does not, so a relay
+/// makes it without holding the journal.
+#[derive(Debug)]
+pub struct Snapshot {
+    bytes: Vec<u8>,
+    /// The snapshot loaded back.
+    doc: Automerge,
+}
+
+impl Snapshot {
+    /// Checks `bytes` (a save of a journal whose heads were `heads`).
+    pub fn check(bytes: Vec<u8>, heads: &[ChangeHash]) -> Result<Snapshot, StoreError> {
+        let doc = catch_library_panic(|| Automerge::load(&bytes))
+            .ok_or_else(|| StoreError::CompactionMismatch("snapshot does not load".into()))?
+            .map_err(|e| StoreError::CompactionMismatch(format!("snapshot does not load: {e}")))?;
+        if doc.get_heads() != heads {
+            return Err(StoreError::CompactionMismatch(
+                "heads differ after reload".into(),
+            ));
+        }
+        Ok(Snapshot { bytes, doc })
+    }
+
+    /// Bytes of the snapshot.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
 /// Rows of the materialized view to write with a change, and the heads after it.
 #[derive(Clone, Debug, Default)]
 pub struct ViewUpdate {
@@ -828,7 +900,7 @@ fn move_rows(
 fn check_contains_appended(
     tx: &redb::WriteTransaction,
     id: JournalId,
-    current: &Journal,
+    current: &Automerge,
 ) -> Result<(), StoreError> {
     let changes = tx.open_table(CHANGES)?;
     for row in changes.range(journal_range(id))? {
@@ -838,7 +910,7 @@ fn check_contains_appended(
                 journal: id,
                 reason: format!("an appended change does not decode: {e}"),
             })?;
-        if current.doc().get_change_by_hash(&change.hash()).is_none() {
+        if current.get_change_meta_by_hash(&change.hash()).is_none() {
             return Err(StoreError::CompactionMismatch(
                 "the journal in memory lacks a stored change".into(),
             ));

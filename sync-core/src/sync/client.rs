@@ -478,14 +478,16 @@ impl ClientSession {
         let attested = storage
             .attestations(round.journal, &batch)
             .map_err(storage_error)?;
+        let bundle = storage
+            .bundle(round.journal, &hashes)
+            .map_err(storage_error)?;
         let frame = batch_frame(
-            storage,
             round.journal,
             &batch,
+            bundle,
             (more, before_heads),
             &attested,
-        )
-        .map_err(storage_error)?;
+        );
         let bytes = frame
             .encode()
             .map_err(|e| SessionError::Protocol(e.to_string()))?;

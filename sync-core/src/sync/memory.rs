@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
 use uuid::Uuid;
 
-use super::{AttestationTag, ClientStorage, RelayStorage, StorageFailure, SyncStorage};
+use super::{AttestationTag, Batch, ClientStorage, RelayStorage, StorageFailure, SyncStorage};
 use crate::activity::ActivityId;
 use crate::journal::{Journal, genesis};
 use chrono::DateTime;
@@ -167,7 +167,7 @@ impl ClientStorage for MemoryJournals {
         changes: Vec<Change>,
         attested: &[(ChangeHash, AttestationTag)],
     ) -> Result<Vec<ChangeHash>, StorageFailure> {
-        let heads = self.apply_durably(journal, changes)?;
+        let heads = SyncStorage::apply_durably(self, journal, changes)?;
         self.attestations
             .entry(journal)
             .or_default()
@@ -191,6 +191,57 @@ impl ClientStorage for MemoryJournals {
 }
 
 impl RelayStorage for MemoryJournals {
+    fn state(&mut self, journal: Uuid) -> Result<(u32, Vec<ChangeHash>), StorageFailure> {
+        Ok((
+            SyncStorage::epoch(self, journal)?,
+            self.doc(journal).get_heads(),
+        ))
+    }
+
+    fn contains_all(
+        &mut self,
+        journal: Uuid,
+        hashes: &[ChangeHash],
+    ) -> Result<bool, StorageFailure> {
+        SyncStorage::contains_all(self, journal, hashes)
+    }
+
+    fn missing(
+        &mut self,
+        journal: Uuid,
+        epoch: u32,
+        known: &[ChangeHash],
+        limit: usize,
+    ) -> Result<Option<Vec<ChangeHash>>, StorageFailure> {
+        if SyncStorage::epoch(self, journal)? != epoch {
+            return Ok(None);
+        }
+        Ok(Some(super::missing_from(self.doc(journal), known, limit)))
+    }
+
+    fn batch(
+        &mut self,
+        journal: Uuid,
+        epoch: u32,
+        plan: &[ChangeHash],
+    ) -> Result<Option<Batch>, StorageFailure> {
+        if SyncStorage::epoch(self, journal)? != epoch {
+            return Ok(None);
+        }
+        super::batch_from(self.doc(journal), plan).map(Some)
+    }
+
+    fn apply_durably(
+        &mut self,
+        journal: Uuid,
+        epoch: u32,
+        changes: Vec<Change>,
+    ) -> Result<Option<Vec<ChangeHash>>, StorageFailure> {
+        if SyncStorage::epoch(self, journal)? != epoch {
+            return Ok(None);
+        }
+        SyncStorage::apply_durably(self, journal, changes).map(Some)
+    }
     /// Rewrites with a fixed actor and time: memory journals serve
     /// deterministic tests.
     fn erase(&mut self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure> {

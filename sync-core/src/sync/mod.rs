@@ -107,12 +107,112 @@ pub trait ClientStorage: SyncStorage {
     ) -> Result<(), StorageFailure>;
 }
 
-/// What the relay side stores besides journals.
-pub trait RelayStorage: SyncStorage {
+/// Journals as a relay session sees them. Every call stands alone: a relay
+/// serves many sessions at once, so a journal may change (or be rewritten
+/// under a new epoch by an erasure) between two calls. Calls that depend on
+/// the epoch take the one the session saw and answer `None` when the
+/// journal is no longer at it; nothing is stored then.
+pub trait RelayStorage {
+    /// The journal's epoch and heads, read together (the genesis heads for a
+    /// journal not held yet).
+    fn state(&mut self, journal: Uuid) -> Result<(u32, Vec<ChangeHash>), StorageFailure>;
+    /// True when every hash is a change held in the journal.
+    fn contains_all(
+        &mut self,
+        journal: Uuid,
+        hashes: &[ChangeHash],
+    ) -> Result<bool, StorageFailure>;
+    /// Up to `limit` hashes of the changes the holder of `known` lacks, in
+    /// causal order (each after its dependencies); hashes in `known` the
+    /// journal does not hold are ignored.
+    fn missing(
+        &mut self,
+        journal: Uuid,
+        epoch: u32,
+        known: &[ChangeHash],
+        limit: usize,
+    ) -> Result<Option<Vec<ChangeHash>>, StorageFailure>;
+    /// The first changes of `plan` (all held, in causal order) that fit one
+    /// download batch ([`MAX_BATCH_BYTES`], [`MAX_CHANGES_PER_BATCH`]; at
+    /// least one), with their bundle.
+    fn batch(
+        &mut self,
+        journal: Uuid,
+        epoch: u32,
+        plan: &[ChangeHash],
+    ) -> Result<Option<Batch>, StorageFailure>;
+    /// Applies received changes and commits them durably; returns the new
+    /// heads. Refuses (changing nothing) a batch whose changes depend on
+    /// changes neither held nor earlier in the batch.
+    fn apply_durably(
+        &mut self,
+        journal: Uuid,
+        epoch: u32,
+        changes: Vec<Change>,
+    ) -> Result<Option<Vec<ChangeHash>>, StorageFailure>;
     /// Erases `activity` for privacy: rewrites the journal holding it without
     /// it under the next epoch, durably (docs/ERASURE.md). Returns that
     /// journal and its new epoch; `None` when no journal holds the activity.
     fn erase(&mut self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure>;
+}
+
+/// One download batch: changes, in causal order, and the same changes as one
+/// Automerge bundle.
+#[derive(Debug)]
+pub struct Batch {
+    pub changes: Vec<Change>,
+    pub bundle: Vec<u8>,
+}
+
+/// The first changes of `plan` that fit one batch, taken from `doc` (which
+/// holds them all), with their bundle: what a relay storage's
+/// [`RelayStorage::batch`] answers.
+pub fn batch_from(
+    doc: &automerge::Automerge,
+    plan: &[ChangeHash],
+) -> Result<Batch, StorageFailure> {
+    use automerge::ReadDoc;
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    for hash in plan.iter().take(MAX_CHANGES_PER_BATCH) {
+        let change = doc
+            .get_change_by_hash(hash)
+            .ok_or_else(|| StorageFailure::local(format!("change {hash} is not held")))?;
+        let size = change.raw_bytes().len();
+        if !batch.is_empty() && bytes + size > MAX_BATCH_BYTES {
+            break;
+        }
+        bytes += size;
+        batch.push(change);
+    }
+    let hashes: Vec<ChangeHash> = batch.iter().map(Change::hash).collect();
+    let bundle = memory::bundle_bytes(doc, &hashes)?;
+    Ok(Batch {
+        changes: batch,
+        bundle,
+    })
+}
+
+/// Up to `limit` hashes of the changes in `doc` that the holder of `known`
+/// lacks, in causal order: what a relay storage's [`RelayStorage::missing`]
+/// answers. Reads change metadata only (Automerge rebuilds a whole change
+/// from the document's operations, which is what costs in a download).
+pub fn missing_from(
+    doc: &automerge::Automerge,
+    known: &[ChangeHash],
+    limit: usize,
+) -> Vec<ChangeHash> {
+    use automerge::ReadDoc;
+    let known: Vec<ChangeHash> = known
+        .iter()
+        .copied()
+        .filter(|h| doc.get_change_by_hash(h).is_some())
+        .collect();
+    doc.get_changes_meta(&known)
+        .into_iter()
+        .take(limit)
+        .map(|meta| meta.hash)
+        .collect()
 }
 
 /// A storage operation failed (disk error, damaged data, refused batch).
@@ -121,6 +221,9 @@ pub trait RelayStorage: SyncStorage {
 pub struct StorageFailure {
     /// True when the failure is the peer's fault (bad changes), not ours.
     pub peer_fault: bool,
+    /// True when the storage cannot store anything now but will later by
+    /// itself (its disk is full): the peer should keep its data and retry.
+    pub unavailable: bool,
     pub message: String,
 }
 
@@ -128,12 +231,21 @@ impl StorageFailure {
     pub fn local(message: impl Into<String>) -> Self {
         Self {
             peer_fault: false,
+            unavailable: false,
             message: message.into(),
         }
     }
     pub fn peer(message: impl Into<String>) -> Self {
         Self {
             peer_fault: true,
+            unavailable: false,
+            message: message.into(),
+        }
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            peer_fault: false,
+            unavailable: true,
             message: message.into(),
         }
     }
@@ -157,6 +269,10 @@ pub enum SessionError {
     NoProgress,
     #[error("local storage failed: {0}")]
     Storage(String),
+    /// The relay cannot store now (its disk is full) and says so in words
+    /// for the volunteer; everything stays on the device for later.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("the session was closed")]
     Closed,
 }
@@ -207,14 +323,15 @@ pub fn batch_digest(hashes: &[ChangeHash]) -> BatchDigest {
 const CHANGE_LIST_MAX_CHANGES: usize = 4;
 
 /// Builds the `Changes` frame for one batch, in whichever encoding makes the
-/// smaller frame, with the tags `attested` on some of its changes.
+/// smaller frame (`bundle` is the batch as one Automerge bundle), with the
+/// tags `attested` on some of its changes.
 fn batch_frame(
-    storage: &mut impl SyncStorage,
     journal: Uuid,
     batch: &[Change],
+    bundle: Vec<u8>,
     (more, sent_before_heads): (bool, bool),
     attested: &[(ChangeHash, AttestationTag)],
-) -> Result<Frame, StorageFailure> {
+) -> Frame {
     let hashes: Vec<ChangeHash> = batch.iter().map(Change::hash).collect();
     let attested = attestation_positions(&hashes, attested);
     let frame = |encoding, bundle| Frame::Changes {
@@ -228,19 +345,19 @@ fn batch_frame(
         attested: attested.clone(),
     };
     if hashes.is_empty() {
-        return Ok(frame(BatchEncoding::Bundle, Vec::new()));
+        return frame(BatchEncoding::Bundle, Vec::new());
     }
-    let bundled = frame(BatchEncoding::Bundle, storage.bundle(journal, &hashes)?);
+    let bundled = frame(BatchEncoding::Bundle, bundle);
     if batch.len() > CHANGE_LIST_MAX_CHANGES {
-        return Ok(bundled);
+        return bundled;
     }
     let listed = frame(BatchEncoding::ChangeList, change_list(batch));
     let size = |f: &Frame| f.encode().map_or(usize::MAX, |bytes| bytes.len());
-    Ok(if size(&listed) < size(&bundled) {
+    if size(&listed) < size(&bundled) {
         listed
     } else {
         bundled
-    })
+    }
 }
 
 /// The tags of `attested` (those on changes of the batch) by their changes'

@@ -10,11 +10,11 @@ use super::attest::{AttestationTag, Attestor};
 use super::client::frame_name;
 use super::wire::{DecodeError, FrameBuffer};
 use super::{
-    Access, BatchAttestation, BatchDigest, BatchEncoding, DeviceHealth, ErrorCode, Frame,
+    Access, Batch, BatchAttestation, BatchDigest, BatchEncoding, DeviceHealth, ErrorCode, Frame,
     JournalGrant, PROTOCOL_VERSION, RelayStorage, SessionError, attested_hashes, batch_frame,
-    error_frame, into_batches, unpack_batch,
+    error_frame, unpack_batch,
 };
-use crate::limits::{MAX_HEALTH_DEVICES, SESSION_HANDSHAKE_TIMEOUT};
+use crate::limits::{MAX_DOWNLOAD_PLAN_CHANGES, MAX_HEALTH_DEVICES, SESSION_HANDSHAKE_TIMEOUT};
 
 /// What happened in a relay session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,14 +85,31 @@ pub struct RelaySession {
     out: VecDeque<Vec<u8>>,
     events: VecDeque<RelayEvent>,
     deadline: Option<Instant>,
-    /// Download batches (compact bundles) not yet handed to the shell: one is
-    /// released each time the outgoing queue runs dry, so the shell's writes,
-    /// bounded by QUIC flow control, pace the download.
-    download: VecDeque<Frame>,
+    /// The download under way, built batch by batch as the shell asks for
+    /// the next ([`Self::handle_send_ready`]), so the shell's writes, bounded
+    /// by QUIC flow control, pace it and the session never holds more than
+    /// one batch and a bounded plan of what comes next.
+    download: Option<Download>,
     /// The round each opened journal is in (at most one per granted journal).
     rounds: BTreeMap<Uuid, OpenRound>,
     /// The device may erase records (the office's, see [`Self::permit_erasure`]).
     may_erase: bool,
+}
+
+/// A download in progress: what the client holds so far, as heads, and the
+/// next changes to send. Sending a prefix of a causal order keeps what the
+/// client holds closed under dependencies, so its heads describe it exactly.
+#[derive(Debug)]
+struct Download {
+    journal: Uuid,
+    epoch: u32,
+    /// Heads of what the client holds once it has every batch sent so far.
+    known: Vec<ChangeHash>,
+    /// The next changes to send, in causal order: at most
+    /// [`MAX_DOWNLOAD_PLAN_CHANGES`], refilled from `known` when empty.
+    plan: VecDeque<ChangeHash>,
+    /// The last refill found fewer than the limit: `plan` holds all that is left.
+    planned_all: bool,
 }
 
 /// What the relay keeps of a journal's round between its frames.
@@ -126,7 +143,7 @@ impl RelaySession {
             out: VecDeque::new(),
             events: VecDeque::new(),
             deadline: Some(now + SESSION_HANDSHAKE_TIMEOUT),
-            download: VecDeque::new(),
+            download: None,
             rounds: BTreeMap::new(),
             may_erase: false,
         }
@@ -211,17 +228,44 @@ impl RelaySession {
     }
 
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        if self.out.is_empty() && self.state == State::Ready {
-            self.emit_download_batch();
-        }
         self.out.pop_front()
     }
 
-    fn emit_download_batch(&mut self) {
-        let Some(frame) = self.download.pop_front() else {
+    /// True when everything queued was taken and a download batch waits to
+    /// be built: the shell calls [`Self::handle_send_ready`] once the stream
+    /// took what was written.
+    pub fn wants_to_send(&self) -> bool {
+        self.out.is_empty() && self.state == State::Ready && self.download.is_some()
+    }
+
+    /// The stream can take more: builds the next download batch (one frame).
+    pub fn handle_send_ready(&mut self, _now: Instant, storage: &mut impl RelayStorage) {
+        if !self.wants_to_send() {
             return;
-        };
-        self.send(&frame);
+        }
+        if let Err((code, e)) = self.next_download_batch(storage) {
+            self.out.extend(error_frame(code, &e.to_string()));
+            self.close(e);
+        }
+    }
+
+    /// [`Self::poll_transmit`], building the next download batch first when
+    /// nothing else waits: for drivers that pace nothing themselves (the
+    /// deterministic tests and simulations).
+    pub fn poll_transmit_building(
+        &mut self,
+        now: Instant,
+        storage: &mut impl RelayStorage,
+    ) -> Option<Vec<u8>> {
+        self.handle_send_ready(now, storage);
+        self.poll_transmit()
+    }
+
+    /// Bytes of the frame being received, once its length arrived and while
+    /// it is incomplete: the shell may hold back reading a large one until
+    /// it can afford the memory.
+    pub fn incoming_frame_bytes(&self) -> Option<usize> {
+        self.frames.incomplete_frame_bytes()
     }
 
     pub fn poll_event(&mut self) -> Option<RelayEvent> {
@@ -339,12 +383,11 @@ impl RelaySession {
         storage: &mut impl RelayStorage,
     ) -> Result<(), (ErrorCode, SessionError)> {
         self.grant(journal, Access::Read)?;
-        if !self.download.is_empty() {
+        if self.download.is_some() {
             let message = "a new round was opened before the last download ended";
             return Err((ErrorCode::Malformed, SessionError::Protocol(message.into())));
         }
-        let heads = storage.heads(journal).map_err(internal)?;
-        let epoch = storage.epoch(journal).map_err(internal)?;
+        let (epoch, heads) = storage.state(journal).map_err(internal)?;
         let other_epoch = epoch != client_epoch;
         let has_acked = !other_epoch && storage.contains_all(journal, acked).map_err(internal)?;
         self.send(&Frame::Heads {
@@ -389,9 +432,9 @@ impl RelaySession {
             // hold what an erasure removed.
             return Ok(());
         }
-        let epoch = storage.epoch(journal).map_err(internal)?;
-        if epoch != round.epoch {
-            return self.rewritten_meanwhile(journal, epoch, storage);
+        let epoch = round.epoch;
+        if storage.state(journal).map_err(internal)?.0 != epoch {
+            return self.rewritten_meanwhile(journal, storage);
         }
         if sent_before_heads && !round.has_acked {
             // Built on heads this relay does not hold: the client learns that
@@ -404,12 +447,15 @@ impl RelaySession {
             attested_hashes(&changes, &attested).into_iter().collect();
         self.check_authors(journal, epoch, &changes, &attested, storage)?;
         let n = changes.len();
-        let heads = storage
-            .apply_durably(journal, changes)
+        let stored = storage
+            .apply_durably(journal, epoch, changes)
             .map_err(|e| match e.peer_fault {
                 true => (ErrorCode::Malformed, SessionError::Protocol(e.message)),
-                false => (ErrorCode::Internal, SessionError::Storage(e.message)),
+                false => internal(e),
             })?;
+        let Some(heads) = stored else {
+            return self.rewritten_meanwhile(journal, storage);
+        };
         self.send(&Frame::Ack {
             journal,
             heads,
@@ -477,13 +523,15 @@ impl RelaySession {
     fn rewritten_meanwhile(
         &mut self,
         journal: Uuid,
-        epoch: u32,
         storage: &mut impl RelayStorage,
     ) -> Result<(), (ErrorCode, SessionError)> {
         if let Some(round) = self.rounds.get_mut(&journal) {
             round.other_epoch = true;
         }
-        let heads = storage.heads(journal).map_err(internal)?;
+        if self.download.as_ref().is_some_and(|d| d.journal == journal) {
+            self.download = None;
+        }
+        let (epoch, heads) = storage.state(journal).map_err(internal)?;
         self.send(&Frame::Heads {
             journal,
             epoch,
@@ -553,26 +601,72 @@ impl RelaySession {
         if !read_only {
             self.events.push_back(RelayEvent::HoldsAll { journal });
         }
-        let missing = storage
-            .changes_since(journal, &round.client_heads)
-            .map_err(internal)?;
-        let n = missing.len();
-        let mut batches = into_batches(missing);
-        if batches.is_empty() {
-            batches.push(Vec::new());
+        self.download = Some(Download {
+            journal,
+            epoch: round.epoch,
+            known: round.client_heads.clone(),
+            plan: VecDeque::new(),
+            planned_all: false,
+        });
+        Ok(())
+    }
+
+    /// Builds the next batch of the download: the first changes of the plan
+    /// that fit one batch (refilling the plan first when it ran out), and
+    /// whether more follow. The journal rewritten meanwhile (an erasure) ends
+    /// the download with a `Heads` of the new epoch, as an upload would.
+    fn next_download_batch(
+        &mut self,
+        storage: &mut impl RelayStorage,
+    ) -> Result<(), (ErrorCode, SessionError)> {
+        let Some(download) = self.download.as_mut() else {
+            return Ok(());
+        };
+        let journal = download.journal;
+        if !refill(download, storage)? {
+            return self.rewritten_meanwhile(journal, storage);
         }
-        let last = batches.len() - 1;
-        let epoch = round.epoch;
-        for (i, batch) in batches.iter().enumerate() {
-            let attested = self.attest(journal, epoch, batch);
-            let frame = batch_frame(storage, journal, batch, (i < last, false), &attested)
-                .map_err(internal)?;
-            self.download.push_back(frame);
+        let download = self.download.as_mut().expect("checked above");
+        let plan: Vec<ChangeHash> = download.plan.iter().copied().collect();
+        let Batch {
+            changes: batch,
+            bundle,
+        } = if plan.is_empty() {
+            Batch {
+                changes: Vec::new(),
+                bundle: Vec::new(),
+            }
+        } else {
+            match storage
+                .batch(journal, download.epoch, &plan)
+                .map_err(internal)?
+            {
+                Some(batch) => batch,
+                None => return self.rewritten_meanwhile(journal, storage),
+            }
+        };
+        let download = self.download.as_mut().expect("checked above");
+        download.plan.drain(..batch.len());
+        advance(&mut download.known, &batch);
+        if download.plan.is_empty() && !download.planned_all && !batch.is_empty() {
+            // Whether this batch is the last: only a refill can tell.
+            if !refill(download, storage)? {
+                return self.rewritten_meanwhile(journal, storage);
+            }
         }
-        if n > 0 {
+        let download = self.download.as_ref().expect("checked above");
+        let more = !download.plan.is_empty() || !download.planned_all;
+        let epoch = download.epoch;
+        let attested = self.attest(journal, epoch, &batch);
+        let frame = batch_frame(journal, &batch, bundle, (more, false), &attested);
+        self.send(&frame);
+        if !more {
+            self.download = None;
+        }
+        if !batch.is_empty() {
             self.events.push_back(RelayEvent::Sent {
                 journal,
-                changes: n,
+                changes: batch.len(),
             });
         }
         Ok(())
@@ -639,5 +733,49 @@ impl RelaySession {
 }
 
 fn internal(e: super::StorageFailure) -> (ErrorCode, SessionError) {
-    (ErrorCode::Internal, SessionError::Storage(e.message))
+    if e.unavailable {
+        (ErrorCode::Unavailable, SessionError::Unavailable(e.message))
+    } else {
+        (ErrorCode::Internal, SessionError::Storage(e.message))
+    }
+}
+
+/// Fills an empty plan with the next changes the client lacks, unless the
+/// last refill already found all. False when the journal is no longer at the
+/// download's epoch.
+fn refill(
+    download: &mut Download,
+    storage: &mut impl RelayStorage,
+) -> Result<bool, (ErrorCode, SessionError)> {
+    if !download.plan.is_empty() || download.planned_all {
+        return Ok(true);
+    }
+    let next = storage
+        .missing(
+            download.journal,
+            download.epoch,
+            &download.known,
+            MAX_DOWNLOAD_PLAN_CHANGES,
+        )
+        .map_err(internal)?;
+    let Some(next) = next else {
+        return Ok(false);
+    };
+    download.planned_all = next.len() < MAX_DOWNLOAD_PLAN_CHANGES;
+    download.plan = next.into();
+    Ok(true)
+}
+
+/// The heads of what the client holds once it also has `batch` (whose
+/// dependencies it holds): the batch's changes join, what they depend on
+/// stops being a head.
+fn advance(known: &mut Vec<ChangeHash>, batch: &[Change]) {
+    let deps: std::collections::HashSet<ChangeHash> = batch
+        .iter()
+        .flat_map(|c| c.deps().iter().copied())
+        .collect();
+    known.extend(batch.iter().map(Change::hash));
+    known.retain(|h| !deps.contains(h));
+    known.sort_unstable();
+    known.dedup();
 }

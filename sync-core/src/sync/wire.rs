@@ -118,6 +118,9 @@ pub enum ErrorCode {
     UnknownJournal = 6,
     LimitReached = 7,
     Internal = 8,
+    /// The relay cannot store anything now (its disk is full); it keeps
+    /// serving what it holds and recovers by itself.
+    Unavailable = 9,
 }
 
 impl ErrorCode {
@@ -132,6 +135,7 @@ impl ErrorCode {
             UnknownJournal,
             LimitReached,
             Internal,
+            Unavailable,
         ]
         .into_iter()
         .find(|c| *c as u16 == n)
@@ -895,6 +899,14 @@ impl FrameBuffer {
     /// Bytes received but not yet part of a complete frame.
     pub fn pending(&self) -> usize {
         self.buf.len()
+    }
+
+    /// The whole size (length prefix included) of the frame being received,
+    /// once its length arrived and while it is incomplete.
+    pub fn incomplete_frame_bytes(&self) -> Option<usize> {
+        let length = u32::from_be_bytes(self.buf.get(..4)?.try_into().ok()?) as usize;
+        let whole = length.saturating_add(4);
+        (self.buf.len() < whole).then_some(whole)
     }
 
     /// The next complete frame, if one has fully arrived.

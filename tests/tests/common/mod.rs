@@ -55,7 +55,13 @@ pub(crate) struct Relay {
 impl Relay {
     /// A new data folder and a relay serving it on a free loopback port.
     pub(crate) fn start() -> Relay {
-        let dir = tempfile::tempdir().expect("cannot create a temporary folder");
+        Relay::start_on(&std::env::temp_dir())
+    }
+
+    /// [`Relay::start`] with its data folder made inside `parent` (a small
+    /// file system, say).
+    pub(crate) fn start_on(parent: &Path) -> Relay {
+        let dir = tempfile::tempdir_in(parent).expect("cannot create a temporary folder");
         let loopback: SocketAddr = "127.0.0.1:0".parse().expect("an address");
         let (running, addr, fingerprint) = spawn_relay(dir.path(), loopback);
         Relay {
@@ -123,6 +129,24 @@ impl Relay {
     /// The relay key's fingerprint, as printed by `relay serve`.
     pub(crate) fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+
+    /// The relay's file of one centre's journal.
+    pub(crate) fn journal_file(&self, centre: Uuid) -> std::path::PathBuf {
+        self.data_dir()
+            .join(relay::store::JOURNALS_DIR)
+            .join(format!("{}.redb", centre.hyphenated()))
+    }
+
+    /// Every journal file of the relay (each centre's, once it synced).
+    pub(crate) fn journal_files(&self) -> Vec<std::path::PathBuf> {
+        let dir = self.data_dir().join(relay::store::JOURNALS_DIR);
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|entry| entry.expect("a folder entry").path())
+            .collect();
+        files.sort();
+        files
     }
 
     pub(crate) fn data_dir(&self) -> &Path {

@@ -1,0 +1,108 @@
+//! Every bound the relay's server keeps, each with its reason. The protocol's
+//! own limits (frames, batches, heads) are in `sync_core::limits`; the QUIC
+//! transport's (windows, streams, timeouts) in [`crate::tls`].
+
+use std::time::Duration;
+
+use sync_core::limits::MAX_FRAME_BYTES;
+
+use crate::tls::{BULK_WINDOW, MAX_CONCURRENT_BIDI_STREAMS, RELAY_WINDOW};
+use crate::transport::READ_CHUNK_BYTES;
+
+/// Connections at once, enrolled devices and strangers together. Ten centres
+/// need a few dozen; a country's network of centres a few thousand. Each
+/// connection costs at most [`WORST_CASE_BYTES_PER_CONNECTION`].
+pub const MAX_CONNECTIONS: usize = 10_000;
+
+/// Connections at once from certificates the relay does not know (devices
+/// enrolling, and strangers): TLS accepts any client certificate so that a
+/// new device can enrol, so this cap, not the registry, keeps strangers from
+/// taking the slots enrolled devices need. An office enrols a few laptops at
+/// a time; a hundred at once is far beyond that.
+pub const MAX_UNENROLLED_CONNECTIONS: usize = 100;
+
+/// Unenrolled connections at once from one IP address. Low, because one
+/// attacker's address should not fill [`MAX_UNENROLLED_CONNECTIONS`]; not 1,
+/// because the laptops of one office enrol from behind one NAT address.
+pub const MAX_UNENROLLED_PER_ADDRESS: usize = 8;
+
+/// Time a connection from an unknown certificate has, from its first packet,
+/// to complete enrolment (handshake, `Enrol`, `Enrolled`). Enrolling is one
+/// round trip after the handshake; a minute covers a slow rural link many
+/// times over, and a stranger that only holds the connection open (keep-alives
+/// would otherwise keep it forever) is dropped after it.
+pub const ENROLMENT_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Time a QUIC handshake may take before the connection is dropped, enrolled
+/// device or not: a handshake is two round trips; 20 s is a stalled 3G link
+/// several times over, and bounds how long a half-open connection holds a slot.
+pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Frames larger than this are "large": a session receives the rest of one,
+/// or builds one to send, only with a share of [`LARGE_TRANSFER_BUDGET_BYTES`].
+/// Every frame of an everyday sync of a centre (a few records, heads,
+/// acknowledgements: one activity is about 1 KB) is smaller, so everyday
+/// syncs never wait for the budget.
+pub const SMALL_FRAME_BYTES: usize = 8 * 1024;
+
+/// A session's share of the budget while it moves large frames: one whole
+/// frame, and its connection's windows raised to [`BULK_WINDOW`] both ways.
+pub const LARGE_TRANSFER_BYTES: usize = MAX_FRAME_BYTES + 2 * BULK_WINDOW as usize;
+
+/// Bytes of large transfers all sessions together may hold at once: 64 at a
+/// time (first syncs, office downloads); the others wait their turn, and
+/// while a session waits it reads nothing, so QUIC's flow control makes its
+/// device wait. 10,000 sessions cannot make the relay hold 10,000 × 2 MiB.
+pub const LARGE_TRANSFER_BUDGET_BYTES: usize = 64 * LARGE_TRANSFER_BYTES;
+
+/// Time a device has to send the rest of a large frame once it started: its
+/// share of the budget is held meanwhile. A full frame takes about 45 s at
+/// 384 kbit/s; three minutes covers a much slower link, and a device that
+/// stalls longer loses the session (and gives its share back).
+pub const LARGE_FRAME_DEADLINE: Duration = Duration::from_secs(180);
+
+/// What the relay's QUIC stack and sessions may hold per connection at most,
+/// large transfers aside (counted in [`LARGE_TRANSFER_BUDGET_BYTES`]): bytes
+/// received but not yet read (the receive window) and sent but not yet
+/// acknowledged (the send window), on each stream the part of a frame
+/// being assembled (a small frame, or one read of a large one before its
+/// share is granted), and QUIC's and the session's own state.
+pub const WORST_CASE_BYTES_PER_CONNECTION: usize = 2 * RELAY_WINDOW as usize
+    + MAX_CONCURRENT_BIDI_STREAMS as usize * (SMALL_FRAME_BYTES + READ_CHUNK_BYTES)
+    + CONNECTION_STATE_BYTES;
+
+/// QUIC's and a session's own state per connection: 372 MB for 10,000 idle
+/// devices was measured before this bound (37 KB each), rounded up.
+const CONNECTION_STATE_BYTES: usize = 40 * 1024;
+
+/// The most memory connections can make the relay hold, every slot taken and
+/// every window and budget full: 1.83 GB, under 2 GB. Not counted: the
+/// journals in memory ([`MAX_JOURNALS_IN_MEMORY`]), and the `Welcome` and
+/// `Health` frames of office sessions (a few office devices, a frame each).
+pub const WORST_CASE_CONNECTION_BYTES: usize =
+    MAX_CONNECTIONS * WORST_CASE_BYTES_PER_CONNECTION + LARGE_TRANSFER_BUDGET_BYTES;
+const _: () = assert!(WORST_CASE_CONNECTION_BYTES <= 2_000_000_000);
+
+/// Journals kept loaded at once. Loading needs about 8× the memory the loaded
+/// document keeps, and a 10,000-activity journal keeps ~12 MiB; 16 journals keep
+/// the relay under ~200 MiB of documents however many centres it serves, while
+/// a busy centre's journal stays loaded between its devices' sessions.
+pub const MAX_JOURNALS_IN_MEMORY: usize = 16;
+
+/// redb's page cache for each journal's file. The relay reads a journal's
+/// file only when it loads it (the journal then lives in memory) and writes
+/// appended changes: a small cache is enough, and 16 open files with redb's
+/// default (1 GiB each) could hold gigabytes of pages the relay never reads
+/// again.
+pub const JOURNAL_FILE_CACHE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Times an erasure rebuilds a journal that kept changing while it rebuilt
+/// (devices syncing meanwhile) before it gives up and says so: each rebuild
+/// takes seconds at thousands of activities, and the office can ask again.
+pub const MAX_ERASURE_ATTEMPTS: usize = 3;
+
+/// How often sync-health bookkeeping (last contact, last successful sync,
+/// unsent counts) is written to the registry. It is kept in memory between
+/// writes, so syncs never wait for a disk flush for it; a crash loses at
+/// most this much of it, which the next sync of each device restores.
+pub const HEALTH_FLUSH_INTERVAL: Duration = Duration::from_secs(30);

@@ -1,0 +1,317 @@
+//! One sync session's shell: moves bytes between a QUIC stream and a sans-IO
+//! [`RelaySession`]. Every call that touches storage runs on a blocking
+//! thread (`spawn_blocking`), so a session waiting for a journal's lock or
+//! the disk never holds up the async workers, the QUIC endpoint, or sessions
+//! of other centres. Large frames, either way, are moved only with a share of
+//! the relay's large-transfer budget (`limits::LARGE_TRANSFER_BUDGET_BYTES`).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use chrono::Utc;
+use quinn::VarInt;
+use sync_core::sync::{ErrorCode, Peer, RelayEvent, RelaySession};
+use tokio::sync::{OwnedSemaphorePermit, broadcast};
+
+use crate::limits::{LARGE_FRAME_DEADLINE, LARGE_TRANSFER_BYTES, SMALL_FRAME_BYTES};
+use crate::registry::Device;
+use crate::server::{ConnectionError, Shared, sleep_until};
+use crate::store::SessionStorage;
+use crate::tls::{BULK_WINDOW, RELAY_WINDOW};
+use crate::transport;
+
+/// A connection as its sessions share it: the windows they raise while they
+/// move large frames.
+#[derive(Debug)]
+pub(crate) struct ConnectionWindows {
+    conn: quinn::Connection,
+    /// Sessions of this connection holding a large transfer.
+    bulk: AtomicUsize,
+}
+
+impl ConnectionWindows {
+    pub(crate) fn new(conn: quinn::Connection) -> Arc<ConnectionWindows> {
+        Arc::new(ConnectionWindows {
+            conn,
+            bulk: AtomicUsize::new(0),
+        })
+    }
+
+    fn set(&self, window: u32) {
+        self.conn.set_receive_window(VarInt::from_u32(window));
+        self.conn.set_send_window(u64::from(window));
+    }
+}
+
+/// A session's share of the large-transfer budget; its connection's windows
+/// are raised to [`BULK_WINDOW`] while any session of it holds one.
+struct LargeTransfer {
+    _share: OwnedSemaphorePermit,
+    windows: Arc<ConnectionWindows>,
+}
+
+impl LargeTransfer {
+    /// Waits for a share: while it waits the session reads nothing more.
+    async fn start(shared: &Shared, windows: &Arc<ConnectionWindows>) -> LargeTransfer {
+        let share = shared
+            .large_transfers
+            .clone()
+            .acquire_many_owned(LARGE_TRANSFER_BYTES as u32)
+            .await
+            .expect("the budget is never closed");
+        if windows.bulk.fetch_add(1, Ordering::AcqRel) == 0 {
+            windows.set(BULK_WINDOW);
+        }
+        LargeTransfer {
+            _share: share,
+            windows: windows.clone(),
+        }
+    }
+}
+
+impl Drop for LargeTransfer {
+    fn drop(&mut self) {
+        if self.windows.bulk.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.windows.set(RELAY_WINDOW);
+        }
+    }
+}
+
+/// One sync session on one stream, until it ends.
+pub(crate) async fn run_session(
+    shared: Arc<Shared>,
+    device: Device,
+    windows: Arc<ConnectionWindows>,
+    (mut send, mut recv): (quinn::SendStream, quinn::RecvStream),
+    id: u64,
+) -> Result<(), ConnectionError> {
+    let store = shared.store.clone();
+    let grants = blocking({
+        let (store, device) = (store.clone(), device.clone());
+        move || store.grants_for(&device)
+    })
+    .await??;
+    let peer = Peer {
+        device: device.id,
+        attestor: shared.attestor.clone(),
+    };
+    let mut session = RelaySession::new(Instant::now(), grants, peer);
+    if device.office {
+        session.permit_erasure();
+    }
+    let mut changed = shared.changed.subscribe();
+    let mut shutdown = shared.shutdown.clone();
+    // The large frame being received, with its share and deadline.
+    let mut incoming: Option<(LargeTransfer, tokio::time::Instant)> = None;
+    loop {
+        while let Some(event) = session.poll_event() {
+            session = on_event(&shared, &device, session, event, id).await?;
+        }
+        write_queued(&mut session, &mut send).await?;
+        if session.wants_to_send() {
+            session = send_download_batch(&shared, &windows, session, &mut send).await?;
+            continue;
+        }
+        if session.is_closed() {
+            let _ = send.finish();
+            return Ok(());
+        }
+        let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
+        let incoming_deadline = incoming.as_ref().map(|(_, until)| *until);
+        tokio::select! {
+            chunk = transport::read_chunk(&mut recv) => match chunk? {
+                Some(bytes) => {
+                    session = feed(&shared, session, bytes).await?;
+                    incoming = reserve_incoming(&shared, &windows, &session, incoming).await;
+                }
+                None => session.handle_stream_closed(),
+            },
+            note = changed.recv() => match note {
+                Ok((journal, from)) if from != id => session.notify_changed(journal),
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // Too far behind to know which: every journal it follows.
+                    let grants = blocking({
+                        let (store, device) = (store.clone(), device.clone());
+                        move || store.grants_for(&device)
+                    })
+                    .await??;
+                    for grant in grants {
+                        session.notify_changed(grant.journal);
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => session.handle_stream_closed(),
+            },
+            _ = sleep_until(deadline) => session.handle_timeout(Instant::now()),
+            _ = sleep_until(incoming_deadline) => session.refuse(
+                ErrorCode::TooLarge,
+                "the rest of a large frame did not come in time",
+            ),
+            _ = shutdown.changed() => session.refuse(
+                ErrorCode::Internal,
+                "the relay is shutting down; try again shortly",
+            ),
+        }
+    }
+}
+
+/// After bytes were fed: a large frame begun gets its share of the budget
+/// (waited for) before more of it is read; a completed one gives it back.
+async fn reserve_incoming(
+    shared: &Shared,
+    windows: &Arc<ConnectionWindows>,
+    session: &RelaySession,
+    incoming: Option<(LargeTransfer, tokio::time::Instant)>,
+) -> Option<(LargeTransfer, tokio::time::Instant)> {
+    match session.incoming_frame_bytes() {
+        Some(bytes) if bytes > SMALL_FRAME_BYTES => match incoming {
+            Some(reserved) => Some(reserved),
+            None => {
+                let share = LargeTransfer::start(shared, windows).await;
+                Some((share, tokio::time::Instant::now() + LARGE_FRAME_DEADLINE))
+            }
+        },
+        _ => None,
+    }
+}
+
+/// Builds the next download batch with a share of the budget (it may be a
+/// large frame) and writes it; a small one gives the share back at once.
+async fn send_download_batch(
+    shared: &Arc<Shared>,
+    windows: &Arc<ConnectionWindows>,
+    session: RelaySession,
+    send: &mut quinn::SendStream,
+) -> Result<RelaySession, ConnectionError> {
+    let share = LargeTransfer::start(shared, windows).await;
+    let store = shared.store.clone();
+    let mut session = blocking(move || {
+        let mut session = session;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            session.handle_send_ready(Instant::now(), &mut SessionStorage(&*store))
+        }));
+        after_panic(&mut session, outcome.is_err());
+        session
+    })
+    .await?;
+    let mut frames = Vec::new();
+    while let Some(bytes) = session.poll_transmit() {
+        frames.push(bytes);
+    }
+    let large = frames.iter().map(Vec::len).sum::<usize>() > SMALL_FRAME_BYTES;
+    let _share = large.then_some(share);
+    for bytes in frames {
+        transport::write_all(send, &bytes).await?;
+    }
+    Ok(session)
+}
+
+async fn write_queued(
+    session: &mut RelaySession,
+    send: &mut quinn::SendStream,
+) -> Result<(), ConnectionError> {
+    while let Some(bytes) = session.poll_transmit() {
+        transport::write_all(send, &bytes).await?;
+    }
+    Ok(())
+}
+
+/// Feeds received bytes to the session on a blocking thread. A panic inside
+/// the session (Automerge can panic on some inputs) closes this session
+/// only; a journal it was changing reloads from its file (its lock was
+/// poisoned), where only durable, acknowledged data ever was.
+async fn feed(
+    shared: &Arc<Shared>,
+    session: RelaySession,
+    bytes: Vec<u8>,
+) -> Result<RelaySession, ConnectionError> {
+    let store = shared.store.clone();
+    blocking(move || {
+        let mut session = session;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            session.handle_bytes(Instant::now(), &bytes, &mut SessionStorage(&*store))
+        }));
+        after_panic(&mut session, outcome.is_err());
+        session
+    })
+    .await
+}
+
+fn after_panic(session: &mut RelaySession, panicked: bool) {
+    if panicked {
+        tracing::error!("a sync session panicked; it is closed and its journal reloads from disk");
+        session.refuse(
+            ErrorCode::Internal,
+            "the relay failed on this request; nothing acknowledged was lost",
+        );
+    }
+}
+
+/// Acts on one session event: notifies other sessions of stored changes and
+/// notes sync health.
+async fn on_event(
+    shared: &Arc<Shared>,
+    device: &Device,
+    mut session: RelaySession,
+    event: RelayEvent,
+    session_id: u64,
+) -> Result<RelaySession, ConnectionError> {
+    let store = &shared.store;
+    match event {
+        RelayEvent::Welcomed { unsent, .. } => {
+            store.note_unsent(device.id, unsent);
+            if device.office {
+                let store = store.clone();
+                let health = blocking(move || store.health()).await??;
+                session.send_health(health);
+            }
+        }
+        RelayEvent::Stored { journal, changes } => {
+            tracing::info!(device = %device.id, %journal, changes, "stored");
+            let _ = shared.changed.send((journal, session_id));
+            let store = store.clone();
+            // Housekeeping after the Ack went out, off the sync path.
+            tokio::task::spawn_blocking(move || store.maintain(journal));
+        }
+        RelayEvent::Erased {
+            activity,
+            journal,
+            epoch,
+        } => {
+            tracing::info!(device = %device.id, %activity, %journal, epoch, "erased on the office's request");
+            // Every other session following the journal learns the new epoch
+            // at its next round, which this notification starts.
+            let _ = shared.changed.send((journal, session_id));
+        }
+        RelayEvent::HoldsAll { journal } if journal == device.centre => {
+            store.note_synced(device.id, Utc::now());
+            tracing::debug!(device = %device.id, %journal, "device in sync");
+        }
+        RelayEvent::ForgedAuthor { journal, author } => {
+            tracing::warn!(
+                device = %device.id,
+                name = %device.name,
+                %journal,
+                %author,
+                "refused a batch: the device sent a change written by another device that this \
+                 relay never stored (an attempt to write as someone else)"
+            );
+        }
+        RelayEvent::Closed { reason } => {
+            tracing::info!(device = %device.id, %reason, "session closed")
+        }
+        other => tracing::debug!(device = %device.id, ?other, "session event"),
+    }
+    Ok(session)
+}
+
+/// Runs storage work on a blocking thread.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ConnectionError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ConnectionError::Blocking(e.to_string()))
+}

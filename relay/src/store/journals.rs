@@ -1,0 +1,524 @@
+//! Every centre's journal in a redb file of its own, `journals/<id>.redb`
+//! (the same [`Store`] the devices use), each behind its own lock.
+//!
+//! - Sessions of different centres never wait for each other: each journal
+//!   has its own read-write lock and its own file, so one centre's upload
+//!   (an fsync), download or erasure does not touch another's.
+//! - Readers (heads, downloads) share a journal; an upload takes it alone
+//!   for the moment it applies and commits its batch.
+//! - At most [`MAX_JOURNALS_IN_MEMORY`] journals stay loaded: the least
+//!   recently used idle one is closed when another loads.
+//! - A journal whose in-memory document may differ from its file (a failed
+//!   write, a panic mid-change) is dropped from memory and reloaded from the
+//!   file on next use: memory never holds a change the disk lacks.
+//! - An erasure rebuilds the journal without holding it and swaps the
+//!   rebuilt journal in only if nothing changed meanwhile.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use automerge::{Change, ChangeHash};
+use chrono::{DateTime, Utc};
+use sync_core::journal::Journal;
+use sync_core::limits::COMPACT_AFTER_CHANGES;
+use sync_core::store::{
+    JournalId, JournalInfo, OpenError, PreparedJournal, Replacement, Snapshot, Store, StoreError,
+};
+use sync_core::sync::memory::check_received;
+use sync_core::sync::{Batch, StorageFailure, apply_guarded, batch_from, missing_from};
+use sync_core::{ActivityId, JournalError};
+use uuid::Uuid;
+
+use crate::limits::{JOURNAL_FILE_CACHE_BYTES, MAX_ERASURE_ATTEMPTS, MAX_JOURNALS_IN_MEMORY};
+use crate::registry::Registry;
+
+/// What devices read when the relay cannot store now.
+pub const DISK_FULL_MESSAGE: &str = "the office server's disk is full; everything is kept on \
+     this computer and will be sent later, by itself";
+
+/// Why an erasure was not made (nothing was changed).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EraseError {
+    #[error("no centre's journal holds activity {0}")]
+    NotFound(ActivityId),
+    #[error(
+        "the journal holding activity {0} kept changing while it was rebuilt without it \
+         ({MAX_ERASURE_ATTEMPTS} times); ask again when its devices are quieter"
+    )]
+    KeptChanging(ActivityId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("{0}")]
+    Storage(StorageFailure),
+}
+
+/// A journal loaded from its file.
+#[derive(Debug)]
+struct Open {
+    store: Store,
+    journal: Journal,
+    epoch: u32,
+    /// Changes appended since the last snapshot (compaction folds them in).
+    appended: AtomicU64,
+}
+
+/// One journal's place: loaded or not, behind its own lock.
+#[derive(Debug, Default)]
+struct Slot {
+    open: RwLock<Option<Open>>,
+}
+
+/// How a write to a loaded journal failed.
+enum WriteFailure {
+    /// Nothing changed; the journal stays loaded.
+    Kept(StorageFailure),
+    /// Memory may hold what the file does not (or the file must be reopened):
+    /// the journal is dropped and reloads from its file.
+    Reload(StorageFailure),
+}
+
+/// Every journal of the relay.
+#[derive(Debug)]
+pub struct Journals {
+    dir: PathBuf,
+    registry: Arc<Registry>,
+    /// One slot per journal ever used since start; slots are never removed,
+    /// so a journal's file is never opened twice.
+    slots: Mutex<HashMap<Uuid, Arc<Slot>>>,
+    /// Loaded journals, least recently used first.
+    recency: Mutex<VecDeque<Uuid>>,
+}
+
+impl Journals {
+    /// The journals in `dir` (one file each), named by the centres of `registry`.
+    pub fn new(dir: &Path, registry: Arc<Registry>) -> Journals {
+        Journals {
+            dir: dir.to_owned(),
+            registry,
+            slots: Mutex::new(HashMap::new()),
+            recency: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// The file of `journal`.
+    pub fn path(&self, journal: Uuid) -> PathBuf {
+        journal_path(&self.dir, journal)
+    }
+
+    /// Number of journals loaded now (for tests and metrics).
+    pub fn loaded_count(&self) -> usize {
+        lock(&self.recency).len()
+    }
+
+    /// Drops every loaded journal; each reloads from its file on next use.
+    pub fn reload_all(&self) {
+        let slots: Vec<Arc<Slot>> = lock(&self.slots).values().cloned().collect();
+        for slot in slots {
+            *write_slot(&slot) = None;
+        }
+        lock(&self.recency).clear();
+    }
+
+    /// A copy of the journal as it is now (for tests, benches and tools).
+    pub fn copy_of(&self, journal: Uuid) -> Result<Journal, StorageFailure> {
+        self.read(journal, |open| {
+            Journal::from_doc(open.journal.doc().fork())
+                .map_err(|e| StorageFailure::local(e.to_string()))
+        })
+    }
+
+    pub fn state(&self, journal: Uuid) -> Result<(u32, Vec<ChangeHash>), StorageFailure> {
+        self.read(journal, |open| Ok((open.epoch, open.journal.heads())))
+    }
+
+    pub fn contains_all(
+        &self,
+        journal: Uuid,
+        hashes: &[ChangeHash],
+    ) -> Result<bool, StorageFailure> {
+        self.read(journal, |open| {
+            let doc = open.journal.doc();
+            Ok(hashes
+                .iter()
+                .all(|h| doc.get_change_meta_by_hash(h).is_some()))
+        })
+    }
+
+    pub fn missing(
+        &self,
+        journal: Uuid,
+        epoch: u32,
+        known: &[ChangeHash],
+        limit: usize,
+    ) -> Result<Option<Vec<ChangeHash>>, StorageFailure> {
+        self.read(journal, |open| {
+            Ok((open.epoch == epoch).then(|| missing_from(open.journal.doc(), known, limit)))
+        })
+    }
+
+    pub fn batch(
+        &self,
+        journal: Uuid,
+        epoch: u32,
+        plan: &[ChangeHash],
+    ) -> Result<Option<Batch>, StorageFailure> {
+        self.read(journal, |open| {
+            if open.epoch != epoch {
+                return Ok(None);
+            }
+            batch_from(open.journal.doc(), plan).map(Some)
+        })
+    }
+
+    /// Applies received changes, in memory then on disk; `Ack` is sent only
+    /// after this returns, so the heads it names are always on disk.
+    pub fn apply_durably(
+        &self,
+        journal: Uuid,
+        epoch: u32,
+        changes: Vec<Change>,
+    ) -> Result<Option<Vec<ChangeHash>>, StorageFailure> {
+        self.write(journal, |open| {
+            if open.epoch != epoch {
+                return Ok(None);
+            }
+            let doc = open.journal.doc();
+            check_received(doc, &changes).map_err(WriteFailure::Kept)?;
+            let mut new: Vec<Change> = changes
+                .into_iter()
+                .filter(|c| doc.get_change_meta_by_hash(&c.hash()).is_none())
+                .collect();
+            if new.is_empty() {
+                return Ok(Some(open.journal.heads()));
+            }
+            apply_guarded(open.journal.doc_mut(), new.clone()).map_err(WriteFailure::Reload)?;
+            open.store
+                .append_remote(JournalId(journal), &mut new, None, &[])
+                .map_err(|e| WriteFailure::Reload(failure(&e)))?;
+            open.appended.fetch_add(new.len() as u64, Ordering::Relaxed);
+            Ok(Some(open.journal.heads()))
+        })
+    }
+
+    /// Folds the journal's appended changes into a new snapshot once there
+    /// are [`COMPACT_AFTER_CHANGES`] of them. The snapshot is saved while
+    /// uploads wait (downloads go on), checked while nothing waits, and
+    /// written only if no change was appended meanwhile (else next time).
+    pub fn maintain(&self, journal: Uuid) {
+        let saved = self.read(journal, |open| {
+            if open.appended.load(Ordering::Relaxed) < COMPACT_AFTER_CHANGES {
+                return Ok(None);
+            }
+            Ok(Some((open.journal.doc().save(), open.journal.heads())))
+        });
+        let Ok(Some((bytes, heads))) = saved else {
+            return;
+        };
+        let written = Snapshot::check(bytes, &heads).and_then(|snapshot| {
+            let compacted = self.read(journal, |open| {
+                open.store
+                    .compact_to(JournalId(journal), &snapshot)
+                    .map_err(|e| failure(&e))?;
+                open.appended.store(0, Ordering::Relaxed);
+                Ok(())
+            });
+            compacted.map_err(|e| StoreError::CompactionMismatch(e.message))
+        });
+        if let Err(e) = written {
+            // Housekeeping only: the changes stay durable as appended rows.
+            tracing::debug!(%journal, error = %e, "compaction put off");
+        }
+    }
+
+    /// Erases `activity` from the journal holding it (docs/ERASURE.md): the
+    /// journal is rebuilt without it while it goes on serving, then, if it
+    /// did not change meanwhile, swapped in under the next epoch and its file
+    /// rewritten so no page keeps the record. Devices adopt the new journal
+    /// at their next sync. Returns the journal and its new epoch.
+    pub fn erase_activity(
+        &self,
+        activity: ActivityId,
+        now: DateTime<Utc>,
+    ) -> Result<(Uuid, u32), EraseError> {
+        let holder = self.holder_of(activity)?;
+        for _ in 0..MAX_ERASURE_ATTEMPTS {
+            let (epoch, heads, doc, actor) = self
+                .read(holder, |open| {
+                    let actor = open.store.device_id().actor();
+                    Ok((
+                        open.epoch,
+                        open.journal.heads(),
+                        open.journal.doc().fork(),
+                        actor,
+                    ))
+                })
+                .map_err(EraseError::Storage)?;
+            // The costly part, holding nothing: other sessions go on.
+            let rebuilt = Journal::from_doc(doc)?.rewritten_without(&[activity], actor, now)?;
+            let prepared = PreparedJournal::of(&rebuilt, false)?;
+            let swapped = self
+                .write(holder, |open| {
+                    if open.epoch != epoch || open.journal.heads() != heads {
+                        return Ok(false);
+                    }
+                    let with = Replacement {
+                        epoch: epoch + 1,
+                        ..Replacement::default()
+                    };
+                    let id = JournalId(holder);
+                    // A failure from here on leaves the file as it is (one
+                    // transaction, then a rewrite that replaces the file only
+                    // once complete): reload from it.
+                    let reload = |e: StoreError| WriteFailure::Reload(failure(&e));
+                    open.store
+                        .replace_prepared(id, &prepared, with)
+                        .map_err(reload)?;
+                    open.store.rewrite_file().map_err(reload)?;
+                    open.journal = rebuilt;
+                    open.epoch = epoch + 1;
+                    open.appended.store(0, Ordering::Relaxed);
+                    Ok(true)
+                })
+                .map_err(EraseError::Storage)?;
+            if swapped {
+                return Ok((holder, epoch + 1));
+            }
+        }
+        Err(EraseError::KeptChanging(activity))
+    }
+
+    /// The journal holding `activity`: loaded ones first (a centre that
+    /// synced lately is in memory and costs no loading), then the others
+    /// from their files.
+    fn holder_of(&self, activity: ActivityId) -> Result<Uuid, EraseError> {
+        let loaded: Vec<Uuid> = lock(&self.recency).iter().rev().copied().collect();
+        let on_disk = self
+            .journal_files()?
+            .into_iter()
+            .filter(|j| !loaded.contains(j));
+        for journal in loaded.iter().copied().chain(on_disk) {
+            let holds = self
+                .read(journal, |open| {
+                    open.journal
+                        .contains(activity)
+                        .map_err(|e| StorageFailure::local(e.to_string()))
+                })
+                .map_err(EraseError::Storage)?;
+            if holds {
+                return Ok(journal);
+            }
+        }
+        Err(EraseError::NotFound(activity))
+    }
+
+    /// Every journal that has a file.
+    pub fn journal_files(&self) -> Result<Vec<Uuid>, StoreError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::Storage(redb::Error::Io(e))),
+        };
+        let mut journals = Vec::new();
+        for entry in entries {
+            let name = entry
+                .map_err(|e| StoreError::Storage(redb::Error::Io(e)))?
+                .file_name();
+            let name = name.to_string_lossy();
+            if let Some(id) = name.strip_suffix(".redb").and_then(|s| s.parse().ok()) {
+                journals.push(id);
+            }
+        }
+        journals.sort_unstable();
+        Ok(journals)
+    }
+
+    fn slot(&self, journal: Uuid) -> Arc<Slot> {
+        lock(&self.slots).entry(journal).or_default().clone()
+    }
+
+    /// Runs `f` on the loaded journal, loading it first if needed.
+    fn read<T>(
+        &self,
+        journal: Uuid,
+        f: impl FnOnce(&Open) -> Result<T, StorageFailure>,
+    ) -> Result<T, StorageFailure> {
+        let slot = self.slot(journal);
+        // Loading takes the slot alone; then readers share it. An eviction
+        // in between makes the next try load again (bounded).
+        for _ in 0..MAX_LOAD_TRIES {
+            {
+                let guard = read_slot(&slot);
+                if let Some(open) = guard.as_ref() {
+                    self.touch(journal);
+                    return f(open);
+                }
+            }
+            let mut guard = write_slot(&slot);
+            if guard.is_none() {
+                *guard = Some(self.load(journal)?);
+                self.loaded(journal);
+            }
+        }
+        Err(StorageFailure::local(format!(
+            "journal {journal} could not be kept loaded (too many journals in use at once)"
+        )))
+    }
+
+    /// Runs `f` on the loaded journal alone, loading it first if needed; a
+    /// [`WriteFailure::Reload`] drops it from memory.
+    fn write<T>(
+        &self,
+        journal: Uuid,
+        f: impl FnOnce(&mut Open) -> Result<T, WriteFailure>,
+    ) -> Result<T, StorageFailure> {
+        let slot = self.slot(journal);
+        let mut guard = write_slot(&slot);
+        if guard.is_none() {
+            *guard = Some(self.load(journal)?);
+            self.loaded(journal);
+        }
+        self.touch(journal);
+        let open = guard.as_mut().expect("loaded above");
+        match f(open) {
+            Ok(value) => Ok(value),
+            Err(WriteFailure::Kept(e)) => Err(e),
+            Err(WriteFailure::Reload(e)) => {
+                *guard = None;
+                lock(&self.recency).retain(|j| *j != journal);
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens (creating if needed) the journal's file and loads the journal.
+    fn load(&self, journal: Uuid) -> Result<Open, StorageFailure> {
+        let path = self.path(journal);
+        let store = match Store::open_with_cache(&path, JOURNAL_FILE_CACHE_BYTES) {
+            Err(OpenError::Missing(_)) => self.create(journal, &path)?,
+            other => other.map_err(|e| open_failure(&e))?,
+        };
+        let id = JournalId(journal);
+        let loaded = store.load_journal(id).map_err(|e| failure(&e))?;
+        Ok(Open {
+            epoch: store.epoch(id).map_err(|e| failure(&e))?,
+            appended: AtomicU64::new(store.appended_count(id).map_err(|e| failure(&e))?),
+            journal: loaded,
+            store,
+        })
+    }
+
+    /// The file of a journal the relay holds nothing of yet: only a centre
+    /// the registry knows gets one.
+    fn create(&self, journal: Uuid, path: &Path) -> Result<Store, StorageFailure> {
+        let centre = self
+            .registry
+            .centre(journal)
+            .map_err(|e| StorageFailure::local(e.to_string()))?;
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| failure(&StoreError::Storage(redb::Error::Io(e))))?;
+        let store = Store::create_relay(path, "relay", JOURNAL_FILE_CACHE_BYTES)
+            .map_err(|e| open_failure(&e))?;
+        store
+            .ensure_journal(&JournalInfo {
+                id: JournalId(journal),
+                centre: centre.name,
+                municipality: centre.municipality,
+                epoch: 0,
+            })
+            .map_err(|e| failure(&e))?;
+        Ok(store)
+    }
+
+    fn touch(&self, journal: Uuid) {
+        let mut recency = lock(&self.recency);
+        if recency.back() != Some(&journal) {
+            recency.retain(|j| *j != journal);
+            recency.push_back(journal);
+        }
+    }
+
+    /// `journal` was loaded: past the limit, the least recently used idle
+    /// journals are closed (a busy one stays; the next load tries again).
+    fn loaded(&self, journal: Uuid) {
+        let candidates: Vec<Uuid> = {
+            let mut recency = lock(&self.recency);
+            recency.retain(|j| *j != journal);
+            recency.push_back(journal);
+            let excess = recency.len().saturating_sub(MAX_JOURNALS_IN_MEMORY);
+            recency.iter().take(excess).copied().collect()
+        };
+        for old in candidates {
+            let slot = self.slot(old);
+            if let Ok(mut guard) = slot.open.try_write() {
+                *guard = None;
+                lock(&self.recency).retain(|j| *j != old);
+            }
+        }
+    }
+}
+
+/// How often a read retries loading a journal that an eviction closed again
+/// between its load and its read: only under a storm of loads.
+const MAX_LOAD_TRIES: usize = 4;
+
+/// The file of `journal` in `dir`.
+pub(crate) fn journal_path(dir: &Path, journal: Uuid) -> PathBuf {
+    dir.join(format!("{}.redb", journal.hyphenated()))
+}
+
+/// A store error as sessions see it: a full disk in plain words, with the
+/// promise devices rely on; anything else as an internal failure.
+fn failure(e: &StoreError) -> StorageFailure {
+    if e.is_disk_full() {
+        StorageFailure::unavailable(DISK_FULL_MESSAGE)
+    } else {
+        StorageFailure::local(e.to_string())
+    }
+}
+
+fn open_failure(e: &OpenError) -> StorageFailure {
+    match e {
+        OpenError::Io { source, .. }
+            if matches!(
+                source.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) =>
+        {
+            StorageFailure::unavailable(DISK_FULL_MESSAGE)
+        }
+        other => StorageFailure::local(other.to_string()),
+    }
+}
+
+/// The lock of a slot for reading. A panic while it was held for writing
+/// (Automerge can panic on some inputs) may have left the document
+/// half-changed: the journal is dropped and reloads from its file.
+fn read_slot(slot: &Slot) -> RwLockReadGuard<'_, Option<Open>> {
+    if slot.open.is_poisoned() {
+        drop(write_slot(slot));
+    }
+    slot.open.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write_slot(slot: &Slot) -> RwLockWriteGuard<'_, Option<Open>> {
+    match slot.open.write() {
+        Ok(guard) => guard,
+        Err(poisoned) => {
+            let mut guard = poisoned.into_inner();
+            *guard = None;
+            slot.open.clear_poison();
+            guard
+        }
+    }
+}
+
+/// A plain mutex of bookkeeping (ids only): a panic elsewhere never leaves
+/// it inconsistent, so a poisoned one is used as is.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,138 @@
+//! The relay's storage boundary: everything sessions and the server keep or
+//! read (journals, who may sync what, sync-health bookkeeping) goes through
+//! [`RelayStore`]. One implementation today, [`RedbStore`] (redb files in the
+//! data folder); a backend on a replicated database can sit behind the same
+//! trait without touching sessions.
+//!
+//! Every method may block (disk, fsync, loading a journal): callers on the
+//! async runtime run them on blocking threads (`tokio::task::spawn_blocking`).
+//! Methods take `&self`: implementations lock what they touch, each journal
+//! on its own, so sessions of different centres never wait for each other.
+
+mod bookkeeping;
+mod journals;
+mod migrate;
+mod redb_store;
+
+pub use bookkeeping::{Bookkeeping, DeviceNote};
+pub use journals::{DISK_FULL_MESSAGE, EraseError, Journals};
+pub use migrate::MigrationError;
+pub use redb_store::{JOURNALS_DIR, OpenStoreError, RedbStore};
+
+use automerge::{Change, ChangeHash};
+use chrono::{DateTime, Utc};
+use sync_core::sync::{Batch, DeviceHealth, JournalGrant, RelayStorage, StorageFailure};
+use uuid::Uuid;
+
+use crate::registry::{Centre, Device, RegistryError};
+use crate::tls::Fingerprint;
+
+/// What a device sends to enrol, checked against the registry.
+#[derive(Debug)]
+pub struct EnrolRequest<'a> {
+    pub secret: &'a [u8; 32],
+    pub device: Uuid,
+    pub name: &'a str,
+    pub cert: Fingerprint,
+    pub now: DateTime<Utc>,
+}
+
+/// The relay's storage, as sessions and the server use it.
+pub trait RelayStore: Send + Sync + 'static {
+    // ---- journals (see `sync_core::sync::RelayStorage` for each) ----
+
+    fn state(&self, journal: Uuid) -> Result<(u32, Vec<ChangeHash>), StorageFailure>;
+    fn contains_all(&self, journal: Uuid, hashes: &[ChangeHash]) -> Result<bool, StorageFailure>;
+    fn missing(
+        &self,
+        journal: Uuid,
+        epoch: u32,
+        known: &[ChangeHash],
+        limit: usize,
+    ) -> Result<Option<Vec<ChangeHash>>, StorageFailure>;
+    fn batch(
+        &self,
+        journal: Uuid,
+        epoch: u32,
+        plan: &[ChangeHash],
+    ) -> Result<Option<Batch>, StorageFailure>;
+    fn apply_durably(
+        &self,
+        journal: Uuid,
+        epoch: u32,
+        changes: Vec<Change>,
+    ) -> Result<Option<Vec<ChangeHash>>, StorageFailure>;
+    fn erase(&self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure>;
+    /// Housekeeping a journal may need after changes were stored (folding
+    /// appended changes into a snapshot), done off the sync path.
+    fn maintain(&self, journal: Uuid);
+
+    // ---- who may sync what ----
+
+    /// The device presenting this certificate, if enrolled.
+    fn device_by_cert(&self, cert: &Fingerprint) -> Result<Option<Device>, RegistryError>;
+    /// The journals `device` may sync.
+    fn grants_for(&self, device: &Device) -> Result<Vec<JournalGrant>, RegistryError>;
+    /// Redeems an enrolment secret (durably); the device and its centre.
+    fn enrol(&self, request: EnrolRequest<'_>) -> Result<(Device, Centre), RegistryError>;
+
+    // ---- sync health: kept in memory, written every so often ----
+
+    /// Every device's sync health, with what was noted since the last flush.
+    fn health(&self) -> Result<Vec<DeviceHealth>, RegistryError>;
+    fn note_contact(&self, device: Uuid, at: DateTime<Utc>);
+    fn note_unsent(&self, device: Uuid, unsent: Option<u32>);
+    fn note_synced(&self, device: Uuid, at: DateTime<Utc>);
+    /// Writes what was noted to durable storage.
+    fn flush_notes(&self) -> Result<(), RegistryError>;
+}
+
+/// A [`RelayStore`] as a sans-IO [`sync_core::sync::RelaySession`] needs it.
+#[derive(Debug)]
+pub struct SessionStorage<'a, S: ?Sized>(pub &'a S);
+
+impl<S: RelayStore + ?Sized> RelayStorage for SessionStorage<'_, S> {
+    fn state(&mut self, journal: Uuid) -> Result<(u32, Vec<ChangeHash>), StorageFailure> {
+        self.0.state(journal)
+    }
+
+    fn contains_all(
+        &mut self,
+        journal: Uuid,
+        hashes: &[ChangeHash],
+    ) -> Result<bool, StorageFailure> {
+        self.0.contains_all(journal, hashes)
+    }
+
+    fn missing(
+        &mut self,
+        journal: Uuid,
+        epoch: u32,
+        known: &[ChangeHash],
+        limit: usize,
+    ) -> Result<Option<Vec<ChangeHash>>, StorageFailure> {
+        self.0.missing(journal, epoch, known, limit)
+    }
+
+    fn batch(
+        &mut self,
+        journal: Uuid,
+        epoch: u32,
+        plan: &[ChangeHash],
+    ) -> Result<Option<Batch>, StorageFailure> {
+        self.0.batch(journal, epoch, plan)
+    }
+
+    fn apply_durably(
+        &mut self,
+        journal: Uuid,
+        epoch: u32,
+        changes: Vec<Change>,
+    ) -> Result<Option<Vec<ChangeHash>>, StorageFailure> {
+        self.0.apply_durably(journal, epoch, changes)
+    }
+
+    fn erase(&mut self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure> {
+        self.0.erase(activity)
+    }
+}

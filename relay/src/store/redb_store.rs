@@ -1,0 +1,212 @@
+//! [`RedbStore`]: the relay's storage in its data folder, as redb files.
+//!
+//! | file | what |
+//! |---|---|
+//! | `registry.redb` | centres, devices, enrolment codes (`crate::registry`) |
+//! | `journals/<id>.redb` | one centre's journal (`sync_core::store::Store`) |
+//!
+//! The registry is shared with the admin commands (other processes); the
+//! journal files belong to `relay serve` alone.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use automerge::{Change, ChangeHash};
+use chrono::{DateTime, Utc};
+use sync_core::ActivityId;
+use sync_core::sync::{Batch, DeviceHealth, JournalGrant, StorageFailure};
+use uuid::Uuid;
+
+use super::bookkeeping::{Bookkeeping, DeviceNote};
+use super::journals::{DISK_FULL_MESSAGE, EraseError, Journals};
+use super::migrate::{self, MigrationError};
+use super::{EnrolRequest, RelayStore};
+use crate::registry::{Centre, Device, Registry, RegistryError};
+use crate::tls::Fingerprint;
+
+/// Folder of the journal files in the data folder.
+pub const JOURNALS_DIR: &str = "journals";
+
+/// Why the relay's storage could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenStoreError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Migration(#[from] MigrationError),
+}
+
+/// The relay's storage in a data folder.
+#[derive(Debug)]
+pub struct RedbStore {
+    registry: Arc<Registry>,
+    journals: Journals,
+    notes: Bookkeeping,
+}
+
+impl RedbStore {
+    /// Opens the data folder `dir` (creating what is missing), first moving
+    /// journals of an earlier layout into files of their own.
+    pub fn open(dir: &Path) -> Result<RedbStore, OpenStoreError> {
+        let registry = Arc::new(Registry::open(dir)?);
+        let journals_dir = dir.join(JOURNALS_DIR);
+        migrate::journals_to_files(dir, &journals_dir)?;
+        Ok(RedbStore {
+            journals: Journals::new(&journals_dir, registry.clone()),
+            registry,
+            notes: Bookkeeping::default(),
+        })
+    }
+
+    /// The journals (for tests, benches and the erasure's own API).
+    pub fn journals(&self) -> &Journals {
+        &self.journals
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Runs a registry operation; after an I/O error (redb refuses all later
+    /// work until the file is reopened) reopens it and tries once more.
+    fn registry_op<T>(
+        &self,
+        op: impl Fn(&Registry) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        match op(&self.registry) {
+            Err(e) if e.needs_reopen() => {
+                tracing::warn!(error = %e, "the registry failed a disk operation; reopening it");
+                self.registry.reopen()?;
+                op(&self.registry)
+            }
+            other => other,
+        }
+    }
+}
+
+impl RelayStore for RedbStore {
+    fn state(&self, journal: Uuid) -> Result<(u32, Vec<ChangeHash>), StorageFailure> {
+        self.journals.state(journal)
+    }
+
+    fn contains_all(&self, journal: Uuid, hashes: &[ChangeHash]) -> Result<bool, StorageFailure> {
+        self.journals.contains_all(journal, hashes)
+    }
+
+    fn missing(
+        &self,
+        journal: Uuid,
+        epoch: u32,
+        known: &[ChangeHash],
+        limit: usize,
+    ) -> Result<Option<Vec<ChangeHash>>, StorageFailure> {
+        self.journals.missing(journal, epoch, known, limit)
+    }
+
+    fn batch(
+        &self,
+        journal: Uuid,
+        epoch: u32,
+        plan: &[ChangeHash],
+    ) -> Result<Option<Batch>, StorageFailure> {
+        self.journals.batch(journal, epoch, plan)
+    }
+
+    fn apply_durably(
+        &self,
+        journal: Uuid,
+        epoch: u32,
+        changes: Vec<Change>,
+    ) -> Result<Option<Vec<ChangeHash>>, StorageFailure> {
+        self.journals.apply_durably(journal, epoch, changes)
+    }
+
+    fn erase(&self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure> {
+        match self
+            .journals
+            .erase_activity(ActivityId(activity), Utc::now())
+        {
+            Ok((journal, epoch)) => {
+                tracing::info!(%activity, %journal, epoch, "erased");
+                Ok(Some((journal, epoch)))
+            }
+            Err(EraseError::NotFound(_)) => Ok(None),
+            Err(EraseError::Storage(e)) => Err(e),
+            Err(EraseError::Store(e)) if e.is_disk_full() => {
+                Err(StorageFailure::unavailable(DISK_FULL_MESSAGE))
+            }
+            Err(e) => Err(StorageFailure::local(e.to_string())),
+        }
+    }
+
+    fn maintain(&self, journal: Uuid) {
+        self.journals.maintain(journal);
+    }
+
+    fn device_by_cert(&self, cert: &Fingerprint) -> Result<Option<Device>, RegistryError> {
+        self.registry_op(|r| r.device_by_cert(cert))
+    }
+
+    fn grants_for(&self, device: &Device) -> Result<Vec<JournalGrant>, RegistryError> {
+        self.registry_op(|r| r.grants_for(device))
+    }
+
+    fn enrol(&self, request: EnrolRequest<'_>) -> Result<(Device, Centre), RegistryError> {
+        self.registry_op(|r| {
+            let device = r.enrol(
+                request.secret,
+                request.device,
+                request.name,
+                request.cert,
+                request.now,
+            )?;
+            let centre = r.centre(device.centre)?;
+            Ok((device, centre))
+        })
+    }
+
+    fn health(&self) -> Result<Vec<DeviceHealth>, RegistryError> {
+        let mut devices = self.registry_op(|r| r.health())?;
+        self.notes.overlay(&mut devices);
+        Ok(devices)
+    }
+
+    fn note_contact(&self, device: Uuid, at: DateTime<Utc>) {
+        let note = DeviceNote {
+            last_seen: Some(at),
+            ..DeviceNote::default()
+        };
+        self.notes.note(device, note);
+    }
+
+    fn note_unsent(&self, device: Uuid, unsent: Option<u32>) {
+        let note = DeviceNote {
+            unsent: Some(unsent),
+            ..DeviceNote::default()
+        };
+        self.notes.note(device, note);
+    }
+
+    fn note_synced(&self, device: Uuid, at: DateTime<Utc>) {
+        // The relay holds all the device had: nothing of it is unsent.
+        let note = DeviceNote {
+            last_synced: Some(at),
+            unsent: Some(Some(0)),
+            ..DeviceNote::default()
+        };
+        self.notes.note(device, note);
+    }
+
+    fn flush_notes(&self) -> Result<(), RegistryError> {
+        let notes = self.notes.take();
+        if notes.is_empty() {
+            return Ok(());
+        }
+        let written = self.registry_op(|r| r.apply_notes(&notes));
+        if written.is_err() {
+            self.notes.restore(notes);
+        }
+        written
+    }
+}
