@@ -57,7 +57,15 @@ pub async fn adopt_epoch(
                         .docs
                         .remove(&journal)
                         .unwrap_or_else(sync_core::journal::genesis);
-                    replica.adopt_epoch(journal, epoch, downloaded)?;
+                    // The relay's tags came with the download: kept, so these
+                    // changes can go back to a relay that lost them.
+                    let attested: Vec<_> = staging
+                        .attestations
+                        .remove(&journal)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect();
+                    replica.adopt_epoch(journal, epoch, (downloaded, &attested))?;
                     let centre = replica
                         .store()
                         .journals()

@@ -1,46 +1,55 @@
-//! Relay memory with many devices connected at once.
+//! Many devices at once, with the real `relay` binary (release build) over
+//! QUIC on loopback:
 //!
-//! `cargo bench -p relay --bench connections` (set `BENCH_DEVICES`, default 1000)
+//! 1. `BENCH_DEVICES` (10,000) enrolled devices of ten centres connect, each
+//!    with its own certificate, and complete a sync session (`Hello` … the
+//!    end of the download); all stay connected. Time until the last one is
+//!    in sync (target ≤ 10 s) and the relay's peak resident memory (target
+//!    ≤ 1 GB).
+//! 2. `BENCH_BUSY` (1,000) of them record an activity each and sync at the
+//!    same moment, on the connections they hold: p50 and p99 per device.
 //!
-//! Enrols N devices in a fresh registry, starts the real `relay` binary, connects
-//! every device (each with its own certificate), runs a full sync session on
-//! each (Hello … the end of the download, an empty journal) and keeps them all connected, then reads
-//! the relay process's resident memory from /proc.
+//! `cargo bench -p relay --bench connections`
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+mod common;
+
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use relay::registry::Registry;
-use relay::server::RELAY_IDENTITY_STEM;
-use relay::tls::{self, Fingerprint, Identity};
 use relay::transport;
+use sync_core::Journal;
 use sync_core::sync::memory::MemoryJournals;
-use sync_core::sync::{ClientEvent, ClientSession};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-/// Handshakes in flight at once: enough to load the relay, few enough that the
-/// bench measures steady-state memory rather than a handshake storm.
-const CONCURRENT_HANDSHAKES: usize = 64;
+use common::{RelayProcess, connect, ms, percentile, record, register, session};
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS line")
+const CENTRES: usize = 10;
+
+/// Handshakes in flight at once, as devices coming online over a minute
+/// would be spread; the relay's own limits bound the rest.
+const CONCURRENT_HANDSHAKES: usize = 256;
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
-fn enrol_devices(dir: &std::path::Path, n: usize) -> Vec<Identity> {
-    Identity::load_or_create(dir, RELAY_IDENTITY_STEM, "krc-relay").expect("relay identity");
+/// A device as the bench drives it.
+struct Device {
+    id: Uuid,
+    centre: Uuid,
+    identity: relay::tls::Identity,
+}
+
+fn enrol_devices(dir: &std::path::Path, n: usize) -> Vec<Device> {
+    common::relay_identity(dir);
     let registry = Registry::open(dir).expect("registry");
-    let until = Utc::now() + chrono::Duration::hours(1);
-    let centres: Vec<Uuid> = (0..10)
+    let centres: Vec<Uuid> = (0..CENTRES)
         .map(|i| {
             registry
                 .add_centre(&format!("Centrs {i}"), Utc::now())
@@ -50,132 +59,130 @@ fn enrol_devices(dir: &std::path::Path, n: usize) -> Vec<Identity> {
         .collect();
     (0..n)
         .map(|i| {
-            let identity = Identity::generate(&format!("device {i}")).expect("identity");
-            let secret = registry
-                .new_enrol_secret(Some(centres[i % centres.len()]), until)
-                .expect("secret");
-            registry
-                .enrol(
-                    &secret,
-                    Uuid::new_v4(),
-                    &format!("device {i}"),
-                    identity.fingerprint(),
-                    Utc::now(),
-                )
-                .expect("enrol");
-            identity
+            let centre = centres[i % centres.len()];
+            let (id, identity) = register(&registry, Some(centre), &format!("device {i}"));
+            Device {
+                id,
+                centre,
+                identity,
+            }
         })
         .collect()
 }
 
-/// Connects one device and runs its session until everything is in sync;
-/// returns the connection and stream, kept open by the caller.
-async fn connect_and_sync(
-    endpoint: quinn::Endpoint,
-    identity: Identity,
-    relay: SocketAddr,
-    pinned: Fingerprint,
-) -> (quinn::Connection, quinn::SendStream, quinn::RecvStream) {
-    let config = tls::client_config(&identity, pinned).expect("client config");
-    let conn = transport::connect(&endpoint, config, relay)
-        .await
-        .expect("connect");
-    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
-    let mut storage = MemoryJournals::default();
-    let mut session = ClientSession::new(Instant::now(), "bench", vec![], &mut storage);
-    loop {
-        while let Some(bytes) = session.poll_transmit() {
-            transport::write_all(&mut send, &bytes)
-                .await
-                .expect("write");
-        }
-        while let Some(event) = session.poll_event() {
-            match event {
-                ClientEvent::Idle => return (conn, send, recv),
-                ClientEvent::Closed { reason } => panic!("session closed: {reason}"),
-                _ => {}
-            }
-        }
-        let bytes = transport::read_chunk(&mut recv)
-            .await
-            .expect("read")
-            .expect("stream open");
-        session.handle_bytes(Instant::now(), &bytes, &mut storage);
-    }
-}
-
 fn main() {
-    let n: usize = std::env::var("BENCH_DEVICES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000);
+    let n = env_number("BENCH_DEVICES", 10_000);
+    let busy = env_number("BENCH_BUSY", 1_000).min(n);
     let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
     let dir = tmp.path().join("relay");
     let started = Instant::now();
-    let identities = enrol_devices(&dir, n);
-    println!("enrolled {n} devices in {:?}", started.elapsed());
+    let devices = enrol_devices(&dir, n);
+    println!(
+        "enrolled {n} devices in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let relay = RelayProcess::start(&dir);
+    let (idle_rss, _) = relay.memory_kib();
+    let at = relay.at();
 
-    let mut relay = Command::new(env!("CARGO_BIN_EXE_relay"))
-        .args(["--data-dir"])
-        .arg(&dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start relay");
-    let mut line = String::new();
-    BufReader::new(relay.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("serve line");
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let addr: SocketAddr = words[3].parse().expect("address");
-    let pinned: Fingerprint = words[5].parse().expect("fingerprint");
-    let idle_rss = rss_kib(relay.id());
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let connected = runtime.block_on(async {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
         let endpoint =
             transport::client_endpoint("127.0.0.1:0".parse().expect("bind")).expect("endpoint");
         let gate = Arc::new(Semaphore::new(CONCURRENT_HANDSHAKES));
         let started = Instant::now();
-        let tasks: Vec<_> = identities
+        let tasks: Vec<_> = devices
             .into_iter()
-            .map(|identity| {
+            .map(|device| {
                 let (endpoint, gate) = (endpoint.clone(), gate.clone());
                 tokio::spawn(async move {
-                    let _permit = gate.acquire_owned().await.expect("gate");
-                    connect_and_sync(endpoint, identity, addr, pinned).await
+                    let permit = gate.acquire_owned().await.expect("gate");
+                    let began = Instant::now();
+                    let conn = connect(&endpoint, &device.identity, at).await;
+                    let connected = began.elapsed();
+                    let mut storage = MemoryJournals::default();
+                    session(&conn, &mut storage, vec![device.centre], |_| false).await;
+                    let synced = began.elapsed() - connected;
+                    drop(permit);
+                    (device, conn, storage, (connected, synced))
                 })
             })
             .collect();
         let mut connected = Vec::new();
+        let (mut handshakes, mut sessions) = (Vec::new(), Vec::new());
         for task in tasks {
-            connected.push(task.await.expect("device task"));
+            let (device, conn, storage, (handshake, session)) = task.await.expect("device task");
+            handshakes.push(handshake);
+            sessions.push(session);
+            connected.push((device, conn, storage));
         }
+        let took = started.elapsed();
         println!(
-            "{} devices connected and synced in {:?}",
-            connected.len(),
-            started.elapsed()
+            "per device: handshake p50 {:.0} ms, p99 {:.0} ms; first session p50 {:.0} ms, p99 {:.0} ms",
+            ms(percentile(&mut handshakes, 50)),
+            ms(percentile(&mut handshakes, 99)),
+            ms(percentile(&mut sessions, 50)),
+            ms(percentile(&mut sessions, 99)),
         );
-        connected
+        let (now_rss, peak_rss) = relay.memory_kib();
+        println!(
+            "{} devices connected and synced in {:.1} s (relay CPU {:.1} s); relay memory {:.0} MB \
+             now, peak {:.0} MB (idle before: {:.0} MB)",
+            connected.len(),
+            took.as_secs_f64(),
+            relay.cpu().as_secs_f64(),
+            now_rss as f64 / 1024.0,
+            peak_rss as f64 / 1024.0,
+            idle_rss as f64 / 1024.0,
+        );
+        println!(
+            "per connected device: {:.1} KiB",
+            now_rss.saturating_sub(idle_rss) as f64 / connected.len() as f64
+        );
+
+        // Some of them record an activity each, then all sync at the same
+        // moment; the others stay connected meanwhile.
+        let _others = connected.split_off(busy);
+        for (i, (device, _, storage)) in connected.iter_mut().enumerate() {
+            let doc = storage
+                .doc(device.centre)
+                .fork()
+                .with_actor(automerge::ActorId::from(device.id.as_bytes()));
+            let mut journal = Journal::from_doc(doc).expect("journal");
+            let changes = record(&mut journal, 1, i);
+            storage.record_local(device.centre, changes[0].hash());
+            storage
+                .doc(device.centre)
+                .apply_changes(changes)
+                .expect("apply");
+        }
+        let cpu_before = relay.cpu();
+        let started = Instant::now();
+        let tasks: Vec<_> = connected
+            .into_iter()
+            .map(|(device, conn, mut storage)| {
+                tokio::spawn(async move {
+                    let timed = session(&conn, &mut storage, vec![device.centre], |_| false).await;
+                    (timed.total, conn)
+                })
+            })
+            .collect();
+        let mut times: Vec<Duration> = Vec::new();
+        let mut held = Vec::new();
+        for task in tasks {
+            let (time, conn) = task.await.expect("busy device");
+            times.push(time);
+            held.push(conn);
+        }
+        let (_, peak_rss) = relay.memory_kib();
+        println!(
+            "{busy} devices with a new activity syncing at once: all done in {:.1} s (relay CPU \
+             {:.1} s); per device p50 {:.0} ms, p99 {:.0} ms; relay peak memory {:.0} MB",
+            started.elapsed().as_secs_f64(),
+            (relay.cpu() - cpu_before).as_secs_f64(),
+            ms(percentile(&mut times, 50)),
+            ms(percentile(&mut times, 99)),
+            peak_rss as f64 / 1024.0,
+        );
     });
-    let busy_rss = rss_kib(relay.id());
-    println!(
-        "relay resident memory: {} KiB idle, {} KiB with {} devices connected",
-        idle_rss,
-        busy_rss,
-        connected.len()
-    );
-    println!(
-        "per connected device: {:.1} KiB",
-        (busy_rss.saturating_sub(idle_rss)) as f64 / connected.len() as f64
-    );
-    drop(connected);
-    let _ = relay.kill();
-    let _ = relay.wait();
 }

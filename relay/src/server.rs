@@ -122,6 +122,15 @@ impl Relay {
             listen,
             &identity.derive_secret(RESTART_SECRET_PURPOSE),
         )?;
+        if let Some(granted) = transport::granted_receive_buffer(listen) {
+            tracing::warn!(
+                granted,
+                wanted = transport::UDP_BUFFER_BYTES,
+                "the system grants the relay's UDP socket a small receive buffer: when many \
+                 devices connect at once some packets are dropped and resent; raise \
+                 net.core.rmem_max (and wmem_max) to at least the wanted size"
+            );
+        }
         let (stop, shutdown) = watch::channel(false);
         let shared = Arc::new(Shared {
             store,

@@ -99,6 +99,14 @@ pub const MAX_CHANGE_BYTES: usize = MAX_BATCH_BYTES;
 /// metadata).
 pub const MAX_DOWNLOAD_PLAN_CHANGES: usize = 8_192;
 
+/// Operations in one download batch the relay builds: bounds the work of
+/// building one (a pass over the operations of its changes) and keeps every
+/// batch far below what a receiver accepts ([`MAX_OPS_PER_BATCH`]). Single
+/// activities take a few dozen operations, so a batch still holds up to
+/// [`MAX_CHANGES_PER_BATCH`] of them; imported changes of 100 activities
+/// each go a few dozen to a batch.
+pub const MAX_DOWNLOAD_BATCH_OPS: u64 = 65_536;
+
 /// Heads in one list. Heads count concurrent branches; even ten devices editing
 /// offline for a month produce a handful. More means a broken or hostile peer.
 pub const MAX_HEADS: usize = 1_024;

@@ -222,7 +222,7 @@ fn a_device_adopts_the_new_epoch_and_keeps_what_it_had_not_sent() {
     let downloaded = automerge::Automerge::load(&at_relay.doc().save()).expect("loads");
     let wanted_before = device.activities().expect("reads");
     device
-        .adopt_epoch(home.0, 1, downloaded)
+        .adopt_epoch(home.0, 1, (downloaded, &[]))
         .expect("adopts the new epoch");
 
     assert_eq!(device.store().epoch(home).expect("epoch"), 1);

@@ -805,8 +805,11 @@ fn the_relays_tags_are_kept_with_downloaded_changes_and_dropped_with_a_rewritten
         .expect("journal")
         .rewritten_without(&[mine], automerge::ActorId::random(), chrono::Utc::now())
         .expect("rewrite");
+    // (A device adopting the new journal keeps the relay's tags on it.)
+    let new_tag = (rewritten.heads()[0], [7; 16]);
     let with = sync_core::store::Replacement {
         epoch: 1,
+        attested: &[new_tag],
         ..Default::default()
     };
     r.store()
@@ -817,5 +820,9 @@ fn the_relays_tags_are_kept_with_downloaded_changes_and_dropped_with_a_rewritten
             .attestations(journal, [remote.hash()])
             .expect("tags")
             .is_empty()
+    );
+    assert_eq!(
+        r.store().attestations(journal, [new_tag.0]).expect("tags"),
+        vec![new_tag]
     );
 }

@@ -9,18 +9,20 @@ use super::{Replica, ReplicaError};
 use crate::activity::{Activity, ActivityId};
 use crate::journal::{Journal, Stamp, full_patch};
 use crate::store::{JournalId, Replacement};
+use crate::sync::AttestationTag;
 
 impl Replica {
     /// Replaces `journal` by `downloaded`, the relay's complete copy of its
     /// epoch `epoch`. Activities changed here and not yet sent are carried
     /// over as new local changes (still to be sent), except erased ones; the
-    /// journal is replaced in one transaction, then the whole file is
+    /// journal is replaced in one transaction (with `attested`, the relay's
+    /// tags on its changes written by others), then the whole file is
     /// rewritten so that nothing of the old journal stays in it.
     pub fn adopt_epoch(
         &mut self,
         journal: Uuid,
         epoch: u32,
-        downloaded: Automerge,
+        (downloaded, attested): (Automerge, &[(ChangeHash, AttestationTag)]),
     ) -> Result<(), ReplicaError> {
         let id = JournalId(journal);
         let carried = self.unsent_records(id)?;
@@ -38,6 +40,7 @@ impl Replica {
             epoch,
             acked: &acked,
             unsent: &unsent,
+            attested,
         };
         self.store.replace_journal(id, &new, with)?;
         self.loaded.remove(&id);

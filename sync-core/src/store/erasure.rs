@@ -26,6 +26,7 @@ use super::{
 };
 use crate::activity::ActivityId;
 use crate::journal::Journal;
+use crate::sync::AttestationTag;
 use chrono::{DateTime, Utc};
 
 /// What a rewritten journal brings besides its contents.
@@ -37,6 +38,8 @@ pub struct Replacement<'a> {
     pub acked: &'a [ChangeHash],
     /// Activities changed here and not yet sent, with their latest change.
     pub unsent: &'a [(ActivityId, ChangeHash)],
+    /// The relay's tags on changes of the new journal written by others.
+    pub attested: &'a [(ChangeHash, AttestationTag)],
 }
 
 /// A rewritten journal made ready to replace a stored one: saved, checked to
@@ -129,8 +132,13 @@ impl Store {
             tx.open_table(ACKED_HEADS)?.insert(j, acked.as_slice())?;
         }
         // The relay's tags name the old epoch: they vouch for nothing now.
-        tx.open_table(ATTESTATIONS)?
-            .retain_in((j, &[0; 32])..=(j, &[u8::MAX; 32]), |_, _| false)?;
+        {
+            let mut tags = tx.open_table(ATTESTATIONS)?;
+            tags.retain_in((j, &[0; 32])..=(j, &[u8::MAX; 32]), |_, _| false)?;
+            for (hash, tag) in with.attested {
+                tags.insert((j, &hash.0), tag.as_slice())?;
+            }
+        }
         if let Some(view) = view {
             write_view(&tx, id, view, true)?;
         }

@@ -483,8 +483,7 @@ impl ClientSession {
             .map_err(storage_error)?;
         let frame = batch_frame(
             round.journal,
-            &batch,
-            bundle,
+            (&hashes, bundle, Some(&batch)),
             (more, before_heads),
             &attested,
         );

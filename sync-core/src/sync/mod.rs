@@ -15,7 +15,7 @@ pub mod memory;
 mod relay;
 pub mod wire;
 
-use automerge::{Change, ChangeHash};
+use automerge::{ActorId, Change, ChangeHash};
 use uuid::Uuid;
 
 pub use attest::{AttestationTag, Attestor};
@@ -26,7 +26,7 @@ pub use wire::{
     ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION, Role,
 };
 
-use crate::limits::{MAX_BATCH_BYTES, MAX_CHANGES_PER_BATCH};
+use crate::limits::{MAX_BATCH_BYTES, MAX_CHANGES_PER_BATCH, MAX_DOWNLOAD_BATCH_OPS};
 
 /// Journals as a session sees them. Every method that stores must return only
 /// once the data is durable.
@@ -156,41 +156,81 @@ pub trait RelayStorage {
     fn erase(&mut self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure>;
 }
 
-/// One download batch: changes, in causal order, and the same changes as one
-/// Automerge bundle.
+/// One download batch: what the relay needs of each change (in causal
+/// order), the changes as one Automerge bundle, and, for a batch small
+/// enough to travel as a change list, the changes themselves.
 #[derive(Debug)]
 pub struct Batch {
-    pub changes: Vec<Change>,
+    pub changes: Vec<BatchChange>,
     pub bundle: Vec<u8>,
+    /// The changes, when at most [`CHANGE_LIST_MAX_CHANGES`].
+    pub listed: Option<Vec<Change>>,
+}
+
+/// A change of a download batch, as its metadata says.
+#[derive(Clone, Debug)]
+pub struct BatchChange {
+    pub hash: ChangeHash,
+    /// Who wrote it (its Automerge actor).
+    pub author: ActorId,
+    pub deps: Vec<ChangeHash>,
 }
 
 /// The first changes of `plan` that fit one batch, taken from `doc` (which
 /// holds them all), with their bundle: what a relay storage's
 /// [`RelayStorage::batch`] answers.
+///
+/// Automerge 0.12 rebuilds every change it hands out from the document's
+/// operations: asking for a batch's changes one by one costs a pass over
+/// the operations each, and even decoding them back from a bundle costs.
+/// So the batch is chosen from change metadata (operation counts:
+/// [`MAX_DOWNLOAD_BATCH_OPS`]), built as one bundle in one pass, and its
+/// changes decoded only for a batch small enough to travel as a change list.
 pub fn batch_from(
     doc: &automerge::Automerge,
     plan: &[ChangeHash],
 ) -> Result<Batch, StorageFailure> {
-    use automerge::ReadDoc;
-    let mut batch = Vec::new();
-    let mut bytes = 0;
+    let mut changes = Vec::new();
+    let mut ops = 0;
     for hash in plan.iter().take(MAX_CHANGES_PER_BATCH) {
-        let change = doc
-            .get_change_by_hash(hash)
+        let meta = doc
+            .get_change_meta_by_hash(hash)
             .ok_or_else(|| StorageFailure::local(format!("change {hash} is not held")))?;
-        let size = change.raw_bytes().len();
-        if !batch.is_empty() && bytes + size > MAX_BATCH_BYTES {
+        let n = (meta.max_op + 1).saturating_sub(meta.start_op);
+        if !changes.is_empty() && ops + n > MAX_DOWNLOAD_BATCH_OPS {
             break;
         }
-        bytes += size;
-        batch.push(change);
+        ops += n;
+        changes.push(BatchChange {
+            hash: *hash,
+            author: meta.actor.into_owned(),
+            deps: meta.deps,
+        });
     }
-    let hashes: Vec<ChangeHash> = batch.iter().map(Change::hash).collect();
-    let bundle = memory::bundle_bytes(doc, &hashes)?;
-    Ok(Batch {
-        changes: batch,
-        bundle,
-    })
+    loop {
+        let listing = changes.len() <= CHANGE_LIST_MAX_CHANGES;
+        let built = catch_library_panic(|| {
+            let bundle = doc.bundle(changes.iter().map(|c| c.hash)).ok()?;
+            let listed = match listing {
+                true => Some(bundle.to_changes().ok()?),
+                false => None,
+            };
+            Some((bundle.bytes().to_vec(), listed))
+        })
+        .flatten();
+        let Some((bundle, listed)) = built else {
+            return Err(StorageFailure::local("cannot bundle changes held"));
+        };
+        if bundle.len() <= MAX_BATCH_BYTES || changes.len() == 1 {
+            return Ok(Batch {
+                changes,
+                bundle,
+                listed,
+            });
+        }
+        // Changes far larger than usual: half as many (still a causal prefix).
+        changes.truncate(changes.len() / 2);
+    }
 }
 
 /// Up to `limit` hashes of the changes in `doc` that the holder of `known`
@@ -322,24 +362,23 @@ pub fn batch_digest(hashes: &[ChangeHash]) -> BatchDigest {
 /// bundle's columnar form wins, so larger batches skip the second encoding.
 const CHANGE_LIST_MAX_CHANGES: usize = 4;
 
-/// Builds the `Changes` frame for one batch, in whichever encoding makes the
-/// smaller frame (`bundle` is the batch as one Automerge bundle), with the
-/// tags `attested` on some of its changes.
+/// Builds the `Changes` frame for one batch of the changes `hashes`, in
+/// whichever encoding makes the smaller frame: `bundle` (the batch as one
+/// Automerge bundle) or, for a few changes, `listed` (the changes
+/// themselves); with the tags `attested` on some of its changes.
 fn batch_frame(
     journal: Uuid,
-    batch: &[Change],
-    bundle: Vec<u8>,
+    (hashes, bundle, listed): (&[ChangeHash], Vec<u8>, Option<&[Change]>),
     (more, sent_before_heads): (bool, bool),
     attested: &[(ChangeHash, AttestationTag)],
 ) -> Frame {
-    let hashes: Vec<ChangeHash> = batch.iter().map(Change::hash).collect();
-    let attested = attestation_positions(&hashes, attested);
+    let attested = attestation_positions(hashes, attested);
     let frame = |encoding, bundle| Frame::Changes {
         journal,
         more,
         sent_before_heads,
         count: hashes.len() as u32,
-        digest: batch_digest(&hashes),
+        digest: batch_digest(hashes),
         encoding,
         bundle,
         attested: attested.clone(),
@@ -348,10 +387,10 @@ fn batch_frame(
         return frame(BatchEncoding::Bundle, Vec::new());
     }
     let bundled = frame(BatchEncoding::Bundle, bundle);
-    if batch.len() > CHANGE_LIST_MAX_CHANGES {
+    let Some(listed) = listed.filter(|l| l.len() <= CHANGE_LIST_MAX_CHANGES) else {
         return bundled;
-    }
-    let listed = frame(BatchEncoding::ChangeList, change_list(batch));
+    };
+    let listed = frame(BatchEncoding::ChangeList, change_list(listed));
     let size = |f: &Frame| f.encode().map_or(usize::MAX, |bytes| bytes.len());
     if size(&listed) < size(&bundled) {
         listed

@@ -10,9 +10,9 @@ use super::attest::{AttestationTag, Attestor};
 use super::client::frame_name;
 use super::wire::{DecodeError, FrameBuffer};
 use super::{
-    Access, Batch, BatchAttestation, BatchDigest, BatchEncoding, DeviceHealth, ErrorCode, Frame,
-    JournalGrant, PROTOCOL_VERSION, RelayStorage, SessionError, attested_hashes, batch_frame,
-    error_frame, unpack_batch,
+    Access, Batch, BatchAttestation, BatchChange, BatchDigest, BatchEncoding, DeviceHealth,
+    ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION, RelayStorage, SessionError, attested_hashes,
+    batch_frame, error_frame, unpack_batch,
 };
 use crate::limits::{MAX_DOWNLOAD_PLAN_CHANGES, MAX_HEALTH_DEVICES, SESSION_HANDSHAKE_TIMEOUT};
 
@@ -631,10 +631,12 @@ impl RelaySession {
         let Batch {
             changes: batch,
             bundle,
+            listed,
         } = if plan.is_empty() {
             Batch {
                 changes: Vec::new(),
                 bundle: Vec::new(),
+                listed: None,
             }
         } else {
             match storage
@@ -658,7 +660,13 @@ impl RelaySession {
         let more = !download.plan.is_empty() || !download.planned_all;
         let epoch = download.epoch;
         let attested = self.attest(journal, epoch, &batch);
-        let frame = batch_frame(journal, &batch, bundle, (more, false), &attested);
+        let hashes: Vec<ChangeHash> = batch.iter().map(|c| c.hash).collect();
+        let frame = batch_frame(
+            journal,
+            (&hashes, bundle, listed.as_deref()),
+            (more, false),
+            &attested,
+        );
         self.send(&frame);
         if !more {
             self.download = None;
@@ -679,15 +687,12 @@ impl RelaySession {
         &self,
         journal: Uuid,
         epoch: u32,
-        batch: &[Change],
+        batch: &[BatchChange],
     ) -> Vec<(ChangeHash, AttestationTag)> {
         batch
             .iter()
-            .filter(|c| c.actor_id() != &self.actor)
-            .map(|c| {
-                let hash = c.hash();
-                (hash, self.peer.attestor.tag(journal, epoch, &hash))
-            })
+            .filter(|c| c.author != self.actor)
+            .map(|c| (c.hash, self.peer.attestor.tag(journal, epoch, &c.hash)))
             .collect()
     }
 
@@ -769,12 +774,10 @@ fn refill(
 /// The heads of what the client holds once it also has `batch` (whose
 /// dependencies it holds): the batch's changes join, what they depend on
 /// stops being a head.
-fn advance(known: &mut Vec<ChangeHash>, batch: &[Change]) {
-    let deps: std::collections::HashSet<ChangeHash> = batch
-        .iter()
-        .flat_map(|c| c.deps().iter().copied())
-        .collect();
-    known.extend(batch.iter().map(Change::hash));
+fn advance(known: &mut Vec<ChangeHash>, batch: &[BatchChange]) {
+    let deps: std::collections::HashSet<ChangeHash> =
+        batch.iter().flat_map(|c| c.deps.iter().copied()).collect();
+    known.extend(batch.iter().map(|c| c.hash));
     known.retain(|h| !deps.contains(h));
     known.sort_unstable();
     known.dedup();
