@@ -1069,3 +1069,73 @@ fn a_download_under_way_when_the_journal_is_rewritten_ends_with_the_new_epoch() 
     assert!(old.len() < 5_000, "the download stopped");
     assert!(!r.wants_to_send() && !r.is_closed());
 }
+
+#[test]
+fn a_batch_of_more_changes_than_an_open_names_heads_is_acknowledged_by_its_heads() {
+    // One batch of 1,100 small changes: recording each of its hashes as
+    // "acknowledged heads" would make the next Open name more than MAX_HEADS
+    // and fail to encode, so this device could never sync again.
+    let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+    let n = sync_core::limits::MAX_HEADS + 76;
+    record_small(&mut client, n);
+    let (outcome, _) = run_session(
+        &mut client,
+        &mut relay,
+        Instant::now(),
+        Faults::default(),
+        &mut Rng(12),
+    );
+    assert_eq!(outcome, Ok(()));
+    assert!(client.acked[&JOURNAL].len() <= 2, "{:?}", client.acked);
+    record(&mut client, &client_actor(), 1, 5_000);
+    let (outcome, _) = run_session(
+        &mut client,
+        &mut relay,
+        Instant::now(),
+        Faults::default(),
+        &mut Rng(12),
+    );
+    assert_eq!(outcome, Ok(()));
+    assert!(converged(&mut client, &mut relay));
+
+    // A store that recorded such a list before still syncs: its Open names
+    // no acknowledged heads, and the round records the relay's.
+    let all: Vec<_> = client
+        .doc(JOURNAL)
+        .get_changes(&[])
+        .iter()
+        .map(|c| c.hash())
+        .collect();
+    client.acked.insert(JOURNAL, all);
+    record(&mut client, &client_actor(), 1, 6_000);
+    let (outcome, _) = run_session(
+        &mut client,
+        &mut relay,
+        Instant::now(),
+        Faults::default(),
+        &mut Rng(12),
+    );
+    assert_eq!(outcome, Ok(()));
+    assert!(converged(&mut client, &mut relay));
+    assert!(client.acked[&JOURNAL].len() <= 2, "{:?}", client.acked);
+}
+
+/// Records `n` activities with a title only (small changes: over a thousand
+/// fit one batch) as this device's local changes.
+fn record_small(store: &mut MemoryJournals, n: usize) {
+    let doc = store.doc(JOURNAL).fork().with_actor(client_actor());
+    let mut journal = Journal::from_doc(doc).unwrap();
+    for i in 0..n {
+        let id = ActivityId(Uuid::from_u128(0xABC0_0000 + i as u128));
+        let patch = ActivityPatch {
+            title: Some(format!("Nr. {i}")),
+            kind: Some(Kind::Seminar),
+            date: chrono::NaiveDate::from_ymd_opt(2026, 1, 1),
+            ..Default::default()
+        };
+        let change = journal.create(id, &patch, stamp(i as i64)).unwrap();
+        store.record_local(JOURNAL, change.hash());
+    }
+    let changes = journal.doc().get_changes(&store.doc(JOURNAL).get_heads());
+    store.doc(JOURNAL).apply_changes(changes).unwrap();
+}

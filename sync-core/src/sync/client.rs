@@ -1,6 +1,6 @@
 //! The field client's side of a session.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::time::Instant;
 
 use automerge::{Change, ChangeHash};
@@ -13,7 +13,7 @@ use super::{
     into_batches, unpack_batch,
 };
 use crate::limits::{
-    MAX_ROUNDS_WITHOUT_PROGRESS, SESSION_HANDSHAKE_TIMEOUT, SESSION_REPLY_TIMEOUT,
+    MAX_HEADS, MAX_ROUNDS_WITHOUT_PROGRESS, SESSION_HANDSHAKE_TIMEOUT, SESSION_REPLY_TIMEOUT,
 };
 
 /// What happened in a client session, for the shell to report or act on.
@@ -66,6 +66,12 @@ struct Round {
 #[derive(Debug)]
 struct InFlight {
     hashes: Vec<ChangeHash>,
+    /// The batch's own heads (its changes no other change of it depends on):
+    /// with the relay's heads, what its `Ack` lets this device record as
+    /// acknowledged. Recording every hash of a batch (up to
+    /// `MAX_CHANGES_PER_BATCH`) would make the next `Open`'s list of
+    /// acknowledged heads longer than `MAX_HEADS`, and unencodable.
+    heads: Vec<ChangeHash>,
     /// Sent right after `Open`, from the acknowledged heads.
     before_heads: bool,
 }
@@ -419,7 +425,7 @@ impl ClientSession {
         let mut base: Vec<ChangeHash> = relay_heads.to_vec();
         base.extend(crate::journal::genesis_heads());
         if has_acked {
-            base.extend(storage.acked_heads(journal).map_err(storage_error)?);
+            base.extend(acked_heads_to_name(journal, storage)?);
         }
         let mut batches = self.batches_since(journal, &base, storage)?;
         match batches.pop_front() {
@@ -472,6 +478,7 @@ impl ClientSession {
             return Err(SessionError::Protocol("a batch outside a round".into()));
         };
         let hashes: Vec<ChangeHash> = batch.iter().map(Change::hash).collect();
+        let heads = heads_of(&batch);
         let more = !rest.is_empty();
         // Other devices' changes travel with the relay's tags on them: the
         // relay takes them only if it holds them already or its tag is good.
@@ -492,6 +499,7 @@ impl ClientSession {
             .map_err(|e| SessionError::Protocol(e.to_string()))?;
         round.in_flight = Some(InFlight {
             hashes,
+            heads,
             before_heads,
         });
         round.rest = rest;
@@ -509,7 +517,7 @@ impl ClientSession {
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
         let round = self.round_mut(journal)?;
-        let Some(InFlight { hashes, .. }) = round.in_flight.take() else {
+        let Some(InFlight { hashes, heads, .. }) = round.in_flight.take() else {
             return Err(SessionError::Protocol(
                 "an acknowledgement nobody asked for".into(),
             ));
@@ -520,7 +528,9 @@ impl ClientSession {
             ));
         }
         let mut rest = std::mem::take(&mut round.rest);
-        let mut covered = hashes;
+        // The batch's heads cover the whole batch; the relay's heads (those
+        // this device holds) cover what it held besides.
+        let mut covered = heads;
         covered.extend_from_slice(relay_heads);
         storage
             .mark_acknowledged(journal, &covered)
@@ -528,7 +538,7 @@ impl ClientSession {
         self.moved_this_round = true;
         self.events.push_back(ClientEvent::Uploaded {
             journal,
-            changes: covered.len() - relay_heads.len(),
+            changes: hashes.len(),
         });
         match rest.pop_front() {
             Some(next) => self.send_batch(now, next, rest, false, storage),
@@ -704,7 +714,7 @@ impl ClientSession {
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
         let heads = storage.heads(journal).map_err(storage_error)?;
-        let acked = storage.acked_heads(journal).map_err(storage_error)?;
+        let acked = acked_heads_to_name(journal, storage)?;
         self.round_start_heads = heads.clone();
         self.moved_this_round = false;
         let mut early = if acked.is_empty() {
@@ -790,6 +800,34 @@ impl ClientSession {
 
 fn storage_error(e: super::StorageFailure) -> SessionError {
     SessionError::Storage(e.message)
+}
+
+/// The acknowledged heads of `journal` that `Open` names (and `has_acked` is about).
+fn acked_heads_to_name(
+    journal: Uuid,
+    storage: &mut impl ClientStorage,
+) -> Result<Vec<ChangeHash>, SessionError> {
+    let mut acked = storage.acked_heads(journal).map_err(storage_error)?;
+    if acked.len() > MAX_HEADS {
+        // Stores once recorded every hash of an acknowledged batch, more
+        // than an `Open` carries. Naming none is always safe: the relay
+        // answers with its heads, this device sends what it lacks (what it
+        // holds already is not stored twice), and the round records the
+        // relay's heads instead.
+        acked.clear();
+    }
+    Ok(acked)
+}
+
+/// The changes of `batch` that no other change of it depends on: every
+/// change of the batch is one of them or an ancestor of one.
+fn heads_of(batch: &[Change]) -> Vec<ChangeHash> {
+    let depended_on: HashSet<&ChangeHash> = batch.iter().flat_map(Change::deps).collect();
+    batch
+        .iter()
+        .map(Change::hash)
+        .filter(|h| !depended_on.contains(h))
+        .collect()
 }
 
 pub(super) fn frame_name(frame: &Frame) -> &'static str {
