@@ -46,7 +46,9 @@ pub async fn adopt_epoch(
         .map_err(transport::TransportError::from)?;
     let mut staging = MemoryJournals::default();
     staging.epochs.insert(journal, epoch);
-    let mut session = ClientSession::new(Instant::now(), &software(), vec![journal], &mut staging);
+    // One download: notifications on its stream start no other round.
+    let mut session =
+        ClientSession::new(Instant::now(), &software(), vec![journal], &mut staging).for_one_sync();
     loop {
         flush(&mut session, &mut send, pay).await?;
         while let Some(event) = session.poll_event() {

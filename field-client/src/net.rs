@@ -397,6 +397,9 @@ async fn drive(
     pay: impl Fn(&[u8]) -> Result<(), NetError>,
 ) -> Result<SyncReport, NetError> {
     let mut session = start_session(replica, wanted)?;
+    if mode == Mode::Once {
+        session = session.for_one_sync();
+    }
     let mut report = SyncReport::default();
     let mut next_resync = None;
     loop {

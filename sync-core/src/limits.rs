@@ -123,9 +123,14 @@ pub const MAX_HEALTH_DEVICES: usize = 256;
 /// Longest text field on the wire (names, versions, error messages), in bytes.
 pub const MAX_TEXT_BYTES: usize = 4 * 1024;
 
-/// Sync rounds of one journal in one session in which the heads did not move.
-/// A healthy round always moves heads or ends synced; repeating without progress
-/// means a lost or confused exchange, so the session is reset instead of looping.
+/// Sync rounds of one journal in a row, in one session, that made no progress:
+/// that did not end in sync (the relay's download ended, yet the heads it stated
+/// do not cover this device's), or in which the relay no longer held what it
+/// had acknowledged earlier in the session. A round that ends in sync is
+/// progress even when it moves nothing (as after a notification whose changes
+/// an earlier download brought: with many devices storing at once, most are).
+/// An honest relay never makes a round without progress; a few in a row mean a
+/// lost or confused exchange, so the session is reset instead of looping.
 pub const MAX_ROUNDS_WITHOUT_PROGRESS: u32 = 3;
 
 /// Time allowed from opening a session to a completed `Hello`/`Welcome`; a peer

@@ -11,12 +11,13 @@ use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use sync_core::activity::{ActivityId, ActivityPatch, Group, Kind};
 use sync_core::journal::{Journal, Stamp};
+use sync_core::limits::MAX_ROUNDS_WITHOUT_PROGRESS;
 use sync_core::sync::memory::MemoryJournals;
 use sync_core::sync::wire::Frame;
 use sync_core::sync::{
     Access, Attestor, BatchEncoding, ClientEvent, ClientSession, DeviceHealth, ErrorCode,
     JournalGrant, PROTOCOL_VERSION, Peer, RelayEvent, RelaySession, RelayStorage, Role,
-    SessionError, SyncStorage,
+    SessionError, StorageFailure, SyncStorage,
 };
 use uuid::Uuid;
 
@@ -976,6 +977,345 @@ fn an_upload_under_way_when_the_journal_is_rewritten_is_not_stored() {
     );
     assert_eq!(relay.doc(JOURNAL).get_heads(), rewritten_heads);
     assert!(c.is_idle() && !c.is_closed(), "the session goes on");
+}
+
+// ---- Many devices of one centre: notifications, and the no-progress limit ----
+
+/// Another device of the centre stores `n` new changes at the relay (through
+/// a session of its own): the relay's storage holds them, and the server
+/// notifies every other session following the journal.
+fn another_device_stores(relay: &mut MemoryJournals, n: usize, offset: usize) {
+    record(relay, &ActorId::from([9_u8; 16]), n, offset);
+}
+
+/// Opens the client sent, among `frames`.
+fn opens(frames: &[Frame]) -> usize {
+    frames
+        .iter()
+        .filter(|f| matches!(f, Frame::Open { .. }))
+        .count()
+}
+
+/// One session between `c` and `r` in which, at moments a seeded generator
+/// picks between single frames, other devices store and the relay notifies
+/// this session (`notifications` times; one in three brings new changes, the
+/// rest announce changes an earlier download brought, as they do when many
+/// devices store at once). Returns every frame the client sent and every
+/// event it reported, once nothing is left to deliver.
+fn session_under_notifications(
+    (c, client): (&mut ClientSession, &mut MemoryJournals),
+    (r, relay): (&mut RelaySession, &mut MemoryJournals),
+    notifications: usize,
+    seed: u64,
+) -> (Vec<Frame>, Vec<ClientEvent>) {
+    let now = Instant::now();
+    let mut rng = Rng(seed | 1);
+    let (mut up, mut down) = (VecDeque::new(), VecDeque::new());
+    let (mut sent, mut events) = (Vec::new(), Vec::new());
+    let mut left = notifications;
+    for _ in 0..MAX_STEPS_PER_SESSION {
+        while let Some(b) = c.poll_transmit() {
+            sent.push(Frame::decode(&b).expect("a valid frame"));
+            up.push_back(b);
+        }
+        while let Some(b) = r.poll_transmit() {
+            down.push_back(b);
+        }
+        events.extend(std::iter::from_fn(|| c.poll_event()));
+        if up.is_empty() && down.is_empty() && left == 0 {
+            return (sent, events);
+        }
+        match rng.next() % 4 {
+            0 if left > 0 && r.follows(JOURNAL) => {
+                left -= 1;
+                if rng.chance(333) {
+                    another_device_stores(relay, 1, 50_000 + left);
+                }
+                r.notify_changed(JOURNAL);
+            }
+            1 | 2 if !down.is_empty() => {
+                let b = down.pop_front().expect("checked");
+                c.handle_bytes(now, &b, client);
+            }
+            _ => {
+                if let Some(b) = up.pop_front() {
+                    r.handle_bytes(now, &b, relay);
+                } else if let Some(b) = down.pop_front() {
+                    c.handle_bytes(now, &b, client);
+                } else if left > 0 && !r.follows(JOURNAL) {
+                    panic!("the relay session is not following the journal: {events:?}");
+                }
+            }
+        }
+    }
+    panic!("the session did not end within {MAX_STEPS_PER_SESSION} steps");
+}
+
+#[test]
+fn notifications_of_many_devices_storing_never_end_a_session_as_no_progress() {
+    // Fifty devices of one centre store at once: this device hears of each
+    // store, at every moment of its rounds. Many of those rounds move nothing
+    // (an earlier download brought the changes); none is a failure.
+    for seed in 1..=20 {
+        let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+        record(&mut client, &client_actor(), 3, 0);
+        let now = Instant::now();
+        let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
+        let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
+        let (sent, events) =
+            session_under_notifications((&mut c, &mut client), (&mut r, &mut relay), 200, seed);
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, ClientEvent::Closed { .. })),
+            "seed {seed}: {events:?}"
+        );
+        assert!(c.is_idle(), "seed {seed}: the session ends idle");
+        assert!(
+            converged(&mut client, &mut relay),
+            "seed {seed}: every change here and there"
+        );
+        // Each notification asks for at most one round (several coalesce).
+        assert!(opens(&sent) <= 1 + 200, "seed {seed}");
+        assert!(
+            opens(&sent) > 1 + MAX_ROUNDS_WITHOUT_PROGRESS as usize,
+            "seed {seed}: the scenario must have more rounds than the limit ({} opens)",
+            opens(&sent)
+        );
+    }
+}
+
+#[test]
+fn a_one_sync_session_takes_no_round_for_notifications_and_ends_in_sync() {
+    for seed in 1..=20 {
+        let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+        record(&mut client, &client_actor(), 3, 0);
+        let now = Instant::now();
+        let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client).for_one_sync();
+        let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
+        let (sent, events) =
+            session_under_notifications((&mut c, &mut client), (&mut r, &mut relay), 100, seed);
+        assert_eq!(opens(&sent), 1, "seed {seed}: one round, {events:?}");
+        assert!(c.is_idle() && !c.is_closed(), "seed {seed}: {events:?}");
+        assert!(client.unsent[&JOURNAL].is_empty(), "seed {seed}: all sent");
+        let relay_doc = relay.doc(JOURNAL).clone();
+        for h in client.doc(JOURNAL).get_heads() {
+            assert!(
+                relay_doc.get_change_by_hash(&h).is_some(),
+                "seed {seed}: the relay holds everything this device has"
+            );
+        }
+    }
+}
+
+/// Delivers the relay's frames to the client one at a time until `stop` says
+/// so (true for the frame just delivered); returns those delivered.
+fn deliver_down_until(
+    r: &mut RelaySession,
+    c: &mut ClientSession,
+    client: &mut MemoryJournals,
+    stop: impl Fn(&Frame) -> bool,
+) -> Vec<Frame> {
+    let now = Instant::now();
+    let mut delivered = Vec::new();
+    while let Some(b) = r.poll_transmit() {
+        let frame = Frame::decode(&b).expect("a valid frame");
+        c.handle_bytes(now, &b, client);
+        let done = stop(&frame);
+        delivered.push(frame);
+        if done {
+            break;
+        }
+    }
+    delivered
+}
+
+#[test]
+fn notifications_before_a_rounds_heads_take_no_round_and_after_it_one() {
+    let now = Instant::now();
+    let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+    record(&mut client, &client_actor(), 2, 0);
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
+    let (events, _) = pump(&mut c, &mut client, &mut r, &mut relay, now);
+    assert!(c.is_idle(), "{events:?}");
+
+    // Five devices store while this device's next round is on its way: the
+    // relay stored and notified before it read the `Open`, so that round's
+    // download brings all five stores, and no other round follows.
+    c.request_sync(now, JOURNAL, &mut client);
+    let open = c.poll_transmit().expect("an Open");
+    for k in 0..5 {
+        another_device_stores(&mut relay, 1, 100 + k);
+        r.notify_changed(JOURNAL);
+    }
+    r.handle_bytes(now, &open, &mut relay);
+    let down = deliver_down_until(&mut r, &mut c, &mut client, |_| false);
+    assert_eq!(
+        frame_names(&down),
+        [
+            "Notify",
+            "Notify",
+            "Notify",
+            "Notify",
+            "Notify",
+            "Heads",
+            "Changes(5)"
+        ]
+    );
+    assert!(c.is_idle(), "no other round");
+    assert!(c.poll_transmit().is_none());
+    assert!(converged(&mut client, &mut relay));
+
+    // Five more notifications after the next round's `Heads`: the changes
+    // may have been stored after its download was made, so one more round
+    // follows — one, not five.
+    c.request_sync(now, JOURNAL, &mut client);
+    let open = c.poll_transmit().expect("an Open");
+    r.handle_bytes(now, &open, &mut relay);
+    deliver_down_until(&mut r, &mut c, &mut client, |f| {
+        matches!(f, Frame::Heads { .. })
+    });
+    for k in 0..5 {
+        if k == 2 {
+            another_device_stores(&mut relay, 1, 200);
+        }
+        r.notify_changed(JOURNAL);
+    }
+    let mut up = Vec::new();
+    for _ in 0..MAX_STEPS_PER_SESSION {
+        let moved_up = flight(&mut || c.poll_transmit(), &mut |b| {
+            r.handle_bytes(now, b, &mut relay)
+        });
+        let moved_down = deliver_down_until(&mut r, &mut c, &mut client, |_| false);
+        if moved_up.is_empty() && moved_down.is_empty() {
+            break;
+        }
+        up.extend(moved_up);
+    }
+    assert_eq!(opens(&up), 1, "one more round: {:?}", frame_names(&up));
+    assert!(c.is_idle() && converged(&mut client, &mut relay));
+    let closed =
+        std::iter::from_fn(|| c.poll_event()).any(|e| matches!(e, ClientEvent::Closed { .. }));
+    assert!(!closed);
+}
+
+/// A relay that answers every frame and never holds this device's changes:
+/// it acknowledges each batch without storing it, and claims to hold every
+/// head a device names, so it starts each round's download at once.
+struct Forgetful(MemoryJournals);
+
+impl SyncStorage for Forgetful {
+    fn heads(&mut self, journal: Uuid) -> Result<Vec<automerge::ChangeHash>, StorageFailure> {
+        self.0.heads(journal)
+    }
+    fn contains_all(
+        &mut self,
+        _journal: Uuid,
+        _hashes: &[automerge::ChangeHash],
+    ) -> Result<bool, StorageFailure> {
+        Ok(true)
+    }
+    fn changes_since(
+        &mut self,
+        journal: Uuid,
+        known: &[automerge::ChangeHash],
+    ) -> Result<Vec<automerge::Change>, StorageFailure> {
+        self.0.changes_since(journal, known)
+    }
+    fn apply_durably(
+        &mut self,
+        journal: Uuid,
+        _changes: Vec<automerge::Change>,
+    ) -> Result<Vec<automerge::ChangeHash>, StorageFailure> {
+        self.0.heads(journal)
+    }
+    fn bundle(
+        &mut self,
+        journal: Uuid,
+        hashes: &[automerge::ChangeHash],
+    ) -> Result<Vec<u8>, StorageFailure> {
+        self.0.bundle(journal, hashes)
+    }
+    fn epoch(&mut self, journal: Uuid) -> Result<u32, StorageFailure> {
+        self.0.epoch(journal)
+    }
+}
+
+impl RelayStorage for Forgetful {
+    fn erase(&mut self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure> {
+        self.0.erase(activity)
+    }
+}
+
+#[test]
+fn a_relay_that_never_holds_this_devices_changes_ends_the_session_as_no_progress() {
+    let now = Instant::now();
+    let mut client = MemoryJournals::default();
+    record(&mut client, &client_actor(), 3, 0);
+    let mut relay = Forgetful(MemoryJournals::default());
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
+    let mut opens_sent = 0;
+    let mut events = Vec::new();
+    for _ in 0..MAX_STEPS_PER_SESSION {
+        let up = flight(&mut || c.poll_transmit(), &mut |b| {
+            r.handle_bytes(now, b, &mut relay)
+        });
+        opens_sent += opens(&up);
+        let down = flight(&mut || r.poll_transmit(), &mut |b| {
+            c.handle_bytes(now, b, &mut client)
+        });
+        events.extend(std::iter::from_fn(|| c.poll_event()));
+        if up.is_empty() && down.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(
+        events.last(),
+        Some(&ClientEvent::Closed {
+            reason: SessionError::NoProgress
+        }),
+        "{events:?}"
+    );
+    // Every round ended without the relay holding the changes; the session
+    // tried again by itself, and stopped past the limit.
+    assert_eq!(opens_sent, MAX_ROUNDS_WITHOUT_PROGRESS as usize + 1);
+    assert!(
+        !events.contains(&ClientEvent::Synced { journal: JOURNAL }),
+        "never reported in sync: {events:?}"
+    );
+}
+
+#[test]
+fn a_relay_that_loses_what_it_acknowledged_each_round_ends_the_session_as_no_progress() {
+    // The relay stores and acknowledges, then loses it all again before the
+    // next round, which its own notifications keep starting: every round
+    // uploads the same changes again. That is no progress, however much moves.
+    let now = Instant::now();
+    let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+    record(&mut client, &client_actor(), 3, 0);
+    let empty = relay.doc(JOURNAL).clone();
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
+    let mut rounds = 0;
+    let mut events = Vec::new();
+    while !c.is_closed() && rounds < 20 {
+        rounds += 1;
+        let (more, _) = pump(&mut c, &mut client, &mut r, &mut relay, now);
+        events.extend(more);
+        relay.docs.insert(JOURNAL, empty.clone());
+        r.notify_changed(JOURNAL);
+    }
+    assert_eq!(
+        events.last(),
+        Some(&ClientEvent::Closed {
+            reason: SessionError::NoProgress
+        }),
+        "{events:?}"
+    );
+    // The first round was good; then the limit's worth of lost ones, and one more.
+    assert_eq!(rounds, MAX_ROUNDS_WITHOUT_PROGRESS as usize + 2);
 }
 
 #[test]

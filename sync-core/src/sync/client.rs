@@ -53,6 +53,18 @@ struct Round {
     journal: Uuid,
     /// The journal's epoch this device named in `Open`.
     epoch: u32,
+    /// This device's heads named in `Open`: the round ends in sync only when
+    /// the relay holds them all.
+    start_heads: Vec<ChangeHash>,
+    /// The acknowledged heads named in `Open` (what the relay's `has_acked`
+    /// is about).
+    acked: Vec<ChangeHash>,
+    /// The relay's heads as it last stated them in this round: in `Heads`,
+    /// then in each `Ack`.
+    relay_heads: Vec<ChangeHash>,
+    /// The relay's `Heads` said it no longer holds heads it acknowledged
+    /// earlier in this same session.
+    lost_acknowledged: bool,
     /// The relay's `Heads` arrived.
     heard: bool,
     /// The batch sent and not yet acknowledged.
@@ -103,10 +115,17 @@ pub struct ClientSession {
     erasing: Option<Uuid>,
     /// Erasures asked in this session: each is asked once per session.
     erasures_asked: BTreeSet<Uuid>,
-    /// Heads at the start of the active round, to detect rounds without progress.
-    round_start_heads: Vec<ChangeHash>,
-    moved_this_round: bool,
+    /// One sync only (`field-client sync`): `Notify` starts no round (see
+    /// [`ClientSession::for_one_sync`]).
+    once: bool,
+    /// Rounds in a row, per journal, that did not end in sync (see
+    /// [`ClientSession::finish_round`]); past `MAX_ROUNDS_WITHOUT_PROGRESS`
+    /// the session ends.
     rounds_without_progress: BTreeMap<Uuid, u32>,
+    /// Journals (and their epoch) for which this session recorded heads the
+    /// relay acknowledged: from then on, a `Heads` saying the relay lacks
+    /// the acknowledged heads means it lost what it acknowledged minutes ago.
+    acknowledged_here: BTreeSet<(Uuid, u32)>,
     frames: FrameBuffer,
     out: VecDeque<Vec<u8>>,
     events: VecDeque<ClientEvent>,
@@ -135,9 +154,9 @@ impl ClientSession {
             active: None,
             erasing: None,
             erasures_asked: BTreeSet::new(),
-            round_start_heads: Vec::new(),
-            moved_this_round: false,
+            once: false,
             rounds_without_progress: BTreeMap::new(),
+            acknowledged_here: BTreeSet::new(),
             frames: FrameBuffer::default(),
             out: VecDeque::new(),
             events: VecDeque::new(),
@@ -159,6 +178,22 @@ impl ClientSession {
             s.deadline = Some(now + SESSION_HANDSHAKE_TIMEOUT);
         }
         s
+    }
+
+    /// Makes this a session for one sync (`field-client sync`, which returns
+    /// once every journal is in sync): the relay's `Notify` starts no round.
+    ///
+    /// Why that is right: after `Welcome` every granted journal has its
+    /// round running, queued or done; a round's download brings everything
+    /// the relay stored before the download was made, so what other devices
+    /// store later is for the next sync. Following notifications instead
+    /// would keep a one-shot sync running for as long as the centre's other
+    /// devices keep storing (fifty of them syncing at once send it up to
+    /// forty-nine notifications), for nothing this sync promised.
+    #[must_use]
+    pub fn for_one_sync(mut self) -> ClientSession {
+        self.once = true;
+        self
     }
 
     /// Journals the relay granted, once welcomed.
@@ -256,7 +291,7 @@ impl ClientSession {
             }
             (Frame::Error { code, message }, _) => Err(SessionError::Refused { code, message }),
             (Frame::Notify { journal }, State::Ready) => {
-                self.request_sync(now, journal, storage);
+                self.on_notify(now, journal, storage);
                 Ok(())
             }
             (Frame::Health { devices }, State::Ready) => {
@@ -397,6 +432,37 @@ impl ClientSession {
         Ok(())
     }
 
+    /// `Notify(J)`: another device's changes to J reached the relay. At most
+    /// one more round of J follows, however many notifications come:
+    ///
+    /// - Before the `Heads` of J's running round: none. The relay sends
+    ///   `Notify` only after it stored the changes, and on the same ordered
+    ///   stream as its replies, so a `Notify` read before `Heads` was sent
+    ///   before the relay read this round's `Open`; the round's download,
+    ///   made after that, brings those changes.
+    /// - After `Heads`, or while J's round is queued or no round runs: one
+    ///   round, queued behind the running one (`enqueue` keeps a journal in
+    ///   the queue once). The changes may have been stored after the
+    ///   download was made, so the round that is running may lack them.
+    ///
+    /// Such a round often finds that an earlier download brought the changes
+    /// already: it moves nothing, ends in sync, and is no failure (see
+    /// [`Self::finish_round`]). In a one-sync session notifications start
+    /// nothing (see [`Self::for_one_sync`]).
+    fn on_notify(&mut self, now: Instant, journal: Uuid, storage: &mut impl ClientStorage) {
+        if self.once {
+            return;
+        }
+        if self
+            .active
+            .as_ref()
+            .is_some_and(|round| round.journal == journal && !round.heard)
+        {
+            return;
+        }
+        self.request_sync(now, journal, storage);
+    }
+
     fn on_heads(
         &mut self,
         now: Instant,
@@ -405,11 +471,22 @@ impl ClientSession {
         has_acked: bool,
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
-        let round = self.round_mut(journal)?;
+        let acknowledged_here = &self.acknowledged_here;
+        let round = match &mut self.active {
+            Some(round) if round.journal == journal => round,
+            _ => return Err(not_running()),
+        };
         if round.heard {
             return Err(SessionError::Protocol("a second Heads in one round".into()));
         }
         round.heard = true;
+        round.relay_heads = relay_heads.to_vec();
+        // `Open` named heads the relay acknowledged in this very session, and
+        // it says it lacks them: it lost acknowledged changes (a relay
+        // restored from a backup says so too, but only in a session's first
+        // round of the journal: its restart ended every earlier session).
+        round.lost_acknowledged = !has_acked && acknowledged_here.contains(&(journal, round.epoch));
+        let acked = round.acked.clone();
         let early = round.in_flight.as_ref().is_some_and(|b| b.before_heads);
         if early && has_acked {
             // The relay holds what the early batch builds on: wait for its Ack.
@@ -425,18 +502,39 @@ impl ClientSession {
         let mut base: Vec<ChangeHash> = relay_heads.to_vec();
         base.extend(crate::journal::genesis_heads());
         if has_acked {
-            base.extend(acked_heads_to_name(journal, storage)?);
+            base.extend(acked);
         }
         let mut batches = self.batches_since(journal, &base, storage)?;
         match batches.pop_front() {
             Some(first) => self.send_batch(now, first, batches, false, storage),
             None => {
-                // The relay holds all we have: record that as acknowledged.
+                // The relay holds all we have: record that as acknowledged
+                // (all of `base`: its heads alone may be changes this device
+                // has not downloaded yet, which say nothing here).
                 storage
-                    .mark_acknowledged(journal, relay_heads)
+                    .mark_acknowledged(journal, &base)
                     .map_err(storage_error)?;
+                self.acknowledged_here
+                    .insert((journal, self.active_epoch()));
                 self.maybe_finish(now, storage)
             }
+        }
+    }
+
+    /// The epoch of the active round (0 when none runs).
+    fn active_epoch(&self) -> u32 {
+        self.active.as_ref().map_or(0, |round| round.epoch)
+    }
+
+    /// True when this device may write `journal`, so uploads to it.
+    fn may_write(&self, journal: Uuid) -> bool {
+        match self.state {
+            // Opened with Hello: a journal named there is one this device writes.
+            State::Greeting => self.wanted.contains(&journal),
+            _ => self
+                .grants
+                .get(&journal)
+                .is_some_and(|g| g.access == Access::ReadWrite),
         }
     }
 
@@ -448,15 +546,7 @@ impl ClientSession {
         base: &[ChangeHash],
         storage: &mut impl ClientStorage,
     ) -> Result<VecDeque<Vec<Change>>, SessionError> {
-        let may_write = match self.state {
-            // Opened with Hello: a journal named there is one this device writes.
-            State::Greeting => self.wanted.contains(&journal),
-            _ => self
-                .grants
-                .get(&journal)
-                .is_some_and(|g| g.access == Access::ReadWrite),
-        };
-        if !may_write {
+        if !self.may_write(journal) {
             return Ok(VecDeque::new());
         }
         let to_send = storage
@@ -527,6 +617,8 @@ impl ClientSession {
                 "the acknowledgement does not match the batch sent".into(),
             ));
         }
+        round.relay_heads = relay_heads.to_vec();
+        let epoch = round.epoch;
         let mut rest = std::mem::take(&mut round.rest);
         // The batch's heads cover the whole batch; the relay's heads (those
         // this device holds) cover what it held besides.
@@ -535,7 +627,7 @@ impl ClientSession {
         storage
             .mark_acknowledged(journal, &covered)
             .map_err(storage_error)?;
-        self.moved_this_round = true;
+        self.acknowledged_here.insert((journal, epoch));
         self.events.push_back(ClientEvent::Uploaded {
             journal,
             changes: hashes.len(),
@@ -569,7 +661,6 @@ impl ClientSession {
                     true => SessionError::Protocol(e.message),
                     false => SessionError::Storage(e.message),
                 })?;
-            self.moved_this_round = true;
             self.events.push_back(ClientEvent::Downloaded {
                 journal,
                 changes: n,
@@ -585,11 +676,10 @@ impl ClientSession {
         now: Instant,
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
-        let Some(round) = self.active.as_ref().filter(|r| r.is_done()) else {
+        if !self.active.as_ref().is_some_and(Round::is_done) {
             return Ok(());
-        };
-        let journal = round.journal;
-        self.finish_round(journal, storage)?;
+        }
+        self.finish_round(storage)?;
         self.start_next(now, storage);
         if !self.is_busy() {
             self.events.push_back(ClientEvent::Idle);
@@ -597,27 +687,95 @@ impl ClientSession {
         Ok(())
     }
 
-    fn finish_round(
-        &mut self,
-        journal: Uuid,
-        storage: &mut impl ClientStorage,
-    ) -> Result<(), SessionError> {
-        self.active = None;
+    /// Ends the active round (done: heard, all acknowledged, downloaded).
+    ///
+    /// A round *ends in sync* when the relay holds everything this device had
+    /// when it opened the round, by the relay's own word in this round: the
+    /// heads it last stated (in `Heads`, or the last `Ack`) cover this
+    /// device's heads of `Open`. Then this device also holds everything the
+    /// relay held then (the download, made after that statement, is in).
+    /// Such a round is a success whatever started it and whether or not it
+    /// moved anything: a round after a `Notify` whose changes an earlier
+    /// download already brought moves nothing and is as good as any. (Until
+    /// this was so, fifty devices of a centre syncing at once failed with
+    /// "no progress": each one's extra rounds after its colleagues'
+    /// notifications moved nothing and were counted as failures.)
+    ///
+    /// What must not repeat is a round that does not end in sync, which an
+    /// honest relay never lets happen (it starts the download only once it
+    /// holds every head of `Open`), or one in which the relay turned out to
+    /// have lost what it acknowledged earlier in this session: a relay that
+    /// keeps answering without ever holding this device's changes. Such a
+    /// round is retried (a round not in sync is queued again, so a one-sync
+    /// session never reports success without it); more than
+    /// `MAX_ROUNDS_WITHOUT_PROGRESS` of them in a row end the session.
+    ///
+    /// Nothing else repeats by itself: a session opens a round only at
+    /// `Welcome` (each journal once), when the shell asks (`request_sync`:
+    /// a local change, a timer, an adopted epoch), once more after a round
+    /// that did not end in sync, or after `Notify` (at most one round queued
+    /// per journal, see [`Self::on_notify`]). So every round is bounded by
+    /// `SESSION_REPLY_TIMEOUT` per reply, and their number by what other
+    /// devices store and this device asks for.
+    fn finish_round(&mut self, storage: &mut impl ClientStorage) -> Result<(), SessionError> {
+        let round = self
+            .active
+            .take()
+            .expect("called with a round that is done");
         self.deadline = None;
-        let heads = storage.heads(journal).map_err(storage_error)?;
-        let progressed = self.moved_this_round || heads != self.round_start_heads;
-        let idle_rounds = self.rounds_without_progress.entry(journal).or_insert(0);
-        *idle_rounds = if progressed { 0 } else { *idle_rounds + 1 };
-        if *idle_rounds > MAX_ROUNDS_WITHOUT_PROGRESS {
+        let journal = round.journal;
+        let in_sync = self.relay_holds_all_we_had(&round, storage)?;
+        if in_sync && storage.acked_heads(journal).map_err(storage_error)? != round.relay_heads {
+            // Everything up to the relay's heads is now here and there: the
+            // next round's early batch starts from them, and sends nothing
+            // this device downloaded.
+            storage
+                .mark_acknowledged(journal, &round.relay_heads)
+                .map_err(storage_error)?;
+            self.acknowledged_here.insert((journal, round.epoch));
+        }
+        let progressed = in_sync && !round.lost_acknowledged;
+        let failed_rounds = self.rounds_without_progress.entry(journal).or_insert(0);
+        *failed_rounds = if progressed { 0 } else { *failed_rounds + 1 };
+        if *failed_rounds > MAX_ROUNDS_WITHOUT_PROGRESS {
             return Err(SessionError::NoProgress);
         }
-        self.events.push_back(ClientEvent::Synced { journal });
+        if in_sync {
+            self.events.push_back(ClientEvent::Synced { journal });
+        } else {
+            self.enqueue(journal);
+        }
         Ok(())
     }
 
+    /// True when the heads the relay last stated in `round` cover every head
+    /// this device named in its `Open` (always, for a journal this device
+    /// only reads: it has nothing the relay must hold).
+    fn relay_holds_all_we_had(
+        &self,
+        round: &Round,
+        storage: &mut impl ClientStorage,
+    ) -> Result<bool, SessionError> {
+        if !self.may_write(round.journal) {
+            return Ok(true);
+        }
+        let mut relay_holds = round.relay_heads.clone();
+        relay_holds.extend(crate::journal::genesis_heads());
+        // Heads this device does not hold are ignored (so cover nothing):
+        // after an honest relay's download there are none.
+        let lacking: HashSet<ChangeHash> = storage
+            .changes_since(round.journal, &relay_holds)
+            .map_err(storage_error)?
+            .iter()
+            .map(Change::hash)
+            .collect();
+        Ok(!round.start_heads.iter().any(|h| lacking.contains(h)))
+    }
+
+    /// Queues a round of `journal` unless one is queued already: however
+    /// often it is asked for while a round of it runs or waits, one more
+    /// round follows, and it covers everything asked until it opens.
     fn enqueue(&mut self, journal: Uuid) {
-        // A journal already running gets one more round afterwards: a change
-        // may have arrived mid-round.
         if !self.queue.contains(&journal) {
             self.queue.push_back(journal);
         }
@@ -714,9 +872,15 @@ impl ClientSession {
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
         let heads = storage.heads(journal).map_err(storage_error)?;
-        let acked = acked_heads_to_name(journal, storage)?;
-        self.round_start_heads = heads.clone();
-        self.moved_this_round = false;
+        let mut acked = storage.acked_heads(journal).map_err(storage_error)?;
+        if acked.len() > MAX_HEADS {
+            // Stores once recorded every hash of an acknowledged batch, more
+            // than an `Open` carries. Naming none is always safe: the relay
+            // answers with its heads, this device sends what it lacks (what
+            // it holds already is not stored twice), and the round's end
+            // records the relay's heads instead.
+            acked.clear();
+        }
         let mut early = if acked.is_empty() {
             VecDeque::new()
         } else {
@@ -728,12 +892,16 @@ impl ClientSession {
         self.send(&Frame::Open {
             journal,
             epoch,
-            heads,
-            acked,
+            heads: heads.clone(),
+            acked: acked.clone(),
         });
         self.active = Some(Round {
             journal,
             epoch,
+            start_heads: heads,
+            acked,
+            relay_heads: Vec::new(),
+            lost_acknowledged: false,
             heard: false,
             in_flight: None,
             rest: VecDeque::new(),
@@ -750,9 +918,7 @@ impl ClientSession {
     fn round_mut(&mut self, journal: Uuid) -> Result<&mut Round, SessionError> {
         match &mut self.active {
             Some(round) if round.journal == journal => Ok(round),
-            _ => Err(SessionError::Protocol(
-                "a reply for a round that is not running".into(),
-            )),
+            _ => Err(not_running()),
         }
     }
 
@@ -802,21 +968,8 @@ fn storage_error(e: super::StorageFailure) -> SessionError {
     SessionError::Storage(e.message)
 }
 
-/// The acknowledged heads of `journal` that `Open` names (and `has_acked` is about).
-fn acked_heads_to_name(
-    journal: Uuid,
-    storage: &mut impl ClientStorage,
-) -> Result<Vec<ChangeHash>, SessionError> {
-    let mut acked = storage.acked_heads(journal).map_err(storage_error)?;
-    if acked.len() > MAX_HEADS {
-        // Stores once recorded every hash of an acknowledged batch, more
-        // than an `Open` carries. Naming none is always safe: the relay
-        // answers with its heads, this device sends what it lacks (what it
-        // holds already is not stored twice), and the round records the
-        // relay's heads instead.
-        acked.clear();
-    }
-    Ok(acked)
+fn not_running() -> SessionError {
+    SessionError::Protocol("a reply for a round that is not running".into())
 }
 
 /// The changes of `batch` that no other change of it depends on: every
