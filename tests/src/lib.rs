@@ -199,6 +199,52 @@ impl Run {
     }
 }
 
+/// A `field-client` command started by [`Cli::spawn`], its output being read.
+#[derive(Debug)]
+pub struct Spawned {
+    args: Vec<std::ffi::OsString>,
+    child: std::process::Child,
+    stdout: JoinHandle<Vec<u8>>,
+    stderr: JoinHandle<Vec<u8>>,
+}
+
+impl Spawned {
+    /// The process id (for measuring it while it runs).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the command to end and captures everything. If it still runs
+    /// at `deadline` it is killed and the test fails: a command that hangs
+    /// costs one test, not the whole run.
+    pub fn finish_by(mut self, deadline: std::time::Instant) -> Run {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let status = match self
+            .child
+            .wait_timeout(left)
+            .expect("wait for field-client")
+        {
+            Some(status) => status,
+            None => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let stderr =
+                    String::from_utf8_lossy(&self.stderr.join().unwrap_or_default()).into_owned();
+                panic!(
+                    "field-client {:?} was still running after {left:?} and was stopped\n\
+                     stderr: {stderr}",
+                    self.args
+                );
+            }
+        };
+        Run::from_output(Output {
+            status,
+            stdout: self.stdout.join().expect("stdout reader"),
+            stderr: self.stderr.join().expect("stderr reader"),
+        })
+    }
+}
+
 /// `field-client` bound to its own temporary data folder.
 #[derive(Debug)]
 pub struct Cli {
@@ -275,6 +321,17 @@ impl Cli {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        self.spawn(args)
+            .finish_by(std::time::Instant::now() + COMMAND_TIMEOUT)
+    }
+
+    /// Starts the command, capturing its output, and returns at once: for
+    /// tests that run many commands at the same moment.
+    pub fn spawn<I, S>(&self, args: I) -> Spawned
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
         let mut child = self
             .command(&args)
@@ -284,27 +341,12 @@ impl Cli {
             .expect("cannot run field-client");
         let stdout = read_all_in_background(child.stdout.take().expect("stdout is piped"));
         let stderr = read_all_in_background(child.stderr.take().expect("stderr is piped"));
-        let status = match child
-            .wait_timeout(COMMAND_TIMEOUT)
-            .expect("wait for field-client")
-        {
-            Some(status) => status,
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let stderr =
-                    String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
-                panic!(
-                    "field-client {args:?} was still running after {COMMAND_TIMEOUT:?} and was \
-                     stopped\nstderr: {stderr}"
-                );
-            }
-        };
-        Run::from_output(Output {
-            status,
-            stdout: stdout.join().expect("stdout reader"),
-            stderr: stderr.join().expect("stderr reader"),
-        })
+        Spawned {
+            args,
+            child,
+            stdout,
+            stderr,
+        }
     }
 
     /// Runs the command, asserts it succeeded, and returns its stdout.
