@@ -1018,7 +1018,7 @@ fn session_under_notifications(
             sent.push(Frame::decode(&b).expect("a valid frame"));
             up.push_back(b);
         }
-        while let Some(b) = r.poll_transmit() {
+        while let Some(b) = r.poll_transmit_building(now, relay) {
             down.push_back(b);
         }
         events.extend(std::iter::from_fn(|| c.poll_event()));
@@ -1111,14 +1111,14 @@ fn a_one_sync_session_takes_no_round_for_notifications_and_ends_in_sync() {
 /// Delivers the relay's frames to the client one at a time until `stop` says
 /// so (true for the frame just delivered); returns those delivered.
 fn deliver_down_until(
-    r: &mut RelaySession,
+    (r, relay): (&mut RelaySession, &mut MemoryJournals),
     c: &mut ClientSession,
     client: &mut MemoryJournals,
     stop: impl Fn(&Frame) -> bool,
 ) -> Vec<Frame> {
     let now = Instant::now();
     let mut delivered = Vec::new();
-    while let Some(b) = r.poll_transmit() {
+    while let Some(b) = r.poll_transmit_building(now, relay) {
         let frame = Frame::decode(&b).expect("a valid frame");
         c.handle_bytes(now, &b, client);
         let done = stop(&frame);
@@ -1150,7 +1150,7 @@ fn notifications_before_a_rounds_heads_take_no_round_and_after_it_one() {
         r.notify_changed(JOURNAL);
     }
     r.handle_bytes(now, &open, &mut relay);
-    let down = deliver_down_until(&mut r, &mut c, &mut client, |_| false);
+    let down = deliver_down_until((&mut r, &mut relay), &mut c, &mut client, |_| false);
     assert_eq!(
         frame_names(&down),
         [
@@ -1173,7 +1173,7 @@ fn notifications_before_a_rounds_heads_take_no_round_and_after_it_one() {
     c.request_sync(now, JOURNAL, &mut client);
     let open = c.poll_transmit().expect("an Open");
     r.handle_bytes(now, &open, &mut relay);
-    deliver_down_until(&mut r, &mut c, &mut client, |f| {
+    deliver_down_until((&mut r, &mut relay), &mut c, &mut client, |f| {
         matches!(f, Frame::Heads { .. })
     });
     for k in 0..5 {
@@ -1187,7 +1187,7 @@ fn notifications_before_a_rounds_heads_take_no_round_and_after_it_one() {
         let moved_up = flight(&mut || c.poll_transmit(), &mut |b| {
             r.handle_bytes(now, b, &mut relay)
         });
-        let moved_down = deliver_down_until(&mut r, &mut c, &mut client, |_| false);
+        let moved_down = deliver_down_until((&mut r, &mut relay), &mut c, &mut client, |_| false);
         if moved_up.is_empty() && moved_down.is_empty() {
             break;
         }
@@ -1205,9 +1205,12 @@ fn notifications_before_a_rounds_heads_take_no_round_and_after_it_one() {
 /// head a device names, so it starts each round's download at once.
 struct Forgetful(MemoryJournals);
 
-impl SyncStorage for Forgetful {
-    fn heads(&mut self, journal: Uuid) -> Result<Vec<automerge::ChangeHash>, StorageFailure> {
-        self.0.heads(journal)
+impl RelayStorage for Forgetful {
+    fn state(
+        &mut self,
+        journal: Uuid,
+    ) -> Result<(u32, Vec<automerge::ChangeHash>), StorageFailure> {
+        self.0.state(journal)
     }
     fn contains_all(
         &mut self,
@@ -1216,33 +1219,31 @@ impl SyncStorage for Forgetful {
     ) -> Result<bool, StorageFailure> {
         Ok(true)
     }
-    fn changes_since(
+    fn missing(
         &mut self,
         journal: Uuid,
+        epoch: u32,
         known: &[automerge::ChangeHash],
-    ) -> Result<Vec<automerge::Change>, StorageFailure> {
-        self.0.changes_since(journal, known)
+        limit: usize,
+    ) -> Result<Option<Vec<automerge::ChangeHash>>, StorageFailure> {
+        self.0.missing(journal, epoch, known, limit)
+    }
+    fn batch(
+        &mut self,
+        journal: Uuid,
+        epoch: u32,
+        plan: &[automerge::ChangeHash],
+    ) -> Result<Option<sync_core::sync::Batch>, StorageFailure> {
+        self.0.batch(journal, epoch, plan)
     }
     fn apply_durably(
         &mut self,
         journal: Uuid,
+        _epoch: u32,
         _changes: Vec<automerge::Change>,
-    ) -> Result<Vec<automerge::ChangeHash>, StorageFailure> {
-        self.0.heads(journal)
+    ) -> Result<Option<Vec<automerge::ChangeHash>>, StorageFailure> {
+        Ok(Some(self.0.doc(journal).get_heads()))
     }
-    fn bundle(
-        &mut self,
-        journal: Uuid,
-        hashes: &[automerge::ChangeHash],
-    ) -> Result<Vec<u8>, StorageFailure> {
-        self.0.bundle(journal, hashes)
-    }
-    fn epoch(&mut self, journal: Uuid) -> Result<u32, StorageFailure> {
-        self.0.epoch(journal)
-    }
-}
-
-impl RelayStorage for Forgetful {
     fn erase(&mut self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure> {
         self.0.erase(activity)
     }
@@ -1263,9 +1264,10 @@ fn a_relay_that_never_holds_this_devices_changes_ends_the_session_as_no_progress
             r.handle_bytes(now, b, &mut relay)
         });
         opens_sent += opens(&up);
-        let down = flight(&mut || r.poll_transmit(), &mut |b| {
-            c.handle_bytes(now, b, &mut client)
-        });
+        let down = flight(
+            &mut || r.poll_transmit_building(now, &mut relay),
+            &mut |b| c.handle_bytes(now, b, &mut client),
+        );
         events.extend(std::iter::from_fn(|| c.poll_event()));
         if up.is_empty() && down.is_empty() {
             break;

@@ -178,8 +178,6 @@ const RECORDS_PER_DEVICE: usize = 2;
 /// many as the relay takes from one address at once (they all come from
 /// 127.0.0.1); more would be turned away and wait to try again.
 const ENROLMENTS_AT_ONCE: usize = relay::limits::MAX_UNENROLLED_PER_ADDRESS;
-/// Devices syncing together in each wave of the second, converging syncs.
-const CONVERGING_AT_ONCE: usize = 100;
 /// Longest one device's sync may take here (`field-client sync` allows
 /// `net::SYNC_COMMAND_TIMEOUT`, meant for rural links).
 const DEVICE_SYNC_LIMIT: Duration = Duration::from_secs(300);
@@ -296,27 +294,6 @@ async fn sync_at_once(devices: Vec<Device>, what: &str) -> Vec<(Device, net::Syn
     done.into_iter().map(|(_, d, report)| (d, report)).collect()
 }
 
-/// [`sync_at_once`] for `at_once` devices, then the next ones, and so on.
-async fn sync_in_waves(
-    devices: Vec<Device>,
-    at_once: usize,
-    what: &str,
-) -> Vec<(Device, net::SyncReport)> {
-    let started = Instant::now();
-    let mut synced = Vec::new();
-    let mut left = devices.into_iter().peekable();
-    while left.peek().is_some() {
-        let wave: Vec<Device> = left.by_ref().take(at_once).collect();
-        synced.extend(sync_at_once(wave, what).await);
-    }
-    eprintln!(
-        "{what}: {} syncs, {at_once} at a time, took {:.1} s",
-        synced.len(),
-        started.elapsed().as_secs_f64()
-    );
-    synced
-}
-
 /// Enrols every device, `ENROLMENTS_AT_ONCE` at a time.
 async fn enrol_all(devices: Vec<Device>, codes: Vec<String>) -> Vec<Device> {
     let limit = Arc::new(tokio::sync::Semaphore::new(ENROLMENTS_AT_ONCE));
@@ -414,10 +391,8 @@ fn five_hundred_devices(codes: Vec<(usize, String)>, office_code: String) {
         }
         let devices = first.into_iter().map(|(d, _)| d).collect();
         // What others stored after a device's download comes with its next
-        // sync. These run in waves: five hundred downloads at once are more
-        // than the relay serves within the devices' 30-second wait for its
-        // welcome today (docs/TESTING.md).
-        let second = sync_in_waves(devices, CONVERGING_AT_ONCE, "second syncs").await;
+        // sync: all five hundred again, at once.
+        let second = sync_at_once(devices, "second syncs").await;
         for (i, (_, report)) in second.iter().enumerate() {
             assert_eq!(report.uploaded, 0, "device {i} sends nothing new");
         }

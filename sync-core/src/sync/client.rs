@@ -73,6 +73,11 @@ struct Round {
     rest: VecDeque<Vec<Change>>,
     /// The relay's last download batch arrived.
     downloaded: bool,
+    /// Heads of what this round downloaded: the relay held all of it (it
+    /// sends only what it stored), possibly more than its stated heads (it
+    /// builds each download batch when the stream takes it, so changes other
+    /// devices stored meanwhile come along).
+    downloaded_tips: Vec<ChangeHash>,
 }
 
 #[derive(Debug)]
@@ -655,6 +660,7 @@ impl ClientSession {
         round.downloaded = !more;
         let n = changes.len();
         if n > 0 {
+            advance_tips(&mut round.downloaded_tips, &changes);
             storage
                 .apply_downloaded(journal, changes, &attested)
                 .map_err(|e| match e.peer_fault {
@@ -725,12 +731,16 @@ impl ClientSession {
         self.deadline = None;
         let journal = round.journal;
         let in_sync = self.relay_holds_all_we_had(&round, storage)?;
-        if in_sync && storage.acked_heads(journal).map_err(storage_error)? != round.relay_heads {
-            // Everything up to the relay's heads is now here and there: the
-            // next round's early batch starts from them, and sends nothing
-            // this device downloaded.
+        let mut relay_holds = round.relay_heads.clone();
+        relay_holds.extend(round.downloaded_tips.iter().copied());
+        relay_holds.sort_unstable();
+        relay_holds.dedup();
+        if in_sync && storage.acked_heads(journal).map_err(storage_error)? != relay_holds {
+            // Everything up to the relay's heads, and all this round
+            // downloaded, is now here and there: the next round's early
+            // batch starts from them, and sends nothing this device downloaded.
             storage
-                .mark_acknowledged(journal, &round.relay_heads)
+                .mark_acknowledged(journal, &relay_holds)
                 .map_err(storage_error)?;
             self.acknowledged_here.insert((journal, round.epoch));
         }
@@ -906,6 +916,7 @@ impl ClientSession {
             in_flight: None,
             rest: VecDeque::new(),
             downloaded: false,
+            downloaded_tips: Vec::new(),
         });
         self.deadline = Some(now + SESSION_REPLY_TIMEOUT);
         match early.pop_front() {
@@ -962,6 +973,19 @@ impl ClientSession {
         self.deadline = None;
         self.events.push_back(ClientEvent::Closed { reason });
     }
+}
+
+/// Heads of what was downloaded so far, once `batch` (whose dependencies are
+/// held) is too: the batch's changes join, what they depend on leaves.
+fn advance_tips(tips: &mut Vec<ChangeHash>, batch: &[Change]) {
+    let deps: HashSet<ChangeHash> = batch
+        .iter()
+        .flat_map(|c| c.deps().iter().copied())
+        .collect();
+    tips.extend(batch.iter().map(Change::hash));
+    tips.retain(|h| !deps.contains(h));
+    tips.sort_unstable();
+    tips.dedup();
 }
 
 fn storage_error(e: super::StorageFailure) -> SessionError {
