@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -78,25 +77,6 @@ fn a_revoked_device_always_reads_that_it_was_revoked() {
     assert_eq!(common::unsent(&cli), 1, "the record stays on the device");
 }
 
-/// A plain HTTP GET of the app; the status and the body.
-fn get(url: &str) -> (String, String) {
-    let rest = url.strip_prefix("http://").expect("an http URL");
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut stream = std::net::TcpStream::connect(host).expect("connect to the app");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("response");
-    let (head, body) = response.split_once("\r\n\r\n").expect("headers end");
-    (
-        head.lines().next().unwrap_or("").to_owned(),
-        body.to_owned(),
-    )
-}
-
 #[test]
 fn a_revoked_devices_daemon_keeps_serving_the_app_and_says_why() {
     let relay = Relay::start();
@@ -127,7 +107,8 @@ fn a_revoked_devices_daemon_keeps_serving_the_app_and_says_why() {
         "field-client run exited"
     );
     // The app still records, and its status line says why nothing is sent.
-    let (status, body) = get(&format!("{url}/status"));
+    let (status, body) = common::http_get(&format!("{url}/status"));
+    let body = String::from_utf8(body).expect("UTF-8");
     assert!(status.contains("200"), "{status}");
     assert!(
         body.contains("Birojs ir atsaucis šī datora piekļuvi"),

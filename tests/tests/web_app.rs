@@ -435,24 +435,9 @@ fn open_hands_the_running_apps_address_to_the_browser() {
 
 /// A plain HTTP GET of the app (for the report downloads): the body's bytes.
 fn http_get(url: &str) -> Vec<u8> {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").expect("an http URL");
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut stream = std::net::TcpStream::connect(host).expect("connect to the app");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("request");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("response");
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("headers end");
-    let head = String::from_utf8_lossy(&response[..split]);
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    response[split + 4..].to_vec()
+    let (status, body) = common::http_get(url);
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    body
 }
 
 async fn href(browser: &Browser, css: &str) -> String {

@@ -491,3 +491,25 @@ pub(crate) fn wait_for_line(
         }
     }
 }
+
+/// A plain HTTP GET (of the local app): the status line and the body.
+pub(crate) fn http_get(url: &str) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to the app");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("response");
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers end");
+    let head = String::from_utf8_lossy(&response[..split]);
+    let status = head.lines().next().unwrap_or("").to_owned();
+    (status, response[split + 4..].to_vec())
+}
