@@ -45,36 +45,49 @@ impl ConnectionWindows {
     }
 }
 
-/// A session's share of the large-transfer budget; its connection's windows
-/// are raised to [`BULK_WINDOW`] while any session of it holds one.
+/// A session's share of the large-transfer budget. While a share moves a
+/// large frame ([`LargeTransfer::bulk`]), its connection's windows are
+/// raised to [`BULK_WINDOW`]; changing them sends the peer a frame, so a
+/// share that ends up moving a small one leaves them as they are.
 struct LargeTransfer {
     _share: OwnedSemaphorePermit,
-    windows: Arc<ConnectionWindows>,
+    /// The connection whose windows this share raised.
+    raised: Option<Arc<ConnectionWindows>>,
 }
 
 impl LargeTransfer {
     /// Waits for a share: while it waits the session reads nothing more.
-    async fn start(shared: &Shared, windows: &Arc<ConnectionWindows>) -> LargeTransfer {
+    async fn start(shared: &Shared) -> LargeTransfer {
         let share = shared
             .large_transfers
             .clone()
             .acquire_many_owned(LARGE_TRANSFER_BYTES as u32)
             .await
             .expect("the budget is never closed");
-        if windows.bulk.fetch_add(1, Ordering::AcqRel) == 0 {
-            windows.set(BULK_WINDOW);
-        }
         LargeTransfer {
             _share: share,
-            windows: windows.clone(),
+            raised: None,
         }
+    }
+
+    /// The share moves a large frame on `windows`' connection: raises them.
+    fn bulk(mut self, windows: &Arc<ConnectionWindows>) -> LargeTransfer {
+        if self.raised.is_none() {
+            if windows.bulk.fetch_add(1, Ordering::AcqRel) == 0 {
+                windows.set(BULK_WINDOW);
+            }
+            self.raised = Some(windows.clone());
+        }
+        self
     }
 }
 
 impl Drop for LargeTransfer {
     fn drop(&mut self) {
-        if self.windows.bulk.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.windows.set(RELAY_WINDOW);
+        if let Some(windows) = &self.raised
+            && windows.bulk.fetch_sub(1, Ordering::AcqRel) == 1
+        {
+            windows.set(RELAY_WINDOW);
         }
     }
 }
@@ -169,7 +182,7 @@ async fn reserve_incoming(
         Some(bytes) if bytes > SMALL_FRAME_BYTES => match incoming {
             Some(reserved) => Some(reserved),
             None => {
-                let share = LargeTransfer::start(shared, windows).await;
+                let share = LargeTransfer::start(shared).await.bulk(windows);
                 Some((share, tokio::time::Instant::now() + LARGE_FRAME_DEADLINE))
             }
         },
@@ -185,7 +198,7 @@ async fn send_download_batch(
     session: RelaySession,
     send: &mut quinn::SendStream,
 ) -> Result<RelaySession, ConnectionError> {
-    let share = LargeTransfer::start(shared, windows).await;
+    let share = LargeTransfer::start(shared).await;
     let store = shared.store.clone();
     let mut session = blocking(move || {
         let mut session = session;
@@ -201,7 +214,7 @@ async fn send_download_batch(
         frames.push(bytes);
     }
     let large = frames.iter().map(Vec::len).sum::<usize>() > SMALL_FRAME_BYTES;
-    let _share = large.then_some(share);
+    let _share = large.then(|| share.bulk(windows));
     for bytes in frames {
         transport::write_all(send, &bytes).await?;
     }

@@ -9,10 +9,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Stdio};
 
 use chrono::Utc;
-use common::{Relay, device, enrol, follow_lines, unsent, wait_for_line};
+use common::{Relay, device, enrol, unsent, wait_for_line};
 use redb::{ReadableDatabase, ReadableTableMetadata};
 use relay::enrol_code::EnrolCode;
 use tests::Cli;
@@ -139,16 +138,6 @@ fn sync_and_run_without_the_app_need_an_enrolment_and_say_so() {
     }
 }
 
-/// A `field-client run` process, stopped when the test ends.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn run_before_enrolment_serves_the_app_and_syncs_once_enrolled() {
     let relay = Relay::start();
@@ -162,17 +151,7 @@ fn run_before_enrolment_serves_the_app_and_syncs_once_enrolled() {
         "--date",
         "2026-11-02",
     ]);
-    let mut child = cli
-        .command(["run", "--web-port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start field-client run");
-    let stdout = follow_lines(child.stdout.take().expect("piped"), |_| {});
-    let stderr = follow_lines(child.stderr.take().expect("piped"), |line| {
-        eprintln!("[field-client run] {line}");
-    });
-    let daemon = Daemon(child);
+    let (daemon, stdout, stderr) = common::start_daemon(&cli, &["--web-port", "0"]);
     let said = |lines, needle| {
         wait_for_line(lines, needle, "field-client run").unwrap_or_else(|e| panic!("{e}"))
     };

@@ -108,16 +108,6 @@ fn a_spent_budget_allows_syncing_again_in_a_new_month() {
     assert_eq!(unsent(&cli), 0);
 }
 
-/// Stops the daemon when the test ends, however it ends.
-struct Daemon(std::process::Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_metered_daemon_disconnects_once_in_sync_and_connects_again_to_send() {
     let relay = Relay::start();
@@ -137,14 +127,7 @@ fn a_metered_daemon_disconnects_once_in_sync_and_connects_again_to_send() {
         ])
     };
     add("Adventes vainagu darbnīca");
-    let mut child = cli
-        .command(["run", "--no-web"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start the daemon");
-    let said = common::follow_lines(child.stderr.take().expect("piped"), |_| {});
-    let daemon = Daemon(child);
+    let (daemon, _, said) = common::start_daemon(&cli, &["--no-web"]);
     let stored_here = |what: &str| {
         // The daemon says so once the relay's Ack is recorded.
         common::wait_for_line(&said, "stored", "the daemon")

@@ -13,18 +13,7 @@ use uuid::Uuid;
 use common::{Relay, by_id, device, enrol, row_id, sync_ok, unsent};
 
 /// Ten of Latgale's centres (with Latvian letters, as the relay stores them).
-const CENTRES: [&str; 10] = [
-    "Daugavpils KRC",
-    "Rēzeknes KRC",
-    "Ludzas KRC",
-    "Krāslavas KRC",
-    "Balvu KRC",
-    "Preiļu KRC",
-    "Līvānu KRC",
-    "Aglonas KRC",
-    "Viļānu KRC",
-    "Dagdas KRC",
-];
+const CENTRES: [&str; 10] = common::LATGALE_CENTRES;
 
 const TOPICS: [&str; 5] = [
     "Skolotāja loma vietējās kopienas attīstībā",

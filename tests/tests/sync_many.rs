@@ -158,18 +158,7 @@ fn fifty_devices_of_one_centre_sync_at_the_same_moment_and_all_succeed() {
 // ---- Five hundred devices in one process ----
 
 /// Ten centres of the five-hundred-device test.
-const CENTRES: [&str; 10] = [
-    "Daugavpils KRC",
-    "Rēzeknes KRC",
-    "Ludzas KRC",
-    "Krāslavas KRC",
-    "Balvu KRC",
-    "Preiļu KRC",
-    "Līvānu KRC",
-    "Aglonas KRC",
-    "Viļānu KRC",
-    "Dagdas KRC",
-];
+const CENTRES: [&str; 10] = common::LATGALE_CENTRES;
 /// Devices of each centre: 500 in all.
 const DEVICES_PER_CENTRE: usize = 50;
 /// Activities each device records before syncing: 1,000 in all.

@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Relay, device, enrol, follow_lines, sync_ok, wait_for_line};
+use common::{Relay, device, enrol, sync_ok, wait_for_line};
 use tests::Cli;
 
 /// Syncs of a revoked device in a row: the race this guards against (the
@@ -19,15 +18,6 @@ const REVOKED_SYNCS: usize = 50;
 /// (the transport's own bound, `relay::tls::DEAD_RELAY_NOTICED_WITHIN`, is
 /// 28 s, leaving two for a loaded machine to print the line).
 const NOTICE_DEAD_RELAY_WITHIN: Duration = Duration::from_secs(30);
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn record(cli: &Cli, title: &str) -> String {
     cli.add([
@@ -81,17 +71,7 @@ fn a_revoked_device_always_reads_that_it_was_revoked() {
 fn a_revoked_devices_daemon_keeps_serving_the_app_and_says_why() {
     let relay = Relay::start();
     let cli = revoked_device(&relay);
-    let mut child = cli
-        .command(["run", "--web-port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start field-client run");
-    let stdout = follow_lines(child.stdout.take().expect("piped"), |_| {});
-    let stderr = follow_lines(child.stderr.take().expect("piped"), |line| {
-        eprintln!("[field-client run] {line}");
-    });
-    let mut daemon = Daemon(child);
+    let (mut daemon, stdout, stderr) = common::start_daemon(&cli, &["--web-port", "0"]);
     let url = wait_for_line(&stdout, "The app is at", "field-client run")
         .unwrap_or_else(|e| panic!("{e}"));
     let url = url
@@ -126,16 +106,7 @@ fn a_relay_that_died_is_noticed_within_thirty_seconds() {
     let cli = device("Kārsavas KRC", "Kārsavas dators");
     record(&cli, "Pirms servera kļūmes");
     enrol(&cli, &relay.centre_code(centre));
-    let mut child = cli
-        .command(["run", "--no-web"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the daemon");
-    let said = follow_lines(child.stderr.take().expect("piped"), |line| {
-        eprintln!("[field-client run] {line}");
-    });
-    let _daemon = Daemon(child);
+    let (_daemon, _, said) = common::start_daemon(&cli, &["--no-web"]);
     wait_for_line(&said, "stored", "the daemon").unwrap_or_else(|e| panic!("{e}"));
 
     // The relay's machine loses power: no process answers, nothing closes

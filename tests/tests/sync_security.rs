@@ -196,31 +196,12 @@ fn a_centre_device_can_neither_read_nor_write_another_centres_journal() {
     enrol(&device_b, &relay.centre_code(centre_b));
     sync_ok(&device_b);
     let b_before = activity_ids(&device_b);
-    let a_id: Uuid = device_a.status_json()["device_id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .expect("status shows the device id");
+    let a_id = device_id(&device_a);
 
     // An activity of B's journal written by A's actor, as a change on the
     // journals' shared genesis, bundled as the wire carries it.
-    let mut forged = Journal::new(sync_core::DeviceId(a_id).actor());
-    let patch = ActivityInput {
-        title: Some("Iestarpināts no Ludzas".into()),
-        kind: Some("other".into()),
-        date: Some("2026-03-03".into()),
-        ..Default::default()
-    }
-    .parse()
-    .expect("a valid activity");
-    let stamp = Stamp {
-        author: "Ludzas dators",
-        now: Utc::now(),
-    };
-    let change = forged
-        .create(ActivityId::new_random(), &patch, stamp)
-        .expect("create");
-    let hashes = vec![change.hash()];
-    let bundle = sync_core::sync::memory::bundle_bytes(forged.doc(), &hashes).expect("bundle");
+    let forged = Journal::new(sync_core::DeviceId(a_id).actor());
+    let (_, into_b) = one_activity_batch(forged, centre_b, "Iestarpināts no Ludzas");
 
     block_on(async {
         // One connection (with A's key) per attempt, each a new session.
@@ -275,17 +256,7 @@ fn a_centre_device_can_neither_read_nor_write_another_centres_journal() {
         // Writing an activity into B: refused.
         let (_client, mut s) = session().await;
         assert_eq!(s.hello(vec![centre_a]).await, vec![centre_a]);
-        s.send(&Frame::Changes {
-            journal: centre_b,
-            more: false,
-            sent_before_heads: false,
-            encoding: BatchEncoding::Bundle,
-            count: 1,
-            digest: batch_digest(&hashes),
-            bundle: bundle.clone(),
-            attested: vec![],
-        })
-        .await;
+        s.send(&into_b).await;
         assert_refused(&s.rest().await, ErrorCode::NotAllowed, "Changes to B");
     });
 
@@ -522,9 +493,15 @@ fn forge_as(attacker: &Cli, journal: Uuid, victim: Uuid) -> (ActivityId, Frame) 
         .doc()
         .fork()
         .with_actor(sync_core::DeviceId(victim).actor());
-    let mut forged = Journal::from_doc(doc).expect("a journal");
+    let forged = Journal::from_doc(doc).expect("a journal");
+    one_activity_batch(forged, journal, "Viltots ieraksts")
+}
+
+/// One new activity titled `title` written in `forged` (as its actor), as a
+/// `Changes` frame for `journal`: what a hand-made client would send.
+fn one_activity_batch(mut forged: Journal, journal: Uuid, title: &str) -> (ActivityId, Frame) {
     let patch = ActivityInput {
-        title: Some("Viltots ieraksts".into()),
+        title: Some(title.into()),
         kind: Some("other".into()),
         date: Some("2026-03-04".into()),
         ..Default::default()

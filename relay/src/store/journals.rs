@@ -378,12 +378,15 @@ impl Journals {
     ) -> Result<T, StorageFailure> {
         let slot = self.slot(journal);
         let mut guard = write_slot(&slot);
-        if guard.is_none() {
-            *guard = Some(self.load(journal)?);
-            self.loaded(journal);
-        }
+        let open = match guard.take() {
+            Some(open) => guard.insert(open),
+            None => {
+                let open = self.load(journal)?;
+                self.loaded(journal);
+                guard.insert(open)
+            }
+        };
         self.touch(journal);
-        let open = guard.as_mut().expect("loaded above");
         match f(open) {
             Ok(value) => Ok(value),
             Err(WriteFailure::Kept(e)) => Err(e),

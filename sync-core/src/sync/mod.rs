@@ -242,11 +242,10 @@ pub fn missing_from(
     known: &[ChangeHash],
     limit: usize,
 ) -> Vec<ChangeHash> {
-    use automerge::ReadDoc;
     let known: Vec<ChangeHash> = known
         .iter()
         .copied()
-        .filter(|h| doc.get_change_by_hash(h).is_some())
+        .filter(|h| doc.get_change_meta_by_hash(h).is_some())
         .collect();
     doc.get_changes_meta(&known)
         .into_iter()

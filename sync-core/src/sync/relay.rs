@@ -619,62 +619,29 @@ impl RelaySession {
         &mut self,
         storage: &mut impl RelayStorage,
     ) -> Result<(), (ErrorCode, SessionError)> {
-        let Some(download) = self.download.as_mut() else {
+        let Some(mut download) = self.download.take() else {
             return Ok(());
         };
         let journal = download.journal;
-        if !refill(download, storage)? {
+        let Some((batch, more)) = next_batch(&mut download, storage)? else {
             return self.rewritten_meanwhile(journal, storage);
-        }
-        let download = self.download.as_mut().expect("checked above");
-        let plan: Vec<ChangeHash> = download.plan.iter().copied().collect();
-        let Batch {
-            changes: batch,
-            bundle,
-            listed,
-        } = if plan.is_empty() {
-            Batch {
-                changes: Vec::new(),
-                bundle: Vec::new(),
-                listed: None,
-            }
-        } else {
-            match storage
-                .batch(journal, download.epoch, &plan)
-                .map_err(internal)?
-            {
-                Some(batch) => batch,
-                None => return self.rewritten_meanwhile(journal, storage),
-            }
         };
-        let download = self.download.as_mut().expect("checked above");
-        download.plan.drain(..batch.len());
-        advance(&mut download.known, &batch);
-        if download.plan.is_empty() && !download.planned_all && !batch.is_empty() {
-            // Whether this batch is the last: only a refill can tell.
-            if !refill(download, storage)? {
-                return self.rewritten_meanwhile(journal, storage);
-            }
-        }
-        let download = self.download.as_ref().expect("checked above");
-        let more = !download.plan.is_empty() || !download.planned_all;
-        let epoch = download.epoch;
-        let attested = self.attest(journal, epoch, &batch);
-        let hashes: Vec<ChangeHash> = batch.iter().map(|c| c.hash).collect();
+        let attested = self.attest(journal, download.epoch, &batch.changes);
+        let hashes: Vec<ChangeHash> = batch.changes.iter().map(|c| c.hash).collect();
         let frame = batch_frame(
             journal,
-            (&hashes, bundle, listed.as_deref()),
+            (&hashes, batch.bundle, batch.listed.as_deref()),
             (more, false),
             &attested,
         );
         self.send(&frame);
-        if !more {
-            self.download = None;
+        if more {
+            self.download = Some(download);
         }
-        if !batch.is_empty() {
+        if !hashes.is_empty() {
             self.events.push_back(RelayEvent::Sent {
                 journal,
-                changes: batch.len(),
+                changes: hashes.len(),
             });
         }
         Ok(())
@@ -743,6 +710,45 @@ fn internal(e: super::StorageFailure) -> (ErrorCode, SessionError) {
     } else {
         (ErrorCode::Internal, SessionError::Storage(e.message))
     }
+}
+
+/// The next batch of `download` (empty when nothing is missing) and whether
+/// more follow; `None` when the journal is no longer at the download's epoch.
+fn next_batch(
+    download: &mut Download,
+    storage: &mut impl RelayStorage,
+) -> Result<Option<(Batch, bool)>, (ErrorCode, SessionError)> {
+    if !refill(download, storage)? {
+        return Ok(None);
+    }
+    let plan: Vec<ChangeHash> = download.plan.iter().copied().collect();
+    let batch = if plan.is_empty() {
+        Batch {
+            changes: Vec::new(),
+            bundle: Vec::new(),
+            listed: None,
+        }
+    } else {
+        match storage
+            .batch(download.journal, download.epoch, &plan)
+            .map_err(internal)?
+        {
+            Some(batch) => batch,
+            None => return Ok(None),
+        }
+    };
+    download.plan.drain(..batch.changes.len());
+    advance(&mut download.known, &batch.changes);
+    // Whether this batch is the last: only a refill can tell.
+    if download.plan.is_empty()
+        && !download.planned_all
+        && !batch.changes.is_empty()
+        && !refill(download, storage)?
+    {
+        return Ok(None);
+    }
+    let more = !download.plan.is_empty() || !download.planned_all;
+    Ok(Some((batch, more)))
 }
 
 /// Fills an empty plan with the next changes the client lacks, unless the

@@ -20,6 +20,20 @@ use std::time::{Duration, Instant};
 
 pub(crate) mod office;
 
+/// Ten of Latgale's centres (with Latvian letters, as the relay stores them).
+pub(crate) const LATGALE_CENTRES: [&str; 10] = [
+    "Daugavpils KRC",
+    "Rēzeknes KRC",
+    "Ludzas KRC",
+    "Krāslavas KRC",
+    "Balvu KRC",
+    "Preiļu KRC",
+    "Līvānu KRC",
+    "Aglonas KRC",
+    "Viļānu KRC",
+    "Dagdas KRC",
+];
+
 use serde_json::{Value, json};
 use tests::{Cli, Run, relay_bin};
 use uuid::Uuid;
@@ -512,4 +526,33 @@ pub(crate) fn http_get(url: &str) -> (String, Vec<u8>) {
     let head = String::from_utf8_lossy(&response[..split]);
     let status = head.lines().next().unwrap_or("").to_owned();
     (status, response[split + 4..].to_vec())
+}
+
+/// A `field-client run` process, stopped when the test ends, however it ends.
+pub(crate) struct Daemon(pub(crate) Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `field-client run ARGS` for `cli`; its stdout and stderr lines
+/// (stderr also echoed to the test's output).
+pub(crate) fn start_daemon(
+    cli: &tests::Cli,
+    args: &[&str],
+) -> (Daemon, Receiver<String>, Receiver<String>) {
+    let mut child = cli
+        .command(std::iter::once("run").chain(args.iter().copied()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start field-client run");
+    let stdout = follow_lines(child.stdout.take().expect("piped"), |_| {});
+    let stderr = follow_lines(child.stderr.take().expect("piped"), |line| {
+        eprintln!("[field-client run] {line}");
+    });
+    (Daemon(child), stdout, stderr)
 }
