@@ -95,13 +95,60 @@ pub struct Stamp<'a> {
 }
 
 /// What a change built outside the document needs to know about it: the
-/// heads it depends on, the highest operation counter so far, and the sequence
-/// number of this device's last change.
+/// heads it depends on, the highest operation counter so far, the sequence
+/// number of this device's last change, and which map holds the activities.
+/// Kept in the store beside the journal (`journal_tip-v1`), so that `add`
+/// needs neither the document nor a walk over the journal.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tip {
     heads: Vec<ChangeHash>,
     max_op: u64,
     seq: u64,
+    /// The activities map: the operation that made it (counter, actor).
+    activities: (u64, ActorId),
+}
+
+impl Tip {
+    /// Encoded as: max_op u64 LE, seq u64 LE, the activities map's counter
+    /// u64 LE, its actor's length (u8) and bytes, then the 32-byte heads.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let actor = self.activities.1.to_bytes();
+        let mut out = Vec::with_capacity(25 + actor.len() + 32 * self.heads.len());
+        out.extend_from_slice(&self.max_op.to_le_bytes());
+        out.extend_from_slice(&self.seq.to_le_bytes());
+        out.extend_from_slice(&self.activities.0.to_le_bytes());
+        // Actor ids are at most a UUID here; a longer one cannot be encoded.
+        out.push(u8::try_from(actor.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(&actor[..actor.len().min(usize::from(u8::MAX))]);
+        for head in &self.heads {
+            out.extend_from_slice(&head.0);
+        }
+        out
+    }
+
+    /// Reads [`Tip::to_bytes`]; `None` when the bytes are not one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Tip> {
+        let u64_at = |at: usize| -> Option<u64> {
+            Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+        };
+        let (max_op, seq, counter) = (u64_at(0)?, u64_at(8)?, u64_at(16)?);
+        let actor_len = usize::from(*bytes.get(24)?);
+        let actor = bytes.get(25..25 + actor_len)?;
+        let heads = bytes.get(25 + actor_len..)?;
+        if heads.is_empty() || !heads.len().is_multiple_of(32) {
+            return None;
+        }
+        let heads = heads
+            .chunks(32)
+            .map(|c| ChangeHash::try_from(c).ok())
+            .collect::<Option<Vec<_>>>()?;
+        Some(Tip {
+            heads,
+            max_op,
+            seq,
+            activities: (counter, ActorId::from(actor)),
+        })
+    }
 }
 
 /// One centre's journal document, with typed accessors.
@@ -274,7 +321,17 @@ impl Journal {
             .max()
             .unwrap_or(0);
         let seq = self.doc.get_last_local_change().map_or(0, |c| c.seq());
-        Tip { heads, max_op, seq }
+        let activities = match &self.activities {
+            ObjId::Id(counter, actor, _) => (*counter, actor.clone()),
+            // `from_doc` finds the activities map under the root, never the root itself.
+            ObjId::Root => (0, ActorId::from(GENESIS_ACTOR)),
+        };
+        Tip {
+            heads,
+            max_op,
+            seq,
+            activities,
+        }
     }
 
     /// The change [`Journal::create`] would make at `tip`, built without
@@ -283,17 +340,17 @@ impl Journal {
     /// change durably, then hands it to [`Journal::apply_own`] — before any
     /// other change, since it depends on `tip`. The caller also makes sure `id` is new.
     pub fn prepare_create(
-        &self,
+        actor: &ActorId,
         tip: &Tip,
         id: ActivityId,
         patch: &ActivityPatch,
         stamp: Stamp<'_>,
     ) -> Result<(Change, Tip), JournalError> {
         patch.check_complete()?;
-        let automerge::ObjId::Id(counter, actor, _) = &self.activities else {
+        if tip.activities.0 == 0 {
             return Err(JournalError::NotAJournal("the activities map is the root"));
-        };
-        let activities = legacy::OpId(*counter, actor.clone());
+        }
+        let activities = legacy::OpId(tip.activities.0, tip.activities.1.clone());
         // Counters come from every change the journal holds, received ones
         // included: a peer's absurdly high counter must not overflow here.
         let exhausted = JournalError::NotAJournal("its operation counter is exhausted");
@@ -303,7 +360,7 @@ impl Journal {
             .and_then(std::num::NonZeroU64::new)
             .ok_or(exhausted)?;
         let mut builder = ChangeBuilder {
-            actor: self.doc.get_actor().clone(),
+            actor: actor.clone(),
             start_op: start_op.get(),
             ops: Vec::new(),
             last_elements: Vec::new(),
@@ -333,6 +390,7 @@ impl Journal {
             heads: vec![change.hash()],
             max_op,
             seq: tip.seq + 1,
+            activities: tip.activities.clone(),
         };
         Ok((change, next))
     }

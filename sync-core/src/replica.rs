@@ -76,17 +76,28 @@ pub struct Status {
     pub unsent: u64,
 }
 
+/// What this process knows of one journal it has used.
 #[derive(Debug)]
 struct Loaded {
-    journal: Journal,
+    /// The Automerge document, loaded from the store on first read: recording
+    /// a new activity does not need it (see [`Replica::add`]).
+    journal: Option<Journal>,
     /// Changes appended since the last snapshot, to know when to compact.
     appended: u64,
     /// New-activity changes already durable in the store but not yet applied to
     /// `journal` (see [`Replica::add`]); applied before anything reads it.
+    /// Empty while `journal` is not loaded (loading reads them from the store).
     pending: Vec<Change>,
     /// Where the next change [`Replica::add`] prepares starts. `Some` only while
     /// nothing but `add` has changed the journal since it was computed.
     tip: Option<Tip>,
+}
+
+/// A journal whose document is loaded and current (every pending change applied).
+#[derive(Debug)]
+struct Settled<'a> {
+    journal: &'a mut Journal,
+    appended: &'a mut u64,
 }
 
 /// A device's journals, open for reading and durable writing.
@@ -103,7 +114,8 @@ impl Replica {
         Replica::from_store(Store::create(path, new)?)
     }
 
-    /// Opens an existing store and loads its home journal.
+    /// Opens an existing store. Journals are loaded when first read: opening
+    /// and recording a new activity never load the whole journal.
     pub fn open(path: &Path) -> Result<Replica, ReplicaError> {
         Replica::from_store(Store::open(path)?)
     }
@@ -116,13 +128,11 @@ impl Replica {
 
     fn from_store(store: Store) -> Result<Replica, ReplicaError> {
         let home = store.home_journal().ok_or(ReplicaError::NoHomeJournal)?;
-        let mut replica = Replica {
+        Ok(Replica {
             store,
             home,
             loaded: BTreeMap::new(),
-        };
-        replica.load(home)?;
-        Ok(replica)
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -131,7 +141,7 @@ impl Replica {
 
     /// The home journal.
     pub fn journal(&mut self) -> Result<&Journal, ReplicaError> {
-        Ok(&self.settled(self.home)?.journal)
+        Ok(self.settled(self.home)?.journal)
     }
 
     /// The home journal's id.
@@ -145,7 +155,15 @@ impl Replica {
 
     /// A journal, loaded from the store on first use.
     pub fn journal_by_id(&mut self, id: JournalId) -> Result<&Journal, ReplicaError> {
-        Ok(&self.settled(id)?.journal)
+        Ok(self.settled(id)?.journal)
+    }
+
+    /// Whether this process holds `journal`'s Automerge document in memory
+    /// (it is loaded on first read; recording a new activity does not load it).
+    pub fn holds_document(&self, journal: JournalId) -> bool {
+        self.loaded
+            .get(&journal)
+            .is_some_and(|loaded| loaded.journal.is_some())
     }
 
     /// Gives the home journal a new id (the centre's, learnt at enrolment).
@@ -153,7 +171,6 @@ impl Replica {
         self.store.rekey_home(to, centre)?;
         self.loaded.clear();
         self.home = to;
-        self.load(to)?;
         Ok(())
     }
 
@@ -165,7 +182,6 @@ impl Replica {
         now: DateTime<Utc>,
     ) -> Result<ActivityId, ReplicaError> {
         let home = self.home;
-        self.load(home)?;
         match self.store.view_contains(home, id)? {
             Some(true) => return Err(JournalError::AlreadyExists(id).into()),
             Some(false) => {}
@@ -178,19 +194,16 @@ impl Replica {
                 return Ok(id);
             }
         }
-        if self.loaded[&home].pending.len() >= MAX_PENDING_CHANGES {
+        if self.known(home)?.pending.len() >= MAX_PENDING_CHANGES {
             self.settled(home)?;
         }
+        let tip = self.tip(home)?;
         let stamp = Stamp {
             author: self.store.device_name(),
             now,
         };
-        let loaded = self.loaded.get_mut(&home).expect("loaded above");
-        let tip = match &loaded.tip {
-            Some(tip) => tip.clone(),
-            None => loaded.journal.tip(),
-        };
-        let (change, next) = loaded.journal.prepare_create(&tip, id, patch, stamp)?;
+        let actor = self.store.device_id().actor();
+        let (change, next) = Journal::prepare_create(&actor, &tip, id, patch, stamp)?;
         let row = serde_json::to_vec(&new_record(id, patch, stamp)).expect("activities serialize");
         let view = ViewUpdate {
             rows: vec![(id, row)],
@@ -201,12 +214,30 @@ impl Replica {
         // The document is untouched so far: if the append fails, there is
         // nothing to undo.
         self.store
-            .append_local(home, &mut changes, &touched, Some(&view))?;
+            .append_local(home, &mut changes, &touched, (Some(&view), Some(&next)))?;
         let [change] = changes;
-        loaded.pending.push(change);
+        let loaded = self.known(home)?;
+        if loaded.journal.is_some() {
+            loaded.pending.push(change);
+        }
         loaded.tip = Some(next);
         loaded.appended += 1;
         Ok(id)
+    }
+
+    /// Where the next new activity's change starts: known in memory after an
+    /// `add`, else kept in the store, else computed from the loaded document.
+    fn tip(&mut self, id: JournalId) -> Result<Tip, ReplicaError> {
+        let loaded = self.known(id)?;
+        if let Some(tip) = &loaded.tip {
+            return Ok(tip.clone());
+        }
+        if loaded.journal.is_none()
+            && let Some(tip) = self.store.tip(id)?
+        {
+            return Ok(tip);
+        }
+        Ok(self.settled(id)?.journal.tip())
     }
 
     /// Changes the given fields of an activity in whichever journal holds it;
@@ -266,8 +297,9 @@ impl Replica {
         Ok(outcome)
     }
 
-    /// An activity from any loaded journal.
+    /// An activity from the home journal or any other loaded journal.
     pub fn get(&mut self, id: ActivityId) -> Result<Option<Activity>, ReplicaError> {
+        self.settled(self.home)?;
         let ids: Vec<JournalId> = self.loaded.keys().copied().collect();
         for journal in ids {
             if let Some(a) = self.settled(journal)?.journal.get(id)? {
@@ -342,47 +374,25 @@ impl Replica {
     }
 
     fn compact_journal(&mut self, id: JournalId) -> Result<(), ReplicaError> {
-        self.settled(id)?;
-        let loaded = self
-            .loaded
-            .get_mut(&id)
-            .expect("only loaded journals are compacted");
-        self.store.compact(id, &loaded.journal)?;
-        loaded.appended = 0;
+        let settled = settled_in(&mut self.loaded, &self.store, id)?;
+        self.store.compact(id, settled.journal)?;
+        *settled.appended = 0;
         // The snapshot is durable; the pages it freed go back to the file system
         // (milliseconds). Failing that, the file is only larger than it needs to be.
         let _ = self.store.shrink_file();
         Ok(())
     }
 
-    fn load(&mut self, id: JournalId) -> Result<(), ReplicaError> {
-        if !self.loaded.contains_key(&id) {
-            let journal = self.store.load_journal(id)?;
-            let appended = self.store.appended_count(id)?;
-            let loaded = Loaded {
-                journal,
-                appended,
-                pending: Vec::new(),
-                tip: None,
-            };
-            self.loaded.insert(id, loaded);
-        }
-        Ok(())
+    /// What this process knows of a journal, without loading its document.
+    fn known(&mut self, id: JournalId) -> Result<&mut Loaded, ReplicaError> {
+        known_in(&mut self.loaded, &self.store, id)
     }
 
     /// A journal, loaded, with every pending change applied: what every reader
     /// and every other kind of change needs. Clears the tip, since whatever
     /// follows may change the journal in other ways than `add`.
-    fn settled(&mut self, id: JournalId) -> Result<&mut Loaded, ReplicaError> {
-        self.load(id)?;
-        let loaded = self.loaded.get_mut(&id).expect("loaded above");
-        loaded.tip = None;
-        let pending = std::mem::take(&mut loaded.pending);
-        if !pending.is_empty() && loaded.journal.apply_own(pending).is_err() {
-            // The changes are durable: the store's copy of the journal has them.
-            self.reload(id)?;
-        }
-        Ok(self.loaded.get_mut(&id).expect("loaded above"))
+    fn settled(&mut self, id: JournalId) -> Result<Settled<'_>, ReplicaError> {
+        settled_in(&mut self.loaded, &self.store, id)
     }
 
     /// Who changed which field of an activity, and when (see [`Journal::history`]).
@@ -405,8 +415,8 @@ impl Replica {
     }
 
     /// Runs `edit` on a journal and persists the changes it made; on any
-    /// failure the journal is reloaded from the store. Returns true if `edit`
-    /// made at least one change.
+    /// failure the journal is dropped from memory (it is loaded again from the
+    /// store when next needed). Returns true if `edit` made at least one change.
     fn mutate_at(
         &mut self,
         id: JournalId,
@@ -414,61 +424,104 @@ impl Replica {
         now: DateTime<Utc>,
         edit: impl FnOnce(&mut Journal, Stamp<'_>) -> Result<Vec<Change>, ReplicaError>,
     ) -> Result<bool, ReplicaError> {
-        self.settled(id)?;
+        let author = self.store.device_name().to_owned();
         let stamp = Stamp {
-            author: self.store.device_name(),
+            author: &author,
             now,
         };
-        let loaded = self.loaded.get_mut(&id).expect("loaded above");
-        let mut changes = match edit(&mut loaded.journal, stamp) {
-            Ok(changes) => changes,
-            Err(e) => {
-                self.reload(id)?;
-                return Err(e);
-            }
-        };
+        let made = self.mutate_settled(id, ids, stamp, edit);
+        if made.is_err() {
+            self.forget(id);
+        }
+        made
+    }
+
+    fn mutate_settled(
+        &mut self,
+        id: JournalId,
+        ids: &[ActivityId],
+        stamp: Stamp<'_>,
+        edit: impl FnOnce(&mut Journal, Stamp<'_>) -> Result<Vec<Change>, ReplicaError>,
+    ) -> Result<bool, ReplicaError> {
+        let store = &self.store;
+        let settled = settled_in(&mut self.loaded, store, id)?;
+        let mut changes = edit(settled.journal, stamp)?;
         let Some(last) = changes.last().map(Change::hash) else {
             return Ok(false);
         };
         let touched: Vec<_> = ids.iter().map(|a| (*a, last)).collect();
-        let view = match ViewUpdate::of(&loaded.journal, ids.iter().copied()) {
-            Ok(view) => view,
-            Err(e) => {
-                self.reload(id)?;
-                return Err(e.into());
-            }
-        };
-        match self
-            .store
-            .append_local(id, &mut changes, &touched, Some(&view))
-        {
-            Ok(()) => {
-                loaded.appended += changes.len() as u64;
-                Ok(true)
-            }
-            Err(e) => {
-                self.reload(id)?;
-                Err(e.into())
-            }
-        }
+        let view = ViewUpdate::of(settled.journal, ids.iter().copied())?;
+        let tip = settled.journal.tip();
+        store.append_local(id, &mut changes, &touched, (Some(&view), Some(&tip)))?;
+        *settled.appended += changes.len() as u64;
+        Ok(true)
     }
 
-    /// Drops every loaded journal and reloads the home journal from the store
-    /// (after a failure that may have left a document half-changed).
+    /// Drops every journal from memory (after a failure that may have left a
+    /// document half-changed); each is loaded again from the store when needed.
     pub fn reload_all(&mut self) -> Result<(), ReplicaError> {
         self.loaded.clear();
-        self.load(self.home)
+        Ok(())
     }
 
-    fn reload(&mut self, id: JournalId) -> Result<(), ReplicaError> {
+    /// Drops a journal from memory; it is loaded again from the store when needed.
+    fn forget(&mut self, id: JournalId) {
         self.loaded.remove(&id);
-        self.load(id)
     }
 
-    fn loaded_doc(&mut self, journal: Uuid) -> Result<&mut Loaded, StorageFailure> {
+    fn loaded_doc(&mut self, journal: Uuid) -> Result<&mut Journal, StorageFailure> {
         self.settled(JournalId(journal))
+            .map(|settled| settled.journal)
             .map_err(|e| StorageFailure::local(e.to_string()))
     }
+}
+
+/// What this process knows of a journal (see [`Loaded`]), without loading its document.
+fn known_in<'a>(
+    loaded: &'a mut BTreeMap<JournalId, Loaded>,
+    store: &Store,
+    id: JournalId,
+) -> Result<&'a mut Loaded, ReplicaError> {
+    Ok(match loaded.entry(id) {
+        std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+        std::collections::btree_map::Entry::Vacant(entry) => entry.insert(Loaded {
+            journal: None,
+            appended: store.appended_count(id)?,
+            pending: Vec::new(),
+            tip: None,
+        }),
+    })
+}
+
+/// [`Replica::settled`] over the replica's fields, so that the store stays
+/// usable while the journal is borrowed.
+fn settled_in<'a>(
+    loaded: &'a mut BTreeMap<JournalId, Loaded>,
+    store: &Store,
+    id: JournalId,
+) -> Result<Settled<'a>, ReplicaError> {
+    let loaded = known_in(loaded, store, id)?;
+    loaded.tip = None;
+    let pending = std::mem::take(&mut loaded.pending);
+    let applied = match &mut loaded.journal {
+        Some(journal) => pending.is_empty() || journal.apply_own(pending).is_ok(),
+        None => false,
+    };
+    if !applied {
+        // Not loaded yet, or a pending change did not apply: either way the
+        // store holds every change durably.
+        loaded.journal = None;
+        loaded.journal = Some(store.load_journal(id)?);
+    }
+    let Loaded {
+        journal: Some(journal),
+        appended,
+        ..
+    } = loaded
+    else {
+        unreachable!("loaded above")
+    };
+    Ok(Settled { journal, appended })
 }
 
 /// The activities whose visible state changed since `before` (found from
@@ -491,7 +544,7 @@ fn touched_activities(doc: &automerge::Automerge, before: &[ChangeHash]) -> BTre
 
 impl SyncStorage for Replica {
     fn heads(&mut self, journal: Uuid) -> Result<Vec<ChangeHash>, StorageFailure> {
-        Ok(self.loaded_doc(journal)?.journal.heads())
+        Ok(self.loaded_doc(journal)?.heads())
     }
 
     fn epoch(&mut self, journal: Uuid) -> Result<u32, StorageFailure> {
@@ -505,7 +558,7 @@ impl SyncStorage for Replica {
         journal: Uuid,
         hashes: &[ChangeHash],
     ) -> Result<bool, StorageFailure> {
-        let doc = self.loaded_doc(journal)?.journal.doc();
+        let doc = self.loaded_doc(journal)?.doc();
         Ok(hashes.iter().all(|h| doc.get_change_by_hash(h).is_some()))
     }
 
@@ -514,7 +567,7 @@ impl SyncStorage for Replica {
         journal: Uuid,
         known: &[ChangeHash],
     ) -> Result<Vec<Change>, StorageFailure> {
-        let doc = self.loaded_doc(journal)?.journal.doc();
+        let doc = self.loaded_doc(journal)?.doc();
         let known: Vec<ChangeHash> = known
             .iter()
             .copied()
@@ -532,7 +585,7 @@ impl SyncStorage for Replica {
     }
 
     fn bundle(&mut self, journal: Uuid, hashes: &[ChangeHash]) -> Result<Vec<u8>, StorageFailure> {
-        crate::sync::memory::bundle_bytes(self.loaded_doc(journal)?.journal.doc(), hashes)
+        crate::sync::memory::bundle_bytes(self.loaded_doc(journal)?.doc(), hashes)
     }
 }
 
@@ -546,39 +599,41 @@ impl Replica {
         attested: &[(ChangeHash, AttestationTag)],
     ) -> Result<Vec<ChangeHash>, StorageFailure> {
         let id = JournalId(journal);
-        let loaded = self.loaded_doc(journal)?;
-        check_received(loaded.journal.doc(), &changes)?;
+        let persisted = self.append_received(id, changes, attested);
+        if persisted.is_err() {
+            self.forget(id);
+        }
+        persisted
+    }
+
+    fn append_received(
+        &mut self,
+        id: JournalId,
+        changes: Vec<Change>,
+        attested: &[(ChangeHash, AttestationTag)],
+    ) -> Result<Vec<ChangeHash>, StorageFailure> {
+        let local = |e: &dyn std::fmt::Display| StorageFailure::local(e.to_string());
+        let store = &self.store;
+        let settled = settled_in(&mut self.loaded, store, id).map_err(|e| local(&e))?;
+        let journal = settled.journal;
+        check_received(journal.doc(), &changes)?;
         let mut new: Vec<Change> = changes
             .into_iter()
-            .filter(|c| loaded.journal.doc().get_change_by_hash(&c.hash()).is_none())
+            .filter(|c| journal.doc().get_change_by_hash(&c.hash()).is_none())
             .collect();
         if new.is_empty() {
-            return Ok(loaded.journal.heads());
+            return Ok(journal.heads());
         }
-        let before = loaded.journal.heads();
-        let persisted = apply_guarded(loaded.journal.doc_mut(), new.clone())
-            .and_then(|()| {
-                let touched = touched_activities(loaded.journal.doc(), &before);
-                ViewUpdate::of(&loaded.journal, touched)
-                    .map_err(|e| StorageFailure::local(e.to_string()))
-            })
-            .and_then(|view| {
-                self.store
-                    .append_remote(id, &mut new, Some(&view), attested)
-                    .map_err(|e| StorageFailure::local(e.to_string()))
-            });
-        match persisted {
-            Ok(()) => {
-                let loaded = self.loaded.get_mut(&id).expect("loaded above");
-                loaded.appended += new.len() as u64;
-                Ok(loaded.journal.heads())
-            }
-            Err(e) => {
-                self.reload(id)
-                    .map_err(|r| StorageFailure::local(r.to_string()))?;
-                Err(e)
-            }
-        }
+        let before = journal.heads();
+        apply_guarded(journal.doc_mut(), new.clone())?;
+        let touched = touched_activities(journal.doc(), &before);
+        let view = ViewUpdate::of(journal, touched).map_err(|e| local(&e))?;
+        let tip = journal.tip();
+        store
+            .append_remote(id, &mut new, (Some(&view), Some(&tip)), attested)
+            .map_err(|e| local(&e))?;
+        *settled.appended += new.len() as u64;
+        Ok(journal.heads())
     }
 }
 
@@ -595,16 +650,18 @@ impl ClientStorage for Replica {
         covered: &[ChangeHash],
     ) -> Result<(), StorageFailure> {
         let id = JournalId(journal);
-        let loaded = self.loaded_doc(journal)?;
-        let doc = loaded.journal.doc();
+        let store = &self.store;
+        let journal = settled_in(&mut self.loaded, store, id)
+            .map_err(|e| StorageFailure::local(e.to_string()))?
+            .journal;
+        let doc = journal.doc();
         let known: Vec<ChangeHash> = covered
             .iter()
             .copied()
             .filter(|h| doc.get_change_by_hash(h).is_some())
             .collect();
-        let journal_ref = &self.loaded[&id].journal;
-        self.store
-            .mark_acknowledged(id, journal_ref, &known)
+        store
+            .mark_acknowledged(id, journal, &known)
             .map_err(|e| StorageFailure::local(e.to_string()))
     }
 

@@ -160,11 +160,15 @@ fn the_store_file_keeps_no_trace_of_an_erased_activity() {
     for secret in [SECRET_TITLE, SECRET_NOTES, "Zane Slepenā"] {
         assert!(!contains(&bytes, secret), "{secret:?} is still in the file");
     }
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+    // Besides the store, only the clean-close marker (length, time, inode).
+    let mut leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .expect("list")
         .map(|e| e.expect("entry").file_name())
         .collect();
-    assert_eq!(leftovers, [std::ffi::OsString::from("journal.redb")]);
+    leftovers.sort();
+    assert_eq!(leftovers, ["journal.redb", "journal.redb.closed"]);
+    let marker = std::fs::read(dir.path().join("journal.redb.closed")).expect("marker");
+    assert!(marker.len() < 100 && !contains(&marker, SECRET_TITLE));
 
     let mut replica = Replica::open(&path).expect("the store opens");
     let mut want = before;

@@ -2,6 +2,8 @@
 //! record. Each layout's file is committed under `tests/fixtures/`, made by
 //! that layout's program (`field-client init`, `add`, `edit`, `enrol`, `sync`).
 
+mod common;
+
 use std::path::PathBuf;
 
 use automerge::ChangeHash;
@@ -62,4 +64,53 @@ fn a_layout_1_store_opens_keeps_its_records_and_gains_attestations() {
             .expect("read")
             .is_empty()
     );
+}
+
+/// Layout 2 (before the kept journal tip): an enrolled device's store made by
+/// that program with `init`, `add`, `enrol`, `sync`, then `edit` and another
+/// `add` not yet sent.
+const LAYOUT_2: &str = "tests/fixtures/store-layout-2.redb";
+const LAYOUT_2_SENT: &str = "d35c2782-a183-4d5e-86f0-6e0129602000";
+const LAYOUT_2_UNSENT: &str = "2f1e9cc8-2ecb-482a-b89d-8debd6a88087";
+
+#[test]
+fn a_layout_2_store_opens_keeps_its_records_and_gains_a_kept_tip() {
+    let (_dir, path) = copy_of(LAYOUT_2);
+    let sent: ActivityId = LAYOUT_2_SENT.parse().expect("an id");
+    let unsent: ActivityId = LAYOUT_2_UNSENT.parse().expect("an id");
+    let added;
+    {
+        let mut replica = Replica::open(&path).expect("a layout-2 store opens");
+        let home = replica.journal_id();
+        assert_eq!(replica.store().tip(home).expect("the tip table"), None);
+        assert_eq!(replica.store().unsent_count(home).expect("unsent"), 2);
+        assert!(
+            !replica
+                .store()
+                .acknowledged_heads(home)
+                .expect("acknowledged heads")
+                .is_empty()
+        );
+        // The first add finds no kept tip: it loads the journal once and keeps one.
+        added = replica
+            .add(
+                ActivityId::new_random(),
+                &common::minimal("Pēc atjaunināšanas"),
+                common::at(5),
+            )
+            .expect("add");
+    }
+    let store = Store::open(&path).expect("reopens");
+    let home = store.home_journal().expect("a home journal");
+    let tip = store.tip(home).expect("read").expect("a tip is kept");
+    let mut journal = store.load_journal(home).expect("load");
+    assert_eq!(tip, journal.tip());
+    let one = journal.get(sent).expect("read").expect("kept");
+    assert_eq!(one.title, "Skolotāja loma kopienā");
+    assert_eq!(one.counts.get(Group::Teachers), 19);
+    assert_eq!(one.counts.get(Group::Parents), 4, "the edit is kept");
+    let two = journal.get(unsent).expect("read").expect("kept");
+    assert_eq!(two.title, "Darbnīca vecākiem");
+    assert!(journal.get(added).expect("read").is_some());
+    assert_eq!(store.unsent_count(home).expect("unsent"), 3);
 }

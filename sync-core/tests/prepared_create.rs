@@ -82,7 +82,7 @@ proptest! {
         let id = ActivityId::new_random();
         let when = stamp("Līga Kalniņa", 1_000);
         let made = a.create(id, &patch, when).expect("create");
-        let (prepared, tip) = { let tip = b.tip(); b.prepare_create(&tip, id, &patch, when) }.expect("prepare");
+        let (prepared, tip) = { let tip = b.tip(); Journal::prepare_create(b.doc().get_actor(), &tip, id, &patch, when) }.expect("prepare");
         prop_assert_eq!(prepared.hash(), made.hash());
         prop_assert_eq!(prepared.raw_bytes(), made.raw_bytes());
 
@@ -102,9 +102,14 @@ fn prepared_changes_chain_and_then_transactions_continue() {
     for k in 0..5 {
         let id = ActivityId::new_random();
         let when = stamp("Līga", 100 + k);
-        let (change, next) = b
-            .prepare_create(&tip, id, &minimal(&format!("Nr. {k}")), when)
-            .expect("prepare");
+        let (change, next) = Journal::prepare_create(
+            b.doc().get_actor(),
+            &tip,
+            id,
+            &minimal(&format!("Nr. {k}")),
+            when,
+        )
+        .expect("prepare");
         let made = a
             .create(id, &minimal(&format!("Nr. {k}")), when)
             .expect("create");
@@ -133,6 +138,12 @@ fn an_incomplete_patch_is_refused_without_a_change() {
     let mut patch = minimal("Bez datuma");
     patch.date = None;
     let tip = b.tip();
-    let refused = b.prepare_create(&tip, ActivityId::new_random(), &patch, stamp("Līga", 1));
+    let refused = Journal::prepare_create(
+        b.doc().get_actor(),
+        &tip,
+        ActivityId::new_random(),
+        &patch,
+        stamp("Līga", 1),
+    );
     assert!(refused.is_err());
 }

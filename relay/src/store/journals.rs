@@ -198,7 +198,7 @@ impl Journals {
             }
             apply_guarded(open.journal.doc_mut(), new.clone()).map_err(WriteFailure::Reload)?;
             open.store
-                .append_remote(JournalId(journal), &mut new, None, &[])
+                .append_remote(JournalId(journal), &mut new, (None, None), &[])
                 .map_err(|e| WriteFailure::Reload(failure(&e)))?;
             open.appended.fetch_add(new.len() as u64, Ordering::Relaxed);
             Ok(Some(open.journal.heads()))

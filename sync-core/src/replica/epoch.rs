@@ -43,9 +43,8 @@ impl Replica {
             attested,
         };
         self.store.replace_journal(id, &new, with)?;
-        self.loaded.remove(&id);
+        self.forget(id);
         self.store.rewrite_file()?;
-        self.load(id)?;
         Ok(())
     }
 

@@ -17,8 +17,8 @@ use redb::{
 };
 
 use super::tables::{
-    ACKED_HEADS, ACTIVITY_VIEW, ATTESTATIONS, CHANGES, JOURNALS, META, SETTINGS, SNAPSHOTS, UNSENT,
-    VIEW_HEADS,
+    ACKED_HEADS, ACTIVITY_VIEW, ATTESTATIONS, CHANGES, JOURNAL_TIPS, JOURNALS, META, SETTINGS,
+    SNAPSHOTS, UNSENT, VIEW_HEADS,
 };
 use super::{
     JournalId, Store, StoreError, ViewUpdate, begin_durable, decode_info, insert_info,
@@ -131,6 +131,8 @@ impl Store {
         } else {
             tx.open_table(ACKED_HEADS)?.insert(j, acked.as_slice())?;
         }
+        // The new journal's tip is written when it is next loaded.
+        super::write_tip(&tx, id, None)?;
         // The relay's tags name the old epoch: they vouch for nothing now.
         {
             let mut tags = tx.open_table(ATTESTATIONS)?;
@@ -179,7 +181,7 @@ impl Store {
         std::fs::rename(&fresh_path, &self.path).map_err(io_error)?;
         sync_parent_dir(&self.path)?;
         // Closing the old file lets the file system free its blocks.
-        self.db = fresh;
+        self.db.replace(fresh);
         Ok(())
     }
 }
@@ -216,7 +218,7 @@ fn sync_parent_dir(path: &Path) -> Result<(), StoreError> {
 }
 
 /// Names of every table this layout has; [`copy_all`] copies each.
-const TABLE_NAMES: [&str; 10] = [
+const TABLE_NAMES: [&str; 11] = [
     "meta-v1",
     "journals-v1",
     "snapshots-v1",
@@ -227,6 +229,7 @@ const TABLE_NAMES: [&str; 10] = [
     "activity_view-v1",
     "view_heads-v1",
     "attestations-v1",
+    "journal_tip-v1",
 ];
 
 /// Refuses to rewrite a file holding a table this code does not know (from
@@ -255,7 +258,8 @@ fn copy_all(from: &ReadTransaction, to: &redb::WriteTransaction) -> Result<(), S
     copy(from, to, SETTINGS)?;
     copy(from, to, ACTIVITY_VIEW)?;
     copy(from, to, VIEW_HEADS)?;
-    copy(from, to, ATTESTATIONS)
+    copy(from, to, ATTESTATIONS)?;
+    copy(from, to, JOURNAL_TIPS)
 }
 
 /// Copies one table's rows (a table the old file never had is skipped).

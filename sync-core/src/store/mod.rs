@@ -9,6 +9,7 @@
 //!
 //! The table layout is in [`tables`]; docs/STORAGE.md describes it for people.
 
+mod clean_close;
 mod erasure;
 mod tables;
 
@@ -21,21 +22,22 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use automerge::{ActorId, Automerge, Change, ChangeHash};
+use clean_close::OpenDb;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::activity::{Activity, ActivityId};
-use crate::journal::{self, Journal, JournalError};
+use crate::journal::{self, Journal, JournalError, Tip};
 use crate::sync::{AttestationTag, catch_library_panic};
 use tables::{
-    ACKED_HEADS, ACTIVITY_VIEW, ATTESTATIONS, CHANGES, FORMAT_MARKER, JOURNALS, META, SETTINGS,
-    SNAPSHOTS, UNSENT, VIEW_HEADS,
+    ACKED_HEADS, ACTIVITY_VIEW, ATTESTATIONS, CHANGES, FORMAT_MARKER, JOURNAL_TIPS, JOURNALS, META,
+    SETTINGS, SNAPSHOTS, UNSENT, VIEW_HEADS,
 };
 
 /// Layout version written by this code. Older stores are migrated on open by
 /// the numbered steps in [`migrate`]; newer ones are refused.
-pub const STORE_VERSION: u32 = 2;
+pub const STORE_VERSION: u32 = 3;
 
 /// Identity of a device: random, made when its store is created, never reused.
 /// Its 16 bytes are also the device's Automerge actor id, so every change can be
@@ -187,7 +189,7 @@ const MAX_SHRINK_PASSES: usize = 8;
 /// An open store. Holds redb's exclusive file lock until dropped.
 #[derive(Debug)]
 pub struct Store {
-    db: Database,
+    db: OpenDb,
     path: PathBuf,
     device: DeviceId,
     device_name: String,
@@ -265,7 +267,8 @@ impl Store {
             return Err(OpenError::Missing(path.to_owned()));
         }
         check_file_kind(path)?;
-        let mut store = Store::open_checked(path, |builder| {
+        let check = !clean_close::closed_cleanly(path);
+        let mut store = Store::open_checked(path, check, |builder| {
             if let Some(bytes) = cache_bytes {
                 builder.set_cache_size(bytes);
             }
@@ -295,30 +298,55 @@ impl Store {
                 reason: e.to_string(),
             }
         })?;
-        Store::from_db(label, db)
+        Store::from_db(label, OpenDb::new(db, None))
     }
 
     /// Opens a store like [`Store::open`] on storage other than a file.
     pub fn open_on(label: &Path, backend: impl redb::StorageBackend) -> Result<Store, OpenError> {
-        Store::open_checked(label, |builder| builder.create_with_backend(backend))
+        let db = Store::open_db(label, true, |builder| builder.create_with_backend(backend))?;
+        Store::from_db(label, OpenDb::new(db, None))
     }
 
+    /// Opens the file, with redb's full integrity check when `check` (see
+    /// [`clean_close`]); notes a clean close beside it when dropped.
     fn open_checked(
         path: &Path,
+        check: bool,
         open: impl FnOnce(&mut redb::Builder) -> Result<Database, redb::DatabaseError>,
     ) -> Result<Store, OpenError> {
-        let opened = catch_unwind(AssertUnwindSafe(|| {
-            open(Database::builder().set_check_integrity_on_open(true))
-        }));
-        let db = match opened {
-            Ok(Ok(db)) => db,
-            Ok(Err(e)) => return Err(open_error(path, e)),
-            Err(_) => return Err(damaged(path, "the file structure is inconsistent")),
-        };
-        Store::from_db(path, db)
+        let db = Store::open_db(path, check, open)?;
+        Store::from_db(path, OpenDb::new(db, Some(path)))
     }
 
-    fn from_db(path: &Path, db: Database) -> Result<Store, OpenError> {
+    fn open_db(
+        path: &Path,
+        check: bool,
+        open: impl FnOnce(&mut redb::Builder) -> Result<Database, redb::DatabaseError>,
+    ) -> Result<Database, OpenError> {
+        let opened = catch_unwind(AssertUnwindSafe(|| {
+            open(Database::builder().set_check_integrity_on_open(check))
+        }));
+        match opened {
+            Ok(Ok(db)) => Ok(db),
+            Ok(Err(e)) => Err(open_error(path, e)),
+            Err(_) => Err(damaged(path, "the file structure is inconsistent")),
+        }
+    }
+
+    /// Verifies the checksum of every page of the file (redb's integrity
+    /// check), repairing what redb can. `Ok(true)` when the file was whole;
+    /// a file that cannot be repaired is [`StoreError::Storage`] (corrupted).
+    pub fn check_integrity(&mut self) -> Result<bool, StoreError> {
+        let checked = catch_unwind(AssertUnwindSafe(|| self.db.check_integrity()));
+        match checked {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(StoreError::Storage(redb::Error::Corrupted(
+                "the file structure is inconsistent".into(),
+            ))),
+        }
+    }
+
+    fn from_db(path: &Path, db: OpenDb) -> Result<Store, OpenError> {
         let meta = read_meta(&db).map_err(|reason| damaged(path, &reason))?;
         let Some(meta) = meta else {
             return Err(OpenError::Foreign {
@@ -416,15 +444,17 @@ impl Store {
 
     /// Durably appends changes to a journal, and records which activities they
     /// touched as not yet sent. Returns only after the data is on disk.
+    /// `tip` is the journal's tip after them (see [`Store::tip`]), or `None`
+    /// when the caller does not know it.
     pub fn append_local(
         &self,
         journal: JournalId,
         changes: &mut [Change],
         touched: &[(ActivityId, ChangeHash)],
-        view: Option<&ViewUpdate>,
+        (view, tip): (Option<&ViewUpdate>, Option<&Tip>),
     ) -> Result<(), StoreError> {
         let tx = begin_durable(&self.db)?;
-        append_in(&tx, journal, changes, touched, view)?;
+        append_in(&tx, journal, changes, touched, (view, tip))?;
         tx.commit()?;
         Ok(())
     }
@@ -470,6 +500,30 @@ impl Store {
     pub fn rebuild_view(&self, journal: JournalId, view: &ViewUpdate) -> Result<(), StoreError> {
         let tx = begin_durable(&self.db)?;
         write_view(&tx, journal, view, true)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The journal's tip as of its last stored change (see [`Tip`]): `None`
+    /// when it was never written, or a write that could not compute it
+    /// removed it (then it comes from the loaded journal).
+    pub fn tip(&self, journal: JournalId) -> Result<Option<Tip>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let Some(bytes) = tx.open_table(JOURNAL_TIPS)?.get(journal.0.as_u128())? else {
+            return Ok(None);
+        };
+        Tip::from_bytes(bytes.value())
+            .map(Some)
+            .ok_or_else(|| StoreError::Damaged {
+                journal,
+                reason: "the journal's tip is unreadable".into(),
+            })
+    }
+
+    /// Writes the tip of a journal loaded from this store (see [`Store::tip`]).
+    pub fn set_tip(&self, journal: JournalId, tip: &Tip) -> Result<(), StoreError> {
+        let tx = begin_durable(&self.db)?;
+        write_tip(&tx, journal, Some(tip))?;
         tx.commit()?;
         Ok(())
     }
@@ -606,11 +660,11 @@ impl Store {
         &self,
         journal: JournalId,
         changes: &mut [Change],
-        view: Option<&ViewUpdate>,
+        (view, tip): (Option<&ViewUpdate>, Option<&Tip>),
         attested: &[(ChangeHash, AttestationTag)],
     ) -> Result<(), StoreError> {
         let tx = begin_durable(&self.db)?;
-        append_in(&tx, journal, changes, &[], view)?;
+        append_in(&tx, journal, changes, &[], (view, tip))?;
         if !attested.is_empty() {
             let mut table = tx.open_table(ATTESTATIONS)?;
             for (hash, tag) in attested {
@@ -845,6 +899,21 @@ fn write_view(
     Ok(())
 }
 
+/// Writes the journal's tip, or removes it when unknown (a tip left from
+/// before this write would be wrong).
+pub(crate) fn write_tip(
+    tx: &redb::WriteTransaction,
+    journal: JournalId,
+    tip: Option<&Tip>,
+) -> Result<(), StoreError> {
+    let mut table = tx.open_table(JOURNAL_TIPS)?;
+    match tip {
+        Some(tip) => table.insert(journal.0.as_u128(), tip.to_bytes().as_slice())?,
+        None => table.remove(journal.0.as_u128())?,
+    };
+    Ok(())
+}
+
 /// Moves every row of journal `from` to journal `to` (used by [`Store::rekey_home`]).
 fn move_rows(
     tx: &redb::WriteTransaction,
@@ -892,6 +961,8 @@ fn move_rows(
     tx.open_table(VIEW_HEADS)?.remove(t)?;
     tx.open_table(ACKED_HEADS)?.remove(f)?;
     tx.open_table(JOURNALS)?.remove(f)?;
+    write_tip(tx, from, None)?;
+    write_tip(tx, to, None)?;
     Ok(())
 }
 
@@ -1044,6 +1115,7 @@ fn write_new_store(
         tx.open_table(ACTIVITY_VIEW)?;
         tx.open_table(VIEW_HEADS)?;
         tx.open_table(ATTESTATIONS)?;
+        tx.open_table(JOURNAL_TIPS)?;
     }
     tx.commit()?;
     Ok(())
@@ -1055,11 +1127,12 @@ fn append_in(
     journal: JournalId,
     changes: &mut [Change],
     touched: &[(ActivityId, ChangeHash)],
-    view: Option<&ViewUpdate>,
+    (view, tip): (Option<&ViewUpdate>, Option<&Tip>),
 ) -> Result<(), StoreError> {
     if let Some(view) = view {
         write_view(tx, journal, view, false)?;
     }
+    write_tip(tx, journal, tip)?;
     let mut table = tx.open_table(CHANGES)?;
     let first = next_seq(&table, journal)?;
     for (seq, change) in (first..).zip(changes.iter_mut()) {
@@ -1088,7 +1161,7 @@ fn insert_info(
 /// adds one here and a test that opens a committed store file of the
 /// previous layout (`sync-core/tests/fixtures/`).
 fn migrate(db: &Database, from: u32) -> Result<(), StoreError> {
-    let steps: [MigrationStep; 1] = [migrate_1_to_2];
+    let steps: [MigrationStep; 2] = [migrate_1_to_2, migrate_2_to_3];
     for step in steps.iter().skip(from as usize - 1) {
         step(db)?;
     }
@@ -1103,6 +1176,17 @@ fn migrate_1_to_2(db: &Database) -> Result<(), StoreError> {
     tx.open_table(ATTESTATIONS)?;
     tx.open_table(META)?
         .insert("store_version", 2_u32.to_le_bytes().as_slice())?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Layout 3 adds `journal_tip-v1`; each journal's tip is written the first
+/// time the journal is loaded (nothing to compute here).
+fn migrate_2_to_3(db: &Database) -> Result<(), StoreError> {
+    let tx = begin_durable(db)?;
+    tx.open_table(JOURNAL_TIPS)?;
+    tx.open_table(META)?
+        .insert("store_version", 3_u32.to_le_bytes().as_slice())?;
     tx.commit()?;
     Ok(())
 }

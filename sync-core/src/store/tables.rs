@@ -67,3 +67,13 @@ pub(crate) const VIEW_HEADS: TableDefinition<u128, &[u8]> = TableDefinition::new
 /// in the same transaction as the change. Added in layout 2.
 pub(crate) const ATTESTATIONS: TableDefinition<(u128, &[u8; 32]), &[u8]> =
     TableDefinition::new("attestations-v1");
+
+/// Key: journal id / Value: [`crate::journal::Tip::to_bytes`]: the journal's
+/// heads, highest operation counter, this device's last sequence number and
+/// the activities map, as of the last change stored: what `add` needs to make
+/// the next change without loading the document. Written in the same
+/// transaction as every change a device stores; removed by any write that
+/// cannot compute it (the journal is then loaded once and the tip written
+/// again). Added in layout 3.
+pub(crate) const JOURNAL_TIPS: TableDefinition<u128, &[u8]> =
+    TableDefinition::new("journal_tip-v1");
