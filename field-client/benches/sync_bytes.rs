@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use field_client::interchange::export::{ActivityRow, write_json};
 use field_client::net;
+use field_client::owner::StoreOwner;
 use relay::enrol_code::EnrolCode;
 use relay::registry::Registry;
 use relay::server::{RELAY_IDENTITY_STEM, Relay};
@@ -239,15 +240,15 @@ const DAEMON_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// does); the daemon notices, debounces and sends them. Bytes from the add
 /// until the relay acknowledged everything.
 async fn daemon_rows(dir: &Path, counters: &Counters) {
-    let store = dir.join("journal.redb");
+    let owner = StoreOwner::open(&dir.join("journal.redb")).expect("open the store");
     let daemon = tokio::spawn({
-        let (dir, store) = (dir.to_owned(), store.clone());
-        async move { field_client::daemon::run(&dir, &store).await }
+        let (dir, owner) = (dir.to_owned(), owner.clone());
+        async move { field_client::daemon::run(&dir, &owner).await }
     });
-    wait_until_sent(&store).await;
+    wait_until_sent(&owner).await;
     println!(
         "
-Through `field-client run` (one session kept open; recorded by another process):"
+Through `field-client run` (one session kept open; recorded as the app does):"
     );
     println!(
         "{:>6} {:>10} {:>10} {:>10} {:>12} {:>8}",
@@ -258,16 +259,13 @@ Through `field-client run` (one session kept open; recorded by another process):
         tokio::time::sleep(Duration::from_secs(6)).await;
         counters.take();
         let ids: Vec<ActivityId> = {
-            let mut replica = field_client::daemon::open_waiting(&store)
-                .await
-                .expect("open the store");
+            let mut replica = owner.hold().await.expect("the store");
             record(&mut replica, n, 300_000)
         };
-        wait_until_sent(&store).await;
+        owner.note_local_change();
+        wait_until_sent(&owner).await;
         let (up, down) = counters.take();
-        let mut replica = field_client::daemon::open_waiting(&store)
-            .await
-            .expect("open the store");
+        let mut replica = owner.hold().await.expect("the store");
         let baseline = zstd_json(&mut replica, &ids) as f64;
         drop(replica);
         println!(
@@ -280,9 +278,8 @@ Through `field-client run` (one session kept open; recorded by another process):
     daemon.abort();
 }
 
-/// Waits until the store says nothing is left to send (reading it only when the
-/// daemon is not using it).
-async fn wait_until_sent(store: &Path) {
+/// Waits until the store says nothing is left to send.
+async fn wait_until_sent(owner: &StoreOwner) {
     let deadline = Instant::now() + DAEMON_SEND_TIMEOUT;
     loop {
         assert!(
@@ -290,9 +287,8 @@ async fn wait_until_sent(store: &Path) {
             "the daemon did not send within {DAEMON_SEND_TIMEOUT:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if let Ok(view) = sync_core::replica::ListView::open(store)
-            && view.status().expect("status").unsent == 0
-        {
+        let replica = owner.hold().await.expect("the store");
+        if replica.list_view().status().expect("status").unsent == 0 {
             return;
         }
     }

@@ -144,7 +144,10 @@ fn main() {
     drop(replica);
 
     let addr: SocketAddr = ADDR.parse().expect("addr");
-    let app = App::new(&store, addr);
+    let app = App::new(
+        field_client::owner::StoreOwner::open(&store).expect("open the store"),
+        addr,
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
@@ -111,10 +112,23 @@ fn open_view(store: &Path) -> Result<ListView> {
     open_with(store, ListView::open)
 }
 
+/// A running `field-client run` holds the store: it lends it (crate::owner)
+/// until this process ends. Otherwise another command holds it for a moment:
+/// wait, bounded.
 fn open_with<T>(store: &Path, open: impl Fn(&Path) -> Result<T, ReplicaError>) -> Result<T> {
-    let opened = crate::daemon::open_when_free(store, open, || {
-        eprintln!("The journal is busy (background sync?); waiting…");
-    });
+    let opened = match open(store) {
+        Err(ReplicaError::Open(OpenError::InUse(_)))
+            if crate::owner::borrow(store.parent().unwrap_or(Path::new("."))) =>
+        {
+            crate::daemon::open_when_free(store, &open, || {})
+        }
+        Err(ReplicaError::Open(OpenError::InUse(_))) => {
+            crate::daemon::open_when_free(store, &open, || {
+                eprintln!("The journal is busy (another command?); waiting…");
+            })
+        }
+        other => other,
+    };
     match opened {
         Err(ReplicaError::Open(OpenError::Missing(_))) => bail!(
             "there is no journal in {} yet; create one with `field-client init --centre NAME`",
@@ -363,12 +377,24 @@ const ENROLMENT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_sec
 /// `field-client run`: the app on `web_port` (unless `None`) and the
 /// background sync, once the device is enrolled.
 fn run_daemon(data_dir: &Path, store: &Path, web: Option<crate::web::Options>) -> Result<()> {
-    let enrolled = net::enrolment(open_view(store)?.store())?;
-    if enrolled.is_none() && web.is_none() {
-        return Err(net::NetError::NotEnrolled.into());
-    }
+    let owner = open_owner(store)?;
     let serves_app = web.is_some();
-    runtime()?.block_on(async {
+    let result = runtime()?.block_on(async {
+        let enrolled = net::enrolment(owner.hold().await?.store())?;
+        if enrolled.is_none() && web.is_none() {
+            return Err(net::NetError::NotEnrolled.into());
+        }
+        tokio::spawn({
+            let (owner, data_dir) = (Arc::clone(&owner), data_dir.to_owned());
+            async move {
+                if let Err(e) = owner.lend_to_commands(&data_dir).await {
+                    eprintln!(
+                        "warning: commands run beside this one will wait for it \
+                         (cannot listen on 127.0.0.1: {e})"
+                    );
+                }
+            }
+        });
         if let Some(options) = web {
             let port = options.port;
             let listener = crate::web::bind(port).await.with_context(|| {
@@ -381,21 +407,21 @@ fn run_daemon(data_dir: &Path, store: &Path, web: Option<crate::web::Options>) -
             std::fs::write(data_dir.join(crate::web::ADDRESS_FILE), &url)
                 .context("cannot write the app's address into the data folder")?;
             println!("The app is at {url} (open it in a browser, or run `field-client open`)");
-            let store = store.to_owned();
+            let owner = Arc::clone(&owner);
             tokio::spawn(async move {
-                if let Err(e) = crate::web::serve(listener, &store, options).await {
+                if let Err(e) = crate::web::serve(listener, owner, options).await {
                     eprintln!("error: the app stopped: {e}");
                 }
             });
         }
-        let enrolment = wait_for_enrolment(store, enrolled).await?;
+        let enrolment = wait_for_enrolment(&owner, enrolled).await?;
         eprintln!(
             "Syncing \"{}\" with {} in the background; recording stays available. Data: {}",
             enrolment.centre,
             enrolment.relay,
             store.display()
         );
-        let error = crate::daemon::run(data_dir, store).await;
+        let error = crate::daemon::run(data_dir, &owner).await;
         if serves_app && matches!(error, net::NetError::Revoked) {
             // Recording goes on: the app keeps serving what is on this
             // computer, and its status line says syncing stopped and why.
@@ -406,11 +432,21 @@ fn run_daemon(data_dir: &Path, store: &Path, web: Option<crate::web::Options>) -
             std::future::pending::<()>().await;
         }
         Err(error).context("background sync stopped")
-    })
+    });
+    crate::owner::remove_control_file(data_dir);
+    result
+}
+
+/// The store, opened once for the whole of `run` (see crate::owner).
+fn open_owner(store: &Path) -> Result<Arc<crate::owner::StoreOwner>> {
+    open_with(store, crate::owner::StoreOwner::open)
 }
 
 /// The enrolment, waiting for `field-client enrol` when there is none yet.
-async fn wait_for_enrolment(store: &Path, known: Option<net::Enrolment>) -> Result<net::Enrolment> {
+async fn wait_for_enrolment(
+    owner: &crate::owner::StoreOwner,
+    known: Option<net::Enrolment>,
+) -> Result<net::Enrolment> {
     if let Some(enrolment) = known {
         return Ok(enrolment);
     }
@@ -420,11 +456,7 @@ async fn wait_for_enrolment(store: &Path, known: Option<net::Enrolment>) -> Resu
     );
     loop {
         tokio::time::sleep(ENROLMENT_CHECK_EVERY).await;
-        let store = store.to_owned();
-        let found = tokio::task::spawn_blocking(move || -> Result<Option<net::Enrolment>> {
-            Ok(net::enrolment(open_view(&store)?.store())?)
-        })
-        .await??;
+        let found = net::enrolment(owner.hold().await?.store())?;
         if let Some(enrolment) = found {
             return Ok(enrolment);
         }

@@ -1,12 +1,11 @@
 //! `field-client run`: background sync that never blocks recording.
 //!
 //! The daemon keeps a QUIC connection to the relay open while the network
-//! allows, but opens the journal store only to handle one received frame or to
-//! start a round, and closes it right after: volunteers' `add`, `edit` and
-//! `import` commands use the store in between, waiting at most for one frame
-//! to be handled. It syncs
+//! allows. It shares the one open store of the process with the app
+//! ([`StoreOwner`]), taking it for one received frame or one round at a time;
+//! commands run beside it borrow the store (crate::owner). It syncs
 //! - when the relay announces a change by another device (`Notify`),
-//! - shortly after a local change (the store file changed; debounced),
+//! - right after a local change (the app or a command recorded something),
 //! - every [`net::RESYNC_EVERY`] in case a notification was lost,
 //!
 //! and reconnects with capped, jittered backoff when the connection drops.
@@ -16,11 +15,12 @@
 //! connection it disconnects once in sync and connects again after a local
 //! change or every [`budget::METERED_SYNC_EVERY`].
 
-use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
 
 use sync_core::sync::ClientEvent;
-use sync_core::{OpenError, Replica, ReplicaError};
+use sync_core::{OpenError, ReplicaError};
 use tokio::time::Duration;
 use uuid::Uuid;
 
@@ -28,28 +28,30 @@ use crate::adopt::adopt_and_resume;
 use crate::budget;
 use crate::budget::{Allowance, Meter};
 use crate::net::{self, NetError, SyncReport};
+use crate::owner::StoreOwner;
 use relay::transport;
 
-/// How often the daemon looks at the store file for local changes. A stat
-/// call every two seconds costs nothing; a change waits at most this long.
-const LOCAL_CHANGE_POLL: Duration = Duration::from_secs(2);
+/// Quiet time after a local change before a metered connection is opened: a
+/// volunteer entering several activities in a row causes one connection, not
+/// one per activity. (Connected, a change is sent at once.)
+const METERED_DEBOUNCE: Duration = Duration::from_secs(3);
 
-/// Quiet time after a local change before syncing: a volunteer entering
-/// several activities in a row causes one sync, not one per activity.
-const LOCAL_CHANGE_DEBOUNCE: Duration = Duration::from_secs(3);
+/// How often the daemon verifies every page checksum of the store (it also
+/// does at start): damage from outside, e.g. a failing disk, is found within
+/// a day rather than when a page is next read.
+pub const INTEGRITY_CHECK_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Longest wait for the store when another process is using it. The daemon
-/// holds it for one frame (a batch applied and committed: well under a second);
-/// other commands for under a second, an import of thousands of rows for a few.
+/// Longest wait for the store when another process is using it and no
+/// running `run` lends it: commands hold it for under a second, an import of
+/// thousands of rows for a few.
 pub const STORE_BUSY_WAIT: Duration = Duration::from_secs(10);
 
 /// Pause between attempts to open a busy store.
 pub const STORE_BUSY_RETRY: Duration = Duration::from_millis(50);
 
 /// Opens the store with `open`, waiting (bounded by [`STORE_BUSY_WAIT`], on
-/// this thread) while another process or the daemon holds it; `on_busy` runs
-/// once, when the first attempt finds it busy. For code off the async runtime:
-/// the CLI commands and the web app's store work.
+/// this thread) while another process holds it; `on_busy` runs once, when
+/// the first attempt finds it busy. For the CLI commands.
 pub fn open_when_free<T>(
     path: &Path,
     open: impl Fn(&Path) -> Result<T, ReplicaError>,
@@ -70,70 +72,26 @@ pub fn open_when_free<T>(
     }
 }
 
-/// The store, opened only while needed.
-struct StoreAccess {
-    path: PathBuf,
-    replica: Option<Replica>,
-    /// Modification time of the store file when the daemon last released it.
-    released_at_mtime: Option<SystemTime>,
-}
-
-impl StoreAccess {
-    async fn get(&mut self) -> Result<&mut Replica, NetError> {
-        if self.replica.is_none() {
-            self.replica = Some(open_waiting(&self.path).await?);
-        }
-        Ok(self.replica.as_mut().expect("opened above"))
-    }
-
-    fn release(&mut self) {
-        if self.replica.take().is_some() {
-            self.released_at_mtime = mtime(&self.path);
-        }
-    }
-
-    fn changed_since_release(&self) -> bool {
-        self.replica.is_none() && mtime(&self.path) != self.released_at_mtime
-    }
-}
-
-fn mtime(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
-/// Opens the store, waiting (bounded) while another command holds it.
-pub async fn open_waiting(path: &Path) -> Result<Replica, NetError> {
-    let deadline = Instant::now() + STORE_BUSY_WAIT;
-    loop {
-        match Replica::open(path) {
-            Err(ReplicaError::Open(OpenError::InUse(_))) if Instant::now() < deadline => {
-                tokio::time::sleep(STORE_BUSY_RETRY).await;
-            }
-            other => return Ok(other?),
-        }
-    }
-}
-
-/// Runs until the device is revoked or not enrolled; returns why it stopped.
-pub async fn run(data_dir: &Path, store: &Path) -> NetError {
-    let mut access = StoreAccess {
-        path: store.to_owned(),
-        replica: None,
-        released_at_mtime: None,
-    };
+/// Runs until the device is revoked or not enrolled, or the store is found
+/// damaged; returns why it stopped.
+pub async fn run(data_dir: &Path, owner: &Arc<StoreOwner>) -> NetError {
     let mut failures = 0_u32;
+    let mut checked_at = tokio::time::Instant::now();
     loop {
-        let outcome = connected_session(data_dir, &mut access).await;
-        if let Ok(replica) = access.get().await {
-            net::record_attempt(replica, &outcome);
+        let outcome = connected_session(data_dir, owner).await;
+        let metered = match owner.hold().await {
+            Ok(replica) => {
+                net::record_attempt(&replica, &outcome);
+                budget::plan(replica.store()).is_ok_and(|plan| plan.metered)
+            }
+            Err(_) => false,
+        };
+        if checked_at.elapsed() >= INTEGRITY_CHECK_EVERY {
+            checked_at = tokio::time::Instant::now();
+            if let Err(e) = check_integrity(owner).await {
+                return e;
+            }
         }
-        let metered = access
-            .get()
-            .await
-            .ok()
-            .and_then(|r| budget::plan(r.store()).ok())
-            .is_some_and(|plan| plan.metered);
-        access.release();
         match outcome {
             Err(e @ (NetError::Revoked | NetError::NotEnrolled)) => return e,
             Err(e @ NetError::BudgetSpent { .. }) => {
@@ -142,7 +100,7 @@ pub async fn run(data_dir: &Path, store: &Path) -> NetError {
             }
             Ok(_) if metered => {
                 failures = 0;
-                wait_for_local_change(&mut access, budget::METERED_SYNC_EVERY).await;
+                wait_for_local_change(owner, budget::METERED_SYNC_EVERY).await;
             }
             Err(e) => {
                 let wait = net::backoff(failures);
@@ -155,28 +113,28 @@ pub async fn run(data_dir: &Path, store: &Path) -> NetError {
     }
 }
 
-/// Waits (reading only the store file's time) until a local change has
-/// settled or `longest` has passed.
-async fn wait_for_local_change(access: &mut StoreAccess, longest: Duration) {
-    let give_up = tokio::time::Instant::now() + longest;
-    let mut poll = tokio::time::interval(LOCAL_CHANGE_POLL);
-    while tokio::time::Instant::now() < give_up {
-        poll.tick().await;
-        if access.changed_since_release() {
-            tokio::time::sleep(LOCAL_CHANGE_DEBOUNCE).await;
-            return;
-        }
+/// The scheduled integrity check; a damaged store stops the daemon.
+async fn check_integrity(owner: &StoreOwner) -> Result<(), NetError> {
+    let mut replica = owner.hold().await?;
+    replica.check_integrity()?;
+    Ok(())
+}
+
+/// Waits until a local change has settled or `longest` has passed.
+async fn wait_for_local_change(owner: &StoreOwner, longest: Duration) {
+    if tokio::time::timeout(longest, owner.local_change())
+        .await
+        .is_ok()
+    {
+        tokio::time::sleep(METERED_DEBOUNCE).await;
     }
 }
 
 /// One connection, within the month's data budget; the bytes it used are
 /// added to the month's total.
-async fn connected_session(
-    data_dir: &Path,
-    access: &mut StoreAccess,
-) -> Result<SyncReport, NetError> {
+async fn connected_session(data_dir: &Path, owner: &StoreOwner) -> Result<SyncReport, NetError> {
     let (enrolment, device_name, allowance, metered) = {
-        let replica = access.get().await?;
+        let replica = owner.hold().await?;
         let store = replica.store();
         let enrolment = net::enrolment(store)?.ok_or(NetError::NotEnrolled)?;
         let allowance = budget::budget_left(store)?;
@@ -188,12 +146,11 @@ async fn connected_session(
             metered,
         )
     };
-    access.release();
     let conn = net::connect_enrolled(data_dir, &device_name, &enrolment).await?;
     let mut meter = Meter::new(&conn);
-    let session = stay_in_sync(&conn, &enrolment, access, (metered, allowance), &mut meter);
+    let session = stay_in_sync(&conn, &enrolment, owner, (metered, allowance), &mut meter);
     let outcome = budget::within_budget(&conn, allowance, session).await;
-    if let Ok(replica) = access.get().await {
+    if let Ok(replica) = owner.hold().await {
         meter.settle(replica.store());
         if let Err(NetError::BudgetSpent { budget }) = &outcome {
             budget::stopped_at_budget(replica.store(), *budget);
@@ -207,7 +164,7 @@ async fn connected_session(
 async fn stay_in_sync(
     conn: &quinn::Connection,
     enrolment: &net::Enrolment,
-    access: &mut StoreAccess,
+    owner: &StoreOwner,
     (metered, allowance): (bool, Option<Allowance>),
     meter: &mut Meter,
 ) -> Result<SyncReport, NetError> {
@@ -220,11 +177,12 @@ async fn stay_in_sync(
     } else {
         vec![enrolment.journal]
     };
-    let mut session = net::start_session(access.get().await?, wanted)?;
+    let mut session = net::start_session(&mut *owner.hold().await?, wanted)?;
     let mut report = SyncReport::default();
     let mut resync_at = tokio::time::Instant::now() + net::RESYNC_EVERY;
-    let mut local_change_at: Option<tokio::time::Instant> = None;
-    let mut poll = tokio::time::interval(LOCAL_CHANGE_POLL);
+    // Whether the last step fed the session anything from the store (then an
+    // idle session has just finished a round worth recording).
+    let mut worked = true;
     let pay = |frame: &[u8]| budget::check_allowance(conn, allowance, frame.len());
     loop {
         net::flush_or_refusal(&mut session, (&mut send, &mut recv), &pay).await?;
@@ -236,11 +194,14 @@ async fn stay_in_sync(
                 }
                 ClientEvent::Downloaded { changes, .. } => report.downloaded += changes,
                 ClientEvent::Closed { reason } => return Err(net::closed(reason)),
-                ClientEvent::Health { devices } => net::keep_health(access.get().await?, devices),
+                ClientEvent::Health { devices } => {
+                    net::keep_health(&*owner.hold().await?, devices);
+                }
                 ClientEvent::NewEpoch { journal, epoch } => {
-                    let replica = access.get().await?;
+                    let mut replica = owner.hold().await?;
                     let link = (conn, &mut send);
-                    adopt_and_resume(link, replica, &mut session, (journal, epoch), &pay).await?;
+                    adopt_and_resume(link, &mut replica, &mut session, (journal, epoch), &pay)
+                        .await?;
                 }
                 ClientEvent::Erased {
                     activity,
@@ -249,36 +210,35 @@ async fn stay_in_sync(
                 ClientEvent::Idle | ClientEvent::Welcomed { .. } | ClientEvent::Synced { .. } => {}
             }
         }
-        if session.is_idle()
-            && let Some(replica) = access.replica.as_ref()
-        {
-            net::record_attempt(replica, &Ok(report));
+        if session.is_idle() && std::mem::take(&mut worked) {
+            let replica = owner.hold().await?;
+            net::record_attempt(&replica, &Ok(report));
             meter.settle(replica.store());
             if metered {
                 return Ok(report);
             }
         }
-        access.release();
         let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
             chunk = transport::read_chunk(&mut recv) => match chunk? {
                 Some(bytes) => {
-                    let replica = access.get().await?;
-                    net::guarded(replica, |r| session.handle_bytes(Instant::now(), &bytes, r))?;
+                    let mut replica = owner.hold().await?;
+                    net::guarded(&mut replica, |r| session.handle_bytes(Instant::now(), &bytes, r))?;
+                    worked = true;
                 }
                 None => session.handle_stream_closed(),
             },
             _ = net::sleep_until(deadline) => session.handle_timeout(Instant::now()),
-            _ = poll.tick() => {
-                if access.changed_since_release() && local_change_at.is_none() {
-                    local_change_at = Some(tokio::time::Instant::now() + LOCAL_CHANGE_DEBOUNCE);
-                }
+            () = owner.local_change() => {
+                let mut replica = owner.hold().await?;
+                net::guarded(&mut replica, |r| session.request_sync_all(Instant::now(), r))?;
+                worked = true;
             }
-            _ = net::sleep_until(local_change_at.or(Some(resync_at))) => {
-                local_change_at = None;
+            _ = net::sleep_until(Some(resync_at)) => {
                 resync_at = tokio::time::Instant::now() + net::RESYNC_EVERY;
-                let replica = access.get().await?;
-                net::guarded(replica, |r| session.request_sync_all(Instant::now(), r))?;
+                let mut replica = owner.hold().await?;
+                net::guarded(&mut replica, |r| session.request_sync_all(Instant::now(), r))?;
+                worked = true;
             }
         }
     }

@@ -14,6 +14,7 @@ pub mod health;
 pub mod interchange;
 pub mod net;
 pub mod output;
+pub mod owner;
 pub mod progress;
 pub mod report;
 pub mod web;

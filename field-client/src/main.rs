@@ -32,7 +32,10 @@ fn run(cli: Cli) -> Result<()> {
         Some(dir) => dir,
         None => default_data_dir()?,
     };
-    commands::run(cli.command, &data_dir)
+    let result = commands::run(cli.command, &data_dir);
+    // The command's store is closed: a running `run` that lent it takes it back.
+    field_client::owner::give_back();
+    result
 }
 
 fn default_data_dir() -> Result<PathBuf> {

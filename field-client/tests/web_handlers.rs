@@ -3,10 +3,11 @@
 //! change made elsewhere, and the language switch.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, Response, StatusCode, header};
+use field_client::owner::StoreOwner;
 use field_client::web::{App, i18n, router};
 use http_body_util::BodyExt;
 use sync_core::{ActivityId, NewStore, Replica};
@@ -16,7 +17,7 @@ const ADDR: &str = "127.0.0.1:7373";
 
 struct Fixture {
     _dir: tempfile::TempDir,
-    store: PathBuf,
+    owner: Arc<StoreOwner>,
     app: App,
 }
 
@@ -33,10 +34,11 @@ impl Fixture {
         )
         .expect("store");
         let addr: SocketAddr = ADDR.parse().expect("addr");
-        let app = App::new(&store, addr);
+        let owner = StoreOwner::open(&store).expect("open the store");
+        let app = App::new(owner.clone(), addr);
         Fixture {
             _dir: dir,
-            store,
+            owner,
             app,
         }
     }
@@ -63,9 +65,12 @@ impl Fixture {
         self.send(post(path, fields)).await
     }
 
-    fn activities(&self) -> Vec<sync_core::Activity> {
-        Replica::open(&self.store)
-            .expect("store opens")
+    /// The activities, read from the store the app holds.
+    async fn activities(&self) -> Vec<sync_core::Activity> {
+        self.owner
+            .hold()
+            .await
+            .expect("the store")
             .activities()
             .expect("activities")
     }
@@ -190,7 +195,7 @@ async fn a_form_without_this_runs_token_or_from_another_site_saves_nothing() {
         .insert("sec-fetch-site", "cross-site".parse().expect("header"));
     assert_eq!(f.send(request).await.status(), StatusCode::FORBIDDEN);
 
-    assert!(f.activities().is_empty(), "nothing was saved");
+    assert!(f.activities().await.is_empty(), "nothing was saved");
 }
 
 #[tokio::test]
@@ -209,7 +214,7 @@ async fn a_valid_form_is_saved_durably_before_the_redirect_and_only_once() {
         format!("/activities/{id}?done=saved-new")
     );
     // The redirect came after the commit: a fresh open of the store sees it.
-    let saved = f.activities();
+    let saved = f.activities().await;
     assert_eq!(saved.len(), 1);
     let a = &saved[0];
     assert_eq!(a.id, id.parse::<ActivityId>().expect("id"));
@@ -220,7 +225,7 @@ async fn a_valid_form_is_saved_durably_before_the_redirect_and_only_once() {
     // The same form sent again (a double click, a resent request) adds nothing.
     let again = f.post("/activities", &fields).await;
     assert_eq!(again.status(), StatusCode::SEE_OTHER);
-    assert_eq!(f.activities().len(), 1);
+    assert_eq!(f.activities().await.len(), 1);
 
     let (status, page) = f.get(&location(&response)).await;
     assert_eq!(status, StatusCode::OK);
@@ -252,7 +257,7 @@ async fn errors_are_shown_next_to_their_fields_and_nothing_typed_is_lost() {
     assert!(html.contains(r#"aria-describedby="title-error""#));
     assert!(html.contains("Garš apraksts, ko nedrīkst pazaudēt"));
     assert_eq!(field_value(&html, "count-parents").as_deref(), Some("7"));
-    assert!(f.activities().is_empty());
+    assert!(f.activities().await.is_empty());
 }
 
 #[tokio::test]
@@ -274,7 +279,7 @@ async fn an_edit_changes_only_what_was_changed_in_the_form() {
     fields.push(("count-teachers", "19"));
     let response = f.post(&path, &fields).await;
     assert_eq!(location(&response), format!("{path}?done=saved-edit"));
-    let a = &f.activities()[0];
+    let a = &f.activities().await[0];
     assert_eq!(a.counts.get(sync_core::Group::Teachers), 19);
     assert_eq!(a.title, "Seminārs");
 }
@@ -295,7 +300,7 @@ async fn an_edit_meeting_a_change_made_elsewhere_shows_the_change_and_saves_noth
     // The office corrects the title meanwhile (arriving by sync, or here).
     let id: ActivityId = path.rsplit('/').next().expect("id").parse().expect("id");
     {
-        let mut replica = Replica::open(&f.store).expect("store");
+        let mut replica = f.owner.hold().await.expect("the store");
         let patch = sync_core::ActivityPatch {
             title: Some("Seminārs pedagogiem".into()),
             ..Default::default()
@@ -324,7 +329,7 @@ async fn an_edit_meeting_a_change_made_elsewhere_shows_the_change_and_saves_noth
         Some("Mezgls"),
         "my change is kept"
     );
-    let a = &f.activities()[0];
+    let a = &f.activities().await[0];
     assert_eq!(a.place, "Smilšu iela 92", "nothing saved yet");
 }
 
@@ -340,7 +345,7 @@ async fn delete_then_undo_from_the_list() {
         .to_owned();
     let response = f.post(&format!("{path}/delete"), &[("csrf", &token)]).await;
     let list = location(&response);
-    assert!(f.activities()[0].deleted);
+    assert!(f.activities().await[0].deleted);
     let (_, html) = f.get(&list).await;
     assert!(
         html.contains("Aktivitāte “Darbnīca” ir izdzēsta."),
@@ -354,7 +359,7 @@ async fn delete_then_undo_from_the_list() {
         .post(&format!("{path}/restore"), &[("csrf", &token)])
         .await;
     assert_eq!(location(&response), format!("{path}?done=restored"));
-    assert!(!f.activities()[0].deleted);
+    assert!(!f.activities().await[0].deleted);
 }
 
 #[tokio::test]
@@ -488,10 +493,10 @@ async fn only_the_office_may_erase_and_it_asks_once_with_a_box_to_tick() {
         .expect("path")
         .to_owned();
     let erase = format!("{path}/erase");
-    let requests = |f: &Fixture| {
-        let replica = Replica::open(&f.store).expect("store opens");
+    async fn requests(f: &Fixture) -> Vec<sync_core::store::ErasureRequest> {
+        let replica = f.owner.hold().await.expect("the store");
         replica.store().erasure_requests().expect("requests")
-    };
+    }
 
     // A centre's device: no button, and the page and the form are refused.
     let (_, html) = f.get(&path).await;
@@ -500,7 +505,7 @@ async fn only_the_office_may_erase_and_it_asks_once_with_a_box_to_tick() {
     let ticked = [("csrf", token.as_str()), ("understood", "yes")];
     let response = f.post(&erase, &ticked).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert!(requests(&f).is_empty() && !f.activities()[0].deleted);
+    assert!(requests(&f).await.is_empty() && !f.activities().await[0].deleted);
 
     // The office: the button, a page that asks once, the box must be ticked.
     let office = field_client::net::Enrolment {
@@ -511,7 +516,7 @@ async fn only_the_office_may_erase_and_it_asks_once_with_a_box_to_tick() {
         journal: uuid::Uuid::new_v4(),
         enrolled_at: chrono::Utc::now(),
     };
-    let replica = Replica::open(&f.store).expect("store opens");
+    let replica = f.owner.hold().await.expect("the store");
     field_client::net::keep_enrolment(replica.store(), &office).expect("saved");
     drop(replica);
     let (_, html) = f.get(&path).await;
@@ -523,15 +528,15 @@ async fn only_the_office_may_erase_and_it_asks_once_with_a_box_to_tick() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST, "box not ticked");
     let response = f.post(&erase, &[("understood", "yes")]).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN, "no token");
-    assert!(requests(&f).is_empty());
+    assert!(requests(&f).await.is_empty());
 
     let response = f.post(&erase, &ticked).await;
     assert_eq!(location(&response), "/?done=erase-requested");
-    let waiting = requests(&f);
+    let waiting = requests(&f).await;
     assert_eq!(waiting.len(), 1);
     assert_eq!(path, format!("/activities/{}", waiting[0].activity));
     assert!(waiting[0].answer.is_none());
-    assert!(f.activities()[0].deleted, "hidden until erased");
+    assert!(f.activities().await[0].deleted, "hidden until erased");
     let (_, html) = f.get("/?done=erase-requested").await;
     assert!(html.contains("Dzēšana pieprasīta"), "{html}");
     let (_, html) = f.get(&path).await;

@@ -14,6 +14,7 @@
 mod epoch;
 mod erasure;
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
@@ -360,6 +361,12 @@ impl Replica {
             self.compact_journal(*id)?;
         }
         Ok(!due.is_empty())
+    }
+
+    /// Verifies every page checksum of the store file (see
+    /// [`Store::check_integrity`]); true when it was whole.
+    pub fn check_integrity(&mut self) -> Result<bool, ReplicaError> {
+        Ok(self.store.check_integrity()?)
     }
 
     /// Returns the file's free pages to the file system (see [`Store::shrink_file`]).
@@ -731,9 +738,12 @@ impl ClientStorage for Replica {
 /// kept beside the journals (see `activity_view-v1`), so it never loads an
 /// Automerge document — unless a journal's view was never built, in which case
 /// it builds and stores it once.
+///
+/// Owns its store when opened on its own ([`ListView::open`]), or borrows a
+/// replica's ([`Replica::list_view`]).
 #[derive(Debug)]
-pub struct ListView {
-    store: Store,
+pub struct ListView<S: Borrow<Store> = Store> {
+    store: S,
 }
 
 impl ListView {
@@ -744,28 +754,37 @@ impl ListView {
         }
         Ok(ListView { store })
     }
+}
 
+impl Replica {
+    /// Reading through the materialized view, on this replica's open store.
+    pub fn list_view(&self) -> ListView<&Store> {
+        ListView { store: &self.store }
+    }
+}
+
+impl<S: Borrow<Store>> ListView<S> {
     pub fn store(&self) -> &Store {
-        &self.store
+        self.store.borrow()
     }
 
     /// The journal this device records into.
     pub fn home(&self) -> Result<JournalInfo, ReplicaError> {
         let id = self
-            .store
+            .store()
             .home_journal()
             .ok_or(ReplicaError::NoHomeJournal)?;
-        Ok(self.store.journal_info(id)?)
+        Ok(self.store().journal_info(id)?)
     }
 
     /// Every activity of a journal, newest first, deleted ones included.
     pub fn activities(&self, journal: JournalId) -> Result<Vec<Activity>, ReplicaError> {
-        let mut activities = match self.store.view(journal)? {
+        let mut activities = match self.store().view(journal)? {
             Some((_, activities)) => activities,
             None => {
-                let loaded = self.store.load_journal(journal)?;
+                let loaded = self.store().load_journal(journal)?;
                 let view = ViewUpdate::full(&loaded)?;
-                self.store.rebuild_view(journal, &view)?;
+                self.store().rebuild_view(journal, &view)?;
                 loaded.activities()?
             }
         };
@@ -776,7 +795,7 @@ impl ListView {
     /// Every activity of every journal in the store, newest first.
     pub fn all_activities(&self) -> Result<Vec<(JournalInfo, Activity)>, ReplicaError> {
         let mut all = Vec::new();
-        for info in self.store.journals()? {
+        for info in self.store().journals()? {
             for activity in self.activities(info.id)? {
                 all.push((info.clone(), activity));
             }
@@ -801,14 +820,14 @@ impl ListView {
         let all = self.activities(home.id)?;
         let deleted = all.iter().filter(|a| a.deleted).count();
         let mut unsent = 0;
-        for info in self.store.journals()? {
-            unsent += self.store.unsent_count(info.id)?;
+        for info in self.store().journals()? {
+            unsent += self.store().unsent_count(info.id)?;
         }
         Ok(Status {
             centre: home.centre,
             journal_id: home.id,
-            device_id: self.store.device_id(),
-            device_name: self.store.device_name().to_owned(),
+            device_id: self.store().device_id(),
+            device_name: self.store().device_name().to_owned(),
             activities: all.len() - deleted,
             deleted,
             unsent,

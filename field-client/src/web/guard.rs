@@ -15,7 +15,7 @@ use super::App;
 pub const CSRF_FIELD: &str = "csrf";
 
 /// A fresh secret: 244 random bits from the system's generator.
-pub(super) fn new_token() -> String {
+pub(crate) fn new_token() -> String {
     format!(
         "{}{}",
         uuid::Uuid::new_v4().simple(),

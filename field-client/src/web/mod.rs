@@ -29,13 +29,18 @@ mod routes;
 mod status;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sync_core::replica::ListView;
-use sync_core::{Activity, JournalId, Replica, ReplicaError};
+use sync_core::{Activity, JournalId, Replica, ReplicaError, Store};
+
+use crate::owner::StoreOwner;
+
+/// Reading through the materialized view of the app's open store.
+type View<'a> = ListView<&'a Store>;
 
 pub use guard::CSRF_FIELD;
+pub(crate) use guard::new_token;
 pub use routes::router;
 
 /// How `field-client run` serves the app.
@@ -77,7 +82,8 @@ pub struct App {
 
 #[derive(Debug)]
 struct AppInner {
-    store: PathBuf,
+    /// The process's one open store, shared with the background sync.
+    owner: Arc<StoreOwner>,
     /// The activities read last, kept while the store's view is unchanged.
     cache: Mutex<Option<CachedView>>,
     /// The secret every form carries; made fresh at each start.
@@ -88,16 +94,16 @@ struct AppInner {
 }
 
 impl App {
-    /// The app for the store at `store`, answering on `addr`.
-    pub fn new(store: &Path, addr: SocketAddr) -> App {
-        App::with_options(store, addr, Options::default())
+    /// The app for the store `owner` holds, answering on `addr`.
+    pub fn new(owner: Arc<StoreOwner>, addr: SocketAddr) -> App {
+        App::with_options(owner, addr, Options::default())
     }
 
     /// The app as `field-client run` was told to serve it.
-    pub fn with_options(store: &Path, addr: SocketAddr, options: Options) -> App {
+    pub fn with_options(owner: Arc<StoreOwner>, addr: SocketAddr, options: Options) -> App {
         App {
             inner: Arc::new(AppInner {
-                store: store.to_owned(),
+                owner,
                 cache: Mutex::new(None),
                 csrf_token: guard::new_token(),
                 allowed_hosts: guard::hosts_for(addr),
@@ -118,7 +124,7 @@ impl App {
     /// its own; the office's, every centre's), newest first: the copy read last
     /// time while no journal's view has changed since (a list page then costs
     /// no parsing of 10,000 rows), else read afresh.
-    fn listed(&self, view: &ListView) -> Result<Arc<Vec<Listed>>, ReplicaError> {
+    fn listed(&self, view: &View<'_>) -> Result<Arc<Vec<Listed>>, ReplicaError> {
         // Heads first: a write landing between the two reads makes them
         // differ from the stored views' next time, never stale.
         let mut key = Vec::new();
@@ -156,14 +162,10 @@ impl App {
     /// Runs `f` on the store's read view, off the async threads.
     async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&ListView) -> Result<T, ReplicaError> + Send + 'static,
+        f: impl FnOnce(&View<'_>) -> Result<T, ReplicaError> + Send + 'static,
     ) -> Result<T, WebError> {
-        let store = self.inner.store.clone();
-        blocking(move || {
-            let view = crate::daemon::open_when_free(&store, ListView::open, || {})?;
-            f(&view)
-        })
-        .await
+        let held = self.inner.owner.hold().await?;
+        blocking(move || f(&held.list_view())).await
     }
 
     /// Runs `f` on the loaded journals, off the async threads; `f`'s writes
@@ -172,16 +174,18 @@ impl App {
         &self,
         f: impl FnOnce(&mut Replica) -> Result<T, ReplicaError> + Send + 'static,
     ) -> Result<T, WebError> {
-        let store = self.inner.store.clone();
-        blocking(move || {
-            let mut replica = crate::daemon::open_when_free(&store, Replica::open, || {})?;
-            let result = f(&mut replica)?;
-            if let Err(e) = replica.compact_if_needed() {
+        let mut held = self.inner.owner.hold().await?;
+        let result = blocking(move || {
+            let result = f(&mut held)?;
+            if let Err(e) = held.compact_if_needed() {
                 eprintln!("warning: could not compact the journal (your data is safe): {e}");
             }
             Ok(result)
         })
-        .await
+        .await?;
+        // The background sync sends what was recorded, now.
+        self.inner.owner.note_local_change();
+        Ok(result)
     }
 }
 
@@ -201,7 +205,7 @@ struct CachedView {
     activities: Arc<Vec<Listed>>,
 }
 
-fn view_heads(view: &ListView, journal: JournalId) -> Result<Option<Vec<[u8; 32]>>, ReplicaError> {
+fn view_heads(view: &View<'_>, journal: JournalId) -> Result<Option<Vec<[u8; 32]>>, ReplicaError> {
     let heads = view.store().view_heads(journal)?;
     Ok(heads.map(|heads| heads.iter().map(|h| h.0).collect()))
 }
@@ -240,10 +244,10 @@ impl From<ReplicaError> for WebError {
 /// Serves the app on `listener` until the process ends.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    store: &Path,
+    owner: Arc<StoreOwner>,
     options: Options,
 ) -> std::io::Result<()> {
-    let app = App::with_options(store, listener.local_addr()?, options);
+    let app = App::with_options(owner, listener.local_addr()?, options);
     axum::serve(listener, router(app)).await
 }
 

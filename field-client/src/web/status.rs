@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Local, Utc};
 use sync_core::ReplicaError;
-use sync_core::replica::ListView;
 
 use super::i18n::{self, Lang};
 use crate::budget::{self, BudgetState, Bytes, DataPlan};
@@ -24,7 +23,7 @@ pub(super) struct SyncFacts {
 
 impl SyncFacts {
     /// Reads settings and counters only, never the activities.
-    pub(super) fn read(view: &ListView) -> Result<SyncFacts, ReplicaError> {
+    pub(super) fn read(view: &super::View<'_>) -> Result<SyncFacts, ReplicaError> {
         let store = view.store();
         let mut waiting = 0;
         for journal in store.journals()? {

@@ -1,0 +1,242 @@
+//! One owner of the store per process, and lending it to a command.
+//!
+//! `field-client run` opens the store once ([`StoreOwner`]): its sync loop and
+//! its app take turns on that one open store, and the journal stays loaded
+//! in memory between them (opening it again for every frame or request would
+//! reload it: a fifth of a second at 10,000 activities).
+//!
+//! A command run beside it (`field-client add`, `list`, `import`…) finds the
+//! store in use (redb locks the file) and asks the running process to lend it
+//! ([`borrow`]): over a connection to 127.0.0.1 it sends the token the
+//! process wrote into the data folder ([`CONTROL_FILE`], readable only by
+//! the folder's owner); the process closes the store, answers, and keeps
+//! everyone else off it until the connection ends, that is until the
+//! command has finished (or died: the operating system closes the
+//! connection). The command opens the store itself, as it always does, so
+//! every command works the same beside `run` as without it; the store it
+//! finds was just closed cleanly, so opening costs a millisecond.
+//!
+//! Afterwards the owner opens the store again when next needed, and tells
+//! the sync loop that something may have been recorded.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use sync_core::{OpenError, Replica, ReplicaError};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{Notify, OwnedMutexGuard};
+
+/// The file in the data folder where a running `run` says how to reach it:
+/// `<port> <token>`, written at start (owner-only permissions), removed at exit.
+pub const CONTROL_FILE: &str = "run-control";
+
+/// How long a connection to the lending port may take to say what it wants:
+/// a command sends one short line at once; anything slower is not one of ours.
+const LEND_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a command waits for the running process to lend the store: it
+/// first finishes the frame or request it is handling (well under a second;
+/// an import through the app, a few seconds).
+const LEND_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest wait to open the store again after a lend: the command's process
+/// may close its connection a moment before the operating system releases
+/// its lock on the file.
+const REOPEN_WAIT: Duration = Duration::from_secs(10);
+
+/// Pause between attempts to open a store still locked.
+const REOPEN_RETRY: Duration = Duration::from_millis(5);
+
+/// Longest request line accepted on the lending port.
+const MAX_REQUEST_BYTES: u64 = 128;
+
+const REQUEST: &str = "KRC-LEND 1";
+const ANSWER: &str = "LENT";
+
+/// The store of a `run` process, opened once and shared by the sync loop and
+/// the app. `None` inside while lent to a command (or not yet opened).
+#[derive(Debug)]
+pub struct StoreOwner {
+    path: PathBuf,
+    slot: Arc<tokio::sync::Mutex<Option<Replica>>>,
+    local_change: Notify,
+}
+
+/// The store, held: nobody else uses it until this is dropped.
+pub struct Held(OwnedMutexGuard<Option<Replica>>);
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Held")
+    }
+}
+
+impl std::ops::Deref for Held {
+    type Target = Replica;
+    fn deref(&self) -> &Replica {
+        self.0.as_ref().expect("a held store is open")
+    }
+}
+
+impl std::ops::DerefMut for Held {
+    fn deref_mut(&mut self) -> &mut Replica {
+        self.0.as_mut().expect("a held store is open")
+    }
+}
+
+impl StoreOwner {
+    /// Opens the store now, with the full integrity check (a damaged store
+    /// is refused at start, not found by chance later).
+    pub fn open(path: &Path) -> Result<Arc<StoreOwner>, ReplicaError> {
+        let mut replica = Replica::open(path)?;
+        replica.check_integrity()?;
+        Ok(Arc::new(StoreOwner {
+            path: path.to_owned(),
+            slot: Arc::new(tokio::sync::Mutex::new(Some(replica))),
+            local_change: Notify::new(),
+        }))
+    }
+
+    /// The store for as long as the result is kept, opened again if it was lent.
+    pub async fn hold(&self) -> Result<Held, ReplicaError> {
+        let mut slot = Arc::clone(&self.slot).lock_owned().await;
+        if slot.is_none() {
+            *slot = Some(reopen(&self.path).await?);
+        }
+        Ok(Held(slot))
+    }
+
+    /// Says that something was recorded (the sync loop sends it).
+    pub fn note_local_change(&self) {
+        self.local_change.notify_one();
+    }
+
+    /// Resolves at the next [`StoreOwner::note_local_change`] (or at once if
+    /// one came since the last call).
+    pub async fn local_change(&self) {
+        self.local_change.notified().await;
+    }
+
+    /// Lends the store to commands that ask, until the process ends: listens
+    /// on 127.0.0.1 and writes [`CONTROL_FILE`] into `data_dir`.
+    pub async fn lend_to_commands(self: Arc<Self>, data_dir: &Path) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let token = crate::web::new_token();
+        write_control_file(data_dir, listener.local_addr()?, &token)?;
+        loop {
+            let (stream, _) = listener.accept().await?;
+            // One at a time: a lend holds the store anyway. A connection
+            // that is not a command of ours is simply closed.
+            let _ = self.lend_once(stream, &token).await;
+        }
+    }
+
+    async fn lend_once(&self, stream: tokio::net::TcpStream, token: &str) -> std::io::Result<()> {
+        let mut stream = tokio::io::BufReader::new(stream);
+        let mut line = String::new();
+        let mut request = (&mut stream).take(MAX_REQUEST_BYTES);
+        tokio::time::timeout(LEND_REQUEST_TIMEOUT, request.read_line(&mut line))
+            .await
+            .map_err(|_| std::io::Error::other("no request in time"))??;
+        if line.trim_end() != format!("{REQUEST} {token}") {
+            return Err(std::io::Error::other("not a lend request with our token"));
+        }
+        let mut slot = self.slot.lock().await;
+        // Closing the store releases its lock on the file (and notes a
+        // clean close, so the command opens it without the full check).
+        drop(slot.take());
+        stream
+            .get_mut()
+            .write_all(format!("{ANSWER}\n").as_bytes())
+            .await?;
+        // Held until the command is done: its end closes the connection.
+        let mut rest = [0_u8; 64];
+        while stream.read(&mut rest).await? > 0 {}
+        drop(slot);
+        self.note_local_change();
+        Ok(())
+    }
+}
+
+/// Removes [`CONTROL_FILE`] (at the end of `run`; a leftover one is harmless:
+/// nobody answers on its port with its token).
+pub fn remove_control_file(data_dir: &Path) {
+    let _ = std::fs::remove_file(data_dir.join(CONTROL_FILE));
+}
+
+fn write_control_file(data_dir: &Path, addr: SocketAddr, token: &str) -> std::io::Result<()> {
+    let path = data_dir.join(CONTROL_FILE);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path)?;
+    writeln!(file, "{} {token}", addr.port())
+}
+
+async fn reopen(path: &Path) -> Result<Replica, ReplicaError> {
+    let deadline = Instant::now() + REOPEN_WAIT;
+    loop {
+        match Replica::open(path) {
+            Err(ReplicaError::Open(OpenError::InUse(_))) if Instant::now() < deadline => {
+                tokio::time::sleep(REOPEN_RETRY).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A store lent by the running `run`: it stays lent while this lives.
+#[derive(Debug)]
+pub struct Lease {
+    _connection: TcpStream,
+}
+
+/// The lease this process holds, kept until [`give_back`] (or the process ends).
+static LEASE: Mutex<Option<Lease>> = Mutex::new(None);
+
+/// Asks the `run` process of `data_dir` to lend its store; true once it
+/// did (the store is then free for this process until [`give_back`]).
+/// False when no `run` answers: the caller waits for the store as before.
+pub fn borrow(data_dir: &Path) -> bool {
+    match ask_to_lend(data_dir) {
+        Ok(lease) => {
+            *LEASE.lock().unwrap_or_else(PoisonError::into_inner) = Some(lease);
+            true
+        }
+        // No `run` answering (none running, or a leftover control file).
+        Err(_) => false,
+    }
+}
+
+/// Ends the lease (if any): the `run` process takes its store back. Call
+/// after the store is closed.
+pub fn give_back() {
+    drop(LEASE.lock().unwrap_or_else(PoisonError::into_inner).take());
+}
+
+fn ask_to_lend(data_dir: &Path) -> std::io::Result<Lease> {
+    let control = std::fs::read_to_string(data_dir.join(CONTROL_FILE))?;
+    let (port, token) = control
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| std::io::Error::other("the control file is not ours"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| std::io::Error::other("the control file names no port"))?;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let stream = TcpStream::connect_timeout(&addr, LEND_REQUEST_TIMEOUT)?;
+    stream.set_read_timeout(Some(LEND_ANSWER_TIMEOUT))?;
+    (&stream).write_all(format!("{REQUEST} {token}\n").as_bytes())?;
+    let mut answer = String::new();
+    BufReader::new(std::io::Read::take(&stream, MAX_REQUEST_BYTES)).read_line(&mut answer)?;
+    if answer.trim_end() != ANSWER {
+        return Err(std::io::Error::other("the answer was not a lend"));
+    }
+    Ok(Lease {
+        _connection: stream,
+    })
+}

@@ -1,0 +1,445 @@
+//! Issue 13's table, end to end: the release `field-client` CLI and a real
+//! `relay serve` process on loopback, with a journal of realistic Latvian
+//! activities (about 925 bytes of JSON each).
+//!
+//! `cargo bench -p tests --bench scale [-- SIZE...]` (default: 10000; the
+//! issue also asks for 50000). For each SIZE, with SIZE − 100 activities
+//! imported first:
+//! - import of the CSV (whole process; peak memory sampled from /proc, Linux);
+//! - the device's first `sync` (everything up to the relay's durable `Ack`);
+//! - `sync` with nothing to do;
+//! - 100 `field-client add` processes (each to durable), then one `sync`;
+//! - the office's first download of the whole journal;
+//! - bytes per activity of the device's, the relay's and the office's files;
+//! - beside a running `field-client run`: `add` processes (they borrow its
+//!   store) and the time from starting each until `run` reports the relay's
+//!   `Ack` for it.
+//!
+//! Medians of 3 where a step can be repeated without changing the journal.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+/// New activities recorded after the first sync, as in the issue.
+const NEW_ACTIVITIES: usize = 100;
+
+/// Adds timed beside a running `field-client run`.
+const ADDS_BESIDE_RUN: usize = 20;
+
+/// Longest wait for `run` to report an `Ack`.
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![10_000]
+    } else {
+        sizes
+    };
+    let fc = tests::field_client_bin();
+    let relay = tests::relay_bin();
+    for size in sizes {
+        println!("\n== journal of {size} activities ==");
+        run_size(&fc, &relay, size);
+    }
+}
+
+fn run_size(fc: &Path, relay_bin: &Path, size: usize) {
+    let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let relay = RelayProcess::start(relay_bin, &root.path().join("relay"));
+    let centre = relay.admin(&["centre", "add", "Daugavpils KRC"]);
+    let device = root.path().join("device");
+    let first = size - NEW_ACTIVITIES;
+    let csv = root.path().join("activities.csv");
+    std::fs::write(&csv, activities_csv(0, first)).expect("write CSV");
+    cli(
+        fc,
+        &device,
+        &[
+            "init",
+            "--centre",
+            "Daugavpils KRC",
+            "--device-name",
+            "Mezgls",
+        ],
+    );
+    let (import, peak) = timed_with_peak(fc, &device, &["import", csv.to_str().expect("UTF-8")]);
+    report(
+        &format!("import {first} CSV rows"),
+        import,
+        &format!("peak {:.0} MB", peak as f64 / 1e6),
+    );
+    let code = relay.admin(&["enrol-code", "--centre", centre.trim()]);
+    cli(fc, &device, &["enrol", code.trim()]);
+    report(
+        &format!("first sync of {first}"),
+        timed(fc, &device, &["sync"]),
+        "",
+    );
+    let idle: Vec<Duration> = (0..3).map(|_| timed(fc, &device, &["sync"])).collect();
+    report("sync with nothing to do", median(idle), "");
+    let adds: Vec<Duration> = (0..NEW_ACTIVITIES)
+        .map(|i| timed(fc, &device, &add_args(first + i)))
+        .collect();
+    report_spread(&format!("CLI add at {first}..{size} (whole process)"), adds);
+    report(
+        &format!("sync of {NEW_ACTIVITIES} new activities"),
+        timed(fc, &device, &["sync"]),
+        "",
+    );
+    let office = root.path().join("office");
+    cli(
+        fc,
+        &office,
+        &["init", "--centre", "IIC birojs", "--device-name", "Birojs"],
+    );
+    let code = relay.admin(&["enrol-code", "--office"]);
+    cli(fc, &office, &["enrol", code.trim()]);
+    report(
+        &format!("office's first download of {size}"),
+        timed(fc, &office, &["sync"]),
+        "",
+    );
+    let per = |path: PathBuf| std::fs::metadata(&path).map_or(0, |m| m.len()) as f64 / size as f64;
+    let relay_file = journal_file(&relay.dir);
+    println!(
+        "{:<48} device {:>6.0} B, relay {:>6.0} B, office {:>6.0} B",
+        "store bytes per activity",
+        per(device.join("journal.redb")),
+        per(relay_file),
+        per(office.join("journal.redb")),
+    );
+    beside_run(fc, &device, size);
+}
+
+/// `add` processes beside a running `field-client run`, and each one's time
+/// until `run` says the relay stored it.
+fn beside_run(fc: &Path, device: &Path, size: usize) {
+    let mut run = Command::new(fc)
+        .arg("--data-dir")
+        .arg(device)
+        .args(["run", "--no-web"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start field-client run");
+    let said = follow(run.stderr.take().expect("piped"));
+    wait_for(&said, "in the background");
+    // Its first round (nothing to send) and a moment to settle.
+    std::thread::sleep(Duration::from_secs(2));
+    while said.try_recv().is_ok() {}
+    let (mut adds, mut acked) = (Vec::new(), Vec::new());
+    for i in 0..ADDS_BESIDE_RUN {
+        let started = Instant::now();
+        adds.push(timed(fc, device, &add_args(size + i)));
+        wait_for(&said, "stored 1 changes");
+        acked.push(started.elapsed());
+    }
+    let _ = run.kill();
+    let _ = run.wait();
+    report_spread("CLI add beside `run` (whole process)", adds);
+    report_spread("CLI add beside `run` → relay Ack", acked);
+}
+
+fn add_args(i: usize) -> Vec<String> {
+    let row = Row::new(i);
+    let mut args = vec![
+        "add".to_owned(),
+        "--title".into(),
+        row.title,
+        "--kind".into(),
+        row.kind.into(),
+        "--date".into(),
+        row.date,
+        "--start".into(),
+        row.start,
+        "--hours".into(),
+        row.hours,
+        "--place".into(),
+        PLACE.into(),
+        "--description".into(),
+        row.description,
+        "--notes".into(),
+        NOTES.into(),
+    ];
+    for o in &row.organisers {
+        args.extend(["--organiser".into(), o.clone()]);
+    }
+    for inst in &row.institutions {
+        args.extend(["--institution".into(), inst.clone()]);
+    }
+    for (group, n) in row.counts {
+        args.extend(["--count".into(), format!("{group}={n}")]);
+    }
+    args
+}
+
+const PLACE: &str = "Daugavpils, Smilšu iela 92, BJC \"Mezgls\"";
+const NOTES: &str = "Atsauksmes pozitīvas; nākamā tikšanās paredzēta pēc mēneša.";
+const GROUPS: [&str; 5] = [
+    "teachers",
+    "children_and_youth",
+    "parents",
+    "municipal_staff",
+    "volunteers",
+];
+
+/// One realistic activity, numbered.
+struct Row {
+    title: String,
+    kind: &'static str,
+    date: String,
+    start: String,
+    hours: String,
+    organisers: Vec<String>,
+    institutions: Vec<String>,
+    counts: Vec<(&'static str, usize)>,
+    description: String,
+}
+
+impl Row {
+    fn new(i: usize) -> Row {
+        Row {
+            title: format!("Seminārs skolotājiem \"Skolas un ģimenes sadarbība\" nr. {i}"),
+            kind: ["seminar", "workshop", "training", "event"][i % 4],
+            date: format!("2026-{:02}-{:02}", 1 + i % 12, 1 + i % 28),
+            start: format!("{:02}:{:02}", 9 + i % 9, (i % 4) * 15),
+            hours: format!("{}", 1 + i % 6),
+            organisers: vec!["Inese Kalniņa".into(), format!("Jānis Ozoliņš {}", i % 7)],
+            institutions: vec![
+                format!("{}.PII", i % 30),
+                format!("{}.vsk", i % 17),
+                "Daugavpils pilsētas Izglītības pārvalde".into(),
+            ],
+            counts: GROUPS
+                .iter()
+                .take(2 + i % 4)
+                .enumerate()
+                .map(|(g, name)| (*name, (i * (g + 3)) % 40))
+                .collect(),
+            description: format!(
+                "Dalībnieki apsprieda skolas un ģimenes sadarbības formas, dalījās pieredzē \
+                 un izstrādāja kopīgu rīcības plānu nākamajam mācību gadam. Sesija {i}."
+            ),
+        }
+    }
+}
+
+/// Rows `from..from + n` as CSV in the export's columns.
+fn activities_csv(from: usize, n: usize) -> String {
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut out = String::from("title,kind,date,start,hours,place,organisers,institutions,");
+    out.push_str(&GROUPS.join(","));
+    out.push_str(",description,notes\n");
+    for i in from..from + n {
+        let row = Row::new(i);
+        let mut counts = vec![String::new(); GROUPS.len()];
+        for (g, (_, n)) in row.counts.iter().enumerate() {
+            counts[g] = n.to_string();
+        }
+        let fields = [
+            quote(&row.title),
+            row.kind.into(),
+            row.date,
+            row.start,
+            row.hours,
+            quote(PLACE),
+            quote(&row.organisers.join("; ")),
+            quote(&row.institutions.join("; ")),
+            counts.join(","),
+            quote(&row.description),
+            quote(NOTES),
+        ];
+        out.push_str(&fields.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+struct RelayProcess {
+    dir: PathBuf,
+    child: Child,
+}
+
+impl RelayProcess {
+    fn start(bin: &Path, dir: &Path) -> RelayProcess {
+        std::fs::create_dir_all(dir).expect("relay folder");
+        let mut child = Command::new(bin)
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start relay serve");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("piped"))
+            .read_line(&mut first)
+            .expect("the relay's first line");
+        let addr = first
+            .split_whitespace()
+            .nth(3)
+            .expect("an address")
+            .to_owned();
+        std::fs::write(dir.join("public-address"), &addr).expect("public address");
+        RelayProcess {
+            dir: dir.to_owned(),
+            child,
+        }
+    }
+
+    fn admin(&self, args: &[&str]) -> String {
+        let out = Command::new(tests::relay_bin())
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .expect("relay admin command");
+        assert!(
+            out.status.success(),
+            "relay {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The id or code is the last line, or the line of the code.
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let code = stdout.lines().find(|l| l.trim_start().starts_with("KRC"));
+        code.or(stdout.lines().last())
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The relay's one centre journal file.
+fn journal_file(relay_dir: &Path) -> PathBuf {
+    std::fs::read_dir(relay_dir.join("journals"))
+        .expect("the relay's journals")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "redb"))
+        .expect("a journal file")
+}
+
+fn cli(fc: &Path, data_dir: &Path, args: &[&str]) {
+    let out = Command::new(fc)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .output()
+        .expect("field-client");
+    assert!(
+        out.status.success(),
+        "field-client {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn timed<S: AsRef<std::ffi::OsStr>>(fc: &Path, data_dir: &Path, args: &[S]) -> Duration {
+    timed_with_peak(fc, data_dir, args).0
+}
+
+/// Wall time of one whole process, and its peak resident memory (sampled
+/// every 10 ms from /proc on Linux; 0 elsewhere).
+fn timed_with_peak<S: AsRef<std::ffi::OsStr>>(
+    fc: &Path,
+    data_dir: &Path,
+    args: &[S],
+) -> (Duration, u64) {
+    let started = Instant::now();
+    let mut child = Command::new(fc)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("field-client");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        peak = peak.max(high_water_mark(&status_file));
+        std::thread::sleep(
+            Duration::from_millis(10).min(started.elapsed() / 4 + Duration::from_micros(200)),
+        );
+    };
+    let elapsed = started.elapsed();
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut stderr) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
+        }
+        panic!("field-client failed: {err}");
+    }
+    (elapsed, peak)
+}
+
+fn high_water_mark(status_file: &str) -> u64 {
+    std::fs::read_to_string(status_file)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn follow(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_for(lines: &Receiver<String>, needle: &str) {
+    let deadline = Instant::now() + ACK_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return,
+            Ok(_) => {}
+            Err(_) => panic!("no line with {needle:?} within {ACK_TIMEOUT:?}"),
+        }
+    }
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn report(what: &str, time: Duration, extra: &str) {
+    println!("{what:<48} {:>9.1} ms {extra}", time.as_secs_f64() * 1e3);
+}
+
+fn report_spread(what: &str, mut times: Vec<Duration>) {
+    times.sort();
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
+    println!(
+        "{what:<48} median {:>7.1} ms, p99 {:>7.1} ms (n = {})",
+        at(0.5),
+        at(0.99),
+        times.len()
+    );
+}
