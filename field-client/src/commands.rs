@@ -358,7 +358,7 @@ fn sync_now(data_dir: &Path, store: &Path) -> Result<()> {
     });
     net::record_attempt(&replica, &outcome);
     let report = outcome.context("the sync did not finish")?;
-    let unsent = replica.status()?.unsent;
+    let unsent = replica.unsent_total()?;
     println!(
         "Sent {} changes, received {} changes.",
         report.uploaded, report.downloaded

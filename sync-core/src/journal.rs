@@ -109,6 +109,11 @@ pub struct Tip {
 }
 
 impl Tip {
+    /// The journal's heads at this tip.
+    pub fn heads(&self) -> &[ChangeHash] {
+        &self.heads
+    }
+
     /// Encoded as: max_op u64 LE, seq u64 LE, the activities map's counter
     /// u64 LE, its actor's length (u8) and bytes, then the 32-byte heads.
     pub fn to_bytes(&self) -> Vec<u8> {

@@ -32,6 +32,13 @@ pub const MAX_ACTIVITY_HOURS: f64 = 2_000.0;
 /// 10,000 activities), so it should not run after every add.
 pub const COMPACT_AFTER_CHANGES: u64 = 500;
 
+/// Bytes of changes appended (since a journal was loaded or compacted) after
+/// which the store folds them into a snapshot, whatever their number: an
+/// import or a large download appends tens of kilobytes per change, stored
+/// as written (about 730 bytes per activity, against 180 in a snapshot), and
+/// the file would keep them until 500 changes had come.
+pub const COMPACT_AFTER_BYTES: u64 = 1024 * 1024;
+
 /// New activities durably stored but not yet applied to the in-memory journal
 /// (a durable add returns before Automerge's slow per-operation insert; applying
 /// a batch later costs about a fifth per change of applying each one alone). The

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::activity::{Activity, ActivityId, ActivityPatch};
 use crate::journal::{Journal, JournalError, Stamp, Tip, new_record};
-use crate::limits::{COMPACT_AFTER_CHANGES, MAX_PENDING_CHANGES};
+use crate::limits::{COMPACT_AFTER_BYTES, COMPACT_AFTER_CHANGES, MAX_PENDING_CHANGES};
 use crate::store::{
     DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store, StoreError, ViewUpdate,
 };
@@ -85,6 +85,9 @@ struct Loaded {
     journal: Option<Journal>,
     /// Changes appended since the last snapshot, to know when to compact.
     appended: u64,
+    /// Bytes of the changes this process appended since it loaded the
+    /// journal or compacted it (see [`COMPACT_AFTER_BYTES`]).
+    appended_bytes: u64,
     /// New-activity changes already durable in the store but not yet applied to
     /// `journal` (see [`Replica::add`]); applied before anything reads it.
     /// Empty while `journal` is not loaded (loading reads them from the store).
@@ -99,6 +102,18 @@ struct Loaded {
 struct Settled<'a> {
     journal: &'a mut Journal,
     appended: &'a mut u64,
+    appended_bytes: &'a mut u64,
+}
+
+impl Settled<'_> {
+    /// Counts changes just appended to the store.
+    fn appended_now(&mut self, changes: &[Change]) {
+        *self.appended += changes.len() as u64;
+        *self.appended_bytes += changes
+            .iter()
+            .map(|c| c.raw_bytes().len() as u64)
+            .sum::<u64>();
+    }
 }
 
 /// A device's journals, open for reading and durable writing.
@@ -172,6 +187,9 @@ impl Replica {
         self.store.rekey_home(to, centre)?;
         self.loaded.clear();
         self.home = to;
+        // Every row moved: give the pages of the old ones back to the file
+        // system. Failing that, the file is only larger than it needs to be.
+        let _ = self.store.shrink_file();
         Ok(())
     }
 
@@ -217,12 +235,14 @@ impl Replica {
         self.store
             .append_local(home, &mut changes, &touched, (Some(&view), Some(&next)))?;
         let [change] = changes;
+        let change_len = change.raw_bytes().len() as u64;
         let loaded = self.known(home)?;
         if loaded.journal.is_some() {
             loaded.pending.push(change);
         }
         loaded.tip = Some(next);
         loaded.appended += 1;
+        loaded.appended_bytes += change_len;
         Ok(id)
     }
 
@@ -330,22 +350,16 @@ impl Replica {
         Ok(all)
     }
 
+    /// The home journal's figures, read from the materialized view (the
+    /// document is not loaded for them).
     pub fn status(&mut self) -> Result<Status, ReplicaError> {
-        let all = self.journal()?.activities()?;
-        let deleted = all.iter().filter(|a| a.deleted).count();
-        let mut unsent = 0;
-        for info in self.store.journals()? {
-            unsent += self.store.unsent_count(info.id)?;
-        }
-        Ok(Status {
-            centre: self.info()?.centre,
-            journal_id: self.home,
-            device_id: self.store.device_id(),
-            device_name: self.store.device_name().to_owned(),
-            activities: all.len() - deleted,
-            deleted,
-            unsent,
-        })
+        self.list_view().status()
+    }
+
+    /// Activities (in any journal) with local changes the relay has not
+    /// durably acknowledged.
+    pub fn unsent_total(&self) -> Result<u64, ReplicaError> {
+        self.list_view().unsent_total()
     }
 
     /// Folds appended changes into snapshots where there are many of them.
@@ -354,7 +368,9 @@ impl Replica {
         let due: Vec<JournalId> = self
             .loaded
             .iter()
-            .filter(|(_, l)| l.appended >= COMPACT_AFTER_CHANGES)
+            .filter(|(_, l)| {
+                l.appended >= COMPACT_AFTER_CHANGES || l.appended_bytes >= COMPACT_AFTER_BYTES
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in &due {
@@ -384,6 +400,7 @@ impl Replica {
         let settled = settled_in(&mut self.loaded, &self.store, id)?;
         self.store.compact(id, settled.journal)?;
         *settled.appended = 0;
+        *settled.appended_bytes = 0;
         // The snapshot is durable; the pages it freed go back to the file system
         // (milliseconds). Failing that, the file is only larger than it needs to be.
         let _ = self.store.shrink_file();
@@ -451,7 +468,7 @@ impl Replica {
         edit: impl FnOnce(&mut Journal, Stamp<'_>) -> Result<Vec<Change>, ReplicaError>,
     ) -> Result<bool, ReplicaError> {
         let store = &self.store;
-        let settled = settled_in(&mut self.loaded, store, id)?;
+        let mut settled = settled_in(&mut self.loaded, store, id)?;
         let mut changes = edit(settled.journal, stamp)?;
         let Some(last) = changes.last().map(Change::hash) else {
             return Ok(false);
@@ -460,7 +477,7 @@ impl Replica {
         let view = ViewUpdate::of(settled.journal, ids.iter().copied())?;
         let tip = settled.journal.tip();
         store.append_local(id, &mut changes, &touched, (Some(&view), Some(&tip)))?;
-        *settled.appended += changes.len() as u64;
+        settled.appended_now(&changes);
         Ok(true)
     }
 
@@ -494,6 +511,7 @@ fn known_in<'a>(
         std::collections::btree_map::Entry::Vacant(entry) => entry.insert(Loaded {
             journal: None,
             appended: store.appended_count(id)?,
+            appended_bytes: 0,
             pending: Vec::new(),
             tip: None,
         }),
@@ -518,17 +536,28 @@ fn settled_in<'a>(
         // Not loaded yet, or a pending change did not apply: either way the
         // store holds every change durably.
         loaded.journal = None;
-        loaded.journal = Some(store.load_journal(id)?);
+        let mut journal = store.load_journal(id)?;
+        if store.tip(id)?.is_none() {
+            // Kept from now on (every write updates it), so that the next
+            // process records and syncs without loading the journal.
+            store.set_tip(id, &journal.tip())?;
+        }
+        loaded.journal = Some(journal);
     }
     let Loaded {
         journal: Some(journal),
         appended,
+        appended_bytes,
         ..
     } = loaded
     else {
         unreachable!("loaded above")
     };
-    Ok(Settled { journal, appended })
+    Ok(Settled {
+        journal,
+        appended,
+        appended_bytes,
+    })
 }
 
 /// The activities whose visible state changed since `before` (found from
@@ -549,8 +578,29 @@ fn touched_activities(doc: &automerge::Automerge, before: &[ChangeHash]) -> BTre
     ids
 }
 
+impl Replica {
+    /// The journal's heads from the tip kept in the store, while its document
+    /// is not loaded: enough to tell "nothing to do" without loading it.
+    fn unloaded_heads(&mut self, journal: Uuid) -> Result<Option<Vec<ChangeHash>>, StorageFailure> {
+        let local = |e: ReplicaError| StorageFailure::local(e.to_string());
+        let id = JournalId(journal);
+        let loaded = self.known(id).map_err(local)?;
+        if loaded.journal.is_some() {
+            return Ok(None);
+        }
+        if let Some(tip) = &loaded.tip {
+            return Ok(Some(tip.heads().to_vec()));
+        }
+        let tip = self.store.tip(id).map_err(|e| local(e.into()))?;
+        Ok(tip.map(|tip| tip.heads().to_vec()))
+    }
+}
+
 impl SyncStorage for Replica {
     fn heads(&mut self, journal: Uuid) -> Result<Vec<ChangeHash>, StorageFailure> {
+        if let Some(heads) = self.unloaded_heads(journal)? {
+            return Ok(heads);
+        }
         Ok(self.loaded_doc(journal)?.heads())
     }
 
@@ -565,6 +615,15 @@ impl SyncStorage for Replica {
         journal: Uuid,
         hashes: &[ChangeHash],
     ) -> Result<bool, StorageFailure> {
+        if let Some(heads) = self.unloaded_heads(journal)? {
+            let genesis = crate::journal::genesis_heads();
+            if hashes
+                .iter()
+                .all(|h| heads.contains(h) || genesis.contains(h))
+            {
+                return Ok(true);
+            }
+        }
         let doc = self.loaded_doc(journal)?.doc();
         Ok(hashes.iter().all(|h| doc.get_change_by_hash(h).is_some()))
     }
@@ -574,6 +633,11 @@ impl SyncStorage for Replica {
         journal: Uuid,
         known: &[ChangeHash],
     ) -> Result<Vec<Change>, StorageFailure> {
+        if let Some(heads) = self.unloaded_heads(journal)?
+            && heads.iter().all(|h| known.contains(h))
+        {
+            return Ok(Vec::new());
+        }
         let doc = self.loaded_doc(journal)?.doc();
         let known: Vec<ChangeHash> = known
             .iter()
@@ -621,8 +685,8 @@ impl Replica {
     ) -> Result<Vec<ChangeHash>, StorageFailure> {
         let local = |e: &dyn std::fmt::Display| StorageFailure::local(e.to_string());
         let store = &self.store;
-        let settled = settled_in(&mut self.loaded, store, id).map_err(|e| local(&e))?;
-        let journal = settled.journal;
+        let mut settled = settled_in(&mut self.loaded, store, id).map_err(|e| local(&e))?;
+        let journal = &mut *settled.journal;
         check_received(journal.doc(), &changes)?;
         let mut new: Vec<Change> = changes
             .into_iter()
@@ -636,11 +700,12 @@ impl Replica {
         let touched = touched_activities(journal.doc(), &before);
         let view = ViewUpdate::of(journal, touched).map_err(|e| local(&e))?;
         let tip = journal.tip();
+        let heads = journal.heads();
         store
             .append_remote(id, &mut new, (Some(&view), Some(&tip)), attested)
             .map_err(|e| local(&e))?;
-        *settled.appended += new.len() as u64;
-        Ok(journal.heads())
+        settled.appended_now(&new);
+        Ok(heads)
     }
 }
 
@@ -657,6 +722,22 @@ impl ClientStorage for Replica {
         covered: &[ChangeHash],
     ) -> Result<(), StorageFailure> {
         let id = JournalId(journal);
+        if let Some(heads) = self.unloaded_heads(journal)?
+            && heads.iter().all(|h| covered.contains(h))
+        {
+            // The relay holds everything here: no need to load the journal
+            // to tell which activities that covers.
+            let genesis = crate::journal::genesis_heads();
+            let known: Vec<ChangeHash> = covered
+                .iter()
+                .copied()
+                .filter(|h| heads.contains(h) || genesis.contains(h))
+                .collect();
+            return self
+                .store
+                .mark_all_acknowledged(id, &known)
+                .map_err(|e| StorageFailure::local(e.to_string()));
+        }
         let store = &self.store;
         let journal = settled_in(&mut self.loaded, store, id)
             .map_err(|e| StorageFailure::local(e.to_string()))?
@@ -815,14 +896,21 @@ impl<S: Borrow<Store>> ListView<S> {
         Ok(self.all_activities()?.into_iter().find(|(_, a)| a.id == id))
     }
 
-    pub fn status(&self) -> Result<Status, ReplicaError> {
-        let home = self.home()?;
-        let all = self.activities(home.id)?;
-        let deleted = all.iter().filter(|a| a.deleted).count();
+    /// Activities (in any journal) with local changes the relay has not
+    /// durably acknowledged.
+    pub fn unsent_total(&self) -> Result<u64, ReplicaError> {
         let mut unsent = 0;
         for info in self.store().journals()? {
             unsent += self.store().unsent_count(info.id)?;
         }
+        Ok(unsent)
+    }
+
+    pub fn status(&self) -> Result<Status, ReplicaError> {
+        let home = self.home()?;
+        let all = self.activities(home.id)?;
+        let deleted = all.iter().filter(|a| a.deleted).count();
+        let unsent = self.unsent_total()?;
         Ok(Status {
             centre: home.centre,
             journal_id: home.id,

@@ -323,13 +323,15 @@ impl Drop for RelayProcess {
     }
 }
 
-/// The relay's one centre journal file.
+/// The relay's file of the centre's journal: the largest (the office's own
+/// journal, empty, has one too).
 fn journal_file(relay_dir: &Path) -> PathBuf {
     std::fs::read_dir(relay_dir.join("journals"))
         .expect("the relay's journals")
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "redb"))
+        .filter(|p| p.extension().is_some_and(|e| e == "redb"))
+        .max_by_key(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
         .expect("a journal file")
 }
 

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGua
 use automerge::{Change, ChangeHash};
 use chrono::{DateTime, Utc};
 use sync_core::journal::Journal;
-use sync_core::limits::COMPACT_AFTER_CHANGES;
+use sync_core::limits::{COMPACT_AFTER_BYTES, COMPACT_AFTER_CHANGES};
 use sync_core::store::{
     JournalId, JournalInfo, OpenError, PreparedJournal, Replacement, Snapshot, Store, StoreError,
 };
@@ -65,6 +65,9 @@ struct Open {
     epoch: u32,
     /// Changes appended since the last snapshot (compaction folds them in).
     appended: AtomicU64,
+    /// Bytes of the changes appended since the journal was opened or last
+    /// compacted ([`COMPACT_AFTER_BYTES`]).
+    appended_bytes: AtomicU64,
 }
 
 /// One journal's place: loaded or not, behind its own lock.
@@ -201,17 +204,21 @@ impl Journals {
                 .append_remote(JournalId(journal), &mut new, (None, None), &[])
                 .map_err(|e| WriteFailure::Reload(failure(&e)))?;
             open.appended.fetch_add(new.len() as u64, Ordering::Relaxed);
+            let bytes = new.iter().map(|c| c.raw_bytes().len() as u64).sum();
+            open.appended_bytes.fetch_add(bytes, Ordering::Relaxed);
             Ok(Some(open.journal.heads()))
         })
     }
 
     /// Folds the journal's appended changes into a new snapshot once there
-    /// are [`COMPACT_AFTER_CHANGES`] of them. The snapshot is saved while
+    /// are [`COMPACT_AFTER_CHANGES`] of them, or [`COMPACT_AFTER_BYTES`]. The snapshot is saved while
     /// uploads wait (downloads go on), checked while nothing waits, and
     /// written only if no change was appended meanwhile (else next time).
     pub fn maintain(&self, journal: Uuid) {
         let saved = self.read(journal, |open| {
-            if open.appended.load(Ordering::Relaxed) < COMPACT_AFTER_CHANGES {
+            if open.appended.load(Ordering::Relaxed) < COMPACT_AFTER_CHANGES
+                && open.appended_bytes.load(Ordering::Relaxed) < COMPACT_AFTER_BYTES
+            {
                 return Ok(None);
             }
             Ok(Some((open.journal.doc().save(), open.journal.heads())))
@@ -225,6 +232,7 @@ impl Journals {
                     .compact_to(JournalId(journal), &snapshot)
                     .map_err(|e| failure(&e))?;
                 open.appended.store(0, Ordering::Relaxed);
+                open.appended_bytes.store(0, Ordering::Relaxed);
                 Ok(())
             });
             compacted.map_err(|e| StoreError::CompactionMismatch(e.message))
@@ -232,6 +240,18 @@ impl Journals {
         if let Err(e) = written {
             // Housekeeping only: the changes stay durable as appended rows.
             tracing::debug!(%journal, error = %e, "compaction put off");
+            return;
+        }
+        // The pages of the deleted changes go back to the file system (a few
+        // milliseconds, uploads to this journal waiting); failing that, the
+        // file is only larger than it needs to be.
+        let shrunk = self.write(journal, |open| {
+            open.store
+                .shrink_file()
+                .map_err(|e| WriteFailure::Kept(failure(&e)))
+        });
+        if let Err(e) = shrunk {
+            tracing::debug!(%journal, error = %e.message, "file not shrunk");
         }
     }
 
@@ -282,6 +302,7 @@ impl Journals {
                     open.journal = rebuilt;
                     open.epoch = epoch + 1;
                     open.appended.store(0, Ordering::Relaxed);
+                    open.appended_bytes.store(0, Ordering::Relaxed);
                     Ok(true)
                 })
                 .map_err(EraseError::Storage)?;
@@ -410,6 +431,7 @@ impl Journals {
         Ok(Open {
             epoch: store.epoch(id).map_err(|e| failure(&e))?,
             appended: AtomicU64::new(store.appended_count(id).map_err(|e| failure(&e))?),
+            appended_bytes: AtomicU64::new(0),
             journal: loaded,
             store,
         })

@@ -653,6 +653,29 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::mark_acknowledged`] when the relay holds everything the
+    /// journal holds (its heads are among `heads`): every activity counts as
+    /// sent. Writes nothing when that is recorded already.
+    pub fn mark_all_acknowledged(
+        &self,
+        id: JournalId,
+        heads: &[ChangeHash],
+    ) -> Result<(), StoreError> {
+        if self.unsent_count(id)? == 0 && self.acknowledged_heads(id)? == heads {
+            return Ok(());
+        }
+        let tx = begin_durable(&self.db)?;
+        {
+            let j = id.0.as_u128();
+            tx.open_table(UNSENT)?
+                .retain_in((j, 0)..=(j, u128::MAX), |_, _| false)?;
+            let encoded: Vec<u8> = heads.iter().flat_map(|h| h.0).collect();
+            tx.open_table(ACKED_HEADS)?.insert(j, encoded.as_slice())?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Durably appends changes received from the relay or a device (they are
     /// not local, so nothing becomes "unsent"), with the relay's tags on
     /// some of them (`attested`), in one transaction.
