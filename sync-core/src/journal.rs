@@ -501,6 +501,15 @@ impl Journal {
         Ok(all)
     }
 
+    /// The id of every activity record (including deleted ones), without
+    /// reading them.
+    pub fn ids(&self) -> Vec<ActivityId> {
+        self.doc
+            .keys(&self.activities)
+            .filter_map(|key| key.parse().ok())
+            .collect()
+    }
+
     /// Number of activity records (including deleted ones), without reading them.
     pub fn len(&self) -> usize {
         self.doc.length(&self.activities)

@@ -106,6 +106,12 @@ pub const MAX_CHANGE_BYTES: usize = MAX_BATCH_BYTES;
 /// metadata).
 pub const MAX_DOWNLOAD_PLAN_CHANGES: usize = 8_192;
 
+/// Changes a client session plans ahead in one round's upload: the same
+/// bound for the same reason (each batch is built when it is sent, from the
+/// plan's hashes); a device holding more unsent changes sends the rest in
+/// the next round.
+pub const MAX_PLAN_CHANGES: usize = MAX_DOWNLOAD_PLAN_CHANGES;
+
 /// Operations in one download batch the relay builds: bounds the work of
 /// building one (a pass over the operations of its changes) and keeps every
 /// batch far below what a receiver accepts ([`MAX_OPS_PER_BATCH`]). Single
@@ -113,6 +119,12 @@ pub const MAX_DOWNLOAD_PLAN_CHANGES: usize = 8_192;
 /// [`MAX_CHANGES_PER_BATCH`] of them; imported changes of 100 activities
 /// each go a few dozen to a batch.
 pub const MAX_DOWNLOAD_BATCH_OPS: u64 = 65_536;
+
+/// Operations in one upload batch (chosen the same way, from metadata). A
+/// quarter of a download's: a device's link is the slow one, and a dropped
+/// connection loses the batch in flight, so an upload batch stays about
+/// the 500 activities it always was (a few seconds at 384 kbit/s).
+pub const MAX_UPLOAD_BATCH_OPS: u64 = MAX_DOWNLOAD_BATCH_OPS / 4;
 
 /// Heads in one list. Heads count concurrent branches; even ten devices editing
 /// offline for a month produce a handful. More means a broken or hostile peer.

@@ -24,12 +24,17 @@ use uuid::Uuid;
 
 use crate::activity::{Activity, ActivityId, ActivityPatch};
 use crate::journal::{Journal, JournalError, Stamp, Tip, new_record};
-use crate::limits::{COMPACT_AFTER_BYTES, COMPACT_AFTER_CHANGES, MAX_PENDING_CHANGES};
+use crate::limits::{
+    COMPACT_AFTER_BYTES, COMPACT_AFTER_CHANGES, MAX_PENDING_CHANGES, MAX_UPLOAD_BATCH_OPS,
+};
 use crate::store::{
     DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store, StoreError, ViewUpdate,
 };
 use crate::sync::memory::check_received;
-use crate::sync::{AttestationTag, ClientStorage, StorageFailure, SyncStorage, apply_guarded};
+use crate::sync::{
+    AttestationTag, Batch, BatchChange, ClientStorage, StorageFailure, SyncStorage, apply_guarded,
+    batch_from, missing_from,
+};
 
 /// Errors from a local edit or read.
 #[derive(Debug, thiserror::Error)]
@@ -561,9 +566,15 @@ fn settled_in<'a>(
 }
 
 /// The activities whose visible state changed since `before` (found from
-/// Automerge's diff: the key under `activities` on each patch's path).
-fn touched_activities(doc: &automerge::Automerge, before: &[ChangeHash]) -> BTreeSet<ActivityId> {
+/// Automerge's diff: the key under `activities` on each patch's path). From
+/// the bare genesis (a first download) that is every activity, listed
+/// without the diff, which would cost more than the download itself.
+fn touched_activities(journal: &Journal, before: &[ChangeHash]) -> BTreeSet<ActivityId> {
     use automerge::{PatchAction, Prop};
+    if before == crate::journal::genesis_heads().as_slice() {
+        return journal.ids().into_iter().collect();
+    }
+    let doc = journal.doc();
     let mut ids = BTreeSet::new();
     for patch in doc.diff(before, &doc.get_heads()) {
         let key = match (patch.path.get(1), &patch.action) {
@@ -628,23 +639,18 @@ impl SyncStorage for Replica {
         Ok(hashes.iter().all(|h| doc.get_change_by_hash(h).is_some()))
     }
 
-    fn changes_since(
+    fn missing(
         &mut self,
         journal: Uuid,
         known: &[ChangeHash],
-    ) -> Result<Vec<Change>, StorageFailure> {
+        limit: usize,
+    ) -> Result<Vec<ChangeHash>, StorageFailure> {
         if let Some(heads) = self.unloaded_heads(journal)?
             && heads.iter().all(|h| known.contains(h))
         {
             return Ok(Vec::new());
         }
-        let doc = self.loaded_doc(journal)?.doc();
-        let known: Vec<ChangeHash> = known
-            .iter()
-            .copied()
-            .filter(|h| doc.get_change_by_hash(h).is_some())
-            .collect();
-        Ok(doc.get_changes(&known))
+        Ok(missing_from(self.loaded_doc(journal)?.doc(), known, limit))
     }
 
     fn apply_durably(
@@ -655,8 +661,8 @@ impl SyncStorage for Replica {
         self.apply_received(journal, changes, &[])
     }
 
-    fn bundle(&mut self, journal: Uuid, hashes: &[ChangeHash]) -> Result<Vec<u8>, StorageFailure> {
-        crate::sync::memory::bundle_bytes(self.loaded_doc(journal)?.doc(), hashes)
+    fn batch(&mut self, journal: Uuid, plan: &[ChangeHash]) -> Result<Batch, StorageFailure> {
+        batch_from(self.loaded_doc(journal)?.doc(), plan, MAX_UPLOAD_BATCH_OPS)
     }
 }
 
@@ -697,7 +703,7 @@ impl Replica {
         }
         let before = journal.heads();
         apply_guarded(journal.doc_mut(), new.clone())?;
-        let touched = touched_activities(journal.doc(), &before);
+        let touched = touched_activities(journal, &before);
         let view = ViewUpdate::of(journal, touched).map_err(|e| local(&e))?;
         let tip = journal.tip();
         let heads = journal.heads();
@@ -780,14 +786,11 @@ impl ClientStorage for Replica {
     fn attestations(
         &mut self,
         journal: Uuid,
-        batch: &[Change],
+        batch: &[BatchChange],
     ) -> Result<Vec<(ChangeHash, AttestationTag)>, StorageFailure> {
         // This device's own changes never carry a tag: look up only others'.
         let own = self.store.device_id().actor();
-        let others = batch
-            .iter()
-            .filter(|c| c.actor_id() != &own)
-            .map(Change::hash);
+        let others = batch.iter().filter(|c| c.author != own).map(|c| c.hash);
         self.store
             .attestations(JournalId(journal), others)
             .map_err(|e| StorageFailure::local(e.to_string()))

@@ -118,7 +118,7 @@ fn adds_after_changes_received_from_another_device_merge() {
         )
         .expect("add");
     }
-    let theirs_changes = b.changes_since(home.0, &[]).expect("changes");
+    let theirs_changes = b.journal().expect("journal").doc().get_changes(&[]);
     a.apply_durably(home.0, theirs_changes).expect("received");
     drop(a);
     assert_tip_matches_document(&ours);

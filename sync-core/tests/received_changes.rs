@@ -401,7 +401,7 @@ fn a_device_refuses_the_batch_and_its_store_still_opens() {
     // The journal can still send everything it holds.
     assert_eq!(
         replica
-            .changes_since(home.0, &sync_core::journal::genesis_heads())
+            .missing(home.0, &sync_core::journal::genesis_heads(), usize::MAX)
             .expect("changes")
             .len(),
         1

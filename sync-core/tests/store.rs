@@ -841,7 +841,15 @@ fn the_relays_tags_are_kept_with_downloaded_changes_and_dropped_with_a_rewritten
     // Durable with the change, and asked for only by others' changes.
     let mut r = Replica::open(&path).expect("reopen");
     let doc = r.journal().expect("journal").doc().fork();
-    let all = doc.get_changes(&[]);
+    let all: Vec<sync_core::sync::BatchChange> = doc
+        .get_changes(&[])
+        .iter()
+        .map(|c| sync_core::sync::BatchChange {
+            hash: c.hash(),
+            author: c.actor_id().clone(),
+            deps: c.deps().to_vec(),
+        })
+        .collect();
     assert_eq!(
         r.attestations(journal.0, &all).expect("tags"),
         vec![(remote.hash(), tag)]

@@ -1226,7 +1226,7 @@ impl RelayStorage for Forgetful {
         known: &[automerge::ChangeHash],
         limit: usize,
     ) -> Result<Option<Vec<automerge::ChangeHash>>, StorageFailure> {
-        self.0.missing(journal, epoch, known, limit)
+        RelayStorage::missing(&mut self.0, journal, epoch, known, limit)
     }
     fn batch(
         &mut self,
@@ -1234,7 +1234,7 @@ impl RelayStorage for Forgetful {
         epoch: u32,
         plan: &[automerge::ChangeHash],
     ) -> Result<Option<sync_core::sync::Batch>, StorageFailure> {
-        self.0.batch(journal, epoch, plan)
+        RelayStorage::batch(&mut self.0, journal, epoch, plan)
     }
     fn apply_durably(
         &mut self,

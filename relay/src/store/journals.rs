@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGua
 use automerge::{Change, ChangeHash};
 use chrono::{DateTime, Utc};
 use sync_core::journal::Journal;
-use sync_core::limits::{COMPACT_AFTER_BYTES, COMPACT_AFTER_CHANGES};
+use sync_core::limits::{COMPACT_AFTER_BYTES, COMPACT_AFTER_CHANGES, MAX_DOWNLOAD_BATCH_OPS};
 use sync_core::store::{
     JournalId, JournalInfo, OpenError, PreparedJournal, Replacement, Snapshot, Store, StoreError,
 };
@@ -174,7 +174,7 @@ impl Journals {
             if open.epoch != epoch {
                 return Ok(None);
             }
-            batch_from(open.journal.doc(), plan).map(Some)
+            batch_from(open.journal.doc(), plan, MAX_DOWNLOAD_BATCH_OPS).map(Some)
         })
     }
 

@@ -632,11 +632,12 @@ impl Store {
         current: &Journal,
         heads: &[ChangeHash],
     ) -> Result<(), StoreError> {
+        // Metadata only: Automerge would rebuild every change it hands out.
         let not_covered: HashSet<ChangeHash> = current
             .doc()
-            .get_changes(heads)
-            .iter()
-            .map(Change::hash)
+            .get_changes_meta(heads)
+            .into_iter()
+            .map(|meta| meta.hash)
             .collect();
         let tx = begin_durable(&self.db)?;
         {
@@ -946,6 +947,7 @@ fn move_rows(
     let (f, t) = (from.0.as_u128(), to.0.as_u128());
     let mut changes = tx.open_table(CHANGES)?;
     let mut seq = next_seq(&changes, to)?;
+    let target_empty = seq == 0 && tx.open_table(SNAPSHOTS)?.get(t)?.is_none();
     let moved: Vec<Vec<u8>> = changes
         .extract_from_if(journal_range(from), |_, _| true)?
         .map(|row| row.map(|(_, v)| v.value().to_vec()))
@@ -963,12 +965,17 @@ fn move_rows(
         unsent.insert((t, activity), hash.as_slice())?;
     }
     let mut snapshots = tx.open_table(SNAPSHOTS)?;
-    if let Some(snapshot) = snapshots.remove(f)? {
-        let bytes = snapshot.value().to_vec();
-        drop(snapshot);
-        // The target may hold nothing yet (a new centre): the snapshot moves as
-        // appended bytes so that both histories are kept.
-        changes.insert((t, seq), bytes.as_slice())?;
+    let snapshot = snapshots.remove(f)?.map(|v| v.value().to_vec());
+    if let Some(bytes) = snapshot {
+        if target_empty {
+            // The target holds nothing yet (a new centre, the usual case): the
+            // snapshot stays a snapshot (loading one is fast; replaying it as
+            // appended changes is not), followed by the moved changes.
+            snapshots.insert(t, bytes.as_slice())?;
+        } else {
+            // Both histories are kept: the snapshot moves as appended bytes.
+            changes.insert((t, seq), bytes.as_slice())?;
+        }
     }
     let mut view = tx.open_table(ACTIVITY_VIEW)?;
     let rows: Vec<(u128, Vec<u8>)> = view

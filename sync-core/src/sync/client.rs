@@ -8,12 +8,13 @@ use uuid::Uuid;
 
 use super::wire::{DecodeError, FrameBuffer};
 use super::{
-    Access, BatchDigest, ClientStorage, DeviceHealth, ErrorCode, Frame, JournalGrant,
+    Access, BatchChange, BatchDigest, ClientStorage, DeviceHealth, ErrorCode, Frame, JournalGrant,
     PROTOCOL_VERSION, SessionError, attested_hashes, batch_digest, batch_frame, error_frame,
-    into_batches, unpack_batch,
+    unpack_batch,
 };
 use crate::limits::{
-    MAX_HEADS, MAX_ROUNDS_WITHOUT_PROGRESS, SESSION_HANDSHAKE_TIMEOUT, SESSION_REPLY_TIMEOUT,
+    MAX_HEADS, MAX_PLAN_CHANGES, MAX_ROUNDS_WITHOUT_PROGRESS, SESSION_HANDSHAKE_TIMEOUT,
+    SESSION_REPLY_TIMEOUT,
 };
 
 /// What happened in a client session, for the shell to report or act on.
@@ -69,8 +70,8 @@ struct Round {
     heard: bool,
     /// The batch sent and not yet acknowledged.
     in_flight: Option<InFlight>,
-    /// Batches waiting for the `Ack` of the one in flight.
-    rest: VecDeque<Vec<Change>>,
+    /// Changes still to upload after the batch in flight, in causal order.
+    rest: VecDeque<ChangeHash>,
     /// The relay's last download batch arrived.
     downloaded: bool,
     /// Heads of what this round downloaded: the relay held all of it (it
@@ -509,10 +510,10 @@ impl ClientSession {
         if has_acked {
             base.extend(acked);
         }
-        let mut batches = self.batches_since(journal, &base, storage)?;
-        match batches.pop_front() {
-            Some(first) => self.send_batch(now, first, batches, false, storage),
-            None => {
+        let plan = self.plan_since(journal, &base, storage)?;
+        match plan.is_empty() {
+            false => self.send_batch(now, plan, false, storage),
+            true => {
                 // The relay holds all we have: record that as acknowledged
                 // (all of `base`: its heads alone may be changes this device
                 // has not downloaded yet, which say nothing here).
@@ -543,49 +544,52 @@ impl ClientSession {
         }
     }
 
-    /// Our changes that the holder of `base` lacks, in upload batches (none
-    /// when this device may not write the journal).
-    fn batches_since(
+    /// Our changes that the holder of `base` lacks, in causal order, at most
+    /// [`MAX_PLAN_CHANGES`] (the rest go in the next round); none when this
+    /// device may not write the journal. Hashes only: each batch is built
+    /// when it is sent.
+    fn plan_since(
         &self,
         journal: Uuid,
         base: &[ChangeHash],
         storage: &mut impl ClientStorage,
-    ) -> Result<VecDeque<Vec<Change>>, SessionError> {
+    ) -> Result<VecDeque<ChangeHash>, SessionError> {
         if !self.may_write(journal) {
             return Ok(VecDeque::new());
         }
-        let to_send = storage
-            .changes_since(journal, base)
+        let plan = storage
+            .missing(journal, base, MAX_PLAN_CHANGES)
             .map_err(storage_error)?;
-        Ok(into_batches(to_send).into())
+        Ok(plan.into())
     }
 
-    /// Sends `batch` of the active round; `rest` follows after its `Ack`.
+    /// Sends the first batch of `plan` in the active round; the rest follows
+    /// after its `Ack`.
     fn send_batch(
         &mut self,
         now: Instant,
-        batch: Vec<Change>,
-        rest: VecDeque<Vec<Change>>,
+        mut plan: VecDeque<ChangeHash>,
         before_heads: bool,
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
         let Some(round) = self.active.as_mut() else {
             return Err(SessionError::Protocol("a batch outside a round".into()));
         };
-        let hashes: Vec<ChangeHash> = batch.iter().map(Change::hash).collect();
-        let heads = heads_of(&batch);
+        let batch = storage
+            .batch(round.journal, plan.make_contiguous())
+            .map_err(storage_error)?;
+        let rest = plan.split_off(batch.changes.len().min(plan.len()));
+        let hashes: Vec<ChangeHash> = batch.changes.iter().map(|c| c.hash).collect();
+        let heads = heads_of(&batch.changes);
         let more = !rest.is_empty();
         // Other devices' changes travel with the relay's tags on them: the
         // relay takes them only if it holds them already or its tag is good.
         let attested = storage
-            .attestations(round.journal, &batch)
-            .map_err(storage_error)?;
-        let bundle = storage
-            .bundle(round.journal, &hashes)
+            .attestations(round.journal, &batch.changes)
             .map_err(storage_error)?;
         let frame = batch_frame(
             round.journal,
-            (&hashes, bundle, Some(&batch)),
+            (&hashes, batch.bundle, batch.listed.as_deref()),
             (more, before_heads),
             &attested,
         );
@@ -624,7 +628,7 @@ impl ClientSession {
         }
         round.relay_heads = relay_heads.to_vec();
         let epoch = round.epoch;
-        let mut rest = std::mem::take(&mut round.rest);
+        let rest = std::mem::take(&mut round.rest);
         // The batch's heads cover the whole batch; the relay's heads (those
         // this device holds) cover what it held besides.
         let mut covered = heads;
@@ -637,9 +641,10 @@ impl ClientSession {
             journal,
             changes: hashes.len(),
         });
-        match rest.pop_front() {
-            Some(next) => self.send_batch(now, next, rest, false, storage),
-            None => self.maybe_finish(now, storage),
+        if rest.is_empty() {
+            self.maybe_finish(now, storage)
+        } else {
+            self.send_batch(now, rest, false, storage)
         }
     }
 
@@ -774,10 +779,9 @@ impl ClientSession {
         // Heads this device does not hold are ignored (so cover nothing):
         // after an honest relay's download there are none.
         let lacking: HashSet<ChangeHash> = storage
-            .changes_since(round.journal, &relay_holds)
+            .missing(round.journal, &relay_holds, usize::MAX)
             .map_err(storage_error)?
-            .iter()
-            .map(Change::hash)
+            .into_iter()
             .collect();
         Ok(!round.start_heads.iter().any(|h| lacking.contains(h)))
     }
@@ -891,12 +895,12 @@ impl ClientSession {
             // records the relay's heads instead.
             acked.clear();
         }
-        let mut early = if acked.is_empty() {
+        let early = if acked.is_empty() {
             VecDeque::new()
         } else {
             let mut base = acked.clone();
             base.extend(crate::journal::genesis_heads());
-            self.batches_since(journal, &base, storage)?
+            self.plan_since(journal, &base, storage)?
         };
         let epoch = storage.epoch(journal).map_err(storage_error)?;
         self.send(&Frame::Open {
@@ -919,9 +923,9 @@ impl ClientSession {
             downloaded_tips: Vec::new(),
         });
         self.deadline = Some(now + SESSION_REPLY_TIMEOUT);
-        match early.pop_front() {
-            Some(first) => self.send_batch(now, first, early, true, storage),
-            None => Ok(()),
+        match early.is_empty() {
+            false => self.send_batch(now, early, true, storage),
+            true => Ok(()),
         }
     }
 
@@ -998,11 +1002,11 @@ fn not_running() -> SessionError {
 
 /// The changes of `batch` that no other change of it depends on: every
 /// change of the batch is one of them or an ancestor of one.
-fn heads_of(batch: &[Change]) -> Vec<ChangeHash> {
-    let depended_on: HashSet<&ChangeHash> = batch.iter().flat_map(Change::deps).collect();
+fn heads_of(batch: &[BatchChange]) -> Vec<ChangeHash> {
+    let depended_on: HashSet<&ChangeHash> = batch.iter().flat_map(|c| &c.deps).collect();
     batch
         .iter()
-        .map(Change::hash)
+        .map(|c| c.hash)
         .filter(|h| !depended_on.contains(h))
         .collect()
 }

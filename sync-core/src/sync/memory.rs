@@ -7,9 +7,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
 use uuid::Uuid;
 
-use super::{AttestationTag, Batch, ClientStorage, RelayStorage, StorageFailure, SyncStorage};
+use super::{
+    AttestationTag, Batch, ClientStorage, RelayStorage, StorageFailure, SyncStorage, batch_from,
+    missing_from,
+};
 use crate::activity::ActivityId;
 use crate::journal::{Journal, genesis};
+use crate::limits::{MAX_DOWNLOAD_BATCH_OPS, MAX_UPLOAD_BATCH_OPS};
 use chrono::DateTime;
 
 /// Journals held in memory, with the acknowledged heads a client keeps.
@@ -59,18 +63,13 @@ impl SyncStorage for MemoryJournals {
         Ok(hashes.iter().all(|h| doc.get_change_by_hash(h).is_some()))
     }
 
-    fn changes_since(
+    fn missing(
         &mut self,
         journal: Uuid,
         known: &[ChangeHash],
-    ) -> Result<Vec<Change>, StorageFailure> {
-        let doc = self.doc(journal);
-        let known: Vec<ChangeHash> = known
-            .iter()
-            .copied()
-            .filter(|h| doc.get_change_by_hash(h).is_some())
-            .collect();
-        Ok(doc.get_changes(&known))
+        limit: usize,
+    ) -> Result<Vec<ChangeHash>, StorageFailure> {
+        Ok(missing_from(self.doc(journal), known, limit))
     }
 
     fn apply_durably(
@@ -89,18 +88,8 @@ impl SyncStorage for MemoryJournals {
         Ok(doc.get_heads())
     }
 
-    fn bundle(&mut self, journal: Uuid, hashes: &[ChangeHash]) -> Result<Vec<u8>, StorageFailure> {
-        self.bundle_of(journal, hashes)
-    }
-}
-
-impl MemoryJournals {
-    fn bundle_of(
-        &mut self,
-        journal: Uuid,
-        hashes: &[ChangeHash],
-    ) -> Result<Vec<u8>, StorageFailure> {
-        bundle_bytes(self.doc(journal), hashes)
+    fn batch(&mut self, journal: Uuid, plan: &[ChangeHash]) -> Result<Batch, StorageFailure> {
+        batch_from(self.doc(journal), plan, MAX_UPLOAD_BATCH_OPS)
     }
 }
 
@@ -127,8 +116,11 @@ impl ClientStorage for MemoryJournals {
             .copied()
             .filter(|h| doc.get_change_by_hash(h).is_some())
             .collect();
-        let not_covered: HashSet<ChangeHash> =
-            doc.get_changes(&known).iter().map(Change::hash).collect();
+        let not_covered: HashSet<ChangeHash> = doc
+            .get_changes_meta(&known)
+            .into_iter()
+            .map(|meta| meta.hash)
+            .collect();
         if let Some(unsent) = self.unsent.get_mut(&journal) {
             unsent.retain(|h| not_covered.contains(h));
         }
@@ -150,14 +142,14 @@ impl ClientStorage for MemoryJournals {
     fn attestations(
         &mut self,
         journal: Uuid,
-        batch: &[Change],
+        batch: &[super::BatchChange],
     ) -> Result<Vec<(ChangeHash, AttestationTag)>, StorageFailure> {
         let Some(kept) = self.attestations.get(&journal) else {
             return Ok(Vec::new());
         };
         Ok(batch
             .iter()
-            .filter_map(|c| Some((c.hash(), *kept.get(&c.hash())?)))
+            .filter_map(|c| Some((c.hash, *kept.get(&c.hash)?)))
             .collect())
     }
 
@@ -216,7 +208,7 @@ impl RelayStorage for MemoryJournals {
         if SyncStorage::epoch(self, journal)? != epoch {
             return Ok(None);
         }
-        Ok(Some(super::missing_from(self.doc(journal), known, limit)))
+        Ok(Some(missing_from(self.doc(journal), known, limit)))
     }
 
     fn batch(
@@ -228,7 +220,7 @@ impl RelayStorage for MemoryJournals {
         if SyncStorage::epoch(self, journal)? != epoch {
             return Ok(None);
         }
-        super::batch_from(self.doc(journal), plan).map(Some)
+        batch_from(self.doc(journal), plan, MAX_DOWNLOAD_BATCH_OPS).map(Some)
     }
 
     fn apply_durably(

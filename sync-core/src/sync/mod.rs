@@ -26,7 +26,7 @@ pub use wire::{
     ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION, Role,
 };
 
-use crate::limits::{MAX_BATCH_BYTES, MAX_CHANGES_PER_BATCH, MAX_DOWNLOAD_BATCH_OPS};
+use crate::limits::{MAX_BATCH_BYTES, MAX_CHANGES_PER_BATCH};
 
 /// Journals as a session sees them. Every method that stores must return only
 /// once the data is durable.
@@ -39,13 +39,15 @@ pub trait SyncStorage {
         journal: Uuid,
         hashes: &[ChangeHash],
     ) -> Result<bool, StorageFailure>;
-    /// Changes the holder of `known` lacks, in causal order. Hashes in `known`
-    /// that this journal does not hold are ignored.
-    fn changes_since(
+    /// Up to `limit` hashes of the changes the holder of `known` lacks, in
+    /// causal order (each after its dependencies). Hashes in `known` that
+    /// this journal does not hold are ignored. (See [`missing_from`].)
+    fn missing(
         &mut self,
         journal: Uuid,
         known: &[ChangeHash],
-    ) -> Result<Vec<Change>, StorageFailure>;
+        limit: usize,
+    ) -> Result<Vec<ChangeHash>, StorageFailure>;
     /// Applies received changes and commits them durably; returns the new heads.
     /// Refuses (changing nothing) a batch whose changes depend on changes
     /// neither held nor earlier in the batch.
@@ -54,9 +56,10 @@ pub trait SyncStorage {
         journal: Uuid,
         changes: Vec<Change>,
     ) -> Result<Vec<ChangeHash>, StorageFailure>;
-    /// The given changes (all held) as one Automerge bundle: the compact
-    /// columnar form that travels in `Changes` frames.
-    fn bundle(&mut self, journal: Uuid, hashes: &[ChangeHash]) -> Result<Vec<u8>, StorageFailure>;
+    /// The first changes of `plan` (all held, in causal order) that fit one
+    /// batch, with their bundle: the compact columnar form that travels in
+    /// `Changes` frames. (See [`batch_from`].)
+    fn batch(&mut self, journal: Uuid, plan: &[ChangeHash]) -> Result<Batch, StorageFailure>;
     /// The journal's epoch: 0, raised by each erasure (docs/ERASURE.md). Two
     /// copies of a journal on different epochs share nothing but the genesis.
     fn epoch(&mut self, journal: Uuid) -> Result<u32, StorageFailure>;
@@ -83,7 +86,7 @@ pub trait ClientStorage: SyncStorage {
     fn attestations(
         &mut self,
         journal: Uuid,
-        batch: &[Change],
+        batch: &[BatchChange],
     ) -> Result<Vec<(ChangeHash, AttestationTag)>, StorageFailure>;
     /// Applies changes downloaded from the relay, like
     /// [`SyncStorage::apply_durably`], keeping the relay's tags on them in
@@ -183,12 +186,15 @@ pub struct BatchChange {
 /// Automerge 0.12 rebuilds every change it hands out from the document's
 /// operations: asking for a batch's changes one by one costs a pass over
 /// the operations each, and even decoding them back from a bundle costs.
-/// So the batch is chosen from change metadata (operation counts:
-/// [`MAX_DOWNLOAD_BATCH_OPS`]), built as one bundle in one pass, and its
-/// changes decoded only for a batch small enough to travel as a change list.
+/// So the batch is chosen from change metadata (at most `max_ops` operations:
+/// [`crate::limits::MAX_DOWNLOAD_BATCH_OPS`] for a download,
+/// [`crate::limits::MAX_UPLOAD_BATCH_OPS`] for an upload), built as one
+/// bundle in one pass, and its changes decoded only for a batch small enough
+/// to travel as a change list.
 pub fn batch_from(
     doc: &automerge::Automerge,
     plan: &[ChangeHash],
+    max_ops: u64,
 ) -> Result<Batch, StorageFailure> {
     let mut changes = Vec::new();
     let mut ops = 0;
@@ -197,7 +203,7 @@ pub fn batch_from(
             .get_change_meta_by_hash(hash)
             .ok_or_else(|| StorageFailure::local(format!("change {hash} is not held")))?;
         let n = (meta.max_op + 1).saturating_sub(meta.start_op);
-        if !changes.is_empty() && ops + n > MAX_DOWNLOAD_BATCH_OPS {
+        if !changes.is_empty() && ops + n > max_ops {
             break;
         }
         ops += n;
