@@ -16,8 +16,11 @@
 //! every command works the same beside `run` as without it; the store it
 //! finds was just closed cleanly, so opening costs a millisecond.
 //!
-//! Afterwards the owner opens the store again when next needed, and tells
-//! the sync loop that something may have been recorded.
+//! The owner keeps its loaded journals in memory meanwhile
+//! (`Replica::detach`); afterwards it opens the store again when next
+//! needed, catches them up with what the command appended (reading only
+//! those changes: `Replica::reattach`), and tells the sync loop that
+//! something may have been recorded.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -25,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use sync_core::replica::Detached;
 use sync_core::{OpenError, Replica, ReplicaError};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, OwnedMutexGuard};
@@ -62,6 +66,9 @@ const ANSWER: &str = "LENT";
 pub struct StoreOwner {
     path: PathBuf,
     slot: Arc<tokio::sync::Mutex<Option<Replica>>>,
+    /// The journals kept in memory while the store is lent (taken back by
+    /// the next [`StoreOwner::hold`]).
+    detached: Mutex<Option<Detached>>,
     local_change: Notify,
 }
 
@@ -96,6 +103,7 @@ impl StoreOwner {
         Ok(Arc::new(StoreOwner {
             path: path.to_owned(),
             slot: Arc::new(tokio::sync::Mutex::new(Some(replica))),
+            detached: Mutex::new(None),
             local_change: Notify::new(),
         }))
     }
@@ -104,7 +112,16 @@ impl StoreOwner {
     pub async fn hold(&self) -> Result<Held, ReplicaError> {
         let mut slot = Arc::clone(&self.slot).lock_owned().await;
         if slot.is_none() {
-            *slot = Some(reopen(&self.path).await?);
+            let replica = reopen(&self.path).await?;
+            let detached = self
+                .detached
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            *slot = Some(match detached {
+                Some(detached) => replica.reattach(detached),
+                None => replica,
+            });
         }
         Ok(Held(slot))
     }
@@ -146,8 +163,11 @@ impl StoreOwner {
         }
         let mut slot = self.slot.lock().await;
         // Closing the store releases its lock on the file (and notes a
-        // clean close, so the command opens it without the full check).
-        drop(slot.take());
+        // clean close, so the command opens it without the full check); the
+        // loaded journals stay in memory and catch up afterwards.
+        if let Some(replica) = slot.take() {
+            *self.detached.lock().unwrap_or_else(PoisonError::into_inner) = Some(replica.detach());
+        }
         stream
             .get_mut()
             .write_all(format!("{ANSWER}\n").as_bytes())

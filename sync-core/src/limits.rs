@@ -39,6 +39,24 @@ pub const COMPACT_AFTER_CHANGES: u64 = 500;
 /// the file would keep them until 500 changes had come.
 pub const COMPACT_AFTER_BYTES: u64 = 1024 * 1024;
 
+/// Appended change bytes per snapshot byte at which a journal is compacted
+/// whatever its size: changes as written take about four times their size in
+/// a snapshot, so this is when the journal has about doubled since.
+pub const COMPACT_WHEN_APPENDED_PER_SNAPSHOT_BYTE: u64 = 4;
+
+/// Whether a journal's appended changes are due to be folded into a new
+/// snapshot: after [`COMPACT_AFTER_CHANGES`] of them, or once their bytes
+/// reach [`COMPACT_AFTER_BYTES`] and [`COMPACT_WHEN_APPENDED_PER_SNAPSHOT_BYTE`]
+/// times the snapshot's size. A compaction saves and reloads the whole
+/// journal (a second at 50,000 activities) while uploads to it wait, so it
+/// waits until the journal has about doubled: over a large upload its work
+/// adds up to about twice one compaction of the result, not one per
+/// megabyte.
+pub fn compaction_due(appended: u64, appended_bytes: u64, snapshot_bytes: u64) -> bool {
+    let by_size = snapshot_bytes.saturating_mul(COMPACT_WHEN_APPENDED_PER_SNAPSHOT_BYTE);
+    appended >= COMPACT_AFTER_CHANGES || appended_bytes >= COMPACT_AFTER_BYTES.max(by_size)
+}
+
 /// New activities durably stored but not yet applied to the in-memory journal
 /// (a durable add returns before Automerge's slow per-operation insert; applying
 /// a batch later costs about a fifth per change of applying each one alone). The

@@ -18,17 +18,16 @@ use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
-use automerge::{Change, ChangeHash, ReadDoc};
+use automerge::{Change, ChangeHash};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::activity::{Activity, ActivityId, ActivityPatch};
 use crate::journal::{Journal, JournalError, Stamp, Tip, new_record};
-use crate::limits::{
-    COMPACT_AFTER_BYTES, COMPACT_AFTER_CHANGES, MAX_PENDING_CHANGES, MAX_UPLOAD_BATCH_OPS,
-};
+use crate::limits::{MAX_PENDING_CHANGES, MAX_UPLOAD_BATCH_OPS, compaction_due};
 use crate::store::{
-    DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store, StoreError, ViewUpdate,
+    AppendPosition, DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store, StoreError,
+    ViewUpdate,
 };
 use crate::sync::memory::check_received;
 use crate::sync::{
@@ -91,8 +90,10 @@ struct Loaded {
     /// Changes appended since the last snapshot, to know when to compact.
     appended: u64,
     /// Bytes of the changes this process appended since it loaded the
-    /// journal or compacted it (see [`COMPACT_AFTER_BYTES`]).
+    /// journal or compacted it (see [`compaction_due`]).
     appended_bytes: u64,
+    /// Size of the journal's snapshot, as of loading or the last compaction.
+    snapshot_bytes: u64,
     /// New-activity changes already durable in the store but not yet applied to
     /// `journal` (see [`Replica::add`]); applied before anything reads it.
     /// Empty while `journal` is not loaded (loading reads them from the store).
@@ -373,9 +374,7 @@ impl Replica {
         let due: Vec<JournalId> = self
             .loaded
             .iter()
-            .filter(|(_, l)| {
-                l.appended >= COMPACT_AFTER_CHANGES || l.appended_bytes >= COMPACT_AFTER_BYTES
-            })
+            .filter(|(_, l)| compaction_due(l.appended, l.appended_bytes, l.snapshot_bytes))
             .map(|(id, _)| *id)
             .collect();
         for id in &due {
@@ -406,6 +405,10 @@ impl Replica {
         self.store.compact(id, settled.journal)?;
         *settled.appended = 0;
         *settled.appended_bytes = 0;
+        let snapshot_bytes = self.store.snapshot_len(id)?;
+        if let Some(loaded) = self.loaded.get_mut(&id) {
+            loaded.snapshot_bytes = snapshot_bytes;
+        }
         // The snapshot is durable; the pages it freed go back to the file system
         // (milliseconds). Failing that, the file is only larger than it needs to be.
         let _ = self.store.shrink_file();
@@ -517,6 +520,7 @@ fn known_in<'a>(
             journal: None,
             appended: store.appended_count(id)?,
             appended_bytes: 0,
+            snapshot_bytes: store.snapshot_len(id)?,
             pending: Vec::new(),
             tip: None,
         }),
@@ -563,6 +567,94 @@ fn settled_in<'a>(
         appended,
         appended_bytes,
     })
+}
+
+/// A replica whose store was closed (lent to another process), its loaded
+/// journals kept in memory with where each stood in the store, so that
+/// [`Replica::reattach`] need not load them again.
+#[derive(Debug)]
+pub struct Detached {
+    home: JournalId,
+    journals: Vec<(JournalId, Loaded, AppendPosition)>,
+}
+
+impl Replica {
+    /// Closes the store, keeping the loaded journals (their pending changes
+    /// applied) for [`Replica::reattach`].
+    pub fn detach(mut self) -> Detached {
+        let ids: Vec<JournalId> = self.loaded.keys().copied().collect();
+        let mut journals = Vec::new();
+        for id in ids {
+            let has_document = self.holds_document(id);
+            // A journal that does not settle or whose position cannot be
+            // read is simply loaded again after the lend.
+            if !has_document || self.settled(id).is_err() {
+                continue;
+            }
+            let (Some(loaded), Ok(position)) =
+                (self.loaded.remove(&id), self.store.append_position(id))
+            else {
+                continue;
+            };
+            journals.push((id, loaded, position));
+        }
+        Detached {
+            home: self.home,
+            journals,
+        }
+    }
+
+    /// Takes back the journals of `detached` on this newly opened replica of
+    /// the same store: each catches up with the changes another process
+    /// appended meanwhile (read from the store, not the whole journal); one
+    /// that was compacted, replaced or rekeyed meanwhile is dropped, to be
+    /// loaded again when needed.
+    pub fn reattach(mut self, detached: Detached) -> Replica {
+        if detached.home != self.home {
+            return self;
+        }
+        for (id, mut loaded, before) in detached.journals {
+            if let Ok(Some(caught_up)) = catch_up(&self.store, id, &mut loaded, before) {
+                loaded.appended += caught_up;
+                loaded.tip = None;
+                self.loaded.insert(id, loaded);
+            }
+        }
+        self
+    }
+}
+
+/// Applies to `loaded` the changes appended to journal `id` since `before`;
+/// how many, or `None` when the journal changed otherwise (compacted, replaced).
+fn catch_up(
+    store: &Store,
+    id: JournalId,
+    loaded: &mut Loaded,
+    before: AppendPosition,
+) -> Result<Option<u64>, ReplicaError> {
+    let now = store.append_position(id)?;
+    let Some(journal) = loaded.journal.as_mut() else {
+        return Ok(None);
+    };
+    if now == before {
+        return Ok(Some(0));
+    }
+    if now.snapshot != before.snapshot || now.next < before.next {
+        return Ok(None);
+    }
+    let mut new = store.appended_since(id, before.next.saturating_sub(1))?;
+    if before.next > 0 {
+        // The last change known before must still be where it was.
+        if new.first().map(Change::hash) != before.last {
+            return Ok(None);
+        }
+        new.remove(0);
+    }
+    let count = new.len() as u64;
+    match crate::sync::catch_library_panic(|| journal.apply_own(new)) {
+        Some(Ok(())) => Ok(Some(count)),
+        _ => Ok(None),
+    }
 }
 
 /// The activities whose visible state changed since `before` (found from
@@ -636,7 +728,9 @@ impl SyncStorage for Replica {
             }
         }
         let doc = self.loaded_doc(journal)?.doc();
-        Ok(hashes.iter().all(|h| doc.get_change_by_hash(h).is_some()))
+        Ok(hashes
+            .iter()
+            .all(|h| doc.get_change_meta_by_hash(h).is_some()))
     }
 
     fn missing(
@@ -696,7 +790,7 @@ impl Replica {
         check_received(journal.doc(), &changes)?;
         let mut new: Vec<Change> = changes
             .into_iter()
-            .filter(|c| journal.doc().get_change_by_hash(&c.hash()).is_none())
+            .filter(|c| journal.doc().get_change_meta_by_hash(&c.hash()).is_none())
             .collect();
         if new.is_empty() {
             return Ok(journal.heads());
@@ -752,7 +846,7 @@ impl ClientStorage for Replica {
         let known: Vec<ChangeHash> = covered
             .iter()
             .copied()
-            .filter(|h| doc.get_change_by_hash(h).is_some())
+            .filter(|h| doc.get_change_meta_by_hash(h).is_some())
             .collect();
         store
             .mark_acknowledged(id, journal, &known)

@@ -138,3 +138,64 @@ fn adds_after_changes_received_from_another_device_merge() {
         "the new change depends on both devices' changes"
     );
 }
+
+/// A journal kept in memory while another process used the store
+/// (`Replica::detach`, as `field-client run` lends its store to a command)
+/// catches up with what that process appended, without loading the whole
+/// journal again; one compacted meanwhile is dropped and loaded afresh.
+#[test]
+fn a_detached_journal_catches_up_with_what_another_process_appended() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("journal.redb");
+    let mut owner = create(&path, "Ilzes dators");
+    let home = owner.journal_id();
+    let edited = owner
+        .add(ActivityId::new_random(), &minimal("Pirms"), at(1))
+        .expect("add");
+    assert_eq!(owner.activities().expect("read").len(), 1);
+    for compact_meanwhile in [false, true] {
+        let detached = owner.detach();
+        let mut borrower = Replica::open(&path).expect("the store is free");
+        for k in 0..3 {
+            borrower
+                .add(
+                    ActivityId::new_random(),
+                    &minimal(&format!("Aizņēmējs {k}")),
+                    at(10 + k),
+                )
+                .expect("add");
+        }
+        assert!(
+            borrower
+                .edit(
+                    edited,
+                    &minimal(&format!("Labots {compact_meanwhile}")),
+                    at(20)
+                )
+                .expect("edit")
+        );
+        if compact_meanwhile {
+            borrower.compact().expect("compact");
+        }
+        drop(borrower);
+        owner = Replica::open(&path).expect("reopen").reattach(detached);
+        assert_eq!(
+            owner.holds_document(home),
+            !compact_meanwhile,
+            "kept only while nothing but appends happened"
+        );
+        let activities = owner.activities().expect("read");
+        assert_eq!(activities.len(), if compact_meanwhile { 8 } else { 4 });
+        let title = owner.get(edited).expect("get").expect("kept").title;
+        assert_eq!(title, format!("Labots {compact_meanwhile}"));
+        // It goes on recording on top of what the other process wrote.
+        owner
+            .add(ActivityId::new_random(), &minimal("Pēc tam"), at(30))
+            .expect("add");
+        assert_eq!(owner.journal().expect("journal").heads().len(), 1);
+    }
+    drop(owner);
+    assert_tip_matches_document(&path);
+    let mut again = Replica::open(&path).expect("reopen");
+    assert_eq!(again.activities().expect("read").len(), 9);
+}

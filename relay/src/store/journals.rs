@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGua
 use automerge::{Change, ChangeHash};
 use chrono::{DateTime, Utc};
 use sync_core::journal::Journal;
-use sync_core::limits::{COMPACT_AFTER_BYTES, COMPACT_AFTER_CHANGES, MAX_DOWNLOAD_BATCH_OPS};
+use sync_core::limits::{MAX_DOWNLOAD_BATCH_OPS, compaction_due};
 use sync_core::store::{
     JournalId, JournalInfo, OpenError, PreparedJournal, Replacement, Snapshot, Store, StoreError,
 };
@@ -66,8 +66,10 @@ struct Open {
     /// Changes appended since the last snapshot (compaction folds them in).
     appended: AtomicU64,
     /// Bytes of the changes appended since the journal was opened or last
-    /// compacted ([`COMPACT_AFTER_BYTES`]).
+    /// compacted ([`compaction_due`]).
     appended_bytes: AtomicU64,
+    /// Size of its snapshot, as of opening or the last compaction.
+    snapshot_bytes: AtomicU64,
 }
 
 /// One journal's place: loaded or not, behind its own lock.
@@ -211,14 +213,17 @@ impl Journals {
     }
 
     /// Folds the journal's appended changes into a new snapshot once there
-    /// are [`COMPACT_AFTER_CHANGES`] of them, or [`COMPACT_AFTER_BYTES`]. The snapshot is saved while
+    /// are enough of them ([`compaction_due`]). The snapshot is saved while
     /// uploads wait (downloads go on), checked while nothing waits, and
     /// written only if no change was appended meanwhile (else next time).
     pub fn maintain(&self, journal: Uuid) {
         let saved = self.read(journal, |open| {
-            if open.appended.load(Ordering::Relaxed) < COMPACT_AFTER_CHANGES
-                && open.appended_bytes.load(Ordering::Relaxed) < COMPACT_AFTER_BYTES
-            {
+            let due = compaction_due(
+                open.appended.load(Ordering::Relaxed),
+                open.appended_bytes.load(Ordering::Relaxed),
+                open.snapshot_bytes.load(Ordering::Relaxed),
+            );
+            if !due {
                 return Ok(None);
             }
             Ok(Some((open.journal.doc().save(), open.journal.heads())))
@@ -233,6 +238,8 @@ impl Journals {
                     .map_err(|e| failure(&e))?;
                 open.appended.store(0, Ordering::Relaxed);
                 open.appended_bytes.store(0, Ordering::Relaxed);
+                open.snapshot_bytes
+                    .store(snapshot.len() as u64, Ordering::Relaxed);
                 Ok(())
             });
             compacted.map_err(|e| StoreError::CompactionMismatch(e.message))
@@ -303,6 +310,8 @@ impl Journals {
                     open.epoch = epoch + 1;
                     open.appended.store(0, Ordering::Relaxed);
                     open.appended_bytes.store(0, Ordering::Relaxed);
+                    let snapshot = open.store.snapshot_len(id).map_err(reload)?;
+                    open.snapshot_bytes.store(snapshot, Ordering::Relaxed);
                     Ok(true)
                 })
                 .map_err(EraseError::Storage)?;
@@ -432,6 +441,7 @@ impl Journals {
             epoch: store.epoch(id).map_err(|e| failure(&e))?,
             appended: AtomicU64::new(store.appended_count(id).map_err(|e| failure(&e))?),
             appended_bytes: AtomicU64::new(0),
+            snapshot_bytes: AtomicU64::new(store.snapshot_len(id).map_err(|e| failure(&e))?),
             journal: loaded,
             store,
         })

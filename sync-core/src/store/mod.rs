@@ -196,6 +196,14 @@ pub struct Store {
     home: Option<JournalId>,
 }
 
+/// See [`Store::append_position`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendPosition {
+    pub next: u64,
+    pub last: Option<ChangeHash>,
+    pub snapshot: u64,
+}
+
 /// Parameters for a new store.
 #[derive(Clone, Debug)]
 pub struct NewStore<'a> {
@@ -526,6 +534,64 @@ impl Store {
         write_tip(&tx, journal, Some(tip))?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Where the journal's appended changes stand: the next append sequence
+    /// number, the hash of the last appended change, and the snapshot's
+    /// size. Appends by another process move the first two only; a
+    /// compaction or a new epoch deletes the rows the last hash names.
+    pub fn append_position(&self, journal: JournalId) -> Result<AppendPosition, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(CHANGES)?;
+        let last = table
+            .range(journal_range(journal))?
+            .next_back()
+            .transpose()?;
+        let (next, last) = match last {
+            None => (0, None),
+            Some((key, bytes)) => {
+                let change =
+                    crate::sync::decode_change(bytes.value()).map_err(|e| StoreError::Damaged {
+                        journal,
+                        reason: format!("an appended change does not decode: {e}"),
+                    })?;
+                (key.value().1 + 1, Some(change.hash()))
+            }
+        };
+        drop(table);
+        drop(tx);
+        Ok(AppendPosition {
+            next,
+            last,
+            snapshot: self.snapshot_len(journal)?,
+        })
+    }
+
+    /// The changes appended to the journal from sequence number `from` on,
+    /// in order.
+    pub fn appended_since(&self, journal: JournalId, from: u64) -> Result<Vec<Change>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(CHANGES)?;
+        let mut changes = Vec::new();
+        for row in table.range((journal.0.as_u128(), from)..=(journal.0.as_u128(), u64::MAX))? {
+            let (_, bytes) = row?;
+            let change =
+                crate::sync::decode_change(bytes.value()).map_err(|e| StoreError::Damaged {
+                    journal,
+                    reason: format!("an appended change does not decode: {e}"),
+                })?;
+            changes.push(change);
+        }
+        Ok(changes)
+    }
+
+    /// Size of the journal's snapshot in bytes (0 before the first compaction).
+    pub fn snapshot_len(&self, journal: JournalId) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(SNAPSHOTS)?;
+        Ok(table
+            .get(journal.0.as_u128())?
+            .map_or(0, |v| v.value().len() as u64))
     }
 
     /// Number of appended changes not yet folded into the snapshot.

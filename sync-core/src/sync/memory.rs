@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
+use automerge::{ActorId, Automerge, Change, ChangeHash};
 use uuid::Uuid;
 
 use super::{
@@ -60,7 +60,9 @@ impl SyncStorage for MemoryJournals {
         hashes: &[ChangeHash],
     ) -> Result<bool, StorageFailure> {
         let doc = self.doc(journal);
-        Ok(hashes.iter().all(|h| doc.get_change_by_hash(h).is_some()))
+        Ok(hashes
+            .iter()
+            .all(|h| doc.get_change_meta_by_hash(h).is_some()))
     }
 
     fn missing(
@@ -114,7 +116,7 @@ impl ClientStorage for MemoryJournals {
         let known: Vec<ChangeHash> = covered
             .iter()
             .copied()
-            .filter(|h| doc.get_change_by_hash(h).is_some())
+            .filter(|h| doc.get_change_meta_by_hash(h).is_some())
             .collect();
         let not_covered: HashSet<ChangeHash> = doc
             .get_changes_meta(&known)
@@ -285,7 +287,7 @@ pub fn check_received(doc: &Automerge, changes: &[Change]) -> Result<(), Storage
             )));
         }
         for dep in change.deps() {
-            if !in_batch.contains(dep) && doc.get_change_by_hash(dep).is_none() {
+            if !in_batch.contains(dep) && doc.get_change_meta_by_hash(dep).is_none() {
                 return Err(StorageFailure::peer(format!(
                     "change {} depends on {dep}, which was not sent before it",
                     change.hash()
