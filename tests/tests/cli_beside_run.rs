@@ -31,14 +31,7 @@ fn commands_beside_run_borrow_its_store_and_their_records_are_sent_at_once() {
     enrol(&cli, &relay.centre_code(centre));
     sync_ok(&cli);
     let (_daemon, stdout, stderr) = common::start_daemon(&cli, &["--web-port", "0"]);
-    let url = wait_for_line(&stdout, "The app is at", "field-client run")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let url = url
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("the app's address")
-        .trim_end_matches('/')
-        .to_owned();
+    let url = common::app_url(&stdout);
     wait_for_line(&stderr, "in the background", "field-client run")
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(

@@ -72,14 +72,7 @@ fn a_revoked_devices_daemon_keeps_serving_the_app_and_says_why() {
     let relay = Relay::start();
     let cli = revoked_device(&relay);
     let (mut daemon, stdout, stderr) = common::start_daemon(&cli, &["--web-port", "0"]);
-    let url = wait_for_line(&stdout, "The app is at", "field-client run")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let url = url
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("the app's address")
-        .trim_end_matches('/')
-        .to_owned();
+    let url = common::app_url(&stdout);
     wait_for_line(&stderr, "the app stays open", "field-client run")
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(

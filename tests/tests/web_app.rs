@@ -11,7 +11,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use common::{Relay, enrol, follow_lines, wait_for_line};
+use common::{Relay, enrol, follow_lines};
 use serde_json::json;
 use tests::Cli;
 use tests::browser::{Browser, Engine};
@@ -46,14 +46,7 @@ impl App {
         let stderr = follow_lines(child.stderr.take().expect("stderr"), |line| {
             eprintln!("[field-client run] {line}");
         });
-        let line = wait_for_line(&stdout, "The app is at", "field-client run")
-            .unwrap_or_else(|e| panic!("{e}"));
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .expect("the app's address")
-            .trim_end_matches('/')
-            .to_owned();
+        let url = common::app_url(&stdout);
         App { child, url, stderr }
     }
 

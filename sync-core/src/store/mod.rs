@@ -598,7 +598,7 @@ impl Store {
     pub fn appended_count(&self, journal: JournalId) -> Result<u64, StoreError> {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(CHANGES)?;
-        Ok(table.range(journal_range(journal))?.count() as u64)
+        count_rows(table.range(journal_range(journal))?)
     }
 
     /// Folds every appended change of `journal` into a new snapshot. `current`
@@ -662,7 +662,7 @@ impl Store {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(UNSENT)?;
         let range = (journal.0.as_u128(), 0)..=(journal.0.as_u128(), u128::MAX);
-        Ok(table.range(range)?.count() as u64)
+        count_rows(table.range(range)?)
     }
 
     /// The activities of `journal` changed here and not yet acknowledged.
@@ -1095,6 +1095,20 @@ fn load_document(snapshot: Option<&[u8]>, appended: &[u8]) -> Result<Automerge, 
         doc.load_incremental(appended)?;
     }
     Ok(doc)
+}
+
+/// Counts a range's rows, stopping at the first error: redb's iterator can
+/// go on returning the same read error forever (a disk failing under it),
+/// and `Iterator::count` would count those without end.
+fn count_rows<K: redb::Key + 'static, V: redb::Value + 'static>(
+    rows: redb::Range<'_, K, V>,
+) -> Result<u64, StoreError> {
+    let mut n = 0;
+    for row in rows {
+        row?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 fn journal_range(id: JournalId) -> std::ops::RangeInclusive<(u128, u64)> {

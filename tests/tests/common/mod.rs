@@ -528,6 +528,18 @@ pub(crate) fn http_get(url: &str) -> (String, Vec<u8>) {
     (status, response[split + 4..].to_vec())
 }
 
+/// The app's address (without the trailing `/`) from the stdout lines of a
+/// `field-client run` started by [`start_daemon`].
+pub(crate) fn app_url(stdout: &Receiver<String>) -> String {
+    let line = wait_for_line(stdout, "The app is at", "field-client run")
+        .unwrap_or_else(|e| panic!("{e}"));
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("the app's address")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
 /// A `field-client run` process, stopped when the test ends, however it ends.
 pub(crate) struct Daemon(pub(crate) Child);
 
