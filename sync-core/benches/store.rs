@@ -463,8 +463,9 @@ fn main() {
     }
     println!(
         "\nB/act = store file size / N (redb keeps freed pages in the file); doc B/act = \
-         Automerge snapshot bytes / N.\nopen = Replica::open (redb open with full integrity \
-         check + load snapshot and appended changes); open+list = open + activities();\n\
+         Automerge snapshot bytes / N.\nopen = Replica::open (redb open, the full integrity \
+         check unless the file is as its last clean close left it; no journal is loaded);\n\
+         open+list = open + activities() (loads the journal: snapshot and appended changes);\n\
          view list = ListView::open + activities(home), what `field-client list` does (reads the \
          materialized view);\n\
          open+500 = the same journal after {APPENDED} more durable adds left uncompacted."
