@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use sync_core::replica::Detached;
 use sync_core::{OpenError, Replica, ReplicaError};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{Notify, OwnedMutexGuard};
+use tokio::sync::{Notify, OwnedMappedMutexGuard, OwnedMutexGuard};
 
 /// The file in the data folder where a running `run` says how to reach it:
 /// `<port> <token>`, written at start (owner-only permissions), removed at exit.
@@ -73,26 +73,7 @@ pub struct StoreOwner {
 }
 
 /// The store, held: nobody else uses it until this is dropped.
-pub struct Held(OwnedMutexGuard<Option<Replica>>);
-
-impl std::fmt::Debug for Held {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Held")
-    }
-}
-
-impl std::ops::Deref for Held {
-    type Target = Replica;
-    fn deref(&self) -> &Replica {
-        self.0.as_ref().expect("a held store is open")
-    }
-}
-
-impl std::ops::DerefMut for Held {
-    fn deref_mut(&mut self) -> &mut Replica {
-        self.0.as_mut().expect("a held store is open")
-    }
-}
+pub type Held = OwnedMappedMutexGuard<Option<Replica>, Replica>;
 
 impl StoreOwner {
     /// Opens the store now, with the full integrity check (a damaged store
@@ -111,19 +92,22 @@ impl StoreOwner {
     /// The store for as long as the result is kept, opened again if it was lent.
     pub async fn hold(&self) -> Result<Held, ReplicaError> {
         let mut slot = Arc::clone(&self.slot).lock_owned().await;
-        if slot.is_none() {
-            let replica = reopen(&self.path).await?;
-            let detached = self
-                .detached
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            *slot = Some(match detached {
-                Some(detached) => replica.reattach(detached),
-                None => replica,
-            });
-        }
-        Ok(Held(slot))
+        let replica = match slot.take() {
+            Some(replica) => replica,
+            None => {
+                let replica = reopen(&self.path).await?;
+                let detached = self
+                    .detached
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                match detached {
+                    Some(detached) => replica.reattach(detached),
+                    None => replica,
+                }
+            }
+        };
+        Ok(OwnedMutexGuard::map(slot, |slot| slot.insert(replica)))
     }
 
     /// Says that something was recorded (the sync loop sends it).

@@ -537,35 +537,31 @@ fn settled_in<'a>(
     let loaded = known_in(loaded, store, id)?;
     loaded.tip = None;
     let pending = std::mem::take(&mut loaded.pending);
-    let applied = match &mut loaded.journal {
-        Some(journal) => pending.is_empty() || journal.apply_own(pending).is_ok(),
-        None => false,
-    };
-    if !applied {
+    let mut kept = loaded.journal.take();
+    if let Some(journal) = kept.as_mut()
+        && !pending.is_empty()
+        && journal.apply_own(pending).is_err()
+    {
+        kept = None;
+    }
+    let journal = match kept {
+        Some(journal) => journal,
         // Not loaded yet, or a pending change did not apply: either way the
         // store holds every change durably.
-        loaded.journal = None;
-        let mut journal = store.load_journal(id)?;
-        if store.tip(id)?.is_none() {
-            // Kept from now on (every write updates it), so that the next
-            // process records and syncs without loading the journal.
-            store.set_tip(id, &journal.tip())?;
+        None => {
+            let mut journal = store.load_journal(id)?;
+            if store.tip(id)?.is_none() {
+                // Kept from now on (every write updates it), so that the next
+                // process records and syncs without loading the journal.
+                store.set_tip(id, &journal.tip())?;
+            }
+            journal
         }
-        loaded.journal = Some(journal);
-    }
-    let Loaded {
-        journal: Some(journal),
-        appended,
-        appended_bytes,
-        ..
-    } = loaded
-    else {
-        unreachable!("loaded above")
     };
     Ok(Settled {
-        journal,
-        appended,
-        appended_bytes,
+        journal: loaded.journal.insert(journal),
+        appended: &mut loaded.appended,
+        appended_bytes: &mut loaded.appended_bytes,
     })
 }
 
