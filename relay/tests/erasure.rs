@@ -2,50 +2,13 @@
 //! whether its journal is in memory or only on disk, and other journals stay
 //! loaded.
 
+mod common;
+
 use chrono::Utc;
+use common::{at_relay, record};
 use relay::registry::Registry;
 use relay::store::{EraseError, RedbStore, RelayStore};
-use sync_core::journal::Stamp;
-use sync_core::{ActivityId, ActivityInput, Journal};
-use uuid::Uuid;
-
-const PER_CENTRE: usize = 3;
-
-/// Records `PER_CENTRE` activities in `centre`'s journal at the relay.
-fn record(store: &RedbStore, centre: Uuid) -> Vec<ActivityId> {
-    let mut journal = Journal::new(automerge::ActorId::random());
-    let stamp = Stamp {
-        author: "test",
-        now: Utc::now(),
-    };
-    let mut changes = Vec::new();
-    let ids: Vec<ActivityId> = (0..PER_CENTRE)
-        .map(|i| {
-            let id = ActivityId::new_random();
-            let patch = ActivityInput {
-                title: Some(format!("Privāts ieraksts {i}")),
-                kind: Some("seminar".into()),
-                date: Some("2026-05-14".into()),
-                ..ActivityInput::default()
-            }
-            .parse()
-            .expect("valid");
-            changes.push(journal.create(id, &patch, stamp).expect("create"));
-            id
-        })
-        .collect();
-    let epoch = store.state(centre).expect("state").0;
-    store
-        .apply_durably(centre, epoch, changes)
-        .expect("stored")
-        .expect("the same epoch");
-    ids
-}
-
-/// The relay's copy of `centre`'s journal.
-fn at_relay(store: &RedbStore, centre: Uuid) -> Journal {
-    store.journals().copy_of(centre).expect("the journal")
-}
+use sync_core::ActivityId;
 
 #[test]
 fn an_erasure_finds_the_record_in_memory_or_on_disk_and_leaves_other_journals_loaded() {

@@ -402,9 +402,9 @@ impl Replica {
 
     fn compact_journal(&mut self, id: JournalId) -> Result<(), ReplicaError> {
         let settled = settled_in(&mut self.loaded, &self.store, id)?;
-        self.store.compact(id, settled.journal)?;
-        *settled.appended = 0;
-        *settled.appended_bytes = 0;
+        let kept = self.store.compact(id, settled.journal)?;
+        *settled.appended = kept.changes;
+        *settled.appended_bytes = kept.bytes;
         let snapshot_bytes = self.store.snapshot_len(id)?;
         if let Some(loaded) = self.loaded.get_mut(&id) {
             loaded.snapshot_bytes = snapshot_bytes;

@@ -16,7 +16,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use automerge::{Change, ChangeHash};
@@ -76,6 +76,31 @@ struct Open {
 #[derive(Debug, Default)]
 struct Slot {
     open: RwLock<Option<Open>>,
+    /// A compaction of this journal is running ([`Journals::maintain`]).
+    compacting: AtomicBool,
+}
+
+/// Marks the one running compaction of a journal; ends when dropped.
+#[derive(Debug)]
+struct Compacting(Arc<Slot>);
+
+impl Drop for Compacting {
+    fn drop(&mut self) {
+        self.0.compacting.store(false, Ordering::Release);
+    }
+}
+
+/// A journal copied for compaction ([`Journals::start_compaction`]); no other
+/// compaction of it starts while this exists.
+#[derive(Debug)]
+pub struct CompactionCopy {
+    journal: Uuid,
+    doc: automerge::Automerge,
+    heads: Vec<ChangeHash>,
+    /// Where the next appended change went when the copy was made.
+    made_at: u64,
+    epoch: u32,
+    _running: Compacting,
 }
 
 /// How a write to a loaded journal failed.
@@ -213,31 +238,84 @@ impl Journals {
     }
 
     /// Folds the journal's appended changes into a new snapshot once there
-    /// are enough of them ([`compaction_due`]). The snapshot is saved while
-    /// uploads wait (downloads go on), checked while nothing waits, and
-    /// written only if no change was appended meanwhile (else next time).
+    /// are enough of them ([`compaction_due`]). Every stored batch asks, and a
+    /// large upload stores hundreds: one compaction per journal runs at a
+    /// time, and a call meanwhile returns at once.
     pub fn maintain(&self, journal: Uuid) {
-        let saved = self.read(journal, |open| {
-            let due = compaction_due(
+        let due = self.read(journal, |open| {
+            Ok(compaction_due(
                 open.appended.load(Ordering::Relaxed),
                 open.appended_bytes.load(Ordering::Relaxed),
                 open.snapshot_bytes.load(Ordering::Relaxed),
-            );
-            if !due {
-                return Ok(None);
-            }
-            Ok(Some((open.journal.doc().save(), open.journal.heads())))
+            ))
         });
-        let Ok(Some((bytes, heads))) = saved else {
+        if due != Ok(true) {
             return;
-        };
-        let written = Snapshot::check(bytes, &heads).and_then(|snapshot| {
+        }
+        if let Some(copy) = self.start_compaction(journal) {
+            self.finish_compaction(copy);
+        }
+    }
+
+    /// Copies the journal for a compaction: uploads wait only for the copy
+    /// (milliseconds), not for saving and checking it. `None` when one is
+    /// already under way (or the journal does not load).
+    pub fn start_compaction(&self, journal: Uuid) -> Option<CompactionCopy> {
+        let slot = self.slot(journal);
+        if slot.compacting.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let running = Compacting(slot);
+        let copied = self.read(journal, |open| {
+            let made_at = open
+                .store
+                .append_end(JournalId(journal))
+                .map_err(|e| failure(&e))?;
+            Ok((
+                open.journal.doc().clone(),
+                open.journal.heads(),
+                made_at,
+                open.epoch,
+            ))
+        });
+        let (doc, heads, made_at, epoch) = copied.ok()?;
+        Some(CompactionCopy {
+            journal,
+            doc,
+            heads,
+            made_at,
+            epoch,
+            _running: running,
+        })
+    }
+
+    /// Saves and checks the copy while uploads go on, then writes it as the
+    /// journal's snapshot: the changes appended since the copy stay appended.
+    /// Put off (changing nothing) if an erasure replaced the journal since.
+    /// Returns whether the snapshot was written.
+    pub fn finish_compaction(&self, copy: CompactionCopy) -> bool {
+        let CompactionCopy {
+            journal,
+            doc,
+            heads,
+            made_at,
+            epoch,
+            _running,
+        } = copy;
+        let written = Snapshot::check(doc.save(), &heads).and_then(|snapshot| {
+            drop(doc);
             let compacted = self.read(journal, |open| {
-                open.store
-                    .compact_to(JournalId(journal), &snapshot)
+                if open.epoch != epoch {
+                    return Err(StorageFailure::local(
+                        "the journal was erased from meanwhile",
+                    ));
+                }
+                let kept = open
+                    .store
+                    .compact_to(JournalId(journal), &snapshot, made_at)
                     .map_err(|e| failure(&e))?;
-                open.appended.store(0, Ordering::Relaxed);
-                open.appended_bytes.store(0, Ordering::Relaxed);
+                open.appended.store(kept.changes, Ordering::Relaxed);
+                open.appended_bytes.store(kept.bytes, Ordering::Relaxed);
                 open.snapshot_bytes
                     .store(snapshot.len() as u64, Ordering::Relaxed);
                 Ok(())
@@ -247,7 +325,7 @@ impl Journals {
         if let Err(e) = written {
             // Housekeeping only: the changes stay durable as appended rows.
             tracing::debug!(%journal, error = %e, "compaction put off");
-            return;
+            return false;
         }
         // The pages of the deleted changes go back to the file system (a few
         // milliseconds, uploads to this journal waiting); failing that, the
@@ -260,6 +338,7 @@ impl Journals {
         if let Err(e) = shrunk {
             tracing::debug!(%journal, error = %e.message, "file not shrunk");
         }
+        true
     }
 
     /// Erases `activity` from the journal holding it (docs/ERASURE.md): the

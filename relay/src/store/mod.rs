@@ -15,7 +15,7 @@ mod migrate;
 mod redb_store;
 
 pub use bookkeeping::{Bookkeeping, DeviceNote};
-pub use journals::{DISK_FULL_MESSAGE, EraseError, Journals};
+pub use journals::{CompactionCopy, DISK_FULL_MESSAGE, EraseError, Journals};
 pub use migrate::MigrationError;
 pub use redb_store::{JOURNALS_DIR, OpenStoreError, RedbStore};
 

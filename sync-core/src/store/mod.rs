@@ -605,23 +605,41 @@ impl Store {
     /// must be the journal as loaded from this store plus the changes appended
     /// since; the snapshot is checked to load back to the same heads before any
     /// appended change is deleted, all in one transaction.
-    pub fn compact(&self, id: JournalId, current: &Journal) -> Result<(), StoreError> {
+    pub fn compact(&self, id: JournalId, current: &Journal) -> Result<Compacted, StoreError> {
         let snapshot = Snapshot::check(current.doc().save(), &current.heads())?;
-        self.compact_to(id, &snapshot)
+        self.compact_to(id, &snapshot, u64::MAX)
     }
 
-    /// Compaction with a snapshot made earlier (see [`Snapshot`]): refused,
-    /// changing nothing, when a change was appended that the snapshot lacks
-    /// (it was made before that change; the caller tries again later).
-    pub fn compact_to(&self, id: JournalId, snapshot: &Snapshot) -> Result<(), StoreError> {
+    /// Compaction with a snapshot made earlier (see [`Snapshot`]) of the
+    /// journal as it stood when the next change would have been appended at
+    /// `made_at` ([`Store::append_end`]). The changes appended before that
+    /// are deleted; those appended since stay (a relay compacts while uploads
+    /// go on). Refused, changing nothing, when the snapshot lacks one of the
+    /// changes appended before `made_at` (it was not made from this journal).
+    pub fn compact_to(
+        &self,
+        id: JournalId,
+        snapshot: &Snapshot,
+        made_at: u64,
+    ) -> Result<Compacted, StoreError> {
         let tx = begin_durable(&self.db)?;
-        check_contains_appended(&tx, id, &snapshot.doc)?;
+        let (folded, kept) = split_appended(&tx, id, &snapshot.doc, made_at)?;
         tx.open_table(SNAPSHOTS)?
             .insert(id.0.as_u128(), snapshot.bytes.as_slice())?;
-        tx.open_table(CHANGES)?
-            .retain_in(journal_range(id), |_, _| false)?;
+        let mut changes = tx.open_table(CHANGES)?;
+        for seq in folded {
+            changes.remove((id.0.as_u128(), seq))?;
+        }
+        drop(changes);
         tx.commit()?;
-        Ok(())
+        Ok(kept)
+    }
+
+    /// Where the next change appended to `journal` will go: a snapshot made
+    /// now holds every change appended before it ([`Store::compact_to`]).
+    pub fn append_end(&self, journal: JournalId) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read()?;
+        next_seq(&tx.open_table(CHANGES)?, journal)
     }
 
     /// Gives the pages freed by snapshots and imports back to the file system
@@ -884,6 +902,13 @@ fn begin_durable(db: &Database) -> Result<redb::WriteTransaction, StoreError> {
 /// activity (unsorted).
 pub type StoredView = (Vec<ChangeHash>, Vec<Activity>);
 
+/// The changes a compaction left appended (made after its snapshot).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Compacted {
+    pub changes: u64,
+    pub bytes: u64,
+}
+
 /// A journal saved (`Automerge::save`) and checked to load back to the same
 /// heads: what compaction writes. Saving needs the journal; the check, the
 /// costly part at tens of thousands of activities, does not, so a relay
@@ -1064,26 +1089,38 @@ fn move_rows(
 
 /// Refuses compaction unless every appended change of the journal is in
 /// `current`: the new snapshot replaces them, so a missing one would be lost.
-fn check_contains_appended(
+/// The appended changes of `id` a snapshot folds in (their sequence numbers),
+/// and what stays appended after it: those from `made_at` on.
+fn split_appended(
     tx: &redb::WriteTransaction,
     id: JournalId,
-    current: &Automerge,
-) -> Result<(), StoreError> {
+    snapshot: &Automerge,
+    made_at: u64,
+) -> Result<(Vec<u64>, Compacted), StoreError> {
     let changes = tx.open_table(CHANGES)?;
+    let mut folded = Vec::new();
+    let mut kept = Compacted::default();
     for row in changes.range(journal_range(id))? {
-        let (_, bytes) = row?;
+        let (key, bytes) = row?;
+        let seq = key.value().1;
+        if seq >= made_at {
+            kept.changes += 1;
+            kept.bytes += bytes.value().len() as u64;
+            continue;
+        }
         let change =
             crate::sync::decode_change(bytes.value()).map_err(|e| StoreError::Damaged {
                 journal: id,
                 reason: format!("an appended change does not decode: {e}"),
             })?;
-        if current.get_change_meta_by_hash(&change.hash()).is_none() {
+        if snapshot.get_change_meta_by_hash(&change.hash()).is_none() {
             return Err(StoreError::CompactionMismatch(
-                "the journal in memory lacks a stored change".into(),
+                "the snapshot lacks a stored change".into(),
             ));
         }
+        folded.push(seq);
     }
-    Ok(())
+    Ok((folded, kept))
 }
 
 fn load_document(snapshot: Option<&[u8]>, appended: &[u8]) -> Result<Automerge, JournalError> {
@@ -1116,7 +1153,7 @@ fn journal_range(id: JournalId) -> std::ops::RangeInclusive<(u128, u64)> {
 }
 
 fn next_seq(
-    table: &redb::Table<'_, (u128, u64), &[u8]>,
+    table: &impl redb::ReadableTable<(u128, u64), &'static [u8]>,
     journal: JournalId,
 ) -> Result<u64, StoreError> {
     let last = table

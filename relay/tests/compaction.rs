@@ -1,0 +1,70 @@
+//! A relay compacts a journal while uploads to it go on: the changes stored
+//! after its copy stay, an erasure meanwhile wins, and one compaction of a
+//! journal runs at a time.
+
+mod common;
+
+use chrono::Utc;
+use common::{PER_CENTRE, at_relay, record};
+use relay::registry::Registry;
+use relay::store::{RedbStore, RelayStore};
+use uuid::Uuid;
+
+fn relay_with_centre(dir: &std::path::Path) -> (RedbStore, Uuid) {
+    let registry = Registry::open(dir).expect("registry");
+    let centre = registry
+        .add_centre("Centrs", Utc::now())
+        .expect("centre")
+        .id;
+    drop(registry);
+    (RedbStore::open(dir).expect("store"), centre)
+}
+
+#[test]
+fn changes_stored_after_the_copy_stay_and_one_compaction_runs_at_a_time() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, centre) = relay_with_centre(dir.path());
+    let journals = store.journals();
+    let before = record(&store, centre);
+
+    let copy = journals.start_compaction(centre).expect("a copy");
+    assert!(
+        journals.start_compaction(centre).is_none(),
+        "a second compaction waits for the first"
+    );
+    let during = record(&store, centre);
+    assert!(journals.finish_compaction(copy), "the snapshot is written");
+    assert!(
+        journals.start_compaction(centre).is_some(),
+        "the next one may start"
+    );
+
+    journals.reload_all();
+    let reloaded = at_relay(&store, centre);
+    for id in before.iter().chain(&during) {
+        assert!(reloaded.contains(*id).expect("read"), "{id:?} kept");
+    }
+    assert_eq!(reloaded.activities().expect("read").len(), 2 * PER_CENTRE);
+}
+
+#[test]
+fn a_compaction_copied_before_an_erasure_does_not_bring_the_record_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, centre) = relay_with_centre(dir.path());
+    let journals = store.journals();
+    let ids = record(&store, centre);
+
+    let copy = journals.start_compaction(centre).expect("a copy");
+    let erased = journals.erase_activity(ids[0], Utc::now()).expect("erased");
+    assert_eq!(erased, (centre, 1));
+    assert!(
+        !journals.finish_compaction(copy),
+        "the copy holds the erased record: put off"
+    );
+
+    journals.reload_all();
+    let reloaded = at_relay(&store, centre);
+    assert!(!reloaded.contains(ids[0]).expect("read"), "stays erased");
+    assert!(reloaded.contains(ids[1]).expect("read"), "the others kept");
+    assert_eq!(store.state(centre).expect("state").0, 1);
+}
