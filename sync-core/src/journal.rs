@@ -43,9 +43,11 @@ use automerge::{
     ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue,
 };
 use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc};
+use std::collections::{BTreeSet, HashMap};
 
 use crate::activity::{Activity, ActivityId, ActivityPatch, Counts, Group, Kind};
 use crate::limits::IMPORT_ACTIVITIES_PER_CHANGE;
+use crate::sync::catch_library_panic;
 
 /// The schema this code writes. Journals with a lower version are read (and
 /// upgraded by [`Journal::from_doc`] when a migration exists); higher versions
@@ -508,6 +510,62 @@ impl Journal {
             .keys(&self.activities)
             .filter_map(|key| key.parse().ok())
             .collect()
+    }
+
+    /// The activities that `changes`, already applied to this journal, write
+    /// to: the key of each operation on the activities map, and for one
+    /// inside an activity (at any depth) the activity holding it. Objects the
+    /// changes create are placed as they go; any other object costs one
+    /// parent lookup, so this costs what the changes hold, whatever the
+    /// journal's size. `None` when an operation names an object the journal
+    /// cannot place.
+    pub fn touched_by(&self, changes: &[Change]) -> Option<BTreeSet<ActivityId>> {
+        let automerge::ObjId::Id(counter, actor, _) = &self.activities else {
+            return None;
+        };
+        let activities = legacy::OpId(*counter, actor.clone());
+        let mut ids = BTreeSet::new();
+        let mut placed: HashMap<legacy::OpId, Option<ActivityId>> = HashMap::new();
+        for change in changes {
+            let decoded = catch_library_panic(|| change.decode())?;
+            for (op, counter) in decoded.operations.iter().zip(change.start_op().get()..) {
+                let legacy::ObjectId::Id(obj) = &op.obj else {
+                    continue; // the root: schema, containers, erasure marks
+                };
+                let id = if *obj == activities {
+                    match &op.key {
+                        legacy::Key::Map(key) => key.parse().ok(),
+                        legacy::Key::Seq(_) => None,
+                    }
+                } else if let Some(id) = placed.get(obj) {
+                    *id
+                } else {
+                    let id = self.activity_holding(obj)?;
+                    placed.insert(obj.clone(), id);
+                    id
+                };
+                if matches!(op.action, legacy::OpType::Make(_)) {
+                    // The object this operation makes sits where it was made.
+                    placed.insert(legacy::OpId(counter, change.actor_id().clone()), id);
+                }
+                ids.extend(id);
+            }
+        }
+        Some(ids)
+    }
+
+    /// The activity whose record holds object `obj` (`Some(None)`: none does).
+    fn activity_holding(&self, obj: &legacy::OpId) -> Option<Option<ActivityId>> {
+        let obj = self.doc.import_obj(&obj.to_string()).ok()?;
+        for parent in self.doc.parents(&obj).ok()? {
+            if parent.obj == self.activities {
+                return Some(match parent.prop {
+                    automerge::Prop::Map(key) => key.parse().ok(),
+                    automerge::Prop::Seq(_) => None,
+                });
+            }
+        }
+        Some(None)
     }
 
     /// Number of activity records (including deleted ones), without reading them.

@@ -174,6 +174,13 @@ pub const MAX_ROUNDS_WITHOUT_PROGRESS: u32 = 3;
 /// that says nothing for this long is holding a slot for nothing.
 pub const SESSION_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Upload batches a device sends before the first of them is acknowledged:
+/// while the relay stores one, the next is already on the link and a third
+/// is being built, so neither side waits for the other. Bounded so that a
+/// dropped connection sends at most this many batches again, and the relay
+/// never has more than this waiting in the stream's flow-control window.
+pub const MAX_BATCHES_IN_FLIGHT: usize = 3;
+
 /// Time a session waits for any answer to a request (`Heads`, `Ack`, a download
 /// batch). A rural link can stall for tens of seconds; longer means the answer is
 /// lost and the session is reset (the next one resumes from durable state).

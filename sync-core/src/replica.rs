@@ -653,15 +653,29 @@ fn catch_up(
     }
 }
 
-/// The activities whose visible state changed since `before` (found from
-/// Automerge's diff: the key under `activities` on each patch's path). From
-/// the bare genesis (a first download) that is every activity, listed
-/// without the diff, which would cost more than the download itself.
-fn touched_activities(journal: &Journal, before: &[ChangeHash]) -> BTreeSet<ActivityId> {
-    use automerge::{PatchAction, Prop};
+/// The activities the received changes (now applied) may have changed:
+/// from a bare genesis (a first download) every activity; otherwise those
+/// the changes' operations write to ([`Journal::touched_by`]), or, if one
+/// cannot be placed, those Automerge's diff shows (which walks the whole
+/// document, so it is only the fallback).
+fn touched_activities(
+    journal: &Journal,
+    before: &[ChangeHash],
+    received: &[Change],
+) -> BTreeSet<ActivityId> {
     if before == crate::journal::genesis_heads().as_slice() {
         return journal.ids().into_iter().collect();
     }
+    if let Some(ids) = journal.touched_by(received) {
+        return ids;
+    }
+    diff_touched(journal, before)
+}
+
+/// The activities a diff of the journal from `before` shows changed: what
+/// [`Journal::touched_by`] finds, walking the whole document.
+fn diff_touched(journal: &Journal, before: &[ChangeHash]) -> BTreeSet<ActivityId> {
+    use automerge::{PatchAction, Prop};
     let doc = journal.doc();
     let mut ids = BTreeSet::new();
     for patch in doc.diff(before, &doc.get_heads()) {
@@ -793,7 +807,7 @@ impl Replica {
         }
         let before = journal.heads();
         apply_guarded(journal.doc_mut(), new.clone())?;
-        let touched = touched_activities(journal, &before);
+        let touched = touched_activities(journal, &before, &new);
         let view = ViewUpdate::of(journal, touched).map_err(|e| local(&e))?;
         let tip = journal.tip();
         let heads = journal.heads();

@@ -209,12 +209,27 @@ fn replicas(count: usize, seed: [u8; 15]) -> Vec<Journal> {
         .collect()
 }
 
-fn merge_into(replicas: &mut [Journal], to: usize, from: usize) {
+/// Merges replica `from` into `to`, checking that [`Journal::touched_by`]
+/// names every activity the merge changed (and only activities).
+fn merge_into(replicas: &mut [Journal], to: usize, from: usize) -> Result<(), TestCaseError> {
     if to == from {
-        return;
+        return Ok(());
     }
+    let before = replicas[to].activities().expect("read");
+    let received = replicas[to].doc().get_changes_added(replicas[from].doc());
     let mut source = replicas[from].doc().clone();
     replicas[to].doc_mut().merge(&mut source).expect("merge");
+    let after = replicas[to].activities().expect("read");
+    let touched = replicas[to].touched_by(&received).expect("placed");
+    for activity in &after {
+        if !before.contains(activity) {
+            prop_assert!(touched.contains(&activity.id), "{} changed", activity.id);
+        }
+    }
+    for id in &touched {
+        prop_assert!(after.iter().any(|a| a.id == *id), "{id} is no activity");
+    }
+    Ok(())
 }
 
 /// Picks one of the activities replica `on` knows, if it knows any.
@@ -266,7 +281,7 @@ fn check(s: &Scenario) -> Result<(), TestCaseError> {
                 }
             }
             Op::Sync { from, to } => {
-                merge_into(&mut js, to.index(s.replicas), from.index(s.replicas));
+                merge_into(&mut js, to.index(s.replicas), from.index(s.replicas))?;
             }
         }
     }
@@ -279,10 +294,10 @@ fn check(s: &Scenario) -> Result<(), TestCaseError> {
         .filter(|&i| i < s.replicas)
         .collect();
     for pair in order.windows(2) {
-        merge_into(&mut js, pair[1], pair[0]);
+        merge_into(&mut js, pair[1], pair[0])?;
     }
     for pair in order.windows(2).rev() {
-        merge_into(&mut js, pair[0], pair[1]);
+        merge_into(&mut js, pair[0], pair[1])?;
     }
 
     let heads = js[0].heads();
@@ -421,7 +436,7 @@ proptest! {
         let id = ActivityId(Uuid::from_u128(0xB000));
         js[0].create(id, &base, stamp("ierīce-0", 0)).expect("create");
         for to in 1..count {
-            merge_into(&mut js, to, 0);
+            merge_into(&mut js, to, 0)?;
         }
         // Keep the first edit of each field; the rest would edit a field twice.
         let mut seen = Vec::new();
@@ -437,10 +452,10 @@ proptest! {
         }
         let order: Vec<usize> = order.into_iter().filter(|&i| i < count).collect();
         for pair in order.windows(2) {
-            merge_into(&mut js, pair[1], pair[0]);
+            merge_into(&mut js, pair[1], pair[0])?;
         }
         for pair in order.windows(2).rev() {
-            merge_into(&mut js, pair[0], pair[1]);
+            merge_into(&mut js, pair[0], pair[1])?;
         }
         for (i, j) in js.iter().enumerate() {
             let got = j.get(id).expect("get").expect("present");

@@ -11,7 +11,7 @@ use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use sync_core::activity::{ActivityId, ActivityPatch, Group, Kind};
 use sync_core::journal::{Journal, Stamp};
-use sync_core::limits::MAX_ROUNDS_WITHOUT_PROGRESS;
+use sync_core::limits::{MAX_BATCHES_IN_FLIGHT, MAX_ROUNDS_WITHOUT_PROGRESS};
 use sync_core::sync::memory::MemoryJournals;
 use sync_core::sync::wire::Frame;
 use sync_core::sync::{
@@ -606,6 +606,62 @@ fn an_upload_after_an_acknowledged_one_takes_one_round_trip_with_the_greeting() 
     );
     assert!(c.is_idle(), "one round trip ends the round");
     assert!(c.poll_transmit().is_none());
+    assert!(converged(&mut client, &mut relay));
+}
+
+#[test]
+fn an_upload_keeps_a_bounded_number_of_batches_in_flight() {
+    let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+    let recorded = 5_000;
+    record(&mut client, &client_actor(), recorded, 0);
+    let now = Instant::now();
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
+    let up = flight(&mut || c.poll_transmit(), &mut |b| {
+        r.handle_bytes(now, b, &mut relay)
+    });
+    assert_eq!(
+        frame_names(&up),
+        ["Hello", "Open"],
+        "nothing acknowledged yet"
+    );
+    let down = flight(
+        &mut || r.poll_transmit_building(now, &mut relay),
+        &mut |b| c.handle_bytes(now, b, &mut client),
+    );
+    assert_eq!(frame_names(&down), ["Welcome", "Heads"]);
+
+    // After the relay's heads, batches go without waiting for each Ack, but
+    // never more than the bound; each Ack lets one more go.
+    let mut waiting: VecDeque<Vec<u8>> = std::iter::from_fn(|| c.poll_transmit()).collect();
+    assert_eq!(waiting.len(), MAX_BATCHES_IN_FLIGHT);
+    let mut sent = waiting.len();
+    let mut uploaded = 0;
+    while let Some(batch) = waiting.pop_front() {
+        let Frame::Changes { count, .. } = Frame::decode(&batch).expect("a frame") else {
+            panic!("only batches go up while uploading");
+        };
+        uploaded += count as usize;
+        r.handle_bytes(now, &batch, &mut relay);
+        flight(
+            &mut || r.poll_transmit_building(now, &mut relay),
+            &mut |b| c.handle_bytes(now, b, &mut client),
+        );
+        let before = waiting.len();
+        waiting.extend(std::iter::from_fn(|| c.poll_transmit()));
+        sent += waiting.len() - before;
+        assert!(
+            waiting.len() <= MAX_BATCHES_IN_FLIGHT,
+            "{} in flight",
+            waiting.len()
+        );
+    }
+    assert_eq!(uploaded, recorded);
+    assert!(
+        sent > MAX_BATCHES_IN_FLIGHT,
+        "{sent} batches: the upload needs more than the bound"
+    );
+    assert!(c.is_idle(), "every batch acknowledged ends the round");
     assert!(converged(&mut client, &mut relay));
 }
 

@@ -13,8 +13,8 @@ use super::{
     unpack_batch,
 };
 use crate::limits::{
-    MAX_HEADS, MAX_PLAN_CHANGES, MAX_ROUNDS_WITHOUT_PROGRESS, SESSION_HANDSHAKE_TIMEOUT,
-    SESSION_REPLY_TIMEOUT,
+    MAX_BATCHES_IN_FLIGHT, MAX_HEADS, MAX_PLAN_CHANGES, MAX_ROUNDS_WITHOUT_PROGRESS,
+    SESSION_HANDSHAKE_TIMEOUT, SESSION_REPLY_TIMEOUT,
 };
 
 /// What happened in a client session, for the shell to report or act on.
@@ -68,9 +68,10 @@ struct Round {
     lost_acknowledged: bool,
     /// The relay's `Heads` arrived.
     heard: bool,
-    /// The batch sent and not yet acknowledged.
-    in_flight: Option<InFlight>,
-    /// Changes still to upload after the batch in flight, in causal order.
+    /// Batches sent and not yet acknowledged, oldest first (the relay
+    /// acknowledges them in order), at most [`MAX_BATCHES_IN_FLIGHT`].
+    in_flight: VecDeque<InFlight>,
+    /// Changes still to upload after the batches in flight, in causal order.
     rest: VecDeque<ChangeHash>,
     /// The relay's last download batch arrived.
     downloaded: bool,
@@ -96,7 +97,7 @@ struct InFlight {
 
 impl Round {
     fn is_done(&self) -> bool {
-        self.heard && self.in_flight.is_none() && self.rest.is_empty() && self.downloaded
+        self.heard && self.in_flight.is_empty() && self.rest.is_empty() && self.downloaded
     }
 }
 
@@ -493,16 +494,17 @@ impl ClientSession {
         // round of the journal: its restart ended every earlier session).
         round.lost_acknowledged = !has_acked && acknowledged_here.contains(&(journal, round.epoch));
         let acked = round.acked.clone();
-        let early = round.in_flight.as_ref().is_some_and(|b| b.before_heads);
+        let early = round.in_flight.front().is_some_and(|b| b.before_heads);
         if early && has_acked {
-            // The relay holds what the early batch builds on: wait for its Ack.
+            // The relay holds what the early batch builds on: the rest of
+            // the plan follows it.
             self.deadline = Some(now + SESSION_REPLY_TIMEOUT);
-            return Ok(());
+            return self.fill_pipeline(now, storage);
         }
         if early {
             // The relay does not hold the heads it acknowledged (restored from
             // a backup): it dropped the early batch. Start again from its heads.
-            round.in_flight = None;
+            round.in_flight.clear();
             round.rest.clear();
         }
         let mut base: Vec<ChangeHash> = relay_heads.to_vec();
@@ -512,7 +514,12 @@ impl ClientSession {
         }
         let plan = self.plan_since(journal, &base, storage)?;
         match plan.is_empty() {
-            false => self.send_batch(now, plan, false, storage),
+            false => {
+                if let Some(round) = self.active.as_mut() {
+                    round.rest = plan;
+                }
+                self.fill_pipeline(now, storage)
+            }
             true => {
                 // The relay holds all we have: record that as acknowledged
                 // (all of `base`: its heads alone may be changes this device
@@ -563,12 +570,29 @@ impl ClientSession {
         Ok(plan.into())
     }
 
-    /// Sends the first batch of `plan` in the active round; the rest follows
-    /// after its `Ack`.
+    /// Sends batches from the round's remaining plan until
+    /// [`MAX_BATCHES_IN_FLIGHT`] await their `Ack`: the relay stores one
+    /// while the next is on its way. Only once the relay's `Heads` came (an
+    /// early batch goes alone: it may be dropped).
+    fn fill_pipeline(
+        &mut self,
+        now: Instant,
+        storage: &mut impl ClientStorage,
+    ) -> Result<(), SessionError> {
+        while let Some(round) = self.active.as_ref()
+            && round.heard
+            && round.in_flight.len() < MAX_BATCHES_IN_FLIGHT
+            && !round.rest.is_empty()
+        {
+            self.send_batch(now, false, storage)?;
+        }
+        Ok(())
+    }
+
+    /// Sends the next batch of the active round's plan.
     fn send_batch(
         &mut self,
         now: Instant,
-        mut plan: VecDeque<ChangeHash>,
         before_heads: bool,
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
@@ -576,9 +600,11 @@ impl ClientSession {
             return Err(SessionError::Protocol("a batch outside a round".into()));
         };
         let batch = storage
-            .batch(round.journal, plan.make_contiguous())
+            .batch(round.journal, round.rest.make_contiguous())
             .map_err(storage_error)?;
-        let rest = plan.split_off(batch.changes.len().min(plan.len()));
+        let rest = round
+            .rest
+            .split_off(batch.changes.len().min(round.rest.len()));
         let hashes: Vec<ChangeHash> = batch.changes.iter().map(|c| c.hash).collect();
         let heads = heads_of(&batch.changes);
         let more = !rest.is_empty();
@@ -596,7 +622,7 @@ impl ClientSession {
         let bytes = frame
             .encode()
             .map_err(|e| SessionError::Protocol(e.to_string()))?;
-        round.in_flight = Some(InFlight {
+        round.in_flight.push_back(InFlight {
             hashes,
             heads,
             before_heads,
@@ -616,7 +642,7 @@ impl ClientSession {
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
         let round = self.round_mut(journal)?;
-        let Some(InFlight { hashes, heads, .. }) = round.in_flight.take() else {
+        let Some(InFlight { hashes, heads, .. }) = round.in_flight.pop_front() else {
             return Err(SessionError::Protocol(
                 "an acknowledgement nobody asked for".into(),
             ));
@@ -628,7 +654,7 @@ impl ClientSession {
         }
         round.relay_heads = relay_heads.to_vec();
         let epoch = round.epoch;
-        let rest = std::mem::take(&mut round.rest);
+        let uploading = !round.in_flight.is_empty() || !round.rest.is_empty();
         // The batch's heads cover the whole batch; the relay's heads (those
         // this device holds) cover what it held besides.
         let mut covered = heads;
@@ -641,11 +667,12 @@ impl ClientSession {
             journal,
             changes: hashes.len(),
         });
-        if rest.is_empty() {
-            self.maybe_finish(now, storage)
-        } else {
-            self.send_batch(now, rest, false, storage)
+        if !uploading {
+            return self.maybe_finish(now, storage);
         }
+        // An Ack is progress: the next one has its own time.
+        self.deadline = Some(now + SESSION_REPLY_TIMEOUT);
+        self.fill_pipeline(now, storage)
     }
 
     fn on_changes(
@@ -917,15 +944,15 @@ impl ClientSession {
             relay_heads: Vec::new(),
             lost_acknowledged: false,
             heard: false,
-            in_flight: None,
-            rest: VecDeque::new(),
+            in_flight: VecDeque::new(),
+            rest: early,
             downloaded: false,
             downloaded_tips: Vec::new(),
         });
         self.deadline = Some(now + SESSION_REPLY_TIMEOUT);
-        match early.is_empty() {
-            false => self.send_batch(now, early, true, storage),
-            true => Ok(()),
+        match self.active.as_ref().is_some_and(|r| !r.rest.is_empty()) {
+            true => self.send_batch(now, true, storage),
+            false => Ok(()),
         }
     }
 
