@@ -229,7 +229,7 @@ impl Replica {
         };
         let actor = self.store.device_id().actor();
         let (change, next) = Journal::prepare_create(&actor, &tip, id, patch, stamp)?;
-        let row = serde_json::to_vec(&new_record(id, patch, stamp)).expect("activities serialize");
+        let row = crate::store::view_row::encode(&new_record(id, patch, stamp));
         let view = ViewUpdate {
             rows: vec![(id, row)],
             heads: vec![change.hash()],
@@ -923,7 +923,7 @@ impl ClientStorage for Replica {
 }
 
 /// Read access for listing, showing and exporting: reads the materialized view
-/// kept beside the journals (see `activity_view-v1`), so it never loads an
+/// kept beside the journals (see `activity_view-v2`), so it never loads an
 /// Automerge document — unless a journal's view was never built, in which case
 /// it builds and stores it once.
 ///

@@ -114,3 +114,52 @@ fn a_layout_2_store_opens_keeps_its_records_and_gains_a_kept_tip() {
     assert!(journal.get(added).expect("read").is_some());
     assert_eq!(store.unsent_count(home).expect("unsent"), 3);
 }
+
+/// Layout 3 (view rows as JSON): a device's store with two activities made
+/// by `add`, one edited and one deleted, never enrolled.
+const LAYOUT_3: &str = "tests/fixtures/store-layout-3.redb";
+const LAYOUT_3_EDITED: &str = "d7c8ccd2-c076-40f1-a272-0e2d3e242697";
+const LAYOUT_3_DELETED: &str = "bc8d25f0-783c-4b0d-a4f3-2a2416157ed3";
+
+#[test]
+fn a_layout_3_store_opens_with_its_view_rows_rewritten_compactly() {
+    use redb::{ReadableDatabase, TableHandle};
+    let (_dir, path) = copy_of(LAYOUT_3);
+    let edited: ActivityId = LAYOUT_3_EDITED.parse().expect("an id");
+    let deleted: ActivityId = LAYOUT_3_DELETED.parse().expect("an id");
+    let from_view = {
+        let store = Store::open(&path).expect("a layout-3 store opens");
+        let home = store.home_journal().expect("a home journal");
+        let (_, mut listed) = store.view(home).expect("read").expect("the view is kept");
+        listed.sort_by_key(|a| a.title.clone());
+        let journal = store.load_journal(home).expect("load");
+        let mut from_journal = journal.activities().expect("read");
+        from_journal.sort_by_key(|a| a.title.clone());
+        assert_eq!(listed, from_journal, "the view still shows the journal");
+        listed
+    };
+    let one = from_view.iter().find(|a| a.id == edited).expect("listed");
+    assert_eq!(one.title, "Rokdarbu vakars senioriem");
+    assert_eq!(
+        one.start.map(|t| t.to_string()).as_deref(),
+        Some("17:30:00")
+    );
+    assert_eq!(one.hours, Some(2.0));
+    assert_eq!(one.counts.get(Group::Volunteers), 16, "the edit is kept");
+    assert_eq!(one.notes, "Nākamreiz vairāk dzijas");
+    assert!(from_view.iter().any(|a| a.id == deleted && a.deleted));
+
+    let db = redb::Database::open(&path).expect("a redb file");
+    let tables: Vec<String> = db
+        .begin_read()
+        .expect("read")
+        .list_tables()
+        .expect("tables")
+        .map(|t| t.name().to_owned())
+        .collect();
+    assert!(tables.iter().any(|t| t == "activity_view-v2"));
+    assert!(
+        !tables.iter().any(|t| t == "activity_view-v1"),
+        "{tables:?}"
+    );
+}

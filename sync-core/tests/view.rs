@@ -1,4 +1,4 @@
-//! The materialized list view (`activity_view-v1`) always equals what the
+//! The materialized list view (`activity_view-v2`) always equals what the
 //! journal document shows, after local edits, imports and received changes.
 
 use automerge::ActorId;

@@ -226,7 +226,7 @@ const TABLE_NAMES: [&str; 11] = [
     "unsent-v1",
     "acked_heads-v1",
     "settings-v1",
-    "activity_view-v1",
+    "activity_view-v2",
     "view_heads-v1",
     "attestations-v1",
     "journal_tip-v1",

@@ -12,6 +12,7 @@
 mod clean_close;
 mod erasure;
 mod tables;
+pub(crate) mod view_row;
 
 pub use erasure::{
     ErasureAnswer, ErasureRequest, MAX_ERASURE_REQUESTS, PreparedJournal, Replacement,
@@ -31,13 +32,13 @@ use crate::activity::{Activity, ActivityId};
 use crate::journal::{self, Journal, JournalError, Tip};
 use crate::sync::{AttestationTag, catch_library_panic};
 use tables::{
-    ACKED_HEADS, ACTIVITY_VIEW, ATTESTATIONS, CHANGES, FORMAT_MARKER, JOURNAL_TIPS, JOURNALS, META,
-    SETTINGS, SNAPSHOTS, UNSENT, VIEW_HEADS,
+    ACKED_HEADS, ACTIVITY_VIEW, ACTIVITY_VIEW_JSON, ATTESTATIONS, CHANGES, FORMAT_MARKER,
+    JOURNAL_TIPS, JOURNALS, META, SETTINGS, SNAPSHOTS, UNSENT, VIEW_HEADS,
 };
 
 /// Layout version written by this code. Older stores are migrated on open by
 /// the numbered steps in [`migrate`]; newer ones are refused.
-pub const STORE_VERSION: u32 = 3;
+pub const STORE_VERSION: u32 = 4;
 
 /// Identity of a device: random, made when its store is created, never reused.
 /// Its 16 bytes are also the device's Automerge actor id, so every change can be
@@ -481,8 +482,9 @@ impl Store {
         let range = (journal.0.as_u128(), 0)..=(journal.0.as_u128(), u128::MAX);
         let mut activities = Vec::new();
         for row in table.range(range)? {
-            let (_, value) = row?;
-            let activity = serde_json::from_slice(value.value())
+            let (key, value) = row?;
+            let id = ActivityId(Uuid::from_u128(key.value().1));
+            let activity = view_row::decode(id, value.value())
                 .map_err(|e| damaged(format!("a listed activity is unreadable: {e}")))?;
             activities.push(activity);
         }
@@ -960,10 +962,7 @@ impl ViewUpdate {
         let mut rows = Vec::new();
         for id in ids {
             if let Some(activity) = journal.get(id)? {
-                rows.push((
-                    id,
-                    serde_json::to_vec(&activity).expect("activities serialize"),
-                ));
+                rows.push((id, view_row::encode(&activity)));
             }
         }
         Ok(ViewUpdate {
@@ -977,7 +976,7 @@ impl ViewUpdate {
         let rows = journal
             .activities()?
             .into_iter()
-            .map(|a| (a.id, serde_json::to_vec(&a).expect("activities serialize")))
+            .map(|a| (a.id, view_row::encode(&a)))
             .collect();
         Ok(ViewUpdate {
             rows,
@@ -1308,7 +1307,7 @@ fn insert_info(
 /// adds one here and a test that opens a committed store file of the
 /// previous layout (`sync-core/tests/fixtures/`).
 fn migrate(db: &Database, from: u32) -> Result<(), StoreError> {
-    let steps: [MigrationStep; 2] = [migrate_1_to_2, migrate_2_to_3];
+    let steps: [MigrationStep; 3] = [migrate_1_to_2, migrate_2_to_3, migrate_3_to_4];
     for step in steps.iter().skip(from as usize - 1) {
         step(db)?;
     }
@@ -1334,6 +1333,32 @@ fn migrate_2_to_3(db: &Database) -> Result<(), StoreError> {
     tx.open_table(JOURNAL_TIPS)?;
     tx.open_table(META)?
         .insert("store_version", 3_u32.to_le_bytes().as_slice())?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Layout 4 stores the view's rows compactly (`activity_view-v2`, see
+/// `view_row`): every JSON row of `activity_view-v1` is rewritten, and that
+/// table deleted.
+fn migrate_3_to_4(db: &Database) -> Result<(), StoreError> {
+    let tx = begin_durable(db)?;
+    {
+        let old = tx.open_table(ACTIVITY_VIEW_JSON)?;
+        let mut new = tx.open_table(ACTIVITY_VIEW)?;
+        for row in old.iter()? {
+            let (key, value) = row?;
+            let (journal, id) = key.value();
+            let activity: Activity =
+                serde_json::from_slice(value.value()).map_err(|e| StoreError::Damaged {
+                    journal: JournalId(Uuid::from_u128(journal)),
+                    reason: format!("a listed activity is unreadable: {e}"),
+                })?;
+            new.insert((journal, id), view_row::encode(&activity).as_slice())?;
+        }
+    }
+    tx.delete_table(ACTIVITY_VIEW_JSON)?;
+    tx.open_table(META)?
+        .insert("store_version", 4_u32.to_le_bytes().as_slice())?;
     tx.commit()?;
     Ok(())
 }

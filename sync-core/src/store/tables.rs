@@ -48,11 +48,17 @@ pub(crate) const FORMAT_MARKER: &[u8] = b"krc-field-journal-store";
 /// office devices, the relay's latest sync-health report (`sync_health`).
 pub(crate) const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings-v1");
 
-/// Key: (journal id, activity id) / Value: JSON of the activity as the journal's
-/// stored heads show it: a materialized view, so that listing, showing and
-/// exporting never load the Automerge document. Written in the same transaction
-/// as every change that touches the activity.
+/// Key: (journal id, activity id) / Value: the activity as the journal's stored
+/// heads show it, in the compact row format of `view_row` (a format byte, then
+/// postcard): a materialized view, so that listing, showing and exporting never
+/// load the Automerge document. Written in the same transaction as every change
+/// that touches the activity.
 pub(crate) const ACTIVITY_VIEW: TableDefinition<(u128, u128), &[u8]> =
+    TableDefinition::new("activity_view-v2");
+
+/// Layouts 1 to 3: the same rows as JSON. Read only by the migration to
+/// layout 4, which deletes it.
+pub(crate) const ACTIVITY_VIEW_JSON: TableDefinition<(u128, u128), &[u8]> =
     TableDefinition::new("activity_view-v1");
 
 /// Key: journal id / Value: concatenated 32-byte hashes: the heads the view of
