@@ -9,8 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
 use sync_core::Replica;
-use sync_core::sync::memory::MemoryJournals;
-use sync_core::sync::{ClientEvent, ClientSession};
+use sync_core::sync::{ClientEvent, ClientSession, StagingJournal};
 use uuid::Uuid;
 
 use crate::net::{NetError, flush, guarded, sleep_until, software};
@@ -44,8 +43,7 @@ pub async fn adopt_epoch(
         .open_bi()
         .await
         .map_err(transport::TransportError::from)?;
-    let mut staging = MemoryJournals::default();
-    staging.epochs.insert(journal, epoch);
+    let mut staging = StagingJournal::new(journal, epoch);
     // One download: notifications on its stream start no other round.
     let mut session =
         ClientSession::new(Instant::now(), &software(), vec![journal], &mut staging).for_one_sync();
@@ -55,18 +53,9 @@ pub async fn adopt_epoch(
             match event {
                 ClientEvent::Idle => {
                     let _ = send.finish();
-                    let downloaded = staging
-                        .docs
-                        .remove(&journal)
-                        .unwrap_or_else(sync_core::journal::genesis);
                     // The relay's tags came with the download: kept, so these
                     // changes can go back to a relay that lost them.
-                    let attested: Vec<_> = staging
-                        .attestations
-                        .remove(&journal)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .collect();
+                    let (downloaded, attested) = staging.into_parts();
                     replica.adopt_epoch(journal, epoch, (downloaded, &attested))?;
                     let centre = replica
                         .store()
@@ -107,7 +96,7 @@ pub async fn adopt_epoch(
 fn handle(
     session: &mut ClientSession,
     bytes: &[u8],
-    staging: &mut MemoryJournals,
+    staging: &mut StagingJournal,
 ) -> Result<(), NetError> {
     catch_unwind(AssertUnwindSafe(|| {
         session.handle_bytes(Instant::now(), bytes, staging)

@@ -7,7 +7,7 @@
 
 use automerge::{ActorId, Automerge, Change};
 use sync_core::sync::apply_guarded;
-use sync_core::sync::memory::check_received;
+use sync_core::sync::check_received;
 use sync_core::{ActivityId, ActivityPatch, Journal, Kind, Stamp};
 use uuid::Uuid;
 

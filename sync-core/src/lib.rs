@@ -6,13 +6,15 @@
 //! - [`replica`]: a journal bound to its store: every change is durable before it returns;
 //! - [`sync`]: the sans-IO sync protocol (docs/PROTOCOL.md): sessions fed bytes and time;
 //! - [`limits`]: every bound, named, with its reason;
-//! - [`fuzzing`]: entry points shared by the fuzz targets and the corpus replay tests.
+//! - `fuzzing` (feature `test-support`): entry points shared by the fuzz targets and the
+//!   corpus replay tests; `sync::memory` (same feature): in-memory journals for tests.
 //!
 //! Invariants: this crate does no network I/O and reads no clock (time is passed in);
 //! a change is reported as saved only after the store committed it with
 //! `Durability::Immediate`.
 
 pub mod activity;
+#[cfg(feature = "test-support")]
 pub mod fuzzing;
 pub mod journal;
 pub mod limits;

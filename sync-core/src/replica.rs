@@ -29,7 +29,7 @@ use crate::store::{
     AppendPosition, DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store, StoreError,
     ViewUpdate,
 };
-use crate::sync::memory::check_received;
+use crate::sync::check_received;
 use crate::sync::{
     AttestationTag, Batch, BatchChange, ClientStorage, StorageFailure, SyncStorage, apply_guarded,
     batch_from, missing_from,

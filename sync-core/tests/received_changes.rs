@@ -19,7 +19,8 @@
 use automerge::legacy::{ElementId, Key, ObjectId, Op, OpId, OpType};
 use automerge::{ActorId, Automerge, Change, ExpandedChange, ObjType, ReadDoc};
 use sync_core::store::{JournalId, JournalInfo, NewStore, Store};
-use sync_core::sync::memory::{MemoryJournals, check_received};
+use sync_core::sync::check_received;
+use sync_core::sync::memory::MemoryJournals;
 use sync_core::sync::{SyncStorage, apply_guarded, decode_bundle};
 use sync_core::{ActivityId, ActivityPatch, Journal, Kind, Replica, Stamp};
 use uuid::Uuid;

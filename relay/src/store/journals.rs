@@ -26,7 +26,7 @@ use sync_core::limits::{MAX_DOWNLOAD_BATCH_OPS, compaction_due};
 use sync_core::store::{
     JournalId, JournalInfo, OpenError, PreparedJournal, Replacement, Snapshot, Store, StoreError,
 };
-use sync_core::sync::memory::check_received;
+use sync_core::sync::check_received;
 use sync_core::sync::{Batch, StorageFailure, apply_guarded, batch_from, missing_from};
 use sync_core::{ActivityId, JournalError};
 use uuid::Uuid;

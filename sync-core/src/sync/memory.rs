@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     AttestationTag, Batch, ClientStorage, RelayStorage, StorageFailure, SyncStorage, batch_from,
-    missing_from,
+    check_received, missing_from,
 };
 use crate::activity::ActivityId;
 use crate::journal::{Journal, genesis};
@@ -261,40 +261,3 @@ impl RelayStorage for MemoryJournals {
 
 /// The Automerge actor of a memory relay's rewrites.
 const MEMORY_RELAY_ACTOR: &[u8] = b"memory relay";
-
-/// True when decoding a change and encoding it again gives the same hash.
-fn is_canonical(change: &Change) -> bool {
-    super::catch_library_panic(|| Change::from(change.decode()).hash() == change.hash())
-        .unwrap_or(false)
-}
-
-/// Refuses a batch containing a change whose dependencies are neither in the
-/// document nor earlier in the batch (Automerge would hold such a change back
-/// silently, and it would be acknowledged without being applied), or a change
-/// whose bytes are not the canonical encoding of its operations.
-///
-/// The second check was found by fuzzing: Automerge accepts some damaged
-/// changes whose operations re-encode differently, and a journal holding one
-/// no longer loads from its own saved bytes ("mismatching heads") — compaction
-/// would refuse forever, and every device receiving it would inherit it.
-pub fn check_received(doc: &Automerge, changes: &[Change]) -> Result<(), StorageFailure> {
-    let mut in_batch: HashSet<ChangeHash> = HashSet::new();
-    for change in changes {
-        if !is_canonical(change) {
-            return Err(StorageFailure::peer(format!(
-                "change {} is damaged: its operations do not encode to its bytes",
-                change.hash()
-            )));
-        }
-        for dep in change.deps() {
-            if !in_batch.contains(dep) && doc.get_change_meta_by_hash(dep).is_none() {
-                return Err(StorageFailure::peer(format!(
-                    "change {} depends on {dep}, which was not sent before it",
-                    change.hash()
-                )));
-            }
-        }
-        in_batch.insert(change.hash());
-    }
-    Ok(())
-}

@@ -1,0 +1,188 @@
+//! What a storage checks about changes received from a peer, before and
+//! after applying them: every byte from the network is hostile until checked,
+//! and Automerge accepts some changes it cannot hold (found by fuzzing). Used
+//! by the devices' store, the relay's journals and the staging journal alike.
+
+use std::collections::HashSet;
+
+use automerge::{Automerge, Change, ChangeHash};
+
+use super::{StorageFailure, catch_library_panic};
+
+/// True when decoding a change and encoding it again gives the same hash.
+fn is_canonical(change: &Change) -> bool {
+    catch_library_panic(|| Change::from(change.decode()).hash() == change.hash()).unwrap_or(false)
+}
+
+/// Refuses a batch containing a change whose dependencies are neither in the
+/// document nor earlier in the batch (Automerge would hold such a change back
+/// silently, and it would be acknowledged without being applied), or a change
+/// whose bytes are not the canonical encoding of its operations.
+///
+/// The second check was found by fuzzing: Automerge accepts some damaged
+/// changes whose operations re-encode differently, and a journal holding one
+/// no longer loads from its own saved bytes ("mismatching heads") — compaction
+/// would refuse forever, and every device receiving it would inherit it.
+pub fn check_received(doc: &Automerge, changes: &[Change]) -> Result<(), StorageFailure> {
+    let mut in_batch: HashSet<ChangeHash> = HashSet::new();
+    for change in changes {
+        if !is_canonical(change) {
+            return Err(StorageFailure::peer(format!(
+                "change {} is damaged: its operations do not encode to its bytes",
+                change.hash()
+            )));
+        }
+        for dep in change.deps() {
+            if !in_batch.contains(dep) && doc.get_change_meta_by_hash(dep).is_none() {
+                return Err(StorageFailure::peer(format!(
+                    "change {} depends on {dep}, which was not sent before it",
+                    change.hash()
+                )));
+            }
+        }
+        in_batch.insert(change.hash());
+    }
+    Ok(())
+}
+
+/// Applies received changes to `doc`. Automerge panics on some damaged changes
+/// (found by fuzzing: an unwrap in its op import); the panic becomes an error.
+/// On `Err` the document may be half-changed: the caller must drop it and
+/// reload it from its store.
+///
+/// Automerge also *accepts* some changes it cannot hold (found by fuzzing):
+/// an operation that refers to something the document does not have (a list
+/// element that does not exist, `HEAD` without inserting, a map key in a list,
+/// an unknown predecessor) is dropped from the document, or loses its
+/// predecessor, while the change is recorded as applied. Automerge 0.12
+/// rebuilds every change it hands out from the document's operations, so
+/// from then on such a journal cannot save and load (compaction refuses
+/// forever), cannot send the change (`get_changes` and `get_change_by_hash`
+/// panic, and its bundles do not decode), and its stored changes, reloaded
+/// in one batch, can make the document library fail, so the store no longer
+/// opens. So after applying, every new change must rebuild from the document
+/// to exactly the change received (same hash); otherwise the batch is refused
+/// before anything is stored (see `check_rebuilds`). Two kinds of change that
+/// rebuild but still make a saved journal fail to load are refused before
+/// applying: one not numbered right after its dependencies
+/// (`check_counters`), one holding rich-text marks (`check_no_marks`).
+pub fn apply_guarded(
+    doc: &mut automerge::Automerge,
+    changes: Vec<Change>,
+) -> Result<(), StorageFailure> {
+    check_counters(doc, &changes)?;
+    check_no_marks(&changes)?;
+    let before = doc.get_heads();
+    let received: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
+    match catch_library_panic(|| doc.apply_changes(changes)) {
+        Some(Ok(())) => check_rebuilds(doc, &before, &received),
+        Some(Err(e)) => Err(StorageFailure::peer(format!("changes refused: {e}"))),
+        None => Err(StorageFailure::peer(
+            "changes refused: the document library failed on them",
+        )),
+    }
+}
+
+/// Refuses a change whose operations are not numbered right after those of
+/// its dependencies: its `start_op` must be one more than the largest `max_op`
+/// among them (1 without dependencies), as Automerge numbers every change it
+/// makes. A saved document does not record where a change's operations
+/// start: loading takes it from the dependencies, and so refuses a document
+/// holding any other change (`InvalidMaxOp`, or `MissingOps`). Automerge
+/// applies such a change, and rebuilds it, so only this check sees it (found
+/// by fuzzing: an empty change numbered from 1 after the genesis). Reads only
+/// change metadata, before anything is applied.
+fn check_counters(doc: &automerge::Automerge, changes: &[Change]) -> Result<(), StorageFailure> {
+    let in_batch: std::collections::HashMap<ChangeHash, u64> =
+        changes.iter().map(|c| (c.hash(), c.max_op())).collect();
+    for change in changes {
+        let mut deps_max = 0;
+        for dep in change.deps() {
+            let max_op = match in_batch.get(dep) {
+                Some(max_op) => Some(*max_op),
+                None => catch_library_panic(|| doc.get_change_meta_by_hash(dep).map(|m| m.max_op))
+                    .flatten(),
+            };
+            // A dependency neither held nor in the batch is refused by
+            // [`check_received`]; Automerge would hold the change back.
+            let Some(max_op) = max_op else {
+                return Ok(());
+            };
+            deps_max = deps_max.max(max_op);
+        }
+        if change.start_op().get() != deps_max + 1 {
+            return Err(StorageFailure::peer(format!(
+                "changes refused: change {} numbers its operations from {}, but its \
+                 dependencies end at {deps_max}",
+                change.hash(),
+                change.start_op()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a change holding rich-text mark operations, which a journal never
+/// makes (its text is plain strings). Automerge applies marks in any order,
+/// anywhere, but a saved document whose marks end before they begin does not
+/// load (`InvalidMarkOrderDoc`; found by fuzzing: a mark end on a key of a
+/// map). Decodes each change, as the canonical check does.
+fn check_no_marks(changes: &[Change]) -> Result<(), StorageFailure> {
+    use automerge::legacy::OpType;
+    for change in changes {
+        let marks = catch_library_panic(|| {
+            change
+                .decode()
+                .operations
+                .iter()
+                .any(|op| matches!(op.action, OpType::MarkBegin(_) | OpType::MarkEnd(_)))
+        });
+        if marks != Some(false) {
+            return Err(StorageFailure::peer(format!(
+                "changes refused: change {} holds text marks, which a journal never holds",
+                change.hash()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that the changes `doc` gained since `before` (all of them among
+/// `received`) rebuild from its operations to the changes received: what
+/// saving, loading, bundling and `get_changes` all do. One pass over the
+/// operations of the new changes' counter range, like sending them.
+fn check_rebuilds(
+    doc: &automerge::Automerge,
+    before: &[ChangeHash],
+    received: &[ChangeHash],
+) -> Result<(), StorageFailure> {
+    use automerge::ReadDoc;
+    use std::collections::HashSet;
+    let rebuilt = catch_library_panic(|| {
+        doc.get_changes(before)
+            .iter()
+            .map(Change::hash)
+            .collect::<HashSet<ChangeHash>>()
+    });
+    let expected: HashSet<&ChangeHash> = received.iter().collect();
+    let holds_together = rebuilt.as_ref().is_some_and(|rebuilt| {
+        rebuilt.iter().all(|h| expected.contains(h))
+            && doc
+                .get_heads()
+                .iter()
+                .all(|h| before.contains(h) || rebuilt.contains(h))
+    });
+    if holds_together {
+        return Ok(());
+    }
+    // Refused: name the change (slower, but only for a refused batch).
+    let rebuilds = |h: &ChangeHash| {
+        catch_library_panic(|| doc.get_change_by_hash(h).map(|c| c.hash())).flatten() == Some(*h)
+    };
+    let culprit = received.iter().find(|h| !rebuilds(h));
+    let which = culprit.map_or_else(|| "a change".to_owned(), |h| format!("change {h}"));
+    Err(StorageFailure::peer(format!(
+        "changes refused: {which} refers to something the journal does not hold \
+         (the document library would drop part of it and could not save the journal)"
+    )))
+}
