@@ -353,53 +353,29 @@ impl Journal {
         patch: &ActivityPatch,
         stamp: Stamp<'_>,
     ) -> Result<(Change, Tip), JournalError> {
-        patch.check_complete()?;
-        if tip.activities.0 == 0 {
-            return Err(JournalError::NotAJournal("the activities map is the root"));
+        prepare_change(actor, tip, &[(id, patch)], stamp)
+    }
+
+    /// The changes [`Journal::create_many`] would make at `tip` (one per
+    /// [`IMPORT_ACTIVITIES_PER_CHANGE`] activities), built without touching
+    /// the document, with the tip after the last. As for
+    /// [`Journal::prepare_create`], the caller makes sure every id is new.
+    pub fn prepare_create_many(
+        actor: &ActorId,
+        tip: &Tip,
+        items: &[(ActivityId, ActivityPatch)],
+        stamp: Stamp<'_>,
+    ) -> Result<(Vec<Change>, Tip), JournalError> {
+        let mut changes = Vec::with_capacity(items.len().div_ceil(IMPORT_ACTIVITIES_PER_CHANGE));
+        let mut tip = tip.clone();
+        for chunk in items.chunks(IMPORT_ACTIVITIES_PER_CHANGE) {
+            let chunk: Vec<(ActivityId, &ActivityPatch)> =
+                chunk.iter().map(|(id, patch)| (*id, patch)).collect();
+            let (change, next) = prepare_change(actor, &tip, &chunk, stamp)?;
+            changes.push(change);
+            tip = next;
         }
-        let activities = legacy::OpId(tip.activities.0, tip.activities.1.clone());
-        // Counters come from every change the journal holds, received ones
-        // included: a peer's absurdly high counter must not overflow here.
-        let exhausted = JournalError::NotAJournal("its operation counter is exhausted");
-        let start_op = tip
-            .max_op
-            .checked_add(1)
-            .and_then(std::num::NonZeroU64::new)
-            .ok_or(exhausted)?;
-        let mut builder = ChangeBuilder {
-            actor: actor.clone(),
-            start_op: start_op.get(),
-            ops: Vec::new(),
-            last_elements: Vec::new(),
-        };
-        write_new(&mut builder, &activities, id, patch, stamp)?;
-        let max_op = start_op
-            .get()
-            .checked_add(builder.ops.len() as u64 - 1)
-            .ok_or(JournalError::NotAJournal(
-                "its operation counter is exhausted",
-            ))?;
-        let mut deps = tip.heads.clone();
-        deps.sort();
-        let change = Change::from(automerge::ExpandedChange {
-            operations: builder.ops,
-            actor_id: builder.actor,
-            hash: None,
-            seq: tip.seq + 1,
-            start_op,
-            time: stamp.now.timestamp_millis(),
-            message: None,
-            deps,
-            extra_bytes: Vec::new(),
-            author: None,
-        });
-        let next = Tip {
-            heads: vec![change.hash()],
-            max_op,
-            seq: tip.seq + 1,
-            activities: tip.activities.clone(),
-        };
-        Ok((change, next))
+        Ok((changes, tip))
     }
 
     /// Applies this journal's own changes made by [`Journal::prepare_create`], in order.
@@ -640,6 +616,66 @@ impl<T: Transactable> RecordWriter for TxWriter<'_, T> {
     fn append(&mut self, list: &ObjId, index: usize, value: &str) -> Result<(), JournalError> {
         Ok(self.0.insert(list, index, value)?)
     }
+}
+
+/// One change recording `items` as new activities, numbered on from `tip`,
+/// built as an Automerge transaction would build it (see
+/// [`Journal::prepare_create`]), with the tip after it.
+fn prepare_change(
+    actor: &ActorId,
+    tip: &Tip,
+    items: &[(ActivityId, &ActivityPatch)],
+    stamp: Stamp<'_>,
+) -> Result<(Change, Tip), JournalError> {
+    for (_, patch) in items {
+        patch.check_complete()?;
+    }
+    if tip.activities.0 == 0 {
+        return Err(JournalError::NotAJournal("the activities map is the root"));
+    }
+    let activities = legacy::OpId(tip.activities.0, tip.activities.1.clone());
+    // Counters come from every change the journal holds, received ones
+    // included: a peer's absurdly high counter must not overflow here.
+    let exhausted = || JournalError::NotAJournal("its operation counter is exhausted");
+    let start_op = tip
+        .max_op
+        .checked_add(1)
+        .and_then(std::num::NonZeroU64::new)
+        .ok_or_else(exhausted)?;
+    let mut builder = ChangeBuilder {
+        actor: actor.clone(),
+        start_op: start_op.get(),
+        ops: Vec::new(),
+        last_elements: Vec::new(),
+    };
+    for (id, patch) in items {
+        write_new(&mut builder, &activities, *id, patch, stamp)?;
+    }
+    let max_op = start_op
+        .get()
+        .checked_add((builder.ops.len() as u64).saturating_sub(1))
+        .ok_or_else(exhausted)?;
+    let mut deps = tip.heads.clone();
+    deps.sort();
+    let change = Change::from(automerge::ExpandedChange {
+        operations: builder.ops,
+        actor_id: builder.actor,
+        hash: None,
+        seq: tip.seq + 1,
+        start_op,
+        time: stamp.now.timestamp_millis(),
+        message: None,
+        deps,
+        extra_bytes: Vec::new(),
+        author: None,
+    });
+    let next = Tip {
+        heads: vec![change.hash()],
+        max_op,
+        seq: tip.seq + 1,
+        activities: tip.activities.clone(),
+    };
+    Ok((change, next))
 }
 
 /// Builds a change op by op, without a document: what a transaction would

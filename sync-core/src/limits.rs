@@ -57,6 +57,12 @@ pub fn compaction_due(appended: u64, appended_bytes: u64, snapshot_bytes: u64) -
     appended >= COMPACT_AFTER_CHANGES || appended_bytes >= COMPACT_AFTER_BYTES.max(by_size)
 }
 
+/// Bytes of appended changes handed to Automerge at once when a journal loads:
+/// its intermediate form of a batch takes many times the batch's bytes (an
+/// import of 100,000 rows appends 73 MB, which loaded at once took 1.6 GB),
+/// while each call also costs a pass over the document, so not too small.
+pub const LOAD_APPENDED_BYTES_AT_ONCE: usize = 4 * 1024 * 1024;
+
 /// New activities durably stored but not yet applied to the in-memory journal
 /// (a durable add returns before Automerge's slow per-operation insert; applying
 /// a batch later costs about a fifth per change of applying each one alone). The

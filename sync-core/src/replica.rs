@@ -89,8 +89,9 @@ struct Loaded {
     journal: Option<Journal>,
     /// Changes appended since the last snapshot, to know when to compact.
     appended: u64,
-    /// Bytes of the changes this process appended since it loaded the
-    /// journal or compacted it (see [`compaction_due`]).
+    /// Bytes of the changes appended since the last compaction, as the
+    /// store held them when this process first used the journal plus what it
+    /// appended since (see [`compaction_due`]).
     appended_bytes: u64,
     /// Size of the journal's snapshot, as of loading or the last compaction.
     snapshot_bytes: u64,
@@ -303,6 +304,74 @@ impl Replica {
         items: Vec<(ActivityId, ActivityPatch)>,
         now: DateTime<Utc>,
     ) -> Result<ImportOutcome, ReplicaError> {
+        let home = self.home;
+        let Some(listed) = self.store.view_ids(home)? else {
+            // No view to check against (a store from before it existed).
+            return self.import_through_journal(items, now);
+        };
+        let mut outcome = ImportOutcome::default();
+        let mut seen = HashSet::new();
+        let mut new = Vec::with_capacity(items.len());
+        for (id, patch) in items {
+            if listed.contains(&id) || !seen.insert(id) {
+                outcome.already_present += 1;
+            } else {
+                new.push((id, patch));
+            }
+        }
+        if new.is_empty() {
+            return Ok(outcome);
+        }
+        let tip = self.tip(home)?;
+        let stamp = Stamp {
+            author: self.store.device_name(),
+            now,
+        };
+        let actor = self.store.device_id().actor();
+        // Built from the tip, as `add` does: a transaction per activity
+        // would cost tens of microseconds per operation.
+        let (mut changes, next) = Journal::prepare_create_many(&actor, &tip, &new, stamp)?;
+        let rows = new
+            .iter()
+            .map(|(id, patch)| {
+                (
+                    *id,
+                    crate::store::view_row::encode(&new_record(*id, patch, stamp)),
+                )
+            })
+            .collect();
+        let view = ViewUpdate {
+            rows,
+            heads: next.heads().to_vec(),
+        };
+        let touched: Vec<(ActivityId, ChangeHash)> = new
+            .chunks(crate::limits::IMPORT_ACTIVITIES_PER_CHANGE)
+            .zip(&changes)
+            .flat_map(|(chunk, change)| chunk.iter().map(|(id, _)| (*id, change.hash())))
+            .collect();
+        self.store
+            .append_local(home, &mut changes, &touched, (Some(&view), Some(&next)))?;
+        // A document this process held is behind the store now: it loads
+        // again, from the store, when next needed (the tip is known).
+        let loaded = self.known(home)?;
+        loaded.journal = None;
+        loaded.pending.clear();
+        loaded.tip = Some(next);
+        loaded.appended += changes.len() as u64;
+        loaded.appended_bytes += changes
+            .iter()
+            .map(|c| c.raw_bytes().len() as u64)
+            .sum::<u64>();
+        outcome.added = new.len();
+        Ok(outcome)
+    }
+
+    /// [`Replica::import`] through the loaded journal, for a store without a view.
+    fn import_through_journal(
+        &mut self,
+        items: Vec<(ActivityId, ActivityPatch)>,
+        now: DateTime<Utc>,
+    ) -> Result<ImportOutcome, ReplicaError> {
         let mut new = Vec::with_capacity(items.len());
         let mut outcome = ImportOutcome::default();
         let mut seen = HashSet::new();
@@ -394,9 +463,15 @@ impl Replica {
         Ok(self.store.shrink_file()?)
     }
 
-    /// Folds every appended change of every loaded journal into snapshots now.
+    /// Folds every appended change of every journal into snapshots now,
+    /// loading those that have any (`field-client compact`).
     pub fn compact(&mut self) -> Result<(), ReplicaError> {
-        let ids: Vec<JournalId> = self.loaded.keys().copied().collect();
+        let mut ids = Vec::new();
+        for info in self.store.journals()? {
+            if self.store.appended_count(info.id)? > 0 || self.loaded.contains_key(&info.id) {
+                ids.push(info.id);
+            }
+        }
         ids.into_iter().try_for_each(|id| self.compact_journal(id))
     }
 
@@ -516,14 +591,17 @@ fn known_in<'a>(
 ) -> Result<&'a mut Loaded, ReplicaError> {
     Ok(match loaded.entry(id) {
         std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
-        std::collections::btree_map::Entry::Vacant(entry) => entry.insert(Loaded {
-            journal: None,
-            appended: store.appended_count(id)?,
-            appended_bytes: 0,
-            snapshot_bytes: store.snapshot_len(id)?,
-            pending: Vec::new(),
-            tip: None,
-        }),
+        std::collections::btree_map::Entry::Vacant(entry) => {
+            let appended = store.appended(id)?;
+            entry.insert(Loaded {
+                journal: None,
+                appended: appended.changes,
+                appended_bytes: appended.bytes,
+                snapshot_bytes: store.snapshot_len(id)?,
+                pending: Vec::new(),
+                tip: None,
+            })
+        }
     })
 }
 

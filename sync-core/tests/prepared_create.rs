@@ -147,3 +147,36 @@ fn an_incomplete_patch_is_refused_without_a_change() {
     );
     assert!(refused.is_err());
 }
+
+#[test]
+fn prepared_changes_of_an_import_equal_the_transactions() {
+    let (mut a, mut b) = twins(1);
+    let items: Vec<(ActivityId, ActivityPatch)> = (0..250)
+        .map(|k| {
+            let patch = if k % 3 == 0 {
+                full(&format!("Imports {k}"))
+            } else {
+                minimal(&format!("Imports {k}"))
+            };
+            (ActivityId::new_random(), patch)
+        })
+        .collect();
+    let when = stamp("Līga", 300);
+    let made = a.create_many(&items, when).expect("create many");
+    let tip = b.tip();
+    let (prepared, next) =
+        Journal::prepare_create_many(b.doc().get_actor(), &tip, &items, when).expect("prepare");
+    assert_eq!(prepared.len(), 3, "100 activities per change");
+    let hashes =
+        |changes: &[automerge::Change]| changes.iter().map(|c| c.hash()).collect::<Vec<_>>();
+    assert_eq!(hashes(&prepared), hashes(&made));
+    b.apply_own(prepared).expect("apply in order");
+    assert_eq!(b.heads(), a.heads());
+    assert_eq!(b.tip(), next);
+    for (id, patch) in &items {
+        assert_eq!(
+            b.get(*id).expect("read"),
+            Some(new_record(*id, patch, when))
+        );
+    }
+}

@@ -880,3 +880,42 @@ fn the_relays_tags_are_kept_with_downloaded_changes_and_dropped_with_a_rewritten
         vec![new_tag]
     );
 }
+
+#[test]
+fn an_import_is_stored_without_loading_the_journal_and_compacts_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, mut r) = new_replica(dir.path());
+    let journal = r.journal_id();
+    let before = add(&mut r, &minimal("Pirms importa"), 0);
+    let items: Vec<(ActivityId, _)> = (0..250)
+        .map(|k| (ActivityId::new_random(), full(&format!("Imports {k}"))))
+        .collect();
+    let outcome = r.import(items.clone(), at(10)).expect("import");
+    assert_eq!((outcome.added, outcome.already_present), (250, 0));
+    assert_eq!(
+        r.store().appended_count(journal).expect("count"),
+        4,
+        "1 add + 3 imports"
+    );
+    let again = r.import(items.clone(), at(20)).expect("import again");
+    assert_eq!((again.added, again.already_present), (0, 250));
+    drop(r);
+
+    // A fresh process has loaded nothing; `compact` still folds everything in.
+    let mut r = Replica::open(&path).expect("reopen");
+    r.compact().expect("compact");
+    assert_eq!(r.store().appended_count(journal).expect("count"), 0);
+    let all = r.activities().expect("read");
+    assert_eq!(all.len(), 251);
+    assert!(r.get(before).expect("get").is_some());
+    let listed = r.list_view().activities(journal).expect("the view");
+    assert_eq!(listed.len(), 251);
+    for (id, _) in &items {
+        let one = r.get(*id).expect("get").expect("imported");
+        assert_eq!(
+            listed.iter().find(|a| a.id == *id),
+            Some(&one),
+            "the view shows it"
+        );
+    }
+}

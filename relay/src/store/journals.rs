@@ -65,8 +65,8 @@ struct Open {
     epoch: u32,
     /// Changes appended since the last snapshot (compaction folds them in).
     appended: AtomicU64,
-    /// Bytes of the changes appended since the journal was opened or last
-    /// compacted ([`compaction_due`]).
+    /// Bytes of the changes appended since the last compaction
+    /// ([`compaction_due`]).
     appended_bytes: AtomicU64,
     /// Size of its snapshot, as of opening or the last compaction.
     snapshot_bytes: AtomicU64,
@@ -516,10 +516,11 @@ impl Journals {
         };
         let id = JournalId(journal);
         let loaded = store.load_journal(id).map_err(|e| failure(&e))?;
+        let appended = store.appended(id).map_err(|e| failure(&e))?;
         Ok(Open {
             epoch: store.epoch(id).map_err(|e| failure(&e))?,
-            appended: AtomicU64::new(store.appended_count(id).map_err(|e| failure(&e))?),
-            appended_bytes: AtomicU64::new(0),
+            appended: AtomicU64::new(appended.changes),
+            appended_bytes: AtomicU64::new(appended.bytes),
             snapshot_bytes: AtomicU64::new(store.snapshot_len(id).map_err(|e| failure(&e))?),
             journal: loaded,
             store,

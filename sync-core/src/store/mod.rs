@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 use crate::activity::{Activity, ActivityId};
 use crate::journal::{self, Journal, JournalError, Tip};
+use crate::limits::LOAD_APPENDED_BYTES_AT_ONCE;
 use crate::sync::{AttestationTag, catch_library_panic};
 use tables::{
     ACKED_HEADS, ACTIVITY_VIEW, ACTIVITY_VIEW_JSON, ATTESTATIONS, CHANGES, FORMAT_MARKER,
@@ -433,21 +434,30 @@ impl Store {
         if tx.open_table(JOURNALS)?.get(id.0.as_u128())?.is_none() {
             return Err(StoreError::UnknownJournal(id));
         }
-        let snapshot = tx
-            .open_table(SNAPSHOTS)?
-            .get(id.0.as_u128())?
-            .map(|v| v.value().to_vec());
-        let mut appended = Vec::new();
-        for row in tx.open_table(CHANGES)?.range(journal_range(id))? {
-            appended.extend_from_slice(row?.1.value());
-        }
         let damaged = |reason: String| StoreError::Damaged {
             journal: id,
             reason,
         };
-        let doc = catch_library_panic(|| load_document(snapshot.as_deref(), &appended))
-            .ok_or_else(|| damaged("the journal's bytes made the document library fail".into()))?
+        let failed = || damaged("the journal's bytes made the document library fail".into());
+        let snapshot = tx.open_table(SNAPSHOTS)?.get(id.0.as_u128())?;
+        let bytes = snapshot.as_ref().map(|v| v.value());
+        let mut doc = catch_library_panic(|| load_document(bytes, &[]))
+            .ok_or_else(failed)?
             .map_err(|e| damaged(e.to_string()))?;
+        drop(snapshot);
+        // The appended changes go in a few megabytes at a time: Automerge's
+        // intermediate form of a batch is many times its bytes.
+        let mut appended = Vec::new();
+        let mut rows = tx.open_table(CHANGES)?.range(journal_range(id))?.peekable();
+        while let Some(row) = rows.next() {
+            appended.extend_from_slice(row?.1.value());
+            if appended.len() >= LOAD_APPENDED_BYTES_AT_ONCE || rows.peek().is_none() {
+                catch_library_panic(|| doc.load_incremental(&appended))
+                    .ok_or_else(failed)?
+                    .map_err(|e| damaged(e.to_string()))?;
+                appended.clear();
+            }
+        }
         Ok(Journal::from_doc(doc.with_actor(self.device.actor()))?)
     }
 
@@ -603,11 +613,24 @@ impl Store {
         count_rows(table.range(journal_range(journal))?)
     }
 
+    /// The changes appended to `journal` and not yet folded into its
+    /// snapshot: their number and bytes.
+    pub fn appended(&self, journal: JournalId) -> Result<Appended, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(CHANGES)?;
+        let mut appended = Appended::default();
+        for row in table.range(journal_range(journal))? {
+            appended.changes += 1;
+            appended.bytes += row?.1.value().len() as u64;
+        }
+        Ok(appended)
+    }
+
     /// Folds every appended change of `journal` into a new snapshot. `current`
     /// must be the journal as loaded from this store plus the changes appended
     /// since; the snapshot is checked to load back to the same heads before any
     /// appended change is deleted, all in one transaction.
-    pub fn compact(&self, id: JournalId, current: &Journal) -> Result<Compacted, StoreError> {
+    pub fn compact(&self, id: JournalId, current: &Journal) -> Result<Appended, StoreError> {
         let snapshot = Snapshot::check(current.doc().save(), &current.heads())?;
         self.compact_to(id, &snapshot, u64::MAX)
     }
@@ -623,7 +646,7 @@ impl Store {
         id: JournalId,
         snapshot: &Snapshot,
         made_at: u64,
-    ) -> Result<Compacted, StoreError> {
+    ) -> Result<Appended, StoreError> {
         let tx = begin_durable(&self.db)?;
         let (folded, kept) = split_appended(&tx, id, &snapshot.doc, made_at)?;
         tx.open_table(SNAPSHOTS)?
@@ -675,6 +698,25 @@ impl Store {
         }
         let row = tx.open_table(ACTIVITY_VIEW)?.get((j, id.0.as_u128()))?;
         Ok(Some(row.is_some()))
+    }
+
+    /// The ids the view of `journal` lists (every stored activity); `None`
+    /// when that view was never built. Reads the keys only.
+    pub fn view_ids(
+        &self,
+        journal: JournalId,
+    ) -> Result<Option<std::collections::HashSet<ActivityId>>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let j = journal.0.as_u128();
+        if tx.open_table(VIEW_HEADS)?.get(j)?.is_none() {
+            return Ok(None);
+        }
+        let table = tx.open_table(ACTIVITY_VIEW)?;
+        let mut ids = std::collections::HashSet::new();
+        for row in table.range((j, 0)..=(j, u128::MAX))? {
+            ids.insert(ActivityId(Uuid::from_u128(row?.0.value().1)));
+        }
+        Ok(Some(ids))
     }
 
     /// Number of activities with local changes the relay has not acknowledged.
@@ -904,9 +946,10 @@ fn begin_durable(db: &Database) -> Result<redb::WriteTransaction, StoreError> {
 /// activity (unsorted).
 pub type StoredView = (Vec<ChangeHash>, Vec<Activity>);
 
-/// The changes a compaction left appended (made after its snapshot).
+/// Changes appended to a journal and not folded into its snapshot: how many,
+/// and their bytes (what compaction weighs, [`crate::limits::compaction_due`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Compacted {
+pub struct Appended {
     pub changes: u64,
     pub bytes: u64,
 }
@@ -1095,10 +1138,10 @@ fn split_appended(
     id: JournalId,
     snapshot: &Automerge,
     made_at: u64,
-) -> Result<(Vec<u64>, Compacted), StoreError> {
+) -> Result<(Vec<u64>, Appended), StoreError> {
     let changes = tx.open_table(CHANGES)?;
     let mut folded = Vec::new();
-    let mut kept = Compacted::default();
+    let mut kept = Appended::default();
     for row in changes.range(journal_range(id))? {
         let (key, bytes) = row?;
         let seq = key.value().1;
