@@ -472,7 +472,10 @@ impl Replica {
                 ids.push(info.id);
             }
         }
-        ids.into_iter().try_for_each(|id| self.compact_journal(id))
+        ids.into_iter()
+            .try_for_each(|id| self.compact_journal(id))?;
+        self.store.shrink_file()?;
+        Ok(())
     }
 
     fn compact_journal(&mut self, id: JournalId) -> Result<(), ReplicaError> {

@@ -200,7 +200,7 @@ fn remove_if_present(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-fn io_error(e: std::io::Error) -> StoreError {
+pub(super) fn io_error(e: std::io::Error) -> StoreError {
     StoreError::Storage(redb::Error::Io(e))
 }
 
@@ -260,6 +260,35 @@ fn copy_all(from: &ReadTransaction, to: &redb::WriteTransaction) -> Result<(), S
     copy(from, to, VIEW_HEADS)?;
     copy(from, to, ATTESTATIONS)?;
     copy(from, to, JOURNAL_TIPS)
+}
+
+/// Bytes the store's tables take as redb counts them (stored, metadata and
+/// fragmentation): what a fresh copy of the file would hold.
+pub(super) fn content_bytes(from: &ReadTransaction) -> Result<u64, StoreError> {
+    Ok(table_bytes(from, META)?
+        + table_bytes(from, JOURNALS)?
+        + table_bytes(from, SNAPSHOTS)?
+        + table_bytes(from, CHANGES)?
+        + table_bytes(from, UNSENT)?
+        + table_bytes(from, ACKED_HEADS)?
+        + table_bytes(from, SETTINGS)?
+        + table_bytes(from, ACTIVITY_VIEW)?
+        + table_bytes(from, VIEW_HEADS)?
+        + table_bytes(from, ATTESTATIONS)?
+        + table_bytes(from, JOURNAL_TIPS)?)
+}
+
+fn table_bytes<K: redb::Key + 'static>(
+    from: &ReadTransaction,
+    table: TableDefinition<K, &[u8]>,
+) -> Result<u64, StoreError> {
+    use redb::ReadableTableMetadata;
+    let stats = match from.open_table(table) {
+        Ok(source) => source.stats()?,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(stats.stored_bytes() + stats.metadata_bytes() + stats.fragmented_bytes())
 }
 
 /// Copies one table's rows (a table the old file never had is skipped).
