@@ -818,10 +818,10 @@ impl SyncStorage for Replica {
                 return Ok(true);
             }
         }
-        let doc = self.loaded_doc(journal)?.doc();
-        Ok(hashes
-            .iter()
-            .all(|h| doc.get_change_meta_by_hash(h).is_some()))
+        Ok(crate::sync::holds_all(
+            self.loaded_doc(journal)?.doc(),
+            hashes,
+        ))
     }
 
     fn missing(

@@ -27,7 +27,7 @@ use sync_core::store::{
     JournalId, JournalInfo, OpenError, PreparedJournal, Replacement, Snapshot, Store, StoreError,
 };
 use sync_core::sync::check_received;
-use sync_core::sync::{Batch, StorageFailure, apply_guarded, batch_from, missing_from};
+use sync_core::sync::{Batch, StorageFailure, apply_guarded, batch_from, holds_all, missing_from};
 use sync_core::{ActivityId, JournalError};
 use uuid::Uuid;
 
@@ -171,12 +171,7 @@ impl Journals {
         journal: Uuid,
         hashes: &[ChangeHash],
     ) -> Result<bool, StorageFailure> {
-        self.read(journal, |open| {
-            let doc = open.journal.doc();
-            Ok(hashes
-                .iter()
-                .all(|h| doc.get_change_meta_by_hash(h).is_some()))
-        })
+        self.read(journal, |open| Ok(holds_all(open.journal.doc(), hashes)))
     }
 
     pub fn missing(

@@ -59,10 +59,7 @@ impl SyncStorage for MemoryJournals {
         journal: Uuid,
         hashes: &[ChangeHash],
     ) -> Result<bool, StorageFailure> {
-        let doc = self.doc(journal);
-        Ok(hashes
-            .iter()
-            .all(|h| doc.get_change_meta_by_hash(h).is_some()))
+        Ok(super::holds_all(self.doc(journal), hashes))
     }
 
     fn missing(

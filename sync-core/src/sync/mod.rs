@@ -244,6 +244,14 @@ pub fn batch_from(
     }
 }
 
+/// True when `doc` holds every change of `hashes`: what every storage's
+/// `contains_all` answers once it has the document. Reads metadata only.
+pub fn holds_all(doc: &automerge::Automerge, hashes: &[ChangeHash]) -> bool {
+    hashes
+        .iter()
+        .all(|h| doc.get_change_meta_by_hash(h).is_some())
+}
+
 /// Up to `limit` hashes of the changes in `doc` that the holder of `known`
 /// lacks, in causal order: what a relay storage's [`RelayStorage::missing`]
 /// answers. Reads change metadata only (Automerge rebuilds a whole change

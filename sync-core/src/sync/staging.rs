@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{
     AttestationTag, Batch, BatchChange, ClientStorage, JournalGrant, StorageFailure, SyncStorage,
-    apply_guarded, batch_from, check_received, missing_from,
+    apply_guarded, batch_from, check_received, holds_all, missing_from,
 };
 use crate::journal::genesis;
 use crate::limits::MAX_UPLOAD_BATCH_OPS;
@@ -64,10 +64,7 @@ impl SyncStorage for StagingJournal {
         journal: Uuid,
         hashes: &[ChangeHash],
     ) -> Result<bool, StorageFailure> {
-        let doc = self.doc(journal)?;
-        Ok(hashes
-            .iter()
-            .all(|h| doc.get_change_meta_by_hash(h).is_some()))
+        Ok(holds_all(self.doc(journal)?, hashes))
     }
 
     fn missing(
