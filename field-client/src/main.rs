@@ -16,6 +16,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader stopped reading (`export | head`): what it took was
+        // written, and nothing went wrong here.
+        Err(error) if stopped_reading(&error) => ExitCode::SUCCESS,
         Err(error) => {
             let mut message = format!("error: {error}");
             for cause in error.chain().skip(1) {
@@ -25,6 +28,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// True when the error is a write to a pipe whose reader has gone.
+fn stopped_reading(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn run(cli: Cli) -> Result<()> {

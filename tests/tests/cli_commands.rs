@@ -1125,3 +1125,53 @@ fn latvian_letters_round_trip_in_every_text_field() {
     cli.ok(["edit", &id, "--title", &text("Labots")]);
     assert_eq!(cli.list_json(&[])[0]["title"], text("Labots"));
 }
+
+/// A reader that stops early (`field-client export | head`) ends the export
+/// quietly: the user closed the pipe on purpose, and nothing went wrong.
+#[test]
+fn an_export_read_only_in_part_ends_quietly() {
+    use std::io::Read;
+    use wait_timeout::ChildExt;
+    let cli = Cli::init("Caurules KRC");
+    cli.add(minimal_args("Paraugs", "2026-05-14"));
+    let one = cli.list_json(&[]).remove(0);
+    // Far more than a pipe holds (64 KiB), so the export is still writing
+    // when the reader goes.
+    let many: Vec<Value> = (0..600_u32)
+        .map(|n| {
+            let mut row = one.clone();
+            row["id"] = json!(format!("00000000-0000-4000-8000-{n:012x}"));
+            row
+        })
+        .collect();
+    let file = cli.file("daudz.json");
+    std::fs::write(&file, serde_json::to_vec(&many).expect("json")).expect("write");
+    cli.ok(["import", file.to_str().expect("UTF-8")]);
+
+    let mut child = cli
+        .command(["export", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut head = [0_u8; 100];
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_exact(&mut head)
+        .expect("the export begins");
+    let status = child
+        .wait_timeout(tests::COMMAND_TIMEOUT)
+        .expect("waits")
+        .expect("ends once its reader has gone");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    assert!(status.success(), "{status}: {stderr}");
+    assert_eq!(stderr, "", "no error for a reader that stopped");
+}
