@@ -115,12 +115,43 @@ struct Settled<'a> {
 impl Settled<'_> {
     /// Counts changes just appended to the store.
     fn appended_now(&mut self, changes: &[Change]) {
-        *self.appended += changes.len() as u64;
-        *self.appended_bytes += changes
-            .iter()
-            .map(|c| c.raw_bytes().len() as u64)
-            .sum::<u64>();
+        count_appended((self.appended, self.appended_bytes), changes);
     }
+}
+
+impl Loaded {
+    /// New activities' changes made from the tip were just appended to the
+    /// store (`add`, `import`): `next` is the tip after them.
+    fn recorded_from_tip(&mut self, changes: &[Change], next: Tip) {
+        count_appended((&mut self.appended, &mut self.appended_bytes), changes);
+        self.tip = Some(next);
+    }
+}
+
+/// Adds `changes` to a journal's count of appended changes and their bytes.
+fn count_appended((appended, bytes): (&mut u64, &mut u64), changes: &[Change]) {
+    *appended += changes.len() as u64;
+    *bytes += changes
+        .iter()
+        .map(|c| c.raw_bytes().len() as u64)
+        .sum::<u64>();
+}
+
+/// The view rows of new activities recorded from the tip, as `new_record`
+/// reads them back.
+fn new_rows<'a>(
+    items: impl IntoIterator<Item = (ActivityId, &'a ActivityPatch)>,
+    stamp: Stamp<'_>,
+) -> Vec<(ActivityId, Vec<u8>)> {
+    items
+        .into_iter()
+        .map(|(id, patch)| {
+            (
+                id,
+                crate::store::view_row::encode(&new_record(id, patch, stamp)),
+            )
+        })
+        .collect()
 }
 
 /// A device's journals, open for reading and durable writing.
@@ -230,10 +261,9 @@ impl Replica {
         };
         let actor = self.store.device_id().actor();
         let (change, next) = Journal::prepare_create(&actor, &tip, id, patch, stamp)?;
-        let row = crate::store::view_row::encode(&new_record(id, patch, stamp));
         let view = ViewUpdate {
-            rows: vec![(id, row)],
-            heads: vec![change.hash()],
+            rows: new_rows([(id, patch)], stamp),
+            heads: next.heads().to_vec(),
         };
         let mut changes = [change];
         let touched = [(id, changes[0].hash())];
@@ -241,15 +271,12 @@ impl Replica {
         // nothing to undo.
         self.store
             .append_local(home, &mut changes, &touched, (Some(&view), Some(&next)))?;
-        let [change] = changes;
-        let change_len = change.raw_bytes().len() as u64;
         let loaded = self.known(home)?;
+        loaded.recorded_from_tip(&changes, next);
         if loaded.journal.is_some() {
+            let [change] = changes;
             loaded.pending.push(change);
         }
-        loaded.tip = Some(next);
-        loaded.appended += 1;
-        loaded.appended_bytes += change_len;
         Ok(id)
     }
 
@@ -331,17 +358,8 @@ impl Replica {
         // Built from the tip, as `add` does: a transaction per activity
         // would cost tens of microseconds per operation.
         let (mut changes, next) = Journal::prepare_create_many(&actor, &tip, &new, stamp)?;
-        let rows = new
-            .iter()
-            .map(|(id, patch)| {
-                (
-                    *id,
-                    crate::store::view_row::encode(&new_record(*id, patch, stamp)),
-                )
-            })
-            .collect();
         let view = ViewUpdate {
-            rows,
+            rows: new_rows(new.iter().map(|(id, patch)| (*id, patch)), stamp),
             heads: next.heads().to_vec(),
         };
         let touched: Vec<(ActivityId, ChangeHash)> = new
@@ -356,12 +374,7 @@ impl Replica {
         let loaded = self.known(home)?;
         loaded.journal = None;
         loaded.pending.clear();
-        loaded.tip = Some(next);
-        loaded.appended += changes.len() as u64;
-        loaded.appended_bytes += changes
-            .iter()
-            .map(|c| c.raw_bytes().len() as u64)
-            .sum::<u64>();
+        loaded.recorded_from_tip(&changes, next);
         outcome.added = new.len();
         Ok(outcome)
     }

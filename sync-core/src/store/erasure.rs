@@ -217,26 +217,48 @@ fn sync_parent_dir(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Names of every table this layout has; [`copy_all`] copies each.
-const TABLE_NAMES: [&str; 11] = [
-    "meta-v1",
-    "journals-v1",
-    "snapshots-v1",
-    "changes-v1",
-    "unsent-v1",
-    "acked_heads-v1",
-    "settings-v1",
-    "activity_view-v2",
-    "view_heads-v1",
-    "attestations-v1",
-    "journal_tip-v1",
-];
+/// Something done to each table of this layout, whatever its key type.
+trait EachTable {
+    fn table<K: redb::Key + 'static>(
+        &mut self,
+        table: TableDefinition<K, &[u8]>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Runs `visit` on every table this layout has: the one list of them that
+/// rewriting (copy everything, refuse what it does not know) and measuring
+/// the content go by.
+fn each_table(visit: &mut impl EachTable) -> Result<(), StoreError> {
+    visit.table(META)?;
+    visit.table(JOURNALS)?;
+    visit.table(SNAPSHOTS)?;
+    visit.table(CHANGES)?;
+    visit.table(UNSENT)?;
+    visit.table(ACKED_HEADS)?;
+    visit.table(SETTINGS)?;
+    visit.table(ACTIVITY_VIEW)?;
+    visit.table(VIEW_HEADS)?;
+    visit.table(ATTESTATIONS)?;
+    visit.table(JOURNAL_TIPS)
+}
 
 /// Refuses to rewrite a file holding a table this code does not know (from
 /// a newer version): copying would silently drop it.
 fn check_known_tables(from: &ReadTransaction) -> Result<(), StoreError> {
+    struct Names(Vec<String>);
+    impl EachTable for Names {
+        fn table<K: redb::Key + 'static>(
+            &mut self,
+            table: TableDefinition<K, &[u8]>,
+        ) -> Result<(), StoreError> {
+            self.0.push(table.name().to_owned());
+            Ok(())
+        }
+    }
+    let mut known = Names(Vec::new());
+    each_table(&mut known)?;
     for table in from.list_tables()? {
-        if !TABLE_NAMES.contains(&table.name()) {
+        if !known.0.iter().any(|name| name == table.name()) {
             return Err(StoreError::Storage(redb::Error::Io(std::io::Error::other(
                 format!(
                     "the store holds a table this version does not know ({}); not rewritten",
@@ -249,46 +271,40 @@ fn check_known_tables(from: &ReadTransaction) -> Result<(), StoreError> {
 }
 
 fn copy_all(from: &ReadTransaction, to: &redb::WriteTransaction) -> Result<(), StoreError> {
-    copy(from, to, META)?;
-    copy(from, to, JOURNALS)?;
-    copy(from, to, SNAPSHOTS)?;
-    copy(from, to, CHANGES)?;
-    copy(from, to, UNSENT)?;
-    copy(from, to, ACKED_HEADS)?;
-    copy(from, to, SETTINGS)?;
-    copy(from, to, ACTIVITY_VIEW)?;
-    copy(from, to, VIEW_HEADS)?;
-    copy(from, to, ATTESTATIONS)?;
-    copy(from, to, JOURNAL_TIPS)
+    struct Copy<'a>(&'a ReadTransaction, &'a redb::WriteTransaction);
+    impl EachTable for Copy<'_> {
+        fn table<K: redb::Key + 'static>(
+            &mut self,
+            table: TableDefinition<K, &[u8]>,
+        ) -> Result<(), StoreError> {
+            copy(self.0, self.1, table)
+        }
+    }
+    each_table(&mut Copy(from, to))
 }
 
 /// Bytes the store's tables take as redb counts them (stored, metadata and
 /// fragmentation): what a fresh copy of the file would hold.
 pub(super) fn content_bytes(from: &ReadTransaction) -> Result<u64, StoreError> {
-    Ok(table_bytes(from, META)?
-        + table_bytes(from, JOURNALS)?
-        + table_bytes(from, SNAPSHOTS)?
-        + table_bytes(from, CHANGES)?
-        + table_bytes(from, UNSENT)?
-        + table_bytes(from, ACKED_HEADS)?
-        + table_bytes(from, SETTINGS)?
-        + table_bytes(from, ACTIVITY_VIEW)?
-        + table_bytes(from, VIEW_HEADS)?
-        + table_bytes(from, ATTESTATIONS)?
-        + table_bytes(from, JOURNAL_TIPS)?)
-}
-
-fn table_bytes<K: redb::Key + 'static>(
-    from: &ReadTransaction,
-    table: TableDefinition<K, &[u8]>,
-) -> Result<u64, StoreError> {
-    use redb::ReadableTableMetadata;
-    let stats = match from.open_table(table) {
-        Ok(source) => source.stats()?,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
-        Err(e) => return Err(e.into()),
-    };
-    Ok(stats.stored_bytes() + stats.metadata_bytes() + stats.fragmented_bytes())
+    struct Content<'a>(&'a ReadTransaction, u64);
+    impl EachTable for Content<'_> {
+        fn table<K: redb::Key + 'static>(
+            &mut self,
+            table: TableDefinition<K, &[u8]>,
+        ) -> Result<(), StoreError> {
+            use redb::ReadableTableMetadata;
+            let stats = match self.0.open_table(table) {
+                Ok(source) => source.stats()?,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            self.1 += stats.stored_bytes() + stats.metadata_bytes() + stats.fragmented_bytes();
+            Ok(())
+        }
+    }
+    let mut content = Content(from, 0);
+    each_table(&mut content)?;
+    Ok(content.1)
 }
 
 /// Copies one table's rows (a table the old file never had is skipped).
