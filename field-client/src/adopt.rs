@@ -12,7 +12,7 @@ use sync_core::Replica;
 use sync_core::sync::{ClientEvent, ClientSession, StagingJournal};
 use uuid::Uuid;
 
-use crate::net::{NetError, flush, guarded, sleep_until, software};
+use crate::net::{NetError, closed, flush, guarded, sleep_until, software};
 use relay::transport;
 
 /// Adopts the new epoch (below), then asks the main `session` for the
@@ -69,7 +69,7 @@ pub async fn adopt_epoch(
                     );
                     return Ok(());
                 }
-                ClientEvent::Closed { reason } => return Err(reason.into()),
+                ClientEvent::Closed { reason } => return Err(closed(reason)),
                 ClientEvent::NewEpoch { .. } => {
                     // Rewritten again meanwhile: the next sync starts over.
                     return Err(NetError::Refused(

@@ -19,17 +19,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use sync_core::sync::ClientEvent;
 use sync_core::{OpenError, ReplicaError};
 use tokio::time::Duration;
-use uuid::Uuid;
 
-use crate::adopt::adopt_and_resume;
 use crate::budget;
-use crate::budget::{Allowance, Meter};
 use crate::net::{self, NetError, SyncReport};
 use crate::owner::StoreOwner;
-use relay::transport;
+use crate::sync_loop::{self, Mode};
 
 /// Quiet time after a local change before a metered connection is opened: a
 /// volunteer entering several activities in a row causes one connection, not
@@ -130,116 +126,14 @@ async fn wait_for_local_change(owner: &StoreOwner, longest: Duration) {
     }
 }
 
-/// One connection, within the month's data budget; the bytes it used are
-/// added to the month's total.
+/// One connection, within the month's data budget: syncs everything, then
+/// (unless the connection is metered) stays connected until it ends.
 async fn connected_session(data_dir: &Path, owner: &StoreOwner) -> Result<SyncReport, NetError> {
-    let (enrolment, device_name, allowance, metered) = {
+    let metered = {
         let replica = owner.hold().await?;
-        let store = replica.store();
-        let enrolment = net::enrolment(store)?.ok_or(NetError::NotEnrolled)?;
-        let allowance = budget::budget_left(store)?;
-        let metered = budget::plan(store).map_err(ReplicaError::from)?.metered;
-        (
-            enrolment,
-            store.device_name().to_owned(),
-            allowance,
-            metered,
-        )
+        budget::plan(replica.store())
+            .map_err(ReplicaError::from)?
+            .metered
     };
-    let conn = net::connect_enrolled(data_dir, &device_name, &enrolment).await?;
-    let mut meter = Meter::new(&conn);
-    let session = stay_in_sync(&conn, &enrolment, owner, (metered, allowance), &mut meter);
-    let outcome = budget::within_budget(&conn, allowance, session).await;
-    if let Ok(replica) = owner.hold().await {
-        meter.settle(replica.store());
-        if let Err(NetError::BudgetSpent { budget }) = &outcome {
-            budget::stopped_at_budget(replica.store(), *budget);
-        }
-    }
-    outcome
-}
-
-/// Syncs everything, then (unless `metered`) stays connected and re-syncs on
-/// notifications, local changes and the timer, until the connection ends.
-async fn stay_in_sync(
-    conn: &quinn::Connection,
-    enrolment: &net::Enrolment,
-    owner: &StoreOwner,
-    (metered, allowance): (bool, Option<Allowance>),
-    meter: &mut Meter,
-) -> Result<SyncReport, NetError> {
-    let (mut send, mut recv) = conn
-        .open_bi()
-        .await
-        .map_err(transport::TransportError::from)?;
-    let wanted: Vec<Uuid> = if enrolment.office {
-        vec![]
-    } else {
-        vec![enrolment.journal]
-    };
-    let mut session = net::start_session(&mut *owner.hold().await?, wanted)?;
-    let mut report = SyncReport::default();
-    let mut resync_at = tokio::time::Instant::now() + net::RESYNC_EVERY;
-    // Whether the last step fed the session anything from the store (then an
-    // idle session has just finished a round worth recording).
-    let mut worked = true;
-    let pay = |frame: &[u8]| budget::check_allowance(conn, allowance, frame.len());
-    loop {
-        net::flush_or_refusal(&mut session, (&mut send, &mut recv), &pay).await?;
-        while let Some(event) = session.poll_event() {
-            match event {
-                ClientEvent::Uploaded { changes, .. } => {
-                    report.uploaded += changes;
-                    eprintln!("sync: the office server stored {changes} changes from here");
-                }
-                ClientEvent::Downloaded { changes, .. } => report.downloaded += changes,
-                ClientEvent::Closed { reason } => return Err(net::closed(reason)),
-                ClientEvent::Health { devices } => {
-                    net::keep_health(&*owner.hold().await?, devices);
-                }
-                ClientEvent::NewEpoch { journal, epoch } => {
-                    let mut replica = owner.hold().await?;
-                    let link = (conn, &mut send);
-                    adopt_and_resume(link, &mut replica, &mut session, (journal, epoch), &pay)
-                        .await?;
-                }
-                ClientEvent::Erased {
-                    activity,
-                    rewritten,
-                } => net::say_erased(activity, rewritten),
-                ClientEvent::Idle | ClientEvent::Welcomed { .. } | ClientEvent::Synced { .. } => {}
-            }
-        }
-        if session.is_idle() && std::mem::take(&mut worked) {
-            let replica = owner.hold().await?;
-            net::record_attempt(&replica, &Ok(report));
-            meter.settle(replica.store());
-            if metered {
-                return Ok(report);
-            }
-        }
-        let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
-        tokio::select! {
-            chunk = transport::read_chunk(&mut recv) => match chunk? {
-                Some(bytes) => {
-                    let mut replica = owner.hold().await?;
-                    net::guarded(&mut replica, |r| session.handle_bytes(Instant::now(), &bytes, r))?;
-                    worked = true;
-                }
-                None => session.handle_stream_closed(),
-            },
-            _ = net::sleep_until(deadline) => session.handle_timeout(Instant::now()),
-            () = owner.local_change() => {
-                let mut replica = owner.hold().await?;
-                net::guarded(&mut replica, |r| session.request_sync_all(Instant::now(), r))?;
-                worked = true;
-            }
-            _ = net::sleep_until(Some(resync_at)) => {
-                resync_at = tokio::time::Instant::now() + net::RESYNC_EVERY;
-                let mut replica = owner.hold().await?;
-                net::guarded(&mut replica, |r| session.request_sync_all(Instant::now(), r))?;
-                worked = true;
-            }
-        }
-    }
+    sync_loop::connected(data_dir, owner, Mode::Stay { metered }).await
 }

@@ -17,4 +17,5 @@ pub mod output;
 pub mod owner;
 pub mod progress;
 pub mod report;
+pub mod sync_loop;
 pub mod web;

@@ -14,14 +14,13 @@ use relay::transport::{self, TransportError};
 use serde::{Deserialize, Serialize};
 use sync_core::store::{JournalId, Store, StoreError};
 use sync_core::sync::wire::FrameBuffer;
-use sync_core::sync::{ClientEvent, ClientSession, ErrorCode, Frame, Role, SessionError};
+use sync_core::sync::{ClientSession, ErrorCode, Frame, Role, SessionError};
 use sync_core::{Replica, ReplicaError};
 use uuid::Uuid;
 
-use crate::adopt::adopt_and_resume;
-use crate::budget::{
-    Allowance, Bytes, Meter, budget_left, check_allowance, stopped_at_budget, within_budget,
-};
+use crate::budget::{Bytes, Meter};
+use crate::sync_loop;
+pub use crate::sync_loop::Mode;
 
 /// File stem of this device's key and certificate in its data folder.
 pub const DEVICE_IDENTITY_STEM: &str = "device";
@@ -311,16 +310,6 @@ pub fn software() -> String {
     format!("field-client {}", env!("CARGO_PKG_VERSION"))
 }
 
-/// How long a connected session lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// Until everything is in sync once (`field-client sync`).
-    Once,
-    /// Until the connection drops (the daemon), re-syncing on every
-    /// notification from the relay and every `resync_every`.
-    Stay { resync_every: Duration },
-}
-
 /// Connects to the relay this device is enrolled with, pinning its key.
 pub async fn connect_enrolled(
     data_dir: &Path,
@@ -334,113 +323,27 @@ pub async fn connect_enrolled(
     connect(data_dir, device_name, &enrolment.relay, pinned).await
 }
 
-/// Connects and runs one session. In [`Mode::Once`] it returns when every
-/// journal is in sync: all local changes acknowledged, all relay changes local.
+/// Connects and runs one session (see [`Mode`]). In [`Mode::Once`] it
+/// returns when every journal is in sync: all local changes acknowledged,
+/// all relay changes local.
 pub async fn sync(
     data_dir: &Path,
     replica: &mut Replica,
     mode: Mode,
 ) -> Result<SyncReport, NetError> {
-    let enrolment = enrolment(replica.store())?.ok_or(NetError::NotEnrolled)?;
-    let pinned: Fingerprint = enrolment
-        .fingerprint
-        .parse()
-        .map_err(|_| NetError::NotEnrolled)?;
-    let device_name = replica.store().device_name().to_owned();
-    let allowance = budget_left(replica.store())?;
-    let conn = connect(data_dir, &device_name, &enrolment.relay, pinned).await?;
-    let mut meter = Meter::new(&conn);
-    let session = sync_within(&conn, replica, mode, allowance);
-    let result = within_budget(&conn, allowance, session).await;
-    meter.settle(replica.store());
-    if let Err(NetError::BudgetSpent { budget }) = &result {
-        stopped_at_budget(replica.store(), *budget);
-    }
-    conn.close(0u32.into(), b"done");
-    result
+    sync_loop::connected(data_dir, replica, mode).await
 }
 
 /// Runs one session on a connection that is already open (as the daemon keeps
 /// one): no handshake, only the session's own frames.
 pub async fn sync_on(
     conn: &quinn::Connection,
-    replica: &mut Replica,
+    mut replica: &mut Replica,
     mode: Mode,
-) -> Result<SyncReport, NetError> {
-    sync_within(conn, replica, mode, None).await
-}
-
-/// [`sync_on`] that writes no frame the allowance cannot pay for.
-pub async fn sync_within(
-    conn: &quinn::Connection,
-    replica: &mut Replica,
-    mode: Mode,
-    allowance: Option<Allowance>,
 ) -> Result<SyncReport, NetError> {
     let enrolment = enrolment(replica.store())?.ok_or(NetError::NotEnrolled)?;
-    let (send, recv) = conn.open_bi().await.map_err(TransportError::from)?;
-    let wanted = if enrolment.office {
-        vec![]
-    } else {
-        vec![enrolment.journal]
-    };
-    let pay = |frame: &[u8]| check_allowance(conn, allowance, frame.len());
-    drive(conn, replica, (send, recv), wanted, mode, pay).await
-}
-
-async fn drive(
-    conn: &quinn::Connection,
-    replica: &mut Replica,
-    (mut send, mut recv): (quinn::SendStream, quinn::RecvStream),
-    wanted: Vec<Uuid>,
-    mode: Mode,
-    pay: impl Fn(&[u8]) -> Result<(), NetError>,
-) -> Result<SyncReport, NetError> {
-    let mut session = start_session(replica, wanted)?;
-    if mode == Mode::Once {
-        session = session.for_one_sync();
-    }
-    let mut report = SyncReport::default();
-    let mut next_resync = None;
-    loop {
-        flush_or_refusal(&mut session, (&mut send, &mut recv), &pay).await?;
-        while let Some(event) = session.poll_event() {
-            match event {
-                ClientEvent::Uploaded { changes, .. } => report.uploaded += changes,
-                ClientEvent::Downloaded { changes, .. } => report.downloaded += changes,
-                // Not after an adopted epoch: its journal's new round is on.
-                ClientEvent::Idle if mode == Mode::Once && session.is_idle() => return Ok(report),
-                ClientEvent::Idle => {
-                    if let Mode::Stay { resync_every } = mode {
-                        next_resync = Some(tokio::time::Instant::now() + resync_every);
-                    }
-                }
-                ClientEvent::Closed { reason } => return Err(closed(reason)),
-                ClientEvent::Health { devices } => keep_health(replica, devices),
-                ClientEvent::NewEpoch { journal, epoch } => {
-                    let link = (conn, &mut send);
-                    adopt_and_resume(link, replica, &mut session, (journal, epoch), &pay).await?;
-                }
-                ClientEvent::Erased {
-                    activity,
-                    rewritten,
-                } => say_erased(activity, rewritten),
-                ClientEvent::Welcomed { .. } | ClientEvent::Synced { .. } => {}
-            }
-        }
-        let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
-        tokio::select! {
-            chunk = transport::read_chunk(&mut recv) => match chunk? {
-                Some(bytes) => guarded(replica, |r| session.handle_bytes(Instant::now(), &bytes, r))?,
-                None => session.handle_stream_closed(),
-            },
-            _ = sleep_until(deadline) => session.handle_timeout(Instant::now()),
-            _ = sleep_until(next_resync) => {
-                next_resync = None;
-                guarded(replica, |r| session.request_sync_all(Instant::now(), r))?;
-            }
-        }
-    }
+    let mut meter = Meter::new(conn);
+    sync_loop::run_session(conn, &mut replica, (&enrolment, mode), None, &mut meter).await
 }
 
 /// [`flush`], and when a write fails, the relay's last word instead if it

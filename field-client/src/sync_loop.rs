@@ -1,0 +1,207 @@
+//! The one event loop of a sync session, for the one-shot `field-client
+//! sync` and for the `run` daemon alike: it moves bytes between a QUIC
+//! stream and the sans-IO [`ClientSession`], feeds it timeouts, and turns
+//! its events into a [`SyncReport`] or a [`NetError`]. The two differ only
+//! in how they reach the journals ([`JournalAccess`]) and in how long the
+//! session lives ([`Mode`]).
+
+use std::future::Future;
+use std::ops::DerefMut;
+use std::time::Instant;
+
+use relay::transport::{self, TransportError};
+use sync_core::Replica;
+use sync_core::sync::ClientEvent;
+use uuid::Uuid;
+
+use crate::adopt::adopt_and_resume;
+use crate::budget::{self, Allowance, Meter};
+use crate::net::{
+    self, Enrolment, NetError, RESYNC_EVERY, SyncReport, closed, flush_or_refusal, guarded,
+    keep_health, record_attempt, say_erased, sleep_until, start_session,
+};
+use crate::owner::StoreOwner;
+
+/// How long a connected session lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Until everything is in sync once (`field-client sync`).
+    Once,
+    /// The daemon: syncs everything, then stays connected and syncs again
+    /// on every notification from the relay, every local change and every
+    /// [`RESYNC_EVERY`], until the connection ends; each finished round's
+    /// outcome is recorded for `status` and the app. On a `metered`
+    /// connection it ends once everything is in sync.
+    Stay { metered: bool },
+}
+
+/// How the loop reaches the journals: the one-shot sync owns its replica for
+/// the whole session; the daemon shares the process's one open store with
+/// the app and takes it for one step at a time.
+pub trait JournalAccess {
+    /// The journals, until the result is dropped.
+    fn hold(
+        &mut self,
+    ) -> impl Future<Output = Result<impl DerefMut<Target = Replica> + Send, NetError>> + Send;
+    /// Resolves when something recorded here should be sent (never, for a
+    /// replica no one else records into during the session).
+    fn local_change(&self) -> impl Future<Output = ()> + Send;
+}
+
+impl JournalAccess for &mut Replica {
+    async fn hold(&mut self) -> Result<impl DerefMut<Target = Replica> + Send, NetError> {
+        Ok(&mut **self)
+    }
+    async fn local_change(&self) {
+        std::future::pending().await
+    }
+}
+
+impl JournalAccess for &StoreOwner {
+    async fn hold(&mut self) -> Result<impl DerefMut<Target = Replica> + Send, NetError> {
+        Ok(StoreOwner::hold(self).await?)
+    }
+    async fn local_change(&self) {
+        StoreOwner::local_change(self).await
+    }
+}
+
+/// Connects to the relay this device is enrolled with and runs one session
+/// in `mode`, within the month's data budget; the bytes it used are added to
+/// the month's total.
+pub async fn connected(
+    data_dir: &std::path::Path,
+    mut journals: impl JournalAccess,
+    mode: Mode,
+) -> Result<SyncReport, NetError> {
+    let (enrolment, device_name, allowance) = {
+        let held = journals.hold().await?;
+        let store = held.store();
+        let enrolment = net::enrolment(store)?.ok_or(NetError::NotEnrolled)?;
+        let allowance = budget::budget_left(store)?;
+        (enrolment, store.device_name().to_owned(), allowance)
+    };
+    let conn = net::connect_enrolled(data_dir, &device_name, &enrolment).await?;
+    let mut meter = Meter::new(&conn);
+    let session = run_session(
+        &conn,
+        &mut journals,
+        (&enrolment, mode),
+        allowance,
+        &mut meter,
+    );
+    let outcome = budget::within_budget(&conn, allowance, session).await;
+    if let Ok(held) = journals.hold().await {
+        meter.settle(held.store());
+        if let Err(NetError::BudgetSpent { budget }) = &outcome {
+            budget::stopped_at_budget(held.store(), *budget);
+        }
+    }
+    conn.close(0u32.into(), b"done");
+    outcome
+}
+
+/// Runs one session on a connection already open (no handshake, only the
+/// session's own frames), writing no frame the allowance cannot pay for.
+pub async fn run_session(
+    conn: &quinn::Connection,
+    journals: &mut impl JournalAccess,
+    (enrolment, mode): (&Enrolment, Mode),
+    allowance: Option<Allowance>,
+    meter: &mut Meter,
+) -> Result<SyncReport, NetError> {
+    let (mut send, mut recv) = conn.open_bi().await.map_err(TransportError::from)?;
+    let wanted: Vec<Uuid> = match enrolment.office {
+        true => vec![],
+        false => vec![enrolment.journal],
+    };
+    let mut session = start_session(&mut *journals.hold().await?, wanted)?;
+    if mode == Mode::Once {
+        // Notifications on this stream start no other round.
+        session = session.for_one_sync();
+    }
+    let mut report = SyncReport::default();
+    let mut resync_at = tokio::time::Instant::now() + RESYNC_EVERY;
+    // Whether the last step fed the session anything from the store (then an
+    // idle session has just finished a round worth recording).
+    let mut worked = true;
+    let pay = |frame: &[u8]| budget::check_allowance(conn, allowance, frame.len());
+    loop {
+        flush_or_refusal(&mut session, (&mut send, &mut recv), &pay).await?;
+        while let Some(event) = session.poll_event() {
+            match event {
+                ClientEvent::Uploaded { changes, .. } => {
+                    report.uploaded += changes;
+                    if mode != Mode::Once {
+                        eprintln!("sync: the office server stored {changes} changes from here");
+                    }
+                }
+                ClientEvent::Downloaded { changes, .. } => report.downloaded += changes,
+                ClientEvent::Closed { reason } => return Err(closed(reason)),
+                ClientEvent::Health { devices } => keep_health(&*journals.hold().await?, devices),
+                ClientEvent::NewEpoch { journal, epoch } => {
+                    let mut held = journals.hold().await?;
+                    let link = (conn, &mut send);
+                    adopt_and_resume(link, &mut held, &mut session, (journal, epoch), &pay).await?;
+                }
+                ClientEvent::Erased {
+                    activity,
+                    rewritten,
+                } => say_erased(activity, rewritten),
+                ClientEvent::Idle | ClientEvent::Welcomed { .. } | ClientEvent::Synced { .. } => {}
+            }
+        }
+        // Not idle after an adopted epoch: its journal's new round is on.
+        if session.is_idle() && std::mem::take(&mut worked) {
+            match mode {
+                Mode::Once => return Ok(report),
+                Mode::Stay { metered } => {
+                    let held = journals.hold().await?;
+                    record_attempt(&held, &Ok(report));
+                    meter.settle(held.store());
+                    if metered {
+                        return Ok(report);
+                    }
+                }
+            }
+        }
+        let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
+        let step = tokio::select! {
+            chunk = transport::read_chunk(&mut recv) => match chunk? {
+                Some(bytes) => Step::Received(bytes),
+                None => Step::StreamClosed,
+            },
+            _ = sleep_until(deadline) => Step::TimedOut,
+            () = journals.local_change() => Step::SyncAll,
+            _ = sleep_until(Some(resync_at)), if mode != Mode::Once => {
+                resync_at = tokio::time::Instant::now() + RESYNC_EVERY;
+                Step::SyncAll
+            }
+        };
+        match step {
+            Step::Received(bytes) => {
+                let mut held = journals.hold().await?;
+                guarded(&mut held, |r| {
+                    session.handle_bytes(Instant::now(), &bytes, r)
+                })?;
+                worked = true;
+            }
+            Step::StreamClosed => session.handle_stream_closed(),
+            Step::TimedOut => session.handle_timeout(Instant::now()),
+            Step::SyncAll => {
+                let mut held = journals.hold().await?;
+                guarded(&mut held, |r| session.request_sync_all(Instant::now(), r))?;
+                worked = true;
+            }
+        }
+    }
+}
+
+/// What woke the loop.
+enum Step {
+    Received(Vec<u8>),
+    StreamClosed,
+    TimedOut,
+    /// A local change or the resync timer: every journal gets a round.
+    SyncAll,
+}
