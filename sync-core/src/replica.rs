@@ -595,7 +595,7 @@ impl Replica {
     fn loaded_doc(&mut self, journal: Uuid) -> Result<&mut Journal, StorageFailure> {
         self.settled(JournalId(journal))
             .map(|settled| settled.journal)
-            .map_err(|e| StorageFailure::local(e.to_string()))
+            .map_err(StorageFailure::local)
     }
 }
 
@@ -789,7 +789,7 @@ impl Replica {
     /// The journal's heads from the tip kept in the store, while its document
     /// is not loaded: enough to tell "nothing to do" without loading it.
     fn unloaded_heads(&mut self, journal: Uuid) -> Result<Option<Vec<ChangeHash>>, StorageFailure> {
-        let local = |e: ReplicaError| StorageFailure::local(e.to_string());
+        let local = |e: ReplicaError| StorageFailure::local(e);
         let id = JournalId(journal);
         let loaded = self.known(id).map_err(local)?;
         if loaded.journal.is_some() {
@@ -814,7 +814,7 @@ impl SyncStorage for Replica {
     fn epoch(&mut self, journal: Uuid) -> Result<u32, StorageFailure> {
         self.store
             .epoch(JournalId(journal))
-            .map_err(|e| StorageFailure::local(e.to_string()))
+            .map_err(StorageFailure::local)
     }
 
     fn contains_all(
@@ -887,9 +887,8 @@ impl Replica {
         changes: Vec<Change>,
         attested: &[(ChangeHash, AttestationTag)],
     ) -> Result<Vec<ChangeHash>, StorageFailure> {
-        let local = |e: &dyn std::fmt::Display| StorageFailure::local(e.to_string());
         let store = &self.store;
-        let mut settled = settled_in(&mut self.loaded, store, id).map_err(|e| local(&e))?;
+        let mut settled = settled_in(&mut self.loaded, store, id).map_err(StorageFailure::local)?;
         let journal = &mut *settled.journal;
         check_received(journal.doc(), &changes)?;
         let mut new: Vec<Change> = changes
@@ -902,12 +901,12 @@ impl Replica {
         let before = journal.heads();
         apply_guarded(journal.doc_mut(), new.clone())?;
         let touched = touched_activities(journal, &before, &new);
-        let view = ViewUpdate::of(journal, touched).map_err(|e| local(&e))?;
+        let view = ViewUpdate::of(journal, touched).map_err(StorageFailure::local)?;
         let tip = journal.tip();
         let heads = journal.heads();
         store
             .append_remote(id, &mut new, (Some(&view), Some(&tip)), attested)
-            .map_err(|e| local(&e))?;
+            .map_err(StorageFailure::local)?;
         settled.appended_now(&new);
         Ok(heads)
     }
@@ -917,7 +916,7 @@ impl ClientStorage for Replica {
     fn acked_heads(&mut self, journal: Uuid) -> Result<Vec<ChangeHash>, StorageFailure> {
         self.store
             .acknowledged_heads(JournalId(journal))
-            .map_err(|e| StorageFailure::local(e.to_string()))
+            .map_err(StorageFailure::local)
     }
 
     fn mark_acknowledged(
@@ -940,11 +939,11 @@ impl ClientStorage for Replica {
             return self
                 .store
                 .mark_all_acknowledged(id, &known)
-                .map_err(|e| StorageFailure::local(e.to_string()));
+                .map_err(StorageFailure::local);
         }
         let store = &self.store;
         let journal = settled_in(&mut self.loaded, store, id)
-            .map_err(|e| StorageFailure::local(e.to_string()))?
+            .map_err(StorageFailure::local)?
             .journal;
         let doc = journal.doc();
         let known: Vec<ChangeHash> = covered
@@ -954,7 +953,7 @@ impl ClientStorage for Replica {
             .collect();
         store
             .mark_acknowledged(id, journal, &known)
-            .map_err(|e| StorageFailure::local(e.to_string()))
+            .map_err(StorageFailure::local)
     }
 
     fn ensure_journal(&mut self, grant: &crate::sync::JournalGrant) -> Result<(), StorageFailure> {
@@ -966,11 +965,11 @@ impl ClientStorage for Replica {
         };
         self.store
             .ensure_journal(&info)
-            .map_err(|e| StorageFailure::local(e.to_string()))
+            .map_err(StorageFailure::local)
     }
 
     fn unsent(&mut self) -> Result<u32, StorageFailure> {
-        let local = |e: crate::store::StoreError| StorageFailure::local(e.to_string());
+        let local = |e: crate::store::StoreError| StorageFailure::local(e);
         let mut unsent = 0;
         for info in self.store.journals().map_err(local)? {
             unsent += self.store.unsent_count(info.id).map_err(local)?;
@@ -991,7 +990,7 @@ impl ClientStorage for Replica {
         let others = batch.iter().filter(|c| c.author != own).map(|c| c.hash);
         self.store
             .attestations(JournalId(journal), others)
-            .map_err(|e| StorageFailure::local(e.to_string()))
+            .map_err(StorageFailure::local)
     }
 
     fn apply_downloaded(

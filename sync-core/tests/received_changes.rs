@@ -21,7 +21,7 @@ use automerge::{ActorId, Automerge, Change, ExpandedChange, ObjType, ReadDoc};
 use sync_core::store::{JournalId, JournalInfo, NewStore, Store};
 use sync_core::sync::check_received;
 use sync_core::sync::memory::MemoryJournals;
-use sync_core::sync::{SyncStorage, apply_guarded, decode_bundle};
+use sync_core::sync::{RefusedChanges, StorageFailure, SyncStorage, apply_guarded, decode_bundle};
 use sync_core::{ActivityId, ActivityPatch, Journal, Kind, Replica, Stamp};
 use uuid::Uuid;
 
@@ -66,9 +66,9 @@ fn the_fuzzers_bundle_is_refused_and_the_journal_is_unchanged() {
     let refused = store
         .apply_durably(FUZZ_JOURNAL, changes)
         .expect_err("the batch is refused");
-    assert!(refused.peer_fault);
+    assert_eq!(refused, RefusedChanges::Dangling(Some(bad)).into());
     assert_eq!(
-        refused.message,
+        refused.to_string(),
         format!(
             "changes refused: change {bad} {REFUSED} (the document library would drop part \
              of it and could not save the journal)"
@@ -101,7 +101,13 @@ fn the_relay_path_stores_nothing_of_the_refused_batch() {
     let changes = decode_bundle(&crasher()).expect("the bundle decodes");
     check_received(journal.doc(), &changes).expect("passes the checks before applying");
     let refused = apply_guarded(journal.doc_mut(), changes).expect_err("refused");
-    assert!(refused.message.contains(REFUSED), "{}", refused.message);
+    assert!(
+        matches!(
+            refused,
+            StorageFailure::Refused(RefusedChanges::Dangling(_))
+        ),
+        "{refused}"
+    );
     // The relay drops its copy and loads the journal again: as before.
     drop(journal);
     assert_eq!(store.appended_count(id).expect("counts"), 0);
@@ -128,9 +134,17 @@ fn the_fuzzers_change_numbered_before_its_dependency_is_refused() {
     let refused = store
         .apply_durably(FUZZ_JOURNAL, vec![change.clone()])
         .expect_err("refused");
-    assert!(refused.peer_fault);
     assert_eq!(
-        refused.message,
+        refused,
+        RefusedChanges::MisNumbered {
+            change: change.hash(),
+            start_op: 1,
+            deps_max: 2
+        }
+        .into()
+    );
+    assert_eq!(
+        refused.to_string(),
         format!(
             "changes refused: change {} numbers its operations from 1, but its dependencies \
              end at 2",
@@ -157,9 +171,9 @@ fn the_fuzzers_mark_end_before_begin_is_refused() {
     let refused = store
         .apply_durably(FUZZ_JOURNAL, changes)
         .expect_err("refused");
-    assert!(refused.peer_fault);
+    assert_eq!(refused, RefusedChanges::TextMarks(marked).into());
     assert_eq!(
-        refused.message,
+        refused.to_string(),
         format!("changes refused: change {marked} holds text marks, which a journal never holds")
     );
     let doc = store.doc(FUZZ_JOURNAL);
@@ -305,11 +319,10 @@ fn every_kind_of_dangling_reference_is_refused() {
         let hash = change.hash();
         check_received(journal.doc(), std::slice::from_ref(&change))
             .unwrap_or_else(|e| panic!("{what}: refused before applying: {e}"));
-        let refused = apply_guarded(journal.doc_mut(), vec![change])
-            .expect_err(what)
-            .message;
-        assert!(
-            refused.contains(&format!("change {hash} {REFUSED}")),
+        let refused = apply_guarded(journal.doc_mut(), vec![change]).expect_err(what);
+        assert_eq!(
+            refused,
+            RefusedChanges::Dangling(Some(hash)).into(),
             "{what}: {refused}"
         );
     }
@@ -345,11 +358,12 @@ fn changes_not_numbered_right_after_their_dependencies_are_refused() {
         let before = journal.heads();
         let ops = vec![put_in_list(&list, Key::Seq(ElementId::Head), true, vec![]); ops];
         let change = craft_numbered(journal.doc(), ops, step);
-        let refused = apply_guarded(journal.doc_mut(), vec![change])
-            .expect_err(what)
-            .message;
+        let refused = apply_guarded(journal.doc_mut(), vec![change]).expect_err(what);
         assert!(
-            refused.contains("numbers its operations from"),
+            matches!(
+                refused,
+                StorageFailure::Refused(RefusedChanges::MisNumbered { .. })
+            ),
             "{what}: {refused}"
         );
         // Refused before anything was applied.
@@ -390,8 +404,7 @@ fn a_device_refuses_the_batch_and_its_store_still_opens() {
     let refused = replica
         .apply_durably(home.0, vec![bad.clone()])
         .expect_err("refused");
-    assert!(refused.peer_fault);
-    assert!(refused.message.contains(REFUSED), "{}", refused.message);
+    assert_eq!(refused, RefusedChanges::Dangling(Some(bad.hash())).into());
     assert_eq!(replica.store().appended_count(home).expect("counts"), 1);
     assert_eq!(replica.journal().expect("loaded").heads(), heads);
     assert!(

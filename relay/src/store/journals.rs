@@ -157,8 +157,7 @@ impl Journals {
     /// A copy of the journal as it is now (for tests, benches and tools).
     pub fn copy_of(&self, journal: Uuid) -> Result<Journal, StorageFailure> {
         self.read(journal, |open| {
-            Journal::from_doc(open.journal.doc().fork())
-                .map_err(|e| StorageFailure::local(e.to_string()))
+            Journal::from_doc(open.journal.doc().fork()).map_err(StorageFailure::local)
         })
     }
 
@@ -224,7 +223,7 @@ impl Journals {
             apply_guarded(open.journal.doc_mut(), new.clone()).map_err(WriteFailure::Reload)?;
             open.store
                 .append_remote(JournalId(journal), &mut new, (None, None), &[])
-                .map_err(|e| WriteFailure::Reload(failure(&e)))?;
+                .map_err(|e| WriteFailure::Reload(failure(e)))?;
             open.appended.fetch_add(new.len() as u64, Ordering::Relaxed);
             let bytes = new.iter().map(|c| c.raw_bytes().len() as u64).sum();
             open.appended_bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -262,10 +261,7 @@ impl Journals {
         }
         let running = Compacting(slot);
         let copied = self.read(journal, |open| {
-            let made_at = open
-                .store
-                .append_end(JournalId(journal))
-                .map_err(|e| failure(&e))?;
+            let made_at = open.store.append_end(JournalId(journal)).map_err(failure)?;
             Ok((
                 open.journal.doc().clone(),
                 open.journal.heads(),
@@ -308,14 +304,14 @@ impl Journals {
                 let kept = open
                     .store
                     .compact_to(JournalId(journal), &snapshot, made_at)
-                    .map_err(|e| failure(&e))?;
+                    .map_err(failure)?;
                 open.appended.store(kept.changes, Ordering::Relaxed);
                 open.appended_bytes.store(kept.bytes, Ordering::Relaxed);
                 open.snapshot_bytes
                     .store(snapshot.len() as u64, Ordering::Relaxed);
                 Ok(())
             });
-            compacted.map_err(|e| StoreError::CompactionMismatch(e.message))
+            compacted.map_err(|e| StoreError::CompactionMismatch(e.to_string()))
         });
         if let Err(e) = written {
             // Housekeeping only: the changes stay durable as appended rows.
@@ -328,10 +324,10 @@ impl Journals {
         let shrunk = self.write(journal, |open| {
             open.store
                 .shrink_file()
-                .map_err(|e| WriteFailure::Kept(failure(&e)))
+                .map_err(|e| WriteFailure::Kept(failure(e)))
         });
         if let Err(e) = shrunk {
-            tracing::debug!(%journal, error = %e.message, "file not shrunk");
+            tracing::debug!(%journal, error = %e, "file not shrunk");
         }
         true
     }
@@ -375,7 +371,7 @@ impl Journals {
                     // A failure from here on leaves the file as it is (one
                     // transaction, then a rewrite that replaces the file only
                     // once complete): reload from it.
-                    let reload = |e: StoreError| WriteFailure::Reload(failure(&e));
+                    let reload = |e: StoreError| WriteFailure::Reload(failure(e));
                     open.store
                         .replace_prepared(id, &prepared, with)
                         .map_err(reload)?;
@@ -410,7 +406,7 @@ impl Journals {
                 .read(journal, |open| {
                     open.journal
                         .contains(activity)
-                        .map_err(|e| StorageFailure::local(e.to_string()))
+                        .map_err(StorageFailure::local)
                 })
                 .map_err(EraseError::Storage)?;
             if holds {
@@ -507,16 +503,16 @@ impl Journals {
         let path = self.path(journal);
         let store = match Store::open_with_cache(&path, JOURNAL_FILE_CACHE_BYTES) {
             Err(OpenError::Missing(_)) => self.create(journal, &path)?,
-            other => other.map_err(|e| open_failure(&e))?,
+            other => other.map_err(open_failure)?,
         };
         let id = JournalId(journal);
-        let loaded = store.load_journal(id).map_err(|e| failure(&e))?;
-        let appended = store.appended(id).map_err(|e| failure(&e))?;
+        let loaded = store.load_journal(id).map_err(failure)?;
+        let appended = store.appended(id).map_err(failure)?;
         Ok(Open {
-            epoch: store.epoch(id).map_err(|e| failure(&e))?,
+            epoch: store.epoch(id).map_err(failure)?,
             appended: AtomicU64::new(appended.changes),
             appended_bytes: AtomicU64::new(appended.bytes),
-            snapshot_bytes: AtomicU64::new(store.snapshot_len(id).map_err(|e| failure(&e))?),
+            snapshot_bytes: AtomicU64::new(store.snapshot_len(id).map_err(failure)?),
             journal: loaded,
             store,
         })
@@ -528,11 +524,11 @@ impl Journals {
         let centre = self
             .registry
             .centre(journal)
-            .map_err(|e| StorageFailure::local(e.to_string()))?;
+            .map_err(StorageFailure::local)?;
         std::fs::create_dir_all(&self.dir)
-            .map_err(|e| failure(&StoreError::Storage(redb::Error::Io(e))))?;
-        let store = Store::create_relay(path, "relay", JOURNAL_FILE_CACHE_BYTES)
-            .map_err(|e| open_failure(&e))?;
+            .map_err(|e| failure(StoreError::Storage(redb::Error::Io(e))))?;
+        let store =
+            Store::create_relay(path, "relay", JOURNAL_FILE_CACHE_BYTES).map_err(open_failure)?;
         store
             .ensure_journal(&JournalInfo {
                 id: JournalId(journal),
@@ -540,7 +536,7 @@ impl Journals {
                 municipality: centre.municipality,
                 epoch: 0,
             })
-            .map_err(|e| failure(&e))?;
+            .map_err(failure)?;
         Ok(store)
     }
 
@@ -583,15 +579,15 @@ pub(crate) fn journal_path(dir: &Path, journal: Uuid) -> PathBuf {
 
 /// A store error as sessions see it: a full disk in plain words, with the
 /// promise devices rely on; anything else as an internal failure.
-fn failure(e: &StoreError) -> StorageFailure {
+fn failure(e: StoreError) -> StorageFailure {
     if e.is_disk_full() {
-        StorageFailure::unavailable(DISK_FULL_MESSAGE)
+        StorageFailure::Unavailable(DISK_FULL_MESSAGE)
     } else {
-        StorageFailure::local(e.to_string())
+        StorageFailure::local(e)
     }
 }
 
-fn open_failure(e: &OpenError) -> StorageFailure {
+fn open_failure(e: OpenError) -> StorageFailure {
     match e {
         OpenError::Io { source, .. }
             if matches!(
@@ -599,9 +595,9 @@ fn open_failure(e: &OpenError) -> StorageFailure {
                 std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
             ) =>
         {
-            StorageFailure::unavailable(DISK_FULL_MESSAGE)
+            StorageFailure::Unavailable(DISK_FULL_MESSAGE)
         }
-        other => StorageFailure::local(other.to_string()),
+        other => StorageFailure::local(other),
     }
 }
 

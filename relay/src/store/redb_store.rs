@@ -134,9 +134,9 @@ impl RelayStore for RedbStore {
             Err(EraseError::NotFound(_)) => Ok(None),
             Err(EraseError::Storage(e)) => Err(e),
             Err(EraseError::Store(e)) if e.is_disk_full() => {
-                Err(StorageFailure::unavailable(DISK_FULL_MESSAGE))
+                Err(StorageFailure::Unavailable(DISK_FULL_MESSAGE))
             }
-            Err(e) => Err(StorageFailure::local(e.to_string())),
+            Err(e) => Err(StorageFailure::local(e)),
         }
     }
 

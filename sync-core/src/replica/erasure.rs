@@ -59,5 +59,5 @@ impl Replica {
 }
 
 fn local(e: crate::store::StoreError) -> StorageFailure {
-    StorageFailure::local(e.to_string())
+    StorageFailure::local(e)
 }

@@ -9,8 +9,8 @@ use uuid::Uuid;
 use super::wire::{DecodeError, FrameBuffer};
 use super::{
     Access, BatchChange, BatchDigest, ClientStorage, DeviceHealth, ErrorCode, Frame, JournalGrant,
-    PROTOCOL_VERSION, SessionError, attested_hashes, batch_digest, batch_frame, error_frame,
-    unpack_batch,
+    PROTOCOL_VERSION, ProtocolError, SessionError, attested_hashes, batch_digest, batch_frame,
+    error_frame, unpack_batch,
 };
 use crate::limits::{
     MAX_BATCHES_IN_FLIGHT, MAX_HEADS, MAX_PLAN_CHANGES, MAX_ROUNDS_WITHOUT_PROGRESS,
@@ -352,10 +352,7 @@ impl ClientSession {
                 let attested = attested_hashes(&changes, &attested);
                 self.on_changes(now, journal, more, (changes, attested), storage)
             }
-            (other, _) => Err(SessionError::Protocol(format!(
-                "unexpected frame {}",
-                frame_name(&other)
-            ))),
+            (other, _) => Err(ProtocolError::UnexpectedFrame(frame_name(&other)).into()),
         }
     }
 
@@ -367,14 +364,10 @@ impl ClientSession {
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
         if version != PROTOCOL_VERSION {
-            return Err(SessionError::Protocol(format!(
-                "relay answered with protocol version {version}"
-            )));
+            return Err(ProtocolError::RelayVersion(version).into());
         }
         for grant in &journals {
-            storage
-                .ensure_journal(grant)
-                .map_err(|e| SessionError::Storage(e.message))?;
+            storage.ensure_journal(grant).map_err(SessionError::from)?;
         }
         self.grants = journals.iter().map(|g| (g.journal, g.clone())).collect();
         self.state = State::Ready;
@@ -382,9 +375,10 @@ impl ClientSession {
         let opened = self.active.as_ref().map(|round| round.journal);
         match opened {
             Some(journal) if !self.grants.contains_key(&journal) => {
-                return Err(SessionError::Protocol(
-                    "the relay did not grant the journal opened with Hello".into(),
-                ));
+                return Err(ProtocolError::OutOfTurn(
+                    "the relay did not grant the journal opened with Hello",
+                )
+                .into());
             }
             // The round opened with Hello goes on under its reply deadline.
             Some(_) => self.deadline = Some(now + SESSION_REPLY_TIMEOUT),
@@ -413,14 +407,14 @@ impl ClientSession {
         epoch: u32,
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
-        let mine = storage.epoch(journal).map_err(storage_error)?;
+        let mine = storage.epoch(journal).map_err(SessionError::from)?;
         self.round_mut(journal)?;
         if epoch < mine {
-            return Err(SessionError::Protocol(format!(
-                "the office server's copy of journal {journal} is older than this device's \
-                 (epoch {epoch}, not {mine}): it was restored from a backup made before an \
-                 erasure; the erasure must be made again there"
-            )));
+            return Err(SessionError::RelayBehind {
+                journal,
+                relay_epoch: epoch,
+                ours: mine,
+            });
         }
         self.active = None;
         self.deadline = None;
@@ -484,7 +478,7 @@ impl ClientSession {
             _ => return Err(not_running()),
         };
         if round.heard {
-            return Err(SessionError::Protocol("a second Heads in one round".into()));
+            return Err(ProtocolError::OutOfTurn("a second Heads in one round").into());
         }
         round.heard = true;
         round.relay_heads = relay_heads.to_vec();
@@ -526,7 +520,7 @@ impl ClientSession {
                 // has not downloaded yet, which say nothing here).
                 storage
                     .mark_acknowledged(journal, &base)
-                    .map_err(storage_error)?;
+                    .map_err(SessionError::from)?;
                 self.acknowledged_here
                     .insert((journal, self.active_epoch()));
                 self.maybe_finish(now, storage)
@@ -566,7 +560,7 @@ impl ClientSession {
         }
         let plan = storage
             .missing(journal, base, MAX_PLAN_CHANGES)
-            .map_err(storage_error)?;
+            .map_err(SessionError::from)?;
         Ok(plan.into())
     }
 
@@ -597,11 +591,11 @@ impl ClientSession {
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
         let Some(round) = self.active.as_mut() else {
-            return Err(SessionError::Protocol("a batch outside a round".into()));
+            return Err(ProtocolError::OutOfTurn("a batch outside a round").into());
         };
         let batch = storage
             .batch(round.journal, round.rest.make_contiguous())
-            .map_err(storage_error)?;
+            .map_err(SessionError::from)?;
         let rest = round
             .rest
             .split_off(batch.changes.len().min(round.rest.len()));
@@ -612,16 +606,14 @@ impl ClientSession {
         // relay takes them only if it holds them already or its tag is good.
         let attested = storage
             .attestations(round.journal, &batch.changes)
-            .map_err(storage_error)?;
+            .map_err(SessionError::from)?;
         let frame = batch_frame(
             round.journal,
             (&hashes, batch.bundle, batch.listed.as_deref()),
             (more, before_heads),
             &attested,
         );
-        let bytes = frame
-            .encode()
-            .map_err(|e| SessionError::Protocol(e.to_string()))?;
+        let bytes = frame.encode().map_err(SessionError::Encode)?;
         round.in_flight.push_back(InFlight {
             hashes,
             heads,
@@ -643,14 +635,13 @@ impl ClientSession {
     ) -> Result<(), SessionError> {
         let round = self.round_mut(journal)?;
         let Some(InFlight { hashes, heads, .. }) = round.in_flight.pop_front() else {
-            return Err(SessionError::Protocol(
-                "an acknowledgement nobody asked for".into(),
-            ));
+            return Err(ProtocolError::OutOfTurn("an acknowledgement nobody asked for").into());
         };
         if count as usize != hashes.len() || digest != batch_digest(&hashes) {
-            return Err(SessionError::Protocol(
-                "the acknowledgement does not match the batch sent".into(),
-            ));
+            return Err(ProtocolError::OutOfTurn(
+                "the acknowledgement does not match the batch sent",
+            )
+            .into());
         }
         round.relay_heads = relay_heads.to_vec();
         let epoch = round.epoch;
@@ -661,7 +652,7 @@ impl ClientSession {
         covered.extend_from_slice(relay_heads);
         storage
             .mark_acknowledged(journal, &covered)
-            .map_err(storage_error)?;
+            .map_err(SessionError::from)?;
         self.acknowledged_here.insert((journal, epoch));
         self.events.push_back(ClientEvent::Uploaded {
             journal,
@@ -685,9 +676,7 @@ impl ClientSession {
     ) -> Result<(), SessionError> {
         let round = self.round_mut(journal)?;
         if round.downloaded {
-            return Err(SessionError::Protocol(
-                "changes after the download ended".into(),
-            ));
+            return Err(ProtocolError::OutOfTurn("changes after the download ended").into());
         }
         round.downloaded = !more;
         let n = changes.len();
@@ -695,10 +684,7 @@ impl ClientSession {
             advance_tips(&mut round.downloaded_tips, &changes);
             storage
                 .apply_downloaded(journal, changes, &attested)
-                .map_err(|e| match e.peer_fault {
-                    true => SessionError::Protocol(e.message),
-                    false => SessionError::Storage(e.message),
-                })?;
+                .map_err(SessionError::from)?;
             self.events.push_back(ClientEvent::Downloaded {
                 journal,
                 changes: n,
@@ -767,13 +753,13 @@ impl ClientSession {
         relay_holds.extend(round.downloaded_tips.iter().copied());
         relay_holds.sort_unstable();
         relay_holds.dedup();
-        if in_sync && storage.acked_heads(journal).map_err(storage_error)? != relay_holds {
+        if in_sync && storage.acked_heads(journal).map_err(SessionError::from)? != relay_holds {
             // Everything up to the relay's heads, and all this round
             // downloaded, is now here and there: the next round's early
             // batch starts from them, and sends nothing this device downloaded.
             storage
                 .mark_acknowledged(journal, &relay_holds)
-                .map_err(storage_error)?;
+                .map_err(SessionError::from)?;
             self.acknowledged_here.insert((journal, round.epoch));
         }
         let progressed = in_sync && !round.lost_acknowledged;
@@ -807,7 +793,7 @@ impl ClientSession {
         // after an honest relay's download there are none.
         let lacking: HashSet<ChangeHash> = storage
             .missing(round.journal, &relay_holds, usize::MAX)
-            .map_err(storage_error)?
+            .map_err(SessionError::from)?
             .into_iter()
             .collect();
         Ok(!round.start_heads.iter().any(|h| lacking.contains(h)))
@@ -848,7 +834,7 @@ impl ClientSession {
         now: Instant,
         storage: &mut impl ClientStorage,
     ) -> Result<bool, SessionError> {
-        let requested = storage.erasures_requested().map_err(storage_error)?;
+        let requested = storage.erasures_requested().map_err(SessionError::from)?;
         let Some(activity) = requested
             .into_iter()
             .find(|a| !self.erasures_asked.contains(a))
@@ -873,21 +859,19 @@ impl ClientSession {
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
         if self.erasing != Some(activity) {
-            return Err(SessionError::Protocol(
-                "an erasure answer nobody asked for".into(),
-            ));
+            return Err(ProtocolError::OutOfTurn("an erasure answer nobody asked for").into());
         }
         self.erasing = None;
         self.deadline = None;
         storage
             .erasure_answered(activity, rewritten)
-            .map_err(storage_error)?;
+            .map_err(SessionError::from)?;
         self.events.push_back(ClientEvent::Erased {
             activity,
             rewritten,
         });
         if let Some((journal, epoch)) = rewritten
-            && epoch > storage.epoch(journal).map_err(storage_error)?
+            && epoch > storage.epoch(journal).map_err(SessionError::from)?
         {
             // The shell adopts the new journal, then asks for its round
             // (`request_sync`), which starts what comes next; a round opened
@@ -912,8 +896,8 @@ impl ClientSession {
         journal: Uuid,
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
-        let heads = storage.heads(journal).map_err(storage_error)?;
-        let mut acked = storage.acked_heads(journal).map_err(storage_error)?;
+        let heads = storage.heads(journal).map_err(SessionError::from)?;
+        let mut acked = storage.acked_heads(journal).map_err(SessionError::from)?;
         if acked.len() > MAX_HEADS {
             // Stores once recorded every hash of an acknowledged batch, more
             // than an `Open` carries. Naming none is always safe: the relay
@@ -929,7 +913,7 @@ impl ClientSession {
             base.extend(crate::journal::genesis_heads());
             self.plan_since(journal, &base, storage)?
         };
-        let epoch = storage.epoch(journal).map_err(storage_error)?;
+        let epoch = storage.epoch(journal).map_err(SessionError::from)?;
         self.send(&Frame::Open {
             journal,
             epoch,
@@ -967,9 +951,7 @@ impl ClientSession {
     fn send(&mut self, frame: &Frame) {
         match frame.encode() {
             Ok(bytes) => self.out.push_back(bytes),
-            Err(e) => self.close(SessionError::Protocol(format!(
-                "cannot encode a frame: {e}"
-            ))),
+            Err(e) => self.close(SessionError::Encode(e)),
         }
     }
 
@@ -980,7 +962,7 @@ impl ClientSession {
             ErrorCode::Malformed
         };
         self.out.extend(error_frame(code, &e.to_string()));
-        self.close(SessionError::Protocol(e.to_string()));
+        self.close(ProtocolError::Unreadable(e).into());
     }
 
     fn fail(&mut self, e: SessionError) {
@@ -1019,12 +1001,8 @@ fn advance_tips(tips: &mut Vec<ChangeHash>, batch: &[Change]) {
     tips.dedup();
 }
 
-fn storage_error(e: super::StorageFailure) -> SessionError {
-    SessionError::Storage(e.message)
-}
-
 fn not_running() -> SessionError {
-    SessionError::Protocol("a reply for a round that is not running".into())
+    ProtocolError::OutOfTurn("a reply for a round that is not running").into()
 }
 
 /// The changes of `batch` that no other change of it depends on: every

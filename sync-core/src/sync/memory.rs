@@ -96,7 +96,7 @@ impl SyncStorage for MemoryJournals {
 pub fn bundle_bytes(doc: &Automerge, hashes: &[ChangeHash]) -> Result<Vec<u8>, StorageFailure> {
     doc.bundle(hashes.iter().copied())
         .map(|b| b.bytes().to_vec())
-        .map_err(|e| StorageFailure::local(format!("cannot bundle changes: {e}")))
+        .map_err(StorageFailure::local)
 }
 
 impl ClientStorage for MemoryJournals {
@@ -237,7 +237,7 @@ impl RelayStorage for MemoryJournals {
     /// deterministic tests.
     fn erase(&mut self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure> {
         let id = ActivityId(activity);
-        let failure = |e: crate::JournalError| StorageFailure::local(e.to_string());
+        let failure = |e: crate::JournalError| StorageFailure::local(e);
         for (journal, doc) in &mut self.docs {
             let old = Journal::from_doc(doc.clone()).map_err(failure)?;
             if !old.contains(id).map_err(failure)? {

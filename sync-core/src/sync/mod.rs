@@ -11,6 +11,7 @@
 pub mod attest;
 mod bundle_check;
 mod client;
+mod error;
 #[cfg(feature = "test-support")]
 pub mod memory;
 mod received;
@@ -23,6 +24,10 @@ use uuid::Uuid;
 
 pub use attest::{AttestationTag, Attestor};
 pub use client::{ClientEvent, ClientSession};
+pub use error::{
+    DamagedChanges, LocalFailure, NotAllowed, ProtocolError, RefusedChanges, SessionError,
+    StorageFailure,
+};
 pub use received::{apply_guarded, check_received};
 pub use relay::{Peer, RelayEvent, RelaySession};
 pub use staging::StagingJournal;
@@ -206,7 +211,7 @@ pub fn batch_from(
     for hash in plan.iter().take(MAX_CHANGES_PER_BATCH) {
         let meta = doc
             .get_change_meta_by_hash(hash)
-            .ok_or_else(|| StorageFailure::local(format!("change {hash} is not held")))?;
+            .ok_or(StorageFailure::NotHeld(*hash))?;
         let n = (meta.max_op + 1).saturating_sub(meta.start_op);
         if !changes.is_empty() && ops + n > max_ops {
             break;
@@ -230,7 +235,7 @@ pub fn batch_from(
         })
         .flatten();
         let Some((bundle, listed)) = built else {
-            return Err(StorageFailure::local("cannot bundle changes held"));
+            return Err(StorageFailure::CannotBundle);
         };
         if bundle.len() <= MAX_BATCH_BYTES || changes.len() == 1 {
             return Ok(Batch {
@@ -271,68 +276,6 @@ pub fn missing_from(
         .take(limit)
         .map(|meta| meta.hash)
         .collect()
-}
-
-/// A storage operation failed (disk error, damaged data, refused batch).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct StorageFailure {
-    /// True when the failure is the peer's fault (bad changes), not ours.
-    pub peer_fault: bool,
-    /// True when the storage cannot store anything now but will later by
-    /// itself (its disk is full): the peer should keep its data and retry.
-    pub unavailable: bool,
-    pub message: String,
-}
-
-impl StorageFailure {
-    pub fn local(message: impl Into<String>) -> Self {
-        Self {
-            peer_fault: false,
-            unavailable: false,
-            message: message.into(),
-        }
-    }
-    pub fn peer(message: impl Into<String>) -> Self {
-        Self {
-            peer_fault: true,
-            unavailable: false,
-            message: message.into(),
-        }
-    }
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self {
-            peer_fault: false,
-            unavailable: true,
-            message: message.into(),
-        }
-    }
-}
-
-/// Why a session ended. Every variant leaves durable state consistent: the
-/// next session starts from what was acknowledged and resumes.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SessionError {
-    #[error("the other side sent something invalid: {0}")]
-    Protocol(String),
-    /// The device asked for something it may not do (the relay says what).
-    #[error("{0}")]
-    NotAllowed(String),
-    #[error("the other side refused: {message}")]
-    Refused { code: ErrorCode, message: String },
-    #[error("no answer within the time limit")]
-    TimedOut,
-    #[error("the exchange made no progress; starting over")]
-    NoProgress,
-    #[error("local storage failed: {0}")]
-    Storage(String),
-    /// The relay cannot store now (its disk is full) and says so in words
-    /// for the volunteer; everything stays on the device for later.
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("the session was closed")]
-    Closed,
 }
 
 /// Splits changes into batches bounded by [`MAX_BATCH_BYTES`] and
@@ -473,22 +416,22 @@ pub(crate) fn change_list(batch: &[Change]) -> Vec<u8> {
 }
 
 /// The changes of a change list received from the network.
-fn decode_change_list(mut list: &[u8], count: u32) -> Result<Vec<Change>, String> {
+fn decode_change_list(mut list: &[u8], count: u32) -> Result<Vec<Change>, DamagedChanges> {
     let mut changes = Vec::new();
     for _ in 0..count {
         let Some((length, rest)) = list.split_first_chunk::<4>() else {
-            return Err("a change's length is cut off".into());
+            return Err(DamagedChanges::LengthCutOff);
         };
         let length = u32::from_be_bytes(*length) as usize;
         if rest.len() < length {
-            return Err("a change is cut off".into());
+            return Err(DamagedChanges::CutOff);
         }
         let (bytes, rest) = rest.split_at(length);
         changes.push(decode_change(bytes)?);
         list = rest;
     }
     if !list.is_empty() {
-        return Err("bytes left over after the last change".into());
+        return Err(DamagedChanges::LeftOver);
     }
     Ok(changes)
 }
@@ -541,28 +484,30 @@ pub fn hide_caught_library_panics() {
 /// the process rather than panicking (found by fuzzing: 582 bytes claiming
 /// 10^11 operations made it allocate 8 GiB): `bundle_check::check` first
 /// refuses a bundle that claims more than a batch may hold.
-pub fn decode_bundle(bundle: &[u8]) -> Result<Vec<Change>, String> {
+pub fn decode_bundle(bundle: &[u8]) -> Result<Vec<Change>, DamagedChanges> {
     expect_chunk(bundle, CHUNK_BUNDLE, "a bundle")?;
-    bundle_check::check(bundle)?;
+    bundle_check::check(bundle).map_err(DamagedChanges::OverLimits)?;
+    let library = |e: &dyn std::fmt::Display| DamagedChanges::Library(e.to_string());
     let parse = || {
         automerge::Bundle::try_from(bundle)
-            .map_err(|e| e.to_string())?
+            .map_err(|e| library(&e))?
             .to_changes()
-            .map_err(|e| e.to_string())
+            .map_err(|e| library(&e))
     };
-    catch_library_panic(parse)
-        .unwrap_or_else(|| Err("the document library could not parse it".into()))
+    catch_library_panic(parse).unwrap_or(Err(DamagedChanges::LibraryPanicked))
 }
 
 /// One change from its bytes; a panic in Automerge's parser (it has some on
 /// damaged input, found by fuzzing) becomes an error.
-pub fn decode_change(bytes: &[u8]) -> Result<Change, String> {
+pub fn decode_change(bytes: &[u8]) -> Result<Change, DamagedChanges> {
     // `Change::from_bytes` also parses other kinds of chunk, bundles among
     // them, whose decoder a crafted 582-byte input makes allocate 8 GiB (found
     // by fuzzing): only a plain change gets that far.
     expect_chunk(bytes, CHUNK_CHANGE, "a change")?;
-    catch_library_panic(|| Change::from_bytes(bytes.to_vec()).map_err(|e| e.to_string()))
-        .unwrap_or_else(|| Err("the document library could not parse it".into()))
+    catch_library_panic(|| {
+        Change::from_bytes(bytes.to_vec()).map_err(|e| DamagedChanges::Library(e.to_string()))
+    })
+    .unwrap_or(Err(DamagedChanges::LibraryPanicked))
 }
 
 /// Automerge's chunk header: magic bytes, a 4-byte checksum, the chunk type.
@@ -571,14 +516,14 @@ const CHUNK_CHANGE: u8 = 1;
 const CHUNK_BUNDLE: u8 = 3;
 
 /// Checks the chunk header says `kind` before Automerge parses the rest.
-fn expect_chunk(bytes: &[u8], kind: u8, what: &str) -> Result<(), String> {
+fn expect_chunk(bytes: &[u8], kind: u8, what: &'static str) -> Result<(), DamagedChanges> {
     match bytes {
         [m0, m1, m2, m3, _, _, _, _, chunk_type, ..]
             if [*m0, *m1, *m2, *m3] == CHUNK_MAGIC && *chunk_type == kind =>
         {
             Ok(())
         }
-        _ => Err(format!("it is not {what}")),
+        _ => Err(DamagedChanges::WrongChunk(what)),
     }
 }
 
@@ -589,7 +534,7 @@ fn unpack_batch(
     encoding: BatchEncoding,
     bundle: &[u8],
 ) -> Result<Vec<Change>, SessionError> {
-    let bad = |why: String| SessionError::Protocol(format!("a batch of changes is damaged: {why}"));
+    let bad = |why: DamagedChanges| SessionError::Protocol(why.into());
     let changes = match encoding {
         _ if count == 0 && bundle.is_empty() => Vec::new(),
         BatchEncoding::Bundle => decode_bundle(bundle).map_err(bad)?,
@@ -597,7 +542,7 @@ fn unpack_batch(
     };
     let hashes: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
     if hashes.len() != count as usize || batch_digest(&hashes) != *digest {
-        return Err(bad("it does not hold the changes it announces".into()));
+        return Err(bad(DamagedChanges::NotAsAnnounced));
     }
     Ok(changes)
 }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use automerge::{Automerge, Change, ChangeHash};
 
-use super::{StorageFailure, catch_library_panic};
+use super::{RefusedChanges, StorageFailure, catch_library_panic};
 
 /// True when decoding a change and encoding it again gives the same hash.
 fn is_canonical(change: &Change) -> bool {
@@ -27,17 +27,15 @@ pub fn check_received(doc: &Automerge, changes: &[Change]) -> Result<(), Storage
     let mut in_batch: HashSet<ChangeHash> = HashSet::new();
     for change in changes {
         if !is_canonical(change) {
-            return Err(StorageFailure::peer(format!(
-                "change {} is damaged: its operations do not encode to its bytes",
-                change.hash()
-            )));
+            return Err(RefusedChanges::NotCanonical(change.hash()).into());
         }
         for dep in change.deps() {
             if !in_batch.contains(dep) && doc.get_change_meta_by_hash(dep).is_none() {
-                return Err(StorageFailure::peer(format!(
-                    "change {} depends on {dep}, which was not sent before it",
-                    change.hash()
-                )));
+                return Err(RefusedChanges::DependencyMissing {
+                    change: change.hash(),
+                    dependency: *dep,
+                }
+                .into());
             }
         }
         in_batch.insert(change.hash());
@@ -76,10 +74,8 @@ pub fn apply_guarded(
     let received: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
     match catch_library_panic(|| doc.apply_changes(changes)) {
         Some(Ok(())) => check_rebuilds(doc, &before, &received),
-        Some(Err(e)) => Err(StorageFailure::peer(format!("changes refused: {e}"))),
-        None => Err(StorageFailure::peer(
-            "changes refused: the document library failed on them",
-        )),
+        Some(Err(e)) => Err(RefusedChanges::Library(e.to_string()).into()),
+        None => Err(RefusedChanges::LibraryPanicked.into()),
     }
 }
 
@@ -111,12 +107,12 @@ fn check_counters(doc: &automerge::Automerge, changes: &[Change]) -> Result<(), 
             deps_max = deps_max.max(max_op);
         }
         if change.start_op().get() != deps_max + 1 {
-            return Err(StorageFailure::peer(format!(
-                "changes refused: change {} numbers its operations from {}, but its \
-                 dependencies end at {deps_max}",
-                change.hash(),
-                change.start_op()
-            )));
+            return Err(RefusedChanges::MisNumbered {
+                change: change.hash(),
+                start_op: change.start_op().get(),
+                deps_max,
+            }
+            .into());
         }
     }
     Ok(())
@@ -138,10 +134,7 @@ fn check_no_marks(changes: &[Change]) -> Result<(), StorageFailure> {
                 .any(|op| matches!(op.action, OpType::MarkBegin(_) | OpType::MarkEnd(_)))
         });
         if marks != Some(false) {
-            return Err(StorageFailure::peer(format!(
-                "changes refused: change {} holds text marks, which a journal never holds",
-                change.hash()
-            )));
+            return Err(RefusedChanges::TextMarks(change.hash()).into());
         }
     }
     Ok(())
@@ -180,9 +173,5 @@ fn check_rebuilds(
         catch_library_panic(|| doc.get_change_by_hash(h).map(|c| c.hash())).flatten() == Some(*h)
     };
     let culprit = received.iter().find(|h| !rebuilds(h));
-    let which = culprit.map_or_else(|| "a change".to_owned(), |h| format!("change {h}"));
-    Err(StorageFailure::peer(format!(
-        "changes refused: {which} refers to something the journal does not hold \
-         (the document library would drop part of it and could not save the journal)"
-    )))
+    Err(RefusedChanges::Dangling(culprit.copied()).into())
 }

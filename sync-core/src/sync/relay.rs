@@ -11,8 +11,8 @@ use super::client::frame_name;
 use super::wire::{DecodeError, FrameBuffer};
 use super::{
     Access, Batch, BatchAttestation, BatchChange, BatchDigest, BatchEncoding, DeviceHealth,
-    ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION, RelayStorage, SessionError, attested_hashes,
-    batch_frame, error_frame, unpack_batch,
+    ErrorCode, Frame, JournalGrant, NotAllowed, PROTOCOL_VERSION, ProtocolError, RelayStorage,
+    SessionError, attested_hashes, batch_frame, error_frame, unpack_batch,
 };
 use crate::limits::{MAX_DOWNLOAD_PLAN_CHANGES, MAX_HEALTH_DEVICES, SESSION_HANDSHAKE_TIMEOUT};
 
@@ -326,7 +326,7 @@ impl RelaySession {
             (Frame::Erase { activity }, State::Ready) => self.on_erase(activity, storage),
             (other, _) => Err((
                 ErrorCode::Malformed,
-                SessionError::Protocol(format!("unexpected frame {}", frame_name(&other))),
+                ProtocolError::UnexpectedFrame(frame_name(&other)).into(),
             )),
         }
     }
@@ -338,18 +338,14 @@ impl RelaySession {
         unsent: Option<u32>,
     ) -> Result<(), (ErrorCode, SessionError)> {
         if version != PROTOCOL_VERSION {
-            let message = format!(
-                "this relay speaks protocol version {PROTOCOL_VERSION}, not {version}; please update"
-            );
             return Err((
                 ErrorCode::UnsupportedVersion,
-                SessionError::Protocol(message),
+                ProtocolError::DeviceVersion(version).into(),
             ));
         }
         for journal in &wanted {
             if !self.allowed.contains_key(journal) {
-                let message = format!("this device may not sync journal {journal}");
-                return Err((ErrorCode::NotAllowed, SessionError::NotAllowed(message)));
+                return Err((ErrorCode::NotAllowed, NotAllowed::Sync(*journal).into()));
             }
         }
         self.granted = if wanted.is_empty() {
@@ -385,7 +381,10 @@ impl RelaySession {
         self.grant(journal, Access::Read)?;
         if self.download.is_some() {
             let message = "a new round was opened before the last download ended";
-            return Err((ErrorCode::Malformed, SessionError::Protocol(message.into())));
+            return Err((
+                ErrorCode::Malformed,
+                ProtocolError::OutOfTurn(message).into(),
+            ));
         }
         let (epoch, heads) = storage.state(journal).map_err(internal)?;
         let other_epoch = epoch != client_epoch;
@@ -425,7 +424,10 @@ impl RelaySession {
         self.grant(journal, Access::ReadWrite)?;
         let Some(round) = self.rounds.get(&journal) else {
             let message = "changes for a journal that was not opened";
-            return Err((ErrorCode::Malformed, SessionError::Protocol(message.into())));
+            return Err((
+                ErrorCode::Malformed,
+                ProtocolError::OutOfTurn(message).into(),
+            ));
         };
         if round.other_epoch {
             // Changes of another epoch's journal are never stored: they could
@@ -449,10 +451,7 @@ impl RelaySession {
         let n = changes.len();
         let stored = storage
             .apply_durably(journal, epoch, changes)
-            .map_err(|e| match e.peer_fault {
-                true => (ErrorCode::Malformed, SessionError::Protocol(e.message)),
-                false => internal(e),
-            })?;
+            .map_err(internal)?;
         let Some(heads) = stored else {
             return self.rewritten_meanwhile(journal, storage);
         };
@@ -474,7 +473,10 @@ impl RelaySession {
             Some(round) if round.downloading => Ok(()),
             _ => {
                 let message = "the upload ended without the changes its Open named";
-                Err((ErrorCode::Malformed, SessionError::Protocol(message.into())))
+                Err((
+                    ErrorCode::Malformed,
+                    ProtocolError::OutOfTurn(message).into(),
+                ))
             }
         }
     }
@@ -504,14 +506,14 @@ impl RelaySession {
                 continue;
             }
             let author = change.actor_id().clone();
-            let message = format!(
-                "this device sent a change written by another device ({author}) that this \
-                 office server never stored; a device may send only its own changes. Nothing \
-                 of the batch was stored"
-            );
-            self.events
-                .push_back(RelayEvent::ForgedAuthor { journal, author });
-            return Err((ErrorCode::NotAllowed, SessionError::NotAllowed(message)));
+            self.events.push_back(RelayEvent::ForgedAuthor {
+                journal,
+                author: author.clone(),
+            });
+            return Err((
+                ErrorCode::NotAllowed,
+                NotAllowed::ForeignChange(author).into(),
+            ));
         }
         Ok(())
     }
@@ -551,11 +553,7 @@ impl RelaySession {
         storage: &mut impl RelayStorage,
     ) -> Result<(), (ErrorCode, SessionError)> {
         if !self.may_erase {
-            let message = "only the office may erase records";
-            return Err((
-                ErrorCode::NotAllowed,
-                SessionError::NotAllowed(message.into()),
-            ));
+            return Err((ErrorCode::NotAllowed, NotAllowed::Erase.into()));
         }
         let rewritten = storage.erase(activity).map_err(internal)?;
         self.send(&Frame::Erased {
@@ -667,23 +665,15 @@ impl RelaySession {
     fn grant(&self, journal: Uuid, need: Access) -> Result<(), (ErrorCode, SessionError)> {
         match self.granted.get(&journal) {
             Some(g) if need == Access::Read || g.access == Access::ReadWrite => Ok(()),
-            Some(_) => Err((
-                ErrorCode::NotAllowed,
-                SessionError::NotAllowed(format!("this device may not write journal {journal}")),
-            )),
-            None => Err((
-                ErrorCode::NotAllowed,
-                SessionError::NotAllowed(format!("this device may not sync journal {journal}")),
-            )),
+            Some(_) => Err((ErrorCode::NotAllowed, NotAllowed::Write(journal).into())),
+            None => Err((ErrorCode::NotAllowed, NotAllowed::Sync(journal).into())),
         }
     }
 
     fn send(&mut self, frame: &Frame) {
         match frame.encode() {
             Ok(bytes) => self.out.push_back(bytes),
-            Err(e) => self.close(SessionError::Protocol(format!(
-                "cannot encode a frame: {e}"
-            ))),
+            Err(e) => self.close(SessionError::Encode(e)),
         }
     }
 
@@ -694,7 +684,7 @@ impl RelaySession {
             ErrorCode::Malformed
         };
         self.out.extend(error_frame(code, &e.to_string()));
-        self.close(SessionError::Protocol(e.to_string()));
+        self.close(ProtocolError::Unreadable(e).into());
     }
 
     fn close(&mut self, reason: SessionError) {
@@ -704,12 +694,15 @@ impl RelaySession {
     }
 }
 
+/// How a storage failure ends a relay session, with the code the device
+/// is told.
 fn internal(e: super::StorageFailure) -> (ErrorCode, SessionError) {
-    if e.unavailable {
-        (ErrorCode::Unavailable, SessionError::Unavailable(e.message))
-    } else {
-        (ErrorCode::Internal, SessionError::Storage(e.message))
-    }
+    let code = match &e {
+        super::StorageFailure::Refused(_) => ErrorCode::Malformed,
+        super::StorageFailure::Unavailable(_) => ErrorCode::Unavailable,
+        _ => ErrorCode::Internal,
+    };
+    (code, e.into())
 }
 
 /// The next batch of `download` (empty when nothing is missing) and whether

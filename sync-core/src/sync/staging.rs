@@ -45,10 +45,7 @@ impl StagingJournal {
     /// The document, if `journal` is the one staged.
     fn doc(&mut self, journal: Uuid) -> Result<&mut Automerge, StorageFailure> {
         if journal != self.journal {
-            return Err(StorageFailure::local(format!(
-                "journal {journal} is not the one being downloaded ({})",
-                self.journal
-            )));
+            return Err(StorageFailure::NoJournal(journal));
         }
         Ok(&mut self.doc)
     }
