@@ -890,16 +890,13 @@ impl Replica {
         let store = &self.store;
         let mut settled = settled_in(&mut self.loaded, store, id).map_err(StorageFailure::local)?;
         let journal = &mut *settled.journal;
-        check_received(journal.doc(), &changes)?;
-        let mut new: Vec<Change> = changes
-            .into_iter()
-            .filter(|c| journal.doc().get_change_meta_by_hash(&c.hash()).is_none())
-            .collect();
-        if new.is_empty() {
+        let checked = check_received(journal.doc(), changes)?;
+        if checked.is_empty() {
             return Ok(journal.heads());
         }
         let before = journal.heads();
-        apply_guarded(journal.doc_mut(), new.clone())?;
+        apply_guarded(journal.doc_mut(), &checked)?;
+        let mut new = checked.into_changes();
         let touched = touched_activities(journal, &before, &new);
         let view = ViewUpdate::of(journal, touched).map_err(StorageFailure::local)?;
         let tip = journal.tip();

@@ -99,8 +99,9 @@ fn the_relay_path_stores_nothing_of_the_refused_batch() {
         .expect("a journal");
     let mut journal = store.load_journal(id).expect("loads");
     let changes = decode_bundle(&crasher()).expect("the bundle decodes");
-    check_received(journal.doc(), &changes).expect("passes the checks before applying");
-    let refused = apply_guarded(journal.doc_mut(), changes).expect_err("refused");
+    let checked =
+        check_received(journal.doc(), changes).expect("passes the checks before applying");
+    let refused = apply_guarded(journal.doc_mut(), &checked).expect_err("refused");
     assert!(
         matches!(
             refused,
@@ -317,9 +318,9 @@ fn every_kind_of_dangling_reference_is_refused() {
         let (mut journal, _) = journal_with_a_list();
         let change = craft(journal.doc(), vec![op]);
         let hash = change.hash();
-        check_received(journal.doc(), std::slice::from_ref(&change))
+        let checked = check_received(journal.doc(), vec![change])
             .unwrap_or_else(|e| panic!("{what}: refused before applying: {e}"));
-        let refused = apply_guarded(journal.doc_mut(), vec![change]).expect_err(what);
+        let refused = apply_guarded(journal.doc_mut(), &checked).expect_err(what);
         assert_eq!(
             refused,
             RefusedChanges::Dangling(Some(hash)).into(),
@@ -332,7 +333,8 @@ fn every_kind_of_dangling_reference_is_refused() {
         vec![put_in_list(&list, Key::Seq(ElementId::Head), true, vec![])],
     );
     let hash = good.hash();
-    apply_guarded(journal.doc_mut(), vec![good]).expect("a proper insert is accepted");
+    let checked = check_received(journal.doc(), vec![good]).expect("passes the checks");
+    apply_guarded(journal.doc_mut(), &checked).expect("a proper insert is accepted");
     assert_eq!(journal.heads(), vec![hash]);
     let organisers = journal
         .get(activity())
@@ -358,7 +360,8 @@ fn changes_not_numbered_right_after_their_dependencies_are_refused() {
         let before = journal.heads();
         let ops = vec![put_in_list(&list, Key::Seq(ElementId::Head), true, vec![]); ops];
         let change = craft_numbered(journal.doc(), ops, step);
-        let refused = apply_guarded(journal.doc_mut(), vec![change]).expect_err(what);
+        let checked = check_received(journal.doc(), vec![change]).expect("passes the checks");
+        let refused = apply_guarded(journal.doc_mut(), &checked).expect_err(what);
         assert!(
             matches!(
                 refused,

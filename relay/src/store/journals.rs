@@ -211,16 +211,13 @@ impl Journals {
             if open.epoch != epoch {
                 return Ok(None);
             }
-            let doc = open.journal.doc();
-            check_received(doc, &changes).map_err(WriteFailure::Kept)?;
-            let mut new: Vec<Change> = changes
-                .into_iter()
-                .filter(|c| doc.get_change_meta_by_hash(&c.hash()).is_none())
-                .collect();
-            if new.is_empty() {
+            let checked =
+                check_received(open.journal.doc(), changes).map_err(WriteFailure::Kept)?;
+            if checked.is_empty() {
                 return Ok(Some(open.journal.heads()));
             }
-            apply_guarded(open.journal.doc_mut(), new.clone()).map_err(WriteFailure::Reload)?;
+            apply_guarded(open.journal.doc_mut(), &checked).map_err(WriteFailure::Reload)?;
+            let mut new = checked.into_changes();
             open.store
                 .append_remote(JournalId(journal), &mut new, (None, None), &[])
                 .map_err(|e| WriteFailure::Reload(failure(e)))?;

@@ -77,10 +77,10 @@ impl SyncStorage for MemoryJournals {
         changes: Vec<Change>,
     ) -> Result<Vec<ChangeHash>, StorageFailure> {
         let doc = self.doc(journal);
-        check_received(doc, &changes)?;
+        let checked = check_received(doc, changes)?;
         // "Reloading from the store" for memory: the state before this batch.
         let before = doc.fork();
-        if let Err(e) = super::apply_guarded(doc, changes) {
+        if let Err(e) = super::apply_guarded(doc, &checked) {
             *doc = before;
             return Err(e);
         }

@@ -28,7 +28,7 @@ pub use error::{
     DamagedChanges, LocalFailure, NotAllowed, ProtocolError, RefusedChanges, SessionError,
     StorageFailure,
 };
-pub use received::{apply_guarded, check_received};
+pub use received::{Checked, apply_guarded, check_received};
 pub use relay::{Peer, RelayEvent, RelaySession};
 pub use staging::StagingJournal;
 pub use wire::{

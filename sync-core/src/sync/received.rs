@@ -9,26 +9,48 @@ use automerge::{Automerge, Change, ChangeHash};
 
 use super::{RefusedChanges, StorageFailure, catch_library_panic};
 
-/// True when decoding a change and encoding it again gives the same hash.
-fn is_canonical(change: &Change) -> bool {
-    catch_library_panic(|| Change::from(change.decode()).hash() == change.hash()).unwrap_or(false)
+/// Received changes that passed [`check_received`] and that the document
+/// did not hold yet: the only input [`apply_guarded`] takes, so no change
+/// reaches a journal unchecked.
+#[derive(Debug)]
+pub struct Checked(Vec<Change>);
+
+impl Checked {
+    /// The changes, in the order received (each after its dependencies).
+    pub fn changes(&self) -> &[Change] {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_changes(self) -> Vec<Change> {
+        self.0
+    }
 }
 
-/// Refuses a batch containing a change whose dependencies are neither in the
-/// document nor earlier in the batch (Automerge would hold such a change back
-/// silently, and it would be acknowledged without being applied), or a change
-/// whose bytes are not the canonical encoding of its operations.
+/// Checks changes received for `doc` before anything is applied, and keeps
+/// those it does not hold yet (a change with a held hash is that change:
+/// the hash covers its bytes). Refuses the batch when a change
+/// - depends on changes neither in the document nor earlier in the batch
+///   (Automerge would hold such a change back silently, and it would be
+///   acknowledged without being applied);
+/// - is not the canonical encoding of its operations. Found by fuzzing:
+///   Automerge accepts some damaged changes whose operations re-encode
+///   differently, and a journal holding one no longer loads from its own
+///   saved bytes ("mismatching heads") — compaction would refuse forever,
+///   and every device receiving it would inherit it;
+/// - holds rich-text mark operations, which a journal never makes (its text
+///   is plain strings). Automerge applies marks in any order, anywhere, but a
+///   saved document whose marks end before they begin does not load
+///   (`InvalidMarkOrderDoc`; found by fuzzing: a mark end on a key of a map).
 ///
-/// The second check was found by fuzzing: Automerge accepts some damaged
-/// changes whose operations re-encode differently, and a journal holding one
-/// no longer loads from its own saved bytes ("mismatching heads") — compaction
-/// would refuse forever, and every device receiving it would inherit it.
-pub fn check_received(doc: &Automerge, changes: &[Change]) -> Result<(), StorageFailure> {
+/// Each change is decoded once for both of the last two checks.
+pub fn check_received(doc: &Automerge, changes: Vec<Change>) -> Result<Checked, StorageFailure> {
     let mut in_batch: HashSet<ChangeHash> = HashSet::new();
+    let mut new = Vec::with_capacity(changes.len());
     for change in changes {
-        if !is_canonical(change) {
-            return Err(RefusedChanges::NotCanonical(change.hash()).into());
-        }
         for dep in change.deps() {
             if !in_batch.contains(dep) && doc.get_change_meta_by_hash(dep).is_none() {
                 return Err(RefusedChanges::DependencyMissing {
@@ -39,8 +61,31 @@ pub fn check_received(doc: &Automerge, changes: &[Change]) -> Result<(), Storage
             }
         }
         in_batch.insert(change.hash());
+        if doc.get_change_meta_by_hash(&change.hash()).is_none() {
+            check_operations(&change)?;
+            new.push(change);
+        }
     }
-    Ok(())
+    Ok(Checked(new))
+}
+
+/// The canonical-encoding and no-marks checks of [`check_received`], on one
+/// decoding of the change.
+fn check_operations(change: &Change) -> Result<(), StorageFailure> {
+    use automerge::legacy::OpType;
+    let checked = catch_library_panic(|| {
+        let decoded = change.decode();
+        let marks = decoded
+            .operations
+            .iter()
+            .any(|op| matches!(op.action, OpType::MarkBegin(_) | OpType::MarkEnd(_)));
+        (marks, Change::from(decoded).hash() == change.hash())
+    });
+    match checked {
+        Some((false, true)) => Ok(()),
+        Some((true, _)) => Err(RefusedChanges::TextMarks(change.hash()).into()),
+        _ => Err(RefusedChanges::NotCanonical(change.hash()).into()),
+    }
 }
 
 /// Applies received changes to `doc`. Automerge panics on some damaged changes
@@ -63,16 +108,16 @@ pub fn check_received(doc: &Automerge, changes: &[Change]) -> Result<(), Storage
 /// before anything is stored (see `check_rebuilds`). Two kinds of change that
 /// rebuild but still make a saved journal fail to load are refused before
 /// applying: one not numbered right after its dependencies
-/// (`check_counters`), one holding rich-text marks (`check_no_marks`).
+/// (`check_counters`), one holding rich-text marks ([`check_received`]).
 pub fn apply_guarded(
     doc: &mut automerge::Automerge,
-    changes: Vec<Change>,
+    checked: &Checked,
 ) -> Result<(), StorageFailure> {
-    check_counters(doc, &changes)?;
-    check_no_marks(&changes)?;
+    let changes = checked.changes();
+    check_counters(doc, changes)?;
     let before = doc.get_heads();
     let received: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
-    match catch_library_panic(|| doc.apply_changes(changes)) {
+    match catch_library_panic(|| doc.apply_changes(changes.iter().cloned())) {
         Some(Ok(())) => check_rebuilds(doc, &before, &received),
         Some(Err(e)) => Err(RefusedChanges::Library(e.to_string()).into()),
         None => Err(RefusedChanges::LibraryPanicked.into()),
@@ -113,28 +158,6 @@ fn check_counters(doc: &automerge::Automerge, changes: &[Change]) -> Result<(), 
                 deps_max,
             }
             .into());
-        }
-    }
-    Ok(())
-}
-
-/// Refuses a change holding rich-text mark operations, which a journal never
-/// makes (its text is plain strings). Automerge applies marks in any order,
-/// anywhere, but a saved document whose marks end before they begin does not
-/// load (`InvalidMarkOrderDoc`; found by fuzzing: a mark end on a key of a
-/// map). Decodes each change, as the canonical check does.
-fn check_no_marks(changes: &[Change]) -> Result<(), StorageFailure> {
-    use automerge::legacy::OpType;
-    for change in changes {
-        let marks = catch_library_panic(|| {
-            change
-                .decode()
-                .operations
-                .iter()
-                .any(|op| matches!(op.action, OpType::MarkBegin(_) | OpType::MarkEnd(_)))
-        });
-        if marks != Some(false) {
-            return Err(RefusedChanges::TextMarks(change.hash()).into());
         }
     }
     Ok(())

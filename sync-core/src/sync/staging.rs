@@ -81,8 +81,8 @@ impl SyncStorage for StagingJournal {
         changes: Vec<Change>,
     ) -> Result<Vec<ChangeHash>, StorageFailure> {
         let doc = self.doc(journal)?;
-        check_received(doc, &changes)?;
-        apply_guarded(doc, changes)?;
+        let checked = check_received(doc, changes)?;
+        apply_guarded(doc, &checked)?;
         Ok(doc.get_heads())
     }
 
