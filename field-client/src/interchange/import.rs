@@ -12,6 +12,8 @@ use sync_core::limits::MAX_IMPORT_ROWS;
 use sync_core::{ActivityId, ActivityInput, ActivityPatch, Group, JournalId};
 use uuid::Uuid;
 
+use super::formula;
+
 /// Largest file `import` reads: far beyond ten years of a centre's activities
 /// (about 1 KB each), small enough to hold in memory on any laptop.
 pub const MAX_IMPORT_FILE_BYTES: u64 = 256 * 1024 * 1024;
@@ -235,9 +237,11 @@ fn csv_rows(text: &str, notes: &mut Vec<String>) -> Result<Vec<RawRow>, ImportFi
             return Err(ImportFileError::TooManyRows);
         }
         let line = record.position().map_or(0, |p| p.line());
+        // Without the mark our own export puts on cells a spreadsheet
+        // would run as formulas: what was typed comes back unchanged.
         let cells = columns
             .iter()
-            .zip(record.iter())
+            .zip(record.iter().map(formula::restore))
             .filter_map(|(c, v)| c.map(|c| (c, v)));
         rows.push(raw_row(Location::Line(line), cells));
     }

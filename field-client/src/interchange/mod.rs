@@ -1,5 +1,6 @@
 //! Files in and out: CSV for spreadsheets, JSON for scripts, XLSX reports.
 
 pub mod export;
+pub mod formula;
 pub mod import;
 pub mod report;

@@ -8,6 +8,7 @@ use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use sync_core::{Activity, Group};
 
 use super::export::{UTF8_BOM, csv_headers, csv_record};
+use super::formula;
 use crate::report::{Figures, Origin, Report};
 
 /// The totals table's columns, after the centre's name.
@@ -47,15 +48,16 @@ fn figure_numbers(f: &Figures) -> Vec<f64> {
     numbers
 }
 
-/// The totals table as CSV: a header row, one row per centre, the total row.
+/// The totals table as CSV: a header row, one row per centre, the total row
+/// (a centre's name a spreadsheet would run as a formula is written as text).
 pub fn write_csv(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
     out.write_all(UTF8_BOM)?;
     let mut writer = csv::Writer::from_writer(out);
-    writer.write_record(figure_headers())?;
+    formula::write_record(&mut writer, figure_headers())?;
     for (centre, figures) in figure_rows(report) {
         let mut row = vec![centre];
         row.extend(figure_numbers(figures).iter().map(|n| n.to_string()));
-        writer.write_record(row)?;
+        formula::write_record(&mut writer, row)?;
     }
     writer.flush()
 }
