@@ -332,7 +332,94 @@ async fn draft_flow(engine: Engine) {
         Some(""),
         "the saved draft is not offered again"
     );
+    discard_and_cancel(&browser, &app).await;
     browser.close().await;
+}
+
+/// "Atmest tos" throws the restored draft away, and stays thrown away when
+/// the page is left; "Atcelt" ends a draft too. New typing after either is
+/// a draft of its own, not added to the old one.
+async fn discard_and_cancel(browser: &Browser, app: &App) {
+    browser.goto(&app.at("/new")).await;
+    browser
+        .fill("#title", "Melnraksts: bibliotēkas stundas")
+        .await;
+    browser.goto(&app.at("/")).await;
+    browser.goto(&app.at("/new")).await;
+    browser
+        .wait_for_text("[data-draft-note]", "atjaunoti")
+        .await;
+    browser.click("[data-draft-discard]").await;
+    wait_for_value(browser, "#title", "").await;
+    browser.goto(&app.at("/")).await;
+    browser.goto(&app.at("/new")).await;
+    assert_eq!(
+        value_of(browser, "#title").await,
+        "",
+        "the discarded draft came back"
+    );
+    assert!(
+        !browser
+            .find("[data-draft-note]")
+            .await
+            .is_displayed()
+            .await
+            .expect("visibility"),
+        "a discarded draft is not announced"
+    );
+    // Typed after the discard: a draft of its own.
+    browser
+        .find("#title")
+        .await
+        .send_keys("Rokdarbu vakars")
+        .await
+        .expect("type");
+    browser.goto(&app.at("/")).await;
+    browser.goto(&app.at("/new")).await;
+    wait_for_value(browser, "#title", "Rokdarbu vakars").await;
+    // "Atcelt" leaves the form and ends its draft.
+    browser.click("[data-draft-cancel]").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while current_path(browser).await != "/" {
+        assert!(
+            Instant::now() < deadline,
+            "Atcelt did not lead back to the list"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    browser.goto(&app.at("/new")).await;
+    assert_eq!(
+        value_of(browser, "#title").await,
+        "",
+        "a cancelled draft came back"
+    );
+}
+
+async fn value_of(browser: &Browser, css: &str) -> String {
+    browser
+        .find(css)
+        .await
+        .prop("value")
+        .await
+        .expect("value")
+        .unwrap_or_default()
+}
+
+/// Waits until the input matching `css` holds `expected` (a page reloading
+/// shows the old value for a moment).
+async fn wait_for_value(browser: &Browser, css: &str, expected: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = value_of(browser, css).await;
+        if seen == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} held {seen:?}, not {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]

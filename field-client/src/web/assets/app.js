@@ -80,21 +80,33 @@ function drafts(form) {
       localStorage.removeItem(key);
     }
   }
+  // Set once the person threw the draft away (discard, cancel): leaving the
+  // page must not save it again. A page brought back by the browser's
+  // back button is a live form again.
+  let thrownAway = false;
+  const throwAway = () => {
+    thrownAway = true;
+    clearTimeout(timer);
+    localStorage.removeItem(key);
+  };
+  window.addEventListener("pageshow", (event) => { if (event.persisted) thrownAway = false; });
   form.addEventListener("input", () => {
+    thrownAway = false;
     clearTimeout(timer);
     timer = setTimeout(() => localStorage.setItem(key, JSON.stringify(readFields(form))), DRAFT_SAVE_DELAY_MS);
   });
   // Keep what was typed even if the tab closes before the delay ends.
   window.addEventListener("pagehide", () => {
     clearTimeout(timer);
+    if (thrownAway) return;
     const now = JSON.stringify(readFields(form));
     if (now !== pristine || localStorage.getItem(key)) localStorage.setItem(key, now);
   });
   document.querySelector("[data-draft-discard]")?.addEventListener("click", () => {
-    localStorage.removeItem(key);
+    throwAway();
     location.reload();
   });
-  form.querySelector("[data-draft-cancel]")?.addEventListener("click", () => localStorage.removeItem(key));
+  form.querySelector("[data-draft-cancel]")?.addEventListener("click", throwAway);
 }
 
 // A page reached after a successful save ends that form's draft.
