@@ -170,16 +170,29 @@ async fn a_form_without_this_runs_token_or_from_another_site_saves_nothing() {
     let token = f.token().await;
     let mut fields = seminar(&token, "Skolotāja loma");
 
+    // Without a browser's word that it comes from this app's page (a form
+    // from before a restart is shown again: see below).
+    let without_origin = |fields: &[(&str, &str)]| {
+        let mut request = post("/activities", fields);
+        request.headers_mut().remove(header::ORIGIN);
+        request
+    };
     fields[0] = ("csrf", "0123456789abcdef");
     assert_eq!(
-        f.post("/activities", &fields).await.status(),
+        f.send(without_origin(&fields)).await.status(),
         StatusCode::FORBIDDEN
     );
     fields.remove(0);
     assert_eq!(
-        f.post("/activities", &fields).await.status(),
+        f.send(without_origin(&fields)).await.status(),
         StatusCode::FORBIDDEN
     );
+    let mut request = post("/activities", &fields);
+    request.headers_mut().insert(
+        header::ORIGIN,
+        "http://evil.example".parse().expect("header"),
+    );
+    assert_eq!(f.send(request).await.status(), StatusCode::FORBIDDEN);
 
     let with_token = seminar(&token, "Skolotāja loma");
     let mut request = post("/activities", &with_token);
@@ -196,6 +209,63 @@ async fn a_form_without_this_runs_token_or_from_another_site_saves_nothing() {
     assert_eq!(f.send(request).await.status(), StatusCode::FORBIDDEN);
 
     assert!(f.activities().await.is_empty(), "nothing was saved");
+}
+
+/// A form opened before the app restarted carries the old run's token: it
+/// is not saved, but shown again with what was typed, a fresh token and one
+/// line saying why; saving that saves it. Nothing else gets this far.
+#[tokio::test]
+async fn a_form_from_before_a_restart_is_shown_again_with_what_was_typed() {
+    let f = Fixture::new();
+    let before_restart = Fixture::new().token().await;
+    let token = f.token().await;
+    assert_ne!(before_restart, token);
+
+    let id = "5b1b6a55-0b0e-4c1a-9d6e-2f8a3c4d5e6f";
+    let mut fields = seminar(&before_restart, "Restartēšanas tests: rokdarbu vakars");
+    fields.push(("id", id));
+    let response = f.post("/activities", &fields).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let html = body_text(response).await;
+    assert!(html.contains("programma tika restartēta"), "{html}");
+    assert_eq!(field_value(&html, "csrf").as_deref(), Some(token.as_str()));
+    assert_eq!(
+        field_value(&html, "title").as_deref(),
+        Some("Restartēšanas tests: rokdarbu vakars")
+    );
+    assert_eq!(field_value(&html, "id").as_deref(), Some(id));
+    assert_eq!(field_value(&html, "count-teachers").as_deref(), Some("18"));
+    assert!(f.activities().await.is_empty(), "nothing was saved yet");
+
+    // Saved from the page shown again.
+    fields[0] = ("csrf", &token);
+    let saved = f.post("/activities", &fields).await;
+    assert_eq!(location(&saved), format!("/activities/{id}?done=saved-new"));
+    assert_eq!(f.activities().await.len(), 1);
+
+    // An edit: the same, with the base it was opened with kept.
+    let path = format!("/activities/{id}");
+    let (_, form) = f.get(&format!("{path}/edit")).await;
+    let base = field_value(&form, "base").expect("base");
+    let mut edit = seminar(&before_restart, "Rokdarbu vakars");
+    edit.push(("base", &base));
+    let response = f.post(&path, &edit).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let html = body_text(response).await;
+    assert!(html.contains("programma tika restartēta"));
+    assert_eq!(
+        field_value(&html, "title").as_deref(),
+        Some("Rokdarbu vakars")
+    );
+    assert_eq!(field_value(&html, "base").as_deref(), Some(base.as_str()));
+    assert_eq!(
+        f.activities().await[0].title,
+        "Restartēšanas tests: rokdarbu vakars"
+    );
+    edit[0] = ("csrf", &token);
+    let saved = f.post(&path, &edit).await;
+    assert_eq!(location(&saved), format!("{path}?done=saved-edit"));
+    assert_eq!(f.activities().await[0].title, "Rokdarbu vakars");
 }
 
 #[tokio::test]

@@ -36,8 +36,13 @@ struct App {
 
 impl App {
     fn start(cli: &Cli) -> App {
+        App::start_on(cli, 0)
+    }
+
+    /// `field-client run` serving its app on `port` (0: any free one).
+    fn start_on(cli: &Cli, port: u16) -> App {
         let mut child = cli
-            .command(["run", "--web-port", "0"])
+            .command(["run", "--web-port", &port.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -52,6 +57,22 @@ impl App {
 
     fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)
+    }
+
+    /// Stops the app and starts it again on the same address, as a
+    /// restart of the computer or of the program does.
+    fn restart(mut self, cli: &Cli) -> App {
+        let port: u16 = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the app's port");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let again = App::start_on(cli, port);
+        assert_eq!(again.url, self.url);
+        again
     }
 }
 
@@ -333,6 +354,41 @@ async fn draft_flow(engine: Engine) {
         "the saved draft is not offered again"
     );
     discard_and_cancel(&browser, &app).await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_form_open_while_the_app_restarts_is_saved_after_one_more_click() {
+    form_across_a_restart(Engine::Chromium).await;
+}
+
+#[tokio::test]
+async fn a_form_open_while_the_app_restarts_is_kept_in_firefox_too() {
+    form_across_a_restart(Engine::Firefox).await;
+}
+
+/// The volunteer fills the form, the app restarts, the volunteer presses
+/// "Saglabāt": the same form comes back with what was typed and one line
+/// saying why it is not saved yet; pressing it again saves.
+async fn form_across_a_restart(engine: Engine) {
+    let cli = Cli::init("Rēzeknes KRC");
+    let app = App::start(&cli);
+    let mut browser = Browser::start_in(engine, &format!("restart_{}", engine.name())).await;
+    browser.goto(&app.at("/new")).await;
+    fill_seminar(&browser).await;
+    let app = app.restart(&cli);
+    browser.click("#activity-form button[type=submit]").await;
+    browser
+        .wait_for_text(".alert", "programma tika restartēta")
+        .await;
+    assert_eq!(value_of(&browser, "#title").await, TITLE);
+    look(&mut browser, "form-after-restart").await;
+    browser.click("#activity-form button[type=submit]").await;
+    browser
+        .wait_for_text(".flash", &format!("Saglabāts: “{TITLE}”"))
+        .await;
+    assert_eq!(cli.list_json(&[]).len(), 1, "saved once");
+    drop(app);
     browser.close().await;
 }
 

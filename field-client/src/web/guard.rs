@@ -113,6 +113,14 @@ fn same_origin(app: &App, headers: &HeaderMap) -> bool {
     origin_ok && site_ok
 }
 
+/// Whether the browser says the request comes from a page of this app: an
+/// `Origin` that is this app's (browsers send it with every form they post),
+/// and no `Sec-Fetch-Site` saying otherwise. Unlike [`same_origin`], absent
+/// headers prove nothing.
+pub(super) fn from_own_page(app: &App, headers: &HeaderMap) -> bool {
+    headers.contains_key(header::ORIGIN) && same_origin(app, headers)
+}
+
 /// Whether a posted token is this run's, compared in constant time.
 pub(super) fn token_matches(app: &App, posted: Option<&str>) -> bool {
     let expected = app.csrf_token().as_bytes();

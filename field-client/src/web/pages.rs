@@ -306,9 +306,21 @@ pub(super) struct FormPage<'a> {
     pub(super) new_id: &'a str,
     /// Edit: the values the form was opened with, as JSON.
     pub(super) base: &'a str,
-    pub(super) conflict: Option<&'a Conflict>,
+    pub(super) again: ShownAgain<'a>,
     pub(super) suggestions: &'a (Vec<String>, Vec<String>),
     pub(super) csrf: &'a str,
+}
+
+/// Why a posted form is shown again instead of saved (errors aside).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum ShownAgain<'a> {
+    /// Shown for the first time, or again for its errors.
+    No,
+    /// The activity changed elsewhere since the form was opened.
+    Conflict(&'a Conflict),
+    /// The app restarted while the form was open: its token is an old run's,
+    /// so it was not saved; shown with what was typed, to be saved again.
+    AfterRestart,
 }
 
 pub(super) fn form(lang: Lang, page: &FormPage<'_>) -> Markup {
@@ -330,7 +342,11 @@ pub(super) fn form(lang: Lang, page: &FormPage<'_>) -> Markup {
         @if !page.errors.is_empty() {
             p.alert role="alert" { (t(lang, "form-errors")) }
         }
-        @if let Some(conflict) = page.conflict { (conflict_box(lang, conflict)) }
+        @match page.again {
+            ShownAgain::Conflict(conflict) => (conflict_box(lang, conflict)),
+            ShownAgain::AfterRestart => p.alert role="alert" { (t(lang, "form-not-saved-restart")) },
+            ShownAgain::No => {},
+        }
         div.draft-note hidden data-draft-note {
             span { (t(lang, "draft-restored")) } " "
             button.link type="button" data-draft-discard { (t(lang, "draft-discard")) }

@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -19,7 +19,7 @@ use sync_core::{Activity, ActivityId, Kind, ReplicaError};
 use super::find::{self, Filter, ListQuery, Totals};
 use super::form::{self, ActivityForm, Errors, FormData};
 use super::i18n::{self, Lang};
-use super::pages::{self, Chrome, Conflict, FormPage, ListPage};
+use super::pages::{self, Chrome, Conflict, FormPage, ListPage, ShownAgain};
 use super::status::SyncFacts;
 use super::{
     App, CSRF_FIELD, LIST_PAGE_SIZE, Listed, MAX_FORM_BYTES, WebError, assets, guard, reports,
@@ -309,7 +309,7 @@ async fn new_form(State(app): State<App>, UiLang(lang): UiLang, uri: Uri) -> Rep
         &Errors::new(),
         None,
         &id,
-        None,
+        ShownAgain::No,
     )
     .into_response())
 }
@@ -324,7 +324,7 @@ fn render_form(
     errors: &Errors,
     editing: Option<(&Activity, &str)>,
     new_id: &str,
-    conflict: Option<&Conflict>,
+    again: ShownAgain<'_>,
 ) -> Markup {
     let form_page = FormPage {
         values,
@@ -332,7 +332,7 @@ fn render_form(
         editing: editing.map(|(a, _)| a),
         new_id,
         base: editing.map_or("", |(_, base)| base),
-        conflict,
+        again,
         suggestions: &context.suggestions,
         csrf: app.csrf_token(),
     };
@@ -352,6 +352,34 @@ fn render_form(
     )
 }
 
+/// A posted activity form and whether it is this run's.
+struct ActivityPost {
+    data: FormData,
+    /// Posted from a page of this app made before it restarted (its token
+    /// is an old run's): shown again with what was typed, never saved as is.
+    before_restart: bool,
+}
+
+/// The posted activity form: this run's (its token matches), or one the
+/// browser says comes from this app's own page but from before a restart.
+/// Anything else is refused, as every other form is ([`posted`]).
+fn activity_post(
+    app: &App,
+    lang: Lang,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<ActivityPost, Failure> {
+    let data = FormData::parse(body);
+    let current = guard::token_matches(app, data.get(CSRF_FIELD));
+    if !current && !guard::from_own_page(app, headers) {
+        return Err(Failure(lang, WebError::StaleForm));
+    }
+    Ok(ActivityPost {
+        data,
+        before_restart: !current,
+    })
+}
+
 /// The posted form, once its token proved it came from this app's page.
 pub(super) fn posted(app: &App, lang: Lang, body: &[u8]) -> Result<FormData, Failure> {
     let data = FormData::parse(body);
@@ -361,14 +389,36 @@ pub(super) fn posted(app: &App, lang: Lang, body: &[u8]) -> Result<FormData, Fai
     Ok(data)
 }
 
-async fn create(State(app): State<App>, UiLang(lang): UiLang, uri: Uri, body: Bytes) -> Reply {
-    let data = posted(&app, lang, &body)?;
+async fn create(
+    State(app): State<App>,
+    UiLang(lang): UiLang,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let post = activity_post(&app, lang, &headers, &body)?;
+    let data = post.data;
     let values = ActivityForm::from_posted(&data);
     // The form carries the new activity's id: sending it twice saves it once.
     let id = data
         .get("id")
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(ActivityId::new_random);
+    if post.before_restart {
+        let context = form_context(&app).await.map_err(fail(lang))?;
+        let markup = render_form(
+            &app,
+            lang,
+            &uri,
+            &context,
+            &values,
+            &Errors::new(),
+            None,
+            &id.to_string(),
+            ShownAgain::AfterRestart,
+        );
+        return Ok((StatusCode::CONFLICT, markup).into_response());
+    }
     let patch = values
         .to_input()
         .parse()
@@ -387,7 +437,7 @@ async fn create(State(app): State<App>, UiLang(lang): UiLang, uri: Uri, body: By
                 &errors,
                 None,
                 &id.to_string(),
-                None,
+                ShownAgain::No,
             );
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, markup).into_response());
         }
@@ -421,7 +471,7 @@ async fn edit_form(
         &Errors::new(),
         Some((&a, &base)),
         "",
-        None,
+        ShownAgain::No,
     );
     Ok(markup.into_response())
 }
@@ -431,16 +481,36 @@ async fn update(
     UiLang(lang): UiLang,
     uri: Uri,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
     let id = parse_id(&id).map_err(fail(lang))?;
-    let data = posted(&app, lang, &body)?;
+    let post = activity_post(&app, lang, &headers, &body)?;
+    let data = post.data;
     let mine = ActivityForm::from_posted(&data);
     let base: ActivityForm = data
         .get("base")
         .and_then(|b| serde_json::from_str(b).ok())
         .ok_or(Failure(lang, WebError::BadForm))?;
     let (_, current) = facts_and_activity(&app, id).await.map_err(fail(lang))?;
+    if post.before_restart {
+        // The base it was opened with stays: saving it then meets any change
+        // made elsewhere meanwhile as every edit does.
+        let context = form_context(&app).await.map_err(fail(lang))?;
+        let base = serde_json::to_string(&base).expect("forms serialize");
+        let markup = render_form(
+            &app,
+            lang,
+            &uri,
+            &context,
+            &mine,
+            &Errors::new(),
+            Some((&current, &base)),
+            "",
+            ShownAgain::AfterRestart,
+        );
+        return Ok((StatusCode::CONFLICT, markup).into_response());
+    }
     let now = ActivityForm::from_activity(&current);
     let changed_elsewhere = now.changed_from(Some(&base));
     let changed_here = mine.changed_from(Some(&base));
@@ -470,7 +540,7 @@ async fn update(
                 &errors,
                 Some((&current, &base)),
                 "",
-                None,
+                ShownAgain::No,
             );
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, markup).into_response());
         }
@@ -521,7 +591,7 @@ async fn show_conflict(
         &Errors::new(),
         Some((current, &new_base)),
         "",
-        Some(&conflict),
+        ShownAgain::Conflict(&conflict),
     );
     Ok((StatusCode::CONFLICT, markup).into_response())
 }

@@ -94,6 +94,7 @@ form-total = Total participants: { $n }
 form-save = Save
 form-cancel = Cancel
 form-errors = Please correct the marked fields; nothing has been saved yet.
+form-not-saved-restart = Not saved yet: the app restarted while this form was open. Check what you typed and save again.
 form-saving = Saving…
 draft-restored = Your unsaved entries from before were restored.
 draft-discard = Discard them

@@ -94,6 +94,7 @@ form-total = Dalībnieku kopā: { $n }
 form-save = Saglabāt
 form-cancel = Atcelt
 form-errors = Lūdzu, izlabojiet atzīmētos laukus; nekas vēl nav saglabāts.
+form-not-saved-restart = Vēl nav saglabāts: programma tika restartēta, kamēr šī veidlapa bija atvērta. Pārbaudiet ierakstīto un saglabājiet vēlreiz.
 form-saving = Saglabā…
 draft-restored = Jūsu iepriekš nesaglabātie ieraksti ir atjaunoti.
 draft-discard = Atmest tos
