@@ -131,7 +131,8 @@ fn open_with<T>(store: &Path, open: impl Fn(&Path) -> Result<T, ReplicaError>) -
     };
     match opened {
         Err(ReplicaError::Open(OpenError::Missing(_))) => bail!(
-            "there is no journal in {} yet; create one with `field-client init --centre NAME`",
+            "there is no journal in {} yet; set this computer up in the app (`field-client run`) \
+             or create one with `field-client init --centre NAME`",
             store.parent().unwrap_or(store).display()
         ),
         other => other.context("cannot open the journal"),
@@ -161,7 +162,7 @@ fn init(data_dir: &Path, store: &Path, centre: &str, device_name: Option<String>
     Ok(())
 }
 
-fn default_device_name() -> String {
+pub(crate) fn default_device_name() -> String {
     ["HOSTNAME", "COMPUTERNAME"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|n| !n.trim().is_empty()))
@@ -377,13 +378,24 @@ const ENROLMENT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_sec
 /// `field-client run`: the app on `web_port` (unless `None`) and the
 /// background sync, once the device is enrolled.
 fn run_daemon(data_dir: &Path, store: &Path, web: Option<crate::web::Options>) -> Result<()> {
-    let owner = open_owner(store)?;
+    if !store.exists() && web.is_none() {
+        bail!(
+            "there is no journal on this computer yet; set it up in the app (`field-client run` \
+             without --no-web), or create one with `field-client init --centre NAME` and \
+             `field-client enrol CODE`"
+        );
+    }
     let serves_app = web.is_some();
     let result = runtime()?.block_on(async {
-        let enrolled = net::enrolment(owner.hold().await?.store())?;
-        if enrolled.is_none() && web.is_none() {
-            return Err(net::NetError::NotEnrolled.into());
+        let mut listener = match web {
+            Some(options) => Some(bind_app(options.port).await?),
+            None => None,
+        };
+        if let Some(bound) = listener.take_if(|_| !store.exists()) {
+            listener = Some(first_run_setup(bound, data_dir, store).await?);
         }
+        let owner = open_owner(store)?;
+        let enrolled = net::enrolment(owner.hold().await?.store())?;
         tokio::spawn({
             let (owner, data_dir) = (Arc::clone(&owner), data_dir.to_owned());
             async move {
@@ -395,17 +407,8 @@ fn run_daemon(data_dir: &Path, store: &Path, web: Option<crate::web::Options>) -
                 }
             }
         });
-        if let Some(options) = web {
-            let port = options.port;
-            let listener = crate::web::bind(port).await.with_context(|| {
-                format!(
-                    "cannot serve the app on port {port} (is another `field-client run` using it?); \
-                     choose another with --web-port"
-                )
-            })?;
-            let url = crate::web::url(listener.local_addr()?);
-            std::fs::write(data_dir.join(crate::web::ADDRESS_FILE), &url)
-                .context("cannot write the app's address into the data folder")?;
+        if let (Some(listener), Some(options)) = (listener, web) {
+            let url = announce_app(data_dir, &listener)?;
             println!("The app is at {url} (open it in a browser, or run `field-client open`)");
             let owner = Arc::clone(&owner);
             tokio::spawn(async move {
@@ -437,6 +440,53 @@ fn run_daemon(data_dir: &Path, store: &Path, web: Option<crate::web::Options>) -
     result
 }
 
+/// Binds the app's address (loopback, `port`; 0 for any free one).
+async fn bind_app(port: u16) -> Result<tokio::net::TcpListener> {
+    crate::web::bind(port).await.with_context(|| {
+        format!(
+            "cannot serve the app on port {port} (is another `field-client run` using it?); \
+             choose another with --web-port"
+        )
+    })
+}
+
+/// Writes the app's address into the data folder (for `field-client open`)
+/// and returns it.
+fn announce_app(data_dir: &Path, listener: &tokio::net::TcpListener) -> Result<String> {
+    let url = crate::web::url(listener.local_addr()?);
+    std::fs::write(data_dir.join(crate::web::ADDRESS_FILE), &url)
+        .context("cannot write the app's address into the data folder")?;
+    Ok(url)
+}
+
+/// The first run on a computer with no journal: serves the setup page on the
+/// app's address, opens it in the browser, and returns the same address,
+/// still bound, once the journal exists (no moment in which it answers
+/// nothing: connections wait in the listening socket between the two).
+async fn first_run_setup(
+    listener: tokio::net::TcpListener,
+    data_dir: &Path,
+    store: &Path,
+) -> Result<tokio::net::TcpListener> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
+    let listening = listener.into_std()?;
+    let for_setup = tokio::net::TcpListener::from_std(listening.try_clone()?)?;
+    let url = announce_app(data_dir, &for_setup)?;
+    println!("The app is at {url} — set this computer up there (the browser opens by itself)");
+    let opening = url.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = webbrowser::open(&opening) {
+            eprintln!("Could not open a browser ({e}); open {opening} by hand.");
+        }
+    });
+    crate::web::serve_setup(for_setup, data_dir, store)
+        .await
+        .context("the setup page stopped")?;
+    eprintln!("This computer is set up; the app now runs at {url}");
+    Ok(tokio::net::TcpListener::from_std(listening)?)
+}
+
 /// The store, opened once for the whole of `run` (see crate::owner).
 fn open_owner(store: &Path) -> Result<Arc<crate::owner::StoreOwner>> {
     open_with(store, crate::owner::StoreOwner::open)
@@ -452,10 +502,12 @@ async fn wait_for_enrolment(
     }
     eprintln!(
         "This device is not enrolled yet: everything is recorded here, and syncing starts \
-         once `field-client enrol CODE` has run."
+         once it is enrolled (on the app's settings page, or `field-client enrol CODE`)."
     );
     loop {
-        tokio::time::sleep(ENROLMENT_CHECK_EVERY).await;
+        // The app's settings page says so at once; a command run beside
+        // `run` is seen at the next look.
+        let _ = tokio::time::timeout(ENROLMENT_CHECK_EVERY, owner.local_change()).await;
         let found = net::enrolment(owner.hold().await?.store())?;
         if let Some(enrolment) = found {
             return Ok(enrolment);

@@ -200,47 +200,92 @@ pub async fn enrol(
     replica: &mut Replica,
     code: &str,
 ) -> Result<Enrolment, NetError> {
-    if let Some(existing) = enrolment(replica.store())? {
-        return Err(NetError::AlreadyEnrolled(existing.relay));
-    }
-    let code = EnrolCode::decode(code)?;
-    let device_name = replica.store().device_name().to_owned();
-    let request = Frame::Enrol {
-        secret: code.secret,
-        device: replica.store().device_id().0,
-        device_name: device_name.clone(),
-        software: software(),
-    };
-    let mut attempt = 0;
-    let reply = loop {
-        match ask_to_enrol(data_dir, &device_name, &code, &request).await {
-            Err(e) if turned_away_busy(&e) && attempt + 1 < ENROL_BUSY_ATTEMPTS => {
-                attempt += 1;
-                tokio::time::sleep(backoff(attempt.min(3))).await;
-            }
-            other => break other?,
+    let request = EnrolRequest::new(replica, code)?;
+    let granted = request.ask(data_dir).await?;
+    request.apply(replica, granted)
+}
+
+/// An enrolment in three steps, so that a running app holds the store only
+/// for the first and the last, not while the relay is asked.
+#[derive(Debug)]
+pub struct EnrolRequest {
+    code: EnrolCode,
+    device_name: String,
+    frame: Frame,
+}
+
+/// What the relay granted at enrolment.
+#[derive(Debug)]
+pub struct Granted {
+    journal: Uuid,
+    centre: String,
+    role: Role,
+}
+
+impl EnrolRequest {
+    /// Checks the code (its checksum says whether it was mistyped) and that
+    /// this device is not enrolled yet.
+    pub fn new(replica: &Replica, code: &str) -> Result<EnrolRequest, NetError> {
+        if let Some(existing) = enrolment(replica.store())? {
+            return Err(NetError::AlreadyEnrolled(existing.relay));
         }
-    };
-    let (journal, centre, role) = match reply {
-        Frame::Enrolled {
-            journal,
-            centre,
-            role,
-        } => (journal, centre, role),
-        Frame::Error { message, .. } => return Err(NetError::Refused(message)),
-        _ => return Err(NetError::Refused("an unexpected answer".into())),
-    };
-    replica.rekey_home(JournalId(journal), &centre)?;
-    let enrolment = Enrolment {
-        relay: code.relay,
-        fingerprint: code.fingerprint.to_string(),
-        office: role == Role::Office,
-        centre,
-        journal,
-        enrolled_at: Utc::now(),
-    };
-    keep_enrolment(replica.store(), &enrolment).map_err(ReplicaError::from)?;
-    Ok(enrolment)
+        let code = EnrolCode::decode(code)?;
+        let device_name = replica.store().device_name().to_owned();
+        let frame = Frame::Enrol {
+            secret: code.secret,
+            device: replica.store().device_id().0,
+            device_name: device_name.clone(),
+            software: software(),
+        };
+        Ok(EnrolRequest {
+            code,
+            device_name,
+            frame,
+        })
+    }
+
+    /// Asks the relay (waiting a little while it is busy enrolling others).
+    pub async fn ask(&self, data_dir: &Path) -> Result<Granted, NetError> {
+        let mut attempt = 0;
+        let reply = loop {
+            match ask_to_enrol(data_dir, &self.device_name, &self.code, &self.frame).await {
+                Err(e) if turned_away_busy(&e) && attempt + 1 < ENROL_BUSY_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt.min(3))).await;
+                }
+                other => break other?,
+            }
+        };
+        match reply {
+            Frame::Enrolled {
+                journal,
+                centre,
+                role,
+            } => Ok(Granted {
+                journal,
+                centre,
+                role,
+            }),
+            Frame::Error { message, .. } => Err(NetError::Refused(message)),
+            _ => Err(NetError::Refused("an unexpected answer".into())),
+        }
+    }
+
+    /// Gives the journal the centre's id and name and keeps the enrolment
+    /// (durably).
+    pub fn apply(self, replica: &mut Replica, granted: Granted) -> Result<Enrolment, NetError> {
+        replica.rekey_home(JournalId(granted.journal), &granted.centre)?;
+        let enrolment = Enrolment {
+            relay: self.code.relay,
+            fingerprint: self.code.fingerprint.to_string(),
+            office: granted.role == Role::Office,
+            centre: granted.centre,
+            journal: granted.journal,
+            enrolled_at: Utc::now(),
+        };
+        keep_enrolment(replica.store(), &enrolment).map_err(ReplicaError::from)?;
+        Ok(enrolment)
+    }
 }
 
 /// Times a device tries to enrol when the relay turns it away because too

@@ -110,6 +110,11 @@ impl StoreOwner {
         Ok(OwnedMutexGuard::map(slot, |slot| slot.insert(replica)))
     }
 
+    /// The store's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Says that something was recorded (the sync loop sends it).
     pub fn note_local_change(&self) {
         self.local_change.notify_one();

@@ -211,6 +211,45 @@ async fn a_form_without_this_runs_token_or_from_another_site_saves_nothing() {
     assert!(f.activities().await.is_empty(), "nothing was saved");
 }
 
+/// The settings page of a device not enrolled yet offers the code box; a
+/// mistyped code is told in plain words and changes nothing; a form from
+/// another site or without this run's token enrols nothing.
+#[tokio::test]
+async fn enrolling_from_the_settings_page_checks_the_code_first() {
+    let f = Fixture::new();
+    let (status, html) = f.get("/settings").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("action=\"/settings/enrol\""), "{html}");
+    let token = f.token().await;
+    for (code, words) in [
+        ("sveiki", "Tas nav pievienošanās kods"),
+        ("KRC2-AAAA", "nepilnīgs vai bojāts"),
+        ("KRC1-ABCDEFGH", "vecā formātā"),
+    ] {
+        let response = f
+            .post("/settings/enrol", &[("csrf", &token), ("code", code)])
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{code}"
+        );
+        let html = body_text(response).await;
+        assert!(html.contains(words), "{code}: {html}");
+        assert!(
+            html.contains(&format!(">{code}</textarea>")),
+            "kept: {code}"
+        );
+    }
+    let response = f.post("/settings/enrol", &[("code", "KRC2-AAAA")]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let held = f.owner.hold().await.expect("the store");
+    assert_eq!(
+        field_client::net::enrolment(held.store()).expect("reads"),
+        None
+    );
+}
+
 /// A form opened before the app restarted carries the old run's token: it
 /// is not saved, but shown again with what was typed, a fresh token and one
 /// line saying why; saving that saves it. Nothing else gets this far.
@@ -496,6 +535,7 @@ async fn every_page_is_translated_in_both_languages() {
         "/status".to_owned(),
         "/reports".to_owned(),
         "/reports?period=custom&from=2026-01-01&to=2026-12-31".to_owned(),
+        "/settings".to_owned(),
         "/no-such-page".to_owned(),
     ];
     for lang in ["lv", "en"] {

@@ -231,6 +231,7 @@ fn every_command_without_a_store_hints_at_init() {
         vec!["import", import],
         vec!["status"],
         vec!["compact"],
+        vec!["run", "--no-web"],
     ];
     for command in commands {
         let stderr = cli.fails(&command);

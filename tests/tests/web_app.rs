@@ -11,7 +11,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use common::{Relay, enrol, follow_lines};
+use common::{Relay, enrol, follow_lines, wait_for_line};
 use serde_json::json;
 use tests::Cli;
 use tests::browser::{Browser, Engine};
@@ -41,8 +41,28 @@ impl App {
 
     /// `field-client run` serving its app on `port` (0: any free one).
     fn start_on(cli: &Cli, port: u16) -> App {
-        let mut child = cli
-            .command(["run", "--web-port", &port.to_string()])
+        let mut command = cli.command(["run", "--web-port", &port.to_string()]);
+        App::spawn(&mut command)
+    }
+
+    /// `field-client run` with the browser it opens by itself replaced by a
+    /// script that writes the address it was asked to open into `asked`.
+    fn start_opening_browser(cli: &Cli, asked: &std::path::Path) -> App {
+        let script = cli.data_dir().with_extension("browser.sh");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\necho \"$1\" > '{}'\n", asked.display()),
+        )
+        .expect("script");
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let mut command = cli.command(["run", "--web-port", "0"]);
+        command.env("BROWSER", &script);
+        App::spawn(&mut command)
+    }
+
+    fn spawn(command: &mut std::process::Command) -> App {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -390,6 +410,126 @@ async fn form_across_a_restart(engine: Engine) {
     assert_eq!(cli.list_json(&[]).len(), 1, "saved once");
     drop(app);
     browser.close().await;
+}
+
+#[tokio::test]
+async fn a_new_computer_is_set_up_in_the_app_offline_first_then_enrolled_in_settings() {
+    set_up_offline_then_enrol(Engine::Chromium).await;
+}
+
+#[tokio::test]
+async fn a_new_computer_is_set_up_with_the_offices_code_in_firefox() {
+    set_up_with_a_code(Engine::Firefox).await;
+}
+
+/// A computer with no journal: `run` opens the browser on the setup page by
+/// itself. Without a code: a centre's name, and recording starts; the code,
+/// pasted later on the settings page, enrols it and what was recorded is
+/// sent.
+async fn set_up_offline_then_enrol(engine: Engine) {
+    let relay = Relay::start();
+    let centre = relay.add_centre("Ludzas KRC");
+    let cli = Cli::new();
+    let asked = cli.data_dir().with_extension("asked");
+    let app = App::start_opening_browser(&cli, &asked);
+    assert_eq!(
+        browser_was_asked(&asked),
+        app.url,
+        "the browser opens by itself"
+    );
+    assert!(
+        !cli.store_path().exists(),
+        "nothing is made before the setup"
+    );
+
+    let mut browser = Browser::start_in(engine, &format!("setup_{}", engine.name())).await;
+    browser.goto(&app.at("/")).await;
+    browser.wait_for_text("h1", "Sveicināti").await;
+    look(&mut browser, "setup").await;
+    // A mistyped code is told in plain words, and nothing is made.
+    let code = relay.centre_code(centre);
+    browser.fill("#code", &mistype(&code)).await;
+    browser
+        .click("form[action='/setup/enrol'] button[type=submit]")
+        .await;
+    browser
+        .wait_for_text(".error", "pārrakstīšanās kļūda")
+        .await;
+    assert!(!cli.store_path().exists(), "a mistyped code makes nothing");
+    // Start offline.
+    browser.fill("#centre", "Ludzas KRC").await;
+    browser
+        .click("form[action='/setup/offline'] button[type=submit]")
+        .await;
+    browser.wait_for_text(".brand .centre", "Ludzas KRC").await;
+    browser.goto(&app.at("/new")).await;
+    fill_seminar(&browser).await;
+    browser.click("#activity-form button[type=submit]").await;
+    browser.wait_for_text(".flash", "Saglabāts").await;
+    // Enrol from the settings page: the seminar reaches the office server.
+    browser.goto(&app.at("/settings")).await;
+    browser.fill("#code", &code).await;
+    browser
+        .click("form[action='/settings/enrol'] button[type=submit]")
+        .await;
+    browser
+        .wait_for_text("main", "ir pievienots biroja serverim")
+        .await;
+    look(&mut browser, "settings-enrolled").await;
+    wait_for_line(&app.stderr, "stored 1 changes", "field-client run").expect("sent");
+    browser.close().await;
+}
+
+/// The same first run with the office's code pasted at once: the centre's
+/// name comes from the office server.
+async fn set_up_with_a_code(engine: Engine) {
+    let relay = Relay::start();
+    let centre = relay.add_centre("Kārsavas KRC");
+    let cli = Cli::new();
+    let asked = cli.data_dir().with_extension("asked");
+    let app = App::start_opening_browser(&cli, &asked);
+    let mut browser = Browser::start_in(engine, &format!("setup_code_{}", engine.name())).await;
+    browser.goto(&app.at("/")).await;
+    browser.fill("#code", &relay.centre_code(centre)).await;
+    browser
+        .fill("#enrol-device-name", "Bibliotēkas dators")
+        .await;
+    browser
+        .click("form[action='/setup/enrol'] button[type=submit]")
+        .await;
+    browser
+        .wait_for_text(".brand .centre", "Kārsavas KRC")
+        .await;
+    look(&mut browser, "set-up-with-a-code").await;
+    assert_eq!(cli.status_json()["device_name"], "Bibliotēkas dators");
+    browser.goto(&app.at("/new")).await;
+    fill_seminar(&browser).await;
+    browser.click("#activity-form button[type=submit]").await;
+    browser.wait_for_text(".flash", "Saglabāts").await;
+    wait_for_line(&app.stderr, "stored 1 changes", "field-client run").expect("sent");
+    browser.close().await;
+}
+
+/// The address the browser script was asked to open (waiting for it).
+fn browser_was_asked(asked: &std::path::Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(asked)
+            && !text.is_empty()
+        {
+            return text.trim().trim_end_matches('/').to_owned();
+        }
+        assert!(Instant::now() < deadline, "the browser was never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `code` with one character changed, as a slip of the hand makes it.
+fn mistype(code: &str) -> String {
+    let mut chars: Vec<char> = code.chars().collect();
+    let at = chars.len() / 2;
+    chars[at] = if chars[at] == 'A' { 'B' } else { 'A' };
+    chars.into_iter().collect()
 }
 
 /// "Atmest tos" throws the restored draft away, and stays thrown away when

@@ -11,6 +11,22 @@ use axum::response::{IntoResponse, Response};
 
 use super::App;
 
+/// What the checks need of a server: the addresses it answers to and its
+/// run's form token. The app and the first-run setup pages are both guarded.
+pub(super) trait Guarded {
+    fn allowed_hosts(&self) -> &[String];
+    fn csrf_token(&self) -> &str;
+}
+
+impl Guarded for App {
+    fn allowed_hosts(&self) -> &[String] {
+        &self.inner.allowed_hosts
+    }
+    fn csrf_token(&self) -> &str {
+        App::csrf_token(self)
+    }
+}
+
 /// The form field holding the run's secret token.
 pub const CSRF_FIELD: &str = "csrf";
 
@@ -37,8 +53,8 @@ pub(super) fn hosts_for(addr: SocketAddr) -> Vec<String> {
 /// Refuses a request addressed to another host name (a page on the internet
 /// whose name was made to point at 127.0.0.1), and a write whose `Origin` or
 /// `Sec-Fetch-Site` says it came from another site.
-pub(super) async fn check_request(
-    State(app): State<App>,
+pub(super) async fn check_request<S: Guarded + Clone + Send + Sync + 'static>(
+    State(app): State<S>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -85,22 +101,21 @@ fn add_page_headers(headers: &mut HeaderMap) {
     }
 }
 
-fn host_allowed(app: &App, headers: &HeaderMap) -> bool {
+fn host_allowed(app: &dyn Guarded, headers: &HeaderMap) -> bool {
     headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .is_some_and(|host| app.inner.allowed_hosts.iter().any(|a| a == host))
+        .is_some_and(|host| app.allowed_hosts().iter().any(|a| a == host))
 }
 
 /// Browsers send `Origin` on every form post and `Sec-Fetch-Site` on every
 /// request; either, when present, must say this app's own origin. (Absent
 /// both, the form's token still has to match.)
-fn same_origin(app: &App, headers: &HeaderMap) -> bool {
+fn same_origin(app: &dyn Guarded, headers: &HeaderMap) -> bool {
     let origin_ok = match headers.get(header::ORIGIN).map(|o| o.to_str()) {
         None => true,
         Some(Ok(origin)) => app
-            .inner
-            .allowed_hosts
+            .allowed_hosts()
             .iter()
             .any(|host| origin == format!("http://{host}")),
         Some(Err(_)) => false,
@@ -117,12 +132,12 @@ fn same_origin(app: &App, headers: &HeaderMap) -> bool {
 /// `Origin` that is this app's (browsers send it with every form they post),
 /// and no `Sec-Fetch-Site` saying otherwise. Unlike [`same_origin`], absent
 /// headers prove nothing.
-pub(super) fn from_own_page(app: &App, headers: &HeaderMap) -> bool {
+pub(super) fn from_own_page(app: &dyn Guarded, headers: &HeaderMap) -> bool {
     headers.contains_key(header::ORIGIN) && same_origin(app, headers)
 }
 
 /// Whether a posted token is this run's, compared in constant time.
-pub(super) fn token_matches(app: &App, posted: Option<&str>) -> bool {
+pub(super) fn token_matches(app: &dyn Guarded, posted: Option<&str>) -> bool {
     let expected = app.csrf_token().as_bytes();
     let Some(posted) = posted.map(str::as_bytes) else {
         return false;

@@ -17,6 +17,7 @@
 //!   background sync and command-line scripts keep working alongside.
 
 mod assets;
+mod enrol;
 mod erase;
 mod find;
 mod form;
@@ -39,6 +40,7 @@ use crate::owner::StoreOwner;
 /// Reading through the materialized view of the app's open store.
 type View<'a> = ListView<&'a Store>;
 
+pub use enrol::serve_setup;
 pub use guard::CSRF_FIELD;
 pub(crate) use guard::new_token;
 pub use routes::router;
@@ -114,6 +116,11 @@ impl App {
 
     fn csrf_token(&self) -> &str {
         &self.inner.csrf_token
+    }
+
+    /// The one open store of the process, shared with the sync loop.
+    fn owner(&self) -> &Arc<StoreOwner> {
+        &self.inner.owner
     }
 
     fn silent_days(&self) -> u32 {

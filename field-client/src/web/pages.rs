@@ -22,6 +22,8 @@ pub(super) struct Chrome<'a> {
     pub(super) csrf: &'a str,
     /// This page's path and query, to come back to after switching language.
     pub(super) here: &'a str,
+    /// The app's menu (not on the first-run setup page, where it leads nowhere).
+    pub(super) menu: bool,
 }
 
 pub(super) fn layout(chrome: &Chrome<'_>, title: &str, content: Markup) -> Markup {
@@ -43,17 +45,18 @@ pub(super) fn layout(chrome: &Chrome<'_>, title: &str, content: Markup) -> Marku
                         span.app { (t(lang, "app-name")) }
                         span.centre { (chrome.centre) }
                     }
-                    nav aria-label=(t(lang, "nav-activities")) {
+                    @if chrome.menu { nav aria-label=(t(lang, "nav-activities")) {
                         a href="/" { (t(lang, "nav-activities")) }
                         a href="/reports" { (t(lang, "nav-reports")) }
                         @if chrome.office {
                             a href="/health" { (t(lang, "nav-health")) }
                         }
+                        a href="/settings" { (t(lang, "nav-settings")) }
                         a.button.primary href="/new" { (t(lang, "nav-new")) }
-                    }
+                    } }
                     (language_switch(chrome))
                 }
-                (status_panel(lang, chrome.status))
+                @if !chrome.status.is_empty() { (status_panel(lang, chrome.status)) }
                 main #main { (content) }
                 footer { p { (t(lang, "footer-local")) } }
             }

@@ -44,6 +44,8 @@ pub fn router(app: App) -> Router {
         .route("/status", get(status_fragment))
         .route("/reports", get(reports::reports_page))
         .route("/health", get(super::health::health_page))
+        .route("/settings", get(super::enrol::settings_page))
+        .route("/settings/enrol", post(super::enrol::settings_enrol))
         .route("/reports/{file}", get(reports::report_file))
         .route("/assets/app.css", get(assets::css))
         .route("/assets/app.js", get(assets::js))
@@ -51,7 +53,7 @@ pub fn router(app: App) -> Router {
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn_with_state(
             app.clone(),
-            guard::check_request,
+            guard::check_request::<App>,
         ))
         .with_state(app)
 }
@@ -121,6 +123,7 @@ impl IntoResponse for Failure {
             status: &[],
             csrf: "",
             here: "/",
+            menu: true,
         };
         let title = i18n::text(lang, "error-heading", &[]);
         (
@@ -155,6 +158,7 @@ pub(super) fn page(
         status: &status,
         csrf: app.csrf_token(),
         here,
+        menu: true,
     };
     pages::layout(&chrome, title, content)
 }
@@ -680,6 +684,11 @@ async fn set_language(State(app): State<App>, UiLang(lang): UiLang, body: Bytes)
         .get("back")
         .filter(|b| b.starts_with('/') && !b.starts_with("//"))
         .unwrap_or("/");
+    Ok(language_cookie(chosen, back))
+}
+
+/// Remembers the chosen language (a cookie) and sends the browser to `back`.
+pub(super) fn language_cookie(chosen: Lang, back: &str) -> Response {
     let cookie = format!(
         "lang={}; Path=/; Max-Age=31536000; SameSite=Strict; HttpOnly",
         chosen.code()
@@ -687,7 +696,7 @@ async fn set_language(State(app): State<App>, UiLang(lang): UiLang, body: Bytes)
     let mut response = Redirect::to(back).into_response();
     let cookie = HeaderValue::from_str(&cookie).expect("a cookie of ASCII letters");
     response.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(response)
+    response
 }
 
 /// The status line alone, for the page's script to refresh it.

@@ -91,6 +91,16 @@ pub(crate) fn closed_cleanly(path: &Path) -> bool {
     }
 }
 
+/// Removes a store's file and its marker (a store made moments ago for a
+/// purpose that failed: it holds nothing).
+pub(crate) fn remove_store_files(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(marker_path(path)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::remove_file(path)
+}
+
 fn marker_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".closed");

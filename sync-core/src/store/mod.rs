@@ -269,6 +269,13 @@ impl Store {
         Store::open_cached(path, cache_bytes)
     }
 
+    /// Removes the files of a closed store made moments ago whose purpose
+    /// failed (a first-run enrolment the office server refused): only for a
+    /// store that holds nothing yet.
+    pub fn remove_new(path: &Path) -> std::io::Result<()> {
+        clean_close::remove_store_files(path)
+    }
+
     /// Opens an existing store, verifying every page checksum, that it is one of
     /// ours and that its layout version is readable.
     pub fn open(path: &Path) -> Result<Store, OpenError> {
