@@ -396,6 +396,10 @@ fn run_daemon(data_dir: &Path, store: &Path, web: Option<crate::web::Options>) -
         }
         let owner = open_owner(store)?;
         let enrolled = net::enrolment(owner.hold().await?.store())?;
+        if enrolled.is_none() && !serves_app {
+            // Nothing to serve and nothing to sync: say how to enrol.
+            return Err(net::NetError::NotEnrolled.into());
+        }
         tokio::spawn({
             let (owner, data_dir) = (Arc::clone(&owner), data_dir.to_owned());
             async move {

@@ -123,13 +123,10 @@ fn sync_and_run_without_the_app_need_an_enrolment_and_say_so() {
             .is_some_and(|e| e.contains("not enrolled")),
         "{status}"
     );
-    // Without a journal at all: the init hint.
+    // Without a journal at all: the init hint. (`run` with the app serves
+    // the first-run setup page instead: tests/web_app.rs.)
     let empty = Cli::new();
-    for command in [
-        &["sync"][..],
-        &["run", "--no-web"],
-        &["run", "--web-port", "0"],
-    ] {
+    for command in [&["sync"][..], &["run", "--no-web"]] {
         let stderr = empty.fails(command);
         assert!(
             stderr.contains("field-client init"),
