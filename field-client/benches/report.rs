@@ -109,7 +109,13 @@ fn main() {
     let path = dir.path().join("year.xlsx");
     for _ in 0..RUNS {
         let started = Instant::now();
-        field_client::interchange::report::write_xlsx(&path, &built, &rows).expect("xlsx");
+        field_client::interchange::report::write_xlsx(
+            &path,
+            field_client::web::i18n::Lang::Lv,
+            &built,
+            &rows,
+        )
+        .expect("xlsx");
         xlsx.push(started.elapsed());
     }
     let size = std::fs::metadata(&path).expect("size").len();

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sync_core::ActivityInput;
 
+use crate::web::i18n::Lang;
+
 /// Records the activities of a community resource centre, with or without a
 /// network connection. Everything is saved on this computer first.
 #[derive(Debug, Parser)]
@@ -84,9 +86,13 @@ pub enum Command {
         /// File to write [default: standard output]
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Field separator for CSV; Excel with Latvian regional settings expects `semicolon`
-        #[arg(long, value_enum, default_value_t = Delimiter::Comma)]
-        delimiter: Delimiter,
+        /// Field separator for CSV [default: `semicolon` in Latvian, as Excel with Latvian
+        /// regional settings expects; `comma` in English]
+        #[arg(long, value_enum)]
+        delimiter: Option<Delimiter>,
+        /// Language of the CSV's column names, kinds and numbers [default: the system's]
+        #[arg(long, value_enum)]
+        lang: Option<FileLang>,
         /// Include deleted activities (with deleted = true)
         #[arg(long)]
         include_deleted: bool,
@@ -159,6 +165,9 @@ pub enum Command {
         /// File to write [default: standard output; required for xlsx]
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Language of the file's column names, sheet names and words [default: the system's]
+        #[arg(long, value_enum)]
+        lang: Option<FileLang>,
     },
     /// Set or show the monthly data budget and metered mode (for a prepaid mobile connection)
     DataPlan {
@@ -211,6 +220,39 @@ pub enum Delimiter {
     Comma,
     Semicolon,
     Tab,
+}
+
+/// The language of a file the program writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FileLang {
+    Lv,
+    En,
+}
+
+impl FileLang {
+    /// The chosen language, or the system's (`LC_ALL`, `LC_MESSAGES`, `LANG`:
+    /// Latvian when it names Latvian, English otherwise).
+    pub fn or_system(chosen: Option<FileLang>) -> Lang {
+        match chosen {
+            Some(FileLang::Lv) => Lang::Lv,
+            Some(FileLang::En) => Lang::En,
+            None => system_lang(["LC_ALL", "LC_MESSAGES", "LANG"].map(std::env::var)),
+        }
+    }
+}
+
+/// The language the locale variables name: the first one set decides, as
+/// POSIX has it.
+fn system_lang(vars: [Result<String, std::env::VarError>; 3]) -> Lang {
+    let locale = vars
+        .into_iter()
+        .find_map(|v| v.ok().filter(|v| !v.is_empty()))
+        .unwrap_or_default();
+    if locale.to_ascii_lowercase().starts_with("lv") {
+        Lang::Lv
+    } else {
+        Lang::En
+    }
 }
 
 impl Delimiter {

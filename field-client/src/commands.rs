@@ -13,9 +13,10 @@ use sync_core::replica::Status;
 use sync_core::{Activity, ActivityId, Kind, NewStore, OpenError, Replica, ReplicaError};
 
 use crate::budget;
-use crate::cli::{ActivityArgs, Command, ExportFormat, OnOff, ReportFormat};
-use crate::interchange::export::{ActivityRow, write_csv, write_json};
+use crate::cli::{ActivityArgs, Command, Delimiter, ExportFormat, FileLang, OnOff, ReportFormat};
+use crate::interchange::export::{ActivityRow, default_delimiter, write_csv, write_json};
 use crate::interchange::import::check_file;
+use crate::web::i18n::Lang;
 use crate::{net, output, progress};
 
 /// The store file inside the data folder.
@@ -66,14 +67,19 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
             format,
             out,
             delimiter,
+            lang,
             include_deleted,
-        } => export(
-            &store,
-            format,
-            out.as_deref(),
-            delimiter.byte(),
-            include_deleted,
-        ),
+        } => {
+            let lang = FileLang::or_system(lang);
+            let delimiter = delimiter.map_or_else(|| default_delimiter(lang), Delimiter::byte);
+            export(
+                &store,
+                format,
+                out.as_deref(),
+                (lang, delimiter),
+                include_deleted,
+            )
+        }
         Command::Import {
             file,
             skip_invalid,
@@ -88,13 +94,13 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
             kind,
             format,
             out,
+            lang,
         } => report(
             &store,
             (&from, &to),
             (centre, municipality),
             kind.as_deref(),
-            format,
-            out.as_deref(),
+            (format, out.as_deref(), FileLang::or_system(lang)),
         ),
         Command::DataPlan { budget, metered } => data_plan(&store, budget.as_deref(), metered),
         Command::Compact => compact(&store),
@@ -596,7 +602,7 @@ fn export(
     store: &Path,
     format: ExportFormat,
     out: Option<&Path>,
-    delimiter: u8,
+    (lang, delimiter): (Lang, u8),
     include_deleted: bool,
 ) -> Result<()> {
     let view = open_view(store)?;
@@ -612,7 +618,7 @@ fn export(
         activity: a,
     });
     let write = |w: &mut dyn Write| match format {
-        ExportFormat::Csv => write_csv(w, delimiter, rows),
+        ExportFormat::Csv => write_csv(w, (lang, delimiter), rows),
         ExportFormat::Json => write_json(w, rows),
     };
     match out {
@@ -636,8 +642,7 @@ fn report(
     (from, to): (&str, &str),
     (centre, municipality): (Option<String>, Option<String>),
     kind: Option<&str>,
-    format: ReportFormat,
-    out: Option<&Path>,
+    (format, out, lang): (ReportFormat, Option<&Path>, Lang),
 ) -> Result<()> {
     let day = |text: &str, flag: &str| {
         sync_core::activity::parse_date_text(text).ok_or_else(|| {
@@ -668,7 +673,7 @@ fn report(
         (ReportFormat::Xlsx, None) => bail!("an XLSX workbook needs a file: give --out FILE.xlsx"),
         (ReportFormat::Xlsx, Some(path)) => {
             let tmp = PathBuf::from(format!("{}.partial", path.display()));
-            crate::interchange::report::write_xlsx(&tmp, &report, &counted)
+            crate::interchange::report::write_xlsx(&tmp, lang, &report, &counted)
                 .with_context(|| format!("cannot write {}", tmp.display()))?;
             std::fs::rename(&tmp, path)
                 .with_context(|| format!("cannot write {}", path.display()))?;
@@ -676,7 +681,7 @@ fn report(
         (format, out) => {
             let write = |w: &mut dyn Write| match format {
                 ReportFormat::Json => crate::interchange::report::write_json(w, &report),
-                _ => crate::interchange::report::write_csv(w, &report),
+                _ => crate::interchange::report::write_csv(w, lang, &report),
             };
             match out {
                 Some(path) => write_file_atomically(path, write)?,

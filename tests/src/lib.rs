@@ -309,6 +309,11 @@ impl Cli {
             .arg(&self.dir)
             .args(args)
             .env_remove("FIELD_CLIENT_DATA_DIR")
+            // Files and messages in English unless a test asks for Latvian
+            // (the CLI follows the system's language).
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env("LANG", "C.UTF-8")
             .stdin(Stdio::null());
         command
     }

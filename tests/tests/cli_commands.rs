@@ -29,8 +29,9 @@ const ACTIVITY_KEYS: [&str; 19] = [
     "deleted",
 ];
 
-/// The CSV header `export --format csv` writes, in order.
-const CSV_HEADER: [&str; 26] = [
+/// The columns of `export --format csv`, in order, by the keys the tests
+/// name them with (the file names them in words: [`CSV_HEADER`]).
+const CSV_KEYS: [&str; 26] = [
     "id",
     "centre",
     "title",
@@ -57,6 +58,36 @@ const CSV_HEADER: [&str; 26] = [
     "updated_by",
     "updated_at",
     "deleted",
+];
+
+/// The CSV header `export --format csv` writes in English, in order.
+const CSV_HEADER: [&str; 26] = [
+    "ID",
+    "Centre",
+    "Title",
+    "Kind",
+    "Date",
+    "Start",
+    "Hours",
+    "Place",
+    "Organisers",
+    "Institutions",
+    "Teachers",
+    "Children and young people",
+    "Parents",
+    "Municipal staff",
+    "NGO representatives",
+    "Media",
+    "Volunteers",
+    "Other",
+    "Total",
+    "Description",
+    "Notes",
+    "Recorded by",
+    "Created at",
+    "Updated by",
+    "Updated at",
+    "Deleted",
 ];
 
 fn args(list: &[&str]) -> Vec<String> {
@@ -143,12 +174,17 @@ fn parse_csv(bytes: &[u8], delimiter: u8) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows)
 }
 
-/// A CSV row as column name → value.
-fn csv_cell<'a>(header: &[String], row: &'a [String], column: &str) -> &'a str {
+/// The cell of an English export's row in the column the tests call `key`.
+fn csv_cell<'a>(header: &[String], row: &'a [String], key: &str) -> &'a str {
+    let name = CSV_KEYS
+        .iter()
+        .position(|k| *k == key)
+        .map(|i| CSV_HEADER[i])
+        .unwrap_or_else(|| panic!("no column key {key}"));
     let i = header
         .iter()
-        .position(|h| h == column)
-        .unwrap_or_else(|| panic!("no column {column} in {header:?}"));
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name} in {header:?}"));
     &row[i]
 }
 
@@ -805,7 +841,7 @@ fn export_csv_has_a_bom_a_column_per_group_and_the_values() {
     let cell = |column: &str| csv_cell(&header, r, column);
     assert_eq!(cell("centre"), "Rēzeknes KRC");
     assert_eq!(cell("title"), "Skolotāja loma vietējās kopienas attīstībā");
-    assert_eq!(cell("kind"), "workshop");
+    assert_eq!(cell("kind"), "Workshop");
     assert_eq!(cell("date"), "2026-03-02");
     assert_eq!(cell("start"), "14:30");
     assert_eq!(cell("hours"), "1.5");
@@ -820,7 +856,7 @@ fn export_csv_has_a_bom_a_column_per_group_and_the_values() {
     assert_eq!(cell("description"), "Darbnīca par kopienas iniciatīvām.");
     assert_eq!(cell("notes"), "Nākamreiz jāpaņem projektors.");
     assert_eq!(cell("recorded_by"), "Testa dators");
-    assert_eq!(cell("deleted"), "false");
+    assert_eq!(cell("deleted"), "no");
     assert!(
         chrono::DateTime::parse_from_rfc3339(cell("created_at")).is_ok(),
         "{}",
@@ -872,7 +908,7 @@ fn export_csv_has_a_bom_a_column_per_group_and_the_values() {
     assert_eq!(header, CSV_HEADER);
     assert_eq!(rows.len(), 3);
     let deleted = rows.iter().find(|r| r[0] == gone).expect("the deleted row");
-    assert_eq!(csv_cell(&header, deleted, "deleted"), "true");
+    assert_eq!(csv_cell(&header, deleted, "deleted"), "yes");
 
     // A folder that does not exist: a plain error, no stray file.
     let missing = cli.file("nav/eksports.csv");
@@ -1120,7 +1156,7 @@ fn latvian_letters_round_trip_in_every_text_field() {
     assert_eq!(cell("description"), text("Apraksts"));
     assert_eq!(cell("notes"), text("Piezīmes"));
     assert_eq!(cell("recorded_by"), format!("Dators {l}"));
-    assert_eq!(cell("kind"), "workshop");
+    assert_eq!(cell("kind"), "Workshop");
 
     // Edits keep them too.
     cli.ok(["edit", &id, "--title", &text("Labots")]);

@@ -124,9 +124,24 @@ fn csv_and_json_exports_import_into_a_fresh_store_with_the_same_ids() {
     let source = source_journal();
     let expected = content(&source.list_json(&[]));
     assert_eq!(expected.len(), 3);
-    for format in ["csv", "json"] {
-        let file = source.file(&format!("eksports.{format}"));
-        source.ok(["export", "--format", format, "--out", path(&file)]);
+    for (format, lang) in [("csv", "en"), ("csv", "lv"), ("json", "en")] {
+        let file = source.file(&format!("eksports-{lang}.{format}"));
+        let mut export = source.command(["export", "--format", format, "--out", path(&file)]);
+        // The file's language follows the system's, as on a Latvian computer.
+        if lang == "lv" {
+            export.env("LANG", "lv_LV.UTF-8");
+        }
+        let run = export.output().expect("export");
+        assert!(run.status.success(), "{run:?}");
+        if (format, lang) == ("csv", "lv") {
+            let text = std::fs::read_to_string(&file).expect("read");
+            assert!(
+                text.starts_with("\u{feff}ID;Centrs;Nosaukums;Veids;Datums;"),
+                "Latvian, with semicolons: {text}"
+            );
+            assert!(text.contains(";Darbnīca;"), "kinds by their names: {text}");
+            assert!(text.contains(";1,25;"), "a decimal comma: {text}");
+        }
 
         let target = Cli::init("Mērķa KRC");
         let stdout = target.ok(["import", path(&file)]);
@@ -136,7 +151,7 @@ fn csv_and_json_exports_import_into_a_fresh_store_with_the_same_ids() {
             "{format}"
         );
         let imported = target.list_json(&[]);
-        assert_eq!(content(&imported), expected, "{format}");
+        assert_eq!(content(&imported), expected, "{format} {lang}");
         for a in &imported {
             assert_eq!(a["centre"], "Mērķa KRC");
             assert_eq!(a["recorded_by"], "Testa dators");

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use calamine::{Data, Reader, Xlsx, open_workbook};
 use common::office::{GROUPS, as_numbers, assert_close, expected, office_with_three_centres};
 use serde_json::Value;
+use tests::Cli;
 
 #[test]
 fn the_quarter_report_matches_the_raw_records_in_csv_json_and_xlsx() {
@@ -106,7 +107,7 @@ fn the_quarter_report_matches_the_raw_records_in_csv_json_and_xlsx() {
     let titles: Vec<String> = activities
         .rows()
         .skip(1)
-        .map(|r| r[2].to_string())
+        .map(|r| r[1].to_string())
         .collect();
     assert!(
         titles
@@ -114,6 +115,90 @@ fn the_quarter_report_matches_the_raw_records_in_csv_json_and_xlsx() {
             .all(|t| t.contains("ģimeņu un skolu sadarbība")),
         "Latvian text survives"
     );
+    in_latvian(&office, (from, to), &wanted);
+}
+
+/// The same report in Latvian: column, sheet and row names in Latvian, kinds
+/// by their names, dates as date cells; a CSV as Excel with Latvian settings
+/// reads it (semicolons, decimal commas).
+fn in_latvian(office: &Cli, (from, to): (&str, &str), wanted: &BTreeMap<String, Vec<f64>>) {
+    let file = |name: &str| office.file(name).to_str().expect("path").to_owned();
+    let (csv, xlsx) = (file("q2-lv.csv"), file("q2-lv.xlsx"));
+    for (format, out) in [("csv", &csv), ("xlsx", &xlsx)] {
+        office.ok([
+            "report", "--from", from, "--to", to, "--format", format, "--out", out, "--lang", "lv",
+        ]);
+    }
+    let text = std::fs::read_to_string(&csv).expect("csv");
+    let text = text.strip_prefix('\u{feff}').expect("BOM");
+    assert!(
+        text.starts_with("Centrs;Aktivitātes;Stundas;Pedagogi;Bērni un jaunieši;"),
+        "{text}"
+    );
+    let mut seen = BTreeMap::new();
+    for record in csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(text.as_bytes())
+        .records()
+    {
+        let record = record.expect("row");
+        let numbers: Vec<f64> = record
+            .iter()
+            .skip(1)
+            .map(|c| c.replace(',', ".").parse().expect("number"))
+            .collect();
+        let name = match &record[0] {
+            "KOPĀ" => "TOTAL".to_owned(),
+            other => other.to_owned(),
+        };
+        seen.insert(name, numbers);
+    }
+    assert_close(&seen, wanted, "Latvian CSV");
+    let mut book: Xlsx<_> = open_workbook(&xlsx).expect("a real XLSX workbook");
+    let report = book.worksheet_range("Pārskats").expect("Pārskats sheet");
+    assert!(
+        matches!(report.get((0, 1)), Some(Data::DateTime(_))),
+        "the period's dates are date cells: {:?}",
+        report.get((0, 1))
+    );
+    let activities = book
+        .worksheet_range("Aktivitātes")
+        .expect("Aktivitātes sheet");
+    let header: Vec<String> = activities
+        .rows()
+        .next()
+        .expect("header")
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(header[..4], ["Centrs", "Nosaukums", "Veids", "Datums"]);
+    assert!(
+        !header.iter().any(|h| h == "ID" || h == "Dzēsts"),
+        "no internal columns: {header:?}"
+    );
+    for row in activities.rows().skip(1) {
+        assert!(
+            matches!(row[3], Data::DateTime(_)),
+            "a date cell: {:?}",
+            row[3]
+        );
+        let kind = row[2].to_string();
+        assert!(
+            [
+                "Seminārs",
+                "Darbnīca",
+                "Apmācība",
+                "Konsultācija",
+                "Kopienas iniciatīva",
+                "Pasākums",
+                "Sanāksme",
+                "Simpozijs",
+                "Cits"
+            ]
+            .contains(&kind.as_str()),
+            "a kind by its name: {kind}"
+        );
+    }
 }
 
 /// The id of a centre, from `relay centre list`.
@@ -191,5 +276,5 @@ fn reports_by_municipality_count_their_centres_activities() {
     );
     // The CSV carries the municipality rows too.
     let csv = office.ok(["report", "--from", from, "--to", to, "--format", "csv"]);
-    assert!(csv.contains("\nmunicipality: Daugavpils,"), "{csv}");
+    assert!(csv.contains("\nMunicipality: Daugavpils,"), "{csv}");
 }

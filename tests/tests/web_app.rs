@@ -820,11 +820,17 @@ async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_reco
     let csv_url = href(&browser, "a[href^='/reports/report.csv']").await;
     let xlsx_url = href(&browser, "a[href^='/reports/report.xlsx']").await;
     let csv = String::from_utf8(http_get(&app.at(&csv_url))).expect("UTF-8");
-    let mut reader = csv::Reader::from_reader(csv.trim_start_matches('\u{feff}').as_bytes());
+    // In the app's language: Latvian, as Excel with Latvian settings reads
+    // it (semicolons, decimal commas).
+    let csv = csv.trim_start_matches('\u{feff}');
+    assert!(csv.starts_with("Centrs;Aktivitātes;Stundas;"), "{csv}");
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(csv.as_bytes());
     let mut from_csv = std::collections::BTreeMap::new();
     for record in reader.records() {
         let record = record.expect("row");
-        let name = if &record[0] == "TOTAL" {
+        let name = if &record[0] == "KOPĀ" {
             "Kopā".to_owned()
         } else {
             record[0].to_owned()
@@ -834,7 +840,7 @@ async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_reco
             record
                 .iter()
                 .skip(1)
-                .map(|c| c.parse().expect("number"))
+                .map(|c| c.replace(',', ".").parse().expect("number"))
                 .collect(),
         );
     }
@@ -843,7 +849,7 @@ async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_reco
     let mut book: calamine::Xlsx<_> =
         calamine::Reader::new(std::io::Cursor::new(xlsx)).expect("a real XLSX workbook");
     let sheet =
-        calamine::Reader::worksheet_range(&mut book, "Activities").expect("Activities sheet");
+        calamine::Reader::worksheet_range(&mut book, "Aktivitātes").expect("Aktivitātes sheet");
     let counted = want["Kopā"][0];
     assert_eq!(
         sheet.height() as f64,

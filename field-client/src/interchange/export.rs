@@ -6,6 +6,7 @@ use serde::Serialize;
 use sync_core::{Activity, Group};
 
 use super::formula;
+use crate::web::i18n::{self, Lang, t};
 
 /// Byte-order mark: tells Excel the CSV is UTF-8, so Latvian letters show right.
 pub const UTF8_BOM: &[u8] = "\u{feff}".as_bytes();
@@ -21,45 +22,55 @@ pub struct ActivityRow<'a> {
     pub activity: &'a Activity,
 }
 
-/// CSV column headers, in order. The per-group columns use the group keys.
-pub fn csv_headers() -> Vec<&'static str> {
-    let mut headers = vec![
-        "id",
-        "centre",
-        "title",
-        "kind",
-        "date",
-        "start",
-        "hours",
-        "place",
-        "organisers",
-        "institutions",
-    ];
-    headers.extend(Group::ALL.iter().map(|g| g.key()));
-    headers.extend([
-        "total",
-        "description",
-        "notes",
-        "recorded_by",
-        "created_at",
-        "updated_by",
-        "updated_at",
-        "deleted",
-    ]);
+/// CSV column headers in `lang`, in order (the per-group columns by the
+/// groups' names). `import` reads them back in either language.
+pub fn csv_headers(lang: Lang) -> Vec<String> {
+    let mut headers: Vec<String> = [
+        "file-col-id",
+        "file-col-centre",
+        "file-col-title",
+        "file-col-kind",
+        "file-col-date",
+        "file-col-start",
+        "file-col-hours",
+        "file-col-place",
+        "file-col-organisers",
+        "file-col-institutions",
+    ]
+    .iter()
+    .map(|id| t(lang, id))
+    .collect();
+    headers.extend(Group::ALL.iter().map(|g| i18n::group_name(lang, *g)));
+    headers.extend(
+        [
+            "file-col-total",
+            "file-col-description",
+            "file-col-notes",
+            "file-col-recorded-by",
+            "file-col-created-at",
+            "file-col-updated-by",
+            "file-col-updated-at",
+            "file-col-deleted",
+        ]
+        .iter()
+        .map(|id| t(lang, id)),
+    );
     headers
 }
 
-pub(crate) fn csv_record(centre: &str, a: &Activity) -> Vec<String> {
+/// One activity's CSV row in `lang`: kinds by their names, hours with the
+/// language's decimal mark, "yes"/"no".
+pub(crate) fn csv_record(lang: Lang, centre: &str, a: &Activity) -> Vec<String> {
     let mut row = vec![
         a.id.to_string(),
         centre.to_owned(),
         a.title.clone(),
-        a.kind.key().to_owned(),
+        i18n::kind_name(lang, a.kind),
         a.date.format("%Y-%m-%d").to_string(),
         a.start
             .map(|t| t.format("%H:%M").to_string())
             .unwrap_or_default(),
-        a.hours.map(|h| h.to_string()).unwrap_or_default(),
+        a.hours.map(|h| i18n::hours(lang, h)).unwrap_or_default(),
         a.place.clone(),
         a.organisers.join(NAME_SEPARATOR),
         a.institutions.join(NAME_SEPARATOR),
@@ -75,25 +86,34 @@ pub(crate) fn csv_record(centre: &str, a: &Activity) -> Vec<String> {
         a.updated_by.clone(),
         a.updated_at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        a.deleted.to_string(),
+        t(lang, if a.deleted { "file-yes" } else { "file-no" }),
     ]);
     row
 }
 
-/// Writes UTF-8 CSV with a byte-order mark and a header row; a cell a
-/// spreadsheet would run as a formula is written as text (`formula`).
+/// The separator a spreadsheet in `lang` expects: Excel with Latvian
+/// regional settings reads `;` (its decimal mark is the comma).
+pub fn default_delimiter(lang: Lang) -> u8 {
+    match lang {
+        Lang::Lv => b';',
+        Lang::En => b',',
+    }
+}
+
+/// Writes UTF-8 CSV with a byte-order mark and a header row, in `lang`; a
+/// cell a spreadsheet would run as a formula is written as text (`formula`).
 pub fn write_csv<'a>(
     out: &mut dyn Write,
-    delimiter: u8,
+    (lang, delimiter): (Lang, u8),
     rows: impl IntoIterator<Item = ActivityRow<'a>>,
 ) -> std::io::Result<()> {
     out.write_all(UTF8_BOM)?;
     let mut writer = csv::WriterBuilder::new()
         .delimiter(delimiter)
         .from_writer(out);
-    formula::write_record(&mut writer, csv_headers())?;
+    formula::write_record(&mut writer, csv_headers(lang))?;
     for row in rows {
-        formula::write_record(&mut writer, csv_record(row.centre, row.activity))?;
+        formula::write_record(&mut writer, csv_record(lang, row.centre, row.activity))?;
     }
     writer.flush()
 }

@@ -13,6 +13,7 @@ use sync_core::{ActivityId, ActivityInput, ActivityPatch, Group, JournalId};
 use uuid::Uuid;
 
 use super::formula;
+use crate::web::i18n::{self, Lang};
 
 /// Largest file `import` reads: far beyond ten years of a centre's activities
 /// (about 1 KB each), small enough to hold in memory on any laptop.
@@ -170,7 +171,7 @@ fn column_for(header: &str) -> Option<Column> {
         .chars()
         .filter(|c| c.is_alphanumeric())
         .collect();
-    if let Some(group) = Group::parse(header) {
+    if let Some(group) = Group::parse(header).or_else(|| group_by_name(&key)) {
         return Some(Column::Count(group));
     }
     Some(match key.as_str() {
@@ -191,10 +192,24 @@ fn column_for(header: &str) -> Option<Column> {
         "description" | "apraksts" => Column::Description,
         "notes" | "outcome" | "outcomenotes" | "piezimes" | "rezultati" => Column::Notes,
         "deleted" | "dzests" => Column::Deleted,
-        "centre" | "center" | "centrs" | "recordedby" | "createdat" | "updatedby" | "updatedat" => {
-            Column::Informational
-        }
+        "centre" | "center" | "centrs" | "recordedby" | "createdat" | "updatedby" | "updatedat"
+        | "ierakstija" | "ierakstits" | "mainija" | "mainits" => Column::Informational,
         _ => return None,
+    })
+}
+
+/// A group by the name an export in either language gives its column
+/// ("Children and young people", "Bērni un jaunieši"), `key` folded as in
+/// [`column_for`].
+fn group_by_name(key: &str) -> Option<Group> {
+    Group::ALL.into_iter().find(|group| {
+        Lang::ALL.iter().any(|lang| {
+            let name: String = fold_diacritics(&i18n::group_name(*lang, *group))
+                .chars()
+                .filter(|c| c.is_alphanumeric())
+                .collect();
+            name == key
+        })
     })
 }
 
@@ -302,7 +317,10 @@ fn raw_row<'a>(location: Location, cells: impl Iterator<Item = (Column, &'a str)
             Column::Total => row.total = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
             Column::Description => row.input.description = text,
             Column::Notes => row.input.notes = text,
-            Column::Deleted => row.deleted = matches!(value.trim(), "true" | "TRUE" | "1" | "jā"),
+            Column::Deleted => {
+                let value = value.trim().to_lowercase();
+                row.deleted = matches!(value.as_str(), "true" | "1" | "jā" | "yes");
+            }
             Column::Informational => {}
         }
     }

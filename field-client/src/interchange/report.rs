@@ -4,40 +4,51 @@
 use std::io::Write;
 use std::path::Path;
 
-use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
 use sync_core::{Activity, Group};
 
-use super::export::{UTF8_BOM, csv_headers, csv_record};
+use super::export::{NAME_SEPARATOR, UTF8_BOM, default_delimiter};
 use super::formula;
 use crate::report::{Figures, Origin, Report};
+use crate::web::i18n::{self, Lang, t};
 
-/// The totals table's columns, after the centre's name.
-fn figure_headers() -> Vec<&'static str> {
-    let mut headers = vec!["centre", "activities", "hours"];
-    headers.extend(Group::ALL.iter().map(|g| g.key()));
-    headers.extend(["total_participants", "distinct_institutions"]);
+/// The totals table's columns in `lang`, the centre's name first.
+fn figure_headers(lang: Lang) -> Vec<String> {
+    let mut headers: Vec<String> = ["file-col-centre", "file-col-activities", "file-col-hours"]
+        .iter()
+        .map(|id| t(lang, id))
+        .collect();
+    headers.extend(Group::ALL.iter().map(|g| i18n::group_name(lang, *g)));
+    headers.extend(
+        ["file-col-participants", "file-col-distinct-institutions"]
+            .iter()
+            .map(|id| t(lang, id)),
+    );
     headers
 }
 
-/// Label of the row that adds every centre up.
-const TOTAL_ROW: &str = "TOTAL";
-
-/// Label of a municipality's row (in the same column as the centres').
-fn municipality_row(name: &str) -> String {
-    format!("municipality: {name}")
+/// One row of the totals table: who (a centre, a municipality, the total).
+enum RowOf {
+    Centre,
+    Municipality,
+    Total,
 }
 
 /// One row per centre, one per municipality (when centres have one), then
-/// the total row.
-fn figure_rows(report: &Report) -> Vec<(String, &Figures)> {
-    let centres = report.centres.iter().map(|(c, f)| (c.clone(), f));
-    let municipalities = report
-        .municipalities
+/// the total row, each with its label in `lang`.
+fn figure_rows(lang: Lang, report: &Report) -> Vec<(RowOf, String, &Figures)> {
+    let centres = report
+        .centres
         .iter()
-        .map(|(m, f)| (municipality_row(m), f));
+        .map(|(c, f)| (RowOf::Centre, c.clone(), f));
+    let municipalities = report.municipalities.iter().map(|(m, f)| {
+        let label = i18n::text(lang, "file-municipality-row", &[("name", m.clone().into())]);
+        (RowOf::Municipality, label, f)
+    });
+    let total = (RowOf::Total, t(lang, "file-total-row"), &report.total);
     centres
         .chain(municipalities)
-        .chain(std::iter::once((TOTAL_ROW.to_owned(), &report.total)))
+        .chain(std::iter::once(total))
         .collect()
 }
 
@@ -48,15 +59,23 @@ fn figure_numbers(f: &Figures) -> Vec<f64> {
     numbers
 }
 
-/// The totals table as CSV: a header row, one row per centre, the total row
-/// (a centre's name a spreadsheet would run as a formula is written as text).
-pub fn write_csv(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
+/// The totals table as CSV in `lang`: a header row, one row per centre and
+/// municipality, the total row; separator and decimal mark as a spreadsheet
+/// in that language expects (a centre's name a spreadsheet would run as a
+/// formula is written as text).
+pub fn write_csv(out: &mut dyn Write, lang: Lang, report: &Report) -> std::io::Result<()> {
     out.write_all(UTF8_BOM)?;
-    let mut writer = csv::Writer::from_writer(out);
-    formula::write_record(&mut writer, figure_headers())?;
-    for (centre, figures) in figure_rows(report) {
-        let mut row = vec![centre];
-        row.extend(figure_numbers(figures).iter().map(|n| n.to_string()));
+    let mut writer = csv::WriterBuilder::new()
+        .delimiter(default_delimiter(lang))
+        .from_writer(out);
+    formula::write_record(&mut writer, figure_headers(lang))?;
+    for (_, label, figures) in figure_rows(lang, report) {
+        let mut row = vec![label];
+        row.extend(
+            figure_numbers(figures)
+                .iter()
+                .map(|n| i18n::hours(lang, *n)),
+        );
         formula::write_record(&mut writer, row)?;
     }
     writer.flush()
@@ -68,64 +87,96 @@ pub fn write_json(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
     out.write_all(b"\n")
 }
 
-/// An XLSX workbook: "Report" (the selection and the totals table) and
-/// "Activities" (every activity counted, with the export's columns).
+/// An XLSX workbook in `lang`: a sheet of the selection and the totals
+/// table, and a sheet of every activity counted (numbers as numbers, dates
+/// as dates, kinds by their names; no internal columns).
 pub fn write_xlsx(
     path: &Path,
+    lang: Lang,
     report: &Report,
     activities: &[(Origin<'_>, &Activity)],
 ) -> Result<(), XlsxError> {
-    workbook(report, activities)?.save(path)
+    workbook(lang, report, activities)?.save(path)
 }
 
 /// The same workbook as bytes (for a download).
 pub fn xlsx_bytes(
+    lang: Lang,
     report: &Report,
     activities: &[(Origin<'_>, &Activity)],
 ) -> Result<Vec<u8>, XlsxError> {
-    workbook(report, activities)?.save_to_buffer()
+    workbook(lang, report, activities)?.save_to_buffer()
 }
 
 fn workbook(
+    lang: Lang,
     report: &Report,
     activities: &[(Origin<'_>, &Activity)],
 ) -> Result<Workbook, XlsxError> {
     let mut workbook = Workbook::new();
     let bold = Format::new().set_bold();
-    report_sheet(workbook.add_worksheet(), report, &bold)?;
-    activities_sheet(workbook.add_worksheet(), activities, &bold)?;
+    report_sheet(workbook.add_worksheet(), lang, report, &bold)?;
+    activities_sheet(workbook.add_worksheet(), lang, activities, &bold)?;
     Ok(workbook)
 }
 
-fn report_sheet(sheet: &mut Worksheet, report: &Report, bold: &Format) -> Result<(), XlsxError> {
-    sheet.set_name("Report")?;
+/// How a date cell shows: as people of `lang` write dates.
+fn date_format(lang: Lang) -> Format {
+    Format::new().set_num_format(match lang {
+        Lang::Lv => "dd.mm.yyyy.",
+        Lang::En => "d mmm yyyy",
+    })
+}
+
+fn date_cell(day: chrono::NaiveDate) -> Result<ExcelDateTime, XlsxError> {
+    use chrono::Datelike;
+    ExcelDateTime::from_ymd(day.year() as u16, day.month() as u8, day.day() as u8)
+}
+
+fn report_sheet(
+    sheet: &mut Worksheet,
+    lang: Lang,
+    report: &Report,
+    bold: &Format,
+) -> Result<(), XlsxError> {
+    sheet.set_name(t(lang, "sheet-report"))?;
     let s = &report.selection;
+    let all = || t(lang, "file-all");
+    let dates = date_format(lang);
+    for (row, (label, day)) in [("report-from", s.period.from), ("report-to", s.period.to)]
+        .into_iter()
+        .enumerate()
+    {
+        sheet.write_string_with_format(row as u32, 0, t(lang, label), bold)?;
+        sheet.write_datetime_with_format(row as u32, 1, date_cell(day)?, &dates)?;
+    }
     let about = [
-        ("from", s.period.from.to_string()),
-        ("to", s.period.to.to_string()),
-        ("centre", s.centre.clone().unwrap_or_else(|| "all".into())),
+        ("file-col-centre", s.centre.clone().unwrap_or_else(all)),
         (
-            "municipality",
-            s.municipality.clone().unwrap_or_else(|| "all".into()),
+            "file-col-municipality",
+            s.municipality.clone().unwrap_or_else(all),
         ),
-        ("kind", s.kind.map_or("all".into(), |k| k.key().to_owned())),
+        (
+            "file-col-kind",
+            s.kind.map_or_else(all, |k| i18n::kind_name(lang, k)),
+        ),
     ];
-    for (row, (name, value)) in about.iter().enumerate() {
-        sheet.write_string_with_format(row as u32, 0, *name, bold)?;
-        sheet.write_string(row as u32, 1, value)?;
+    for (i, (label, value)) in about.iter().enumerate() {
+        let row = i as u32 + 2;
+        sheet.write_string_with_format(row, 0, t(lang, label), bold)?;
+        sheet.write_string(row, 1, value)?;
     }
-    let top = about.len() as u32 + 1;
-    for (col, header) in figure_headers().iter().enumerate() {
-        sheet.write_string_with_format(top, col as u16, *header, bold)?;
+    let top = about.len() as u32 + 3;
+    for (col, header) in figure_headers(lang).iter().enumerate() {
+        sheet.write_string_with_format(top, col as u16, header, bold)?;
     }
-    for (i, (centre, figures)) in figure_rows(report).into_iter().enumerate() {
+    for (i, (of, label, figures)) in figure_rows(lang, report).into_iter().enumerate() {
         let row = top + 1 + i as u32;
-        let format = if centre == TOTAL_ROW {
-            bold.clone()
-        } else {
-            Format::new()
+        let format = match of {
+            RowOf::Total => bold.clone(),
+            RowOf::Centre | RowOf::Municipality => Format::new(),
         };
-        sheet.write_string_with_format(row, 0, &centre, &format)?;
+        sheet.write_string_with_format(row, 0, &label, &format)?;
         for (col, n) in figure_numbers(figures).into_iter().enumerate() {
             sheet.write_number_with_format(row, col as u16 + 1, n, &format)?;
         }
@@ -134,30 +185,97 @@ fn report_sheet(sheet: &mut Worksheet, report: &Report, bold: &Format) -> Result
     Ok(())
 }
 
+/// The activities sheet's columns: what a funder or the office reads.
+fn activity_headers(lang: Lang) -> Vec<String> {
+    let mut headers: Vec<String> = [
+        "file-col-centre",
+        "file-col-title",
+        "file-col-kind",
+        "file-col-date",
+        "file-col-start",
+        "file-col-hours",
+        "file-col-place",
+        "file-col-organisers",
+        "file-col-institutions",
+    ]
+    .iter()
+    .map(|id| t(lang, id))
+    .collect();
+    headers.extend(Group::ALL.iter().map(|g| i18n::group_name(lang, *g)));
+    headers.extend(
+        [
+            "file-col-total",
+            "file-col-description",
+            "file-col-notes",
+            "file-col-recorded-by",
+        ]
+        .iter()
+        .map(|id| t(lang, id)),
+    );
+    headers
+}
+
+/// A cell of the activities sheet.
+enum Cell {
+    Text(String),
+    Number(f64),
+    Date(chrono::NaiveDate),
+}
+
+fn activity_cells(lang: Lang, centre: &str, a: &Activity) -> Vec<Cell> {
+    let mut cells = vec![
+        Cell::Text(centre.to_owned()),
+        Cell::Text(a.title.clone()),
+        Cell::Text(i18n::kind_name(lang, a.kind)),
+        Cell::Date(a.date),
+        Cell::Text(
+            a.start
+                .map(|t| t.format("%H:%M").to_string())
+                .unwrap_or_default(),
+        ),
+        a.hours.map_or(Cell::Text(String::new()), Cell::Number),
+        Cell::Text(a.place.clone()),
+        Cell::Text(a.organisers.join(NAME_SEPARATOR)),
+        Cell::Text(a.institutions.join(NAME_SEPARATOR)),
+    ];
+    cells.extend(a.counts.iter().map(|(_, n)| Cell::Number(f64::from(n))));
+    cells.extend([
+        Cell::Number(a.counts.total() as f64),
+        Cell::Text(a.description.clone()),
+        Cell::Text(a.notes.clone()),
+        Cell::Text(a.recorded_by.clone()),
+    ]);
+    cells
+}
+
 fn activities_sheet(
     sheet: &mut Worksheet,
+    lang: Lang,
     activities: &[(Origin<'_>, &Activity)],
     bold: &Format,
 ) -> Result<(), XlsxError> {
-    sheet.set_name("Activities")?;
-    let headers = csv_headers();
-    for (col, header) in headers.iter().enumerate() {
-        sheet.write_string_with_format(0, col as u16, *header, bold)?;
+    sheet.set_name(t(lang, "sheet-activities"))?;
+    for (col, header) in activity_headers(lang).iter().enumerate() {
+        sheet.write_string_with_format(0, col as u16, header, bold)?;
     }
-    // Numbers as numbers, so that the sheet's own sums work.
-    let numeric: Vec<bool> = headers
-        .iter()
-        .map(|h| *h == "hours" || *h == "total" || Group::parse(h).is_some())
-        .collect();
+    let dates = date_format(lang);
     for (i, (origin, a)) in activities.iter().enumerate() {
         let row = i as u32 + 1;
-        for (col, cell) in csv_record(origin.centre, a).into_iter().enumerate() {
-            match cell.parse::<f64>() {
-                Ok(n) if numeric[col] => sheet.write_number(row, col as u16, n)?,
-                _ => sheet.write_string(row, col as u16, &cell)?,
+        for (col, cell) in activity_cells(lang, origin.centre, a)
+            .into_iter()
+            .enumerate()
+        {
+            let col = col as u16;
+            match cell {
+                Cell::Text(text) => sheet.write_string(row, col, &text)?,
+                Cell::Number(n) => sheet.write_number(row, col, n)?,
+                Cell::Date(day) => {
+                    sheet.write_datetime_with_format(row, col, date_cell(day)?, &dates)?
+                }
             };
         }
     }
     sheet.set_freeze_panes(1, 0)?;
+    sheet.autofit();
     Ok(())
 }

@@ -163,12 +163,12 @@ pub(super) async fn report_file(
     let (body, content_type, extension) = match file.as_str() {
         "report.csv" => {
             let mut bytes = Vec::new();
-            crate::interchange::report::write_csv(&mut bytes, &report)
+            crate::interchange::report::write_csv(&mut bytes, lang, &report)
                 .map_err(|e| Failure(lang, WebError::Store(e.to_string())))?;
             (bytes, "text/csv; charset=utf-8", "csv")
         }
         "report.xlsx" => {
-            let bytes = crate::interchange::report::xlsx_bytes(&report, &rows)
+            let bytes = crate::interchange::report::xlsx_bytes(lang, &report, &rows)
                 .map_err(|e| Failure(lang, WebError::Store(e.to_string())))?;
             (
                 bytes,
