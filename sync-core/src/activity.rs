@@ -101,17 +101,36 @@ impl Kind {
         }
     }
 
-    /// Reads a kind from its English key or Latvian name, ignoring case, spaces
-    /// versus underscores and Latvian diacritics ("seminars" finds "seminārs").
+    /// Other names a Latvian spreadsheet gives the kind: the plural a column
+    /// of activities often uses ("semināri", "darbnīcas"), and English plurals.
+    fn other_names(self) -> &'static [&'static str] {
+        match self {
+            Kind::Seminar => &["semināri", "seminars"],
+            Kind::Workshop => &["darbnīcas", "workshops"],
+            Kind::Training => &["apmācības", "trainings"],
+            Kind::Consultation => &["konsultācijas", "consultations"],
+            Kind::CommunityInitiative => &["kopienas iniciatīvas", "community initiatives"],
+            Kind::Event => &["pasākumi", "events"],
+            Kind::Meeting => &["sanāksmes", "meetings"],
+            Kind::Symposium => &["simpoziji", "symposia", "symposiums"],
+            Kind::Other => &["citi", "cita"],
+        }
+    }
+
+    /// Reads a kind from its English key or Latvian name, singular or plural,
+    /// ignoring case, spaces versus underscores and Latvian diacritics
+    /// ("seminars" finds "seminārs").
     pub fn parse(text: &str) -> Option<Kind> {
         // Stored keys are exact: no folding needed (it dominated reading a view).
         if let Some(kind) = Kind::ALL.into_iter().find(|k| k.key() == text) {
             return Some(kind);
         }
         let wanted = fold_key(text);
-        Kind::ALL
-            .into_iter()
-            .find(|k| fold_key(k.key()) == wanted || fold_key(k.latvian()) == wanted)
+        Kind::ALL.into_iter().find(|k| {
+            fold_key(k.key()) == wanted
+                || fold_key(k.latvian()) == wanted
+                || k.other_names().iter().any(|name| fold_key(name) == wanted)
+        })
     }
 }
 
@@ -392,6 +411,9 @@ pub enum Problem {
         limit: usize,
     },
     ControlCharacters,
+    /// The same participant group given twice (`--count teachers=1 --count
+    /// teachers=2`): which one was meant is not for the program to guess.
+    GivenTwice,
 }
 
 /// One problem with one field.
@@ -480,9 +502,18 @@ impl ActivityInput {
             notes: text_field(&self.notes, Field::Notes, MAX_LONG_TEXT_CHARS, &mut errors),
         };
         for (group, value) in &self.counts {
-            if let Some(pair) = parse_count(group, value, &mut errors) {
-                patch.counts.push(pair);
+            let Some((parsed, n)) = parse_count(group, value, &mut errors) else {
+                continue;
+            };
+            if patch.counts.iter().any(|(g, _)| *g == parsed) {
+                errors.push(
+                    Field::Count(parsed.key().to_owned()),
+                    Problem::GivenTwice,
+                    "is given more than once; give each group once",
+                );
+                continue;
             }
+            patch.counts.push((parsed, n));
         }
         errors.into_result(patch)
     }
@@ -759,6 +790,40 @@ mod tests {
             date: Some("2026-05-14".into()),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_group_given_twice_is_refused_not_overwritten() {
+        let twice = ActivityInput {
+            counts: vec![
+                ("teachers".into(), "1".into()),
+                ("pedagogi".into(), "2".into()),
+            ],
+            ..input()
+        };
+        let errors = twice.parse().expect_err("refused");
+        assert_eq!(errors.0.len(), 1, "{errors:?}");
+        assert_eq!(errors.0[0].field, Field::Count("teachers".into()));
+        assert_eq!(errors.0[0].code, Problem::GivenTwice);
+    }
+
+    #[test]
+    fn kinds_are_read_by_key_latvian_name_and_plural() {
+        for (text, kind) in [
+            ("seminar", Kind::Seminar),
+            ("Seminārs", Kind::Seminar),
+            ("semināri", Kind::Seminar),
+            ("seminari", Kind::Seminar),
+            ("Darbnīcas", Kind::Workshop),
+            ("apmācības", Kind::Training),
+            ("Kopienas iniciatīvas", Kind::CommunityInitiative),
+            ("pasākumi", Kind::Event),
+            ("sanāksmes", Kind::Meeting),
+            ("meetings", Kind::Meeting),
+        ] {
+            assert_eq!(Kind::parse(text), Some(kind), "{text}");
+        }
+        assert_eq!(Kind::parse("ballīte"), None);
     }
 
     #[test]

@@ -1212,3 +1212,25 @@ fn an_export_read_only_in_part_ends_quietly() {
     assert!(status.success(), "{status}: {stderr}");
     assert_eq!(stderr, "", "no error for a reader that stopped");
 }
+
+/// A group given twice is refused in plain words, not silently overwritten.
+#[test]
+fn a_group_counted_twice_is_refused_and_nothing_is_saved() {
+    let cli = Cli::init("Grupu KRC");
+    let stderr = cli.fails([
+        "add",
+        "--title",
+        "Divreiz",
+        "--kind",
+        "seminar",
+        "--date",
+        "2026-02-02",
+        "--count",
+        "teachers=1",
+        "--count",
+        "teachers=2",
+    ]);
+    assert!(stderr.contains("count teachers"), "{stderr}");
+    assert!(stderr.contains("more than once"), "{stderr}");
+    assert!(cli.list_json(&[]).is_empty());
+}

@@ -679,3 +679,35 @@ fn formulas_typed_into_fields_are_exported_as_text_and_import_unchanged() {
         assert!(titles.contains(&payload), "{payload:?} in {titles:?}");
     }
 }
+
+/// Line numbers name the file's lines as an editor shows them (the header is
+/// line 1), also in a file with Windows line ends, as Excel saves it, and
+/// after a cell that spans lines. Latvian plural kind names are taken.
+#[test]
+fn problems_are_told_at_the_files_own_line_numbers() {
+    let cli = Cli::init("Rindu KRC");
+    let file = cli.file("excel.csv");
+    std::fs::write(
+        &file,
+        "\u{feff}Nosaukums;Veids;Datums\r\n\
+         Pirmais;semināri;2026-01-01\r\n\
+         \"Divās\r\nrindās\";darbnīcas;2026-01-02\r\n\
+         Trešais;ballīte;2026-01-03\r\n\
+         Ceturtais;apmācības;2026-01-04\r\n",
+    )
+    .expect("write");
+    let stderr = cli.fails(["import", path(&file)]);
+    assert!(stderr.contains("line 5: kind"), "{stderr}");
+    assert_eq!(stderr.matches("line ").count(), 1, "{stderr}");
+    let run = cli.run(["import", "--skip-invalid", path(&file)]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let kinds: Vec<String> = cli
+        .list_json(&[])
+        .iter()
+        .map(|a| a["kind"].as_str().expect("kind").to_owned())
+        .collect();
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    for kind in ["seminar", "workshop", "training"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+}

@@ -242,6 +242,7 @@ fn csv_rows(text: &str, notes: &mut Vec<String>) -> Result<Vec<RawRow>, ImportFi
         }
     }
     require_columns(&columns)?;
+    let mut lines = LineCounter::new(text);
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record?;
@@ -251,7 +252,7 @@ fn csv_rows(text: &str, notes: &mut Vec<String>) -> Result<Vec<RawRow>, ImportFi
         if rows.len() >= MAX_IMPORT_ROWS {
             return Err(ImportFileError::TooManyRows);
         }
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
         // Without the mark our own export puts on cells a spreadsheet
         // would run as formulas: what was typed comes back unchanged.
         let cells = columns
@@ -261,6 +262,46 @@ fn csv_rows(text: &str, notes: &mut Vec<String>) -> Result<Vec<RawRow>, ImportFi
         rows.push(raw_row(Location::Line(line), cells));
     }
     Ok(rows)
+}
+
+/// The line of the file a record starts on, as a text editor numbers them
+/// (the header is line 1). The CSV reader's own count is one short on files
+/// with Windows line ends, which is what Excel writes. Records come in
+/// order, so each call counts only the bytes since the last.
+struct LineCounter<'a> {
+    text: &'a [u8],
+    at: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        LineCounter {
+            text: text.as_bytes(),
+            at: 0,
+            line: 1,
+        }
+    }
+
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut byte = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        // After a `\r\n`, the reader's position is the `\n`: the record
+        // itself starts after the line end.
+        while matches!(self.text.get(byte), Some(b'\r' | b'\n')) {
+            byte += 1;
+        }
+        if byte > self.at {
+            let newlines = self.text[self.at..byte]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            self.line += newlines as u64;
+            self.at = byte;
+        }
+        self.line
+    }
 }
 
 fn require_columns(columns: &[Option<Column>]) -> Result<(), ImportFileError> {

@@ -283,6 +283,7 @@ fn problem_text(lang: Lang, problem: Problem) -> String {
         Problem::TooManyNames { limit } => ("problem-too-many-names", Some(limit as u64)),
         Problem::TooLong { limit } => ("problem-too-long", Some(limit as u64)),
         Problem::ControlCharacters => ("problem-control-characters", None),
+        Problem::GivenTwice => ("problem-given-twice", None),
     };
     let args = limit
         .map(|l| vec![("limit", i18n::number(lang, l).into())])

@@ -148,6 +148,7 @@ problem-not-a-whole-number = Enter a whole number.
 problem-too-many-names = At most { $limit } names.
 problem-too-long = At most { $limit } characters.
 problem-control-characters = The text contains characters that are not allowed.
+problem-given-twice = This group is given more than once; give each group once.
 
 ## Errors
 error-heading = Something went wrong

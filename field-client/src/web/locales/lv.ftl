@@ -148,6 +148,7 @@ problem-not-a-whole-number = Ierakstiet veselu skaitli.
 problem-too-many-names = Ne vairāk kā { $limit } nosaukumi.
 problem-too-long = Ne vairāk kā { $limit } rakstzīmes.
 problem-control-characters = Tekstā ir neatļautas rakstzīmes.
+problem-given-twice = Šī grupa norādīta vairāk nekā vienu reizi; norādiet katru grupu vienreiz.
 
 ## Kļūdas
 error-heading = Kaut kas nav izdevies
