@@ -401,7 +401,13 @@ fn run_daemon(data_dir: &Path, store: &Path, web: Option<crate::web::Options>) -
             listener = Some(first_run_setup(bound, data_dir, store).await?);
         }
         let owner = open_owner(store)?;
-        let enrolled = net::enrolment(owner.hold().await?.store())?;
+        let enrolled = {
+            let held = owner.hold().await?;
+            // A store from before names were written this way (an office
+            // device enrolled earlier) writes them so from now on.
+            crate::people::refresh_author(&held)?;
+            net::enrolment(held.store())?
+        };
         if enrolled.is_none() && !serves_app {
             // Nothing to serve and nothing to sync: say how to enrol.
             return Err(net::NetError::NotEnrolled.into());

@@ -15,6 +15,7 @@ pub mod interchange;
 pub mod net;
 pub mod output;
 pub mod owner;
+pub mod people;
 pub mod progress;
 pub mod report;
 pub mod sync_loop;

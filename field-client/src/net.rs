@@ -284,6 +284,8 @@ impl EnrolRequest {
             enrolled_at: Utc::now(),
         };
         keep_enrolment(replica.store(), &enrolment).map_err(ReplicaError::from)?;
+        // The office's device marks the names written with its changes.
+        crate::people::refresh_author(replica)?;
         Ok(enrolment)
     }
 }

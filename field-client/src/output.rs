@@ -80,7 +80,7 @@ pub fn write_details(out: &mut dyn Write, centre: &str, a: &Activity) -> io::Res
         "Recorded by:",
         &format!(
             "{} at {}",
-            a.recorded_by,
+            crate::people::shown(crate::web::i18n::Lang::En, &a.recorded_by),
             a.created_at.format("%Y-%m-%d %H:%M UTC")
         ),
     )?;
@@ -89,7 +89,7 @@ pub fn write_details(out: &mut dyn Write, centre: &str, a: &Activity) -> io::Res
         "Changed by:",
         &format!(
             "{} at {}",
-            a.updated_by,
+            crate::people::shown(crate::web::i18n::Lang::En, &a.updated_by),
             a.updated_at.format("%Y-%m-%d %H:%M UTC")
         ),
     )?;

@@ -250,6 +250,103 @@ async fn enrolling_from_the_settings_page_checks_the_code_first() {
     );
 }
 
+/// The people who record on this computer: named once on the settings page
+/// (the list page asks until then), switched in the header; the one chosen
+/// is written with each change. On the office's device the name is marked
+/// as the office's, shown in the reader's language.
+#[tokio::test]
+async fn the_person_recording_is_written_with_each_change() {
+    let f = Fixture::new();
+    let token = f.token().await;
+    let (_, list) = f.get("/").await;
+    assert!(list.contains("Kas ieraksta šajā datorā?"), "asks: {list}");
+    let saved = f
+        .post(
+            "/settings/people",
+            &[("csrf", &token), ("names", " Anna \n\nJānis\nAnna")],
+        )
+        .await;
+    assert_eq!(location(&saved), "/settings#people");
+    let (_, list) = f.get("/").await;
+    assert!(!list.contains("Kas ieraksta šajā datorā?"), "asked once");
+    assert!(
+        list.contains("<option value=\"Anna\" selected>Anna</option>"),
+        "{list}"
+    );
+    assert!(
+        list.contains("<option value=\"Jānis\">Jānis</option>"),
+        "{list}"
+    );
+
+    let created = f.post("/activities", &seminar(&token, "Seminārs")).await;
+    let path = location(&created)
+        .split('?')
+        .next()
+        .expect("path")
+        .to_owned();
+    let switched = f
+        .post(
+            "/recorder",
+            &[("csrf", &token), ("name", "Jānis"), ("back", &path)],
+        )
+        .await;
+    assert_eq!(location(&switched), path);
+    let (_, form) = f.get(&format!("{path}/edit")).await;
+    let base = field_value(&form, "base").expect("base");
+    let mut fields = seminar(&token, "Seminārs pedagogiem");
+    fields.push(("base", &base));
+    f.post(&path, &fields).await;
+    let a = &f.activities().await[0];
+    assert_eq!(
+        (a.recorded_by.as_str(), a.updated_by.as_str()),
+        ("Anna", "Jānis")
+    );
+
+    // Nobody else can be chosen; a name too long is told.
+    let refused = f
+        .post(
+            "/recorder",
+            &[("csrf", &token), ("name", "Svešais"), ("back", "/")],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let long = "x".repeat(sync_core::limits::MAX_NAME_CHARS + 1);
+    let response = f
+        .post("/settings/people", &[("csrf", &token), ("names", &long)])
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body_text(response).await.contains("ne garāks par"));
+
+    // The office's device: its changes are marked as the office's.
+    {
+        let held = f.owner.hold().await.expect("the store");
+        let office = field_client::net::Enrolment {
+            relay: "127.0.0.1:1".into(),
+            fingerprint: String::new(),
+            office: true,
+            centre: "Birojs".into(),
+            journal: uuid::Uuid::new_v4(),
+            enrolled_at: chrono::Utc::now(),
+        };
+        field_client::net::keep_enrolment(held.store(), &office).expect("kept");
+        field_client::people::refresh_author(&held).expect("author");
+    }
+    let mut fields = seminar(&token, "Labots birojā");
+    let (_, form) = f.get(&format!("{path}/edit")).await;
+    let base = field_value(&form, "base").expect("base");
+    fields.push(("base", &base));
+    f.post(&path, &fields).await;
+    let (_, page) = f.get(&path).await;
+    assert!(page.contains("Jānis (birojs)"), "{page}");
+    let request = Request::get(path.as_str())
+        .header(header::HOST, ADDR)
+        .header(header::COOKIE, "lang=en")
+        .body(Body::empty())
+        .expect("request");
+    let page = body_text(f.send(request).await).await;
+    assert!(page.contains("Jānis (office)"), "{page}");
+}
+
 /// A form opened before the app restarted carries the old run's token: it
 /// is not saved, but shown again with what was typed, a fresh token and one
 /// line saying why; saving that saves it. Nothing else gets this far.

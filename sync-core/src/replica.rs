@@ -162,6 +162,10 @@ pub struct Replica {
     loaded: BTreeMap<JournalId, Loaded>,
 }
 
+/// Settings key of the name written with this device's changes (see
+/// [`Replica::recording_as`]).
+const RECORDING_AS_KEY: &str = "recording_as";
+
 impl Replica {
     /// Creates a new store with an empty journal for `centre`.
     pub fn create(path: &Path, new: NewStore<'_>) -> Result<Replica, ReplicaError> {
@@ -255,8 +259,9 @@ impl Replica {
             self.settled(home)?;
         }
         let tip = self.tip(home)?;
+        let author = self.recording_as()?;
         let stamp = Stamp {
-            author: self.store.device_name(),
+            author: &author,
             now,
         };
         let actor = self.store.device_id().actor();
@@ -350,8 +355,9 @@ impl Replica {
             return Ok(outcome);
         }
         let tip = self.tip(home)?;
+        let author = self.recording_as()?;
         let stamp = Stamp {
-            author: self.store.device_name(),
+            author: &author,
             now,
         };
         let actor = self.store.device_id().actor();
@@ -404,6 +410,24 @@ impl Replica {
         })?;
         outcome.added = ids.len();
         Ok(outcome)
+    }
+
+    /// The name written with this device's changes (`recorded_by`,
+    /// `updated_by`, the history): whom the program said is recording on
+    /// this computer now ([`Replica::set_recording_as`]), else the device's
+    /// name. Read from the store at every write, so a command run beside
+    /// the app writes the same name.
+    pub fn recording_as(&self) -> Result<String, ReplicaError> {
+        let chosen: Option<String> = self.store.setting(RECORDING_AS_KEY)?;
+        Ok(chosen
+            .filter(|name| !name.trim().is_empty())
+            .unwrap_or_else(|| self.store.device_name().to_owned()))
+    }
+
+    /// Sets (durably) the name written with this device's changes from now
+    /// on; `None` goes back to the device's name.
+    pub fn set_recording_as(&self, name: Option<&str>) -> Result<(), ReplicaError> {
+        Ok(self.store.set_setting(RECORDING_AS_KEY, &name)?)
     }
 
     /// An activity from the home journal or any other loaded journal.
@@ -547,7 +571,7 @@ impl Replica {
         now: DateTime<Utc>,
         edit: impl FnOnce(&mut Journal, Stamp<'_>) -> Result<Vec<Change>, ReplicaError>,
     ) -> Result<bool, ReplicaError> {
-        let author = self.store.device_name().to_owned();
+        let author = self.recording_as()?;
         let stamp = Stamp {
             author: &author,
             now,

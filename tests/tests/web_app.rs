@@ -462,10 +462,32 @@ async fn set_up_offline_then_enrol(engine: Engine) {
         .click("form[action='/setup/offline'] button[type=submit]")
         .await;
     browser.wait_for_text(".brand .centre", "Ludzas KRC").await;
+    // The app asks who records here; the one chosen in the header is
+    // written with the record.
+    browser
+        .wait_for_text(".notice", "Kas ieraksta šajā datorā?")
+        .await;
+    browser.click(".notice a").await;
+    browser.fill("#names", "Anna Bērziņa\nJānis Ozoliņš").await;
+    browser
+        .click("form[action='/settings/people'] button[type=submit]")
+        .await;
+    browser.wait_for_text("form.recorder", "Ieraksta").await;
+    browser
+        .find("#recorder")
+        .await
+        .select_by_value("Jānis Ozoliņš")
+        .await
+        .expect("choose");
+    browser.click("form.recorder button[type=submit]").await;
+    look(&mut browser, "people").await;
     browser.goto(&app.at("/new")).await;
     fill_seminar(&browser).await;
     browser.click("#activity-form button[type=submit]").await;
     browser.wait_for_text(".flash", "Saglabāts").await;
+    browser
+        .wait_for_text("main", "Ierakstīja Jānis Ozoliņš")
+        .await;
     // Enrol from the settings page: the seminar reaches the office server.
     browser.goto(&app.at("/settings")).await;
     browser.fill("#code", &code).await;

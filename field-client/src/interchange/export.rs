@@ -80,10 +80,10 @@ pub(crate) fn csv_record(lang: Lang, centre: &str, a: &Activity) -> Vec<String> 
         a.counts.total().to_string(),
         a.description.clone(),
         a.notes.clone(),
-        a.recorded_by.clone(),
+        crate::people::shown(lang, &a.recorded_by),
         a.created_at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        a.updated_by.clone(),
+        crate::people::shown(lang, &a.updated_by),
         a.updated_at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         t(lang, if a.deleted { "file-yes" } else { "file-no" }),

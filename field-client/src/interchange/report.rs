@@ -243,7 +243,7 @@ fn activity_cells(lang: Lang, centre: &str, a: &Activity) -> Vec<Cell> {
         Cell::Number(a.counts.total() as f64),
         Cell::Text(a.description.clone()),
         Cell::Text(a.notes.clone()),
-        Cell::Text(a.recorded_by.clone()),
+        Cell::Text(crate::people::shown(lang, &a.recorded_by)),
     ]);
     cells
 }

@@ -133,6 +133,7 @@ fn setup_response(setup: &Setup, lang: Lang, status: StatusCode, typed: &Typed) 
         csrf: setup.csrf_token(),
         here: "/",
         menu: false,
+        people: None,
     };
     let title = t(lang, "setup-heading");
     let content = setup_markup(lang, setup.csrf_token(), typed);
@@ -382,6 +383,36 @@ async fn settings_response(
     status: StatusCode,
     (code, problem): (&str, Option<&str>),
 ) -> Reply {
+    let again = SentAgain {
+        code,
+        code_problem: problem,
+        names: None,
+    };
+    settings_with(app, lang, uri, status, again).await
+}
+
+/// What one of the settings page's forms was sent with, shown again with its
+/// problem.
+#[derive(Clone, Copy, Debug, Default)]
+struct SentAgain<'a> {
+    code: &'a str,
+    code_problem: Option<&'a str>,
+    /// The names as typed, and their problem.
+    names: Option<(&'a str, &'a str)>,
+}
+
+async fn settings_with(
+    app: &App,
+    lang: Lang,
+    uri: &Uri,
+    status: StatusCode,
+    again: SentAgain<'_>,
+) -> Reply {
+    let SentAgain {
+        code,
+        code_problem: problem,
+        names: people_problem,
+    } = again;
     let (facts, _) = facts_and_activities(app).await.map_err(fail(lang))?;
     let (device_name, enrolment) = app
         .read(|view| {
@@ -396,6 +427,7 @@ async fn settings_response(
             dt { (t(lang, "setup-centre")) } dd { (facts.centre) }
             dt { (t(lang, "setup-device-name")) } dd { (device_name) }
         }
+        (people_form(lang, app.csrf_token(), &facts.people, people_problem))
         @match &enrolment {
             Some(enrolment) => p {
                 (i18n::text(lang, "settings-enrolled", &[
@@ -472,4 +504,101 @@ async fn enrol_running(app: &App, code: &str) -> Result<(), EnrolFailure> {
     // The background sync starts now, not at its next look.
     owner.note_local_change();
     Ok(())
+}
+
+/// The people who record on this computer: one name per line; the first
+/// time the app asks, the list is empty.
+fn people_form(
+    lang: Lang,
+    csrf: &str,
+    people: &crate::people::People,
+    problem: Option<(&str, &str)>,
+) -> Markup {
+    let typed = problem.map_or_else(|| people.names.join("\n"), |(typed, _)| typed.to_owned());
+    html! {
+        section.setup #people {
+            h2 { (t(lang, "people-heading")) }
+            p { (t(lang, "people-hint")) }
+            form method="post" action="/settings/people" {
+                input type="hidden" name=(CSRF_FIELD) value=(csrf);
+                div.field {
+                    label for="names" { (t(lang, "people-names")) }
+                    textarea #names name="names" rows="4"
+                        aria-invalid=[problem.map(|_| "true")] { (typed) }
+                    @if let Some((_, words)) = problem {
+                        p.error role="alert" { (words) }
+                    }
+                }
+                button.button type="submit" { (t(lang, "people-save")) }
+            }
+        }
+    }
+}
+
+/// Keeps the names of the people who record on this computer.
+pub(super) async fn save_people(
+    State(app): State<App>,
+    UiLang(lang): UiLang,
+    uri: Uri,
+    body: Bytes,
+) -> Reply {
+    let data = super::routes::posted(&app, lang, &body)?;
+    let typed = data.get("names").unwrap_or("").to_owned();
+    let names = typed.clone();
+    let saved = app
+        .with_store(move |replica| Ok(crate::people::save_names(replica, &names)))
+        .await
+        .map_err(fail(lang))?;
+    match saved {
+        Ok(_) => Ok(Redirect::to("/settings#people").into_response()),
+        Err(crate::people::PeopleError::Store(e)) => Err(Failure(lang, e.into())),
+        Err(e) => {
+            let words = people_problem(lang, &e);
+            let again = SentAgain {
+                names: Some((&typed, &words)),
+                ..SentAgain::default()
+            };
+            settings_with(&app, lang, &uri, StatusCode::UNPROCESSABLE_ENTITY, again).await
+        }
+    }
+}
+
+fn people_problem(lang: Lang, e: &crate::people::PeopleError) -> String {
+    match e {
+        crate::people::PeopleError::NameTooLong => i18n::text(
+            lang,
+            "people-name-too-long",
+            &[("limit", MAX_NAME_CHARS.into())],
+        ),
+        crate::people::PeopleError::TooMany => i18n::text(
+            lang,
+            "people-too-many",
+            &[("limit", crate::people::MAX_PEOPLE.into())],
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The header's switch: `name` records from now on; back to the same page.
+pub(super) async fn switch_recorder(
+    State(app): State<App>,
+    UiLang(lang): UiLang,
+    body: Bytes,
+) -> Reply {
+    let data = super::routes::posted(&app, lang, &body)?;
+    let name = data.get("name").unwrap_or("").to_owned();
+    let back = data
+        .get("back")
+        .filter(|b| b.starts_with('/') && !b.starts_with("//"))
+        .unwrap_or("/")
+        .to_owned();
+    let switched = app
+        .with_store(move |replica| Ok(crate::people::switch_to(replica, &name)))
+        .await
+        .map_err(fail(lang))?;
+    match switched {
+        Ok(()) => Ok(Redirect::to(&back).into_response()),
+        Err(crate::people::PeopleError::Store(e)) => Err(Failure(lang, e.into())),
+        Err(_) => Err(Failure(lang, WebError::BadForm)),
+    }
 }

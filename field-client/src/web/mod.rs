@@ -175,6 +175,16 @@ impl App {
         blocking(move || f(&held.list_view())).await
     }
 
+    /// Runs `f` on the store for a setting (no activity changes, so nothing
+    /// for the sync to send), off the async threads.
+    async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Replica) -> Result<T, ReplicaError> + Send + 'static,
+    ) -> Result<T, WebError> {
+        let mut held = self.inner.owner.hold().await?;
+        blocking(move || f(&mut held)).await
+    }
+
     /// Runs `f` on the loaded journals, off the async threads; `f`'s writes
     /// are durable when it returns.
     async fn with_journal<T: Send + 'static>(

@@ -24,6 +24,8 @@ pub(super) struct Chrome<'a> {
     pub(super) here: &'a str,
     /// The app's menu (not on the first-run setup page, where it leads nowhere).
     pub(super) menu: bool,
+    /// Who records on this computer: the header switches between them.
+    pub(super) people: Option<&'a crate::people::People>,
 }
 
 pub(super) fn layout(chrome: &Chrome<'_>, title: &str, content: Markup) -> Markup {
@@ -54,12 +56,34 @@ pub(super) fn layout(chrome: &Chrome<'_>, title: &str, content: Markup) -> Marku
                         a href="/settings" { (t(lang, "nav-settings")) }
                         a.button.primary href="/new" { (t(lang, "nav-new")) }
                     } }
+                    @if let Some(people) = chrome.people.filter(|p| !p.names.is_empty()) {
+                        (recorder_switch(chrome, people))
+                    }
                     (language_switch(chrome))
                 }
                 @if !chrome.status.is_empty() { (status_panel(lang, chrome.status)) }
                 main #main { (content) }
                 footer { p { (t(lang, "footer-local")) } }
             }
+        }
+    }
+}
+
+/// Who is recording now, and a quick switch to another of this computer's
+/// people (their name is written with what they record).
+fn recorder_switch(chrome: &Chrome<'_>, people: &crate::people::People) -> Markup {
+    let lang = chrome.lang;
+    html! {
+        form.recorder method="post" action="/recorder" {
+            input type="hidden" name=(CSRF_FIELD) value=(chrome.csrf);
+            input type="hidden" name="back" value=(chrome.here);
+            label for="recorder" { (t(lang, "people-recording")) }
+            select #recorder name="name" {
+                @for name in &people.names {
+                    option value=(name) selected[people.current.as_deref() == Some(name.as_str())] { (name) }
+                }
+            }
+            button.link type="submit" { (t(lang, "people-switch")) }
         }
     }
 }
@@ -389,7 +413,7 @@ fn conflict_box(lang: Lang, conflict: &Conflict) -> Markup {
     html! {
         section.conflict role="alert" aria-labelledby="conflict-heading" {
             h2 #conflict-heading { (t(lang, "conflict-heading")) }
-            p { (i18n::text(lang, "conflict-by", &[("who", conflict.by.clone().into()), ("when", i18n::moment(lang, conflict.at).into())])) }
+            p { (i18n::text(lang, "conflict-by", &[("who", crate::people::shown(lang, &conflict.by).into()), ("when", i18n::moment(lang, conflict.at).into())])) }
             ul {
                 @for (field, before, after) in &conflict.changes {
                     li { (i18n::text(lang, "conflict-change", &[("field", field.clone().into()), ("before", before.clone().into()), ("after", after.clone().into())])) }
@@ -584,9 +608,9 @@ pub(super) fn detail(
             dt { (t(lang, "field-notes")) } dd.text { (or_none(&a.notes)) }
         }
         p.meta {
-            (i18n::text(lang, "detail-recorded", &[("who", a.recorded_by.clone().into()), ("when", i18n::moment(lang, a.created_at).into())]))
+            (i18n::text(lang, "detail-recorded", &[("who", crate::people::shown(lang, &a.recorded_by).into()), ("when", i18n::moment(lang, a.created_at).into())]))
             " "
-            (i18n::text(lang, "detail-updated", &[("who", a.updated_by.clone().into()), ("when", i18n::moment(lang, a.updated_at).into())]))
+            (i18n::text(lang, "detail-updated", &[("who", crate::people::shown(lang, &a.updated_by).into()), ("when", i18n::moment(lang, a.updated_at).into())]))
         }
         div.actions {
             @if a.deleted {
@@ -623,7 +647,7 @@ pub(super) fn history(lang: Lang, a: &Activity, entries: &[sync_core::HistoryEnt
 }
 
 fn history_lines(lang: Lang, entry: &sync_core::HistoryEntry) -> Vec<String> {
-    let who = || entry.by.clone().into();
+    let who = || crate::people::shown(lang, &entry.by).into();
     let when = || i18n::moment(lang, entry.at).into();
     if entry.created {
         return vec![i18n::text(

@@ -46,6 +46,8 @@ pub fn router(app: App) -> Router {
         .route("/health", get(super::health::health_page))
         .route("/settings", get(super::enrol::settings_page))
         .route("/settings/enrol", post(super::enrol::settings_enrol))
+        .route("/settings/people", post(super::enrol::save_people))
+        .route("/recorder", post(super::enrol::switch_recorder))
         .route("/reports/{file}", get(reports::report_file))
         .route("/assets/app.css", get(assets::css))
         .route("/assets/app.js", get(assets::js))
@@ -124,6 +126,7 @@ impl IntoResponse for Failure {
             csrf: "",
             here: "/",
             menu: true,
+            people: None,
         };
         let title = i18n::text(lang, "error-heading", &[]);
         (
@@ -159,6 +162,7 @@ pub(super) fn page(
         csrf: app.csrf_token(),
         here,
         menu: true,
+        people: Some(&facts.people),
     };
     pages::layout(&chrome, title, content)
 }
@@ -216,15 +220,14 @@ async fn list(
         flash: list_flash(lang, &query, &activities, app.csrf_token()),
     };
     let title = i18n::text(lang, "list-heading", &[]);
-    Ok(page(
-        &app,
-        lang,
-        &facts,
-        &uri,
-        &title,
-        pages::list(lang, &list_page),
-    )
-    .into_response())
+    let content = maud::html! {
+        // Asked until this computer's people are named (settings).
+        @if facts.people.names.is_empty() {
+            p.notice { a href="/settings#people" { (i18n::t(lang, "people-ask")) } }
+        }
+        (pages::list(lang, &list_page))
+    };
+    Ok(page(&app, lang, &facts, &uri, &title, content).into_response())
 }
 
 /// "… was deleted. Undo" after a delete; what happens next after an

@@ -7,6 +7,7 @@ use sync_core::ReplicaError;
 use super::i18n::{self, Lang};
 use crate::budget::{self, BudgetState, Bytes, DataPlan};
 use crate::net::{self, SyncStatus};
+use crate::people::People;
 
 /// What the status line is made of, read from the store.
 #[derive(Debug)]
@@ -19,6 +20,8 @@ pub(super) struct SyncFacts {
     pub(super) waiting: u64,
     pub(super) sync: SyncStatus,
     pub(super) data: BudgetState,
+    /// Who records on this computer (the header's switch).
+    pub(super) people: People,
 }
 
 impl SyncFacts {
@@ -37,6 +40,7 @@ impl SyncFacts {
             waiting,
             sync: net::sync_status(store)?,
             data: budget::state(store, Local::now())?,
+            people: crate::people::load(store)?,
         })
     }
 

@@ -327,3 +327,16 @@ file-total-row = TOTAL
 file-municipality-row = Municipality: { $name }
 sheet-report = Report
 sheet-activities = Activities
+
+## Who records on this computer (people.rs)
+author-office = office
+author-office-person = { $name } (office)
+people-recording = Recording
+people-switch = Switch
+people-heading = Who records on this computer
+people-hint = One person's name per line. Each record and correction is marked with the name of the person chosen at the top of the page, instead of the computer's name.
+people-names = Names
+people-save = Save the names
+people-name-too-long = A name may be at most { $limit } characters long.
+people-too-many = At most { $limit } names can be kept on one computer.
+people-ask = Who records on this computer? Enter the names in the settings, so that each record shows who made it.

@@ -327,3 +327,16 @@ file-total-row = KOPĀ
 file-municipality-row = Novads: { $name }
 sheet-report = Pārskats
 sheet-activities = Aktivitātes
+
+## Who records on this computer (people.rs)
+author-office = birojs
+author-office-person = { $name } (birojs)
+people-recording = Ieraksta
+people-switch = Mainīt
+people-heading = Kas ieraksta šajā datorā
+people-hint = Katra cilvēka vārds savā rindā. Pie katra ieraksta un labojuma tiks rakstīts tā cilvēka vārds, kurš tobrīd ir izvēlēts lapas augšā, nevis datora nosaukums.
+people-names = Vārdi
+people-save = Saglabāt vārdus
+people-name-too-long = Vārds var būt ne garāks par { $limit } rakstzīmēm.
+people-too-many = Vienā datorā var saglabāt ne vairāk kā { $limit } vārdus.
+people-ask = Kas ieraksta šajā datorā? Ierakstiet vārdus iestatījumos, lai pie katra ieraksta būtu redzams, kurš to ierakstīja.
