@@ -680,11 +680,14 @@ fn latvian_numbers_dates_and_plurals() {
             &[("count", n.into()), ("n", i18n::number(lang, n).into())],
         )
     };
-    assert_eq!(waiting(Lv, 1), "1 aktivitāte gaida nosūtīšanu.");
-    assert_eq!(waiting(Lv, 21), "21 aktivitāte gaida nosūtīšanu.");
-    assert_eq!(waiting(Lv, 3), "3 aktivitātes gaida nosūtīšanu.");
-    assert_eq!(waiting(Lv, 11), "11 aktivitātes gaida nosūtīšanu.");
-    assert_eq!(waiting(En, 3), "3 activities are waiting to be sent.");
+    assert_eq!(waiting(Lv, 1), "Izmaiņas 1 aktivitātē gaida nosūtīšanu.");
+    assert_eq!(waiting(Lv, 21), "Izmaiņas 21 aktivitātē gaida nosūtīšanu.");
+    assert_eq!(waiting(Lv, 3), "Izmaiņas 3 aktivitātēs gaida nosūtīšanu.");
+    assert_eq!(waiting(Lv, 11), "Izmaiņas 11 aktivitātēs gaida nosūtīšanu.");
+    assert_eq!(
+        waiting(En, 3),
+        "Changes to 3 activities are waiting to be sent."
+    );
 }
 
 #[tokio::test]

@@ -659,7 +659,7 @@ async fn the_status_says_everything_is_sent_once_the_office_server_is_back_and_o
     browser.wait_for_text(".flash", "Saglabāts").await;
     let activity = current_path(&browser).await;
     browser
-        .wait_for_text("#status", "1 aktivitāte gaida nosūtīšanu.")
+        .wait_for_text("#status", "Izmaiņas 1 aktivitātē gaida nosūtīšanu.")
         .await;
     look(&mut browser, "waiting-to-be-sent").await;
 

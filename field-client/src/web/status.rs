@@ -65,22 +65,46 @@ impl SyncFacts {
         if self.sync.relay_unavailable {
             out.push(i18n::text(lang, "status-office-disk-full", &[]));
         }
-        out.push(match self.sync.last_success {
-            Some(at) => i18n::text(
+        out.extend(self.connection_sentences(lang, now));
+        out.extend(self.data_sentence(lang));
+        out
+    }
+
+    /// When it last sent and whether it is offline, in one sentence when
+    /// both ("last sent just now" beside "no connection" read as a
+    /// contradiction); on the office's device, when the centres' records
+    /// last came and where each centre's is.
+    fn connection_sentences(&self, lang: Lang, now: DateTime<Utc>) -> Vec<String> {
+        let ago = |at| i18n::ago(lang, at, now);
+        let since = |at| since_text(lang, at, now);
+        let mut out = match (self.sync.last_success, self.sync.offline_since) {
+            (Some(at), Some(off)) => vec![i18n::text(
+                lang,
+                "status-offline-last-sent",
+                &[("since", since(off).into()), ("ago", ago(at).into())],
+            )],
+            (None, Some(off)) => vec![
+                i18n::t(lang, "status-never-sent"),
+                i18n::text(
+                    lang,
+                    "status-offline-since",
+                    &[("since", since(off).into())],
+                ),
+            ],
+            (Some(at), None) => vec![i18n::text(
                 lang,
                 "status-last-sent",
-                &[("ago", i18n::ago(lang, at, now).into())],
-            ),
-            None => i18n::text(lang, "status-never-sent", &[]),
-        });
-        if let Some(since) = self.sync.offline_since {
+                &[("ago", ago(at).into())],
+            )],
+            (None, None) => vec![i18n::t(lang, "status-never-sent")],
+        };
+        if let (true, Some(at)) = (self.office, self.sync.last_success) {
             out.push(i18n::text(
                 lang,
-                "status-offline-since",
-                &[("since", since_text(lang, since, now).into())],
+                "status-office-received",
+                &[("ago", ago(at).into())],
             ));
         }
-        out.extend(self.data_sentence(lang));
         out
     }
 
@@ -121,5 +145,68 @@ fn bytes(lang: Lang, n: u64) -> String {
     match lang {
         Lang::Lv => text.replace('.', ","),
         Lang::En => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    fn facts(office: bool, sync: SyncStatus) -> SyncFacts {
+        SyncFacts {
+            centre: "Ludzas KRC".into(),
+            enrolled: true,
+            office,
+            waiting: 0,
+            sync,
+            data: BudgetState {
+                plan: DataPlan::default(),
+                month: "2026-12".into(),
+                used: 0,
+                stopped: false,
+            },
+            people: crate::people::People::default(),
+        }
+    }
+
+    #[test]
+    fn offline_after_a_recent_send_is_one_sentence_not_a_contradiction() {
+        let now = Utc::now();
+        let sync = SyncStatus {
+            last_success: Some(now - TimeDelta::minutes(3)),
+            offline_since: Some(now - TimeDelta::minutes(1)),
+            ..SyncStatus::default()
+        };
+        let said = facts(false, sync).sentences(Lang::Lv, now);
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(
+            said[1].starts_with("Nav savienojuma ar biroja serveri kopš "),
+            "{said:?}"
+        );
+        assert!(
+            said[1].contains("; pēdējoreiz nosūtīts pirms 3 minūtēm."),
+            "{said:?}"
+        );
+    }
+
+    #[test]
+    fn the_office_is_told_when_the_centres_records_came_and_where_to_look() {
+        let now = Utc::now();
+        let sync = SyncStatus {
+            last_success: Some(now - TimeDelta::minutes(2)),
+            ..SyncStatus::default()
+        };
+        let said = facts(true, sync.clone()).sentences(Lang::En, now);
+        assert!(
+            said.iter()
+                .any(|s| s.starts_with("Centres' records received 2 minutes ago")),
+            "{said:?}"
+        );
+        let centre = facts(false, sync).sentences(Lang::En, now);
+        assert!(
+            !centre.iter().any(|s| s.contains("Centres' records")),
+            "{centre:?}"
+        );
     }
 }

@@ -12,12 +12,14 @@ footer-local = Everything is saved on this computer first, and sent to the offic
 status-heading = Sending to the office
 status-all-sent = Everything is sent.
 status-waiting = { $count ->
-    [one] { $n } activity is waiting to be sent.
-   *[other] { $n } activities are waiting to be sent.
+    [one] Changes to { $n } activity are waiting to be sent.
+   *[other] Changes to { $n } activities are waiting to be sent.
 }
 status-last-sent = Last sent { $ago }.
 status-never-sent = Nothing has been sent yet.
 status-offline-since = No connection to the office server since { $since }.
+status-offline-last-sent = No connection to the office server since { $since }; last sent { $ago }.
+status-office-received = Centres' records received { $ago }; each centre's last sync is on the "Sync health" page.
 status-not-enrolled = This computer is not connected to the office yet: records are saved here and will be sent once it is.
 status-revoked = The office revoked this computer: sending has stopped. Everything recorded here stays on this computer; contact the office.
 status-office-disk-full = The office server's disk is full: records are kept on this computer and will be sent later, by themselves.

@@ -12,12 +12,14 @@ footer-local = Viss vispirms tiek saglabāts šajā datorā un nosūtīts uz bir
 status-heading = Sūtīšana uz biroju
 status-all-sent = Viss ir nosūtīts.
 status-waiting = { $count ->
-    [one] { $n } aktivitāte gaida nosūtīšanu.
-   *[other] { $n } aktivitātes gaida nosūtīšanu.
+    [one] Izmaiņas { $n } aktivitātē gaida nosūtīšanu.
+   *[other] Izmaiņas { $n } aktivitātēs gaida nosūtīšanu.
 }
 status-last-sent = Pēdējoreiz nosūtīts { $ago }.
 status-never-sent = Vēl nekas nav nosūtīts.
 status-offline-since = Nav savienojuma ar biroja serveri kopš { $since }.
+status-offline-last-sent = Nav savienojuma ar biroja serveri kopš { $since }; pēdējoreiz nosūtīts { $ago }.
+status-office-received = Centru ieraksti saņemti { $ago }; katra centra pēdējo sūtīšanu rāda lapa „Sinhronizācija”.
 status-not-enrolled = Šis dators vēl nav pievienots birojam: ieraksti tiek saglabāti šeit un tiks nosūtīti, kad tas būs pievienots.
 status-revoked = Birojs ir atsaucis šī datora piekļuvi: sūtīšana ir apturēta. Viss šeit ierakstītais paliek šajā datorā; sazinieties ar biroju.
 status-office-disk-full = Biroja servera disks ir pilns: ieraksti glabājas šajā datorā un tiks nosūtīti vēlāk paši.
