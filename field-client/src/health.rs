@@ -59,12 +59,24 @@ pub enum Silence {
     Silent { days: i64 },
     /// No device of the centre ever synced successfully.
     NeverSynced,
-    /// The office's own journal: not watched.
+    /// The office's own journal: not watched (not listed among the centres).
     Office,
+    /// No device of the centre is enrolled (or all were revoked): the office
+    /// has to make it an enrolment code.
+    NoDevice,
 }
 
 impl Silence {
+    /// Needs the office's attention (listed first, highlighted).
     pub fn is_warning(self) -> bool {
+        matches!(
+            self,
+            Silence::Silent { .. } | Silence::NeverSynced | Silence::NoDevice
+        )
+    }
+
+    /// A centre whose computer went quiet (not one that has none yet).
+    pub fn is_silent(self) -> bool {
         matches!(self, Silence::Silent { .. } | Silence::NeverSynced)
     }
 }
@@ -94,6 +106,7 @@ pub fn by_centre(
     let mut rows: Vec<CentreHealth> = journals
         .iter()
         .map(|info| centre_row(info, health, now, silent_days))
+        .filter(|row| row.silence != Silence::Office)
         .collect();
     rows.sort_by(|a, b| {
         (!a.silence.is_warning(), &a.centre).cmp(&(!b.silence.is_warning(), &b.centre))
@@ -123,6 +136,8 @@ fn centre_row(
     let unsent = (!said.is_empty()).then(|| said.iter().sum());
     let silence = if devices.iter().any(|d| d.role == Role::Office) {
         Silence::Office
+    } else if devices.iter().all(|d| d.revoked) {
+        Silence::NoDevice
     } else {
         silence(last_synced, now, silent_days)
     };
@@ -232,12 +247,12 @@ mod tests {
             [
                 ("Balvu KRC", Silence::Silent { days: 16 }, Some(3)),
                 ("Dagdas KRC", Silence::NeverSynced, Some(4)),
-                ("Viļānu KRC", Silence::NeverSynced, None),
-                ("Birojs", Silence::Office, Some(5)),
+                ("Viļānu KRC", Silence::NoDevice, None),
                 ("Ludzas KRC", Silence::Fine, Some(3)),
-            ]
+            ],
+            "the office is not among the centres; a centre without a device says so"
         );
-        let ludza = &rows[4];
+        let ludza = &rows[3];
         assert_eq!(ludza.last_synced, Some(at(19)));
         let names: Vec<&str> = ludza.devices.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["dators 1", "dators 2"]);

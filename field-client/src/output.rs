@@ -300,6 +300,9 @@ pub fn health_table(
             Silence::Silent { days } => format!("SILENT for {days} days"),
             Silence::NeverSynced => "SILENT: never synced".to_owned(),
             Silence::Office => "office".to_owned(),
+            Silence::NoDevice => {
+                "NO DEVICE: make it an enrolment code (relay enrol-code --centre ID)".to_owned()
+            }
         };
         writeln!(
             out,

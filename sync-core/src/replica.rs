@@ -418,8 +418,10 @@ impl Replica {
     /// name. Read from the store at every write, so a command run beside
     /// the app writes the same name.
     pub fn recording_as(&self) -> Result<String, ReplicaError> {
-        let chosen: Option<String> = self.store.setting(RECORDING_AS_KEY)?;
+        // Kept as JSON: a name, or `null` once set back to the device's.
+        let chosen: Option<Option<String>> = self.store.setting(RECORDING_AS_KEY)?;
         Ok(chosen
+            .flatten()
             .filter(|name| !name.trim().is_empty())
             .unwrap_or_else(|| self.store.device_name().to_owned()))
     }

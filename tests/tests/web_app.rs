@@ -915,6 +915,32 @@ async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_reco
             .await;
     }
     look(&mut browser, "sync-health").await;
+    // The office's own journal is not among the centres.
+    let listed = text_of(&browser, "table.health tbody").await;
+    assert!(!listed.contains("Centrālais birojs"), "{listed}");
+    // On a phone the table fits the page (its cells wrap).
+    browser.resize(400, 844).await;
+    let wide = browser
+        .client()
+        .execute("return document.documentElement.scrollWidth;", Vec::new())
+        .await
+        .expect("width");
+    let widest = browser
+        .client()
+        .execute(
+            "return Array.from(document.querySelectorAll('body *'))
+                .filter(e => e.getBoundingClientRect().right > 401)
+                .slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));",
+            Vec::new(),
+        )
+        .await
+        .expect("widest");
+    assert!(
+        wide.as_u64().is_some_and(|w| w <= 400),
+        "the page is {wide} px wide at 400: {widest}"
+    );
+    look(&mut browser, "sync-health-phone").await;
+    browser.resize(1280, 800).await;
     erase_from_the_app(&mut browser, &app, &relay, &centres[0]).await;
     browser.close().await;
 

@@ -51,7 +51,11 @@ pub(super) async fn health_page(State(app): State<App>, UiLang(lang): UiLang, ur
 }
 
 fn summary(lang: Lang, report: &SyncHealth, rows: &[CentreHealth], silent_days: u32) -> Markup {
-    let silent = rows.iter().filter(|r| r.silence.is_warning()).count() as u64;
+    let silent = rows.iter().filter(|r| r.silence.is_silent()).count() as u64;
+    let without = rows
+        .iter()
+        .filter(|r| r.silence == Silence::NoDevice)
+        .count() as u64;
     html! {
         p.meta {
             (i18n::text(lang, "health-as-of", &[
@@ -63,7 +67,13 @@ fn summary(lang: Lang, report: &SyncHealth, rows: &[CentreHealth], silent_days: 
             p.headline.warning role="alert" {
                 (i18n::text(lang, "health-silent-count", &[("count", silent.into())]))
             }
-        } @else {
+        }
+        @if without > 0 {
+            p.headline.warning {
+                (i18n::text(lang, "health-no-device-count", &[("count", without.into())]))
+            }
+        }
+        @if silent == 0 && without == 0 {
             p.headline { (t(lang, "health-all-fine")) }
         }
     }
@@ -85,9 +95,14 @@ fn table(lang: Lang, rows: &[CentreHealth], now: DateTime<Utc>) -> Markup {
                     @for row in rows {
                         tr.centre.silent[row.silence.is_warning()] data-centre=(row.centre) {
                             th scope="row" { (row.centre) }
-                            td { (when(lang, row.last_synced, now)) }
-                            td.num { (unsent(lang, row.unsent)) }
-                            td.state { (state(lang, row.silence)) }
+                            td data-label=(t(lang, "health-last-sync")) { (when(lang, row.last_synced, now)) }
+                            td.num data-label=(t(lang, "health-unsent")) { (unsent(lang, row.unsent)) }
+                            td.state data-label=(t(lang, "health-state")) {
+                                (state(lang, row.silence))
+                                @if row.silence == Silence::NoDevice {
+                                    " " code { "relay enrol-code --centre " (row.journal) }
+                                }
+                            }
                         }
                         @for device in &row.devices {
                             (device_row(lang, device, now))
@@ -103,8 +118,8 @@ fn device_row(lang: Lang, d: &DeviceHealth, now: DateTime<Utc>) -> Markup {
     html! {
         tr.device {
             td { span.device-name { (d.name) } @if d.revoked { " (" (t(lang, "health-revoked")) ")" } }
-            td { (when(lang, d.last_synced, now)) }
-            td.num { (unsent(lang, d.unsent.map(u64::from))) }
+            td data-label=(t(lang, "health-last-sync")) { (when(lang, d.last_synced, now)) }
+            td.num data-label=(t(lang, "health-unsent")) { (unsent(lang, d.unsent.map(u64::from))) }
             td.meta {
                 @if let Some(contact) = d.last_contact {
                     (i18n::text(lang, "health-last-contact", &[("ago", i18n::ago(lang, contact, now).into())]))
@@ -137,5 +152,6 @@ fn state(lang: Lang, silence: Silence) -> String {
         ),
         Silence::NeverSynced => t(lang, "health-never-synced"),
         Silence::Office => t(lang, "health-office"),
+        Silence::NoDevice => t(lang, "health-no-device"),
     }
 }

@@ -267,6 +267,11 @@ health-silent-days = { $count ->
 }
 health-never-synced = Silent: has never synced
 health-office = Central office
+health-no-device = No computer enrolled yet: make the centre an enrolment code on the server:
+health-no-device-count = { $count ->
+    [one] { $count } centre has no computer enrolled yet: it needs an enrolment code.
+   *[other] { $count } centres have no computer enrolled yet: they need enrolment codes.
+}
 
 filter-municipality = Municipality
 filter-municipality-all = All municipalities

@@ -267,6 +267,11 @@ health-silent-days = { $count ->
 }
 health-never-synced = Klusē: nekad nav sinhronizējies
 health-office = Centrālais birojs
+health-no-device = Nav pievienota neviena datora: izveidojiet centram pievienošanās kodu serverī:
+health-no-device-count = { $count ->
+    [one] { $count } centram vēl nav pievienota neviena datora: tam vajag pievienošanās kodu.
+   *[other] { $count } centriem vēl nav pievienota neviena datora: tiem vajag pievienošanās kodus.
+}
 
 filter-municipality = Novads
 filter-municipality-all = Visi novadi
