@@ -238,6 +238,8 @@ async fn volunteer_flow(engine: Engine) {
         .await
         .expect("value");
     assert_eq!(kept.as_deref(), Some("Nedrīkst pazust"));
+    // The first field to correct has the focus.
+    assert_eq!(focused(&browser).await, "title");
     look(&mut browser, "form-with-errors").await;
 
     // Record it properly; the total adds up as counts are typed.
@@ -274,8 +276,23 @@ async fn volunteer_flow(engine: Engine) {
         .wait_for_text("main", "Neviena aktivitāte neatbilst.")
         .await;
 
-    // Edit one field.
+    // Edit one field. The form shows what the page shows: hours with a
+    // decimal comma, no empty box after the organisers.
     browser.goto(&app.at(&format!("{activity}/edit"))).await;
+    assert_eq!(value_of(&browser, "#hours").await, "3");
+    let organiser_boxes = browser
+        .client()
+        .execute(
+            "return document.querySelectorAll('input[name=organiser]').length;",
+            Vec::new(),
+        )
+        .await
+        .expect("count");
+    assert_eq!(
+        organiser_boxes,
+        json!(1),
+        "no empty box after the one organiser"
+    );
     browser.fill("#place", "BJC “Mezgls”, Smilšu iela 92").await;
     look(&mut browser, "editing").await;
     browser.click("#activity-form button[type=submit]").await;
@@ -285,10 +302,24 @@ async fn volunteer_flow(engine: Engine) {
         cli.list_json(&[])[0]["place"],
         "BJC “Mezgls”, Smilšu iela 92"
     );
+    // Hours typed with a decimal comma come back in the form the same way.
+    browser.goto(&app.at(&format!("{activity}/edit"))).await;
+    browser.fill("#hours", "1,5").await;
+    browser.click("#activity-form button[type=submit]").await;
+    browser.wait_for_text(".flash", "ir saglabātas").await;
+    assert_eq!(cli.list_json(&[])[0]["hours"], 1.5);
+    browser.goto(&app.at(&format!("{activity}/edit"))).await;
+    assert_eq!(value_of(&browser, "#hours").await, "1,5");
+    browser.goto(&app.at(&activity)).await;
 
     // Delete (asked once), then undo from the list.
     browser.click("a.button.danger").await;
     browser.wait_for_text("h1", "Dzēst šo aktivitāti?").await;
+    assert_eq!(
+        focused(&browser).await,
+        "Paturēt",
+        "the safe choice has the focus"
+    );
     look(&mut browser, "confirm-delete").await;
     browser.click("form.actions button.danger").await;
     browser.wait_for_text(".flash", "ir izdzēsta").await;
@@ -611,6 +642,19 @@ async fn discard_and_cancel(browser: &Browser, app: &App) {
         "",
         "a cancelled draft came back"
     );
+}
+
+/// The focused element: its id, else its text.
+async fn focused(browser: &Browser) -> String {
+    let seen = browser
+        .client()
+        .execute(
+            "const e = document.activeElement; return e.id || e.textContent.trim();",
+            Vec::new(),
+        )
+        .await
+        .expect("the focused element");
+    seen.as_str().unwrap_or_default().to_owned()
 }
 
 async fn value_of(browser: &Browser, css: &str) -> String {

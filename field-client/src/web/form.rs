@@ -114,7 +114,7 @@ impl ActivityForm {
             kind: data.text("kind"),
             date: data.text("date"),
             start: data.text("start"),
-            hours: data.text("hours"),
+            hours: canonical_hours(data.text("hours")),
             place: data.text("place"),
             organisers: data.all("organiser"),
             institutions: data.all("institution"),
@@ -305,6 +305,18 @@ pub(super) fn label(lang: Lang, name: &str) -> String {
             };
             i18n::text(lang, &id, &[])
         }
+    }
+}
+
+/// Hours as the form keeps them: with a decimal point, whichever mark was
+/// typed ("1,5" in Latvian), so that an unchanged value compares equal; text
+/// that is no number is kept as typed, for its error message.
+fn canonical_hours(typed: String) -> String {
+    let pointed = typed.trim().replace(',', ".");
+    if pointed.parse::<f64>().is_ok() {
+        pointed
+    } else {
+        typed
     }
 }
 

@@ -477,10 +477,18 @@ fn text_input(
     )
 }
 
+/// Hours in the form as on the activity's page: "1,5" in Latvian.
+fn shown_hours(lang: Lang, kept: &str) -> String {
+    match (lang, kept.parse::<f64>()) {
+        (Lang::Lv, Ok(_)) => kept.replace('.', ","),
+        _ => kept.to_owned(),
+    }
+}
+
 fn hours_input(lang: Lang, page: &FormPage<'_>) -> Markup {
     let invalid = page.errors.contains_key("hours");
     let control = html! {
-        input #hours name="hours" type="text" inputmode="decimal" value=(page.values.hours)
+        input #hours name="hours" type="text" inputmode="decimal" value=(shown_hours(lang, &page.values.hours))
             aria-invalid=[invalid.then_some("true")] aria-describedby=[described_by(page, "hours")];
     };
     field_frame(lang, page, "hours", "field-hours", false, control)
@@ -513,10 +521,16 @@ fn names_input(
         fieldset.names .invalid[error.is_some()] data-names=(name) {
             legend { (t(lang, label_id)) }
             small { (t(lang, "field-names-hint")) }
-            @for (i, value) in values.iter().chain(std::iter::once(&String::new())).enumerate() {
+            @for (i, value) in values.iter().enumerate() {
                 input id=[(i == 0).then_some(name)] name=(name) type="text" value=(value) list=(list_id)
                     aria-label=(format!("{} {}", t(lang, label_id), i + 1));
             }
+            // One empty box to add a name without the script; with it, the
+            // "add another" button adds boxes, and this one goes when names
+            // are already there.
+            input id=[values.is_empty().then_some(name)] name=(name) type="text" value="" list=(list_id)
+                data-spare[!values.is_empty()]
+                aria-label=(format!("{} {}", t(lang, label_id), values.len() + 1));
             button.link type="button" data-add-name=(name) hidden { "+ " (t(lang, "field-add-another")) }
             @if let Some(message) = error { p.error { (message) } }
             datalist id=(list_id) {
@@ -701,8 +715,9 @@ pub(super) fn confirm_delete(lang: Lang, a: &Activity, csrf: &str) -> Markup {
         p { (i18n::text(lang, "delete-explain", &[("title", a.title.clone().into())])) }
         form.actions method="post" action=(format!("/activities/{}/delete", a.id)) {
             input type="hidden" name=(CSRF_FIELD) value=(csrf);
-            button.button.danger type="submit" autofocus { (t(lang, "delete-confirm")) }
-            a.button.secondary href=(format!("/activities/{}", a.id)) { (t(lang, "delete-cancel")) }
+            button.button.danger type="submit" { (t(lang, "delete-confirm")) }
+            // The safe choice has the focus: Enter keeps the record.
+            a.button.secondary href=(format!("/activities/{}", a.id)) autofocus { (t(lang, "delete-cancel")) }
         }
     }
 }

@@ -39,10 +39,17 @@ function addNameInput(fieldset) {
 }
 
 function nameLists(form) {
+  // With the script, a list that has names needs no empty box: "add another" adds one.
+  for (const spare of form.querySelectorAll("[data-spare]")) spare.remove();
   for (const button of form.querySelectorAll("[data-add-name]")) {
     button.hidden = false;
     button.addEventListener("click", () => addNameInput(button.closest("fieldset")).focus());
   }
+}
+
+// After a failed save, the first field to correct has the focus.
+function focusFirstError(form) {
+  form.querySelector("[aria-invalid=true]")?.focus();
 }
 
 // Drafts: the form's visible fields by name, saved as the person types.
@@ -147,6 +154,7 @@ document.addEventListener("DOMContentLoaded", () => {
     nameLists(form);
     liveTotal(form);
     drafts(form);
+    focusFirstError(form);
     noDoubleSubmit(form);
   }
   refreshStatus();
