@@ -732,7 +732,10 @@ async fn the_status_says_everything_is_sent_once_the_office_server_is_back_and_o
     office.ok(["edit", id, "--title", corrected]);
     common::sync_ok(&office);
     reload_until(&browser, &app.at(&activity), "h1", corrected, SYNC_TIMEOUT).await;
-    browser.wait_for_text(".meta", "office").await;
+    // Marked as the office's, in the centre's language (README: "(birojs, …)").
+    browser
+        .wait_for_text(".meta", "Pēdējās izmaiņas: birojs,")
+        .await;
     look(&mut browser, "office-edit-arrived").await;
     browser.close().await;
 }

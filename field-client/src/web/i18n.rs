@@ -85,9 +85,18 @@ pub fn text(lang: Lang, id: &str, args: &[(&str, FluentValue<'_>)]) -> String {
         fluent_args.set(*name, value.clone());
     }
     let mut errors = Vec::new();
-    bundle
+    let formatted = bundle
         .format_pattern(pattern, Some(&fluent_args), &mut errors)
-        .into_owned()
+        .into_owned();
+    // A message that does not format (an argument missing or misnamed) is a
+    // defect of the program: the tests, built with debug assertions, fail
+    // on it; a user still gets the text as far as it formats.
+    debug_assert!(
+        errors.is_empty(),
+        "message {id} in {} does not format: {errors:?}",
+        lang.code()
+    );
+    formatted
 }
 
 /// Every message id of one language, for the tests that check both languages
