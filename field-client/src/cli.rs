@@ -107,6 +107,10 @@ pub enum Command {
         /// Check every row and report, but save nothing
         #[arg(long)]
         dry_run: bool,
+        /// Rows whose id is already here with different content update that activity
+        /// (without it they are left as they are, and listed)
+        #[arg(long)]
+        update: bool,
     },
     /// Enrol this device with the office server, using the code the office gave you
     Enrol {

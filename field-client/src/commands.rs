@@ -84,7 +84,8 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
             file,
             skip_invalid,
             dry_run,
-        } => import(&store, &file, skip_invalid, dry_run),
+            update,
+        } => import(&store, &file, (skip_invalid, dry_run, update)),
         Command::Status { json } => status(&store, json),
         Command::Report {
             from,
@@ -376,6 +377,41 @@ fn sync_now(data_dir: &Path, store: &Path) -> Result<()> {
     eprintln!("Everything is sent.");
     compact_quietly(&mut replica);
     Ok(())
+}
+
+/// Rows of the file whose id is here with other content: updated (with
+/// `--update`), or left as they are and named, so that nothing changes
+/// silently either way.
+fn tell_differing(outcome: &sync_core::replica::ImportOutcome, updated: bool) {
+    /// Ids named in the note; more are counted, not listed.
+    const NAMED: usize = 10;
+    if updated {
+        if outcome.updated > 0 {
+            eprintln!("Updated {} activities from the file.", outcome.updated);
+        }
+        return;
+    }
+    if outcome.differing.is_empty() {
+        return;
+    }
+    let named: Vec<String> = outcome
+        .differing
+        .iter()
+        .take(NAMED)
+        .map(ToString::to_string)
+        .collect();
+    let more = outcome.differing.len().saturating_sub(NAMED);
+    eprintln!(
+        "note: {} row(s) have the id of an activity already here but different content; \
+         they were left as they are (run again with --update to apply the file's values): {}{}",
+        outcome.differing.len(),
+        named.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    );
 }
 
 /// How often `run` without an enrolment looks whether `enrol` has run since.
@@ -730,7 +766,11 @@ fn write_file_atomically(
     Ok(())
 }
 
-fn import(store: &Path, file: &Path, skip_invalid: bool, dry_run: bool) -> Result<()> {
+fn import(
+    store: &Path,
+    file: &Path,
+    (skip_invalid, dry_run, update): (bool, bool, bool),
+) -> Result<()> {
     let mut replica = open(store)?;
     let checked = check_file(file, replica.journal_id()).context("nothing was imported")?;
     for note in &checked.notes {
@@ -764,10 +804,14 @@ fn import(store: &Path, file: &Path, skip_invalid: bool, dry_run: bool) -> Resul
         return Ok(());
     }
     let bar = progress::bar(items.len() as u64, "saving");
-    let outcome = replica
-        .import(items, Utc::now())
-        .context("nothing was imported")?;
+    let outcome = if update {
+        replica.import_updating(items, Utc::now())
+    } else {
+        replica.import(items, Utc::now())
+    }
+    .context("nothing was imported")?;
     bar.finish_and_clear();
+    tell_differing(&outcome, update);
     println!(
         "Imported {} activities ({} already present{}).",
         outcome.added,

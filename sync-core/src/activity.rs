@@ -317,6 +317,32 @@ impl ActivityPatch {
         *self == ActivityPatch::default()
     }
 
+    /// The part of this patch that would change `a`: its fields that differ
+    /// from the activity's (empty when it would change nothing).
+    pub fn changes_to(&self, a: &Activity) -> ActivityPatch {
+        fn differing<T: PartialEq + Clone>(given: &Option<T>, now: &T) -> Option<T> {
+            given.as_ref().filter(|v| *v != now).cloned()
+        }
+        ActivityPatch {
+            title: differing(&self.title, &a.title),
+            kind: differing(&self.kind, &a.kind),
+            date: differing(&self.date, &a.date),
+            start: differing(&self.start, &a.start),
+            hours: differing(&self.hours, &a.hours),
+            place: differing(&self.place, &a.place),
+            organisers: differing(&self.organisers, &a.organisers),
+            institutions: differing(&self.institutions, &a.institutions),
+            counts: self
+                .counts
+                .iter()
+                .filter(|(group, n)| a.counts.get(*group) != *n)
+                .copied()
+                .collect(),
+            description: differing(&self.description, &a.description),
+            notes: differing(&self.notes, &a.notes),
+        }
+    }
+
     /// Checks that a patch for a *new* activity has the fields every record needs.
     pub fn check_complete(&self) -> Result<(), FieldErrors> {
         let mut errors = FieldErrors::default();

@@ -64,6 +64,12 @@ pub struct ImportOutcome {
     pub added: usize,
     /// Rows skipped because an activity with that id already exists.
     pub already_present: usize,
+    /// Among those, the ones whose content differs from the activity held
+    /// (changed here or in the file since): left as they are unless asked
+    /// to update ([`Replica::import_updating`]).
+    pub differing: Vec<ActivityId>,
+    /// Activities updated from the file.
+    pub updated: usize,
 }
 
 /// Plain-figures status of the home journal.
@@ -336,23 +342,57 @@ impl Replica {
         items: Vec<(ActivityId, ActivityPatch)>,
         now: DateTime<Utc>,
     ) -> Result<ImportOutcome, ReplicaError> {
+        Ok(self.import_with(items, now)?.0)
+    }
+
+    /// [`Replica::import`], and the rows whose id is held with different
+    /// content update their activity (what differs only, as an edit).
+    pub fn import_updating(
+        &mut self,
+        items: Vec<(ActivityId, ActivityPatch)>,
+        now: DateTime<Utc>,
+    ) -> Result<ImportOutcome, ReplicaError> {
+        let (mut outcome, changes) = self.import_with(items, now)?;
+        for (id, patch) in changes {
+            self.edit(id, &patch, now)?;
+            outcome.updated += 1;
+        }
+        Ok(outcome)
+    }
+
+    /// Adds the new rows; returns what the rows whose id is held would
+    /// change (checked against the view: no journal is loaded).
+    fn import_with(
+        &mut self,
+        items: Vec<(ActivityId, ActivityPatch)>,
+        now: DateTime<Utc>,
+    ) -> Result<(ImportOutcome, Vec<(ActivityId, ActivityPatch)>), ReplicaError> {
         let home = self.home;
         let Some(listed) = self.store.view_ids(home)? else {
             // No view to check against (a store from before it existed).
-            return self.import_through_journal(items, now);
+            return Ok((self.import_through_journal(items, now)?, Vec::new()));
         };
         let mut outcome = ImportOutcome::default();
         let mut seen = HashSet::new();
         let mut new = Vec::with_capacity(items.len());
+        let mut updates = Vec::new();
         for (id, patch) in items {
-            if listed.contains(&id) || !seen.insert(id) {
+            if !seen.insert(id) {
                 outcome.already_present += 1;
+            } else if listed.contains(&id) {
+                outcome.already_present += 1;
+                let held = self.list_view().get(id)?;
+                let change = held.map(|(_, a)| patch.changes_to(&a));
+                if let Some(change) = change.filter(|c| !c.is_empty()) {
+                    outcome.differing.push(id);
+                    updates.push((id, change));
+                }
             } else {
                 new.push((id, patch));
             }
         }
         if new.is_empty() {
-            return Ok(outcome);
+            return Ok((outcome, updates));
         }
         let tip = self.tip(home)?;
         let author = self.recording_as()?;
@@ -382,7 +422,7 @@ impl Replica {
         loaded.pending.clear();
         loaded.recorded_from_tip(&changes, next);
         outcome.added = new.len();
-        Ok(outcome)
+        Ok((outcome, updates))
     }
 
     /// [`Replica::import`] through the loaded journal, for a store without a view.

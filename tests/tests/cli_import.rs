@@ -711,3 +711,47 @@ fn problems_are_told_at_the_files_own_line_numbers() {
         assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
     }
 }
+
+/// A row whose id is already here with other content is named, not
+/// silently skipped; `--update` applies what differs, as an edit.
+#[test]
+fn a_row_changed_since_is_named_and_updates_on_request() {
+    let source = source_journal();
+    let file = source.file("eksports.json");
+    source.ok(["export", "--format", "json", "--out", path(&file)]);
+    let target = Cli::init("Mērķa KRC");
+    target.ok(["import", path(&file)]);
+    let first = target.list_json(&[]).remove(0);
+    let id = first["id"].as_str().expect("id").to_owned();
+    target.ok(["edit", &id, "--title", "Labots šeit"]);
+
+    let run = target.run(["import", path(&file)]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("Imported 0 activities (3 already present)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("different content"), "{}", run.stderr);
+    assert!(run.stderr.contains(&id), "{}", run.stderr);
+    assert!(run.stderr.contains("--update"), "{}", run.stderr);
+    let kept = target.list_json(&[]);
+    let kept = kept.iter().find(|a| a["id"] == id.as_str()).expect("kept");
+    assert_eq!(kept["title"], "Labots šeit", "left as it is");
+
+    let run = target.run(["import", "--update", path(&file)]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Updated 1 activities"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        content(&target.list_json(&[])),
+        content(&source.list_json(&[]))
+    );
+    // Nothing differs any more: a third import says nothing of it.
+    let run = target.run(["import", path(&file)]);
+    assert!(!run.stderr.contains("different content"), "{}", run.stderr);
+}
