@@ -644,6 +644,60 @@ async fn discard_and_cancel(browser: &Browser, app: &App) {
     );
 }
 
+/// The report page: the table fits a laptop's width (no column behind a
+/// scrollbar), every month's bar has its value written on it, the legend's
+/// swatches keep their size; on a phone each figure keeps its column's name
+/// and the page is no wider than the screen.
+async fn report_reads_on_paper_laptop_and_phone(browser: &mut Browser) {
+    let table_fits = run_js(
+        browser,
+        "const s = document.querySelector('#report-table').parentElement;
+        return [s.scrollWidth, s.clientWidth];",
+    )
+    .await;
+    assert!(
+        table_fits[0].as_u64() <= table_fits[1].as_u64(),
+        "the report table scrolls at 1280 px: {table_fits}"
+    );
+    let bars_and_values = run_js(browser, "return [document.querySelectorAll('#chart-months text.value').length,
+        new Set(Array.from(document.querySelectorAll('#chart-months rect')).map(r => r.getAttribute('x'))).size];")
+    .await;
+    assert_eq!(
+        bars_and_values[0], bars_and_values[1],
+        "a value on every month's bar"
+    );
+    let swatch = run_js(browser, "const r = document.querySelector('.swatch').getBoundingClientRect(); return [r.width, r.height];").await;
+    assert_eq!(swatch, json!([12, 12]), "legend swatches keep their size");
+    browser.resize(400, 844).await;
+    let labelled = run_js(
+        browser,
+        "return Array.from(document.querySelectorAll('#report-table td'))
+        .every(td => getComputedStyle(td, '::before').content.length > 4);",
+    )
+    .await;
+    assert_eq!(
+        labelled,
+        json!(true),
+        "each figure has its column's name on a phone"
+    );
+    let wide = run_js(browser, "return document.documentElement.scrollWidth;").await;
+    assert!(
+        wide.as_u64().is_some_and(|w| w <= 400),
+        "the report is {wide} px wide at 400"
+    );
+    look(browser, "quarter-report-phone").await;
+    browser.resize(1280, 800).await;
+}
+
+/// The value of `script` run in the page.
+async fn run_js(browser: &Browser, script: &str) -> serde_json::Value {
+    browser
+        .client()
+        .execute(script, Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("{script}: {e}"))
+}
+
 /// The focused element: its id, else its text.
 async fn focused(browser: &Browser) -> String {
     let seen = browser
@@ -884,6 +938,7 @@ async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_reco
     browser.find("#chart-months").await;
     browser.find("#chart-groups").await;
     look(&mut browser, "quarter-report").await;
+    report_reads_on_paper_laptop_and_phone(&mut browser).await;
 
     // The downloads parse back to the same figures.
     let csv_url = href(&browser, "a[href^='/reports/report.csv']").await;

@@ -205,7 +205,7 @@ fn report_form(lang: Lang, query: &ReportQuery, report: &Report, places: &Places
         "this-quarter"
     };
     html! {
-        form.search method="get" action="/reports" {
+        form.search.report-form method="get" action="/reports" {
             div.field {
                 label for="period" { (t(lang, "report-period")) }
                 select #period name="period" {
@@ -318,15 +318,19 @@ fn figures_rows_table(
                     th scope="col" .num { (t(lang, "totals-all")) }
                     th scope="col" .num { (t(lang, "col-institutions")) }
                 } }
+                // Each value carries its column's name: on a phone the table
+                // becomes one card per row, its head hidden.
                 tbody {
                     @for (i, (centre, f)) in rows.iter().enumerate() {
                         tr .sum[last_is_sum && i + 1 == rows.len()] {
                             th scope="row" { (centre) }
-                            td.num { (i18n::number(lang, f.activities)) }
-                            td.num { (i18n::hours(lang, f.hours)) }
-                            @for g in Group::ALL { td.num { (i18n::number(lang, f.group(g))) } }
-                            td.num { (i18n::number(lang, f.total_participants)) }
-                            td.num { (i18n::number(lang, f.institutions as u64)) }
+                            td.num data-label=(t(lang, "col-activities")) { (i18n::number(lang, f.activities)) }
+                            td.num data-label=(t(lang, "totals-hours")) { (i18n::hours(lang, f.hours)) }
+                            @for g in Group::ALL {
+                                td.num data-label=(i18n::group_name(lang, g)) { (i18n::number(lang, f.group(g))) }
+                            }
+                            td.num data-label=(t(lang, "totals-all")) { (i18n::number(lang, f.total_participants)) }
+                            td.num data-label=(t(lang, "col-institutions")) { (i18n::number(lang, f.institutions as u64)) }
                         }
                     }
                 }
@@ -342,11 +346,16 @@ const PALETTE: [&str; 10] = [
 ];
 
 /// Participants per month, one bar per month stacked by centre.
+/// Text size in the charts, in their own units: a chart is drawn 600 units
+/// wide, so this reads as about 9 px on a phone and 18 px on a laptop.
+const CHART_TEXT: &str = "15";
+
 fn month_chart(lang: Lang, report: &Report) -> Markup {
-    const WIDTH: f64 = 720.0;
-    const HEIGHT: f64 = 240.0;
-    const LEFT: f64 = 48.0;
-    const BOTTOM: f64 = 28.0;
+    const WIDTH: f64 = 600.0;
+    const HEIGHT: f64 = 260.0;
+    const LEFT: f64 = 44.0;
+    const BOTTOM: f64 = 30.0;
+    const TOP: f64 = 22.0;
     let centres: Vec<&String> = report.centres.keys().collect();
     let highest = report
         .months
@@ -356,14 +365,15 @@ fn month_chart(lang: Lang, report: &Report) -> Markup {
         .unwrap_or(0)
         .max(1);
     let slot = (WIDTH - LEFT) / report.months.len().max(1) as f64;
-    let scale = (HEIGHT - BOTTOM - 10.0) / highest as f64;
+    let scale = (HEIGHT - BOTTOM - TOP) / highest as f64;
     let title = t(lang, "chart-months");
     html! {
         figure.chart {
             figcaption { (title) }
             svg #chart-months xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="img" aria-label=(title) {
                 line x1=(LEFT) y1=(HEIGHT - BOTTOM) x2=(WIDTH) y2=(HEIGHT - BOTTOM) stroke="#5b6473" {}
-                text x=(LEFT - 6.0) y="14" text-anchor="end" font-size="11" { (i18n::number(lang, highest)) }
+                text x=(LEFT - 6.0) y=(TOP + 5.0) text-anchor="end" font-size=(CHART_TEXT) { (i18n::number(lang, highest)) }
+                text x=(LEFT - 6.0) y=(HEIGHT - BOTTOM) text-anchor="end" font-size=(CHART_TEXT) { "0" }
                 @for (i, (month, by_centre)) in report.months.iter().enumerate() {
                     @let x = LEFT + i as f64 * slot + slot * 0.15;
                     @let mut y = HEIGHT - BOTTOM;
@@ -377,7 +387,11 @@ fn month_chart(lang: Lang, report: &Report) -> Markup {
                             }
                         }
                     }
-                    text x=(format!("{:.1}", x + slot * 0.35)) y=(HEIGHT - 10.0) text-anchor="middle" font-size="11" { (month_label(lang, month)) }
+                    // The month's total on its bar: the chart reads on paper too.
+                    text.value x=(format!("{:.1}", x + slot * 0.35)) y=(format!("{:.1}", y - 5.0)) text-anchor="middle" font-size=(CHART_TEXT) font-weight="600" {
+                        (i18n::number(lang, by_centre.values().sum::<u64>()))
+                    }
+                    text x=(format!("{:.1}", x + slot * 0.35)) y=(HEIGHT - 9.0) text-anchor="middle" font-size=(CHART_TEXT) { (month_label(lang, month)) }
                 }
             }
             ul.legend {
@@ -405,9 +419,9 @@ fn month_label(lang: Lang, key: &str) -> String {
 
 /// Participants by group, one horizontal bar each.
 fn group_chart(lang: Lang, total: &Figures) -> Markup {
-    const WIDTH: f64 = 720.0;
-    const ROW: f64 = 26.0;
-    const LABEL: f64 = 210.0;
+    const WIDTH: f64 = 600.0;
+    const ROW: f64 = 30.0;
+    const LABEL: f64 = 200.0;
     let highest = Group::ALL
         .iter()
         .map(|g| total.group(*g))
@@ -424,11 +438,11 @@ fn group_chart(lang: Lang, total: &Figures) -> Markup {
                     @let n = total.group(*g);
                     @let y = i as f64 * ROW + 4.0;
                     @let w = (WIDTH - LABEL - 70.0) * n as f64 / highest as f64;
-                    text x=(LABEL - 8.0) y=(y + 15.0) text-anchor="end" font-size="12" { (i18n::group_name(lang, *g)) }
+                    text x=(LABEL - 8.0) y=(y + 17.0) text-anchor="end" font-size=(CHART_TEXT) { (i18n::group_name(lang, *g)) }
                     rect x=(LABEL) y=(y) width=(format!("{w:.1}")) height=(ROW - 8.0) fill=(PALETTE[0]) {
                         title { (i18n::group_name(lang, *g)) ": " (i18n::number(lang, n)) }
                     }
-                    text x=(format!("{:.1}", LABEL + w + 6.0)) y=(y + 15.0) font-size="12" { (i18n::number(lang, n)) }
+                    text.value x=(format!("{:.1}", LABEL + w + 6.0)) y=(y + 17.0) font-size=(CHART_TEXT) { (i18n::number(lang, n)) }
                 }
             }
         }
