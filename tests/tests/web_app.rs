@@ -280,6 +280,12 @@ async fn volunteer_flow(engine: Engine) {
     // decimal comma, no empty box after the organisers.
     browser.goto(&app.at(&format!("{activity}/edit"))).await;
     assert_eq!(value_of(&browser, "#hours").await, "3");
+    // Dates as a Latvian writes them, whatever the browser's language.
+    assert_eq!(value_of(&browser, "#date").await, "14.05.2026.");
+    assert_eq!(
+        run_js(&browser, "return document.querySelector('#date').type;").await,
+        json!("text")
+    );
     let organiser_boxes = browser
         .client()
         .execute(
@@ -305,9 +311,11 @@ async fn volunteer_flow(engine: Engine) {
     // Hours typed with a decimal comma come back in the form the same way.
     browser.goto(&app.at(&format!("{activity}/edit"))).await;
     browser.fill("#hours", "1,5").await;
+    browser.fill("#date", "14.05.2026").await;
     browser.click("#activity-form button[type=submit]").await;
     browser.wait_for_text(".flash", "ir saglabātas").await;
     assert_eq!(cli.list_json(&[])[0]["hours"], 1.5);
+    assert_eq!(cli.list_json(&[])[0]["date"], "2026-05-14");
     browser.goto(&app.at(&format!("{activity}/edit"))).await;
     assert_eq!(value_of(&browser, "#hours").await, "1,5");
     browser.goto(&app.at(&activity)).await;

@@ -112,7 +112,7 @@ impl ActivityForm {
         ActivityForm {
             title: data.text("title"),
             kind: data.text("kind"),
-            date: data.text("date"),
+            date: canonical_date(data.text("date")),
             start: data.text("start"),
             hours: canonical_hours(data.text("hours")),
             place: data.text("place"),
@@ -305,6 +305,15 @@ pub(super) fn label(lang: Lang, name: &str) -> String {
             };
             i18n::text(lang, &id, &[])
         }
+    }
+}
+
+/// A date as the form keeps it: "2026-05-14", whichever way it was typed
+/// ("14.05.2026."); text that is no date is kept as typed, for its error.
+fn canonical_date(typed: String) -> String {
+    match sync_core::activity::parse_date_text(&typed) {
+        Some(day) => day.format("%Y-%m-%d").to_string(),
+        None => typed,
     }
 }
 

@@ -389,8 +389,8 @@ pub(super) fn form(lang: Lang, page: &FormPage<'_>) -> Markup {
             (text_input(lang, page, "title", "text", &v.title, true))
             div.row {
                 (kind_select(lang, page))
-                (text_input(lang, page, "date", "date", &v.date, true))
-                (text_input(lang, page, "start", "time", &v.start, false))
+                (date_input(lang, page, &v.date))
+                (time_input(lang, page, &v.start))
                 (hours_input(lang, page))
             }
             (text_input(lang, page, "place", "text", &v.place, false))
@@ -475,6 +475,39 @@ fn text_input(
         required,
         control,
     )
+}
+
+/// The date as a text box in the form people write dates in: the browser's
+/// own date picker follows the browser's language ("12/06/2026" on an
+/// English system), which a Latvian reads as the 12th of June.
+fn date_input(lang: Lang, page: &FormPage<'_>, kept: &str) -> Markup {
+    let invalid = page.errors.contains_key("date");
+    let control = html! {
+        input #date name="date" type="text" inputmode="numeric" autocomplete="off"
+            value=(shown_date(lang, kept)) placeholder=(t(lang, "field-date-placeholder")) required
+            aria-invalid=[invalid.then_some("true")] aria-describedby=[described_by(page, "date")];
+    };
+    field_frame(lang, page, "date", "field-date", true, control)
+}
+
+/// The start as a 24-hour "14:30" text box, whatever the browser's language
+/// (its time picker says "02:30 PM" on an English system).
+fn time_input(lang: Lang, page: &FormPage<'_>, kept: &str) -> Markup {
+    let invalid = page.errors.contains_key("start");
+    let control = html! {
+        input #start name="start" type="text" inputmode="numeric" autocomplete="off"
+            value=(kept) placeholder="14:30" pattern="[0-9]{1,2}[:.][0-9]{2}"
+            aria-invalid=[invalid.then_some("true")] aria-describedby=[described_by(page, "start")];
+    };
+    field_frame(lang, page, "start", "field-start", false, control)
+}
+
+/// A date kept as "2026-05-14", shown as people of `lang` write it.
+pub(super) fn shown_date(lang: Lang, kept: &str) -> String {
+    match (lang, sync_core::activity::parse_date_text(kept)) {
+        (Lang::Lv, Some(day)) => day.format("%d.%m.%Y.").to_string(),
+        _ => kept.to_owned(),
+    }
 }
 
 /// Hours in the form as on the activity's page: "1,5" in Latvian.

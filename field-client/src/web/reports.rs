@@ -216,11 +216,11 @@ fn report_form(lang: Lang, query: &ReportQuery, report: &Report, places: &Places
             }
             div.field {
                 label for="from" { (t(lang, "report-from")) }
-                input #from type="date" name="from" value=(period.from.to_string());
+                input #from type="text" inputmode="numeric" name="from" value=(super::pages::shown_date(lang, &period.from.to_string())) placeholder=(t(lang, "field-date-placeholder"));
             }
             div.field {
                 label for="to" { (t(lang, "report-to")) }
-                input #to type="date" name="to" value=(period.to.to_string());
+                input #to type="text" inputmode="numeric" name="to" value=(super::pages::shown_date(lang, &period.to.to_string())) placeholder=(t(lang, "field-date-placeholder"));
             }
             @if centres.len() > 1 {
                 div.field {
