@@ -351,6 +351,20 @@ async fn volunteer_flow(engine: Engine) {
         .await;
     look(&mut browser, "list-in-english").await;
     browser.resize(390, 844).await;
+    // On a phone the search and totals fold away: the first activity is on
+    // the first screen.
+    browser.goto(&app.at("/")).await;
+    browser.wait_for_text("table.activities", "May 2026").await;
+    let first_row = run_js(
+        &browser,
+        "return document.querySelector('table.activities tbody tr').getBoundingClientRect().top < innerHeight;",
+    )
+    .await;
+    assert_eq!(
+        first_row,
+        json!(true),
+        "the first activity is below the first screen"
+    );
     look(&mut browser, "list-on-a-phone").await;
     browser.close().await;
 }

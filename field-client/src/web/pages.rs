@@ -149,11 +149,19 @@ pub(super) fn list(lang: Lang, page: &ListPage<'_>) -> Markup {
     html! {
         @if let Some(flash) = &page.flash { (flash) }
         h1 { (t(lang, heading)) }
-        (search_form(lang, page))
+        // On a phone the search and the totals fold away (the script closes
+        // them there), so the first activity is on the first screen.
+        details.fold open data-searching[!q.q.is_empty() || !q.kind.is_empty() || !q.month.is_empty()] {
+            summary { (t(lang, "list-fold-search")) }
+            (search_form(lang, page))
+        }
         @if page.found.is_empty() {
             p.empty { (t(lang, if page.any { "list-no-match" } else { "list-empty" })) }
         } @else {
-            (totals(lang, page.totals))
+            details.fold open {
+                summary { (t(lang, "list-fold-totals")) }
+                (totals(lang, page.totals))
+            }
             (activity_table(lang, page))
             (pager(lang, page))
         }

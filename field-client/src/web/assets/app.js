@@ -157,5 +157,15 @@ document.addEventListener("DOMContentLoaded", () => {
     focusFirstError(form);
     noDoubleSubmit(form);
   }
+  foldOnAPhone();
   refreshStatus();
 });
+
+// On a phone the list's search and totals start folded (unless a search is
+// on), so the first activity is on the first screen; a tap opens them.
+function foldOnAPhone() {
+  if (!window.matchMedia("(max-width: 40rem)").matches) return;
+  for (const fold of document.querySelectorAll("details.fold:not([data-searching])")) {
+    fold.open = false;
+  }
+}

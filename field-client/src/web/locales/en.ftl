@@ -348,3 +348,5 @@ people-name-too-long = A name may be at most { $limit } characters long.
 people-too-many = At most { $limit } names can be kept on one computer.
 people-ask = Who records on this computer? Enter the names in the settings, so that each record shows who made it.
 field-date-placeholder = yyyy-mm-dd or dd.mm.yyyy
+list-fold-search = Search and filter
+list-fold-totals = Totals

@@ -348,3 +348,5 @@ people-name-too-long = Vārds var būt ne garāks par { $limit } rakstzīmēm.
 people-too-many = Vienā datorā var saglabāt ne vairāk kā { $limit } vārdus.
 people-ask = Kas ieraksta šajā datorā? Ierakstiet vārdus iestatījumos, lai pie katra ieraksta būtu redzams, kurš to ierakstīja.
 field-date-placeholder = dd.mm.gggg.
+list-fold-search = Meklēt un atlasīt
+list-fold-totals = Kopsummas
