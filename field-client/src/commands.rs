@@ -368,13 +368,19 @@ fn sync_now(data_dir: &Path, store: &Path) -> Result<()> {
     let report = outcome.context("the sync did not finish")?;
     let unsent = replica.unsent_total()?;
     println!(
-        "Sent {} changes, received {} changes.",
-        report.uploaded, report.downloaded
+        "{}",
+        say(
+            "cli-sent",
+            &[
+                ("up", report.uploaded.into()),
+                ("down", report.downloaded.into())
+            ]
+        )
     );
     if unsent > 0 {
-        bail!("{unsent} activities are still not acknowledged by the server");
+        bail!("{}", say_count("cli-not-acknowledged", unsent, &[]));
     }
-    eprintln!("Everything is sent.");
+    eprintln!("{}", say("cli-all-sent", &[]));
     compact_quietly(&mut replica);
     Ok(())
 }
@@ -387,7 +393,7 @@ fn tell_differing(outcome: &sync_core::replica::ImportOutcome, updated: bool) {
     const NAMED: usize = 10;
     if updated {
         if outcome.updated > 0 {
-            eprintln!("Updated {} activities from the file.", outcome.updated);
+            eprintln!("{}", say_count("cli-updated", outcome.updated as u64, &[]));
         }
         return;
     }
@@ -412,6 +418,24 @@ fn tell_differing(outcome: &sync_core::replica::ImportOutcome, updated: bool) {
             String::new()
         }
     );
+}
+
+/// The command line's language: the system's (`LANG`), as its files'.
+fn cli_lang() -> Lang {
+    FileLang::or_system(None)
+}
+
+/// One of the command line's sentences, in its language.
+fn say(id: &str, args: &[(&str, fluent_bundle::FluentValue<'_>)]) -> String {
+    crate::web::i18n::text(cli_lang(), id, args)
+}
+
+/// A sentence about `count` things: `$count` chooses the plural, `$n` is
+/// the number in plain digits (scripts read these lines).
+fn say_count(id: &str, count: u64, args: &[(&str, fluent_bundle::FluentValue<'_>)]) -> String {
+    let mut all = vec![("count", count.into()), ("n", count.to_string().into())];
+    all.extend(args.iter().cloned());
+    say(id, &all)
 }
 
 /// How often `run` without an enrolment looks whether `enrol` has run since.
@@ -666,10 +690,14 @@ fn export(
     match out {
         Some(path) => {
             write_file_atomically(path, write)?;
+            let path = path.display().to_string();
             eprintln!(
-                "Wrote {} activities to {}.",
-                activities.len(),
-                path.display()
+                "{}",
+                say_count(
+                    "cli-wrote",
+                    activities.len() as u64,
+                    &[("path", path.into())]
+                )
             );
         }
         None => write(&mut std::io::stdout().lock())?,
@@ -797,10 +825,7 @@ fn import(
         .map(|row| (row.id, row.patch))
         .collect();
     if dry_run {
-        eprintln!(
-            "Checked: {} row(s) can be imported. Nothing was saved (--dry-run).",
-            items.len()
-        );
+        eprintln!("{}", say_count("cli-checked", items.len() as u64, &[]));
         return Ok(());
     }
     let bar = progress::bar(items.len() as u64, "saving");
@@ -813,14 +838,16 @@ fn import(
     bar.finish_and_clear();
     tell_differing(&outcome, update);
     println!(
-        "Imported {} activities ({} already present{}).",
-        outcome.added,
-        outcome.already_present,
-        if checked.bad.is_empty() {
-            String::new()
-        } else {
-            format!(", {} bad rows skipped", checked.bad.len())
-        }
+        "{}",
+        say(
+            "cli-imported",
+            &[
+                ("added", outcome.added.into()),
+                ("n", outcome.added.to_string().into()),
+                ("present", outcome.already_present.into()),
+                ("bad", checked.bad.len().into()),
+            ]
+        )
     );
     compact_quietly(&mut replica);
     Ok(())

@@ -1234,3 +1234,42 @@ fn a_group_counted_twice_is_refused_and_nothing_is_saved() {
     assert!(stderr.contains("more than once"), "{stderr}");
     assert!(cli.list_json(&[]).is_empty());
 }
+
+/// The command line speaks the system's language, with its plurals, from
+/// the same message files as the app.
+#[test]
+fn the_command_line_speaks_latvian_on_a_latvian_system() {
+    let cli = Cli::init("Valodas KRC");
+    cli.add(minimal_args("Viena", "2026-02-02"));
+    let out = cli.file("viens.csv");
+    let in_english = cli.run([
+        "export",
+        "--format",
+        "csv",
+        "--out",
+        out.to_str().expect("path"),
+    ]);
+    assert!(
+        in_english.stderr.contains("Wrote 1 activity to "),
+        "{}",
+        in_english.stderr
+    );
+    let in_latvian = cli
+        .command([
+            "export",
+            "--format",
+            "csv",
+            "--out",
+            out.to_str().expect("path"),
+        ])
+        .env("LANG", "lv_LV.UTF-8")
+        .output()
+        .expect("export");
+    let said = String::from_utf8_lossy(&in_latvian.stderr);
+    assert!(said.contains("ierakstīta 1 aktivitāte."), "{said}");
+    let text = std::fs::read_to_string(&out).expect("the file");
+    assert!(
+        text.starts_with("\u{feff}ID;Centrs;"),
+        "the file in Latvian too: {text}"
+    );
+}

@@ -414,7 +414,7 @@ fn bad_rows_are_reported_by_line_and_field_and_nothing_is_imported() {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("Checked: 2 row(s) can be imported. Nothing was saved"),
+            .contains("Checked: 2 rows can be imported. Nothing was saved"),
         "{}",
         run.stderr
     );
@@ -446,7 +446,7 @@ fn dry_run_of_a_good_file_saves_nothing() {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(run.stdout.is_empty(), "{}", run.stdout);
     assert!(
-        run.stderr.contains("Checked: 3 row(s) can be imported"),
+        run.stderr.contains("Checked: 3 rows can be imported"),
         "{}",
         run.stderr
     );
@@ -743,7 +743,7 @@ fn a_row_changed_since_is_named_and_updates_on_request() {
     let run = target.run(["import", "--update", path(&file)]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(
-        run.stderr.contains("Updated 1 activities"),
+        run.stderr.contains("Updated 1 activity from the file"),
         "{}",
         run.stderr
     );

@@ -350,3 +350,37 @@ people-ask = Who records on this computer? Enter the names in the settings, so t
 field-date-placeholder = yyyy-mm-dd or dd.mm.yyyy
 list-fold-search = Search and filter
 list-fold-totals = Totals
+
+## The command line's own sentences (commands.rs), in the system's language
+cli-wrote = { $count ->
+    [one] Wrote { $n } activity to { $path }.
+   *[other] Wrote { $n } activities to { $path }.
+}
+cli-imported = { $added ->
+    [one] Imported { $n } activity
+   *[other] Imported { $n } activities
+} ({ $present } already present{ $bad ->
+    [0] {""}
+    [one] , { $bad } bad row skipped
+   *[other] , { $bad } bad rows skipped
+}).
+cli-updated = { $count ->
+    [one] Updated { $n } activity from the file.
+   *[other] Updated { $n } activities from the file.
+}
+cli-checked = { $count ->
+    [one] Checked: { $n } row can be imported. Nothing was saved (--dry-run).
+   *[other] Checked: { $n } rows can be imported. Nothing was saved (--dry-run).
+}
+cli-sent = Sent { $up ->
+    [one] { $up } change
+   *[other] { $up } changes
+}, received { $down ->
+    [one] { $down } change
+   *[other] { $down } changes
+}.
+cli-all-sent = Everything is sent.
+cli-not-acknowledged = { $count ->
+    [one] { $n } activity is still not acknowledged by the server
+   *[other] { $n } activities are still not acknowledged by the server
+}

@@ -350,3 +350,31 @@ people-ask = Kas ieraksta šajā datorā? Ierakstiet vārdus iestatījumos, lai 
 field-date-placeholder = dd.mm.gggg.
 list-fold-search = Meklēt un atlasīt
 list-fold-totals = Kopsummas
+
+## The command line's own sentences (commands.rs), in the system's language
+cli-wrote = { $count ->
+    [one] Failā { $path } ierakstīta { $n } aktivitāte.
+   *[other] Failā { $path } ierakstītas { $n } aktivitātes.
+}
+cli-imported = { $added ->
+    [one] Importēta { $n } aktivitāte
+   *[other] Importētas { $n } aktivitātes
+} ({ $present } jau bija{ $bad ->
+    [0] {""}
+    [one] , { $bad } kļūdaina rinda izlaista
+   *[other] , { $bad } kļūdainas rindas izlaistas
+}).
+cli-updated = { $count ->
+    [one] No faila atjaunināta { $n } aktivitāte.
+   *[other] No faila atjauninātas { $n } aktivitātes.
+}
+cli-checked = { $count ->
+    [one] Pārbaudīts: { $n } rindu var importēt. Nekas netika saglabāts (--dry-run).
+   *[other] Pārbaudīts: { $n } rindas var importēt. Nekas netika saglabāts (--dry-run).
+}
+cli-sent = Nosūtītas izmaiņas: { $up }, saņemtas: { $down }.
+cli-all-sent = Viss ir nosūtīts.
+cli-not-acknowledged = { $count ->
+    [one] { $n } aktivitāti serveris vēl nav apstiprinājis
+   *[other] { $n } aktivitātes serveris vēl nav apstiprinājis
+}
