@@ -25,8 +25,20 @@ pub struct ActivityRow<'a> {
 /// CSV column headers in `lang`, in order (the per-group columns by the
 /// groups' names). `import` reads them back in either language.
 pub fn csv_headers(lang: Lang) -> Vec<String> {
-    let mut headers: Vec<String> = [
-        "file-col-id",
+    activity_columns(lang, true)
+}
+
+/// The names, in `lang`, of the columns a file shows of an activity, in
+/// order; `internal` adds the id and the record-keeping columns (an export,
+/// read back by `import`), which a report's sheet leaves out.
+pub(crate) fn activity_columns(lang: Lang, internal: bool) -> Vec<String> {
+    let names = |ids: &[&str]| ids.iter().map(|id| t(lang, id)).collect::<Vec<String>>();
+    let mut headers = if internal {
+        names(&["file-col-id"])
+    } else {
+        Vec::new()
+    };
+    headers.extend(names(&[
         "file-col-centre",
         "file-col-title",
         "file-col-kind",
@@ -36,25 +48,22 @@ pub fn csv_headers(lang: Lang) -> Vec<String> {
         "file-col-place",
         "file-col-organisers",
         "file-col-institutions",
-    ]
-    .iter()
-    .map(|id| t(lang, id))
-    .collect();
+    ]));
     headers.extend(Group::ALL.iter().map(|g| i18n::group_name(lang, *g)));
-    headers.extend(
-        [
-            "file-col-total",
-            "file-col-description",
-            "file-col-notes",
-            "file-col-recorded-by",
+    headers.extend(names(&[
+        "file-col-total",
+        "file-col-description",
+        "file-col-notes",
+        "file-col-recorded-by",
+    ]));
+    if internal {
+        headers.extend(names(&[
             "file-col-created-at",
             "file-col-updated-by",
             "file-col-updated-at",
             "file-col-deleted",
-        ]
-        .iter()
-        .map(|id| t(lang, id)),
-    );
+        ]));
+    }
     headers
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
 use sync_core::{Activity, Group};
 
-use super::export::{NAME_SEPARATOR, UTF8_BOM, default_delimiter};
+use super::export::{NAME_SEPARATOR, UTF8_BOM, activity_columns, default_delimiter};
 use super::formula;
 use crate::report::{Figures, Origin, Report};
 use crate::web::i18n::{self, Lang, t};
@@ -185,36 +185,6 @@ fn report_sheet(
     Ok(())
 }
 
-/// The activities sheet's columns: what a funder or the office reads.
-fn activity_headers(lang: Lang) -> Vec<String> {
-    let mut headers: Vec<String> = [
-        "file-col-centre",
-        "file-col-title",
-        "file-col-kind",
-        "file-col-date",
-        "file-col-start",
-        "file-col-hours",
-        "file-col-place",
-        "file-col-organisers",
-        "file-col-institutions",
-    ]
-    .iter()
-    .map(|id| t(lang, id))
-    .collect();
-    headers.extend(Group::ALL.iter().map(|g| i18n::group_name(lang, *g)));
-    headers.extend(
-        [
-            "file-col-total",
-            "file-col-description",
-            "file-col-notes",
-            "file-col-recorded-by",
-        ]
-        .iter()
-        .map(|id| t(lang, id)),
-    );
-    headers
-}
-
 /// A cell of the activities sheet.
 enum Cell {
     Text(String),
@@ -255,7 +225,8 @@ fn activities_sheet(
     bold: &Format,
 ) -> Result<(), XlsxError> {
     sheet.set_name(t(lang, "sheet-activities"))?;
-    for (col, header) in activity_headers(lang).iter().enumerate() {
+    // What a funder or the office reads: no internal columns.
+    for (col, header) in activity_columns(lang, false).iter().enumerate() {
         sheet.write_string_with_format(0, col as u16, header, bold)?;
     }
     let dates = date_format(lang);
