@@ -103,6 +103,13 @@ pub fn refresh_author(replica: &Replica) -> Result<(), ReplicaError> {
         (true, None) => Some(OFFICE_MARK.to_owned()),
         (true, Some(person)) => Some(format!("{OFFICE_MARK}:{person}")),
     };
+    // Unchanged (every start of `run` asks): no write.
+    let wanted = author
+        .clone()
+        .unwrap_or_else(|| replica.store().device_name().to_owned());
+    if replica.recording_as()? == wanted {
+        return Ok(());
+    }
     replica.set_recording_as(author.as_deref())
 }
 
