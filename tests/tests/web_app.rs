@@ -406,6 +406,7 @@ async fn draft_flow(engine: Engine) {
     );
     browser.wait_for_text("#form-total", "7").await;
     look(&mut browser, "draft-restored").await;
+    look_on_a_phone(&mut browser, "draft-restored-phone").await;
     browser
         .find("#kind")
         .await
@@ -456,6 +457,7 @@ async fn form_across_a_restart(engine: Engine) {
         .await;
     assert_eq!(value_of(&browser, "#title").await, TITLE);
     look(&mut browser, "form-after-restart").await;
+    look_on_a_phone(&mut browser, "form-after-restart-phone").await;
     browser.click("#activity-form button[type=submit]").await;
     browser
         .wait_for_text(".flash", &format!("Saglabāts: “{TITLE}”"))
@@ -499,6 +501,7 @@ async fn set_up_offline_then_enrol(engine: Engine) {
     browser.goto(&app.at("/")).await;
     browser.wait_for_text("h1", "Sveicināti").await;
     look(&mut browser, "setup").await;
+    look_on_a_phone(&mut browser, "setup-phone").await;
     // A mistyped code is told in plain words, and nothing is made.
     let code = relay.centre_code(centre);
     browser.fill("#code", &mistype(&code)).await;
@@ -534,6 +537,7 @@ async fn set_up_offline_then_enrol(engine: Engine) {
         .expect("choose");
     browser.click("form.recorder button[type=submit]").await;
     look(&mut browser, "people").await;
+    look_on_a_phone(&mut browser, "people-phone").await;
     browser.goto(&app.at("/new")).await;
     fill_seminar(&browser).await;
     browser.click("#activity-form button[type=submit]").await;
@@ -576,6 +580,7 @@ async fn set_up_with_a_code(engine: Engine) {
         .wait_for_text(".brand .centre", "Kārsavas KRC")
         .await;
     look(&mut browser, "set-up-with-a-code").await;
+    look_on_a_phone(&mut browser, "set-up-with-a-code-phone").await;
     assert_eq!(cli.status_json()["device_name"], "Bibliotēkas dators");
     browser.goto(&app.at("/new")).await;
     fill_seminar(&browser).await;
@@ -708,6 +713,23 @@ async fn report_reads_on_paper_laptop_and_phone(browser: &mut Browser) {
         "the report is {wide} px wide at 400"
     );
     look(browser, "quarter-report-phone").await;
+    browser.resize(1280, 800).await;
+}
+
+/// [`look`] at a phone's width (390 px; Firefox's narrowest is about 500),
+/// checking the page is no wider than the screen, then back to the laptop.
+async fn look_on_a_phone(browser: &mut Browser, name: &str) {
+    browser.resize(390, 844).await;
+    let wide = run_js(
+        browser,
+        "return [document.documentElement.scrollWidth, innerWidth];",
+    )
+    .await;
+    assert!(
+        wide[0].as_u64() <= wide[1].as_u64(),
+        "{name}: the page is wider than the screen: {wide}"
+    );
+    look(browser, name).await;
     browser.resize(1280, 800).await;
 }
 
