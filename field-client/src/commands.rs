@@ -659,7 +659,7 @@ fn show(store: &Path, id: &str, json: bool) -> Result<()> {
         )?;
         writeln!(out)?;
     } else {
-        output::write_details(&mut out, &centre, &activity)?;
+        output::write_details(&mut out, cli_lang(), &centre, &activity)?;
     }
     Ok(())
 }

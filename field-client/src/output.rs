@@ -11,6 +11,7 @@ use sync_core::{Activity, JournalInfo};
 use crate::budget::{BudgetState, Bytes};
 use crate::health::{CentreHealth, Silence, SyncHealth};
 use crate::net::{Enrolment, SyncStatus};
+use crate::web::i18n::{self, Lang, t};
 
 /// Longest title shown in the table before it is shortened with "…".
 const TABLE_TITLE_CHARS: usize = 48;
@@ -47,59 +48,58 @@ pub fn write_table(out: &mut dyn Write, activities: &[Activity]) -> io::Result<(
     Ok(())
 }
 
-pub fn write_details(out: &mut dyn Write, centre: &str, a: &Activity) -> io::Result<()> {
-    let line = |out: &mut dyn Write, label: &str, value: &str| writeln!(out, "{label:<14}{value}");
-    line(out, "Id:", &a.id.to_string())?;
-    line(out, "Centre:", centre)?;
-    line(out, "Title:", &a.title)?;
-    line(out, "Kind:", a.kind.key())?;
-    line(out, "Date:", &a.date.format("%Y-%m-%d").to_string())?;
-    line(
+/// One activity in `lang`: labels, kinds, groups and hours as the app
+/// shows them; the id and dates as they are typed on the command line.
+pub fn write_details(
+    out: &mut dyn Write,
+    lang: Lang,
+    centre: &str,
+    a: &Activity,
+) -> io::Result<()> {
+    let line = |out: &mut dyn Write, label: &str, value: &str| {
+        writeln!(out, "{:<14}{value}", format!("{}:", t(lang, label)))
+    };
+    let by = |who: &str, at: &DateTime<Utc>| {
+        i18n::text(
+            lang,
+            "cli-show-by-at",
+            &[
+                ("who", crate::people::shown(lang, who).into()),
+                ("at", at.format("%Y-%m-%d %H:%M UTC").to_string().into()),
+            ],
+        )
+    };
+    line(out, "cli-show-id", &a.id.to_string())?;
+    line(out, "cli-show-centre", centre)?;
+    line(out, "cli-show-title", &a.title)?;
+    line(out, "cli-show-kind", &i18n::kind_name(lang, a.kind))?;
+    line(out, "cli-show-date", &a.date.format("%Y-%m-%d").to_string())?;
+    let start = a.start.map(|t| t.format("%H:%M").to_string());
+    line(out, "cli-show-start", &start.unwrap_or_default())?;
+    let hours = a.hours.map(|h| i18n::hours(lang, h));
+    line(out, "cli-show-hours", &hours.unwrap_or_default())?;
+    line(out, "cli-show-place", &a.place)?;
+    line(out, "cli-show-organisers", &a.organisers.join("; "))?;
+    line(out, "cli-show-institutions", &a.institutions.join("; "))?;
+    let total = a.counts.total();
+    writeln!(
         out,
-        "Start:",
-        &a.start
-            .map(|t| t.format("%H:%M").to_string())
-            .unwrap_or_default(),
+        "{}",
+        i18n::text(lang, "cli-show-participants", &[("n", total.into())])
     )?;
-    line(
-        out,
-        "Hours:",
-        &a.hours.map(|h| h.to_string()).unwrap_or_default(),
-    )?;
-    line(out, "Place:", &a.place)?;
-    line(out, "Organisers:", &a.organisers.join("; "))?;
-    line(out, "Institutions:", &a.institutions.join("; "))?;
-    writeln!(out, "Participants: {} in total", a.counts.total())?;
     for (group, n) in a.counts.iter().filter(|(_, n)| *n > 0) {
-        writeln!(out, "  {:<22}{n}", group.key())?;
+        writeln!(out, "  {:<22}{n}", i18n::group_name(lang, group))?;
     }
-    line(out, "Description:", &a.description)?;
-    line(out, "Notes:", &a.notes)?;
-    line(
-        out,
-        "Recorded by:",
-        &format!(
-            "{} at {}",
-            crate::people::shown(crate::web::i18n::Lang::En, &a.recorded_by),
-            a.created_at.format("%Y-%m-%d %H:%M UTC")
-        ),
-    )?;
-    line(
-        out,
-        "Changed by:",
-        &format!(
-            "{} at {}",
-            crate::people::shown(crate::web::i18n::Lang::En, &a.updated_by),
-            a.updated_at.format("%Y-%m-%d %H:%M UTC")
-        ),
-    )?;
+    line(out, "cli-show-description", &a.description)?;
+    line(out, "cli-show-notes", &a.notes)?;
+    line(out, "cli-show-recorded", &by(&a.recorded_by, &a.created_at))?;
+    line(out, "cli-show-changed", &by(&a.updated_by, &a.updated_at))?;
     if a.deleted {
-        line(out, "Deleted:", "yes (field-client restore brings it back)")?;
+        line(out, "cli-show-deleted", &t(lang, "cli-show-deleted-how"))?;
     }
     Ok(())
 }
 
-/// The office's list: every centre's activities with the centre's name.
 pub fn write_centre_table(out: &mut dyn Write, rows: &[(JournalInfo, Activity)]) -> io::Result<()> {
     if rows.is_empty() {
         return Ok(());

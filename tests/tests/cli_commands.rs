@@ -779,7 +779,7 @@ fn show_prints_one_activity_as_text_and_json() {
         id.as_str(),
         "Valmieras KRC",
         "Skolotāja loma vietējās kopienas attīstībā",
-        "workshop",
+        "Workshop",
         "2026-03-02",
         "14:30",
         "1.5",
@@ -787,7 +787,7 @@ fn show_prints_one_activity_as_text_and_json() {
         "Anna Bērziņa; Jānis Ozoliņš",
         "20.PII; Kuldīgas 1. vsk.",
         "17 in total",
-        "teachers",
+        "Teachers",
         "Darbnīca par kopienas iniciatīvām.",
         "Nākamreiz jāpaņem projektors.",
         "Testa dators",
@@ -1272,4 +1272,14 @@ fn the_command_line_speaks_latvian_on_a_latvian_system() {
         text.starts_with("\u{feff}ID;Centrs;"),
         "the file in Latvian too: {text}"
     );
+    let id = cli.list_json(&[])[0]["id"].as_str().expect("id").to_owned();
+    let shown = cli
+        .command(["show", &id])
+        .env("LANG", "lv_LV.UTF-8")
+        .output()
+        .expect("show");
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    for words in ["Nosaukums:", "Viena", "Veids:", "Dalībnieki: kopā"] {
+        assert!(shown.contains(words), "{words}: {shown}");
+    }
 }

@@ -384,3 +384,21 @@ cli-not-acknowledged = { $count ->
     [one] { $n } activity is still not acknowledged by the server
    *[other] { $n } activities are still not acknowledged by the server
 }
+cli-show-id = Id
+cli-show-centre = Centre
+cli-show-title = Title
+cli-show-kind = Kind
+cli-show-date = Date
+cli-show-start = Start
+cli-show-hours = Hours
+cli-show-place = Place
+cli-show-organisers = Organisers
+cli-show-institutions = Institutions
+cli-show-participants = Participants: { $n } in total
+cli-show-description = Description
+cli-show-notes = Notes
+cli-show-recorded = Recorded by
+cli-show-changed = Changed by
+cli-show-by-at = { $who } at { $at }
+cli-show-deleted = Deleted
+cli-show-deleted-how = yes (field-client restore brings it back)

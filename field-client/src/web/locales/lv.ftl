@@ -378,3 +378,21 @@ cli-not-acknowledged = { $count ->
     [one] { $n } aktivitāti serveris vēl nav apstiprinājis
    *[other] { $n } aktivitātes serveris vēl nav apstiprinājis
 }
+cli-show-id = Id
+cli-show-centre = Centrs
+cli-show-title = Nosaukums
+cli-show-kind = Veids
+cli-show-date = Datums
+cli-show-start = Sākums
+cli-show-hours = Stundas
+cli-show-place = Vieta
+cli-show-organisers = Organizatori
+cli-show-institutions = Iestādes
+cli-show-participants = Dalībnieki: kopā { $n }
+cli-show-description = Apraksts
+cli-show-notes = Piezīmes
+cli-show-recorded = Ierakstīja
+cli-show-changed = Mainīja
+cli-show-by-at = { $who }, { $at }
+cli-show-deleted = Dzēsts
+cli-show-deleted-how = jā (field-client restore to atjauno)
