@@ -234,6 +234,23 @@ impl Browser {
         }
     }
 
+    /// Waits until `script` (run in the page with `args`) returns `true`;
+    /// panics after [`ELEMENT_TIMEOUT`] saying `what` was awaited and what
+    /// the script last returned.
+    pub async fn wait_until(&self, what: &str, script: &str, args: Vec<serde_json::Value>) {
+        let deadline = Instant::now() + ELEMENT_TIMEOUT;
+        loop {
+            let seen = self.client.execute(script, args.clone()).await;
+            if matches!(seen, Ok(serde_json::Value::Bool(true))) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!("not within {ELEMENT_TIMEOUT:?}: {what} (last: {seen:?})");
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
     /// Replaces the value of the input matching `css` by typing `value`.
     pub async fn fill(&self, css: &str, value: &str) {
         let input = self.find(css).await;

@@ -48,14 +48,7 @@ impl App {
     /// `field-client run` with the browser it opens by itself replaced by a
     /// script that writes the address it was asked to open into `asked`.
     fn start_opening_browser(cli: &Cli, asked: &std::path::Path) -> App {
-        let script = cli.data_dir().with_extension("browser.sh");
-        std::fs::write(
-            &script,
-            format!("#!/bin/sh\necho \"$1\" > '{}'\n", asked.display()),
-        )
-        .expect("script");
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .expect("chmod");
+        let script = stand_in_browser(&cli.data_dir().with_extension("browser.sh"), asked);
         let mut command = cli.command(["run", "--web-port", "0"]);
         command.env("BROWSER", &script);
         App::spawn(&mut command)
@@ -590,7 +583,21 @@ async fn set_up_with_a_code(engine: Engine) {
     browser.close().await;
 }
 
-/// The address the browser script was asked to open (waiting for it).
+/// Writes at `script` a stand-in for the browser (for `BROWSER`) that
+/// writes the address it is asked to open into `asked`.
+fn stand_in_browser(script: &std::path::Path, asked: &std::path::Path) -> std::path::PathBuf {
+    std::fs::write(
+        script,
+        format!("#!/bin/sh\necho \"$1\" > '{}'\n", asked.display()),
+    )
+    .expect("script");
+    std::fs::set_permissions(script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    script.to_owned()
+}
+
+/// The address the stand-in browser was asked to open, once it has been
+/// (it is started in the background; the wait is bounded).
 fn browser_was_asked(asked: &std::path::Path) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -655,14 +662,13 @@ async fn discard_and_cancel(browser: &Browser, app: &App) {
     wait_for_value(browser, "#title", "Rokdarbu vakars").await;
     // "Atcelt" leaves the form and ends its draft.
     browser.click("[data-draft-cancel]").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while current_path(browser).await != "/" {
-        assert!(
-            Instant::now() < deadline,
-            "Atcelt did not lead back to the list"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    browser
+        .wait_until(
+            "Atcelt leading back to the list",
+            "return location.pathname === '/';",
+            Vec::new(),
+        )
+        .await;
     browser.goto(&app.at("/new")).await;
     assert_eq!(
         value_of(browser, "#title").await,
@@ -768,18 +774,13 @@ async fn value_of(browser: &Browser, css: &str) -> String {
 /// Waits until the input matching `css` holds `expected` (a page reloading
 /// shows the old value for a moment).
 async fn wait_for_value(browser: &Browser, css: &str, expected: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let seen = value_of(browser, css).await;
-        if seen == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{css} held {seen:?}, not {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    browser
+        .wait_until(
+            &format!("{css} holding {expected:?}"),
+            "return document.querySelector(arguments[0])?.value === arguments[1];",
+            vec![json!(css), json!(expected)],
+        )
+        .await;
 }
 
 #[tokio::test]
@@ -848,32 +849,14 @@ fn open_hands_the_running_apps_address_to_the_browser() {
 
     let app = App::start(&cli);
     let asked = cli.file("browser-was-asked-to-open");
-    let script = cli.file("browser.sh");
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\necho \"$1\" > '{}'\n", asked.display()),
-    )
-    .expect("script");
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
+    let script = stand_in_browser(&cli.file("browser.sh"), &asked);
     let output = cli
         .command(["open"])
         .env("BROWSER", &script)
         .output()
         .expect("field-client open");
     assert!(output.status.success(), "{output:?}");
-    // The browser is started in the background: wait (bounded) for its note.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let opened = loop {
-        if let Ok(text) = std::fs::read_to_string(&asked)
-            && !text.is_empty()
-        {
-            break text;
-        }
-        assert!(Instant::now() < deadline, "the browser was never started");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(opened.trim().trim_end_matches('/'), app.url);
+    assert_eq!(browser_was_asked(&asked), app.url);
 }
 
 /// A plain HTTP GET of the app (for the report downloads): the body's bytes.

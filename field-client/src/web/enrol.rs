@@ -124,6 +124,16 @@ async fn setup_page(State(setup): State<Setup>, UiLang(lang): UiLang) -> Respons
     setup_response(&setup, lang, StatusCode::OK, &typed)
 }
 
+/// The setup page again with what was typed and its problem.
+fn setup_refused(setup: &Setup, lang: Lang, typed: &Typed) -> Reply {
+    Ok(setup_response(
+        setup,
+        lang,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        typed,
+    ))
+}
+
 fn setup_response(setup: &Setup, lang: Lang, status: StatusCode, typed: &Typed) -> Response {
     let chrome = Chrome {
         lang,
@@ -197,16 +207,6 @@ fn device_field(lang: Lang, id: &str, name: &str) -> Markup {
     }
 }
 
-/// The posted setup form's fields, once its token proved it came from the
-/// setup page.
-fn setup_posted(setup: &Setup, lang: Lang, body: &[u8]) -> Result<super::form::FormData, Failure> {
-    let data = super::form::FormData::parse(body);
-    if !guard::token_matches(setup, data.get(CSRF_FIELD)) {
-        return Err(Failure(lang, WebError::StaleForm));
-    }
-    Ok(data)
-}
-
 /// A trimmed name, or `None` when empty or too long.
 fn name(value: Option<&str>) -> Option<String> {
     let value = value.unwrap_or("").trim();
@@ -214,7 +214,7 @@ fn name(value: Option<&str>) -> Option<String> {
 }
 
 async fn setup_offline(State(setup): State<Setup>, UiLang(lang): UiLang, body: Bytes) -> Reply {
-    let data = setup_posted(&setup, lang, &body)?;
+    let data = super::routes::posted(&setup, lang, &body)?;
     let device_name =
         name(data.get("device_name")).unwrap_or_else(crate::commands::default_device_name);
     let Some(centre) = name(data.get("centre")) else {
@@ -224,12 +224,7 @@ async fn setup_offline(State(setup): State<Setup>, UiLang(lang): UiLang, body: B
             centre_error: Some(t(lang, "setup-centre-missing")),
             ..Typed::default()
         };
-        return Ok(setup_response(
-            &setup,
-            lang,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &typed,
-        ));
+        return setup_refused(&setup, lang, &typed);
     };
     let _one_at_a_time = setup.inner.creating.lock().await;
     if !setup.inner.store.exists() {
@@ -241,7 +236,7 @@ async fn setup_offline(State(setup): State<Setup>, UiLang(lang): UiLang, body: B
 }
 
 async fn setup_enrol(State(setup): State<Setup>, UiLang(lang): UiLang, body: Bytes) -> Reply {
-    let data = setup_posted(&setup, lang, &body)?;
+    let data = super::routes::posted(&setup, lang, &body)?;
     let code = data.get("code").unwrap_or("").trim().to_owned();
     let device_name =
         name(data.get("device_name")).unwrap_or_else(crate::commands::default_device_name);
@@ -254,12 +249,7 @@ async fn setup_enrol(State(setup): State<Setup>, UiLang(lang): UiLang, body: Byt
     // A mistyped code is told before anything is made.
     if let Err(e) = relay::enrol_code::EnrolCode::decode(&code) {
         let typed = shown_again(code_problem(lang, &e));
-        return Ok(setup_response(
-            &setup,
-            lang,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &typed,
-        ));
+        return setup_refused(&setup, lang, &typed);
     }
     let _one_at_a_time = setup.inner.creating.lock().await;
     if setup.inner.store.exists() {
@@ -280,12 +270,7 @@ async fn setup_enrol(State(setup): State<Setup>, UiLang(lang): UiLang, body: Byt
             drop(replica);
             remove_store(&setup.inner.store);
             let typed = shown_again(enrol_problem(lang, &e));
-            Ok(setup_response(
-                &setup,
-                lang,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &typed,
-            ))
+            setup_refused(&setup, lang, &typed)
         }
     }
 }
@@ -336,7 +321,7 @@ fn finish(setup: &Setup) -> Response {
 }
 
 async fn setup_language(State(setup): State<Setup>, UiLang(lang): UiLang, body: Bytes) -> Reply {
-    let data = setup_posted(&setup, lang, &body)?;
+    let data = super::routes::posted(&setup, lang, &body)?;
     let chosen = data.get("lang").and_then(Lang::from_code).unwrap_or(lang);
     Ok(super::routes::language_cookie(chosen, "/"))
 }

@@ -359,6 +359,38 @@ fn render_form(
     )
 }
 
+/// A posted form shown again instead of saved: what was typed, with its
+/// errors or the reason (`why`); for a new activity (`new_id`) or an edit
+/// (`editing`: the activity and the base the form was opened with).
+struct FormAgain<'a> {
+    values: &'a ActivityForm,
+    errors: Errors,
+    editing: Option<(&'a Activity, &'a str)>,
+    new_id: &'a str,
+    why: ShownAgain<'a>,
+}
+
+async fn form_again(
+    app: &App,
+    lang: Lang,
+    uri: &Uri,
+    shown: FormAgain<'_>,
+    status: StatusCode,
+) -> Reply {
+    let context = form_context(app).await.map_err(fail(lang))?;
+    let FormAgain {
+        values,
+        errors,
+        editing,
+        new_id,
+        why,
+    } = shown;
+    let markup = render_form(
+        app, lang, uri, &context, values, &errors, editing, new_id, why,
+    );
+    Ok((status, markup).into_response())
+}
+
 /// A posted activity form and whether it is this run's.
 struct ActivityPost {
     data: FormData,
@@ -388,7 +420,11 @@ fn activity_post(
 }
 
 /// The posted form, once its token proved it came from this app's page.
-pub(super) fn posted(app: &App, lang: Lang, body: &[u8]) -> Result<FormData, Failure> {
+pub(super) fn posted(
+    app: &dyn guard::Guarded,
+    lang: Lang,
+    body: &[u8],
+) -> Result<FormData, Failure> {
     let data = FormData::parse(body);
     if !guard::token_matches(app, data.get(CSRF_FIELD)) {
         return Err(Failure(lang, WebError::StaleForm));
@@ -411,20 +447,17 @@ async fn create(
         .get("id")
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(ActivityId::new_random);
+    let new_id = id.to_string();
+    let again = |errors, why| FormAgain {
+        values: &values,
+        errors,
+        editing: None,
+        new_id: &new_id,
+        why,
+    };
     if post.before_restart {
-        let context = form_context(&app).await.map_err(fail(lang))?;
-        let markup = render_form(
-            &app,
-            lang,
-            &uri,
-            &context,
-            &values,
-            &Errors::new(),
-            None,
-            &id.to_string(),
-            ShownAgain::AfterRestart,
-        );
-        return Ok((StatusCode::CONFLICT, markup).into_response());
+        let shown = again(Errors::new(), ShownAgain::AfterRestart);
+        return form_again(&app, lang, &uri, shown, StatusCode::CONFLICT).await;
     }
     let patch = values
         .to_input()
@@ -433,20 +466,8 @@ async fn create(
     let patch = match patch {
         Ok(patch) => patch,
         Err(errors) => {
-            let context = form_context(&app).await.map_err(fail(lang))?;
-            let errors = form::messages(lang, &errors);
-            let markup = render_form(
-                &app,
-                lang,
-                &uri,
-                &context,
-                &values,
-                &errors,
-                None,
-                &id.to_string(),
-                ShownAgain::No,
-            );
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, markup).into_response());
+            let shown = again(form::messages(lang, &errors), ShownAgain::No);
+            return form_again(&app, lang, &uri, shown, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
     };
     app.with_journal(move |replica| match replica.add(id, &patch, Utc::now()) {
@@ -495,28 +516,22 @@ async fn update(
     let post = activity_post(&app, lang, &headers, &body)?;
     let data = post.data;
     let mine = ActivityForm::from_posted(&data);
-    let base: ActivityForm = data
-        .get("base")
-        .and_then(|b| serde_json::from_str(b).ok())
-        .ok_or(Failure(lang, WebError::BadForm))?;
+    // The base the form was opened with, shown again as it came: saving
+    // the form again then meets any change made elsewhere meanwhile.
+    let posted_base = data.get("base").unwrap_or_default();
+    let base: ActivityForm =
+        serde_json::from_str(posted_base).map_err(|_| Failure(lang, WebError::BadForm))?;
     let (_, current) = facts_and_activity(&app, id).await.map_err(fail(lang))?;
+    let again = |errors, why| FormAgain {
+        values: &mine,
+        errors,
+        editing: Some((&current, posted_base)),
+        new_id: "",
+        why,
+    };
     if post.before_restart {
-        // The base it was opened with stays: saving it then meets any change
-        // made elsewhere meanwhile as every edit does.
-        let context = form_context(&app).await.map_err(fail(lang))?;
-        let base = serde_json::to_string(&base).expect("forms serialize");
-        let markup = render_form(
-            &app,
-            lang,
-            &uri,
-            &context,
-            &mine,
-            &Errors::new(),
-            Some((&current, &base)),
-            "",
-            ShownAgain::AfterRestart,
-        );
-        return Ok((StatusCode::CONFLICT, markup).into_response());
+        let shown = again(Errors::new(), ShownAgain::AfterRestart);
+        return form_again(&app, lang, &uri, shown, StatusCode::CONFLICT).await;
     }
     let now = ActivityForm::from_activity(&current);
     let changed_elsewhere = now.changed_from(Some(&base));
@@ -535,21 +550,8 @@ async fn update(
     let patch = match mine.input_of(&changed_here).parse() {
         Ok(patch) => patch,
         Err(errors) => {
-            let context = form_context(&app).await.map_err(fail(lang))?;
-            let errors = form::messages(lang, &errors);
-            let base = serde_json::to_string(&base).expect("forms serialize");
-            let markup = render_form(
-                &app,
-                lang,
-                &uri,
-                &context,
-                &mine,
-                &errors,
-                Some((&current, &base)),
-                "",
-                ShownAgain::No,
-            );
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, markup).into_response());
+            let shown = again(form::messages(lang, &errors), ShownAgain::No);
+            return form_again(&app, lang, &uri, shown, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
     };
     if patch.is_empty() {
