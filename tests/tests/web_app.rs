@@ -489,6 +489,17 @@ async fn set_up_offline_then_enrol(engine: Engine) {
         !cli.store_path().exists(),
         "nothing is made before the setup"
     );
+    // Another web page open in the same browser cannot set the computer up
+    // (enrolling it with its own server, say): without the page's token, or
+    // from another site, nothing is made.
+    let code = relay.centre_code(centre);
+    for origin in [app.url.clone(), "http://evil.example".to_owned()] {
+        let status = post_form(&app.at("/setup/enrol"), &origin, &format!("code={code}"));
+        assert!(status.contains(" 403 "), "{origin}: {status}");
+        let status = post_form(&app.at("/setup/offline"), &origin, "centre=Svešs");
+        assert!(status.contains(" 403 "), "{origin}: {status}");
+    }
+    assert!(!cli.store_path().exists(), "a forged setup made nothing");
 
     let mut browser = Browser::start_in(engine, &format!("setup_{}", engine.name())).await;
     browser.goto(&app.at("/")).await;
@@ -496,7 +507,6 @@ async fn set_up_offline_then_enrol(engine: Engine) {
     look(&mut browser, "setup").await;
     look_on_a_phone(&mut browser, "setup-phone").await;
     // A mistyped code is told in plain words, and nothing is made.
-    let code = relay.centre_code(centre);
     browser.fill("#code", &mistype(&code)).await;
     browser
         .click("form[action='/setup/enrol'] button[type=submit]")
@@ -594,6 +604,29 @@ fn stand_in_browser(script: &std::path::Path, asked: &std::path::Path) -> std::p
     std::fs::set_permissions(script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
     script.to_owned()
+}
+
+/// A form POST as another page would send it, with `origin`; the status line.
+fn post_form(url: &str, origin: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to the app");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("request");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("response");
+    String::from_utf8_lossy(&response)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The address the stand-in browser was asked to open, once it has been
