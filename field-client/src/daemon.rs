@@ -90,6 +90,13 @@ pub async fn run(data_dir: &Path, owner: &Arc<StoreOwner>) -> NetError {
         }
         match outcome {
             Err(e @ (NetError::Revoked | NetError::NotEnrolled)) => return e,
+            Err(e @ NetError::Version(_)) => {
+                // Retrying sooner cannot help until a program is updated;
+                // the app keeps recording meanwhile.
+                let wait = net::VERSION_MISMATCH_RETRY;
+                eprintln!("sync: {e}; trying again in {}s", wait.as_secs());
+                tokio::time::sleep(wait).await;
+            }
             Err(e @ NetError::BudgetSpent { .. }) => {
                 eprintln!("sync: {e}");
                 tokio::time::sleep(budget::BUDGET_RECHECK_EVERY).await;
