@@ -868,6 +868,8 @@ fn status(store: &Path, json: bool) -> Result<()> {
             sync: &'a net::SyncStatus,
             data: &'a budget::BudgetState,
             erasures: &'a [sync_core::store::ErasureRequest],
+            /// A file rewrite an erasure still owes, that failed.
+            rewrite_failure: Option<sync_core::store::RewriteFailure>,
         }
         let enrolment = net::enrolment(replica_store)?;
         let sync = net::sync_status(replica_store)?;
@@ -880,6 +882,7 @@ fn status(store: &Path, json: bool) -> Result<()> {
             sync: &sync,
             data: &data,
             erasures: &erasures,
+            rewrite_failure: replica_store.rewrite_failure()?,
         };
         serde_json::to_writer_pretty(&mut out, &json)?;
         writeln!(out)?;
@@ -896,6 +899,9 @@ fn status(store: &Path, json: bool) -> Result<()> {
             output::write_data_plan(&mut out, &data)?;
         }
         output::write_erasures(&mut out, &replica_store.erasure_requests()?)?;
+        if let Some(failure) = replica_store.rewrite_failure()? {
+            output::write_rewrite_failure(&mut out, &failure)?;
+        }
     }
     Ok(())
 }

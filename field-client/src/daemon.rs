@@ -116,10 +116,12 @@ pub async fn run(data_dir: &Path, owner: &Arc<StoreOwner>) -> NetError {
     }
 }
 
-/// The scheduled integrity check; a damaged store stops the daemon.
+/// The scheduled integrity check; a damaged store stops the daemon. Also
+/// the daily retry of a file rewrite an erasure still owes.
 async fn check_integrity(owner: &StoreOwner) -> Result<(), NetError> {
     let mut replica = owner.hold().await?;
     replica.check_integrity()?;
+    crate::owner::finish_pending_rewrite(&mut replica);
     Ok(())
 }
 

@@ -166,6 +166,21 @@ pub fn write_sync_status(
     Ok(())
 }
 
+/// A file rewrite an erasure still owes, that failed: said plainly, with
+/// when it is tried again.
+pub fn write_rewrite_failure(
+    out: &mut dyn Write,
+    failure: &sync_core::store::RewriteFailure,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "Store file:    still to be rewritten after an erasure (old bytes of the erased record \
+         may remain in it); {} attempt(s) failed, the last: {}. `field-client run` tries again \
+         when it starts and daily.",
+        failure.attempts, failure.error
+    )
+}
+
 /// Erasures the office asked for: waiting ones, and the office server's
 /// answers (nothing printed when there are none).
 pub fn write_erasures(

@@ -78,6 +78,20 @@ const REWRITING_SUFFIX: &str = "rewriting";
 /// erased record, so the file is rewritten then.
 const REWRITE_PENDING_KEY: &str = "file_rewrite_pending";
 
+/// Settings key of the last failed attempt to rewrite the file while
+/// [`REWRITE_PENDING_KEY`] is set; absent from the rewritten file.
+const REWRITE_FAILED_KEY: &str = "file_rewrite_failed";
+
+/// A rewrite owed to an erasure that failed, kept in the store so that it is
+/// told, and not tried again silently at every open.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RewriteFailure {
+    /// Failed attempts since the erasure.
+    pub attempts: u32,
+    /// The last attempt's error, in words.
+    pub error: String,
+}
+
 impl Store {
     /// Replaces everything stored for journal `id` by `journal` (a rewrite of
     /// it): its snapshot, appended changes, epoch, unsent marks and
@@ -150,19 +164,66 @@ impl Store {
         Ok(())
     }
 
-    /// Finishes a file rewrite that a crash interrupted (see
-    /// [`REWRITE_PENDING_KEY`]); nothing to do otherwise.
+    /// At open: finishes a file rewrite that a crash interrupted (see
+    /// [`REWRITE_PENDING_KEY`]), unless one already failed: a failure is
+    /// recorded ([`Store::rewrite_failure`]) and not tried again at every
+    /// open, only on command or on the daemon's daily check
+    /// ([`Store::finish_pending_rewrite`]).
     pub(super) fn finish_interrupted_rewrite(&mut self) -> Result<(), StoreError> {
-        if self.setting::<bool>(REWRITE_PENDING_KEY)?.is_some() {
-            self.rewrite_file()?;
+        if self.rewrite_failure()?.is_some() {
+            return Ok(());
         }
-        Ok(())
+        self.finish_pending_rewrite().map(|_| ())
+    }
+
+    /// Rewrites the file if a journal was replaced (an erasure) and the file
+    /// was not rewritten since (a crash, or a rewrite that failed); true if
+    /// it did. For `field-client check` and the daemon's daily check.
+    pub fn finish_pending_rewrite(&mut self) -> Result<bool, StoreError> {
+        if self.setting::<bool>(REWRITE_PENDING_KEY)?.is_none() {
+            return Ok(false);
+        }
+        self.rewrite_file()?;
+        Ok(true)
+    }
+
+    /// Why the rewrite of a file after an erasure failed, while it is still
+    /// to be done (freed pages may hold the erased record).
+    pub fn rewrite_failure(&self) -> Result<Option<RewriteFailure>, StoreError> {
+        if self.setting::<bool>(REWRITE_PENDING_KEY)?.is_none() {
+            return Ok(None);
+        }
+        self.setting(REWRITE_FAILED_KEY)
     }
 
     /// Copies every table into a fresh file and puts it in this file's place,
     /// so that no freed page of the old file remains; the store goes on on
-    /// the new file. On an error the old file stays, whole.
+    /// the new file. On an error the old file stays, whole, and when the
+    /// rewrite was owed to an erasure the failure is recorded.
     pub fn rewrite_file(&mut self) -> Result<(), StoreError> {
+        let outcome = self.rewrite_file_once();
+        if let Err(e) = &outcome {
+            // Best effort: the error is returned either way.
+            let _ = self.note_rewrite_failure(e);
+        }
+        outcome
+    }
+
+    fn note_rewrite_failure(&self, e: &StoreError) -> Result<(), StoreError> {
+        if self.setting::<bool>(REWRITE_PENDING_KEY)?.is_none() {
+            return Ok(());
+        }
+        let attempts = self
+            .setting::<RewriteFailure>(REWRITE_FAILED_KEY)?
+            .map_or(0, |f| f.attempts);
+        let failure = RewriteFailure {
+            attempts: attempts.saturating_add(1),
+            error: e.to_string(),
+        };
+        self.set_setting(REWRITE_FAILED_KEY, &failure)
+    }
+
+    fn rewrite_file_once(&mut self) -> Result<(), StoreError> {
         let fresh_path = rewriting_path(&self.path);
         // A leftover of an interrupted rewrite is incomplete: start again.
         remove_if_present(&fresh_path)?;
@@ -172,7 +233,10 @@ impl Store {
             check_known_tables(&from)?;
             let to = begin_durable(&fresh)?;
             copy_all(&from, &to)?;
-            to.open_table(SETTINGS)?.remove(REWRITE_PENDING_KEY)?;
+            let mut settings = to.open_table(SETTINGS)?;
+            settings.remove(REWRITE_PENDING_KEY)?;
+            settings.remove(REWRITE_FAILED_KEY)?;
+            drop(settings);
             to.commit()?;
         }
         // The fresh file is complete and durable: it takes the old one's name
@@ -204,13 +268,19 @@ pub(super) fn io_error(e: std::io::Error) -> StoreError {
     StoreError::Storage(redb::Error::Io(e))
 }
 
-/// Makes the rename durable (the directory entry is on disk).
+/// Makes a rename in `path`'s folder durable (the directory entry is on
+/// disk).
 fn sync_parent_dir(path: &Path) -> Result<(), StoreError> {
+    sync_folder_of(path).map_err(io_error)
+}
+
+/// Syncs the folder holding `path`. Unix only: elsewhere (Windows) a folder
+/// cannot be opened as a file to sync it, and a rename is durable once the
+/// call that made it returns.
+pub(super) fn sync_folder_of(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_error)?;
+        std::fs::File::open(dir)?.sync_all()?;
     }
     #[cfg(not(unix))]
     let _ = path;

@@ -16,6 +16,7 @@ pub(crate) mod view_row;
 
 pub use erasure::{
     ErasureAnswer, ErasureRequest, MAX_ERASURE_REQUESTS, PreparedJournal, Replacement,
+    RewriteFailure,
 };
 
 use std::collections::HashSet;
@@ -260,12 +261,8 @@ impl Store {
             })?;
         }
         std::fs::rename(&tmp, path).map_err(io)?;
-        if let Some(dir) = path.parent() {
-            // Make the rename itself durable.
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io)?;
-        }
+        // Make the rename itself durable.
+        erasure::sync_folder_of(path).map_err(io)?;
         Store::open_cached(path, cache_bytes)
     }
 
@@ -300,8 +297,10 @@ impl Store {
             }
             builder.open(path)
         })?;
-        // Best effort: the store is whole either way, and the next open or
-        // erasure tries again; refusing to open would stop all recording.
+        // Best effort: the store is whole either way, and refusing to open
+        // would stop all recording. A failure is recorded in the store
+        // (`rewrite_failure`, told by `status`) and tried again on command
+        // or by the daemon's daily check, not at every open.
         let _ = store.finish_interrupted_rewrite();
         Ok(store)
     }
