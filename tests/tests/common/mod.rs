@@ -122,7 +122,9 @@ impl Relay {
     }
 
     /// Stops the relay the way an administrator does (SIGTERM) and waits
-    /// until it has exited cleanly.
+    /// until it has exited cleanly. Unix only: Windows has no SIGTERM (the
+    /// relay stops on Ctrl-C there).
+    #[cfg(unix)]
     pub(crate) fn stop(&mut self) {
         let mut running = self.running.take().expect("the relay is running");
         let pid = running.child.id().to_string();
