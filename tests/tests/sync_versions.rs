@@ -6,9 +6,11 @@
 //! `status` says so, and `field-client run` says it in the app's status line,
 //! waits an hour before trying again, and keeps recording.
 //!
-//! (An older device against today's relay is the relay session's answer,
-//! tested in `sync-core/tests/sync_versions.rs`; no device of another
-//! version exists to run here.)
+//!
+//! And the other way round: a device of the previous protocol version (an
+//! enrolled device's key, speaking `Hello` of `PROTOCOL_VERSION - 1` over
+//! QUIC) gets today's relay process's refusal, which names the relay's
+//! version first and tells the device to update.
 
 mod common;
 
@@ -16,8 +18,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{start_daemon, wait_for_line};
-use relay::tls::{Identity, server_config};
+use common::{Relay, start_daemon, wait_for_line};
+use relay::tls::{Fingerprint, Identity, client_config, server_config};
 use relay::transport;
 use sync_core::sync::wire::FrameBuffer;
 use sync_core::sync::{ErrorCode, Frame, PROTOCOL_VERSION};
@@ -193,4 +195,68 @@ fn the_daemon_says_so_in_the_app_waits_an_hour_and_keeps_recording() {
     );
     // One attempt so far: the next is an hour away.
     assert_eq!(relay.hellos(), 1, "the daemon tried again at once");
+}
+
+#[test]
+fn a_relay_refuses_a_device_of_the_previous_version_telling_it_to_update() {
+    let relay = Relay::start();
+    let centre = relay.add_centre("Līvānu KRC");
+    let cli = common::device("Līvānu KRC", "Līvānu dators");
+    common::enrol(&cli, &relay.centre_code(centre));
+    // The enrolled device's key, as a program of the previous version would
+    // present it.
+    let identity = Identity::load(cli.data_dir(), field_client::net::DEVICE_IDENTITY_STEM)
+        .expect("the device's key");
+    let pinned: Fingerprint = relay.fingerprint().parse().expect("a fingerprint");
+    let older = PROTOCOL_VERSION - 1;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let answer = runtime.block_on(async {
+        let endpoint =
+            transport::client_endpoint("127.0.0.1:0".parse().expect("an address")).expect("bind");
+        let config = client_config(&identity, pinned).expect("a TLS configuration");
+        let conn = transport::connect(&endpoint, config, relay.addr())
+            .await
+            .expect("connect");
+        let (mut send, mut recv) = conn.open_bi().await.expect("a stream");
+        let hello = Frame::Hello {
+            version: older,
+            software: "field-client 0.0.9".into(),
+            unsent: Some(1),
+            journals: vec![centre],
+        };
+        transport::write_all(&mut send, &hello.encode().expect("encode"))
+            .await
+            .expect("write");
+        let mut frames = FrameBuffer::default();
+        let deadline = tokio::time::Instant::now() + common::LINE_TIMEOUT;
+        loop {
+            if let Some(frame) = frames.next_frame().expect("a frame") {
+                break frame;
+            }
+            let chunk = tokio::time::timeout_at(deadline, transport::read_chunk(&mut recv))
+                .await
+                .expect("the relay answers in time")
+                .expect("read");
+            frames.extend(&chunk.expect("the relay answers before closing"));
+        }
+    });
+    let Frame::Error {
+        code: ErrorCode::UnsupportedVersion,
+        message,
+    } = &answer
+    else {
+        panic!("the relay answered {answer:?}")
+    };
+    assert!(
+        message.starts_with(&format!("protocol {PROTOCOL_VERSION}:")),
+        "{message}"
+    );
+    assert!(
+        message.contains("update field-client on the device"),
+        "{message}"
+    );
+    relay.wait_for_log(&format!("the device {older}"));
 }
