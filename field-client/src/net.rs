@@ -419,11 +419,7 @@ pub(crate) async fn flush_or_refusal(
     match flush(session, send, pay).await {
         Err(e @ NetError::Transport(TransportError::Write(_))) => {
             match tokio::time::timeout(LAST_WORD_WAIT, read_one_frame(recv)).await {
-                Ok(Ok(Frame::Error {
-                    code: ErrorCode::Revoked,
-                    ..
-                })) => Err(NetError::Revoked),
-                Ok(Ok(Frame::Error { message, .. })) => Err(NetError::Refused(message)),
+                Ok(Ok(Frame::Error { code, message })) => Err(refusal(code, message)),
                 _ => Err(e),
             }
         }
@@ -450,17 +446,20 @@ pub(crate) async fn flush(
 /// Why a session ended, as the volunteer reads it.
 pub(crate) fn closed(reason: SessionError) -> NetError {
     match reason {
-        SessionError::Refused {
-            code: ErrorCode::Revoked,
-            ..
-        } => NetError::Revoked,
-        SessionError::Refused {
-            code: ErrorCode::Unavailable,
-            message,
-        } => NetError::RelayUnavailable(message),
-        SessionError::Refused { message, .. } => NetError::Refused(message),
+        SessionError::Refused { code, message } => refusal(code, message),
         SessionError::Version(v) => NetError::Version(v),
         other => NetError::Session(other),
+    }
+}
+
+/// The relay's `Error` frame, as the volunteer reads it: the same whether
+/// the session read it or a failed write made us look for it.
+fn refusal(code: ErrorCode, message: String) -> NetError {
+    match code {
+        ErrorCode::Revoked => NetError::Revoked,
+        ErrorCode::Unavailable => NetError::RelayUnavailable(message),
+        ErrorCode::UnsupportedVersion => NetError::Version(VersionMismatch::from_refusal(&message)),
+        _ => NetError::Refused(message),
     }
 }
 
