@@ -218,4 +218,37 @@ mod tests {
             "{centre:?}"
         );
     }
+
+    #[test]
+    fn a_relay_of_another_version_is_told_as_which_program_to_update_in_both_languages() {
+        let now = Utc::now();
+        for (update, lv, en) in [
+            (
+                Update::ThisProgram,
+                "Šī programma ir vecāka par biroja serveri: atjauniniet to šajā datorā",
+                "This program is older than the office server: update it on this computer",
+            ),
+            (
+                Update::Server,
+                "Biroja serveris ir vecāks par šo programmu: birojam tas jāatjaunina",
+                "The office server is older than this program: the office must update it",
+            ),
+            (
+                Update::Either,
+                "Šī programma un biroja serveris runā dažādās versijās",
+                "This program and the office server speak different versions",
+            ),
+        ] {
+            let sync = SyncStatus {
+                update_needed: Some(update),
+                ..SyncStatus::default()
+            };
+            for (lang, words) in [(Lang::Lv, lv), (Lang::En, en)] {
+                let said = facts(false, sync.clone()).sentences(lang, now);
+                assert!(said.iter().any(|s| s.starts_with(words)), "{said:?}");
+            }
+        }
+        let said = facts(false, SyncStatus::default()).sentences(Lang::En, now);
+        assert!(!said.iter().any(|s| s.contains("update")), "{said:?}");
+    }
 }
