@@ -168,11 +168,12 @@ impl StoreError {
     }
 
     /// An I/O operation failed: redb refuses all later work on the file
-    /// ("previous I/O error") until it is closed and opened again.
+    /// ("previous I/O error") until it is closed and opened again; or the
+    /// file is closed already ([`StoreError::Closed`]).
     pub fn needs_reopen(&self) -> bool {
         matches!(
             self,
-            StoreError::Storage(redb::Error::Io(_) | redb::Error::PreviousIo)
+            StoreError::Storage(redb::Error::Io(_) | redb::Error::PreviousIo) | StoreError::Closed
         )
     }
 }
