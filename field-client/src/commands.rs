@@ -17,6 +17,7 @@ use crate::cli::{ActivityArgs, Command, Delimiter, ExportFormat, FileLang, OnOff
 use crate::interchange::export::{ActivityRow, default_delimiter, write_csv, write_json};
 use crate::interchange::import::check_file;
 use crate::web::i18n::Lang;
+use crate::words::{say, say_count};
 use crate::{net, output, progress};
 
 /// The store file inside the data folder.
@@ -131,28 +132,26 @@ fn open_with<T>(store: &Path, open: impl Fn(&Path) -> Result<T, ReplicaError>) -
         }
         Err(ReplicaError::Open(OpenError::InUse(_))) => {
             crate::daemon::open_when_free(store, &open, || {
-                eprintln!("The journal is busy (another command?); waiting…");
+                eprintln!("{}", say("cli-busy", &[]));
             })
         }
         other => other,
     };
     match opened {
-        Err(ReplicaError::Open(OpenError::Missing(_))) => bail!(
-            "there is no journal in {} yet; set this computer up in the app (`field-client run`) \
-             or create one with `field-client init --centre NAME`",
-            store.parent().unwrap_or(store).display()
-        ),
-        other => other.context("cannot open the journal"),
+        Err(ReplicaError::Open(OpenError::Missing(_))) => {
+            let folder = store.parent().unwrap_or(store).display().to_string();
+            bail!("{}", say("cli-no-journal", &[("folder", folder.into())]))
+        }
+        other => other.with_context(|| say("cli-cannot-open", &[])),
     }
 }
 
 fn init(data_dir: &Path, store: &Path, centre: &str, device_name: Option<String>) -> Result<()> {
     let centre = centre.trim();
     if centre.is_empty() {
-        bail!("the centre's name must not be empty");
+        bail!("{}", say("cli-centre-empty", &[]));
     }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
+    create_data_folder(data_dir)?;
     let device_name = device_name.unwrap_or_else(default_device_name);
     let replica = Replica::create(
         store,
@@ -161,10 +160,18 @@ fn init(data_dir: &Path, store: &Path, centre: &str, device_name: Option<String>
             device_name: &device_name,
         },
     )
-    .context("cannot create the journal")?;
+    .with_context(|| say("cli-cannot-create", &[]))?;
+    let path = replica.store().path().display().to_string();
     eprintln!(
-        "Created a journal for \"{centre}\" on this device ({device_name}).\nData: {}",
-        replica.store().path().display()
+        "{}",
+        say(
+            "cli-created",
+            &[
+                ("centre", centre.into()),
+                ("device", device_name.into()),
+                ("path", path.into())
+            ]
+        )
     );
     Ok(())
 }
@@ -183,44 +190,39 @@ pub(crate) fn default_device_name() -> String {
 }
 
 fn add(store: &Path, fields: &ActivityArgs) -> Result<()> {
-    let patch = fields
-        .to_input()
-        .parse()
-        .context("the activity was not saved")?;
-    patch
-        .check_complete()
-        .context("the activity was not saved")?;
+    let not_saved = || say("cli-not-saved", &[]);
+    let patch = fields.to_input().parse().with_context(not_saved)?;
+    patch.check_complete().with_context(not_saved)?;
     let mut replica = open(store)?;
     let id = replica
         .add(ActivityId::new_random(), &patch, Utc::now())
-        .context("the activity was not saved")?;
+        .with_context(not_saved)?;
     // The id is printed only now: the activity is on disk.
     println!("{id}");
     std::io::stdout()
         .flush()
-        .context("cannot write to standard output")?;
+        .with_context(|| say("cli-cannot-write-output", &[]))?;
     compact_quietly(&mut replica);
     Ok(())
 }
 
 fn edit(store: &Path, id: &str, fields: &ActivityArgs) -> Result<()> {
     let id = parse_id(id)?;
-    let patch = fields.to_input().parse().context("nothing was changed")?;
+    let not_changed = || say("cli-not-changed", &[]);
+    let patch = fields.to_input().parse().with_context(not_changed)?;
     if patch.is_empty() {
-        bail!("nothing to change: give at least one field, e.g. --title or --count teachers=12");
+        bail!("{}", say("cli-nothing-to-change", &[]));
     }
     let mut replica = open(store)?;
     let changed = replica
         .edit(id, &patch, Utc::now())
-        .context("nothing was changed")?;
-    eprintln!(
-        "{}",
-        if changed {
-            "Saved."
-        } else {
-            "Nothing changed: the activity already had these values."
-        }
-    );
+        .with_context(not_changed)?;
+    let said = if changed {
+        "cli-saved"
+    } else {
+        "cli-same-values"
+    };
+    eprintln!("{}", say(said, &[]));
     compact_quietly(&mut replica);
     Ok(())
 }
@@ -229,13 +231,13 @@ fn set_deleted(store: &Path, id: &str, deleted: bool) -> Result<()> {
     let id = parse_id(id)?;
     let mut replica = open(store)?;
     let changed = replica.set_deleted(id, deleted, Utc::now())?;
-    let message = match (deleted, changed) {
-        (true, true) => format!("Deleted. To undo: field-client restore {id}"),
-        (true, false) => "It was already deleted.".to_owned(),
-        (false, true) => "Restored.".to_owned(),
-        (false, false) => "It was not deleted; nothing to restore.".to_owned(),
+    let said = match (deleted, changed) {
+        (true, true) => "cli-deleted",
+        (true, false) => "cli-already-deleted",
+        (false, true) => "cli-restored",
+        (false, false) => "cli-not-deleted",
     };
-    eprintln!("{message}");
+    eprintln!("{}", say(said, &[("id", id.to_string().into())]));
     compact_quietly(&mut replica);
     Ok(())
 }
@@ -247,16 +249,12 @@ fn erase(store: &Path, id: &str) -> Result<()> {
     let mut replica = open(store)?;
     if !net::enrolment(replica.store())?.is_some_and(|e| e.office) {
         bail!(
-            "only the office can erase a record; to hide it here, delete it \
-             (field-client delete {id})"
+            "{}",
+            say("cli-erase-office-only", &[("id", id.to_string().into())])
         );
     }
     replica.request_erasure(id, Utc::now())?;
-    eprintln!(
-        "Erasure asked for. The record is hidden here now; the office server erases it at \
-         this computer's next sync, and every computer replaces its copy at its own next sync. \
-         It cannot be undone."
-    );
+    eprintln!("{}", say("cli-erasure-asked", &[]));
     Ok(())
 }
 
@@ -277,12 +275,14 @@ fn list(store: &Path, json: bool, only_deleted: bool, all: bool) -> Result<()> {
         });
         write_json(&mut out, rows)?;
     } else {
-        output::write_table(&mut out, &activities)?;
+        output::write_table(&mut out, crate::words::lang(), &activities)?;
         if activities.is_empty() {
-            eprintln!(
-                "No activities{}.",
-                if only_deleted { " are deleted" } else { " yet" }
-            );
+            let said = if only_deleted {
+                "cli-none-deleted"
+            } else {
+                "cli-none-yet"
+            };
+            eprintln!("{}", say(said, &[]));
         }
     }
     Ok(())
@@ -303,7 +303,7 @@ fn list_all_centres(store: &Path, json: bool, only_deleted: bool, all: bool) -> 
         });
         write_json(&mut out, rows)?;
     } else {
-        output::write_centre_table(&mut out, &rows)?;
+        output::write_centre_table(&mut out, crate::words::lang(), &rows)?;
     }
     Ok(())
 }
@@ -313,7 +313,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("cannot start the network runtime")
+        .with_context(|| say("cli-no-runtime", &[]))
 }
 
 fn enrol(data_dir: &Path, store: &Path, code: &str, device_name: Option<String>) -> Result<()> {
@@ -321,12 +321,11 @@ fn enrol(data_dir: &Path, store: &Path, code: &str, device_name: Option<String>)
     // a half-made journal behind (which would also block `init`).
     relay::enrol_code::EnrolCode::decode(code)
         .map_err(net::NetError::from)
-        .context("the device was not enrolled")?;
+        .with_context(|| say("cli-not-enrolled", &[]))?;
     let mut replica = if store.exists() {
         open(store)?
     } else {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
+        create_data_folder(data_dir)?;
         let name = device_name.unwrap_or_else(default_device_name);
         Replica::create(
             store,
@@ -338,15 +337,17 @@ fn enrol(data_dir: &Path, store: &Path, code: &str, device_name: Option<String>)
     };
     let enrolment = runtime()?
         .block_on(net::enrol(data_dir, &mut replica, code))
-        .context("the device was not enrolled")?;
-    let role = if enrolment.office {
-        "the office"
-    } else {
-        "a device of this centre"
-    };
+        .with_context(|| say("cli-not-enrolled", &[]))?;
     eprintln!(
-        "Enrolled as {role}: \"{}\" with the server at {}. Activities recorded before are kept and will be sent.",
-        enrolment.centre, enrolment.relay
+        "{}",
+        say(
+            "cli-enrolled",
+            &[
+                ("office", enrolment.office.to_string().into()),
+                ("centre", enrolment.centre.as_str().into()),
+                ("server", enrolment.relay.to_string().into()),
+            ]
+        )
     );
     Ok(())
 }
@@ -365,7 +366,7 @@ fn sync_now(data_dir: &Path, store: &Path) -> Result<()> {
         }
     });
     net::record_attempt(&replica, &outcome);
-    let report = outcome.context("the sync did not finish")?;
+    let report = outcome.with_context(|| say("cli-sync-unfinished", &[]))?;
     let unsent = replica.unsent_total()?;
     println!(
         "{}",
@@ -408,34 +409,13 @@ fn tell_differing(outcome: &sync_core::replica::ImportOutcome, updated: bool) {
         .collect();
     let more = outcome.differing.len().saturating_sub(NAMED);
     eprintln!(
-        "note: {} row(s) have the id of an activity already here but different content; \
-         they were left as they are (run again with --update to apply the file's values): {}{}",
-        outcome.differing.len(),
-        named.join(", "),
-        if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        }
+        "{}",
+        say_count(
+            "cli-differing",
+            outcome.differing.len() as u64,
+            &[("ids", named.join(", ").into()), ("more", more.into())]
+        )
     );
-}
-
-/// The command line's language: the system's (`LANG`), as its files'.
-fn cli_lang() -> Lang {
-    FileLang::or_system(None)
-}
-
-/// One of the command line's sentences, in its language.
-fn say(id: &str, args: &[(&str, fluent_bundle::FluentValue<'_>)]) -> String {
-    crate::web::i18n::text(cli_lang(), id, args)
-}
-
-/// A sentence about `count` things: `$count` chooses the plural, `$n` is
-/// the number in plain digits (scripts read these lines).
-fn say_count(id: &str, count: u64, args: &[(&str, fluent_bundle::FluentValue<'_>)]) -> String {
-    let mut all = vec![("count", count.into()), ("n", count.to_string().into())];
-    all.extend(args.iter().cloned());
-    say(id, &all)
 }
 
 /// How often `run` without an enrolment looks whether `enrol` has run since.
@@ -445,11 +425,7 @@ const ENROLMENT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_sec
 /// background sync, once the device is enrolled.
 fn run_daemon(data_dir: &Path, store: &Path, web: Option<crate::web::Options>) -> Result<()> {
     if !store.exists() && web.is_none() {
-        bail!(
-            "there is no journal on this computer yet; set it up in the app (`field-client run` \
-             without --no-web), or create one with `field-client init --centre NAME` and \
-             `field-client enrol CODE`"
-        );
+        bail!("{}", say("cli-run-no-journal", &[]));
     }
     let serves_app = web.is_some();
     let result = runtime()?.block_on(async {
@@ -477,40 +453,51 @@ fn run_daemon(data_dir: &Path, store: &Path, web: Option<crate::web::Options>) -
             async move {
                 if let Err(e) = owner.lend_to_commands(&data_dir).await {
                     eprintln!(
-                        "warning: commands run beside this one will wait for it \
-                         (cannot listen on 127.0.0.1: {e})"
+                        "{}",
+                        say("cli-cannot-lend", &[("why", e.to_string().into())])
                     );
                 }
             }
         });
         if let (Some(listener), Some(options)) = (listener, web) {
             let url = announce_app(data_dir, &listener)?;
-            println!("The app is at {url} (open it in a browser, or run `field-client open`)");
+            println!("{}", say("cli-app-at", &[("url", url.into())]));
             let owner = Arc::clone(&owner);
             tokio::spawn(async move {
                 if let Err(e) = crate::web::serve(listener, owner, options).await {
-                    eprintln!("error: the app stopped: {e}");
+                    eprintln!(
+                        "{}",
+                        say("cli-app-stopped", &[("why", e.to_string().into())])
+                    );
                 }
             });
         }
         let enrolment = wait_for_enrolment(&owner, enrolled).await?;
         eprintln!(
-            "Syncing \"{}\" with {} in the background; recording stays available. Data: {}",
-            enrolment.centre,
-            enrolment.relay,
-            store.display()
+            "{}",
+            say(
+                "cli-syncing",
+                &[
+                    ("centre", enrolment.centre.as_str().into()),
+                    ("server", enrolment.relay.to_string().into()),
+                    ("path", store.display().to_string().into()),
+                ]
+            )
         );
         let error = crate::daemon::run(data_dir, &owner).await;
         if serves_app && matches!(error, net::NetError::Revoked) {
             // Recording goes on: the app keeps serving what is on this
             // computer, and its status line says syncing stopped and why.
             eprintln!(
-                "sync: {error}. Syncing has stopped; the app stays open and everything \
-                 recorded on this computer is kept."
+                "{}",
+                say(
+                    "cli-revoked-app-stays",
+                    &[("why", error.to_string().into())]
+                )
             );
             std::future::pending::<()>().await;
         }
-        Err(error).context("background sync stopped")
+        Err(error).with_context(|| say("cli-sync-stopped", &[]))
     });
     crate::owner::remove_control_file(data_dir);
     result
@@ -518,12 +505,9 @@ fn run_daemon(data_dir: &Path, store: &Path, web: Option<crate::web::Options>) -
 
 /// Binds the app's address (loopback, `port`; 0 for any free one).
 async fn bind_app(port: u16) -> Result<tokio::net::TcpListener> {
-    crate::web::bind(port).await.with_context(|| {
-        format!(
-            "cannot serve the app on port {port} (is another `field-client run` using it?); \
-             choose another with --web-port"
-        )
-    })
+    crate::web::bind(port)
+        .await
+        .with_context(|| say("cli-port-taken", &[("port", port.to_string().into())]))
 }
 
 /// Writes the app's address into the data folder (for `field-client open`)
@@ -531,7 +515,7 @@ async fn bind_app(port: u16) -> Result<tokio::net::TcpListener> {
 fn announce_app(data_dir: &Path, listener: &tokio::net::TcpListener) -> Result<String> {
     let url = crate::web::url(listener.local_addr()?);
     std::fs::write(data_dir.join(crate::web::ADDRESS_FILE), &url)
-        .context("cannot write the app's address into the data folder")?;
+        .with_context(|| say("cli-cannot-write-address", &[]))?;
     Ok(url)
 }
 
@@ -544,22 +528,28 @@ async fn first_run_setup(
     data_dir: &Path,
     store: &Path,
 ) -> Result<tokio::net::TcpListener> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
+    create_data_folder(data_dir)?;
     let listening = listener.into_std()?;
     let for_setup = tokio::net::TcpListener::from_std(listening.try_clone()?)?;
     let url = announce_app(data_dir, &for_setup)?;
-    println!("The app is at {url} — set this computer up there (the browser opens by itself)");
+    println!("{}", say("cli-setup-at", &[("url", url.as_str().into())]));
     let opening = url.clone();
     tokio::task::spawn_blocking(move || {
         if let Err(e) = webbrowser::open(&opening) {
-            eprintln!("Could not open a browser ({e}); open {opening} by hand.");
+            let why = e.to_string();
+            eprintln!(
+                "{}",
+                say(
+                    "cli-no-browser",
+                    &[("why", why.into()), ("url", opening.as_str().into())]
+                )
+            );
         }
     });
     crate::web::serve_setup(for_setup, data_dir, store)
         .await
-        .context("the setup page stopped")?;
-    eprintln!("This computer is set up; the app now runs at {url}");
+        .with_context(|| say("cli-setup-stopped", &[]))?;
+    eprintln!("{}", say("cli-set-up", &[("url", url.into())]));
     Ok(tokio::net::TcpListener::from_std(listening)?)
 }
 
@@ -576,10 +566,7 @@ async fn wait_for_enrolment(
     if let Some(enrolment) = known {
         return Ok(enrolment);
     }
-    eprintln!(
-        "This device is not enrolled yet: everything is recorded here, and syncing starts \
-         once it is enrolled (on the app's settings page, or `field-client enrol CODE`)."
-    );
+    eprintln!("{}", say("cli-waiting-for-enrolment", &[]));
     loop {
         // The app's settings page says so at once; a command run beside
         // `run` is seen at the next look.
@@ -598,12 +585,9 @@ fn health(store: &Path, silent_days: u32, json: bool) -> Result<()> {
     let Some(report) = crate::health::load(view.store())? else {
         let office = net::enrolment(view.store())?.is_some_and(|e| e.office);
         if office {
-            bail!(
-                "the office server has not reported the sync health yet; it does at every sync \
-                 (run `field-client sync`)"
-            );
+            bail!("{}", say("cli-health-not-yet", &[]));
         }
-        bail!("only the office's devices see the sync health of every centre");
+        bail!("{}", say("cli-health-office-only", &[]));
     };
     let rows =
         crate::health::by_centre(&view.store().journals()?, &report, Utc::now(), silent_days);
@@ -617,15 +601,14 @@ fn health(store: &Path, silent_days: u32, json: bool) -> Result<()> {
         serde_json::to_writer_pretty(&mut out, &value)?;
         writeln!(out)?;
     } else {
-        output::health_table(&mut out, &report, &rows, silent_days)?;
+        output::health_table(&mut out, crate::words::lang(), &report, &rows, silent_days)?;
     }
     Ok(())
 }
 
 /// `field-client open`: the running app in the default browser.
 fn open_app(data_dir: &Path) -> Result<()> {
-    let not_running =
-        || anyhow::anyhow!("the app is not running; start it with `field-client run`");
+    let not_running = || anyhow::anyhow!(say("cli-app-not-running", &[]));
     let url = std::fs::read_to_string(data_dir.join(crate::web::ADDRESS_FILE))
         .map_err(|_| not_running())?;
     let url = url.trim();
@@ -636,7 +619,8 @@ fn open_app(data_dir: &Path) -> Result<()> {
         .map_err(|_| not_running())?;
     std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))
         .map_err(|_| not_running())?;
-    webbrowser::open(url).with_context(|| format!("cannot open a browser; open {url} by hand"))?;
+    webbrowser::open(url)
+        .with_context(|| say("cli-cannot-open-browser", &[("url", url.into())]))?;
     println!("{url}");
     Ok(())
 }
@@ -644,9 +628,12 @@ fn open_app(data_dir: &Path) -> Result<()> {
 fn show(store: &Path, id: &str, json: bool) -> Result<()> {
     let id = parse_id(id)?;
     let view = open_view(store)?;
-    let (info, activity) = view
-        .get(id)?
-        .ok_or_else(|| anyhow::anyhow!("no activity with id {id}"))?;
+    let (info, activity) = view.get(id)?.ok_or_else(|| {
+        anyhow::anyhow!(say(
+            "cli-no-such-activity",
+            &[("id", id.to_string().into())]
+        ))
+    })?;
     let centre = info.centre;
     let mut out = std::io::stdout().lock();
     if json {
@@ -659,7 +646,7 @@ fn show(store: &Path, id: &str, json: bool) -> Result<()> {
         )?;
         writeln!(out)?;
     } else {
-        output::write_details(&mut out, cli_lang(), &centre, &activity)?;
+        output::write_details(&mut out, crate::words::lang(), &centre, &activity)?;
     }
     Ok(())
 }
@@ -716,12 +703,16 @@ fn report(
 ) -> Result<()> {
     let day = |text: &str, flag: &str| {
         sync_core::activity::parse_date_text(text).ok_or_else(|| {
-            anyhow::anyhow!("--{flag} \"{text}\" is not a date (write it as YYYY-MM-DD)")
+            anyhow::anyhow!(say(
+                "cli-flag-not-a-date",
+                &[("flag", flag.into()), ("text", text.into())]
+            ))
         })
     };
     let kind = match kind {
         Some(k) => Some(
-            Kind::parse(k).ok_or_else(|| anyhow::anyhow!("--kind \"{k}\" is not a known kind"))?,
+            Kind::parse(k)
+                .ok_or_else(|| anyhow::anyhow!(say("cli-unknown-kind", &[("text", k.into())])))?,
         ),
         None => None,
     };
@@ -740,13 +731,12 @@ fn report(
         .collect();
     let report = crate::report::build(selection, counted.iter().copied());
     match (format, out) {
-        (ReportFormat::Xlsx, None) => bail!("an XLSX workbook needs a file: give --out FILE.xlsx"),
+        (ReportFormat::Xlsx, None) => bail!("{}", say("cli-xlsx-needs-file", &[])),
         (ReportFormat::Xlsx, Some(path)) => {
             let tmp = PathBuf::from(format!("{}.partial", path.display()));
             crate::interchange::report::write_xlsx(&tmp, lang, &report, &counted)
-                .with_context(|| format!("cannot write {}", tmp.display()))?;
-            std::fs::rename(&tmp, path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+                .with_context(|| cannot_write(&tmp))?;
+            std::fs::rename(&tmp, path).with_context(|| cannot_write(path))?;
         }
         (format, out) => {
             let write = |w: &mut dyn Write| match format {
@@ -761,10 +751,15 @@ fn report(
     }
     if let Some(path) = out {
         eprintln!(
-            "Wrote the report ({} activities, {} participants) to {}.",
-            report.total.activities,
-            report.total.total_participants,
-            path.display()
+            "{}",
+            say_count(
+                "cli-wrote-report",
+                report.total.activities,
+                &[
+                    ("people", report.total.total_participants.into()),
+                    ("path", path.display().to_string().into())
+                ]
+            )
         );
     }
     Ok(())
@@ -789,7 +784,7 @@ fn write_file_atomically(
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+        return Err(e).with_context(|| cannot_write(path));
     }
     Ok(())
 }
@@ -800,24 +795,24 @@ fn import(
     (skip_invalid, dry_run, update): (bool, bool, bool),
 ) -> Result<()> {
     let mut replica = open(store)?;
-    let checked = check_file(file, replica.journal_id()).context("nothing was imported")?;
+    let lang = crate::words::lang();
+    let nothing = || say("cli-nothing-imported", &[]);
+    let checked = check_file(file, replica.journal_id()).with_context(nothing)?;
     for note in &checked.notes {
-        eprintln!("note: {note}");
+        eprintln!("{}", say("cli-note", &[("note", note.say(lang).into())]));
     }
     for bad in &checked.bad {
-        eprintln!("{}: {bad}", file.display());
+        eprintln!("{}: {}", file.display(), bad.say(lang));
     }
     if !checked.bad.is_empty() && !skip_invalid {
         bail!(
-            "nothing was imported: {} row(s) have problems (listed above). Fix them, or run again with --skip-invalid to import only the good rows",
-            checked.bad.len()
+            "{}",
+            say_count("cli-bad-rows", checked.bad.len() as u64, &[])
         );
     }
     if checked.deleted_skipped > 0 {
-        eprintln!(
-            "note: {} row(s) marked deleted were not imported",
-            checked.deleted_skipped
-        );
+        let n = checked.deleted_skipped as u64;
+        eprintln!("{}", say_count("cli-deleted-rows-skipped", n, &[]));
     }
     let items: Vec<_> = checked
         .good
@@ -828,13 +823,13 @@ fn import(
         eprintln!("{}", say_count("cli-checked", items.len() as u64, &[]));
         return Ok(());
     }
-    let bar = progress::bar(items.len() as u64, "saving");
+    let bar = progress::bar(items.len() as u64, &say("cli-saving", &[]));
     let outcome = if update {
         replica.import_updating(items, Utc::now())
     } else {
         replica.import(items, Utc::now())
     }
-    .context("nothing was imported")?;
+    .with_context(nothing)?;
     bar.finish_and_clear();
     tell_differing(&outcome, update);
     println!(
@@ -884,18 +879,20 @@ fn status(store: &Path, json: bool) -> Result<()> {
         serde_json::to_writer_pretty(&mut out, &json)?;
         writeln!(out)?;
     } else {
-        output::write_status(&mut out, &status, replica_store.path())?;
+        let lang = crate::words::lang();
+        output::write_status(&mut out, lang, &status, replica_store.path())?;
         let enrolment = net::enrolment(replica_store)?;
         output::write_sync_status(
             &mut out,
+            lang,
             enrolment.as_ref(),
             &net::sync_status(replica_store)?,
         )?;
         let data = budget::state(replica_store, chrono::Local::now())?;
         if data.plan != budget::DataPlan::default() {
-            output::write_data_plan(&mut out, &data)?;
+            output::write_data_plan(&mut out, lang, &data)?;
         }
-        output::write_erasures(&mut out, &replica_store.erasure_requests()?)?;
+        output::write_erasures(&mut out, lang, &replica_store.erasure_requests()?)?;
     }
     Ok(())
 }
@@ -913,7 +910,7 @@ fn data_plan(store: &Path, budget_text: Option<&str>, metered: Option<OnOff>) ->
         budget::set_plan(replica.store(), &plan)?;
     }
     let state = budget::state(replica.store(), chrono::Local::now())?;
-    output::write_data_plan(&mut std::io::stdout().lock(), &state)?;
+    output::write_data_plan(&mut std::io::stdout().lock(), crate::words::lang(), &state)?;
     Ok(())
 }
 
@@ -929,8 +926,8 @@ fn compact(store: &Path) -> Result<()> {
     let mut replica = open(store)?;
     replica
         .compact()
-        .context("compaction failed; the journal is unchanged")?;
-    eprintln!("Compacted.");
+        .with_context(|| say("cli-compact-failed", &[]))?;
+    eprintln!("{}", say("cli-compacted", &[]));
     Ok(())
 }
 
@@ -938,14 +935,28 @@ fn compact(store: &Path) -> Result<()> {
 /// failure here is reported but does not fail the command.
 fn compact_quietly(replica: &mut Replica) {
     if let Err(e) = replica.compact_if_needed() {
-        eprintln!("warning: could not compact the journal (your data is safe): {e}");
+        eprintln!(
+            "{}",
+            say("cli-compact-warning", &[("why", e.to_string().into())])
+        );
     }
 }
 
 fn parse_id(text: &str) -> Result<ActivityId> {
-    text.parse().map_err(|_| {
-        anyhow::anyhow!(
-            "\"{text}\" is not an activity id (ids look like 3f2b6c1e-8a4d-4f7e-9c0b-1d2e3f4a5b6c)"
-        )
+    text.parse()
+        .map_err(|_| anyhow::anyhow!(say("cli-not-an-id", &[("text", text.into())])))
+}
+
+fn create_data_folder(data_dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(data_dir).with_context(|| {
+        let folder = data_dir.display().to_string();
+        say("cli-cannot-create-folder", &[("folder", folder.into())])
     })
+}
+
+fn cannot_write(path: &Path) -> String {
+    say(
+        "cli-cannot-write",
+        &[("path", path.display().to_string().into())],
+    )
 }

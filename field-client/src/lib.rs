@@ -20,3 +20,4 @@ pub mod progress;
 pub mod report;
 pub mod sync_loop;
 pub mod web;
+pub mod words;

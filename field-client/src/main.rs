@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 use field_client::cli::Cli;
-use field_client::commands;
+use field_client::{commands, words};
 
 fn main() -> ExitCode {
     // Automerge panics on some damaged input; the sync code turns those into
@@ -20,11 +20,7 @@ fn main() -> ExitCode {
         // written, and nothing went wrong here.
         Err(error) if stopped_reading(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            let mut message = format!("error: {error}");
-            for cause in error.chain().skip(1) {
-                message.push_str(&format!("\n  because: {cause}"));
-            }
-            eprintln!("{message}");
+            eprintln!("{}", words::error_lines(words::lang(), &error));
             ExitCode::FAILURE
         }
     }
@@ -53,5 +49,5 @@ fn run(cli: Cli) -> Result<()> {
 fn default_data_dir() -> Result<PathBuf> {
     directories::ProjectDirs::from("lv", "IIC", "krc-field-client")
         .map(|dirs| dirs.data_dir().to_owned())
-        .context("cannot find this computer's data folder; give one with --data-dir DIR")
+        .with_context(|| words::say("cli-no-data-folder", &[]))
 }

@@ -54,7 +54,8 @@ pub struct Enrolment {
 pub struct SyncStatus {
     pub last_success: Option<DateTime<Utc>>,
     pub last_attempt: Option<DateTime<Utc>>,
-    /// Why the last attempt failed, in plain words (None when it succeeded).
+    /// Why the last attempt failed, in plain words in the system's
+    /// language, as `status` shows it (None when it succeeded).
     pub last_error: Option<String>,
     /// Since when the relay has been unreachable (None when reachable).
     pub offline_since: Option<DateTime<Utc>>,
@@ -142,7 +143,7 @@ pub fn record_attempt(replica: &Replica, outcome: &Result<SyncReport, NetError>)
             status.offline_since = None;
         }
         Err(e) => {
-            status.last_error = Some(e.to_string());
+            status.last_error = Some(crate::words::net_error(crate::words::lang(), e));
             if matches!(e, NetError::Unreachable(_) | NetError::Transport(_)) {
                 status.offline_since.get_or_insert(now);
             }

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Datelike, Local, NaiveDate, Utc};
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
-use sync_core::{Group, Kind};
+use sync_core::{Group, Kind, Problem};
 use unic_langid::{LanguageIdentifier, langid};
 
 /// A language of the interface. Latvian is the default: the volunteers'.
@@ -174,6 +174,15 @@ pub fn number(lang: Lang, n: u64) -> String {
     out
 }
 
+/// A byte count as "12.3 MB" / "12,3 MB".
+pub fn bytes(lang: Lang, n: u64) -> String {
+    let text = crate::budget::Bytes(n).to_string();
+    match lang {
+        Lang::Lv => text.replace('.', ","),
+        Lang::En => text,
+    }
+}
+
 /// Hours with up to two decimals and the language's decimal mark: "1,5" / "1.5".
 pub fn hours(lang: Lang, h: f64) -> String {
     let text = format!("{h:.2}");
@@ -199,4 +208,29 @@ pub fn ago(lang: Lang, then: DateTime<Utc>, now: DateTime<Utc>) -> String {
 /// The year and month of a date, as the month filter's value ("2026-05").
 pub fn month_key(day: NaiveDate) -> String {
     format!("{:04}-{:02}", day.year(), day.month())
+}
+
+/// What is wrong with a field, as the app says it beside the field.
+pub fn problem(lang: Lang, problem: Problem) -> String {
+    let (id, limit) = match problem {
+        Problem::Required => ("problem-required", None),
+        Problem::Empty => ("problem-empty", None),
+        Problem::UnknownKind => ("problem-unknown-kind", None),
+        Problem::NotADate => ("problem-not-a-date", None),
+        Problem::NotATime => ("problem-not-a-time", None),
+        Problem::HoursOutOfRange { limit } => ("problem-hours-out-of-range", Some(limit as u64)),
+        Problem::NotHours => ("problem-not-hours", None),
+        Problem::UnknownGroup => ("problem-unknown-group", None),
+        Problem::Negative => ("problem-negative", None),
+        Problem::OverLimit { limit } => ("problem-over-limit", Some(u64::from(limit))),
+        Problem::NotAWholeNumber => ("problem-not-a-whole-number", None),
+        Problem::TooManyNames { limit } => ("problem-too-many-names", Some(limit as u64)),
+        Problem::TooLong { limit } => ("problem-too-long", Some(limit as u64)),
+        Problem::ControlCharacters => ("problem-control-characters", None),
+        Problem::GivenTwice => ("problem-given-twice", None),
+    };
+    let args = limit
+        .map(|l| vec![("limit", number(lang, l).into())])
+        .unwrap_or_default();
+    text(lang, id, &args)
 }

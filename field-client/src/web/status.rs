@@ -5,7 +5,7 @@ use chrono::{DateTime, Local, Utc};
 use sync_core::ReplicaError;
 
 use super::i18n::{self, Lang};
-use crate::budget::{self, BudgetState, Bytes, DataPlan};
+use crate::budget::{self, BudgetState, DataPlan};
 use crate::net::{self, SyncStatus};
 use crate::people::People;
 
@@ -120,8 +120,8 @@ impl SyncFacts {
                 lang,
                 "status-budget",
                 &[
-                    ("used", bytes(lang, self.data.used).into()),
-                    ("budget", bytes(lang, budget).into()),
+                    ("used", i18n::bytes(lang, self.data.used).into()),
+                    ("budget", i18n::bytes(lang, budget).into()),
                 ],
             )),
             None => Some(i18n::text(lang, "status-metered", &[])),
@@ -136,15 +136,6 @@ fn since_text(lang: Lang, since: DateTime<Utc>, now: DateTime<Utc>) -> String {
         local.format("%H:%M").to_string()
     } else {
         i18n::moment(lang, since)
-    }
-}
-
-/// A byte count as "12.3 MB" / "12,3 MB".
-fn bytes(lang: Lang, n: u64) -> String {
-    let text = Bytes(n).to_string();
-    match lang {
-        Lang::Lv => text.replace('.', ","),
-        Lang::En => text,
     }
 }
 
