@@ -4,7 +4,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
@@ -13,7 +12,9 @@ use sync_core::replica::Status;
 use sync_core::{Activity, ActivityId, Kind, NewStore, OpenError, Replica, ReplicaError};
 
 use crate::budget;
-use crate::cli::{ActivityArgs, Command, Delimiter, ExportFormat, FileLang, OnOff, ReportFormat};
+use crate::cli::{
+    ActivityArgs, Command, Delimiter, ExportFormat, FileLang, OnOff, ReportFormat, ServiceCommand,
+};
 use crate::interchange::export::{ActivityRow, default_delimiter, write_csv, write_json};
 use crate::interchange::import::check_file;
 use crate::web::i18n::Lang;
@@ -53,7 +54,7 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
             web_port,
             no_web,
             silent_days,
-        } => run_daemon(
+        } => crate::run::run(
             data_dir,
             &store,
             (!no_web).then_some(crate::web::Options {
@@ -63,6 +64,7 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
         ),
         Command::Health { silent_days, json } => health(&store, silent_days, json),
         Command::Open => open_app(data_dir),
+        Command::Service { command } => service(data_dir, command),
         Command::Show { id, json } => show(&store, &id, json),
         Command::Export {
             format,
@@ -123,7 +125,10 @@ fn open_view(store: &Path) -> Result<ListView> {
 /// A running `field-client run` holds the store: it lends it (crate::owner)
 /// until this process ends. Otherwise another command holds it for a moment:
 /// wait, bounded.
-fn open_with<T>(store: &Path, open: impl Fn(&Path) -> Result<T, ReplicaError>) -> Result<T> {
+pub(crate) fn open_with<T>(
+    store: &Path,
+    open: impl Fn(&Path) -> Result<T, ReplicaError>,
+) -> Result<T> {
     let opened = match open(store) {
         Err(ReplicaError::Open(OpenError::InUse(_)))
             if crate::owner::borrow(store.parent().unwrap_or(Path::new("."))) =>
@@ -308,7 +313,7 @@ fn list_all_centres(store: &Path, json: bool, only_deleted: bool, all: bool) -> 
     Ok(())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -418,166 +423,6 @@ fn tell_differing(outcome: &sync_core::replica::ImportOutcome, updated: bool) {
     );
 }
 
-/// How often `run` without an enrolment looks whether `enrol` has run since.
-const ENROLMENT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// `field-client run`: the app on `web_port` (unless `None`) and the
-/// background sync, once the device is enrolled.
-fn run_daemon(data_dir: &Path, store: &Path, web: Option<crate::web::Options>) -> Result<()> {
-    if !store.exists() && web.is_none() {
-        bail!("{}", say("cli-run-no-journal", &[]));
-    }
-    let serves_app = web.is_some();
-    let result = runtime()?.block_on(async {
-        let mut listener = match web {
-            Some(options) => Some(bind_app(options.port).await?),
-            None => None,
-        };
-        if let Some(bound) = listener.take_if(|_| !store.exists()) {
-            listener = Some(first_run_setup(bound, data_dir, store).await?);
-        }
-        let owner = open_owner(store)?;
-        let enrolled = {
-            let held = owner.hold().await?;
-            // A store from before names were written this way (an office
-            // device enrolled earlier) writes them so from now on.
-            crate::people::refresh_author(&held)?;
-            net::enrolment(held.store())?
-        };
-        if enrolled.is_none() && !serves_app {
-            // Nothing to serve and nothing to sync: say how to enrol.
-            return Err(net::NetError::NotEnrolled.into());
-        }
-        tokio::spawn({
-            let (owner, data_dir) = (Arc::clone(&owner), data_dir.to_owned());
-            async move {
-                if let Err(e) = owner.lend_to_commands(&data_dir).await {
-                    eprintln!(
-                        "{}",
-                        say("cli-cannot-lend", &[("why", e.to_string().into())])
-                    );
-                }
-            }
-        });
-        if let (Some(listener), Some(options)) = (listener, web) {
-            let url = announce_app(data_dir, &listener)?;
-            println!("{}", say("cli-app-at", &[("url", url.into())]));
-            let owner = Arc::clone(&owner);
-            tokio::spawn(async move {
-                if let Err(e) = crate::web::serve(listener, owner, options).await {
-                    eprintln!(
-                        "{}",
-                        say("cli-app-stopped", &[("why", e.to_string().into())])
-                    );
-                }
-            });
-        }
-        let enrolment = wait_for_enrolment(&owner, enrolled).await?;
-        eprintln!(
-            "{}",
-            say(
-                "cli-syncing",
-                &[
-                    ("centre", enrolment.centre.as_str().into()),
-                    ("server", enrolment.relay.to_string().into()),
-                    ("path", store.display().to_string().into()),
-                ]
-            )
-        );
-        let error = crate::daemon::run(data_dir, &owner).await;
-        if serves_app && matches!(error, net::NetError::Revoked) {
-            // Recording goes on: the app keeps serving what is on this
-            // computer, and its status line says syncing stopped and why.
-            eprintln!(
-                "{}",
-                say(
-                    "cli-revoked-app-stays",
-                    &[("why", error.to_string().into())]
-                )
-            );
-            std::future::pending::<()>().await;
-        }
-        Err(error).with_context(|| say("cli-sync-stopped", &[]))
-    });
-    crate::owner::remove_control_file(data_dir);
-    result
-}
-
-/// Binds the app's address (loopback, `port`; 0 for any free one).
-async fn bind_app(port: u16) -> Result<tokio::net::TcpListener> {
-    crate::web::bind(port)
-        .await
-        .with_context(|| say("cli-port-taken", &[("port", port.to_string().into())]))
-}
-
-/// Writes the app's address into the data folder (for `field-client open`)
-/// and returns it.
-fn announce_app(data_dir: &Path, listener: &tokio::net::TcpListener) -> Result<String> {
-    let url = crate::web::url(listener.local_addr()?);
-    std::fs::write(data_dir.join(crate::web::ADDRESS_FILE), &url)
-        .with_context(|| say("cli-cannot-write-address", &[]))?;
-    Ok(url)
-}
-
-/// The first run on a computer with no journal: serves the setup page on the
-/// app's address, opens it in the browser, and returns the same address,
-/// still bound, once the journal exists (no moment in which it answers
-/// nothing: connections wait in the listening socket between the two).
-async fn first_run_setup(
-    listener: tokio::net::TcpListener,
-    data_dir: &Path,
-    store: &Path,
-) -> Result<tokio::net::TcpListener> {
-    create_data_folder(data_dir)?;
-    let listening = listener.into_std()?;
-    let for_setup = tokio::net::TcpListener::from_std(listening.try_clone()?)?;
-    let url = announce_app(data_dir, &for_setup)?;
-    println!("{}", say("cli-setup-at", &[("url", url.as_str().into())]));
-    let opening = url.clone();
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = webbrowser::open(&opening) {
-            let why = e.to_string();
-            eprintln!(
-                "{}",
-                say(
-                    "cli-no-browser",
-                    &[("why", why.into()), ("url", opening.as_str().into())]
-                )
-            );
-        }
-    });
-    crate::web::serve_setup(for_setup, data_dir, store)
-        .await
-        .with_context(|| say("cli-setup-stopped", &[]))?;
-    eprintln!("{}", say("cli-set-up", &[("url", url.into())]));
-    Ok(tokio::net::TcpListener::from_std(listening)?)
-}
-
-/// The store, opened once for the whole of `run` (see crate::owner).
-fn open_owner(store: &Path) -> Result<Arc<crate::owner::StoreOwner>> {
-    open_with(store, crate::owner::StoreOwner::open)
-}
-
-/// The enrolment, waiting for `field-client enrol` when there is none yet.
-async fn wait_for_enrolment(
-    owner: &crate::owner::StoreOwner,
-    known: Option<net::Enrolment>,
-) -> Result<net::Enrolment> {
-    if let Some(enrolment) = known {
-        return Ok(enrolment);
-    }
-    eprintln!("{}", say("cli-waiting-for-enrolment", &[]));
-    loop {
-        // The app's settings page says so at once; a command run beside
-        // `run` is seen at the next look.
-        let _ = tokio::time::timeout(ENROLMENT_CHECK_EVERY, owner.local_change()).await;
-        let found = net::enrolment(owner.hold().await?.store())?;
-        if let Some(enrolment) = found {
-            return Ok(enrolment);
-        }
-    }
-}
-
 /// `field-client health`: the office's sync-health table, as last reported
 /// by the relay.
 fn health(store: &Path, silent_days: u32, json: bool) -> Result<()> {
@@ -606,22 +451,128 @@ fn health(store: &Path, silent_days: u32, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// `field-client open`: the running app in the default browser.
+/// `field-client open`: the app in the default browser, started first when
+/// it is not running (through the service, when one is installed).
 fn open_app(data_dir: &Path) -> Result<()> {
-    let not_running = || anyhow::anyhow!(say("cli-app-not-running", &[]));
-    let url = std::fs::read_to_string(data_dir.join(crate::web::ADDRESS_FILE))
-        .map_err(|_| not_running())?;
-    let url = url.trim();
+    let first_run = !data_dir.join(STORE_FILE).exists();
+    let url = match running_app(data_dir) {
+        Some(url) => url,
+        None => start_app(data_dir)?,
+    };
+    // On the first run `run` opens the setup page itself.
+    if !first_run {
+        webbrowser::open(&url)
+            .with_context(|| say("cli-cannot-open-browser", &[("url", url.as_str().into())]))?;
+    }
+    println!("{url}");
+    Ok(())
+}
+
+/// Longest wait for a just-started `run` to answer: it opens the store
+/// (with the full check of a large journal, a few seconds) and binds.
+const APP_START_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Pause between looks for a starting app.
+const APP_START_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The address of the app running on `data_dir`, if one answers there.
+fn running_app(data_dir: &Path) -> Option<String> {
+    let url = std::fs::read_to_string(data_dir.join(crate::web::ADDRESS_FILE)).ok()?;
+    let url = url.trim().to_owned();
     let addr: std::net::SocketAddr = url
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .parse()
-        .map_err(|_| not_running())?;
-    std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))
-        .map_err(|_| not_running())?;
-    webbrowser::open(url)
-        .with_context(|| say("cli-cannot-open-browser", &[("url", url.into())]))?;
-    println!("{url}");
+        .ok()?;
+    std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).ok()?;
+    Some(url)
+}
+
+/// Starts `run` on `data_dir` (the service if installed, else a process of
+/// its own that outlives this one) and waits until its app answers.
+fn start_app(data_dir: &Path) -> Result<String> {
+    let _ = std::fs::remove_file(data_dir.join(crate::web::ADDRESS_FILE));
+    let places = crate::service::Places::of_this_user()?;
+    let default_folder = crate::default_data_dir().as_deref() == Some(data_dir);
+    if !crate::service::start_if_installed(&places, default_folder)? {
+        spawn_run(data_dir)?;
+    }
+    let deadline = std::time::Instant::now() + APP_START_WAIT;
+    while std::time::Instant::now() < deadline {
+        if let Some(url) = running_app(data_dir) {
+            return Ok(url);
+        }
+        std::thread::sleep(APP_START_POLL);
+    }
+    bail!(
+        "{}",
+        say(
+            "cli-app-did-not-start",
+            &[("log", run_log(data_dir).display().to_string().into())]
+        )
+    )
+}
+
+/// Where a `run` started by `open` writes what it says.
+fn run_log(data_dir: &Path) -> PathBuf {
+    data_dir.join("run.log")
+}
+
+/// `field-client run` on `data_dir` as a process of its own, its output in
+/// [`run_log`].
+fn spawn_run(data_dir: &Path) -> Result<()> {
+    create_data_folder(data_dir)?;
+    let exe = std::env::current_exe().context("cannot find this program's own file")?;
+    let log = std::fs::File::create(run_log(data_dir))
+        .with_context(|| cannot_write(&run_log(data_dir)))?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("run")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().context("cannot write the log")?)
+        .stderr(log);
+    // Its own process group: a Ctrl-C meant for this command does not stop it.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    command.spawn().context("cannot start `field-client run`")?;
+    Ok(())
+}
+
+/// `field-client service install | uninstall | status`.
+fn service(data_dir: &Path, command: ServiceCommand) -> Result<()> {
+    use crate::service;
+    let places = service::Places::of_this_user()?;
+    match command {
+        ServiceCommand::Install => {
+            let exe = std::env::current_exe().context("cannot find this program's own file")?;
+            let data_dir = std::path::absolute(data_dir).context("cannot find the data folder")?;
+            service::install(&exe, &data_dir, &places)?;
+            let unit = places.unit.display().to_string();
+            let menu = places.desktop_entry.display().to_string();
+            eprintln!(
+                "{}",
+                say(
+                    "cli-service-installed",
+                    &[("unit", unit.into()), ("menu", menu.into())]
+                )
+            );
+        }
+        ServiceCommand::Uninstall => {
+            service::uninstall(&places)?;
+            let folder = data_dir.display().to_string();
+            eprintln!(
+                "{}",
+                say("cli-service-removed", &[("folder", folder.into())])
+            );
+        }
+        ServiceCommand::Status => {
+            let state = service::status(&places)?;
+            let mut out = std::io::stdout().lock();
+            output::write_service(&mut out, crate::words::lang(), &state)?;
+        }
+    }
     Ok(())
 }
 
@@ -947,7 +898,7 @@ fn parse_id(text: &str) -> Result<ActivityId> {
         .map_err(|_| anyhow::anyhow!(say("cli-not-an-id", &[("text", text.into())])))
 }
 
-fn create_data_folder(data_dir: &Path) -> Result<()> {
+pub(crate) fn create_data_folder(data_dir: &Path) -> Result<()> {
     std::fs::create_dir_all(data_dir).with_context(|| {
         let folder = data_dir.display().to_string();
         say("cli-cannot-create-folder", &[("folder", folder.into())])

@@ -1,7 +1,6 @@
 //! `field-client`: parses the command line, runs the command, and prints any
 //! error with its causes in plain words.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -38,16 +37,11 @@ fn stopped_reading(error: &anyhow::Error) -> bool {
 fn run(cli: Cli) -> Result<()> {
     let data_dir = match cli.data_dir {
         Some(dir) => dir,
-        None => default_data_dir()?,
+        None => field_client::default_data_dir()
+            .with_context(|| words::say("cli-no-data-folder", &[]))?,
     };
     let result = commands::run(cli.command, &data_dir);
     // The command's store is closed: a running `run` that lent it takes it back.
     field_client::owner::give_back();
     result
-}
-
-fn default_data_dir() -> Result<PathBuf> {
-    directories::ProjectDirs::from("lv", "IIC", "krc-field-client")
-        .map(|dirs| dirs.data_dir().to_owned())
-        .with_context(|| words::say("cli-no-data-folder", &[]))
 }

@@ -29,6 +29,12 @@ pub const DEVICE_IDENTITY_STEM: &str = "device";
 /// handshake in this long is as good as down; the daemon retries later.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long a stopping `run` waits for its connection's close to reach the
+/// relay (QUIC's draining period: three probe timeouts, well under a
+/// second on a working link). Without it the relay would keep the session
+/// until its idle timeout; longer would hold up a shutdown.
+pub const CLOSE_NOTICE_WAIT: Duration = Duration::from_secs(2);
+
 /// Longest one `field-client sync` may take. A 10,000-activity first sync at
 /// 384 kbit/s takes about a minute; ten covers a much slower link, and a sync
 /// that runs longer is better resumed by the next attempt.
@@ -111,6 +117,9 @@ pub enum NetError {
     TooSlow(Duration),
     #[error("the sync failed inside this program; nothing saved was lost (details: {0})")]
     Panicked(String),
+    /// The process was asked to stop (SIGTERM, Ctrl-C) and did, between frames.
+    #[error("the sync was stopped because the program is closing")]
+    Stopped,
     #[error(
         "this month's data budget of {} is used up (or too little of it is left for the rest of \
          the sync), so syncing waits until the budget is raised (`field-client data-plan \
@@ -175,7 +184,7 @@ async fn connect(
     device_name: &str,
     relay: &str,
     pinned: Fingerprint,
-) -> Result<quinn::Connection, NetError> {
+) -> Result<(quinn::Endpoint, quinn::Connection), NetError> {
     let (identity, _) = Identity::load_or_create(data_dir, DEVICE_IDENTITY_STEM, device_name)?;
     let addr = resolve(relay)?;
     let bind: SocketAddr = if addr.is_ipv6() {
@@ -188,7 +197,7 @@ async fn connect(
     let endpoint = transport::client_endpoint(bind)?;
     let config = tls::client_config(&identity, pinned)?;
     match tokio::time::timeout(CONNECT_TIMEOUT, transport::connect(&endpoint, config, addr)).await {
-        Ok(conn) => Ok(conn?),
+        Ok(conn) => Ok((endpoint, conn?)),
         Err(_) => Err(NetError::Unreachable(CONNECT_TIMEOUT)),
     }
 }
@@ -303,7 +312,7 @@ async fn ask_to_enrol(
     code: &EnrolCode,
     request: &Frame,
 ) -> Result<Frame, NetError> {
-    let conn = connect(data_dir, device_name, &code.relay, code.fingerprint).await?;
+    let (_endpoint, conn) = connect(data_dir, device_name, &code.relay, code.fingerprint).await?;
     let (mut send, mut recv) = conn.open_bi().await.map_err(TransportError::from)?;
     let bytes = request
         .encode()
@@ -363,7 +372,7 @@ pub async fn connect_enrolled(
     data_dir: &Path,
     device_name: &str,
     enrolment: &Enrolment,
-) -> Result<quinn::Connection, NetError> {
+) -> Result<(quinn::Endpoint, quinn::Connection), NetError> {
     let pinned: Fingerprint = enrolment
         .fingerprint
         .parse()

@@ -375,3 +375,19 @@ fn silence(lang: Lang, silence: Silence) -> String {
         Silence::NoDevice => t(lang, "out-state-no-device"),
     }
 }
+
+/// `field-client service status`: installed, starting at login, running.
+pub fn write_service(
+    out: &mut dyn Write,
+    lang: Lang,
+    state: &crate::service::ServiceState,
+) -> io::Result<()> {
+    let installed = if state.installed {
+        state.places.unit.display().to_string()
+    } else {
+        t(lang, "out-service-not-installed")
+    };
+    labelled(out, lang, "out-service-unit", &installed)?;
+    labelled(out, lang, "out-service-at-login", &state.enabled)?;
+    labelled(out, lang, "out-service-running", &state.active)
+}

@@ -89,6 +89,7 @@ pub fn net_error(lang: Lang, error: &NetError) -> String {
         NetError::Code(e) => enrol_code_problem(lang, e),
         NetError::TooSlow(_) => i18n::t(lang, "net-too-slow"),
         NetError::Panicked(words) => detail("net-panicked", words.clone()),
+        NetError::Stopped => i18n::t(lang, "net-stopped"),
         NetError::BudgetSpent { budget } => detail("net-budget-spent", i18n::bytes(lang, *budget)),
         other => other.to_string(),
     }
