@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use field_client::cli::Cli;
 use field_client::{commands, words};
 
@@ -12,7 +12,8 @@ fn main() -> ExitCode {
     // Automerge panics on some damaged input; the sync code turns those into
     // plain errors, so they must not print as if the program had crashed.
     sync_core::sync::hide_caught_library_panics();
-    let cli = Cli::parse();
+    let help = words::localized_help(Cli::command(), words::lang());
+    let cli = Cli::from_arg_matches(&help.get_matches()).unwrap_or_else(|e| e.exit());
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // The reader stopped reading (`export | head`): what it took was

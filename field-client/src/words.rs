@@ -30,6 +30,107 @@ pub fn say_count(id: &str, count: u64, args: &[(&str, FluentValue<'_>)]) -> Stri
     say(id, &all)
 }
 
+/// The command line's help in `lang`: English is written in the source
+/// (the doc comments clap reads); Latvian comes from `locales/cli-help.lv.ftl`,
+/// one message per command (`help-<command path>`) and per argument
+/// (`help-<command path>--<argument>`; arguments every command has, such
+/// as `--data-dir` and `--help`, once as `help--<argument>`), with clap's
+/// own headings. (clap's error messages stay in English.)
+pub fn localized_help(mut command: clap::Command, lang: Lang) -> clap::Command {
+    if lang == Lang::En {
+        return command;
+    }
+    // Built first, so that the arguments clap adds (`--help`, `--version`,
+    // the `help` command) and the global ones are there to be translated.
+    command.build();
+    localize(command, lang, "help")
+}
+
+/// One command and, below it, its subcommands.
+fn localize(mut command: clap::Command, lang: Lang, path: &str) -> clap::Command {
+    let heading = |id| i18n::t(lang, id);
+    if let Some(about) = i18n::help_text(lang, path) {
+        command = command.about(about);
+    }
+    if path == "help-help" {
+        return command;
+    }
+    let usage = format!(
+        "{{before-help}}{{about-with-newline}}\n{} {{usage}}\n\n{{all-args}}{{after-help}}",
+        heading("help-usage-heading")
+    );
+    command = command
+        .help_template(usage)
+        .subcommand_help_heading(heading("help-commands-heading"))
+        .subcommand_value_name(heading("help-command-value"))
+        .mut_args(|arg| {
+            let id = arg_help_id(path, &arg);
+            let section = if arg.is_positional() {
+                "help-arguments-heading"
+            } else {
+                "help-options-heading"
+            };
+            let arg = arg.help_heading(heading(section));
+            match i18n::help_text(lang, &id) {
+                Some(help) => arg.help(help),
+                None => arg,
+            }
+        });
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_owned())
+        .collect();
+    for name in names {
+        let sub_path = subcommand_help_id(path, &name);
+        command = command.mut_subcommand(&name, |sub| localize(sub, lang, &sub_path));
+    }
+    command
+}
+
+/// The help id of an argument: the same everywhere for the ones every
+/// command has.
+fn arg_help_id(path: &str, arg: &clap::Arg) -> String {
+    let id = arg.get_id().as_str();
+    if arg.is_global_set() || id == "help" || id == "version" {
+        format!("help--{id}")
+    } else {
+        format!("{path}--{id}")
+    }
+}
+
+/// The help id of a subcommand: the `help` command clap adds is one.
+fn subcommand_help_id(path: &str, name: &str) -> String {
+    if name == "help" {
+        "help-help".to_owned()
+    } else {
+        format!("{path}-{name}")
+    }
+}
+
+/// Every help message id the command line's help asks for, for the test
+/// that each is written in Latvian.
+pub fn help_ids(command: &clap::Command) -> std::collections::BTreeSet<String> {
+    fn walk(command: &clap::Command, path: &str, out: &mut std::collections::BTreeSet<String>) {
+        out.insert(path.to_owned());
+        for arg in command.get_arguments() {
+            out.insert(arg_help_id(path, arg));
+        }
+        for sub in command.get_subcommands() {
+            let sub_path = subcommand_help_id(path, sub.get_name());
+            if sub_path == "help-help" {
+                out.insert(sub_path);
+            } else {
+                walk(sub, &sub_path, out);
+            }
+        }
+    }
+    let mut command = command.clone();
+    command.build();
+    let mut out = std::collections::BTreeSet::new();
+    walk(&command, "help", &mut out);
+    out
+}
+
 /// An error and its causes, one per line, as `main` prints them.
 pub fn error_lines(lang: Lang, error: &anyhow::Error) -> String {
     let mut lines = error.chain().map(|cause| explain(lang, cause));
@@ -184,6 +285,20 @@ mod tests {
         assert!(said.contains("Veids: Tāda veida nav; der: "), "{said}");
         assert!(said.contains("workshop"), "{said}");
         assert!(said.contains("Datums: Ierakstiet datumu"), "{said}");
+    }
+
+    #[test]
+    fn every_command_and_option_has_its_latvian_help_and_none_is_stale() {
+        use clap::CommandFactory;
+        let wanted = help_ids(&crate::cli::Cli::command());
+        let written: std::collections::BTreeSet<String> = i18n::help_message_ids()
+            .into_iter()
+            .filter(|id| !id.ends_with("-heading") && id != "help-command-value")
+            .collect();
+        let missing: Vec<_> = wanted.difference(&written).collect();
+        let stale: Vec<_> = written.difference(&wanted).collect();
+        assert!(missing.is_empty(), "no Latvian help for {missing:#?}");
+        assert!(stale.is_empty(), "Latvian help for nothing: {stale:#?}");
     }
 
     #[test]

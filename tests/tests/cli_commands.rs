@@ -1353,6 +1353,13 @@ fn lists_status_and_errors_are_latvian_on_a_latvian_system() {
     let (code, _, said) = in_latvian(&cli, &["health"]);
     assert_eq!(code, Some(1));
     assert!(said.contains("redz tikai biroja datori"), "{said}");
+    let (code, help, _) = in_latvian(&cli, &["--help"]);
+    assert_eq!(code, Some(0));
+    for words in ["Lietojums:", "Komandas:", "Ierakstīt jaunu aktivitāti", "Opcijas:"] {
+        assert!(help.contains(words), "{words}: {help}");
+    }
+    let (_, help, _) = in_latvian(&cli, &["add", "--help"]);
+    assert!(help.contains("Datums kā GGGG-MM-DD"), "{help}");
     let nowhere = Cli::new();
     let (code, _, said) = in_latvian(&nowhere, &["list"]);
     assert_eq!(code, Some(1));

@@ -43,29 +43,48 @@ impl Lang {
 
 const LATVIAN_FTL: &str = include_str!("locales/lv.ftl");
 const ENGLISH_FTL: &str = include_str!("locales/en.ftl");
+/// The command line's help in Latvian (its English is the source's doc
+/// comments: crate::words::localized_help).
+const LATVIAN_HELP_FTL: &str = include_str!("locales/cli-help.lv.ftl");
 
 type Bundle = FluentBundle<FluentResource>;
 
 static BUNDLES: LazyLock<[Bundle; 2]> = LazyLock::new(|| {
     [
-        bundle(langid!("lv"), LATVIAN_FTL),
-        bundle(langid!("en"), ENGLISH_FTL),
+        bundle(langid!("lv"), &[LATVIAN_FTL, LATVIAN_HELP_FTL]),
+        bundle(langid!("en"), &[ENGLISH_FTL]),
     ]
 });
 
-fn bundle(lang: LanguageIdentifier, source: &str) -> Bundle {
-    // The files are part of the binary and checked by the tests: a syntax
-    // error is a build defect, not a user's problem.
-    let resource = FluentResource::try_new(source.to_owned())
-        .unwrap_or_else(|(_, errors)| panic!("{lang}.ftl does not parse: {errors:?}"));
-    let mut bundle = Bundle::new_concurrent(vec![lang]);
+fn bundle(lang: LanguageIdentifier, sources: &[&str]) -> Bundle {
+    let mut bundle = Bundle::new_concurrent(vec![lang.clone()]);
     // Unicode isolation marks around arguments would end up inside HTML
     // attributes and copied text; every argument here is plain text.
     bundle.set_use_isolating(false);
+    for source in sources {
+        // The files are part of the binary and checked by the tests: a
+        // syntax error is a build defect, not a user's problem.
+        let resource = FluentResource::try_new((*source).to_owned())
+            .unwrap_or_else(|(_, errors)| panic!("{lang}.ftl does not parse: {errors:?}"));
+        bundle
+            .add_resource(resource)
+            .expect("message ids are unique");
+    }
     bundle
-        .add_resource(resource)
-        .expect("message ids are unique");
-    bundle
+}
+
+/// A help message of the command line in `lang`, if it is written.
+pub fn help_text(lang: Lang, id: &str) -> Option<String> {
+    BUNDLES[lang as usize]
+        .get_message(id)
+        .is_some()
+        .then(|| text(lang, id, &[]))
+}
+
+/// Every message id of the Latvian help file, for the test that none is
+/// stale.
+pub fn help_message_ids() -> Vec<String> {
+    ids_of(LATVIAN_HELP_FTL)
 }
 
 /// The message `id` in `lang`, without arguments.
@@ -106,6 +125,10 @@ pub fn message_ids(lang: Lang) -> Vec<String> {
         Lang::Lv => LATVIAN_FTL,
         Lang::En => ENGLISH_FTL,
     };
+    ids_of(source)
+}
+
+fn ids_of(source: &str) -> Vec<String> {
     let resource = FluentResource::try_new(source.to_owned()).unwrap_or_else(|(r, _)| r);
     resource
         .entries()
