@@ -171,6 +171,9 @@ fn explain(lang: Lang, cause: &(dyn std::error::Error + 'static)) -> String {
     if let Some(error) = cause.downcast_ref::<EnrolCodeError>() {
         return enrol_code_problem(lang, error);
     }
+    if let Some(error) = cause.downcast_ref::<crate::service::ServiceError>() {
+        return service_error(lang, error);
+    }
     cause.to_string()
 }
 
@@ -193,6 +196,42 @@ pub fn net_error(lang: Lang, error: &NetError) -> String {
         NetError::Stopped => i18n::t(lang, "net-stopped"),
         NetError::BudgetSpent { budget } => detail("net-budget-spent", i18n::bytes(lang, *budget)),
         other => other.to_string(),
+    }
+}
+
+/// Why the background service was not set up or removed, in `lang`.
+fn service_error(lang: Lang, error: &crate::service::ServiceError) -> String {
+    use crate::service::ServiceError;
+    let path = |p: &std::path::Path| p.display().to_string().into();
+    match error {
+        ServiceError::Unsupported => i18n::t(lang, "service-unsupported"),
+        ServiceError::NoHome => i18n::t(lang, "service-no-home"),
+        ServiceError::Write { path: p, source } => i18n::text(
+            lang,
+            "service-cannot-write",
+            &[("path", path(p)), ("why", source.to_string().into())],
+        ),
+        ServiceError::Remove { path: p, source } => i18n::text(
+            lang,
+            "service-cannot-remove",
+            &[("path", path(p)), ("why", source.to_string().into())],
+        ),
+        ServiceError::NoSystemctl { args, source } => i18n::text(
+            lang,
+            "service-no-systemctl",
+            &[
+                ("args", args.as_str().into()),
+                ("why", source.to_string().into()),
+            ],
+        ),
+        ServiceError::Systemctl { args, said } => i18n::text(
+            lang,
+            "service-systemctl-failed",
+            &[
+                ("args", args.as_str().into()),
+                ("why", said.as_str().into()),
+            ],
+        ),
     }
 }
 

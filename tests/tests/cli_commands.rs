@@ -1355,7 +1355,12 @@ fn lists_status_and_errors_are_latvian_on_a_latvian_system() {
     assert!(said.contains("redz tikai biroja datori"), "{said}");
     let (code, help, _) = in_latvian(&cli, &["--help"]);
     assert_eq!(code, Some(0));
-    for words in ["Lietojums:", "Komandas:", "Ierakstīt jaunu aktivitāti", "Opcijas:"] {
+    for words in [
+        "Lietojums:",
+        "Komandas:",
+        "Ierakstīt jaunu aktivitāti",
+        "Opcijas:",
+    ] {
         assert!(help.contains(words), "{words}: {help}");
     }
     let (_, help, _) = in_latvian(&cli, &["add", "--help"]);

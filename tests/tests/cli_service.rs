@@ -52,6 +52,11 @@ impl Home {
 
     /// `field-client ARGS` for `cli`, in this home.
     fn run(&self, cli: &Cli, args: &[&str]) -> std::process::Output {
+        self.run_in("C.UTF-8", cli, args)
+    }
+
+    /// [`Home::run`] on a system in `lang`.
+    fn run_in(&self, lang: &str, cli: &Cli, args: &[&str]) -> std::process::Output {
         let path = format!(
             "{}:{}",
             self.path("bin").display(),
@@ -62,6 +67,7 @@ impl Home {
             .env("XDG_CONFIG_HOME", self.path("config"))
             .env("XDG_DATA_HOME", self.path("share"))
             .env("PATH", path)
+            .env("LANG", lang)
             .output()
             .expect("field-client runs")
     }
@@ -161,6 +167,12 @@ fn a_service_manager_that_refuses_is_told_plainly() {
     let said = text(&installed.stderr);
     assert!(
         said.contains("`systemctl --user daemon-reload` failed: Failed to connect to bus"),
+        "{said}"
+    );
+    let latvian = home.run_in("lv_LV.UTF-8", &cli, &["service", "install"]);
+    let said = text(&latvian.stderr);
+    assert!(
+        said.contains("`systemctl --user daemon-reload` neizdevās: Failed to connect to bus"),
         "{said}"
     );
 }
