@@ -814,6 +814,8 @@ fn status(store: &Path, json: bool) -> Result<()> {
             sync: &'a net::SyncStatus,
             data: &'a budget::BudgetState,
             erasures: &'a [sync_core::store::ErasureRequest],
+            /// A file rewrite an erasure still owes, that failed.
+            rewrite_failure: Option<sync_core::store::RewriteFailure>,
         }
         let enrolment = net::enrolment(replica_store)?;
         let sync = net::sync_status(replica_store)?;
@@ -826,6 +828,7 @@ fn status(store: &Path, json: bool) -> Result<()> {
             sync: &sync,
             data: &data,
             erasures: &erasures,
+            rewrite_failure: replica_store.rewrite_failure()?,
         };
         serde_json::to_writer_pretty(&mut out, &json)?;
         writeln!(out)?;
@@ -844,6 +847,9 @@ fn status(store: &Path, json: bool) -> Result<()> {
             output::write_data_plan(&mut out, lang, &data)?;
         }
         output::write_erasures(&mut out, lang, &replica_store.erasure_requests()?)?;
+        if let Some(failure) = replica_store.rewrite_failure()? {
+            output::write_rewrite_failure(&mut out, lang, &failure)?;
+        }
     }
     Ok(())
 }

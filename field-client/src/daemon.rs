@@ -95,6 +95,13 @@ pub async fn run(data_dir: &Path, owner: &Arc<StoreOwner>) -> NetError {
         }
         match outcome {
             Err(e @ (NetError::Revoked | NetError::NotEnrolled)) => return e,
+            Err(e @ NetError::Version(_)) => {
+                // Retrying sooner cannot help until a program is updated;
+                // the app keeps recording meanwhile.
+                let wait = net::VERSION_MISMATCH_RETRY;
+                eprintln!("sync: {e}; trying again in {}s", wait.as_secs());
+                tokio::time::sleep(wait).await;
+            }
             Err(e @ NetError::BudgetSpent { .. }) => {
                 eprintln!("sync: {e}");
                 pause(owner, budget::BUDGET_RECHECK_EVERY).await;
@@ -114,10 +121,12 @@ pub async fn run(data_dir: &Path, owner: &Arc<StoreOwner>) -> NetError {
     }
 }
 
-/// The scheduled integrity check; a damaged store stops the daemon.
+/// The scheduled integrity check; a damaged store stops the daemon. Also
+/// the daily retry of a file rewrite an erasure still owes.
 async fn check_integrity(owner: &StoreOwner) -> Result<(), NetError> {
     let mut replica = owner.hold().await?;
     replica.check_integrity()?;
+    crate::owner::finish_pending_rewrite(&mut replica);
     Ok(())
 }
 

@@ -14,7 +14,9 @@ use relay::transport::{self, TransportError};
 use serde::{Deserialize, Serialize};
 use sync_core::store::{JournalId, Store, StoreError};
 use sync_core::sync::wire::FrameBuffer;
-use sync_core::sync::{ClientSession, ErrorCode, Frame, Role, SessionError};
+use sync_core::sync::{
+    ClientSession, ErrorCode, Frame, Role, SessionError, Update, VersionMismatch,
+};
 use sync_core::{Replica, ReplicaError};
 use uuid::Uuid;
 
@@ -71,6 +73,10 @@ pub struct SyncStatus {
     /// The last attempt found the relay unable to store (its disk full).
     #[serde(default)]
     pub relay_unavailable: bool,
+    /// The last attempt found that the relay speaks another protocol
+    /// version: which program must be updated.
+    #[serde(default)]
+    pub update_needed: Option<Update>,
 }
 
 /// What one sync moved.
@@ -103,8 +109,12 @@ pub enum NetError {
     /// The relay cannot store now (its disk is full); it says so in words.
     #[error("{0}")]
     RelayUnavailable(String),
+    /// The relay speaks another protocol version; the words say which
+    /// program must be updated.
+    #[error(transparent)]
+    Version(VersionMismatch),
     #[error("the sync was interrupted: {0}")]
-    Session(#[from] SessionError),
+    Session(SessionError),
     #[error(transparent)]
     Replica(#[from] ReplicaError),
     #[error(transparent)]
@@ -145,6 +155,10 @@ pub fn record_attempt(replica: &Replica, outcome: &Result<SyncReport, NetError>)
     status.last_attempt = Some(now);
     status.revoked = matches!(outcome, Err(NetError::Revoked));
     status.relay_unavailable = matches!(outcome, Err(NetError::RelayUnavailable(_)));
+    status.update_needed = match outcome {
+        Err(NetError::Version(v)) => Some(v.update()),
+        _ => None,
+    };
     match outcome {
         Ok(_) => {
             status.last_success = Some(now);
@@ -455,7 +469,15 @@ pub(crate) fn closed(reason: SessionError) -> NetError {
             message,
         } => NetError::RelayUnavailable(message),
         SessionError::Refused { message, .. } => NetError::Refused(message),
-        other => other.into(),
+        SessionError::Version(v) => NetError::Version(v),
+        other => NetError::Session(other),
+    }
+}
+
+/// Every session error reaches the volunteer through [`closed`]'s words.
+impl From<SessionError> for NetError {
+    fn from(e: SessionError) -> Self {
+        closed(e)
     }
 }
 
@@ -513,6 +535,11 @@ pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 
 /// Shortest wait before retrying after a failed connection.
 pub const RETRY_MIN: Duration = Duration::from_secs(2);
+/// Wait between attempts while the relay speaks another protocol version:
+/// nothing syncs until a program is updated, which takes the office hours or
+/// days, so an attempt an hour (one handshake and a refusal, a few kilobytes)
+/// notices the update soon enough without spending a prepaid link's data.
+pub const VERSION_MISMATCH_RETRY: Duration = Duration::from_secs(3600);
 /// Longest wait between retries: a centre whose link returns is back in sync
 /// within five minutes without any button, while a dead link costs one
 /// handshake attempt per five minutes of mobile data.

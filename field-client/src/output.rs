@@ -206,6 +206,25 @@ pub fn write_sync_status(
     Ok(())
 }
 
+/// A file rewrite an erasure still owes, that failed: said plainly, with
+/// when it is tried again.
+pub fn write_rewrite_failure(
+    out: &mut dyn Write,
+    lang: Lang,
+    failure: &sync_core::store::RewriteFailure,
+) -> io::Result<()> {
+    let said = i18n::text(
+        lang,
+        "out-rewrite-failed",
+        &[
+            ("count", failure.attempts.into()),
+            ("n", failure.attempts.into()),
+            ("why", failure.error.as_str().into()),
+        ],
+    );
+    labelled(out, lang, "out-store-file", &said)
+}
+
 /// Erasures the office asked for: waiting ones, and the office server's
 /// answers (nothing printed when there are none).
 pub fn write_erasures(

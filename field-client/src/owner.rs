@@ -74,6 +74,21 @@ pub struct StoreOwner {
     stopping: tokio::sync::watch::Sender<bool>,
 }
 
+/// Tries again a file rewrite an erasure still owes (at `run`'s start and
+/// daily: the store does not retry a failed one at every open), saying what
+/// happened. The store is whole either way.
+pub fn finish_pending_rewrite(replica: &mut Replica) {
+    match replica.finish_pending_rewrite() {
+        Ok(true) => eprintln!("Rewrote the store file after an erasure."),
+        Ok(false) => {}
+        Err(e) => eprintln!(
+            "warning: the store file still has to be rewritten after an erasure (until then, \
+             the erased record's old bytes may remain in it); tried again at the next start \
+             of `field-client run` and daily: {e}"
+        ),
+    }
+}
+
 /// The store, held: nobody else uses it until this is dropped.
 pub type Held = OwnedMappedMutexGuard<Option<Replica>, Replica>;
 
@@ -83,6 +98,7 @@ impl StoreOwner {
     pub fn open(path: &Path) -> Result<Arc<StoreOwner>, ReplicaError> {
         let mut replica = Replica::open(path)?;
         replica.check_integrity()?;
+        finish_pending_rewrite(&mut replica);
         Ok(Arc::new(StoreOwner {
             path: path.to_owned(),
             slot: Arc::new(tokio::sync::Mutex::new(Some(replica))),

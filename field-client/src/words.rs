@@ -194,6 +194,16 @@ pub fn net_error(lang: Lang, error: &NetError) -> String {
         NetError::TooSlow(_) => i18n::t(lang, "net-too-slow"),
         NetError::Panicked(words) => detail("net-panicked", words.clone()),
         NetError::Stopped => i18n::t(lang, "net-stopped"),
+        NetError::Version(mismatch) => i18n::t(
+            lang,
+            match mismatch {
+                sync_core::sync::VersionMismatch::UpdateThisProgram { .. } => {
+                    "status-update-this-program"
+                }
+                sync_core::sync::VersionMismatch::UpdateServer { .. } => "status-update-server",
+                _ => "status-update-either",
+            },
+        ),
         NetError::BudgetSpent { budget } => detail("net-budget-spent", i18n::bytes(lang, *budget)),
         other => other.to_string(),
     }

@@ -537,6 +537,12 @@ impl Replica {
         Ok(self.store.check_integrity()?)
     }
 
+    /// Rewrites the file if an erasure's rewrite is still owed (see
+    /// [`Store::finish_pending_rewrite`]); true if it did.
+    pub fn finish_pending_rewrite(&mut self) -> Result<bool, ReplicaError> {
+        Ok(self.store.finish_pending_rewrite()?)
+    }
+
     /// Returns the file's free pages to the file system (see [`Store::shrink_file`]).
     pub fn shrink_file(&mut self) -> Result<bool, ReplicaError> {
         Ok(self.store.shrink_file()?)

@@ -334,6 +334,8 @@ fn an_erasure_request_is_kept_once_hides_the_record_and_is_bounded() {
 }
 
 #[cfg(unix)]
+// Unix: it tells a rewritten file by its inode.
+#[cfg(unix)]
 #[test]
 fn a_file_rewrite_cut_short_by_a_crash_is_finished_at_the_next_open() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -383,4 +385,221 @@ fn a_file_rewrite_cut_short_by_a_crash_is_finished_at_the_next_open() {
     assert_ne!(rewritten, crashed);
     Replica::open(&path).expect("opens again");
     assert_eq!(file_id(), rewritten, "rewritten once, not at every open");
+}
+
+/// A store in `dir` whose journal was replaced without the secret activity
+/// (an erasure) and whose file was not rewritten yet: its freed pages still
+/// hold the secret.
+fn replaced_but_not_rewritten(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let (path, mut replica) = centre_device(dir);
+    let home = replica.info().expect("home").id;
+    let erase = replica
+        .add(ActivityId::new_random(), &secret(), at(0))
+        .expect("durable");
+    replica
+        .add(ActivityId::new_random(), &full("Ģimeņu diena"), at(1))
+        .expect("durable");
+    drop(replica);
+    let store = Store::open(&path).expect("opens");
+    let rewritten = store
+        .load_journal(home)
+        .expect("loads")
+        .rewritten_without(&[erase], actor(7), at(10))
+        .expect("rewrites");
+    let with = sync_core::store::Replacement {
+        epoch: 1,
+        ..Default::default()
+    };
+    store
+        .replace_journal(home, &rewritten, with)
+        .expect("replaces");
+    drop(store);
+    assert!(contains(&std::fs::read(&path).expect("read"), SECRET_NOTES));
+    path
+}
+
+#[test]
+fn a_failed_file_rewrite_is_recorded_told_and_not_tried_again_at_every_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = replaced_but_not_rewritten(&dir);
+    // Something the rewrite cannot clear away sits where it writes the fresh
+    // file (a folder, say a backup tool's).
+    let blocker = dir.path().join("journal.redb.rewriting");
+    std::fs::create_dir(&blocker).expect("a folder");
+    std::fs::write(blocker.join("kept.txt"), "x").expect("a file in it");
+
+    // The open tries once (a crash left it owed), fails, records why, and
+    // opens all the same: recording goes on.
+    let store = Store::open(&path).expect("the store opens");
+    let failure = store
+        .rewrite_failure()
+        .expect("read")
+        .expect("the failure is recorded");
+    assert_eq!(failure.attempts, 1);
+    assert!(!failure.error.is_empty());
+    drop(store);
+
+    // Later opens do not try again by themselves, even once the obstacle is
+    // gone: the failure stays told until a rewrite on command succeeds.
+    for _ in 0..3 {
+        let store = Store::open(&path).expect("opens");
+        let failure = store.rewrite_failure().expect("read").expect("still told");
+        assert_eq!(failure.attempts, 1, "not tried again at open");
+    }
+    std::fs::remove_dir_all(&blocker).expect("remove the folder");
+    // (A retry would have cleared the failure, or counted a second one.)
+    let mut store = Store::open(&path).expect("opens");
+    assert_eq!(
+        store.rewrite_failure().expect("read").map(|f| f.attempts),
+        Some(1),
+        "not tried again behind anyone's back"
+    );
+
+    // On command (the daemon's start and daily check): done, and forgotten.
+    assert!(store.finish_pending_rewrite().expect("rewrites"));
+    assert_eq!(store.rewrite_failure().expect("read"), None);
+    assert!(!store.finish_pending_rewrite().expect("nothing owed"));
+    drop(store);
+    let bytes = std::fs::read(&path).expect("read");
+    assert!(!contains(&bytes, SECRET_NOTES) && !contains(&bytes, SECRET_TITLE));
+    let store = Store::open(&path).expect("opens");
+    assert_eq!(store.rewrite_failure().expect("read"), None);
+}
+
+#[test]
+fn a_rewrite_on_command_that_fails_again_counts_its_attempts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = replaced_but_not_rewritten(&dir);
+    let blocker = dir.path().join("journal.redb.rewriting");
+    std::fs::create_dir(&blocker).expect("a folder");
+    std::fs::write(blocker.join("kept.txt"), "x").expect("a file in it");
+    let mut store = Store::open(&path).expect("opens");
+    for attempt in 2..=4 {
+        assert!(store.finish_pending_rewrite().is_err());
+        let failure = store.rewrite_failure().expect("read").expect("told");
+        assert_eq!(failure.attempts, attempt);
+    }
+    // The store keeps working meanwhile.
+    assert_eq!(
+        Replica::on_store(store)
+            .expect("a replica")
+            .activities()
+            .expect("reads")
+            .len(),
+        1
+    );
+}
+
+/// An open store whose journal was just replaced without the secret
+/// activity: the file rewrite is owed.
+fn replaced_and_open(dir: &tempfile::TempDir) -> (std::path::PathBuf, Store) {
+    let (path, mut replica) = centre_device(dir);
+    let home = replica.info().expect("home").id;
+    let erase = replica
+        .add(ActivityId::new_random(), &secret(), at(0))
+        .expect("durable");
+    replica
+        .add(ActivityId::new_random(), &full("Ģimeņu diena"), at(1))
+        .expect("durable");
+    drop(replica);
+    let store = Store::open(&path).expect("opens");
+    let rewritten = store
+        .load_journal(home)
+        .expect("loads")
+        .rewritten_without(&[erase], actor(7), at(10))
+        .expect("rewrites");
+    let with = sync_core::store::Replacement {
+        epoch: 1,
+        ..Default::default()
+    };
+    store
+        .replace_journal(home, &rewritten, with)
+        .expect("replaces");
+    (path, store)
+}
+
+/// Watches the rename of a rewrite: what was open at that moment, and
+/// what another opener was told; then renames, or fails as told.
+#[derive(Default)]
+struct WatchedRename {
+    renames: usize,
+    /// Each file could be locked by someone else (nobody held it open).
+    fresh_closed: bool,
+    store_closed: bool,
+    /// What `Store::open` of the store's path said meanwhile.
+    other_open_in_use: bool,
+    fail: bool,
+}
+
+/// True when nobody holds `path` open with a lock (redb locks what it opens).
+fn nobody_holds(path: &std::path::Path) -> bool {
+    std::fs::File::open(path).is_ok_and(|f| f.try_lock().is_ok())
+}
+
+impl sync_core::store::RewriteSteps for WatchedRename {
+    fn rename(&mut self, fresh: &std::path::Path, store: &std::path::Path) -> std::io::Result<()> {
+        self.renames += 1;
+        self.fresh_closed = nobody_holds(fresh);
+        self.store_closed = nobody_holds(store);
+        self.other_open_in_use = matches!(Store::open(store), Err(sync_core::OpenError::InUse(_)));
+        if self.fail {
+            return Err(std::io::Error::other("the file system refused the rename"));
+        }
+        std::fs::rename(fresh, store)
+    }
+}
+
+#[test]
+fn a_rewrite_renames_only_closed_files_and_keeps_other_openers_out_meanwhile() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, mut store) = replaced_and_open(&dir);
+    assert!(!nobody_holds(&path), "the open store holds its file");
+    let mut steps = WatchedRename::default();
+    store.rewrite_file_with(&mut steps).expect("rewrites");
+    assert_eq!(steps.renames, 1);
+    assert!(
+        steps.fresh_closed,
+        "the fresh file was still open at the rename"
+    );
+    assert!(
+        steps.store_closed,
+        "the store's file was still open at the rename (Windows refuses that)"
+    );
+    assert!(
+        steps.other_open_in_use,
+        "another process could open the store while its file was closed"
+    );
+    // The store goes on, on the new file, and holds it again.
+    assert!(!nobody_holds(&path));
+    assert_eq!(store.rewrite_failure().expect("read"), None);
+    store.set_setting("after_rewrite", &1).expect("writes");
+    drop(store);
+    let bytes = std::fs::read(&path).expect("read");
+    assert!(!contains(&bytes, SECRET_NOTES) && !contains(&bytes, SECRET_TITLE));
+    let mut replica = Replica::open(&path).expect("opens");
+    assert_eq!(replica.activities().expect("reads").len(), 1);
+}
+
+#[test]
+fn a_refused_rename_leaves_the_store_working_on_its_old_file_and_is_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, mut store) = replaced_and_open(&dir);
+    let mut steps = WatchedRename {
+        fail: true,
+        ..Default::default()
+    };
+    let error = store
+        .rewrite_file_with(&mut steps)
+        .expect_err("the rename failed");
+    assert!(error.to_string().contains("refused the rename"), "{error}");
+    assert!(steps.store_closed, "closed before the rename");
+    // Opened again: it reads, writes, and tells the failure.
+    assert!(!nobody_holds(&path), "the store holds its file again");
+    let failure = store.rewrite_failure().expect("read").expect("recorded");
+    assert_eq!(failure.attempts, 1);
+    assert!(failure.error.contains("refused the rename"));
+    store.set_setting("after_failure", &1).expect("writes");
+    drop(store);
+    let mut replica = Replica::open(&path).expect("opens");
+    assert_eq!(replica.activities().expect("reads").len(), 1);
 }

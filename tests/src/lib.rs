@@ -39,14 +39,17 @@ pub const GROUP_KEYS: [&str; 8] = [
 ];
 
 /// The profile folder the running test executable was built into
-/// (`target/debug` for `target/debug/deps/cli_commands-1234`).
+/// (`target/debug` for `target/debug/deps/cli_commands-1234` or
+/// `target/debug/examples/write_fixtures`).
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable knows its own path");
     let mut dir = exe
         .parent()
         .expect("the test executable is in a folder")
         .to_owned();
-    if dir.ends_with("deps") {
+    // Test binaries live in `deps/`, example programs (the fixture writer) in
+    // `examples/`, both under the profile folder.
+    if dir.ends_with("deps") || dir.ends_with("examples") {
         dir.pop();
     }
     dir

@@ -6,6 +6,9 @@
 //! The relay's data folder is on a small tmpfs the test mounts (as root, or
 //! with `sudo -n`): a real file system really running out of space.
 
+// Linux only: it mounts a tmpfs (as root or with `sudo -n`).
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::path::{Path, PathBuf};

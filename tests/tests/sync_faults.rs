@@ -202,6 +202,8 @@ fn a_device_whose_store_was_wiped_gets_everything_back() {
     }
 }
 
+// Unix: it stops the relay with SIGTERM (`Relay::stop`).
+#[cfg(unix)]
 #[test]
 fn a_relay_restored_from_an_old_backup_reconverges() {
     let mut relay = Relay::start();

@@ -177,6 +177,8 @@ fn sync_without_stalls(cli: &tests::Cli, centre: &str) {
     panic!("{centre}: no sync succeeded in {BAD_LINK_ATTEMPTS} attempts");
 }
 
+// Unix: it stops the relay with SIGTERM (`Relay::stop`).
+#[cfg(unix)]
 #[test]
 fn ten_centres_converge_through_a_very_bad_link() {
     let (seed, _report) = SeedReport::from_env("LINK_SEED");

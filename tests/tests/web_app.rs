@@ -5,6 +5,10 @@
 //! Needs Debian's `chromium` and `chromium-driver` (README; `.ci/run`
 //! installs them).
 
+// Unix only: the stand-in browser of the first-run tests is a shell script,
+// and the relay is stopped with SIGTERM.
+#![cfg(unix)]
+
 mod common;
 
 use std::process::{Child, Stdio};

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Local, Utc};
 use sync_core::ReplicaError;
+use sync_core::sync::Update;
 
 use super::i18n::{self, Lang};
 use crate::budget::{self, BudgetState, DataPlan};
@@ -61,6 +62,14 @@ impl SyncFacts {
         if self.sync.revoked {
             out.push(i18n::text(lang, "status-revoked", &[]));
             return out;
+        }
+        if let Some(update) = self.sync.update_needed {
+            let id = match update {
+                Update::ThisProgram => "status-update-this-program",
+                Update::Server => "status-update-server",
+                Update::Either => "status-update-either",
+            };
+            out.push(i18n::text(lang, id, &[]));
         }
         if self.sync.relay_unavailable {
             out.push(i18n::text(lang, "status-office-disk-full", &[]));

@@ -14,10 +14,11 @@
 //! check. The daemon also checks on start and once a day, and
 //! `field-client check` does on demand (docs/STORAGE.md).
 
-use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 
 use redb::Database;
+
+use super::StoreError;
 
 /// The open database; notes a clean close in the marker when dropped.
 pub(crate) struct OpenDb {
@@ -35,26 +36,25 @@ impl OpenDb {
         }
     }
 
+    /// The database; an error while its file is closed because reopening
+    /// it after a rewrite failed.
+    pub(crate) fn get(&self) -> Result<&Database, StoreError> {
+        self.db.as_ref().ok_or(StoreError::Closed)
+    }
+
+    pub(crate) fn get_mut(&mut self) -> Result<&mut Database, StoreError> {
+        self.db.as_mut().ok_or(StoreError::Closed)
+    }
+
+    /// Closes the file for a rewrite to put another in its place (no clean
+    /// close noted: the file is about to be replaced).
+    pub(crate) fn close_for_swap(&mut self) {
+        drop(self.db.take());
+    }
+
     /// Goes on with another database on the same file (a rewrite of it).
     pub(crate) fn replace(&mut self, db: Database) {
         self.db = Some(db);
-    }
-}
-
-impl Deref for OpenDb {
-    type Target = Database;
-    fn deref(&self) -> &Database {
-        self.db
-            .as_ref()
-            .expect("the database is open until dropped")
-    }
-}
-
-impl DerefMut for OpenDb {
-    fn deref_mut(&mut self) -> &mut Database {
-        self.db
-            .as_mut()
-            .expect("the database is open until dropped")
     }
 }
 

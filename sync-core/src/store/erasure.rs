@@ -21,7 +21,7 @@ use super::tables::{
     SNAPSHOTS, UNSENT, VIEW_HEADS,
 };
 use super::{
-    JournalId, Store, StoreError, ViewUpdate, begin_durable, decode_info, insert_info,
+    JournalId, OpenError, Store, StoreError, ViewUpdate, begin_durable, decode_info, insert_info,
     journal_range, write_view,
 };
 use crate::activity::ActivityId;
@@ -78,6 +78,20 @@ const REWRITING_SUFFIX: &str = "rewriting";
 /// erased record, so the file is rewritten then.
 const REWRITE_PENDING_KEY: &str = "file_rewrite_pending";
 
+/// Settings key of the last failed attempt to rewrite the file while
+/// [`REWRITE_PENDING_KEY`] is set; absent from the rewritten file.
+const REWRITE_FAILED_KEY: &str = "file_rewrite_failed";
+
+/// A rewrite owed to an erasure that failed, kept in the store so that it is
+/// told, and not tried again silently at every open.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RewriteFailure {
+    /// Failed attempts since the erasure.
+    pub attempts: u32,
+    /// The last attempt's error, in words.
+    pub error: String,
+}
+
 impl Store {
     /// Replaces everything stored for journal `id` by `journal` (a rewrite of
     /// it): its snapshot, appended changes, epoch, unsent marks and
@@ -105,7 +119,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let (bytes, view) = (&prepared.snapshot, &prepared.view);
         let j = id.0.as_u128();
-        let tx = begin_durable(&self.db)?;
+        let tx = begin_durable(self.db.get()?)?;
         {
             let mut journals = tx.open_table(JOURNALS)?;
             let mut info = match journals.get(j)? {
@@ -150,40 +164,197 @@ impl Store {
         Ok(())
     }
 
-    /// Finishes a file rewrite that a crash interrupted (see
-    /// [`REWRITE_PENDING_KEY`]); nothing to do otherwise.
+    /// At open: finishes a file rewrite that a crash interrupted (see
+    /// [`REWRITE_PENDING_KEY`]), unless one already failed: a failure is
+    /// recorded ([`Store::rewrite_failure`]) and not tried again at every
+    /// open, only on command or on the daemon's daily check
+    /// ([`Store::finish_pending_rewrite`]).
     pub(super) fn finish_interrupted_rewrite(&mut self) -> Result<(), StoreError> {
-        if self.setting::<bool>(REWRITE_PENDING_KEY)?.is_some() {
-            self.rewrite_file()?;
+        if self.rewrite_failure()?.is_some() {
+            return Ok(());
         }
-        Ok(())
+        self.finish_pending_rewrite().map(|_| ())
+    }
+
+    /// Rewrites the file if a journal was replaced (an erasure) and the file
+    /// was not rewritten since (a crash, or a rewrite that failed); true if
+    /// it did. For `field-client check` and the daemon's daily check.
+    pub fn finish_pending_rewrite(&mut self) -> Result<bool, StoreError> {
+        if self.setting::<bool>(REWRITE_PENDING_KEY)?.is_none() {
+            return Ok(false);
+        }
+        self.rewrite_file()?;
+        Ok(true)
+    }
+
+    /// Why the rewrite of a file after an erasure failed, while it is still
+    /// to be done (freed pages may hold the erased record).
+    pub fn rewrite_failure(&self) -> Result<Option<RewriteFailure>, StoreError> {
+        if self.setting::<bool>(REWRITE_PENDING_KEY)?.is_none() {
+            return Ok(None);
+        }
+        self.setting(REWRITE_FAILED_KEY)
     }
 
     /// Copies every table into a fresh file and puts it in this file's place,
     /// so that no freed page of the old file remains; the store goes on on
-    /// the new file. On an error the old file stays, whole.
+    /// the new file. On an error the old file stays, whole, and when the
+    /// rewrite was owed to an erasure the failure is recorded.
     pub fn rewrite_file(&mut self) -> Result<(), StoreError> {
+        self.rewrite_with(&mut FileSystem)
+    }
+
+    /// [`Store::rewrite_file`] with the file-system steps of `steps`, for
+    /// tests that watch or fail them.
+    #[cfg(feature = "test-support")]
+    pub fn rewrite_file_with(&mut self, steps: &mut dyn RewriteSteps) -> Result<(), StoreError> {
+        self.rewrite_with(steps)
+    }
+
+    fn rewrite_with(&mut self, steps: &mut dyn RewriteSteps) -> Result<(), StoreError> {
+        let outcome = self.rewrite_file_once(steps);
+        if let Err(e) = &outcome {
+            // Best effort: the error is returned either way.
+            let _ = self.note_rewrite_failure(e);
+        }
+        outcome
+    }
+
+    fn note_rewrite_failure(&self, e: &StoreError) -> Result<(), StoreError> {
+        if self.setting::<bool>(REWRITE_PENDING_KEY)?.is_none() {
+            return Ok(());
+        }
+        let attempts = self
+            .setting::<RewriteFailure>(REWRITE_FAILED_KEY)?
+            .map_or(0, |f| f.attempts);
+        let failure = RewriteFailure {
+            attempts: attempts.saturating_add(1),
+            error: e.to_string(),
+        };
+        self.set_setting(REWRITE_FAILED_KEY, &failure)
+    }
+
+    fn rewrite_file_once(&mut self, steps: &mut dyn RewriteSteps) -> Result<(), StoreError> {
         let fresh_path = rewriting_path(&self.path);
         // A leftover of an interrupted rewrite is incomplete: start again.
         remove_if_present(&fresh_path)?;
         let fresh = Database::create(&fresh_path)?;
         {
-            let from = self.db.begin_read()?;
+            let from = self.db.get()?.begin_read()?;
             check_known_tables(&from)?;
             let to = begin_durable(&fresh)?;
             copy_all(&from, &to)?;
-            to.open_table(SETTINGS)?.remove(REWRITE_PENDING_KEY)?;
+            let mut settings = to.open_table(SETTINGS)?;
+            settings.remove(REWRITE_PENDING_KEY)?;
+            settings.remove(REWRITE_FAILED_KEY)?;
+            drop(settings);
             to.commit()?;
         }
-        // The fresh file is complete and durable: it takes the old one's name
-        // (atomically on the same file system) while both are open and
-        // locked, so no other process ever opens a half-made store.
-        std::fs::rename(&fresh_path, &self.path).map_err(io_error)?;
-        sync_parent_dir(&self.path)?;
-        // Closing the old file lets the file system free its blocks.
-        self.db.replace(fresh);
-        Ok(())
+        // Complete and durable; closed, as a file being renamed must be on
+        // Windows.
+        drop(fresh);
+        self.swap_in(&fresh_path, steps)
     }
+
+    /// Puts the complete `fresh` file in this store's place: closes this
+    /// file (Windows renames no file over one that is open), renames, syncs
+    /// the folder and opens the store's path again, whichever file the
+    /// rename left there (both are whole). Meanwhile [`SwapLock`] tells other
+    /// processes the store is in use, as its own lock does when it is open.
+    fn swap_in(&mut self, fresh: &Path, steps: &mut dyn RewriteSteps) -> Result<(), StoreError> {
+        let _lock = SwapLock::hold(&self.path)?;
+        self.db.close_for_swap();
+        let renamed = steps
+            .rename(fresh, &self.path)
+            .map_err(io_error)
+            .and_then(|()| sync_parent_dir(&self.path));
+        let (path, cache) = (self.path.clone(), self.cache_bytes);
+        let reopened = Store::open_db(&path, false, |builder| {
+            if let Some(bytes) = cache {
+                builder.set_cache_size(bytes);
+            }
+            builder.open(&path)
+        });
+        match reopened {
+            Ok(db) => self.db.replace(db),
+            // The store answers `Closed` from now on: no panic, nothing lost.
+            Err(_) => return Err(StoreError::Closed),
+        }
+        renamed
+    }
+}
+
+/// The file-system steps of a rewrite that tests watch or fail (see
+/// [`Store::rewrite_file_with`]).
+pub trait RewriteSteps {
+    /// Puts `fresh` in the place of `store`. Called while neither file is
+    /// open in this process.
+    fn rename(&mut self, fresh: &Path, store: &Path) -> std::io::Result<()>;
+}
+
+/// The real file system.
+struct FileSystem;
+
+impl RewriteSteps for FileSystem {
+    fn rename(&mut self, fresh: &Path, store: &Path) -> std::io::Result<()> {
+        std::fs::rename(fresh, store)
+    }
+}
+
+/// An exclusive lock on `<store>.swap-lock`, held while a rewrite has the
+/// store's file closed. Dropping it removes the file, then releases the lock
+/// (an opener still holding the removed file finds the store's own lock).
+struct SwapLock {
+    file: Option<std::fs::File>,
+    path: PathBuf,
+}
+
+impl SwapLock {
+    fn hold(store: &Path) -> Result<SwapLock, StoreError> {
+        let path = swap_lock_path(store);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_error)?;
+        // Waits only for an opener between its check and its own open,
+        // which fails at once: the store's file is still locked by us.
+        file.lock().map_err(io_error)?;
+        Ok(SwapLock {
+            file: Some(file),
+            path,
+        })
+    }
+}
+
+impl Drop for SwapLock {
+    fn drop(&mut self) {
+        // Best effort: a lock file left behind only makes openers check it.
+        let _ = std::fs::remove_file(&self.path);
+        drop(self.file.take());
+    }
+}
+
+/// For an open: a shared lock on the swap lock file, held until the store's
+/// own lock is taken; `InUse` while a rewrite swaps the file (see
+/// [`SwapLock`]). `None` when no rewrite ever ran, or the file system has no
+/// locks (redb's own lock still keeps two processes apart).
+pub(super) fn no_swap_under_way(store: &Path) -> Result<Option<std::fs::File>, OpenError> {
+    let Ok(file) = std::fs::File::open(swap_lock_path(store)) else {
+        return Ok(None);
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(OpenError::InUse(store.to_owned())),
+        Err(std::fs::TryLockError::Error(_)) => Ok(None),
+    }
+}
+
+fn swap_lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".swap-lock");
+    PathBuf::from(name)
 }
 
 fn rewriting_path(path: &Path) -> PathBuf {
@@ -204,13 +375,19 @@ pub(super) fn io_error(e: std::io::Error) -> StoreError {
     StoreError::Storage(redb::Error::Io(e))
 }
 
-/// Makes the rename durable (the directory entry is on disk).
+/// Makes a rename in `path`'s folder durable (the directory entry is on
+/// disk).
 fn sync_parent_dir(path: &Path) -> Result<(), StoreError> {
+    sync_folder_of(path).map_err(io_error)
+}
+
+/// Syncs the folder holding `path`. Unix only: elsewhere (Windows) a folder
+/// cannot be opened as a file to sync it, and a rename is durable once the
+/// call that made it returns.
+pub(super) fn sync_folder_of(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_error)?;
+        std::fs::File::open(dir)?.sync_all()?;
     }
     #[cfg(not(unix))]
     let _ = path;

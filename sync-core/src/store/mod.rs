@@ -16,6 +16,7 @@ pub(crate) mod view_row;
 
 pub use erasure::{
     ErasureAnswer, ErasureRequest, MAX_ERASURE_REQUESTS, PreparedJournal, Replacement,
+    RewriteFailure, RewriteSteps,
 };
 
 use std::collections::HashSet;
@@ -147,6 +148,14 @@ pub enum StoreError {
          let this device sync before asking for more"
     )]
     TooManyErasureRequests,
+    /// The file was closed to be replaced by its rewrite and could not be
+    /// opened again (the disk went away?): nothing more can be read or
+    /// written until the program starts again. The file is whole.
+    #[error(
+        "the journal store was closed for a rewrite and could not be opened again; close the \
+         program and start it again (nothing saved is lost)"
+    )]
+    Closed,
 }
 
 impl StoreError {
@@ -202,6 +211,8 @@ const REWRITE_SLACK_BYTES: u64 = 4 * 1024 * 1024;
 pub struct Store {
     db: OpenDb,
     path: PathBuf,
+    /// redb's page cache as opened with (a rewrite opens the file again).
+    cache_bytes: Option<usize>,
     device: DeviceId,
     device_name: String,
     home: Option<JournalId>,
@@ -260,12 +271,8 @@ impl Store {
             })?;
         }
         std::fs::rename(&tmp, path).map_err(io)?;
-        if let Some(dir) = path.parent() {
-            // Make the rename itself durable.
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io)?;
-        }
+        // Make the rename itself durable.
+        erasure::sync_folder_of(path).map_err(io)?;
         Store::open_cached(path, cache_bytes)
     }
 
@@ -293,6 +300,9 @@ impl Store {
             return Err(OpenError::Missing(path.to_owned()));
         }
         check_file_kind(path)?;
+        // Held until the store's own lock is taken: a rewrite swapping the
+        // file in another process makes this `InUse`.
+        let no_swap = erasure::no_swap_under_way(path)?;
         let check = !clean_close::closed_cleanly(path);
         let mut store = Store::open_checked(path, check, |builder| {
             if let Some(bytes) = cache_bytes {
@@ -300,8 +310,13 @@ impl Store {
             }
             builder.open(path)
         })?;
-        // Best effort: the store is whole either way, and the next open or
-        // erasure tries again; refusing to open would stop all recording.
+        // Released before a rewrite below takes it exclusively.
+        drop(no_swap);
+        store.cache_bytes = cache_bytes;
+        // Best effort: the store is whole either way, and refusing to open
+        // would stop all recording. A failure is recorded in the store
+        // (`rewrite_failure`, told by `status`) and tried again on command
+        // or by the daemon's daily check, not at every open.
         let _ = store.finish_interrupted_rewrite();
         Ok(store)
     }
@@ -363,7 +378,8 @@ impl Store {
     /// check), repairing what redb can. `Ok(true)` when the file was whole;
     /// a file that cannot be repaired is [`StoreError::Storage`] (corrupted).
     pub fn check_integrity(&mut self) -> Result<bool, StoreError> {
-        let checked = catch_unwind(AssertUnwindSafe(|| self.db.check_integrity()));
+        let db = self.db.get_mut()?;
+        let checked = catch_unwind(AssertUnwindSafe(|| db.check_integrity()));
         match checked {
             Ok(result) => Ok(result?),
             Err(_) => Err(StoreError::Storage(redb::Error::Corrupted(
@@ -373,7 +389,8 @@ impl Store {
     }
 
     fn from_db(path: &Path, db: OpenDb) -> Result<Store, OpenError> {
-        let meta = read_meta(&db).map_err(|reason| damaged(path, &reason))?;
+        let opened = db.get().expect("a database just opened is open");
+        let meta = read_meta(opened).map_err(|reason| damaged(path, &reason))?;
         let Some(meta) = meta else {
             return Err(OpenError::Foreign {
                 path: path.to_owned(),
@@ -386,13 +403,14 @@ impl Store {
                 found: meta.version,
             });
         }
-        migrate(&db, meta.version).map_err(|e| damaged(path, &e.to_string()))?;
+        migrate(opened, meta.version).map_err(|e| damaged(path, &e.to_string()))?;
         Ok(Store {
             db,
             path: path.to_owned(),
             device: meta.device,
             device_name: meta.device_name,
             home: meta.home,
+            cache_bytes: None,
         })
     }
 
@@ -415,7 +433,7 @@ impl Store {
 
     /// Every journal in the store.
     pub fn journals(&self) -> Result<Vec<JournalInfo>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.get()?.begin_read()?;
         let table = tx.open_table(JOURNALS)?;
         let mut out = Vec::new();
         for row in table.iter()? {
@@ -426,7 +444,7 @@ impl Store {
     }
 
     pub fn journal_info(&self, id: JournalId) -> Result<JournalInfo, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.get()?.begin_read()?;
         let table = tx.open_table(JOURNALS)?;
         let value = table
             .get(id.0.as_u128())?
@@ -446,7 +464,7 @@ impl Store {
     /// Loads a journal: its snapshot (or the genesis) plus every appended change.
     /// Local changes made on the result carry this device's actor id.
     pub fn load_journal(&self, id: JournalId) -> Result<Journal, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.get()?.begin_read()?;
         if tx.open_table(JOURNALS)?.get(id.0.as_u128())?.is_none() {
             return Err(StoreError::UnknownJournal(id));
         }
@@ -488,7 +506,7 @@ impl Store {
         touched: &[(ActivityId, ChangeHash)],
         (view, tip): (Option<&ViewUpdate>, Option<&Tip>),
     ) -> Result<(), StoreError> {
-        let tx = begin_durable(&self.db)?;
+        let tx = begin_durable(self.db.get()?)?;
         append_in(&tx, journal, changes, touched, (view, tip))?;
         tx.commit()?;
         Ok(())
@@ -497,7 +515,7 @@ impl Store {
     /// The materialized view of a journal: the heads it reflects and every
     /// activity (unsorted). `None` when it was never built.
     pub fn view(&self, journal: JournalId) -> Result<Option<StoredView>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.get()?.begin_read()?;
         let Some(heads) = tx.open_table(VIEW_HEADS)?.get(journal.0.as_u128())? else {
             return Ok(None);
         };
@@ -521,7 +539,7 @@ impl Store {
     /// reader can keep the activities it read while these stay the same (every
     /// change to the view rewrites them in the same transaction).
     pub fn view_heads(&self, journal: JournalId) -> Result<Option<Vec<ChangeHash>>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.get()?.begin_read()?;
         let Some(heads) = tx.open_table(VIEW_HEADS)?.get(journal.0.as_u128())? else {
             return Ok(None);
         };
@@ -534,7 +552,7 @@ impl Store {
 
     /// Replaces the whole view of a journal (building it for the first time).
     pub fn rebuild_view(&self, journal: JournalId, view: &ViewUpdate) -> Result<(), StoreError> {
-        let tx = begin_durable(&self.db)?;
+        let tx = begin_durable(self.db.get()?)?;
         write_view(&tx, journal, view, true)?;
         tx.commit()?;
         Ok(())
@@ -544,7 +562,7 @@ impl Store {
     /// when it was never written, or a write that could not compute it
     /// removed it (then it comes from the loaded journal).
     pub fn tip(&self, journal: JournalId) -> Result<Option<Tip>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.get()?.begin_read()?;
         let Some(bytes) = tx.open_table(JOURNAL_TIPS)?.get(journal.0.as_u128())? else {
             return Ok(None);
         };
@@ -558,7 +576,7 @@ impl Store {
 
     /// Writes the tip of a journal loaded from this store (see [`Store::tip`]).
     pub fn set_tip(&self, journal: JournalId, tip: &Tip) -> Result<(), StoreError> {
-        let tx = begin_durable(&self.db)?;
+        let tx = begin_durable(self.db.get()?)?;
         write_tip(&tx, journal, Some(tip))?;
         tx.commit()?;
         Ok(())
@@ -569,7 +587,7 @@ impl Store {
     /// size. Appends by another process move the first two only; a
     /// compaction or a new epoch deletes the rows the last hash names.
     pub fn append_position(&self, journal: JournalId) -> Result<AppendPosition, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.get()?.begin_read()?;
         let table = tx.open_table(CHANGES)?;
         let last = table
             .range(journal_range(journal))?
@@ -598,7 +616,7 @@ impl Store {
     /// The changes appended to the journal from sequence number `from` on,
     /// in order.
     pub fn appended_since(&self, journal: JournalId, from: u64) -> Result<Vec<Change>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.get()?.begin_read()?;
         let table = tx.open_table(CHANGES)?;
         let mut changes = Vec::new();
         for row in table.range((journal.0.as_u128(), from)..=(journal.0.as_u128(), u64::MAX))? {
@@ -615,7 +633,7 @@ impl Store {
 
     /// Size of the journal's snapshot in bytes (0 before the first compaction).
     pub fn snapshot_len(&self, journal: JournalId) -> Result<u64, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.get()?.begin_read()?;
         let table = tx.open_table(SNAPSHOTS)?;
         Ok(table
             .get(journal.0.as_u128())?
@@ -624,7 +642,7 @@ impl Store {
 
     /// Number of appended changes not yet folded into the snapshot.
     pub fn appended_count(&self, journal: JournalId) -> Result<u64, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.get()?.begin_read()?;
         let table = tx.open_table(CHANGES)?;
         count_rows(table.range(journal_range(journal))?)
     }
@@ -632,7 +650,7 @@ impl Store {
     /// The changes appended to `journal` and not yet folded into its
     /// snapshot: their number and bytes.
     pub fn appended(&self, journal: JournalId) -> Result<Appended, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.get()?.begin_read()?;
         let table = tx.open_table(CHANGES)?;
         let mut appended = Appended::default();
         for row in table.range(journal_range(journal))? {
@@ -663,7 +681,7 @@ impl Store {
         snapshot: &Snapshot,
         made_at: u64,
     ) -> Result<Appended, StoreError> {
-        let tx = begin_durable(&self.db)?;
+        let tx = begin_durable(self.db.get()?)?;
         let (folded, kept) = split_appended(&tx, id, &snapshot.doc, made_at)?;
         tx.open_table(SNAPSHOTS)?
             .insert(id.0.as_u128(), snapshot.bytes.as_slice())?;
@@ -679,7 +697,7 @@ impl Store {
     /// Where the next change appended to `journal` will go: a snapshot made
     /// now holds every change appended before it ([`Store::compact_to`]).
     pub fn append_end(&self, journal: JournalId) -> Result<u64, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.get()?.begin_read()?;
         next_seq(&tx.open_table(CHANGES)?, journal)
     }
 
@@ -695,7 +713,7 @@ impl Store {
         let file = std::fs::metadata(&self.path)
             .map_err(erasure::io_error)?
             .len();
-        let content = erasure::content_bytes(&self.db.begin_read()?)?;
+        let content = erasure::content_bytes(&self.db.get()?.begin_read()?)?;
         if file > content.saturating_mul(REWRITE_WHEN_FILE_TIMES_CONTENT) + REWRITE_SLACK_BYTES {
             self.rewrite_file()?;
             self.compact_file()?;
@@ -711,7 +729,7 @@ impl Store {
         // Each pass moves what it can towards the start of the file; a few
         // passes reach the end (bounded, in case one keeps finding work).
         for _ in 0..MAX_SHRINK_PASSES {
-            if !self.db.compact()? {
+            if !self.db.get_mut()?.compact()? {
                 break;
             }
             shrank = true;
@@ -727,7 +745,7 @@ impl Store {
         journal: JournalId,
         id: ActivityId,
     ) -> Result<Option<bool>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.get()?.begin_read()?;
         let j = journal.0.as_u128();
         if tx.open_table(VIEW_HEADS)?.get(j)?.is_none() {
             return Ok(None);
@@ -742,7 +760,7 @@ impl Store {
         &self,
         journal: JournalId,
     ) -> Result<Option<std::collections::HashSet<ActivityId>>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.get()?.begin_read()?;
         let j = journal.0.as_u128();
         if tx.open_table(VIEW_HEADS)?.get(j)?.is_none() {
             return Ok(None);
@@ -757,7 +775,7 @@ impl Store {
 
     /// Number of activities with local changes the relay has not acknowledged.
     pub fn unsent_count(&self, journal: JournalId) -> Result<u64, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.get()?.begin_read()?;
         let table = tx.open_table(UNSENT)?;
         let range = (journal.0.as_u128(), 0)..=(journal.0.as_u128(), u128::MAX);
         count_rows(table.range(range)?)
@@ -765,7 +783,7 @@ impl Store {
 
     /// The activities of `journal` changed here and not yet acknowledged.
     pub fn unsent_activities(&self, journal: JournalId) -> Result<Vec<ActivityId>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.get()?.begin_read()?;
         let table = tx.open_table(UNSENT)?;
         let range = (journal.0.as_u128(), 0)..=(journal.0.as_u128(), u128::MAX);
         let mut ids = Vec::new();
@@ -777,7 +795,7 @@ impl Store {
 
     /// Heads the relay has durably acknowledged for this journal (empty if none).
     pub fn acknowledged_heads(&self, journal: JournalId) -> Result<Vec<ChangeHash>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.get()?.begin_read()?;
         let table = tx.open_table(ACKED_HEADS)?;
         let Some(value) = table.get(journal.0.as_u128())? else {
             return Ok(Vec::new());
@@ -803,7 +821,7 @@ impl Store {
             .into_iter()
             .map(|meta| meta.hash)
             .collect();
-        let tx = begin_durable(&self.db)?;
+        let tx = begin_durable(self.db.get()?)?;
         {
             let mut unsent = tx.open_table(UNSENT)?;
             let range = (id.0.as_u128(), 0)..=(id.0.as_u128(), u128::MAX);
@@ -829,7 +847,7 @@ impl Store {
         if self.unsent_count(id)? == 0 && self.acknowledged_heads(id)? == heads {
             return Ok(());
         }
-        let tx = begin_durable(&self.db)?;
+        let tx = begin_durable(self.db.get()?)?;
         {
             let j = id.0.as_u128();
             tx.open_table(UNSENT)?
@@ -851,7 +869,7 @@ impl Store {
         (view, tip): (Option<&ViewUpdate>, Option<&Tip>),
         attested: &[(ChangeHash, AttestationTag)],
     ) -> Result<(), StoreError> {
-        let tx = begin_durable(&self.db)?;
+        let tx = begin_durable(self.db.get()?)?;
         append_in(&tx, journal, changes, &[], (view, tip))?;
         if !attested.is_empty() {
             let mut table = tx.open_table(ATTESTATIONS)?;
@@ -869,7 +887,7 @@ impl Store {
         journal: JournalId,
         hashes: impl IntoIterator<Item = ChangeHash>,
     ) -> Result<Vec<(ChangeHash, AttestationTag)>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.get()?.begin_read()?;
         let table = tx.open_table(ATTESTATIONS)?;
         let mut out = Vec::new();
         for hash in hashes {
@@ -887,7 +905,7 @@ impl Store {
 
     /// Adds a journal (empty: the genesis) unless it exists; updates the centre name.
     pub fn ensure_journal(&self, info: &JournalInfo) -> Result<(), StoreError> {
-        let tx = begin_durable(&self.db)?;
+        let tx = begin_durable(self.db.get()?)?;
         {
             let mut table = tx.open_table(JOURNALS)?;
             let current = table
@@ -918,7 +936,7 @@ impl Store {
         let Some(from) = self.home else {
             return Err(StoreError::UnknownJournal(to));
         };
-        let tx = begin_durable(&self.db)?;
+        let tx = begin_durable(self.db.get()?)?;
         if from != to {
             move_rows(&tx, from, to)?;
         }
@@ -943,7 +961,7 @@ impl Store {
         &self,
         key: &str,
     ) -> Result<Option<T>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.get()?.begin_read()?;
         let table = tx.open_table(SETTINGS)?;
         let Some(value) = table.get(key)? else {
             return Ok(None);
@@ -959,7 +977,7 @@ impl Store {
     /// Stores a setting durably.
     pub fn set_setting<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(value).expect("settings serialize");
-        let tx = begin_durable(&self.db)?;
+        let tx = begin_durable(self.db.get()?)?;
         tx.open_table(SETTINGS)?.insert(key, bytes.as_slice())?;
         tx.commit()?;
         Ok(())

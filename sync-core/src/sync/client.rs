@@ -9,8 +9,8 @@ use uuid::Uuid;
 use super::wire::{DecodeError, FrameBuffer};
 use super::{
     Access, BatchChange, BatchDigest, ClientStorage, DeviceHealth, ErrorCode, Frame, JournalGrant,
-    PROTOCOL_VERSION, ProtocolError, SessionError, attested_hashes, batch_digest, batch_frame,
-    error_frame, unpack_batch,
+    PROTOCOL_VERSION, ProtocolError, SessionError, VersionMismatch, attested_hashes, batch_digest,
+    batch_frame, error_frame, unpack_batch,
 };
 use crate::limits::{
     MAX_BATCHES_IN_FLIGHT, MAX_HEADS, MAX_PLAN_CHANGES, MAX_ROUNDS_WITHOUT_PROGRESS,
@@ -296,6 +296,17 @@ impl ClientSession {
             (Frame::Welcome { version, journals }, State::Greeting) => {
                 self.on_welcome(now, version, journals, storage)
             }
+            (
+                Frame::Error {
+                    code: ErrorCode::UnsupportedVersion,
+                    message,
+                },
+                _,
+            ) => {
+                // The relay's refusal: nothing to answer, only to understand.
+                self.close(VersionMismatch::from_refusal(&message).into());
+                Ok(())
+            }
             (Frame::Error { code, message }, _) => Err(SessionError::Refused { code, message }),
             (Frame::Notify { journal }, State::Ready) => {
                 self.on_notify(now, journal, storage);
@@ -364,7 +375,7 @@ impl ClientSession {
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
         if version != PROTOCOL_VERSION {
-            return Err(ProtocolError::RelayVersion(version).into());
+            return Err(VersionMismatch::with_relay(version).into());
         }
         for grant in &journals {
             storage.ensure_journal(grant).map_err(SessionError::from)?;
@@ -970,6 +981,7 @@ impl ClientSession {
             SessionError::Refused { .. } | SessionError::Closed => None,
             SessionError::Storage(_) => Some(ErrorCode::Internal),
             SessionError::NoProgress => Some(ErrorCode::LimitReached),
+            SessionError::Version(_) => Some(ErrorCode::UnsupportedVersion),
             _ => Some(ErrorCode::Malformed),
         };
         if let Some(code) = code {

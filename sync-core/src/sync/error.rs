@@ -52,6 +52,10 @@ pub enum SessionError {
     Encode(#[from] EncodeError),
     #[error("the session was closed")]
     Closed,
+    /// The two sides speak different versions of the protocol: one of the
+    /// programs must be updated (which one, when it can be told).
+    #[error(transparent)]
+    Version(#[from] VersionMismatch),
 }
 
 /// How a storage failure ends a session: refused changes are the peer's
@@ -75,12 +79,10 @@ pub enum ProtocolError {
     Unreadable(#[from] DecodeError),
     #[error("unexpected frame {0}")]
     UnexpectedFrame(&'static str),
-    /// A device spoke another protocol version to this relay.
-    #[error("this relay speaks protocol version {PROTOCOL_VERSION}, not {0}; please update")]
+    /// A device spoke another protocol version to this relay; the words
+    /// are the `Error` frame's message (see [`VersionMismatch::relay_words`]).
+    #[error("{}", VersionMismatch::relay_words(*.0))]
     DeviceVersion(u16),
-    /// The relay answered in another protocol version.
-    #[error("relay answered with protocol version {0}")]
-    RelayVersion(u16),
     /// A frame that is well formed but makes no sense now (what, in words).
     #[error("{0}")]
     OutOfTurn(&'static str),
@@ -220,3 +222,97 @@ impl PartialEq for LocalFailure {
 }
 
 impl Eq for LocalFailure {}
+
+/// The device and the relay speak different protocol versions.
+///
+/// The relay's `Error` frame with code 1 (unsupported version) starts its
+/// message with `protocol N:`, `N` the version the relay speaks, so that a
+/// device of any version can tell which program is the older one
+/// (docs/PROTOCOL.md, "Versioning").
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VersionMismatch {
+    /// This device's program is older than the relay's.
+    #[error(
+        "this program is older than the office server (it speaks sync protocol {ours}, the \
+         server {relay}): update field-client on this computer to sync again; everything \
+         recorded stays saved on this computer meanwhile"
+    )]
+    UpdateThisProgram { ours: u16, relay: u16 },
+    /// The relay's program is older than this device's.
+    #[error(
+        "the office server is older than this program (it speaks sync protocol {relay}, this \
+         program {ours}): the office must update the office server (relay) to sync again; \
+         everything recorded stays saved on this computer meanwhile"
+    )]
+    UpdateServer { ours: u16, relay: u16 },
+    /// The relay refused this version without saying its own.
+    #[error(
+        "the office server does not speak this program's sync protocol ({ours}): update \
+         field-client on this computer, or the office its server; everything recorded stays \
+         saved on this computer meanwhile (the server said: {message})"
+    )]
+    UpdateEither { ours: u16, message: String },
+}
+
+/// The start of an unsupported-version message: `protocol N:`.
+const VERSION_PREFIX: &str = "protocol ";
+
+impl VersionMismatch {
+    /// The relay speaks `relay`; this program [`PROTOCOL_VERSION`].
+    pub fn with_relay(relay: u16) -> VersionMismatch {
+        let ours = PROTOCOL_VERSION;
+        if relay > ours {
+            VersionMismatch::UpdateThisProgram { ours, relay }
+        } else {
+            VersionMismatch::UpdateServer { ours, relay }
+        }
+    }
+
+    /// What a device makes of a relay's refusal with code 1.
+    pub fn from_refusal(message: &str) -> VersionMismatch {
+        let relay = message
+            .strip_prefix(VERSION_PREFIX)
+            .and_then(|rest| rest.split_once(':'))
+            .and_then(|(n, _)| n.trim().parse::<u16>().ok());
+        match relay {
+            Some(relay) if relay != PROTOCOL_VERSION => VersionMismatch::with_relay(relay),
+            _ => VersionMismatch::UpdateEither {
+                ours: PROTOCOL_VERSION,
+                message: message.to_owned(),
+            },
+        }
+    }
+
+    /// The relay's message to a device speaking `device`: its own version
+    /// first (`protocol N:`), then which program must be updated.
+    pub fn relay_words(device: u16) -> String {
+        let which = if device > PROTOCOL_VERSION {
+            "the office must update the office server (relay); the device keeps its records"
+        } else {
+            "update field-client on the device; it keeps its records meanwhile"
+        };
+        format!(
+            "{VERSION_PREFIX}{PROTOCOL_VERSION}: this office server speaks sync protocol \
+             {PROTOCOL_VERSION} and the device {device}: {which}"
+        )
+    }
+
+    /// Which program must be updated, for a status line.
+    pub fn update(&self) -> Update {
+        match self {
+            VersionMismatch::UpdateThisProgram { .. } => Update::ThisProgram,
+            VersionMismatch::UpdateServer { .. } => Update::Server,
+            VersionMismatch::UpdateEither { .. } => Update::Either,
+        }
+    }
+}
+
+/// Which program must be updated after a [`VersionMismatch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Update {
+    ThisProgram,
+    Server,
+    Either,
+}

@@ -26,7 +26,7 @@ pub use attest::{AttestationTag, Attestor};
 pub use client::{ClientEvent, ClientSession};
 pub use error::{
     DamagedChanges, LocalFailure, NotAllowed, ProtocolError, RefusedChanges, SessionError,
-    StorageFailure,
+    StorageFailure, Update, VersionMismatch,
 };
 pub use received::{Checked, apply_guarded, check_received};
 pub use relay::{Peer, RelayEvent, RelaySession};

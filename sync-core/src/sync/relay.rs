@@ -12,7 +12,7 @@ use super::wire::{DecodeError, FrameBuffer};
 use super::{
     Access, Batch, BatchAttestation, BatchChange, BatchDigest, BatchEncoding, DeviceHealth,
     ErrorCode, Frame, JournalGrant, NotAllowed, PROTOCOL_VERSION, ProtocolError, RelayStorage,
-    SessionError, attested_hashes, batch_frame, error_frame, unpack_batch,
+    SessionError, VersionMismatch, attested_hashes, batch_frame, error_frame, unpack_batch,
 };
 use crate::limits::{MAX_DOWNLOAD_PLAN_CHANGES, MAX_HEALTH_DEVICES, SESSION_HANDSHAKE_TIMEOUT};
 
@@ -338,10 +338,13 @@ impl RelaySession {
         unsent: Option<u32>,
     ) -> Result<(), (ErrorCode, SessionError)> {
         if version != PROTOCOL_VERSION {
-            return Err((
-                ErrorCode::UnsupportedVersion,
-                ProtocolError::DeviceVersion(version).into(),
-            ));
+            // Told in the relay's own words, its version first, so that a
+            // device of any version can tell which program is the older.
+            let words = VersionMismatch::relay_words(version);
+            self.out
+                .extend(error_frame(ErrorCode::UnsupportedVersion, &words));
+            self.close(ProtocolError::DeviceVersion(version).into());
+            return Ok(());
         }
         for journal in &wanted {
             if !self.allowed.contains_key(journal) {

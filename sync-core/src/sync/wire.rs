@@ -2,6 +2,8 @@
 //! byte-level encoding. Wire types are separate from domain types and are
 //! converted by hand, so that the bytes only change when the protocol does.
 
+use std::borrow::Cow;
+
 use automerge::ChangeHash;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -470,37 +472,43 @@ impl Frame {
     /// Decodes one complete frame (header included). Use [`FrameBuffer`] to cut
     /// frames out of a byte stream.
     pub fn decode(bytes: &[u8]) -> Result<Frame, DecodeError> {
-        if bytes.len() < FRAME_HEADER_BYTES {
-            return Err(DecodeError::Truncated);
-        }
-        let length = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
-        if length > MAX_FRAME_BYTES {
-            return Err(DecodeError::TooLarge(length));
-        }
-        if length < 2 || bytes.len() - 4 < length {
-            return Err(DecodeError::Truncated);
-        }
-        if bytes.len() - 4 > length {
-            return Err(DecodeError::TrailingBytes(bytes.len() - 4 - length));
-        }
-        let (kind, flags) = (bytes[4], bytes[5]);
-        let raw = &bytes[FRAME_HEADER_BYTES..];
-        let decompressed;
-        let payload = match flags {
-            0 => raw,
-            FLAG_ZSTD | FLAG_ZSTD_DICTIONARY => {
-                decompressed = decompress(raw, flags == FLAG_ZSTD_DICTIONARY)?;
-                &decompressed[..]
-            }
-            _ => return Err(DecodeError::UnknownFlags(flags)),
-        };
-        let mut r = Reader(payload);
+        let (kind, payload) = payload_of(bytes)?;
+        let mut r = Reader(&payload);
         let frame = read_payload(kind, &mut r)?;
         if !r.0.is_empty() {
             return Err(DecodeError::TrailingBytes(r.0.len()));
         }
         Ok(frame)
     }
+}
+
+/// The kind and the payload of one complete frame, decompressed when its
+/// flags say so: the bytes its kind's fields are read from (what
+/// docs/PROTOCOL.md's examples show).
+pub fn payload_of(bytes: &[u8]) -> Result<(u8, Cow<'_, [u8]>), DecodeError> {
+    if bytes.len() < FRAME_HEADER_BYTES {
+        return Err(DecodeError::Truncated);
+    }
+    let length = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+    if length > MAX_FRAME_BYTES {
+        return Err(DecodeError::TooLarge(length));
+    }
+    if length < 2 || bytes.len() - 4 < length {
+        return Err(DecodeError::Truncated);
+    }
+    if bytes.len() - 4 > length {
+        return Err(DecodeError::TrailingBytes(bytes.len() - 4 - length));
+    }
+    let (kind, flags) = (bytes[4], bytes[5]);
+    let raw = &bytes[FRAME_HEADER_BYTES..];
+    let payload = match flags {
+        0 => Cow::Borrowed(raw),
+        FLAG_ZSTD | FLAG_ZSTD_DICTIONARY => {
+            Cow::Owned(decompress(raw, flags == FLAG_ZSTD_DICTIONARY)?)
+        }
+        _ => return Err(DecodeError::UnknownFlags(flags)),
+    };
+    Ok((kind, payload))
 }
 
 /// The smallest of `payload` as it is, zstd-compressed, and zstd-compressed

@@ -86,6 +86,19 @@ impl Relay {
         }
     }
 
+    /// A relay serving a data folder made before (a copy of a fixture) on a
+    /// free loopback port.
+    pub(crate) fn start_in(dir: tempfile::TempDir) -> Relay {
+        let loopback: SocketAddr = "127.0.0.1:0".parse().expect("an address");
+        let (running, addr, fingerprint) = spawn_relay(dir.path(), loopback);
+        Relay {
+            dir,
+            running: Some(running),
+            addr,
+            fingerprint,
+        }
+    }
+
     /// Starts the relay again on the same folder and port (after [`Relay::kill`]
     /// or [`Relay::stop`]); its key must be the same.
     pub(crate) fn restart(&mut self) {
@@ -109,7 +122,9 @@ impl Relay {
     }
 
     /// Stops the relay the way an administrator does (SIGTERM) and waits
-    /// until it has exited cleanly.
+    /// until it has exited cleanly. Unix only: Windows has no SIGTERM (the
+    /// relay stops on Ctrl-C there).
+    #[cfg(unix)]
     pub(crate) fn stop(&mut self) {
         let mut running = self.running.take().expect("the relay is running");
         let pid = running.child.id().to_string();

@@ -23,6 +23,9 @@ status-office-received = Centres' records received { $ago }; each centre's last 
 status-not-enrolled = This computer is not connected to the office yet: records are saved here and will be sent once it is.
 status-revoked = The office revoked this computer: sending has stopped. Everything recorded here stays on this computer; contact the office.
 status-office-disk-full = The office server's disk is full: records are kept on this computer and will be sent later, by themselves.
+status-update-this-program = This program is older than the office server: update it on this computer to send again. Everything recorded stays saved here.
+status-update-server = The office server is older than this program: the office must update it before sending works again. Everything recorded stays saved here.
+status-update-either = This program and the office server speak different versions: update this program, or ask the office to update the server. Everything recorded stays saved here.
 status-budget = Mobile data this month: { $used } of { $budget } used.
 status-budget-spent = This month's mobile data budget is used up: sending waits for next month or a bigger budget. Records are still saved here.
 status-metered = Metered connection: this computer connects only to send.
@@ -591,3 +594,8 @@ service-cannot-write = cannot write { $path }: { $why }
 service-cannot-remove = cannot remove { $path }: { $why }
 service-no-systemctl = cannot run `systemctl { $args }`: { $why }
 service-systemctl-failed = `systemctl { $args }` failed: { $why }
+out-store-file = Store file
+out-rewrite-failed = still to be rewritten after an erasure (old bytes of the erased record may remain in it); { $count ->
+    [one] { $n } attempt failed
+   *[other] { $n } attempts failed
+}, the last: { $why }. `field-client run` tries again when it starts and daily.

@@ -23,6 +23,9 @@ status-office-received = Centru ieraksti saņemti { $ago }; katra centra pēdēj
 status-not-enrolled = Šis dators vēl nav pievienots birojam: ieraksti tiek saglabāti šeit un tiks nosūtīti, kad tas būs pievienots.
 status-revoked = Birojs ir atsaucis šī datora piekļuvi: sūtīšana ir apturēta. Viss šeit ierakstītais paliek šajā datorā; sazinieties ar biroju.
 status-office-disk-full = Biroja servera disks ir pilns: ieraksti glabājas šajā datorā un tiks nosūtīti vēlāk paši.
+status-update-this-program = Šī programma ir vecāka par biroja serveri: atjauniniet to šajā datorā, lai atkal varētu sūtīt. Viss ierakstītais paliek saglabāts šeit.
+status-update-server = Biroja serveris ir vecāks par šo programmu: birojam tas jāatjaunina, lai sūtīšana atkal darbotos. Viss ierakstītais paliek saglabāts šeit.
+status-update-either = Šī programma un biroja serveris runā dažādās versijās: atjauniniet šo programmu vai lūdziet birojam atjaunināt serveri. Viss ierakstītais paliek saglabāts šeit.
 status-budget = Mobilie dati šomēnes: izmantoti { $used } no { $budget }.
 status-budget-spent = Šī mēneša mobilo datu apjoms ir izlietots: sūtīšana gaida nākamo mēnesi vai lielāku apjomu. Ieraksti joprojām tiek saglabāti šeit.
 status-metered = Maksas savienojums: dators savienojas tikai, lai nosūtītu.
@@ -585,3 +588,8 @@ service-cannot-write = neizdevās ierakstīt { $path }: { $why }
 service-cannot-remove = neizdevās izdzēst { $path }: { $why }
 service-no-systemctl = neizdevās palaist `systemctl { $args }`: { $why }
 service-systemctl-failed = `systemctl { $args }` neizdevās: { $why }
+out-store-file = Žurnāla fails
+out-rewrite-failed = pēc izdzēšanas vēl jāpārraksta (tajā var būt palikuši izdzēstā ieraksta veci baiti); { $count ->
+    [one] { $n } mēģinājums neizdevās
+   *[other] { $n } mēģinājumi neizdevās
+}, pēdējais: { $why }. `field-client run` mēģina vēlreiz, kad sāk darbu, un katru dienu.

@@ -1,0 +1,459 @@
+//! Writes the upgrade fixtures of `tests/fixtures/` with today's programs:
+//! a centre's device, an office device and the relay they sync with (real
+//! `field-client` and `relay` processes over QUIC on loopback), and one file
+//! per frame kind of the wire protocol, built from what those stores hold.
+//!
+//! Run once per store layout or protocol version, never casually (see
+//! `tests/fixtures/README.md`):
+//!
+//! ```text
+//! cargo run -p tests --example write_fixtures -- tests/fixtures/protocol-5-store-4
+//! ```
+//!
+//! It refuses to write into a folder that exists: fixtures are what an
+//! earlier release left on a computer, and a test that reads fixtures made by
+//! the code under test proves nothing about upgrades. Unix only (it stops the
+//! relay with SIGTERM, as an administrator does).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use automerge::ChangeHash;
+use serde_json::json;
+use sync_core::Replica;
+use sync_core::limits::MAX_UPLOAD_BATCH_OPS;
+use sync_core::sync::wire::{BatchEncoding, ErrorCode, Frame};
+use sync_core::sync::{BatchAttestation, Role, batch_digest, batch_from, missing_from};
+use tests::{Cli, STORE_FILE, relay_bin};
+use uuid::Uuid;
+
+const CENTRE: &str = "Rēzeknes KRC";
+const MUNICIPALITY: &str = "Rēzeknes novads";
+const DEVICE_NAME: &str = "Rēzeknes KRC klēpjdators";
+const OFFICE_NAME: &str = "Biroja dators";
+
+fn main() {
+    let out = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .expect("usage: write_fixtures <new folder, e.g. tests/fixtures/protocol-5-store-4>"),
+    );
+    assert!(
+        !out.exists(),
+        "{} exists: fixtures are never regenerated over old ones (tests/fixtures/README.md)",
+        out.display()
+    );
+    let (relay_dir, device_dir, office_dir, frames_dir) = (
+        out.join("relay"),
+        out.join("device"),
+        out.join("office"),
+        out.join("frames"),
+    );
+    for dir in [&relay_dir, &device_dir, &office_dir, &frames_dir] {
+        std::fs::create_dir_all(dir).expect("create a fixture folder");
+    }
+
+    let centre: Uuid = relay_admin(
+        &relay_dir,
+        &["centre", "add", CENTRE, "--municipality", MUNICIPALITY],
+    )
+    .parse()
+    .expect("`centre add` prints an id");
+    let mut relay = spawn_relay(&relay_dir);
+    let address = std::fs::read_to_string(relay_dir.join("public-address")).expect("address");
+    let code = |role: &[&str]| {
+        let mut args = vec!["enrol-code", "--address", address.trim()];
+        args.extend_from_slice(role);
+        relay_admin(&relay_dir, &args)
+    };
+
+    // The centre's device records offline, corrects one record, enrols, sends.
+    let device = Cli::at(&device_dir);
+    device.ok(["init", "--centre", CENTRE, "--device-name", DEVICE_NAME]);
+    let a1 = add(
+        &device,
+        &[
+            "--title",
+            "Skolotāja loma vietējās kopienas attīstībā",
+            "--kind",
+            "seminar",
+            "--date",
+            "2026-11-12",
+            "--start",
+            "10:00",
+            "--hours",
+            "2.5",
+            "--place",
+            "Rēzeknes KRC, lielā zāle",
+            "--organiser",
+            "Anna Bērziņa",
+            "--institution",
+            "20.PII",
+            "--institution",
+            "13.vsk",
+            "--count",
+            "teachers=14",
+            "--count",
+            "parents=5",
+            "--description",
+            "Sarunas par skolotāju un vecāku sadarbību Latgalē.",
+        ],
+    );
+    let a2 = add(
+        &device,
+        &[
+            "--title",
+            "Ģimeņu darbnīca: šūšana",
+            "--kind",
+            "workshop",
+            "--date",
+            "2026-11-19",
+            "--hours",
+            "3",
+            "--count",
+            "parents=8",
+            "--count",
+            "children_and_youth=11",
+        ],
+    );
+    let a3 = add(
+        &device,
+        &[
+            "--title",
+            "Jauniešu brīvprātīgo tikšanās",
+            "--kind",
+            "meeting",
+            "--date",
+            "2026-11-26",
+            "--count",
+            "volunteers=6",
+        ],
+    );
+    device.ok(["edit", &a1, "--hours", "3"]);
+    let device_code = code(&["--centre", &centre.to_string()]);
+    device.ok(["enrol", &device_code]);
+    device.ok(["sync"]);
+
+    // The office downloads everything and corrects a record; the device
+    // downloads the correction with the relay's tag.
+    let office = Cli::at(&office_dir);
+    office.ok(["init", "--centre", "Birojs", "--device-name", OFFICE_NAME]);
+    office.ok(["enrol", &code(&["--office"])]);
+    office.ok(["sync"]);
+    office.ok(["edit", &a1, "--notes", "Pārbaudīts birojā."]);
+    office.ok(["sync"]);
+    device.ok(["sync"]);
+
+    // Then, offline: a deletion, an edit and a new record, not sent.
+    device.ok(["delete", &a2]);
+    device.ok([
+        "edit",
+        &a3,
+        "--count",
+        "volunteers=9",
+        "--notes",
+        "Pievienojās vēl trīs.",
+    ]);
+    let a4 = add(
+        &device,
+        &[
+            "--title",
+            "Konsultācija pašvaldības darbiniekiem",
+            "--kind",
+            "consultation",
+            "--date",
+            "2026-12-03",
+            "--start",
+            "14:30",
+            "--count",
+            "municipal_staff=4",
+        ],
+    );
+    stop_relay(&mut relay);
+    std::fs::remove_file(relay_dir.join("public-address")).expect("the address of this run");
+
+    let secret = relay::enrol_code::EnrolCode::decode(&device_code)
+        .expect("the code")
+        .secret;
+    let erased_elsewhere = Uuid::new_v4();
+    write_frames(
+        &frames_dir,
+        (&device_dir, &relay_dir),
+        centre,
+        (&a2, secret, erased_elsewhere),
+    );
+    let manifest = json!({
+        "centre": centre,
+        "centre_name": CENTRE,
+        "municipality": MUNICIPALITY,
+        "device_name": DEVICE_NAME,
+        "office_name": OFFICE_NAME,
+        "activities": {
+            "edited_and_sent": a1,
+            "sent_then_deleted": a2,
+            "sent_then_edited": a3,
+            "unsent": a4,
+        },
+        "enrol_secret": hex(&secret),
+        "erased_elsewhere": erased_elsewhere,
+    });
+    std::fs::write(
+        out.join("manifest.json"),
+        serde_json::to_string_pretty(&manifest).expect("json") + "\n",
+    )
+    .expect("write the manifest");
+    println!("fixtures written to {}", out.display());
+}
+
+/// `field-client add ARGS`: the new activity's id.
+fn add(cli: &Cli, args: &[&str]) -> String {
+    cli.ok(std::iter::once("add").chain(args.iter().copied()))
+        .trim()
+        .to_owned()
+}
+
+fn relay_admin(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(relay_bin())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("RELAY_DATA_DIR")
+        .output()
+        .expect("run relay");
+    assert!(
+        output.status.success(),
+        "relay {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
+/// `relay serve` on a free loopback port, once it listens.
+fn spawn_relay(dir: &Path) -> Child {
+    let mut child = Command::new(relay_bin())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("RELAY_DATA_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start relay");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut first)
+        .expect("read the relay's first line");
+    assert!(first.starts_with("relay listening on"), "relay: {first:?}");
+    child
+}
+
+/// Stops the relay as an administrator does, so its files close cleanly.
+fn stop_relay(relay: &mut Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &relay.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    assert!(relay.wait().expect("wait").success(), "relay stopped badly");
+}
+
+/// One file per frame kind (and per encoding of `Changes` and form of
+/// `Erased`), with what the device, the office and the relay hold.
+fn write_frames(
+    frames: &Path,
+    (device_dir, relay_dir): (&Path, &Path),
+    centre: Uuid,
+    (deleted, secret, erased_elsewhere): (&str, [u8; 32], Uuid),
+) {
+    let mut replica = Replica::open(&device_dir.join(STORE_FILE)).expect("the device's store");
+    let home = replica.store().home_journal().expect("enrolled");
+    let device = replica.store().device_id().0;
+    let acked = replica.store().acknowledged_heads(home).expect("acked");
+    let doc = replica.journal().expect("the journal").doc().clone();
+    let heads = doc.get_heads();
+
+    let unsent = missing_from(&doc, &acked, usize::MAX);
+    let upload = batch_from(&doc, &unsent, MAX_UPLOAD_BATCH_OPS).expect("a batch");
+    assert_eq!(upload.changes.len(), 3, "delete, edit and add are unsent");
+    let office_change: Vec<_> = doc
+        .get_changes(&[])
+        .into_iter()
+        .filter(|c| c.actor_id().to_bytes() != device.as_bytes() && !c.deps().is_empty())
+        .collect();
+    assert_eq!(office_change.len(), 1, "the office's correction");
+    let office_change = &office_change[0];
+    let tags = replica
+        .store()
+        .attestations(home, [office_change.hash()])
+        .expect("attestations");
+    assert_eq!(tags.len(), 1, "the relay's tag on the office's change");
+    let mut listed = Vec::new();
+    listed.extend_from_slice(&(office_change.raw_bytes().len() as u32).to_be_bytes());
+    listed.extend_from_slice(office_change.raw_bytes());
+
+    let registry = relay::registry::Registry::open(relay_dir).expect("the registry");
+    let enrolled = registry.device(device).expect("the device is enrolled");
+    let grants = registry.grants_for(&enrolled).expect("grants");
+    let health = registry.health().expect("health");
+    let upload_hashes: Vec<ChangeHash> = upload.changes.iter().map(|c| c.hash).collect();
+    let deleted: Uuid = deleted.parse().expect("an id");
+
+    let all = [
+        (
+            "01-hello",
+            Frame::Hello {
+                version: sync_core::sync::PROTOCOL_VERSION,
+                software: field_client::net::software(),
+                unsent: Some(3),
+                journals: vec![centre],
+            },
+        ),
+        (
+            "02-welcome",
+            Frame::Welcome {
+                version: sync_core::sync::PROTOCOL_VERSION,
+                journals: grants,
+            },
+        ),
+        (
+            "03-open",
+            Frame::Open {
+                journal: centre,
+                epoch: 0,
+                heads: heads.clone(),
+                acked: acked.clone(),
+            },
+        ),
+        (
+            "04-heads",
+            Frame::Heads {
+                journal: centre,
+                epoch: 0,
+                heads: acked.clone(),
+                has_acked: true,
+            },
+        ),
+        (
+            "05-changes-bundle",
+            Frame::Changes {
+                journal: centre,
+                more: false,
+                sent_before_heads: true,
+                count: 3,
+                digest: batch_digest(&upload_hashes),
+                encoding: BatchEncoding::Bundle,
+                bundle: upload.bundle,
+                attested: Vec::new(),
+            },
+        ),
+        (
+            "05-changes-list-attested",
+            Frame::Changes {
+                journal: centre,
+                more: false,
+                sent_before_heads: false,
+                count: 1,
+                digest: batch_digest(&[office_change.hash()]),
+                encoding: BatchEncoding::ChangeList,
+                bundle: listed,
+                attested: vec![BatchAttestation {
+                    position: 0,
+                    tag: tags[0].1,
+                }],
+            },
+        ),
+        (
+            "05-changes-empty",
+            Frame::Changes {
+                journal: centre,
+                more: false,
+                sent_before_heads: false,
+                count: 0,
+                digest: batch_digest(&[]),
+                encoding: BatchEncoding::Bundle,
+                bundle: Vec::new(),
+                attested: Vec::new(),
+            },
+        ),
+        (
+            "06-ack",
+            Frame::Ack {
+                journal: centre,
+                heads,
+                count: 3,
+                digest: batch_digest(&upload_hashes),
+            },
+        ),
+        ("08-notify", Frame::Notify { journal: centre }),
+        (
+            "09-error",
+            Frame::Error {
+                code: ErrorCode::Unavailable,
+                message: relay::store::DISK_FULL_MESSAGE.to_owned(),
+            },
+        ),
+        (
+            "10-enrol",
+            Frame::Enrol {
+                secret,
+                device,
+                device_name: DEVICE_NAME.to_owned(),
+                software: field_client::net::software(),
+            },
+        ),
+        (
+            "11-enrolled",
+            Frame::Enrolled {
+                journal: centre,
+                centre: CENTRE.to_owned(),
+                role: Role::Centre,
+            },
+        ),
+        (
+            "12-health",
+            Frame::Health {
+                devices: health.into_iter().map(whole_seconds).collect(),
+            },
+        ),
+        ("13-erase", Frame::Erase { activity: deleted }),
+        (
+            "14-erased",
+            Frame::Erased {
+                activity: deleted,
+                rewritten: Some((centre, 1)),
+            },
+        ),
+        (
+            "14-erased-none",
+            Frame::Erased {
+                activity: erased_elsewhere,
+                rewritten: None,
+            },
+        ),
+    ];
+    for (name, frame) in all {
+        let bytes = frame.encode().expect("encodes");
+        assert_eq!(Frame::decode(&bytes).expect("decodes"), frame);
+        std::fs::write(frames.join(format!("{name}.bin")), bytes).expect("write a frame");
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A device's sync health as `Health` carries it: times in whole seconds.
+fn whole_seconds(mut d: sync_core::sync::DeviceHealth) -> sync_core::sync::DeviceHealth {
+    d.enrolled_at = second(d.enrolled_at);
+    d.last_contact = d.last_contact.map(second);
+    d.last_synced = d.last_synced.map(second);
+    d
+}
+
+fn second(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(t.timestamp(), 0).expect("a time")
+}
