@@ -301,7 +301,7 @@ async fn warm_connection_rows(dir: &Path, replica: &mut Replica, counters: &Coun
         .expect("enrolment")
         .expect("enrolled");
     let name = replica.store().device_name().to_owned();
-    let conn = net::connect_enrolled(dir, &name, &enrolment)
+    let (_endpoint, conn) = net::connect_enrolled(dir, &name, &enrolment)
         .await
         .expect("connect");
     net::sync_on(&conn, replica, net::Mode::Once)

@@ -125,7 +125,12 @@ pub enum Command {
     /// Run in the background: serve the app on this computer, and sync automatically whenever a connection exists
     Run {
         /// Port of the app on 127.0.0.1 (0: any free port)
-        #[arg(long, default_value_t = crate::web::DEFAULT_PORT, value_name = "PORT")]
+        #[arg(
+            long,
+            env = "FIELD_CLIENT_WEB_PORT",
+            default_value_t = crate::web::DEFAULT_PORT,
+            value_name = "PORT"
+        )]
         web_port: u16,
         /// Sync only, without the app
         #[arg(long)]
@@ -145,8 +150,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Open the app of the running `field-client run` in the default browser
+    /// Open the app in the default browser, starting `field-client run` if it is not running
     Open,
+    /// Start the app and background sync at every login, without a terminal (Linux: a systemd user service and a menu entry "KRC žurnāls")
+    Service {
+        #[command(subcommand)]
+        command: ServiceCommand,
+    },
     /// Report for partners and funders: activities, hours, participants per group and distinct institutions for a period, per centre and in total
     Report {
         /// First day of the period, YYYY-MM-DD (or DD.MM.YYYY)
@@ -197,6 +207,17 @@ pub enum Command {
     /// Fold the journal's appended changes into one snapshot (done automatically too)
     #[command(hide = true)]
     Compact,
+}
+
+/// What `field-client service` does.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum ServiceCommand {
+    /// Start it now and at every login, restart it if it fails, and add "KRC žurnāls" to the menu
+    Install,
+    /// Stop it and take it out of login and the menu (the journal stays where it is)
+    Uninstall,
+    /// Say whether it is installed, starts at login, and runs now
+    Status,
 }
 
 /// A switch given on the command line.

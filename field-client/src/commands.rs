@@ -4,7 +4,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
@@ -13,10 +12,13 @@ use sync_core::replica::Status;
 use sync_core::{Activity, ActivityId, Kind, NewStore, OpenError, Replica, ReplicaError};
 
 use crate::budget;
-use crate::cli::{ActivityArgs, Command, Delimiter, ExportFormat, FileLang, OnOff, ReportFormat};
+use crate::cli::{
+    ActivityArgs, Command, Delimiter, ExportFormat, FileLang, OnOff, ReportFormat, ServiceCommand,
+};
 use crate::interchange::export::{ActivityRow, default_delimiter, write_csv, write_json};
 use crate::interchange::import::check_file;
 use crate::web::i18n::Lang;
+use crate::words::{say, say_count};
 use crate::{net, output, progress};
 
 /// The store file inside the data folder.
@@ -52,7 +54,7 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
             web_port,
             no_web,
             silent_days,
-        } => run_daemon(
+        } => crate::run::run(
             data_dir,
             &store,
             (!no_web).then_some(crate::web::Options {
@@ -62,6 +64,7 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
         ),
         Command::Health { silent_days, json } => health(&store, silent_days, json),
         Command::Open => open_app(data_dir),
+        Command::Service { command } => service(data_dir, command),
         Command::Show { id, json } => show(&store, &id, json),
         Command::Export {
             format,
@@ -122,7 +125,10 @@ fn open_view(store: &Path) -> Result<ListView> {
 /// A running `field-client run` holds the store: it lends it (crate::owner)
 /// until this process ends. Otherwise another command holds it for a moment:
 /// wait, bounded.
-fn open_with<T>(store: &Path, open: impl Fn(&Path) -> Result<T, ReplicaError>) -> Result<T> {
+pub(crate) fn open_with<T>(
+    store: &Path,
+    open: impl Fn(&Path) -> Result<T, ReplicaError>,
+) -> Result<T> {
     let opened = match open(store) {
         Err(ReplicaError::Open(OpenError::InUse(_)))
             if crate::owner::borrow(store.parent().unwrap_or(Path::new("."))) =>
@@ -131,28 +137,26 @@ fn open_with<T>(store: &Path, open: impl Fn(&Path) -> Result<T, ReplicaError>) -
         }
         Err(ReplicaError::Open(OpenError::InUse(_))) => {
             crate::daemon::open_when_free(store, &open, || {
-                eprintln!("The journal is busy (another command?); waiting…");
+                eprintln!("{}", say("cli-busy", &[]));
             })
         }
         other => other,
     };
     match opened {
-        Err(ReplicaError::Open(OpenError::Missing(_))) => bail!(
-            "there is no journal in {} yet; set this computer up in the app (`field-client run`) \
-             or create one with `field-client init --centre NAME`",
-            store.parent().unwrap_or(store).display()
-        ),
-        other => other.context("cannot open the journal"),
+        Err(ReplicaError::Open(OpenError::Missing(_))) => {
+            let folder = store.parent().unwrap_or(store).display().to_string();
+            bail!("{}", say("cli-no-journal", &[("folder", folder.into())]))
+        }
+        other => other.with_context(|| say("cli-cannot-open", &[])),
     }
 }
 
 fn init(data_dir: &Path, store: &Path, centre: &str, device_name: Option<String>) -> Result<()> {
     let centre = centre.trim();
     if centre.is_empty() {
-        bail!("the centre's name must not be empty");
+        bail!("{}", say("cli-centre-empty", &[]));
     }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
+    create_data_folder(data_dir)?;
     let device_name = device_name.unwrap_or_else(default_device_name);
     let replica = Replica::create(
         store,
@@ -161,10 +165,18 @@ fn init(data_dir: &Path, store: &Path, centre: &str, device_name: Option<String>
             device_name: &device_name,
         },
     )
-    .context("cannot create the journal")?;
+    .with_context(|| say("cli-cannot-create", &[]))?;
+    let path = replica.store().path().display().to_string();
     eprintln!(
-        "Created a journal for \"{centre}\" on this device ({device_name}).\nData: {}",
-        replica.store().path().display()
+        "{}",
+        say(
+            "cli-created",
+            &[
+                ("centre", centre.into()),
+                ("device", device_name.into()),
+                ("path", path.into())
+            ]
+        )
     );
     Ok(())
 }
@@ -183,44 +195,39 @@ pub(crate) fn default_device_name() -> String {
 }
 
 fn add(store: &Path, fields: &ActivityArgs) -> Result<()> {
-    let patch = fields
-        .to_input()
-        .parse()
-        .context("the activity was not saved")?;
-    patch
-        .check_complete()
-        .context("the activity was not saved")?;
+    let not_saved = || say("cli-not-saved", &[]);
+    let patch = fields.to_input().parse().with_context(not_saved)?;
+    patch.check_complete().with_context(not_saved)?;
     let mut replica = open(store)?;
     let id = replica
         .add(ActivityId::new_random(), &patch, Utc::now())
-        .context("the activity was not saved")?;
+        .with_context(not_saved)?;
     // The id is printed only now: the activity is on disk.
     println!("{id}");
     std::io::stdout()
         .flush()
-        .context("cannot write to standard output")?;
+        .with_context(|| say("cli-cannot-write-output", &[]))?;
     compact_quietly(&mut replica);
     Ok(())
 }
 
 fn edit(store: &Path, id: &str, fields: &ActivityArgs) -> Result<()> {
     let id = parse_id(id)?;
-    let patch = fields.to_input().parse().context("nothing was changed")?;
+    let not_changed = || say("cli-not-changed", &[]);
+    let patch = fields.to_input().parse().with_context(not_changed)?;
     if patch.is_empty() {
-        bail!("nothing to change: give at least one field, e.g. --title or --count teachers=12");
+        bail!("{}", say("cli-nothing-to-change", &[]));
     }
     let mut replica = open(store)?;
     let changed = replica
         .edit(id, &patch, Utc::now())
-        .context("nothing was changed")?;
-    eprintln!(
-        "{}",
-        if changed {
-            "Saved."
-        } else {
-            "Nothing changed: the activity already had these values."
-        }
-    );
+        .with_context(not_changed)?;
+    let said = if changed {
+        "cli-saved"
+    } else {
+        "cli-same-values"
+    };
+    eprintln!("{}", say(said, &[]));
     compact_quietly(&mut replica);
     Ok(())
 }
@@ -229,13 +236,13 @@ fn set_deleted(store: &Path, id: &str, deleted: bool) -> Result<()> {
     let id = parse_id(id)?;
     let mut replica = open(store)?;
     let changed = replica.set_deleted(id, deleted, Utc::now())?;
-    let message = match (deleted, changed) {
-        (true, true) => format!("Deleted. To undo: field-client restore {id}"),
-        (true, false) => "It was already deleted.".to_owned(),
-        (false, true) => "Restored.".to_owned(),
-        (false, false) => "It was not deleted; nothing to restore.".to_owned(),
+    let said = match (deleted, changed) {
+        (true, true) => "cli-deleted",
+        (true, false) => "cli-already-deleted",
+        (false, true) => "cli-restored",
+        (false, false) => "cli-not-deleted",
     };
-    eprintln!("{message}");
+    eprintln!("{}", say(said, &[("id", id.to_string().into())]));
     compact_quietly(&mut replica);
     Ok(())
 }
@@ -247,16 +254,12 @@ fn erase(store: &Path, id: &str) -> Result<()> {
     let mut replica = open(store)?;
     if !net::enrolment(replica.store())?.is_some_and(|e| e.office) {
         bail!(
-            "only the office can erase a record; to hide it here, delete it \
-             (field-client delete {id})"
+            "{}",
+            say("cli-erase-office-only", &[("id", id.to_string().into())])
         );
     }
     replica.request_erasure(id, Utc::now())?;
-    eprintln!(
-        "Erasure asked for. The record is hidden here now; the office server erases it at \
-         this computer's next sync, and every computer replaces its copy at its own next sync. \
-         It cannot be undone."
-    );
+    eprintln!("{}", say("cli-erasure-asked", &[]));
     Ok(())
 }
 
@@ -277,12 +280,14 @@ fn list(store: &Path, json: bool, only_deleted: bool, all: bool) -> Result<()> {
         });
         write_json(&mut out, rows)?;
     } else {
-        output::write_table(&mut out, &activities)?;
+        output::write_table(&mut out, crate::words::lang(), &activities)?;
         if activities.is_empty() {
-            eprintln!(
-                "No activities{}.",
-                if only_deleted { " are deleted" } else { " yet" }
-            );
+            let said = if only_deleted {
+                "cli-none-deleted"
+            } else {
+                "cli-none-yet"
+            };
+            eprintln!("{}", say(said, &[]));
         }
     }
     Ok(())
@@ -303,17 +308,17 @@ fn list_all_centres(store: &Path, json: bool, only_deleted: bool, all: bool) -> 
         });
         write_json(&mut out, rows)?;
     } else {
-        output::write_centre_table(&mut out, &rows)?;
+        output::write_centre_table(&mut out, crate::words::lang(), &rows)?;
     }
     Ok(())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("cannot start the network runtime")
+        .with_context(|| say("cli-no-runtime", &[]))
 }
 
 fn enrol(data_dir: &Path, store: &Path, code: &str, device_name: Option<String>) -> Result<()> {
@@ -321,12 +326,11 @@ fn enrol(data_dir: &Path, store: &Path, code: &str, device_name: Option<String>)
     // a half-made journal behind (which would also block `init`).
     relay::enrol_code::EnrolCode::decode(code)
         .map_err(net::NetError::from)
-        .context("the device was not enrolled")?;
+        .with_context(|| say("cli-not-enrolled", &[]))?;
     let mut replica = if store.exists() {
         open(store)?
     } else {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
+        create_data_folder(data_dir)?;
         let name = device_name.unwrap_or_else(default_device_name);
         Replica::create(
             store,
@@ -338,15 +342,17 @@ fn enrol(data_dir: &Path, store: &Path, code: &str, device_name: Option<String>)
     };
     let enrolment = runtime()?
         .block_on(net::enrol(data_dir, &mut replica, code))
-        .context("the device was not enrolled")?;
-    let role = if enrolment.office {
-        "the office"
-    } else {
-        "a device of this centre"
-    };
+        .with_context(|| say("cli-not-enrolled", &[]))?;
     eprintln!(
-        "Enrolled as {role}: \"{}\" with the server at {}. Activities recorded before are kept and will be sent.",
-        enrolment.centre, enrolment.relay
+        "{}",
+        say(
+            "cli-enrolled",
+            &[
+                ("office", enrolment.office.to_string().into()),
+                ("centre", enrolment.centre.as_str().into()),
+                ("server", enrolment.relay.to_string().into()),
+            ]
+        )
     );
     Ok(())
 }
@@ -365,7 +371,7 @@ fn sync_now(data_dir: &Path, store: &Path) -> Result<()> {
         }
     });
     net::record_attempt(&replica, &outcome);
-    let report = outcome.context("the sync did not finish")?;
+    let report = outcome.with_context(|| say("cli-sync-unfinished", &[]))?;
     let unsent = replica.unsent_total()?;
     println!(
         "{}",
@@ -408,187 +414,13 @@ fn tell_differing(outcome: &sync_core::replica::ImportOutcome, updated: bool) {
         .collect();
     let more = outcome.differing.len().saturating_sub(NAMED);
     eprintln!(
-        "note: {} row(s) have the id of an activity already here but different content; \
-         they were left as they are (run again with --update to apply the file's values): {}{}",
-        outcome.differing.len(),
-        named.join(", "),
-        if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        }
-    );
-}
-
-/// The command line's language: the system's (`LANG`), as its files'.
-fn cli_lang() -> Lang {
-    FileLang::or_system(None)
-}
-
-/// One of the command line's sentences, in its language.
-fn say(id: &str, args: &[(&str, fluent_bundle::FluentValue<'_>)]) -> String {
-    crate::web::i18n::text(cli_lang(), id, args)
-}
-
-/// A sentence about `count` things: `$count` chooses the plural, `$n` is
-/// the number in plain digits (scripts read these lines).
-fn say_count(id: &str, count: u64, args: &[(&str, fluent_bundle::FluentValue<'_>)]) -> String {
-    let mut all = vec![("count", count.into()), ("n", count.to_string().into())];
-    all.extend(args.iter().cloned());
-    say(id, &all)
-}
-
-/// How often `run` without an enrolment looks whether `enrol` has run since.
-const ENROLMENT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// `field-client run`: the app on `web_port` (unless `None`) and the
-/// background sync, once the device is enrolled.
-fn run_daemon(data_dir: &Path, store: &Path, web: Option<crate::web::Options>) -> Result<()> {
-    if !store.exists() && web.is_none() {
-        bail!(
-            "there is no journal on this computer yet; set it up in the app (`field-client run` \
-             without --no-web), or create one with `field-client init --centre NAME` and \
-             `field-client enrol CODE`"
-        );
-    }
-    let serves_app = web.is_some();
-    let result = runtime()?.block_on(async {
-        let mut listener = match web {
-            Some(options) => Some(bind_app(options.port).await?),
-            None => None,
-        };
-        if let Some(bound) = listener.take_if(|_| !store.exists()) {
-            listener = Some(first_run_setup(bound, data_dir, store).await?);
-        }
-        let owner = open_owner(store)?;
-        let enrolled = {
-            let held = owner.hold().await?;
-            // A store from before names were written this way (an office
-            // device enrolled earlier) writes them so from now on.
-            crate::people::refresh_author(&held)?;
-            net::enrolment(held.store())?
-        };
-        if enrolled.is_none() && !serves_app {
-            // Nothing to serve and nothing to sync: say how to enrol.
-            return Err(net::NetError::NotEnrolled.into());
-        }
-        tokio::spawn({
-            let (owner, data_dir) = (Arc::clone(&owner), data_dir.to_owned());
-            async move {
-                if let Err(e) = owner.lend_to_commands(&data_dir).await {
-                    eprintln!(
-                        "warning: commands run beside this one will wait for it \
-                         (cannot listen on 127.0.0.1: {e})"
-                    );
-                }
-            }
-        });
-        if let (Some(listener), Some(options)) = (listener, web) {
-            let url = announce_app(data_dir, &listener)?;
-            println!("The app is at {url} (open it in a browser, or run `field-client open`)");
-            let owner = Arc::clone(&owner);
-            tokio::spawn(async move {
-                if let Err(e) = crate::web::serve(listener, owner, options).await {
-                    eprintln!("error: the app stopped: {e}");
-                }
-            });
-        }
-        let enrolment = wait_for_enrolment(&owner, enrolled).await?;
-        eprintln!(
-            "Syncing \"{}\" with {} in the background; recording stays available. Data: {}",
-            enrolment.centre,
-            enrolment.relay,
-            store.display()
-        );
-        let error = crate::daemon::run(data_dir, &owner).await;
-        if serves_app && matches!(error, net::NetError::Revoked) {
-            // Recording goes on: the app keeps serving what is on this
-            // computer, and its status line says syncing stopped and why.
-            eprintln!(
-                "sync: {error}. Syncing has stopped; the app stays open and everything \
-                 recorded on this computer is kept."
-            );
-            std::future::pending::<()>().await;
-        }
-        Err(error).context("background sync stopped")
-    });
-    crate::owner::remove_control_file(data_dir);
-    result
-}
-
-/// Binds the app's address (loopback, `port`; 0 for any free one).
-async fn bind_app(port: u16) -> Result<tokio::net::TcpListener> {
-    crate::web::bind(port).await.with_context(|| {
-        format!(
-            "cannot serve the app on port {port} (is another `field-client run` using it?); \
-             choose another with --web-port"
+        "{}",
+        say_count(
+            "cli-differing",
+            outcome.differing.len() as u64,
+            &[("ids", named.join(", ").into()), ("more", more.into())]
         )
-    })
-}
-
-/// Writes the app's address into the data folder (for `field-client open`)
-/// and returns it.
-fn announce_app(data_dir: &Path, listener: &tokio::net::TcpListener) -> Result<String> {
-    let url = crate::web::url(listener.local_addr()?);
-    std::fs::write(data_dir.join(crate::web::ADDRESS_FILE), &url)
-        .context("cannot write the app's address into the data folder")?;
-    Ok(url)
-}
-
-/// The first run on a computer with no journal: serves the setup page on the
-/// app's address, opens it in the browser, and returns the same address,
-/// still bound, once the journal exists (no moment in which it answers
-/// nothing: connections wait in the listening socket between the two).
-async fn first_run_setup(
-    listener: tokio::net::TcpListener,
-    data_dir: &Path,
-    store: &Path,
-) -> Result<tokio::net::TcpListener> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
-    let listening = listener.into_std()?;
-    let for_setup = tokio::net::TcpListener::from_std(listening.try_clone()?)?;
-    let url = announce_app(data_dir, &for_setup)?;
-    println!("The app is at {url} — set this computer up there (the browser opens by itself)");
-    let opening = url.clone();
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = webbrowser::open(&opening) {
-            eprintln!("Could not open a browser ({e}); open {opening} by hand.");
-        }
-    });
-    crate::web::serve_setup(for_setup, data_dir, store)
-        .await
-        .context("the setup page stopped")?;
-    eprintln!("This computer is set up; the app now runs at {url}");
-    Ok(tokio::net::TcpListener::from_std(listening)?)
-}
-
-/// The store, opened once for the whole of `run` (see crate::owner).
-fn open_owner(store: &Path) -> Result<Arc<crate::owner::StoreOwner>> {
-    open_with(store, crate::owner::StoreOwner::open)
-}
-
-/// The enrolment, waiting for `field-client enrol` when there is none yet.
-async fn wait_for_enrolment(
-    owner: &crate::owner::StoreOwner,
-    known: Option<net::Enrolment>,
-) -> Result<net::Enrolment> {
-    if let Some(enrolment) = known {
-        return Ok(enrolment);
-    }
-    eprintln!(
-        "This device is not enrolled yet: everything is recorded here, and syncing starts \
-         once it is enrolled (on the app's settings page, or `field-client enrol CODE`)."
     );
-    loop {
-        // The app's settings page says so at once; a command run beside
-        // `run` is seen at the next look.
-        let _ = tokio::time::timeout(ENROLMENT_CHECK_EVERY, owner.local_change()).await;
-        let found = net::enrolment(owner.hold().await?.store())?;
-        if let Some(enrolment) = found {
-            return Ok(enrolment);
-        }
-    }
 }
 
 /// `field-client health`: the office's sync-health table, as last reported
@@ -598,12 +430,9 @@ fn health(store: &Path, silent_days: u32, json: bool) -> Result<()> {
     let Some(report) = crate::health::load(view.store())? else {
         let office = net::enrolment(view.store())?.is_some_and(|e| e.office);
         if office {
-            bail!(
-                "the office server has not reported the sync health yet; it does at every sync \
-                 (run `field-client sync`)"
-            );
+            bail!("{}", say("cli-health-not-yet", &[]));
         }
-        bail!("only the office's devices see the sync health of every centre");
+        bail!("{}", say("cli-health-office-only", &[]));
     };
     let rows =
         crate::health::by_centre(&view.store().journals()?, &report, Utc::now(), silent_days);
@@ -617,36 +446,145 @@ fn health(store: &Path, silent_days: u32, json: bool) -> Result<()> {
         serde_json::to_writer_pretty(&mut out, &value)?;
         writeln!(out)?;
     } else {
-        output::health_table(&mut out, &report, &rows, silent_days)?;
+        output::health_table(&mut out, crate::words::lang(), &report, &rows, silent_days)?;
     }
     Ok(())
 }
 
-/// `field-client open`: the running app in the default browser.
+/// `field-client open`: the app in the default browser, started first when
+/// it is not running (through the service, when one is installed).
 fn open_app(data_dir: &Path) -> Result<()> {
-    let not_running =
-        || anyhow::anyhow!("the app is not running; start it with `field-client run`");
-    let url = std::fs::read_to_string(data_dir.join(crate::web::ADDRESS_FILE))
-        .map_err(|_| not_running())?;
-    let url = url.trim();
+    let first_run = !data_dir.join(STORE_FILE).exists();
+    let url = match running_app(data_dir) {
+        Some(url) => url,
+        None => start_app(data_dir)?,
+    };
+    // On the first run `run` opens the setup page itself.
+    if !first_run {
+        webbrowser::open(&url)
+            .with_context(|| say("cli-cannot-open-browser", &[("url", url.as_str().into())]))?;
+    }
+    println!("{url}");
+    Ok(())
+}
+
+/// Longest wait for a just-started `run` to answer: it opens the store
+/// (with the full check of a large journal, a few seconds) and binds.
+const APP_START_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Pause between looks for a starting app.
+const APP_START_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The address of the app running on `data_dir`, if one answers there.
+fn running_app(data_dir: &Path) -> Option<String> {
+    let url = std::fs::read_to_string(data_dir.join(crate::web::ADDRESS_FILE)).ok()?;
+    let url = url.trim().to_owned();
     let addr: std::net::SocketAddr = url
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .parse()
-        .map_err(|_| not_running())?;
-    std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))
-        .map_err(|_| not_running())?;
-    webbrowser::open(url).with_context(|| format!("cannot open a browser; open {url} by hand"))?;
-    println!("{url}");
+        .ok()?;
+    std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).ok()?;
+    Some(url)
+}
+
+/// Starts `run` on `data_dir` (the service if installed, else a process of
+/// its own that outlives this one) and waits until its app answers.
+fn start_app(data_dir: &Path) -> Result<String> {
+    let _ = std::fs::remove_file(data_dir.join(crate::web::ADDRESS_FILE));
+    let places = crate::service::Places::of_this_user()?;
+    let default_folder = crate::default_data_dir().as_deref() == Some(data_dir);
+    if !crate::service::start_if_installed(&places, default_folder)? {
+        spawn_run(data_dir)?;
+    }
+    let deadline = std::time::Instant::now() + APP_START_WAIT;
+    while std::time::Instant::now() < deadline {
+        if let Some(url) = running_app(data_dir) {
+            return Ok(url);
+        }
+        std::thread::sleep(APP_START_POLL);
+    }
+    bail!(
+        "{}",
+        say(
+            "cli-app-did-not-start",
+            &[("log", run_log(data_dir).display().to_string().into())]
+        )
+    )
+}
+
+/// Where a `run` started by `open` writes what it says.
+fn run_log(data_dir: &Path) -> PathBuf {
+    data_dir.join("run.log")
+}
+
+/// `field-client run` on `data_dir` as a process of its own, its output in
+/// [`run_log`].
+fn spawn_run(data_dir: &Path) -> Result<()> {
+    create_data_folder(data_dir)?;
+    let exe = std::env::current_exe().context("cannot find this program's own file")?;
+    let log = std::fs::File::create(run_log(data_dir))
+        .with_context(|| cannot_write(&run_log(data_dir)))?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("run")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().context("cannot write the log")?)
+        .stderr(log);
+    // Its own process group: a Ctrl-C meant for this command does not stop it.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    command.spawn().context("cannot start `field-client run`")?;
+    Ok(())
+}
+
+/// `field-client service install | uninstall | status`.
+fn service(data_dir: &Path, command: ServiceCommand) -> Result<()> {
+    use crate::service;
+    let places = service::Places::of_this_user()?;
+    match command {
+        ServiceCommand::Install => {
+            let exe = std::env::current_exe().context("cannot find this program's own file")?;
+            let data_dir = std::path::absolute(data_dir).context("cannot find the data folder")?;
+            service::install(&exe, &data_dir, &places)?;
+            let unit = places.unit.display().to_string();
+            let menu = places.desktop_entry.display().to_string();
+            eprintln!(
+                "{}",
+                say(
+                    "cli-service-installed",
+                    &[("unit", unit.into()), ("menu", menu.into())]
+                )
+            );
+        }
+        ServiceCommand::Uninstall => {
+            service::uninstall(&places)?;
+            let folder = data_dir.display().to_string();
+            eprintln!(
+                "{}",
+                say("cli-service-removed", &[("folder", folder.into())])
+            );
+        }
+        ServiceCommand::Status => {
+            let state = service::status(&places)?;
+            let mut out = std::io::stdout().lock();
+            output::write_service(&mut out, crate::words::lang(), &state)?;
+        }
+    }
     Ok(())
 }
 
 fn show(store: &Path, id: &str, json: bool) -> Result<()> {
     let id = parse_id(id)?;
     let view = open_view(store)?;
-    let (info, activity) = view
-        .get(id)?
-        .ok_or_else(|| anyhow::anyhow!("no activity with id {id}"))?;
+    let (info, activity) = view.get(id)?.ok_or_else(|| {
+        anyhow::anyhow!(say(
+            "cli-no-such-activity",
+            &[("id", id.to_string().into())]
+        ))
+    })?;
     let centre = info.centre;
     let mut out = std::io::stdout().lock();
     if json {
@@ -659,7 +597,7 @@ fn show(store: &Path, id: &str, json: bool) -> Result<()> {
         )?;
         writeln!(out)?;
     } else {
-        output::write_details(&mut out, cli_lang(), &centre, &activity)?;
+        output::write_details(&mut out, crate::words::lang(), &centre, &activity)?;
     }
     Ok(())
 }
@@ -716,12 +654,16 @@ fn report(
 ) -> Result<()> {
     let day = |text: &str, flag: &str| {
         sync_core::activity::parse_date_text(text).ok_or_else(|| {
-            anyhow::anyhow!("--{flag} \"{text}\" is not a date (write it as YYYY-MM-DD)")
+            anyhow::anyhow!(say(
+                "cli-flag-not-a-date",
+                &[("flag", flag.into()), ("text", text.into())]
+            ))
         })
     };
     let kind = match kind {
         Some(k) => Some(
-            Kind::parse(k).ok_or_else(|| anyhow::anyhow!("--kind \"{k}\" is not a known kind"))?,
+            Kind::parse(k)
+                .ok_or_else(|| anyhow::anyhow!(say("cli-unknown-kind", &[("text", k.into())])))?,
         ),
         None => None,
     };
@@ -740,13 +682,12 @@ fn report(
         .collect();
     let report = crate::report::build(selection, counted.iter().copied());
     match (format, out) {
-        (ReportFormat::Xlsx, None) => bail!("an XLSX workbook needs a file: give --out FILE.xlsx"),
+        (ReportFormat::Xlsx, None) => bail!("{}", say("cli-xlsx-needs-file", &[])),
         (ReportFormat::Xlsx, Some(path)) => {
             let tmp = PathBuf::from(format!("{}.partial", path.display()));
             crate::interchange::report::write_xlsx(&tmp, lang, &report, &counted)
-                .with_context(|| format!("cannot write {}", tmp.display()))?;
-            std::fs::rename(&tmp, path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+                .with_context(|| cannot_write(&tmp))?;
+            std::fs::rename(&tmp, path).with_context(|| cannot_write(path))?;
         }
         (format, out) => {
             let write = |w: &mut dyn Write| match format {
@@ -761,10 +702,15 @@ fn report(
     }
     if let Some(path) = out {
         eprintln!(
-            "Wrote the report ({} activities, {} participants) to {}.",
-            report.total.activities,
-            report.total.total_participants,
-            path.display()
+            "{}",
+            say_count(
+                "cli-wrote-report",
+                report.total.activities,
+                &[
+                    ("people", report.total.total_participants.into()),
+                    ("path", path.display().to_string().into())
+                ]
+            )
         );
     }
     Ok(())
@@ -789,7 +735,7 @@ fn write_file_atomically(
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+        return Err(e).with_context(|| cannot_write(path));
     }
     Ok(())
 }
@@ -800,24 +746,24 @@ fn import(
     (skip_invalid, dry_run, update): (bool, bool, bool),
 ) -> Result<()> {
     let mut replica = open(store)?;
-    let checked = check_file(file, replica.journal_id()).context("nothing was imported")?;
+    let lang = crate::words::lang();
+    let nothing = || say("cli-nothing-imported", &[]);
+    let checked = check_file(file, replica.journal_id()).with_context(nothing)?;
     for note in &checked.notes {
-        eprintln!("note: {note}");
+        eprintln!("{}", say("cli-note", &[("note", note.say(lang).into())]));
     }
     for bad in &checked.bad {
-        eprintln!("{}: {bad}", file.display());
+        eprintln!("{}: {}", file.display(), bad.say(lang));
     }
     if !checked.bad.is_empty() && !skip_invalid {
         bail!(
-            "nothing was imported: {} row(s) have problems (listed above). Fix them, or run again with --skip-invalid to import only the good rows",
-            checked.bad.len()
+            "{}",
+            say_count("cli-bad-rows", checked.bad.len() as u64, &[])
         );
     }
     if checked.deleted_skipped > 0 {
-        eprintln!(
-            "note: {} row(s) marked deleted were not imported",
-            checked.deleted_skipped
-        );
+        let n = checked.deleted_skipped as u64;
+        eprintln!("{}", say_count("cli-deleted-rows-skipped", n, &[]));
     }
     let items: Vec<_> = checked
         .good
@@ -828,13 +774,13 @@ fn import(
         eprintln!("{}", say_count("cli-checked", items.len() as u64, &[]));
         return Ok(());
     }
-    let bar = progress::bar(items.len() as u64, "saving");
+    let bar = progress::bar(items.len() as u64, &say("cli-saving", &[]));
     let outcome = if update {
         replica.import_updating(items, Utc::now())
     } else {
         replica.import(items, Utc::now())
     }
-    .context("nothing was imported")?;
+    .with_context(nothing)?;
     bar.finish_and_clear();
     tell_differing(&outcome, update);
     println!(
@@ -887,20 +833,22 @@ fn status(store: &Path, json: bool) -> Result<()> {
         serde_json::to_writer_pretty(&mut out, &json)?;
         writeln!(out)?;
     } else {
-        output::write_status(&mut out, &status, replica_store.path())?;
+        let lang = crate::words::lang();
+        output::write_status(&mut out, lang, &status, replica_store.path())?;
         let enrolment = net::enrolment(replica_store)?;
         output::write_sync_status(
             &mut out,
+            lang,
             enrolment.as_ref(),
             &net::sync_status(replica_store)?,
         )?;
         let data = budget::state(replica_store, chrono::Local::now())?;
         if data.plan != budget::DataPlan::default() {
-            output::write_data_plan(&mut out, &data)?;
+            output::write_data_plan(&mut out, lang, &data)?;
         }
-        output::write_erasures(&mut out, &replica_store.erasure_requests()?)?;
+        output::write_erasures(&mut out, lang, &replica_store.erasure_requests()?)?;
         if let Some(failure) = replica_store.rewrite_failure()? {
-            output::write_rewrite_failure(&mut out, &failure)?;
+            output::write_rewrite_failure(&mut out, lang, &failure)?;
         }
     }
     Ok(())
@@ -919,7 +867,7 @@ fn data_plan(store: &Path, budget_text: Option<&str>, metered: Option<OnOff>) ->
         budget::set_plan(replica.store(), &plan)?;
     }
     let state = budget::state(replica.store(), chrono::Local::now())?;
-    output::write_data_plan(&mut std::io::stdout().lock(), &state)?;
+    output::write_data_plan(&mut std::io::stdout().lock(), crate::words::lang(), &state)?;
     Ok(())
 }
 
@@ -935,8 +883,8 @@ fn compact(store: &Path) -> Result<()> {
     let mut replica = open(store)?;
     replica
         .compact()
-        .context("compaction failed; the journal is unchanged")?;
-    eprintln!("Compacted.");
+        .with_context(|| say("cli-compact-failed", &[]))?;
+    eprintln!("{}", say("cli-compacted", &[]));
     Ok(())
 }
 
@@ -944,14 +892,28 @@ fn compact(store: &Path) -> Result<()> {
 /// failure here is reported but does not fail the command.
 fn compact_quietly(replica: &mut Replica) {
     if let Err(e) = replica.compact_if_needed() {
-        eprintln!("warning: could not compact the journal (your data is safe): {e}");
+        eprintln!(
+            "{}",
+            say("cli-compact-warning", &[("why", e.to_string().into())])
+        );
     }
 }
 
 fn parse_id(text: &str) -> Result<ActivityId> {
-    text.parse().map_err(|_| {
-        anyhow::anyhow!(
-            "\"{text}\" is not an activity id (ids look like 3f2b6c1e-8a4d-4f7e-9c0b-1d2e3f4a5b6c)"
-        )
+    text.parse()
+        .map_err(|_| anyhow::anyhow!(say("cli-not-an-id", &[("text", text.into())])))
+}
+
+pub(crate) fn create_data_folder(data_dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(data_dir).with_context(|| {
+        let folder = data_dir.display().to_string();
+        say("cli-cannot-create-folder", &[("folder", folder.into())])
     })
+}
+
+fn cannot_write(path: &Path) -> String {
+    say(
+        "cli-cannot-write",
+        &[("path", path.display().to_string().into())],
+    )
 }

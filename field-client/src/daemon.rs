@@ -68,13 +68,18 @@ pub fn open_when_free<T>(
     }
 }
 
-/// Runs until the device is revoked or not enrolled, or the store is found
-/// damaged; returns why it stopped.
+/// Runs until the device is revoked or not enrolled, the store is found
+/// damaged, or the process is asked to stop ([`NetError::Stopped`]);
+/// returns why it stopped.
 pub async fn run(data_dir: &Path, owner: &Arc<StoreOwner>) -> NetError {
     let mut failures = 0_u32;
     let mut checked_at = tokio::time::Instant::now();
     loop {
         let outcome = connected_session(data_dir, owner).await;
+        if owner.is_stopping() {
+            // Not a failed attempt: nothing to record.
+            return NetError::Stopped;
+        }
         let metered = match owner.hold().await {
             Ok(replica) => {
                 net::record_attempt(&replica, &outcome);
@@ -99,7 +104,7 @@ pub async fn run(data_dir: &Path, owner: &Arc<StoreOwner>) -> NetError {
             }
             Err(e @ NetError::BudgetSpent { .. }) => {
                 eprintln!("sync: {e}");
-                tokio::time::sleep(budget::BUDGET_RECHECK_EVERY).await;
+                pause(owner, budget::BUDGET_RECHECK_EVERY).await;
             }
             Ok(_) if metered => {
                 failures = 0;
@@ -109,7 +114,7 @@ pub async fn run(data_dir: &Path, owner: &Arc<StoreOwner>) -> NetError {
                 let wait = net::backoff(failures);
                 failures = failures.saturating_add(1);
                 eprintln!("sync: {e}; trying again in {}s", wait.as_secs());
-                tokio::time::sleep(wait).await;
+                pause(owner, wait).await;
             }
             Ok(_) => failures = 0,
         }
@@ -125,13 +130,24 @@ async fn check_integrity(owner: &StoreOwner) -> Result<(), NetError> {
     Ok(())
 }
 
-/// Waits until a local change has settled or `longest` has passed.
+/// Waits `how_long`, or less if the process is asked to stop.
+async fn pause(owner: &StoreOwner, how_long: Duration) {
+    tokio::select! {
+        () = tokio::time::sleep(how_long) => {}
+        () = owner.stopping() => {}
+    }
+}
+
+/// Waits until a local change has settled or `longest` has passed (or the
+/// process is asked to stop).
 async fn wait_for_local_change(owner: &StoreOwner, longest: Duration) {
-    if tokio::time::timeout(longest, owner.local_change())
-        .await
-        .is_ok()
-    {
-        tokio::time::sleep(METERED_DEBOUNCE).await;
+    tokio::select! {
+        changed = tokio::time::timeout(longest, owner.local_change()) => {
+            if changed.is_ok() {
+                pause(owner, METERED_DEBOUNCE).await;
+            }
+        }
+        () = owner.stopping() => {}
     }
 }
 

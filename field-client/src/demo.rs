@@ -150,7 +150,7 @@ async fn demo(dir: &Path) -> Result<()> {
         all.len(),
         CENTRES.len()
     );
-    output::write_centre_table(&mut std::io::stdout().lock(), &all)?;
+    output::write_centre_table(&mut std::io::stdout().lock(), crate::words::lang(), &all)?;
 
     correct_from_office(&office_dir, &mut office, dir).await?;
     let _ = stop.send(true);

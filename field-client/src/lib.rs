@@ -18,5 +18,15 @@ pub mod owner;
 pub mod people;
 pub mod progress;
 pub mod report;
+pub mod run;
+pub mod service;
 pub mod sync_loop;
 pub mod web;
+pub mod words;
+
+/// This user's data folder for the journal (`~/.local/share/krc-field-client`
+/// on Linux), when the system has one.
+pub fn default_data_dir() -> Option<std::path::PathBuf> {
+    directories::ProjectDirs::from("lv", "IIC", "krc-field-client")
+        .map(|dirs| dirs.data_dir().to_owned())
+}

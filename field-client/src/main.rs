@@ -1,30 +1,26 @@
 //! `field-client`: parses the command line, runs the command, and prints any
 //! error with its causes in plain words.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use field_client::cli::Cli;
-use field_client::commands;
+use field_client::{commands, words};
 
 fn main() -> ExitCode {
     // Automerge panics on some damaged input; the sync code turns those into
     // plain errors, so they must not print as if the program had crashed.
     sync_core::sync::hide_caught_library_panics();
-    let cli = Cli::parse();
+    let help = words::localized_help(Cli::command(), words::lang());
+    let cli = Cli::from_arg_matches(&help.get_matches()).unwrap_or_else(|e| e.exit());
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // The reader stopped reading (`export | head`): what it took was
         // written, and nothing went wrong here.
         Err(error) if stopped_reading(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            let mut message = format!("error: {error}");
-            for cause in error.chain().skip(1) {
-                message.push_str(&format!("\n  because: {cause}"));
-            }
-            eprintln!("{message}");
+            eprintln!("{}", words::error_lines(words::lang(), &error));
             ExitCode::FAILURE
         }
     }
@@ -42,16 +38,11 @@ fn stopped_reading(error: &anyhow::Error) -> bool {
 fn run(cli: Cli) -> Result<()> {
     let data_dir = match cli.data_dir {
         Some(dir) => dir,
-        None => default_data_dir()?,
+        None => field_client::default_data_dir()
+            .with_context(|| words::say("cli-no-data-folder", &[]))?,
     };
     let result = commands::run(cli.command, &data_dir);
     // The command's store is closed: a running `run` that lent it takes it back.
     field_client::owner::give_back();
     result
-}
-
-fn default_data_dir() -> Result<PathBuf> {
-    directories::ProjectDirs::from("lv", "IIC", "krc-field-client")
-        .map(|dirs| dirs.data_dir().to_owned())
-        .context("cannot find this computer's data folder; give one with --data-dir DIR")
 }

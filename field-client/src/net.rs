@@ -31,6 +31,12 @@ pub const DEVICE_IDENTITY_STEM: &str = "device";
 /// handshake in this long is as good as down; the daemon retries later.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long a stopping `run` waits for its connection's close to reach the
+/// relay (QUIC's draining period: three probe timeouts, well under a
+/// second on a working link). Without it the relay would keep the session
+/// until its idle timeout; longer would hold up a shutdown.
+pub const CLOSE_NOTICE_WAIT: Duration = Duration::from_secs(2);
+
 /// Longest one `field-client sync` may take. A 10,000-activity first sync at
 /// 384 kbit/s takes about a minute; ten covers a much slower link, and a sync
 /// that runs longer is better resumed by the next attempt.
@@ -56,7 +62,8 @@ pub struct Enrolment {
 pub struct SyncStatus {
     pub last_success: Option<DateTime<Utc>>,
     pub last_attempt: Option<DateTime<Utc>>,
-    /// Why the last attempt failed, in plain words (None when it succeeded).
+    /// Why the last attempt failed, in plain words in the system's
+    /// language, as `status` shows it (None when it succeeded).
     pub last_error: Option<String>,
     /// Since when the relay has been unreachable (None when reachable).
     pub offline_since: Option<DateTime<Utc>>,
@@ -120,6 +127,9 @@ pub enum NetError {
     TooSlow(Duration),
     #[error("the sync failed inside this program; nothing saved was lost (details: {0})")]
     Panicked(String),
+    /// The process was asked to stop (SIGTERM, Ctrl-C) and did, between frames.
+    #[error("the sync was stopped because the program is closing")]
+    Stopped,
     #[error(
         "this month's data budget of {} is used up (or too little of it is left for the rest of \
          the sync), so syncing waits until the budget is raised (`field-client data-plan \
@@ -156,7 +166,7 @@ pub fn record_attempt(replica: &Replica, outcome: &Result<SyncReport, NetError>)
             status.offline_since = None;
         }
         Err(e) => {
-            status.last_error = Some(e.to_string());
+            status.last_error = Some(crate::words::net_error(crate::words::lang(), e));
             if matches!(e, NetError::Unreachable(_) | NetError::Transport(_)) {
                 status.offline_since.get_or_insert(now);
             }
@@ -188,7 +198,7 @@ async fn connect(
     device_name: &str,
     relay: &str,
     pinned: Fingerprint,
-) -> Result<quinn::Connection, NetError> {
+) -> Result<(quinn::Endpoint, quinn::Connection), NetError> {
     let (identity, _) = Identity::load_or_create(data_dir, DEVICE_IDENTITY_STEM, device_name)?;
     let addr = resolve(relay)?;
     let bind: SocketAddr = if addr.is_ipv6() {
@@ -201,7 +211,7 @@ async fn connect(
     let endpoint = transport::client_endpoint(bind)?;
     let config = tls::client_config(&identity, pinned)?;
     match tokio::time::timeout(CONNECT_TIMEOUT, transport::connect(&endpoint, config, addr)).await {
-        Ok(conn) => Ok(conn?),
+        Ok(conn) => Ok((endpoint, conn?)),
         Err(_) => Err(NetError::Unreachable(CONNECT_TIMEOUT)),
     }
 }
@@ -316,7 +326,7 @@ async fn ask_to_enrol(
     code: &EnrolCode,
     request: &Frame,
 ) -> Result<Frame, NetError> {
-    let conn = connect(data_dir, device_name, &code.relay, code.fingerprint).await?;
+    let (_endpoint, conn) = connect(data_dir, device_name, &code.relay, code.fingerprint).await?;
     let (mut send, mut recv) = conn.open_bi().await.map_err(TransportError::from)?;
     let bytes = request
         .encode()
@@ -376,7 +386,7 @@ pub async fn connect_enrolled(
     data_dir: &Path,
     device_name: &str,
     enrolment: &Enrolment,
-) -> Result<quinn::Connection, NetError> {
+) -> Result<(quinn::Endpoint, quinn::Connection), NetError> {
     let pinned: Fingerprint = enrolment
         .fingerprint
         .parse()

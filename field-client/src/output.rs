@@ -8,44 +8,64 @@ use chrono::{DateTime, Local, Utc};
 use sync_core::replica::Status;
 use sync_core::{Activity, JournalInfo};
 
-use crate::budget::{BudgetState, Bytes};
+use crate::budget::BudgetState;
 use crate::health::{CentreHealth, Silence, SyncHealth};
 use crate::net::{Enrolment, SyncStatus};
 use crate::web::i18n::{self, Lang, t};
+use fluent_bundle::FluentValue;
 
 /// Longest title shown in the table before it is shortened with "…".
 const TABLE_TITLE_CHARS: usize = 48;
 
-pub fn write_table(out: &mut dyn Write, activities: &[Activity]) -> io::Result<()> {
+pub fn write_table(out: &mut dyn Write, lang: Lang, activities: &[Activity]) -> io::Result<()> {
     if activities.is_empty() {
         return Ok(());
     }
+    let heading = |id| t(lang, id).to_uppercase();
     writeln!(
         out,
-        "{:<10}  {:<5}  {:<20}  {:<48}  {:>6}  ID",
-        "DATE", "START", "KIND", "TITLE", "PEOPLE"
+        "{}  {}  {}  {}  {:>6}  ID",
+        pad(&heading("out-col-date"), 10),
+        pad(&heading("out-col-start"), 5),
+        pad(&heading("out-col-kind"), KIND_CHARS),
+        pad(&heading("out-col-title"), TABLE_TITLE_CHARS),
+        heading("out-col-people")
     )?;
     for a in activities {
         let start = a
             .start
             .map(|t| t.format("%H:%M").to_string())
             .unwrap_or_default();
-        let mut title = shorten(&a.title, TABLE_TITLE_CHARS);
-        if a.deleted {
-            title = shorten(&format!("[deleted] {}", a.title), TABLE_TITLE_CHARS);
-        }
         writeln!(
             out,
-            "{}  {:<5}  {:<20}  {}  {:>6}  {}",
+            "{}  {:<5}  {}  {}  {:>6}  {}",
             a.date.format("%Y-%m-%d"),
             start,
-            a.kind.key(),
-            pad(&title, TABLE_TITLE_CHARS),
+            pad(&kind(lang, a), KIND_CHARS),
+            pad(&table_title(lang, a), TABLE_TITLE_CHARS),
             a.counts.total(),
             a.id
         )?;
     }
     Ok(())
+}
+
+/// Width of the kind column: the longest kind name in either language.
+const KIND_CHARS: usize = 20;
+
+/// The kind as the table shows it: its name in `lang`, shortened to the column.
+fn kind(lang: Lang, a: &Activity) -> String {
+    shorten(&i18n::kind_name(lang, a.kind), KIND_CHARS)
+}
+
+/// The title as the table shows it: marked when deleted, shortened to the column.
+fn table_title(lang: Lang, a: &Activity) -> String {
+    let title = if a.deleted {
+        format!("[{}] {}", t(lang, "out-deleted-mark"), a.title)
+    } else {
+        a.title.clone()
+    };
+    shorten(&title, TABLE_TITLE_CHARS)
 }
 
 /// One activity in `lang`: labels, kinds, groups and hours as the app
@@ -100,28 +120,32 @@ pub fn write_details(
     Ok(())
 }
 
-pub fn write_centre_table(out: &mut dyn Write, rows: &[(JournalInfo, Activity)]) -> io::Result<()> {
+pub fn write_centre_table(
+    out: &mut dyn Write,
+    lang: Lang,
+    rows: &[(JournalInfo, Activity)],
+) -> io::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
+    let heading = |id| t(lang, id).to_uppercase();
     writeln!(
         out,
-        "{:<24}  {:<10}  {:<20}  {:<48}  {:>6}  ID",
-        "CENTRE", "DATE", "KIND", "TITLE", "PEOPLE"
+        "{}  {}  {}  {}  {:>6}  ID",
+        pad(&heading("out-col-centre"), 24),
+        pad(&heading("out-col-date"), 10),
+        pad(&heading("out-col-kind"), KIND_CHARS),
+        pad(&heading("out-col-title"), TABLE_TITLE_CHARS),
+        heading("out-col-people")
     )?;
     for (info, a) in rows {
-        let title = if a.deleted {
-            format!("[deleted] {}", a.title)
-        } else {
-            a.title.clone()
-        };
         writeln!(
             out,
-            "{}  {}  {:<20}  {}  {:>6}  {}",
+            "{}  {}  {}  {}  {:>6}  {}",
             pad(&shorten(&info.centre, 24), 24),
             a.date.format("%Y-%m-%d"),
-            a.kind.key(),
-            pad(&shorten(&title, TABLE_TITLE_CHARS), TABLE_TITLE_CHARS),
+            pad(&kind(lang, a), KIND_CHARS),
+            pad(&table_title(lang, a), TABLE_TITLE_CHARS),
             a.counts.total(),
             a.id
         )?;
@@ -129,39 +153,55 @@ pub fn write_centre_table(out: &mut dyn Write, rows: &[(JournalInfo, Activity)])
     Ok(())
 }
 
+/// Width of the labels of `status` and `data-plan` ("Last attempt:").
+const LABEL_CHARS: usize = 15;
+
+/// One labelled line of `status`: the label in `lang`, then the value.
+fn labelled(out: &mut dyn Write, lang: Lang, label: &str, value: &str) -> io::Result<()> {
+    let label = format!("{}:", t(lang, label));
+    writeln!(out, "{}{value}", pad(&label, LABEL_CHARS))
+}
+
+/// A moment as `status` writes it: "2026-05-14 09:30 UTC".
+fn utc(at: &DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
 /// Sync state in plain words: enrolled or not, last success, last failure.
 pub fn write_sync_status(
     out: &mut dyn Write,
+    lang: Lang,
     enrolment: Option<&Enrolment>,
     sync: &SyncStatus,
 ) -> io::Result<()> {
+    let say = |id: &str, args: &[(&str, FluentValue<'_>)]| i18n::text(lang, id, args);
     let Some(enrolment) = enrolment else {
-        return writeln!(
-            out,
-            "Server:        not enrolled yet (field-client enrol CODE)"
-        );
+        return labelled(out, lang, "out-server", &say("out-not-enrolled", &[]));
     };
-    let role = if enrolment.office {
-        " (office device)"
-    } else {
-        ""
+    let server = say(
+        "out-server-is",
+        &[
+            ("server", enrolment.relay.to_string().into()),
+            ("office", enrolment.office.to_string().into()),
+        ],
+    );
+    labelled(out, lang, "out-server", &server)?;
+    let last = match &sync.last_success {
+        Some(at) => utc(at),
+        None => say("out-never", &[]),
     };
-    writeln!(out, "Server:        {}{role}", enrolment.relay)?;
-    let when = |t: &chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
-    match &sync.last_success {
-        Some(t) => writeln!(out, "Last sync:     {}", when(t))?,
-        None => writeln!(out, "Last sync:     never")?,
-    }
+    labelled(out, lang, "out-last-sync", &last)?;
     if let Some(error) = &sync.last_error {
-        let at = sync.last_attempt.as_ref().map(when).unwrap_or_default();
-        writeln!(out, "Last attempt:  failed at {at}: {error}")?;
+        let at = sync.last_attempt.as_ref().map(utc).unwrap_or_default();
+        let failed = say(
+            "out-attempt-failed",
+            &[("at", at.into()), ("why", error.as_str().into())],
+        );
+        labelled(out, lang, "out-last-attempt", &failed)?;
     }
     if let Some(since) = &sync.offline_since {
-        writeln!(
-            out,
-            "Connection:    no connection to the office server since {}",
-            when(since)
-        )?;
+        let offline = say("out-offline-since", &[("since", utc(since).into())]);
+        labelled(out, lang, "out-connection", &offline)?;
     }
     Ok(())
 }
@@ -170,108 +210,103 @@ pub fn write_sync_status(
 /// when it is tried again.
 pub fn write_rewrite_failure(
     out: &mut dyn Write,
+    lang: Lang,
     failure: &sync_core::store::RewriteFailure,
 ) -> io::Result<()> {
-    writeln!(
-        out,
-        "Store file:    still to be rewritten after an erasure (old bytes of the erased record \
-         may remain in it); {} attempt(s) failed, the last: {}. `field-client run` tries again \
-         when it starts and daily.",
-        failure.attempts, failure.error
-    )
+    let said = i18n::text(
+        lang,
+        "out-rewrite-failed",
+        &[
+            ("count", failure.attempts.into()),
+            ("n", failure.attempts.into()),
+            ("why", failure.error.as_str().into()),
+        ],
+    );
+    labelled(out, lang, "out-store-file", &said)
 }
 
 /// Erasures the office asked for: waiting ones, and the office server's
 /// answers (nothing printed when there are none).
 pub fn write_erasures(
     out: &mut dyn Write,
+    lang: Lang,
     requests: &[sync_core::store::ErasureRequest],
 ) -> io::Result<()> {
     use sync_core::store::ErasureAnswer;
     for r in requests {
-        let what = format!("of activity {}", r.activity);
-        match r.answer {
-            None => writeln!(
-                out,
-                "Erasure:       {what} waits for the next sync with the office server"
-            )?,
-            Some(ErasureAnswer::Erased { at, .. }) => writeln!(
-                out,
-                "Erasure:       {what} was erased by the office server on {}",
-                at.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")
-            )?,
-            Some(ErasureAnswer::NotFound { .. }) => writeln!(
-                out,
-                "Erasure:       {what}: the office server holds no such record \
-                 (erased before, or never sent); it stays hidden here"
-            )?,
-        }
+        let activity = ("activity", r.activity.to_string().into());
+        let said = match r.answer {
+            None => i18n::text(lang, "out-erasure-waits", &[activity]),
+            Some(ErasureAnswer::Erased { at, .. }) => {
+                let at = at
+                    .with_timezone(&Local)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string();
+                i18n::text(lang, "out-erasure-done", &[activity, ("at", at.into())])
+            }
+            Some(ErasureAnswer::NotFound { .. }) => {
+                i18n::text(lang, "out-erasure-not-found", &[activity])
+            }
+        };
+        labelled(out, lang, "out-erasure", &said)?;
     }
     Ok(())
 }
 
 /// The data plan and this month's use, in plain words.
-pub fn write_data_plan(out: &mut dyn Write, data: &BudgetState) -> io::Result<()> {
-    let used = Bytes(data.used);
-    match data.plan.monthly_budget {
-        None => writeln!(
-            out,
-            "Data:          {used} used this month ({}), no budget set",
-            data.month
-        )?,
-        Some(budget) if data.is_spent() => writeln!(
-            out,
-            "Data:          the budget of {} for {} is used up ({used} used{}): syncing is \
-             paused until the budget is raised or the month ends; records are still saved here",
-            Bytes(budget),
-            data.month,
-            match data.left() {
-                Some(left) if left > 0 => format!(
-                    "; the rest of the sync needs more than the {} left",
-                    Bytes(left)
-                ),
-                _ => String::new(),
-            }
-        )?,
-        Some(budget) => writeln!(
-            out,
-            "Data:          {used} of {} used this month ({}), {} left",
-            Bytes(budget),
-            data.month,
-            Bytes(data.left().unwrap_or(0))
-        )?,
-    }
-    let metered = if data.plan.metered {
-        "yes: connects only to send, and once an hour"
-    } else {
-        "no: stays connected while a network exists"
+pub fn write_data_plan(out: &mut dyn Write, lang: Lang, data: &BudgetState) -> io::Result<()> {
+    let bytes = |n: u64| i18n::bytes(lang, n).into();
+    let month = ("month", data.month.to_string().into());
+    let used = ("used", bytes(data.used));
+    let said = match data.plan.monthly_budget {
+        None => i18n::text(lang, "out-data-no-budget", &[used, month]),
+        Some(budget) if data.is_spent() => {
+            let left = data.left().filter(|left| *left > 0).unwrap_or(0);
+            let args = [
+                used,
+                month,
+                ("budget", bytes(budget)),
+                ("left", bytes(left)),
+                ("left_n", left.into()),
+            ];
+            i18n::text(lang, "out-data-spent", &args)
+        }
+        Some(budget) => {
+            let left = ("left", bytes(data.left().unwrap_or(0)));
+            let args = [used, month, ("budget", bytes(budget)), left];
+            i18n::text(lang, "out-data-budget", &args)
+        }
     };
-    writeln!(out, "Metered:       {metered}")
+    labelled(out, lang, "out-data", &said)?;
+    let metered = i18n::text(
+        lang,
+        "out-metered-is",
+        &[("metered", data.plan.metered.to_string().into())],
+    );
+    labelled(out, lang, "out-metered", &metered)
 }
 
-pub fn write_status(out: &mut dyn Write, s: &Status, store: &Path) -> io::Result<()> {
-    writeln!(out, "Centre:        {}", s.centre)?;
-    writeln!(out, "Device:        {} ({})", s.device_name, s.device_id)?;
-    writeln!(
+pub fn write_status(out: &mut dyn Write, lang: Lang, s: &Status, store: &Path) -> io::Result<()> {
+    labelled(out, lang, "out-centre", &s.centre)?;
+    labelled(
         out,
-        "Activities:    {} ({} deleted)",
-        s.activities, s.deleted
+        lang,
+        "out-device",
+        &format!("{} ({})", s.device_name, s.device_id),
     )?;
-    let sent = if s.unsent == 0 {
-        "everything is sent (as far as this device knows)".to_owned()
-    } else {
-        format!(
-            "{} {} not yet sent to the office server",
-            s.unsent,
-            if s.unsent == 1 {
-                "activity"
-            } else {
-                "activities"
-            }
-        )
-    };
-    writeln!(out, "Sync:          {sent}")?;
-    writeln!(out, "Data:          {}", store.display())
+    let activities = i18n::text(
+        lang,
+        "out-activities-are",
+        &[("n", s.activities.into()), ("deleted", s.deleted.into())],
+    );
+    labelled(out, lang, "out-activities", &activities)?;
+    let sent = i18n::text(
+        lang,
+        "out-unsent",
+        &[("count", s.unsent.into()), ("n", s.unsent.into())],
+    );
+    labelled(out, lang, "out-sync", &sent)?;
+    labelled(out, lang, "out-store", &store.display().to_string())
 }
 
 fn shorten(text: &str, max_chars: usize) -> String {
@@ -292,50 +327,86 @@ fn pad(text: &str, width: usize) -> String {
 /// The office's sync-health table: one line per centre, its devices below.
 pub fn health_table(
     out: &mut dyn Write,
+    lang: Lang,
     report: &SyncHealth,
     rows: &[CentreHealth],
     silent_days: u32,
 ) -> io::Result<()> {
     let local = |t: DateTime<Utc>| t.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string();
-    let when = |t: Option<DateTime<Utc>>| t.map_or_else(|| "never".to_owned(), local);
+    let when = |t: Option<DateTime<Utc>>| t.map_or_else(|| i18n::t(lang, "out-never"), local);
     let unsent = |n: Option<u64>| n.map_or_else(|| "?".to_owned(), |n| n.to_string());
+    let heading = |id| t(lang, id).to_uppercase();
+    let reported = i18n::text(
+        lang,
+        "out-health-reported",
+        &[
+            ("at", local(report.received_at).into()),
+            ("days", silent_days.into()),
+        ],
+    );
+    writeln!(out, "{reported}")?;
     writeln!(
         out,
-        "As the office server reported at {} (a centre is silent after {silent_days} days)",
-        local(report.received_at)
-    )?;
-    writeln!(
-        out,
-        "{:<32}  {:<16}  {:>8}  STATE",
-        "CENTRE / DEVICE", "LAST SYNC", "NOT SENT"
+        "{}  {}  {:>8}  {}",
+        pad(&heading("out-col-centre-device"), 32),
+        pad(&heading("out-col-last-sync"), 16),
+        heading("out-col-not-sent"),
+        heading("out-col-state")
     )?;
     for row in rows {
-        let state = match row.silence {
-            Silence::Fine => "ok".to_owned(),
-            Silence::Silent { days } => format!("SILENT for {days} days"),
-            Silence::NeverSynced => "SILENT: never synced".to_owned(),
-            Silence::Office => "office".to_owned(),
-            Silence::NoDevice => {
-                "NO DEVICE: make it an enrolment code (relay enrol-code --centre ID)".to_owned()
-            }
-        };
         writeln!(
             out,
-            "{}  {:<16}  {:>8}  {state}",
+            "{}  {}  {:>8}  {}",
             pad(&shorten(&row.centre, 32), 32),
-            when(row.last_synced),
-            unsent(row.unsent)
+            pad(&when(row.last_synced), 16),
+            unsent(row.unsent),
+            silence(lang, row.silence)
         )?;
         for d in &row.devices {
-            let revoked = if d.revoked { "revoked" } else { "" };
+            let revoked = if d.revoked {
+                t(lang, "out-revoked")
+            } else {
+                String::new()
+            };
             writeln!(
                 out,
-                "  {}  {:<16}  {:>8}  {revoked}",
+                "  {}  {}  {:>8}  {revoked}",
                 pad(&shorten(&d.name, 30), 30),
-                when(d.last_synced),
+                pad(&when(d.last_synced), 16),
                 unsent(d.unsent.map(u64::from))
             )?;
         }
     }
     Ok(())
+}
+
+/// A centre's state in the health table.
+fn silence(lang: Lang, silence: Silence) -> String {
+    match silence {
+        Silence::Fine => t(lang, "out-state-fine"),
+        Silence::Silent { days } => i18n::text(
+            lang,
+            "out-state-silent",
+            &[("count", days.into()), ("n", days.into())],
+        ),
+        Silence::NeverSynced => t(lang, "out-state-never"),
+        Silence::Office => t(lang, "out-state-office"),
+        Silence::NoDevice => t(lang, "out-state-no-device"),
+    }
+}
+
+/// `field-client service status`: installed, starting at login, running.
+pub fn write_service(
+    out: &mut dyn Write,
+    lang: Lang,
+    state: &crate::service::ServiceState,
+) -> io::Result<()> {
+    let installed = if state.installed {
+        state.places.unit.display().to_string()
+    } else {
+        t(lang, "out-service-not-installed")
+    };
+    labelled(out, lang, "out-service-unit", &installed)?;
+    labelled(out, lang, "out-service-at-login", &state.enabled)?;
+    labelled(out, lang, "out-service-running", &state.active)
 }

@@ -70,6 +70,8 @@ pub struct StoreOwner {
     /// the next [`StoreOwner::hold`]).
     detached: Mutex<Option<Detached>>,
     local_change: Notify,
+    /// True once the process was asked to stop (SIGTERM, Ctrl-C).
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// Tries again a file rewrite an erasure still owes (at `run`'s start and
@@ -102,6 +104,7 @@ impl StoreOwner {
             slot: Arc::new(tokio::sync::Mutex::new(Some(replica))),
             detached: Mutex::new(None),
             local_change: Notify::new(),
+            stopping: tokio::sync::watch::Sender::new(false),
         }))
     }
 
@@ -140,6 +143,23 @@ impl StoreOwner {
     /// one came since the last call).
     pub async fn local_change(&self) {
         self.local_change.notified().await;
+    }
+
+    /// Asks everything that uses the store to finish what it is doing and stop.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Whether [`StoreOwner::stop`] was called.
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// Resolves once [`StoreOwner::stop`] is called (at once if it was).
+    pub async fn stopping(&self) {
+        let mut stopping = self.stopping.subscribe();
+        // The sender lives as long as `self`: waiting cannot fail.
+        let _ = stopping.wait_for(|stop| *stop).await;
     }
 
     /// Lends the store to commands that ask, until the process ends: listens

@@ -8,11 +8,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 const MIN_ITEMS_FOR_BAR: u64 = 1_000;
 
 /// A bar on stderr, or a hidden one when stderr is not a terminal or the job is small.
-pub fn bar(len: u64, message: &'static str) -> ProgressBar {
+pub fn bar(len: u64, message: &str) -> ProgressBar {
     if len < MIN_ITEMS_FOR_BAR || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(len).with_message(message);
+    let bar = ProgressBar::new(len).with_message(message.to_owned());
     if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len}") {
         bar.set_style(style.progress_chars("=> "));
     }

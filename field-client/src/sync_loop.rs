@@ -46,6 +46,9 @@ pub trait JournalAccess {
     /// Resolves when something recorded here should be sent (never, for a
     /// replica no one else records into during the session).
     fn local_change(&self) -> impl Future<Output = ()> + Send;
+    /// Resolves when the process is asked to stop (never, for the one-shot
+    /// sync: Ctrl-C ends it, and what it stored is acknowledged or not).
+    fn stopping(&self) -> impl Future<Output = ()> + Send;
 }
 
 impl JournalAccess for &mut Replica {
@@ -53,6 +56,9 @@ impl JournalAccess for &mut Replica {
         Ok(&mut **self)
     }
     async fn local_change(&self) {
+        std::future::pending().await
+    }
+    async fn stopping(&self) {
         std::future::pending().await
     }
 }
@@ -63,6 +69,9 @@ impl JournalAccess for &StoreOwner {
     }
     async fn local_change(&self) {
         StoreOwner::local_change(self).await
+    }
+    async fn stopping(&self) {
+        StoreOwner::stopping(self).await
     }
 }
 
@@ -81,7 +90,11 @@ pub async fn connected(
         let allowance = budget::budget_left(store)?;
         (enrolment, store.device_name().to_owned(), allowance)
     };
-    let conn = net::connect_enrolled(data_dir, &device_name, &enrolment).await?;
+    let (endpoint, conn) = tokio::select! {
+        connected = net::connect_enrolled(data_dir, &device_name, &enrolment) => connected?,
+        // Nothing sent yet: nothing to finish.
+        () = journals.stopping() => return Err(NetError::Stopped),
+    };
     let mut meter = Meter::new(&conn);
     let session = run_session(
         &conn,
@@ -98,6 +111,11 @@ pub async fn connected(
         }
     }
     conn.close(0u32.into(), b"done");
+    if matches!(outcome, Err(NetError::Stopped)) {
+        // The process is about to end: make sure the relay hears the close
+        // (else it waits out its idle timeout), but not for long.
+        let _ = tokio::time::timeout(net::CLOSE_NOTICE_WAIT, endpoint.wait_idle()).await;
+    }
     outcome
 }
 
@@ -173,6 +191,8 @@ pub async fn run_session(
             },
             _ = sleep_until(deadline) => Step::TimedOut,
             () = journals.local_change() => Step::SyncAll,
+            // Between frames: the frame being handled or sent was finished.
+            () = journals.stopping() => return Err(NetError::Stopped),
             _ = sleep_until(Some(resync_at)), if mode != Mode::Once => {
                 resync_at = tokio::time::Instant::now() + RESYNC_EVERY;
                 Step::SyncAll

@@ -254,7 +254,15 @@ async fn handle_connection(
     let windows = ConnectionWindows::new(conn.clone());
     let mut session_id = first_session;
     loop {
-        let streams = conn.accept_bi().await?;
+        let streams = match conn.accept_bi().await {
+            Ok(streams) => streams,
+            Err(e) => {
+                // "closed by peer" when the device said goodbye (a stopping
+                // `run`), "timed out" when it vanished.
+                tracing::info!(device = %device.id, reason = %e, "device disconnected");
+                return Ok(());
+            }
+        };
         session_id += 1;
         let (shared, device, windows) = (shared.clone(), device.clone(), windows.clone());
         tokio::spawn(async move {

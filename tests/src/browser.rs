@@ -275,6 +275,16 @@ impl Browser {
 
     /// Saves a screenshot of the viewport as `NN-<name>.png` in this test's
     /// screenshots folder and returns its path.
+    /// Keeps `bytes` (a printed PDF…) as `name.extension` beside this
+    /// test's screenshots.
+    pub fn keep_artefact(&self, name: &str, extension: &str, bytes: &[u8]) -> PathBuf {
+        let path = self
+            .screenshots
+            .join(format!("{}.{extension}", file_name(name)));
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("cannot write {path:?}: {e}"));
+        path
+    }
+
     pub async fn screenshot(&mut self, name: &str) -> PathBuf {
         let png = self
             .client

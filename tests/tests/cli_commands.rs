@@ -1283,3 +1283,90 @@ fn the_command_line_speaks_latvian_on_a_latvian_system() {
         assert!(shown.contains(words), "{words}: {shown}");
     }
 }
+
+/// Latvian output and errors of one command on a Latvian system.
+fn in_latvian(cli: &Cli, args: &[&str]) -> (Option<i32>, String, String) {
+    let run = cli
+        .command(args)
+        .env("LANG", "lv_LV.UTF-8")
+        .output()
+        .expect("the command runs");
+    (
+        run.status.code(),
+        String::from_utf8_lossy(&run.stdout).into_owned(),
+        String::from_utf8_lossy(&run.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn lists_status_and_errors_are_latvian_on_a_latvian_system() {
+    let cli = Cli::init("Valodas KRC");
+    let (_, _, said) = in_latvian(&cli, &["list"]);
+    assert!(said.contains("Vēl nav nevienas aktivitātes."), "{said}");
+    let id = cli.add(minimal_args("Rokdarbu vakars", "2026-02-02"));
+    let (code, table, _) = in_latvian(&cli, &["list"]);
+    assert_eq!(code, Some(0));
+    assert!(table.starts_with("DATUMS"), "{table}");
+    assert!(table.contains("NOSAUKUMS"), "{table}");
+    assert!(table.contains("Rokdarbu vakars"), "{table}");
+    let (_, status, _) = in_latvian(&cli, &["status"]);
+    for words in [
+        "Centrs:        Valodas KRC",
+        "Aktivitātes:   1 (dzēstas: 0)",
+        "1 aktivitāte vēl nav nosūtīta uz biroja serveri",
+        "Serveris:      dators vēl nav pievienots",
+    ] {
+        assert!(status.contains(words), "{words}: {status}");
+    }
+    let (_, _, said) = in_latvian(&cli, &["delete", &id]);
+    assert!(
+        said.contains("Dzēsts. Lai atsauktu: field-client restore"),
+        "{said}"
+    );
+    let (code, _, said) = in_latvian(&cli, &["show", "nav-id"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        said.starts_with("kļūda: „nav-id” nav aktivitātes id"),
+        "{said}"
+    );
+    let (code, _, said) = in_latvian(
+        &cli,
+        &[
+            "add",
+            "--title",
+            "X",
+            "--kind",
+            "balle",
+            "--date",
+            "2026-01-01",
+        ],
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        said.contains("kļūda: aktivitāte netika saglabāta"),
+        "{said}"
+    );
+    assert!(
+        said.contains("iemesls: Veids: Tāda veida nav; der: "),
+        "{said}"
+    );
+    let (code, _, said) = in_latvian(&cli, &["health"]);
+    assert_eq!(code, Some(1));
+    assert!(said.contains("redz tikai biroja datori"), "{said}");
+    let (code, help, _) = in_latvian(&cli, &["--help"]);
+    assert_eq!(code, Some(0));
+    for words in [
+        "Lietojums:",
+        "Komandas:",
+        "Ierakstīt jaunu aktivitāti",
+        "Opcijas:",
+    ] {
+        assert!(help.contains(words), "{words}: {help}");
+    }
+    let (_, help, _) = in_latvian(&cli, &["add", "--help"]);
+    assert!(help.contains("Datums kā GGGG-MM-DD"), "{help}");
+    let nowhere = Cli::new();
+    let (code, _, said) = in_latvian(&nowhere, &["list"]);
+    assert_eq!(code, Some(1));
+    assert!(said.contains("vēl nav žurnāla"), "{said}");
+}

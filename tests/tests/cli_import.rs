@@ -177,8 +177,7 @@ fn deleted_rows_in_an_export_are_not_imported() {
         let run = target.run(["import", path(&file)]);
         assert_eq!(run.code, Some(0), "{}", run.stderr);
         assert!(
-            run.stderr
-                .contains("1 row(s) marked deleted were not imported"),
+            run.stderr.contains("1 row marked deleted was not imported"),
             "{format}: {}",
             run.stderr
         );
@@ -380,6 +379,35 @@ Otrā labā,meeting,2026-01-13,,1,1,,\"divas\n\
 rindas\"\n\
 Nepareiza summa,seminar,2026-01-14,,5,5,11,\n";
 
+/// The same file's problems on a Latvian system: every line of the
+/// report in Latvian, the fields by the app's labels.
+#[test]
+fn bad_rows_are_reported_in_latvian_on_a_latvian_system() {
+    let cli = Cli::init("Dobeles KRC");
+    let file = cli.file("jaukts.csv");
+    std::fs::write(&file, MIXED_CSV).expect("write");
+    let run = cli
+        .command(["import", path(&file)])
+        .env("LANG", "lv_LV.UTF-8")
+        .output()
+        .expect("import");
+    assert_eq!(run.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let shown = path(&file);
+    for expected in [
+        format!("{shown}: 3. rinda: Datums: Ierakstiet datumu"),
+        format!("{shown}: 4. rinda: Veids: Tāda veida nav; der: seminar, workshop"),
+        "Pedagogi: Skaits nevar būt negatīvs.".to_owned(),
+        format!("{shown}: 5. rinda: Nosaukums: Šis lauks nedrīkst būt tukšs."),
+        "Ilgums stundās: Ierakstiet stundu skaitu".to_owned(),
+        format!("{shown}: 8. rinda: kopā: 11 nav vienāds ar grupu summu (10)"),
+        "kļūda: nekas netika importēts: 4 rindās ir kļūdas".to_owned(),
+    ] {
+        assert!(stderr.contains(&expected), "lacks {expected:?}:\n{stderr}");
+    }
+    assert!(cli.list_json(&[]).is_empty(), "nothing was imported");
+}
+
 #[test]
 fn bad_rows_are_reported_by_line_and_field_and_nothing_is_imported() {
     let cli = Cli::init("Dobeles KRC");
@@ -395,7 +423,7 @@ fn bad_rows_are_reported_by_line_and_field_and_nothing_is_imported() {
         format!("{shown}: line 5: title: must not be empty"),
         "hours: \"abc\" is not a number of hours".to_owned(),
         format!("{shown}: line 8: total: 11 does not equal the sum of the groups (10)"),
-        "nothing was imported: 4 row(s) have problems".to_owned(),
+        "nothing was imported: 4 rows have problems".to_owned(),
         "--skip-invalid".to_owned(),
     ] {
         assert!(stderr.contains(&expected), "lacks {expected:?}:\n{stderr}");

@@ -48,11 +48,59 @@ pub enum ImportFileError {
     NotAnArray,
 }
 
+impl ImportFileError {
+    /// The error in `lang`; the reader's own details (an I/O or CSV error)
+    /// stay in its English words.
+    pub fn say(&self, lang: Lang) -> String {
+        let (id, args): (&str, Vec<(&str, fluent_bundle::FluentValue<'_>)>) = match self {
+            ImportFileError::Io { path, source } => (
+                "import-cannot-read",
+                vec![
+                    ("path", path.as_str().into()),
+                    ("why", source.to_string().into()),
+                ],
+            ),
+            ImportFileError::TooLarge { path, size } => (
+                "import-too-large",
+                vec![
+                    ("path", path.as_str().into()),
+                    ("size", i18n::number(lang, *size).into()),
+                    ("limit", i18n::number(lang, MAX_IMPORT_FILE_BYTES).into()),
+                ],
+            ),
+            ImportFileError::TooManyRows => (
+                "import-too-many-rows",
+                vec![("limit", i18n::number(lang, MAX_IMPORT_ROWS as u64).into())],
+            ),
+            ImportFileError::NoHeader => ("import-no-header", vec![]),
+            ImportFileError::MissingColumns(columns) => (
+                "import-missing-columns",
+                vec![("columns", columns.as_str().into())],
+            ),
+            ImportFileError::Csv(e) => ("import-bad-csv", vec![("why", e.to_string().into())]),
+            ImportFileError::Json(e) => ("import-bad-json", vec![("why", e.to_string().into())]),
+            ImportFileError::NotAnArray => ("import-not-an-array", vec![]),
+        };
+        i18n::text(lang, id, &args)
+    }
+}
+
 /// Where a row is in its file: a CSV line or a JSON array position (1-based).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Location {
     Line(u64),
     Record(usize),
+}
+
+impl Location {
+    /// "line 3" / "3. rinda", in `lang`.
+    pub fn say(self, lang: Lang) -> String {
+        let (id, n) = match self {
+            Location::Line(n) => ("import-line", n),
+            Location::Record(n) => ("import-record", n as u64),
+        };
+        i18n::text(lang, id, &[("n", n.into())])
+    }
 }
 
 impl fmt::Display for Location {
@@ -76,12 +124,79 @@ pub struct GoodRow {
 #[derive(Clone, Debug)]
 pub struct BadRow {
     pub location: Location,
-    pub problems: Vec<String>,
+    pub problems: Vec<RowProblem>,
+}
+
+impl BadRow {
+    /// "line 3: date: …; total: …", in `lang`.
+    pub fn say(&self, lang: Lang) -> String {
+        let problems: Vec<String> = self.problems.iter().map(|p| p.say(lang)).collect();
+        let problems = crate::words::join_problems(lang, &problems);
+        format!("{}: {problems}", self.location.say(lang))
+    }
 }
 
 impl fmt::Display for BadRow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.location, self.problems.join("; "))
+        f.write_str(&self.say(Lang::En))
+    }
+}
+
+/// What is wrong with one row.
+#[derive(Clone, Debug)]
+pub enum RowProblem {
+    /// A field's value.
+    Field(sync_core::FieldError),
+    /// The id cell is not an activity id.
+    NotAnId(String),
+    /// The total column disagrees with the groups' sum.
+    TotalDiffers { total: String, sum: u64 },
+    /// The same id as an earlier row.
+    SameId(Location),
+    /// No id, and the same event as an earlier row.
+    SameEvent(Location),
+}
+
+impl RowProblem {
+    pub fn say(&self, lang: Lang) -> String {
+        match self {
+            RowProblem::Field(error) => crate::words::field_error(lang, error),
+            RowProblem::NotAnId(text) => {
+                i18n::text(lang, "import-not-an-id", &[("text", text.as_str().into())])
+            }
+            RowProblem::TotalDiffers { total, sum } => i18n::text(
+                lang,
+                "import-total-differs",
+                &[("total", total.as_str().into()), ("sum", (*sum).into())],
+            ),
+            RowProblem::SameId(first) => {
+                i18n::text(lang, "import-same-id", &[("first", first.say(lang).into())])
+            }
+            RowProblem::SameEvent(first) => i18n::text(
+                lang,
+                "import-same-event",
+                &[("first", first.say(lang).into())],
+            ),
+        }
+    }
+}
+
+/// Something worth telling about a file that is not an error.
+#[derive(Debug)]
+pub enum ImportNote {
+    /// A column whose header means nothing here; its cells are not read.
+    UnknownColumn(String),
+}
+
+impl ImportNote {
+    pub fn say(&self, lang: Lang) -> String {
+        match self {
+            ImportNote::UnknownColumn(header) => i18n::text(
+                lang,
+                "import-unknown-column",
+                &[("header", header.as_str().into())],
+            ),
+        }
     }
 }
 
@@ -93,7 +208,7 @@ pub struct CheckedFile {
     /// Rows marked deleted in the file; not imported.
     pub deleted_skipped: usize,
     /// Things worth telling the user that are not errors (ignored columns...).
-    pub notes: Vec<String>,
+    pub notes: Vec<ImportNote>,
 }
 
 /// A row before checking: where it is, its cells by column meaning.
@@ -223,7 +338,7 @@ fn sniff_delimiter(text: &str) -> u8 {
         .unwrap_or(b',')
 }
 
-fn csv_rows(text: &str, notes: &mut Vec<String>) -> Result<Vec<RawRow>, ImportFileError> {
+fn csv_rows(text: &str, notes: &mut Vec<ImportNote>) -> Result<Vec<RawRow>, ImportFileError> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(sniff_delimiter(text))
         .flexible(true)
@@ -235,10 +350,7 @@ fn csv_rows(text: &str, notes: &mut Vec<String>) -> Result<Vec<RawRow>, ImportFi
     let columns: Vec<Option<Column>> = headers.iter().map(column_for).collect();
     for (header, column) in headers.iter().zip(&columns) {
         if column.is_none() && !header.trim().is_empty() {
-            notes.push(format!(
-                "column \"{}\" is not known and was ignored",
-                header.trim()
-            ));
+            notes.push(ImportNote::UnknownColumn(header.trim().to_owned()));
         }
     }
     require_columns(&columns)?;
@@ -439,7 +551,11 @@ fn check_rows(rows: Vec<RawRow>, journal: JournalId) -> CheckedFile {
             Ok((id, patch)) => match seen.get(&id) {
                 Some(first) => checked.bad.push(BadRow {
                     location: row.location,
-                    problems: vec![repeat_message(row.id.is_some(), *first)],
+                    problems: vec![if row.id.is_some() {
+                        RowProblem::SameId(*first)
+                    } else {
+                        RowProblem::SameEvent(*first)
+                    }],
                 }),
                 None => {
                     seen.insert(id, row.location);
@@ -459,17 +575,10 @@ fn check_rows(rows: Vec<RawRow>, journal: JournalId) -> CheckedFile {
     checked
 }
 
-fn repeat_message(had_id: bool, first: Location) -> String {
-    if had_id {
-        format!("id: the same id as {first}")
-    } else {
-        format!(
-            "the same date, start, kind, title and place as {first}; add an id column or tell them apart"
-        )
-    }
-}
-
-fn check_row(row: &RawRow, journal: JournalId) -> Result<(ActivityId, ActivityPatch), Vec<String>> {
+fn check_row(
+    row: &RawRow,
+    journal: JournalId,
+) -> Result<(ActivityId, ActivityPatch), Vec<RowProblem>> {
     let mut problems = Vec::new();
     let patch = match row
         .input
@@ -478,16 +587,15 @@ fn check_row(row: &RawRow, journal: JournalId) -> Result<(ActivityId, ActivityPa
     {
         Ok(patch) => Some(patch),
         Err(errors) => {
-            problems.extend(errors.0.iter().map(ToString::to_string));
+            problems.extend(errors.0.into_iter().map(RowProblem::Field));
             None
         }
     };
     let id = match row.id.as_deref().map(str::parse::<ActivityId>) {
         Some(Ok(id)) => Some(id),
         Some(Err(_)) => {
-            problems.push(format!(
-                "id: \"{}\" is not an activity id",
-                row.id.as_deref().unwrap_or("")
+            problems.push(RowProblem::NotAnId(
+                row.id.as_deref().unwrap_or("").to_owned(),
             ));
             None
         }
@@ -496,9 +604,10 @@ fn check_row(row: &RawRow, journal: JournalId) -> Result<(ActivityId, ActivityPa
     if let (Some(patch), Some(total)) = (&patch, &row.total) {
         let sum: u64 = patch.counts.iter().map(|(_, n)| u64::from(*n)).sum();
         if total.parse::<u64>().ok() != Some(sum) {
-            problems.push(format!(
-                "total: {total} does not equal the sum of the groups ({sum})"
-            ));
+            problems.push(RowProblem::TotalDiffers {
+                total: total.clone(),
+                sum,
+            });
         }
     }
     match (patch, problems.is_empty()) {

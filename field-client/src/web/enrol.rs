@@ -22,7 +22,6 @@ use axum::middleware;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
-use relay::enrol_code::EnrolCodeError;
 use sync_core::limits::MAX_NAME_CHARS;
 use sync_core::{NewStore, Replica};
 use tokio::sync::watch;
@@ -248,7 +247,7 @@ async fn setup_enrol(State(setup): State<Setup>, UiLang(lang): UiLang, body: Byt
     };
     // A mistyped code is told before anything is made.
     if let Err(e) = relay::enrol_code::EnrolCode::decode(&code) {
-        let typed = shown_again(code_problem(lang, &e));
+        let typed = shown_again(crate::words::enrol_code_problem(lang, &e));
         return setup_refused(&setup, lang, &typed);
     }
     let _one_at_a_time = setup.inner.creating.lock().await;
@@ -326,21 +325,10 @@ async fn setup_language(State(setup): State<Setup>, UiLang(lang): UiLang, body: 
     Ok(super::routes::language_cookie(chosen, "/"))
 }
 
-/// A code that is not a valid enrolment code, in plain words.
-fn code_problem(lang: Lang, e: &EnrolCodeError) -> String {
-    let id = match e {
-        EnrolCodeError::NotACode => "enrol-code-not-a-code",
-        EnrolCodeError::Mistyped => "enrol-code-mistyped",
-        EnrolCodeError::OldFormat => "enrol-code-old",
-        _ => "enrol-code-damaged",
-    };
-    t(lang, id)
-}
-
 /// Why an enrolment did not happen, in plain words.
 fn enrol_problem(lang: Lang, e: &NetError) -> String {
     match e {
-        NetError::Code(code) => code_problem(lang, code),
+        NetError::Code(code) => crate::words::enrol_code_problem(lang, code),
         NetError::Unreachable(_) | NetError::Transport(_) | NetError::BadAddress(_) => {
             t(lang, "enrol-unreachable")
         }
@@ -350,7 +338,7 @@ fn enrol_problem(lang: Lang, e: &NetError) -> String {
         other => i18n::text(
             lang,
             "enrol-failed",
-            &[("details", other.to_string().into())],
+            &[("details", crate::words::net_error(lang, other).into())],
         ),
     }
 }

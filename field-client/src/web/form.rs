@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sync_core::{Activity, ActivityInput, Field, FieldErrors, Group, Problem};
+use sync_core::{Activity, ActivityInput, Field, FieldErrors, Group};
 
 use super::i18n::{self, Lang};
 
@@ -246,7 +246,7 @@ pub(super) fn messages(lang: Lang, errors: &FieldErrors) -> Errors {
     let mut out = Errors::new();
     for e in &errors.0 {
         out.entry(field_name(&e.field))
-            .or_insert_with(|| problem_text(lang, e.code));
+            .or_insert_with(|| i18n::problem(lang, e.code));
     }
     out
 }
@@ -265,30 +265,6 @@ fn field_name(field: &Field) -> String {
         Field::Description => "description".into(),
         Field::Notes => "notes".into(),
     }
-}
-
-fn problem_text(lang: Lang, problem: Problem) -> String {
-    let (id, limit) = match problem {
-        Problem::Required => ("problem-required", None),
-        Problem::Empty => ("problem-empty", None),
-        Problem::UnknownKind => ("problem-unknown-kind", None),
-        Problem::NotADate => ("problem-not-a-date", None),
-        Problem::NotATime => ("problem-not-a-time", None),
-        Problem::HoursOutOfRange { limit } => ("problem-hours-out-of-range", Some(limit as u64)),
-        Problem::NotHours => ("problem-not-hours", None),
-        Problem::UnknownGroup => ("problem-unknown-group", None),
-        Problem::Negative => ("problem-negative", None),
-        Problem::OverLimit { limit } => ("problem-over-limit", Some(u64::from(limit))),
-        Problem::NotAWholeNumber => ("problem-not-a-whole-number", None),
-        Problem::TooManyNames { limit } => ("problem-too-many-names", Some(limit as u64)),
-        Problem::TooLong { limit } => ("problem-too-long", Some(limit as u64)),
-        Problem::ControlCharacters => ("problem-control-characters", None),
-        Problem::GivenTwice => ("problem-given-twice", None),
-    };
-    let args = limit
-        .map(|l| vec![("limit", i18n::number(lang, l).into())])
-        .unwrap_or_default();
-    i18n::text(lang, id, &args)
 }
 
 /// A field's label, for showing a change made elsewhere.

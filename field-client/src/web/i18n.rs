@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Datelike, Local, NaiveDate, Utc};
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
-use sync_core::{Group, Kind};
+use sync_core::{Group, Kind, Problem};
 use unic_langid::{LanguageIdentifier, langid};
 
 /// A language of the interface. Latvian is the default: the volunteers'.
@@ -43,29 +43,48 @@ impl Lang {
 
 const LATVIAN_FTL: &str = include_str!("locales/lv.ftl");
 const ENGLISH_FTL: &str = include_str!("locales/en.ftl");
+/// The command line's help in Latvian (its English is the source's doc
+/// comments: crate::words::localized_help).
+const LATVIAN_HELP_FTL: &str = include_str!("locales/cli-help.lv.ftl");
 
 type Bundle = FluentBundle<FluentResource>;
 
 static BUNDLES: LazyLock<[Bundle; 2]> = LazyLock::new(|| {
     [
-        bundle(langid!("lv"), LATVIAN_FTL),
-        bundle(langid!("en"), ENGLISH_FTL),
+        bundle(langid!("lv"), &[LATVIAN_FTL, LATVIAN_HELP_FTL]),
+        bundle(langid!("en"), &[ENGLISH_FTL]),
     ]
 });
 
-fn bundle(lang: LanguageIdentifier, source: &str) -> Bundle {
-    // The files are part of the binary and checked by the tests: a syntax
-    // error is a build defect, not a user's problem.
-    let resource = FluentResource::try_new(source.to_owned())
-        .unwrap_or_else(|(_, errors)| panic!("{lang}.ftl does not parse: {errors:?}"));
-    let mut bundle = Bundle::new_concurrent(vec![lang]);
+fn bundle(lang: LanguageIdentifier, sources: &[&str]) -> Bundle {
+    let mut bundle = Bundle::new_concurrent(vec![lang.clone()]);
     // Unicode isolation marks around arguments would end up inside HTML
     // attributes and copied text; every argument here is plain text.
     bundle.set_use_isolating(false);
+    for source in sources {
+        // The files are part of the binary and checked by the tests: a
+        // syntax error is a build defect, not a user's problem.
+        let resource = FluentResource::try_new((*source).to_owned())
+            .unwrap_or_else(|(_, errors)| panic!("{lang}.ftl does not parse: {errors:?}"));
+        bundle
+            .add_resource(resource)
+            .expect("message ids are unique");
+    }
     bundle
-        .add_resource(resource)
-        .expect("message ids are unique");
-    bundle
+}
+
+/// A help message of the command line in `lang`, if it is written.
+pub fn help_text(lang: Lang, id: &str) -> Option<String> {
+    BUNDLES[lang as usize]
+        .get_message(id)
+        .is_some()
+        .then(|| text(lang, id, &[]))
+}
+
+/// Every message id of the Latvian help file, for the test that none is
+/// stale.
+pub fn help_message_ids() -> Vec<String> {
+    ids_of(LATVIAN_HELP_FTL)
 }
 
 /// The message `id` in `lang`, without arguments.
@@ -106,6 +125,10 @@ pub fn message_ids(lang: Lang) -> Vec<String> {
         Lang::Lv => LATVIAN_FTL,
         Lang::En => ENGLISH_FTL,
     };
+    ids_of(source)
+}
+
+fn ids_of(source: &str) -> Vec<String> {
     let resource = FluentResource::try_new(source.to_owned()).unwrap_or_else(|(r, _)| r);
     resource
         .entries()
@@ -174,6 +197,15 @@ pub fn number(lang: Lang, n: u64) -> String {
     out
 }
 
+/// A byte count as "12.3 MB" / "12,3 MB".
+pub fn bytes(lang: Lang, n: u64) -> String {
+    let text = crate::budget::Bytes(n).to_string();
+    match lang {
+        Lang::Lv => text.replace('.', ","),
+        Lang::En => text,
+    }
+}
+
 /// Hours with up to two decimals and the language's decimal mark: "1,5" / "1.5".
 pub fn hours(lang: Lang, h: f64) -> String {
     let text = format!("{h:.2}");
@@ -199,4 +231,29 @@ pub fn ago(lang: Lang, then: DateTime<Utc>, now: DateTime<Utc>) -> String {
 /// The year and month of a date, as the month filter's value ("2026-05").
 pub fn month_key(day: NaiveDate) -> String {
     format!("{:04}-{:02}", day.year(), day.month())
+}
+
+/// What is wrong with a field, as the app says it beside the field.
+pub fn problem(lang: Lang, problem: Problem) -> String {
+    let (id, limit) = match problem {
+        Problem::Required => ("problem-required", None),
+        Problem::Empty => ("problem-empty", None),
+        Problem::UnknownKind => ("problem-unknown-kind", None),
+        Problem::NotADate => ("problem-not-a-date", None),
+        Problem::NotATime => ("problem-not-a-time", None),
+        Problem::HoursOutOfRange { limit } => ("problem-hours-out-of-range", Some(limit as u64)),
+        Problem::NotHours => ("problem-not-hours", None),
+        Problem::UnknownGroup => ("problem-unknown-group", None),
+        Problem::Negative => ("problem-negative", None),
+        Problem::OverLimit { limit } => ("problem-over-limit", Some(u64::from(limit))),
+        Problem::NotAWholeNumber => ("problem-not-a-whole-number", None),
+        Problem::TooManyNames { limit } => ("problem-too-many-names", Some(limit as u64)),
+        Problem::TooLong { limit } => ("problem-too-long", Some(limit as u64)),
+        Problem::ControlCharacters => ("problem-control-characters", None),
+        Problem::GivenTwice => ("problem-given-twice", None),
+    };
+    let args = limit
+        .map(|l| vec![("limit", number(lang, l).into())])
+        .unwrap_or_default();
+    text(lang, id, &args)
 }

@@ -6,7 +6,7 @@ use sync_core::ReplicaError;
 use sync_core::sync::Update;
 
 use super::i18n::{self, Lang};
-use crate::budget::{self, BudgetState, Bytes, DataPlan};
+use crate::budget::{self, BudgetState, DataPlan};
 use crate::net::{self, SyncStatus};
 use crate::people::People;
 
@@ -129,8 +129,8 @@ impl SyncFacts {
                 lang,
                 "status-budget",
                 &[
-                    ("used", bytes(lang, self.data.used).into()),
-                    ("budget", bytes(lang, budget).into()),
+                    ("used", i18n::bytes(lang, self.data.used).into()),
+                    ("budget", i18n::bytes(lang, budget).into()),
                 ],
             )),
             None => Some(i18n::text(lang, "status-metered", &[])),
@@ -145,15 +145,6 @@ fn since_text(lang: Lang, since: DateTime<Utc>, now: DateTime<Utc>) -> String {
         local.format("%H:%M").to_string()
     } else {
         i18n::moment(lang, since)
-    }
-}
-
-/// A byte count as "12.3 MB" / "12,3 MB".
-fn bytes(lang: Lang, n: u64) -> String {
-    let text = Bytes(n).to_string();
-    match lang {
-        Lang::Lv => text.replace('.', ","),
-        Lang::En => text,
     }
 }
 

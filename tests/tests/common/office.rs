@@ -105,7 +105,10 @@ pub(crate) fn office_with_three_centres(seed_var: &str) -> (Relay, Cli, Vec<Cli>
     let relay = Relay::start();
     let office = super::device("IIC birojs", "office");
     enrol(&office, &relay.office_code());
-    let mut rng = Rng::new(Rng::seed_from_env(seed_var));
+    let seed = Rng::seed_from_env(seed_var);
+    // Shown with a failure's output: the same records come back with it.
+    eprintln!("the centres' records: {seed_var}={seed}");
+    let mut rng = Rng::new(seed);
     let mut devices = Vec::new();
     for name in CENTRES {
         let centre = relay.add_centre(name);

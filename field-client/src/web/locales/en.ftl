@@ -405,3 +405,197 @@ cli-show-changed = Changed by
 cli-show-by-at = { $who } at { $at }
 cli-show-deleted = Deleted
 cli-show-deleted-how = yes (field-client restore brings it back)
+
+## The command line's messages and errors (commands.rs, output.rs, words.rs)
+cli-error = error: { $message }
+cli-because = {"  "}because: { $message }
+cli-busy = The journal is busy (another command?); waiting…
+cli-no-journal = there is no journal in { $folder } yet; set this computer up in the app (`field-client run`) or create one with `field-client init --centre NAME`
+cli-cannot-open = cannot open the journal
+cli-centre-empty = the centre's name must not be empty
+cli-cannot-create-folder = cannot create the data folder { $folder }
+cli-cannot-create = cannot create the journal
+cli-created =
+    Created a journal for "{ $centre }" on this device ({ $device }).
+    Data: { $path }
+cli-not-saved = the activity was not saved
+cli-cannot-write-output = cannot write to standard output
+cli-not-changed = nothing was changed
+cli-nothing-to-change = nothing to change: give at least one field, e.g. --title or --count teachers=12
+cli-saved = Saved.
+cli-same-values = Nothing changed: the activity already had these values.
+cli-deleted = Deleted. To undo: field-client restore { $id }
+cli-already-deleted = It was already deleted.
+cli-restored = Restored.
+cli-not-deleted = It was not deleted; nothing to restore.
+cli-erase-office-only = only the office can erase a record; to hide it here, delete it (field-client delete { $id })
+cli-erasure-asked = Erasure asked for. The record is hidden here now; the office server erases it at this computer's next sync, and every computer replaces its copy at its own next sync. It cannot be undone.
+cli-none-yet = No activities yet.
+cli-none-deleted = No activities are deleted.
+cli-no-runtime = cannot start the network runtime
+cli-not-enrolled = the device was not enrolled
+cli-enrolled = Enrolled as { $office ->
+    [true] the office
+   *[other] a device of this centre
+}: "{ $centre }" with the server at { $server }. Activities recorded before are kept and will be sent.
+cli-sync-unfinished = the sync did not finish
+cli-differing = note: { $count ->
+    [one] { $n } row has the id of an activity already here but different content; it was left as it is
+   *[other] { $n } rows have the id of an activity already here but different content; they were left as they are
+} (run again with --update to apply the file's values): { $ids }{ $more ->
+    [0] {""}
+   *[other] {" "}and { $more } more
+}
+cli-run-no-journal = there is no journal on this computer yet; set it up in the app (`field-client run` without --no-web), or create one with `field-client init --centre NAME` and `field-client enrol CODE`
+cli-cannot-lend = warning: commands run beside this one will wait for it (cannot listen on 127.0.0.1: { $why })
+cli-app-at = The app is at { $url } (open it in a browser, or run `field-client open`)
+cli-app-stopped = error: the app stopped: { $why }
+cli-syncing = Syncing "{ $centre }" with { $server } in the background; recording stays available. Data: { $path }
+cli-revoked-app-stays = sync: { $why }. Syncing has stopped; the app stays open and everything recorded on this computer is kept.
+cli-sync-stopped = background sync stopped
+cli-port-taken = cannot serve the app on port { $port } (is another `field-client run` using it?); choose another with --web-port
+cli-cannot-write-address = cannot write the app's address into the data folder
+cli-setup-at = The app is at { $url } — set this computer up there (the browser opens by itself)
+cli-no-browser = Could not open a browser ({ $why }); open { $url } by hand.
+cli-setup-stopped = the setup page stopped
+cli-set-up = This computer is set up; the app now runs at { $url }
+cli-waiting-for-enrolment = This device is not enrolled yet: everything is recorded here, and syncing starts once it is enrolled (on the app's settings page, or `field-client enrol CODE`).
+cli-health-not-yet = the office server has not reported the sync health yet; it does at every sync (run `field-client sync`)
+cli-health-office-only = only the office's devices see the sync health of every centre
+cli-cannot-open-browser = cannot open a browser; open { $url } by hand
+cli-no-such-activity = no activity with id { $id }
+cli-flag-not-a-date = --{ $flag } "{ $text }" is not a date (write it as YYYY-MM-DD)
+cli-unknown-kind = --kind "{ $text }" is not a known kind
+cli-xlsx-needs-file = an XLSX workbook needs a file: give --out FILE.xlsx
+cli-cannot-write = cannot write { $path }
+cli-wrote-report = { $count ->
+    [one] Wrote the report ({ $n } activity, { $people } participants) to { $path }.
+   *[other] Wrote the report ({ $n } activities, { $people } participants) to { $path }.
+}
+cli-nothing-imported = nothing was imported
+cli-note = note: { $note }
+cli-bad-rows = { $count ->
+    [one] nothing was imported: { $n } row has problems (listed above). Fix it, or run again with --skip-invalid to import only the good rows
+   *[other] nothing was imported: { $n } rows have problems (listed above). Fix them, or run again with --skip-invalid to import only the good rows
+}
+cli-deleted-rows-skipped = { $count ->
+    [one] note: { $n } row marked deleted was not imported
+   *[other] note: { $n } rows marked deleted were not imported
+}
+cli-saving = saving
+cli-compact-failed = compaction failed; the journal is unchanged
+cli-compacted = Compacted.
+cli-compact-warning = warning: could not compact the journal (your data is safe): { $why }
+cli-not-an-id = "{ $text }" is not an activity id (ids look like 3f2b6c1e-8a4d-4f7e-9c0b-1d2e3f4a5b6c)
+cli-problem-unknown-kind = Not a known kind; use one of: { $known }.
+cli-problem-unknown-group = Not a participant group; use one of: { $known }.
+import-line = line { $n }
+import-record = record { $n }
+import-not-an-id = id: "{ $text }" is not an activity id
+import-total-differs = total: { $total } does not equal the sum of the groups ({ $sum })
+import-same-id = id: the same id as { $first }
+import-same-event = the same date, start, kind, title and place as { $first }; add an id column or tell them apart
+import-unknown-column = column "{ $header }" is not known and was ignored
+import-cannot-read = cannot read { $path }: { $why }
+import-too-large = { $path } is { $size } bytes; the limit is { $limit } bytes
+import-too-many-rows = the file has more than { $limit } rows; split it into smaller files
+import-no-header = the file has no header row
+import-missing-columns = the header row lacks the column(s): { $columns }
+import-bad-csv = the CSV cannot be read: { $why }
+import-bad-json = the JSON cannot be read: { $why }
+import-not-an-array = the JSON must be an array of activities, as `export --format json` writes
+out-col-date = Date
+out-col-start = Start
+out-col-kind = Kind
+out-col-title = Title
+out-col-people = People
+out-col-centre = Centre
+out-deleted-mark = deleted
+out-centre = Centre
+out-device = Device
+out-activities = Activities
+out-activities-are = { $n } ({ $deleted } deleted)
+out-sync = Sync
+out-unsent = { $count ->
+    [0] everything is sent (as far as this device knows)
+    [one] { $n } activity not yet sent to the office server
+   *[other] { $n } activities not yet sent to the office server
+}
+out-data = Data
+out-server = Server
+out-not-enrolled = not enrolled yet (field-client enrol CODE)
+out-server-is = { $server }{ $office ->
+    [true] {" "}(office device)
+   *[other] {""}
+}
+out-last-sync = Last sync
+out-never = never
+out-last-attempt = Last attempt
+out-attempt-failed = failed at { $at }: { $why }
+out-connection = Connection
+out-offline-since = no connection to the office server since { $since }
+out-erasure = Erasure
+out-erasure-waits = of activity { $activity } waits for the next sync with the office server
+out-erasure-done = of activity { $activity } was erased by the office server on { $at }
+out-erasure-not-found = of activity { $activity }: the office server holds no such record (erased before, or never sent); it stays hidden here
+out-data-no-budget = { $used } used this month ({ $month }), no budget set
+out-data-spent = the budget of { $budget } for { $month } is used up ({ $used } used{ $left_n ->
+    [0] {""}
+   *[other] ; the rest of the sync needs more than the { $left } left
+}): syncing is paused until the budget is raised or the month ends; records are still saved here
+out-data-budget = { $used } of { $budget } used this month ({ $month }), { $left } left
+out-metered = Metered
+out-metered-is = { $metered ->
+    [true] yes: connects only to send, and once an hour
+   *[other] no: stays connected while a network exists
+}
+out-health-reported = As the office server reported at { $at } (a centre is silent after { $days ->
+    [one] { $days } day
+   *[other] { $days } days
+})
+out-col-centre-device = Centre / device
+out-col-last-sync = Last sync
+out-col-not-sent = Not sent
+out-col-state = State
+out-state-fine = ok
+out-state-silent = { $count ->
+    [one] SILENT for { $n } day
+   *[other] SILENT for { $n } days
+}
+out-state-never = SILENT: never synced
+out-state-office = office
+out-state-no-device = NO DEVICE: make it an enrolment code (relay enrol-code --centre ID)
+out-revoked = revoked
+cli-no-data-folder = cannot find this computer's data folder; give one with --data-dir DIR
+out-store = Data
+net-not-enrolled = this device is not enrolled yet; enrol it with `field-client enrol CODE` (the office gives the code)
+net-already-enrolled = this device is already enrolled with { $details }
+net-bad-address = cannot find the office server at "{ $details }"
+net-unreachable = the office server did not answer; is there a connection?
+net-transport = no connection to the office server: { $details }
+net-refused = the office server refused: { $details }
+net-revoked = this device was revoked by the office; it can no longer sync
+net-interrupted = the sync was interrupted: { $details }
+net-too-slow = the sync took too long and was stopped; it resumes where it stopped next time
+net-panicked = the sync failed inside this program; nothing saved was lost (details: { $details })
+net-budget-spent = this month's data budget of { $details } is used up (or too little of it is left for the rest of the sync), so syncing waits until the budget is raised (`field-client data-plan --budget SIZE`) or the month ends; records are still saved on this computer
+net-stopped = the sync was stopped because the program is closing
+cli-stop-too-slow = The program did not stop in time and was ended; everything saved is kept.
+cli-app-did-not-start = the app did not start; what it said is in { $log }
+cli-service-installed = The app and background sync now start at every login and restart if they fail ({ $unit }); "KRC žurnāls" is in the menu ({ $menu }).
+cli-service-removed = The app no longer starts at login and is out of the menu. The journal stays in { $folder }.
+out-service-unit = Service
+out-service-not-installed = not installed (field-client service install)
+out-service-at-login = At login
+out-service-running = Running
+service-unsupported = a background service is set up by this command on Linux only; on this system start `field-client run` at login as docs/DEPLOYMENT.md describes
+service-no-home = cannot find this user's configuration folder (is HOME set?)
+service-cannot-write = cannot write { $path }: { $why }
+service-cannot-remove = cannot remove { $path }: { $why }
+service-no-systemctl = cannot run `systemctl { $args }`: { $why }
+service-systemctl-failed = `systemctl { $args }` failed: { $why }
+out-store-file = Store file
+out-rewrite-failed = still to be rewritten after an erasure (old bytes of the erased record may remain in it); { $count ->
+    [one] { $n } attempt failed
+   *[other] { $n } attempts failed
+}, the last: { $why }. `field-client run` tries again when it starts and daily.

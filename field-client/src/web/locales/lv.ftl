@@ -399,3 +399,197 @@ cli-show-changed = Mainīja
 cli-show-by-at = { $who }, { $at }
 cli-show-deleted = Dzēsts
 cli-show-deleted-how = jā (field-client restore to atjauno)
+
+## Komandrindas ziņojumi un kļūdas (commands.rs, output.rs, words.rs)
+cli-error = kļūda: { $message }
+cli-because = {"  "}iemesls: { $message }
+cli-busy = Žurnāls ir aizņemts (darbojas cita komanda?); gaida…
+cli-no-journal = mapē { $folder } vēl nav žurnāla; sagatavojiet šo datoru lietotnē (`field-client run`) vai izveidojiet žurnālu ar `field-client init --centre NOSAUKUMS`
+cli-cannot-open = neizdevās atvērt žurnālu
+cli-centre-empty = centra nosaukums nedrīkst būt tukšs
+cli-cannot-create-folder = neizdevās izveidot datu mapi { $folder }
+cli-cannot-create = neizdevās izveidot žurnālu
+cli-created =
+    Izveidots žurnāls centram „{ $centre }” šajā datorā ({ $device }).
+    Dati: { $path }
+cli-not-saved = aktivitāte netika saglabāta
+cli-cannot-write-output = neizdevās rakstīt standarta izvadē
+cli-not-changed = nekas netika mainīts
+cli-nothing-to-change = nav ko mainīt: norādiet vismaz vienu lauku, piemēram, --title vai --count teachers=12
+cli-saved = Saglabāts.
+cli-same-values = Nekas nemainījās: aktivitātei jau bija šīs vērtības.
+cli-deleted = Dzēsts. Lai atsauktu: field-client restore { $id }
+cli-already-deleted = Tā jau bija dzēsta.
+cli-restored = Atjaunots.
+cli-not-deleted = Tā nebija dzēsta; nav ko atjaunot.
+cli-erase-office-only = ierakstu neatgriezeniski izdzēst var tikai birojs; lai to paslēptu šeit, dzēsiet to (field-client delete { $id })
+cli-erasure-asked = Izdzēšana pieprasīta. Ieraksts šeit jau ir paslēpts; biroja serveris to izdzēsīs šī datora nākamajā sinhronizācijā, un katrs dators savu kopiju aizstās savā nākamajā sinhronizācijā. To nevar atsaukt.
+cli-none-yet = Vēl nav nevienas aktivitātes.
+cli-none-deleted = Nav nevienas dzēstas aktivitātes.
+cli-no-runtime = neizdevās palaist tīkla darbību
+cli-not-enrolled = dators netika pievienots
+cli-enrolled = Pievienots kā { $office ->
+    [true] birojs
+   *[other] šī centra dators
+}: „{ $centre }” pie servera { $server }. Agrāk ierakstītās aktivitātes paliek un tiks nosūtītas.
+cli-sync-unfinished = sinhronizācija netika pabeigta
+cli-differing = piezīme: { $count ->
+    [one] { $n } rindai ir šeit jau esošas aktivitātes id, bet cits saturs; tā atstāta, kā ir
+   *[other] { $n } rindām ir šeit jau esošu aktivitāšu id, bet cits saturs; tās atstātas, kā ir
+} (palaidiet vēlreiz ar --update, lai ņemtu vērtības no faila): { $ids }{ $more ->
+    [0] {""}
+   *[other] {" "}un vēl { $more }
+}
+cli-run-no-journal = šajā datorā vēl nav žurnāla; sagatavojiet to lietotnē (`field-client run` bez --no-web) vai izveidojiet ar `field-client init --centre NOSAUKUMS` un `field-client enrol KODS`
+cli-cannot-lend = brīdinājums: komandas, kas palaistas blakus šai, gaidīs, līdz tā beigsies (neizdevās klausīties 127.0.0.1: { $why })
+cli-app-at = Lietotne ir adresē { $url } (atveriet to pārlūkā vai palaidiet `field-client open`)
+cli-app-stopped = kļūda: lietotne apstājās: { $why }
+cli-syncing = „{ $centre }” tiek sinhronizēts ar { $server } fonā; ierakstīt var joprojām. Dati: { $path }
+cli-revoked-app-stays = sinhronizācija: { $why }. Sinhronizācija ir apturēta; lietotne paliek atvērta, un viss šajā datorā ierakstītais tiek saglabāts.
+cli-sync-stopped = fona sinhronizācija apstājās
+cli-port-taken = neizdevās atvērt lietotni portā { $port } (vai to izmanto cits `field-client run`?); izvēlieties citu ar --web-port
+cli-cannot-write-address = neizdevās ierakstīt lietotnes adresi datu mapē
+cli-setup-at = Lietotne ir adresē { $url } — sagatavojiet šo datoru tur (pārlūks atveras pats)
+cli-no-browser = Neizdevās atvērt pārlūku ({ $why }); atveriet { $url } paši.
+cli-setup-stopped = sagatavošanas lapa apstājās
+cli-set-up = Dators ir sagatavots; lietotne tagad darbojas adresē { $url }
+cli-waiting-for-enrolment = Šis dators vēl nav pievienots birojam: viss tiek ierakstīts šeit, un sinhronizācija sāksies, kad tas būs pievienots (lietotnes iestatījumos vai ar `field-client enrol KODS`).
+cli-health-not-yet = biroja serveris vēl nav ziņojis sinhronizācijas stāvokli; tas to dara katrā sinhronizācijā (palaidiet `field-client sync`)
+cli-health-office-only = visu centru sinhronizācijas stāvokli redz tikai biroja datori
+cli-cannot-open-browser = neizdevās atvērt pārlūku; atveriet { $url } paši
+cli-no-such-activity = nav aktivitātes ar id { $id }
+cli-flag-not-a-date = --{ $flag } „{ $text }” nav datums (rakstiet to kā GGGG-MM-DD)
+cli-unknown-kind = --kind „{ $text }” nav zināms aktivitātes veids
+cli-xlsx-needs-file = XLSX darbgrāmatai vajag failu: norādiet --out FAILS.xlsx
+cli-cannot-write = neizdevās ierakstīt { $path }
+cli-wrote-report = { $count ->
+    [one] Pārskats ({ $n } aktivitāte, dalībnieki: { $people }) ierakstīts failā { $path }.
+   *[other] Pārskats ({ $n } aktivitātes, dalībnieki: { $people }) ierakstīts failā { $path }.
+}
+cli-nothing-imported = nekas netika importēts
+cli-note = piezīme: { $note }
+cli-bad-rows = { $count ->
+    [one] nekas netika importēts: { $n } rindā ir kļūdas (uzskaitītas augstāk). Izlabojiet tās vai palaidiet vēlreiz ar --skip-invalid, lai importētu tikai labās rindas
+   *[other] nekas netika importēts: { $n } rindās ir kļūdas (uzskaitītas augstāk). Izlabojiet tās vai palaidiet vēlreiz ar --skip-invalid, lai importētu tikai labās rindas
+}
+cli-deleted-rows-skipped = { $count ->
+    [one] piezīme: { $n } rinda, kas atzīmēta kā dzēsta, netika importēta
+   *[other] piezīme: { $n } rindas, kas atzīmētas kā dzēstas, netika importētas
+}
+cli-saving = saglabā
+cli-compact-failed = saspiešana neizdevās; žurnāls nav mainīts
+cli-compacted = Saspiests.
+cli-compact-warning = brīdinājums: neizdevās saspiest žurnālu (jūsu dati ir drošībā): { $why }
+cli-not-an-id = „{ $text }” nav aktivitātes id (id izskatās šādi: 3f2b6c1e-8a4d-4f7e-9c0b-1d2e3f4a5b6c)
+cli-problem-unknown-kind = Tāda veida nav; der: { $known }.
+cli-problem-unknown-group = Tādas dalībnieku grupas nav; der: { $known }.
+import-line = { $n }. rinda
+import-record = { $n }. ieraksts
+import-not-an-id = id: „{ $text }” nav aktivitātes id
+import-total-differs = kopā: { $total } nav vienāds ar grupu summu ({ $sum })
+import-same-id = id: tāds pats id kā { $first }
+import-same-event = tāds pats datums, sākums, veids, nosaukums un vieta kā { $first }; pievienojiet id kolonnu vai padariet tās atšķirīgas
+import-unknown-column = kolonna „{ $header }” nav zināma un netika ņemta vērā
+import-cannot-read = neizdevās nolasīt { $path }: { $why }
+import-too-large = { $path } ir { $size } baiti; robeža ir { $limit } baiti
+import-too-many-rows = failā ir vairāk nekā { $limit } rindas; sadaliet to mazākos failos
+import-no-header = failā nav virsrakstu rindas
+import-missing-columns = virsrakstu rindā trūkst kolonnu: { $columns }
+import-bad-csv = CSV nevar nolasīt: { $why }
+import-bad-json = JSON nevar nolasīt: { $why }
+import-not-an-array = JSON jābūt aktivitāšu masīvam, kā to raksta `export --format json`
+out-col-date = Datums
+out-col-start = Laiks
+out-col-kind = Veids
+out-col-title = Nosaukums
+out-col-people = Kopā
+out-col-centre = Centrs
+out-deleted-mark = dzēsta
+out-centre = Centrs
+out-device = Dators
+out-activities = Aktivitātes
+out-activities-are = { $n } (dzēstas: { $deleted })
+out-sync = Sūtīšana
+out-unsent = { $count ->
+    [0] viss ir nosūtīts (cik zina šis dators)
+    [one] { $n } aktivitāte vēl nav nosūtīta uz biroja serveri
+   *[other] { $n } aktivitātes vēl nav nosūtītas uz biroja serveri
+}
+out-data = Dati
+out-server = Serveris
+out-not-enrolled = dators vēl nav pievienots (field-client enrol KODS)
+out-server-is = { $server }{ $office ->
+    [true] {" "}(biroja dators)
+   *[other] {""}
+}
+out-last-sync = Sinhronizēts
+out-never = nekad
+out-last-attempt = Mēģinājums
+out-attempt-failed = neizdevās { $at }: { $why }
+out-connection = Savienojums
+out-offline-since = nav savienojuma ar biroja serveri kopš { $since }
+out-erasure = Izdzēšana
+out-erasure-waits = aktivitāte { $activity } gaida nākamo sinhronizāciju ar biroja serveri
+out-erasure-done = aktivitāti { $activity } biroja serveris izdzēsa { $at }
+out-erasure-not-found = aktivitāte { $activity }: biroja serverī tāda ieraksta nav (izdzēsts agrāk vai nekad nav nosūtīts); šeit tas paliek paslēpts
+out-data-no-budget = šomēnes ({ $month }) izmantoti { $used }, apjoms nav noteikts
+out-data-spent = mēneša { $month } datu apjoms { $budget } ir izlietots (izmantoti { $used }{ $left_n ->
+    [0] {""}
+   *[other] ; pārējai sinhronizācijai vajag vairāk nekā atlikušos { $left }
+}): sinhronizācija gaida, līdz apjomu palielina vai beidzas mēnesis; ieraksti joprojām tiek saglabāti šeit
+out-data-budget = šomēnes ({ $month }) izmantoti { $used } no { $budget }, atlikuši { $left }
+out-metered = Maksas tīkls
+out-metered-is = { $metered ->
+    [true] jā: savienojas tikai, lai nosūtītu, un reizi stundā
+   *[other] nē: paliek savienots, kamēr ir tīkls
+}
+out-health-reported = Kā biroja serveris ziņoja { $at } (centrs ir kluss, ja tas nav sinhronizējies { $days ->
+    [one] { $days } dienu
+   *[other] { $days } dienas
+})
+out-col-centre-device = Centrs / dators
+out-col-last-sync = Sinhronizēts
+out-col-not-sent = Gaida
+out-col-state = Stāvoklis
+out-state-fine = kārtībā
+out-state-silent = { $count ->
+    [one] KLUSS { $n } dienu
+   *[other] KLUSS { $n } dienas
+}
+out-state-never = KLUSS: nekad nav sinhronizējies
+out-state-office = birojs
+out-state-no-device = NAV DATORA: izveidojiet tam pievienošanās kodu (relay enrol-code --centre ID)
+out-revoked = atsaukts
+cli-no-data-folder = neizdevās atrast šī datora datu mapi; norādiet to ar --data-dir MAPE
+out-store = Žurnāla fails
+net-not-enrolled = šis dators vēl nav pievienots birojam; pievienojiet to ar `field-client enrol KODS` (kodu dod birojs)
+net-already-enrolled = šis dators jau ir pievienots serverim { $details }
+net-bad-address = neizdevās atrast biroja serveri adresē „{ $details }”
+net-unreachable = biroja serveris neatbildēja; vai ir savienojums?
+net-transport = nav savienojuma ar biroja serveri: { $details }
+net-refused = biroja serveris atteica: { $details }
+net-revoked = birojs ir atsaucis šī datora piekļuvi; tas vairs nevar sinhronizēt
+net-interrupted = sinhronizācija tika pārtraukta: { $details }
+net-too-slow = sinhronizācija ilga pārāk ilgi un tika apturēta; nākamreiz tā turpināsies no vietas, kur apstājās
+net-panicked = sinhronizācija neizdevās šīs programmas iekšienē; nekas saglabātais nav zudis (sīkāk: { $details })
+net-budget-spent = šī mēneša mobilo datu apjoms { $details } ir izlietots (vai pārējai sinhronizācijai tā atlicis par maz), tāpēc sinhronizācija gaida, līdz apjomu palielina (`field-client data-plan --budget APJOMS`) vai beidzas mēnesis; ieraksti joprojām tiek saglabāti šajā datorā
+net-stopped = sinhronizācija tika apturēta, jo programma tiek aizvērta
+cli-stop-too-slow = Programma neapstājās laikā un tika pārtraukta; viss jau saglabātais paliek.
+cli-app-did-not-start = lietotne nepalaidās; ko tā teica, ir failā { $log }
+cli-service-installed = Lietotne un fona sinhronizācija tagad palaižas katrā pieteikšanās reizē un tiek palaistas no jauna, ja apstājas ({ $unit }); „KRC žurnāls” ir izvēlnē ({ $menu }).
+cli-service-removed = Lietotne vairs nepalaižas pieteikšanās brīdī un ir izņemta no izvēlnes. Žurnāls paliek mapē { $folder }.
+out-service-unit = Pakalpojums
+out-service-not-installed = nav uzstādīts (field-client service install)
+out-service-at-login = Pieteikoties
+out-service-running = Darbojas
+service-unsupported = fona pakalpojumu šī komanda uzstāda tikai Linux sistēmā; šeit palaidiet `field-client run` pieteikšanās brīdī, kā aprakstīts docs/DEPLOYMENT.md
+service-no-home = neizdevās atrast šī lietotāja iestatījumu mapi (vai HOME ir norādīts?)
+service-cannot-write = neizdevās ierakstīt { $path }: { $why }
+service-cannot-remove = neizdevās izdzēst { $path }: { $why }
+service-no-systemctl = neizdevās palaist `systemctl { $args }`: { $why }
+service-systemctl-failed = `systemctl { $args }` neizdevās: { $why }
+out-store-file = Žurnāla fails
+out-rewrite-failed = pēc izdzēšanas vēl jāpārraksta (tajā var būt palikuši izdzēstā ieraksta veci baiti); { $count ->
+    [one] { $n } mēģinājums neizdevās
+   *[other] { $n } mēģinājumi neizdevās
+}, pēdējais: { $why }. `field-client run` mēģina vēlreiz, kad sāk darbu, un katru dienu.
