@@ -147,9 +147,10 @@ fn sync_with_a_newer_relay_says_to_update_this_program_and_keeps_the_record() {
     assert_eq!(common::unsent(&cli), 1, "the record stays, unsent");
     let status = cli.status_json();
     assert_eq!(status["sync"]["update_needed"], "this_program", "{status}");
+    // `status` says it in the app's words (the system's language: English here).
     let words = cli.ok(["status"]);
     assert!(
-        words.contains("update field-client on this computer"),
+        words.contains("This program is older than the office server: update it on this computer"),
         "{words}"
     );
 }
