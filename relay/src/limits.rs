@@ -106,3 +106,11 @@ pub const MAX_ERASURE_ATTEMPTS: usize = 3;
 /// writes, so syncs never wait for a disk flush for it; a crash loses at
 /// most this much of it, which the next sync of each device restores.
 pub const HEALTH_FLUSH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Longest file name inside a backup file: the longest the relay writes is
+/// `journals/<36-character id>.redb` (50 bytes); anything longer is damage.
+pub const MAX_BACKUP_NAME_BYTES: usize = 256;
+
+/// Largest table of contents (`manifest.json`) of a backup, read into memory
+/// to restore: about 2 KB per journal, so room for thousands of centres.
+pub const MAX_BACKUP_MANIFEST_BYTES: usize = 16 * 1024 * 1024;

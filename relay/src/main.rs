@@ -70,6 +70,19 @@ enum Command {
         /// The device's id (from `relay devices`)
         device: Uuid,
     },
+    /// Back up the registry, every journal and the relay's key into one file,
+    /// while `relay serve` runs; the file is read back and checked. It holds
+    /// the relay's private key: keep it as safe as the server.
+    Backup {
+        /// The backup file to write (replaced only once the new one is complete)
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into a new, empty --data-dir (never over a relay's data)
+    Restore {
+        /// A file written by `relay backup`
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,6 +175,25 @@ fn run(cli: Cli) -> Result<()> {
             address,
         } => enrol_code(&dir, if office { None } else { centre }, valid_for, address),
         Command::Devices => devices(&dir),
+        Command::Backup { out } => {
+            let manifest = relay::backup::back_up(&dir, &out)?;
+            eprintln!(
+                "Backed up {} journals and the registry to {}; read back and checked.",
+                manifest.journals.len(),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let manifest = relay::backup::restore(&file, &dir)?;
+            eprintln!(
+                "Restored the backup of {} UTC ({} journals) into {}; start `relay serve` there.",
+                manifest.made_at.format("%Y-%m-%d %H:%M"),
+                manifest.journals.len(),
+                dir.display()
+            );
+            Ok(())
+        }
         Command::Revoke { device } => {
             let d = Registry::open(&dir)?.revoke(device, Utc::now())?;
             eprintln!(
@@ -181,12 +213,13 @@ fn serve(dir: &std::path::Path, listen: SocketAddr, public_address: Option<Strin
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let _lock = relay::serve_lock::lock_for_serving(dir)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let relay = Relay::bind(dir, listen).context("cannot start the relay")?;
         let local = relay.local_addr()?;
         let public = public_address.unwrap_or_else(|| local.to_string());
-        std::fs::write(dir.join("public-address"), &public)
+        std::fs::write(dir.join(relay::backup::PUBLIC_ADDRESS_FILE), &public)
             .context("cannot save the public address")?;
         println!("relay listening on {local} key {}", relay.fingerprint());
         eprintln!(
@@ -242,7 +275,7 @@ fn enrol_code(
         .context("the relay has no key yet: start `relay serve` once first")?;
     let address = match address {
         Some(a) => a,
-        None => std::fs::read_to_string(dir.join("public-address"))
+        None => std::fs::read_to_string(dir.join(relay::backup::PUBLIC_ADDRESS_FILE))
             .context("give the relay's address with --address HOST:PORT")?
             .trim()
             .to_owned(),

@@ -166,7 +166,9 @@ impl Store {
         let fresh_path = rewriting_path(&self.path);
         // A leftover of an interrupted rewrite is incomplete: start again.
         remove_if_present(&fresh_path)?;
-        let fresh = Database::create(&fresh_path)?;
+        let fresh = Database::builder()
+            .set_concurrency_mode(self.mode)
+            .create(&fresh_path)?;
         {
             let from = self.db.begin_read()?;
             check_known_tables(&from)?;
@@ -218,7 +220,7 @@ fn sync_parent_dir(path: &Path) -> Result<(), StoreError> {
 }
 
 /// Something done to each table of this layout, whatever its key type.
-trait EachTable {
+pub(super) trait EachTable {
     fn table<K: redb::Key + 'static>(
         &mut self,
         table: TableDefinition<K, &[u8]>,
@@ -228,7 +230,7 @@ trait EachTable {
 /// Runs `visit` on every table this layout has: the one list of them that
 /// rewriting (copy everything, refuse what it does not know) and measuring
 /// the content go by.
-fn each_table(visit: &mut impl EachTable) -> Result<(), StoreError> {
+pub(super) fn each_table(visit: &mut impl EachTable) -> Result<(), StoreError> {
     visit.table(META)?;
     visit.table(JOURNALS)?;
     visit.table(SNAPSHOTS)?;
@@ -244,7 +246,7 @@ fn each_table(visit: &mut impl EachTable) -> Result<(), StoreError> {
 
 /// Refuses to rewrite a file holding a table this code does not know (from
 /// a newer version): copying would silently drop it.
-fn check_known_tables(from: &ReadTransaction) -> Result<(), StoreError> {
+pub(super) fn check_known_tables(from: &ReadTransaction) -> Result<(), StoreError> {
     struct Names(Vec<String>);
     impl EachTable for Names {
         fn table<K: redb::Key + 'static>(

@@ -234,6 +234,13 @@ impl Relay {
             .unwrap_or_default()
     }
 
+    /// Serves from `dir` from now on (a folder `relay restore` filled), on
+    /// the same port at the next [`Relay::restart`]; the relay must be stopped.
+    pub(crate) fn use_dir(&mut self, dir: tempfile::TempDir) {
+        assert!(self.running.is_none(), "stop the relay first");
+        self.dir = dir;
+    }
+
     /// Copies the whole data folder to `to` (the relay must be stopped).
     pub(crate) fn back_up(&self, to: &Path) {
         assert!(self.running.is_none(), "back up a stopped relay only");
