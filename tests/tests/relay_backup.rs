@@ -271,3 +271,70 @@ fn a_damaged_or_cut_backup_is_refused_and_nothing_is_restored() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(target.join("registry.redb").exists());
 }
+
+/// What docs/OPERATIONS.md says of a backup made before an erasure: the
+/// erased centre's devices and the office stop with a plain message and
+/// keep everything they hold; other centres sync on.
+#[test]
+fn a_relay_restored_from_before_an_erasure_stops_that_centre_and_the_office_plainly() {
+    let mut relay = Relay::start();
+    let ludza = relay.add_centre("Ludzas KRC");
+    let balvi = relay.add_centre("Balvu KRC");
+    let at_ludza = device("Ludzas KRC", "Ludzas dators");
+    let at_balvi = device("Balvu KRC", "Balvu dators");
+    let office = device("Birojs", "Biroja dators");
+    enrol(&at_ludza, &relay.centre_code(ludza));
+    enrol(&at_balvi, &relay.centre_code(balvi));
+    enrol(&office, &relay.office_code());
+    let secret = record(&at_ludza, "Konsultācija Zanei Kalniņai");
+    record(&at_ludza, "Vecāku sapulce");
+    record(&at_balvi, "Balvu darbnīca");
+    for cli in [&at_ludza, &at_balvi, &office] {
+        sync_ok(cli);
+    }
+    let backups = tempfile::tempdir().expect("a folder for backups");
+    let file = backups.path().join("relay.krcbackup");
+    relay.admin(["backup", "--out", file.to_str().expect("a UTF-8 path")]);
+
+    office.ok(["erase", &secret]);
+    sync_ok(&office);
+    sync_ok(&at_ludza);
+    record(&at_ludza, "Pēc dzēšanas");
+    sync_ok(&at_ludza);
+    let ludza_before = by_id(at_ludza.list_json(&["--all"]));
+    let office_before = by_id(office.list_json(&["--all-centres", "--all"]));
+    assert!(!ludza_before.contains_key(&secret));
+
+    relay.stop();
+    let restored = tempfile::tempdir().expect("a new data folder");
+    let output = restore(&file, restored.path());
+    assert!(output.status.success(), "restore: {}", stderr(&output));
+    relay.use_dir(restored);
+    relay.restart();
+
+    let newer_offline = record(&at_ludza, "Bez savienojuma");
+    for cli in [&at_ludza, &office] {
+        let run = cli.run(["sync"]);
+        assert_ne!(run.code, Some(0), "synced with a relay behind an erasure");
+        assert!(
+            run.stderr
+                .contains("it was restored from a backup made before an erasure"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+    let mut ludza_now = by_id(at_ludza.list_json(&["--all"]));
+    assert!(ludza_now.remove(&newer_offline).is_some());
+    assert_eq!(ludza_now, ludza_before, "the centre's device changed");
+    assert_eq!(unsent(&at_ludza), 1, "the offline record waits");
+    assert_eq!(
+        by_id(office.list_json(&["--all-centres", "--all"])),
+        office_before,
+        "the office changed"
+    );
+    // Another centre syncs on.
+    record(&at_balvi, "Balvi pēc atjaunošanas");
+    sync_ok(&at_balvi);
+    assert_eq!(unsent(&at_balvi), 0);
+}
