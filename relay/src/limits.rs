@@ -14,6 +14,30 @@ use crate::transport::READ_CHUNK_BYTES;
 /// connection costs at most [`WORST_CASE_BYTES_PER_CONNECTION`].
 pub const MAX_CONNECTIONS: usize = 10_000;
 
+/// The doors' limits as `relay serve` keeps them: the constants above by
+/// default; a configuration file (`relay.toml`, `[limits]`) may lower them
+/// (never raise them: [`WORST_CASE_CONNECTION_BYTES`] is checked against
+/// the constants).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DoorLimits {
+    /// At most [`MAX_CONNECTIONS`].
+    pub max_connections: usize,
+    /// At most [`MAX_UNENROLLED_CONNECTIONS`].
+    pub max_unenrolled_connections: usize,
+    /// At most [`MAX_UNENROLLED_PER_ADDRESS`].
+    pub max_unenrolled_per_address: usize,
+}
+
+impl Default for DoorLimits {
+    fn default() -> Self {
+        DoorLimits {
+            max_connections: MAX_CONNECTIONS,
+            max_unenrolled_connections: MAX_UNENROLLED_CONNECTIONS,
+            max_unenrolled_per_address: MAX_UNENROLLED_PER_ADDRESS,
+        }
+    }
+}
+
 /// Connections at once from certificates the relay does not know (devices
 /// enrolling, and strangers): TLS accepts any client certificate so that a
 /// new device can enrol, so this cap, not the registry, keeps strangers from

@@ -18,8 +18,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
 use uuid::Uuid;
 
 use crate::limits::{
-    ENROLMENT_DEADLINE, HANDSHAKE_DEADLINE, HEALTH_FLUSH_INTERVAL, LARGE_TRANSFER_BUDGET_BYTES,
-    MAX_CONNECTIONS, MAX_UNENROLLED_CONNECTIONS, MAX_UNENROLLED_PER_ADDRESS,
+    DoorLimits, ENROLMENT_DEADLINE, HANDSHAKE_DEADLINE, HEALTH_FLUSH_INTERVAL,
+    LARGE_TRANSFER_BUDGET_BYTES,
 };
 use crate::registry::{Device, RegistryError};
 use crate::session::{ConnectionWindows, blocking, run_session};
@@ -80,6 +80,7 @@ pub(crate) struct Shared {
     connections: Arc<Semaphore>,
     unenrolled: Arc<Semaphore>,
     unenrolled_by_address: Mutex<HashMap<IpAddr, usize>>,
+    max_unenrolled_per_address: usize,
     /// Shares of large transfers (see `limits::LARGE_TRANSFER_BUDGET_BYTES`).
     pub(crate) large_transfers: Arc<Semaphore>,
 }
@@ -104,9 +105,18 @@ impl std::fmt::Debug for Relay {
 impl Relay {
     /// Opens the data folder (making the key on first start) and binds `listen`.
     pub fn bind(data_dir: &Path, listen: SocketAddr) -> Result<Relay, ServeError> {
+        Relay::bind_with(data_dir, listen, DoorLimits::default())
+    }
+
+    /// [`Relay::bind`] with the doors' limits of a configuration file.
+    pub fn bind_with(
+        data_dir: &Path,
+        listen: SocketAddr,
+        limits: DoorLimits,
+    ) -> Result<Relay, ServeError> {
         let (identity, _) = Identity::load_or_create(data_dir, RELAY_IDENTITY_STEM, "krc-relay")?;
         let store = Arc::new(RedbStore::open(data_dir)?);
-        Relay::with_store(data_dir, &identity, store, listen)
+        Relay::with_store_and_limits(data_dir, &identity, store, listen, limits)
     }
 
     /// A relay on storage of the caller's choice (a fault-injecting one in
@@ -116,6 +126,16 @@ impl Relay {
         identity: &Identity,
         store: Arc<dyn RelayStore>,
         listen: SocketAddr,
+    ) -> Result<Relay, ServeError> {
+        Relay::with_store_and_limits(data_dir, identity, store, listen, DoorLimits::default())
+    }
+
+    fn with_store_and_limits(
+        data_dir: &Path,
+        identity: &Identity,
+        store: Arc<dyn RelayStore>,
+        listen: SocketAddr,
+        limits: DoorLimits,
     ) -> Result<Relay, ServeError> {
         let endpoint = transport::restartable_server_endpoint(
             tls::server_config(identity)?,
@@ -137,9 +157,10 @@ impl Relay {
             attestor: Attestor::new(identity.derive_secret(ATTESTATION_KEY_PURPOSE)),
             changed: broadcast::channel(NOTIFY_QUEUE_DEPTH).0,
             shutdown,
-            connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
-            unenrolled: Arc::new(Semaphore::new(MAX_UNENROLLED_CONNECTIONS)),
+            connections: Arc::new(Semaphore::new(limits.max_connections)),
+            unenrolled: Arc::new(Semaphore::new(limits.max_unenrolled_connections)),
             unenrolled_by_address: Mutex::new(HashMap::new()),
+            max_unenrolled_per_address: limits.max_unenrolled_per_address,
             large_transfers: Arc::new(Semaphore::new(LARGE_TRANSFER_BUDGET_BYTES)),
         });
         Ok(Relay {
@@ -323,8 +344,8 @@ async fn stranger(
     }
 }
 
-/// A stranger's place within [`MAX_UNENROLLED_CONNECTIONS`] and
-/// [`MAX_UNENROLLED_PER_ADDRESS`]; given back when dropped.
+/// A stranger's place within the unenrolled connections' limits
+/// ([`DoorLimits`]); given back when dropped.
 struct StrangerPlace {
     _slot: OwnedSemaphorePermit,
     shared: Arc<Shared>,
@@ -336,7 +357,7 @@ impl StrangerPlace {
         let slot = shared.unenrolled.clone().try_acquire_owned().ok()?;
         let mut by_address = lock(&shared.unenrolled_by_address);
         let count = by_address.entry(address).or_insert(0);
-        if *count >= MAX_UNENROLLED_PER_ADDRESS {
+        if *count >= shared.max_unenrolled_per_address {
             return None;
         }
         *count += 1;
