@@ -65,6 +65,7 @@ struct File {
     public_address: Option<Spanned<String>>,
     data_dir: Option<PathBuf>,
     log_format: Option<LogFormat>,
+    metrics: Option<SocketAddr>,
     #[serde(default)]
     limits: Limits,
 }
@@ -84,6 +85,8 @@ pub struct Config {
     pub public_address: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
+    /// Where `GET /metrics` is served (`crate::telemetry`); none: not served.
+    pub metrics: Option<SocketAddr>,
     pub limits: DoorLimits,
 }
 
@@ -151,6 +154,7 @@ impl Config {
             public_address: file.public_address.map(Spanned::into_inner),
             data_dir: file.data_dir,
             log_format: file.log_format,
+            metrics: file.metrics,
             limits,
         })
     }

@@ -9,5 +9,6 @@ pub mod serve_lock;
 pub mod server;
 mod session;
 pub mod store;
+pub mod telemetry;
 pub mod tls;
 pub mod transport;

@@ -46,6 +46,9 @@ enum Command {
         /// Log format on standard error: text or json [default: text]
         #[arg(long)]
         log_format: Option<LogFormat>,
+        /// Serve Prometheus metrics on GET http://ADDR/metrics, e.g. 127.0.0.1:9464
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<SocketAddr>,
     },
     /// Manage centres
     Centre {
@@ -139,6 +142,7 @@ fn run(cli: Cli) -> Result<()> {
             listen,
             public_address,
             log_format,
+            metrics,
         } => {
             let file = match &config {
                 Some(path) => Config::load(path)?,
@@ -153,6 +157,7 @@ fn run(cli: Cli) -> Result<()> {
                 public_address: public_address.or(file.public_address),
                 log_format: log_format.or(file.log_format).unwrap_or_default(),
                 limits: file.limits,
+                metrics: metrics.or(file.metrics),
             })
         }
         Command::Centre {
@@ -244,6 +249,7 @@ struct ServeSettings {
     public_address: Option<String>,
     log_format: LogFormat,
     limits: DoorLimits,
+    metrics: Option<SocketAddr>,
 }
 
 fn init_log(format: LogFormat) {
@@ -270,6 +276,11 @@ fn serve(settings: ServeSettings) -> Result<()> {
         let relay =
             Relay::bind_with(dir, listen, settings.limits).context("cannot start the relay")?;
         let local = relay.local_addr()?;
+        if let Some(address) = settings.metrics {
+            let stop = relay.stopper().subscribe();
+            let bound = relay::telemetry::serve(address, dir, stop).await?;
+            tracing::info!(%bound, "metrics on http://{bound}/metrics");
+        }
         let public = public_address.unwrap_or_else(|| local.to_string());
         std::fs::write(dir.join(relay::backup::PUBLIC_ADDRESS_FILE), &public)
             .context("cannot save the public address")?;

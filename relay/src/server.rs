@@ -24,6 +24,7 @@ use crate::limits::{
 use crate::registry::{Device, RegistryError};
 use crate::session::{ConnectionWindows, blocking, run_session};
 use crate::store::{EnrolRequest, OpenStoreError, RedbStore, RelayStore};
+use crate::telemetry;
 use crate::tls::{self, Fingerprint, Identity};
 use crate::transport;
 
@@ -199,6 +200,7 @@ impl Relay {
                     // Owned: given back when the connection's task ends, by
                     // returning, failing or panicking.
                     let Ok(slot) = self.shared.connections.clone().try_acquire_owned() else {
+                        telemetry::refused(telemetry::refusal::NO_SLOT);
                         incoming.refuse();
                         continue;
                     };
@@ -259,7 +261,11 @@ async fn handle_connection(
     let started = tokio::time::Instant::now();
     let conn = tokio::time::timeout(HANDSHAKE_DEADLINE, incoming)
         .await
-        .map_err(|_| ConnectionError::HandshakeTooSlow)??;
+        .map_err(|_| {
+            telemetry::refused(telemetry::refusal::HANDSHAKE_TIMEOUT);
+            ConnectionError::HandshakeTooSlow
+        })??;
+    let _traffic = telemetry::Traffic(conn.clone());
     let fingerprint = tls::peer_fingerprint(&conn).ok_or(ConnectionError::NoCertificate)?;
     let store = shared.store.clone();
     let device = blocking(move || store.device_by_cert(&fingerprint)).await??;
@@ -268,10 +274,12 @@ async fn handle_connection(
     };
     if device.revoked_at.is_some() {
         tracing::info!(device = %device.id, "refused a revoked device");
+        telemetry::refused(telemetry::refusal::REVOKED);
         return refuse_revoked(conn).await;
     }
     shared.store.note_contact(device.id, Utc::now());
     tracing::info!(device = %device.id, name = %device.name, "device connected");
+    let _connected = telemetry::Up::new(telemetry::DEVICES_CONNECTED);
     let windows = ConnectionWindows::new(conn.clone());
     let mut session_id = first_session;
     loop {
@@ -280,7 +288,10 @@ async fn handle_connection(
         let (shared, device, windows) = (shared.clone(), device.clone(), windows.clone());
         tokio::spawn(async move {
             let id = device.id;
+            metrics::counter!(telemetry::SESSIONS).increment(1);
+            let _active = telemetry::Up::new(telemetry::SESSIONS_ACTIVE);
             if let Err(e) = run_session(shared, device, windows, streams, session_id).await {
+                metrics::counter!(telemetry::SESSION_ERRORS).increment(1);
                 tracing::debug!(device = %id, error = %e, "session ended");
             }
         });
@@ -323,6 +334,7 @@ async fn stranger(
 ) -> Result<(), ConnectionError> {
     let Some(_place) = StrangerPlace::take(shared, conn.remote_address().ip()) else {
         tracing::info!(address = %conn.remote_address(), "turned away a stranger: too many enrolling at once");
+        telemetry::refused(telemetry::refusal::STRANGERS_FULL);
         conn.close(
             CLOSE_BUSY.into(),
             b"too many devices are enrolling at once; try again in a minute",
@@ -338,6 +350,7 @@ async fn stranger(
         }
         Err(_) => {
             tracing::info!(address = %conn.remote_address(), "dropped a stranger that did not enrol in time");
+            telemetry::refused(telemetry::refusal::ENROLMENT_TIMEOUT);
             conn.close(CLOSE_TOO_SLOW.into(), b"enrolment did not complete in time");
             Ok(())
         }
