@@ -1,6 +1,7 @@
 //! The relay library (transport, registry, storage, server); the `relay` binary is a thin shell.
 
 pub mod backup;
+pub mod check;
 pub mod config;
 pub mod enrol_code;
 pub mod limits;

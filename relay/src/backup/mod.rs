@@ -280,7 +280,7 @@ fn journal_state(path: &Path, id: Uuid) -> Result<(u32, Vec<String>), BackupErro
 }
 
 /// The journal files in `dir` (`<id>.redb`), by id; other files are not journals.
-fn journal_files(dir: &Path) -> Result<BTreeMap<Uuid, PathBuf>, BackupError> {
+pub(crate) fn journal_files(dir: &Path) -> Result<BTreeMap<Uuid, PathBuf>, BackupError> {
     let mut files = BTreeMap::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
