@@ -188,6 +188,14 @@ mod tests {
     }
 
     #[test]
+    fn the_services_file_reads() {
+        let service = include_str!("../debian/relay.toml");
+        let config = parse(service).expect("the service's file is valid");
+        assert_eq!(config.data_dir, Some(PathBuf::from("/var/lib/krc-relay")));
+        assert_eq!(config.metrics, Some("127.0.0.1:9464".parse().unwrap()));
+    }
+
+    #[test]
     fn an_unknown_key_is_named_with_its_line() {
         let error = parse("listen = \"127.0.0.1:4433\"\n\nlisten_port = 4433\n").unwrap_err();
         let text = error.to_string();
