@@ -214,9 +214,10 @@ pub struct Store {
 
 /// How a relay's journal files are opened: one process (`relay serve`)
 /// writes, and others (`relay backup`) may open the file read-only at the
-/// same time and read a consistent transaction of it. redb then commits in
-/// two phases (a second flush), so that a reader never follows a commit
-/// whose pages are not yet on disk.
+/// same time and read a consistent transaction of it. redb then requires
+/// two-phase commits (so that a reader never follows a commit whose pages
+/// are not yet on disk), which every write of the store makes anyway
+/// (`begin_durable`): the mode costs the relay no extra flush.
 pub const SHARED_MODE: redb::ConcurrencyMode = redb::ConcurrencyMode::SingleWriter;
 
 /// See [`Store::append_position`].
