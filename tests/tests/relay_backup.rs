@@ -21,6 +21,10 @@ const ATTEMPTS: usize = 4;
 /// Backups tried at most until one overlaps a device's sync.
 const MAX_BACKUPS: usize = 20;
 
+/// Records the devices have acknowledged, under load, before backups begin:
+/// so that the backup has load-time records to lose.
+const ACKED_BEFORE_BACKUPS: usize = 8;
+
 /// One record a device made, and when its sync started and was acknowledged.
 #[derive(Clone, Debug)]
 struct Acked {
@@ -106,10 +110,15 @@ fn a_backup_made_while_devices_sync_restores_and_the_devices_fill_in_the_rest() 
             })
         })
         .collect();
+    let deadline = Instant::now() + common::LINE_TIMEOUT;
+    while log.lock().expect("log lock").len() < ACKED_BEFORE_BACKUPS {
+        assert!(Instant::now() < deadline, "the devices do not sync");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let backups = tempfile::tempdir().expect("a folder for backups");
     let file = backups.path().join("relay.krcbackup");
     let mut window = None;
-    for _ in 0..MAX_BACKUPS {
+    for made in 1..=MAX_BACKUPS {
         let started = Instant::now();
         relay.admin(["backup", "--out", file.to_str().expect("a UTF-8 path")]);
         let ended = Instant::now();
@@ -119,11 +128,11 @@ fn a_backup_made_while_devices_sync_restores_and_the_devices_fill_in_the_rest() 
             .iter()
             .any(|a| a.sync_started < ended && a.acked > started);
         if overlapped {
-            window = Some(started);
+            window = Some((started, made));
             break;
         }
     }
-    let backup_started = window.expect("no backup overlapped a device's sync");
+    let (backup_started, made) = window.expect("no backup overlapped a device's sync");
     stop.store(true, Ordering::Release);
     let devices: Vec<Cli> = workers
         .into_iter()
@@ -146,6 +155,15 @@ fn a_backup_made_while_devices_sync_restores_and_the_devices_fill_in_the_rest() 
     assert!(
         everything.len() > before_backup.len(),
         "some records were acknowledged only after the backup"
+    );
+    assert!(
+        before_backup.len() >= ACKED_BEFORE_BACKUPS,
+        "{before_backup:?}"
+    );
+    eprintln!(
+        "backup {made} overlapped a sync; {} records acknowledged, {} before it began",
+        everything.len(),
+        before_backup.len()
     );
 
     // The server is lost; the backup is restored into a new folder and
@@ -189,12 +207,38 @@ fn a_backup_made_while_devices_sync_restores_and_the_devices_fill_in_the_rest() 
 }
 
 #[test]
-fn restore_refuses_a_serving_relays_folder_and_a_folder_that_is_not_empty() {
+fn restore_refuses_a_serving_relays_folder_and_a_folder_that_is_not_empty_and_so_does_serve() {
     let relay = Relay::start();
     let centre = relay.add_centre("Ludzas KRC");
     let backups = tempfile::tempdir().expect("a folder for backups");
     let file = backups.path().join("relay.krcbackup");
     relay.admin(["backup", "--out", file.to_str().expect("a UTF-8 path")]);
+
+    // The backup holds the relay's private key: only its owner may read it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file)
+            .expect("the backup")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the backup's mode is {mode:o}");
+    }
+
+    // A second relay on a served folder is refused.
+    let second = std::process::Command::new(tests::relay_bin())
+        .arg("--data-dir")
+        .arg(relay.data_dir())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("RELAY_DATA_DIR")
+        .output()
+        .expect("run a second relay");
+    assert!(!second.status.success());
+    assert!(
+        stderr(&second).contains("another relay is already serving from"),
+        "{}",
+        stderr(&second)
+    );
 
     let registry = relay.data_dir().join("registry.redb");
     let registry_before = std::fs::read(&registry).expect("the registry");
