@@ -14,6 +14,30 @@ use crate::transport::READ_CHUNK_BYTES;
 /// connection costs at most [`WORST_CASE_BYTES_PER_CONNECTION`].
 pub const MAX_CONNECTIONS: usize = 10_000;
 
+/// The doors' limits as `relay serve` keeps them: the constants above by
+/// default; a configuration file (`relay.toml`, `[limits]`) may lower them
+/// (never raise them: [`WORST_CASE_CONNECTION_BYTES`] is checked against
+/// the constants).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DoorLimits {
+    /// At most [`MAX_CONNECTIONS`].
+    pub max_connections: usize,
+    /// At most [`MAX_UNENROLLED_CONNECTIONS`].
+    pub max_unenrolled_connections: usize,
+    /// At most [`MAX_UNENROLLED_PER_ADDRESS`].
+    pub max_unenrolled_per_address: usize,
+}
+
+impl Default for DoorLimits {
+    fn default() -> Self {
+        DoorLimits {
+            max_connections: MAX_CONNECTIONS,
+            max_unenrolled_connections: MAX_UNENROLLED_CONNECTIONS,
+            max_unenrolled_per_address: MAX_UNENROLLED_PER_ADDRESS,
+        }
+    }
+}
+
 /// Connections at once from certificates the relay does not know (devices
 /// enrolling, and strangers): TLS accepts any client certificate so that a
 /// new device can enrol, so this cap, not the registry, keeps strangers from
@@ -106,3 +130,11 @@ pub const MAX_ERASURE_ATTEMPTS: usize = 3;
 /// writes, so syncs never wait for a disk flush for it; a crash loses at
 /// most this much of it, which the next sync of each device restores.
 pub const HEALTH_FLUSH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Longest file name inside a backup file: the longest the relay writes is
+/// `journals/<36-character id>.redb` (50 bytes); anything longer is damage.
+pub const MAX_BACKUP_NAME_BYTES: usize = 256;
+
+/// Largest table of contents (`manifest.json`) of a backup, read into memory
+/// to restore: about 2 KB per journal, so room for thousands of centres.
+pub const MAX_BACKUP_MANIFEST_BYTES: usize = 16 * 1024 * 1024;

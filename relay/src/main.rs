@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
+use relay::config::{Config, LogFormat};
 use relay::enrol_code::{self, EnrolCode};
+use relay::limits::DoorLimits;
 use relay::registry::Registry;
 use relay::server::{RELAY_IDENTITY_STEM, Relay};
 use relay::tls::Identity;
@@ -20,14 +22,10 @@ use uuid::Uuid;
 #[derive(Debug, Parser)]
 #[command(name = "relay", version, about)]
 struct Cli {
-    /// Folder holding the relay's key, registry and journals
-    #[arg(
-        long,
-        global = true,
-        env = "RELAY_DATA_DIR",
-        default_value = "relay-data"
-    )]
-    data_dir: PathBuf,
+    /// Folder holding the relay's key, registry and journals [default: relay-data, or
+    /// `data_dir` of serve's --config]
+    #[arg(long, global = true, env = "RELAY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,12 +34,21 @@ struct Cli {
 enum Command {
     /// Serve devices until stopped with Ctrl-C or SIGTERM
     Serve {
-        /// Address to listen on (UDP)
-        #[arg(long, default_value = "0.0.0.0:4433")]
-        listen: SocketAddr,
+        /// Settings file (relay/relay.toml.example); flags override it
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on (UDP) [default: 0.0.0.0:4433]
+        #[arg(long)]
+        listen: Option<SocketAddr>,
         /// Address devices reach the relay at, put into enrolment codes [default: --listen]
         #[arg(long)]
         public_address: Option<String>,
+        /// Log format on standard error: text or json [default: text]
+        #[arg(long)]
+        log_format: Option<LogFormat>,
+        /// Serve Prometheus metrics on GET http://ADDR/metrics, e.g. 127.0.0.1:9464
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<SocketAddr>,
     },
     /// Manage centres
     Centre {
@@ -69,6 +76,22 @@ enum Command {
     Revoke {
         /// The device's id (from `relay devices`)
         device: Uuid,
+    },
+    /// Back up the registry, every journal and the relay's key into one file,
+    /// while `relay serve` runs; the file is read back and checked. It holds
+    /// the relay's private key: keep it as safe as the server.
+    Backup {
+        /// The backup file to write (replaced only once the new one is complete)
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check the registry and every journal for damage (for cron): exit 1 and say
+    /// which file when one is damaged
+    Check,
+    /// Restore a backup into a new, empty --data-dir (never over a relay's data)
+    Restore {
+        /// A file written by `relay backup`
+        file: PathBuf,
     },
 }
 
@@ -104,13 +127,42 @@ fn main() -> ExitCode {
     }
 }
 
+/// Data folder when neither `--data-dir`, `RELAY_DATA_DIR` nor the
+/// configuration file names one.
+const DEFAULT_DATA_DIR: &str = "relay-data";
+/// Address `serve` listens on when neither `--listen` nor the file says.
+const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 4433);
+
 fn run(cli: Cli) -> Result<()> {
-    let dir = cli.data_dir;
+    let dir = cli
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
     match cli.command {
         Command::Serve {
+            config,
             listen,
             public_address,
-        } => serve(&dir, listen, public_address),
+            log_format,
+            metrics,
+        } => {
+            let file = match &config {
+                Some(path) => Config::load(path)?,
+                None => Config::default(),
+            };
+            serve(ServeSettings {
+                dir: cli
+                    .data_dir
+                    .or(file.data_dir)
+                    .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+                listen: listen.or(file.listen).unwrap_or(DEFAULT_LISTEN),
+                public_address: public_address.or(file.public_address),
+                log_format: log_format.or(file.log_format).unwrap_or_default(),
+                limits: file.limits,
+                metrics: metrics.or(file.metrics),
+            })
+        }
         Command::Centre {
             command: CentreCommand::Add { name, municipality },
         } => {
@@ -162,6 +214,26 @@ fn run(cli: Cli) -> Result<()> {
             address,
         } => enrol_code(&dir, if office { None } else { centre }, valid_for, address),
         Command::Devices => devices(&dir),
+        Command::Backup { out } => {
+            let manifest = relay::backup::back_up(&dir, &out)?;
+            eprintln!(
+                "Backed up {} journals and the registry to {}; read back and checked.",
+                manifest.journals.len(),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Check => check(&dir),
+        Command::Restore { file } => {
+            let manifest = relay::backup::restore(&file, &dir)?;
+            eprintln!(
+                "Restored the backup of {} UTC ({} journals) into {}; start `relay serve` there.",
+                manifest.made_at.format("%Y-%m-%d %H:%M"),
+                manifest.journals.len(),
+                dir.display()
+            );
+            Ok(())
+        }
         Command::Revoke { device } => {
             let d = Registry::open(&dir)?.revoke(device, Utc::now())?;
             eprintln!(
@@ -173,35 +245,59 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn serve(dir: &std::path::Path, listen: SocketAddr, public_address: Option<String>) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+/// What `serve` runs with: flags over the configuration file over defaults.
+#[derive(Debug)]
+struct ServeSettings {
+    dir: PathBuf,
+    listen: SocketAddr,
+    public_address: Option<String>,
+    log_format: LogFormat,
+    limits: DoorLimits,
+    metrics: Option<SocketAddr>,
+}
+
+fn init_log(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => log
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => log.json().with_ansi(false).init(),
+    }
+}
+
+fn serve(settings: ServeSettings) -> Result<()> {
+    init_log(settings.log_format);
+    let dir = settings.dir.as_path();
+    let (listen, public_address) = (settings.listen, settings.public_address);
+    let _lock = relay::serve_lock::lock_for_serving(dir)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let relay = Relay::bind(dir, listen).context("cannot start the relay")?;
+        let relay =
+            Relay::bind_with(dir, listen, settings.limits).context("cannot start the relay")?;
         let local = relay.local_addr()?;
+        if let Some(address) = settings.metrics {
+            let stop = relay.stopper().subscribe();
+            let bound = relay::telemetry::serve(address, dir, stop).await?;
+            tracing::info!(%bound, "metrics on http://{bound}/metrics");
+        }
         let public = public_address.unwrap_or_else(|| local.to_string());
-        std::fs::write(dir.join("public-address"), &public)
+        std::fs::write(dir.join(relay::backup::PUBLIC_ADDRESS_FILE), &public)
             .context("cannot save the public address")?;
         println!("relay listening on {local} key {}", relay.fingerprint());
-        eprintln!(
-            "Data: {}",
-            std::fs::canonicalize(dir)
-                .unwrap_or(dir.to_owned())
-                .display()
-        );
+        let data = std::fs::canonicalize(dir).unwrap_or(dir.to_owned());
+        tracing::info!(%local, public = %public, data = %data.display(), "serving");
         let stop = relay.stopper();
         tokio::spawn(async move {
             wait_for_signal().await;
             let _ = stop.send(true);
         });
         relay.serve().await;
-        eprintln!("Stopped; everything acknowledged is on disk.");
+        tracing::info!("stopped; everything acknowledged is on disk");
         Ok(())
     })
 }
@@ -242,7 +338,7 @@ fn enrol_code(
         .context("the relay has no key yet: start `relay serve` once first")?;
     let address = match address {
         Some(a) => a,
-        None => std::fs::read_to_string(dir.join("public-address"))
+        None => std::fs::read_to_string(dir.join(relay::backup::PUBLIC_ADDRESS_FILE))
             .context("give the relay's address with --address HOST:PORT")?
             .trim()
             .to_owned(),
@@ -268,6 +364,29 @@ fn enrol_code(
         "One-time code for {whom}, valid until {} UTC.",
         until.format("%Y-%m-%d %H:%M")
     );
+    Ok(())
+}
+
+fn check(dir: &std::path::Path) -> Result<()> {
+    let report = relay::check::check(dir);
+    for (file, what) in &report.problems {
+        eprintln!("{}: {what}", file.display());
+    }
+    let how = match report.depth {
+        relay::check::Depth::Full => "every page's checksum",
+        relay::check::Depth::ReadThrough => {
+            "the registry fully; journals read through while the relay serves \
+             (stop it for a full check)"
+        }
+    };
+    if !report.problems.is_empty() {
+        bail!(
+            "{} of {} files are damaged (checked {how})",
+            report.problems.len(),
+            report.checked.len()
+        );
+    }
+    eprintln!("{} files are whole (checked {how}).", report.checked.len());
     Ok(())
 }
 

@@ -160,7 +160,7 @@ pub struct Registry {
 impl Registry {
     /// Opens (creating if needed) the registry in `dir`.
     pub fn open(dir: &Path) -> Result<Registry, RegistryError> {
-        let path = dir.join("registry.redb");
+        let path = dir.join(REGISTRY_FILE);
         let open_err = |reason: String| RegistryError::Open {
             path: path.clone(),
             reason,
@@ -536,4 +536,49 @@ fn put_json<T: Serialize>(
 
 fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, RegistryError> {
     serde_json::from_slice(bytes).map_err(|e| RegistryError::Damaged(e.to_string()))
+}
+
+/// Name of the registry's file in the data folder.
+pub const REGISTRY_FILE: &str = "registry.redb";
+
+/// Opens the registry file at `path` read-only, sharing it with a running
+/// `relay serve` and admin commands (for `relay backup`).
+pub fn open_read_only(path: &Path) -> Result<redb::ReadOnlyDatabase, redb::DatabaseError> {
+    Database::builder()
+        .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+        .open_read_only(path)
+}
+
+/// Reads every table of the registry as `from` sees it, copying each row into
+/// `to` when given; what each table holds. Refuses a registry holding a table
+/// this version does not know (a copy would drop it).
+pub fn copy_tables(
+    from: &redb::ReadTransaction,
+    to: Option<&redb::WriteTransaction>,
+) -> Result<Vec<sync_core::store::backup::TableContents>, RegistryError> {
+    use redb::TableHandle;
+    use sync_core::store::backup::copy_table;
+    let known = [
+        CENTRES.name(),
+        DEVICES.name(),
+        DEVICE_BY_CERT.name(),
+        ENROL_CODES.name(),
+        SETTINGS.name(),
+    ];
+    for table in from.list_tables()? {
+        if !known.contains(&table.name()) {
+            return Err(RegistryError::Damaged(format!(
+                "it holds a table this version does not know ({})",
+                table.name()
+            )));
+        }
+    }
+    let contents = [
+        copy_table(from, to, CENTRES)?,
+        copy_table(from, to, DEVICES)?,
+        copy_table(from, to, DEVICE_BY_CERT)?,
+        copy_table(from, to, ENROL_CODES)?,
+        copy_table(from, to, SETTINGS)?,
+    ];
+    Ok(contents.into_iter().flatten().collect())
 }

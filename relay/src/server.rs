@@ -18,12 +18,13 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
 use uuid::Uuid;
 
 use crate::limits::{
-    ENROLMENT_DEADLINE, HANDSHAKE_DEADLINE, HEALTH_FLUSH_INTERVAL, LARGE_TRANSFER_BUDGET_BYTES,
-    MAX_CONNECTIONS, MAX_UNENROLLED_CONNECTIONS, MAX_UNENROLLED_PER_ADDRESS,
+    DoorLimits, ENROLMENT_DEADLINE, HANDSHAKE_DEADLINE, HEALTH_FLUSH_INTERVAL,
+    LARGE_TRANSFER_BUDGET_BYTES,
 };
 use crate::registry::{Device, RegistryError};
 use crate::session::{ConnectionWindows, blocking, run_session};
 use crate::store::{EnrolRequest, OpenStoreError, RedbStore, RelayStore};
+use crate::telemetry;
 use crate::tls::{self, Fingerprint, Identity};
 use crate::transport;
 
@@ -80,6 +81,7 @@ pub(crate) struct Shared {
     connections: Arc<Semaphore>,
     unenrolled: Arc<Semaphore>,
     unenrolled_by_address: Mutex<HashMap<IpAddr, usize>>,
+    max_unenrolled_per_address: usize,
     /// Shares of large transfers (see `limits::LARGE_TRANSFER_BUDGET_BYTES`).
     pub(crate) large_transfers: Arc<Semaphore>,
 }
@@ -104,9 +106,18 @@ impl std::fmt::Debug for Relay {
 impl Relay {
     /// Opens the data folder (making the key on first start) and binds `listen`.
     pub fn bind(data_dir: &Path, listen: SocketAddr) -> Result<Relay, ServeError> {
+        Relay::bind_with(data_dir, listen, DoorLimits::default())
+    }
+
+    /// [`Relay::bind`] with the doors' limits of a configuration file.
+    pub fn bind_with(
+        data_dir: &Path,
+        listen: SocketAddr,
+        limits: DoorLimits,
+    ) -> Result<Relay, ServeError> {
         let (identity, _) = Identity::load_or_create(data_dir, RELAY_IDENTITY_STEM, "krc-relay")?;
         let store = Arc::new(RedbStore::open(data_dir)?);
-        Relay::with_store(data_dir, &identity, store, listen)
+        Relay::with_store_and_limits(data_dir, &identity, store, listen, limits)
     }
 
     /// A relay on storage of the caller's choice (a fault-injecting one in
@@ -116,6 +127,16 @@ impl Relay {
         identity: &Identity,
         store: Arc<dyn RelayStore>,
         listen: SocketAddr,
+    ) -> Result<Relay, ServeError> {
+        Relay::with_store_and_limits(data_dir, identity, store, listen, DoorLimits::default())
+    }
+
+    fn with_store_and_limits(
+        data_dir: &Path,
+        identity: &Identity,
+        store: Arc<dyn RelayStore>,
+        listen: SocketAddr,
+        limits: DoorLimits,
     ) -> Result<Relay, ServeError> {
         let endpoint = transport::restartable_server_endpoint(
             tls::server_config(identity)?,
@@ -137,9 +158,10 @@ impl Relay {
             attestor: Attestor::new(identity.derive_secret(ATTESTATION_KEY_PURPOSE)),
             changed: broadcast::channel(NOTIFY_QUEUE_DEPTH).0,
             shutdown,
-            connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
-            unenrolled: Arc::new(Semaphore::new(MAX_UNENROLLED_CONNECTIONS)),
+            connections: Arc::new(Semaphore::new(limits.max_connections)),
+            unenrolled: Arc::new(Semaphore::new(limits.max_unenrolled_connections)),
             unenrolled_by_address: Mutex::new(HashMap::new()),
+            max_unenrolled_per_address: limits.max_unenrolled_per_address,
             large_transfers: Arc::new(Semaphore::new(LARGE_TRANSFER_BUDGET_BYTES)),
         });
         Ok(Relay {
@@ -178,6 +200,7 @@ impl Relay {
                     // Owned: given back when the connection's task ends, by
                     // returning, failing or panicking.
                     let Ok(slot) = self.shared.connections.clone().try_acquire_owned() else {
+                        telemetry::refused(telemetry::refusal::NO_SLOT);
                         incoming.refuse();
                         continue;
                     };
@@ -238,7 +261,11 @@ async fn handle_connection(
     let started = tokio::time::Instant::now();
     let conn = tokio::time::timeout(HANDSHAKE_DEADLINE, incoming)
         .await
-        .map_err(|_| ConnectionError::HandshakeTooSlow)??;
+        .map_err(|_| {
+            telemetry::refused(telemetry::refusal::HANDSHAKE_TIMEOUT);
+            ConnectionError::HandshakeTooSlow
+        })??;
+    let _traffic = telemetry::Traffic(conn.clone());
     let fingerprint = tls::peer_fingerprint(&conn).ok_or(ConnectionError::NoCertificate)?;
     let store = shared.store.clone();
     let device = blocking(move || store.device_by_cert(&fingerprint)).await??;
@@ -247,10 +274,12 @@ async fn handle_connection(
     };
     if device.revoked_at.is_some() {
         tracing::info!(device = %device.id, "refused a revoked device");
+        telemetry::refused(telemetry::refusal::REVOKED);
         return refuse_revoked(conn).await;
     }
     shared.store.note_contact(device.id, Utc::now());
     tracing::info!(device = %device.id, name = %device.name, "device connected");
+    let _connected = telemetry::Up::new(telemetry::DEVICES_CONNECTED);
     let windows = ConnectionWindows::new(conn.clone());
     let mut session_id = first_session;
     loop {
@@ -267,7 +296,10 @@ async fn handle_connection(
         let (shared, device, windows) = (shared.clone(), device.clone(), windows.clone());
         tokio::spawn(async move {
             let id = device.id;
+            metrics::counter!(telemetry::SESSIONS).increment(1);
+            let _active = telemetry::Up::new(telemetry::SESSIONS_ACTIVE);
             if let Err(e) = run_session(shared, device, windows, streams, session_id).await {
+                metrics::counter!(telemetry::SESSION_ERRORS).increment(1);
                 tracing::debug!(device = %id, error = %e, "session ended");
             }
         });
@@ -310,6 +342,7 @@ async fn stranger(
 ) -> Result<(), ConnectionError> {
     let Some(_place) = StrangerPlace::take(shared, conn.remote_address().ip()) else {
         tracing::info!(address = %conn.remote_address(), "turned away a stranger: too many enrolling at once");
+        telemetry::refused(telemetry::refusal::STRANGERS_FULL);
         conn.close(
             CLOSE_BUSY.into(),
             b"too many devices are enrolling at once; try again in a minute",
@@ -325,14 +358,15 @@ async fn stranger(
         }
         Err(_) => {
             tracing::info!(address = %conn.remote_address(), "dropped a stranger that did not enrol in time");
+            telemetry::refused(telemetry::refusal::ENROLMENT_TIMEOUT);
             conn.close(CLOSE_TOO_SLOW.into(), b"enrolment did not complete in time");
             Ok(())
         }
     }
 }
 
-/// A stranger's place within [`MAX_UNENROLLED_CONNECTIONS`] and
-/// [`MAX_UNENROLLED_PER_ADDRESS`]; given back when dropped.
+/// A stranger's place within the unenrolled connections' limits
+/// ([`DoorLimits`]); given back when dropped.
 struct StrangerPlace {
     _slot: OwnedSemaphorePermit,
     shared: Arc<Shared>,
@@ -344,7 +378,7 @@ impl StrangerPlace {
         let slot = shared.unenrolled.clone().try_acquire_owned().ok()?;
         let mut by_address = lock(&shared.unenrolled_by_address);
         let count = by_address.entry(address).or_insert(0);
-        if *count >= MAX_UNENROLLED_PER_ADDRESS {
+        if *count >= shared.max_unenrolled_per_address {
             return None;
         }
         *count += 1;

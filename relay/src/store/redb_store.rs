@@ -119,7 +119,12 @@ impl RelayStore for RedbStore {
         epoch: u32,
         changes: Vec<Change>,
     ) -> Result<Option<Vec<ChangeHash>>, StorageFailure> {
-        self.journals.apply_durably(journal, epoch, changes)
+        let (count, started) = (changes.len(), std::time::Instant::now());
+        let stored = self.journals.apply_durably(journal, epoch, changes)?;
+        if stored.is_some() {
+            crate::telemetry::stored(count, started.elapsed());
+        }
+        Ok(stored)
     }
 
     fn erase(&self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure> {

@@ -238,7 +238,9 @@ impl Store {
         let fresh_path = rewriting_path(&self.path);
         // A leftover of an interrupted rewrite is incomplete: start again.
         remove_if_present(&fresh_path)?;
-        let fresh = Database::create(&fresh_path)?;
+        let fresh = Database::builder()
+            .set_concurrency_mode(self.mode)
+            .create(&fresh_path)?;
         {
             let from = self.db.get()?.begin_read()?;
             check_known_tables(&from)?;
@@ -268,12 +270,13 @@ impl Store {
             .rename(fresh, &self.path)
             .map_err(io_error)
             .and_then(|()| sync_parent_dir(&self.path));
-        let (path, cache) = (self.path.clone(), self.cache_bytes);
+        let (path, cache, mode) = (self.path.clone(), self.cache_bytes, self.mode);
         let reopened = Store::open_db(&path, false, |builder| {
             if let Some(bytes) = cache {
                 builder.set_cache_size(bytes);
             }
-            builder.open(&path)
+            // As it was opened: a relay's journal stays readable by backups.
+            builder.set_concurrency_mode(mode).open(&path)
         });
         match reopened {
             Ok(db) => self.db.replace(db),
@@ -395,7 +398,7 @@ pub(super) fn sync_folder_of(path: &Path) -> std::io::Result<()> {
 }
 
 /// Something done to each table of this layout, whatever its key type.
-trait EachTable {
+pub(super) trait EachTable {
     fn table<K: redb::Key + 'static>(
         &mut self,
         table: TableDefinition<K, &[u8]>,
@@ -405,7 +408,7 @@ trait EachTable {
 /// Runs `visit` on every table this layout has: the one list of them that
 /// rewriting (copy everything, refuse what it does not know) and measuring
 /// the content go by.
-fn each_table(visit: &mut impl EachTable) -> Result<(), StoreError> {
+pub(super) fn each_table(visit: &mut impl EachTable) -> Result<(), StoreError> {
     visit.table(META)?;
     visit.table(JOURNALS)?;
     visit.table(SNAPSHOTS)?;
@@ -421,7 +424,7 @@ fn each_table(visit: &mut impl EachTable) -> Result<(), StoreError> {
 
 /// Refuses to rewrite a file holding a table this code does not know (from
 /// a newer version): copying would silently drop it.
-fn check_known_tables(from: &ReadTransaction) -> Result<(), StoreError> {
+pub(super) fn check_known_tables(from: &ReadTransaction) -> Result<(), StoreError> {
     struct Names(Vec<String>);
     impl EachTable for Names {
         fn table<K: redb::Key + 'static>(

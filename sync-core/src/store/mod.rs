@@ -9,6 +9,7 @@
 //!
 //! The table layout is in [`tables`]; docs/STORAGE.md describes it for people.
 
+pub mod backup;
 mod clean_close;
 mod erasure;
 mod tables;
@@ -207,7 +208,8 @@ const REWRITE_WHEN_FILE_TIMES_CONTENT: u64 = 2;
 /// fixed pages (redb's header, allocator state) are most of it.
 const REWRITE_SLACK_BYTES: u64 = 4 * 1024 * 1024;
 
-/// An open store. Holds redb's exclusive file lock until dropped.
+/// An open store. Holds redb's exclusive file lock until dropped (a relay's
+/// journal file: the writer's lock, shared with readers; see [`SHARED_MODE`]).
 #[derive(Debug)]
 pub struct Store {
     db: OpenDb,
@@ -217,7 +219,18 @@ pub struct Store {
     device: DeviceId,
     device_name: String,
     home: Option<JournalId>,
+    /// How the file is shared with other processes: a relay's journal files
+    /// are opened in [`SHARED_MODE`], a device's store alone.
+    mode: redb::ConcurrencyMode,
 }
+
+/// How a relay's journal files are opened: one process (`relay serve`)
+/// writes, and others (`relay backup`) may open the file read-only at the
+/// same time and read a consistent transaction of it. redb then requires
+/// two-phase commits (so that a reader never follows a commit whose pages
+/// are not yet on disk), which every write of the store makes anyway
+/// (`begin_durable`): the mode costs the relay no extra flush.
+pub const SHARED_MODE: redb::ConcurrencyMode = redb::ConcurrencyMode::SingleWriter;
 
 /// See [`Store::append_position`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -291,12 +304,20 @@ impl Store {
     }
 
     /// [`Store::open`] with redb's page cache bounded to `cache_bytes` (a
-    /// relay keeps many stores open, and their journals in memory anyway).
+    /// relay keeps many stores open, and their journals in memory anyway),
+    /// for a relay's journal file: opened in [`SHARED_MODE`], so that its
+    /// backup can read it while the relay serves.
     pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Store, OpenError> {
         Store::open_cached(path, Some(cache_bytes))
     }
 
     fn open_cached(path: &Path, cache_bytes: Option<usize>) -> Result<Store, OpenError> {
+        // A bounded cache is asked for by the relay only, whose journal
+        // files are read by its backup while it serves.
+        let mode = match cache_bytes {
+            Some(_) => SHARED_MODE,
+            None => redb::ConcurrencyMode::ExclusiveWriter,
+        };
         if !path.exists() {
             return Err(OpenError::Missing(path.to_owned()));
         }
@@ -309,11 +330,12 @@ impl Store {
             if let Some(bytes) = cache_bytes {
                 builder.set_cache_size(bytes);
             }
-            builder.open(path)
+            builder.set_concurrency_mode(mode).open(path)
         })?;
         // Released before a rewrite below takes it exclusively.
         drop(no_swap);
         store.cache_bytes = cache_bytes;
+        store.mode = mode;
         // Best effort: the store is whole either way, and refusing to open
         // would stop all recording. A failure is recorded in the store
         // (`rewrite_failure`, told by `status`) and tried again on command
@@ -412,6 +434,7 @@ impl Store {
             device_name: meta.device_name,
             home: meta.home,
             cache_bytes: None,
+            mode: redb::ConcurrencyMode::ExclusiveWriter,
         })
     }
 

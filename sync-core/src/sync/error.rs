@@ -29,7 +29,7 @@ pub enum SessionError {
     #[error(
         "the office server's copy of journal {journal} is older than this device's (epoch \
          {relay_epoch}, not {ours}): it was restored from a backup made before an erasure; the \
-         erasure must be made again there"
+         office must restore a backup made after it (docs/OPERATIONS.md)"
     )]
     RelayBehind {
         journal: Uuid,

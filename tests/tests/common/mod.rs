@@ -64,9 +64,26 @@ pub(crate) struct Relay {
     running: Option<Running>,
     addr: SocketAddr,
     fingerprint: String,
+    /// More arguments of `relay serve`, at every start.
+    extra: Vec<String>,
 }
 
 impl Relay {
+    /// [`Relay::start`] with more arguments for `relay serve` (`--metrics …`).
+    pub(crate) fn start_with(extra: &[&str]) -> Relay {
+        let dir = tempfile::tempdir().expect("cannot create a temporary folder");
+        let loopback: SocketAddr = "127.0.0.1:0".parse().expect("an address");
+        let extra: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
+        let (running, addr, fingerprint) = spawn_relay(dir.path(), loopback, &extra);
+        Relay {
+            dir,
+            running: Some(running),
+            addr,
+            fingerprint,
+            extra,
+        }
+    }
+
     /// A new data folder and a relay serving it on a free loopback port.
     pub(crate) fn start() -> Relay {
         Relay::start_on(&std::env::temp_dir())
@@ -77,12 +94,13 @@ impl Relay {
     pub(crate) fn start_on(parent: &Path) -> Relay {
         let dir = tempfile::tempdir_in(parent).expect("cannot create a temporary folder");
         let loopback: SocketAddr = "127.0.0.1:0".parse().expect("an address");
-        let (running, addr, fingerprint) = spawn_relay(dir.path(), loopback);
+        let (running, addr, fingerprint) = spawn_relay(dir.path(), loopback, &[]);
         Relay {
             dir,
             running: Some(running),
             addr,
             fingerprint,
+            extra: Vec::new(),
         }
     }
 
@@ -90,12 +108,13 @@ impl Relay {
     /// free loopback port.
     pub(crate) fn start_in(dir: tempfile::TempDir) -> Relay {
         let loopback: SocketAddr = "127.0.0.1:0".parse().expect("an address");
-        let (running, addr, fingerprint) = spawn_relay(dir.path(), loopback);
+        let (running, addr, fingerprint) = spawn_relay(dir.path(), loopback, &[]);
         Relay {
             dir,
             running: Some(running),
             addr,
             fingerprint,
+            extra: Vec::new(),
         }
     }
 
@@ -103,7 +122,7 @@ impl Relay {
     /// or [`Relay::stop`]); its key must be the same.
     pub(crate) fn restart(&mut self) {
         assert!(self.running.is_none(), "the relay is still running");
-        let (running, addr, fingerprint) = spawn_relay(self.dir.path(), self.addr);
+        let (running, addr, fingerprint) = spawn_relay(self.dir.path(), self.addr, &self.extra);
         assert_eq!(addr, self.addr, "the relay came back on another address");
         assert_eq!(
             fingerprint, self.fingerprint,
@@ -249,6 +268,13 @@ impl Relay {
             .unwrap_or_default()
     }
 
+    /// Serves from `dir` from now on (a folder `relay restore` filled), on
+    /// the same port at the next [`Relay::restart`]; the relay must be stopped.
+    pub(crate) fn use_dir(&mut self, dir: tempfile::TempDir) {
+        assert!(self.running.is_none(), "stop the relay first");
+        self.dir = dir;
+    }
+
     /// Copies the whole data folder to `to` (the relay must be stopped).
     pub(crate) fn back_up(&self, to: &Path) {
         assert!(self.running.is_none(), "back up a stopped relay only");
@@ -287,11 +313,12 @@ impl Drop for Relay {
 
 /// Starts `relay serve` and waits for its first stdout line,
 /// `relay listening on ADDR key FINGERPRINT`.
-fn spawn_relay(dir: &Path, listen: SocketAddr) -> (Running, SocketAddr, String) {
+fn spawn_relay(dir: &Path, listen: SocketAddr, extra: &[String]) -> (Running, SocketAddr, String) {
     let mut child = Command::new(relay_bin())
         .arg("--data-dir")
         .arg(dir)
         .args(["serve", "--listen", &listen.to_string()])
+        .args(extra)
         .env_remove("RELAY_DATA_DIR")
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
