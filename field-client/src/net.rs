@@ -37,6 +37,13 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// until its idle timeout; longer would hold up a shutdown.
 pub const CLOSE_NOTICE_WAIT: Duration = Duration::from_secs(2);
 
+/// How long a one-shot `sync` lets its close go out before the process
+/// ends: sending the packet takes well under a millisecond; the rest of
+/// QUIC's draining period (three probe timeouts, about 80 ms even on
+/// loopback) would only slow every `sync` down. Should the packet not go
+/// out in time, the relay ends the connection at its idle timeout instead.
+pub const ONE_SHOT_CLOSE_WAIT: Duration = Duration::from_millis(10);
+
 /// Longest one `field-client sync` may take. A 10,000-activity first sync at
 /// 384 kbit/s takes about a minute; ten covers a much slower link, and a sync
 /// that runs longer is better resumed by the next attempt.

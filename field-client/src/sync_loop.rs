@@ -111,10 +111,17 @@ pub async fn connected(
         }
     }
     conn.close(0u32.into(), b"done");
-    if matches!(outcome, Err(NetError::Stopped)) {
-        // The process is about to end: make sure the relay hears the close
-        // (else it waits out its idle timeout), but not for long.
-        let _ = tokio::time::timeout(net::CLOSE_NOTICE_WAIT, endpoint.wait_idle()).await;
+    // The process is about to end: give the close time to leave (else the
+    // relay holds the connection until its idle timeout). A stopping `run`
+    // waits for the close to be complete; a one-shot `sync` only long
+    // enough for the packet to go out, not for QUIC's draining period.
+    let wait = match (mode, &outcome) {
+        (_, Err(NetError::Stopped)) => Some(net::CLOSE_NOTICE_WAIT),
+        (Mode::Once, _) => Some(net::ONE_SHOT_CLOSE_WAIT),
+        _ => None,
+    };
+    if let Some(wait) = wait {
+        let _ = tokio::time::timeout(wait, endpoint.wait_idle()).await;
     }
     outcome
 }

@@ -194,16 +194,7 @@ pub fn net_error(lang: Lang, error: &NetError) -> String {
         NetError::TooSlow(_) => i18n::t(lang, "net-too-slow"),
         NetError::Panicked(words) => detail("net-panicked", words.clone()),
         NetError::Stopped => i18n::t(lang, "net-stopped"),
-        NetError::Version(mismatch) => i18n::t(
-            lang,
-            match mismatch {
-                sync_core::sync::VersionMismatch::UpdateThisProgram { .. } => {
-                    "status-update-this-program"
-                }
-                sync_core::sync::VersionMismatch::UpdateServer { .. } => "status-update-server",
-                _ => "status-update-either",
-            },
-        ),
+        NetError::Version(mismatch) => version_mismatch(lang, mismatch),
         NetError::BudgetSpent { budget } => detail("net-budget-spent", i18n::bytes(lang, *budget)),
         other => other.to_string(),
     }
@@ -242,6 +233,22 @@ fn service_error(lang: Lang, error: &crate::service::ServiceError) -> String {
                 ("why", said.as_str().into()),
             ],
         ),
+    }
+}
+
+/// Which program must be updated, in `lang` (with the relay's own words
+/// when it did not say its version).
+fn version_mismatch(lang: Lang, mismatch: &sync_core::sync::VersionMismatch) -> String {
+    use sync_core::sync::VersionMismatch;
+    match mismatch {
+        VersionMismatch::UpdateThisProgram { .. } => i18n::t(lang, "status-update-this-program"),
+        VersionMismatch::UpdateServer { .. } => i18n::t(lang, "status-update-server"),
+        VersionMismatch::UpdateEither { message, .. } => i18n::text(
+            lang,
+            "net-update-either",
+            &[("details", message.as_str().into())],
+        ),
+        _ => mismatch.to_string(),
     }
 }
 

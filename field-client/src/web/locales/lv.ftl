@@ -593,3 +593,4 @@ out-rewrite-failed = pēc izdzēšanas vēl jāpārraksta (tajā var būt paliku
     [one] { $n } mēģinājums neizdevās
    *[other] { $n } mēģinājumi neizdevās
 }, pēdējais: { $why }. `field-client run` mēģina vēlreiz, kad sāk darbu, un katru dienu.
+net-update-either = šī programma un biroja serveris runā dažādās versijās: atjauniniet šo programmu vai lūdziet birojam atjaunināt serveri; viss ierakstītais paliek saglabāts šeit (serveris teica: { $details })
