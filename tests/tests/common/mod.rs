@@ -92,16 +92,7 @@ impl Relay {
     /// [`Relay::start`] with its data folder made inside `parent` (a small
     /// file system, say).
     pub(crate) fn start_on(parent: &Path) -> Relay {
-        let dir = tempfile::tempdir_in(parent).expect("cannot create a temporary folder");
-        let loopback: SocketAddr = "127.0.0.1:0".parse().expect("an address");
-        let (running, addr, fingerprint) = spawn_relay(dir.path(), loopback, &[]);
-        Relay {
-            dir,
-            running: Some(running),
-            addr,
-            fingerprint,
-            extra: Vec::new(),
-        }
+        Relay::start_in(tempfile::tempdir_in(parent).expect("cannot create a temporary folder"))
     }
 
     /// A relay serving a data folder made before (a copy of a fixture) on a
