@@ -23,6 +23,9 @@ pub(super) struct SyncFacts {
     pub(super) data: BudgetState,
     /// Who records on this computer (the header's switch).
     pub(super) people: People,
+    /// The store's file still holds an erased record's old bytes: its
+    /// rewrite failed (and is tried again at `run`'s start and daily).
+    pub(super) rewrite_failed: bool,
 }
 
 impl SyncFacts {
@@ -42,6 +45,7 @@ impl SyncFacts {
             sync: net::sync_status(store)?,
             data: budget::state(store, Local::now())?,
             people: crate::people::load(store)?,
+            rewrite_failed: store.rewrite_failure()?.is_some(),
         })
     }
 
@@ -76,6 +80,9 @@ impl SyncFacts {
         }
         out.extend(self.connection_sentences(lang, now));
         out.extend(self.data_sentence(lang));
+        if self.rewrite_failed {
+            out.push(i18n::t(lang, "status-rewrite-failed"));
+        }
         out
     }
 
@@ -167,7 +174,21 @@ mod tests {
                 stopped: false,
             },
             people: crate::people::People::default(),
+            rewrite_failed: false,
         }
+    }
+
+    #[test]
+    fn a_file_not_yet_rewritten_after_an_erasure_is_told() {
+        let mut facts = facts(false, SyncStatus::default());
+        let said = |facts: &SyncFacts| facts.sentences(Lang::Lv, Utc::now()).join(" ");
+        assert!(!said(&facts).contains("izdzēst"), "{}", said(&facts));
+        facts.rewrite_failed = true;
+        assert!(
+            said(&facts).contains("Izdzēstā ieraksta"),
+            "{}",
+            said(&facts)
+        );
     }
 
     #[test]

@@ -600,3 +600,4 @@ out-rewrite-failed = still to be rewritten after an erasure (old bytes of the er
    *[other] { $n } attempts failed
 }, the last: { $why }. `field-client run` tries again when it starts and daily.
 net-update-either = this program and the office server speak different versions: update this program, or ask the office to update the server; everything recorded stays saved here (the server said: { $details })
+status-rewrite-failed = The erased record's old bytes may still be in this computer's journal file: rewriting it has not worked yet; it is tried again each day (field-client status says why).

@@ -594,3 +594,4 @@ out-rewrite-failed = pēc izdzēšanas vēl jāpārraksta (tajā var būt paliku
    *[other] { $n } mēģinājumi neizdevās
 }, pēdējais: { $why }. `field-client run` mēģina vēlreiz, kad sāk darbu, un katru dienu.
 net-update-either = šī programma un biroja serveris runā dažādās versijās: atjauniniet šo programmu vai lūdziet birojam atjaunināt serveri; viss ierakstītais paliek saglabāts šeit (serveris teica: { $details })
+status-rewrite-failed = Izdzēstā ieraksta vecie baiti vēl var būt šī datora žurnāla failā: to pārrakstīt vēl nav izdevies; to mēģina vēlreiz katru dienu (iemeslu parāda field-client status).
