@@ -575,6 +575,28 @@ fn compaction_is_refused_for_a_journal_missing_stored_changes() {
     assert_eq!(r.store().appended_count(r.journal_id()).expect("count"), 1);
 }
 
+/// A partial acknowledgement clears only the activities whose latest change
+/// it covers: an activity edited after the acknowledged heads stays unsent
+/// although its first change was acknowledged.
+#[test]
+fn a_partial_acknowledgement_keeps_an_activity_edited_after_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_path, mut r) = new_replica(dir.path());
+    let journal = r.journal_id();
+    let unsent = |r: &Replica| r.store().unsent_count(journal).expect("unsent");
+    let a = add(&mut r, &minimal("A"), 0);
+    add(&mut r, &minimal("B"), 1);
+    let after_b = r.journal().expect("journal").heads();
+    assert!(r.edit(a, &title("A, labota"), at(2)).expect("edit"));
+    add(&mut r, &minimal("C"), 3);
+    assert_eq!(unsent(&r), 3);
+    acknowledge(&mut r, journal, &after_b);
+    assert_eq!(unsent(&r), 2, "B leaves; A (edited since) and C stay");
+    let everything = r.journal().expect("journal").heads();
+    acknowledge(&mut r, journal, &everything);
+    assert_eq!(unsent(&r), 0);
+}
+
 #[test]
 fn acknowledgements_clear_unsent_activities() {
     let dir = tempfile::tempdir().expect("tempdir");
