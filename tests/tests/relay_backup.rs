@@ -9,8 +9,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use common::{Relay, by_id, device, enrol, sync_ok, sync_until_ok, unsent};
 use tests::Cli;
@@ -33,6 +33,34 @@ struct Acked {
     acked: Instant,
 }
 
+/// What the devices got acknowledged, and a signal each time it grows.
+#[derive(Default)]
+struct AckLog {
+    entries: Mutex<Vec<Acked>>,
+    grew: Condvar,
+}
+
+impl AckLog {
+    fn push(&self, acked: Acked) {
+        self.entries.lock().expect("log lock").push(acked);
+        self.grew.notify_all();
+    }
+
+    /// Waits (at most `within`) until `n` records are acknowledged.
+    fn wait_for(&self, n: usize, within: Duration) -> bool {
+        let entries = self.entries.lock().expect("log lock");
+        let (entries, _) = self
+            .grew
+            .wait_timeout_while(entries, within, |e| e.len() < n)
+            .expect("log lock");
+        entries.len() >= n
+    }
+
+    fn entries(&self) -> Vec<Acked> {
+        self.entries.lock().expect("log lock").clone()
+    }
+}
+
 fn record(cli: &Cli, title: &str) -> String {
     cli.add([
         "--title",
@@ -47,13 +75,13 @@ fn record(cli: &Cli, title: &str) -> String {
 }
 
 /// Records and syncs on `cli` until `stop`; every record acknowledged.
-fn keep_recording(cli: &Cli, name: &str, stop: &AtomicBool, log: &Mutex<Vec<Acked>>) {
+fn keep_recording(cli: &Cli, name: &str, stop: &AtomicBool, log: &AckLog) {
     let mut n = 0;
     while !stop.load(Ordering::Acquire) {
         let id = record(cli, &format!("{name} {n}: darbnīca"));
         let sync_started = Instant::now();
         sync_ok(cli);
-        log.lock().expect("log lock").push(Acked {
+        log.push(Acked {
             id,
             sync_started,
             acked: Instant::now(),
@@ -99,7 +127,7 @@ fn a_backup_made_while_devices_sync_restores_and_the_devices_fill_in_the_rest() 
 
     // Both centres record and sync without a pause while the office backs up.
     let stop = Arc::new(AtomicBool::new(false));
-    let log = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::new(AckLog::default());
     let workers: Vec<_> = [(at_ludza, "Ludza"), (at_balvi, "Balvi")]
         .into_iter()
         .map(|(cli, name)| {
@@ -110,11 +138,10 @@ fn a_backup_made_while_devices_sync_restores_and_the_devices_fill_in_the_rest() 
             })
         })
         .collect();
-    let deadline = Instant::now() + common::LINE_TIMEOUT;
-    while log.lock().expect("log lock").len() < ACKED_BEFORE_BACKUPS {
-        assert!(Instant::now() < deadline, "the devices do not sync");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    assert!(
+        log.wait_for(ACKED_BEFORE_BACKUPS, common::LINE_TIMEOUT),
+        "the devices do not sync"
+    );
     let backups = tempfile::tempdir().expect("a folder for backups");
     let file = backups.path().join("relay.krcbackup");
     let mut window = None;
@@ -123,8 +150,7 @@ fn a_backup_made_while_devices_sync_restores_and_the_devices_fill_in_the_rest() 
         relay.admin(["backup", "--out", file.to_str().expect("a UTF-8 path")]);
         let ended = Instant::now();
         let overlapped = log
-            .lock()
-            .expect("log lock")
+            .entries()
             .iter()
             .any(|a| a.sync_started < ended && a.acked > started);
         if overlapped {
@@ -140,7 +166,7 @@ fn a_backup_made_while_devices_sync_restores_and_the_devices_fill_in_the_rest() 
         .collect();
     let [at_ludza, at_balvi] = <[Cli; 2]>::try_from(devices).expect("two devices");
     sync_ok(&office);
-    let acked = log.lock().expect("log lock").clone();
+    let acked = log.entries();
     let before_backup: BTreeSet<String> = acked
         .iter()
         .filter(|a| a.acked < backup_started)

@@ -74,6 +74,10 @@ pub enum BackupError {
     },
     #[error("the backup file {path} is damaged: {what}")]
     Damaged { path: PathBuf, what: String },
+    /// The table of contents could not be written (it would be too large
+    /// for a restore to read).
+    #[error("the backup was not made: {0}")]
+    Manifest(String),
     #[error(
         "a relay is serving from {0}: stop it first; restore only into a new, empty folder \
          and start the relay on that folder"
@@ -209,11 +213,16 @@ fn make(
         registry,
         journals,
     };
-    let json = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
-    assert!(
-        json.len() <= MAX_BACKUP_MANIFEST_BYTES,
-        "manifest too large"
-    );
+    let json =
+        serde_json::to_vec_pretty(&manifest).map_err(|e| BackupError::Manifest(e.to_string()))?;
+    if json.len() > MAX_BACKUP_MANIFEST_BYTES {
+        // A restore would refuse it: better no backup than one that cannot
+        // be restored.
+        return Err(BackupError::Manifest(format!(
+            "its table of contents is {} bytes, over the {MAX_BACKUP_MANIFEST_BYTES} a              restore reads",
+            json.len()
+        )));
+    }
     writer.add_bytes(MANIFEST, &json)?;
     writer.finish()?;
     std::fs::rename(partial, out).map_err(|source| BackupError::Io {
