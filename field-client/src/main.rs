@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{CommandFactory, FromArgMatches};
+use clap::{CommandFactory, Parser};
 use field_client::cli::Cli;
 use field_client::{commands, words};
 
@@ -12,8 +12,7 @@ fn main() -> ExitCode {
     // Automerge panics on some damaged input; the sync code turns those into
     // plain errors, so they must not print as if the program had crashed.
     sync_core::sync::hide_caught_library_panics();
-    let help = words::localized_help(Cli::command(), words::lang());
-    let cli = Cli::from_arg_matches(&help.get_matches()).unwrap_or_else(|e| e.exit());
+    let cli = parse_arguments();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // The reader stopped reading (`export | head`): what it took was
@@ -22,6 +21,22 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("{}", words::error_lines(words::lang(), &error));
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The command line, parsed. Help, `--version` and mistakes are shown in the
+/// system's language: only then is the help in that language built (not at
+/// every `add`).
+fn parse_arguments() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(english) => {
+            match words::localized_help(Cli::command(), words::lang()).try_get_matches() {
+                // The same grammar in other words: it fails the same way.
+                Ok(_) => english.exit(),
+                Err(said) => said.exit(),
+            }
         }
     }
 }

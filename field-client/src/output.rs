@@ -85,7 +85,7 @@ pub fn write_details(
             "cli-show-by-at",
             &[
                 ("who", crate::people::shown(lang, who).into()),
-                ("at", at.format("%Y-%m-%d %H:%M UTC").to_string().into()),
+                ("at", utc(at).into()),
             ],
         )
     };
