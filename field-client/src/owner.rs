@@ -162,12 +162,10 @@ impl StoreOwner {
         let _ = stopping.wait_for(|stop| *stop).await;
     }
 
-    /// Lends the store to commands that ask, until the process ends: listens
-    /// on 127.0.0.1 and writes [`CONTROL_FILE`] into `data_dir`.
-    pub async fn lend_to_commands(self: Arc<Self>, data_dir: &Path) -> std::io::Result<()> {
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-        let token = crate::web::new_token();
-        write_control_file(data_dir, listener.local_addr()?, &token)?;
+    /// Lends the store to commands that ask, until the process ends, on a
+    /// listener from [`listen_for_commands`].
+    pub async fn lend_to_commands(self: Arc<Self>, lending: Lending) -> std::io::Result<()> {
+        let Lending { listener, token } = lending;
         loop {
             let (stream, _) = listener.accept().await?;
             // One at a time: a lend holds the store anyway. A connection
@@ -204,6 +202,23 @@ impl StoreOwner {
         self.note_local_change();
         Ok(())
     }
+}
+
+/// Where commands ask a running `run` to lend its store.
+#[derive(Debug)]
+pub struct Lending {
+    listener: tokio::net::TcpListener,
+    token: String,
+}
+
+/// Listens on 127.0.0.1 for commands and writes [`CONTROL_FILE`] into
+/// `data_dir`, before `run` says it is running: a command started after
+/// that finds the file.
+pub async fn listen_for_commands(data_dir: &Path) -> std::io::Result<Lending> {
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let token = crate::web::new_token();
+    write_control_file(data_dir, listener.local_addr()?, &token)?;
+    Ok(Lending { listener, token })
 }
 
 /// Removes [`CONTROL_FILE`] (at the end of `run`; a leftover one is harmless:

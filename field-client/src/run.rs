@@ -78,7 +78,7 @@ async fn serve_and_sync(
         // Nothing to serve and nothing to sync: say how to enrol.
         return Err(net::NetError::NotEnrolled.into());
     }
-    lend_to_commands(&owner, data_dir);
+    lend_to_commands(&owner, data_dir).await;
     if let (Some(listener), Some(options)) = (listener, web) {
         serve_app(&owner, data_dir, listener, options)?;
     }
@@ -156,15 +156,23 @@ fn pass_stop_on(
     });
 }
 
-/// Lends the store to commands run beside this process (crate::owner).
-fn lend_to_commands(owner: &Arc<crate::owner::StoreOwner>, data_dir: &Path) {
-    let (owner, data_dir) = (Arc::clone(owner), data_dir.to_owned());
+/// Lends the store to commands run beside this process (crate::owner):
+/// listening (and the control file written) before `run` says it runs.
+async fn lend_to_commands(owner: &Arc<crate::owner::StoreOwner>, data_dir: &Path) {
+    let cannot = |e: std::io::Error| {
+        eprintln!(
+            "{}",
+            say("cli-cannot-lend", &[("why", e.to_string().into())])
+        );
+    };
+    let lending = match crate::owner::listen_for_commands(data_dir).await {
+        Ok(lending) => lending,
+        Err(e) => return cannot(e),
+    };
+    let owner = Arc::clone(owner);
     tokio::spawn(async move {
-        if let Err(e) = owner.lend_to_commands(&data_dir).await {
-            eprintln!(
-                "{}",
-                say("cli-cannot-lend", &[("why", e.to_string().into())])
-            );
+        if let Err(e) = owner.lend_to_commands(lending).await {
+            cannot(e);
         }
     });
 }
