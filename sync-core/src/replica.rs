@@ -31,8 +31,8 @@ use crate::store::{
 };
 use crate::sync::check_received;
 use crate::sync::{
-    AttestationTag, Batch, BatchChange, ClientStorage, StorageFailure, SyncStorage, apply_guarded,
-    batch_from, missing_from,
+    AppendedChanges, AttestationTag, Batch, BatchChange, ClientStorage, StorageFailure,
+    SyncStorage, apply_guarded, batch_from, missing_from,
 };
 
 /// Errors from a local edit or read.
@@ -873,6 +873,34 @@ impl Replica {
         let tip = self.store.tip(id).map_err(|e| local(e.into()))?;
         Ok(tip.map(|tip| tip.heads().to_vec()))
     }
+
+    /// The journal's appended changes and its snapshot's heads, read from
+    /// the store, while its document is not loaded: enough to plan and send
+    /// an upload of recent changes without loading it ([`AppendedChanges`]).
+    /// `None` when the document is loaded (it answers better) or the store
+    /// cannot tell.
+    fn unloaded_appended(
+        &mut self,
+        journal: Uuid,
+    ) -> Result<Option<AppendedChanges>, StorageFailure> {
+        let local = |e: crate::store::StoreError| StorageFailure::local(e);
+        let id = JournalId(journal);
+        if self
+            .known(id)
+            .map_err(StorageFailure::local)?
+            .journal
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let Some(snapshot_heads) = self.store.snapshot_heads(id).map_err(local)? else {
+            return Ok(None);
+        };
+        let Some(changes) = self.store.appended_changes(id).map_err(local)? else {
+            return Ok(None);
+        };
+        Ok(Some(AppendedChanges::new(snapshot_heads, changes)))
+    }
 }
 
 impl SyncStorage for Replica {
@@ -920,6 +948,11 @@ impl SyncStorage for Replica {
         {
             return Ok(Vec::new());
         }
+        if let Some(appended) = self.unloaded_appended(journal)?
+            && let Some(plan) = appended.missing(known, limit)
+        {
+            return Ok(plan);
+        }
         Ok(missing_from(self.loaded_doc(journal)?.doc(), known, limit))
     }
 
@@ -932,6 +965,11 @@ impl SyncStorage for Replica {
     }
 
     fn batch(&mut self, journal: Uuid, plan: &[ChangeHash]) -> Result<Batch, StorageFailure> {
+        if let Some(appended) = self.unloaded_appended(journal)?
+            && let Some(batch) = appended.batch(plan, MAX_UPLOAD_BATCH_OPS)
+        {
+            return Ok(batch);
+        }
         batch_from(self.loaded_doc(journal)?.doc(), plan, MAX_UPLOAD_BATCH_OPS)
     }
 }

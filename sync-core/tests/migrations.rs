@@ -163,3 +163,43 @@ fn a_layout_3_store_opens_with_its_view_rows_rewritten_compactly() {
         "{tables:?}"
     );
 }
+
+/// Layout 4 (before the snapshot's heads and the index of unsent rows): the
+/// centre device's store of `tests/fixtures/protocol-5-store-4` (made by that
+/// release's programs), enrolled and synced, then with three activities
+/// changed offline: one deleted, one edited, one recorded.
+const LAYOUT_4: &str = "tests/fixtures/store-layout-4.redb";
+const LAYOUT_4_UNSENT: [&str; 3] = [
+    "086ea2d2-e96f-4a4e-993f-0510cdbf206a",
+    "fef028a6-107b-421d-ada6-a768df9ed9ba",
+    "d7465572-de64-4b85-9bc8-436124df6a76",
+];
+
+#[test]
+fn a_layout_4_store_opens_with_its_unsent_rows_indexed_and_its_snapshot_heads_known() {
+    let (_dir, path) = copy_of(LAYOUT_4);
+    let store = Store::open(&path).expect("a layout-4 store opens");
+    let home = store.home_journal().expect("a home journal");
+    let mut unsent = store.unsent_activities(home).expect("unsent");
+    unsent.sort();
+    let mut expected: Vec<ActivityId> = LAYOUT_4_UNSENT
+        .iter()
+        .map(|id| id.parse().expect("an id"))
+        .collect();
+    expected.sort();
+    assert_eq!(unsent, expected, "what was not sent stays not sent");
+    let journal = store.load_journal(home).expect("load");
+    let heads = store
+        .snapshot_heads(home)
+        .expect("read")
+        .expect("known once the journal was loaded");
+    if store.snapshot_len(home).expect("read") == 0 {
+        assert_eq!(heads, sync_core::journal::genesis_heads());
+    }
+    // The index built from the old rows: acknowledging the journal's heads
+    // marks every activity sent.
+    store
+        .mark_acknowledged(home, &journal, &journal.heads())
+        .expect("acknowledged");
+    assert_eq!(store.unsent_count(home).expect("unsent"), 0);
+}

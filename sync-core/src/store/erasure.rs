@@ -18,7 +18,7 @@ use redb::{
 
 use super::tables::{
     ACKED_HEADS, ACTIVITY_VIEW, ATTESTATIONS, CHANGES, JOURNAL_TIPS, JOURNALS, META, SETTINGS,
-    SNAPSHOTS, UNSENT, VIEW_HEADS,
+    SNAPSHOT_HEADS, SNAPSHOTS, UNSENT, UNSENT_BY_CHANGE, VIEW_HEADS,
 };
 use super::{
     JournalId, OpenError, Store, StoreError, ViewUpdate, begin_durable, decode_info, insert_info,
@@ -49,6 +49,8 @@ pub struct Replacement<'a> {
 #[derive(Debug)]
 pub struct PreparedJournal {
     snapshot: Vec<u8>,
+    /// The snapshot's heads (checked on reload).
+    heads: Vec<ChangeHash>,
     view: Option<ViewUpdate>,
 }
 
@@ -65,7 +67,11 @@ impl PreparedJournal {
             ));
         }
         let view = with_view.then(|| ViewUpdate::full(journal)).transpose()?;
-        Ok(PreparedJournal { snapshot, view })
+        Ok(PreparedJournal {
+            snapshot,
+            heads: journal.heads(),
+            view,
+        })
     }
 }
 
@@ -130,15 +136,11 @@ impl Store {
             insert_info(&mut journals, &info)?;
         }
         tx.open_table(SNAPSHOTS)?.insert(j, bytes.as_slice())?;
+        super::write_snapshot_heads(&tx, id, &prepared.heads)?;
         tx.open_table(CHANGES)?
             .retain_in(journal_range(id), |_, _| false)?;
-        {
-            let mut unsent = tx.open_table(UNSENT)?;
-            unsent.retain_in((j, 0)..=(j, u128::MAX), |_, _| false)?;
-            for (activity, hash) in with.unsent {
-                unsent.insert((j, activity.0.as_u128()), hash.0.as_slice())?;
-            }
-        }
+        super::unsent::clear(&tx, id)?;
+        super::unsent::record(&tx, id, with.unsent)?;
         let acked: Vec<u8> = with.acked.iter().flat_map(|h| h.0).collect();
         if acked.is_empty() {
             tx.open_table(ACKED_HEADS)?.remove(j)?;
@@ -419,7 +421,9 @@ pub(super) fn each_table(visit: &mut impl EachTable) -> Result<(), StoreError> {
     visit.table(ACTIVITY_VIEW)?;
     visit.table(VIEW_HEADS)?;
     visit.table(ATTESTATIONS)?;
-    visit.table(JOURNAL_TIPS)
+    visit.table(JOURNAL_TIPS)?;
+    visit.table(SNAPSHOT_HEADS)?;
+    visit.table(UNSENT_BY_CHANGE)
 }
 
 /// Refuses to rewrite a file holding a table this code does not know (from

@@ -13,6 +13,7 @@ pub mod backup;
 mod clean_close;
 mod erasure;
 mod tables;
+mod unsent;
 pub(crate) mod view_row;
 
 pub use erasure::{
@@ -36,12 +37,13 @@ use crate::limits::LOAD_APPENDED_BYTES_AT_ONCE;
 use crate::sync::{AttestationTag, catch_library_panic};
 use tables::{
     ACKED_HEADS, ACTIVITY_VIEW, ACTIVITY_VIEW_JSON, ATTESTATIONS, CHANGES, FORMAT_MARKER,
-    JOURNAL_TIPS, JOURNALS, META, SETTINGS, SNAPSHOTS, UNSENT, VIEW_HEADS,
+    JOURNAL_TIPS, JOURNALS, META, SETTINGS, SNAPSHOT_HEADS, SNAPSHOTS, UNSENT, UNSENT_BY_CHANGE,
+    VIEW_HEADS,
 };
 
 /// Layout version written by this code. Older stores are migrated on open by
 /// the numbered steps in [`migrate`]; newer ones are refused.
-pub const STORE_VERSION: u32 = 4;
+pub const STORE_VERSION: u32 = 5;
 
 /// Identity of a device: random, made when its store is created, never reused.
 /// Its 16 bytes are also the device's Automerge actor id, so every change can be
@@ -503,6 +505,11 @@ impl Store {
             .ok_or_else(failed)?
             .map_err(|e| damaged(e.to_string()))?;
         drop(snapshot);
+        let snapshot_heads_unknown = tx
+            .open_table(SNAPSHOT_HEADS)?
+            .get(id.0.as_u128())?
+            .is_none();
+        let snapshot_heads = doc.get_heads();
         // The appended changes go in a few megabytes at a time: Automerge's
         // intermediate form of a batch is many times its bytes.
         let mut appended = Vec::new();
@@ -516,7 +523,66 @@ impl Store {
                 appended.clear();
             }
         }
+        drop(rows);
+        drop(tx);
+        if snapshot_heads_unknown {
+            self.keep_snapshot_heads(id, &snapshot_heads)?;
+        }
         Ok(Journal::from_doc(doc.with_actor(self.device.actor()))?)
+    }
+
+    /// Writes the heads of a snapshot that predates layout 5, found by
+    /// loading it, unless a snapshot written since recorded its own (every
+    /// snapshot write records its heads, so a row present is current).
+    fn keep_snapshot_heads(&self, id: JournalId, heads: &[ChangeHash]) -> Result<(), StoreError> {
+        let tx = begin_durable(self.db.get()?)?;
+        let absent = tx
+            .open_table(SNAPSHOT_HEADS)?
+            .get(id.0.as_u128())?
+            .is_none();
+        let known = tx.open_table(JOURNALS)?.get(id.0.as_u128())?.is_some();
+        if absent && known {
+            write_snapshot_heads(&tx, id, heads)?;
+            tx.commit()?;
+        } else {
+            tx.abort()?;
+        }
+        Ok(())
+    }
+
+    /// The heads of the journal's snapshot (the genesis heads while it has
+    /// none); `None` when not known yet (see `snapshot_heads-v1`).
+    pub fn snapshot_heads(
+        &self,
+        journal: JournalId,
+    ) -> Result<Option<Vec<ChangeHash>>, StoreError> {
+        let tx = self.db.get()?.begin_read()?;
+        let table = tx.open_table(SNAPSHOT_HEADS)?;
+        let Some(value) = table.get(journal.0.as_u128())? else {
+            return Ok(None);
+        };
+        decode_heads(value.value())
+            .map(Some)
+            .ok_or_else(|| StoreError::Damaged {
+                journal,
+                reason: "the snapshot's heads are not a list of hashes".into(),
+            })
+    }
+
+    /// Every change appended to the journal since its snapshot, in order;
+    /// `None` when a row is not one change (a journal merged in at
+    /// enrolment keeps its snapshot there as appended bytes).
+    pub fn appended_changes(&self, journal: JournalId) -> Result<Option<Vec<Change>>, StoreError> {
+        let tx = self.db.get()?.begin_read()?;
+        let table = tx.open_table(CHANGES)?;
+        let mut changes = Vec::new();
+        for row in table.range(journal_range(journal))? {
+            match crate::sync::decode_change(row?.1.value()) {
+                Ok(change) => changes.push(change),
+                Err(_) => return Ok(None),
+            }
+        }
+        Ok(Some(changes))
     }
 
     /// Durably appends changes to a journal, and records which activities they
@@ -709,6 +775,7 @@ impl Store {
         let (folded, kept) = split_appended(&tx, id, &snapshot.doc, made_at)?;
         tx.open_table(SNAPSHOTS)?
             .insert(id.0.as_u128(), snapshot.bytes.as_slice())?;
+        write_snapshot_heads(&tx, id, &snapshot.doc.get_heads())?;
         let mut changes = tx.open_table(CHANGES)?;
         for seq in folded {
             changes.remove((id.0.as_u128(), seq))?;
@@ -838,24 +905,23 @@ impl Store {
         current: &Journal,
         heads: &[ChangeHash],
     ) -> Result<(), StoreError> {
-        // Metadata only: Automerge would rebuild every change it hands out.
-        let not_covered: HashSet<ChangeHash> = current
-            .doc()
-            .get_changes_meta(heads)
-            .into_iter()
-            .map(|meta| meta.hash)
-            .collect();
         let tx = begin_durable(self.db.get()?)?;
-        {
-            let mut unsent = tx.open_table(UNSENT)?;
-            let range = (id.0.as_u128(), 0)..=(id.0.as_u128(), u128::MAX);
-            unsent.retain_in(range, |_, hash| {
-                ChangeHash::try_from(hash).is_ok_and(|h| not_covered.contains(&h))
-            })?;
-            let encoded: Vec<u8> = heads.iter().flat_map(|h| h.0).collect();
-            tx.open_table(ACKED_HEADS)?
-                .insert(id.0.as_u128(), encoded.as_slice())?;
+        let named = unsent::changes(&tx, id)?;
+        if !named.is_empty() {
+            // Metadata only: Automerge would rebuild every change it hands out.
+            let doc = current.doc();
+            let not_covered: HashSet<ChangeHash> = doc
+                .get_changes_meta(heads)
+                .into_iter()
+                .map(|meta| meta.hash)
+                .collect();
+            let covered: Vec<ChangeHash> = named
+                .into_iter()
+                .filter(|h| !not_covered.contains(h) && doc.get_change_meta_by_hash(h).is_some())
+                .collect();
+            unsent::acknowledge(&tx, id, &covered)?;
         }
+        write_acked_heads(&tx, id, heads)?;
         tx.commit()?;
         Ok(())
     }
@@ -872,13 +938,8 @@ impl Store {
             return Ok(());
         }
         let tx = begin_durable(self.db.get()?)?;
-        {
-            let j = id.0.as_u128();
-            tx.open_table(UNSENT)?
-                .retain_in((j, 0)..=(j, u128::MAX), |_, _| false)?;
-            let encoded: Vec<u8> = heads.iter().flat_map(|h| h.0).collect();
-            tx.open_table(ACKED_HEADS)?.insert(j, encoded.as_slice())?;
-        }
+        unsent::clear(&tx, id)?;
+        write_acked_heads(&tx, id, heads)?;
         tx.commit()?;
         Ok(())
     }
@@ -944,9 +1005,12 @@ impl Store {
             if current.as_ref() != Some(&info) {
                 insert_info(&mut table, &info)?;
             }
-            if current.is_none() && self.home.is_some() {
+            if current.is_none() {
                 drop(table);
-                write_empty_view(&tx, info.id)?;
+                write_snapshot_heads(&tx, info.id, &journal::genesis_heads())?;
+                if self.home.is_some() {
+                    write_empty_view(&tx, info.id)?;
+                }
             }
         }
         tx.commit()?;
@@ -1149,6 +1213,30 @@ pub(crate) fn write_tip(
     Ok(())
 }
 
+/// Records the heads of the snapshot written for `journal` in `tx`.
+pub(crate) fn write_snapshot_heads(
+    tx: &redb::WriteTransaction,
+    journal: JournalId,
+    heads: &[ChangeHash],
+) -> Result<(), StoreError> {
+    let encoded: Vec<u8> = heads.iter().flat_map(|h| h.0).collect();
+    tx.open_table(SNAPSHOT_HEADS)?
+        .insert(journal.0.as_u128(), encoded.as_slice())?;
+    Ok(())
+}
+
+/// Records the heads the relay acknowledged for `journal` in `tx`.
+fn write_acked_heads(
+    tx: &redb::WriteTransaction,
+    journal: JournalId,
+    heads: &[ChangeHash],
+) -> Result<(), StoreError> {
+    let encoded: Vec<u8> = heads.iter().flat_map(|h| h.0).collect();
+    tx.open_table(ACKED_HEADS)?
+        .insert(journal.0.as_u128(), encoded.as_slice())?;
+    Ok(())
+}
+
 /// Moves every row of journal `from` to journal `to` (used by [`Store::rekey_home`]).
 fn move_rows(
     tx: &redb::WriteTransaction,
@@ -1167,27 +1255,28 @@ fn move_rows(
         changes.insert((t, seq), bytes.as_slice())?;
         seq += 1;
     }
-    let mut unsent = tx.open_table(UNSENT)?;
-    let rows: Vec<(u128, Vec<u8>)> = unsent
-        .extract_from_if((f, 0)..=(f, u128::MAX), |_, _| true)?
-        .map(|row| row.map(|(k, v)| (k.value().1, v.value().to_vec())))
-        .collect::<Result<_, _>>()?;
-    for (activity, hash) in rows {
-        unsent.insert((t, activity), hash.as_slice())?;
-    }
     let mut snapshots = tx.open_table(SNAPSHOTS)?;
+    let mut snapshot_heads = tx.open_table(SNAPSHOT_HEADS)?;
     let snapshot = snapshots.remove(f)?.map(|v| v.value().to_vec());
-    if let Some(bytes) = snapshot {
-        if target_empty {
-            // The target holds nothing yet (a new centre, the usual case): the
-            // snapshot stays a snapshot (loading one is fast; replaying it as
-            // appended changes is not), followed by the moved changes.
+    let moved_heads = snapshot_heads.remove(f)?.map(|v| v.value().to_vec());
+    if target_empty {
+        // The target holds nothing yet (a new centre, the usual case): the
+        // snapshot stays a snapshot (loading one is fast; replaying it as
+        // appended changes is not), followed by the moved changes.
+        if let Some(bytes) = snapshot {
             snapshots.insert(t, bytes.as_slice())?;
-        } else {
-            // Both histories are kept: the snapshot moves as appended bytes.
-            changes.insert((t, seq), bytes.as_slice())?;
         }
+        match moved_heads {
+            Some(heads) => snapshot_heads.insert(t, heads.as_slice())?,
+            None => snapshot_heads.remove(t)?,
+        };
+    } else if let Some(bytes) = snapshot {
+        // Both histories are kept: the snapshot moves as appended bytes
+        // (the target's own snapshot, and its heads, stay).
+        changes.insert((t, seq), bytes.as_slice())?;
     }
+    drop((changes, snapshots, snapshot_heads));
+    unsent::move_rows(tx, from, to)?;
     let mut view = tx.open_table(ACTIVITY_VIEW)?;
     let rows: Vec<(u128, Vec<u8>)> = view
         .extract_from_if((f, 0)..=(f, u128::MAX), |_, _| true)?
@@ -1371,6 +1460,7 @@ fn write_new_store(
                 },
             )?;
             write_empty_view(&tx, home)?;
+            write_snapshot_heads(&tx, home, &journal::genesis_heads())?;
         }
         // Create the remaining tables so readers never meet a missing one.
         tx.open_table(JOURNALS)?;
@@ -1383,6 +1473,8 @@ fn write_new_store(
         tx.open_table(VIEW_HEADS)?;
         tx.open_table(ATTESTATIONS)?;
         tx.open_table(JOURNAL_TIPS)?;
+        tx.open_table(SNAPSHOT_HEADS)?;
+        tx.open_table(UNSENT_BY_CHANGE)?;
     }
     tx.commit()?;
     Ok(())
@@ -1405,14 +1497,7 @@ fn append_in(
     for (seq, change) in (first..).zip(changes.iter_mut()) {
         table.insert((journal.0.as_u128(), seq), change.raw_bytes())?;
     }
-    let mut unsent = tx.open_table(UNSENT)?;
-    for (activity, hash) in touched {
-        unsent.insert(
-            (journal.0.as_u128(), activity.0.as_u128()),
-            hash.0.as_slice(),
-        )?;
-    }
-    Ok(())
+    unsent::record(tx, journal, touched)
 }
 
 fn insert_info(
@@ -1428,7 +1513,12 @@ fn insert_info(
 /// adds one here and a test that opens a committed store file of the
 /// previous layout (`sync-core/tests/fixtures/`).
 fn migrate(db: &Database, from: u32) -> Result<(), StoreError> {
-    let steps: [MigrationStep; 3] = [migrate_1_to_2, migrate_2_to_3, migrate_3_to_4];
+    let steps: [MigrationStep; 4] = [
+        migrate_1_to_2,
+        migrate_2_to_3,
+        migrate_3_to_4,
+        migrate_4_to_5,
+    ];
     for step in steps.iter().skip(from as usize - 1) {
         step(db)?;
     }
@@ -1480,6 +1570,35 @@ fn migrate_3_to_4(db: &Database) -> Result<(), StoreError> {
     tx.delete_table(ACTIVITY_VIEW_JSON)?;
     tx.open_table(META)?
         .insert("store_version", 4_u32.to_le_bytes().as_slice())?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Layout 5 adds `snapshot_heads-v1` (the genesis heads for each journal
+/// without a snapshot; a snapshot's heads are written when its journal is
+/// next loaded) and `unsent_by_change-v1`, built from `unsent-v1`.
+fn migrate_4_to_5(db: &Database) -> Result<(), StoreError> {
+    let tx = begin_durable(db)?;
+    {
+        let journals: Vec<u128> = tx
+            .open_table(JOURNALS)?
+            .iter()?
+            .map(|row| row.map(|(k, _)| k.value()))
+            .collect::<Result<_, _>>()?;
+        let snapshots = tx.open_table(SNAPSHOTS)?;
+        for j in journals {
+            if snapshots.get(j)?.is_none() {
+                write_snapshot_heads(
+                    &tx,
+                    JournalId(Uuid::from_u128(j)),
+                    &journal::genesis_heads(),
+                )?;
+            }
+        }
+    }
+    unsent::build_index(&tx)?;
+    tx.open_table(META)?
+        .insert("store_version", 5_u32.to_le_bytes().as_slice())?;
     tx.commit()?;
     Ok(())
 }

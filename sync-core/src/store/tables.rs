@@ -83,3 +83,21 @@ pub(crate) const ATTESTATIONS: TableDefinition<(u128, &[u8; 32]), &[u8]> =
 /// again). Added in layout 3.
 pub(crate) const JOURNAL_TIPS: TableDefinition<u128, &[u8]> =
     TableDefinition::new("journal_tip-v1");
+
+/// Key: journal id / Value: concatenated 32-byte change hashes: the heads of
+/// the journal's snapshot (`snapshots-v1`), or the genesis heads while it has
+/// none. Written in the same transaction as every snapshot; absent only for
+/// a journal whose snapshot predates layout 5 (written the first time that
+/// journal is loaded). Lets a sync tell, from the appended changes alone,
+/// what the relay lacks (`crate::appended`). Added in layout 5.
+pub(crate) const SNAPSHOT_HEADS: TableDefinition<u128, &[u8]> =
+    TableDefinition::new("snapshot_heads-v1");
+
+/// Key: (journal id, 32-byte change hash) / Value: concatenated 16-byte ids
+/// of the activities whose `unsent-v1` row named that change when it was
+/// written: an index of `unsent-v1` by change, so that an acknowledgement
+/// visits the changes it covers instead of every unsent activity. A row may
+/// name an activity whose `unsent-v1` row has moved on to a later change;
+/// such names are skipped. Added in layout 5.
+pub(crate) const UNSENT_BY_CHANGE: TableDefinition<(u128, &[u8; 32]), &[u8]> =
+    TableDefinition::new("unsent_by_change-v1");

@@ -8,6 +8,7 @@
 //! tests can run sessions against in-memory or fault-injecting stores, with
 //! simulated time, and no sockets.
 
+mod appended;
 pub mod attest;
 mod bundle_check;
 mod client;
@@ -22,6 +23,7 @@ pub mod wire;
 use automerge::{ActorId, Change, ChangeHash};
 use uuid::Uuid;
 
+pub use appended::AppendedChanges;
 pub use attest::{AttestationTag, Attestor};
 pub use client::{ClientEvent, ClientSession};
 pub use error::{
@@ -169,14 +171,17 @@ pub trait RelayStorage {
     fn erase(&mut self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure>;
 }
 
-/// One download batch: what the relay needs of each change (in causal
-/// order), the changes as one Automerge bundle, and, for a batch small
-/// enough to travel as a change list, the changes themselves.
+/// One batch: what the receiver needs of each change (in causal order), the
+/// changes as one Automerge bundle, and, for a batch small enough to travel
+/// as a change list, the changes themselves.
 #[derive(Debug)]
 pub struct Batch {
     pub changes: Vec<BatchChange>,
-    pub bundle: Vec<u8>,
-    /// The changes, when at most [`CHANGE_LIST_MAX_CHANGES`].
+    /// `None` for a batch taken from stored changes without the document
+    /// (see [`AppendedChanges`]): it travels as a change list.
+    pub bundle: Option<Vec<u8>>,
+    /// The changes, when at most [`CHANGE_LIST_MAX_CHANGES`] or without a
+    /// bundle.
     pub listed: Option<Vec<Change>>,
 }
 
@@ -240,7 +245,7 @@ pub fn batch_from(
         if bundle.len() <= MAX_BATCH_BYTES || changes.len() == 1 {
             return Ok(Batch {
                 changes,
-                bundle,
+                bundle: Some(bundle),
                 listed,
             });
         }
@@ -326,10 +331,11 @@ const CHANGE_LIST_MAX_CHANGES: usize = 4;
 /// Builds the `Changes` frame for one batch of the changes `hashes`, in
 /// whichever encoding makes the smaller frame: `bundle` (the batch as one
 /// Automerge bundle) or, for a few changes, `listed` (the changes
-/// themselves); with the tags `attested` on some of its changes.
+/// themselves); as a change list when there is no bundle; with the tags
+/// `attested` on some of its changes.
 fn batch_frame(
     journal: Uuid,
-    (hashes, bundle, listed): (&[ChangeHash], Vec<u8>, Option<&[Change]>),
+    (hashes, bundle, listed): (&[ChangeHash], Option<Vec<u8>>, Option<&[Change]>),
     (more, sent_before_heads): (bool, bool),
     attested: &[(ChangeHash, AttestationTag)],
 ) -> Frame {
@@ -347,6 +353,10 @@ fn batch_frame(
     if hashes.is_empty() {
         return frame(BatchEncoding::Bundle, Vec::new());
     }
+    let Some(bundle) = bundle else {
+        let listed = listed.map(change_list).unwrap_or_default();
+        return frame(BatchEncoding::ChangeList, listed);
+    };
     let bundled = frame(BatchEncoding::Bundle, bundle);
     let Some(listed) = listed.filter(|l| l.len() <= CHANGE_LIST_MAX_CHANGES) else {
         return bundled;

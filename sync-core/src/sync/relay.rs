@@ -721,7 +721,7 @@ fn next_batch(
     let batch = if plan.is_empty() {
         Batch {
             changes: Vec::new(),
-            bundle: Vec::new(),
+            bundle: Some(Vec::new()),
             listed: None,
         }
     } else {
