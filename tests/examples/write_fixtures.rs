@@ -346,7 +346,9 @@ fn write_frames(
                 count: 3,
                 digest: batch_digest(&upload_hashes),
                 encoding: BatchEncoding::Bundle,
-                bundle: upload.bundle,
+                bundle: upload
+                    .bundle
+                    .expect("batch_from bundles what the document holds"),
                 attested: Vec::new(),
             },
         ),
