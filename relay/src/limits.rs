@@ -138,3 +138,26 @@ pub const MAX_BACKUP_NAME_BYTES: usize = 256;
 /// Largest table of contents (`manifest.json`) of a backup, read into memory
 /// to restore: about 2 KB per journal, so room for thousands of centres.
 pub const MAX_BACKUP_MANIFEST_BYTES: usize = 16 * 1024 * 1024;
+
+/// How long a journal goes without a stored change before the relay compacts
+/// it ([`crate::store::journals::Journals::maintain`]): longer than the gap
+/// between the batches of one upload (milliseconds, up to a round trip on a
+/// slow link), so a large upload is compacted once, after it, instead of
+/// several times during it, with the CPU the upload needs.
+pub const COMPACT_WHEN_QUIET_FOR: Duration = Duration::from_secs(2);
+
+/// Appended changes at which a journal is compacted even while changes keep
+/// coming (never quiet for [`COMPACT_WHEN_QUIET_FOR`]): eight times the usual
+/// thresholds (`sync_core::limits::COMPACT_AFTER_CHANGES`,
+/// `COMPACT_AFTER_BYTES`), so a journal that is never quiet still has its file
+/// and its load time bounded.
+pub const COMPACT_WHILE_BUSY_AFTER_CHANGES: u64 = 8 * sync_core::limits::COMPACT_AFTER_CHANGES;
+
+/// See [`COMPACT_WHILE_BUSY_AFTER_CHANGES`]: 32 MiB of appended changes,
+/// about 45,000 activities as stored.
+pub const COMPACT_WHILE_BUSY_AFTER_BYTES: u64 = 32 * sync_core::limits::COMPACT_AFTER_BYTES;
+
+/// True when a journal is compacted whether or not it is quiet.
+pub fn compaction_overdue(appended: u64, appended_bytes: u64) -> bool {
+    appended >= COMPACT_WHILE_BUSY_AFTER_CHANGES || appended_bytes >= COMPACT_WHILE_BUSY_AFTER_BYTES
+}

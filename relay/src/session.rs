@@ -284,9 +284,15 @@ async fn on_event(
         RelayEvent::Stored { journal, changes } => {
             tracing::info!(device = %device.id, %journal, changes, "stored");
             let _ = shared.changed.send((journal, session_id));
-            let store = store.clone();
-            // Housekeeping after the Ack went out, off the sync path.
-            tokio::task::spawn_blocking(move || store.maintain(journal));
+            // Housekeeping after the Ack went out, off the sync path: now if
+            // overdue, else once the journal has been quiet for a while.
+            let now = store.clone();
+            tokio::task::spawn_blocking(move || now.maintain(journal));
+            let later = store.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(crate::limits::COMPACT_WHEN_QUIET_FOR).await;
+                let _ = tokio::task::spawn_blocking(move || later.maintain(journal)).await;
+            });
         }
         RelayEvent::Erased {
             activity,

@@ -68,3 +68,38 @@ fn a_compaction_copied_before_an_erasure_does_not_bring_the_record_back() {
     assert!(reloaded.contains(ids[1]).expect("read"), "the others kept");
     assert_eq!(store.state(centre).expect("state").0, 1);
 }
+
+#[test]
+fn a_journal_is_compacted_once_quiet_not_between_the_batches_of_an_upload() {
+    use relay::limits::COMPACT_WHEN_QUIET_FOR;
+    use std::time::Instant;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, centre) = relay_with_centre(dir.path());
+    let journals = store.journals();
+    // Enough stored changes for a compaction to be due.
+    let batches = sync_core::limits::COMPACT_AFTER_CHANGES as usize / PER_CENTRE + 1;
+    let mut ids = Vec::new();
+    for _ in 0..batches {
+        ids.extend(record(&store, centre));
+    }
+    let last_stored = Instant::now();
+    assert!(
+        !journals.maintain_at(centre, last_stored),
+        "compacted while the upload may still be going on"
+    );
+    assert!(
+        !journals.maintain_at(centre, last_stored + COMPACT_WHEN_QUIET_FOR / 2),
+        "compacted before the journal was quiet"
+    );
+    assert!(
+        journals.maintain_at(centre, last_stored + COMPACT_WHEN_QUIET_FOR),
+        "not compacted once quiet"
+    );
+    assert!(
+        !journals.maintain_at(centre, last_stored + 2 * COMPACT_WHEN_QUIET_FOR),
+        "compacted again with nothing appended"
+    );
+    journals.reload_all();
+    let reloaded = at_relay(&store, centre);
+    assert_eq!(reloaded.activities().expect("read").len(), ids.len());
+}
