@@ -36,6 +36,19 @@ fn create(path: &Path) -> Replica {
     .expect("create store")
 }
 
+/// A new store whose journal holds `n` activities, compacted into a snapshot.
+fn compacted_after(path: &Path, n: i64) -> Replica {
+    let mut replica = create(path);
+    for k in 0..n {
+        let title = format!("Vecs {k}");
+        replica
+            .add(ActivityId::new_random(), &minimal(&title), at(k))
+            .expect("add");
+    }
+    replica.compact().expect("compact");
+    replica
+}
+
 /// One whole sync of `replica`'s home journal with `relay`; returns the
 /// `Changes` frames the device sent.
 fn sync(replica: &mut Replica, relay: &mut MemoryJournals) -> Vec<Frame> {
@@ -155,18 +168,8 @@ fn a_relay_that_lacks_part_of_the_snapshot_gets_it_from_the_document() {
     let path = dir.path().join("journal.redb");
     let home;
     {
-        let mut replica = create(&path);
+        let mut replica = compacted_after(&path, 5);
         home = replica.journal_id();
-        for k in 0..5 {
-            replica
-                .add(
-                    ActivityId::new_random(),
-                    &minimal(&format!("Vecs {k}")),
-                    at(k),
-                )
-                .expect("add");
-        }
-        replica.compact().expect("compact");
         replica
             .add(ActivityId::new_random(), &minimal("Jauns"), at(20))
             .expect("add");
@@ -284,17 +287,7 @@ fn a_snapshot_whose_heads_are_unknown_has_them_kept_when_first_loaded() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("journal.redb");
     let (home, at_snapshot) = {
-        let mut replica = create(&path);
-        for k in 0..3 {
-            replica
-                .add(
-                    ActivityId::new_random(),
-                    &minimal(&format!("Vecs {k}")),
-                    at(k),
-                )
-                .expect("add");
-        }
-        replica.compact().expect("compact");
+        let mut replica = compacted_after(&path, 3);
         let heads = replica.journal().expect("journal").heads();
         replica
             .add(ActivityId::new_random(), &minimal("Pēc tam"), at(9))

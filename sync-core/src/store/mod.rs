@@ -1219,10 +1219,7 @@ pub(crate) fn write_snapshot_heads(
     journal: JournalId,
     heads: &[ChangeHash],
 ) -> Result<(), StoreError> {
-    let encoded: Vec<u8> = heads.iter().flat_map(|h| h.0).collect();
-    tx.open_table(SNAPSHOT_HEADS)?
-        .insert(journal.0.as_u128(), encoded.as_slice())?;
-    Ok(())
+    write_heads(tx, SNAPSHOT_HEADS, journal, heads)
 }
 
 /// Records the heads the relay acknowledged for `journal` in `tx`.
@@ -1231,8 +1228,18 @@ fn write_acked_heads(
     journal: JournalId,
     heads: &[ChangeHash],
 ) -> Result<(), StoreError> {
+    write_heads(tx, ACKED_HEADS, journal, heads)
+}
+
+/// Writes `heads` as a row of one of the tables of heads (32-byte hashes, concatenated).
+fn write_heads(
+    tx: &redb::WriteTransaction,
+    table: redb::TableDefinition<u128, &[u8]>,
+    journal: JournalId,
+    heads: &[ChangeHash],
+) -> Result<(), StoreError> {
     let encoded: Vec<u8> = heads.iter().flat_map(|h| h.0).collect();
-    tx.open_table(ACKED_HEADS)?
+    tx.open_table(table)?
         .insert(journal.0.as_u128(), encoded.as_slice())?;
     Ok(())
 }
