@@ -47,7 +47,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::activity::{Activity, ActivityId, ActivityPatch, Counts, Group, Kind};
 use crate::limits::IMPORT_ACTIVITIES_PER_CHANGE;
-use crate::sync::catch_library_panic;
+use crate::sync::Checked;
 
 /// The schema this code writes. Journals with a lower version are read (and
 /// upgraded by [`Journal::from_doc`] when a migration exists); higher versions
@@ -488,23 +488,23 @@ impl Journal {
             .collect()
     }
 
-    /// The activities that `changes`, already applied to this journal, write
-    /// to: the key of each operation on the activities map, and for one
-    /// inside an activity (at any depth) the activity holding it. Objects the
-    /// changes create are placed as they go; any other object costs one
-    /// parent lookup, so this costs what the changes hold, whatever the
-    /// journal's size. `None` when an operation names an object the journal
-    /// cannot place.
-    pub fn touched_by(&self, changes: &[Change]) -> Option<BTreeSet<ActivityId>> {
+    /// The activities that the `checked` changes, already applied to this
+    /// journal, write to: the key of each operation on the activities map,
+    /// and for one inside an activity (at any depth) the activity holding it.
+    /// Objects the changes create are placed as they go; any other object
+    /// costs one parent lookup, so this costs what the changes hold, whatever
+    /// the journal's size. Reads the operations' targets the checks kept
+    /// ([`Checked::with_targets`]) rather than decoding the changes again.
+    /// `None` when an operation names an object the journal cannot place.
+    pub fn touched_by(&self, checked: &Checked) -> Option<BTreeSet<ActivityId>> {
         let automerge::ObjId::Id(counter, actor, _) = &self.activities else {
             return None;
         };
         let activities = legacy::OpId(*counter, actor.clone());
         let mut ids = BTreeSet::new();
         let mut placed: HashMap<legacy::OpId, Option<ActivityId>> = HashMap::new();
-        for change in changes {
-            let decoded = catch_library_panic(|| change.decode())?;
-            for (op, counter) in decoded.operations.iter().zip(change.start_op().get()..) {
+        for (change, targets) in checked.with_targets() {
+            for (op, counter) in targets.iter().zip(change.start_op().get()..) {
                 let legacy::ObjectId::Id(obj) = &op.obj else {
                     continue; // the root: schema, containers, erasure marks
                 };
@@ -520,7 +520,7 @@ impl Journal {
                     placed.insert(obj.clone(), id);
                     id
                 };
-                if matches!(op.action, legacy::OpType::Make(_)) {
+                if op.makes {
                     // The object this operation makes sits where it was made.
                     placed.insert(legacy::OpId(counter, change.actor_id().clone()), id);
                 }

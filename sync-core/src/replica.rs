@@ -29,11 +29,11 @@ use crate::store::{
     AppendPosition, DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store, StoreError,
     ViewUpdate,
 };
-use crate::sync::check_received;
 use crate::sync::{
     AppendedChanges, AttestationTag, Batch, BatchChange, ClientStorage, StorageFailure,
-    SyncStorage, apply_guarded, batch_from, missing_from,
+    SyncStorage, apply_guarded_alongside, batch_from, missing_from,
 };
+use crate::sync::{Checked, check_received};
 
 /// Errors from a local edit or read.
 #[derive(Debug, thiserror::Error)]
@@ -827,7 +827,7 @@ fn catch_up(
 fn touched_activities(
     journal: &Journal,
     before: &[ChangeHash],
-    received: &[Change],
+    received: &Checked,
 ) -> BTreeSet<ActivityId> {
     if before == crate::journal::genesis_heads().as_slice() {
         return journal.ids().into_iter().collect();
@@ -1005,10 +1005,15 @@ impl Replica {
             return Ok(journal.heads());
         }
         let before = journal.heads();
-        apply_guarded(journal.doc_mut(), &checked)?;
+        // The view's rows are read while the rebuild check runs beside.
+        let view = apply_guarded_alongside(
+            journal,
+            (Journal::doc, Journal::doc_mut),
+            &checked,
+            |journal| ViewUpdate::of(journal, touched_activities(journal, &before, &checked)),
+        )?
+        .map_err(StorageFailure::local)?;
         let mut new = checked.into_changes();
-        let touched = touched_activities(journal, &before, &new);
-        let view = ViewUpdate::of(journal, touched).map_err(StorageFailure::local)?;
         let tip = journal.tip();
         let heads = journal.heads();
         store

@@ -12,6 +12,7 @@ use automerge::{ActorId, Automerge};
 use chrono::{NaiveDate, NaiveTime};
 use proptest::prelude::*;
 use proptest::sample::Index;
+use sync_core::sync::{apply_guarded, check_received};
 use sync_core::{ActivityId, ActivityPatch, Group, Journal, Kind};
 use uuid::Uuid;
 
@@ -216,11 +217,14 @@ fn merge_into(replicas: &mut [Journal], to: usize, from: usize) -> Result<(), Te
         return Ok(());
     }
     let before = replicas[to].activities().expect("read");
-    let received = replicas[to].doc().get_changes_added(replicas[from].doc());
-    let mut source = replicas[from].doc().clone();
-    replicas[to].doc_mut().merge(&mut source).expect("merge");
+    let added = replicas[to].doc().get_changes_added(replicas[from].doc());
+    let received = causal_order(replicas[to].doc(), added);
+    // As a device receives them (each after its dependencies): checked, then applied with every guard; the
+    // targets the check kept name what changed.
+    let checked = check_received(replicas[to].doc(), received).expect("honest changes pass");
+    apply_guarded(replicas[to].doc_mut(), &checked).expect("honest changes apply");
     let after = replicas[to].activities().expect("read");
-    let touched = replicas[to].touched_by(&received).expect("placed");
+    let touched = replicas[to].touched_by(&checked).expect("placed");
     for activity in &after {
         if !before.contains(activity) {
             prop_assert!(touched.contains(&activity.id), "{} changed", activity.id);
@@ -230,6 +234,26 @@ fn merge_into(replicas: &mut [Journal], to: usize, from: usize) -> Result<(), Te
         prop_assert!(after.iter().any(|a| a.id == *id), "{id} is no activity");
     }
     Ok(())
+}
+
+/// `changes` (missing from `doc`) reordered so that each comes after those
+/// of its dependencies `doc` lacks, as a relay sends them.
+fn causal_order(doc: &Automerge, mut changes: Vec<automerge::Change>) -> Vec<automerge::Change> {
+    let mut held: std::collections::HashSet<automerge::ChangeHash> = Default::default();
+    let mut ordered = Vec::with_capacity(changes.len());
+    while !changes.is_empty() {
+        let ready = |c: &automerge::Change| {
+            c.deps()
+                .iter()
+                .all(|d| held.contains(d) || doc.get_change_meta_by_hash(d).is_some())
+        };
+        let (now, later): (Vec<_>, Vec<_>) = changes.into_iter().partition(|c| ready(c));
+        assert!(!now.is_empty(), "changes whose dependencies are missing");
+        held.extend(now.iter().map(automerge::Change::hash));
+        ordered.extend(now);
+        changes = later;
+    }
+    ordered
 }
 
 /// Picks one of the activities replica `on` knows, if it knows any.

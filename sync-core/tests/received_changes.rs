@@ -21,7 +21,10 @@ use automerge::{ActorId, Automerge, Change, ExpandedChange, ObjType, ReadDoc};
 use sync_core::store::{JournalId, JournalInfo, NewStore, Store};
 use sync_core::sync::check_received;
 use sync_core::sync::memory::MemoryJournals;
-use sync_core::sync::{RefusedChanges, StorageFailure, SyncStorage, apply_guarded, decode_bundle};
+use sync_core::sync::{
+    RefusedChanges, StorageFailure, SyncStorage, apply_guarded, apply_guarded_alongside,
+    decode_bundle,
+};
 use sync_core::{ActivityId, ActivityPatch, Journal, Kind, Replica, Stamp};
 use uuid::Uuid;
 
@@ -342,6 +345,58 @@ fn every_kind_of_dangling_reference_is_refused() {
         .expect("held")
         .organisers;
     assert_eq!(organisers, ["Jānis", "Anna Bērziņa"]);
+    assert_saves_and_loads(journal.doc());
+}
+
+/// A device's path reads the view's rows while the rebuild check runs beside
+/// (`apply_guarded_alongside`): the same crafted changes are refused, the
+/// reading's result is never handed back for them, and for a proper change
+/// the operations' targets the checks kept name the activity it touched.
+#[test]
+fn dangling_references_are_refused_beside_the_views_reading() {
+    let (_, list) = journal_with_a_list();
+    let unknown = OpId(9_999, ActorId::from(AUTHOR));
+    let cases = [
+        put_in_list(&list, Key::Seq(ElementId::Head), false, vec![]),
+        put_in_list(
+            &list,
+            Key::Seq(ElementId::Id(unknown.clone())),
+            false,
+            vec![],
+        ),
+        put_in_list(&list, Key::Map("title".into()), false, vec![]),
+        put_in_list(&list, Key::Seq(ElementId::Head), true, vec![unknown]),
+    ];
+    for op in cases {
+        let (mut journal, _) = journal_with_a_list();
+        let change = craft(journal.doc(), vec![op]);
+        let hash = change.hash();
+        let checked = check_received(journal.doc(), vec![change]).expect("passes before");
+        let mut read = false;
+        let refused = apply_guarded_alongside(
+            &mut journal,
+            (Journal::doc, Journal::doc_mut),
+            &checked,
+            |_| read = true,
+        )
+        .expect_err("refused");
+        assert_eq!(refused, RefusedChanges::Dangling(Some(hash)).into());
+        assert!(read, "the reading ran beside the check");
+    }
+    let (mut journal, list) = journal_with_a_list();
+    let good = craft(
+        journal.doc(),
+        vec![put_in_list(&list, Key::Seq(ElementId::Head), true, vec![])],
+    );
+    let checked = check_received(journal.doc(), vec![good]).expect("passes the checks");
+    let touched = apply_guarded_alongside(
+        &mut journal,
+        (Journal::doc, Journal::doc_mut),
+        &checked,
+        |journal| journal.touched_by(&checked),
+    )
+    .expect("a proper insert is accepted");
+    assert_eq!(touched, Some([activity()].into()));
     assert_saves_and_loads(journal.doc());
 }
 

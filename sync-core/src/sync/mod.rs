@@ -30,7 +30,9 @@ pub use error::{
     DamagedChanges, LocalFailure, NotAllowed, ProtocolError, RefusedChanges, SessionError,
     StorageFailure, Update, VersionMismatch,
 };
-pub use received::{Checked, apply_guarded, check_received};
+pub use received::{
+    Checked, DocOf, OpTarget, apply_guarded, apply_guarded_alongside, check_received,
+};
 pub use relay::{Peer, RelayEvent, RelaySession};
 pub use staging::StagingJournal;
 pub use wire::{
