@@ -26,6 +26,7 @@ use super::{
 };
 use crate::activity::ActivityId;
 use crate::journal::Journal;
+use crate::limits::DEVICE_STORE_CACHE_BYTES;
 use crate::sync::AttestationTag;
 use chrono::{DateTime, Utc};
 
@@ -272,9 +273,7 @@ impl Store {
             .and_then(|()| sync_parent_dir(&self.path));
         let (path, cache, mode) = (self.path.clone(), self.cache_bytes, self.mode);
         let reopened = Store::open_db(&path, false, |builder| {
-            if let Some(bytes) = cache {
-                builder.set_cache_size(bytes);
-            }
+            builder.set_cache_size(cache.unwrap_or(DEVICE_STORE_CACHE_BYTES));
             // As it was opened: a relay's journal stays readable by backups.
             builder.set_concurrency_mode(mode).open(&path)
         });
