@@ -239,7 +239,10 @@ impl Store {
         let fresh_path = rewriting_path(&self.path);
         // A leftover of an interrupted rewrite is incomplete: start again.
         remove_if_present(&fresh_path)?;
+        // With the store's own cache bound: the copy is one transaction, and
+        // redb's default cache would hold up to 512 MB of it until the commit.
         let fresh = Database::builder()
+            .set_cache_size(self.cache_bytes.unwrap_or(DEVICE_STORE_CACHE_BYTES))
             .set_concurrency_mode(self.mode)
             .create(&fresh_path)?;
         {
