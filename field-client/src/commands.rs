@@ -816,11 +816,6 @@ fn import(
     // whole journal, which the import itself never needs (about 500 MB at
     // 100,000 activities, against 200 MB for the whole import). The next
     // command that loads it anyway (a sync, an edit) folds the import in.
-    // The pages the import's transaction left free go back to the file
-    // system (a 100,000-row import grows the file to 410 MB, 225 MB after
-    // this, in 0.6 s). Failing that, the file is only larger than it needs
-    // to be until the next compaction.
-    let _ = replica.shrink_file();
     Ok(())
 }
 
