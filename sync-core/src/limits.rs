@@ -84,8 +84,9 @@ pub const DEVICE_STORE_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// while 10,000 rows still need only 100 changes.
 pub const IMPORT_ACTIVITIES_PER_CHANGE: usize = 100;
 
-/// Most rows one import may bring in: ten years of a busy centre's activities. Bigger
-/// files are refused before anything is parsed into memory.
+/// Most rows one import may bring in: ten years of a busy centre's activities. A
+/// bigger file is refused when its row past the limit is read (rows are stored as
+/// they are read, in a transaction that is then dropped: nothing is stored).
 pub const MAX_IMPORT_ROWS: usize = 200_000;
 
 // ---- Sync protocol (docs/PROTOCOL.md) ----

@@ -539,7 +539,7 @@ impl Replica {
                     session: Box::new(self.store.begin_append(home)?),
                     listed,
                     tip,
-                    group: Vec::with_capacity(crate::limits::IMPORT_ACTIVITIES_PER_CHANGE),
+                    group: Vec::with_capacity(IMPORT_ACTIVITIES_PER_CHANGE),
                     appended: (0, 0),
                 }
             }
