@@ -18,3 +18,16 @@ pub fn bar(len: u64, message: &str) -> ProgressBar {
     }
     bar
 }
+
+/// A count of items done when their number is not known beforehand (the
+/// rows of a file read as it is imported): on stderr at a terminal only.
+pub fn counter(message: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner().with_message(message.to_owned());
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {pos}") {
+        bar.set_style(style);
+    }
+    bar
+}

@@ -24,10 +24,12 @@ use uuid::Uuid;
 
 use crate::activity::{Activity, ActivityId, ActivityPatch};
 use crate::journal::{Journal, JournalError, Stamp, Tip, new_record};
-use crate::limits::{MAX_PENDING_CHANGES, MAX_UPLOAD_BATCH_OPS, compaction_due};
+use crate::limits::{
+    IMPORT_ACTIVITIES_PER_CHANGE, MAX_PENDING_CHANGES, MAX_UPLOAD_BATCH_OPS, compaction_due,
+};
 use crate::store::{
-    AppendPosition, DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store, StoreError,
-    ViewUpdate,
+    AppendPosition, AppendSession, DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store,
+    StoreError, ViewUpdate,
 };
 use crate::sync::{
     AppendedChanges, AttestationTag, Batch, BatchChange, ClientStorage, StorageFailure,
@@ -70,6 +72,160 @@ pub struct ImportOutcome {
     pub differing: Vec<ActivityId>,
     /// Activities updated from the file.
     pub updated: usize,
+}
+
+/// An import under way (see [`Replica::begin_import`]): the rows pushed so
+/// far that are new sit in the store's open transaction, but for the last
+/// few (less than one change's worth); none is stored until
+/// [`Import::finish`], and dropping the import stores none.
+#[derive(Debug)]
+pub struct Import<'r> {
+    replica: &'r mut Replica,
+    way: ImportWay,
+    now: DateTime<Utc>,
+    author: String,
+    actor: automerge::ActorId,
+    updating: bool,
+    /// Ids pushed so far: a repeat is skipped as already present.
+    seen: HashSet<ActivityId>,
+    outcome: ImportOutcome,
+    /// What the rows whose id is held would change, kept only when updating.
+    updates: Vec<(ActivityId, ActivityPatch)>,
+}
+
+/// How an import stores its rows.
+#[derive(Debug)]
+enum ImportWay {
+    /// Built from the journal's tip without loading it, a change at a time.
+    Streamed {
+        /// Boxed: redb's write transaction is large.
+        session: Box<AppendSession>,
+        /// The activities held before the import, from the view.
+        listed: HashSet<ActivityId>,
+        /// Where the next change starts.
+        tip: Tip,
+        /// New rows not yet in a change (fewer than
+        /// [`IMPORT_ACTIVITIES_PER_CHANGE`]).
+        group: Vec<(ActivityId, ActivityPatch)>,
+        /// Changes appended, and their bytes (see [`compaction_due`]).
+        appended: (u64, u64),
+    },
+    /// A store without a view (from before it existed): the rows are held
+    /// and go through the loaded journal at the end.
+    ThroughJournal(Vec<(ActivityId, ActivityPatch)>),
+}
+
+impl Import<'_> {
+    /// Takes one row: a new activity, or one whose id is already held or
+    /// was pushed before (counted as already present).
+    pub fn push(&mut self, id: ActivityId, patch: ActivityPatch) -> Result<(), ReplicaError> {
+        let group_full = match &mut self.way {
+            ImportWay::ThroughJournal(items) => {
+                items.push((id, patch));
+                false
+            }
+            ImportWay::Streamed { listed, group, .. } => {
+                if !self.seen.insert(id) {
+                    self.outcome.already_present += 1;
+                } else if listed.contains(&id) {
+                    self.outcome.already_present += 1;
+                    let held = self.replica.list_view().get(id)?;
+                    let change = held.map(|(_, a)| patch.changes_to(&a));
+                    if let Some(change) = change.filter(|c| !c.is_empty()) {
+                        self.outcome.differing.push(id);
+                        if self.updating {
+                            self.updates.push((id, change));
+                        }
+                    }
+                } else {
+                    group.push((id, patch));
+                }
+                group.len() >= IMPORT_ACTIVITIES_PER_CHANGE
+            }
+        };
+        if group_full {
+            self.store_group()?;
+        }
+        Ok(())
+    }
+
+    /// Builds the change of the rows waiting (from the tip, as `add` does: a
+    /// transaction per activity would cost tens of microseconds per
+    /// operation) and puts it in the store's transaction.
+    fn store_group(&mut self) -> Result<(), ReplicaError> {
+        let ImportWay::Streamed {
+            session,
+            tip,
+            group,
+            appended,
+            ..
+        } = &mut self.way
+        else {
+            return Ok(());
+        };
+        if group.is_empty() {
+            return Ok(());
+        }
+        let stamp = Stamp {
+            author: &self.author,
+            now: self.now,
+        };
+        let (mut changes, next) = Journal::prepare_create_many(&self.actor, tip, group, stamp)?;
+        let rows = new_rows(group.iter().map(|(id, patch)| (*id, patch)), stamp);
+        let touched: Vec<(ActivityId, ChangeHash)> = group
+            .chunks(IMPORT_ACTIVITIES_PER_CHANGE)
+            .zip(&changes)
+            .flat_map(|(chunk, change)| chunk.iter().map(|(id, _)| (*id, change.hash())))
+            .collect();
+        session.append(&mut changes, &touched, &rows)?;
+        count_appended((&mut appended.0, &mut appended.1), &changes);
+        self.outcome.added += group.len();
+        *tip = next;
+        group.clear();
+        Ok(())
+    }
+
+    /// Stores every new row durably, in one transaction, then (when
+    /// updating) edits the activities whose rows differ.
+    pub fn finish(mut self) -> Result<ImportOutcome, ReplicaError> {
+        self.store_group()?;
+        let Import {
+            replica,
+            way,
+            now,
+            mut outcome,
+            updates,
+            ..
+        } = self;
+        match way {
+            ImportWay::ThroughJournal(items) => return replica.import_through_journal(items, now),
+            ImportWay::Streamed {
+                session,
+                tip,
+                appended,
+                ..
+            } => {
+                // With nothing new, the session ends unused: nothing is written.
+                if outcome.added > 0 {
+                    session.commit(tip.heads(), &tip)?;
+                    // A document this process held is behind the store now: it
+                    // loads again, from the store, when next needed (the tip is
+                    // known).
+                    let loaded = replica.known(replica.home)?;
+                    loaded.journal = None;
+                    loaded.pending.clear();
+                    loaded.appended += appended.0;
+                    loaded.appended_bytes += appended.1;
+                    loaded.tip = Some(tip);
+                }
+            }
+        }
+        for (id, patch) in updates {
+            replica.edit(id, &patch, now)?;
+            outcome.updated += 1;
+        }
+        Ok(outcome)
+    }
 }
 
 /// Plain-figures status of the home journal.
@@ -342,7 +498,11 @@ impl Replica {
         items: Vec<(ActivityId, ActivityPatch)>,
         now: DateTime<Utc>,
     ) -> Result<ImportOutcome, ReplicaError> {
-        Ok(self.import_with(items, now)?.0)
+        let mut import = self.begin_import(now, false)?;
+        for (id, patch) in items {
+            import.push(id, patch)?;
+        }
+        import.finish()
     }
 
     /// [`Replica::import`], and the rows whose id is held with different
@@ -352,77 +512,53 @@ impl Replica {
         items: Vec<(ActivityId, ActivityPatch)>,
         now: DateTime<Utc>,
     ) -> Result<ImportOutcome, ReplicaError> {
-        let (mut outcome, changes) = self.import_with(items, now)?;
-        for (id, patch) in changes {
-            self.edit(id, &patch, now)?;
-            outcome.updated += 1;
+        let mut import = self.begin_import(now, true)?;
+        for (id, patch) in items {
+            import.push(id, patch)?;
         }
-        Ok(outcome)
+        import.finish()
     }
 
-    /// Adds the new rows; returns what the rows whose id is held would
-    /// change (checked against the view: no journal is loaded).
-    fn import_with(
+    /// Starts an import into the home journal that takes its rows one at a
+    /// time ([`Import::push`]), so that a large file need not be held in
+    /// memory: the new activities go into the store's transaction a change
+    /// at a time, and [`Import::finish`] commits them all at once (durable
+    /// when it returns; nothing is stored if it is not called). With
+    /// `updating`, rows whose id is held with different content then update
+    /// their activity, as [`Replica::import_updating`].
+    pub fn begin_import(
         &mut self,
-        items: Vec<(ActivityId, ActivityPatch)>,
         now: DateTime<Utc>,
-    ) -> Result<(ImportOutcome, Vec<(ActivityId, ActivityPatch)>), ReplicaError> {
+        updating: bool,
+    ) -> Result<Import<'_>, ReplicaError> {
         let home = self.home;
-        let Some(listed) = self.store.view_ids(home)? else {
-            // No view to check against (a store from before it existed).
-            return Ok((self.import_through_journal(items, now)?, Vec::new()));
-        };
-        let mut outcome = ImportOutcome::default();
-        let mut seen = HashSet::new();
-        let mut new = Vec::with_capacity(items.len());
-        let mut updates = Vec::new();
-        for (id, patch) in items {
-            if !seen.insert(id) {
-                outcome.already_present += 1;
-            } else if listed.contains(&id) {
-                outcome.already_present += 1;
-                let held = self.list_view().get(id)?;
-                let change = held.map(|(_, a)| patch.changes_to(&a));
-                if let Some(change) = change.filter(|c| !c.is_empty()) {
-                    outcome.differing.push(id);
-                    updates.push((id, change));
+        let way = match self.store.view_ids(home)? {
+            Some(listed) => {
+                let tip = self.tip(home)?;
+                ImportWay::Streamed {
+                    session: Box::new(self.store.begin_append(home)?),
+                    listed,
+                    tip,
+                    group: Vec::with_capacity(IMPORT_ACTIVITIES_PER_CHANGE),
+                    appended: (0, 0),
                 }
-            } else {
-                new.push((id, patch));
             }
-        }
-        if new.is_empty() {
-            return Ok((outcome, updates));
-        }
-        let tip = self.tip(home)?;
+            // No view to check against (a store from before it existed).
+            None => ImportWay::ThroughJournal(Vec::new()),
+        };
         let author = self.recording_as()?;
-        let stamp = Stamp {
-            author: &author,
-            now,
-        };
         let actor = self.store.device_id().actor();
-        // Built from the tip, as `add` does: a transaction per activity
-        // would cost tens of microseconds per operation.
-        let (mut changes, next) = Journal::prepare_create_many(&actor, &tip, &new, stamp)?;
-        let view = ViewUpdate {
-            rows: new_rows(new.iter().map(|(id, patch)| (*id, patch)), stamp),
-            heads: next.heads().to_vec(),
-        };
-        let touched: Vec<(ActivityId, ChangeHash)> = new
-            .chunks(crate::limits::IMPORT_ACTIVITIES_PER_CHANGE)
-            .zip(&changes)
-            .flat_map(|(chunk, change)| chunk.iter().map(|(id, _)| (*id, change.hash())))
-            .collect();
-        self.store
-            .append_local(home, &mut changes, &touched, (Some(&view), Some(&next)))?;
-        // A document this process held is behind the store now: it loads
-        // again, from the store, when next needed (the tip is known).
-        let loaded = self.known(home)?;
-        loaded.journal = None;
-        loaded.pending.clear();
-        loaded.recorded_from_tip(&changes, next);
-        outcome.added = new.len();
-        Ok((outcome, updates))
+        Ok(Import {
+            replica: self,
+            way,
+            now,
+            author,
+            actor,
+            updating,
+            seen: HashSet::new(),
+            outcome: ImportOutcome::default(),
+            updates: Vec::new(),
+        })
     }
 
     /// [`Replica::import`] through the loaded journal, for a store without a view.
@@ -564,14 +700,19 @@ impl Replica {
     }
 
     fn compact_journal(&mut self, id: JournalId) -> Result<(), ReplicaError> {
-        let settled = settled_in(&mut self.loaded, &self.store, id)?;
-        let kept = self.store.compact(id, settled.journal)?;
-        *settled.appended = kept.changes;
-        *settled.appended_bytes = kept.bytes;
+        settled_in(&mut self.loaded, &self.store, id)?;
+        // Taken out of memory while it is compacted: the snapshot loaded
+        // back comes in its place. On an error it loads again when needed.
+        let Some(journal) = known_in(&mut self.loaded, &self.store, id)?.journal.take() else {
+            return Ok(());
+        };
+        let (kept, journal) = self.store.compact_owned(id, journal)?;
         let snapshot_bytes = self.store.snapshot_len(id)?;
-        if let Some(loaded) = self.loaded.get_mut(&id) {
-            loaded.snapshot_bytes = snapshot_bytes;
-        }
+        let loaded = known_in(&mut self.loaded, &self.store, id)?;
+        loaded.journal = Some(journal);
+        loaded.appended = kept.changes;
+        loaded.appended_bytes = kept.bytes;
+        loaded.snapshot_bytes = snapshot_bytes;
         // The snapshot is durable; the pages it freed go back to the file system
         // (milliseconds). Failing that, the file is only larger than it needs to be.
         let _ = self.store.shrink_file();

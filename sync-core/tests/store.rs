@@ -903,6 +903,73 @@ fn the_relays_tags_are_kept_with_downloaded_changes_and_dropped_with_a_rewritten
     );
 }
 
+/// A streamed import puts its changes in the store's transaction as rows
+/// come (three changes of 100 here before the last row), yet stores
+/// nothing until it is finished: dropped, or stopped by a bad row in a
+/// later change, it leaves the store as it was; finished, it is all there
+/// after a reopen, in changes of 100.
+#[test]
+fn a_streamed_import_stores_nothing_until_it_is_finished() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, mut r) = new_replica(dir.path());
+    let journal = r.journal_id();
+    let before = add(&mut r, &minimal("Pirms importa"), 0);
+    let rows: Vec<(ActivityId, ActivityPatch)> = (0..350)
+        .map(|k| (ActivityId::new_random(), full(&format!("Imports {k}"))))
+        .collect();
+    let nothing_added = |r: &Replica| {
+        assert_eq!(r.store().appended_count(journal).expect("count"), 1);
+        assert_eq!(r.store().unsent_count(journal).expect("unsent"), 1);
+        let listed = r.list_view().activities(journal).expect("the view");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].id, before);
+    };
+
+    let mut import = r.begin_import(at(10), false).expect("begin");
+    for (id, patch) in rows.iter().take(349) {
+        import.push(*id, patch.clone()).expect("push");
+    }
+    drop(import);
+    nothing_added(&r);
+
+    let mut import = r.begin_import(at(11), false).expect("begin");
+    for (id, patch) in rows.iter().take(320) {
+        import.push(*id, patch.clone()).expect("push");
+    }
+    let no_date = ActivityPatch {
+        date: None,
+        ..minimal("Bez datuma")
+    };
+    import
+        .push(ActivityId::new_random(), no_date)
+        .expect("waits for its change");
+    assert!(matches!(import.finish(), Err(ReplicaError::Journal(_))));
+    nothing_added(&r);
+    drop(r);
+    let mut r = Replica::open(&path).expect("reopen");
+    nothing_added(&r);
+
+    let mut import = r.begin_import(at(12), false).expect("begin");
+    for (id, patch) in &rows {
+        import.push(*id, patch.clone()).expect("push");
+    }
+    let outcome = import.finish().expect("finish");
+    assert_eq!((outcome.added, outcome.already_present), (350, 0));
+    drop(r);
+    let mut r = Replica::open(&path).expect("reopen");
+    assert_eq!(
+        r.store().appended_count(journal).expect("count"),
+        5,
+        "1 add + 4 changes of at most 100"
+    );
+    assert_eq!(r.store().unsent_count(journal).expect("unsent"), 351);
+    assert_eq!(r.activities().expect("read").len(), 351);
+    assert_eq!(
+        r.list_view().activities(journal).expect("the view").len(),
+        351
+    );
+}
+
 #[test]
 fn an_import_is_stored_without_loading_the_journal_and_compacts_when_asked() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -464,6 +464,39 @@ fn bad_rows_are_reported_by_line_and_field_and_nothing_is_imported() {
     assert_eq!(list[1]["total_participants"], 7);
 }
 
+/// Rows go to the store as they are read, a change of 100 at a time, in
+/// one transaction: a bad row after hundreds of good ones still leaves
+/// nothing stored, and the same file with `--skip-invalid` stores them all.
+#[test]
+fn a_bad_row_late_in_a_long_file_stores_nothing() {
+    let cli = Cli::init("Jēkabpils KRC");
+    let file = cli.file("garš.csv");
+    let mut csv = String::from("title,kind,date,teachers\n");
+    for i in 0..250 {
+        csv.push_str(&format!(
+            "Nodarbība {i},workshop,2026-03-{:02},{i}\n",
+            1 + i % 28
+        ));
+    }
+    csv.push_str("Bez veida,,2026-03-01,1\n");
+    std::fs::write(&file, csv).expect("write");
+
+    let stderr = cli.fails(["import", path(&file)]);
+    assert!(stderr.contains("line 252: kind"), "{stderr}");
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+    assert!(cli.list_json(&["--all"]).is_empty());
+    assert_eq!(cli.status_json()["unsent"], 0);
+
+    let run = cli.run(["import", "--skip-invalid", path(&file)]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(
+        run.stdout.trim(),
+        "Imported 250 activities (0 already present, 1 bad row skipped)."
+    );
+    assert_eq!(cli.list_json(&[]).len(), 250);
+    assert_eq!(cli.status_json()["unsent"], 250);
+}
+
 #[test]
 fn dry_run_of_a_good_file_saves_nothing() {
     let source = source_journal();

@@ -2,6 +2,7 @@
 //! and JSON (ours). Every row is checked; a bad row is reported by its line and
 //! field. Nothing here writes: the caller decides what to import.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
@@ -220,8 +221,42 @@ struct RawRow {
     deleted: bool,
 }
 
+/// One thing found in a file, in the order of the file (see [`check_file_each`]).
+#[derive(Debug)]
+pub enum Checked {
+    /// Worth telling, not an error (found in the header, before any row).
+    Note(ImportNote),
+    Good(GoodRow),
+    Bad(BadRow),
+    /// A row marked deleted in the file; not imported.
+    Deleted,
+}
+
 /// Reads and checks a CSV or JSON file; `journal` seeds content-derived ids.
 pub fn check_file(path: &Path, journal: JournalId) -> Result<CheckedFile, ImportFileError> {
+    let mut checked = CheckedFile::default();
+    check_file_each(path, journal, |found| {
+        match found {
+            Checked::Note(note) => checked.notes.push(note),
+            Checked::Good(row) => checked.good.push(row),
+            Checked::Bad(row) => checked.bad.push(row),
+            Checked::Deleted => checked.deleted_skipped += 1,
+        }
+        Ok::<(), ImportFileError>(())
+    })?;
+    Ok(checked)
+}
+
+/// Reads and checks a CSV or JSON file, handing `each` what it finds as it
+/// goes: a CSV's rows are never all in memory at once (an import of 100,000
+/// rows stores them as they come). Stops at the first error, the file's or
+/// `each`'s. Repeats of an earlier row's id (or, without ids, of its event)
+/// are bad rows: the first one counts.
+pub fn check_file_each<E: From<ImportFileError>>(
+    path: &Path,
+    journal: JournalId,
+    mut each: impl FnMut(Checked) -> Result<(), E>,
+) -> Result<(), E> {
     let shown = path.display().to_string();
     let io = |source| ImportFileError::Io {
         path: shown.clone(),
@@ -229,7 +264,7 @@ pub fn check_file(path: &Path, journal: JournalId) -> Result<CheckedFile, Import
     };
     let size = std::fs::metadata(path).map_err(io)?.len();
     if size > MAX_IMPORT_FILE_BYTES {
-        return Err(ImportFileError::TooLarge { path: shown, size });
+        return Err(ImportFileError::TooLarge { path: shown, size }.into());
     }
     let bytes = std::fs::read(path).map_err(io)?;
     let text = decode_text(&bytes);
@@ -237,26 +272,33 @@ pub fn check_file(path: &Path, journal: JournalId) -> Result<CheckedFile, Import
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
         || text.trim_start().starts_with('[');
-    let mut notes = Vec::new();
-    let rows = if is_json {
-        json_rows(&text)?
-    } else {
-        csv_rows(&text, &mut notes)?
+    let mut checker = RowChecker {
+        journal,
+        seen: HashMap::new(),
     };
-    let mut checked = check_rows(rows, journal);
-    checked.notes.splice(0..0, notes);
-    Ok(checked)
+    if is_json {
+        for row in json_rows(&text)? {
+            each(checker.check(row))?;
+        }
+        Ok(())
+    } else {
+        csv_rows(&text, |row| match row {
+            CsvRow::Note(note) => each(Checked::Note(note)),
+            CsvRow::Row(row) => each(checker.check(*row)),
+        })
+    }
 }
 
 /// UTF-8 (with or without BOM) as is; anything else is taken to be Windows-1257,
 /// the Baltic code page Excel uses when it saves "CSV" on a Latvian Windows.
-fn decode_text(bytes: &[u8]) -> String {
+/// UTF-8 is read in place: a copy would double what a large file takes.
+fn decode_text(bytes: &[u8]) -> Cow<'_, str> {
     let bytes = bytes
         .strip_prefix(crate::interchange::export::UTF8_BOM)
         .unwrap_or(bytes);
     match std::str::from_utf8(bytes) {
-        Ok(text) => text.to_owned(),
-        Err(_) => encoding_rs::WINDOWS_1257.decode(bytes).0.into_owned(),
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => encoding_rs::WINDOWS_1257.decode(bytes).0,
     }
 }
 
@@ -338,32 +380,48 @@ fn sniff_delimiter(text: &str) -> u8 {
         .unwrap_or(b',')
 }
 
-fn csv_rows(text: &str, notes: &mut Vec<ImportNote>) -> Result<Vec<RawRow>, ImportFileError> {
+/// What the CSV reader hands on: the header's notes first, then each row.
+enum CsvRow {
+    Note(ImportNote),
+    /// Boxed: a row is large, and each is moved on once.
+    Row(Box<RawRow>),
+}
+
+fn csv_rows<E: From<ImportFileError>>(
+    text: &str,
+    mut each: impl FnMut(CsvRow) -> Result<(), E>,
+) -> Result<(), E> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(sniff_delimiter(text))
         .flexible(true)
         .from_reader(text.as_bytes());
-    let headers = reader.headers()?.clone();
+    let headers = reader.headers().map_err(ImportFileError::from)?.clone();
     if headers.iter().all(|h| h.trim().is_empty()) {
-        return Err(ImportFileError::NoHeader);
+        return Err(ImportFileError::NoHeader.into());
     }
     let columns: Vec<Option<Column>> = headers.iter().map(column_for).collect();
     for (header, column) in headers.iter().zip(&columns) {
         if column.is_none() && !header.trim().is_empty() {
-            notes.push(ImportNote::UnknownColumn(header.trim().to_owned()));
+            each(CsvRow::Note(ImportNote::UnknownColumn(
+                header.trim().to_owned(),
+            )))?;
         }
     }
     require_columns(&columns)?;
     let mut lines = LineCounter::new(text);
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record?;
+    let mut rows = 0;
+    let mut record = csv::StringRecord::new();
+    while reader
+        .read_record(&mut record)
+        .map_err(ImportFileError::from)?
+    {
         if record.iter().all(|cell| cell.trim().is_empty()) {
             continue;
         }
-        if rows.len() >= MAX_IMPORT_ROWS {
-            return Err(ImportFileError::TooManyRows);
+        if rows >= MAX_IMPORT_ROWS {
+            return Err(ImportFileError::TooManyRows.into());
         }
+        rows += 1;
         let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
         // Without the mark our own export puts on cells a spreadsheet
         // would run as formulas: what was typed comes back unchanged.
@@ -371,9 +429,9 @@ fn csv_rows(text: &str, notes: &mut Vec<ImportNote>) -> Result<Vec<RawRow>, Impo
             .iter()
             .zip(record.iter().map(formula::restore))
             .filter_map(|(c, v)| c.map(|c| (c, v)));
-        rows.push(raw_row(Location::Line(line), cells));
+        each(CsvRow::Row(Box::new(raw_row(Location::Line(line), cells))))?;
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// The line of the file a record starts on, as a text editor numbers them
@@ -538,18 +596,21 @@ fn scalar_text(value: &Value) -> String {
     }
 }
 
-/// Validates rows, derives ids for rows without one, and catches repeats.
-fn check_rows(rows: Vec<RawRow>, journal: JournalId) -> CheckedFile {
-    let mut checked = CheckedFile::default();
-    let mut seen: HashMap<ActivityId, Location> = HashMap::new();
-    for row in rows {
+/// Validates rows, derives ids for rows without one, and catches repeats:
+/// it keeps only where each id was first seen.
+struct RowChecker {
+    journal: JournalId,
+    seen: HashMap<ActivityId, Location>,
+}
+
+impl RowChecker {
+    fn check(&mut self, row: RawRow) -> Checked {
         if row.deleted {
-            checked.deleted_skipped += 1;
-            continue;
+            return Checked::Deleted;
         }
-        match check_row(&row, journal) {
-            Ok((id, patch)) => match seen.get(&id) {
-                Some(first) => checked.bad.push(BadRow {
+        match check_row(&row, self.journal) {
+            Ok((id, patch)) => match self.seen.get(&id) {
+                Some(first) => Checked::Bad(BadRow {
                     location: row.location,
                     problems: vec![if row.id.is_some() {
                         RowProblem::SameId(*first)
@@ -558,21 +619,20 @@ fn check_rows(rows: Vec<RawRow>, journal: JournalId) -> CheckedFile {
                     }],
                 }),
                 None => {
-                    seen.insert(id, row.location);
-                    checked.good.push(GoodRow {
+                    self.seen.insert(id, row.location);
+                    Checked::Good(GoodRow {
                         location: row.location,
                         id,
                         patch,
-                    });
+                    })
                 }
             },
-            Err(problems) => checked.bad.push(BadRow {
+            Err(problems) => Checked::Bad(BadRow {
                 location: row.location,
                 problems,
             }),
         }
     }
-    checked
 }
 
 fn check_row(

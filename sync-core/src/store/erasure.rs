@@ -26,6 +26,7 @@ use super::{
 };
 use crate::activity::ActivityId;
 use crate::journal::Journal;
+use crate::limits::DEVICE_STORE_CACHE_BYTES;
 use crate::sync::AttestationTag;
 use chrono::{DateTime, Utc};
 
@@ -240,7 +241,10 @@ impl Store {
         let fresh_path = rewriting_path(&self.path);
         // A leftover of an interrupted rewrite is incomplete: start again.
         remove_if_present(&fresh_path)?;
+        // With the store's own cache bound: the copy is one transaction, and
+        // redb's default cache would hold up to 512 MB of it until the commit.
         let fresh = Database::builder()
+            .set_cache_size(self.cache_bytes.unwrap_or(DEVICE_STORE_CACHE_BYTES))
             .set_concurrency_mode(self.mode)
             .create(&fresh_path)?;
         {
@@ -274,9 +278,7 @@ impl Store {
             .and_then(|()| sync_parent_dir(&self.path));
         let (path, cache, mode) = (self.path.clone(), self.cache_bytes, self.mode);
         let reopened = Store::open_db(&path, false, |builder| {
-            if let Some(bytes) = cache {
-                builder.set_cache_size(bytes);
-            }
+            builder.set_cache_size(cache.unwrap_or(DEVICE_STORE_CACHE_BYTES));
             // As it was opened: a relay's journal stays readable by backups.
             builder.set_concurrency_mode(mode).open(&path)
         });

@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 use crate::activity::{Activity, ActivityId};
 use crate::journal::{self, Journal, JournalError, Tip};
-use crate::limits::LOAD_APPENDED_BYTES_AT_ONCE;
+use crate::limits::{DEVICE_STORE_CACHE_BYTES, LOAD_APPENDED_BYTES_AT_ONCE};
 use crate::sync::{AttestationTag, catch_library_panic};
 use tables::{
     ACKED_HEADS, ACTIVITY_VIEW, ACTIVITY_VIEW_JSON, ATTESTATIONS, CHANGES, FORMAT_MARKER,
@@ -329,9 +329,7 @@ impl Store {
         let no_swap = erasure::no_swap_under_way(path)?;
         let check = !clean_close::closed_cleanly(path);
         let mut store = Store::open_checked(path, check, |builder| {
-            if let Some(bytes) = cache_bytes {
-                builder.set_cache_size(bytes);
-            }
+            builder.set_cache_size(cache_bytes.unwrap_or(DEVICE_STORE_CACHE_BYTES));
             builder.set_concurrency_mode(mode).open(path)
         })?;
         // Released before a rewrite below takes it exclusively.
@@ -602,6 +600,18 @@ impl Store {
         Ok(())
     }
 
+    /// Starts appending local changes to `journal` in groups, all in one
+    /// durable transaction (an import): nothing is stored until
+    /// [`AppendSession::commit`] returns, and dropping the session stores
+    /// nothing. Each group goes into the transaction as it comes, so the
+    /// caller need hold only the group it is building (redb writes pages
+    /// beyond its write buffer to the file before the commit).
+    pub fn begin_append(&self, journal: JournalId) -> Result<AppendSession, StoreError> {
+        let tx = begin_durable(self.db.get()?)?;
+        let next = next_seq(&tx.open_table(CHANGES)?, journal)?;
+        Ok(AppendSession { tx, journal, next })
+    }
+
     /// The materialized view of a journal: the heads it reflects and every
     /// activity (unsorted). `None` when it was never built.
     pub fn view(&self, journal: JournalId) -> Result<Option<StoredView>, StoreError> {
@@ -757,6 +767,26 @@ impl Store {
     pub fn compact(&self, id: JournalId, current: &Journal) -> Result<Appended, StoreError> {
         let snapshot = Snapshot::check(current.doc().save(), &current.heads())?;
         self.compact_to(id, &snapshot, u64::MAX)
+    }
+
+    /// [`Store::compact`] of a journal handed over: it is dropped once saved,
+    /// and the snapshot loaded back for the check becomes the journal
+    /// returned (the same changes, with this device's actor), so that one
+    /// document is in memory at a time, not two (a document of 100,000
+    /// activities takes hundreds of megabytes). On an error the journal is
+    /// gone: load it again from the store, which holds every change.
+    pub fn compact_owned(
+        &self,
+        id: JournalId,
+        current: Journal,
+    ) -> Result<(Appended, Journal), StoreError> {
+        let heads = current.heads();
+        let bytes = current.doc().save();
+        drop(current);
+        let snapshot = Snapshot::check(bytes, &heads)?;
+        let kept = self.compact_to(id, &snapshot, u64::MAX)?;
+        let journal = Journal::from_doc(snapshot.doc.with_actor(self.device.actor()))?;
+        Ok((kept, journal))
     }
 
     /// Compaction with a snapshot made earlier (see [`Snapshot`]) of the
@@ -1082,6 +1112,66 @@ fn begin_durable(db: &Database) -> Result<redb::WriteTransaction, StoreError> {
     tx.set_durability(Durability::Immediate)?;
     tx.set_two_phase_commit(true);
     Ok(tx)
+}
+
+/// Local changes going into one journal in groups, in one durable write
+/// transaction (see [`Store::begin_append`]).
+pub struct AppendSession {
+    tx: redb::WriteTransaction,
+    journal: JournalId,
+    /// Sequence number of the next appended change.
+    next: u64,
+}
+
+impl std::fmt::Debug for AppendSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppendSession")
+            .field("journal", &self.journal)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppendSession {
+    /// Adds a group of changes, the activities they touched (unsent until
+    /// acknowledged) and those activities' view rows. Not stored before
+    /// [`AppendSession::commit`].
+    pub fn append(
+        &mut self,
+        changes: &mut [Change],
+        touched: &[(ActivityId, ChangeHash)],
+        rows: &[(ActivityId, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        let j = self.journal.0.as_u128();
+        let mut view = self.tx.open_table(ACTIVITY_VIEW)?;
+        for (id, row) in rows {
+            view.insert((j, id.0.as_u128()), row.as_slice())?;
+        }
+        drop(view);
+        let mut table = self.tx.open_table(CHANGES)?;
+        for change in changes.iter_mut() {
+            table.insert((j, self.next), change.raw_bytes())?;
+            self.next += 1;
+        }
+        drop(table);
+        let mut unsent = self.tx.open_table(UNSENT)?;
+        for (activity, hash) in touched {
+            unsent.insert((j, activity.0.as_u128()), hash.0.as_slice())?;
+        }
+        Ok(())
+    }
+
+    /// Stores every group durably, with the view's heads and the journal's
+    /// tip after them; returns once it is on disk.
+    pub fn commit(self, heads: &[ChangeHash], tip: &Tip) -> Result<(), StoreError> {
+        let bytes: Vec<u8> = heads.iter().flat_map(|h| h.0).collect();
+        self.tx
+            .open_table(VIEW_HEADS)?
+            .insert(self.journal.0.as_u128(), bytes.as_slice())?;
+        write_tip(&self.tx, self.journal, Some(tip))?;
+        self.tx.commit()?;
+        Ok(())
+    }
 }
 
 /// A journal's materialized view as stored: the heads it reflects, and every

@@ -1,0 +1,54 @@
+//! Issue 13's import figure alone: `field-client import` of a CSV of
+//! realistic activities (the scale bench's rows) into a fresh store, as a
+//! whole process: its time, its peak resident memory (sampled from /proc,
+//! Linux) and the store's bytes per activity right after it (the import
+//! leaves its changes as written: the next command that loads the journal
+//! folds them into a snapshot).
+//!
+//! `cargo bench -p tests --bench import [-- ROWS...]` (default: 10000,
+//! 50000 and 100000; the target is 10 s and 200 MB at 100000).
+
+mod common;
+use common::{activities_csv, cli, report, timed_with_peak};
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![10_000, 50_000, 100_000]
+    } else {
+        sizes
+    };
+    let fc = tests::field_client_bin();
+    for rows in sizes {
+        let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+        let csv = root.path().join("activities.csv");
+        std::fs::write(&csv, activities_csv(0, rows)).expect("write CSV");
+        let device = root.path().join("device");
+        cli(
+            &fc,
+            &device,
+            &[
+                "init",
+                "--centre",
+                "Daugavpils KRC",
+                "--device-name",
+                "Mezgls",
+            ],
+        );
+        let csv = csv.to_str().expect("UTF-8");
+        let (time, peak) = timed_with_peak(&fc, &device, &["import", csv]);
+        let store = std::fs::metadata(device.join("journal.redb")).map_or(0, |m| m.len());
+        report(
+            &format!("import {rows} CSV rows"),
+            time,
+            &format!(
+                "peak {:.0} MB, store {:.0} B per activity",
+                peak as f64 / 1e6,
+                store as f64 / rows as f64
+            ),
+        );
+    }
+}
