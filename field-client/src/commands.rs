@@ -812,10 +812,11 @@ fn import(
             ]
         )
     );
-    // No compaction here, though the import is due one: it would load the
-    // whole journal, which the import itself never needs (about 500 MB at
-    // 100,000 activities, against 200 MB for the whole import). The next
-    // command that loads it anyway (a sync, an edit) folds the import in.
+    // The import itself never loads the journal, but its compaction does
+    // (about 500 MB at 100,000 activities): left to the first sync, loading
+    // the import's changes unfolded made that sync 2.4 s slower at 50,000
+    // activities (7.8 s against 5.4 s), for a saving here of the same size.
+    compact_quietly(&mut replica);
     Ok(())
 }
 

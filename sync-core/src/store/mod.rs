@@ -1154,11 +1154,7 @@ impl AppendSession {
             self.next += 1;
         }
         drop(table);
-        let mut unsent = self.tx.open_table(UNSENT)?;
-        for (activity, hash) in touched {
-            unsent.insert((j, activity.0.as_u128()), hash.0.as_slice())?;
-        }
-        Ok(())
+        unsent::record(&self.tx, self.journal, touched)
     }
 
     /// Stores every group durably, with the view's heads and the journal's
