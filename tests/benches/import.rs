@@ -1,9 +1,7 @@
 //! Issue 13's import figure alone: `field-client import` of a CSV of
 //! realistic activities (the scale bench's rows) into a fresh store, as a
 //! whole process: its time, its peak resident memory (sampled from /proc,
-//! Linux) and the store's bytes per activity right after it (the import
-//! leaves its changes as written: the next command that loads the journal
-//! folds them into a snapshot).
+//! Linux) and the store's bytes per activity right after it (compacted).
 //!
 //! `cargo bench -p tests --bench import [-- ROWS...]` (default: 10000,
 //! 50000 and 100000; the target is 10 s and 200 MB at 100000).
