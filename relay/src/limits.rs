@@ -148,14 +148,14 @@ pub const COMPACT_WHEN_QUIET_FOR: Duration = Duration::from_secs(2);
 
 /// Appended changes at which a journal is compacted even while changes keep
 /// coming (never quiet for [`COMPACT_WHEN_QUIET_FOR`]): eight times the usual
-/// thresholds (`sync_core::limits::COMPACT_AFTER_CHANGES`,
-/// `COMPACT_AFTER_BYTES`), so a journal that is never quiet still has its file
-/// and its load time bounded.
+/// number of changes (`sync_core::limits::COMPACT_AFTER_CHANGES`), so a
+/// journal that is never quiet still has its file and its load time bounded.
 pub const COMPACT_WHILE_BUSY_AFTER_CHANGES: u64 = 8 * sync_core::limits::COMPACT_AFTER_CHANGES;
 
-/// See [`COMPACT_WHILE_BUSY_AFTER_CHANGES`]: 32 MiB of appended changes,
-/// about 45,000 activities as stored.
-pub const COMPACT_WHILE_BUSY_AFTER_BYTES: u64 = 32 * sync_core::limits::COMPACT_AFTER_BYTES;
+/// See [`COMPACT_WHILE_BUSY_AFTER_CHANGES`]: 64 MiB of appended changes,
+/// about 90,000 activities as stored, so that the first sync of a large
+/// centre's history (50,000 activities: 36 MB) is compacted once, after it.
+pub const COMPACT_WHILE_BUSY_AFTER_BYTES: u64 = 64 * sync_core::limits::COMPACT_AFTER_BYTES;
 
 /// True when a journal is compacted whether or not it is quiet.
 pub fn compaction_overdue(appended: u64, appended_bytes: u64) -> bool {
