@@ -322,6 +322,21 @@ pub struct Replica {
     store: Store,
     home: JournalId,
     loaded: BTreeMap<JournalId, Loaded>,
+    /// The appended changes an upload without the document was last planned
+    /// from (see [`Replica::unloaded_appended`]), kept while the store shows
+    /// the same ones: an upload asks for them at every batch and every
+    /// acknowledgement, and decoding them costs what they weigh.
+    appended_cache: Option<CachedAppended>,
+}
+
+/// [`AppendedChanges`] of one journal, and where the next change would be
+/// appended when they were read. Any append moves that; a compaction or a
+/// new epoch changes the snapshot's heads, compared too.
+#[derive(Debug)]
+struct CachedAppended {
+    journal: JournalId,
+    end: u64,
+    appended: std::sync::Arc<AppendedChanges>,
 }
 
 /// Settings key of the name written with this device's changes (see
@@ -352,6 +367,7 @@ impl Replica {
             store,
             home,
             loaded: BTreeMap::new(),
+            appended_cache: None,
         })
     }
 
@@ -1023,7 +1039,7 @@ impl Replica {
     fn unloaded_appended(
         &mut self,
         journal: Uuid,
-    ) -> Result<Option<AppendedChanges>, StorageFailure> {
+    ) -> Result<Option<std::sync::Arc<AppendedChanges>>, StorageFailure> {
         let local = |e: crate::store::StoreError| StorageFailure::local(e);
         let id = JournalId(journal);
         if self
@@ -1037,10 +1053,24 @@ impl Replica {
         let Some(snapshot_heads) = self.store.snapshot_heads(id).map_err(local)? else {
             return Ok(None);
         };
+        let end = self.store.append_end(id).map_err(local)?;
+        if let Some(cached) = &self.appended_cache
+            && cached.journal == id
+            && cached.end == end
+            && cached.appended.snapshot_heads() == snapshot_heads.as_slice()
+        {
+            return Ok(Some(cached.appended.clone()));
+        }
         let Some(changes) = self.store.appended_changes(id).map_err(local)? else {
             return Ok(None);
         };
-        Ok(Some(AppendedChanges::new(snapshot_heads, changes)))
+        let appended = std::sync::Arc::new(AppendedChanges::new(snapshot_heads, changes));
+        self.appended_cache = Some(CachedAppended {
+            journal: id,
+            end,
+            appended: appended.clone(),
+        });
+        Ok(Some(appended))
     }
 }
 
@@ -1192,6 +1222,18 @@ impl ClientStorage for Replica {
             return self
                 .store
                 .mark_all_acknowledged(id, &known)
+                .map_err(StorageFailure::local);
+        }
+        if let Some(appended) = self.unloaded_appended(journal)?
+            && appended.held_among(covered, &[]).is_some()
+        {
+            // Part of an upload made from the appended changes: what this
+            // acknowledgement covers is told by them too.
+            return self
+                .store
+                .mark_acknowledged_by(id, covered, |named| {
+                    appended.held_among(covered, named).unwrap_or_default()
+                })
                 .map_err(StorageFailure::local);
         }
         let store = &self.store;

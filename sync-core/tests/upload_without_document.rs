@@ -325,3 +325,47 @@ fn a_snapshot_whose_heads_are_unknown_has_them_kept_when_first_loaded() {
     store.load_journal(home).expect("load");
     assert_eq!(store.snapshot_heads(home).expect("read"), Some(at_snapshot));
 }
+
+#[test]
+fn an_upload_of_several_batches_is_acknowledged_batch_by_batch_without_the_journal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("journal.redb");
+    let mut relay = MemoryJournals::default();
+    let home;
+    {
+        let mut replica = compacted_after(&path, 5);
+        home = replica.journal_id();
+        sync(&mut replica, &mut relay);
+    }
+    {
+        // 30 changes of 100 activities: more than one upload batch holds.
+        let mut replica = Replica::open(&path).expect("reopen");
+        let items = (0..3_000)
+            .map(|i| (ActivityId::new_random(), minimal(&format!("Imports {i}"))))
+            .collect();
+        replica.import(items, at(30)).expect("import");
+    }
+    let mut replica = Replica::open(&path).expect("reopen");
+    assert_eq!(replica.store().unsent_count(home).expect("unsent"), 3_000);
+    let sent = sync(&mut replica, &mut relay);
+    let batches: Vec<BatchEncoding> = sent
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Changes {
+                count, encoding, ..
+            } if *count > 0 => Some(*encoding),
+            _ => None,
+        })
+        .collect();
+    assert!(batches.len() > 1, "one batch: {batches:?}");
+    assert!(batches.iter().all(|e| *e == BatchEncoding::ChangeList));
+    assert!(
+        !replica.holds_document(home),
+        "an acknowledgement loaded the whole journal"
+    );
+    assert_eq!(replica.store().unsent_count(home).expect("unsent"), 0);
+    drop(replica);
+    let store = Store::open(&path).expect("open");
+    let journal = store.load_journal(home).expect("load");
+    assert_eq!(relay.heads(home.0).expect("relay heads"), journal.heads());
+}

@@ -935,9 +935,7 @@ impl Store {
         current: &Journal,
         heads: &[ChangeHash],
     ) -> Result<(), StoreError> {
-        let tx = begin_durable(self.db.get()?)?;
-        let named = unsent::changes(&tx, id)?;
-        if !named.is_empty() {
+        self.mark_acknowledged_by(id, heads, |named| {
             // Metadata only: Automerge would rebuild every change it hands out.
             let doc = current.doc();
             let not_covered: HashSet<ChangeHash> = doc
@@ -945,11 +943,26 @@ impl Store {
                 .into_iter()
                 .map(|meta| meta.hash)
                 .collect();
-            let covered: Vec<ChangeHash> = named
-                .into_iter()
+            named
+                .iter()
+                .copied()
                 .filter(|h| !not_covered.contains(h) && doc.get_change_meta_by_hash(h).is_some())
-                .collect();
-            unsent::acknowledge(&tx, id, &covered)?;
+                .collect()
+        })
+    }
+
+    /// [`Store::mark_acknowledged`] with what `heads` cover told by `covered`:
+    /// given the changes that unsent rows name, those the relay now holds.
+    pub fn mark_acknowledged_by(
+        &self,
+        id: JournalId,
+        heads: &[ChangeHash],
+        covered: impl FnOnce(&[ChangeHash]) -> Vec<ChangeHash>,
+    ) -> Result<(), StoreError> {
+        let tx = begin_durable(self.db.get()?)?;
+        let named = unsent::changes(&tx, id)?;
+        if !named.is_empty() {
+            unsent::acknowledge(&tx, id, &covered(&named))?;
         }
         write_acked_heads(&tx, id, heads)?;
         tx.commit()?;

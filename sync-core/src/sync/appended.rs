@@ -52,13 +52,9 @@ impl AppendedChanges {
         }
     }
 
-    /// True when `hash` is known to be in the journal: appended, a head of
-    /// the snapshot or of the genesis. (False says nothing: it may be inside
-    /// the snapshot.)
-    pub fn surely_holds(&self, hash: &ChangeHash) -> bool {
-        self.index.contains_key(hash)
-            || self.snapshot_heads.contains(hash)
-            || crate::journal::genesis_heads().contains(hash)
+    /// The heads of the snapshot the changes were appended to.
+    pub fn snapshot_heads(&self) -> &[ChangeHash] {
+        &self.snapshot_heads
     }
 
     /// Up to `limit` hashes of the appended changes the holder of `known`
@@ -88,6 +84,19 @@ impl AppendedChanges {
             }
         }
         Some(plan)
+    }
+
+    /// Which of `hashes` (changes of this journal) the holder of `known`
+    /// holds: appended ones it holds, and any other (inside the snapshot,
+    /// which it holds whole); `None` when the appended changes cannot tell.
+    pub fn held_among(
+        &self,
+        known: &[ChangeHash],
+        hashes: &[ChangeHash],
+    ) -> Option<Vec<ChangeHash>> {
+        let held = self.held_by(known)?;
+        let holds = |h: &ChangeHash| self.index.get(h).is_none_or(|i| held.contains(i));
+        Some(hashes.iter().copied().filter(|h| holds(h)).collect())
     }
 
     /// The appended changes the holder of `known` holds (their places), when
