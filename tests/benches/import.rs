@@ -7,7 +7,7 @@
 //! 50000 and 100000; the target is 10 s and 200 MB at 100000).
 
 mod common;
-use common::{activities_csv, cli, report, timed_with_peak};
+use common::{activities_csv, init_centre_device, report, timed_with_peak};
 
 fn main() {
     let sizes: Vec<usize> = std::env::args()
@@ -25,17 +25,7 @@ fn main() {
         let csv = root.path().join("activities.csv");
         std::fs::write(&csv, activities_csv(0, rows)).expect("write CSV");
         let device = root.path().join("device");
-        cli(
-            &fc,
-            &device,
-            &[
-                "init",
-                "--centre",
-                "Daugavpils KRC",
-                "--device-name",
-                "Mezgls",
-            ],
-        );
+        init_centre_device(&fc, &device);
         let csv = csv.to_str().expect("UTF-8");
         let (time, peak) = timed_with_peak(&fc, &device, &["import", csv]);
         let store = std::fs::metadata(device.join("journal.redb")).map_or(0, |m| m.len());

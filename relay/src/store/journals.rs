@@ -335,6 +335,7 @@ impl Journals {
             tracing::debug!(%journal, error = %e, "compaction put off");
             return false;
         }
+        tracing::info!(%journal, "journal compacted");
         // The pages of the deleted changes go back to the file system (a few
         // milliseconds, uploads to this journal waiting); failing that, the
         // file is only larger than it needs to be.

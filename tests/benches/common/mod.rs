@@ -99,6 +99,21 @@ pub(crate) fn field_client<S: AsRef<std::ffi::OsStr>>(
     command
 }
 
+/// A new device store of the bench's centre, "Daugavpils KRC".
+pub(crate) fn init_centre_device(fc: &Path, data_dir: &Path) {
+    cli(
+        fc,
+        data_dir,
+        &[
+            "init",
+            "--centre",
+            "Daugavpils KRC",
+            "--device-name",
+            "Mezgls",
+        ],
+    );
+}
+
 pub(crate) fn cli(fc: &Path, data_dir: &Path, args: &[&str]) {
     let out = field_client(fc, data_dir, args)
         .output()
