@@ -14,6 +14,11 @@
 //! used and looks again every [`budget::BUDGET_RECHECK_EVERY`]; on a metered
 //! connection it disconnects once in sync and connects again after a local
 //! change or every [`budget::METERED_SYNC_EVERY`].
+//!
+//! Beside it, [`compact_when_quiet`] folds appended changes into snapshots
+//! once nothing has been stored for [`COMPACT_WHEN_QUIET_FOR`]: the one
+//! place a journal is loaded only to be compacted (after an import or a
+//! first download, which themselves do not compact).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -36,6 +41,13 @@ const METERED_DEBOUNCE: Duration = Duration::from_secs(3);
 /// does at start): damage from outside, e.g. a failing disk, is found within
 /// a day rather than when a page is next read.
 pub const INTEGRITY_CHECK_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How long nothing may have been stored before `run` compacts the journals
+/// that are due ([`sync_core::Replica::compact_due`]): a compaction holds
+/// the store (a second at 50,000 activities, several after an import of
+/// 100,000), so it waits for a pause in recording and syncing rather than
+/// interrupting a burst of them.
+pub const COMPACT_WHEN_QUIET_FOR: Duration = Duration::from_secs(2);
 
 /// Longest wait for the store when another process is using it and no
 /// running `run` lends it: commands hold it for under a second, an import of
@@ -117,6 +129,65 @@ pub async fn run(data_dir: &Path, owner: &Arc<StoreOwner>) -> NetError {
                 pause(owner, wait).await;
             }
             Ok(_) => failures = 0,
+        }
+    }
+}
+
+/// Compacts the journals that are due ([`sync_core::Replica::compact_due`])
+/// each time the store has been quiet for [`COMPACT_WHEN_QUIET_FOR`]: once
+/// after `run` starts, then after whatever is stored next; until the
+/// process is asked to stop.
+pub async fn compact_when_quiet(owner: Arc<StoreOwner>) {
+    let mut stored = owner.stored();
+    loop {
+        if !quiet_for(&owner, &mut stored, COMPACT_WHEN_QUIET_FOR).await {
+            return;
+        }
+        compact_due(&owner).await;
+        tokio::select! {
+            changed = stored.changed() => if changed.is_err() { return },
+            () = owner.stopping() => return,
+        }
+    }
+}
+
+/// Waits until nothing was stored for `quiet`; false if the process is
+/// asked to stop meanwhile.
+async fn quiet_for(
+    owner: &StoreOwner,
+    stored: &mut tokio::sync::watch::Receiver<u64>,
+    quiet: Duration,
+) -> bool {
+    loop {
+        tokio::select! {
+            changed = tokio::time::timeout(quiet, stored.changed()) => match changed {
+                Err(_) => return true,
+                Ok(Ok(())) => {}
+                // The owner is gone: so is everything to compact.
+                Ok(Err(_)) => return false,
+            },
+            () = owner.stopping() => return false,
+        }
+    }
+}
+
+/// One [`sync_core::Replica::compact_due`] on the held store, off the async
+/// threads, saying what it did. Data is durable either way: a failure only
+/// leaves the file larger.
+async fn compact_due(owner: &StoreOwner) {
+    let Ok(mut held) = owner.hold().await else {
+        return;
+    };
+    match tokio::task::spawn_blocking(move || held.compact_due()).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(journals)) => {
+            eprintln!("Compacted the store: {journals} journal(s) folded into snapshots.");
+        }
+        Ok(Err(e)) => {
+            eprintln!("warning: could not compact the journal (your data is safe): {e}");
+        }
+        Err(e) => {
+            eprintln!("warning: the compaction stopped unexpectedly (your data is safe): {e}");
         }
     }
 }

@@ -70,6 +70,9 @@ pub struct StoreOwner {
     /// the next [`StoreOwner::hold`]).
     detached: Mutex<Option<Detached>>,
     local_change: Notify,
+    /// Counts what was stored: local changes and finished sync rounds (see
+    /// [`StoreOwner::stored`]).
+    stored: tokio::sync::watch::Sender<u64>,
     /// True once the process was asked to stop (SIGTERM, Ctrl-C).
     stopping: tokio::sync::watch::Sender<bool>,
 }
@@ -104,6 +107,7 @@ impl StoreOwner {
             slot: Arc::new(tokio::sync::Mutex::new(Some(replica))),
             detached: Mutex::new(None),
             local_change: Notify::new(),
+            stored: tokio::sync::watch::Sender::new(0),
             stopping: tokio::sync::watch::Sender::new(false),
         }))
     }
@@ -137,6 +141,20 @@ impl StoreOwner {
     /// Says that something was recorded (the sync loop sends it).
     pub fn note_local_change(&self) {
         self.local_change.notify_one();
+        self.note_stored();
+    }
+
+    /// Says that something may have been stored: a local change, or a sync
+    /// round that sent or received changes.
+    pub fn note_stored(&self) {
+        self.stored
+            .send_modify(|count| *count = count.wrapping_add(1));
+    }
+
+    /// Sees every [`StoreOwner::note_stored`] from now on (what
+    /// `crate::daemon::compact_when_quiet` waits on).
+    pub fn stored(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.stored.subscribe()
     }
 
     /// Resolves at the next [`StoreOwner::note_local_change`] (or at once if

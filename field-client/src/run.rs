@@ -67,6 +67,7 @@ async fn serve_and_sync(
     }
     let owner = open_owner(store)?;
     pass_stop_on(stopped, &owner);
+    tokio::spawn(crate::daemon::compact_when_quiet(Arc::clone(&owner)));
     let enrolled = {
         let held = owner.hold().await?;
         // A store from before names were written this way (an office

@@ -49,6 +49,9 @@ pub trait JournalAccess {
     /// Resolves when the process is asked to stop (never, for the one-shot
     /// sync: Ctrl-C ends it, and what it stored is acknowledged or not).
     fn stopping(&self) -> impl Future<Output = ()> + Send;
+    /// A round of the daemon's session finished: it may have stored
+    /// changes (nobody to tell, for the one-shot sync).
+    fn round_finished(&self) {}
 }
 
 impl JournalAccess for &mut Replica {
@@ -72,6 +75,9 @@ impl JournalAccess for &StoreOwner {
     }
     async fn stopping(&self) {
         StoreOwner::stopping(self).await
+    }
+    fn round_finished(&self) {
+        self.note_stored();
     }
 }
 
@@ -181,9 +187,12 @@ pub async fn run_session(
             match mode {
                 Mode::Once => return Ok(report),
                 Mode::Stay { metered } => {
-                    let held = journals.hold().await?;
-                    record_attempt(&held, &Ok(report));
-                    meter.settle(held.store());
+                    {
+                        let held = journals.hold().await?;
+                        record_attempt(&held, &Ok(report));
+                        meter.settle(held.store());
+                    }
+                    journals.round_finished();
                     if metered {
                         return Ok(report);
                     }

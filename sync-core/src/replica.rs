@@ -282,6 +282,10 @@ impl Settled<'_> {
 }
 
 impl Loaded {
+    fn compaction_due(&self) -> bool {
+        compaction_due(self.appended, self.appended_bytes, self.snapshot_bytes)
+    }
+
     /// New activities' changes made from the tip were just appended to the
     /// store (`add`, `import`): `next` is the tip after them.
     fn recorded_from_tip(&mut self, changes: &[Change], next: Tip) {
@@ -668,19 +672,40 @@ impl Replica {
         self.list_view().unsent_total()
     }
 
-    /// Folds appended changes into snapshots where there are many of them.
-    /// Returns true if it compacted. Safe to skip: data is durable either way.
+    /// Folds appended changes into snapshots where there are many of them,
+    /// in the journals whose document this process holds (saving one it
+    /// holds is cheap next to loading one: a journal not in memory is left
+    /// to [`Replica::compact_due`]). Returns true if it compacted. Safe to
+    /// skip: data is durable either way.
     pub fn compact_if_needed(&mut self) -> Result<bool, ReplicaError> {
         let due: Vec<JournalId> = self
             .loaded
             .iter()
-            .filter(|(_, l)| compaction_due(l.appended, l.appended_bytes, l.snapshot_bytes))
+            .filter(|(_, l)| l.journal.is_some() && l.compaction_due())
             .map(|(id, _)| *id)
             .collect();
         for id in &due {
             self.compact_journal(*id)?;
         }
         Ok(!due.is_empty())
+    }
+
+    /// Folds appended changes into snapshots in every journal where there are
+    /// many of them, loading those not in memory: what `field-client run`
+    /// does once the store has been quiet a while. An import of 100,000
+    /// activities needs no document, but this does (hundreds of megabytes
+    /// for a moment). Returns how many journals it compacted.
+    pub fn compact_due(&mut self) -> Result<usize, ReplicaError> {
+        let mut due = Vec::new();
+        for info in self.store.journals()? {
+            if known_in(&mut self.loaded, &self.store, info.id)?.compaction_due() {
+                due.push(info.id);
+            }
+        }
+        for id in &due {
+            self.compact_journal(*id)?;
+        }
+        Ok(due.len())
     }
 
     /// Verifies every page checksum of the store file (see
@@ -933,8 +958,7 @@ impl Replica {
             return self;
         }
         for (id, mut loaded, before) in detached.journals {
-            if let Ok(Some(caught_up)) = catch_up(&self.store, id, &mut loaded, before) {
-                loaded.appended += caught_up;
+            if let Ok(true) = catch_up(&self.store, id, &mut loaded, before) {
                 loaded.tip = None;
                 self.loaded.insert(id, loaded);
             }
@@ -943,36 +967,37 @@ impl Replica {
     }
 }
 
-/// Applies to `loaded` the changes appended to journal `id` since `before`;
-/// how many, or `None` when the journal changed otherwise (compacted, replaced).
+/// Applies to `loaded` the changes appended to journal `id` since `before`,
+/// counting them as appended (see [`compaction_due`]); false when the
+/// journal changed otherwise (compacted, replaced): then `loaded` is stale.
 fn catch_up(
     store: &Store,
     id: JournalId,
     loaded: &mut Loaded,
     before: AppendPosition,
-) -> Result<Option<u64>, ReplicaError> {
+) -> Result<bool, ReplicaError> {
     let now = store.append_position(id)?;
     let Some(journal) = loaded.journal.as_mut() else {
-        return Ok(None);
+        return Ok(false);
     };
     if now == before {
-        return Ok(Some(0));
+        return Ok(true);
     }
     if now.snapshot != before.snapshot || now.next < before.next {
-        return Ok(None);
+        return Ok(false);
     }
     let mut new = store.appended_since(id, before.next.saturating_sub(1))?;
     if before.next > 0 {
         // The last change known before must still be where it was.
         if new.first().map(Change::hash) != before.last {
-            return Ok(None);
+            return Ok(false);
         }
         new.remove(0);
     }
-    let count = new.len() as u64;
+    count_appended((&mut loaded.appended, &mut loaded.appended_bytes), &new);
     match crate::sync::catch_library_panic(|| journal.apply_own(new)) {
-        Some(Ok(())) => Ok(Some(count)),
-        _ => Ok(None),
+        Some(Ok(())) => Ok(true),
+        _ => Ok(false),
     }
 }
 

@@ -561,6 +561,87 @@ fn compaction_keeps_everything_and_empties_the_change_log() {
     assert!(r.get(late).expect("get").is_some());
 }
 
+/// A command that recorded without loading the journal leaves a due
+/// compaction alone (it would load the whole document only for that);
+/// `compact_due`, what `field-client run` calls when the store is quiet,
+/// loads and compacts it.
+#[test]
+fn a_due_compaction_of_a_journal_not_in_memory_waits_for_compact_due() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, mut r) = new_replica(dir.path());
+    let journal = r.journal_id();
+    let adds = usize::try_from(sync_core::limits::COMPACT_AFTER_CHANGES).expect("small") + 1;
+    for i in 0..adds {
+        add(&mut r, &minimal(&format!("Nodarbība {i}")), i as i64);
+    }
+    drop(r);
+
+    let mut r = Replica::open(&path).expect("reopen");
+    add(&mut r, &minimal("Vēl viena"), 10_000);
+    assert!(
+        !r.holds_document(journal),
+        "an add does not load the journal"
+    );
+    assert!(
+        !r.compact_if_needed().expect("compact if needed"),
+        "not compacted by a command that does not hold the document"
+    );
+    assert!(!r.holds_document(journal), "nor loaded for it");
+    assert_eq!(
+        r.store().appended_count(journal).expect("count"),
+        adds as u64 + 1
+    );
+
+    assert_eq!(r.compact_due().expect("compact due"), 1, "one journal due");
+    assert_eq!(r.store().appended_count(journal).expect("count"), 0);
+    assert_eq!(r.compact_due().expect("compact due"), 0, "nothing left due");
+    let listed = r.activities().expect("read");
+    drop(r);
+    let mut r = Replica::open(&path).expect("reopen");
+    assert_eq!(r.activities().expect("read"), listed);
+    assert_eq!(listed.len(), adds + 1);
+}
+
+/// A journal kept in memory while another process recorded into the store
+/// (`field-client run` lending it to a command) counts what it caught up
+/// with as appended: a large import made meanwhile makes a compaction due.
+#[test]
+fn changes_caught_up_after_a_lend_count_towards_compaction() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, mut r) = new_replica(dir.path());
+    let journal = r.journal_id();
+    add(&mut r, &minimal("Pirms"), 0);
+    r.journal().expect("loaded");
+    let detached = r.detach();
+
+    let mut other = Replica::open(&path).expect("open beside");
+    let rows = (0..3_000_u32)
+        .map(|i| {
+            let noise: Vec<String> = (0..32_u32)
+                .map(|k| format!("{:08x}", (i * 64 + k).wrapping_mul(2_654_435_761)))
+                .collect();
+            let patch = ActivityPatch {
+                description: Some(noise.join(" ")),
+                ..full(&format!("Imports {i}"))
+            };
+            (ActivityId::new_random(), patch)
+        })
+        .collect();
+    other.import(rows, at(100)).expect("import");
+    let appended = other.store().appended(journal).expect("appended");
+    assert!(appended.bytes >= sync_core::limits::COMPACT_AFTER_BYTES);
+    drop(other);
+
+    let mut r = Replica::open(&path).expect("reopen").reattach(detached);
+    assert!(r.holds_document(journal), "caught up in memory");
+    assert!(
+        r.compact_if_needed().expect("compact if needed"),
+        "the import caught up with is due"
+    );
+    assert_eq!(r.store().appended_count(journal).expect("count"), 0);
+    assert_eq!(r.activities().expect("read").len(), 3_001);
+}
+
 #[test]
 fn compaction_is_refused_for_a_journal_missing_stored_changes() {
     let dir = tempfile::tempdir().expect("tempdir");

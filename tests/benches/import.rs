@@ -1,10 +1,16 @@
 //! Issue 13's import figure alone: `field-client import` of a CSV of
 //! realistic activities (the scale bench's rows) into a fresh store, as a
 //! whole process: its time, its peak resident memory (sampled from /proc,
-//! Linux) and the store's bytes per activity right after it (compacted).
+//! Linux) and the store's bytes per activity right after it. Then, apart,
+//! the compaction that `field-client run` does once the store is quiet (an
+//! import does not compact: it would load the whole journal), as
+//! `field-client compact`: its time, peak memory and the bytes after it.
 //!
 //! `cargo bench -p tests --bench import [-- ROWS...]` (default: 10000,
 //! 50000 and 100000; the target is 10 s and 200 MB at 100000).
+
+use std::path::Path;
+use std::time::Duration;
 
 mod common;
 use common::{activities_csv, init_centre_device, report, timed_with_peak};
@@ -28,15 +34,31 @@ fn main() {
         init_centre_device(&fc, &device);
         let csv = csv.to_str().expect("UTF-8");
         let (time, peak) = timed_with_peak(&fc, &device, &["import", csv]);
-        let store = std::fs::metadata(device.join("journal.redb")).map_or(0, |m| m.len());
-        report(
+        report_step(
             &format!("import {rows} CSV rows"),
-            time,
-            &format!(
-                "peak {:.0} MB, store {:.0} B per activity",
-                peak as f64 / 1e6,
-                store as f64 / rows as f64
-            ),
+            &device,
+            rows,
+            (time, peak),
+        );
+        let compaction = timed_with_peak(&fc, &device, &["compact"]);
+        report_step(
+            "  then its compaction (by `run`)",
+            &device,
+            rows,
+            compaction,
         );
     }
+}
+
+fn report_step(what: &str, device: &Path, rows: usize, (time, peak): (Duration, u64)) {
+    let store = std::fs::metadata(device.join("journal.redb")).map_or(0, |m| m.len());
+    report(
+        what,
+        time,
+        &format!(
+            "peak {:.0} MB, store {:.0} B per activity",
+            peak as f64 / 1e6,
+            store as f64 / rows as f64
+        ),
+    );
 }

@@ -11,6 +11,9 @@
 //! - 100 `field-client add` processes (each to durable), then one `sync`;
 //! - the office's first download of the whole journal, from a relay at rest
 //!   (it compacts a journal once quiet: the bench waits until it says so);
+//! - the compaction `field-client run` does once the store is quiet, on the
+//!   device and at the office (`field-client compact`: neither the import
+//!   nor a sync compacts);
 //! - bytes per activity of the device's, the relay's and the office's files;
 //! - beside a running `field-client run`: `add` processes (they borrow its
 //!   store) and the time from starting each until `run` reports the relay's
@@ -112,6 +115,16 @@ fn run_size(fc: &Path, relay_bin: &Path, size: usize) {
         timed(fc, &office, &["sync"]),
         "",
     );
+    // Neither an import nor a sync compacts: `field-client run` does once
+    // the store is quiet (field-client/src/daemon.rs). `compact` does the
+    // same work at once here, so that the files below are at rest.
+    for (who, dir) in [("device", &device), ("office", &office)] {
+        report(
+            &format!("compaction at rest: {who}"),
+            timed(fc, dir, &["compact"]),
+            "(what `run` does when quiet)",
+        );
+    }
     let per = |path: PathBuf| std::fs::metadata(&path).map_or(0, |m| m.len()) as f64 / size as f64;
     let relay_file = journal_file(&relay.dir);
     println!(

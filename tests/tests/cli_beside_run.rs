@@ -109,3 +109,89 @@ fn a_control_file_left_by_a_run_that_died_changes_nothing() {
     record(&cli, "Ar svešu portu");
     assert_eq!(cli.list_json(&[]).len(), 2);
 }
+
+/// A CSV of `rows` activities with long descriptions: enough appended bytes
+/// for a compaction to be due.
+fn long_rows_csv(from: usize, rows: usize) -> String {
+    let mut text = String::from("title,kind,date,hours,teachers,description\n");
+    for i in from..from + rows {
+        let about: Vec<String> = (0..32_u32)
+            .map(|k| format!("{:08x}", (i as u32 * 64 + k).wrapping_mul(2_654_435_761)))
+            .collect();
+        let about = about.join(" ");
+        text.push_str(&format!(
+            "Nodarbība nr. {i},seminar,2026-03-{:02},2,{},{about}\n",
+            1 + i % 28,
+            i % 20
+        ));
+    }
+    text
+}
+
+fn appended_changes(cli: &tests::Cli) -> u64 {
+    let replica = sync_core::Replica::open(&cli.store_path()).expect("open the store");
+    let journal = replica.journal_id();
+    replica
+        .store()
+        .appended_count(journal)
+        .expect("count appended changes")
+}
+
+/// `rows` long rows imported into `cli`'s journal; asserts that a
+/// compaction is due after it.
+fn import_long_rows(cli: &tests::Cli, rows: usize) {
+    let file = cli.file("pirmie.csv");
+    std::fs::write(&file, long_rows_csv(0, rows)).expect("write CSV");
+    cli.ok(["import", file.to_str().expect("UTF-8")]);
+}
+
+fn compaction_due(cli: &tests::Cli) -> bool {
+    let replica = sync_core::Replica::open(&cli.store_path()).expect("open the store");
+    let journal = replica.journal_id();
+    let store = replica.store();
+    let appended = store.appended(journal).expect("appended changes");
+    let snapshot = store.snapshot_len(journal).expect("snapshot");
+    sync_core::limits::compaction_due(appended.changes, appended.bytes, snapshot)
+}
+
+/// Rows whose changes are more than `COMPACT_AFTER_BYTES` (a megabyte).
+const ROWS_DUE: usize = 3_000;
+
+/// Neither an import nor a sync compacts (each would load the whole journal
+/// only for that): the running `run` does once the store is quiet, after an
+/// import made beside it.
+#[test]
+fn run_compacts_an_import_made_beside_it_once_the_store_is_quiet() {
+    let cli = device("Kārsavas KRC", "Kārsavas dators");
+    let (daemon, stdout, stderr) = common::start_daemon(&cli, &["--web-port", "0"]);
+    // Serving: the store is open in `run`, and the import borrows it.
+    common::app_url(&stdout);
+    import_long_rows(&cli, ROWS_DUE);
+    wait_for_line(&stderr, "Compacted the store", "field-client run")
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(daemon);
+    assert!(!compaction_due(&cli));
+    assert_eq!(
+        appended_changes(&cli),
+        0,
+        "everything folded into the snapshot"
+    );
+    assert_eq!(cli.list_json(&["--all"]).len(), ROWS_DUE);
+}
+
+/// …and after an import made before it started.
+#[test]
+fn run_compacts_an_import_made_before_it_started() {
+    let cli = device("Ciblas KRC", "Ciblas dators");
+    import_long_rows(&cli, ROWS_DUE);
+    assert!(
+        compaction_due(&cli),
+        "the import alone leaves its changes appended, due to be compacted"
+    );
+    let (daemon, _stdout, stderr) = common::start_daemon(&cli, &["--web-port", "0"]);
+    wait_for_line(&stderr, "Compacted the store", "field-client run")
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(daemon);
+    assert_eq!(appended_changes(&cli), 0);
+    assert_eq!(cli.list_json(&["--all"]).len(), ROWS_DUE);
+}

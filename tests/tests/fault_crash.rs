@@ -297,9 +297,6 @@ struct Attempt {
 #[test]
 fn killed_cli_adds_never_lose_a_saved_activity_and_the_store_always_opens() {
     const ATTEMPTS: u64 = 36;
-    /// Top the store up to just below the compaction threshold this often, so
-    /// that kills also land in the CLI's compaction after an add.
-    const REFILL_EVERY: u64 = 12;
     let (seed, _report) = SeedReport::from_env("CRASH_SEED");
     let mut rng = Rng::new(seed ^ 0xC11);
     let cli = Cli::new();
@@ -313,38 +310,9 @@ fn killed_cli_adds_never_lose_a_saved_activity_and_the_store_always_opens() {
     let store = cli.store_path();
 
     let mut attempts: Vec<Attempt> = Vec::new();
-    let mut refills = 0;
     let mut completed = 0;
-    let mut appended = 0;
-    let mut aimed_this_cycle = false;
-    let mut kills_at_compaction = 0;
     for i in 0..ATTEMPTS {
         let context = format!("attempt {i} (seed {seed})");
-        if i % REFILL_EVERY == 0 {
-            // In-process edits (small changes) until the next CLI add makes
-            // it compact.
-            let mut replica = Replica::open(&store).expect("open to refill");
-            let journal = replica.journal_id();
-            let id = crash_id(10_000, refills);
-            let patch = crash_input(10_000, refills).parse().expect("valid input");
-            replica.add(id, &patch, Utc::now()).expect("refill add");
-            let mut k = 0;
-            while replica.store().appended_count(journal).expect("count") + 1
-                < COMPACT_AFTER_CHANGES
-            {
-                let patch = sync_core::ActivityInput {
-                    notes: Some(format!("papildinājums {k}")),
-                    ..Default::default()
-                }
-                .parse()
-                .expect("valid notes");
-                assert!(replica.edit(id, &patch, Utc::now()).expect("refill edit"));
-                k += 1;
-            }
-            refills += 1;
-            appended = replica.store().appended_count(journal).expect("count");
-            aimed_this_cycle = false;
-        }
         let title = format!("Nogalināts pieraksts {i} ģņš");
         let mut child = cli
             .command([
@@ -366,15 +334,7 @@ fn killed_cli_adds_never_lose_a_saved_activity_and_the_store_always_opens() {
             .expect("start field-client add");
         let mut lines = Lines::new(&mut child);
         let mut id = None;
-        // Once per refill cycle, when this add will compact, kill it right
-        // after it reports the id: during the compaction.
-        let aim_at_compaction = appended + 1 >= COMPACT_AFTER_CHANGES && !aimed_this_cycle;
-        let mode = if aim_at_compaction { 2 } else { rng.below(4) };
-        if aim_at_compaction {
-            aimed_this_cycle = true;
-            kills_at_compaction += 1;
-        }
-        match mode {
+        match rng.below(4) {
             0 => {
                 let _ = child.kill();
             }
@@ -383,7 +343,7 @@ fn killed_cli_adds_never_lose_a_saved_activity_and_the_store_always_opens() {
                 let _ = child.kill();
             }
             2 => {
-                // Right after it reports the id: during its compaction, if due.
+                // Right after it reports the id: while it closes the store.
                 id = lines.next();
                 let _ = child.kill();
             }
@@ -434,16 +394,7 @@ fn killed_cli_adds_never_lose_a_saved_activity_and_the_store_always_opens() {
             assert_eq!(a.place, "Ērgļi", "{context}");
             assert_eq!(a.counts.total(), 2, "{context}");
         }
-        appended = replica
-            .store()
-            .appended_count(replica.journal_id())
-            .expect("count");
     }
-    assert_eq!(refills, ATTEMPTS.div_ceil(REFILL_EVERY));
-    assert_eq!(
-        kills_at_compaction, refills,
-        "one kill aimed at each compaction"
-    );
     assert!(
         completed >= 1,
         "some adds should run to the end (seed {seed})"
@@ -461,4 +412,82 @@ fn killed_cli_adds_never_lose_a_saved_activity_and_the_store_always_opens() {
             attempt.title
         );
     }
+}
+
+/// In-process edits of `id` until one more change makes a compaction due.
+fn fill_to_compaction(store: &Path, id: ActivityId) {
+    let mut replica = Replica::open(store).expect("open to fill");
+    let journal = replica.journal_id();
+    let mut k = 0;
+    while replica.store().appended_count(journal).expect("count") + 1 < COMPACT_AFTER_CHANGES {
+        let patch = sync_core::ActivityInput {
+            notes: Some(format!("papildinājums {k}")),
+            ..Default::default()
+        }
+        .parse()
+        .expect("valid notes");
+        assert!(replica.edit(id, &patch, Utc::now()).expect("fill edit"));
+        k += 1;
+    }
+}
+
+/// A CLI command that holds the journal compacts it when due: `edit` loads
+/// it, so the edit that crosses the threshold compacts. Killed right after
+/// it says the edit is saved (as its compaction starts), the store opens
+/// and holds the edit; an edit left to finish leaves nothing appended.
+#[test]
+fn cli_edits_killed_as_they_compact_lose_nothing() {
+    const KILLS: u64 = 3;
+    let cli = Cli::new();
+    cli.ok([
+        "init",
+        "--centre",
+        "Kompaktēšanas KRC",
+        "--device-name",
+        tests::CRASH_DEVICE,
+    ]);
+    let store = cli.store_path();
+    let id = crash_id(20_000, 0);
+    {
+        let mut replica = Replica::open(&store).expect("open");
+        let patch = crash_input(20_000, 0).parse().expect("valid input");
+        replica.add(id, &patch, Utc::now()).expect("add");
+    }
+    let edit = |notes: &str| cli.command(["edit", &id.to_string(), "--notes", notes]);
+    for k in 0..KILLS {
+        fill_to_compaction(&store, id);
+        let notes = format!("labots {k}");
+        let mut child = edit(&notes)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start field-client edit");
+        let mut said = String::new();
+        BufReader::new(child.stderr.take().expect("piped"))
+            .read_line(&mut said)
+            .expect("read its stderr");
+        assert_eq!(said.trim(), "Saved.", "edit {k}");
+        let _ = child.kill();
+        child.wait().expect("wait for field-client");
+        let mut replica = Replica::open(&store)
+            .unwrap_or_else(|e| panic!("edit {k}: the store does not open after a kill: {e}"));
+        let kept = replica.get(id).expect("read").expect("the activity");
+        assert_eq!(kept.notes, notes, "edit {k}: reported saved, then lost");
+    }
+    fill_to_compaction(&store, id);
+    let finished = edit("labots līdz galam")
+        .output()
+        .expect("run field-client edit");
+    assert!(finished.status.success());
+    let replica = Replica::open(&store).expect("open");
+    assert_eq!(
+        replica
+            .store()
+            .appended_count(replica.journal_id())
+            .expect("count"),
+        0,
+        "the CLI's edit compacted the journal it held"
+    );
+    drop(replica);
+    assert_view_matches_journal(&store, "after the compacting edits");
 }
