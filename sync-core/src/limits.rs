@@ -32,6 +32,14 @@ pub const MAX_ACTIVITY_HOURS: f64 = 2_000.0;
 /// 10,000 activities), so it should not run after every add.
 pub const COMPACT_AFTER_CHANGES: u64 = 500;
 
+/// Appended changes after which a command compacts a journal even though it
+/// does not hold its document (see `Replica::compact_if_needed`): without
+/// `field-client run`, which compacts when quiet, adds alone would append
+/// forever, and every open and upload reads every appended change. Counted
+/// in changes, not bytes, so that an import (100 activities per change: a
+/// thousand changes for 100,000 rows) never loads the journal for it.
+pub const COMPACT_UNLOADED_AFTER_CHANGES: u64 = 8 * COMPACT_AFTER_CHANGES;
+
 /// Bytes of changes appended (since a journal was loaded or compacted) after
 /// which the store folds them into a snapshot, whatever their number: an
 /// import or a large download appends tens of kilobytes per change, stored

@@ -25,7 +25,8 @@ use uuid::Uuid;
 use crate::activity::{Activity, ActivityId, ActivityPatch};
 use crate::journal::{Journal, JournalError, Stamp, Tip, new_record};
 use crate::limits::{
-    IMPORT_ACTIVITIES_PER_CHANGE, MAX_PENDING_CHANGES, MAX_UPLOAD_BATCH_OPS, compaction_due,
+    COMPACT_UNLOADED_AFTER_CHANGES, IMPORT_ACTIVITIES_PER_CHANGE, MAX_PENDING_CHANGES,
+    MAX_UPLOAD_BATCH_OPS, compaction_due,
 };
 use crate::store::{
     AppendPosition, AppendSession, DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store,
@@ -675,13 +676,17 @@ impl Replica {
     /// Folds appended changes into snapshots where there are many of them,
     /// in the journals whose document this process holds (saving one it
     /// holds is cheap next to loading one: a journal not in memory is left
-    /// to [`Replica::compact_due`]). Returns true if it compacted. Safe to
-    /// skip: data is durable either way.
+    /// to [`Replica::compact_due`], unless it has
+    /// [`COMPACT_UNLOADED_AFTER_CHANGES`]). Returns true if it compacted.
+    /// Safe to skip: data is durable either way.
     pub fn compact_if_needed(&mut self) -> Result<bool, ReplicaError> {
         let due: Vec<JournalId> = self
             .loaded
             .iter()
-            .filter(|(_, l)| l.journal.is_some() && l.compaction_due())
+            .filter(|(_, l)| {
+                (l.journal.is_some() && l.compaction_due())
+                    || l.appended >= COMPACT_UNLOADED_AFTER_CHANGES
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in &due {

@@ -602,6 +602,35 @@ fn a_due_compaction_of_a_journal_not_in_memory_waits_for_compact_due() {
     assert_eq!(listed.len(), adds + 1);
 }
 
+/// Without `field-client run` nothing would compact a journal that only
+/// `add`s touch: past `COMPACT_UNLOADED_AFTER_CHANGES` appended changes a
+/// command compacts it whether or not it holds the document.
+#[test]
+fn adds_alone_compact_at_the_bound_for_journals_not_in_memory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, mut r) = new_replica(dir.path());
+    let journal = r.journal_id();
+    // The first add keeps the tip the next ones start from.
+    add(&mut r, &minimal("Pirmā"), 0);
+    drop(r);
+    let mut r = Replica::open(&path).expect("reopen");
+    let bound = sync_core::limits::COMPACT_UNLOADED_AFTER_CHANGES;
+    for i in 2..bound {
+        add(&mut r, &minimal(&format!("Nr. {i}")), i as i64);
+    }
+    assert_eq!(r.store().appended_count(journal).expect("count"), bound - 1);
+    assert!(!r.holds_document(journal), "adds do not load the journal");
+    assert!(!r.compact_if_needed().expect("compact if needed"));
+    add(&mut r, &minimal("Pēdējā"), 0);
+    assert!(!r.holds_document(journal));
+    assert!(
+        r.compact_if_needed().expect("compact if needed"),
+        "compacted at the bound"
+    );
+    assert_eq!(r.store().appended_count(journal).expect("count"), 0);
+    assert_eq!(r.activities().expect("read").len() as u64, bound);
+}
+
 /// A journal kept in memory while another process recorded into the store
 /// (`field-client run` lending it to a command) counts what it caught up
 /// with as appended: a large import made meanwhile makes a compaction due.
