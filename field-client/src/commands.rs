@@ -815,8 +815,8 @@ fn import(
         )
     );
     // Not compacted here: the import never loads the journal, and its
-    // compaction would (about 550 MB and 6 s at 100,000 activities, against
-    // 106 MB and 1.6 s for the import). `field-client run` compacts it once
+    // compaction would (about 600 MB and 9 s at 100,000 activities, against
+    // about 107 MB and 2 s for the import). `field-client run` compacts it once
     // the store is quiet; `field-client compact` does it at once.
     Ok(())
 }

@@ -70,8 +70,8 @@ pub struct StoreOwner {
     /// the next [`StoreOwner::hold`]).
     detached: Mutex<Option<Detached>>,
     local_change: Notify,
-    /// Counts what was stored: local changes and finished sync rounds (see
-    /// [`StoreOwner::stored`]).
+    /// Counts what may have been stored: local changes, lends to commands
+    /// and finished sync rounds (see [`StoreOwner::stored`]).
     stored: tokio::sync::watch::Sender<u64>,
     /// True once the process was asked to stop (SIGTERM, Ctrl-C).
     stopping: tokio::sync::watch::Sender<bool>,
@@ -144,8 +144,8 @@ impl StoreOwner {
         self.note_stored();
     }
 
-    /// Says that something may have been stored: a local change, or a sync
-    /// round that sent or received changes.
+    /// Says that something may have been stored: a local change, a command
+    /// the store was lent to, or a finished sync round.
     pub fn note_stored(&self) {
         self.stored
             .send_modify(|count| *count = count.wrapping_add(1));
