@@ -13,18 +13,10 @@ use std::path::Path;
 use std::time::Duration;
 
 mod common;
-use common::{activities_csv, init_centre_device, report, timed_with_peak};
+use common::{activities_csv, init_centre_device, report, sizes_from_args, timed_with_peak};
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![10_000, 50_000, 100_000]
-    } else {
-        sizes
-    };
+    let sizes = sizes_from_args(&[10_000, 50_000, 100_000]);
     let fc = tests::field_client_bin();
     for rows in sizes {
         let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 mod common;
 use common::{
     NOTES, PLACE, Row, activities_csv, cli, field_client, init_centre_device, report,
-    timed_with_peak,
+    sizes_from_args, timed_with_peak,
 };
 
 /// New activities recorded after the first sync, as in the issue.
@@ -46,15 +46,7 @@ const ADDS_BESIDE_RUN: usize = 20;
 const SAY_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![10_000]
-    } else {
-        sizes
-    };
+    let sizes = sizes_from_args(&[10_000]);
     let fc = tests::field_client_bin();
     let relay = tests::relay_bin();
     for size in sizes {

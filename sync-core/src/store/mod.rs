@@ -1383,14 +1383,7 @@ fn move_rows(
     }
     drop((changes, snapshots, snapshot_heads));
     unsent::move_rows(tx, from, to)?;
-    let mut view = tx.open_table(ACTIVITY_VIEW)?;
-    let rows: Vec<(u128, Vec<u8>)> = view
-        .extract_from_if((f, 0)..=(f, u128::MAX), |_, _| true)?
-        .map(|row| row.map(|(k, v)| (k.value().1, v.value().to_vec())))
-        .collect::<Result<_, _>>()?;
-    for (activity, json) in rows {
-        view.insert((t, activity), json.as_slice())?;
-    }
+    move_activity_rows(tx, ACTIVITY_VIEW, from, to)?;
     // The merged journal's heads are only known once it is loaded again:
     // drop the heads so the view is rebuilt from the document on next read.
     tx.open_table(VIEW_HEADS)?.remove(f)?;
@@ -1399,6 +1392,26 @@ fn move_rows(
     tx.open_table(JOURNALS)?.remove(f)?;
     write_tip(tx, from, None)?;
     write_tip(tx, to, None)?;
+    Ok(())
+}
+
+/// Moves the rows of journal `from` in a table keyed by (journal, activity)
+/// to journal `to`, replacing any `to` holds for the same activity.
+pub(crate) fn move_activity_rows(
+    tx: &redb::WriteTransaction,
+    table: redb::TableDefinition<(u128, u128), &[u8]>,
+    from: JournalId,
+    to: JournalId,
+) -> Result<(), StoreError> {
+    let (f, t) = (from.0.as_u128(), to.0.as_u128());
+    let mut table = tx.open_table(table)?;
+    let rows: Vec<(u128, Vec<u8>)> = table
+        .extract_from_if((f, 0)..=(f, u128::MAX), |_, _| true)?
+        .map(|row| row.map(|(k, v)| (k.value().1, v.value().to_vec())))
+        .collect::<Result<_, _>>()?;
+    for (activity, value) in rows {
+        table.insert((t, activity), value.as_slice())?;
+    }
     Ok(())
 }
 

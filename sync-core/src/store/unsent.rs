@@ -106,15 +106,8 @@ pub(super) fn move_rows(
     from: JournalId,
     to: JournalId,
 ) -> Result<(), StoreError> {
+    super::move_activity_rows(tx, UNSENT, from, to)?;
     let (f, t) = (from.0.as_u128(), to.0.as_u128());
-    let mut unsent = tx.open_table(UNSENT)?;
-    let rows: Vec<(u128, Vec<u8>)> = unsent
-        .extract_from_if((f, 0)..=(f, u128::MAX), |_, _| true)?
-        .map(|row| row.map(|(k, v)| (k.value().1, v.value().to_vec())))
-        .collect::<Result<_, _>>()?;
-    for (activity, hash) in rows {
-        unsent.insert((t, activity), hash.as_slice())?;
-    }
     let mut index = tx.open_table(UNSENT_BY_CHANGE)?;
     let rows: Vec<([u8; 32], Vec<u8>)> = index
         .extract_from_if((f, &[0; 32])..=(f, &[u8::MAX; 32]), |_, _| true)?

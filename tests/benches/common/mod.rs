@@ -171,6 +171,20 @@ fn high_water_mark(status_file: &str) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// The journal sizes named on the command line (`cargo bench … -- 10000
+/// 50000`), else `default`.
+pub(crate) fn sizes_from_args(default: &[usize]) -> Vec<usize> {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    if sizes.is_empty() {
+        default.to_vec()
+    } else {
+        sizes
+    }
+}
+
 pub(crate) fn report(what: &str, time: Duration, extra: &str) {
     println!("{what:<48} {:>9.1} ms {extra}", time.as_secs_f64() * 1e3);
 }
