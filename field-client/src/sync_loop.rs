@@ -202,7 +202,12 @@ pub async fn run_session(
         let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
         let step = tokio::select! {
             chunk = transport::read_chunk(&mut recv) => match chunk? {
-                Some(bytes) => Step::Received(bytes),
+                // What else came in goes in the same step (see
+                // `transport::read_ready`).
+                Some(bytes) => {
+                    let (bytes, ended) = transport::read_ready(&mut recv, bytes).await?;
+                    Step::Received { bytes, ended }
+                }
                 None => Step::StreamClosed,
             },
             _ = sleep_until(deadline) => Step::TimedOut,
@@ -215,11 +220,14 @@ pub async fn run_session(
             }
         };
         match step {
-            Step::Received(bytes) => {
+            Step::Received { bytes, ended } => {
                 let mut held = journals.hold().await?;
                 guarded(&mut held, |r| {
                     session.handle_bytes(Instant::now(), &bytes, r)
                 })?;
+                if ended {
+                    session.handle_stream_closed();
+                }
                 worked = true;
             }
             Step::StreamClosed => session.handle_stream_closed(),
@@ -235,7 +243,11 @@ pub async fn run_session(
 
 /// What woke the loop.
 enum Step {
-    Received(Vec<u8>),
+    /// Bytes from the relay; the stream ended after them.
+    Received {
+        bytes: Vec<u8>,
+        ended: bool,
+    },
     StreamClosed,
     TimedOut,
     /// A local change or the resync timer: every journal gets a round.

@@ -57,7 +57,7 @@ fn fill(store: &RedbStore, centre: Uuid, per_centre: usize) -> Vec<ActivityId> {
     }
     for batch in changes.chunks(CHANGES_PER_APPLY) {
         store
-            .apply_durably(centre, 0, batch.to_vec())
+            .apply_durably(centre, 0, batch.to_vec().into())
             .expect("relay stores the changes")
             .expect("epoch 0");
     }

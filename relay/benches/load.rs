@@ -57,7 +57,7 @@ fn fill(store: &RedbStore, centre: Uuid, n: usize) -> Journal {
     let changes = record(&mut journal, n, 0);
     for batch in changes.chunks(FILL_BATCH) {
         store
-            .apply_durably(centre, 0, batch.to_vec())
+            .apply_durably(centre, 0, batch.to_vec().into())
             .expect("stored")
             .expect("epoch 0");
         store.maintain(centre);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use sync_core::limits::MAX_FRAME_BYTES;
 
 use crate::tls::{BULK_WINDOW, MAX_CONCURRENT_BIDI_STREAMS, RELAY_WINDOW};
-use crate::transport::READ_CHUNK_BYTES;
+use crate::transport::{MAX_READ_AHEAD_BYTES, READ_CHUNK_BYTES};
 
 /// Connections at once, enrolled devices and strangers together. Ten centres
 /// need a few dozen; a country's network of centres a few thousand. Each
@@ -70,8 +70,10 @@ pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(20);
 pub const SMALL_FRAME_BYTES: usize = 8 * 1024;
 
 /// A session's share of the budget while it moves large frames: one whole
-/// frame, and its connection's windows raised to [`BULK_WINDOW`] both ways.
-pub const LARGE_TRANSFER_BYTES: usize = MAX_FRAME_BYTES + 2 * BULK_WINDOW as usize;
+/// frame, what it reads ahead of it ([`MAX_READ_AHEAD_BYTES`]), and its
+/// connection's windows raised to [`BULK_WINDOW`] both ways.
+pub const LARGE_TRANSFER_BYTES: usize =
+    MAX_FRAME_BYTES + MAX_READ_AHEAD_BYTES + 2 * BULK_WINDOW as usize;
 
 /// Bytes of large transfers all sessions together may hold at once: 64 at a
 /// time (first syncs, office downloads); the others wait their turn, and
@@ -100,7 +102,7 @@ pub const WORST_CASE_BYTES_PER_CONNECTION: usize = 2 * RELAY_WINDOW as usize
 const CONNECTION_STATE_BYTES: usize = 40 * 1024;
 
 /// The most memory connections can make the relay hold, every slot taken and
-/// every window and budget full: 1.83 GB, under 2 GB. Not counted: the
+/// every window and budget full: 1.89 GB, under 2 GB. Not counted: the
 /// journals in memory ([`MAX_JOURNALS_IN_MEMORY`]), and the `Welcome` and
 /// `Health` frames of office sessions (a few office devices, a frame each).
 pub const WORST_CASE_CONNECTION_BYTES: usize =

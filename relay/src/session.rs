@@ -136,8 +136,17 @@ pub(crate) async fn run_session(
         tokio::select! {
             chunk = transport::read_chunk(&mut recv) => match chunk? {
                 Some(bytes) => {
+                    // With a share of the budget, what else came in goes in
+                    // the same feed (see `transport::read_ready`).
+                    let (bytes, ended) = match incoming {
+                        Some(_) => transport::read_ready(&mut recv, bytes).await?,
+                        None => (bytes, false),
+                    };
                     session = feed(&shared, session, bytes).await?;
                     incoming = reserve_incoming(&shared, &windows, &session, incoming).await;
+                    if ended {
+                        session.handle_stream_closed();
+                    }
                 }
                 None => session.handle_stream_closed(),
             },

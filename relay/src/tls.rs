@@ -91,15 +91,22 @@ pub const MAX_RELAY_OPENED_BIDI_STREAMS: u32 = 0;
 /// Unidirectional streams either side may open: none, the protocol does not use them.
 pub const MAX_CONCURRENT_UNI_STREAMS: u32 = 0;
 
-/// Bytes a device may send the relay on one stream, and on all its streams together, beyond
-/// what the relay has read; and bytes the relay keeps written but unacknowledged per
-/// connection. The relay's *everyday* windows: twice the bandwidth-delay product of a rural
-/// 3G link (384 kbit/s × 300 ms ≈ 14 KiB), so such a link stays full, and small because the
-/// relay may hold them for every connection at once (`limits::WORST_CASE_BYTES_PER_CONNECTION`).
-/// A session moving large frames raises its connection's windows to [`BULK_WINDOW`] while it
-/// holds a share of the relay's large-transfer budget (`limits::LARGE_TRANSFER_BUDGET_BYTES`),
-/// so an office on a fast link downloads at the link's speed.
+/// Bytes a device may send the relay on all its streams together beyond what the relay has
+/// read; and bytes the relay keeps written but unacknowledged per connection. The relay's
+/// *everyday* windows: twice the bandwidth-delay product of a rural 3G link (384 kbit/s ×
+/// 300 ms ≈ 14 KiB), so such a link stays full, and small because the relay may hold them
+/// for every connection at once (`limits::WORST_CASE_BYTES_PER_CONNECTION`). A session
+/// moving large frames raises its connection's windows to [`BULK_WINDOW`] while it holds a
+/// share of the relay's large-transfer budget (`limits::LARGE_TRANSFER_BUDGET_BYTES`), so an
+/// office on a fast link downloads at the link's speed, and a device uploads at it.
 pub const RELAY_WINDOW: u32 = 32 * 1024;
+
+/// Bytes a device may send the relay on one stream beyond what the relay has read: the
+/// connection's window ([`RELAY_WINDOW`], or [`BULK_WINDOW`] while raised) is what bounds
+/// the relay's memory, and a stream may use all of it. (QUIC fixes a stream's window when
+/// the stream opens; were it [`RELAY_WINDOW`], a raised connection window would never let
+/// more than that of an upload in while the relay stores the batch before it.)
+pub const RELAY_STREAM_WINDOW: u32 = BULK_WINDOW;
 
 /// A connection's windows on the relay while one of its sessions moves large frames: a
 /// 100 Mbit/s link with a 60 ms round trip stays full.
@@ -558,14 +565,17 @@ fn provider() -> CryptoProvider {
 
 /// Transport limits shared by both sides; `peer_bidi_streams` is how many bidirectional
 /// streams the peer may open toward us.
-fn transport_config(peer_bidi_streams: u32, window: u32) -> Result<TransportConfig, TlsError> {
+fn transport_config(
+    peer_bidi_streams: u32,
+    (stream_window, window): (u32, u32),
+) -> Result<TransportConfig, TlsError> {
     let mut transport = TransportConfig::default();
     transport
         .max_idle_timeout(Some(IdleTimeout::try_from(IDLE_TIMEOUT)?))
         .keep_alive_interval(Some(KEEP_ALIVE_INTERVAL))
         .max_concurrent_bidi_streams(VarInt::from_u32(peer_bidi_streams))
         .max_concurrent_uni_streams(VarInt::from_u32(MAX_CONCURRENT_UNI_STREAMS))
-        .stream_receive_window(VarInt::from_u32(window))
+        .stream_receive_window(VarInt::from_u32(stream_window))
         .receive_window(VarInt::from_u32(window))
         .send_window(u64::from(window))
         // The protocol sends no datagrams; refuse them instead of buffering them.
@@ -610,7 +620,7 @@ pub fn server_config(identity: &Identity) -> Result<quinn::ServerConfig, TlsErro
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
     config.transport_config(Arc::new(transport_config(
         MAX_CONCURRENT_BIDI_STREAMS,
-        RELAY_WINDOW,
+        (RELAY_STREAM_WINDOW, RELAY_WINDOW),
     )?));
     Ok(config)
 }
@@ -641,7 +651,7 @@ pub fn client_config(
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
     config.transport_config(Arc::new(transport_config(
         MAX_RELAY_OPENED_BIDI_STREAMS,
-        DEVICE_WINDOW,
+        (DEVICE_WINDOW, DEVICE_WINDOW),
     )?));
     Ok(config)
 }

@@ -10,13 +10,21 @@ use quinn::{
     ClientConfig, Connection, Endpoint, EndpointConfig, RecvStream, SendStream, ServerConfig,
 };
 
-use crate::tls::{RELAY_KEY_MISMATCH, RELAY_SERVER_NAME, is_relay_key_mismatch};
+use crate::tls::{BULK_WINDOW, RELAY_KEY_MISMATCH, RELAY_SERVER_NAME, is_relay_key_mismatch};
 
 /// Most bytes returned by one [`read_chunk`]. Small, because the relay checks after each
 /// read whether a frame is large (and must wait for its share of the large-transfer budget
 /// before it reads on), so one read is what a session may hold beyond small frames; copying
 /// 8 KiB at a time costs nothing next to the network.
 pub const READ_CHUNK_BYTES: usize = 8 * 1024;
+
+/// Most bytes [`read_ready`] takes at once: what a connection's receive window lets in
+/// ([`BULK_WINDOW`] while a session moves large frames) while its session stores a batch.
+/// Handed over together, the frames that came in meanwhile are handled together, the
+/// next batch unpacked on a second core beside the one being stored (`sync_core`'s
+/// `sync::ahead`); a relay session reads ahead only while it holds a share of the
+/// large-transfer budget, which counts these bytes (`limits::LARGE_TRANSFER_BYTES`).
+pub const MAX_READ_AHEAD_BYTES: usize = BULK_WINDOW as usize;
 
 /// Why moving bytes over QUIC failed.
 #[derive(Debug, thiserror::Error)]
@@ -180,6 +188,30 @@ pub async fn read_chunk(recv: &mut RecvStream) -> Result<Option<Vec<u8>>, Transp
             Some(chunk) => return Ok(Some(chunk.bytes.to_vec())),
         }
     }
+}
+
+/// `first`, then what `recv` already holds after it, without waiting, up to
+/// [`MAX_READ_AHEAD_BYTES`] in all; and whether the stream ended meanwhile (its end comes
+/// after these bytes).
+pub async fn read_ready(
+    recv: &mut RecvStream,
+    mut bytes: Vec<u8>,
+) -> Result<(Vec<u8>, bool), TransportError> {
+    while bytes.len() < MAX_READ_AHEAD_BYTES {
+        let most = READ_CHUNK_BYTES.min(MAX_READ_AHEAD_BYTES - bytes.len());
+        // Polled once: `read_chunk` is cancel-safe, so a chunk not here yet
+        // stays for the next read.
+        let ready = tokio::select! {
+            biased;
+            chunk = recv.read_chunk(most, true) => chunk?,
+            () = std::future::ready(()) => break,
+        };
+        match ready {
+            Some(chunk) => bytes.extend_from_slice(&chunk.bytes),
+            None => return Ok((bytes, true)),
+        }
+    }
+    Ok((bytes, false))
 }
 
 /// Writes all of `bytes` to `send`, waiting while the peer's flow-control window is full.

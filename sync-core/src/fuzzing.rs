@@ -118,7 +118,7 @@ pub fn journal_changes(data: &[u8]) {
     let mut store = MemoryJournals::default();
     let doc = store.doc(FUZZ_JOURNAL);
     *doc = std::mem::take(doc).with_actor(ActorId::from([7_u8; 16]));
-    if store.apply_durably(FUZZ_JOURNAL, changes).is_err() {
+    if store.apply_durably(FUZZ_JOURNAL, changes.into()).is_err() {
         return;
     }
     let doc = store.doc(FUZZ_JOURNAL);

@@ -36,7 +36,7 @@ use crate::sync::{
     AppendedChanges, AttestationTag, Batch, BatchChange, ClientStorage, StorageFailure,
     SyncStorage, apply_guarded_alongside, batch_from, missing_from,
 };
-use crate::sync::{Checked, check_received};
+use crate::sync::{Checked, Received, check_received};
 
 /// Errors from a local edit or read.
 #[derive(Debug, thiserror::Error)]
@@ -1160,7 +1160,7 @@ impl SyncStorage for Replica {
     fn apply_durably(
         &mut self,
         journal: Uuid,
-        changes: Vec<Change>,
+        changes: Received,
     ) -> Result<Vec<ChangeHash>, StorageFailure> {
         self.apply_received(journal, changes, &[])
     }
@@ -1181,7 +1181,7 @@ impl Replica {
     fn apply_received(
         &mut self,
         journal: Uuid,
-        changes: Vec<Change>,
+        changes: Received,
         attested: &[(ChangeHash, AttestationTag)],
     ) -> Result<Vec<ChangeHash>, StorageFailure> {
         let id = JournalId(journal);
@@ -1195,7 +1195,7 @@ impl Replica {
     fn append_received(
         &mut self,
         id: JournalId,
-        changes: Vec<Change>,
+        changes: Received,
         attested: &[(ChangeHash, AttestationTag)],
     ) -> Result<Vec<ChangeHash>, StorageFailure> {
         let store = &self.store;
@@ -1321,7 +1321,7 @@ impl ClientStorage for Replica {
     fn apply_downloaded(
         &mut self,
         journal: Uuid,
-        changes: Vec<Change>,
+        changes: Received,
         attested: &[(ChangeHash, AttestationTag)],
     ) -> Result<Vec<ChangeHash>, StorageFailure> {
         self.apply_received(journal, changes, attested)

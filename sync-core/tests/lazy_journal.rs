@@ -119,7 +119,8 @@ fn adds_after_changes_received_from_another_device_merge() {
         .expect("add");
     }
     let theirs_changes = b.journal().expect("journal").doc().get_changes(&[]);
-    a.apply_durably(home.0, theirs_changes).expect("received");
+    a.apply_durably(home.0, theirs_changes.into())
+        .expect("received");
     drop(a);
     assert_tip_matches_document(&ours);
     let mut a = Replica::open(&ours).expect("reopen");

@@ -67,7 +67,7 @@ fn the_fuzzers_bundle_is_refused_and_the_journal_is_unchanged() {
     *doc = std::mem::take(doc).with_actor(ActorId::from([7_u8; 16]));
     let before = doc.get_heads();
     let refused = store
-        .apply_durably(FUZZ_JOURNAL, changes)
+        .apply_durably(FUZZ_JOURNAL, changes.into())
         .expect_err("the batch is refused");
     assert_eq!(refused, RefusedChanges::Dangling(Some(bad)).into());
     assert_eq!(
@@ -136,7 +136,7 @@ fn the_fuzzers_change_numbered_before_its_dependency_is_refused() {
     assert_eq!((change.start_op().get(), change.len()), (1, 0));
     let mut store = MemoryJournals::default();
     let refused = store
-        .apply_durably(FUZZ_JOURNAL, vec![change.clone()])
+        .apply_durably(FUZZ_JOURNAL, vec![change.clone()].into())
         .expect_err("refused");
     assert_eq!(
         refused,
@@ -173,7 +173,7 @@ fn the_fuzzers_mark_end_before_begin_is_refused() {
     let marked = changes[1].hash();
     let mut store = MemoryJournals::default();
     let refused = store
-        .apply_durably(FUZZ_JOURNAL, changes)
+        .apply_durably(FUZZ_JOURNAL, changes.into())
         .expect_err("refused");
     assert_eq!(refused, RefusedChanges::TextMarks(marked).into());
     assert_eq!(
@@ -183,6 +183,43 @@ fn the_fuzzers_mark_end_before_begin_is_refused() {
     let doc = store.doc(FUZZ_JOURNAL);
     assert_eq!(doc.get_heads(), sync_core::journal::genesis_heads());
     assert_saves_and_loads(doc);
+}
+
+/// A session checks the next batch's changes ahead, on another core, while it
+/// stores the one before (`sync::ahead`): a change refused there is refused
+/// in its turn with the same words, and nothing of its batch is applied. A
+/// change checked ahead that the journal already holds is not refused.
+#[test]
+fn a_refusal_found_ahead_is_the_refusal_found_in_turn() {
+    use sync_core::sync::Received;
+    let changes = decode_bundle(&regression("bundle-mark-end-before-begin")).expect("decodes");
+    let marked = changes[1].hash();
+    let mut in_turn = MemoryJournals::default();
+    let refused_in_turn = in_turn
+        .apply_durably(FUZZ_JOURNAL, changes.clone().into())
+        .expect_err("refused");
+    let mut ahead = MemoryJournals::default();
+    let refused_ahead = ahead
+        .apply_durably(FUZZ_JOURNAL, Received::checked_ahead(changes.clone()))
+        .expect_err("refused");
+    assert_eq!(refused_ahead, RefusedChanges::TextMarks(marked).into());
+    assert_eq!(refused_ahead.to_string(), refused_in_turn.to_string());
+    assert_eq!(
+        ahead.doc(FUZZ_JOURNAL).get_heads(),
+        sync_core::journal::genesis_heads(),
+        "nothing of the batch applied"
+    );
+    // Only the first change, good, checked ahead: stored; sent again with
+    // the marked one, the held one passes and the marked one is refused.
+    let first = vec![changes[0].clone()];
+    ahead
+        .apply_durably(FUZZ_JOURNAL, Received::checked_ahead(first))
+        .expect("a good change checked ahead is stored");
+    assert_eq!(ahead.doc(FUZZ_JOURNAL).get_heads(), vec![changes[0].hash()]);
+    let again = ahead
+        .apply_durably(FUZZ_JOURNAL, Received::checked_ahead(changes))
+        .expect_err("refused");
+    assert_eq!(again, RefusedChanges::TextMarks(marked).into());
 }
 
 // ---- Crafted changes: each kind of reference Automerge does not check ----
@@ -451,7 +488,9 @@ fn a_device_refuses_the_batch_and_its_store_still_opens() {
     let good = source
         .doc()
         .get_changes(&sync_core::journal::genesis_heads());
-    let heads = replica.apply_durably(home.0, good).expect("accepted");
+    let heads = replica
+        .apply_durably(home.0, good.into())
+        .expect("accepted");
     let appended = replica.store().appended_count(home).expect("counts");
     assert_eq!(appended, 1);
 
@@ -460,7 +499,7 @@ fn a_device_refuses_the_batch_and_its_store_still_opens() {
         vec![put_in_list(&list, Key::Seq(ElementId::Head), false, vec![])],
     );
     let refused = replica
-        .apply_durably(home.0, vec![bad.clone()])
+        .apply_durably(home.0, vec![bad.clone()].into())
         .expect_err("refused");
     assert_eq!(refused, RefusedChanges::Dangling(Some(bad.hash())).into());
     assert_eq!(replica.store().appended_count(home).expect("counts"), 1);

@@ -911,7 +911,7 @@ fn adds_after_merging_remote_changes_depend_on_them() {
             common::stamp("Otra", 2),
         )
         .expect("create");
-    sync_core::sync::SyncStorage::apply_durably(&mut r, journal.0, vec![remote.clone()])
+    sync_core::sync::SyncStorage::apply_durably(&mut r, journal.0, vec![remote.clone()].into())
         .expect("apply");
     let after = add(&mut r, &minimal("Vietējā 3"), 3);
     let heads = r.journal().expect("journal").heads();
@@ -984,8 +984,12 @@ fn the_relays_tags_are_kept_with_downloaded_changes_and_dropped_with_a_rewritten
         )
         .expect("create");
     let tag = [9; 16];
-    r.apply_downloaded(journal.0, vec![remote.clone()], &[(remote.hash(), tag)])
-        .expect("apply");
+    r.apply_downloaded(
+        journal.0,
+        vec![remote.clone()].into(),
+        &[(remote.hash(), tag)],
+    )
+    .expect("apply");
     drop(r);
 
     // Durable with the change, and asked for only by others' changes.

@@ -1296,7 +1296,7 @@ impl RelayStorage for Forgetful {
         &mut self,
         journal: Uuid,
         _epoch: u32,
-        _changes: Vec<automerge::Change>,
+        _changes: sync_core::sync::Received,
     ) -> Result<Option<Vec<automerge::ChangeHash>>, StorageFailure> {
         Ok(Some(self.0.doc(journal).get_heads()))
     }
@@ -1536,4 +1536,214 @@ fn record_small(store: &mut MemoryJournals, n: usize) {
     }
     let changes = journal.doc().get_changes(&store.doc(JOURNAL).get_heads());
     store.doc(JOURNAL).apply_changes(changes).unwrap();
+}
+
+// ---- Frames that arrive together: the next batch unpacked beside (`sync::ahead`) ----
+
+/// A session whose client recorded `recorded` activities, past the greeting
+/// and the relay's heads: the first upload batches are waiting to be sent.
+fn upload_under_way(
+    client: &mut MemoryJournals,
+    relay: &mut MemoryJournals,
+    recorded: usize,
+    now: Instant,
+) -> (ClientSession, RelaySession, Vec<Vec<u8>>) {
+    record(client, &client_actor(), recorded, 0);
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL], client);
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
+    flight(&mut || c.poll_transmit(), &mut |b| {
+        r.handle_bytes(now, b, relay)
+    });
+    flight(&mut || r.poll_transmit_building(now, relay), &mut |b| {
+        c.handle_bytes(now, b, client)
+    });
+    let batches: Vec<Vec<u8>> = std::iter::from_fn(|| c.poll_transmit()).collect();
+    (c, r, batches)
+}
+
+/// The count and digest of a `Changes` or `Ack` frame.
+fn batch_id(frame: &Frame) -> Option<(u32, sync_core::sync::BatchDigest)> {
+    match frame {
+        Frame::Changes { count, digest, .. } | Frame::Ack { count, digest, .. } => {
+            Some((*count, *digest))
+        }
+        _ => None,
+    }
+}
+
+/// `bytes` (one `Changes` frame) with its batch cut in half: the frame
+/// decodes, its batch does not unpack.
+fn with_damaged_batch(bytes: &[u8]) -> Vec<u8> {
+    let mut frame = Frame::decode(bytes).expect("a frame");
+    let Frame::Changes { bundle, .. } = &mut frame else {
+        panic!("a batch");
+    };
+    bundle.truncate(bundle.len() / 2);
+    frame.encode().expect("encodes")
+}
+
+#[test]
+fn upload_batches_that_arrive_together_are_each_stored_and_acknowledged_in_order() {
+    let now = Instant::now();
+    let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+    let (mut c, mut r, batches) = upload_under_way(&mut client, &mut relay, 5_000, now);
+    assert_eq!(batches.len(), MAX_BATCHES_IN_FLIGHT);
+    r.handle_bytes(now, &batches.concat(), &mut relay);
+    let answers: Vec<Frame> = std::iter::from_fn(|| r.poll_transmit())
+        .map(|b| Frame::decode(&b).expect("a frame"))
+        .collect();
+    let acked: Vec<_> = answers.iter().filter_map(batch_id).collect();
+    let sent: Vec<_> = batches
+        .iter()
+        .map(|b| batch_id(&Frame::decode(b).expect("a frame")).expect("a batch"))
+        .collect();
+    assert_eq!(acked, sent, "one Ack per batch, in the order sent");
+    let stored = std::iter::from_fn(|| r.poll_event())
+        .filter(|e| matches!(e, RelayEvent::Stored { .. }))
+        .count();
+    assert_eq!(stored, MAX_BATCHES_IN_FLIGHT);
+    for answer in &answers {
+        c.handle_bytes(now, &answer.encode().expect("encodes"), &mut client);
+    }
+    let (events, _) = pump(&mut c, &mut client, &mut r, &mut relay, now);
+    assert!(c.is_idle(), "{events:?}");
+    assert!(converged(&mut client, &mut relay));
+}
+
+#[test]
+fn a_damaged_batch_behind_a_good_one_is_refused_after_the_good_one_is_stored() {
+    let now = Instant::now();
+    let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+    let (_c, mut r, batches) = upload_under_way(&mut client, &mut relay, 5_000, now);
+    let together = [batches[0].clone(), with_damaged_batch(&batches[1])].concat();
+    r.handle_bytes(now, &together, &mut relay);
+    let answers: Vec<Frame> = std::iter::from_fn(|| r.poll_transmit())
+        .map(|b| Frame::decode(&b).expect("a frame"))
+        .collect();
+    let [Frame::Ack { heads, .. }, Frame::Error { code, .. }] = answers.as_slice() else {
+        panic!("an Ack for the first batch, then a refusal: {answers:?}");
+    };
+    assert_eq!(*code, ErrorCode::Malformed);
+    assert!(r.is_closed());
+    assert_eq!(
+        &relay.doc(JOURNAL).get_heads(),
+        heads,
+        "the first batch is stored, nothing of the second"
+    );
+}
+
+#[test]
+fn an_unreadable_frame_behind_a_good_batch_closes_the_session_after_the_batch_is_stored() {
+    let now = Instant::now();
+    let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+    let (_c, mut r, batches) = upload_under_way(&mut client, &mut relay, 5_000, now);
+    // A frame of five bytes of no known kind.
+    let unreadable = [0, 0, 0, 5, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
+    r.handle_bytes(now, &[&batches[0][..], &unreadable].concat(), &mut relay);
+    let answers: Vec<Frame> = std::iter::from_fn(|| r.poll_transmit())
+        .map(|b| Frame::decode(&b).expect("a frame"))
+        .collect();
+    let [Frame::Ack { heads, .. }, Frame::Error { code, .. }] = answers.as_slice() else {
+        panic!("an Ack for the batch, then a refusal: {answers:?}");
+    };
+    assert_eq!(*code, ErrorCode::Malformed);
+    assert!(r.is_closed());
+    assert_eq!(&relay.doc(JOURNAL).get_heads(), heads);
+}
+
+#[test]
+fn a_forged_batch_behind_a_good_one_is_refused_whole_though_unpacked_ahead() {
+    let now = Instant::now();
+    let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
+    let (_c, mut r, batches) = upload_under_way(&mut client, &mut relay, 5_000, now);
+    // The second batch as a colleague would have written it.
+    let mut colleagues = MemoryJournals::default();
+    colleagues
+        .doc(JOURNAL)
+        .apply_changes(client.doc(JOURNAL).get_changes(&[]))
+        .unwrap();
+    let colleague = ActorId::from([4_u8; 16]);
+    record(&mut colleagues, &colleague, 3, 100_000);
+    let new = colleagues
+        .doc(JOURNAL)
+        .get_changes(&client.doc(JOURNAL).get_heads());
+    let hashes: Vec<_> = new.iter().map(|c| c.hash()).collect();
+    let bundle = sync_core::sync::batch_from(colleagues.doc(JOURNAL), &hashes, u64::MAX)
+        .expect("a batch")
+        .bundle
+        .expect("a bundle");
+    let forged = Frame::Changes {
+        journal: JOURNAL,
+        more: true,
+        sent_before_heads: false,
+        count: hashes.len() as u32,
+        digest: sync_core::sync::batch_digest(&hashes),
+        encoding: BatchEncoding::Bundle,
+        bundle,
+        attested: Vec::new(),
+    }
+    .encode()
+    .expect("encodes");
+    r.handle_bytes(now, &[batches[0].clone(), forged].concat(), &mut relay);
+    let events: Vec<RelayEvent> = std::iter::from_fn(|| r.poll_event()).collect();
+    assert!(
+        events.contains(&RelayEvent::ForgedAuthor {
+            journal: JOURNAL,
+            author: colleague,
+        }),
+        "{events:?}"
+    );
+    let stored = events
+        .iter()
+        .filter(|e| matches!(e, RelayEvent::Stored { .. }))
+        .count();
+    assert_eq!(stored, 1, "only the good batch: {events:?}");
+    assert!(r.is_closed());
+    for hash in hashes {
+        assert!(relay.doc(JOURNAL).get_change_by_hash(&hash).is_none());
+    }
+}
+
+#[test]
+fn download_batches_that_arrive_together_are_applied_in_order_until_a_damaged_one() {
+    let now = Instant::now();
+    let mut relay = MemoryJournals::default();
+    another_device_stores(&mut relay, 5_000, 0);
+    let mut client = MemoryJournals::default();
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
+    let mut r = RelaySession::new(now, vec![grant(Access::Read)], peer());
+    flight(&mut || c.poll_transmit(), &mut |b| {
+        r.handle_bytes(now, b, &mut relay)
+    });
+    let down: Vec<Vec<u8>> =
+        std::iter::from_fn(|| r.poll_transmit_building(now, &mut relay)).collect();
+    let batches: Vec<usize> = (0..down.len())
+        .filter(|i| matches!(Frame::decode(&down[*i]), Ok(Frame::Changes { .. })))
+        .collect();
+    assert!(batches.len() >= 3, "{} batches", batches.len());
+    // All together, the second batch damaged.
+    let mut together = down.clone();
+    together[batches[1]] = with_damaged_batch(&down[batches[1]]);
+    c.handle_bytes(now, &together.concat(), &mut client);
+    let events: Vec<ClientEvent> = std::iter::from_fn(|| c.poll_event()).collect();
+    assert!(closed_because(&events, "damaged"), "{events:?}");
+    let Frame::Changes { count, .. } = Frame::decode(&down[batches[0]]).expect("a frame") else {
+        panic!("a batch");
+    };
+    assert_eq!(
+        client.doc(JOURNAL).get_changes(&[]).len(),
+        1 + count as usize,
+        "the genesis and the first batch, nothing of the others"
+    );
+
+    // Undamaged and together, the whole download is applied in order.
+    let mut client = MemoryJournals::default();
+    let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
+    flight(&mut || c.poll_transmit(), &mut |_| {});
+    c.handle_bytes(now, &down.concat(), &mut client);
+    assert!(c.is_idle());
+    assert_eq!(
+        client.doc(JOURNAL).get_heads(),
+        relay.doc(JOURNAL).get_heads()
+    );
 }

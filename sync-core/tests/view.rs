@@ -83,7 +83,9 @@ fn view_matches_the_journal_after_local_and_remote_changes() {
     let changes = other
         .doc()
         .get_changes(&replica.journal().expect("journal").heads());
-    replica.apply_durably(home.0, changes).expect("apply");
+    replica
+        .apply_durably(home.0, changes.into())
+        .expect("apply");
 
     let expected = replica.activities().expect("read");
     assert_eq!(expected.len(), 27);

@@ -23,7 +23,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use automerge::{Change, ChangeHash};
+use automerge::ChangeHash;
 use chrono::{DateTime, TimeZone, Utc};
 use sync_core::store::{DeviceId, JournalId, Store};
 use sync_core::sync::memory::MemoryJournals;
@@ -109,7 +109,7 @@ impl RelayStorage for RelayStore {
         &mut self,
         journal: Uuid,
         epoch: u32,
-        changes: Vec<Change>,
+        changes: sync_core::sync::Received,
     ) -> Result<Option<Vec<ChangeHash>>, StorageFailure> {
         if self.failing_writes > 0 {
             self.failing_writes -= 1;

@@ -20,15 +20,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
-use automerge::{Change, ChangeHash};
+use automerge::ChangeHash;
 use chrono::{DateTime, Utc};
 use sync_core::journal::Journal;
 use sync_core::limits::{MAX_DOWNLOAD_BATCH_OPS, compaction_due};
 use sync_core::store::{
     JournalId, JournalInfo, OpenError, PreparedJournal, Replacement, Snapshot, Store, StoreError,
 };
-use sync_core::sync::check_received;
 use sync_core::sync::{Batch, StorageFailure, apply_guarded, batch_from, holds_all, missing_from};
+use sync_core::sync::{Received, check_received};
 use sync_core::{ActivityId, JournalError};
 use uuid::Uuid;
 
@@ -212,7 +212,7 @@ impl Journals {
         &self,
         journal: Uuid,
         epoch: u32,
-        changes: Vec<Change>,
+        changes: Received,
     ) -> Result<Option<Vec<ChangeHash>>, StorageFailure> {
         self.write(journal, |open| {
             if open.epoch != epoch {

@@ -19,9 +19,9 @@ pub use journals::{CompactionCopy, DISK_FULL_MESSAGE, EraseError, Journals};
 pub use migrate::MigrationError;
 pub use redb_store::{JOURNALS_DIR, OpenStoreError, RedbStore};
 
-use automerge::{Change, ChangeHash};
+use automerge::ChangeHash;
 use chrono::{DateTime, Utc};
-use sync_core::sync::{Batch, DeviceHealth, JournalGrant, RelayStorage, StorageFailure};
+use sync_core::sync::{Batch, DeviceHealth, JournalGrant, Received, RelayStorage, StorageFailure};
 use uuid::Uuid;
 
 use crate::registry::{Centre, Device, RegistryError};
@@ -60,7 +60,7 @@ pub trait RelayStore: Send + Sync + 'static {
         &self,
         journal: Uuid,
         epoch: u32,
-        changes: Vec<Change>,
+        changes: Received,
     ) -> Result<Option<Vec<ChangeHash>>, StorageFailure>;
     fn erase(&self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure>;
     /// Housekeeping a journal may need after changes were stored (folding
@@ -127,7 +127,7 @@ impl<S: RelayStore + ?Sized> RelayStorage for SessionStorage<'_, S> {
         &mut self,
         journal: Uuid,
         epoch: u32,
-        changes: Vec<Change>,
+        changes: Received,
     ) -> Result<Option<Vec<ChangeHash>>, StorageFailure> {
         self.0.apply_durably(journal, epoch, changes)
     }

@@ -11,10 +11,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use automerge::{Change, ChangeHash};
+use automerge::ChangeHash;
 use chrono::{DateTime, Utc};
 use sync_core::ActivityId;
-use sync_core::sync::{Batch, DeviceHealth, JournalGrant, StorageFailure};
+use sync_core::sync::{Batch, DeviceHealth, JournalGrant, Received, StorageFailure};
 use uuid::Uuid;
 
 use super::bookkeeping::{Bookkeeping, DeviceNote};
@@ -117,7 +117,7 @@ impl RelayStore for RedbStore {
         &self,
         journal: Uuid,
         epoch: u32,
-        changes: Vec<Change>,
+        changes: Received,
     ) -> Result<Option<Vec<ChangeHash>>, StorageFailure> {
         let (count, started) = (changes.len(), std::time::Instant::now());
         let stored = self.journals.apply_durably(journal, epoch, changes)?;

@@ -33,7 +33,7 @@ pub(crate) fn record(store: &RedbStore, centre: Uuid) -> Vec<ActivityId> {
         .collect();
     let epoch = store.state(centre).expect("state").0;
     store
-        .apply_durably(centre, epoch, changes)
+        .apply_durably(centre, epoch, changes.into())
         .expect("stored")
         .expect("the same epoch");
     ids

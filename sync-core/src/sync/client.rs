@@ -6,11 +6,12 @@ use std::time::Instant;
 use automerge::{Change, ChangeHash};
 use uuid::Uuid;
 
+use super::ahead::{FrameWalk, Unpacked, unpacked_now_or_ahead};
 use super::wire::{DecodeError, FrameBuffer};
 use super::{
     Access, BatchChange, BatchDigest, ClientStorage, DeviceHealth, ErrorCode, Frame, JournalGrant,
-    PROTOCOL_VERSION, ProtocolError, SessionError, VersionMismatch, attested_hashes, batch_digest,
-    batch_frame, error_frame, unpack_batch,
+    PROTOCOL_VERSION, ProtocolError, Received, SessionError, VersionMismatch, attested_hashes,
+    batch_digest, batch_frame, error_frame,
 };
 use crate::limits::{
     MAX_BATCHES_IN_FLIGHT, MAX_HEADS, MAX_PLAN_CHANGES, MAX_ROUNDS_WITHOUT_PROGRESS,
@@ -243,11 +244,27 @@ impl ClientSession {
         if self.state == State::Closed {
             return;
         }
-        self.frames.extend(bytes);
+        // Out of `self` while its frames are handled: the next frame's batch
+        // is taken from it and unpacked beside (`ahead`).
+        let mut frames = std::mem::take(&mut self.frames);
+        frames.extend(bytes);
+        self.handle_frames(now, &mut frames, storage);
+        self.frames = frames;
+    }
+
+    fn handle_frames(
+        &mut self,
+        now: Instant,
+        frames: &mut FrameBuffer,
+        storage: &mut impl ClientStorage,
+    ) {
+        let mut walk = FrameWalk::default();
         loop {
-            match self.frames.next_frame() {
-                Ok(Some(frame)) => {
-                    if let Err(e) = self.handle_frame(now, frame, storage) {
+            match walk.next(frames) {
+                Ok(Some((frame, unpacked))) => {
+                    let handled = walk
+                        .handle_beside(frames, || self.handle_frame(now, frame, unpacked, storage));
+                    if let Err(e) = handled {
                         self.fail(e);
                     }
                     if self.state == State::Closed {
@@ -290,6 +307,7 @@ impl ClientSession {
         &mut self,
         now: Instant,
         frame: Frame,
+        unpacked: Option<Unpacked>,
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
         match (frame, &self.state) {
@@ -359,8 +377,8 @@ impl ClientSession {
                 },
                 State::Ready,
             ) => {
-                let changes = unpack_batch(count, &digest, encoding, &bundle)?;
-                let attested = attested_hashes(&changes, &attested);
+                let changes = unpacked_now_or_ahead(unpacked, (count, &digest, encoding, &bundle))?;
+                let attested = attested_hashes(changes.changes(), &attested);
                 self.on_changes(now, journal, more, (changes, attested), storage)
             }
             (other, _) => Err(ProtocolError::UnexpectedFrame(frame_name(&other)).into()),
@@ -682,7 +700,7 @@ impl ClientSession {
         now: Instant,
         journal: Uuid,
         more: bool,
-        (changes, attested): (Vec<Change>, Vec<(ChangeHash, super::AttestationTag)>),
+        (changes, attested): (Received, Vec<(ChangeHash, super::AttestationTag)>),
         storage: &mut impl ClientStorage,
     ) -> Result<(), SessionError> {
         let round = self.round_mut(journal)?;
@@ -692,7 +710,7 @@ impl ClientSession {
         round.downloaded = !more;
         let n = changes.len();
         if n > 0 {
-            advance_tips(&mut round.downloaded_tips, &changes);
+            advance_tips(&mut round.downloaded_tips, changes.changes());
             storage
                 .apply_downloaded(journal, changes, &attested)
                 .map_err(SessionError::from)?;

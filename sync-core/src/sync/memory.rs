@@ -4,12 +4,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use automerge::{ActorId, Automerge, Change, ChangeHash};
+use automerge::{ActorId, Automerge, ChangeHash};
 use uuid::Uuid;
 
 use super::{
-    AttestationTag, Batch, ClientStorage, RelayStorage, StorageFailure, SyncStorage, batch_from,
-    check_received, missing_from,
+    AttestationTag, Batch, ClientStorage, Received, RelayStorage, StorageFailure, SyncStorage,
+    batch_from, check_received, missing_from,
 };
 use crate::activity::ActivityId;
 use crate::journal::{Journal, genesis};
@@ -74,7 +74,7 @@ impl SyncStorage for MemoryJournals {
     fn apply_durably(
         &mut self,
         journal: Uuid,
-        changes: Vec<Change>,
+        changes: Received,
     ) -> Result<Vec<ChangeHash>, StorageFailure> {
         let doc = self.doc(journal);
         let checked = check_received(doc, changes)?;
@@ -155,7 +155,7 @@ impl ClientStorage for MemoryJournals {
     fn apply_downloaded(
         &mut self,
         journal: Uuid,
-        changes: Vec<Change>,
+        changes: Received,
         attested: &[(ChangeHash, AttestationTag)],
     ) -> Result<Vec<ChangeHash>, StorageFailure> {
         let heads = SyncStorage::apply_durably(self, journal, changes)?;
@@ -226,7 +226,7 @@ impl RelayStorage for MemoryJournals {
         &mut self,
         journal: Uuid,
         epoch: u32,
-        changes: Vec<Change>,
+        changes: Received,
     ) -> Result<Option<Vec<ChangeHash>>, StorageFailure> {
         if SyncStorage::epoch(self, journal)? != epoch {
             return Ok(None);

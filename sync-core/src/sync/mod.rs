@@ -8,6 +8,7 @@
 //! tests can run sessions against in-memory or fault-injecting stores, with
 //! simulated time, and no sockets.
 
+mod ahead;
 mod appended;
 pub mod attest;
 mod bundle_check;
@@ -31,7 +32,7 @@ pub use error::{
     StorageFailure, Update, VersionMismatch,
 };
 pub use received::{
-    Checked, DocOf, OpTarget, apply_guarded, apply_guarded_alongside, check_received,
+    Checked, DocOf, OpTarget, Received, apply_guarded, apply_guarded_alongside, check_received,
 };
 pub use relay::{Peer, RelayEvent, RelaySession};
 pub use staging::StagingJournal;
@@ -68,7 +69,7 @@ pub trait SyncStorage {
     fn apply_durably(
         &mut self,
         journal: Uuid,
-        changes: Vec<Change>,
+        changes: Received,
     ) -> Result<Vec<ChangeHash>, StorageFailure>;
     /// The first changes of `plan` (all held, in causal order) that fit one
     /// batch, with their bundle: the compact columnar form that travels in
@@ -108,7 +109,7 @@ pub trait ClientStorage: SyncStorage {
     fn apply_downloaded(
         &mut self,
         journal: Uuid,
-        changes: Vec<Change>,
+        changes: Received,
         attested: &[(ChangeHash, AttestationTag)],
     ) -> Result<Vec<ChangeHash>, StorageFailure>;
     /// Activities this (office) device asked to erase that the relay has not
@@ -165,7 +166,7 @@ pub trait RelayStorage {
         &mut self,
         journal: Uuid,
         epoch: u32,
-        changes: Vec<Change>,
+        changes: Received,
     ) -> Result<Option<Vec<ChangeHash>>, StorageFailure>;
     /// Erases `activity` for privacy: rewrites the journal holding it without
     /// it under the next epoch, durably (docs/ERASURE.md). Returns that

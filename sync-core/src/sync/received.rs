@@ -55,6 +55,48 @@ impl Checked {
     }
 }
 
+/// Changes as received from a peer, in the order received, each with the
+/// outcome of its operations' checks (canonical encoding, no marks; see
+/// [`check_received`]) when they were made ahead: a session checks the next
+/// batch on a second core while it stores the one before (`sync::ahead`).
+/// Those checks need no document, so they may run before the batch's turn.
+#[derive(Debug)]
+pub struct Received {
+    changes: Vec<Change>,
+    /// For each of `changes`, in order, when checked ahead.
+    checked: Option<Vec<Result<Vec<OpTarget>, RefusedChanges>>>,
+}
+
+impl Received {
+    /// Changes with their operations checked now (on this thread).
+    pub fn checked_ahead(changes: Vec<Change>) -> Received {
+        let checked = Some(changes.iter().map(check_operations).collect());
+        Received { changes, checked }
+    }
+
+    pub fn changes(&self) -> &[Change] {
+        &self.changes
+    }
+
+    pub fn len(&self) -> usize {
+        self.changes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+/// Changes not checked yet: [`check_received`] checks those it keeps.
+impl From<Vec<Change>> for Received {
+    fn from(changes: Vec<Change>) -> Received {
+        Received {
+            changes,
+            checked: None,
+        }
+    }
+}
+
 /// Checks changes received for `doc` before anything is applied, and keeps
 /// those it does not hold yet (a change with a held hash is that change:
 /// the hash covers its bytes). Refuses the batch when a change
@@ -71,12 +113,19 @@ impl Checked {
 ///   saved document whose marks end before they begin does not load
 ///   (`InvalidMarkOrderDoc`; found by fuzzing: a mark end on a key of a map).
 ///
-/// Each change is decoded once for both of the last two checks.
-pub fn check_received(doc: &Automerge, changes: Vec<Change>) -> Result<Checked, StorageFailure> {
+/// Each change is decoded once for both of the last two checks, here or
+/// ahead ([`Received::checked_ahead`]).
+pub fn check_received(
+    doc: &Automerge,
+    received: impl Into<Received>,
+) -> Result<Checked, StorageFailure> {
+    let Received { changes, checked } = received.into();
+    let mut checked_ahead = checked.map(Vec::into_iter);
     let mut in_batch: HashSet<ChangeHash> = HashSet::new();
     let mut new = Vec::with_capacity(changes.len());
     let mut targets = Vec::with_capacity(changes.len());
     for change in changes {
+        let ahead = checked_ahead.as_mut().and_then(Iterator::next);
         for dep in change.deps() {
             if !in_batch.contains(dep) && doc.get_change_meta_by_hash(dep).is_none() {
                 return Err(RefusedChanges::DependencyMissing {
@@ -88,7 +137,7 @@ pub fn check_received(doc: &Automerge, changes: Vec<Change>) -> Result<Checked, 
         }
         in_batch.insert(change.hash());
         if doc.get_change_meta_by_hash(&change.hash()).is_none() {
-            targets.push(check_operations(&change)?);
+            targets.push(ahead.unwrap_or_else(|| check_operations(&change))?);
             new.push(change);
         }
     }
@@ -100,7 +149,7 @@ pub fn check_received(doc: &Automerge, changes: Vec<Change>) -> Result<Checked, 
 
 /// The canonical-encoding and no-marks checks of [`check_received`], on one
 /// decoding of the change; the targets of its operations, from that decoding.
-fn check_operations(change: &Change) -> Result<Vec<OpTarget>, StorageFailure> {
+fn check_operations(change: &Change) -> Result<Vec<OpTarget>, RefusedChanges> {
     use automerge::legacy::OpType;
     let checked = catch_library_panic(|| {
         let decoded = change.decode();
@@ -125,8 +174,8 @@ fn check_operations(change: &Change) -> Result<Vec<OpTarget>, StorageFailure> {
     });
     match checked {
         Some((false, true, targets)) => Ok(targets),
-        Some((true, _, _)) => Err(RefusedChanges::TextMarks(change.hash()).into()),
-        _ => Err(RefusedChanges::NotCanonical(change.hash()).into()),
+        Some((true, _, _)) => Err(RefusedChanges::TextMarks(change.hash())),
+        _ => Err(RefusedChanges::NotCanonical(change.hash())),
     }
 }
 

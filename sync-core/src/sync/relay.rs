@@ -6,13 +6,14 @@ use std::time::Instant;
 use automerge::{ActorId, Change, ChangeHash};
 use uuid::Uuid;
 
+use super::ahead::{FrameWalk, Unpacked, unpacked_now_or_ahead};
 use super::attest::{AttestationTag, Attestor};
 use super::client::frame_name;
 use super::wire::{DecodeError, FrameBuffer};
 use super::{
     Access, Batch, BatchAttestation, BatchChange, BatchDigest, BatchEncoding, DeviceHealth,
     ErrorCode, Frame, JournalGrant, NotAllowed, PROTOCOL_VERSION, ProtocolError, RelayStorage,
-    SessionError, VersionMismatch, attested_hashes, batch_frame, error_frame, unpack_batch,
+    SessionError, VersionMismatch, attested_hashes, batch_frame, error_frame,
 };
 use crate::limits::{MAX_DOWNLOAD_PLAN_CHANGES, MAX_HEALTH_DEVICES, SESSION_HANDSHAKE_TIMEOUT};
 
@@ -197,11 +198,27 @@ impl RelaySession {
         if self.state == State::Closed {
             return;
         }
-        self.frames.extend(bytes);
+        // Out of `self` while its frames are handled: the next frame's batch
+        // is taken from it and unpacked beside (`ahead`).
+        let mut frames = std::mem::take(&mut self.frames);
+        frames.extend(bytes);
+        self.handle_frames(now, &mut frames, storage);
+        self.frames = frames;
+    }
+
+    fn handle_frames(
+        &mut self,
+        now: Instant,
+        frames: &mut FrameBuffer,
+        storage: &mut impl RelayStorage,
+    ) {
+        let mut walk = FrameWalk::default();
         loop {
-            match self.frames.next_frame() {
-                Ok(Some(frame)) => {
-                    if let Err((code, e)) = self.handle_frame(now, frame, storage) {
+            match walk.next(frames) {
+                Ok(Some((frame, unpacked))) => {
+                    let handled = walk
+                        .handle_beside(frames, || self.handle_frame(now, frame, unpacked, storage));
+                    if let Err((code, e)) = handled {
                         self.out.extend(error_frame(code, &e.to_string()));
                         self.close(e);
                     }
@@ -280,6 +297,7 @@ impl RelaySession {
         &mut self,
         _now: Instant,
         frame: Frame,
+        unpacked: Option<Unpacked>,
         storage: &mut impl RelayStorage,
     ) -> Result<(), (ErrorCode, SessionError)> {
         match (frame, &self.state) {
@@ -321,6 +339,7 @@ impl RelaySession {
                 journal,
                 (more, sent_before_heads),
                 (count, digest, encoding, bundle, attested),
+                unpacked,
                 storage,
             ),
             (Frame::Erase { activity }, State::Ready) => self.on_erase(activity, storage),
@@ -422,6 +441,7 @@ impl RelaySession {
             Vec<u8>,
             Vec<BatchAttestation>,
         ),
+        unpacked: Option<Unpacked>,
         storage: &mut impl RelayStorage,
     ) -> Result<(), (ErrorCode, SessionError)> {
         self.grant(journal, Access::ReadWrite)?;
@@ -446,11 +466,13 @@ impl RelaySession {
             // from `Heads` and sends again from the relay's heads.
             return Ok(());
         }
-        let changes = unpack_batch(count, &digest, encoding, &bundle)
+        let changes = unpacked_now_or_ahead(unpacked, (count, &digest, encoding, &bundle))
             .map_err(|e| (ErrorCode::Malformed, e))?;
         let attested: HashMap<ChangeHash, AttestationTag> =
-            attested_hashes(&changes, &attested).into_iter().collect();
-        self.check_authors(journal, epoch, &changes, &attested, storage)?;
+            attested_hashes(changes.changes(), &attested)
+                .into_iter()
+                .collect();
+        self.check_authors(journal, epoch, changes.changes(), &attested, storage)?;
         let n = changes.len();
         let stored = storage
             .apply_durably(journal, epoch, changes)

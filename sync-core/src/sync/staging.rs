@@ -6,12 +6,12 @@
 
 use std::collections::HashMap;
 
-use automerge::{Automerge, Change, ChangeHash};
+use automerge::{Automerge, ChangeHash};
 use uuid::Uuid;
 
 use super::{
-    AttestationTag, Batch, BatchChange, ClientStorage, JournalGrant, StorageFailure, SyncStorage,
-    apply_guarded, batch_from, check_received, holds_all, missing_from,
+    AttestationTag, Batch, BatchChange, ClientStorage, JournalGrant, Received, StorageFailure,
+    SyncStorage, apply_guarded, batch_from, check_received, holds_all, missing_from,
 };
 use crate::journal::genesis;
 use crate::limits::MAX_UPLOAD_BATCH_OPS;
@@ -78,7 +78,7 @@ impl SyncStorage for StagingJournal {
     fn apply_durably(
         &mut self,
         journal: Uuid,
-        changes: Vec<Change>,
+        changes: Received,
     ) -> Result<Vec<ChangeHash>, StorageFailure> {
         let doc = self.doc(journal)?;
         let checked = check_received(doc, changes)?;
@@ -130,7 +130,7 @@ impl ClientStorage for StagingJournal {
     fn apply_downloaded(
         &mut self,
         journal: Uuid,
-        changes: Vec<Change>,
+        changes: Received,
         attested: &[(ChangeHash, AttestationTag)],
     ) -> Result<Vec<ChangeHash>, StorageFailure> {
         let heads = self.apply_durably(journal, changes)?;
