@@ -612,7 +612,7 @@ fn an_upload_after_an_acknowledged_one_takes_one_round_trip_with_the_greeting() 
 #[test]
 fn an_upload_keeps_a_bounded_number_of_batches_in_flight() {
     let (mut client, mut relay) = (MemoryJournals::default(), MemoryJournals::default());
-    let recorded = 5_000;
+    let recorded = 8_000;
     record(&mut client, &client_actor(), recorded, 0);
     let now = Instant::now();
     let mut c = ClientSession::new(now, "test", vec![JOURNAL], &mut client);
