@@ -190,6 +190,16 @@ impl Relay {
     /// in hand (everything acknowledged is already on disk), writes the sync
     /// health noted since the last write, and closes.
     pub async fn serve(self) {
+        let store = self.shared.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let compacted = store.maintain_all();
+            if compacted > 0 {
+                tracing::info!(
+                    compacted,
+                    "compacted journals left with many appended changes"
+                );
+            }
+        });
         let mut shutdown = self.shared.shutdown.clone();
         let mut flush = tokio::time::interval(HEALTH_FLUSH_INTERVAL);
         let mut next_session = 0_u64;

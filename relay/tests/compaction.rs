@@ -103,3 +103,50 @@ fn a_journal_is_compacted_once_quiet_not_between_the_batches_of_an_upload() {
     let reloaded = at_relay(&store, centre);
     assert_eq!(reloaded.activities().expect("read").len(), ids.len());
 }
+
+/// Appended changes of `centre`'s journal in the relay's file.
+fn appended_in_file(path: &std::path::Path, centre: Uuid) -> u64 {
+    let store = sync_core::store::Store::open(path).expect("the journal's file");
+    store
+        .appended(sync_core::store::JournalId(centre))
+        .expect("counts")
+        .changes
+}
+
+#[test]
+fn a_relay_stopped_before_a_due_compaction_compacts_as_it_starts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, centre) = relay_with_centre(dir.path());
+    let batches = sync_core::limits::COMPACT_AFTER_CHANGES as usize / PER_CENTRE + 1;
+    for _ in 0..batches {
+        record(&store, centre);
+    }
+    let path = store.journals().path(centre);
+    // Stopped before the journal was quiet long enough to compact.
+    drop(store);
+    assert!(appended_in_file(&path, centre) >= sync_core::limits::COMPACT_AFTER_CHANGES);
+
+    let store = RedbStore::open(dir.path()).expect("store");
+    assert_eq!(store.maintain_all(), 1, "the due journal is compacted");
+    assert_eq!(store.maintain_all(), 0, "and then nothing is due");
+    assert_eq!(
+        at_relay(&store, centre).activities().expect("read").len(),
+        batches * PER_CENTRE
+    );
+    drop(store);
+    assert_eq!(appended_in_file(&path, centre), 0);
+}
+
+#[test]
+fn a_journal_not_due_is_neither_compacted_nor_loaded_as_the_relay_starts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, centre) = relay_with_centre(dir.path());
+    record(&store, centre);
+    let path = store.journals().path(centre);
+    drop(store);
+    let store = RedbStore::open(dir.path()).expect("store");
+    assert_eq!(store.maintain_all(), 0);
+    assert_eq!(store.journals().loaded_count(), 0, "its file was only read");
+    drop(store);
+    assert_eq!(appended_in_file(&path, centre), PER_CENTRE as u64);
+}

@@ -268,6 +268,55 @@ impl Journals {
             .is_some_and(|copy| self.finish_compaction(copy))
     }
 
+    /// Compacts, one at a time, every journal whose file holds enough
+    /// appended changes to be due ([`compaction_due`]); `serve` runs it once
+    /// as it starts. A relay stopped before a journal's quiet-time compaction
+    /// would otherwise fold those changes only after a device next stores
+    /// something, and replay them one by one at every load meanwhile (an
+    /// office's first download waited for that). A journal not due is not
+    /// loaded: its counts are read from its file. Returns how many compacted.
+    pub fn compact_those_due(&self) -> usize {
+        let journals = match self.journal_files() {
+            Ok(journals) => journals,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list the journals to compact");
+                return 0;
+            }
+        };
+        journals
+            .into_iter()
+            .filter(|journal| {
+                self.due_by_file(*journal) && self.maintain_at(*journal, Instant::now())
+            })
+            .count()
+    }
+
+    /// True when `journal`'s appended changes make a compaction due, as its
+    /// file says (or its memory, when loaded); false when it cannot tell.
+    fn due_by_file(&self, journal: Uuid) -> bool {
+        let slot = self.slot(journal);
+        // Held while the file is open here, so nothing else opens it meanwhile.
+        let guard = write_slot(&slot);
+        if let Some(open) = guard.as_ref() {
+            return compaction_due(
+                open.appended.load(Ordering::Relaxed),
+                open.appended_bytes.load(Ordering::Relaxed),
+                open.snapshot_bytes.load(Ordering::Relaxed),
+            );
+        }
+        let Ok(store) = Store::open_with_cache(&self.path(journal), JOURNAL_FILE_CACHE_BYTES)
+        else {
+            return false;
+        };
+        let id = JournalId(journal);
+        match (store.appended(id), store.snapshot_len(id)) {
+            (Ok(appended), Ok(snapshot)) => {
+                compaction_due(appended.changes, appended.bytes, snapshot)
+            }
+            _ => false,
+        }
+    }
+
     /// Copies the journal for a compaction: uploads wait only for the copy
     /// (milliseconds), not for saving and checking it. `None` when one is
     /// already under way (or the journal does not load).

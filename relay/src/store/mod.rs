@@ -66,6 +66,9 @@ pub trait RelayStore: Send + Sync + 'static {
     /// Housekeeping a journal may need after changes were stored (folding
     /// appended changes into a snapshot), done off the sync path.
     fn maintain(&self, journal: Uuid);
+    /// The same for every journal that needs it, once, as the relay starts
+    /// (a relay stopped before a quiet-time compaction); how many it folded.
+    fn maintain_all(&self) -> usize;
 
     // ---- who may sync what ----
 

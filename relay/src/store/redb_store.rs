@@ -149,6 +149,10 @@ impl RelayStore for RedbStore {
         self.journals.maintain(journal);
     }
 
+    fn maintain_all(&self) -> usize {
+        self.journals.compact_those_due()
+    }
+
     fn device_by_cert(&self, cert: &Fingerprint) -> Result<Option<Device>, RegistryError> {
         self.registry_op(|r| r.device_by_cert(cert))
     }
