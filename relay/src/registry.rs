@@ -350,6 +350,26 @@ impl Registry {
         Ok(device)
     }
 
+    /// `device`, when it is the device that redeemed the enrolment secret: a
+    /// device asking again for the enrolment whose answer it lost. `None`
+    /// for a secret it did not redeem.
+    pub fn redeemed_by(
+        &self,
+        secret: &[u8; 32],
+        device: Uuid,
+    ) -> Result<Option<Device>, RegistryError> {
+        let tx = self.db().begin_read()?;
+        let codes = tx.open_table(ENROL_CODES)?;
+        let Some(value) = codes.get(&hash(secret))? else {
+            return Ok(None);
+        };
+        let code: EnrolCode = parse_json(value.value())?;
+        if code.used_by != Some(device) {
+            return Ok(None);
+        }
+        self.device(device).map(Some)
+    }
+
     /// The device presenting this certificate, if enrolled.
     pub fn device_by_cert(&self, cert: &Fingerprint) -> Result<Option<Device>, RegistryError> {
         let tx = self.db().begin_read()?;

@@ -327,6 +327,19 @@ async fn on_event(
                  relay never stored (an attempt to write as someone else)"
             );
         }
+        RelayEvent::EnrolAgain { secret } => {
+            let store = store.clone();
+            let id = device.id;
+            let granted = blocking(move || store.enrolled_with(&secret, id)).await??;
+            tracing::info!(
+                device = %device.id,
+                told = granted.is_some(),
+                "an enrolled device asked again for its enrolment (its answer was lost)"
+            );
+            session.answer_enrolment(
+                granted.map(|(device, centre)| (centre.id, centre.name, device.role())),
+            );
+        }
         RelayEvent::Closed { reason } => {
             tracing::info!(device = %device.id, %reason, "session closed")
         }

@@ -1747,3 +1747,83 @@ fn download_batches_that_arrive_together_are_applied_in_order_until_a_damaged_on
         relay.doc(JOURNAL).get_heads()
     );
 }
+
+#[test]
+fn an_enrol_sent_again_waits_for_the_shells_answer_and_nothing_else_is_taken() {
+    use sync_core::sync::Role;
+    let now = Instant::now();
+    let mut relay = MemoryJournals::default();
+    let enrol = |device: Uuid| {
+        Frame::Enrol {
+            secret: [9; 32],
+            device,
+            device_name: "Pirmais".into(),
+            software: "test".into(),
+        }
+        .encode()
+        .expect("encodes")
+    };
+    let answers = |r: &mut RelaySession| -> Vec<Frame> {
+        std::iter::from_fn(|| r.poll_transmit())
+            .map(|b| Frame::decode(&b).expect("a frame"))
+            .collect()
+    };
+    // Told again what it was granted; the session ends.
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
+    r.handle_bytes(now, &enrol(peer().device), &mut relay);
+    assert_eq!(
+        r.poll_event(),
+        Some(RelayEvent::EnrolAgain { secret: [9; 32] })
+    );
+    assert!(
+        answers(&mut r).is_empty(),
+        "nothing before the shell answers"
+    );
+    r.answer_enrolment(Some((JOURNAL, "Rēzeknes KRC".into(), Role::Centre)));
+    assert!(matches!(
+        answers(&mut r).as_slice(),
+        [Frame::Enrolled { journal, .. }] if *journal == JOURNAL
+    ));
+    assert!(r.is_closed());
+    // Not its code: refused.
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
+    r.handle_bytes(now, &enrol(peer().device), &mut relay);
+    r.answer_enrolment(None);
+    assert!(matches!(
+        answers(&mut r).as_slice(),
+        [Frame::Error {
+            code: ErrorCode::NotAllowed,
+            ..
+        }]
+    ));
+    // A `Hello` behind it, before the answer: refused, nothing granted.
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
+    let hello = Frame::Hello {
+        version: PROTOCOL_VERSION,
+        software: "test".into(),
+        journals: vec![],
+        unsent: None,
+    }
+    .encode()
+    .expect("encodes");
+    r.handle_bytes(now, &[enrol(peer().device), hello].concat(), &mut relay);
+    assert!(matches!(
+        answers(&mut r).as_slice(),
+        [Frame::Error {
+            code: ErrorCode::Malformed,
+            ..
+        }]
+    ));
+    assert!(r.is_closed());
+    // As another device: refused at once.
+    let mut r = RelaySession::new(now, vec![grant(Access::ReadWrite)], peer());
+    r.handle_bytes(now, &enrol(Uuid::from_u128(77)), &mut relay);
+    assert!(matches!(
+        answers(&mut r).as_slice(),
+        [Frame::Error {
+            code: ErrorCode::NotAllowed,
+            ..
+        }]
+    ));
+    assert!(r.is_closed());
+}

@@ -413,6 +413,100 @@ fn expired_reused_and_wrong_key_enrolment_codes_are_refused() {
     sync_ok(&third);
 }
 
+/// A device whose enrolment answer was lost (the relay enrolled it, the
+/// link dropped before the answer came) tries again with the same code: it
+/// is told its enrolment again and syncs. Before, it was refused for ever:
+/// its key was enrolled, so its `Enrol` came as an enrolled device's.
+#[test]
+fn a_device_that_lost_its_enrolment_answer_enrols_with_the_same_code() {
+    let relay = Relay::start();
+    let centre = relay.add_centre("Aglonas KRC");
+    let code = relay.centre_code(centre);
+    // Its key is made at its first connection: a code with a wrong relay key
+    // makes it without spending anything.
+    let decoded = EnrolCode::decode(&code).expect("a valid code");
+    let wrong_key = EnrolCode {
+        fingerprint: Fingerprint([7; 32]),
+        ..decoded
+    }
+    .encode()
+    .expect("encode");
+    let asked = device("Aglonas KRC", "Pirmais");
+    asked.fails(["enrol", &wrong_key]);
+    // The same device (key and store) as it was before the answer came.
+    let lost = tempfile::tempdir().expect("a folder");
+    common::copy_dir(asked.data_dir(), lost.path());
+    let lost = Cli::at(lost.path());
+    enrol(&asked, &code);
+
+    enrol(&lost, &code);
+    assert_eq!(
+        lost.status_json()["enrolment"]["journal"],
+        centre.to_string()
+    );
+    lost.ok([
+        "add",
+        "--title",
+        "Pēc atkārtotas pieteikšanās",
+        "--kind",
+        "seminar",
+        "--date",
+        "2026-05-14",
+    ]);
+    let (sent, _) = sync_ok(&lost);
+    assert_eq!(sent, 1);
+
+    // Another device with that code is still refused.
+    let other = device("Aglonas KRC", "Otrais");
+    let stderr = other.fails(["enrol", &code]);
+    assert!(stderr.contains("already used"), "reused code:\n{stderr}");
+}
+
+/// What an enrolled device may ask with `Enrol`: only its own enrolment
+/// again. Another code's secret, or another device's id, is refused and
+/// spends nothing.
+#[test]
+fn an_enrolled_device_is_told_only_its_own_enrolment_again() {
+    let relay = Relay::start();
+    let centre = relay.add_centre("Aglonas KRC");
+    let code = relay.centre_code(centre);
+    let enrolled = device("Aglonas KRC", "Pirmais");
+    enrol(&enrolled, &code);
+    let unused = relay.centre_code(centre);
+    let enrol_frame = |code: &str, device: Uuid| Frame::Enrol {
+        secret: EnrolCode::decode(code).expect("a valid code").secret,
+        device,
+        device_name: "Pirmais".into(),
+        software: "test".into(),
+    };
+    let id = device_id(&enrolled);
+    block_on(async {
+        let client =
+            RawClient::connect(enrolled.data_dir(), relay.addr(), relay.fingerprint()).await;
+        let mut s = client.stream().await;
+        s.send(&enrol_frame(&code, id)).await;
+        let answer = s.rest().await;
+        assert!(
+            matches!(
+                answer.as_slice(),
+                [Frame::Enrolled { journal, centre: name, .. }]
+                    if *journal == centre && name == "Aglonas KRC"
+            ),
+            "{answer:?}"
+        );
+        let mut s = client.stream().await;
+        s.send(&enrol_frame(&unused, id)).await;
+        assert_refused(&s.rest().await, ErrorCode::NotAllowed, "another code");
+        let mut s = client.stream().await;
+        s.send(&enrol_frame(&code, Uuid::new_v4())).await;
+        assert_refused(&s.rest().await, ErrorCode::NotAllowed, "as another device");
+    });
+    // Nothing was spent: the unused code enrols a new device.
+    let second = device("Aglonas KRC", "Otrais");
+    enrol(&second, &unused);
+    sync_ok(&second);
+}
+
 #[test]
 fn an_oversized_frame_is_refused_while_other_devices_sync() {
     let mut relay = Relay::start();

@@ -78,6 +78,13 @@ pub trait RelayStore: Send + Sync + 'static {
     fn grants_for(&self, device: &Device) -> Result<Vec<JournalGrant>, RegistryError>;
     /// Redeems an enrolment secret (durably); the device and its centre.
     fn enrol(&self, request: EnrolRequest<'_>) -> Result<(Device, Centre), RegistryError>;
+    /// The enrolment `device` made with `secret` (the device and its centre),
+    /// for a device that lost the answer; `None` if it did not redeem it.
+    fn enrolled_with(
+        &self,
+        secret: &[u8; 32],
+        device: Uuid,
+    ) -> Result<Option<(Device, Centre)>, RegistryError>;
 
     // ---- sync health: kept in memory, written every so often ----
 

@@ -175,6 +175,20 @@ impl RelayStore for RedbStore {
         })
     }
 
+    fn enrolled_with(
+        &self,
+        secret: &[u8; 32],
+        device: Uuid,
+    ) -> Result<Option<(Device, Centre)>, RegistryError> {
+        self.registry_op(|r| match r.redeemed_by(secret, device)? {
+            Some(device) => {
+                let centre = r.centre(device.centre)?;
+                Ok(Some((device, centre)))
+            }
+            None => Ok(None),
+        })
+    }
+
     fn health(&self) -> Result<Vec<DeviceHealth>, RegistryError> {
         let mut devices = self.registry_op(|r| r.health())?;
         self.notes.overlay(&mut devices);

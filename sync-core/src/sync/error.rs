@@ -109,6 +109,13 @@ pub enum NotAllowed {
          never stored; a device may send only its own changes. Nothing of the batch was stored"
     )]
     ForeignChange(ActorId),
+    /// An enrolled device sent `Enrol` with a code it did not redeem (or as
+    /// another device): it is enrolled already, and stays as it was.
+    #[error(
+        "this device is enrolled already, and not with this code; ask the office to revoke it \
+         first to enrol it again"
+    )]
+    EnrolAgain,
 }
 
 /// Bytes that should hold changes and do not.

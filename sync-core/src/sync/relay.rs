@@ -13,7 +13,7 @@ use super::wire::{DecodeError, FrameBuffer};
 use super::{
     Access, Batch, BatchAttestation, BatchChange, BatchDigest, BatchEncoding, DeviceHealth,
     ErrorCode, Frame, JournalGrant, NotAllowed, PROTOCOL_VERSION, ProtocolError, RelayStorage,
-    SessionError, VersionMismatch, attested_hashes, batch_frame, error_frame,
+    Role, SessionError, VersionMismatch, attested_hashes, batch_frame, error_frame,
 };
 use crate::limits::{MAX_DOWNLOAD_PLAN_CHANGES, MAX_HEALTH_DEVICES, SESSION_HANDSHAKE_TIMEOUT};
 
@@ -44,6 +44,11 @@ pub enum RelayEvent {
     /// change's actor) that this relay never stored: the whole batch was
     /// refused and nothing of it stored. Someone tried to write as another.
     ForgedAuthor { journal: Uuid, author: ActorId },
+    /// The device, enrolled already, began with `Enrol`: the answer to its
+    /// enrolment was lost, and it asks again with the code it used. The
+    /// shell tells it what that enrolment granted if this device redeemed
+    /// the code, and refuses otherwise ([`RelaySession::answer_enrolment`]).
+    EnrolAgain { secret: [u8; 32] },
     /// The session ended; the shell should close the stream.
     Closed { reason: SessionError },
 }
@@ -51,6 +56,9 @@ pub enum RelayEvent {
 #[derive(Debug, PartialEq, Eq)]
 enum State {
     AwaitHello,
+    /// `Enrol` came first ([`RelayEvent::EnrolAgain`]): waiting for the
+    /// shell's answer; any other frame is refused.
+    Enrolling,
     Ready,
     Closed,
 }
@@ -184,6 +192,26 @@ impl RelaySession {
         }
     }
 
+    /// Answers an `Enrol` sent again ([`RelayEvent::EnrolAgain`]) with what
+    /// this device's enrolment with that code granted (its journal, centre
+    /// and role), or refuses it when `granted` is `None` (the device did not
+    /// redeem that code). Either way the session ends. Ignored otherwise.
+    pub fn answer_enrolment(&mut self, granted: Option<(Uuid, String, Role)>) {
+        if self.state != State::Enrolling {
+            return;
+        }
+        let Some((journal, centre, role)) = granted else {
+            let e = NotAllowed::EnrolAgain;
+            return self.refuse(ErrorCode::NotAllowed, &e.to_string());
+        };
+        self.send(&Frame::Enrolled {
+            journal,
+            centre,
+            role,
+        });
+        self.close(SessionError::Closed);
+    }
+
     pub fn refuse(&mut self, code: ErrorCode, message: &str) {
         if self.state != State::Closed {
             self.out.extend(error_frame(code, message));
@@ -310,6 +338,14 @@ impl RelaySession {
                 },
                 State::AwaitHello,
             ) => self.on_hello(version, journals, unsent),
+            (Frame::Enrol { secret, device, .. }, State::AwaitHello) => {
+                if device != self.peer.device {
+                    return Err((ErrorCode::NotAllowed, NotAllowed::EnrolAgain.into()));
+                }
+                self.state = State::Enrolling;
+                self.events.push_back(RelayEvent::EnrolAgain { secret });
+                Ok(())
+            }
             (Frame::Error { code, message }, _) => {
                 self.close(SessionError::Refused { code, message });
                 Ok(())

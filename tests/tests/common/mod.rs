@@ -356,7 +356,7 @@ fn spawn_relay(dir: &Path, listen: SocketAddr, extra: &[String]) -> (Running, So
     (running, addr, fingerprint)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create the copy's folder");
     for entry in std::fs::read_dir(from).expect("read a folder to copy") {
         let entry = entry.expect("a folder entry");
