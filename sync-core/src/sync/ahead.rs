@@ -12,8 +12,65 @@
 //! same point as before). A batch unpacked ahead of a frame that closes the
 //! session is dropped unused.
 
+use std::time::Instant;
+
 use super::wire::{DecodeError, FrameBuffer};
-use super::{BatchDigest, BatchEncoding, Frame, Received, SessionError, unpack_batch};
+use super::{
+    BatchDigest, BatchEncoding, ErrorCode, Frame, ProtocolError, Received, SessionError,
+    error_frame, unpack_batch,
+};
+
+/// A session as its receive path drives it: each complete frame in turn.
+pub(super) trait HandlesFrames<S: ?Sized> {
+    /// Handles one frame (a refusal ends the session as the session's kind
+    /// ends it); false once the session is closed.
+    fn handle_one(
+        &mut self,
+        now: Instant,
+        frame: Frame,
+        unpacked: Option<Unpacked>,
+        storage: &mut S,
+    ) -> bool;
+    /// Received bytes that are not a frame: tell the peer, close.
+    fn fail_decode(&mut self, e: DecodeError);
+}
+
+/// How a session refuses received bytes that are not a frame: the `Error`
+/// frame telling the peer why, and why it closes.
+pub(super) fn decode_refusal(e: DecodeError) -> (Option<Vec<u8>>, SessionError) {
+    let code = if matches!(e, DecodeError::TooLarge(_)) {
+        ErrorCode::TooLarge
+    } else {
+        ErrorCode::Malformed
+    };
+    let frame = error_frame(code, &e.to_string());
+    (frame, ProtocolError::Unreadable(e).into())
+}
+
+/// Both sessions' receive path: the complete frames in `frames`, in order,
+/// each handed to `session` with the next one's batch unpacked beside,
+/// until none is left or the session closes.
+pub(super) fn handle_frames<H: HandlesFrames<S>, S: ?Sized>(
+    session: &mut H,
+    now: Instant,
+    frames: &mut FrameBuffer,
+    storage: &mut S,
+) {
+    let mut walk = FrameWalk::default();
+    loop {
+        match walk.next(frames) {
+            Ok(Some((frame, unpacked))) => {
+                let open = walk
+                    .handle_beside(frames, || session.handle_one(now, frame, unpacked, storage));
+                if !open {
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(e) => return session.fail_decode(e),
+        }
+    }
+}
 
 /// A `Changes` frame's batch, unpacked and its changes checked ahead.
 pub(super) type Unpacked = Result<Received, SessionError>;
@@ -22,7 +79,7 @@ pub(super) type Unpacked = Result<Received, SessionError>;
 /// frame in turn ([`FrameWalk::next`]), handled through
 /// [`FrameWalk::handle_beside`], which unpacks the next frame's batch beside.
 #[derive(Default)]
-pub(super) struct FrameWalk {
+struct FrameWalk {
     /// The frame after the one being handled, taken from the buffer early
     /// (or why it could not be decoded: told once the one before is handled).
     next: Option<Result<Frame, DecodeError>>,
@@ -32,7 +89,7 @@ pub(super) struct FrameWalk {
 
 impl FrameWalk {
     /// The next complete frame, with its batch if it was unpacked ahead.
-    pub(super) fn next(
+    fn next(
         &mut self,
         frames: &mut FrameBuffer,
     ) -> Result<Option<(Frame, Option<Unpacked>)>, DecodeError> {
@@ -45,11 +102,7 @@ impl FrameWalk {
     /// Runs `handle` (handling the frame [`FrameWalk::next`] gave) while the
     /// batch of the frame after it, if it is already in `frames`, is unpacked
     /// on another thread. With no thread to be had, it is unpacked in its turn.
-    pub(super) fn handle_beside<T>(
-        &mut self,
-        frames: &mut FrameBuffer,
-        handle: impl FnOnce() -> T,
-    ) -> T {
+    fn handle_beside<T>(&mut self, frames: &mut FrameBuffer, handle: impl FnOnce() -> T) -> T {
         if self.next.is_none() {
             self.next = frames.next_frame().transpose();
         }

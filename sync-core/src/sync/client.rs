@@ -6,7 +6,7 @@ use std::time::Instant;
 use automerge::{Change, ChangeHash};
 use uuid::Uuid;
 
-use super::ahead::{FrameWalk, Unpacked, unpacked_now_or_ahead};
+use super::ahead::{HandlesFrames, Unpacked, decode_refusal, handle_frames, unpacked_now_or_ahead};
 use super::wire::{DecodeError, FrameBuffer};
 use super::{
     Access, BatchChange, BatchDigest, ClientStorage, DeviceHealth, ErrorCode, Frame, JournalGrant,
@@ -248,33 +248,8 @@ impl ClientSession {
         // is taken from it and unpacked beside (`ahead`).
         let mut frames = std::mem::take(&mut self.frames);
         frames.extend(bytes);
-        self.handle_frames(now, &mut frames, storage);
+        handle_frames(self, now, &mut frames, storage);
         self.frames = frames;
-    }
-
-    fn handle_frames(
-        &mut self,
-        now: Instant,
-        frames: &mut FrameBuffer,
-        storage: &mut impl ClientStorage,
-    ) {
-        let mut walk = FrameWalk::default();
-        loop {
-            match walk.next(frames) {
-                Ok(Some((frame, unpacked))) => {
-                    let handled = walk
-                        .handle_beside(frames, || self.handle_frame(now, frame, unpacked, storage));
-                    if let Err(e) = handled {
-                        self.fail(e);
-                    }
-                    if self.state == State::Closed {
-                        return;
-                    }
-                }
-                Ok(None) => return,
-                Err(e) => return self.fail_decode(e),
-            }
-        }
     }
 
     /// Tells the session the time; past its deadline it closes.
@@ -984,16 +959,6 @@ impl ClientSession {
         }
     }
 
-    fn fail_decode(&mut self, e: DecodeError) {
-        let code = if matches!(e, DecodeError::TooLarge(_)) {
-            ErrorCode::TooLarge
-        } else {
-            ErrorCode::Malformed
-        };
-        self.out.extend(error_frame(code, &e.to_string()));
-        self.close(ProtocolError::Unreadable(e).into());
-    }
-
     fn fail(&mut self, e: SessionError) {
         let code = match &e {
             SessionError::Refused { .. } | SessionError::Closed => None,
@@ -1015,6 +980,27 @@ impl ClientSession {
         self.queue.clear();
         self.deadline = None;
         self.events.push_back(ClientEvent::Closed { reason });
+    }
+}
+
+impl<S: ClientStorage> HandlesFrames<S> for ClientSession {
+    fn handle_one(
+        &mut self,
+        now: Instant,
+        frame: Frame,
+        unpacked: Option<Unpacked>,
+        storage: &mut S,
+    ) -> bool {
+        if let Err(e) = self.handle_frame(now, frame, unpacked, storage) {
+            self.fail(e);
+        }
+        self.state != State::Closed
+    }
+
+    fn fail_decode(&mut self, e: DecodeError) {
+        let (frame, reason) = decode_refusal(e);
+        self.out.extend(frame);
+        self.close(reason);
     }
 }
 

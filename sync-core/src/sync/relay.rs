@@ -6,7 +6,7 @@ use std::time::Instant;
 use automerge::{ActorId, Change, ChangeHash};
 use uuid::Uuid;
 
-use super::ahead::{FrameWalk, Unpacked, unpacked_now_or_ahead};
+use super::ahead::{HandlesFrames, Unpacked, decode_refusal, handle_frames, unpacked_now_or_ahead};
 use super::attest::{AttestationTag, Attestor};
 use super::client::frame_name;
 use super::wire::{DecodeError, FrameBuffer};
@@ -230,34 +230,8 @@ impl RelaySession {
         // is taken from it and unpacked beside (`ahead`).
         let mut frames = std::mem::take(&mut self.frames);
         frames.extend(bytes);
-        self.handle_frames(now, &mut frames, storage);
+        handle_frames(self, now, &mut frames, storage);
         self.frames = frames;
-    }
-
-    fn handle_frames(
-        &mut self,
-        now: Instant,
-        frames: &mut FrameBuffer,
-        storage: &mut impl RelayStorage,
-    ) {
-        let mut walk = FrameWalk::default();
-        loop {
-            match walk.next(frames) {
-                Ok(Some((frame, unpacked))) => {
-                    let handled = walk
-                        .handle_beside(frames, || self.handle_frame(now, frame, unpacked, storage));
-                    if let Err((code, e)) = handled {
-                        self.out.extend(error_frame(code, &e.to_string()));
-                        self.close(e);
-                    }
-                    if self.state == State::Closed {
-                        return;
-                    }
-                }
-                Ok(None) => return,
-                Err(e) => return self.fail_decode(e),
-            }
-        }
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -738,20 +712,32 @@ impl RelaySession {
         }
     }
 
-    fn fail_decode(&mut self, e: DecodeError) {
-        let code = if matches!(e, DecodeError::TooLarge(_)) {
-            ErrorCode::TooLarge
-        } else {
-            ErrorCode::Malformed
-        };
-        self.out.extend(error_frame(code, &e.to_string()));
-        self.close(ProtocolError::Unreadable(e).into());
-    }
-
     fn close(&mut self, reason: SessionError) {
         self.state = State::Closed;
         self.deadline = None;
         self.events.push_back(RelayEvent::Closed { reason });
+    }
+}
+
+impl<S: RelayStorage> HandlesFrames<S> for RelaySession {
+    fn handle_one(
+        &mut self,
+        now: Instant,
+        frame: Frame,
+        unpacked: Option<Unpacked>,
+        storage: &mut S,
+    ) -> bool {
+        if let Err((code, e)) = self.handle_frame(now, frame, unpacked, storage) {
+            self.out.extend(error_frame(code, &e.to_string()));
+            self.close(e);
+        }
+        self.state != State::Closed
+    }
+
+    fn fail_decode(&mut self, e: DecodeError) {
+        let (frame, reason) = decode_refusal(e);
+        self.out.extend(frame);
+        self.close(reason);
     }
 }
 
