@@ -12,8 +12,12 @@ use uuid::Uuid;
 
 use common::{Relay, by_id, device, enrol, sent_received, sync_ok, sync_until_ok, unsent};
 
-/// Activities in the large first sync.
-const LARGE_IMPORT: usize = 4_000;
+/// Activities in the large first sync: about ten upload batches
+/// (`MAX_UPLOAD_BATCH_OPS`), several times the `MAX_BATCHES_IN_FLIGHT` a
+/// device sends before the first `Ack`. Batches that reach the relay
+/// together are stored in one go, before it logs the first; with 4,000
+/// (three or four batches) it could hold the whole journal by then.
+const LARGE_IMPORT: usize = 12_000;
 
 const KINDS: [&str; 4] = ["seminar", "workshop", "training", "event"];
 
