@@ -32,19 +32,23 @@ use uuid::Uuid;
 
 use common::{Relay, by_id, sent_received};
 
-/// The fixtures of today's formats: store layout 4, protocol version 5.
-const FIXTURES: &str = "fixtures/protocol-5-store-4";
+/// The fixture folders, one per release whose formats changed (store layout
+/// 4 and 5, protocol version 5): every test reads each of them.
+const FOLDERS: [&str; 2] = ["protocol-5-store-4", "protocol-5-store-5"];
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(FIXTURES)
+fn fixtures(folder: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(folder)
 }
 
 /// What the generator wrote down about the fixtures (ids it could not choose).
 struct Manifest(Value);
 
 impl Manifest {
-    fn read() -> Manifest {
-        let text = std::fs::read_to_string(fixtures().join("manifest.json")).expect("manifest");
+    fn read(folder: &str) -> Manifest {
+        let text =
+            std::fs::read_to_string(fixtures(folder).join("manifest.json")).expect("manifest");
         Manifest(serde_json::from_str(&text).expect("manifest is JSON"))
     }
 
@@ -66,9 +70,9 @@ impl Manifest {
 }
 
 /// A copy of one fixture folder (the fixture itself is never written).
-fn copy_of(name: &str) -> tempfile::TempDir {
+fn copy_of(folder: &str, name: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    copy_tree(&fixtures().join(name), dir.path());
+    copy_tree(&fixtures(folder).join(name), dir.path());
     dir
 }
 
@@ -157,8 +161,14 @@ fn get(replica: &mut Replica, id: ActivityId) -> Activity {
 
 #[test]
 fn the_fixture_device_store_opens_with_every_record_and_what_is_unsent() {
-    let m = Manifest::read();
-    let dir = copy_of("device");
+    for folder in FOLDERS {
+        the_fixture_device_store_opens_with_every_record_and_what_is_unsent_in(folder);
+    }
+}
+
+fn the_fixture_device_store_opens_with_every_record_and_what_is_unsent_in(folder: &str) {
+    let m = Manifest::read(folder);
+    let dir = copy_of(folder, "device");
     let mut replica = Replica::open(&dir.path().join(STORE_FILE)).expect("the store opens");
     check_edited_and_sent(&get(&mut replica, m.activity("edited_and_sent")));
     check_workshop(&get(&mut replica, m.activity("sent_then_deleted")), true);
@@ -182,7 +192,7 @@ fn the_fixture_device_store_opens_with_every_record_and_what_is_unsent() {
     assert_eq!(enrolment.journal, m.uuid("centre"));
     assert!(!enrolment.office);
     // The device's key is the one the relay registered.
-    let relay = RedbStore::open(copy_of("relay").path()).expect("the relay's folder opens");
+    let relay = RedbStore::open(copy_of(folder, "relay").path()).expect("the relay's folder opens");
     let cert = std::fs::read(dir.path().join("device.cert.der")).expect("the device's key");
     let device = relay
         .device_by_cert(&Fingerprint::of_cert_der(&cert))
@@ -195,8 +205,14 @@ fn the_fixture_device_store_opens_with_every_record_and_what_is_unsent() {
 
 #[test]
 fn the_fixture_office_store_opens_with_what_it_downloaded() {
-    let m = Manifest::read();
-    let dir = copy_of("office");
+    for folder in FOLDERS {
+        the_fixture_office_store_opens_with_what_it_downloaded_in(folder);
+    }
+}
+
+fn the_fixture_office_store_opens_with_what_it_downloaded_in(folder: &str) {
+    let m = Manifest::read(folder);
+    let dir = copy_of(folder, "office");
     let mut replica = Replica::open(&dir.path().join(STORE_FILE)).expect("the store opens");
     // The office keeps the centre's journal beside its own.
     let all = replica.all_activities().expect("every centre's activities");
@@ -222,8 +238,14 @@ fn the_fixture_office_store_opens_with_what_it_downloaded() {
 
 #[test]
 fn the_fixture_relay_folder_opens_with_its_registry_and_journal() {
-    let m = Manifest::read();
-    let dir = copy_of("relay");
+    for folder in FOLDERS {
+        the_fixture_relay_folder_opens_with_its_registry_and_journal_in(folder);
+    }
+}
+
+fn the_fixture_relay_folder_opens_with_its_registry_and_journal_in(folder: &str) {
+    let m = Manifest::read(folder);
+    let dir = copy_of(folder, "relay");
     let relay = RedbStore::open(dir.path()).expect("the relay's folder opens");
     let centre = m.uuid("centre");
     let registry = relay.registry();
@@ -266,8 +288,8 @@ struct DeviceView {
     office_tag: [u8; 16],
 }
 
-fn device_view() -> DeviceView {
-    let dir = copy_of("device");
+fn device_view(folder: &str) -> DeviceView {
+    let dir = copy_of(folder, "device");
     let mut replica = Replica::open(&dir.path().join(STORE_FILE)).expect("opens");
     let home = replica.store().home_journal().expect("enrolled");
     let device = replica.store().device_id().0;
@@ -492,8 +514,8 @@ fn hex_bytes<const N: usize>(text: &str) -> [u8; N] {
 }
 
 /// Every frame fixture, by name.
-fn frame_fixtures() -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(fixtures().join("frames"))
+fn frame_fixtures(folder: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(fixtures(folder).join("frames"))
         .expect("the frames folder")
         .map(|e| {
             let path = e.expect("an entry").path();
@@ -511,11 +533,17 @@ fn frame_fixtures() -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn every_frame_fixture_decodes_to_what_it_carried_and_encodes_to_the_same_bytes() {
-    let m = Manifest::read();
-    let view = device_view();
-    let relay_dir = copy_of("relay");
+    for folder in FOLDERS {
+        every_frame_fixture_decodes_to_what_it_carried_and_encodes_to_the_same_bytes_in(folder);
+    }
+}
+
+fn every_frame_fixture_decodes_to_what_it_carried_and_encodes_to_the_same_bytes_in(folder: &str) {
+    let m = Manifest::read(folder);
+    let view = device_view(folder);
+    let relay_dir = copy_of(folder, "relay");
     let relay = RedbStore::open(relay_dir.path()).expect("opens");
-    let fixtures = frame_fixtures();
+    let fixtures = frame_fixtures(folder);
     let names: Vec<&str> = fixtures.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
@@ -574,10 +602,16 @@ fn point_at(cli: &Cli, relay: &Relay) {
 
 #[test]
 fn the_fixture_device_syncs_its_unsent_changes_through_the_fixture_relay_to_the_office() {
-    let m = Manifest::read();
-    let relay = Relay::start_in(copy_of("relay"));
-    let device_dir = copy_of("device");
-    let office_dir = copy_of("office");
+    for folder in FOLDERS {
+        the_fixture_device_syncs_its_unsent_changes_through_the_fixture_relay_to_the_office_in(folder);
+    }
+}
+
+fn the_fixture_device_syncs_its_unsent_changes_through_the_fixture_relay_to_the_office_in(folder: &str) {
+    let m = Manifest::read(folder);
+    let relay = Relay::start_in(copy_of(folder, "relay"));
+    let device_dir = copy_of(folder, "device");
+    let office_dir = copy_of(folder, "office");
     let device = Cli::at(device_dir.path());
     let office = Cli::at(office_dir.path());
     point_at(&device, &relay);
