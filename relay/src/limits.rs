@@ -87,6 +87,15 @@ pub const LARGE_TRANSFER_BUDGET_BYTES: usize = 64 * LARGE_TRANSFER_BYTES;
 /// stalls longer loses the session (and gives its share back).
 pub const LARGE_FRAME_DEADLINE: Duration = Duration::from_secs(180);
 
+/// How long a session keeps its share of the budget between two frames of
+/// one upload (the last batch said more follow). The next batch is usually
+/// on its way already (a device keeps several in flight), and with the share
+/// the relay reads it while it stores the one before, and unpacks it on a
+/// second core (`sync_core::sync::ahead`); without, the connection's window
+/// falls back and the next batch waits for a share. A device that sends
+/// nothing for this long gives the share back to others.
+pub const SHARE_KEPT_BETWEEN_FRAMES: Duration = Duration::from_secs(5);
+
 /// What the relay's QUIC stack and sessions may hold per connection at most,
 /// large transfers aside (counted in [`LARGE_TRANSFER_BUDGET_BYTES`]): bytes
 /// received but not yet read (the receive window) and sent but not yet

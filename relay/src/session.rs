@@ -15,7 +15,9 @@ use quinn::VarInt;
 use sync_core::sync::{ErrorCode, Peer, RelayEvent, RelaySession};
 use tokio::sync::{OwnedSemaphorePermit, broadcast};
 
-use crate::limits::{LARGE_FRAME_DEADLINE, LARGE_TRANSFER_BYTES, SMALL_FRAME_BYTES};
+use crate::limits::{
+    LARGE_FRAME_DEADLINE, LARGE_TRANSFER_BYTES, SHARE_KEPT_BETWEEN_FRAMES, SMALL_FRAME_BYTES,
+};
 use crate::registry::Device;
 use crate::server::{ConnectionError, Shared, sleep_until};
 use crate::store::SessionStorage;
@@ -116,8 +118,8 @@ pub(crate) async fn run_session(
     }
     let mut changed = shared.changed.subscribe();
     let mut shutdown = shared.shutdown.clone();
-    // The large frame being received, with its share and deadline.
-    let mut incoming: Option<(LargeTransfer, tokio::time::Instant)> = None;
+    // The share of the budget held to receive, and until when.
+    let mut incoming: Option<Incoming> = None;
     loop {
         while let Some(event) = session.poll_event() {
             session = on_event(&shared, &device, session, event, id).await?;
@@ -132,7 +134,8 @@ pub(crate) async fn run_session(
             return Ok(());
         }
         let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
-        let incoming_deadline = incoming.as_ref().map(|(_, until)| *until);
+        let incoming_deadline = incoming.as_ref().map(|held| held.until);
+        let mid_frame = incoming.as_ref().is_some_and(|held| held.mid_frame);
         tokio::select! {
             chunk = transport::read_chunk(&mut recv) => match chunk? {
                 Some(bytes) => {
@@ -167,10 +170,12 @@ pub(crate) async fn run_session(
                 Err(broadcast::error::RecvError::Closed) => session.handle_stream_closed(),
             },
             _ = sleep_until(deadline) => session.handle_timeout(Instant::now()),
-            _ = sleep_until(incoming_deadline) => session.refuse(
+            _ = sleep_until(incoming_deadline), if mid_frame => session.refuse(
                 ErrorCode::TooLarge,
                 "the rest of a large frame did not come in time",
             ),
+            // Kept between frames of an upload and nothing came: back to others.
+            _ = sleep_until(incoming_deadline), if !mid_frame => incoming = None,
             _ = shutdown.changed() => session.refuse(
                 ErrorCode::Internal,
                 "the relay is shutting down; try again shortly",
@@ -179,23 +184,52 @@ pub(crate) async fn run_session(
     }
 }
 
+/// A share of the budget held to receive: for a large frame begun, or kept
+/// between two frames of one upload.
+struct Incoming {
+    share: LargeTransfer,
+    /// The frame's deadline ([`LARGE_FRAME_DEADLINE`]) while `mid_frame`,
+    /// else when the share goes back ([`SHARE_KEPT_BETWEEN_FRAMES`]).
+    until: tokio::time::Instant,
+    mid_frame: bool,
+}
+
 /// After bytes were fed: a large frame begun gets its share of the budget
-/// (waited for) before more of it is read; a completed one gives it back.
+/// (waited for) before more of it is read; a completed one gives it back,
+/// unless the upload continues (kept a little while for the next batch).
 async fn reserve_incoming(
     shared: &Shared,
     windows: &Arc<ConnectionWindows>,
     session: &RelaySession,
-    incoming: Option<(LargeTransfer, tokio::time::Instant)>,
-) -> Option<(LargeTransfer, tokio::time::Instant)> {
-    match session.incoming_frame_bytes() {
-        Some(bytes) if bytes > SMALL_FRAME_BYTES => match incoming {
-            Some(reserved) => Some(reserved),
-            None => {
-                let share = LargeTransfer::start(shared).await.bulk(windows);
-                Some((share, tokio::time::Instant::now() + LARGE_FRAME_DEADLINE))
-            }
-        },
-        _ => None,
+    incoming: Option<Incoming>,
+) -> Option<Incoming> {
+    let now = tokio::time::Instant::now();
+    let large = session
+        .incoming_frame_bytes()
+        .is_some_and(|bytes| bytes > SMALL_FRAME_BYTES);
+    match (large, incoming) {
+        (true, Some(held)) if held.mid_frame => Some(held),
+        (true, held) => {
+            let share = match held {
+                Some(held) => held.share,
+                None => LargeTransfer::start(shared).await.bulk(windows),
+            };
+            Some(Incoming {
+                share,
+                until: now + LARGE_FRAME_DEADLINE,
+                mid_frame: true,
+            })
+        }
+        (false, Some(held)) if session.upload_continues() => Some(Incoming {
+            until: if held.mid_frame {
+                now + SHARE_KEPT_BETWEEN_FRAMES
+            } else {
+                held.until
+            },
+            mid_frame: false,
+            ..held
+        }),
+        (false, _) => None,
     }
 }
 

@@ -103,6 +103,8 @@ pub struct RelaySession {
     rounds: BTreeMap<Uuid, OpenRound>,
     /// The device may erase records (the office's, see [`Self::permit_erasure`]).
     may_erase: bool,
+    /// The last upload batch said more follow (see [`Self::upload_continues`]).
+    upload_more: bool,
 }
 
 /// A download in progress: what the client holds so far, as heads, and the
@@ -155,6 +157,7 @@ impl RelaySession {
             download: None,
             rounds: BTreeMap::new(),
             may_erase: false,
+            upload_more: false,
         }
     }
 
@@ -285,6 +288,12 @@ impl RelaySession {
     /// it can afford the memory.
     pub fn incoming_frame_bytes(&self) -> Option<usize> {
         self.frames.incomplete_frame_bytes()
+    }
+
+    /// The last upload batch received said more follow, and the session is
+    /// open: the shell may keep reading ahead for them.
+    pub fn upload_continues(&self) -> bool {
+        self.upload_more && !self.is_closed()
     }
 
     pub fn poll_event(&mut self) -> Option<RelayEvent> {
@@ -454,6 +463,7 @@ impl RelaySession {
         unpacked: Option<Unpacked>,
         storage: &mut impl RelayStorage,
     ) -> Result<(), (ErrorCode, SessionError)> {
+        self.upload_more = more;
         self.grant(journal, Access::ReadWrite)?;
         let Some(round) = self.rounds.get(&journal) else {
             let message = "changes for a journal that was not opened";
