@@ -33,7 +33,7 @@ use crate::store::{
     StoreError, ViewUpdate,
 };
 use crate::sync::{
-    AppendedChanges, AttestationTag, Batch, BatchChange, ClientStorage, StorageFailure,
+    AttestationTag, Batch, BatchChange, ClientStorage, StorageFailure, StoredBatch, StoredChanges,
     SyncStorage, apply_guarded_alongside, batch_from, missing_from,
 };
 use crate::sync::{Checked, Received, check_received};
@@ -327,21 +327,23 @@ pub struct Replica {
     store: Store,
     home: JournalId,
     loaded: BTreeMap<JournalId, Loaded>,
-    /// The appended changes an upload without the document was last planned
-    /// from (see [`Replica::unloaded_appended`]), kept while the store shows
+    /// The stored changes an upload without the document was last planned
+    /// from (see [`Replica::unloaded_stored`]), kept while the store shows
     /// the same ones: an upload asks for them at every batch and every
     /// acknowledgement, and decoding them costs what they weigh.
-    appended_cache: Option<CachedAppended>,
+    stored_cache: Option<CachedStored>,
 }
 
-/// [`AppendedChanges`] of one journal, and where the next change would be
-/// appended when they were read. Any append moves that; a compaction or a
-/// new epoch changes the snapshot's heads, compared too.
+/// [`StoredChanges`] of one journal, and where the next change would be
+/// appended when they were read. Any append moves that; a new epoch changes
+/// the snapshot's heads, compared too. A compaction, a new id or forgetting
+/// the journal may write another ready upload: they drop the cache (and a
+/// ready batch is read only if it holds the changes planned).
 #[derive(Debug)]
-struct CachedAppended {
+struct CachedStored {
     journal: JournalId,
     end: u64,
-    appended: std::sync::Arc<AppendedChanges>,
+    stored: std::sync::Arc<StoredChanges>,
 }
 
 /// Settings key of the name written with this device's changes (see
@@ -372,7 +374,7 @@ impl Replica {
             store,
             home,
             loaded: BTreeMap::new(),
-            appended_cache: None,
+            stored_cache: None,
         })
     }
 
@@ -411,6 +413,7 @@ impl Replica {
     pub fn rekey_home(&mut self, to: JournalId, centre: &str) -> Result<(), ReplicaError> {
         self.store.rekey_home(to, centre)?;
         self.loaded.clear();
+        self.stored_cache = None;
         self.home = to;
         // Every row moved: give the pages of the old ones back to the file
         // system. Failing that, the file is only larger than it needs to be.
@@ -752,6 +755,7 @@ impl Replica {
         let Some(journal) = known_in(&mut self.loaded, &self.store, id)?.journal.take() else {
             return Ok(());
         };
+        self.stored_cache = None;
         let (kept, journal) = self.store.compact_owned(id, journal)?;
         let snapshot_bytes = self.store.snapshot_len(id)?;
         let loaded = known_in(&mut self.loaded, &self.store, id)?;
@@ -849,6 +853,7 @@ impl Replica {
     /// Drops a journal from memory; it is loaded again from the store when needed.
     fn forget(&mut self, id: JournalId) {
         self.loaded.remove(&id);
+        self.stored_cache = None;
     }
 
     fn loaded_doc(&mut self, journal: Uuid) -> Result<&mut Journal, StorageFailure> {
@@ -1061,15 +1066,15 @@ impl Replica {
         Ok(tip.map(|tip| tip.heads().to_vec()))
     }
 
-    /// The journal's appended changes and its snapshot's heads, read from
-    /// the store, while its document is not loaded: enough to plan and send
-    /// an upload of recent changes without loading it ([`AppendedChanges`]).
-    /// `None` when the document is loaded (it answers better) or the store
-    /// cannot tell.
-    fn unloaded_appended(
+    /// The journal's appended changes, the upload its last compaction made
+    /// ready and its snapshot's heads, read from the store, while its
+    /// document is not loaded: enough to plan and send an upload without
+    /// loading it ([`StoredChanges`]). `None` when the document is loaded (it
+    /// answers better) or the store cannot tell.
+    fn unloaded_stored(
         &mut self,
         journal: Uuid,
-    ) -> Result<Option<std::sync::Arc<AppendedChanges>>, StorageFailure> {
+    ) -> Result<Option<std::sync::Arc<StoredChanges>>, StorageFailure> {
         let local = |e: crate::store::StoreError| StorageFailure::local(e);
         let id = JournalId(journal);
         if self
@@ -1084,23 +1089,24 @@ impl Replica {
             return Ok(None);
         };
         let end = self.store.append_end(id).map_err(local)?;
-        if let Some(cached) = &self.appended_cache
+        if let Some(cached) = &self.stored_cache
             && cached.journal == id
             && cached.end == end
-            && cached.appended.snapshot_heads() == snapshot_heads.as_slice()
+            && cached.stored.snapshot_heads() == snapshot_heads.as_slice()
         {
-            return Ok(Some(cached.appended.clone()));
+            return Ok(Some(cached.stored.clone()));
         }
         let Some(changes) = self.store.appended_changes(id).map_err(local)? else {
             return Ok(None);
         };
-        let appended = std::sync::Arc::new(AppendedChanges::new(snapshot_heads, changes));
-        self.appended_cache = Some(CachedAppended {
+        let ready = self.store.ready_upload(id).map_err(local)?;
+        let stored = std::sync::Arc::new(StoredChanges::with_ready(snapshot_heads, ready, changes));
+        self.stored_cache = Some(CachedStored {
             journal: id,
             end,
-            appended: appended.clone(),
+            stored: stored.clone(),
         });
-        Ok(Some(appended))
+        Ok(Some(stored))
     }
 }
 
@@ -1149,8 +1155,8 @@ impl SyncStorage for Replica {
         {
             return Ok(Vec::new());
         }
-        if let Some(appended) = self.unloaded_appended(journal)?
-            && let Some(plan) = appended.missing(known, limit)
+        if let Some(stored) = self.unloaded_stored(journal)?
+            && let Some(plan) = stored.missing(known, limit)
         {
             return Ok(plan);
         }
@@ -1166,10 +1172,21 @@ impl SyncStorage for Replica {
     }
 
     fn batch(&mut self, journal: Uuid, plan: &[ChangeHash]) -> Result<Batch, StorageFailure> {
-        if let Some(appended) = self.unloaded_appended(journal)?
-            && let Some(batch) = appended.batch(plan, MAX_UPLOAD_BATCH_OPS)
-        {
-            return Ok(batch);
+        let stored = self.unloaded_stored(journal)?;
+        match stored.and_then(|s| s.batch(plan, MAX_UPLOAD_BATCH_OPS)) {
+            Some(StoredBatch::Appended(batch)) => return Ok(batch),
+            Some(StoredBatch::Ready { number, changes }) => {
+                let hashes: Vec<ChangeHash> = changes.iter().map(|c| c.hash).collect();
+                let bytes = self.store.ready_batch(JournalId(journal), number, &hashes);
+                if let Some((bundle, listed)) = bytes.map_err(StorageFailure::local)? {
+                    return Ok(Batch {
+                        changes,
+                        bundle: Some(bundle),
+                        listed,
+                    });
+                }
+            }
+            None => {}
         }
         batch_from(self.loaded_doc(journal)?.doc(), plan, MAX_UPLOAD_BATCH_OPS)
     }
@@ -1254,15 +1271,15 @@ impl ClientStorage for Replica {
                 .mark_all_acknowledged(id, &known)
                 .map_err(StorageFailure::local);
         }
-        if let Some(appended) = self.unloaded_appended(journal)?
-            && appended.held_among(covered, &[]).is_some()
+        if let Some(stored) = self.unloaded_stored(journal)?
+            && stored.held_among(covered, &[]).is_some()
         {
-            // Part of an upload made from the appended changes: what this
+            // Part of an upload made from the stored changes: what this
             // acknowledgement covers is told by them too.
             return self
                 .store
                 .mark_acknowledged_by(id, covered, |named| {
-                    appended.held_among(covered, named).unwrap_or_default()
+                    stored.held_among(covered, named).unwrap_or_default()
                 })
                 .map_err(StorageFailure::local);
         }

@@ -141,6 +141,9 @@ fn the_store_file_keeps_no_trace_of_an_erased_activity() {
     assert!(contains(&bytes, SECRET_NOTES), "the check can fail");
 
     let store = Store::open(&path).expect("opens");
+    // The compaction made the unsent records' upload ready: the secret is
+    // there too, compressed, where no byte search finds it.
+    assert!(store.ready_upload(home).expect("read").is_some());
     let journal = store.load_journal(home).expect("loads");
     let rewritten = journal
         .rewritten_without(&[erase], actor(7), at(10))
@@ -152,6 +155,10 @@ fn the_store_file_keeps_no_trace_of_an_erased_activity() {
     store
         .replace_journal(home, &rewritten, with)
         .expect("replaces");
+    assert!(
+        store.ready_upload(home).expect("read").is_none(),
+        "the upload made ready of the old journal survived its erasure"
+    );
     let mut store = store;
     store.rewrite_file().expect("rewrites the file");
     drop(store);

@@ -203,3 +203,33 @@ fn a_layout_4_store_opens_with_its_unsent_rows_indexed_and_its_snapshot_heads_kn
         .expect("acknowledged");
     assert_eq!(store.unsent_count(home).expect("unsent"), 0);
 }
+
+/// Layout 5 (before the upload a compaction makes ready): the centre
+/// device's store of `tests/fixtures/protocol-5-store-5` (made by that
+/// release's programs), enrolled and synced, then with three activities
+/// changed offline.
+const LAYOUT_5: &str = "tests/fixtures/store-layout-5.redb";
+
+#[test]
+fn a_layout_5_store_opens_and_its_next_compaction_makes_its_unsent_changes_ready() {
+    let (_dir, path) = copy_of(LAYOUT_5);
+    let mut replica = Replica::open(&path).expect("a layout-5 store opens");
+    let home = replica.store().home_journal().expect("a home journal");
+    assert_eq!(replica.activities().expect("list").len(), 4);
+    assert_eq!(replica.store().unsent_count(home).expect("unsent"), 3);
+    // The new tables exist, empty.
+    assert!(replica.store().ready_upload(home).expect("read").is_none());
+    replica.compact().expect("compact");
+    let ready = replica
+        .store()
+        .ready_upload(home)
+        .expect("read")
+        .expect("the three unsent changes made ready");
+    let changes: usize = ready.batches.iter().map(Vec::len).sum();
+    assert_eq!(changes, 3, "{:?}", ready.batches);
+    drop(replica);
+    // Migrated once: it opens again as the current layout, unchanged.
+    let store = Store::open(&path).expect("reopens");
+    assert_eq!(store.unsent_count(home).expect("unsent"), 3);
+    assert!(store.ready_upload(home).expect("read").is_some());
+}

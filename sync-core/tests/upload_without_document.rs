@@ -1,7 +1,8 @@
-//! Uploading recent changes without the journal's document: a device that
-//! recorded a few activities since its journal's snapshot sends them from
-//! their stored bytes (`AppendedChanges`), and plans exactly what planning
-//! with the document would.
+//! Uploading without the journal's document: a device that recorded a few
+//! activities since its journal's snapshot sends them from their stored
+//! bytes, a device whose compaction folded unsent changes into the snapshot
+//! sends the upload that compaction made ready (`StoredChanges`), and both
+//! plan exactly what planning with the document would.
 
 mod common;
 
@@ -12,11 +13,12 @@ use std::time::Instant;
 use automerge::{ChangeHash, ROOT, transaction::Transactable};
 use proptest::prelude::*;
 use sync_core::journal;
+use sync_core::store::ReadyUpload;
 use sync_core::sync::memory::MemoryJournals;
 use sync_core::sync::wire::Frame;
 use sync_core::sync::{
-    Access, AppendedChanges, Attestor, BatchEncoding, ClientSession, JournalGrant, Peer,
-    RelaySession, SyncStorage, missing_from,
+    Access, Attestor, BatchChange, BatchEncoding, ClientSession, JournalGrant, Peer, RelaySession,
+    StoredBatch, StoredChanges, SyncStorage, missing_from,
 };
 use sync_core::{ActivityId, NewStore, Replica, Store};
 
@@ -237,7 +239,7 @@ proptest! {
     ) {
         let (doc, changes) = history(12, &forks);
         let snapshot_heads = heads_of_prefix(&changes, split);
-        let appended = AppendedChanges::new(snapshot_heads.clone(), changes[split..].to_vec());
+        let appended = StoredChanges::new(snapshot_heads.clone(), changes[split..].to_vec());
         let mut known = heads_of_prefix(&changes, relay_has);
         if let Some(e) = extra {
             known.push(changes[e].hash());
@@ -278,6 +280,120 @@ proptest! {
             missing_from(&doc, &at_snapshot, usize::MAX).into_iter().collect();
         prop_assert_eq!(plan.unwrap_or_default().into_iter().collect::<HashSet<_>>(), expected);
     }
+
+    /// With an upload made ready of the changes between a base and the
+    /// snapshot (what a compaction does for what the relay had not
+    /// acknowledged), whatever the relay holds: the document's plan, in an
+    /// order the relay can apply, or no answer; and a relay holding the base
+    /// is always answered.
+    #[test]
+    fn the_plan_with_a_ready_upload_is_the_documents(
+        forks in prop::collection::vec(any::<bool>(), 12),
+        (base_at, split) in (0_usize..12).prop_flat_map(|b| (Just(b), b..12)),
+        batch_len in 1_usize..4,
+        relay_has in 0_usize..12,
+        extra in prop::option::of(0_usize..12),
+    ) {
+        let (doc, changes) = history(12, &forks);
+        let snapshot_heads = heads_of_prefix(&changes, split);
+        let mut base = heads_of_prefix(&changes, base_at);
+        base.extend(journal::genesis_heads());
+        base.dedup();
+        let ready = ReadyUpload {
+            snapshot_heads: snapshot_heads.clone(),
+            base: base.clone(),
+            batches: changes[base_at..split]
+                .chunks(batch_len)
+                .map(|chunk| chunk.iter().map(batch_change).collect())
+                .collect(),
+        };
+        let stored =
+            StoredChanges::with_ready(snapshot_heads.clone(), Some(ready), changes[split..].to_vec());
+        let mut known = heads_of_prefix(&changes, relay_has);
+        if let Some(e) = extra {
+            known.push(changes[e].hash());
+        }
+        known.extend(journal::genesis_heads());
+        let expected: HashSet<ChangeHash> = missing_from(&doc, &known, usize::MAX).into_iter().collect();
+        match stored.missing(&known, usize::MAX) {
+            Some(plan) => {
+                let planned: HashSet<ChangeHash> = plan.iter().copied().collect();
+                prop_assert_eq!(planned.len(), plan.len(), "a change planned twice");
+                prop_assert_eq!(&planned, &expected);
+                let mut seen = HashSet::new();
+                for hash in &plan {
+                    let change = changes.iter().find(|c| c.hash() == *hash).expect("a change");
+                    for dep in change.deps() {
+                        prop_assert!(!expected.contains(dep) || seen.contains(dep));
+                    }
+                    seen.insert(*hash);
+                }
+                // What the ready batches say is held, the relay holds.
+                let said = stored.held_among(&known, &plan).expect("answered as planned");
+                prop_assert!(said.is_empty(), "a missing change called held: {:?}", said);
+            }
+            None => {
+                let inside: HashSet<ChangeHash> =
+                    changes[..base_at].iter().map(|c| c.hash()).collect();
+                let covers_base = inside.iter().all(|h| !expected.contains(h));
+                let names_inside = known.iter().any(|h| inside.contains(h) && !base.contains(h));
+                prop_assert!(!covers_base || names_inside, "no answer where one was possible");
+            }
+        }
+        let mut at_base = base.clone();
+        at_base.extend(journal::genesis_heads());
+        let plan = stored.missing(&at_base, usize::MAX);
+        prop_assert!(plan.is_some());
+        let expected: Vec<ChangeHash> = missing_from(&doc, &at_base, usize::MAX);
+        let plan = plan.unwrap_or_default();
+        prop_assert_eq!(
+            plan.iter().copied().collect::<HashSet<_>>(),
+            expected.into_iter().collect::<HashSet<_>>()
+        );
+        // From the base, the ready batches go whole and in order, then the
+        // appended changes as a change list.
+        let mut rest = plan.as_slice();
+        for batch in changes[base_at..split].chunks(batch_len) {
+            match stored.batch(rest, u64::MAX) {
+                Some(StoredBatch::Ready { changes: sent, .. }) => {
+                    let hashes: Vec<ChangeHash> = sent.iter().map(|c| c.hash).collect();
+                    let wanted: Vec<ChangeHash> = batch.iter().map(|c| c.hash()).collect();
+                    prop_assert_eq!(hashes, wanted);
+                }
+                other => prop_assert!(false, "not the ready batch: {:?}", other),
+            }
+            rest = &rest[batch.len()..];
+        }
+        if !rest.is_empty() {
+            prop_assert!(matches!(stored.batch(rest, u64::MAX), Some(StoredBatch::Appended(_))));
+        }
+        // A plan starting inside a ready batch is not answered.
+        if split - base_at > 1 && batch_len > 1 {
+            prop_assert!(stored.batch(&plan[1..], u64::MAX).is_none());
+        }
+    }
+}
+
+fn batch_change(change: &automerge::Change) -> BatchChange {
+    BatchChange {
+        hash: change.hash(),
+        author: change.actor_id().clone(),
+        deps: change.deps().to_vec(),
+    }
+}
+
+#[test]
+fn a_ready_upload_of_another_snapshot_is_ignored() {
+    let (_, changes) = history(6, &[false, true, false, false, true, false]);
+    let ready = ReadyUpload {
+        snapshot_heads: heads_of_prefix(&changes, 3),
+        base: journal::genesis_heads(),
+        batches: vec![changes[..3].iter().map(batch_change).collect()],
+    };
+    // The snapshot now holds four changes: the ready upload describes an
+    // older one, and the plan comes from the document.
+    let stored = StoredChanges::with_ready(heads_of_prefix(&changes, 4), Some(ready), Vec::new());
+    assert_eq!(stored.missing(&journal::genesis_heads(), usize::MAX), None);
 }
 
 #[test]
@@ -368,4 +484,183 @@ fn an_upload_of_several_batches_is_acknowledged_batch_by_batch_without_the_journ
     let store = Store::open(&path).expect("open");
     let journal = store.load_journal(home).expect("load");
     assert_eq!(relay.heads(home.0).expect("relay heads"), journal.heads());
+}
+
+/// Activities imported into `replica`'s home journal, in one import.
+fn import(replica: &mut Replica, n: usize) {
+    let items = (0..n)
+        .map(|i| (ActivityId::new_random(), minimal(&format!("Imports {i}"))))
+        .collect();
+    replica.import(items, at(30)).expect("import");
+}
+
+#[test]
+fn a_first_sync_after_an_import_sends_the_upload_its_compaction_made_ready() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("journal.redb");
+    let mut relay = MemoryJournals::default();
+    let centre = sync_core::JournalId(uuid::Uuid::new_v4());
+    {
+        // 6,000 activities imported offline, then compacted (as `run` does
+        // once the store is quiet), then enrolled: the journal takes the
+        // centre's id.
+        let mut replica = create(&path);
+        import(&mut replica, 6_000);
+        replica.compact().expect("compact");
+        let local = replica.journal_id();
+        let ready = replica.store().ready_upload(local).expect("read");
+        let ready = ready.expect("the compaction made the upload ready");
+        assert!(
+            ready.batches.len() > 1,
+            "one batch: {:?}",
+            ready.batches.len()
+        );
+        replica
+            .rekey_home(centre, "Ludzas novada kopienu centrs")
+            .expect("rekey");
+        assert!(replica.store().ready_upload(local).expect("read").is_none());
+        assert!(
+            replica
+                .store()
+                .ready_upload(centre)
+                .expect("read")
+                .is_some()
+        );
+    }
+    let mut replica = Replica::open(&path).expect("reopen");
+    assert_eq!(replica.journal_id(), centre);
+    let sent = sync(&mut replica, &mut relay);
+    assert!(
+        !replica.holds_document(centre),
+        "the first sync loaded the whole journal"
+    );
+    let batches: Vec<BatchEncoding> = sent
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Changes {
+                count, encoding, ..
+            } if *count > 0 => Some(*encoding),
+            _ => None,
+        })
+        .collect();
+    assert!(batches.len() > 1, "one batch: {batches:?}");
+    assert!(batches.iter().all(|e| *e == BatchEncoding::Bundle));
+    assert_eq!(replica.store().unsent_count(centre).expect("unsent"), 0);
+    assert!(
+        replica
+            .store()
+            .ready_upload(centre)
+            .expect("read")
+            .is_none(),
+        "sent: the ready upload is gone"
+    );
+    drop(replica);
+    let store = Store::open(&path).expect("open");
+    let journal = store.load_journal(centre).expect("load");
+    assert_eq!(relay.heads(centre.0).expect("relay heads"), journal.heads());
+    assert_eq!(journal.len(), 6_000);
+}
+
+#[test]
+fn activities_recorded_after_the_compaction_follow_its_ready_upload() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("journal.redb");
+    let mut relay = MemoryJournals::default();
+    let home;
+    let mut added = Vec::new();
+    {
+        let mut replica = create(&path);
+        home = replica.journal_id();
+        import(&mut replica, 1_500);
+        replica.compact().expect("compact");
+    }
+    {
+        let mut replica = Replica::open(&path).expect("reopen");
+        for k in 0..2 {
+            let id = ActivityId::new_random();
+            replica
+                .add(id, &minimal(&format!("Pēc tam {k}")), at(40 + k))
+                .expect("add");
+            added.push(id);
+        }
+    }
+    let mut replica = Replica::open(&path).expect("reopen");
+    let sent = sync(&mut replica, &mut relay);
+    assert!(!replica.holds_document(home));
+    let encodings: Vec<BatchEncoding> = sent
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Changes {
+                count, encoding, ..
+            } if *count > 0 => Some(*encoding),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(encodings.last(), Some(&BatchEncoding::ChangeList));
+    assert!(
+        encodings[..encodings.len() - 1]
+            .iter()
+            .all(|e| *e == BatchEncoding::Bundle)
+    );
+    assert_eq!(replica.store().unsent_count(home).expect("unsent"), 0);
+    drop(replica);
+    let store = Store::open(&path).expect("open");
+    let journal = store.load_journal(home).expect("load");
+    assert_eq!(relay.heads(home.0).expect("relay heads"), journal.heads());
+    for id in added {
+        assert!(journal.get(id).expect("read").is_some());
+    }
+}
+
+#[test]
+fn a_ready_batch_is_read_only_for_the_changes_it_was_planned_with() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("journal.redb");
+    let mut replica = create(&path);
+    let home = replica.journal_id();
+    import(&mut replica, 200);
+    replica.compact().expect("compact");
+    let first = replica
+        .store()
+        .ready_upload(home)
+        .expect("read")
+        .expect("ready");
+    let planned: Vec<ChangeHash> = first.batches[0].iter().map(|c| c.hash).collect();
+    assert!(
+        replica
+            .store()
+            .ready_batch(home, 0, &planned)
+            .expect("read")
+            .is_some()
+    );
+    // Another compaction after more activities: batch 0 now holds more.
+    import(&mut replica, 200);
+    replica.compact().expect("compact");
+    let second = replica
+        .store()
+        .ready_upload(home)
+        .expect("read")
+        .expect("ready");
+    assert_ne!(second.batches[0].len(), first.batches[0].len());
+    assert!(
+        replica
+            .store()
+            .ready_batch(home, 0, &planned)
+            .expect("read")
+            .is_none(),
+        "a batch planned from the first ready upload read from the second"
+    );
+}
+
+#[test]
+fn a_compaction_with_nothing_unsent_makes_no_upload_ready() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("journal.redb");
+    let mut relay = MemoryJournals::default();
+    let mut replica = create(&path);
+    let home = replica.journal_id();
+    import(&mut replica, 300);
+    sync(&mut replica, &mut relay);
+    replica.compact().expect("compact");
+    assert!(replica.store().ready_upload(home).expect("read").is_none());
 }

@@ -17,8 +17,8 @@ use redb::{
 };
 
 use super::tables::{
-    ACKED_HEADS, ACTIVITY_VIEW, ATTESTATIONS, CHANGES, JOURNAL_TIPS, JOURNALS, META, SETTINGS,
-    SNAPSHOT_HEADS, SNAPSHOTS, UNSENT, UNSENT_BY_CHANGE, VIEW_HEADS,
+    ACKED_HEADS, ACTIVITY_VIEW, ATTESTATIONS, CHANGES, JOURNAL_TIPS, JOURNALS, META, READY_BATCHES,
+    READY_UPLOADS, SETTINGS, SNAPSHOT_HEADS, SNAPSHOTS, UNSENT, UNSENT_BY_CHANGE, VIEW_HEADS,
 };
 use super::{
     JournalId, OpenError, Store, StoreError, ViewUpdate, begin_durable, decode_info, insert_info,
@@ -142,6 +142,8 @@ impl Store {
             .retain_in(journal_range(id), |_, _| false)?;
         super::unsent::clear(&tx, id)?;
         super::unsent::record(&tx, id, with.unsent)?;
+        // Made of the old journal: it may hold what is erased.
+        super::ready_upload::clear(&tx, id)?;
         let acked: Vec<u8> = with.acked.iter().flat_map(|h| h.0).collect();
         if acked.is_empty() {
             tx.open_table(ACKED_HEADS)?.remove(j)?;
@@ -425,7 +427,9 @@ pub(super) fn each_table(visit: &mut impl EachTable) -> Result<(), StoreError> {
     visit.table(ATTESTATIONS)?;
     visit.table(JOURNAL_TIPS)?;
     visit.table(SNAPSHOT_HEADS)?;
-    visit.table(UNSENT_BY_CHANGE)
+    visit.table(UNSENT_BY_CHANGE)?;
+    visit.table(READY_UPLOADS)?;
+    visit.table(READY_BATCHES)
 }
 
 /// Refuses to rewrite a file holding a table this code does not know (from

@@ -12,6 +12,7 @@
 pub mod backup;
 mod clean_close;
 mod erasure;
+mod ready_upload;
 mod tables;
 mod unsent;
 pub(crate) mod view_row;
@@ -33,17 +34,18 @@ use uuid::Uuid;
 
 use crate::activity::{Activity, ActivityId};
 use crate::journal::{self, Journal, JournalError, Tip};
-use crate::limits::{DEVICE_STORE_CACHE_BYTES, LOAD_APPENDED_BYTES_AT_ONCE};
+use crate::limits::{DEVICE_STORE_CACHE_BYTES, LOAD_APPENDED_BYTES_AT_ONCE, MAX_UPLOAD_BATCH_OPS};
 use crate::sync::{AttestationTag, catch_library_panic};
+pub use ready_upload::{ReadyBytes, ReadyUpload};
 use tables::{
     ACKED_HEADS, ACTIVITY_VIEW, ACTIVITY_VIEW_JSON, ATTESTATIONS, CHANGES, FORMAT_MARKER,
-    JOURNAL_TIPS, JOURNALS, META, SETTINGS, SNAPSHOT_HEADS, SNAPSHOTS, UNSENT, UNSENT_BY_CHANGE,
-    VIEW_HEADS,
+    JOURNAL_TIPS, JOURNALS, META, READY_BATCHES, READY_UPLOADS, SETTINGS, SNAPSHOT_HEADS,
+    SNAPSHOTS, UNSENT, UNSENT_BY_CHANGE, VIEW_HEADS,
 };
 
 /// Layout version written by this code. Older stores are migrated on open by
 /// the numbered steps in [`migrate`]; newer ones are refused.
-pub const STORE_VERSION: u32 = 5;
+pub const STORE_VERSION: u32 = 6;
 
 /// Identity of a device: random, made when its store is created, never reused.
 /// Its 16 bytes are also the device's Automerge actor id, so every change can be
@@ -766,7 +768,8 @@ impl Store {
     /// appended change is deleted, all in one transaction.
     pub fn compact(&self, id: JournalId, current: &Journal) -> Result<Appended, StoreError> {
         let snapshot = Snapshot::check(current.doc().save(), &current.heads())?;
-        self.compact_to(id, &snapshot, u64::MAX)
+        let ready = self.ready_upload_of(id, &snapshot.doc)?;
+        self.compact_with(id, &snapshot, u64::MAX, ready.as_ref())
     }
 
     /// [`Store::compact`] of a journal handed over: it is dropped once saved,
@@ -784,7 +787,8 @@ impl Store {
         let bytes = current.doc().save();
         drop(current);
         let snapshot = Snapshot::check(bytes, &heads)?;
-        let kept = self.compact_to(id, &snapshot, u64::MAX)?;
+        let ready = self.ready_upload_of(id, &snapshot.doc)?;
+        let kept = self.compact_with(id, &snapshot, u64::MAX, ready.as_ref())?;
         let journal = Journal::from_doc(snapshot.doc.with_actor(self.device.actor()))?;
         Ok((kept, journal))
     }
@@ -801,11 +805,24 @@ impl Store {
         snapshot: &Snapshot,
         made_at: u64,
     ) -> Result<Appended, StoreError> {
+        self.compact_with(id, snapshot, made_at, None)
+    }
+
+    /// [`Store::compact_to`], keeping `ready` (an upload made ready from
+    /// the snapshot, see [`Store::ready_upload_of`]) in its place.
+    fn compact_with(
+        &self,
+        id: JournalId,
+        snapshot: &Snapshot,
+        made_at: u64,
+        ready: Option<&(ReadyUpload, Vec<crate::sync::Batch>)>,
+    ) -> Result<Appended, StoreError> {
         let tx = begin_durable(self.db.get()?)?;
         let (folded, kept) = split_appended(&tx, id, &snapshot.doc, made_at)?;
         tx.open_table(SNAPSHOTS)?
             .insert(id.0.as_u128(), snapshot.bytes.as_slice())?;
         write_snapshot_heads(&tx, id, &snapshot.doc.get_heads())?;
+        ready_upload::write(&tx, id, ready.map(|(r, b)| (r, b.as_slice())))?;
         let mut changes = tx.open_table(CHANGES)?;
         for seq in folded {
             changes.remove((id.0.as_u128(), seq))?;
@@ -813,6 +830,62 @@ impl Store {
         drop(changes);
         tx.commit()?;
         Ok(kept)
+    }
+
+    /// The upload to make ready with a compaction of `id` into the snapshot
+    /// `doc` (see `ready_upload`): the changes the relay has not
+    /// acknowledged, in batches as a sync makes them
+    /// ([`crate::sync::batch_from`] with [`MAX_UPLOAD_BATCH_OPS`]). `None`
+    /// when nothing is unsent, or when a batch cannot be made (the sync
+    /// then makes it, and says why).
+    pub fn ready_upload_of(
+        &self,
+        id: JournalId,
+        doc: &Automerge,
+    ) -> Result<Option<(ReadyUpload, Vec<crate::sync::Batch>)>, StoreError> {
+        if self.unsent_count(id)? == 0 {
+            return Ok(None);
+        }
+        let mut base = journal::genesis_heads();
+        for head in self.acknowledged_heads(id)? {
+            if !base.contains(&head) && doc.get_change_meta_by_hash(&head).is_some() {
+                base.push(head);
+            }
+        }
+        let plan = crate::sync::missing_from(doc, &base, usize::MAX);
+        let mut batches = Vec::new();
+        let mut at = 0;
+        while at < plan.len() {
+            let Ok(batch) = crate::sync::batch_from(doc, &plan[at..], MAX_UPLOAD_BATCH_OPS) else {
+                return Ok(None);
+            };
+            at += batch.changes.len();
+            batches.push(batch);
+        }
+        let ready = ReadyUpload {
+            snapshot_heads: doc.get_heads(),
+            base,
+            batches: batches.iter().map(|b| b.changes.clone()).collect(),
+        };
+        Ok(Some((ready, batches)))
+    }
+
+    /// The upload the last compaction of `journal` made ready, if any is
+    /// kept (see `ready_upload`).
+    pub fn ready_upload(&self, journal: JournalId) -> Result<Option<ReadyUpload>, StoreError> {
+        ready_upload::read(&self.db.get()?.begin_read()?, journal)
+    }
+
+    /// The bytes of batch `number` of the upload made ready for `journal`,
+    /// when it holds the changes `hashes` (none when another ready upload
+    /// replaced the one they were planned from).
+    pub fn ready_batch(
+        &self,
+        journal: JournalId,
+        number: u32,
+        hashes: &[ChangeHash],
+    ) -> Result<Option<ReadyBytes>, StoreError> {
+        ready_upload::read_batch(&self.db.get()?.begin_read()?, journal, (number, hashes))
     }
 
     /// Where the next change appended to `journal` will go: a snapshot made
@@ -963,6 +1036,10 @@ impl Store {
         let named = unsent::changes(&tx, id)?;
         if !named.is_empty() {
             unsent::acknowledge(&tx, id, &covered(&named))?;
+            if unsent::changes(&tx, id)?.is_empty() {
+                // The last unsent change is sent: so is the upload made ready.
+                ready_upload::clear(&tx, id)?;
+            }
         }
         write_acked_heads(&tx, id, heads)?;
         tx.commit()?;
@@ -982,6 +1059,8 @@ impl Store {
         }
         let tx = begin_durable(self.db.get()?)?;
         unsent::clear(&tx, id)?;
+        // Nothing is left to send: the upload made ready is sent, or moot.
+        ready_upload::clear(&tx, id)?;
         write_acked_heads(&tx, id, heads)?;
         tx.commit()?;
         Ok(())
@@ -1384,14 +1463,43 @@ fn move_rows(
     drop((changes, snapshots, snapshot_heads));
     unsent::move_rows(tx, from, to)?;
     move_activity_rows(tx, ACTIVITY_VIEW, from, to)?;
-    // The merged journal's heads are only known once it is loaded again:
-    // drop the heads so the view is rebuilt from the document on next read.
-    tx.open_table(VIEW_HEADS)?.remove(f)?;
-    tx.open_table(VIEW_HEADS)?.remove(t)?;
+    if target_empty {
+        // The same journal under a new id: its heads, tip, view and ready
+        // upload hold as they were, so the first sync after enrolment
+        // needs no document.
+        move_row(tx, VIEW_HEADS, from, to)?;
+        move_row(tx, JOURNAL_TIPS, from, to)?;
+        ready_upload::move_rows(tx, from, to)?;
+    } else {
+        // The merged journal's heads are only known once it is loaded again:
+        // drop the heads so the view is rebuilt from the document on next
+        // read, and the tip so it is computed again.
+        tx.open_table(VIEW_HEADS)?.remove(f)?;
+        tx.open_table(VIEW_HEADS)?.remove(t)?;
+        write_tip(tx, from, None)?;
+        write_tip(tx, to, None)?;
+        ready_upload::clear(tx, from)?;
+        ready_upload::clear(tx, to)?;
+    }
     tx.open_table(ACKED_HEADS)?.remove(f)?;
     tx.open_table(JOURNALS)?.remove(f)?;
-    write_tip(tx, from, None)?;
-    write_tip(tx, to, None)?;
+    Ok(())
+}
+
+/// Moves the row of journal `from` in a table keyed by journal id to `to`
+/// (removing any `to` had).
+fn move_row(
+    tx: &redb::WriteTransaction,
+    table: redb::TableDefinition<u128, &[u8]>,
+    from: JournalId,
+    to: JournalId,
+) -> Result<(), StoreError> {
+    let mut table = tx.open_table(table)?;
+    let row = table.remove(from.0.as_u128())?.map(|v| v.value().to_vec());
+    match row {
+        Some(row) => table.insert(to.0.as_u128(), row.as_slice())?,
+        None => table.remove(to.0.as_u128())?,
+    };
     Ok(())
 }
 
@@ -1594,6 +1702,8 @@ fn write_new_store(
         tx.open_table(JOURNAL_TIPS)?;
         tx.open_table(SNAPSHOT_HEADS)?;
         tx.open_table(UNSENT_BY_CHANGE)?;
+        tx.open_table(READY_UPLOADS)?;
+        tx.open_table(READY_BATCHES)?;
     }
     tx.commit()?;
     Ok(())
@@ -1632,11 +1742,12 @@ fn insert_info(
 /// adds one here and a test that opens a committed store file of the
 /// previous layout (`sync-core/tests/fixtures/`).
 fn migrate(db: &Database, from: u32) -> Result<(), StoreError> {
-    let steps: [MigrationStep; 4] = [
+    let steps: [MigrationStep; 5] = [
         migrate_1_to_2,
         migrate_2_to_3,
         migrate_3_to_4,
         migrate_4_to_5,
+        migrate_5_to_6,
     ];
     for step in steps.iter().skip(from as usize - 1) {
         step(db)?;
@@ -1718,6 +1829,18 @@ fn migrate_4_to_5(db: &Database) -> Result<(), StoreError> {
     unsent::build_index(&tx)?;
     tx.open_table(META)?
         .insert("store_version", 5_u32.to_le_bytes().as_slice())?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Layout 6 adds `ready_upload-v1` and `ready_batch-v1`, empty: the next
+/// compaction of a journal with unsent changes fills them.
+fn migrate_5_to_6(db: &Database) -> Result<(), StoreError> {
+    let tx = begin_durable(db)?;
+    tx.open_table(READY_UPLOADS)?;
+    tx.open_table(READY_BATCHES)?;
+    tx.open_table(META)?
+        .insert("store_version", 6_u32.to_le_bytes().as_slice())?;
     tx.commit()?;
     Ok(())
 }

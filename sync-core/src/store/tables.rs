@@ -101,3 +101,23 @@ pub(crate) const SNAPSHOT_HEADS: TableDefinition<u128, &[u8]> =
 /// such names are skipped. Added in layout 5.
 pub(crate) const UNSENT_BY_CHANGE: TableDefinition<(u128, &[u8; 32]), &[u8]> =
     TableDefinition::new("unsent_by_change-v1");
+
+/// Key: journal id / Value: postcard of `ready_upload::Header`: the upload a
+/// compaction made ready of the journal's changes the relay had not
+/// acknowledged: the snapshot's heads it was made from, the acknowledged
+/// heads it builds on, and each batch's changes (hash, author,
+/// dependencies), in the order they are sent. Written in the same
+/// transaction as the snapshot; removed with the batches when everything
+/// counts as sent, when the journal is rewritten (erasure) or compacted
+/// again, and when it merges into another at enrolment. A first sync sends
+/// these batches as they are, without loading the document
+/// (`sync::stored`). Added in layout 6.
+pub(crate) const READY_UPLOADS: TableDefinition<u128, &[u8]> =
+    TableDefinition::new("ready_upload-v1");
+
+/// Key: (journal id, batch number from 0) / Value: postcard of
+/// `ready_upload::ReadyBundle`: the batch's Automerge bundle and, for a
+/// batch small enough to travel as a change list, its changes' bytes.
+/// Written and removed with its `ready_upload-v1` row. Added in layout 6.
+pub(crate) const READY_BATCHES: TableDefinition<(u128, u32), &[u8]> =
+    TableDefinition::new("ready_batch-v1");

@@ -9,7 +9,6 @@
 //! simulated time, and no sockets.
 
 mod ahead;
-mod appended;
 pub mod attest;
 mod bundle_check;
 mod client;
@@ -19,12 +18,12 @@ pub mod memory;
 mod received;
 mod relay;
 mod staging;
+mod stored;
 pub mod wire;
 
 use automerge::{ActorId, Change, ChangeHash};
 use uuid::Uuid;
 
-pub use appended::AppendedChanges;
 pub use attest::{AttestationTag, Attestor};
 pub use client::{ClientEvent, ClientSession};
 pub use error::{
@@ -36,6 +35,7 @@ pub use received::{
 };
 pub use relay::{Peer, RelayEvent, RelaySession};
 pub use staging::StagingJournal;
+pub use stored::{StoredBatch, StoredChanges};
 pub use wire::{
     Access, BATCH_DIGEST_BYTES, BatchAttestation, BatchDigest, BatchEncoding, DeviceHealth,
     ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION, Role,
@@ -181,7 +181,7 @@ pub trait RelayStorage {
 pub struct Batch {
     pub changes: Vec<BatchChange>,
     /// `None` for a batch taken from stored changes without the document
-    /// (see [`AppendedChanges`]): it travels as a change list.
+    /// (see [`StoredChanges`]): it travels as a change list.
     pub bundle: Option<Vec<u8>>,
     /// The changes, when at most [`CHANGE_LIST_MAX_CHANGES`] or without a
     /// bundle.
