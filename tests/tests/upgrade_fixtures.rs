@@ -603,11 +603,15 @@ fn point_at(cli: &Cli, relay: &Relay) {
 #[test]
 fn the_fixture_device_syncs_its_unsent_changes_through_the_fixture_relay_to_the_office() {
     for folder in FOLDERS {
-        the_fixture_device_syncs_its_unsent_changes_through_the_fixture_relay_to_the_office_in(folder);
+        the_fixture_device_syncs_its_unsent_changes_through_the_fixture_relay_to_the_office_in(
+            folder,
+        );
     }
 }
 
-fn the_fixture_device_syncs_its_unsent_changes_through_the_fixture_relay_to_the_office_in(folder: &str) {
+fn the_fixture_device_syncs_its_unsent_changes_through_the_fixture_relay_to_the_office_in(
+    folder: &str,
+) {
     let m = Manifest::read(folder);
     let relay = Relay::start_in(copy_of(folder, "relay"));
     let device_dir = copy_of(folder, "device");
