@@ -34,8 +34,9 @@ use uuid::Uuid;
 
 use crate::activity::{Activity, ActivityId};
 use crate::journal::{self, Journal, JournalError, Tip};
-use crate::limits::{DEVICE_STORE_CACHE_BYTES, LOAD_APPENDED_BYTES_AT_ONCE, MAX_UPLOAD_BATCH_OPS};
+use crate::limits::{DEVICE_STORE_CACHE_BYTES, LOAD_APPENDED_BYTES_AT_ONCE};
 use crate::sync::{AttestationTag, catch_library_panic};
+use ready_upload::ReadyRows;
 pub use ready_upload::{ReadyBytes, ReadyUpload};
 use tables::{
     ACKED_HEADS, ACTIVITY_VIEW, ACTIVITY_VIEW_JSON, ATTESTATIONS, CHANGES, FORMAT_MARKER,
@@ -815,14 +816,14 @@ impl Store {
         id: JournalId,
         snapshot: &Snapshot,
         made_at: u64,
-        ready: Option<&(ReadyUpload, Vec<crate::sync::Batch>)>,
+        ready: Option<&ReadyRows>,
     ) -> Result<Appended, StoreError> {
         let tx = begin_durable(self.db.get()?)?;
         let (folded, kept) = split_appended(&tx, id, &snapshot.doc, made_at)?;
         tx.open_table(SNAPSHOTS)?
             .insert(id.0.as_u128(), snapshot.bytes.as_slice())?;
         write_snapshot_heads(&tx, id, &snapshot.doc.get_heads())?;
-        ready_upload::write(&tx, id, ready.map(|(r, b)| (r, b.as_slice())))?;
+        ready_upload::write(&tx, id, ready)?;
         let mut changes = tx.open_table(CHANGES)?;
         for seq in folded {
             changes.remove((id.0.as_u128(), seq))?;
@@ -834,15 +835,13 @@ impl Store {
 
     /// The upload to make ready with a compaction of `id` into the snapshot
     /// `doc` (see `ready_upload`): the changes the relay has not
-    /// acknowledged, in batches as a sync makes them
-    /// ([`crate::sync::batch_from`] with [`MAX_UPLOAD_BATCH_OPS`]). `None`
-    /// when nothing is unsent, or when a batch cannot be made (the sync
-    /// then makes it, and says why).
-    pub fn ready_upload_of(
+    /// acknowledged, in batches as a sync makes them. `None` when nothing
+    /// is unsent.
+    fn ready_upload_of(
         &self,
         id: JournalId,
         doc: &Automerge,
-    ) -> Result<Option<(ReadyUpload, Vec<crate::sync::Batch>)>, StoreError> {
+    ) -> Result<Option<ReadyRows>, StoreError> {
         if self.unsent_count(id)? == 0 {
             return Ok(None);
         }
@@ -852,22 +851,7 @@ impl Store {
                 base.push(head);
             }
         }
-        let plan = crate::sync::missing_from(doc, &base, usize::MAX);
-        let mut batches = Vec::new();
-        let mut at = 0;
-        while at < plan.len() {
-            let Ok(batch) = crate::sync::batch_from(doc, &plan[at..], MAX_UPLOAD_BATCH_OPS) else {
-                return Ok(None);
-            };
-            at += batch.changes.len();
-            batches.push(batch);
-        }
-        let ready = ReadyUpload {
-            snapshot_heads: doc.get_heads(),
-            base,
-            batches: batches.iter().map(|b| b.changes.clone()).collect(),
-        };
-        Ok(Some((ready, batches)))
+        ready_upload::make(doc, base, id)
     }
 
     /// The upload the last compaction of `journal` made ready, if any is

@@ -12,13 +12,14 @@
 //! (compaction writes new ones, an erasure's rewrite none), when the journal
 //! merges into another at enrolment, and once everything counts as sent.
 
-use automerge::{ActorId, Change, ChangeHash};
+use automerge::{ActorId, Automerge, Change, ChangeHash};
 use redb::{ReadTransaction, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::tables::{READY_BATCHES, READY_UPLOADS};
 use super::{JournalId, StoreError};
-use crate::sync::{Batch, BatchChange, batch_digest};
+use crate::limits::MAX_UPLOAD_BATCH_OPS;
+use crate::sync::{Batch, BatchChange, batch_digest, batch_from, missing_from};
 
 /// An upload made ready by a compaction.
 #[derive(Clone, Debug)]
@@ -68,15 +69,76 @@ struct ReadyBundle {
     listed: Option<Vec<Vec<u8>>>,
 }
 
-/// Replaces the ready upload of `journal` by `ready`, whose batches are
-/// `batches` (each with its bundle), or by none.
+/// An upload made ready, with its batches' rows encoded (bundles
+/// compressed): what a compaction writes. Each batch is encoded as soon as
+/// it is made, so a compaction holds one plain bundle at a time.
+#[derive(Debug)]
+pub struct ReadyRows {
+    upload: ReadyUpload,
+    rows: Vec<Vec<u8>>,
+}
+
+/// The upload of the changes of `doc` (a journal's snapshot) beyond `base`,
+/// in batches as a sync makes them ([`batch_from`] with
+/// [`MAX_UPLOAD_BATCH_OPS`]); `None` when there are none, or when a batch
+/// cannot be made (the sync then makes it, and says why).
+pub(super) fn make(
+    doc: &Automerge,
+    base: Vec<ChangeHash>,
+    journal: JournalId,
+) -> Result<Option<ReadyRows>, StoreError> {
+    let plan = missing_from(doc, &base, usize::MAX);
+    let (mut batches, mut rows) = (Vec::new(), Vec::new());
+    let mut at = 0;
+    while at < plan.len() {
+        let Ok(batch) = batch_from(doc, &plan[at..], MAX_UPLOAD_BATCH_OPS) else {
+            return Ok(None);
+        };
+        at += batch.changes.len();
+        rows.push(encode_batch(&batch, journal)?);
+        batches.push(batch.changes);
+    }
+    if batches.is_empty() {
+        return Ok(None);
+    }
+    let upload = ReadyUpload {
+        snapshot_heads: doc.get_heads(),
+        base,
+        batches,
+    };
+    Ok(Some(ReadyRows { upload, rows }))
+}
+
+/// One batch's `ready_batch-v1` value.
+fn encode_batch(batch: &Batch, journal: JournalId) -> Result<Vec<u8>, StoreError> {
+    let hashes: Vec<ChangeHash> = batch.changes.iter().map(|c| c.hash).collect();
+    let plain = batch.bundle.as_deref().unwrap_or_default();
+    let value = ReadyBundle {
+        digest: batch_digest(&hashes).to_vec(),
+        bundle: zstd::bulk::compress(plain, READY_ZSTD_LEVEL).map_err(|e| StoreError::Damaged {
+            journal,
+            reason: format!("the upload made ready could not be compressed: {e}"),
+        })?,
+        listed: batch
+            .listed
+            .as_ref()
+            .map(|l| l.iter().map(|c| c.raw_bytes().to_vec()).collect()),
+    };
+    encode(&value, journal)
+}
+
+/// Replaces the ready upload of `journal` by `ready`, or by none.
 pub(super) fn write(
     tx: &WriteTransaction,
     journal: JournalId,
-    ready: Option<(&ReadyUpload, &[Batch])>,
+    ready: Option<&ReadyRows>,
 ) -> Result<(), StoreError> {
     clear(tx, journal)?;
-    let Some((ready, batches)) = ready else {
+    let Some(ReadyRows {
+        upload: ready,
+        rows,
+    }) = ready
+    else {
         return Ok(());
     };
     let raw = |hashes: &[ChangeHash]| hashes.iter().map(|h| h.0).collect::<Vec<_>>();
@@ -98,24 +160,8 @@ pub(super) fn write(
     tx.open_table(READY_UPLOADS)?
         .insert(j, encode(&header, journal)?.as_slice())?;
     let mut table = tx.open_table(READY_BATCHES)?;
-    for (n, batch) in (0_u32..).zip(batches) {
-        let hashes: Vec<ChangeHash> = batch.changes.iter().map(|c| c.hash).collect();
-        let value = ReadyBundle {
-            digest: batch_digest(&hashes).to_vec(),
-            bundle: zstd::bulk::compress(
-                batch.bundle.as_deref().unwrap_or_default(),
-                READY_ZSTD_LEVEL,
-            )
-            .map_err(|e| StoreError::Damaged {
-                journal,
-                reason: format!("the upload made ready could not be compressed: {e}"),
-            })?,
-            listed: batch
-                .listed
-                .as_ref()
-                .map(|l| l.iter().map(|c| c.raw_bytes().to_vec()).collect()),
-        };
-        table.insert((j, n), encode(&value, journal)?.as_slice())?;
+    for (n, row) in (0_u32..).zip(rows) {
+        table.insert((j, n), row.as_slice())?;
     }
     Ok(())
 }
