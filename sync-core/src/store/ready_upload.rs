@@ -73,7 +73,7 @@ struct ReadyBundle {
 /// compressed): what a compaction writes. Each batch is encoded as soon as
 /// it is made, so a compaction holds one plain bundle at a time.
 #[derive(Debug)]
-pub struct ReadyRows {
+pub(super) struct ReadyRows {
     upload: ReadyUpload,
     rows: Vec<Vec<u8>>,
 }
