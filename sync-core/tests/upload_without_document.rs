@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use automerge::{ChangeHash, ROOT, transaction::Transactable};
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 use sync_core::journal;
 use sync_core::store::ReadyUpload;
 use sync_core::sync::memory::MemoryJournals;
@@ -239,53 +240,16 @@ proptest! {
     ) {
         let (doc, changes) = history(12, &forks);
         let snapshot_heads = heads_of_prefix(&changes, split);
-        let appended = StoredChanges::new(snapshot_heads.clone(), changes[split..].to_vec());
-        let mut known = heads_of_prefix(&changes, relay_has);
-        if let Some(e) = extra {
-            known.push(changes[e].hash());
-        }
-        known.extend(journal::genesis_heads());
-        let expected: HashSet<ChangeHash> = missing_from(&doc, &known, usize::MAX).into_iter().collect();
-        match appended.missing(&known, usize::MAX) {
-            Some(plan) => {
-                let planned: HashSet<ChangeHash> = plan.iter().copied().collect();
-                prop_assert_eq!(planned.len(), plan.len(), "a change planned twice");
-                prop_assert_eq!(&planned, &expected);
-                // Causal: each change after its dependencies the relay lacks.
-                let mut seen = HashSet::new();
-                for hash in &plan {
-                    let change = changes.iter().find(|c| c.hash() == *hash).expect("a change");
-                    for dep in change.deps() {
-                        prop_assert!(!expected.contains(dep) || seen.contains(dep));
-                    }
-                    seen.insert(*hash);
-                }
-            }
-            None => {
-                // No answer only when the relay's heads do not show the
-                // snapshot held, or name a change inside it.
-                let snapshot: HashSet<ChangeHash> =
-                    changes[..split].iter().map(|c| c.hash()).collect();
-                let covers_snapshot = snapshot.iter().all(|h| !expected.contains(h));
-                let names_inside = known.iter().any(|h| snapshot.contains(h) && !snapshot_heads.contains(h));
-                prop_assert!(!covers_snapshot || names_inside, "no answer where one was possible");
-            }
-        }
-        // A relay holding the snapshot and nothing since: always answered.
-        let mut at_snapshot = snapshot_heads.clone();
-        at_snapshot.extend(journal::genesis_heads());
-        let plan = appended.missing(&at_snapshot, usize::MAX);
-        prop_assert!(plan.is_some());
-        let expected: HashSet<ChangeHash> =
-            missing_from(&doc, &at_snapshot, usize::MAX).into_iter().collect();
-        prop_assert_eq!(plan.unwrap_or_default().into_iter().collect::<HashSet<_>>(), expected);
+        let stored = StoredChanges::new(snapshot_heads.clone(), changes[split..].to_vec());
+        let known = relay_heads(&changes, relay_has, extra);
+        check_plan(&stored, (&doc, &changes), &known, (split, &snapshot_heads))?;
     }
 
     /// With an upload made ready of the changes between a base and the
     /// snapshot (what a compaction does for what the relay had not
     /// acknowledged), whatever the relay holds: the document's plan, in an
-    /// order the relay can apply, or no answer; and a relay holding the base
-    /// is always answered.
+    /// order the relay can apply, or no answer; the ready batches go whole
+    /// and in order, and a plan starting inside one is not answered.
     #[test]
     fn the_plan_with_a_ready_upload_is_the_documents(
         forks in prop::collection::vec(any::<bool>(), 12),
@@ -296,9 +260,7 @@ proptest! {
     ) {
         let (doc, changes) = history(12, &forks);
         let snapshot_heads = heads_of_prefix(&changes, split);
-        let mut base = heads_of_prefix(&changes, base_at);
-        base.extend(journal::genesis_heads());
-        base.dedup();
+        let base = heads_of_prefix(&changes, base_at);
         let ready = ReadyUpload {
             snapshot_heads: snapshot_heads.clone(),
             base: base.clone(),
@@ -308,48 +270,9 @@ proptest! {
                 .collect(),
         };
         let stored =
-            StoredChanges::with_ready(snapshot_heads.clone(), Some(ready), changes[split..].to_vec());
-        let mut known = heads_of_prefix(&changes, relay_has);
-        if let Some(e) = extra {
-            known.push(changes[e].hash());
-        }
-        known.extend(journal::genesis_heads());
-        let expected: HashSet<ChangeHash> = missing_from(&doc, &known, usize::MAX).into_iter().collect();
-        match stored.missing(&known, usize::MAX) {
-            Some(plan) => {
-                let planned: HashSet<ChangeHash> = plan.iter().copied().collect();
-                prop_assert_eq!(planned.len(), plan.len(), "a change planned twice");
-                prop_assert_eq!(&planned, &expected);
-                let mut seen = HashSet::new();
-                for hash in &plan {
-                    let change = changes.iter().find(|c| c.hash() == *hash).expect("a change");
-                    for dep in change.deps() {
-                        prop_assert!(!expected.contains(dep) || seen.contains(dep));
-                    }
-                    seen.insert(*hash);
-                }
-                // What the ready batches say is held, the relay holds.
-                let said = stored.held_among(&known, &plan).expect("answered as planned");
-                prop_assert!(said.is_empty(), "a missing change called held: {:?}", said);
-            }
-            None => {
-                let inside: HashSet<ChangeHash> =
-                    changes[..base_at].iter().map(|c| c.hash()).collect();
-                let covers_base = inside.iter().all(|h| !expected.contains(h));
-                let names_inside = known.iter().any(|h| inside.contains(h) && !base.contains(h));
-                prop_assert!(!covers_base || names_inside, "no answer where one was possible");
-            }
-        }
-        let mut at_base = base.clone();
-        at_base.extend(journal::genesis_heads());
-        let plan = stored.missing(&at_base, usize::MAX);
-        prop_assert!(plan.is_some());
-        let expected: Vec<ChangeHash> = missing_from(&doc, &at_base, usize::MAX);
-        let plan = plan.unwrap_or_default();
-        prop_assert_eq!(
-            plan.iter().copied().collect::<HashSet<_>>(),
-            expected.into_iter().collect::<HashSet<_>>()
-        );
+            StoredChanges::with_ready(snapshot_heads, Some(ready), changes[split..].to_vec());
+        let known = relay_heads(&changes, relay_has, extra);
+        let plan = check_plan(&stored, (&doc, &changes), &known, (base_at, &base))?;
         // From the base, the ready batches go whole and in order, then the
         // appended changes as a change list.
         let mut rest = plan.as_slice();
@@ -367,11 +290,78 @@ proptest! {
         if !rest.is_empty() {
             prop_assert!(matches!(stored.batch(rest, u64::MAX), Some(StoredBatch::Appended(_))));
         }
-        // A plan starting inside a ready batch is not answered.
         if split - base_at > 1 && batch_len > 1 {
             prop_assert!(stored.batch(&plan[1..], u64::MAX).is_none());
         }
     }
+}
+
+/// The heads of a relay holding the first `has` changes, and change `extra`
+/// if any (with what it depends on), and the genesis.
+fn relay_heads(changes: &[automerge::Change], has: usize, extra: Option<usize>) -> Vec<ChangeHash> {
+    let mut known = heads_of_prefix(changes, has);
+    known.extend(extra.map(|e| changes[e].hash()));
+    known.extend(journal::genesis_heads());
+    known
+}
+
+/// Checks the plan `stored` makes for a relay holding `known` against the
+/// document's: the same changes, each after those it depends on that the
+/// relay lacks, none of them called held; or no answer, only when the
+/// relay's heads do not show the base held (the first `base_at` changes,
+/// whose heads are `base`) or name a change inside it. A relay holding the
+/// base and nothing since is always answered: that plan is returned.
+fn check_plan(
+    stored: &StoredChanges,
+    (doc, changes): (&automerge::Automerge, &[automerge::Change]),
+    known: &[ChangeHash],
+    (base_at, base): (usize, &[ChangeHash]),
+) -> Result<Vec<ChangeHash>, TestCaseError> {
+    let expected: HashSet<ChangeHash> = missing_from(doc, known, usize::MAX).into_iter().collect();
+    match stored.missing(known, usize::MAX) {
+        Some(plan) => {
+            let planned: HashSet<ChangeHash> = plan.iter().copied().collect();
+            prop_assert_eq!(planned.len(), plan.len(), "a change planned twice");
+            prop_assert_eq!(&planned, &expected);
+            // Causal: each change after its dependencies the relay lacks.
+            let mut seen = HashSet::new();
+            for hash in &plan {
+                let change = changes
+                    .iter()
+                    .find(|c| c.hash() == *hash)
+                    .expect("a change");
+                for dep in change.deps() {
+                    prop_assert!(!expected.contains(dep) || seen.contains(dep));
+                }
+                seen.insert(*hash);
+            }
+            let said = stored
+                .held_among(known, &plan)
+                .expect("answered as planned");
+            prop_assert!(said.is_empty(), "a missing change called held: {:?}", said);
+        }
+        None => {
+            let inside: HashSet<ChangeHash> = changes[..base_at].iter().map(|c| c.hash()).collect();
+            let covers_base = inside.iter().all(|h| !expected.contains(h));
+            let names_inside = known
+                .iter()
+                .any(|h| inside.contains(h) && !base.contains(h));
+            prop_assert!(
+                !covers_base || names_inside,
+                "no answer where one was possible"
+            );
+        }
+    }
+    let mut at_base = base.to_vec();
+    at_base.extend(journal::genesis_heads());
+    let plan = stored.missing(&at_base, usize::MAX);
+    prop_assert!(plan.is_some(), "a relay holding the base is not answered");
+    let plan = plan.unwrap_or_default();
+    let expected: HashSet<ChangeHash> = missing_from(doc, &at_base, usize::MAX)
+        .into_iter()
+        .collect();
+    prop_assert_eq!(plan.iter().copied().collect::<HashSet<_>>(), expected);
+    Ok(plan)
 }
 
 fn batch_change(change: &automerge::Change) -> BatchChange {
