@@ -113,9 +113,17 @@ async fn render(axum::extract::State(scrape): axum::extract::State<Scrape>) -> S
 }
 
 /// Bytes an unprivileged process may still write on `dir`'s file system.
+#[cfg(unix)]
 fn free_bytes(dir: &Path) -> Option<u64> {
     let stat = rustix::fs::statvfs(dir).ok()?;
     Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+/// Not measured off Unix (designed, not built here: Windows would ask
+/// `GetDiskFreeSpaceExW`); the gauge is then left out of the scrape.
+#[cfg(not(unix))]
+fn free_bytes(_dir: &Path) -> Option<u64> {
+    None
 }
 
 fn describe() {

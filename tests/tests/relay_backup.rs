@@ -106,6 +106,8 @@ fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+// Stops the relay with SIGTERM (`Relay::stop`): Unix only.
+#[cfg(unix)]
 #[test]
 fn a_backup_made_while_devices_sync_restores_and_the_devices_fill_in_the_rest() {
     let mut relay = Relay::start();
@@ -345,6 +347,8 @@ fn a_damaged_or_cut_backup_is_refused_and_nothing_is_restored() {
 /// What docs/OPERATIONS.md says of a backup made before an erasure: the
 /// erased centre's devices and the office stop with a plain message and
 /// keep everything they hold; other centres sync on.
+// Stops the relay with SIGTERM (`Relay::stop`): Unix only.
+#[cfg(unix)]
 #[test]
 fn a_relay_restored_from_before_an_erasure_stops_that_centre_and_the_office_plainly() {
     let mut relay = Relay::start();

@@ -43,6 +43,8 @@ fn damage(path: &Path, text: &str) -> usize {
     starts.len()
 }
 
+// Stops the relay with SIGTERM (`Relay::stop`): Unix only.
+#[cfg(unix)]
 #[test]
 fn whole_data_passes_and_a_damaged_copy_fails_naming_the_file() {
     let mut relay = Relay::start();
