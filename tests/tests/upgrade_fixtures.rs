@@ -32,9 +32,13 @@ use uuid::Uuid;
 
 use common::{Relay, by_id, sent_received};
 
-/// The fixture folders, one per release whose formats changed (store layout
-/// 4 and 5, protocol version 5): every test reads each of them.
-const FOLDERS: [&str; 2] = ["protocol-5-store-4", "protocol-5-store-5"];
+/// The fixture folders, one per release whose formats changed (store layouts
+/// 4 to 6, protocol version 5): every test reads each of them.
+const FOLDERS: [&str; 3] = [
+    "protocol-5-store-4",
+    "protocol-5-store-5",
+    "protocol-5-store-6",
+];
 
 fn fixtures(folder: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
