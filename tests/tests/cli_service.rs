@@ -179,6 +179,18 @@ fn a_service_manager_that_refuses_is_told_plainly() {
 
 #[test]
 fn run_stops_on_sigterm_after_saying_goodbye_to_the_relay() {
+    stops_on(rustix::process::Signal::TERM);
+}
+
+/// Ctrl-C in a terminal, or `kill -INT`: the same clean stop.
+#[test]
+fn run_stops_on_sigint_after_saying_goodbye_to_the_relay() {
+    stops_on(rustix::process::Signal::INT);
+}
+
+/// `field-client run`, syncing, asked to stop by `signal`: it closes the
+/// connection politely, exits 0, and what it sent stays acknowledged.
+fn stops_on(signal: rustix::process::Signal) {
     let relay = Relay::start();
     let centre = relay.add_centre("Ludzas KRC");
     let cli = device("Ludzas KRC", "Ludzas laptop");
@@ -196,14 +208,11 @@ fn run_stops_on_sigterm_after_saying_goodbye_to_the_relay() {
     ]);
     wait_for_line(&stderr, "the office server stored", "field-client run").expect("sent");
 
-    rustix::process::kill_process(
-        rustix::process::Pid::from_child(&daemon.0),
-        rustix::process::Signal::TERM,
-    )
-    .expect("SIGTERM");
+    rustix::process::kill_process(rustix::process::Pid::from_child(&daemon.0), signal)
+        .expect("signal");
     let status = wait_timeout::ChildExt::wait_timeout(&mut daemon.0, STOP_DEADLINE)
         .expect("wait")
-        .expect("run stops on SIGTERM");
+        .unwrap_or_else(|| panic!("run stops on {signal:?}"));
     assert_eq!(status.code(), Some(0), "run exits 0 when asked to stop");
     let goodbye = relay.wait_for_log("device disconnected");
     assert!(goodbye.contains("closed by peer"), "{goodbye}");

@@ -6,6 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use common::raw::{RawClient, block_on};
 use common::{LINE_TIMEOUT, Relay, device, enrol, http_get, sync_ok};
 
 /// Every sample of a scrape: `name{labels}` → value.
@@ -94,6 +95,39 @@ fn the_counters_move_by_what_a_device_did() {
         1.0,
         "{after:?}"
     );
+    assert_eq!(
+        value(&after, "relay_session_errors_total"),
+        0.0,
+        "{after:?}"
+    );
+
+    // A device connected is counted while it is; a session whose stream the
+    // device cuts mid-way ends with an error, counted. The scrapes run beside
+    // the client's runtime, which keeps its connection going meanwhile.
+    let scraped = |done: fn(&BTreeMap<String, f64>) -> bool| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || scrape_until(&url, done))
+    };
+    block_on(async {
+        let client = RawClient::connect(laptop.data_dir(), relay.addr(), relay.fingerprint()).await;
+        let connected = scraped(|s| value(s, "relay_devices_connected") == 1.0)
+            .await
+            .expect("scraped");
+        assert_eq!(
+            value(&connected, "relay_sessions_active"),
+            0.0,
+            "{connected:?}"
+        );
+        let mut stream = client.stream().await;
+        assert_eq!(stream.hello(vec![centre]).await, vec![centre]);
+        stream.send.reset(0_u32.into()).expect("cut the stream");
+        let cut = scraped(|s| value(s, "relay_session_errors_total") == 1.0)
+            .await
+            .expect("scraped");
+        assert_eq!(value(&cut, "relay_changes_stored_total"), sent as f64);
+        client.close().await;
+    });
+    scrape_until(&url, |s| value(s, "relay_devices_connected") == 0.0);
 
     // A revoked device is refused, and counted by reason.
     let listed = relay.admin(["devices"]);

@@ -6,150 +6,20 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::future::Future;
-use std::net::SocketAddr;
-use std::path::Path;
-use std::time::Duration;
 
 use chrono::Utc;
 use relay::enrol_code::EnrolCode;
 use relay::registry::Registry;
-use relay::tls::{self, Fingerprint, Identity, RELAY_KEY_MISMATCH};
+use relay::tls::{Fingerprint, RELAY_KEY_MISMATCH};
 use relay::transport;
 use sync_core::limits::MAX_FRAME_BYTES;
-use sync_core::sync::wire::FrameBuffer;
-use sync_core::sync::{
-    BatchEncoding, ClientSession, ErrorCode, Frame, PROTOCOL_VERSION, batch_digest,
-};
+use sync_core::sync::{BatchEncoding, ErrorCode, Frame, batch_digest};
 use sync_core::{ActivityId, ActivityInput, Journal, Stamp};
 use tests::Cli;
 use uuid::Uuid;
 
+use common::raw::{RawClient, block_on, hello};
 use common::{Relay, by_id, device, enrol, row_id, show, sync_ok, unsent};
-
-/// Longest wait for one answer from the relay in the hand-made client.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(future)
-}
-
-/// A QUIC connection to the relay with the key and certificate of the
-/// enrolled device whose data folder is `device_dir`, pinning the relay's key.
-struct RawClient {
-    // Kept alive as long as the connection.
-    _endpoint: quinn::Endpoint,
-    conn: quinn::Connection,
-}
-
-impl RawClient {
-    async fn connect(device_dir: &Path, relay: SocketAddr, fingerprint: &str) -> RawClient {
-        let identity = Identity::load(device_dir, "device").expect("the device's identity files");
-        let pinned: Fingerprint = fingerprint.parse().expect("the relay's fingerprint");
-        let endpoint = transport::client_endpoint("127.0.0.1:0".parse().expect("an address"))
-            .expect("a client endpoint");
-        let config = tls::client_config(&identity, pinned).expect("a client config");
-        let conn = transport::connect(&endpoint, config, relay)
-            .await
-            .expect("connect to the relay");
-        RawClient {
-            _endpoint: endpoint,
-            conn,
-        }
-    }
-
-    async fn stream(&self) -> RawStream {
-        let (send, recv) = tokio::time::timeout(ANSWER_TIMEOUT, self.conn.open_bi())
-            .await
-            .expect("the relay lets a stream open in time")
-            .expect("open a stream");
-        RawStream {
-            send,
-            recv,
-            frames: FrameBuffer::default(),
-        }
-    }
-}
-
-/// One session's stream, frame by frame.
-struct RawStream {
-    send: quinn::SendStream,
-    recv: quinn::RecvStream,
-    frames: FrameBuffer,
-}
-
-impl RawStream {
-    async fn send(&mut self, frame: &Frame) {
-        let bytes = frame.encode().expect("encode a frame");
-        self.send_bytes(&bytes).await;
-    }
-
-    async fn send_bytes(&mut self, bytes: &[u8]) {
-        transport::write_all(&mut self.send, bytes)
-            .await
-            .expect("write to the relay");
-    }
-
-    /// The next frame from the relay, or `None` once it closed the stream.
-    async fn next(&mut self) -> Option<Frame> {
-        loop {
-            if let Some(frame) = self.frames.next_frame().expect("a valid frame") {
-                return Some(frame);
-            }
-            let chunk = tokio::time::timeout(ANSWER_TIMEOUT, transport::read_chunk(&mut self.recv))
-                .await
-                .expect("the relay answered in time");
-            match chunk {
-                Ok(Some(bytes)) => self.frames.extend(&bytes),
-                Ok(None) => return None,
-                Err(e) => panic!("reading from the relay failed: {e}"),
-            }
-        }
-    }
-
-    /// Every frame until the relay closes the stream.
-    async fn rest(&mut self) -> Vec<Frame> {
-        let mut frames = Vec::new();
-        while let Some(frame) = self.next().await {
-            frames.push(frame);
-        }
-        frames
-    }
-
-    /// `Hello` for `journals`; returns the relay's `Welcome` grants.
-    async fn hello(&mut self, journals: Vec<Uuid>) -> Vec<Uuid> {
-        self.send(&hello(journals)).await;
-        match self.next().await {
-            Some(Frame::Welcome { version, journals }) => {
-                assert_eq!(version, PROTOCOL_VERSION);
-                journals.iter().map(|g| g.journal).collect()
-            }
-            other => panic!("expected Welcome, got {other:?}"),
-        }
-    }
-}
-
-/// The `Hello` a real client session sends first.
-fn hello(journals: Vec<Uuid>) -> Frame {
-    let mut session = ClientSession::new(
-        std::time::Instant::now(),
-        "raw test client",
-        journals,
-        &mut sync_core::sync::memory::MemoryJournals::default(),
-    );
-    let bytes = session
-        .poll_transmit()
-        .expect("a session starts with Hello");
-    let mut buffer = FrameBuffer::default();
-    buffer.extend(&bytes);
-    let frame = buffer.next_frame().expect("valid").expect("one frame");
-    assert!(matches!(frame, Frame::Hello { .. }), "{frame:?}");
-    frame
-}
 
 /// Asserts the frames are exactly one `Error` with `code`.
 fn assert_refused(frames: &[Frame], code: ErrorCode, what: &str) {

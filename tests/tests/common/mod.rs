@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub(crate) mod office;
+pub(crate) mod raw;
 
 /// Ten of Latgale's centres (with Latvian letters, as the relay stores them).
 pub(crate) const LATGALE_CENTRES: [&str; 10] = [
