@@ -181,11 +181,9 @@ fn a_relay_that_lacks_part_of_the_snapshot_gets_it_from_the_document() {
     let mut relay = MemoryJournals::default();
     let mut replica = Replica::open(&path).expect("reopen");
     sync(&mut replica, &mut relay);
+    assert_eq!(replica.store().unsent_count(home).expect("unsent"), 0);
     drop(replica);
-    let store = Store::open(&path).expect("open");
-    let journal = store.load_journal(home).expect("load");
-    assert_eq!(relay.heads(home.0).expect("relay heads"), journal.heads());
-    assert_eq!(store.unsent_count(home).expect("unsent"), 0);
+    relay_holds_the_journal(&path, home, &mut relay);
 }
 
 /// A history of `n` changes by two writers from the genesis, some
@@ -446,23 +444,12 @@ fn an_upload_of_several_batches_is_acknowledged_batch_by_batch_without_the_journ
     {
         // 30 changes of 100 activities: more than one upload batch holds.
         let mut replica = Replica::open(&path).expect("reopen");
-        let items = (0..3_000)
-            .map(|i| (ActivityId::new_random(), minimal(&format!("Imports {i}"))))
-            .collect();
-        replica.import(items, at(30)).expect("import");
+        import(&mut replica, 3_000);
     }
     let mut replica = Replica::open(&path).expect("reopen");
     assert_eq!(replica.store().unsent_count(home).expect("unsent"), 3_000);
     let sent = sync(&mut replica, &mut relay);
-    let batches: Vec<BatchEncoding> = sent
-        .iter()
-        .filter_map(|f| match f {
-            Frame::Changes {
-                count, encoding, ..
-            } if *count > 0 => Some(*encoding),
-            _ => None,
-        })
-        .collect();
+    let batches = encodings(&sent);
     assert!(batches.len() > 1, "one batch: {batches:?}");
     assert!(batches.iter().all(|e| *e == BatchEncoding::ChangeList));
     assert!(
@@ -471,9 +458,37 @@ fn an_upload_of_several_batches_is_acknowledged_batch_by_batch_without_the_journ
     );
     assert_eq!(replica.store().unsent_count(home).expect("unsent"), 0);
     drop(replica);
-    let store = Store::open(&path).expect("open");
-    let journal = store.load_journal(home).expect("load");
-    assert_eq!(relay.heads(home.0).expect("relay heads"), journal.heads());
+    relay_holds_the_journal(&path, home, &mut relay);
+}
+
+/// The device's journal, as stored at `path`, once the relay holds exactly it.
+fn relay_holds_the_journal(
+    path: &Path,
+    journal: sync_core::JournalId,
+    relay: &mut MemoryJournals,
+) -> sync_core::Journal {
+    let stored = Store::open(path)
+        .expect("open")
+        .load_journal(journal)
+        .expect("load");
+    assert_eq!(
+        relay.heads(journal.0).expect("relay heads"),
+        stored.heads(),
+        "the relay holds what the device holds"
+    );
+    stored
+}
+
+/// The encodings of the `Changes` frames that carried changes.
+fn encodings(sent: &[Frame]) -> Vec<BatchEncoding> {
+    sent.iter()
+        .filter_map(|f| match f {
+            Frame::Changes {
+                count, encoding, ..
+            } if *count > 0 => Some(*encoding),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Activities imported into `replica`'s home journal, in one import.
@@ -524,15 +539,7 @@ fn a_first_sync_after_an_import_sends_the_upload_its_compaction_made_ready() {
         !replica.holds_document(centre),
         "the first sync loaded the whole journal"
     );
-    let batches: Vec<BatchEncoding> = sent
-        .iter()
-        .filter_map(|f| match f {
-            Frame::Changes {
-                count, encoding, ..
-            } if *count > 0 => Some(*encoding),
-            _ => None,
-        })
-        .collect();
+    let batches = encodings(&sent);
     assert!(batches.len() > 1, "one batch: {batches:?}");
     assert!(batches.iter().all(|e| *e == BatchEncoding::Bundle));
     assert_eq!(replica.store().unsent_count(centre).expect("unsent"), 0);
@@ -545,9 +552,7 @@ fn a_first_sync_after_an_import_sends_the_upload_its_compaction_made_ready() {
         "sent: the ready upload is gone"
     );
     drop(replica);
-    let store = Store::open(&path).expect("open");
-    let journal = store.load_journal(centre).expect("load");
-    assert_eq!(relay.heads(centre.0).expect("relay heads"), journal.heads());
+    let journal = relay_holds_the_journal(&path, centre, &mut relay);
     assert_eq!(journal.len(), 6_000);
 }
 
@@ -577,15 +582,7 @@ fn activities_recorded_after_the_compaction_follow_its_ready_upload() {
     let mut replica = Replica::open(&path).expect("reopen");
     let sent = sync(&mut replica, &mut relay);
     assert!(!replica.holds_document(home));
-    let encodings: Vec<BatchEncoding> = sent
-        .iter()
-        .filter_map(|f| match f {
-            Frame::Changes {
-                count, encoding, ..
-            } if *count > 0 => Some(*encoding),
-            _ => None,
-        })
-        .collect();
+    let encodings = encodings(&sent);
     assert_eq!(encodings.last(), Some(&BatchEncoding::ChangeList));
     assert!(
         encodings[..encodings.len() - 1]
@@ -594,9 +591,7 @@ fn activities_recorded_after_the_compaction_follow_its_ready_upload() {
     );
     assert_eq!(replica.store().unsent_count(home).expect("unsent"), 0);
     drop(replica);
-    let store = Store::open(&path).expect("open");
-    let journal = store.load_journal(home).expect("load");
-    assert_eq!(relay.heads(home.0).expect("relay heads"), journal.heads());
+    let journal = relay_holds_the_journal(&path, home, &mut relay);
     for id in added {
         assert!(journal.get(id).expect("read").is_some());
     }
