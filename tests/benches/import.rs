@@ -10,10 +10,9 @@
 //! 50000 and 100000; the target is 10 s and 200 MB at 100000).
 
 use std::path::Path;
-use std::time::Duration;
 
 mod common;
-use common::{activities_csv, init_centre_device, report, sizes_from_args, timed_with_peak};
+use common::{Took, activities_csv, init_centre_device, report, sizes_from_args, took};
 
 fn main() {
     let sizes = sizes_from_args(&[10_000, 50_000, 100_000]);
@@ -25,31 +24,27 @@ fn main() {
         let device = root.path().join("device");
         init_centre_device(&fc, &device);
         let csv = csv.to_str().expect("UTF-8");
-        let (time, peak) = timed_with_peak(&fc, &device, &["import", csv]);
-        report_step(
-            &format!("import {rows} CSV rows"),
-            &device,
-            rows,
-            (time, peak),
-        );
-        let compaction = timed_with_peak(&fc, &device, &["compact"]);
+        let import = took(&fc, &device, &["import", csv]);
+        report_step(&format!("import {rows} CSV rows"), &device, rows, &import);
+        let compaction = took(&fc, &device, &["compact"]);
         report_step(
             "  then its compaction (by `run`)",
             &device,
             rows,
-            compaction,
+            &compaction,
         );
     }
 }
 
-fn report_step(what: &str, device: &Path, rows: usize, (time, peak): (Duration, u64)) {
+fn report_step(what: &str, device: &Path, rows: usize, took: &Took) {
     let store = std::fs::metadata(device.join("journal.redb")).map_or(0, |m| m.len());
     report(
         what,
-        time,
+        took.wall,
         &format!(
-            "peak {:.0} MB, store {:.0} B per activity",
-            peak as f64 / 1e6,
+            "CPU {:.2} s, peak {:.0} MB, store {:.0} B per activity",
+            took.cpu.as_secs_f64(),
+            took.peak as f64 / 1e6,
             store as f64 / rows as f64
         ),
     );

@@ -22,6 +22,10 @@
 //!   `Ack` for it.
 //!
 //! Medians of 3 where a step can be repeated without changing the journal.
+//! The import, the compaction, the first sync and the office's download also
+//! show CPU time (of the `field-client` process, and the relay's meanwhile;
+//! Linux): this machine's speed drifts by a fifth within an hour, and CPU
+//! time tells where a change saved work when the wall time cannot.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -31,8 +35,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::{
-    NOTES, PLACE, Row, activities_csv, cli, field_client, init_centre_device, report,
-    sizes_from_args, timed_with_peak,
+    NOTES, PLACE, Row, Took, activities_csv, cli, cpu_time, field_client, init_centre_device,
+    report, sizes_from_args, took,
 };
 
 /// New activities recorded after the first sync, as in the issue.
@@ -64,30 +68,36 @@ fn run_size(fc: &Path, relay_bin: &Path, size: usize) {
     let csv = root.path().join("activities.csv");
     std::fs::write(&csv, activities_csv(0, first)).expect("write CSV");
     init_centre_device(fc, &device);
-    let (import, peak) = timed_with_peak(fc, &device, &["import", csv.to_str().expect("UTF-8")]);
+    let import = took(fc, &device, &["import", csv.to_str().expect("UTF-8")]);
     report(
         &format!("import {first} CSV rows"),
-        import,
-        &format!("peak {:.0} MB", peak as f64 / 1e6),
+        import.wall,
+        &format!(
+            "CPU {:.2} s, peak {:.0} MB",
+            import.cpu.as_secs_f64(),
+            import.peak as f64 / 1e6
+        ),
     );
     // An import does not compact; `run` does once the store is quiet, a
     // couple of seconds later. `compact` does the same work now, as a
     // device that ran `run` would hold its journal when it next syncs.
-    let (compaction, peak) = timed_with_peak(fc, &device, &["compact"]);
+    let compaction = took(fc, &device, &["compact"]);
     report(
         "  then its compaction at rest",
-        compaction,
+        compaction.wall,
         &format!(
-            "peak {:.0} MB (what `run` does when quiet)",
-            peak as f64 / 1e6
+            "CPU {:.2} s, peak {:.0} MB (what `run` does when quiet)",
+            compaction.cpu.as_secs_f64(),
+            compaction.peak as f64 / 1e6
         ),
     );
     let code = relay.admin(&["enrol-code", "--centre", centre.trim()]);
     cli(fc, &device, &["enrol", code.trim()]);
+    let (sync, cpu) = relay.beside(|| took(fc, &device, &["sync"]));
     report(
         &format!("first sync of {first}"),
-        timed(fc, &device, &["sync"]),
-        "",
+        sync.wall,
+        &cpu_note(&sync, cpu),
     );
     let idle: Vec<Duration> = (0..3).map(|_| timed(fc, &device, &["sync"])).collect();
     report("sync with nothing to do", median(idle), "");
@@ -116,10 +126,11 @@ fn run_size(fc: &Path, relay_bin: &Path, size: usize) {
     );
     let code = relay.admin(&["enrol-code", "--office"]);
     cli(fc, &office, &["enrol", code.trim()]);
+    let (download, cpu) = relay.beside(|| took(fc, &office, &["sync"]));
     report(
         &format!("office's first download of {size}"),
-        timed(fc, &office, &["sync"]),
-        "",
+        download.wall,
+        &cpu_note(&download, cpu),
     );
     // Neither an import nor a sync compacts: `field-client run` does once
     // the store is quiet (field-client/src/daemon.rs). `compact` does the
@@ -259,6 +270,24 @@ impl RelayProcess {
     }
 }
 
+impl RelayProcess {
+    /// Runs `step`; with the relay's CPU time meanwhile.
+    fn beside<T>(&self, step: impl FnOnce() -> T) -> (T, Duration) {
+        let before = cpu_time(self.child.id());
+        let done = step();
+        (done, cpu_time(self.child.id()).saturating_sub(before))
+    }
+}
+
+/// CPU time of a step, beside its wall time: the process's and the relay's.
+fn cpu_note(took: &Took, relay: Duration) -> String {
+    format!(
+        "CPU: field-client {:.2} s, relay {:.2} s",
+        took.cpu.as_secs_f64(),
+        relay.as_secs_f64()
+    )
+}
+
 impl Drop for RelayProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -279,7 +308,7 @@ fn journal_file(relay_dir: &Path) -> PathBuf {
 }
 
 fn timed<S: AsRef<std::ffi::OsStr>>(fc: &Path, data_dir: &Path, args: &[S]) -> Duration {
-    timed_with_peak(fc, data_dir, args).0
+    took(fc, data_dir, args).wall
 }
 
 fn follow(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {

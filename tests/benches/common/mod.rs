@@ -125,13 +125,19 @@ pub(crate) fn cli(fc: &Path, data_dir: &Path, args: &[&str]) {
     );
 }
 
-/// Wall time of one whole process, and its peak resident memory (sampled
-/// every 10 ms from /proc on Linux; 0 elsewhere).
-pub(crate) fn timed_with_peak<S: AsRef<std::ffi::OsStr>>(
-    fc: &Path,
-    data_dir: &Path,
-    args: &[S],
-) -> (Duration, u64) {
+/// What one whole `field-client` process took.
+pub(crate) struct Took {
+    pub(crate) wall: Duration,
+    /// Its CPU time, user and system (Linux; zero elsewhere): beside the
+    /// wall time because this machine's speed drifts, and a change that
+    /// saves CPU shows here even when the wall time hides it.
+    pub(crate) cpu: Duration,
+    /// Peak resident memory, sampled every 10 ms (Linux; 0 elsewhere).
+    pub(crate) peak: u64,
+}
+
+/// Runs `field-client ARGS` on `data_dir` to its end; panics if it fails.
+pub(crate) fn took<S: AsRef<std::ffi::OsStr>>(fc: &Path, data_dir: &Path, args: &[S]) -> Took {
     let started = Instant::now();
     let mut child = field_client(fc, data_dir, args)
         .stdout(Stdio::null())
@@ -140,7 +146,13 @@ pub(crate) fn timed_with_peak<S: AsRef<std::ffi::OsStr>>(
         .expect("field-client");
     let status_file = format!("/proc/{}/status", child.id());
     let mut peak = 0;
+    let mut cpu = Duration::ZERO;
     let status = loop {
+        // Ended, and not reaped yet: its CPU time is still in /proc.
+        if has_exited(&child) {
+            cpu = cpu_time(child.id());
+            break child.wait().expect("wait");
+        }
         if let Some(status) = child.try_wait().expect("wait") {
             break status;
         }
@@ -149,7 +161,7 @@ pub(crate) fn timed_with_peak<S: AsRef<std::ffi::OsStr>>(
             Duration::from_millis(10).min(started.elapsed() / 4 + Duration::from_micros(200)),
         );
     };
-    let elapsed = started.elapsed();
+    let wall = started.elapsed();
     if !status.success() {
         let mut err = String::new();
         if let Some(mut stderr) = child.stderr.take() {
@@ -157,7 +169,50 @@ pub(crate) fn timed_with_peak<S: AsRef<std::ffi::OsStr>>(
         }
         panic!("field-client failed: {err}");
     }
-    (elapsed, peak)
+    Took { wall, cpu, peak }
+}
+
+/// True once `child` has exited, leaving it to be reaped (`WNOWAIT`).
+#[cfg(target_os = "linux")]
+fn has_exited(child: &std::process::Child) -> bool {
+    use rustix::process::{Pid, WaitId, WaitIdOptions, waitid};
+    let Some(pid) = Pid::from_raw(child.id() as i32) else {
+        return false;
+    };
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    matches!(waitid(WaitId::Pid(pid), options), Ok(Some(_)))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn has_exited(_child: &std::process::Child) -> bool {
+    false
+}
+
+/// CPU time (user and system) process `pid` has used so far, from
+/// /proc/PID/stat (Linux; zero elsewhere or once it is gone).
+pub(crate) fn cpu_time(pid: u32) -> Duration {
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return Duration::ZERO;
+        };
+        // Fields after the command (in parentheses, which may hold spaces):
+        // utime and stime are the 12th and 13th.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let ticks: u64 = after
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|t| t.parse::<u64>().ok())
+            .sum();
+        let per_second = rustix::param::clock_ticks_per_second().max(1);
+        Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / per_second)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        Duration::ZERO
+    }
 }
 
 fn high_water_mark(status_file: &str) -> u64 {
