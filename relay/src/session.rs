@@ -126,6 +126,12 @@ pub(crate) async fn run_session(
         }
         write_queued(&mut session, &mut send).await?;
         if session.wants_to_send() {
+            // A share kept for a next upload batch goes back first: a
+            // session never waits for a second share while holding an idle
+            // one (sessions doing so could wait on each other).
+            if incoming.as_ref().is_some_and(|held| !held.mid_frame) {
+                incoming = None;
+            }
             session = send_download_batch(&shared, &windows, session, &mut send).await?;
             continue;
         }
