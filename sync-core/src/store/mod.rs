@@ -1019,9 +1019,13 @@ impl Store {
         let tx = begin_durable(self.db.get()?)?;
         let named = unsent::changes(&tx, id)?;
         if !named.is_empty() {
-            unsent::acknowledge(&tx, id, &covered(&named))?;
-            if unsent::changes(&tx, id)?.is_empty() {
-                // The last unsent change is sent: so is the upload made ready.
+            let covered = covered(&named);
+            unsent::acknowledge(&tx, id, &covered)?;
+            // Each covered change leaves the index: when all it named are
+            // covered, the last unsent change is sent, and so is the upload
+            // made ready.
+            let covered: HashSet<&ChangeHash> = covered.iter().collect();
+            if named.iter().all(|h| covered.contains(h)) {
                 ready_upload::clear(&tx, id)?;
             }
         }

@@ -28,7 +28,7 @@ pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
 /// enrolled device whose data folder is `device_dir`, pinning the relay's key.
 pub(crate) struct RawClient {
     // Kept alive as long as the connection.
-    _endpoint: quinn::Endpoint,
+    endpoint: quinn::Endpoint,
     pub(crate) conn: quinn::Connection,
 }
 
@@ -46,17 +46,14 @@ impl RawClient {
         let conn = transport::connect(&endpoint, config, relay)
             .await
             .expect("connect to the relay");
-        RawClient {
-            _endpoint: endpoint,
-            conn,
-        }
+        RawClient { endpoint, conn }
     }
 
     /// Says goodbye and waits until the relay got it (the connection
     /// closes cleanly, rather than by the relay's idle timeout).
     pub(crate) async fn close(self) {
         self.conn.close(0_u32.into(), b"done");
-        self._endpoint.wait_idle().await;
+        self.endpoint.wait_idle().await;
     }
 
     pub(crate) async fn stream(&self) -> RawStream {
