@@ -2,6 +2,7 @@
 //! validation shown next to the fields, durable saves, edits that meet a
 //! change made elsewhere, and the language switch.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -684,6 +685,139 @@ fn no_message_is_left_untranslated() {
         same.is_empty(),
         "the same text in Latvian and English: {same:?}"
     );
+}
+
+/// Every message formats in both languages without an error (a variable it
+/// names but is not given, a message or function that does not exist), for
+/// every plural form, given the variables it names; and it names the same
+/// variables in both, since the program passes the same arguments whatever
+/// the language.
+#[test]
+fn every_message_formats_in_both_languages() {
+    let lv = variables_of(i18n::Lang::Lv);
+    let en = variables_of(i18n::Lang::En);
+    let mut problems = Vec::new();
+    for (id, names) in &lv {
+        // The command line's help is Latvian only: English is in the source.
+        if let Some(english) = en.get(id)
+            && english != names
+        {
+            problems.push(format!(
+                "{id}: Latvian names {names:?}, English {english:?}"
+            ));
+        }
+    }
+    // Numbers that pick each Latvian and English plural form (zero, one,
+    // other; 21 is "one" in Latvian), and a fraction.
+    const SAMPLES: [f64; 6] = [0.0, 1.0, 2.0, 5.0, 21.0, 1.5];
+    for (lang, messages) in [(i18n::Lang::Lv, &lv), (i18n::Lang::En, &en)] {
+        for (id, names) in messages {
+            for sample in SAMPLES {
+                let args: Vec<(&str, fluent_bundle::FluentValue<'_>)> =
+                    names.iter().map(|n| (n.as_str(), sample.into())).collect();
+                let (text, errors) =
+                    i18n::formatted(lang, id, &args).expect("every message read is in the bundle");
+                if !errors.is_empty() || text.trim().is_empty() {
+                    problems.push(format!(
+                        "{id} in {} with {sample}: {text:?} {errors:?}",
+                        lang.code()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// What a message's text names: variables, and other messages (whose
+/// variables it needs too).
+#[derive(Default)]
+struct Named {
+    variables: BTreeSet<String>,
+    messages: BTreeSet<String>,
+}
+
+/// Each message of `lang` and the variables its text names, itself or
+/// through the messages it refers to.
+fn variables_of(lang: i18n::Lang) -> BTreeMap<String, BTreeSet<String>> {
+    use fluent_syntax::ast::{Entry, Pattern};
+    let mut direct: BTreeMap<String, Named> = BTreeMap::new();
+    for source in i18n::sources(lang) {
+        let resource = fluent_syntax::parser::parse(*source).expect("parses");
+        for entry in resource.body {
+            if let Entry::Message(message) = entry
+                && let Some(Pattern { elements }) = &message.value
+            {
+                let mut named = Named::default();
+                names_in(elements, &mut named);
+                direct.insert(message.id.name.to_owned(), named);
+            }
+        }
+    }
+    let through_references = |id: &String| {
+        let mut variables = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![id.clone()];
+        while let Some(next) = todo.pop() {
+            if let Some(named) = direct.get(&next)
+                && seen.insert(next)
+            {
+                variables.extend(named.variables.iter().cloned());
+                todo.extend(named.messages.iter().cloned());
+            }
+        }
+        variables
+    };
+    direct
+        .keys()
+        .map(|id| (id.clone(), through_references(id)))
+        .collect()
+}
+
+fn names_in(elements: &[fluent_syntax::ast::PatternElement<&str>], named: &mut Named) {
+    use fluent_syntax::ast::PatternElement;
+    for element in elements {
+        if let PatternElement::Placeable { expression } = element {
+            expression_names(expression, named);
+        }
+    }
+}
+
+fn expression_names(expression: &fluent_syntax::ast::Expression<&str>, named: &mut Named) {
+    use fluent_syntax::ast::Expression;
+    match expression {
+        Expression::Inline(inline) => inline_names(inline, named),
+        Expression::Select { selector, variants } => {
+            inline_names(selector, named);
+            for variant in variants {
+                names_in(&variant.value.elements, named);
+            }
+        }
+    }
+}
+
+fn inline_names(inline: &fluent_syntax::ast::InlineExpression<&str>, named: &mut Named) {
+    use fluent_syntax::ast::InlineExpression;
+    match inline {
+        InlineExpression::VariableReference { id } => {
+            named.variables.insert(id.name.to_owned());
+        }
+        InlineExpression::MessageReference { id, .. } => {
+            named.messages.insert(id.name.to_owned());
+        }
+        InlineExpression::FunctionReference { arguments, .. } => {
+            for argument in &arguments.positional {
+                inline_names(argument, named);
+            }
+            for argument in &arguments.named {
+                inline_names(&argument.value, named);
+            }
+        }
+        InlineExpression::Placeable { expression } => expression_names(expression, named),
+        InlineExpression::StringLiteral { .. }
+        | InlineExpression::NumberLiteral { .. }
+        | InlineExpression::TermReference { .. } => {}
+    }
 }
 
 #[test]

@@ -51,8 +51,8 @@ type Bundle = FluentBundle<FluentResource>;
 
 static BUNDLES: LazyLock<[Bundle; 2]> = LazyLock::new(|| {
     [
-        bundle(langid!("lv"), &[LATVIAN_FTL, LATVIAN_HELP_FTL]),
-        bundle(langid!("en"), &[ENGLISH_FTL]),
+        bundle(langid!("lv"), sources(Lang::Lv)),
+        bundle(langid!("en"), sources(Lang::En)),
     ]
 });
 
@@ -95,10 +95,32 @@ pub fn t(lang: Lang, id: &str) -> String {
 /// The message `id` in `lang`, with `args`. A missing message shows its id in
 /// brackets (and the tests fail on any), never an empty string.
 pub fn text(lang: Lang, id: &str, args: &[(&str, FluentValue<'_>)]) -> String {
-    let bundle = &BUNDLES[lang as usize];
-    let Some(pattern) = bundle.get_message(id).and_then(|m| m.value()) else {
+    let Some((formatted, errors)) = formatted(lang, id, args) else {
         return format!("[{id}]");
     };
+    // A message that does not format (an argument missing or misnamed) is a
+    // defect of the program: the tests, built with debug assertions, fail
+    // on it, and `every_message_formats_in_both_languages` formats every
+    // message; a user still gets the text as far as it formats.
+    debug_assert!(
+        errors.is_empty(),
+        "message {id} in {} does not format: {errors:?}",
+        lang.code()
+    );
+    formatted
+}
+
+/// The message `id` in `lang` with `args` (None if there is no such
+/// message), and what kept it from formatting whole (a missing argument, a
+/// reference to a message or function that does not exist), in Fluent's
+/// words; for the test that formats every message.
+pub fn formatted(
+    lang: Lang,
+    id: &str,
+    args: &[(&str, FluentValue<'_>)],
+) -> Option<(String, Vec<String>)> {
+    let bundle = &BUNDLES[lang as usize];
+    let pattern = bundle.get_message(id).and_then(|m| m.value())?;
     let mut fluent_args = FluentArgs::new();
     for (name, value) in args {
         fluent_args.set(*name, value.clone());
@@ -107,15 +129,16 @@ pub fn text(lang: Lang, id: &str, args: &[(&str, FluentValue<'_>)]) -> String {
     let formatted = bundle
         .format_pattern(pattern, Some(&fluent_args), &mut errors)
         .into_owned();
-    // A message that does not format (an argument missing or misnamed) is a
-    // defect of the program: the tests, built with debug assertions, fail
-    // on it; a user still gets the text as far as it formats.
-    debug_assert!(
-        errors.is_empty(),
-        "message {id} in {} does not format: {errors:?}",
-        lang.code()
-    );
-    formatted
+    Some((formatted, errors.iter().map(ToString::to_string).collect()))
+}
+
+/// The source of every message of `lang` (the app's and, in Latvian, the
+/// command line's help), for the tests that read the messages themselves.
+pub fn sources(lang: Lang) -> &'static [&'static str] {
+    match lang {
+        Lang::Lv => &[LATVIAN_FTL, LATVIAN_HELP_FTL],
+        Lang::En => &[ENGLISH_FTL],
+    }
 }
 
 /// Every message id of one language, for the tests that check both languages
