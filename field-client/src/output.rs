@@ -288,6 +288,9 @@ pub fn write_data_plan(out: &mut dyn Write, lang: Lang, data: &BudgetState) -> i
 
 pub fn write_status(out: &mut dyn Write, lang: Lang, s: &Status, store: &Path) -> io::Result<()> {
     labelled(out, lang, "out-centre", &s.centre)?;
+    if let Some(municipality) = &s.municipality {
+        labelled(out, lang, "out-municipality", municipality)?;
+    }
     labelled(
         out,
         lang,

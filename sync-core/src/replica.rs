@@ -233,6 +233,8 @@ impl Import<'_> {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Status {
     pub centre: String,
+    /// The centre's municipality, as the relay last told it (for reports).
+    pub municipality: Option<String>,
     pub journal_id: JournalId,
     pub device_id: DeviceId,
     pub device_name: String,
@@ -1455,6 +1457,7 @@ impl<S: Borrow<Store>> ListView<S> {
         let unsent = self.unsent_total()?;
         Ok(Status {
             centre: home.centre,
+            municipality: home.municipality,
             journal_id: home.id,
             device_id: self.store().device_id(),
             device_name: self.store().device_name().to_owned(),

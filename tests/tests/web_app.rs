@@ -470,6 +470,16 @@ async fn a_new_computer_is_set_up_in_the_app_offline_first_then_enrolled_in_sett
 }
 
 #[tokio::test]
+async fn a_new_computer_is_set_up_offline_first_then_enrolled_in_firefox() {
+    set_up_offline_then_enrol(Engine::Firefox).await;
+}
+
+#[tokio::test]
+async fn a_new_computer_is_set_up_in_the_app_with_the_offices_code() {
+    set_up_with_a_code(Engine::Chromium).await;
+}
+
+#[tokio::test]
 async fn a_new_computer_is_set_up_with_the_offices_code_in_firefox() {
     set_up_with_a_code(Engine::Firefox).await;
 }
@@ -567,10 +577,10 @@ async fn set_up_offline_then_enrol(engine: Engine) {
 }
 
 /// The same first run with the office's code pasted at once: the centre's
-/// name comes from the office server.
+/// name and municipality come from the office server.
 async fn set_up_with_a_code(engine: Engine) {
     let relay = Relay::start();
-    let centre = relay.add_centre("Kārsavas KRC");
+    let centre = relay.add_centre_in("Kārsavas KRC", "Ludzas novads");
     let cli = Cli::new();
     let asked = cli.data_dir().with_extension("asked");
     let app = App::start_opening_browser(&cli, &asked);
@@ -594,6 +604,13 @@ async fn set_up_with_a_code(engine: Engine) {
     browser.click("#activity-form button[type=submit]").await;
     browser.wait_for_text(".flash", "Saglabāts").await;
     wait_for_line(&app.stderr, "stored 1 changes", "field-client run").expect("sent");
+    // The municipality came with the journal's grant, at the first sync.
+    assert_eq!(cli.status_json()["municipality"], "Ludzas novads");
+    browser.goto(&app.at("/settings")).await;
+    browser
+        .wait_for_text("dl.facts dd.municipality", "Ludzas novads")
+        .await;
+    look(&mut browser, "settings-with-municipality").await;
     browser.close().await;
 }
 
@@ -736,6 +753,15 @@ async fn report_reads_on_paper_laptop_and_phone(browser: &mut Browser) {
         bars_and_values[0], bars_and_values[1],
         "a value on every month's bar"
     );
+    let clipped = run_js(
+        browser,
+        "const box = document.querySelector('#chart-months').viewBox.baseVal;
+        return Array.from(document.querySelectorAll('#chart-months text'))
+            .map(t => t.getBBox()).filter(b => b.x < 0 || b.x + b.width > box.width)
+            .map(b => [b.x, b.width]);",
+    )
+    .await;
+    assert_eq!(clipped, json!([]), "every text is within the chart");
     let swatch = run_js(browser, "const r = document.querySelector('.swatch').getBoundingClientRect(); return [r.width, r.height];").await;
     assert_eq!(swatch, json!([12, 12]), "legend swatches keep their size");
     // Printed (A4 at the browser's default margins, not shrunk to fit): the
@@ -760,26 +786,61 @@ async fn report_reads_on_paper_laptop_and_phone(browser: &mut Browser) {
         json!(true),
         "each figure has its column's name on a phone"
     );
-    let wide = run_js(browser, "return document.documentElement.scrollWidth;").await;
+    let wide = run_js(
+        browser,
+        "return [document.documentElement.scrollWidth, innerWidth];",
+    )
+    .await;
     assert!(
-        wide.as_u64().is_some_and(|w| w <= 400),
-        "the report is {wide} px wide at 400"
+        wide[0].as_u64() <= wide[1].as_u64(),
+        "the report is wider than a phone's screen: {wide}"
     );
     look(browser, "quarter-report-phone").await;
     browser.resize(1280, 800).await;
 }
 
 /// The pages of a PDF as Chromium and Firefox write it: one `/Type /Page`
-/// object each (the page tree is `/Type /Pages`).
+/// object each (the page tree is `/Type /Pages`), written plainly
+/// (Chromium) or inside DEFLATE-compressed object streams (Firefox).
 fn pdf_pages(pdf: &[u8]) -> usize {
+    let mut pages = page_objects(pdf);
+    let mut rest = pdf;
+    while let Some(start) = find(rest, b"stream") {
+        let body = &rest[start + b"stream".len()..];
+        let body = body
+            .strip_prefix(b"\r\n")
+            .or_else(|| body.strip_prefix(b"\n"))
+            .unwrap_or(body);
+        let Some(end) = find(body, b"endstream") else {
+            break;
+        };
+        let mut inflated = Vec::new();
+        if std::io::Read::read_to_end(
+            &mut flate2::read::ZlibDecoder::new(&body[..end]),
+            &mut inflated,
+        )
+        .is_ok()
+        {
+            pages += page_objects(&inflated);
+        }
+        rest = &body[end + b"endstream".len()..];
+    }
+    pages
+}
+
+fn page_objects(bytes: &[u8]) -> usize {
     let mut pages = 0;
     for key in [&b"/Type /Page"[..], &b"/Type/Page"[..]] {
-        pages += pdf
+        pages += bytes
             .windows(key.len() + 1)
             .filter(|w| w.starts_with(key) && !w[key.len()].is_ascii_alphanumeric())
             .count();
     }
     pages
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// [`look`] at a phone's width (390 px; Firefox's narrowest is about 500),
@@ -846,6 +907,15 @@ async fn wait_for_value(browser: &Browser, css: &str, expected: &str) {
 #[tokio::test]
 async fn the_status_says_everything_is_sent_once_the_office_server_is_back_and_office_edits_appear()
 {
+    status_and_office_edit(Engine::Chromium).await;
+}
+
+#[tokio::test]
+async fn the_status_and_an_office_edit_read_the_same_in_firefox() {
+    status_and_office_edit(Engine::Firefox).await;
+}
+
+async fn status_and_office_edit(engine: Engine) {
     let mut relay = Relay::start();
     let centre = relay.add_centre("Preiļu KRC");
     let device = common::device("Preiļu KRC", "Preiļi laptop");
@@ -855,7 +925,8 @@ async fn the_status_says_everything_is_sent_once_the_office_server_is_back_and_o
     relay.stop();
 
     let app = App::start(&device);
-    let mut browser = Browser::start("status_and_office_edit").await;
+    let shots = format!("status_and_office_edit_{}", engine.name());
+    let mut browser = Browser::start_in(engine, &shots).await;
     browser.goto(&app.at("/new")).await;
     fill_seminar(&browser).await;
     browser.click("#activity-form button[type=submit]").await;
@@ -940,12 +1011,23 @@ fn latvian_number(text: &str) -> f64 {
 
 #[tokio::test]
 async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_records() {
+    office_flow(Engine::Chromium).await;
+}
+
+#[tokio::test]
+async fn the_offices_list_report_downloads_and_health_work_the_same_in_firefox() {
+    office_flow(Engine::Firefox).await;
+}
+
+async fn office_flow(engine: Engine) {
     use common::office::{CENTRES, as_numbers, assert_close, expected, office_with_three_centres};
     let (relay, office, centres) = office_with_three_centres("OFFICE_SEED");
     // A fourth centre whose laptop was enrolled but never synced: silent.
     let silent = relay.add_centre("Viļānu KRC");
     let silent_device = common::device("Viļānu KRC", "Viļānu laptop");
     common::enrol(&silent_device, &relay.centre_code(silent));
+    // A fifth, just added at the relay: no computer enrolled yet.
+    let waiting = relay.add_centre("Zilupes KRC");
     // A centre corrects a title after the office's first sync.
     let corrected = &centres[2].list_json(&[])[0];
     let corrected_id = corrected["id"].as_str().expect("id").to_owned();
@@ -967,7 +1049,7 @@ async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_reco
         })
         .collect();
     let app = App::start(&office);
-    let mut browser = Browser::start("office").await;
+    let mut browser = Browser::start_in(engine, &format!("office_{}", engine.name())).await;
 
     // Every centre's activities in one list, with the centre as a column and a filter.
     browser.goto(&app.at("/")).await;
@@ -1092,6 +1174,25 @@ async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_reco
             "Klusē: nekad nav sinhronizējies",
         )
         .await;
+    // The new centre needs an enrolment code, and the page says how to make one.
+    browser
+        .wait_for_text(
+            "p.headline.no-device",
+            "1 centram vēl nav pievienota neviena datora",
+        )
+        .await;
+    browser
+        .wait_for_text(
+            "tr.centre[data-centre='Zilupes KRC'] td.state",
+            "Nav pievienota neviena datora: izveidojiet centram pievienošanās kodu serverī:",
+        )
+        .await;
+    browser
+        .wait_for_text(
+            "tr.centre[data-centre='Zilupes KRC'] td.state code",
+            &format!("relay enrol-code --centre {waiting}"),
+        )
+        .await;
     for centre in CENTRES {
         let row = format!("tr.centre[data-centre='{centre}']");
         browser
@@ -1107,24 +1208,21 @@ async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_reco
     assert!(!listed.contains("Centrālais birojs"), "{listed}");
     // On a phone the table fits the page (its cells wrap).
     browser.resize(400, 844).await;
-    let wide = browser
-        .client()
-        .execute("return document.documentElement.scrollWidth;", Vec::new())
-        .await
-        .expect("width");
-    let widest = browser
-        .client()
-        .execute(
-            "return Array.from(document.querySelectorAll('body *'))
-                .filter(e => e.getBoundingClientRect().right > 401)
-                .slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));",
-            Vec::new(),
-        )
-        .await
-        .expect("widest");
+    let wide = run_js(
+        &browser,
+        "return [document.documentElement.scrollWidth, innerWidth];",
+    )
+    .await;
+    let widest = run_js(
+        &browser,
+        "return Array.from(document.querySelectorAll('body *'))
+            .filter(e => e.getBoundingClientRect().right > innerWidth + 1)
+            .slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));",
+    )
+    .await;
     assert!(
-        wide.as_u64().is_some_and(|w| w <= 400),
-        "the page is {wide} px wide at 400: {widest}"
+        wide[0].as_u64() <= wide[1].as_u64(),
+        "the page is wider than a phone's screen, {wide}: {widest}"
     );
     look(&mut browser, "sync-health-phone").await;
     browser.resize(1280, 800).await;
@@ -1146,12 +1244,17 @@ async fn the_office_sees_every_centre_and_a_quarter_report_that_matches_the_reco
         })
         .collect();
     assert_eq!(states["Viļānu KRC"], "never_synced", "{health:#}");
+    assert_eq!(states["Zilupes KRC"], "no_device", "{health:#}");
     for centre in CENTRES {
         assert_eq!(states[centre], "fine", "{health:#}");
     }
     assert_eq!(health["silent_days"], 7);
     let table = office.ok(["health"]);
     assert!(table.contains("SILENT: never synced"), "{table}");
+    assert!(
+        table.contains("NO DEVICE: make it an enrolment code"),
+        "{table}"
+    );
 }
 
 /// The office erases a record a centre just sent, from the app: the page

@@ -387,10 +387,12 @@ async fn settings_with(
         names: people_problem,
     } = again;
     let (facts, _) = facts_and_activities(app).await.map_err(fail(lang))?;
-    let (device_name, enrolment) = app
+    let (device_name, municipality, enrolment) = app
         .read(|view| {
             let store = view.store();
-            Ok((store.device_name().to_owned(), net::enrolment(store)?))
+            let municipality = view.home()?.municipality;
+            let enrolment = net::enrolment(store)?;
+            Ok((store.device_name().to_owned(), municipality, enrolment))
         })
         .await
         .map_err(fail(lang))?;
@@ -398,6 +400,9 @@ async fn settings_with(
         h1 { (t(lang, "settings-heading")) }
         dl.facts {
             dt { (t(lang, "setup-centre")) } dd { (facts.centre) }
+            @if let Some(municipality) = &municipality {
+                dt { (t(lang, "col-municipality")) } dd.municipality { (municipality) }
+            }
             dt { (t(lang, "setup-device-name")) } dd { (device_name) }
         }
         (people_form(lang, app.csrf_token(), &facts.people, people_problem))

@@ -69,7 +69,7 @@ fn summary(lang: Lang, report: &SyncHealth, rows: &[CentreHealth], silent_days: 
             }
         }
         @if without > 0 {
-            p.headline.warning {
+            p.headline.warning.no-device {
                 (i18n::text(lang, "health-no-device-count", &[("count", without.into())]))
             }
         }

@@ -353,7 +353,9 @@ const CHART_TEXT: &str = "15";
 fn month_chart(lang: Lang, report: &Report) -> Markup {
     const WIDTH: f64 = 600.0;
     const HEIGHT: f64 = 260.0;
-    const LEFT: f64 = 44.0;
+    // Room for the axis's highest figure written whole, up to seven
+    // characters ("100 000") at CHART_TEXT.
+    const LEFT: f64 = 64.0;
     const BOTTOM: f64 = 30.0;
     const TOP: f64 = 22.0;
     let centres: Vec<&String> = report.centres.keys().collect();

@@ -234,6 +234,13 @@ impl Relay {
             .unwrap_or_else(|_| panic!("`centre add` printed {out:?}, not an id"))
     }
 
+    /// A centre in `municipality`, as the office adds one for its reports.
+    pub(crate) fn add_centre_in(&self, name: &str, municipality: &str) -> Uuid {
+        let out = self.admin(["centre", "add", name, "--municipality", municipality]);
+        out.parse()
+            .unwrap_or_else(|_| panic!("`centre add` printed {out:?}, not an id"))
+    }
+
     /// A one-time enrolment code for a device of `centre`.
     pub(crate) fn centre_code(&self, centre: Uuid) -> String {
         self.admin(["enrol-code", "--centre", &centre.to_string()])

@@ -512,6 +512,7 @@ out-col-people = People
 out-col-centre = Centre
 out-deleted-mark = deleted
 out-centre = Centre
+out-municipality = Municipality
 out-device = Device
 out-activities = Activities
 out-activities-are = { $n } ({ $deleted } deleted)

@@ -506,6 +506,7 @@ out-col-people = Kopā
 out-col-centre = Centrs
 out-deleted-mark = dzēsta
 out-centre = Centrs
+out-municipality = Novads
 out-device = Dators
 out-activities = Aktivitātes
 out-activities-are = { $n } (dzēstas: { $deleted })
