@@ -132,6 +132,19 @@ pub async fn connected(
     outcome
 }
 
+/// Lets the frames already written reach the relay whole before a stopping
+/// `run` closes the connection: closing at once drops whatever QUIC has not
+/// sent yet, cutting the last frame short (nothing is lost: a change counts
+/// as sent only once acknowledged, so it would go again, but the relay
+/// would have read it for nothing). Ends the stream, so the relay handles
+/// every whole frame it got, and waits at most [`net::CLOSE_NOTICE_WAIT`]
+/// for the relay to have received them.
+async fn deliver_written(send: &mut quinn::SendStream) {
+    if send.finish().is_ok() {
+        let _ = tokio::time::timeout(net::CLOSE_NOTICE_WAIT, send.stopped()).await;
+    }
+}
+
 /// Runs one session on a connection already open (no handshake, only the
 /// session's own frames), writing no frame the allowance cannot pay for.
 pub async fn run_session(
@@ -213,7 +226,10 @@ pub async fn run_session(
             _ = sleep_until(deadline) => Step::TimedOut,
             () = journals.local_change() => Step::SyncAll,
             // Between frames: the frame being handled or sent was finished.
-            () = journals.stopping() => return Err(NetError::Stopped),
+            () = journals.stopping() => {
+                deliver_written(&mut send).await;
+                return Err(NetError::Stopped);
+            }
             _ = sleep_until(Some(resync_at)), if mode != Mode::Once => {
                 resync_at = tokio::time::Instant::now() + RESYNC_EVERY;
                 Step::SyncAll

@@ -219,6 +219,64 @@ fn stops_on(signal: rustix::process::Signal) {
     assert_eq!(common::unsent(&cli), 0, "what was sent stays acknowledged");
 }
 
+/// Activities waiting to go when `run` is stopped mid-upload: enough that
+/// the upload is many batches long (an import writes 100 per change; the
+/// relay takes a few thousand per batch).
+const UPLOADING: usize = 8_000;
+
+/// `run` stopped while it uploads a long backlog: the frames it wrote reach
+/// the relay whole (the relay reads no frame cut short, logs no session
+/// error), it closes politely and exits 0, and the next sync sends the rest:
+/// everything arrives once.
+#[test]
+fn run_stopped_mid_upload_finishes_its_frames_and_the_rest_follows() {
+    let relay = Relay::start();
+    let centre = relay.add_centre("Ludzas KRC");
+    let cli = device("Ludzas KRC", "Ludzas laptop");
+    enrol(&cli, &relay.centre_code(centre));
+    let ids = common::import_many(&cli, UPLOADING, "Pārtraukts");
+    let (mut daemon, _stdout, stderr) = start_daemon(&cli, &["--no-web"]);
+    // The first batches are stored: the upload is under way.
+    wait_for_line(&stderr, "the office server stored", "field-client run").expect("uploading");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&daemon.0),
+        rustix::process::Signal::TERM,
+    )
+    .expect("signal");
+    let status = wait_timeout::ChildExt::wait_timeout(&mut daemon.0, STOP_DEADLINE)
+        .expect("wait")
+        .unwrap_or_else(|| panic!("run stops mid-upload within {STOP_DEADLINE:?}"));
+    assert_eq!(status.code(), Some(0), "run exits 0 when asked to stop");
+    let goodbye = relay.wait_for_log("device disconnected");
+    assert!(goodbye.contains("closed by peer"), "{goodbye}");
+    let left = common::unsent(&cli);
+    assert!(
+        left > 0,
+        "the stop came after the whole upload: nothing was in flight"
+    );
+    let session_errors: Vec<String> = relay
+        .log()
+        .into_iter()
+        .filter(|line| line.contains("WARN") || line.contains("ERROR"))
+        .collect();
+    assert!(
+        session_errors.is_empty(),
+        "the relay saw the stop as an error: {session_errors:#?}"
+    );
+
+    common::sync_ok(&cli);
+    assert_eq!(common::unsent(&cli), 0, "the rest was sent");
+    let office = device("IIC birojs", "office");
+    enrol(&office, &relay.office_code());
+    common::sync_ok(&office);
+    let arrived: std::collections::BTreeSet<String> = office
+        .list_json(&["--all-centres"])
+        .iter()
+        .map(common::row_id)
+        .collect();
+    assert_eq!(arrived, ids, "every activity arrived, once");
+}
+
 #[test]
 fn open_starts_the_app_when_it_is_not_running() {
     let cli = Cli::init("Ludzas KRC");

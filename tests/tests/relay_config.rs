@@ -1,7 +1,7 @@
 //! `relay serve --config relay.toml` (docs/OPERATIONS.md): the file's
 //! settings are used, flags override them, a bad file stops the relay with
 //! the file's line and makes nothing, and `log_format = "json"` writes one
-//! JSON object per log line.
+//! JSON object per log line; the limits it sets are the ones kept.
 
 mod common;
 
@@ -175,4 +175,49 @@ fn json_logs_are_one_object_per_line() {
     assert_eq!(object["fields"]["message"], "serving", "{object}");
     assert!(object["fields"]["data"].is_string(), "{object}");
     stop(child);
+}
+
+/// The limits in the file are the ones the relay keeps: with room for one
+/// connection, a second device is turned away while the first is
+/// connected, and syncs once it has gone.
+#[test]
+fn the_files_limits_are_kept() {
+    let dir = tempfile::tempdir().expect("a folder");
+    let config = dir.path().join("relay.toml");
+    std::fs::write(&config, "[limits]\nmax_connections = 1\n").expect("write the file");
+    let relay = common::Relay::start_with(&["--config", config.to_str().expect("UTF-8")]);
+    let centre = relay.add_centre("Zilupes KRC");
+    let first = common::device("Zilupes KRC", "Bibliotēka");
+    let second = common::device("Zilupes KRC", "Skola");
+    common::enrol(&first, &relay.centre_code(centre));
+    common::enrol(&second, &relay.centre_code(centre));
+    second.add([
+        "--title",
+        "Gaida vietu",
+        "--kind",
+        "meeting",
+        "--date",
+        "2026-12-07",
+    ]);
+
+    common::raw::block_on(async {
+        // The relay counts a connection from its first packet: once the
+        // handshake is done, the one place is taken.
+        let holder =
+            common::raw::RawClient::connect(first.data_dir(), relay.addr(), relay.fingerprint())
+                .await;
+        let turned_away = second.run(["sync"]);
+        assert_ne!(turned_away.code, Some(0), "{turned_away:?}");
+        assert!(
+            turned_away
+                .stderr
+                .contains("refused to accept a new connection"),
+            "{}",
+            turned_away.stderr
+        );
+        assert_eq!(common::unsent(&second), 1, "nothing counted as sent");
+        holder.close().await;
+    });
+    common::sync_ok(&second);
+    assert_eq!(common::unsent(&second), 0);
 }
