@@ -72,10 +72,7 @@ pub async fn adopt_epoch(
                 ClientEvent::Closed { reason } => return Err(closed(reason)),
                 ClientEvent::NewEpoch { .. } => {
                     // Rewritten again meanwhile: the next sync starts over.
-                    return Err(NetError::Refused(
-                        "the office server's journal changed during the download; trying again"
-                            .into(),
-                    ));
+                    return Err(NetError::JournalChangedMeanwhile);
                 }
                 _ => {}
             }

@@ -109,8 +109,20 @@ pub enum NetError {
     Unreachable(Duration),
     #[error("no connection to the office server: {0}")]
     Transport(#[from] TransportError),
-    #[error("the office server refused: {0}")]
-    Refused(String),
+    /// The relay's `Error` frame: its code, and its words (English).
+    #[error("the office server refused: {message}")]
+    Refused { code: ErrorCode, message: String },
+    /// The relay answered something this program cannot read, or closed the
+    /// connection instead of answering.
+    #[error("the office server's answer could not be read: {0}")]
+    UnreadableAnswer(String),
+    /// The office replaced the centre's journal again while this device
+    /// downloaded the new one (an erasure): the next sync starts over.
+    #[error("the office server's journal changed during the download; trying again")]
+    JournalChangedMeanwhile,
+    /// This program could not write its request (a name too long, say).
+    #[error("this program could not write its request: {0}")]
+    Request(String),
     #[error("this device was revoked by the office; it can no longer sync")]
     Revoked,
     /// The relay cannot store now (its disk is full); it says so in words.
@@ -280,7 +292,7 @@ impl EnrolRequest {
         let mut attempt = 0;
         let reply = loop {
             match ask_to_enrol(data_dir, &self.device_name, &self.code, &self.frame).await {
-                Err(e) if turned_away_busy(&e) && attempt + 1 < ENROL_BUSY_ATTEMPTS => {
+                Err(e) if relay_busy(&e) && attempt + 1 < ENROL_BUSY_ATTEMPTS => {
                     attempt += 1;
                     tokio::time::sleep(backoff(attempt.min(3))).await;
                 }
@@ -297,8 +309,8 @@ impl EnrolRequest {
                 centre,
                 role,
             }),
-            Frame::Error { message, .. } => Err(NetError::Refused(message)),
-            _ => Err(NetError::Refused("an unexpected answer".into())),
+            Frame::Error { code, message } => Err(NetError::Refused { code, message }),
+            _ => Err(NetError::UnreadableAnswer("an unexpected answer".into())),
         }
     }
 
@@ -337,7 +349,7 @@ async fn ask_to_enrol(
     let (mut send, mut recv) = conn.open_bi().await.map_err(TransportError::from)?;
     let bytes = request
         .encode()
-        .map_err(|e| NetError::Refused(e.to_string()))?;
+        .map_err(|e| NetError::Request(e.to_string()))?;
     transport::write_all(&mut send, &bytes).await?;
     let _ = send.finish();
     let reply = read_one_frame(&mut recv).await;
@@ -345,9 +357,10 @@ async fn ask_to_enrol(
     reply
 }
 
-/// The relay closed the connection because too many devices are enrolling
-/// at once: the code was not used, and trying again shortly works.
-fn turned_away_busy(e: &NetError) -> bool {
+/// The relay turned the connection away: too many devices connected, or
+/// enrolling, at once. Nothing was done (an enrolment code was not used),
+/// and trying again shortly works.
+pub(crate) fn relay_busy(e: &NetError) -> bool {
     let closed = match e {
         NetError::Transport(
             TransportError::Connection(c)
@@ -356,8 +369,15 @@ fn turned_away_busy(e: &NetError) -> bool {
         ) => c,
         _ => return false,
     };
-    matches!(closed, quinn::ConnectionError::ApplicationClosed(close)
-        if close.error_code == relay::server::CLOSE_BUSY.into())
+    match closed {
+        quinn::ConnectionError::ApplicationClosed(close) => {
+            close.error_code == relay::server::CLOSE_BUSY.into()
+        }
+        quinn::ConnectionError::ConnectionClosed(close) => {
+            close.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED
+        }
+        _ => false,
+    }
 }
 
 /// Stores the device's enrolment (durably).
@@ -371,12 +391,12 @@ async fn read_one_frame(recv: &mut quinn::RecvStream) -> Result<Frame, NetError>
         match frames.next_frame() {
             Ok(Some(frame)) => return Ok(frame),
             Ok(None) => {}
-            Err(e) => return Err(NetError::Refused(format!("an unreadable answer: {e}"))),
+            Err(e) => return Err(NetError::UnreadableAnswer(e.to_string())),
         }
         match transport::read_chunk(recv).await? {
             Some(bytes) => frames.extend(&bytes),
             None => {
-                return Err(NetError::Refused(
+                return Err(NetError::UnreadableAnswer(
                     "the office server closed the connection".into(),
                 ));
             }
@@ -476,7 +496,7 @@ fn refusal(code: ErrorCode, message: String) -> NetError {
         ErrorCode::Revoked => NetError::Revoked,
         ErrorCode::Unavailable => NetError::RelayUnavailable(message),
         ErrorCode::UnsupportedVersion => NetError::Version(VersionMismatch::from_refusal(&message)),
-        _ => NetError::Refused(message),
+        _ => NetError::Refused { code, message },
     }
 }
 

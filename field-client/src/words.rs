@@ -3,6 +3,7 @@
 //! language.
 
 use fluent_bundle::FluentValue;
+use sync_core::sync::{EnrolRefusal, ErrorCode};
 use sync_core::{FieldError, FieldErrors, Group, Kind, Problem};
 
 use crate::cli::FileLang;
@@ -186,8 +187,12 @@ pub fn net_error(lang: Lang, error: &NetError) -> String {
         NetError::AlreadyEnrolled(server) => detail("net-already-enrolled", server.clone()),
         NetError::BadAddress(address) => detail("net-bad-address", address.clone()),
         NetError::Unreachable(_) => i18n::t(lang, "net-unreachable"),
+        NetError::Transport(_) if crate::net::relay_busy(error) => i18n::t(lang, "net-busy"),
         NetError::Transport(e) => detail("net-transport", e.to_string()),
-        NetError::Refused(words) => detail("net-refused", words.clone()),
+        NetError::Refused { code, message } => refusal(lang, *code, message),
+        NetError::UnreadableAnswer(words) => detail("net-unreadable-answer", words.clone()),
+        NetError::Request(words) => detail("net-request", words.clone()),
+        NetError::JournalChangedMeanwhile => i18n::t(lang, "net-journal-changed"),
         NetError::Revoked => i18n::t(lang, "net-revoked"),
         NetError::Session(e) => detail("net-interrupted", e.to_string()),
         NetError::Code(e) => enrol_code_problem(lang, e),
@@ -197,6 +202,38 @@ pub fn net_error(lang: Lang, error: &NetError) -> String {
         NetError::Version(mismatch) => version_mismatch(lang, mismatch),
         NetError::BudgetSpent { budget } => detail("net-budget-spent", i18n::bytes(lang, *budget)),
         other => other.to_string(),
+    }
+}
+
+/// The relay's refusal in `lang`: a refused enrolment code in the user's
+/// words; otherwise what the refusal's code means, with the relay's own
+/// (English) words after it.
+pub fn refusal(lang: Lang, code: ErrorCode, message: &str) -> String {
+    if let Some(refused) = EnrolRefusal::from_text(message) {
+        return i18n::t(lang, enrol_refusal_id(refused));
+    }
+    let id = match code {
+        ErrorCode::Malformed => "net-refused-malformed",
+        ErrorCode::TooLarge => "net-refused-too-large",
+        ErrorCode::NotAllowed => "net-refused-not-allowed",
+        ErrorCode::UnknownJournal => "net-refused-unknown-journal",
+        ErrorCode::LimitReached => "net-refused-limit",
+        ErrorCode::Internal => "net-refused-internal",
+        // Told in their own words before they reach here (crate::net::closed).
+        ErrorCode::UnsupportedVersion | ErrorCode::Revoked | ErrorCode::Unavailable => {
+            "net-refused"
+        }
+    };
+    i18n::text(lang, id, &[("details", message.into())])
+}
+
+/// A refused enrolment code, as its message says it.
+pub fn enrol_refusal_id(refused: EnrolRefusal) -> &'static str {
+    match refused {
+        EnrolRefusal::UnknownCode => "enrol-code-unknown",
+        EnrolRefusal::ExpiredCode => "enrol-code-expired",
+        EnrolRefusal::UsedCode => "enrol-code-used",
+        EnrolRefusal::AlreadyEnrolled => "enrol-already-enrolled",
     }
 }
 
@@ -355,6 +392,33 @@ mod tests {
         let stale: Vec<_> = written.difference(&wanted).collect();
         assert!(missing.is_empty(), "no Latvian help for {missing:#?}");
         assert!(stale.is_empty(), "Latvian help for nothing: {stale:#?}");
+    }
+
+    #[test]
+    fn the_relays_refusals_are_said_in_the_users_language() {
+        use sync_core::sync::{EnrolRefusal, ErrorCode};
+        let mut said = std::collections::BTreeSet::new();
+        for refused in EnrolRefusal::ALL {
+            let latvian = refusal(Lang::Lv, ErrorCode::NotAllowed, refused.text());
+            assert!(!latvian.contains(refused.text()), "{latvian}");
+            assert!(said.insert(latvian), "two refusals said alike");
+        }
+        let used = refusal(
+            Lang::Lv,
+            ErrorCode::NotAllowed,
+            EnrolRefusal::UsedCode.text(),
+        );
+        assert_eq!(
+            used,
+            "Šis kods jau ir izmantots. Palūdziet birojam jaunu kodu."
+        );
+        // Other refusals: what the code means, with the relay's own words.
+        let busy = refusal(Lang::Lv, ErrorCode::LimitReached, "too many sessions");
+        assert!(
+            busy.starts_with("biroja serveris šobrīd ir aizņemts"),
+            "{busy}"
+        );
+        assert!(busy.contains("too many sessions"), "{busy}");
     }
 
     #[test]

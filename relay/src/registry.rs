@@ -15,7 +15,7 @@ use std::sync::{PoisonError, RwLock};
 use chrono::{DateTime, Utc};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
-use sync_core::sync::{Access, DeviceHealth, JournalGrant, Role};
+use sync_core::sync::{Access, DeviceHealth, EnrolRefusal, JournalGrant, Role};
 use uuid::Uuid;
 
 use crate::store::DeviceNote;
@@ -103,13 +103,13 @@ pub enum RegistryError {
     DuplicateCentre(String),
     #[error("the centre's name must not be empty")]
     EmptyName,
-    #[error("this enrolment code is not valid (mistyped, or made for another relay)")]
+    #[error("{}", EnrolRefusal::UnknownCode.text())]
     UnknownCode,
-    #[error("this enrolment code has expired; ask the office for a new one")]
+    #[error("{}", EnrolRefusal::ExpiredCode.text())]
     ExpiredCode,
-    #[error("this enrolment code was already used; ask the office for a new one")]
+    #[error("{}", EnrolRefusal::UsedCode.text())]
     UsedCode,
-    #[error("this device is already enrolled")]
+    #[error("{}", EnrolRefusal::AlreadyEnrolled.text())]
     AlreadyEnrolled,
 }
 

@@ -208,15 +208,20 @@ fn stops_on(signal: rustix::process::Signal) {
     ]);
     wait_for_line(&stderr, "the office server stored", "field-client run").expect("sent");
 
-    rustix::process::kill_process(rustix::process::Pid::from_child(&daemon.0), signal)
-        .expect("signal");
-    let status = wait_timeout::ChildExt::wait_timeout(&mut daemon.0, STOP_DEADLINE)
+    stops_politely(&mut daemon.0, signal, &relay);
+    assert_eq!(common::unsent(&cli), 0, "what was sent stays acknowledged");
+}
+
+/// Sends `signal` to a running `run`: it exits 0 within [`STOP_DEADLINE`],
+/// and the relay logs the device's own close.
+fn stops_politely(run: &mut std::process::Child, signal: rustix::process::Signal, relay: &Relay) {
+    rustix::process::kill_process(rustix::process::Pid::from_child(run), signal).expect("signal");
+    let status = wait_timeout::ChildExt::wait_timeout(run, STOP_DEADLINE)
         .expect("wait")
-        .unwrap_or_else(|| panic!("run stops on {signal:?}"));
+        .unwrap_or_else(|| panic!("run stops on {signal:?} within {STOP_DEADLINE:?}"));
     assert_eq!(status.code(), Some(0), "run exits 0 when asked to stop");
     let goodbye = relay.wait_for_log("device disconnected");
     assert!(goodbye.contains("closed by peer"), "{goodbye}");
-    assert_eq!(common::unsent(&cli), 0, "what was sent stays acknowledged");
 }
 
 /// Activities waiting to go when `run` is stopped mid-upload: enough that
@@ -238,17 +243,7 @@ fn run_stopped_mid_upload_finishes_its_frames_and_the_rest_follows() {
     let (mut daemon, _stdout, stderr) = start_daemon(&cli, &["--no-web"]);
     // The first batches are stored: the upload is under way.
     wait_for_line(&stderr, "the office server stored", "field-client run").expect("uploading");
-    rustix::process::kill_process(
-        rustix::process::Pid::from_child(&daemon.0),
-        rustix::process::Signal::TERM,
-    )
-    .expect("signal");
-    let status = wait_timeout::ChildExt::wait_timeout(&mut daemon.0, STOP_DEADLINE)
-        .expect("wait")
-        .unwrap_or_else(|| panic!("run stops mid-upload within {STOP_DEADLINE:?}"));
-    assert_eq!(status.code(), Some(0), "run exits 0 when asked to stop");
-    let goodbye = relay.wait_for_log("device disconnected");
-    assert!(goodbye.contains("closed by peer"), "{goodbye}");
+    stops_politely(&mut daemon.0, rustix::process::Signal::TERM, &relay);
     let left = common::unsent(&cli);
     assert!(
         left > 0,

@@ -252,6 +252,17 @@ fn expired_reused_and_wrong_key_enrolment_codes_are_refused() {
     let second = device("Aglonas KRC", "Otrais");
     let stderr = second.fails(["enrol", &code]);
     assert!(stderr.contains("already used"), "reused code:\n{stderr}");
+    // In the volunteer's language, not the relay's English.
+    let in_latvian = second
+        .command(["enrol", &code])
+        .env("LANG", "lv_LV.UTF-8")
+        .output()
+        .expect("enrol");
+    let said = String::from_utf8_lossy(&in_latvian.stderr);
+    assert!(
+        !in_latvian.status.success() && said.contains("Šis kods jau ir izmantots."),
+        "reused code, in Latvian:\n{said}"
+    );
     assert!(
         second.status_json()["enrolment"].is_null(),
         "a refused enrolment was recorded"

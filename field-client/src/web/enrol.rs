@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
 use sync_core::limits::MAX_NAME_CHARS;
+use sync_core::sync::EnrolRefusal;
 use sync_core::{NewStore, Replica};
 use tokio::sync::watch;
 
@@ -332,9 +333,14 @@ fn enrol_problem(lang: Lang, e: &NetError) -> String {
         NetError::Unreachable(_) | NetError::Transport(_) | NetError::BadAddress(_) => {
             t(lang, "enrol-unreachable")
         }
-        NetError::Refused(words) => {
-            i18n::text(lang, "enrol-refused", &[("details", words.clone().into())])
-        }
+        NetError::Refused { message, .. } => match EnrolRefusal::from_text(message) {
+            Some(refused) => t(lang, crate::words::enrol_refusal_id(refused)),
+            None => i18n::text(
+                lang,
+                "enrol-refused",
+                &[("details", message.clone().into())],
+            ),
+        },
         other => i18n::text(
             lang,
             "enrol-failed",

@@ -38,7 +38,7 @@ pub use staging::StagingJournal;
 pub use stored::{StoredBatch, StoredChanges};
 pub use wire::{
     Access, BATCH_DIGEST_BYTES, BatchAttestation, BatchDigest, BatchEncoding, DeviceHealth,
-    ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION, Role,
+    EnrolRefusal, ErrorCode, Frame, JournalGrant, PROTOCOL_VERSION, Role,
 };
 
 use crate::limits::{MAX_BATCH_BYTES, MAX_CHANGES_PER_BATCH};

@@ -109,6 +109,50 @@ pub struct DeviceHealth {
     pub unsent: Option<u32>,
 }
 
+/// Why a relay did not accept an enrolment code: the words of its `Error`
+/// frame (code [`ErrorCode::NotAllowed`]) answering `Enrol`, fixed so that a
+/// client can tell them apart and say them in its user's language
+/// (docs/PROTOCOL.md, "Enrolment refusals").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnrolRefusal {
+    /// No such code: mistyped, or made for another relay.
+    UnknownCode,
+    ExpiredCode,
+    UsedCode,
+    /// The device's key is enrolled already.
+    AlreadyEnrolled,
+}
+
+impl EnrolRefusal {
+    pub const ALL: [EnrolRefusal; 4] = [
+        EnrolRefusal::UnknownCode,
+        EnrolRefusal::ExpiredCode,
+        EnrolRefusal::UsedCode,
+        EnrolRefusal::AlreadyEnrolled,
+    ];
+
+    /// The words on the wire.
+    pub fn text(self) -> &'static str {
+        match self {
+            EnrolRefusal::UnknownCode => {
+                "this enrolment code is not valid (mistyped, or made for another relay)"
+            }
+            EnrolRefusal::ExpiredCode => {
+                "this enrolment code has expired; ask the office for a new one"
+            }
+            EnrolRefusal::UsedCode => {
+                "this enrolment code was already used; ask the office for a new one"
+            }
+            EnrolRefusal::AlreadyEnrolled => "this device is already enrolled",
+        }
+    }
+
+    /// Which refusal `text` is, if it is one of them.
+    pub fn from_text(text: &str) -> Option<EnrolRefusal> {
+        EnrolRefusal::ALL.into_iter().find(|r| r.text() == text)
+    }
+}
+
 /// Numbered error codes (docs/PROTOCOL.md, "Error codes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
