@@ -25,8 +25,8 @@ use uuid::Uuid;
 use crate::activity::{Activity, ActivityId, ActivityPatch};
 use crate::journal::{Journal, JournalError, Stamp, Tip, new_record};
 use crate::limits::{
-    COMPACT_UNLOADED_AFTER_CHANGES, IMPORT_ACTIVITIES_PER_CHANGE, MAX_PENDING_CHANGES,
-    MAX_UPLOAD_BATCH_OPS, compaction_due,
+    COMPACT_AFTER_CHANGES, COMPACT_UNLOADED_AFTER_CHANGES, IMPORT_ACTIVITIES_PER_CHANGE,
+    MAX_PENDING_CHANGES, MAX_UPLOAD_BATCH_OPS, compaction_due,
 };
 use crate::store::{
     AppendPosition, AppendSession, DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store,
@@ -258,8 +258,10 @@ struct Loaded {
     /// store held them when this process first used the journal plus what it
     /// appended since (see [`compaction_due`]).
     appended_bytes: u64,
-    /// Size of the journal's snapshot, as of loading or the last compaction.
-    snapshot_bytes: u64,
+    /// Size of the journal's snapshot, as of loading or the last compaction;
+    /// `None` until either (reading it means reading the whole snapshot,
+    /// which recording one activity must not cost).
+    snapshot_bytes: Option<u64>,
     /// New-activity changes already durable in the store but not yet applied to
     /// `journal` (see [`Replica::add`]); applied before anything reads it.
     /// Empty while `journal` is not loaded (loading reads them from the store).
@@ -285,8 +287,13 @@ impl Settled<'_> {
 }
 
 impl Loaded {
+    /// Whether the appended changes are due to be compacted; with the
+    /// snapshot's size not known, by their number alone.
     fn compaction_due(&self) -> bool {
-        compaction_due(self.appended, self.appended_bytes, self.snapshot_bytes)
+        match self.snapshot_bytes {
+            Some(snapshot) => compaction_due(self.appended, self.appended_bytes, snapshot),
+            None => self.appended >= COMPACT_AFTER_CHANGES,
+        }
     }
 
     /// New activities' changes made from the tip were just appended to the
@@ -708,7 +715,12 @@ impl Replica {
     pub fn compact_due(&mut self) -> Result<usize, ReplicaError> {
         let mut due = Vec::new();
         for info in self.store.journals()? {
-            if known_in(&mut self.loaded, &self.store, info.id)?.compaction_due() {
+            let loaded = known_in(&mut self.loaded, &self.store, info.id)?;
+            if loaded.snapshot_bytes.is_none() {
+                // Once, when the store is quiet: the snapshot read whole.
+                loaded.snapshot_bytes = Some(self.store.snapshot_len(info.id)?);
+            }
+            if loaded.compaction_due() {
                 due.push(info.id);
             }
         }
@@ -758,13 +770,12 @@ impl Replica {
             return Ok(());
         };
         self.stored_cache = None;
-        let (kept, journal) = self.store.compact_owned(id, journal)?;
-        let snapshot_bytes = self.store.snapshot_len(id)?;
+        let compacted = self.store.compact_owned(id, journal)?;
         let loaded = known_in(&mut self.loaded, &self.store, id)?;
-        loaded.journal = Some(journal);
-        loaded.appended = kept.changes;
-        loaded.appended_bytes = kept.bytes;
-        loaded.snapshot_bytes = snapshot_bytes;
+        loaded.journal = Some(compacted.journal);
+        loaded.appended = compacted.kept.changes;
+        loaded.appended_bytes = compacted.kept.bytes;
+        loaded.snapshot_bytes = Some(compacted.snapshot_bytes);
         // The snapshot is durable; the pages it freed go back to the file system
         // (milliseconds). Failing that, the file is only larger than it needs to be.
         let _ = self.store.shrink_file();
@@ -879,7 +890,7 @@ fn known_in<'a>(
                 journal: None,
                 appended: appended.changes,
                 appended_bytes: appended.bytes,
-                snapshot_bytes: store.snapshot_len(id)?,
+                snapshot_bytes: None,
                 pending: Vec::new(),
                 tip: None,
             })
@@ -909,7 +920,8 @@ fn settled_in<'a>(
         // Not loaded yet, or a pending change did not apply: either way the
         // store holds every change durably.
         None => {
-            let mut journal = store.load_journal(id)?;
+            let (mut journal, snapshot_bytes) = store.load_journal_sized(id)?;
+            loaded.snapshot_bytes = Some(snapshot_bytes);
             if store.tip(id)?.is_none() {
                 // Kept from now on (every write updates it), so that the next
                 // process records and syncs without loading the journal.
@@ -995,7 +1007,7 @@ fn catch_up(
     if now == before {
         return Ok(true);
     }
-    if now.snapshot != before.snapshot || now.next < before.next {
+    if now.snapshot_heads != before.snapshot_heads || now.next < before.next {
         return Ok(false);
     }
     let mut new = store.appended_since(id, before.next.saturating_sub(1))?;

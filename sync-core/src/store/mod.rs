@@ -238,11 +238,21 @@ pub struct Store {
 pub const SHARED_MODE: redb::ConcurrencyMode = redb::ConcurrencyMode::SingleWriter;
 
 /// See [`Store::append_position`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppendPosition {
     pub next: u64,
     pub last: Option<ChangeHash>,
-    pub snapshot: u64,
+    /// Which snapshot the changes follow (see [`Store::snapshot_heads`]).
+    pub snapshot_heads: Option<Vec<ChangeHash>>,
+}
+
+/// What [`Store::compact_owned`] leaves: the changes it kept appended, the
+/// journal loaded back from the snapshot, and the snapshot's size.
+#[derive(Debug)]
+pub struct Compacted {
+    pub kept: Appended,
+    pub journal: Journal,
+    pub snapshot_bytes: u64,
 }
 
 /// Parameters for a new store.
@@ -491,6 +501,12 @@ impl Store {
     /// Loads a journal: its snapshot (or the genesis) plus every appended change.
     /// Local changes made on the result carry this device's actor id.
     pub fn load_journal(&self, id: JournalId) -> Result<Journal, StoreError> {
+        Ok(self.load_journal_sized(id)?.0)
+    }
+
+    /// [`Store::load_journal`], and the size of the snapshot it loaded from
+    /// (known here for free; read on its own it costs reading the snapshot).
+    pub fn load_journal_sized(&self, id: JournalId) -> Result<(Journal, u64), StoreError> {
         let tx = self.db.get()?.begin_read()?;
         if tx.open_table(JOURNALS)?.get(id.0.as_u128())?.is_none() {
             return Err(StoreError::UnknownJournal(id));
@@ -502,6 +518,7 @@ impl Store {
         let failed = || damaged("the journal's bytes made the document library fail".into());
         let snapshot = tx.open_table(SNAPSHOTS)?.get(id.0.as_u128())?;
         let bytes = snapshot.as_ref().map(|v| v.value());
+        let snapshot_bytes = bytes.map_or(0, |b| b.len() as u64);
         let mut doc = catch_library_panic(|| load_document(bytes, &[]))
             .ok_or_else(failed)?
             .map_err(|e| damaged(e.to_string()))?;
@@ -529,7 +546,8 @@ impl Store {
         if snapshot_heads_unknown {
             self.keep_snapshot_heads(id, &snapshot_heads)?;
         }
-        Ok(Journal::from_doc(doc.with_actor(self.device.actor()))?)
+        let journal = Journal::from_doc(doc.with_actor(self.device.actor()))?;
+        Ok((journal, snapshot_bytes))
     }
 
     /// Writes the heads of a snapshot that predates layout 5, found by
@@ -687,8 +705,10 @@ impl Store {
 
     /// Where the journal's appended changes stand: the next append sequence
     /// number, the hash of the last appended change, and the snapshot's
-    /// size. Appends by another process move the first two only; a
-    /// compaction or a new epoch deletes the rows the last hash names.
+    /// heads. Appends by another process move the first two only; a
+    /// compaction or a new epoch deletes the rows the last hash names and
+    /// writes a snapshot of other heads. (Not the snapshot's size: reading
+    /// it reads the whole snapshot.)
     pub fn append_position(&self, journal: JournalId) -> Result<AppendPosition, StoreError> {
         let tx = self.db.get()?.begin_read()?;
         let table = tx.open_table(CHANGES)?;
@@ -712,7 +732,7 @@ impl Store {
         Ok(AppendPosition {
             next,
             last,
-            snapshot: self.snapshot_len(journal)?,
+            snapshot_heads: self.snapshot_heads(journal)?,
         })
     }
 
@@ -779,19 +799,20 @@ impl Store {
     /// document is in memory at a time, not two (a document of 100,000
     /// activities takes hundreds of megabytes). On an error the journal is
     /// gone: load it again from the store, which holds every change.
-    pub fn compact_owned(
-        &self,
-        id: JournalId,
-        current: Journal,
-    ) -> Result<(Appended, Journal), StoreError> {
+    pub fn compact_owned(&self, id: JournalId, current: Journal) -> Result<Compacted, StoreError> {
         let heads = current.heads();
         let bytes = current.doc().save();
         drop(current);
         let snapshot = Snapshot::check(bytes, &heads)?;
         let ready = self.ready_upload_of(id, &snapshot.doc)?;
         let kept = self.compact_with(id, &snapshot, u64::MAX, ready.as_ref())?;
+        let snapshot_bytes = snapshot.bytes.len() as u64;
         let journal = Journal::from_doc(snapshot.doc.with_actor(self.device.actor()))?;
-        Ok((kept, journal))
+        Ok(Compacted {
+            kept,
+            journal,
+            snapshot_bytes,
+        })
     }
 
     /// Compaction with a snapshot made earlier (see [`Snapshot`]) of the
