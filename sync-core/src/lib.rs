@@ -1,6 +1,8 @@
 //! `sync-core`: the activity model, the journal document and its durable store.
 //!
 //! - [`activity`]: typed activity records, parsing and validation of what people type;
+//! - [`files`]: files attached to activities, told from their bytes, content-addressed
+//!   (docs/ATTACHMENTS.md; the store and the wire for them are being built);
 //! - [`journal`]: one centre's journal as an Automerge document with a shared genesis;
 //! - [`store`]: the redb file holding journals durably (snapshot + appended changes);
 //! - [`replica`]: a journal bound to its store: every change is durable before it returns;
@@ -14,6 +16,7 @@
 //! `Durability::Immediate`.
 
 pub mod activity;
+pub mod files;
 #[cfg(feature = "test-support")]
 pub mod fuzzing;
 pub mod journal;

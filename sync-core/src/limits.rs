@@ -217,3 +217,14 @@ pub const SESSION_REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from
 /// Payloads smaller than this are sent uncompressed: zstd's frame overhead would
 /// make them bigger.
 pub const COMPRESS_MIN_BYTES: usize = 256;
+
+/// Bytes of one chunk of an attached file (docs/ATTACHMENTS.md): a file is
+/// hashed, stored and sent chunk by chunk, so memory stays bounded by this
+/// whatever the file's size; one chunk travels in one frame, far below
+/// [`MAX_FRAME_BYTES`], in about 1.4 s at 384 kbit/s, so a dropped
+/// connection costs at most that.
+pub const FILE_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Largest file that can be attached: a phone's photo is 2–8 MB, a scanned
+/// multi-page attendance sheet up to about 20 MB.
+pub const MAX_FILE_BYTES: u64 = 25 * 1024 * 1024;
