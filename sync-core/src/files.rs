@@ -43,22 +43,93 @@ impl MediaType {
         .map(|(_, kind)| kind)
     }
 
-    /// Whether `bytes` (of this type) reach their end: a file cut short in
-    /// copying or scanning lacks it. A JPEG's end-of-image marker may be
-    /// followed by more (phones append a motion clip), so it is looked for
-    /// anywhere after the start; a PNG ends with its `IEND` chunk; a PDF's
-    /// last `%%EOF` is within its last kilobyte.
-    fn is_whole(self, bytes: &[u8]) -> bool {
+    /// The code stored for this type (`file-v1` rows).
+    pub fn code(self) -> u8 {
         match self {
-            MediaType::Jpeg => contains(&bytes[3..], &[0xFF, 0xD9]),
-            MediaType::Png => contains(tail(bytes, 64), b"IEND"),
-            MediaType::Pdf => contains(tail(bytes, 1024), b"%%EOF"),
+            MediaType::Jpeg => 1,
+            MediaType::Png => 2,
+            MediaType::Pdf => 3,
         }
+    }
+
+    pub fn from_code(code: u8) -> Option<MediaType> {
+        MediaType::ALL.into_iter().find(|t| t.code() == code)
     }
 }
 
-fn tail(bytes: &[u8], n: usize) -> &[u8] {
-    &bytes[bytes.len().saturating_sub(n)..]
+/// Bytes at a file's start that tell its type (the longest signature).
+const SIGNATURE_BYTES: usize = 8;
+/// Bytes at a file's end its last mark must lie within: a PNG's `IEND`
+/// chunk ends it; a PDF's last `%%EOF` is within its last kilobyte.
+const END_MARK_WITHIN: usize = 1024;
+/// A JPEG's end-of-image marker.
+const JPEG_END: [u8; 2] = [0xFF, 0xD9];
+
+/// [`check_file`] on a file read piece by piece: memory stays bounded by
+/// [`END_MARK_WITHIN`] whatever the file's size.
+#[derive(Debug, Default)]
+pub struct FileCheck {
+    head: Vec<u8>,
+    tail: std::collections::VecDeque<u8>,
+    bytes: u64,
+    /// A JPEG's end marker was met after its start (a phone may append a
+    /// motion clip after it, so it need not be last).
+    jpeg_end_seen: bool,
+}
+
+impl FileCheck {
+    pub fn new() -> FileCheck {
+        FileCheck::default()
+    }
+
+    /// The next piece of the file.
+    pub fn feed(&mut self, piece: &[u8]) {
+        self.bytes += piece.len() as u64;
+        let wanted = SIGNATURE_BYTES.saturating_sub(self.head.len());
+        self.head
+            .extend_from_slice(&piece[..wanted.min(piece.len())]);
+        for &byte in piece {
+            // A JPEG starts `FF D8`: no end marker can overlap its start.
+            if self.tail.back() == Some(&JPEG_END[0]) && byte == JPEG_END[1] {
+                self.jpeg_end_seen = true;
+            }
+            if self.tail.len() == END_MARK_WITHIN {
+                self.tail.pop_front();
+            }
+            self.tail.push_back(byte);
+        }
+    }
+
+    /// Bytes fed so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The file's type, once every piece was fed; or why it cannot be
+    /// attached.
+    pub fn finish(&self) -> Result<MediaType, FileProblem> {
+        if self.bytes == 0 {
+            return Err(FileProblem::Empty);
+        }
+        if self.bytes > MAX_FILE_BYTES {
+            return Err(FileProblem::TooLarge {
+                bytes: self.bytes,
+                max: MAX_FILE_BYTES,
+            });
+        }
+        let kind = MediaType::sniff(&self.head).ok_or(FileProblem::UnknownType)?;
+        let tail: Vec<u8> = self.tail.iter().copied().collect();
+        let whole = match kind {
+            MediaType::Jpeg => self.jpeg_end_seen,
+            MediaType::Png => contains(&tail[tail.len().saturating_sub(64)..], b"IEND"),
+            MediaType::Pdf => contains(&tail, b"%%EOF"),
+        };
+        if whole {
+            Ok(kind)
+        } else {
+            Err(FileProblem::Damaged(kind))
+        }
+    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -79,23 +150,12 @@ pub enum FileProblem {
 }
 
 /// Checks a file offered for attaching: not empty, within
-/// [`MAX_FILE_BYTES`], one of the [`MediaType`]s by its bytes, and whole.
+/// [`MAX_FILE_BYTES`], one of the [`MediaType`]s by its bytes, and whole
+/// (not cut short: see [`FileCheck`]).
 pub fn check_file(bytes: &[u8]) -> Result<MediaType, FileProblem> {
-    let size = bytes.len() as u64;
-    if size == 0 {
-        return Err(FileProblem::Empty);
-    }
-    if size > MAX_FILE_BYTES {
-        return Err(FileProblem::TooLarge {
-            bytes: size,
-            max: MAX_FILE_BYTES,
-        });
-    }
-    let kind = MediaType::sniff(bytes).ok_or(FileProblem::UnknownType)?;
-    if !kind.is_whole(bytes) {
-        return Err(FileProblem::Damaged(kind));
-    }
-    Ok(kind)
+    let mut check = FileCheck::new();
+    check.feed(bytes);
+    check.finish()
 }
 
 /// A file's content address: the SHA-256 of its bytes.
@@ -199,6 +259,26 @@ mod tests {
             check_file(&huge),
             Err(FileProblem::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn a_file_read_piece_by_piece_is_judged_as_a_whole() {
+        let mut motion = jpeg();
+        motion.extend_from_slice(&[0; 3000]);
+        let mut long_pdf = pdf();
+        long_pdf.splice(10..10, std::iter::repeat_n(b' ', 5000));
+        for file in [png(), jpeg(), pdf(), motion, long_pdf] {
+            for piece in [1, 2, 7, 1000] {
+                let mut check = FileCheck::new();
+                file.chunks(piece).for_each(|p| check.feed(p));
+                assert_eq!(check.finish(), check_file(&file), "pieces of {piece}");
+                assert_eq!(check.bytes(), file.len() as u64);
+            }
+            let cut = &file[..file.len() - 8];
+            let mut check = FileCheck::new();
+            cut.chunks(3).for_each(|p| check.feed(p));
+            assert_eq!(check.finish(), check_file(cut));
+        }
     }
 
     #[test]

@@ -233,3 +233,35 @@ fn a_layout_5_store_opens_and_its_next_compaction_makes_its_unsent_changes_ready
     assert_eq!(store.unsent_count(home).expect("unsent"), 3);
     assert!(store.ready_upload(home).expect("read").is_some());
 }
+
+/// Layout 6 (before attached files): the centre device's store of
+/// `tests/fixtures/protocol-5-store-6` (made by that release's programs).
+const LAYOUT_6: &str = "tests/fixtures/store-layout-6.redb";
+
+#[test]
+fn a_layout_6_store_opens_keeps_its_records_and_can_hold_files() {
+    let (_dir, path) = copy_of(LAYOUT_6);
+    let before = {
+        let mut replica = Replica::open(&path).expect("a layout-6 store opens");
+        let activities = replica.activities().expect("list");
+        assert!(!activities.is_empty(), "the fixture's records are kept");
+        // The new tables exist, empty, and take a file.
+        assert!(replica.store().files().expect("files").is_empty());
+        let scan = b"%PDF-1.4\nan attendance sheet\n%%EOF\n".to_vec();
+        let stored = replica
+            .store()
+            .put_file(std::io::Cursor::new(&scan))
+            .expect("a file is stored");
+        let mut back = Vec::new();
+        replica
+            .store()
+            .read_file(stored.hash, &mut back)
+            .expect("read back");
+        assert_eq!(back, scan);
+        activities.len()
+    };
+    // Migrated once: it opens again as the current layout, unchanged.
+    let mut replica = Replica::open(&path).expect("reopens");
+    assert_eq!(replica.activities().expect("list").len(), before);
+    assert_eq!(replica.store().files().expect("files").len(), 1);
+}

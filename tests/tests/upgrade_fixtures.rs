@@ -33,11 +33,12 @@ use uuid::Uuid;
 use common::{Relay, by_id, sent_received};
 
 /// The fixture folders, one per release whose formats changed (store layouts
-/// 4 to 6, protocol version 5): every test reads each of them.
-const FOLDERS: [&str; 3] = [
+/// 4 to 7, protocol version 5): every test reads each of them.
+const FOLDERS: [&str; 4] = [
     "protocol-5-store-4",
     "protocol-5-store-5",
     "protocol-5-store-6",
+    "protocol-5-store-7",
 ];
 
 fn fixtures(folder: &str) -> PathBuf {

@@ -12,6 +12,7 @@
 pub mod backup;
 mod clean_close;
 mod erasure;
+mod files;
 mod ready_upload;
 mod tables;
 mod unsent;
@@ -36,17 +37,18 @@ use crate::activity::{Activity, ActivityId};
 use crate::journal::{self, Journal, JournalError, Tip};
 use crate::limits::{DEVICE_STORE_CACHE_BYTES, LOAD_APPENDED_BYTES_AT_ONCE};
 use crate::sync::{AttestationTag, catch_library_panic};
+pub use files::{PutFileError, ReadFileError, StoredFile};
 use ready_upload::ReadyRows;
 pub use ready_upload::{ReadyBytes, ReadyUpload};
 use tables::{
-    ACKED_HEADS, ACTIVITY_VIEW, ACTIVITY_VIEW_JSON, ATTESTATIONS, CHANGES, FORMAT_MARKER,
-    JOURNAL_TIPS, JOURNALS, META, READY_BATCHES, READY_UPLOADS, SETTINGS, SNAPSHOT_HEADS,
-    SNAPSHOTS, UNSENT, UNSENT_BY_CHANGE, VIEW_HEADS,
+    ACKED_HEADS, ACTIVITY_VIEW, ACTIVITY_VIEW_JSON, ATTESTATIONS, CHANGES, FILE_CHUNKS, FILES,
+    FORMAT_MARKER, JOURNAL_TIPS, JOURNALS, META, READY_BATCHES, READY_UPLOADS, SETTINGS,
+    SNAPSHOT_HEADS, SNAPSHOTS, UNSENT, VIEW_HEADS,
 };
 
 /// Layout version written by this code. Older stores are migrated on open by
 /// the numbered steps in [`migrate`]; newer ones are refused.
-pub const STORE_VERSION: u32 = 6;
+pub const STORE_VERSION: u32 = 7;
 
 /// Identity of a device: random, made when its store is created, never reused.
 /// Its 16 bytes are also the device's Automerge actor id, so every change can be
@@ -162,6 +164,9 @@ pub enum StoreError {
          program and start it again (nothing saved is lost)"
     )]
     Closed,
+    /// A stored file's row does not read (see `file-v1`).
+    #[error("the stored file {0} is damaged")]
+    DamagedFile(crate::files::FileHash),
 }
 
 impl StoreError {
@@ -1698,22 +1703,9 @@ fn write_new_store(
             write_empty_view(&tx, home)?;
             write_snapshot_heads(&tx, home, &journal::genesis_heads())?;
         }
-        // Create the remaining tables so readers never meet a missing one.
-        tx.open_table(JOURNALS)?;
-        tx.open_table(SNAPSHOTS)?;
-        tx.open_table(CHANGES)?;
-        tx.open_table(UNSENT)?;
-        tx.open_table(ACKED_HEADS)?;
-        tx.open_table(SETTINGS)?;
-        tx.open_table(ACTIVITY_VIEW)?;
-        tx.open_table(VIEW_HEADS)?;
-        tx.open_table(ATTESTATIONS)?;
-        tx.open_table(JOURNAL_TIPS)?;
-        tx.open_table(SNAPSHOT_HEADS)?;
-        tx.open_table(UNSENT_BY_CHANGE)?;
-        tx.open_table(READY_UPLOADS)?;
-        tx.open_table(READY_BATCHES)?;
     }
+    // Create the remaining tables so readers never meet a missing one.
+    erasure::each_table(&mut CreateIn(&tx))?;
     tx.commit()?;
     Ok(())
 }
@@ -1751,12 +1743,13 @@ fn insert_info(
 /// adds one here and a test that opens a committed store file of the
 /// previous layout (`sync-core/tests/fixtures/`).
 fn migrate(db: &Database, from: u32) -> Result<(), StoreError> {
-    let steps: [MigrationStep; 5] = [
+    let steps: [MigrationStep; 6] = [
         migrate_1_to_2,
         migrate_2_to_3,
         migrate_3_to_4,
         migrate_4_to_5,
         migrate_5_to_6,
+        migrate_6_to_7,
     ];
     for step in steps.iter().skip(from as usize - 1) {
         step(db)?;
@@ -1850,6 +1843,31 @@ fn migrate_5_to_6(db: &Database) -> Result<(), StoreError> {
     tx.open_table(READY_BATCHES)?;
     tx.open_table(META)?
         .insert("store_version", 6_u32.to_le_bytes().as_slice())?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Creates every table of the layout that does not exist yet.
+struct CreateIn<'a>(&'a redb::WriteTransaction);
+
+impl erasure::EachTable for CreateIn<'_> {
+    fn table<K: redb::Key + 'static>(
+        &mut self,
+        table: redb::TableDefinition<K, &[u8]>,
+    ) -> Result<(), StoreError> {
+        self.0.open_table(table)?;
+        Ok(())
+    }
+}
+
+/// Layout 7 adds `file-v1` and `file_chunk-v1` (files attached to
+/// activities), empty.
+fn migrate_6_to_7(db: &Database) -> Result<(), StoreError> {
+    let tx = begin_durable(db)?;
+    tx.open_table(FILES)?;
+    tx.open_table(FILE_CHUNKS)?;
+    tx.open_table(META)?
+        .insert("store_version", 7_u32.to_le_bytes().as_slice())?;
     tx.commit()?;
     Ok(())
 }

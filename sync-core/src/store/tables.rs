@@ -121,3 +121,16 @@ pub(crate) const READY_UPLOADS: TableDefinition<u128, &[u8]> =
 /// Written and removed with its `ready_upload-v1` row. Added in layout 6.
 pub(crate) const READY_BATCHES: TableDefinition<(u128, u32), &[u8]> =
     TableDefinition::new("ready_batch-v1");
+
+/// Key: 32-byte SHA-256 of a file attached to an activity / Value: postcard
+/// of `files::FileRow`: the file's size in bytes, its media type (1 JPEG,
+/// 2 PNG, 3 PDF) and how many of its chunks the store holds, from the first
+/// (all of them once it is whole). Written in the same transaction as its
+/// chunks. Added in layout 7 (docs/ATTACHMENTS.md).
+pub(crate) const FILES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("file-v1");
+
+/// Key: (file hash, chunk number from 0) / Value: that chunk of the file's
+/// bytes, [`crate::limits::FILE_CHUNK_BYTES`] long (the last one shorter).
+/// Added in layout 7.
+pub(crate) const FILE_CHUNKS: TableDefinition<(&[u8; 32], u64), &[u8]> =
+    TableDefinition::new("file_chunk-v1");
