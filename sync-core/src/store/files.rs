@@ -16,6 +16,10 @@ use super::{Store, StoreError, begin_durable, erasure::io_error};
 use crate::files::{FileCheck, FileHash, FileProblem, MediaType, chunk_count};
 use crate::limits::FILE_CHUNK_BYTES;
 
+/// A `file-v1` row's media type while the file arrives (told from its
+/// bytes once whole).
+const MEDIA_TYPE_NOT_KNOWN: u8 = 0;
+
 /// A `file-v1` row.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 struct FileRow {
@@ -29,7 +33,8 @@ struct FileRow {
 pub struct StoredFile {
     pub hash: FileHash,
     pub bytes: u64,
-    pub media_type: MediaType,
+    /// Told from its bytes once it is whole; `None` while it arrives.
+    pub media_type: Option<MediaType>,
     /// Chunks held, from the first: all of them once the file is whole.
     pub chunks_held: u64,
 }
@@ -68,7 +73,123 @@ pub enum ReadFileError {
     Store(#[from] StoreError),
 }
 
+/// A file as the record that refers to it describes it: what a chunk
+/// received for it is checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileDescription {
+    pub hash: FileHash,
+    pub bytes: u64,
+}
+
+/// Why [`Store::receive_file_chunk`] stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveChunkError {
+    #[error("the file is said to be {bytes} bytes; at most {max} can be attached")]
+    TooLarge { bytes: u64, max: u64 },
+    /// The store holds (part of) this file under another size: one of the
+    /// two descriptions is false, and what is held is not thrown away for it.
+    #[error("the file is said to be {said} bytes, but {held} were said before")]
+    SizeDiffers { said: u64, held: u64 },
+    #[error("chunk {got} came while chunk {expected} was awaited")]
+    OutOfOrder { expected: u64, got: u64 },
+    #[error("chunk {number} is {got} bytes, not {expected}")]
+    WrongSize {
+        number: u64,
+        expected: u64,
+        got: u64,
+    },
+    /// The whole file did not hash to its name, or is not a file that may be
+    /// attached: every chunk of it was removed.
+    #[error("the file received is not the file {0} it was said to be; nothing of it was kept")]
+    NotTheFile(FileHash),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 impl Store {
+    /// Stores chunk `number` of the file `file` describes, durably, when it
+    /// is the next one lacking and exactly as long as the file's size makes
+    /// it; a chunk held already changes nothing (it came again after its
+    /// acknowledgement was lost). With its last chunk the whole file is read
+    /// back, chunk by chunk, hashed and checked as [`Store::put_file`]
+    /// checks a file; one that fails is removed whole, in the same
+    /// transaction. What the store holds after: resuming starts from its
+    /// `chunks_held`.
+    pub fn receive_file_chunk(
+        &self,
+        file: FileDescription,
+        number: u64,
+        chunk: &[u8],
+    ) -> Result<StoredFile, ReceiveChunkError> {
+        if file.bytes == 0 || file.bytes > crate::limits::MAX_FILE_BYTES {
+            return Err(ReceiveChunkError::TooLarge {
+                bytes: file.bytes,
+                max: crate::limits::MAX_FILE_BYTES,
+            });
+        }
+        let held = self.file(file.hash)?;
+        if let Some(held) = held.filter(|held| held.bytes != file.bytes) {
+            return Err(ReceiveChunkError::SizeDiffers {
+                said: file.bytes,
+                held: held.bytes,
+            });
+        }
+        let held_chunks = held.map_or(0, |f| f.chunks_held);
+        if let Some(held) = held.filter(|_| number < held_chunks) {
+            return Ok(held);
+        }
+        if number != held_chunks {
+            return Err(ReceiveChunkError::OutOfOrder {
+                expected: held_chunks,
+                got: number,
+            });
+        }
+        let count = chunk_count(file.bytes);
+        let expected = if number + 1 == count {
+            file.bytes - number * FILE_CHUNK_BYTES as u64
+        } else {
+            FILE_CHUNK_BYTES as u64
+        };
+        if chunk.len() as u64 != expected {
+            return Err(ReceiveChunkError::WrongSize {
+                number,
+                expected,
+                got: chunk.len() as u64,
+            });
+        }
+        let tx = begin_durable(self.db.get()?)?;
+        tx.open_table(FILE_CHUNKS)
+            .map_err(StoreError::from)?
+            .insert((&file.hash.0, number), chunk)
+            .map_err(StoreError::from)?;
+        let media_type = match number + 1 == count {
+            true => whole_file_check(&tx, file).map(Some),
+            // Told once the file is whole.
+            false => Ok(None),
+        };
+        let Ok(media_type) = media_type else {
+            tx.open_table(FILE_CHUNKS)
+                .map_err(StoreError::from)?
+                .retain_in((&file.hash.0, 0)..=(&file.hash.0, u64::MAX), |_, _| false)
+                .map_err(StoreError::from)?;
+            tx.open_table(FILES)
+                .map_err(StoreError::from)?
+                .remove(&file.hash.0)
+                .map_err(StoreError::from)?;
+            tx.commit().map_err(StoreError::from)?;
+            return Err(ReceiveChunkError::NotTheFile(file.hash));
+        };
+        let stored = StoredFile {
+            hash: file.hash,
+            bytes: file.bytes,
+            media_type,
+            chunks_held: number + 1,
+        };
+        write_row(&tx, &stored)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(stored)
+    }
+
     /// Checks the file `source` holds ([`FileCheck`]) and stores it, whole,
     /// in one durable transaction; a file held already is not written again.
     /// Reads `source` twice (to learn its hash, then to store it), one chunk
@@ -83,7 +204,7 @@ impl Store {
         let file = StoredFile {
             hash,
             bytes: check.bytes(),
-            media_type,
+            media_type: Some(media_type),
             chunks_held: chunk_count(check.bytes()),
         };
         if self.file(hash)?.is_some_and(|held| held.is_whole()) {
@@ -185,6 +306,30 @@ impl Store {
     }
 }
 
+/// The file `file` describes, as `tx` holds it whole: its type, if its
+/// bytes hash to its name and pass [`FileCheck`].
+fn whole_file_check(
+    tx: &redb::WriteTransaction,
+    file: FileDescription,
+) -> Result<MediaType, ReceiveChunkError> {
+    let not_it = || ReceiveChunkError::NotTheFile(file.hash);
+    let chunks = tx.open_table(FILE_CHUNKS).map_err(StoreError::from)?;
+    let mut hasher = Sha256::new();
+    let mut check = FileCheck::new();
+    for row in chunks
+        .range((&file.hash.0, 0)..=(&file.hash.0, u64::MAX))
+        .map_err(StoreError::from)?
+    {
+        let (_, chunk) = row.map_err(StoreError::from)?;
+        hasher.update(chunk.value());
+        check.feed(chunk.value());
+    }
+    if FileHash(hasher.finalize().into()) != file.hash || check.bytes() != file.bytes {
+        return Err(not_it());
+    }
+    check.finish().map_err(|_| not_it())
+}
+
 /// Reads `source` to its end in pieces of [`FILE_CHUNK_BYTES`] (the last one
 /// shorter), handing each to `each`; the SHA-256 of all of them.
 fn hash_chunks(
@@ -224,7 +369,9 @@ fn fill(source: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 fn write_row(tx: &redb::WriteTransaction, file: &StoredFile) -> Result<(), StoreError> {
     let row = FileRow {
         bytes: file.bytes,
-        media_type: file.media_type.code(),
+        media_type: file
+            .media_type
+            .map_or(MEDIA_TYPE_NOT_KNOWN, MediaType::code),
         chunks_held: file.chunks_held,
     };
     let bytes = postcard::to_allocvec(&row).map_err(|e| io_error(std::io::Error::other(e)))?;
@@ -236,7 +383,12 @@ fn write_row(tx: &redb::WriteTransaction, file: &StoredFile) -> Result<(), Store
 fn decode_row(hash: FileHash, bytes: &[u8]) -> Result<StoredFile, StoreError> {
     let damaged = || StoreError::DamagedFile(hash);
     let row: FileRow = postcard::from_bytes(bytes).map_err(|_| damaged())?;
-    let media_type = MediaType::from_code(row.media_type).ok_or_else(damaged)?;
+    let whole = row.chunks_held == chunk_count(row.bytes);
+    let media_type = match (whole, row.media_type) {
+        (false, MEDIA_TYPE_NOT_KNOWN) => None,
+        (true, code) => Some(MediaType::from_code(code).ok_or_else(damaged)?),
+        (false, _) => return Err(damaged()),
+    };
     if row.chunks_held > chunk_count(row.bytes) {
         return Err(damaged());
     }
@@ -280,7 +432,7 @@ mod tests {
         let bytes = pdf(3 * FILE_CHUNK_BYTES + 100);
         let stored = store.put_file(Cursor::new(&bytes)).expect("stored");
         assert_eq!(stored.hash, FileHash::of(&bytes));
-        assert_eq!(stored.media_type, MediaType::Pdf);
+        assert_eq!(stored.media_type, Some(MediaType::Pdf));
         assert_eq!(stored.chunks_held, 4);
         assert!(stored.is_whole());
         assert_eq!(store.file(stored.hash).expect("read"), Some(stored));
@@ -374,6 +526,132 @@ mod tests {
         assert_eq!(store.file_chunk(stored.hash, 0).expect("read"), None);
         let refused = store.read_file(stored.hash, &mut Vec::new()).unwrap_err();
         assert!(matches!(refused, ReadFileError::NotHeld(_)), "{refused}");
+    }
+
+    /// The chunks of `bytes`, as a sender cuts them.
+    fn chunks_of(bytes: &[u8]) -> Vec<&[u8]> {
+        bytes.chunks(FILE_CHUNK_BYTES).collect()
+    }
+
+    #[test]
+    fn a_file_received_chunk_by_chunk_resumes_where_it_stopped() {
+        let (_dir, store) = store();
+        let bytes = pdf(3 * FILE_CHUNK_BYTES + 40);
+        let file = FileDescription {
+            hash: FileHash::of(&bytes),
+            bytes: bytes.len() as u64,
+        };
+        let chunks = chunks_of(&bytes);
+        for (number, chunk) in chunks.iter().enumerate().take(2) {
+            store
+                .receive_file_chunk(file, number as u64, chunk)
+                .expect("stored");
+        }
+        // Interrupted: the store says where to resume.
+        let part = store.file(file.hash).expect("read").expect("held in part");
+        assert_eq!(part.chunks_held, 2);
+        assert_eq!(part.media_type, None, "told once whole");
+        assert!(!part.is_whole());
+        let refused = store.read_file(file.hash, &mut Vec::new()).unwrap_err();
+        assert!(matches!(refused, ReadFileError::NotWhole(_)), "{refused}");
+        // A chunk sent again after a lost acknowledgement changes nothing;
+        // one from further on is refused.
+        assert_eq!(
+            store.receive_file_chunk(file, 1, chunks[1]).expect("again"),
+            part
+        );
+        let skipped = store.receive_file_chunk(file, 3, chunks[3]).unwrap_err();
+        assert!(matches!(
+            skipped,
+            ReceiveChunkError::OutOfOrder {
+                expected: 2,
+                got: 3
+            }
+        ));
+        for (number, chunk) in chunks.iter().enumerate().skip(2) {
+            store
+                .receive_file_chunk(file, number as u64, chunk)
+                .expect("stored");
+        }
+        let whole = store.file(file.hash).expect("read").expect("held");
+        assert!(whole.is_whole());
+        assert_eq!(whole.media_type, Some(MediaType::Pdf));
+        let mut back = Vec::new();
+        store.read_file(file.hash, &mut back).expect("read back");
+        assert_eq!(back, bytes);
+    }
+
+    #[test]
+    fn forged_chunks_are_refused_and_a_forged_file_leaves_nothing() {
+        let (_dir, store) = store();
+        let bytes = pdf(2 * FILE_CHUNK_BYTES + 10);
+        let file = FileDescription {
+            hash: FileHash::of(&bytes),
+            bytes: bytes.len() as u64,
+        };
+        let chunks = chunks_of(&bytes);
+        let short = store
+            .receive_file_chunk(file, 0, &chunks[0][1..])
+            .unwrap_err();
+        assert!(
+            matches!(short, ReceiveChunkError::WrongSize { .. }),
+            "{short}"
+        );
+        let huge = FileDescription {
+            bytes: crate::limits::MAX_FILE_BYTES + 1,
+            ..file
+        };
+        let refused = store.receive_file_chunk(huge, 0, chunks[0]).unwrap_err();
+        assert!(
+            matches!(refused, ReceiveChunkError::TooLarge { .. }),
+            "{refused}"
+        );
+        assert!(store.files().expect("files").is_empty());
+        // Right sizes, other bytes: refused at the end, and nothing kept.
+        store
+            .receive_file_chunk(file, 0, chunks[0])
+            .expect("stored");
+        store
+            .receive_file_chunk(file, 1, chunks[1])
+            .expect("stored");
+        let lying = FileDescription {
+            bytes: file.bytes + 1,
+            ..file
+        };
+        let refused = store.receive_file_chunk(lying, 2, chunks[2]).unwrap_err();
+        assert!(
+            matches!(refused, ReceiveChunkError::SizeDiffers { .. }),
+            "{refused}"
+        );
+        assert_eq!(
+            store.file(file.hash).expect("read").map(|f| f.chunks_held),
+            Some(2)
+        );
+        let mut forged = chunks[2].to_vec();
+        forged[0] ^= 1;
+        let refused = store.receive_file_chunk(file, 2, &forged).unwrap_err();
+        assert!(
+            matches!(refused, ReceiveChunkError::NotTheFile(_)),
+            "{refused}"
+        );
+        assert!(store.files().expect("files").is_empty());
+        assert_eq!(store.file_chunk(file.hash, 0).expect("read"), None);
+    }
+
+    #[test]
+    fn bytes_that_hash_right_but_are_no_photo_or_scan_are_refused() {
+        let (_dir, store) = store();
+        let bytes = b"MZ an executable, named sheet.pdf".to_vec();
+        let file = FileDescription {
+            hash: FileHash::of(&bytes),
+            bytes: bytes.len() as u64,
+        };
+        let refused = store.receive_file_chunk(file, 0, &bytes).unwrap_err();
+        assert!(
+            matches!(refused, ReceiveChunkError::NotTheFile(_)),
+            "{refused}"
+        );
+        assert!(store.files().expect("files").is_empty());
     }
 
     #[test]

@@ -37,7 +37,7 @@ use crate::activity::{Activity, ActivityId};
 use crate::journal::{self, Journal, JournalError, Tip};
 use crate::limits::{DEVICE_STORE_CACHE_BYTES, LOAD_APPENDED_BYTES_AT_ONCE};
 use crate::sync::{AttestationTag, catch_library_panic};
-pub use files::{PutFileError, ReadFileError, StoredFile};
+pub use files::{FileDescription, PutFileError, ReadFileError, ReceiveChunkError, StoredFile};
 use ready_upload::ReadyRows;
 pub use ready_upload::{ReadyBytes, ReadyUpload};
 use tables::{

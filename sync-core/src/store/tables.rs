@@ -124,8 +124,9 @@ pub(crate) const READY_BATCHES: TableDefinition<(u128, u32), &[u8]> =
 
 /// Key: 32-byte SHA-256 of a file attached to an activity / Value: postcard
 /// of `files::FileRow`: the file's size in bytes, its media type (1 JPEG,
-/// 2 PNG, 3 PDF) and how many of its chunks the store holds, from the first
-/// (all of them once it is whole). Written in the same transaction as its
+/// 2 PNG, 3 PDF; 0 while it arrives: told from its bytes once whole) and how
+/// many of its chunks the store holds, from the first (all of them once it
+/// is whole). Written in the same transaction as its
 /// chunks. Added in layout 7 (docs/ATTACHMENTS.md).
 pub(crate) const FILES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("file-v1");
 
