@@ -127,7 +127,9 @@ impl Store {
                 max: crate::limits::MAX_FILE_BYTES,
             });
         }
-        let held = self.file(file.hash)?;
+        // Read and written in one transaction: nothing comes between.
+        let tx = begin_durable(self.db.get()?)?;
+        let held = held_in(&tx, file.hash)?;
         if let Some(held) = held.filter(|held| held.bytes != file.bytes) {
             return Err(ReceiveChunkError::SizeDiffers {
                 said: file.bytes,
@@ -157,7 +159,6 @@ impl Store {
                 got: chunk.len() as u64,
             });
         }
-        let tx = begin_durable(self.db.get()?)?;
         tx.open_table(FILE_CHUNKS)
             .map_err(StoreError::from)?
             .insert((&file.hash.0, number), chunk)
@@ -167,17 +168,16 @@ impl Store {
             // Told once the file is whole.
             false => Ok(None),
         };
-        let Ok(media_type) = media_type else {
-            tx.open_table(FILE_CHUNKS)
-                .map_err(StoreError::from)?
-                .retain_in((&file.hash.0, 0)..=(&file.hash.0, u64::MAX), |_, _| false)
-                .map_err(StoreError::from)?;
-            tx.open_table(FILES)
-                .map_err(StoreError::from)?
-                .remove(&file.hash.0)
-                .map_err(StoreError::from)?;
-            tx.commit().map_err(StoreError::from)?;
-            return Err(ReceiveChunkError::NotTheFile(file.hash));
+        let media_type = match media_type {
+            Ok(media_type) => media_type,
+            // Not the file named: nothing of it is kept.
+            Err(ReceiveChunkError::NotTheFile(hash)) => {
+                delete_file(&tx, hash)?;
+                tx.commit().map_err(StoreError::from)?;
+                return Err(ReceiveChunkError::NotTheFile(hash));
+            }
+            // The store failed: the transaction is dropped, nothing changes.
+            Err(e) => return Err(e),
         };
         let stored = StoredFile {
             hash: file.hash,
@@ -296,14 +296,26 @@ impl Store {
     /// store held none of it.
     pub fn remove_file(&self, hash: FileHash) -> Result<bool, StoreError> {
         let tx = begin_durable(self.db.get()?)?;
-        let held = tx.open_table(FILES)?.remove(&hash.0)?.is_some();
-        {
-            let mut chunks = tx.open_table(FILE_CHUNKS)?;
-            chunks.retain_in((&hash.0, 0)..=(&hash.0, u64::MAX), |_, _| false)?;
-        }
+        let held = delete_file(&tx, hash)?;
         tx.commit()?;
         Ok(held)
     }
+}
+
+/// File `hash` as `tx` sees it.
+fn held_in(tx: &redb::WriteTransaction, hash: FileHash) -> Result<Option<StoredFile>, StoreError> {
+    let table = tx.open_table(FILES)?;
+    let row = table.get(&hash.0)?;
+    row.map(|value| decode_row(hash, value.value())).transpose()
+}
+
+/// Deletes file `hash`'s row and every chunk of it in `tx`; false if there
+/// was no row.
+fn delete_file(tx: &redb::WriteTransaction, hash: FileHash) -> Result<bool, StoreError> {
+    let held = tx.open_table(FILES)?.remove(&hash.0)?.is_some();
+    tx.open_table(FILE_CHUNKS)?
+        .retain_in((&hash.0, 0)..=(&hash.0, u64::MAX), |_, _| false)?;
+    Ok(held)
 }
 
 /// The file `file` describes, as `tx` holds it whole: its type, if its
@@ -528,6 +540,14 @@ mod tests {
         assert!(matches!(refused, ReadFileError::NotHeld(_)), "{refused}");
     }
 
+    /// The file `bytes` are, as a record describes it.
+    fn described(bytes: &[u8]) -> FileDescription {
+        FileDescription {
+            hash: FileHash::of(bytes),
+            bytes: bytes.len() as u64,
+        }
+    }
+
     /// The chunks of `bytes`, as a sender cuts them.
     fn chunks_of(bytes: &[u8]) -> Vec<&[u8]> {
         bytes.chunks(FILE_CHUNK_BYTES).collect()
@@ -537,10 +557,7 @@ mod tests {
     fn a_file_received_chunk_by_chunk_resumes_where_it_stopped() {
         let (_dir, store) = store();
         let bytes = pdf(3 * FILE_CHUNK_BYTES + 40);
-        let file = FileDescription {
-            hash: FileHash::of(&bytes),
-            bytes: bytes.len() as u64,
-        };
+        let file = described(&bytes);
         let chunks = chunks_of(&bytes);
         for (number, chunk) in chunks.iter().enumerate().take(2) {
             store
@@ -585,10 +602,7 @@ mod tests {
     fn forged_chunks_are_refused_and_a_forged_file_leaves_nothing() {
         let (_dir, store) = store();
         let bytes = pdf(2 * FILE_CHUNK_BYTES + 10);
-        let file = FileDescription {
-            hash: FileHash::of(&bytes),
-            bytes: bytes.len() as u64,
-        };
+        let file = described(&bytes);
         let chunks = chunks_of(&bytes);
         let short = store
             .receive_file_chunk(file, 0, &chunks[0][1..])
@@ -642,10 +656,7 @@ mod tests {
     fn bytes_that_hash_right_but_are_no_photo_or_scan_are_refused() {
         let (_dir, store) = store();
         let bytes = b"MZ an executable, named sheet.pdf".to_vec();
-        let file = FileDescription {
-            hash: FileHash::of(&bytes),
-            bytes: bytes.len() as u64,
-        };
+        let file = described(&bytes);
         let refused = store.receive_file_chunk(file, 0, &bytes).unwrap_err();
         assert!(
             matches!(refused, ReceiveChunkError::NotTheFile(_)),
