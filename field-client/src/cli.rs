@@ -71,6 +71,34 @@ pub enum Command {
         #[arg(long)]
         all_centres: bool,
     },
+    /// Attach files (JPEG or PNG photos, PDF scans) to an activity, as evidence for funders
+    Attach {
+        /// The activity's id
+        id: String,
+        /// The files to attach (each is stored as it is, unchanged)
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the files attached to an activity, or save copies of them
+    Attachments {
+        /// The activity's id
+        id: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        /// Save a copy of every file held on this computer into this folder
+        #[arg(long, value_name = "DIR")]
+        save: Option<PathBuf>,
+    },
+    /// Remove a file from an activity (the record keeps no reference; a copy
+    /// stays while any other record refers to it)
+    Detach {
+        /// The activity's id
+        id: String,
+        /// The file: its name, or its hash as `attachments` prints it (the
+        /// first 12 characters are enough)
+        attachment: String,
+    },
     /// Show every field of one activity
     Show {
         /// The activity's id

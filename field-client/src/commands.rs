@@ -66,6 +66,11 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
         Command::Open => open_app(data_dir),
         Command::Service { command } => service(data_dir, command),
         Command::Show { id, json } => show(&store, &id, json),
+        Command::Attach { id, files } => crate::attachments::attach(&store, &id, &files),
+        Command::Attachments { id, json, save } => {
+            crate::attachments::list(&store, &id, json, save.as_deref())
+        }
+        Command::Detach { id, attachment } => crate::attachments::detach(&store, &id, &attachment),
         Command::Export {
             format,
             out,
@@ -113,12 +118,12 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
 }
 
 /// Opens the store for editing, waiting (bounded) while the background sync holds it.
-fn open(store: &Path) -> Result<Replica> {
+pub(crate) fn open(store: &Path) -> Result<Replica> {
     open_with(store, Replica::open)
 }
 
 /// Opens the store for reading through its materialized view (no Automerge load).
-fn open_view(store: &Path) -> Result<ListView> {
+pub(crate) fn open_view(store: &Path) -> Result<ListView> {
     open_with(store, ListView::open)
 }
 
@@ -921,7 +926,7 @@ fn compact_quietly(replica: &mut Replica) {
     }
 }
 
-fn parse_id(text: &str) -> Result<ActivityId> {
+pub(crate) fn parse_id(text: &str) -> Result<ActivityId> {
     text.parse()
         .map_err(|_| anyhow::anyhow!(say("cli-not-an-id", &[("text", text.into())])))
 }

@@ -5,6 +5,7 @@
 //! journal store directly. Recording never waits for the network.
 
 pub mod adopt;
+pub mod attachments;
 pub mod budget;
 pub mod cli;
 pub mod commands;

@@ -117,6 +117,15 @@ pub fn write_details(
     if a.deleted {
         line(out, "cli-show-deleted", &t(lang, "cli-show-deleted-how"))?;
     }
+    for (n, file) in a.attachments.iter().enumerate() {
+        let label = if n == 0 { "cli-show-attachments" } else { "" };
+        let size = i18n::bytes(lang, file.bytes);
+        let text = format!("{} ({size})", file.name);
+        match label {
+            "" => writeln!(out, "{:<14}{text}", "")?,
+            label => line(out, label, &text)?,
+        }
+    }
     Ok(())
 }
 

@@ -224,6 +224,7 @@ mod tests {
                 updated_by: "x".into(),
                 updated_at: Utc::now(),
                 deleted,
+                attachments: Vec::new(),
             })
         }
     }

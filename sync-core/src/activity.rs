@@ -12,6 +12,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::files::{FileHash, MediaType};
 use crate::limits::{
     MAX_ACTIVITY_HOURS, MAX_LONG_TEXT_CHARS, MAX_NAME_CHARS, MAX_NAMES_PER_LIST,
     MAX_PARTICIPANTS_PER_GROUP, MAX_TITLE_CHARS,
@@ -290,6 +291,24 @@ pub struct Activity {
     pub updated_by: String,
     pub updated_at: DateTime<Utc>,
     pub deleted: bool,
+    /// Files attached as evidence (photos, scanned sheets), oldest first;
+    /// the record holds these references, the store the bytes.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file attached to an activity, as its record refers to it
+/// (docs/ATTACHMENTS.md): the bytes live in the store under `file`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The file's content address (SHA-256 of its bytes).
+    pub file: FileHash,
+    /// The name it had where it was attached ("seminars.jpg").
+    pub name: String,
+    pub media_type: MediaType,
+    pub bytes: u64,
+    pub added_by: String,
+    pub added_at: DateTime<Utc>,
 }
 
 /// A set of typed field values to write; `None` leaves a field as it is.

@@ -6,7 +6,7 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-use crate::limits::{FILE_CHUNK_BYTES, MAX_FILE_BYTES};
+use crate::limits::{FILE_CHUNK_BYTES, MAX_FILE_BYTES, MAX_FILE_NAME_CHARS};
 
 /// The kinds of file an activity may hold: photos and scans.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -54,6 +54,35 @@ impl MediaType {
 
     pub fn from_code(code: u8) -> Option<MediaType> {
         MediaType::ALL.into_iter().find(|t| t.code() == code)
+    }
+
+    /// The type a record names by its [`MediaType::mime`].
+    pub fn from_mime(mime: &str) -> Option<MediaType> {
+        MediaType::ALL.into_iter().find(|t| t.mime() == mime)
+    }
+
+    /// The usual file name extension, for a file saved or exported.
+    pub fn extension(self) -> &'static str {
+        match self {
+            MediaType::Jpeg => "jpg",
+            MediaType::Png => "png",
+            MediaType::Pdf => "pdf",
+        }
+    }
+}
+
+/// Written as its [`MediaType::mime`] (records, JSON).
+impl serde::Serialize for MediaType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.mime())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MediaType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mime = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        MediaType::from_mime(&mime)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown media type {mime:?}")))
     }
 }
 
@@ -158,6 +187,29 @@ pub fn check_file(bytes: &[u8]) -> Result<MediaType, FileProblem> {
     check.finish()
 }
 
+/// [`check_file`] on a file read from `source` chunk by chunk (memory
+/// bounded by one chunk): its type and size, or why it cannot be attached.
+/// The outer error is a failure to read it.
+pub fn check_source(
+    source: &mut impl std::io::Read,
+) -> std::io::Result<Result<(MediaType, u64), FileProblem>> {
+    let mut check = FileCheck::new();
+    let mut chunk = vec![0; FILE_CHUNK_BYTES];
+    loop {
+        match source.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => check.feed(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        // Past the limit the rest need not be read to refuse it.
+        if check.bytes() > MAX_FILE_BYTES {
+            break;
+        }
+    }
+    Ok(check.finish().map(|kind| (kind, check.bytes())))
+}
+
 /// A file's content address: the SHA-256 of its bytes.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FileHash(pub [u8; 32]);
@@ -187,10 +239,48 @@ impl fmt::Display for FileHash {
     }
 }
 
+/// Written as its 64 hexadecimal digits (records, JSON).
+impl serde::Serialize for FileHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for FileHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let hex = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        FileHash::parse(&hex).ok_or_else(|| serde::de::Error::custom("not a file hash"))
+    }
+}
+
 impl fmt::Debug for FileHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "FileHash({self})")
     }
+}
+
+/// The name an attached file keeps: the last part of the path it was given
+/// (a browser may send a whole Windows path), without control characters,
+/// at most [`MAX_FILE_NAME_CHARS`] characters with its extension kept;
+/// an empty name becomes "file" with the type's extension.
+pub fn file_name(given: &str, media_type: Option<MediaType>) -> String {
+    let last = given.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = last.chars().filter(|c| !c.is_control()).collect();
+    let clean = clean.trim();
+    if clean.is_empty() || clean == "." || clean == ".." {
+        let extension = media_type.map_or("bin", MediaType::extension);
+        return format!("file.{extension}");
+    }
+    if clean.chars().count() <= MAX_FILE_NAME_CHARS {
+        return clean.to_owned();
+    }
+    let extension = match clean.rsplit_once('.') {
+        Some((_, ext)) if ext.chars().count() <= 8 => format!(".{ext}"),
+        _ => String::new(),
+    };
+    let keep = MAX_FILE_NAME_CHARS - extension.chars().count();
+    let stem: String = clean.chars().take(keep).collect();
+    format!("{stem}{extension}")
 }
 
 /// Chunks of [`FILE_CHUNK_BYTES`] a file of `bytes` is stored and sent in
@@ -202,6 +292,7 @@ pub fn chunk_count(bytes: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     fn png() -> Vec<u8> {
         let mut bytes = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
@@ -282,6 +373,16 @@ mod tests {
     }
 
     #[test]
+    fn a_file_read_from_a_source_is_judged_as_a_whole() {
+        let file = pdf();
+        let checked = check_source(&mut file.as_slice()).expect("read");
+        assert_eq!(checked, Ok((MediaType::Pdf, file.len() as u64)));
+        let mut huge = std::io::repeat(b'%').take(MAX_FILE_BYTES * 2);
+        let checked = check_source(&mut huge).expect("read");
+        assert!(matches!(checked, Err(FileProblem::TooLarge { .. })));
+    }
+
+    #[test]
     fn a_hash_reads_back_from_its_hex() {
         let hash = FileHash::of(&png());
         let hex = hash.to_string();
@@ -290,6 +391,20 @@ mod tests {
         assert_eq!(FileHash::parse(&hex[1..]), None);
         assert_eq!(FileHash::parse(&"zz".repeat(32)), None);
         assert_eq!(FileHash::parse(&"é".repeat(32)), None);
+    }
+
+    #[test]
+    fn a_file_keeps_a_plain_bounded_name() {
+        assert_eq!(file_name("seminārs.jpg", None), "seminārs.jpg");
+        assert_eq!(file_name("C:\\Users\\Ilze\\lapa 1.pdf", None), "lapa 1.pdf");
+        assert_eq!(file_name("/home/ilze/foto.png", None), "foto.png");
+        assert_eq!(file_name("bad\u{7}\nname.jpg", None), "badname.jpg");
+        assert_eq!(file_name("", Some(MediaType::Pdf)), "file.pdf");
+        assert_eq!(file_name("dir/..", Some(MediaType::Png)), "file.png");
+        let long = format!("{}.jpeg", "ā".repeat(500));
+        let short = file_name(&long, None);
+        assert_eq!(short.chars().count(), MAX_FILE_NAME_CHARS);
+        assert!(short.ends_with("ā.jpeg"), "{short}");
     }
 
     #[test]

@@ -13,10 +13,18 @@
 //!       ├─ organisers, institutions   : list of str
 //!       ├─ counts                     : map group key → uint (absent = 0)
 //!       ├─ created_at, updated_at     : timestamp (ms since the Unix epoch)
-//!       └─ deleted                    : bool (a tombstone; absent = false)
+//!       ├─ deleted                    : bool (a tombstone; absent = false)
+//!       └─ "file:<sha-256 hex>" : map one per attached file (absent when none)
+//!          ├─ name, type (a media type), added_by : str
+//!          ├─ bytes                   : uint
+//!          └─ added_at                : timestamp
 //!
 //! `updated_by`/`updated_at` are absent until the first edit (they read as the
-//! creation stamp): a new record writes only the fields it has.
+//! creation stamp): a new record writes only the fields it has. An attached
+//! file is a key of the record itself, named by the file's content: two
+//! devices attaching the same photo make one key, attaching and detaching
+//! different files concurrently all hold after a merge, and no container
+//! needs creating first (which two devices could do concurrently).
 //! ```
 //!
 //! Every field is its own map key, so concurrent edits to different fields of one
@@ -45,8 +53,9 @@ use automerge::{
 use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc};
 use std::collections::{BTreeSet, HashMap};
 
-use crate::activity::{Activity, ActivityId, ActivityPatch, Counts, Group, Kind};
-use crate::limits::IMPORT_ACTIVITIES_PER_CHANGE;
+use crate::activity::{Activity, ActivityId, ActivityPatch, Attachment, Counts, Group, Kind};
+use crate::files::{FileHash, MediaType};
+use crate::limits::{IMPORT_ACTIVITIES_PER_CHANGE, MAX_FILES_PER_ACTIVITY};
 use crate::sync::Checked;
 
 /// The schema this code writes. Journals with a lower version are read (and
@@ -84,6 +93,9 @@ pub enum JournalError {
     /// The patch is missing fields a new activity needs.
     #[error("{0}")]
     Incomplete(#[from] crate::activity::FieldErrors),
+    /// The activity holds as many files as one may.
+    #[error("activity {id} already holds {max} files, the most one activity may")]
+    TooManyFiles { id: ActivityId, max: usize },
     /// Automerge refused an operation or the bytes given to it.
     #[error("the journal document is damaged: {0}")]
     Automerge(#[from] automerge::AutomergeError),
@@ -446,6 +458,79 @@ impl Journal {
         stamp_update(&mut tx, &obj, stamp)?;
         tx.commit_with(commit_options(stamp));
         Ok(Some(self.last_local_change()))
+    }
+
+    /// Attaches a file to an activity (deleted or not). Returns `None`
+    /// when that file is attached already: the same bytes under another
+    /// name are one file.
+    pub fn attach(
+        &mut self,
+        id: ActivityId,
+        file: &NewAttachment,
+        stamp: Stamp<'_>,
+    ) -> Result<Option<Change>, JournalError> {
+        let current = self.get(id)?.ok_or(JournalError::NotFound(id))?;
+        if current.attachments.iter().any(|a| a.file == file.file) {
+            return Ok(None);
+        }
+        if current.attachments.len() >= MAX_FILES_PER_ACTIVITY {
+            return Err(JournalError::TooManyFiles {
+                id,
+                max: MAX_FILES_PER_ACTIVITY,
+            });
+        }
+        let obj = self.object_of(id)?.ok_or(JournalError::NotFound(id))?;
+        let mut tx = self.doc.transaction();
+        let entry = tx.put_object(&obj, attachment_key(file.file), ObjType::Map)?;
+        tx.put(&entry, "name", file.name.as_str())?;
+        tx.put(&entry, "type", file.media_type.mime())?;
+        tx.put(&entry, "bytes", file.bytes)?;
+        tx.put(&entry, "added_by", stamp.author)?;
+        let added = ScalarValue::Timestamp(stamp.now.timestamp_millis());
+        tx.put(&entry, "added_at", added)?;
+        stamp_update(&mut tx, &obj, stamp)?;
+        tx.commit_with(commit_options(stamp));
+        Ok(Some(self.last_local_change()))
+    }
+
+    /// Removes a file from an activity. Returns `None` when it was not
+    /// attached. The bytes stay in the store while any record refers to them.
+    pub fn detach(
+        &mut self,
+        id: ActivityId,
+        file: FileHash,
+        stamp: Stamp<'_>,
+    ) -> Result<Option<Change>, JournalError> {
+        let obj = self.object_of(id)?.ok_or(JournalError::NotFound(id))?;
+        let key = attachment_key(file);
+        if self.doc.get(&obj, key.as_str())?.is_none() {
+            return Ok(None);
+        }
+        let mut tx = self.doc.transaction();
+        tx.delete(&obj, key.as_str())?;
+        stamp_update(&mut tx, &obj, stamp)?;
+        tx.commit_with(commit_options(stamp));
+        Ok(Some(self.last_local_change()))
+    }
+
+    /// The file `file` as the activity `id` refers to it, if it does: one
+    /// lookup, whatever the journal's size (what a relay checks a file
+    /// offered or asked for against).
+    pub fn attachment(
+        &self,
+        id: ActivityId,
+        file: FileHash,
+    ) -> Result<Option<Attachment>, JournalError> {
+        let Some(obj) = self.object_of(id)? else {
+            return Ok(None);
+        };
+        let key = attachment_key(file);
+        match self.doc.get(&obj, key.as_str())? {
+            Some((automerge::Value::Object(ObjType::Map), entry)) => {
+                Ok(read_attachment(&self.doc, &key, &entry))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// One activity, deleted or not.
@@ -879,6 +964,7 @@ fn blank_activity(id: ActivityId, stamp: Stamp<'_>) -> Activity {
         updated_by: stamp.author.to_owned(),
         updated_at: stamp.now,
         deleted: false,
+        attachments: Vec::new(),
     }
 }
 
@@ -1088,6 +1174,14 @@ fn changed_fields(before: Option<&Activity>, after: &Activity) -> Vec<(String, S
             ("description".to_owned(), a.description.clone()),
             ("notes".to_owned(), a.notes.clone()),
             ("deleted".to_owned(), a.deleted.to_string()),
+            (
+                "attachments".to_owned(),
+                a.attachments
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
         ]);
         fields
     };
@@ -1104,6 +1198,57 @@ fn changed_fields(before: Option<&Activity>, after: &Activity) -> Vec<(String, S
             (was != now && !new_zero).then_some((field, was, now))
         })
         .collect()
+}
+
+/// What attaching a file writes into a record (the rest is the stamp).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewAttachment {
+    pub file: FileHash,
+    pub name: String,
+    pub media_type: MediaType,
+    pub bytes: u64,
+}
+
+/// Prefix of the record key of an attached file.
+const ATTACHMENT_KEY_PREFIX: &str = "file:";
+
+fn attachment_key(file: FileHash) -> String {
+    format!("{ATTACHMENT_KEY_PREFIX}{file}")
+}
+
+/// An attached file's entry; `None` when it is not one this version reads
+/// (a damaged or foreign entry is skipped, never an error for the record).
+fn read_attachment(doc: &Automerge, key: &str, entry: &ObjId) -> Option<Attachment> {
+    use automerge::ScalarValueRef as S;
+    let file = FileHash::parse(key.strip_prefix(ATTACHMENT_KEY_PREFIX)?)?;
+    let (mut name, mut media_type, mut bytes) = (None, None, None);
+    let (mut added_by, mut added_at) = (String::new(), DateTime::<Utc>::UNIX_EPOCH);
+    for item in doc.map_range(entry, ..) {
+        let automerge::ValueRef::Scalar(value) = &item.value else {
+            continue;
+        };
+        match (item.key.as_ref(), value) {
+            ("name", S::Str(s)) => name = Some(s.to_string()),
+            ("type", S::Str(s)) => media_type = MediaType::from_mime(s),
+            ("bytes", S::Uint(n)) => bytes = Some(*n),
+            ("added_by", S::Str(s)) => added_by = s.to_string(),
+            ("added_at", S::Timestamp(ms)) => added_at = millis_to_time(*ms),
+            _ => {}
+        }
+    }
+    Some(Attachment {
+        file,
+        name: name?,
+        media_type: media_type?,
+        bytes: bytes?,
+        added_by,
+        added_at,
+    })
+}
+
+/// Oldest first, as they were attached; equal times by name.
+fn sort_attachments(attachments: &mut [Attachment]) {
+    attachments.sort_by(|a, b| (a.added_at, &a.name, a.file).cmp(&(b.added_at, &b.name, b.file)));
 }
 
 /// Reads one activity object. Unknown keys (from newer versions) are ignored;
@@ -1138,6 +1283,11 @@ fn read_activity(doc: &Automerge, id: ActivityId, obj: &ObjId) -> Result<Activit
             ("counts", automerge::ValueRef::Object(ObjType::Map)) => {
                 a.counts = read_counts(doc, &item.id());
             }
+            (_, automerge::ValueRef::Object(ObjType::Map))
+                if key.starts_with(ATTACHMENT_KEY_PREFIX) =>
+            {
+                a.attachments.extend(read_attachment(doc, key, &item.id()));
+            }
             (_, automerge::ValueRef::Scalar(value)) => {
                 read_scalar(&mut a, key, value, &mut kind, &mut date).map_err(unreadable)?;
             }
@@ -1152,6 +1302,7 @@ fn read_activity(doc: &Automerge, id: ActivityId, obj: &ObjId) -> Result<Activit
         a.updated_at = a.created_at;
     }
     a.total_participants = a.counts.total();
+    sort_attachments(&mut a.attachments);
     Ok(a)
 }
 

@@ -26,9 +26,9 @@ pub mod store;
 pub mod sync;
 
 pub use activity::{
-    Activity, ActivityId, ActivityInput, ActivityPatch, Counts, Field, FieldError, FieldErrors,
-    Group, Kind, Problem,
+    Activity, ActivityId, ActivityInput, ActivityPatch, Attachment, Counts, Field, FieldError,
+    FieldErrors, Group, Kind, Problem,
 };
-pub use journal::{HistoryEntry, Journal, JournalError, Stamp};
+pub use journal::{HistoryEntry, Journal, JournalError, NewAttachment, Stamp};
 pub use replica::{Replica, ReplicaError};
 pub use store::{DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store, StoreError};

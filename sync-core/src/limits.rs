@@ -228,3 +228,12 @@ pub const FILE_CHUNK_BYTES: usize = 64 * 1024;
 /// Largest file that can be attached: a phone's photo is 2–8 MB, a scanned
 /// multi-page attendance sheet up to about 20 MB.
 pub const MAX_FILE_BYTES: u64 = 25 * 1024 * 1024;
+
+/// Most files one activity may hold: a seminar's photos and its sign-in
+/// sheets; more is a folder, not evidence, and every reference is carried
+/// by every copy of the record.
+pub const MAX_FILES_PER_ACTIVITY: usize = 20;
+
+/// Longest name an attached file keeps, in characters (a longer one is
+/// shortened, its extension kept): names are shown in lists and reports.
+pub const MAX_FILE_NAME_CHARS: usize = 120;

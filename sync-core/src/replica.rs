@@ -16,21 +16,23 @@ mod erasure;
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::{Read, Seek};
 use std::path::Path;
 
 use automerge::{Change, ChangeHash};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::activity::{Activity, ActivityId, ActivityPatch};
-use crate::journal::{Journal, JournalError, Stamp, Tip, new_record};
+use crate::activity::{Activity, ActivityId, ActivityPatch, Attachment};
+use crate::files::{self, FileHash, MediaType};
+use crate::journal::{Journal, JournalError, NewAttachment, Stamp, Tip, new_record};
 use crate::limits::{
     COMPACT_AFTER_CHANGES, COMPACT_UNLOADED_AFTER_CHANGES, IMPORT_ACTIVITIES_PER_CHANGE,
-    MAX_PENDING_CHANGES, MAX_UPLOAD_BATCH_OPS, compaction_due,
+    MAX_FILES_PER_ACTIVITY, MAX_PENDING_CHANGES, MAX_UPLOAD_BATCH_OPS, compaction_due,
 };
 use crate::store::{
-    AppendPosition, AppendSession, DeviceId, JournalId, JournalInfo, NewStore, OpenError, Store,
-    StoreError, ViewUpdate,
+    AppendPosition, AppendSession, DeviceId, JournalId, JournalInfo, NewStore, OpenError,
+    PutFileError, Store, StoreError, ViewUpdate,
 };
 use crate::sync::{
     AttestationTag, Batch, BatchChange, ClientStorage, StorageFailure, StoredBatch, StoredChanges,
@@ -52,6 +54,19 @@ pub enum ReplicaError {
     /// The store belongs to a relay, not to a device.
     #[error("this store has no journal of its own (is it the relay's?)")]
     NoHomeJournal,
+    /// A file offered for attaching was refused or could not be stored
+    /// (boxed: it may hold a store error).
+    #[error(transparent)]
+    File(Box<PutFileError>),
+}
+
+impl From<PutFileError> for ReplicaError {
+    fn from(e: PutFileError) -> Self {
+        match e {
+            PutFileError::Store(e) => e.into(),
+            e => ReplicaError::File(Box::new(e)),
+        }
+    }
 }
 
 impl From<StoreError> for ReplicaError {
@@ -520,6 +535,63 @@ impl Replica {
         let journal = self.journal_holding(id)?;
         self.mutate_at(journal, &[id], now, |j, stamp| {
             Ok(j.set_deleted(id, deleted, stamp)?.into_iter().collect())
+        })
+    }
+
+    /// Attaches the file `source` holds to an activity, in whichever journal
+    /// holds it, under `name` (shortened to a plain file name,
+    /// [`files::file_name`]). The bytes are checked and stored durably
+    /// first, then the record's reference: a reference never points to
+    /// bytes the store lacks, and a failure between leaves only bytes no
+    /// record refers to, which compaction removes. Returns the attachment,
+    /// or `None` when the activity holds that file already (under any
+    /// name). A refused file (wrong type, damaged, too large, one too many)
+    /// changes nothing.
+    pub fn attach_file(
+        &mut self,
+        id: ActivityId,
+        source: impl Read + Seek,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Attachment>, ReplicaError> {
+        let journal = self.journal_holding(id)?;
+        let held = self.journal_by_id(journal)?.get(id)?;
+        let held = held.ok_or(JournalError::NotFound(id))?.attachments;
+        if held.len() >= MAX_FILES_PER_ACTIVITY {
+            let max = MAX_FILES_PER_ACTIVITY;
+            return Err(JournalError::TooManyFiles { id, max }.into());
+        }
+        let stored = self.store.put_file_to_send(source, (journal, id))?;
+        let file = NewAttachment {
+            file: stored.hash,
+            name: files::file_name(name, stored.media_type),
+            media_type: stored.media_type.unwrap_or(MediaType::Jpeg),
+            bytes: stored.bytes,
+        };
+        if held.iter().any(|a| a.file == file.file) {
+            return Ok(None);
+        }
+        self.mutate_at(journal, &[id], now, |j, stamp| {
+            Ok(j.attach(id, &file, stamp)?.into_iter().collect())
+        })?;
+        let after = self.journal_by_id(journal)?.get(id)?.into_iter();
+        Ok(after
+            .flat_map(|a| a.attachments)
+            .find(|a| a.file == file.file))
+    }
+
+    /// Removes a file from an activity; false when it was not attached. The
+    /// bytes stay while any record (in any journal, deleted or not) refers
+    /// to them.
+    pub fn detach_file(
+        &mut self,
+        id: ActivityId,
+        file: FileHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, ReplicaError> {
+        let journal = self.journal_holding(id)?;
+        self.mutate_at(journal, &[id], now, |j, stamp| {
+            Ok(j.detach(id, file, stamp)?.into_iter().collect())
         })
     }
 

@@ -8,8 +8,10 @@ use std::collections::BTreeSet;
 use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, ObjType, ROOT, ReadDoc};
 use sync_core::activity::Field;
+use sync_core::files::{FileHash, MediaType};
 use sync_core::journal::{SCHEMA_VERSION, genesis};
-use sync_core::{ActivityId, ActivityPatch, Group, Journal, JournalError, Kind};
+use sync_core::limits::MAX_FILES_PER_ACTIVITY;
+use sync_core::{ActivityId, ActivityPatch, Group, Journal, JournalError, Kind, NewAttachment};
 
 use common::{actor, date, full, minimal, stamp};
 
@@ -794,4 +796,135 @@ fn history_says_who_changed_which_field_from_what_to_what_across_devices() {
         history,
         "the same on every replica"
     );
+}
+
+fn attachment(bytes: &[u8], name: &str) -> NewAttachment {
+    NewAttachment {
+        file: FileHash::of(bytes),
+        name: name.into(),
+        media_type: MediaType::Jpeg,
+        bytes: bytes.len() as u64,
+    }
+}
+
+#[test]
+fn a_file_attached_reads_back_with_who_and_when_and_detaching_removes_only_it() {
+    let mut j = Journal::new(actor(1));
+    let id = create(&mut j, "Seminārs", "A", 0);
+    let photo = attachment(b"photo", "seminārs.jpg");
+    let sheet = attachment(b"sheet", "saraksts.jpg");
+    assert!(
+        j.attach(id, &photo, stamp("B", 60))
+            .expect("attach")
+            .is_some()
+    );
+    assert!(
+        j.attach(id, &sheet, stamp("C", 120))
+            .expect("attach")
+            .is_some()
+    );
+    let heads = j.heads();
+    let again = attachment(b"photo", "the same bytes, another name.jpg");
+    assert!(
+        j.attach(id, &again, stamp("C", 130))
+            .expect("attach")
+            .is_none()
+    );
+    assert_eq!(j.heads(), heads, "the same bytes are one file");
+
+    let a = j.get(id).expect("get").expect("present");
+    let names: Vec<_> = a.attachments.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["seminārs.jpg", "saraksts.jpg"], "oldest first");
+    assert_eq!(a.attachments[0].file, photo.file);
+    assert_eq!(a.attachments[0].bytes, 5);
+    assert_eq!(a.attachments[0].media_type, MediaType::Jpeg);
+    assert_eq!(a.attachments[0].added_by, "B");
+    assert_eq!(a.attachments[0].added_at, common::at(60));
+    assert_eq!(
+        (a.updated_by.as_str(), a.updated_at),
+        ("C", common::at(120))
+    );
+
+    assert!(
+        j.detach(id, photo.file, stamp("D", 180))
+            .expect("detach")
+            .is_some()
+    );
+    assert!(
+        j.detach(id, photo.file, stamp("D", 181))
+            .expect("detach")
+            .is_none()
+    );
+    let a = j.get(id).expect("get").expect("present");
+    assert_eq!(a.attachments.len(), 1);
+    assert_eq!(a.attachments[0].file, sheet.file);
+    let missing = ActivityId::new_random();
+    assert!(matches!(
+        j.attach(missing, &photo, stamp("A", 1)),
+        Err(JournalError::NotFound(_))
+    ));
+}
+
+#[test]
+fn files_attached_and_detached_on_two_devices_all_hold_after_a_merge() {
+    let mut a = Journal::new(actor(1));
+    let id = create(&mut a, "Seminārs", "A", 0);
+    let first = attachment(b"first", "1.jpg");
+    a.attach(id, &first, stamp("A", 10)).expect("attach");
+    let mut b = replica_of(&mut a, 2);
+    // Offline on both: A detaches the first and adds a photo, B adds the
+    // same photo and a sheet.
+    let photo = attachment(b"photo", "foto.jpg");
+    let sheet = attachment(b"sheet", "lapa.jpg");
+    a.detach(id, first.file, stamp("A", 20)).expect("detach");
+    a.attach(id, &photo, stamp("A", 30)).expect("attach");
+    b.attach(id, &photo, stamp("B", 31)).expect("attach");
+    b.attach(id, &sheet, stamp("B", 40)).expect("attach");
+    sync(&mut a, &mut b);
+    let on_a = a.get(id).expect("get").expect("present");
+    assert_eq!(on_a, b.get(id).expect("get").expect("present"));
+    let mut files: Vec<_> = on_a.attachments.iter().map(|f| f.file).collect();
+    files.sort();
+    let mut expected = vec![photo.file, sheet.file];
+    expected.sort();
+    assert_eq!(
+        files, expected,
+        "one photo, the sheet, not the detached file"
+    );
+}
+
+#[test]
+fn an_activity_holds_at_most_its_files_limit() {
+    let mut j = Journal::new(actor(1));
+    let id = create(&mut j, "Seminārs", "A", 0);
+    for n in 0..MAX_FILES_PER_ACTIVITY {
+        let file = attachment(format!("photo {n}").as_bytes(), "foto.jpg");
+        j.attach(id, &file, stamp("A", 1)).expect("attach");
+    }
+    let heads = j.heads();
+    let one_more = attachment(b"one more", "foto.jpg");
+    assert!(matches!(
+        j.attach(id, &one_more, stamp("A", 2)),
+        Err(JournalError::TooManyFiles {
+            max: MAX_FILES_PER_ACTIVITY,
+            ..
+        })
+    ));
+    assert_eq!(j.heads(), heads, "nothing changed");
+}
+
+#[test]
+fn history_says_which_files_were_attached_and_detached() {
+    let mut j = Journal::new(actor(1));
+    let id = create(&mut j, "Seminārs", "A", 0);
+    let photo = attachment(b"photo", "foto.jpg");
+    j.attach(id, &photo, stamp("B", 60)).expect("attach");
+    j.detach(id, photo.file, stamp("C", 120)).expect("detach");
+    let history = j.history(id).expect("history");
+    let files: Vec<_> = history
+        .iter()
+        .flat_map(|e| e.fields.iter().filter(|f| f.0 == "attachments"))
+        .map(|(_, before, after)| (before.as_str(), after.as_str()))
+        .collect();
+    assert_eq!(files, [("", "foto.jpg"), ("foto.jpg", "")]);
 }

@@ -265,3 +265,48 @@ fn a_layout_6_store_opens_keeps_its_records_and_can_hold_files() {
     assert_eq!(replica.activities().expect("list").len(), before);
     assert_eq!(replica.store().files().expect("files").len(), 1);
 }
+
+/// Layout 7 (files, no upload queue): the centre device's store of
+/// `tests/fixtures/protocol-5-store-7` (made by that release's programs).
+const LAYOUT_7: &str = "tests/fixtures/store-layout-7.redb";
+
+#[test]
+fn a_layout_7_store_opens_keeps_its_records_and_queues_a_file_attached_to_send() {
+    let (_dir, path) = copy_of(LAYOUT_7);
+    let (before, id, hash) = {
+        let mut replica = Replica::open(&path).expect("a layout-7 store opens");
+        let activities = replica.activities().expect("list");
+        assert!(!activities.is_empty(), "the fixture's records are kept");
+        let home = replica.journal_id();
+        assert!(
+            replica
+                .store()
+                .files_to_send(home)
+                .expect("queue")
+                .is_empty()
+        );
+        let scan = b"%PDF-1.4\nan attendance sheet\n%%EOF\n".to_vec();
+        let id = activities[0].id;
+        let attached = replica
+            .attach_file(
+                id,
+                std::io::Cursor::new(&scan),
+                "lapa.pdf",
+                chrono::Utc::now(),
+            )
+            .expect("a file is attached")
+            .expect("new to the activity");
+        let queued = replica.store().files_to_send(home).expect("queue");
+        assert_eq!(queued.len(), 1);
+        assert_eq!((queued[0].hash, queued[0].activity), (attached.file, id));
+        (activities.len(), id, attached.file)
+    };
+    // Migrated once: it opens again as the current layout, unchanged.
+    let mut replica = Replica::open(&path).expect("reopens");
+    assert_eq!(replica.activities().expect("list").len(), before);
+    let activity = replica.get(id).expect("get").expect("present");
+    assert_eq!(activity.attachments.len(), 1);
+    assert_eq!(activity.attachments[0].file, hash);
+    let home = replica.journal_id();
+    assert_eq!(replica.store().files_to_send(home).expect("queue").len(), 1);
+}

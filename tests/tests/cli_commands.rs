@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tests::{Cli, GROUP_KEYS, LATVIAN_LETTERS, parse_json_array};
 
 /// Every key of one activity in `list --json`, `show --json` and export JSON.
-const ACTIVITY_KEYS: [&str; 19] = [
+const ACTIVITY_KEYS: [&str; 20] = [
     "centre",
     "id",
     "title",
@@ -27,6 +27,7 @@ const ACTIVITY_KEYS: [&str; 19] = [
     "updated_by",
     "updated_at",
     "deleted",
+    "attachments",
 ];
 
 /// The columns of `export --format csv`, in order, by the keys the tests

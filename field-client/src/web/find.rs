@@ -175,6 +175,7 @@ mod tests {
             updated_by: "laptop".into(),
             updated_at: Utc::now(),
             deleted: false,
+            attachments: Vec::new(),
         }
     }
 

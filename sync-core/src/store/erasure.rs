@@ -17,9 +17,9 @@ use redb::{
 };
 
 use super::tables::{
-    ACKED_HEADS, ACTIVITY_VIEW, ATTESTATIONS, CHANGES, FILE_CHUNKS, FILES, JOURNAL_TIPS, JOURNALS,
-    META, READY_BATCHES, READY_UPLOADS, SETTINGS, SNAPSHOT_HEADS, SNAPSHOTS, UNSENT,
-    UNSENT_BY_CHANGE, VIEW_HEADS,
+    ACKED_HEADS, ACTIVITY_VIEW, ATTESTATIONS, CHANGES, FILE_CHUNKS, FILE_UPLOADS, FILES,
+    JOURNAL_TIPS, JOURNALS, META, READY_BATCHES, READY_UPLOADS, SETTINGS, SNAPSHOT_HEADS,
+    SNAPSHOTS, UNSENT, UNSENT_BY_CHANGE, VIEW_HEADS,
 };
 use super::{
     JournalId, OpenError, Store, StoreError, ViewUpdate, begin_durable, decode_info, insert_info,
@@ -432,7 +432,8 @@ pub(super) fn each_table(visit: &mut impl EachTable) -> Result<(), StoreError> {
     visit.table(READY_UPLOADS)?;
     visit.table(READY_BATCHES)?;
     visit.table(FILES)?;
-    visit.table(FILE_CHUNKS)
+    visit.table(FILE_CHUNKS)?;
+    visit.table(FILE_UPLOADS)
 }
 
 /// Refuses to rewrite a file holding a table this code does not know (from

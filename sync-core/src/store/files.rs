@@ -11,8 +11,10 @@ use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::tables::{FILE_CHUNKS, FILES};
+use super::JournalId;
+use super::tables::{FILE_CHUNKS, FILE_UPLOADS, FILES};
 use super::{Store, StoreError, begin_durable, erasure::io_error};
+use crate::activity::ActivityId;
 use crate::files::{FileCheck, FileHash, FileProblem, MediaType, chunk_count};
 use crate::limits::FILE_CHUNK_BYTES;
 
@@ -43,6 +45,15 @@ impl StoredFile {
     pub fn is_whole(&self) -> bool {
         self.chunks_held == chunk_count(self.bytes)
     }
+}
+
+/// A file waiting to be sent to the relay ([`Store::files_to_send`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileToSend {
+    pub hash: FileHash,
+    /// The activity whose record refers to it (what the relay checks).
+    pub activity: ActivityId,
+    pub bytes: u64,
 }
 
 /// Why [`Store::put_file`] stored nothing.
@@ -194,7 +205,26 @@ impl Store {
     /// in one durable transaction; a file held already is not written again.
     /// Reads `source` twice (to learn its hash, then to store it), one chunk
     /// at a time, and refuses a file whose bytes changed in between.
-    pub fn put_file(&self, mut source: impl Read + Seek) -> Result<StoredFile, PutFileError> {
+    pub fn put_file(&self, source: impl Read + Seek) -> Result<StoredFile, PutFileError> {
+        self.put_file_with(source, None)
+    }
+
+    /// [`Store::put_file`] for a file attached here to an activity of
+    /// `journal`: in the same transaction it is queued to be sent to the
+    /// relay ([`Store::files_to_send`]).
+    pub fn put_file_to_send(
+        &self,
+        source: impl Read + Seek,
+        (journal, activity): (JournalId, ActivityId),
+    ) -> Result<StoredFile, PutFileError> {
+        self.put_file_with(source, Some((journal, activity)))
+    }
+
+    fn put_file_with(
+        &self,
+        mut source: impl Read + Seek,
+        send: Option<(JournalId, ActivityId)>,
+    ) -> Result<StoredFile, PutFileError> {
         let mut check = FileCheck::new();
         let hash = hash_chunks(&mut source, |chunk| {
             check.feed(chunk);
@@ -207,13 +237,17 @@ impl Store {
             media_type: Some(media_type),
             chunks_held: chunk_count(check.bytes()),
         };
-        if self.file(hash)?.is_some_and(|held| held.is_whole()) {
+        let tx = begin_durable(self.db.get()?).map_err(PutFileError::Store)?;
+        if let Some((journal, activity)) = send {
+            queue_upload(&tx, journal, hash, activity)?;
+        }
+        if held_in(&tx, hash)?.is_some_and(|held| held.is_whole()) {
+            tx.commit().map_err(StoreError::from)?;
             return Ok(file);
         }
         source
             .seek(SeekFrom::Start(0))
             .map_err(PutFileError::Read)?;
-        let tx = begin_durable(self.db.get()?).map_err(PutFileError::Store)?;
         {
             let mut chunks = tx.open_table(FILE_CHUNKS).map_err(StoreError::from)?;
             let mut number = 0;
@@ -229,6 +263,46 @@ impl Store {
         }
         tx.commit().map_err(StoreError::from)?;
         Ok(file)
+    }
+
+    /// Files attached here to activities of `journal` that the relay does not
+    /// hold whole yet, with the activity referring to each, in hash order.
+    pub fn files_to_send(&self, journal: JournalId) -> Result<Vec<FileToSend>, StoreError> {
+        let tx = self.db.get()?.begin_read()?;
+        let queue = tx.open_table(FILE_UPLOADS)?;
+        let files = tx.open_table(FILES)?;
+        let j = journal.0.as_u128();
+        let mut out = Vec::new();
+        for row in queue.range((j, &[0; 32])..=(j, &[0xFF; 32]))? {
+            let (key, value) = row?;
+            let hash = FileHash(*key.value().1);
+            let activity = <[u8; 16]>::try_from(value.value())
+                .map(|id| ActivityId(uuid::Uuid::from_bytes(id)))
+                .map_err(|_| StoreError::DamagedFile(hash))?;
+            // A queued file the store lacks (removed since) has nothing to send.
+            let Some(row) = files.get(&hash.0)? else {
+                continue;
+            };
+            let held = decode_row(hash, row.value())?;
+            out.push(FileToSend {
+                hash,
+                activity,
+                bytes: held.bytes,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The relay holds file `hash` of `journal` whole (or will never take
+    /// it): it no longer waits to be sent. False when it was not waiting.
+    pub fn file_sent(&self, journal: JournalId, hash: FileHash) -> Result<bool, StoreError> {
+        let tx = begin_durable(self.db.get()?)?;
+        let removed = tx
+            .open_table(FILE_UPLOADS)?
+            .remove((journal.0.as_u128(), &hash.0))?
+            .is_some();
+        tx.commit()?;
+        Ok(removed)
     }
 
     /// The file `hash`, if the store holds any of it.
@@ -410,6 +484,20 @@ fn decode_row(hash: FileHash, bytes: &[u8]) -> Result<StoredFile, StoreError> {
         media_type,
         chunks_held: row.chunks_held,
     })
+}
+
+/// Queues file `hash` of `journal` to be sent, for `activity`.
+fn queue_upload(
+    tx: &redb::WriteTransaction,
+    journal: JournalId,
+    hash: FileHash,
+    activity: ActivityId,
+) -> Result<(), StoreError> {
+    tx.open_table(FILE_UPLOADS)?.insert(
+        (journal.0.as_u128(), &hash.0),
+        activity.0.as_bytes().as_slice(),
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -37,18 +37,20 @@ use crate::activity::{Activity, ActivityId};
 use crate::journal::{self, Journal, JournalError, Tip};
 use crate::limits::{DEVICE_STORE_CACHE_BYTES, LOAD_APPENDED_BYTES_AT_ONCE};
 use crate::sync::{AttestationTag, catch_library_panic};
-pub use files::{FileDescription, PutFileError, ReadFileError, ReceiveChunkError, StoredFile};
+pub use files::{
+    FileDescription, FileToSend, PutFileError, ReadFileError, ReceiveChunkError, StoredFile,
+};
 use ready_upload::ReadyRows;
 pub use ready_upload::{ReadyBytes, ReadyUpload};
 use tables::{
-    ACKED_HEADS, ACTIVITY_VIEW, ACTIVITY_VIEW_JSON, ATTESTATIONS, CHANGES, FILE_CHUNKS, FILES,
-    FORMAT_MARKER, JOURNAL_TIPS, JOURNALS, META, READY_BATCHES, READY_UPLOADS, SETTINGS,
-    SNAPSHOT_HEADS, SNAPSHOTS, UNSENT, VIEW_HEADS,
+    ACKED_HEADS, ACTIVITY_VIEW, ACTIVITY_VIEW_JSON, ATTESTATIONS, CHANGES, FILE_CHUNKS,
+    FILE_UPLOADS, FILES, FORMAT_MARKER, JOURNAL_TIPS, JOURNALS, META, READY_BATCHES, READY_UPLOADS,
+    SETTINGS, SNAPSHOT_HEADS, SNAPSHOTS, UNSENT, VIEW_HEADS,
 };
 
 /// Layout version written by this code. Older stores are migrated on open by
 /// the numbered steps in [`migrate`]; newer ones are refused.
-pub const STORE_VERSION: u32 = 7;
+pub const STORE_VERSION: u32 = 8;
 
 /// Identity of a device: random, made when its store is created, never reused.
 /// Its 16 bytes are also the device's Automerge actor id, so every change can be
@@ -1743,13 +1745,14 @@ fn insert_info(
 /// adds one here and a test that opens a committed store file of the
 /// previous layout (`sync-core/tests/fixtures/`).
 fn migrate(db: &Database, from: u32) -> Result<(), StoreError> {
-    let steps: [MigrationStep; 6] = [
+    let steps: [MigrationStep; 7] = [
         migrate_1_to_2,
         migrate_2_to_3,
         migrate_3_to_4,
         migrate_4_to_5,
         migrate_5_to_6,
         migrate_6_to_7,
+        migrate_7_to_8,
     ];
     for step in steps.iter().skip(from as usize - 1) {
         step(db)?;
@@ -1868,6 +1871,17 @@ fn migrate_6_to_7(db: &Database) -> Result<(), StoreError> {
     tx.open_table(FILE_CHUNKS)?;
     tx.open_table(META)?
         .insert("store_version", 7_u32.to_le_bytes().as_slice())?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Layout 8 adds `file_upload-v1` (files waiting to be sent), empty: no
+/// store of layout 7 had a way to attach a file.
+fn migrate_7_to_8(db: &Database) -> Result<(), StoreError> {
+    let tx = begin_durable(db)?;
+    tx.open_table(FILE_UPLOADS)?;
+    tx.open_table(META)?
+        .insert("store_version", 8_u32.to_le_bytes().as_slice())?;
     tx.commit()?;
     Ok(())
 }

@@ -135,3 +135,13 @@ pub(crate) const FILES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new
 /// Added in layout 7.
 pub(crate) const FILE_CHUNKS: TableDefinition<(&[u8; 32], u64), &[u8]> =
     TableDefinition::new("file_chunk-v1");
+
+/// Key: (journal id, 32-byte file hash) / Value: 16-byte id of the activity
+/// whose record refers to the file: a file attached on this device that the
+/// relay does not hold whole yet, in the journal it goes to. Written in the
+/// same transaction as the file's bytes (before the record's reference:
+/// a row whose file no record refers to is dropped when the relay refuses
+/// it); removed once the relay says it holds every chunk and checked the
+/// file's hash. Added in layout 8.
+pub(crate) const FILE_UPLOADS: TableDefinition<(u128, &[u8; 32]), &[u8]> =
+    TableDefinition::new("file_upload-v1");

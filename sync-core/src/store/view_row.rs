@@ -10,11 +10,29 @@ use std::borrow::Cow;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::activity::{Activity, ActivityId, Counts, Group, Kind};
+use crate::activity::{Activity, ActivityId, Attachment, Counts, Group, Kind};
+use crate::files::{FileHash, MediaType};
 
 /// The first byte of every row: the layout of what follows. A later layout
 /// takes the next number and reads this one too.
 const ROW_FORMAT_1: u8 = 1;
+/// [`Row`], then the attached files ([`FileRow`]s, postcard). Written only
+/// for an activity with files, so that every other row stays as it was.
+const ROW_FORMAT_2: u8 = 2;
+
+/// One attached file, after the [`Row`] in format 2.
+#[derive(Serialize, Deserialize)]
+struct FileRow<'a> {
+    file: [u8; 32],
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    /// [`MediaType::code`].
+    media_type: u8,
+    bytes: u64,
+    #[serde(borrow)]
+    added_by: Cow<'a, str>,
+    added_at: i64,
+}
 
 /// The stored fields, in this order (postcard has no names: never reorder,
 /// only add at the end under a new format byte).
@@ -72,19 +90,43 @@ pub(crate) fn encode(activity: &Activity) -> Vec<u8> {
         updated_at: activity.updated_at.timestamp_millis(),
         deleted: activity.deleted,
     };
-    let mut bytes = vec![ROW_FORMAT_1];
     // Serializing strings and numbers into a Vec cannot fail; were it to, the
     // row would read back as damaged (an error), never as another activity.
-    bytes.extend(postcard::to_allocvec(&row).unwrap_or_default());
+    let mut bytes = postcard::to_allocvec(&row).unwrap_or_default();
+    if activity.attachments.is_empty() {
+        bytes.insert(0, ROW_FORMAT_1);
+        return bytes;
+    }
+    bytes.insert(0, ROW_FORMAT_2);
+    let files: Vec<FileRow<'_>> = activity
+        .attachments
+        .iter()
+        .map(|a| FileRow {
+            file: a.file.0,
+            name: Cow::Borrowed(&a.name),
+            media_type: a.media_type.code(),
+            bytes: a.bytes,
+            added_by: Cow::Borrowed(&a.added_by),
+            added_at: a.added_at.timestamp_millis(),
+        })
+        .collect();
+    bytes.extend(postcard::to_allocvec(&files).unwrap_or_default());
     bytes
 }
 
 /// The activity `id` from its stored bytes; the error says what is wrong.
 pub(crate) fn decode(id: ActivityId, bytes: &[u8]) -> Result<Activity, String> {
-    let Some((&ROW_FORMAT_1, rest)) = bytes.split_first() else {
-        return Err(format!("unknown row format {:?}", bytes.first()));
+    let (row, files): (Row<'_>, Vec<FileRow<'_>>) = match bytes.split_first() {
+        Some((&ROW_FORMAT_1, rest)) => (
+            postcard::from_bytes(rest).map_err(|e| e.to_string())?,
+            Vec::new(),
+        ),
+        Some((&ROW_FORMAT_2, rest)) => {
+            let (row, rest) = postcard::take_from_bytes(rest).map_err(|e| e.to_string())?;
+            (row, postcard::from_bytes(rest).map_err(|e| e.to_string())?)
+        }
+        _ => return Err(format!("unknown row format {:?}", bytes.first())),
     };
-    let row: Row<'_> = postcard::from_bytes(rest).map_err(|e| e.to_string())?;
     let kind = Kind::parse(&row.kind).ok_or_else(|| format!("unknown kind {}", row.kind))?;
     let date = NaiveDate::from_num_days_from_ce_opt(row.date).ok_or("date out of range")?;
     let start = match row.start {
@@ -118,6 +160,19 @@ pub(crate) fn decode(id: ActivityId, bytes: &[u8]) -> Result<Activity, String> {
         updated_by: row.updated_by.into_owned(),
         updated_at: instant(row.updated_at)?,
         deleted: row.deleted,
+        attachments: files
+            .into_iter()
+            .map(|f| {
+                Ok(Attachment {
+                    file: FileHash(f.file),
+                    name: f.name.into_owned(),
+                    media_type: MediaType::from_code(f.media_type).ok_or("unknown file type")?,
+                    bytes: f.bytes,
+                    added_by: f.added_by.into_owned(),
+                    added_at: instant(f.added_at)?,
+                })
+            })
+            .collect::<Result<_, &str>>()?,
     })
 }
 
@@ -156,6 +211,27 @@ mod tests {
             updated_by: "birojs".into(),
             updated_at: DateTime::from_timestamp_millis(1_778_745_900_456).expect("a time"),
             deleted: true,
+            attachments: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_row_with_files_reads_back_and_one_without_keeps_format_1() {
+        let mut activity = sample();
+        assert_eq!(encode(&activity)[0], ROW_FORMAT_1);
+        activity.attachments = vec![Attachment {
+            file: FileHash::of(b"a photo"),
+            name: "sēminārs.jpg".into(),
+            media_type: MediaType::Jpeg,
+            bytes: 2_345_678,
+            added_by: "Ilze".into(),
+            added_at: DateTime::from_timestamp_millis(1_778_745_990_000).expect("a time"),
+        }];
+        let bytes = encode(&activity);
+        assert_eq!(bytes[0], ROW_FORMAT_2);
+        assert_eq!(decode(activity.id, &bytes), Ok(activity.clone()));
+        for cut in 1..bytes.len() {
+            assert!(decode(activity.id, &bytes[..cut]).is_err(), "cut at {cut}");
         }
     }
 

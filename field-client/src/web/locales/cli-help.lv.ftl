@@ -70,6 +70,16 @@ help-list--all_centres = Visu centru aktivitātes ar centra nosaukumu (biroja da
 help-show = Parādīt visus vienas aktivitātes laukus
 help-show--id = Aktivitātes id
 help-show--json = Izdrukāt JSON
+help-attach = Pievienot aktivitātei failus (JPEG vai PNG fotoattēlus, PDF skenējumus) kā pierādījumu finansētājiem
+help-attach--id = Aktivitātes id
+help-attach--files = Pievienojamie faili (katrs tiek glabāts tāds, kāds tas ir, nemainīts)
+help-attachments = Aktivitātei pievienoto failu saraksts vai to kopiju saglabāšana
+help-attachments--id = Aktivitātes id
+help-attachments--json = Izdrukāt JSON
+help-attachments--save = Saglabāt šajā mapē kopiju no katra faila, kas ir šajā datorā
+help-detach = Noņemt failu no aktivitātes (ieraksts uz to vairs neatsaucas; kopija paliek, kamēr uz to atsaucas kāds cits ieraksts)
+help-detach--id = Aktivitātes id
+help-detach--attachment = Fails: tā nosaukums vai kods, kā to izdrukā attachments (pietiek ar pirmajām 12 rakstzīmēm)
 
 help-export = Ierakstīt visas aktivitātes CSV vai JSON failā (vai standarta izvadē)
 help-export--format = Faila formāts

@@ -616,3 +616,24 @@ out-rewrite-failed = still to be rewritten after an erasure (old bytes of the er
 }, the last: { $why }. `field-client run` tries again when it starts and daily.
 net-update-either = this program and the office server speak different versions: update this program, or ask the office to update the server; everything recorded stays saved here (the server said: { $details })
 status-rewrite-failed = The erased record's old bytes may still be in this computer's journal file: rewriting it has not worked yet; it is tried again each day (field-client status says why).
+
+## Attached files (docs/ATTACHMENTS.md)
+cli-attached = Attached { $name } ({ $size }).
+cli-already-attached = { $name } is attached already (the same file, perhaps under another name); nothing changed.
+cli-attach-too-many = the activity holds { $held } files and may hold at most { $max }; nothing was attached
+cli-file-refused = { $name } cannot be attached: { $why }; nothing was attached
+cli-file-changed = { $name } changed while it was being read; nothing was attached, try again
+cli-cannot-read-file = cannot read { $path }
+cli-no-attachments = No files are attached to this activity.
+cli-file-partial = (partly received so far)
+cli-file-absent = (not on this computer yet)
+cli-file-saved = Saved { $path }
+cli-file-not-saved = { $name } was not saved:
+cli-detached = Removed { $name } from the activity.
+cli-no-such-attachment = no attached file is named or starts with "{ $which }" (see: field-client attachments ID)
+cli-attachment-ambiguous = "{ $which }" names more than one attached file; give more of its hash
+cli-show-attachments = Files
+file-empty = the file is empty
+file-too-large = it is { $size }, and a file may be at most { $max }
+file-unknown-type = it is not a JPEG or PNG picture or a PDF document
+file-damaged = it looks like a { $kind } file but is cut short or damaged

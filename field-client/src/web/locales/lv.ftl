@@ -610,3 +610,24 @@ out-rewrite-failed = pēc izdzēšanas vēl jāpārraksta (tajā var būt paliku
 }, pēdējais: { $why }. `field-client run` mēģina vēlreiz, kad sāk darbu, un katru dienu.
 net-update-either = šī programma un biroja serveris runā dažādās versijās: atjauniniet šo programmu vai lūdziet birojam atjaunināt serveri; viss ierakstītais paliek saglabāts šeit (serveris teica: { $details })
 status-rewrite-failed = Izdzēstā ieraksta vecie baiti vēl var būt šī datora žurnāla failā: to pārrakstīt vēl nav izdevies; to mēģina vēlreiz katru dienu (iemeslu parāda field-client status).
+
+## Pievienotie faili (docs/ATTACHMENTS.md)
+cli-attached = Pievienots { $name } ({ $size }).
+cli-already-attached = { $name } jau ir pievienots (tas pats fails, varbūt ar citu nosaukumu); nekas netika mainīts.
+cli-attach-too-many = aktivitātei ir { $held } faili, un tai var būt ne vairāk kā { $max }; nekas netika pievienots
+cli-file-refused = { $name } nevar pievienot: { $why }; nekas netika pievienots
+cli-file-changed = { $name } mainījās, kamēr to lasīja; nekas netika pievienots, mēģiniet vēlreiz
+cli-cannot-read-file = nevar nolasīt { $path }
+cli-no-attachments = Šai aktivitātei nav pievienotu failu.
+cli-file-partial = (pagaidām saņemta daļa)
+cli-file-absent = (šajā datorā vēl nav)
+cli-file-saved = Saglabāts { $path }
+cli-file-not-saved = { $name } netika saglabāts:
+cli-detached = { $name } noņemts no aktivitātes.
+cli-no-such-attachment = nav pievienota faila, kura nosaukums ir vai kura kods sākas ar "{ $which }" (skat.: field-client attachments ID)
+cli-attachment-ambiguous = "{ $which }" atbilst vairākiem pievienotiem failiem; norādiet garāku koda daļu
+cli-show-attachments = Faili
+file-empty = fails ir tukšs
+file-too-large = tas ir { $size }, bet failam jābūt ne lielākam par { $max }
+file-unknown-type = tas nav JPEG vai PNG attēls vai PDF dokuments
+file-damaged = tas izskatās pēc { $kind } faila, bet ir nepilnīgs vai bojāts
