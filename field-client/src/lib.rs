@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod daemon;
 pub mod demo;
+pub mod file_link;
 pub mod health;
 pub mod interchange;
 pub mod net;

@@ -91,6 +91,8 @@ pub struct SyncStatus {
 pub struct SyncReport {
     pub uploaded: usize,
     pub downloaded: usize,
+    /// Attached files the relay now holds whole.
+    pub files_sent: u64,
 }
 
 /// Why a sync or an enrolment did not complete, in plain words.

@@ -318,6 +318,18 @@ pub fn write_status(out: &mut dyn Write, lang: Lang, s: &Status, store: &Path) -
         &[("count", s.unsent.into()), ("n", s.unsent.into())],
     );
     labelled(out, lang, "out-sync", &sent)?;
+    if s.files_waiting > 0 {
+        let waiting = i18n::text(
+            lang,
+            "out-files-waiting",
+            &[
+                ("count", s.files_waiting.into()),
+                ("n", s.files_waiting.into()),
+                ("size", i18n::bytes(lang, s.file_bytes_waiting).into()),
+            ],
+        );
+        labelled(out, lang, "out-files", &waiting)?;
+    }
     labelled(out, lang, "out-store", &store.display().to_string())
 }
 

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::adopt::adopt_and_resume;
 use crate::budget::{self, Allowance, Meter};
+use crate::file_link::{self, FileAllowance, FileLink, Outgoing};
 use crate::net::{
     self, Enrolment, NetError, RESYNC_EVERY, SyncReport, closed, flush_or_refusal, guarded,
     keep_health, record_attempt, say_erased, sleep_until, start_session,
@@ -165,6 +166,8 @@ pub async fn run_session(
         session = session.for_one_sync();
     }
     let mut report = SyncReport::default();
+    let mut files: Option<FileLink> = None;
+    let file_allowance = FileAllowance::of(allowance);
     let mut resync_at = tokio::time::Instant::now() + RESYNC_EVERY;
     // Whether the last step fed the session anything from the store (then an
     // idle session has just finished a round worth recording).
@@ -195,10 +198,24 @@ pub async fn run_session(
                 ClientEvent::Idle | ClientEvent::Welcomed { .. } | ClientEvent::Synced { .. } => {}
             }
         }
+        // Files move once the records are in sync, a round's new ones
+        // queued as the round ends.
+        if session.is_idle() {
+            let held = journals.hold().await?;
+            step_files(conn, &held, &mut files, file_allowance, worked).await?;
+            if let Some(link) = files.as_mut() {
+                link.take_events(&held, mode != Mode::Once)?;
+                report.files_sent = link.sent;
+            }
+        }
+        let files_done = files.as_ref().is_none_or(FileLink::is_done);
+        if mode == Mode::Once && session.is_idle() && files_done {
+            return Ok(report);
+        }
         // Not idle after an adopted epoch: its journal's new round is on.
         if session.is_idle() && std::mem::take(&mut worked) {
             match mode {
-                Mode::Once => return Ok(report),
+                Mode::Once => {}
                 Mode::Stay { metered } => {
                     {
                         let held = journals.hold().await?;
@@ -213,7 +230,18 @@ pub async fn run_session(
             }
         }
         let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
+        let file_deadline = files.as_ref().and_then(FileLink::poll_timeout);
+        let (file_out, file_in) = match files.as_mut().map(FileLink::halves) {
+            Some((out, recv)) => (Some(out), recv),
+            None => (None, None),
+        };
         let step = tokio::select! {
+            written = write_files(file_out) => {
+                written?;
+                Step::Files
+            }
+            bytes = file_link::read(file_in) => Step::FileBytes(bytes?),
+            _ = sleep_until(file_deadline), if file_deadline.is_some() => Step::FileTimeout,
             chunk = transport::read_chunk(&mut recv) => match chunk? {
                 // What else came in goes in the same step (see
                 // `transport::read_ready`).
@@ -248,6 +276,23 @@ pub async fn run_session(
             }
             Step::StreamClosed => session.handle_stream_closed(),
             Step::TimedOut => session.handle_timeout(Instant::now()),
+            Step::Files => {}
+            Step::FileBytes(bytes) => {
+                if let Some(link) = files.as_mut() {
+                    let held = journals.hold().await?;
+                    match bytes {
+                        Some(bytes) => link.handle_bytes(&bytes, &held),
+                        None => link.handle_stream_closed(),
+                    }
+                    link.take_events(&held, mode != Mode::Once)?;
+                    report.files_sent = link.sent;
+                }
+            }
+            Step::FileTimeout => {
+                if let Some(link) = files.as_mut() {
+                    link.handle_timeout();
+                }
+            }
             Step::SyncAll => {
                 let mut held = journals.hold().await?;
                 guarded(&mut held, |r| session.request_sync_all(Instant::now(), r))?;
@@ -268,4 +313,50 @@ enum Step {
     TimedOut,
     /// A local change or the resync timer: every journal gets a round.
     SyncAll,
+    /// Part of a file frame was written.
+    Files,
+    /// Bytes from the relay on the file stream (`None`: it ended).
+    FileBytes(Option<Vec<u8>>),
+    /// The relay's answer on the file stream is overdue.
+    FileTimeout,
+}
+
+/// Opens the file stream when files wait (again after one that ended, at
+/// the end of a round), queues the files a round just recorded when
+/// `round_ended`, and takes the next frame to write once the last is written.
+async fn step_files(
+    conn: &quinn::Connection,
+    replica: &Replica,
+    files: &mut Option<FileLink>,
+    allowance: FileAllowance,
+    round_ended: bool,
+) -> Result<(), NetError> {
+    match files {
+        Some(link) if !link.is_closed() => {
+            if round_ended {
+                link.queue_waiting(replica)?;
+            }
+        }
+        // Ended (the relay timed out or refused it): again next round only,
+        // never in a loop.
+        Some(_) if !round_ended => return Ok(()),
+        _ => {
+            *files = None;
+            if FileLink::any_waiting(replica)? {
+                *files = Some(FileLink::open(conn, replica).await?);
+            }
+        }
+    }
+    if let Some(link) = files.as_mut() {
+        link.refill(conn, replica, allowance);
+    }
+    Ok(())
+}
+
+/// Writes part of the file frame being written; never resolves without one.
+async fn write_files(out: Option<&mut Outgoing>) -> Result<(), NetError> {
+    match out {
+        Some(out) => out.write_some().await,
+        None => std::future::pending().await,
+    }
 }

@@ -76,7 +76,12 @@ struct Limits {
     max_connections: Option<Spanned<usize>>,
     max_unenrolled_connections: Option<Spanned<usize>>,
     max_unenrolled_per_address: Option<Spanned<usize>>,
+    file_megabytes_per_centre: Option<Spanned<u64>>,
 }
+
+/// Most a centre's files may be set to, in megabytes: a terabyte is beyond
+/// any evidence a centre keeps, and a typo of many digits is caught.
+const MAX_FILE_MEGABYTES_PER_CENTRE: u64 = 1_000_000;
 
 /// A configuration file's settings, checked.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -140,6 +145,22 @@ impl Config {
                 MAX_UNENROLLED_PER_ADDRESS,
                 "max_unenrolled_per_address",
             )?,
+            max_file_bytes_per_centre: match &file.limits.file_megabytes_per_centre {
+                None => DoorLimits::default().max_file_bytes_per_centre,
+                Some(v) if (1..=MAX_FILE_MEGABYTES_PER_CENTRE).contains(v.get_ref()) => {
+                    v.get_ref() * 1_000_000
+                }
+                Some(v) => {
+                    return Err(invalid(
+                        Some(v.span()),
+                        format!(
+                            "file_megabytes_per_centre must be from 1 to \
+                             {MAX_FILE_MEGABYTES_PER_CENTRE}, not {}",
+                            v.get_ref()
+                        ),
+                    ));
+                }
+            },
         };
         if let Some(address) = &file.public_address
             && address.get_ref().trim().is_empty()

@@ -4,6 +4,7 @@ pub mod backup;
 pub mod check;
 pub mod config;
 pub mod enrol_code;
+mod file_stream;
 pub mod limits;
 pub mod registry;
 pub mod serve_lock;

@@ -26,6 +26,9 @@ pub struct DoorLimits {
     pub max_unenrolled_connections: usize,
     /// At most [`MAX_UNENROLLED_PER_ADDRESS`].
     pub max_unenrolled_per_address: usize,
+    /// Bytes of attached files one centre's journal may hold; unlike the
+    /// others, it may be raised (it is disk, not memory).
+    pub max_file_bytes_per_centre: u64,
 }
 
 impl Default for DoorLimits {
@@ -34,6 +37,7 @@ impl Default for DoorLimits {
             max_connections: MAX_CONNECTIONS,
             max_unenrolled_connections: MAX_UNENROLLED_CONNECTIONS,
             max_unenrolled_per_address: MAX_UNENROLLED_PER_ADDRESS,
+            max_file_bytes_per_centre: sync_core::limits::DEFAULT_MAX_JOURNAL_FILE_BYTES,
         }
     }
 }

@@ -84,6 +84,8 @@ pub(crate) struct Shared {
     max_unenrolled_per_address: usize,
     /// Shares of large transfers (see `limits::LARGE_TRANSFER_BUDGET_BYTES`).
     pub(crate) large_transfers: Arc<Semaphore>,
+    /// Bytes of files one centre may keep (`relay.toml`).
+    pub(crate) max_file_bytes_per_centre: u64,
 }
 
 /// A relay bound to its socket, ready to serve.
@@ -163,6 +165,7 @@ impl Relay {
             unenrolled_by_address: Mutex::new(HashMap::new()),
             max_unenrolled_per_address: limits.max_unenrolled_per_address,
             large_transfers: Arc::new(Semaphore::new(LARGE_TRANSFER_BUDGET_BYTES)),
+            max_file_bytes_per_centre: limits.max_file_bytes_per_centre,
         });
         Ok(Relay {
             endpoint,
@@ -306,14 +309,38 @@ async fn handle_connection(
         let (shared, device, windows) = (shared.clone(), device.clone(), windows.clone());
         tokio::spawn(async move {
             let id = device.id;
-            metrics::counter!(telemetry::SESSIONS).increment(1);
-            let _active = telemetry::Up::new(telemetry::SESSIONS_ACTIVE);
-            if let Err(e) = run_session(shared, device, windows, streams, session_id).await {
+            if let Err(e) = serve_stream(shared, device, windows, streams, session_id).await {
                 metrics::counter!(telemetry::SESSION_ERRORS).increment(1);
                 tracing::debug!(device = %id, error = %e, "session ended");
             }
         });
     }
+}
+
+/// Serves one stream a device opened: a sync session, or a file stream
+/// (docs/PROTOCOL.md, "Files"), told apart by the kind of its first frame.
+async fn serve_stream(
+    shared: Arc<Shared>,
+    device: crate::registry::Device,
+    windows: Arc<ConnectionWindows>,
+    (send, mut recv): (quinn::SendStream, quinn::RecvStream),
+    session_id: u64,
+) -> Result<(), ConnectionError> {
+    let mut first = Vec::new();
+    // The kind is the fifth byte (after the length).
+    while first.len() < 5 {
+        match transport::read_chunk(&mut recv).await? {
+            Some(bytes) => first.extend_from_slice(&bytes),
+            None => return Ok(()),
+        }
+    }
+    if Frame::is_file_frame(first[4]) {
+        metrics::counter!(telemetry::FILE_STREAMS).increment(1);
+        return crate::file_stream::run_file_stream(shared, device, (send, recv), first).await;
+    }
+    metrics::counter!(telemetry::SESSIONS).increment(1);
+    let _active = telemetry::Up::new(telemetry::SESSIONS_ACTIVE);
+    run_session(shared, device, windows, (send, recv), (session_id, first)).await
 }
 
 /// Tells a revoked device so, on the stream it opens, then waits until the

@@ -51,7 +51,7 @@ impl ConnectionWindows {
 /// large frame ([`LargeTransfer::bulk`]), its connection's windows are
 /// raised to [`BULK_WINDOW`]; changing them sends the peer a frame, so a
 /// share that ends up moving a small one leaves them as they are.
-struct LargeTransfer {
+pub(crate) struct LargeTransfer {
     _share: OwnedSemaphorePermit,
     /// The connection whose windows this share raised.
     raised: Option<Arc<ConnectionWindows>>,
@@ -59,7 +59,7 @@ struct LargeTransfer {
 
 impl LargeTransfer {
     /// Waits for a share: while it waits the session reads nothing more.
-    async fn start(shared: &Shared) -> LargeTransfer {
+    pub(crate) async fn start(shared: &Shared) -> LargeTransfer {
         let share = shared
             .large_transfers
             .clone()
@@ -100,7 +100,7 @@ pub(crate) async fn run_session(
     device: Device,
     windows: Arc<ConnectionWindows>,
     (mut send, mut recv): (quinn::SendStream, quinn::RecvStream),
-    id: u64,
+    (id, first): (u64, Vec<u8>),
 ) -> Result<(), ConnectionError> {
     let store = shared.store.clone();
     let grants = blocking({
@@ -118,8 +118,10 @@ pub(crate) async fn run_session(
     }
     let mut changed = shared.changed.subscribe();
     let mut shutdown = shared.shutdown.clone();
+    // The bytes read to tell the stream's kind (a small frame's start).
+    session = feed(&shared, session, first).await?;
     // The share of the budget held to receive, and until when.
-    let mut incoming: Option<Incoming> = None;
+    let mut incoming = reserve_incoming(&shared, &windows, &session, None).await;
     loop {
         while let Some(event) = session.poll_event() {
             session = on_event(&shared, &device, session, event, id).await?;

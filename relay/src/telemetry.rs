@@ -17,6 +17,10 @@ pub const DEVICES_CONNECTED: &str = "relay_devices_connected";
 pub const SESSIONS: &str = "relay_sessions_total";
 /// Sync sessions running now (gauge).
 pub const SESSIONS_ACTIVE: &str = "relay_sessions_active";
+/// File streams opened (counter; docs/ATTACHMENTS.md).
+pub const FILE_STREAMS: &str = "relay_file_streams_total";
+/// Attached files stored whole, their hash checked (counter).
+pub const FILES_STORED: &str = "relay_files_stored_total";
 /// Changes stored durably, from every device (counter).
 pub const CHANGES_STORED: &str = "relay_changes_stored_total";
 /// UDP bytes received from devices, counted when a connection ends (counter).
@@ -132,6 +136,8 @@ fn describe() {
     describe_counter!(SESSIONS, "Sync sessions started");
     describe_gauge!(SESSIONS_ACTIVE, "Sync sessions running now");
     describe_counter!(CHANGES_STORED, "Changes stored durably");
+    describe_counter!(FILE_STREAMS, "File streams opened");
+    describe_counter!(FILES_STORED, "Attached files stored whole");
     describe_counter!(
         BYTES_RECEIVED,
         Unit::Bytes,

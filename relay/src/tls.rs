@@ -78,10 +78,12 @@ pub const DEAD_RELAY_NOTICED_WITHIN: Duration =
 const _: () = assert!(DEAD_RELAY_NOTICED_WITHIN.as_secs() <= 30);
 
 /// Bidirectional streams a device may have open at once on the relay. The protocol needs
-/// one stream per sync session, and a second while the device downloads a journal
-/// rewritten by an erasure; one more lets a new session start while the previous stream is
-/// still being torn down (a device asking for a fourth waits). More would only multiply the
-/// buffers one device can make the relay hold.
+/// one stream per sync session, one for files (docs/PROTOCOL.md, "Files"), and one more
+/// while the device downloads a journal rewritten by an erasure (a device asking for a
+/// fourth, such as a new session while the previous stream is still being torn down,
+/// waits). More would only multiply the buffers one device can make the relay hold: each
+/// adds to `limits::WORST_CASE_BYTES_PER_CONNECTION`, and the worst case of every slot
+/// taken stays under 2 GB only with three.
 pub const MAX_CONCURRENT_BIDI_STREAMS: u32 = 3;
 
 /// Bidirectional streams the relay may open toward a device: none, sessions are always

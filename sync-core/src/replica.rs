@@ -259,6 +259,9 @@ pub struct Status {
     pub deleted: usize,
     /// Activities (in any journal) with local changes the relay has not durably acknowledged.
     pub unsent: u64,
+    /// Files attached here that the relay does not hold whole yet, and their bytes.
+    pub files_waiting: u64,
+    pub file_bytes_waiting: u64,
 }
 
 /// What this process knows of one journal it has used.
@@ -1539,6 +1542,13 @@ impl<S: Borrow<Store>> ListView<S> {
         let all = self.activities(home.id)?;
         let deleted = all.iter().filter(|a| a.deleted).count();
         let unsent = self.unsent_total()?;
+        let (mut files_waiting, mut file_bytes_waiting) = (0, 0);
+        for info in self.store().journals()? {
+            for file in self.store().files_to_send(info.id)? {
+                files_waiting += 1;
+                file_bytes_waiting += file.bytes;
+            }
+        }
         Ok(Status {
             centre: home.centre,
             municipality: home.municipality,
@@ -1548,6 +1558,8 @@ impl<S: Borrow<Store>> ListView<S> {
             activities: all.len() - deleted,
             deleted,
             unsent,
+            files_waiting,
+            file_bytes_waiting,
         })
     }
 }

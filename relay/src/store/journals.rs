@@ -22,10 +22,12 @@ use std::time::Instant;
 
 use automerge::ChangeHash;
 use chrono::{DateTime, Utc};
+use sync_core::files::FileHash;
 use sync_core::journal::Journal;
 use sync_core::limits::{MAX_DOWNLOAD_BATCH_OPS, compaction_due};
 use sync_core::store::{
-    JournalId, JournalInfo, OpenError, PreparedJournal, Replacement, Snapshot, Store, StoreError,
+    FileDescription, JournalId, JournalInfo, OpenError, PreparedJournal, ReceiveChunkError,
+    Replacement, Snapshot, Store, StoreError, StoredFile,
 };
 use sync_core::sync::{Batch, StorageFailure, apply_guarded, batch_from, holds_all, missing_from};
 use sync_core::sync::{Received, check_received};
@@ -203,6 +205,65 @@ impl Journals {
                 return Ok(None);
             }
             batch_from(open.journal.doc(), plan, MAX_DOWNLOAD_BATCH_OPS).map(Some)
+        })
+    }
+
+    /// The size the record of `activity` states for `file`, if it refers to
+    /// it: one lookup in the loaded journal.
+    pub fn attachment_bytes(
+        &self,
+        journal: Uuid,
+        activity: ActivityId,
+        file: FileHash,
+    ) -> Result<Option<u64>, StorageFailure> {
+        self.read(journal, |open| {
+            let found = open.journal.attachment(activity, file);
+            Ok(found.map_err(StorageFailure::local)?.map(|a| a.bytes))
+        })
+    }
+
+    pub fn held_file(
+        &self,
+        journal: Uuid,
+        hash: FileHash,
+    ) -> Result<Option<StoredFile>, StorageFailure> {
+        self.read(journal, |open| open.store.file(hash).map_err(failure))
+    }
+
+    /// Bytes of every file the journal's file holds, whole or in part.
+    pub fn file_bytes(&self, journal: Uuid) -> Result<u64, StorageFailure> {
+        self.read(journal, |open| {
+            let files = open.store.files().map_err(failure)?;
+            Ok(files.iter().map(|f| f.bytes).sum())
+        })
+    }
+
+    /// Stores a chunk of a file durably. Under the journal's shared lock:
+    /// an erasure's swap, which rewrites the file, holds it alone, so no
+    /// chunk lands between its copy and its swap.
+    pub fn receive_file_chunk(
+        &self,
+        journal: Uuid,
+        file: FileDescription,
+        number: u64,
+        chunk: &[u8],
+    ) -> Result<Result<StoredFile, ReceiveChunkError>, StorageFailure> {
+        self.read(journal, |open| {
+            match open.store.receive_file_chunk(file, number, chunk) {
+                Err(ReceiveChunkError::Store(e)) => Err(failure(e)),
+                other => Ok(other),
+            }
+        })
+    }
+
+    pub fn file_chunk(
+        &self,
+        journal: Uuid,
+        hash: FileHash,
+        number: u64,
+    ) -> Result<Option<Vec<u8>>, StorageFailure> {
+        self.read(journal, |open| {
+            open.store.file_chunk(hash, number).map_err(failure)
         })
     }
 

@@ -21,6 +21,10 @@ pub use redb_store::{JOURNALS_DIR, OpenStoreError, RedbStore};
 
 use automerge::ChangeHash;
 use chrono::{DateTime, Utc};
+use sync_core::ActivityId;
+use sync_core::files::FileHash;
+use sync_core::store::{FileDescription, ReceiveChunkError, StoredFile};
+use sync_core::sync::files::RelayFiles;
 use sync_core::sync::{Batch, DeviceHealth, JournalGrant, Received, RelayStorage, StorageFailure};
 use uuid::Uuid;
 
@@ -69,6 +73,34 @@ pub trait RelayStore: Send + Sync + 'static {
     /// The same for every journal that needs it, once, as the relay starts
     /// (a relay stopped before a quiet-time compaction); how many it folded.
     fn maintain_all(&self) -> usize;
+
+    // ---- files attached to records (see `sync_core::sync::files::RelayFiles`) ----
+
+    fn attachment_bytes(
+        &self,
+        journal: Uuid,
+        activity: ActivityId,
+        file: FileHash,
+    ) -> Result<Option<u64>, StorageFailure>;
+    fn held_file(
+        &self,
+        journal: Uuid,
+        hash: FileHash,
+    ) -> Result<Option<StoredFile>, StorageFailure>;
+    fn file_bytes(&self, journal: Uuid) -> Result<u64, StorageFailure>;
+    fn receive_file_chunk(
+        &self,
+        journal: Uuid,
+        file: FileDescription,
+        number: u64,
+        chunk: &[u8],
+    ) -> Result<Result<StoredFile, ReceiveChunkError>, StorageFailure>;
+    fn file_chunk(
+        &self,
+        journal: Uuid,
+        hash: FileHash,
+        number: u64,
+    ) -> Result<Option<Vec<u8>>, StorageFailure>;
 
     // ---- who may sync what ----
 
@@ -144,5 +176,47 @@ impl<S: RelayStore + ?Sized> RelayStorage for SessionStorage<'_, S> {
 
     fn erase(&mut self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure> {
         self.0.erase(activity)
+    }
+}
+
+impl<S: RelayStore + ?Sized> RelayFiles for SessionStorage<'_, S> {
+    fn attachment_bytes(
+        &mut self,
+        journal: Uuid,
+        activity: ActivityId,
+        file: FileHash,
+    ) -> Result<Option<u64>, StorageFailure> {
+        self.0.attachment_bytes(journal, activity, file)
+    }
+
+    fn held_file(
+        &mut self,
+        journal: Uuid,
+        hash: FileHash,
+    ) -> Result<Option<StoredFile>, StorageFailure> {
+        self.0.held_file(journal, hash)
+    }
+
+    fn file_bytes(&mut self, journal: Uuid) -> Result<u64, StorageFailure> {
+        self.0.file_bytes(journal)
+    }
+
+    fn receive_file_chunk(
+        &mut self,
+        journal: Uuid,
+        file: FileDescription,
+        number: u64,
+        chunk: &[u8],
+    ) -> Result<Result<StoredFile, ReceiveChunkError>, StorageFailure> {
+        self.0.receive_file_chunk(journal, file, number, chunk)
+    }
+
+    fn file_chunk(
+        &mut self,
+        journal: Uuid,
+        hash: FileHash,
+        number: u64,
+    ) -> Result<Option<Vec<u8>>, StorageFailure> {
+        self.0.file_chunk(journal, hash, number)
     }
 }

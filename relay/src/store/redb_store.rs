@@ -14,6 +14,8 @@ use std::sync::Arc;
 use automerge::ChangeHash;
 use chrono::{DateTime, Utc};
 use sync_core::ActivityId;
+use sync_core::files::FileHash;
+use sync_core::store::{FileDescription, ReceiveChunkError, StoredFile};
 use sync_core::sync::{Batch, DeviceHealth, JournalGrant, Received, StorageFailure};
 use uuid::Uuid;
 
@@ -125,6 +127,47 @@ impl RelayStore for RedbStore {
             crate::telemetry::stored(count, started.elapsed());
         }
         Ok(stored)
+    }
+
+    fn attachment_bytes(
+        &self,
+        journal: Uuid,
+        activity: ActivityId,
+        file: FileHash,
+    ) -> Result<Option<u64>, StorageFailure> {
+        self.journals.attachment_bytes(journal, activity, file)
+    }
+
+    fn held_file(
+        &self,
+        journal: Uuid,
+        hash: FileHash,
+    ) -> Result<Option<StoredFile>, StorageFailure> {
+        self.journals.held_file(journal, hash)
+    }
+
+    fn file_bytes(&self, journal: Uuid) -> Result<u64, StorageFailure> {
+        self.journals.file_bytes(journal)
+    }
+
+    fn receive_file_chunk(
+        &self,
+        journal: Uuid,
+        file: FileDescription,
+        number: u64,
+        chunk: &[u8],
+    ) -> Result<Result<StoredFile, ReceiveChunkError>, StorageFailure> {
+        self.journals
+            .receive_file_chunk(journal, file, number, chunk)
+    }
+
+    fn file_chunk(
+        &self,
+        journal: Uuid,
+        hash: FileHash,
+        number: u64,
+    ) -> Result<Option<Vec<u8>>, StorageFailure> {
+        self.journals.file_chunk(journal, hash, number)
     }
 
     fn erase(&self, activity: Uuid) -> Result<Option<(Uuid, u32)>, StorageFailure> {

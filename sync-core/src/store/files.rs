@@ -17,6 +17,7 @@ use super::{Store, StoreError, begin_durable, erasure::io_error};
 use crate::activity::ActivityId;
 use crate::files::{FileCheck, FileHash, FileProblem, MediaType, chunk_count};
 use crate::limits::FILE_CHUNK_BYTES;
+use crate::sync::StorageFailure;
 
 /// A `file-v1` row's media type while the file arrives (told from its
 /// bytes once whole).
@@ -305,6 +306,46 @@ impl Store {
         Ok(removed)
     }
 
+    /// After the relay refused file `hash` of `journal`: it stops waiting
+    /// when the activity it was queued for no longer refers to it here
+    /// (detached, or never referred to: a crash between storing the bytes
+    /// and the record's reference). True when it stopped waiting. One that
+    /// is still referred to waits for a later round (its record may not
+    /// have reached the relay, or the centre's file limit may be raised).
+    pub fn forget_upload_unless_referenced(
+        &self,
+        journal: JournalId,
+        hash: FileHash,
+    ) -> Result<bool, StoreError> {
+        let tx = begin_durable(self.db.get()?)?;
+        let j = journal.0.as_u128();
+        let activity = {
+            let queue = tx.open_table(FILE_UPLOADS)?;
+            let Some(row) = queue.get((j, &hash.0))? else {
+                return Ok(false);
+            };
+            <[u8; 16]>::try_from(row.value())
+                .map(|id| ActivityId(uuid::Uuid::from_bytes(id)))
+                .map_err(|_| StoreError::DamagedFile(hash))?
+        };
+        let referred = {
+            let view = tx.open_table(super::tables::ACTIVITY_VIEW)?;
+            let row = view.get((j, activity.0.as_u128()))?;
+            match row {
+                Some(row) => super::view_row::decode(activity, row.value())
+                    .map(|a| a.attachments.iter().any(|f| f.file == hash))
+                    .map_err(|reason| StoreError::Damaged { journal, reason })?,
+                None => false,
+            }
+        };
+        if referred {
+            return Ok(false);
+        }
+        tx.open_table(FILE_UPLOADS)?.remove((j, &hash.0))?;
+        tx.commit()?;
+        Ok(true)
+    }
+
     /// The file `hash`, if the store holds any of it.
     pub fn file(&self, hash: FileHash) -> Result<Option<StoredFile>, StoreError> {
         let tx = self.db.get()?.begin_read()?;
@@ -486,6 +527,25 @@ fn decode_row(hash: FileHash, bytes: &[u8]) -> Result<StoredFile, StoreError> {
     })
 }
 
+/// Files waiting to be sent to `from` wait for `to` instead (the home
+/// journal renamed at enrolment).
+pub(super) fn move_uploads(
+    tx: &redb::WriteTransaction,
+    from: JournalId,
+    to: JournalId,
+) -> Result<(), StoreError> {
+    let (f, t) = (from.0.as_u128(), to.0.as_u128());
+    let mut queue = tx.open_table(FILE_UPLOADS)?;
+    let moved: Vec<([u8; 32], Vec<u8>)> = queue
+        .extract_from_if((f, &[0; 32])..=(f, &[0xFF; 32]), |_, _| true)?
+        .map(|row| row.map(|(k, v)| (*k.value().1, v.value().to_vec())))
+        .collect::<Result<_, _>>()?;
+    for (hash, activity) in moved {
+        queue.insert((t, &hash), activity.as_slice())?;
+    }
+    Ok(())
+}
+
 /// Queues file `hash` of `journal` to be sent, for `activity`.
 fn queue_upload(
     tx: &redb::WriteTransaction,
@@ -498,6 +558,36 @@ fn queue_upload(
         activity.0.as_bytes().as_slice(),
     )?;
     Ok(())
+}
+
+/// A device's files, as its file stream reaches them.
+impl crate::sync::files::DeviceFiles for &Store {
+    fn file_chunk(
+        &mut self,
+        hash: FileHash,
+        number: u64,
+    ) -> Result<Option<Vec<u8>>, StorageFailure> {
+        Store::file_chunk(self, hash, number).map_err(StorageFailure::local)
+    }
+
+    fn file_sent(&mut self, journal: uuid::Uuid, hash: FileHash) -> Result<(), StorageFailure> {
+        Store::file_sent(self, JournalId(journal), hash)
+            .map(drop)
+            .map_err(StorageFailure::local)
+    }
+
+    fn held_file(&mut self, hash: FileHash) -> Result<Option<StoredFile>, StorageFailure> {
+        self.file(hash).map_err(StorageFailure::local)
+    }
+
+    fn receive_file_chunk(
+        &mut self,
+        file: FileDescription,
+        number: u64,
+        chunk: &[u8],
+    ) -> Result<StoredFile, ReceiveChunkError> {
+        Store::receive_file_chunk(self, file, number, chunk)
+    }
 }
 
 #[cfg(test)]

@@ -1479,6 +1479,7 @@ fn move_rows(
     drop((changes, snapshots, snapshot_heads));
     unsent::move_rows(tx, from, to)?;
     move_activity_rows(tx, ACTIVITY_VIEW, from, to)?;
+    files::move_uploads(tx, from, to)?;
     if target_empty {
         // The same journal under a new id: its heads, tip, view and ready
         // upload hold as they were, so the first sync after enrolment

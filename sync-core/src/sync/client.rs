@@ -1047,5 +1047,10 @@ pub(super) fn frame_name(frame: &Frame) -> &'static str {
         Frame::Health { .. } => "Health",
         Frame::Erase { .. } => "Erase",
         Frame::Erased { .. } => "Erased",
+        Frame::FileOffer { .. } => "FileOffer",
+        Frame::FileHeld { .. } => "FileHeld",
+        Frame::FileChunk { .. } => "FileChunk",
+        Frame::FileWant { .. } => "FileWant",
+        Frame::FileRefused { .. } => "FileRefused",
     }
 }

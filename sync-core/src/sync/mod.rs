@@ -13,6 +13,7 @@ pub mod attest;
 mod bundle_check;
 mod client;
 mod error;
+pub mod files;
 #[cfg(feature = "test-support")]
 pub mod memory;
 mod received;

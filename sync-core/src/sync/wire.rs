@@ -9,13 +9,15 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::attest::{ATTESTATION_TAG_BYTES, AttestationTag};
+use crate::files::{FileHash, chunk_count};
 use crate::limits::{
-    COMPRESS_MIN_BYTES, MAX_CHANGES_PER_BATCH, MAX_FRAME_BYTES, MAX_FRAME_PAYLOAD_BYTES, MAX_HEADS,
-    MAX_HEALTH_DEVICES, MAX_JOURNALS_PER_SESSION, MAX_TEXT_BYTES,
+    COMPRESS_MIN_BYTES, FILE_CHUNK_BYTES, MAX_CHANGES_PER_BATCH, MAX_FILE_BYTES, MAX_FRAME_BYTES,
+    MAX_FRAME_PAYLOAD_BYTES, MAX_HEADS, MAX_HEALTH_DEVICES, MAX_JOURNALS_PER_SESSION,
+    MAX_TEXT_BYTES,
 };
 
 /// The protocol version this code speaks.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// `Hello`'s unsent count when the device cannot say.
 const UNSENT_UNKNOWN: u32 = u32::MAX;
@@ -277,6 +279,42 @@ pub enum Frame {
         activity: Uuid,
         rewritten: Option<(Uuid, u32)>,
     },
+    /// Device to relay, on a file stream: this file, which `activity` of
+    /// `journal` refers to, is to be sent; how much of it is held?
+    FileOffer {
+        journal: Uuid,
+        activity: Uuid,
+        file: FileHash,
+        bytes: u64,
+    },
+    /// Relay to device: the relay durably holds the file's first
+    /// `chunks_held` chunks (all of them: it is whole, its hash checked).
+    /// The answer to `FileOffer` and `FileWant`, and to each chunk stored.
+    FileHeld {
+        file: FileHash,
+        chunks_held: u64,
+    },
+    /// Either way: chunk `number` (from 0) of a file, [`FILE_CHUNK_BYTES`]
+    /// long but the last.
+    FileChunk {
+        file: FileHash,
+        number: u64,
+        bytes: Vec<u8>,
+    },
+    /// Device to relay: send this file, from chunk `from`.
+    FileWant {
+        journal: Uuid,
+        activity: Uuid,
+        file: FileHash,
+        from: u64,
+    },
+    /// Relay to device: this file will not be taken or given (no record of
+    /// the journal refers to it so, or a limit); the stream goes on.
+    FileRefused {
+        file: FileHash,
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 /// What an enrolled device is.
@@ -335,7 +373,18 @@ impl Frame {
             Frame::Health { .. } => 12,
             Frame::Erase { .. } => 13,
             Frame::Erased { .. } => 14,
+            Frame::FileOffer { .. } => 15,
+            Frame::FileHeld { .. } => 16,
+            Frame::FileChunk { .. } => 17,
+            Frame::FileWant { .. } => 18,
+            Frame::FileRefused { .. } => 19,
         }
+    }
+
+    /// True for the frames of a file stream (docs/PROTOCOL.md, "Files"):
+    /// the first frame of a stream tells which kind of stream it is.
+    pub fn is_file_frame(kind: u8) -> bool {
+        (15..=19).contains(&kind)
     }
 
     /// Encodes the frame with its header, compressing `Changes` payloads when
@@ -509,6 +558,57 @@ impl Frame {
                     w.u32(*epoch);
                 }
             }
+            Frame::FileOffer {
+                journal,
+                activity,
+                file,
+                bytes,
+            } => {
+                w.uuid(journal);
+                w.uuid(activity);
+                w.0.extend_from_slice(&file.0);
+                w.u64(*bytes);
+            }
+            Frame::FileHeld { file, chunks_held } => {
+                w.0.extend_from_slice(&file.0);
+                w.u64(*chunks_held);
+            }
+            Frame::FileChunk {
+                file,
+                number,
+                bytes,
+            } => {
+                if bytes.is_empty() || bytes.len() > FILE_CHUNK_BYTES {
+                    return Err(EncodeError::OverLimit(
+                        "a file chunk of a size no chunk has",
+                    ));
+                }
+                w.0.extend_from_slice(&file.0);
+                w.u64(*number);
+                w.bytes(bytes);
+            }
+            Frame::FileWant {
+                journal,
+                activity,
+                file,
+                from,
+            } => {
+                w.uuid(journal);
+                w.uuid(activity);
+                w.0.extend_from_slice(&file.0);
+                w.u64(*from);
+            }
+            Frame::FileRefused {
+                file,
+                code,
+                message,
+            } => {
+                w.0.extend_from_slice(&file.0);
+                w.u16(*code as u16);
+                let mut m = message.clone();
+                truncate_to_bytes(&mut m, MAX_TEXT_BYTES);
+                w.text(&m)?;
+            }
         }
         Ok(())
     }
@@ -670,6 +770,39 @@ fn read_payload(kind: u8, r: &mut Reader<'_>) -> Result<Frame, DecodeError> {
                 false => None,
             },
         },
+        15 => Frame::FileOffer {
+            journal: r.uuid()?,
+            activity: r.uuid()?,
+            file: r.file_hash()?,
+            bytes: match r.u64()? {
+                n @ 1..=MAX_FILE_BYTES => n,
+                _ => return Err(DecodeError::Invalid("a file of a size no file may have")),
+            },
+        },
+        16 => Frame::FileHeld {
+            file: r.file_hash()?,
+            chunks_held: r.chunk_number()?,
+        },
+        17 => Frame::FileChunk {
+            file: r.file_hash()?,
+            number: r.chunk_number()?,
+            bytes: match r.bytes()? {
+                b if !b.is_empty() && b.len() <= FILE_CHUNK_BYTES => b.to_vec(),
+                _ => return Err(DecodeError::Invalid("a file chunk of a size no chunk has")),
+            },
+        },
+        18 => Frame::FileWant {
+            journal: r.uuid()?,
+            activity: r.uuid()?,
+            file: r.file_hash()?,
+            from: r.chunk_number()?,
+        },
+        19 => Frame::FileRefused {
+            file: r.file_hash()?,
+            code: ErrorCode::from_u16(r.u16()?)
+                .ok_or(DecodeError::Invalid("unknown error code"))?,
+            message: r.text()?,
+        },
         other => return Err(DecodeError::UnknownKind(other)),
     })
 }
@@ -787,6 +920,9 @@ impl Writer {
     fn u32(&mut self, v: u32) {
         self.0.extend_from_slice(&v.to_be_bytes());
     }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
     fn uuid(&mut self, v: &Uuid) {
         self.0.extend_from_slice(v.as_bytes());
     }
@@ -855,6 +991,24 @@ impl<'a> Reader<'a> {
     fn u32(&mut self) -> Result<u32, DecodeError> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        let b = self.take(8)?;
+        Ok(u64::from_be_bytes(
+            b.try_into().map_err(|_| DecodeError::Truncated)?,
+        ))
+    }
+    fn file_hash(&mut self) -> Result<FileHash, DecodeError> {
+        let b = self.take(32)?;
+        Ok(FileHash(b.try_into().map_err(|_| DecodeError::Truncated)?))
+    }
+    /// A chunk number or count: no file has more than
+    /// `chunk_count(MAX_FILE_BYTES)` chunks.
+    fn chunk_number(&mut self) -> Result<u64, DecodeError> {
+        match self.u64()? {
+            n if n <= chunk_count(MAX_FILE_BYTES) => Ok(n),
+            _ => Err(DecodeError::Invalid("a chunk number no file reaches")),
+        }
     }
     fn uuid(&mut self) -> Result<Uuid, DecodeError> {
         let b = self.take(16)?;
@@ -1112,11 +1266,77 @@ mod tests {
                 centre: "Preiļu KRC".into(),
                 role: Role::Office,
             },
+            Frame::FileOffer {
+                journal: j,
+                activity: Uuid::from_u128(9),
+                file: FileHash([4; 32]),
+                bytes: MAX_FILE_BYTES,
+            },
+            Frame::FileHeld {
+                file: FileHash([4; 32]),
+                chunks_held: 3,
+            },
+            Frame::FileChunk {
+                file: FileHash([4; 32]),
+                number: 2,
+                bytes: vec![7; FILE_CHUNK_BYTES],
+            },
+            Frame::FileWant {
+                journal: j,
+                activity: Uuid::from_u128(9),
+                file: FileHash([4; 32]),
+                from: 1,
+            },
+            Frame::FileRefused {
+                file: FileHash([4; 32]),
+                code: ErrorCode::LimitReached,
+                message: "pārāk daudz".into(),
+            },
         ];
         for f in frames {
             let bytes = f.encode().unwrap();
             assert_eq!(Frame::decode(&bytes).unwrap(), f);
         }
+    }
+
+    #[test]
+    fn file_frames_of_impossible_sizes_are_refused_both_ways() {
+        let file = FileHash([1; 32]);
+        let empty = Frame::FileChunk {
+            file,
+            number: 0,
+            bytes: vec![],
+        };
+        assert!(empty.encode().is_err());
+        let oversized = Frame::FileChunk {
+            file,
+            number: 0,
+            bytes: vec![0; FILE_CHUNK_BYTES + 1],
+        };
+        assert!(oversized.encode().is_err());
+        // The same, made by hand as a peer could.
+        let mut w = Writer::default();
+        w.0.extend_from_slice(&file.0);
+        w.u64(0);
+        w.bytes(&vec![0; FILE_CHUNK_BYTES + 1]);
+        let mut frame = ((w.0.len() + 2) as u32).to_be_bytes().to_vec();
+        frame.extend([17, 0]);
+        frame.extend(&w.0);
+        assert!(Frame::decode(&frame).is_err());
+        let offer = |bytes: u64| {
+            let mut w = Writer::default();
+            w.uuid(&Uuid::nil());
+            w.uuid(&Uuid::nil());
+            w.0.extend_from_slice(&file.0);
+            w.u64(bytes);
+            let mut frame = ((w.0.len() + 2) as u32).to_be_bytes().to_vec();
+            frame.extend([15, 0]);
+            frame.extend(&w.0);
+            Frame::decode(&frame)
+        };
+        assert!(offer(0).is_err());
+        assert!(offer(MAX_FILE_BYTES + 1).is_err());
+        assert!(offer(MAX_FILE_BYTES).is_ok());
     }
 
     #[test]

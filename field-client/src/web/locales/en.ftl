@@ -521,6 +521,11 @@ out-device = Device
 out-activities = Activities
 out-activities-are = { $n } ({ $deleted } deleted)
 out-sync = Sync
+out-files = Files
+out-files-waiting = { $count ->
+    [one] { $n } file ({ $size }) not yet sent to the office server
+   *[other] { $n } files ({ $size }) not yet sent to the office server
+}
 out-unsent = { $count ->
     [0] everything is sent (as far as this device knows)
     [one] { $n } activity not yet sent to the office server

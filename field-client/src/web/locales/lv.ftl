@@ -515,6 +515,11 @@ out-device = Dators
 out-activities = Aktivitātes
 out-activities-are = { $n } (dzēstas: { $deleted })
 out-sync = Sūtīšana
+out-files = Faili
+out-files-waiting = { $count ->
+    [one] { $n } fails ({ $size }) vēl nav nosūtīts uz biroja serveri
+   *[other] { $n } faili ({ $size }) vēl nav nosūtīti uz biroja serveri
+}
 out-unsent = { $count ->
     [0] viss ir nosūtīts (cik zina šis dators)
     [one] { $n } aktivitāte vēl nav nosūtīta uz biroja serveri
