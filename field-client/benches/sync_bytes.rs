@@ -1,6 +1,6 @@
 //! Bytes on the wire and sync time, measured at the UDP socket.
 //!
-//! `cargo bench -p field-client --bench sync_bytes [-- bytes|rural|ten]` (all three when none is named)
+//! `cargo bench -p field-client --bench sync_bytes [-- bytes|rural|ten|files]` (all when none is named)
 //!
 //! 1. A device holding a 5,000-activity journal, fully synced, records N new
 //!    activities (one change each, as a volunteer would) and runs
@@ -16,6 +16,9 @@
 //!    per protocol exchange: 3) and against the stricter floor of the round trips
 //!    the protocol cannot avoid (2, as `Open` travels with `Hello`).
 //! 3. Ten devices sync 100 new activities each, at once, over loopback.
+//! 4. (`files`) A 2 MB photo attached to a new activity, sent by `sync`
+//!    through the same rural link: median wall time against its lower bound
+//!    (the photo and the record at the link's bandwidth + three round trips).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -461,6 +464,76 @@ async fn rural_link_benchmark(setup: &Setup, secrets: &mut Vec<[u8; 32]>) {
     }
 }
 
+/// Runs of the file row: each moves 2 MB at 384 kbit/s (about 45 s).
+const FILE_RUNS: usize = 5;
+
+/// Bytes of the photo the file row sends: a phone photo at a reduced size.
+const PHOTO_BYTES: usize = 2_000_000;
+
+/// A 2 MB photo through the rural link: wall time of the `sync` that sends
+/// its record and then the photo, against the lower bound.
+async fn file_benchmark(setup: &Setup, secrets: &mut Vec<[u8; 32]>) {
+    let rural = tests::link::Impairments::rural(RURAL_BYTES_PER_SECOND, RURAL_RTT, RURAL_LOSS);
+    let link = tests::link::LinkEmulator::start(setup.relay_addr, rural.clone(), rural, 43);
+    let dir = setup
+        .relay_dir
+        .parent()
+        .expect("parent")
+        .join("file-device");
+    let code = code_for(
+        setup,
+        secrets.pop().expect("secret"),
+        link.addr().to_string(),
+    );
+    let mut replica = device(&dir, &code, 0).await;
+    println!(
+        "\nA {} MB photo through the link emulator ({} kbit/s, {} ms, {:.0} % loss), `sync` \
+         of its record and the photo:",
+        PHOTO_BYTES / 1_000_000,
+        RURAL_BYTES_PER_SECOND * 8 / 1000,
+        RURAL_RTT.as_millis(),
+        RURAL_LOSS * 100.0
+    );
+    let mut walls = Vec::new();
+    let mut wire = 0;
+    for run in 0..FILE_RUNS {
+        let ids = record(&mut replica, 1, 900_000 + run);
+        let photo = tests::sample_files::jpeg(PHOTO_BYTES, run as u64);
+        replica
+            .attach_file(ids[0], std::io::Cursor::new(&photo), "foto.jpg", Utc::now())
+            .expect("attach");
+        let before = wire_bytes(&link);
+        let started = Instant::now();
+        net::sync(&dir, &mut replica, net::Mode::Once)
+            .await
+            .expect("sync over the rural link");
+        walls.push(started.elapsed().as_secs_f64());
+        wire = wire_bytes(&link) - before;
+        let waiting = replica
+            .store()
+            .files_to_send(replica.journal_id())
+            .expect("queue");
+        assert!(waiting.is_empty(), "the photo was not sent");
+    }
+    walls.sort_by(f64::total_cmp);
+    let median = walls[walls.len() / 2];
+    let bound = PHOTO_BYTES as f64 / RURAL_BYTES_PER_SECOND as f64
+        + (RURAL_RTT * COLD_SYNC_EXCHANGES).as_secs_f64();
+    println!(
+        "{:>22} {:>12} {:>22}",
+        "wall: median (range)", "wire B", "bound (photo + 3 RTT)"
+    );
+    println!(
+        "{:>22} {wire:>12} {:>22}",
+        format!(
+            "{median:.1} s ({:.1}–{:.1})",
+            walls[0],
+            walls[walls.len() - 1]
+        ),
+        format!("{bound:.1} s = {:.2}×", median / bound),
+    );
+}
+
 fn wire_bytes(link: &tests::link::LinkEmulator) -> u64 {
     use std::sync::atomic::Ordering::Relaxed;
     link.counters.up_bytes.load(Relaxed) + link.counters.down_bytes.load(Relaxed)
@@ -491,7 +564,7 @@ fn main() {
         let until = Utc::now() + chrono::Duration::hours(1);
         // One centre per device: ten centres syncing at once, plus the bytes
         // device's and the rural-link device's.
-        let mut secrets: Vec<[u8; 32]> = (0..12)
+        let mut secrets: Vec<[u8; 32]> = (0..13)
             .map(|i| {
                 let centre = registry
                     .add_centre(&format!("Bench KRC {i}"), Utc::now())
@@ -517,6 +590,9 @@ fn main() {
         }
         if wanted("ten") {
             ten_devices_benchmark(&setup, &mut secrets).await;
+        }
+        if wanted("files") {
+            file_benchmark(&setup, &mut secrets).await;
         }
         let _ = stop.send(true);
         let _ = server.await;

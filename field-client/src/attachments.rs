@@ -11,12 +11,13 @@ use chrono::Utc;
 use serde::Serialize;
 use sync_core::files::{FileProblem, check_source};
 use sync_core::limits::MAX_FILES_PER_ACTIVITY;
-use sync_core::store::StoredFile;
+use sync_core::store::{FileDescription, StoredFile};
+use sync_core::sync::files::FileWanted;
 use sync_core::{Activity, ActivityId, Attachment, Store};
 
 use crate::commands::{open, open_view, parse_id};
 use crate::web::i18n::{self, Lang};
-use crate::words::{lang, say};
+use crate::words::{lang, say, say_count};
 
 /// Characters of a file's hash `attachments` prints: enough to tell the
 /// files of one activity apart, and what `detach` accepts.
@@ -121,6 +122,44 @@ fn file_error(path: &Path, e: sync_core::ReplicaError) -> anyhow::Error {
     }
 }
 
+/// Fetches the files this computer lacks from the office server (an office
+/// computer keeps only the files it opened): said, not fatal, when it
+/// cannot (not enrolled, offline): the files held are saved anyway.
+fn fetch_lacking(data_dir: &Path, store: &Store, lacking: Vec<FileWanted>) -> Result<()> {
+    if crate::net::enrolment(store)?.is_none() {
+        return Ok(());
+    }
+    let count = lacking.len() as u64;
+    eprintln!("{}", say_count("cli-fetching-files", count, &[]));
+    let fetched = crate::commands::runtime()?.block_on(async {
+        tokio::time::timeout(
+            crate::net::SYNC_COMMAND_TIMEOUT,
+            crate::file_link::fetch(data_dir, store, lacking),
+        )
+        .await
+    });
+    match fetched {
+        Ok(Ok(fetched)) => {
+            if !fetched.not_yet.is_empty() {
+                let n = fetched.not_yet.len() as u64;
+                eprintln!("{}", say_count("cli-files-not-at-relay", n, &[]));
+            }
+            for (_, why) in fetched.refused {
+                eprintln!("{}", say("cli-because", &[("message", why.into())]));
+            }
+        }
+        Ok(Err(e)) => {
+            eprintln!("{}", say("cli-fetch-failed", &[]));
+            eprintln!(
+                "{}",
+                say("cli-because", &[("message", e.to_string().into())])
+            );
+        }
+        Err(_) => eprintln!("{}", say("cli-fetch-failed", &[])),
+    }
+    Ok(())
+}
+
 /// One attached file as `attachments --json` prints it.
 #[derive(Serialize)]
 struct Listed<'a> {
@@ -132,15 +171,43 @@ struct Listed<'a> {
 }
 
 /// `field-client attachments ID [--json] [--save DIR]`.
-pub fn list(store: &Path, id: &str, json: bool, save: Option<&Path>) -> Result<()> {
+pub fn list(
+    (data_dir, store): (&Path, &Path),
+    id: &str,
+    json: bool,
+    save: Option<&Path>,
+) -> Result<()> {
     let id = parse_id(id)?;
     let view = open_view(store)?;
-    let (_, activity) = view.get(id)?.ok_or_else(|| no_such_activity(id))?;
-    let held: Vec<Option<StoredFile>> = activity
-        .attachments
-        .iter()
-        .map(|a| view.store().file(a.file))
-        .collect::<Result<_, _>>()?;
+    let (info, activity) = view.get(id)?.ok_or_else(|| no_such_activity(id))?;
+    let held_now = |view: &sync_core::replica::ListView| -> Result<Vec<Option<StoredFile>>> {
+        let held = activity
+            .attachments
+            .iter()
+            .map(|a| view.store().file(a.file));
+        Ok(held.collect::<Result<_, _>>()?)
+    };
+    let mut held = held_now(&view)?;
+    if save.is_some() {
+        let lacking: Vec<FileWanted> = activity
+            .attachments
+            .iter()
+            .zip(&held)
+            .filter(|(_, held)| !held.is_some_and(|f| f.is_whole()))
+            .map(|(a, _)| FileWanted {
+                journal: info.id.0,
+                activity: id,
+                file: FileDescription {
+                    hash: a.file,
+                    bytes: a.bytes,
+                },
+            })
+            .collect();
+        if !lacking.is_empty() {
+            fetch_lacking(data_dir, view.store(), lacking)?;
+            held = held_now(&view)?;
+        }
+    }
     let mut out = std::io::stdout().lock();
     if json {
         let listed: Vec<Listed<'_>> = activity

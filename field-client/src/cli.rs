@@ -86,7 +86,8 @@ pub enum Command {
         /// Print JSON
         #[arg(long)]
         json: bool,
-        /// Save a copy of every file held on this computer into this folder
+        /// Save a copy of every file into this folder (files this computer lacks are
+        /// fetched from the office server first)
         #[arg(long, value_name = "DIR")]
         save: Option<PathBuf>,
     },

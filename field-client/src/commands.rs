@@ -68,7 +68,7 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
         Command::Show { id, json } => show(&store, &id, json),
         Command::Attach { id, files } => crate::attachments::attach(&store, &id, &files),
         Command::Attachments { id, json, save } => {
-            crate::attachments::list(&store, &id, json, save.as_deref())
+            crate::attachments::list((data_dir, &store), &id, json, save.as_deref())
         }
         Command::Detach { id, attachment } => crate::attachments::detach(&store, &id, &attachment),
         Command::Export {

@@ -8,9 +8,10 @@
 use std::time::Instant;
 
 use relay::transport::{self, TransportError};
-use sync_core::Replica;
+use sync_core::files::FileHash;
 use sync_core::store::StoreError;
-use sync_core::sync::files::{FileEvent, FileTransfer};
+use sync_core::sync::files::{FileEvent, FileTransfer, FileWanted};
+use sync_core::{Replica, Store};
 
 use crate::budget::{self, Allowance};
 use crate::net::NetError;
@@ -263,4 +264,79 @@ impl FileLink {
 
 fn store_error(e: StoreError) -> NetError {
     NetError::from(sync_core::ReplicaError::from(e))
+}
+
+/// What a fetch brought.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    /// Files now whole here.
+    pub whole: Vec<FileHash>,
+    /// Files the relay does not hold whole yet (its device has not sent
+    /// them all), or refused (why).
+    pub not_yet: Vec<FileHash>,
+    pub refused: Vec<(FileHash, String)>,
+}
+
+/// Fetches `wanted` files from the relay this device is enrolled with, on a
+/// file stream of a connection of their own, each from the chunks held here
+/// on, within the month's data budget (the bytes are counted).
+pub async fn fetch(
+    data_dir: &std::path::Path,
+    store: &Store,
+    wanted: Vec<FileWanted>,
+) -> Result<Fetched, NetError> {
+    let enrolment = crate::net::enrolment(store)?.ok_or(NetError::NotEnrolled)?;
+    let allowance = budget::budget_left(store)?;
+    let (endpoint, conn) =
+        crate::net::connect_enrolled(data_dir, store.device_name(), &enrolment).await?;
+    let mut meter = budget::Meter::new(&conn);
+    let outcome = budget::within_budget(&conn, allowance, fetch_on(&conn, store, wanted)).await;
+    meter.settle(store);
+    conn.close(0u32.into(), b"done");
+    let _ = tokio::time::timeout(crate::net::ONE_SHOT_CLOSE_WAIT, endpoint.wait_idle()).await;
+    outcome
+}
+
+async fn fetch_on(
+    conn: &quinn::Connection,
+    store: &Store,
+    wanted: Vec<FileWanted>,
+) -> Result<Fetched, NetError> {
+    let (mut send, mut recv) = conn.open_bi().await.map_err(TransportError::from)?;
+    let mut transfer = FileTransfer::new(Instant::now());
+    for file in wanted {
+        // More than a stream queues go in the next call (a page of photos
+        // is far fewer).
+        if !transfer.fetch(Instant::now(), file) {
+            break;
+        }
+    }
+    let mut fetched = Fetched::default();
+    let mut storage = store;
+    loop {
+        while let Some(bytes) = transfer.poll_transmit(Instant::now(), &mut storage) {
+            transport::write_all(&mut send, &bytes).await?;
+        }
+        while let Some(event) = transfer.poll_event() {
+            match event {
+                FileEvent::Fetched { hash } => fetched.whole.push(hash),
+                FileEvent::NotYetAtRelay { hash, .. } => fetched.not_yet.push(hash),
+                FileEvent::Refused { hash, message, .. } => fetched.refused.push((hash, message)),
+                FileEvent::Closed { reason } => return Err(crate::net::closed(reason)),
+                FileEvent::Sent { .. } | FileEvent::Progress { .. } => {}
+            }
+        }
+        if transfer.is_idle() {
+            let _ = send.finish();
+            return Ok(fetched);
+        }
+        let deadline = transfer.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            chunk = transport::read_chunk(&mut recv) => match chunk? {
+                Some(bytes) => transfer.handle_bytes(Instant::now(), &bytes, &mut storage),
+                None => transfer.handle_stream_closed(),
+            },
+            _ = crate::net::sleep_until(deadline) => transfer.handle_timeout(Instant::now()),
+        }
+    }
 }

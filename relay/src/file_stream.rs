@@ -11,17 +11,17 @@ use std::sync::Arc;
 use sync_core::sync::ErrorCode;
 use sync_core::sync::files::{FileService, FileServiceEvent};
 
-use crate::limits::{LARGE_FRAME_DEADLINE, SMALL_FRAME_BYTES};
+use crate::limits::{LARGE_FRAME_DEADLINE, SHARE_KEPT_BETWEEN_FRAMES, SMALL_FRAME_BYTES};
 use crate::registry::Device;
 use crate::server::{ConnectionError, Shared, sleep_until};
-use crate::session::{LargeTransfer, blocking};
+use crate::session::{ConnectionWindows, LargeTransfer, blocking};
 use crate::store::SessionStorage;
 use crate::transport;
 
 /// Serves one file stream until it ends; `first` are the bytes read to
 /// tell the stream's kind.
 pub(crate) async fn run_file_stream(
-    shared: Arc<Shared>,
+    (shared, windows): (Arc<Shared>, Arc<ConnectionWindows>),
     device: Device,
     (mut send, mut recv): (quinn::SendStream, quinn::RecvStream),
     first: Vec<u8>,
@@ -34,38 +34,35 @@ pub(crate) async fn run_file_stream(
     let mut service = FileService::new(grants, shared.max_file_bytes_per_centre);
     let mut shutdown = shared.shutdown.clone();
     let mut pending = Some(first);
-    // The share held while a large frame comes in, and its deadline.
-    let mut incoming: Option<(LargeTransfer, tokio::time::Instant)> = None;
+    // The share held while a file comes in, and until when: the rest of a
+    // chunk begun, or the next chunk of the file.
+    let mut incoming: Option<Incoming> = None;
     loop {
         if let Some(bytes) = pending.take() {
             service = feed(&shared, service, bytes).await?;
-            incoming = match (service.incoming_frame_bytes(), incoming) {
-                (Some(b), Some(held)) if b > SMALL_FRAME_BYTES => Some(held),
-                (Some(b), None) if b > SMALL_FRAME_BYTES => {
-                    let share = LargeTransfer::start(&shared).await;
-                    Some((share, tokio::time::Instant::now() + LARGE_FRAME_DEADLINE))
-                }
-                _ => None,
-            };
+            incoming = reserve_incoming(&shared, &windows, &service, incoming).await;
         }
         while let Some(event) = service.poll_event() {
             on_event(&device, event);
         }
-        service = send_ready(&shared, service, &mut send).await?;
+        service = send_ready((&shared, &windows), service, &mut send).await?;
         if service.is_closed() {
             let _ = send.finish();
             return Ok(());
         }
-        let deadline = incoming.as_ref().map(|(_, until)| *until);
+        let deadline = incoming.as_ref().map(|held| held.until);
+        let mid_frame = incoming.as_ref().is_some_and(|held| held.mid_frame);
         tokio::select! {
             chunk = transport::read_chunk(&mut recv) => match chunk? {
                 Some(bytes) => pending = Some(bytes),
                 None => service.handle_stream_closed(),
             },
-            _ = sleep_until(deadline), if deadline.is_some() => service.refuse(
+            _ = sleep_until(deadline), if mid_frame => service.refuse(
                 ErrorCode::TooLarge,
                 "the rest of a file chunk did not come in time",
             ),
+            // Kept for the next chunk and none came: back to others.
+            _ = sleep_until(deadline), if deadline.is_some() && !mid_frame => incoming = None,
             _ = shutdown.changed() => service.refuse(
                 ErrorCode::Internal,
                 "the relay is shutting down; try again shortly",
@@ -74,16 +71,66 @@ pub(crate) async fn run_file_stream(
     }
 }
 
+/// A share of the budget held to receive a file: for a chunk begun, or
+/// kept between two chunks of one file.
+struct Incoming {
+    share: LargeTransfer,
+    /// The chunk's deadline ([`LARGE_FRAME_DEADLINE`]) while `mid_frame`,
+    /// else when the share goes back ([`SHARE_KEPT_BETWEEN_FRAMES`]).
+    until: tokio::time::Instant,
+    mid_frame: bool,
+}
+
+/// After bytes were fed: a chunk begun gets a share of the budget (waited
+/// for) before more of it is read, with the connection's windows raised so
+/// that a lossy link's retransmissions do not stall the file; the share is
+/// kept while the file goes on, and given back when it is whole.
+async fn reserve_incoming(
+    shared: &Shared,
+    windows: &Arc<ConnectionWindows>,
+    service: &FileService,
+    incoming: Option<Incoming>,
+) -> Option<Incoming> {
+    let now = tokio::time::Instant::now();
+    let large = service
+        .incoming_frame_bytes()
+        .is_some_and(|bytes| bytes > SMALL_FRAME_BYTES);
+    match (large, incoming) {
+        (true, Some(held)) if held.mid_frame => Some(held),
+        (true, held) => {
+            let share = match held {
+                Some(held) => held.share,
+                None => LargeTransfer::start(shared).await.bulk(windows),
+            };
+            Some(Incoming {
+                share,
+                until: now + LARGE_FRAME_DEADLINE,
+                mid_frame: true,
+            })
+        }
+        (false, Some(held)) if service.taking_a_file() => Some(Incoming {
+            until: if held.mid_frame {
+                now + SHARE_KEPT_BETWEEN_FRAMES
+            } else {
+                held.until
+            },
+            mid_frame: false,
+            ..held
+        }),
+        (false, _) => None,
+    }
+}
+
 /// Writes what the service has to say: answers at once, each chunk of a
-/// file being given with a share of the budget.
+/// file being given with a share of the budget (and raised windows).
 async fn send_ready(
-    shared: &Arc<Shared>,
+    (shared, windows): (&Arc<Shared>, &Arc<ConnectionWindows>),
     mut service: FileService,
     send: &mut quinn::SendStream,
 ) -> Result<FileService, ConnectionError> {
     while service.wants_to_send() {
         let _share = match service.next_is_chunk() {
-            true => Some(LargeTransfer::start(shared).await),
+            true => Some(LargeTransfer::start(shared).await.bulk(windows)),
             false => None,
         };
         let store = shared.store.clone();

@@ -336,7 +336,8 @@ async fn serve_stream(
     }
     if Frame::is_file_frame(first[4]) {
         metrics::counter!(telemetry::FILE_STREAMS).increment(1);
-        return crate::file_stream::run_file_stream(shared, device, (send, recv), first).await;
+        let link = (shared, windows);
+        return crate::file_stream::run_file_stream(link, device, (send, recv), first).await;
     }
     metrics::counter!(telemetry::SESSIONS).increment(1);
     let _active = telemetry::Up::new(telemetry::SESSIONS_ACTIVE);

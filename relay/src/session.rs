@@ -73,7 +73,7 @@ impl LargeTransfer {
     }
 
     /// The share moves a large frame on `windows`' connection: raises them.
-    fn bulk(mut self, windows: &Arc<ConnectionWindows>) -> LargeTransfer {
+    pub(crate) fn bulk(mut self, windows: &Arc<ConnectionWindows>) -> LargeTransfer {
         if self.raised.is_none() {
             if windows.bulk.fetch_add(1, Ordering::AcqRel) == 0 {
                 windows.set(BULK_WINDOW);

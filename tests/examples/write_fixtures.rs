@@ -15,9 +15,7 @@
 //! the code under test proves nothing about upgrades. Unix only (it stops the
 //! relay with SIGTERM, as an administrator does).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
 use automerge::ChangeHash;
 use serde_json::json;
@@ -25,7 +23,7 @@ use sync_core::Replica;
 use sync_core::limits::MAX_UPLOAD_BATCH_OPS;
 use sync_core::sync::wire::{BatchEncoding, ErrorCode, Frame};
 use sync_core::sync::{BatchAttestation, Role, batch_digest, batch_from, missing_from};
-use tests::{Cli, STORE_FILE, relay_bin};
+use tests::{Cli, STORE_FILE, relay_process};
 use uuid::Uuid;
 
 const CENTRE: &str = "Rēzeknes KRC";
@@ -54,18 +52,18 @@ fn main() {
         std::fs::create_dir_all(dir).expect("create a fixture folder");
     }
 
-    let centre: Uuid = relay_admin(
+    let centre: Uuid = relay_process::admin(
         &relay_dir,
         &["centre", "add", CENTRE, "--municipality", MUNICIPALITY],
     )
     .parse()
     .expect("`centre add` prints an id");
-    let mut relay = spawn_relay(&relay_dir);
+    let mut relay = relay_process::spawn(&relay_dir);
     let address = std::fs::read_to_string(relay_dir.join("public-address")).expect("address");
     let code = |role: &[&str]| {
         let mut args = vec!["enrol-code", "--address", address.trim()];
         args.extend_from_slice(role);
-        relay_admin(&relay_dir, &args)
+        relay_process::admin(&relay_dir, &args)
     };
 
     // The centre's device records offline, corrects one record, enrols, sends.
@@ -170,7 +168,7 @@ fn main() {
             "municipal_staff=4",
         ],
     );
-    stop_relay(&mut relay);
+    relay_process::stop(&mut relay);
     std::fs::remove_file(relay_dir.join("public-address")).expect("the address of this run");
 
     let secret = relay::enrol_code::EnrolCode::decode(&device_code)
@@ -211,54 +209,6 @@ fn add(cli: &Cli, args: &[&str]) -> String {
     cli.ok(std::iter::once("add").chain(args.iter().copied()))
         .trim()
         .to_owned()
-}
-
-fn relay_admin(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new(relay_bin())
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("RELAY_DATA_DIR")
-        .output()
-        .expect("run relay");
-    assert!(
-        output.status.success(),
-        "relay {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_owned()
-}
-
-/// `relay serve` on a free loopback port, once it listens.
-fn spawn_relay(dir: &Path) -> Child {
-    let mut child = Command::new(relay_bin())
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_remove("RELAY_DATA_DIR")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start relay");
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("piped"))
-        .read_line(&mut first)
-        .expect("read the relay's first line");
-    assert!(first.starts_with("relay listening on"), "relay: {first:?}");
-    child
-}
-
-/// Stops the relay as an administrator does, so its files close cleanly.
-fn stop_relay(relay: &mut Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &relay.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
-    assert!(relay.wait().expect("wait").success(), "relay stopped badly");
 }
 
 /// One file per frame kind (and per encoding of `Changes` and form of

@@ -5,11 +5,14 @@
 mod common;
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use sync_core::Store;
 use sync_core::files::FileHash;
-use tests::Cli;
+use tests::link::{Impairments, LinkEmulator};
 use tests::sample_files::{jpeg, pdf};
+use tests::{Cli, SeedReport};
 use uuid::Uuid;
 
 use common::{Relay, device, enrol, sync_ok};
@@ -119,4 +122,176 @@ fn files_use_at_most_their_share_of_the_budget_and_go_on_when_it_grows() {
     assert_eq!(cli.status_json()["files_waiting"], 0);
     relay.stop();
     assert_eq!(at_relay(&relay, centre, hash), Some(photo));
+}
+
+#[test]
+fn the_office_fetches_a_centres_file_when_it_saves_it_and_only_then() {
+    let relay = Relay::start();
+    let centre = relay.add_centre(CENTRE);
+    let cli = device(CENTRE, "Krāslavas dators");
+    enrol(&cli, &relay.centre_code(centre));
+    let seminar = add(&cli, "Seminārs");
+    let photo = jpeg(400_000, 31);
+    attach(&cli, &seminar, &write(&cli, "foto.jpg", &photo));
+    sync_ok(&cli);
+
+    let office = device("Birojs", "Biroja dators");
+    enrol(&office, &relay.office_code());
+    sync_ok(&office);
+    // The record came with its reference; the bytes stay at the relay.
+    let listed = tests::parse_json_array(&office.ok(["attachments", &seminar, "--json"]));
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["held"], "absent");
+    let copies = office.file("copies");
+    let run = office.run([
+        "attachments".as_ref(),
+        seminar.as_ref(),
+        "--save".as_ref(),
+        copies.as_os_str(),
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stderr.contains("Fetching 1 file"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read(copies.join("foto.jpg")).expect("the copy"),
+        photo
+    );
+    let listed = tests::parse_json_array(&office.ok(["attachments", &seminar, "--json"]));
+    assert_eq!(listed[0]["held"], "whole", "kept for the next time");
+}
+
+/// The rural link's rate in the quick run: 1 Mbit/s, a rural 3G link on a
+/// fair day (the 5 MB photo then takes 40 s, outages aside). The long run
+/// takes the slow end, 384 kbit/s (`FILE_LINK_BYTES_PER_SECOND=48000`: about
+/// four minutes); the bench measures that rate too.
+const QUICK_RURAL_BYTES_PER_SECOND: u64 = 125_000;
+
+fn rural_rate() -> u64 {
+    std::env::var("FILE_LINK_BYTES_PER_SECOND")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(QUICK_RURAL_BYTES_PER_SECOND)
+}
+
+/// A code for a device of `centre` that reaches the relay through `link`.
+fn code_via(relay: &Relay, centre: Uuid, link: std::net::SocketAddr) -> String {
+    relay.admin([
+        "enrol-code",
+        "--centre",
+        &centre.to_string(),
+        "--address",
+        &link.to_string(),
+    ])
+}
+
+/// Bytes the device sent through `link` so far.
+fn sent_through(link: &LinkEmulator) -> u64 {
+    link.counters.up_bytes.load(Ordering::Relaxed)
+}
+
+#[test]
+fn a_5_mb_photo_over_the_rural_link_with_outages_resumes_and_arrives_whole() {
+    let (seed, _report) = SeedReport::from_env("FILE_LINK_SEED");
+    let mut relay = Relay::start();
+    let centre = relay.add_centre(CENTRE);
+    let rate = rural_rate();
+    let rural = Impairments::rural(rate, Duration::from_millis(300), 0.05);
+    let link = LinkEmulator::start(relay.addr(), rural.clone(), rural, seed);
+    let cli = device(CENTRE, "Krāslavas dators");
+    enrol(&cli, &code_via(&relay, centre, link.addr()));
+    let seminar = add(&cli, "Seminārs ar lielu foto");
+    let photo = jpeg(5_000_000, 41);
+    let hash = attach(&cli, &seminar, &write(&cli, "liels.jpg", &photo));
+    // During the transfer the link goes down twice: briefly (QUIC carries
+    // on), then long enough for the connection to be given up, so the next
+    // sync resumes; the later the slower the link.
+    let transfer = photo.len() as u64 / rate;
+    link.outage(Duration::from_secs(transfer / 4), Duration::from_secs(5));
+    link.outage(
+        Duration::from_secs(transfer / 2 + 5),
+        Duration::from_secs(25),
+    );
+    let mut attempts = 0;
+    while waiting(&cli, centre) > 0 {
+        attempts += 1;
+        assert!(attempts <= 8, "the photo did not arrive in 8 attempts");
+        let run = cli.run(["sync"]);
+        assert!(
+            run.code.is_some() && !run.stderr.contains("panicked"),
+            "sync crashed: {}",
+            run.stderr
+        );
+    }
+    assert!(
+        attempts > 1,
+        "no outage hit the transfer: the test tested nothing"
+    );
+    let sent = sent_through(&link);
+    assert!(
+        sent < photo.len() as u64 * 13 / 10,
+        "{sent} bytes sent for a {} byte photo: a transfer started over",
+        photo.len()
+    );
+    relay.stop();
+    assert_eq!(at_relay(&relay, centre, hash), Some(photo));
+}
+
+#[cfg(unix)]
+#[test]
+fn killing_the_device_and_the_relay_mid_transfer_loses_nothing_acknowledged() {
+    let mut relay = Relay::start();
+    let centre = relay.add_centre(CENTRE);
+    // Slow enough that the transfer is still running when things are killed.
+    let slow = Impairments::rural(200_000, Duration::from_millis(40), 0.0);
+    let link = LinkEmulator::start(relay.addr(), slow.clone(), slow, 5);
+    let cli = device(CENTRE, "Krāslavas dators");
+    enrol(&cli, &code_via(&relay, centre, link.addr()));
+    let seminar = add(&cli, "Seminārs");
+    let photo = jpeg(3_000_000, 51);
+    let hash = attach(&cli, &seminar, &write(&cli, "foto.jpg", &photo));
+
+    // The device's sync is killed once a third of the photo went out.
+    let sync = cli.spawn(["sync"]);
+    wait_until(|| sent_through(&link) > 1_000_000);
+    let pid = sync.id();
+    kill(pid);
+    let _ = sync.finish_by(std::time::Instant::now() + Duration::from_secs(10));
+    // Then the relay, in the middle of the next attempt.
+    let again = cli.spawn(["sync"]);
+    let before = sent_through(&link);
+    wait_until(|| sent_through(&link) > before + 500_000);
+    relay.kill();
+    let _ = again.finish_by(std::time::Instant::now() + Duration::from_secs(60));
+    relay.restart();
+    let run = common::sync_until_ok(&cli, 4);
+    assert_eq!(run.code, Some(0));
+    assert_eq!(waiting(&cli, centre), 0);
+    let sent = sent_through(&link);
+    assert!(
+        sent < photo.len() as u64 * 14 / 10,
+        "{sent} bytes sent for a {} byte photo: acknowledged chunks went again",
+        photo.len()
+    );
+    relay.stop();
+    assert_eq!(at_relay(&relay, centre, hash), Some(photo));
+}
+
+/// Waits (bounded) until `done` holds.
+fn wait_until(done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited two minutes in vain"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(unix)]
+fn kill(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("cannot run kill");
+    assert!(status.success());
 }

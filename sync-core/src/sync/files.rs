@@ -616,6 +616,11 @@ impl FileService {
         !self.out.is_empty() || (self.giving.is_some() && !self.closed)
     }
 
+    /// Whether a file offered is being taken (more of its chunks are due).
+    pub fn taking_a_file(&self) -> bool {
+        self.accepted.is_some() && !self.closed
+    }
+
     /// Whether the next frame sent is a chunk (read from storage, large).
     pub fn next_is_chunk(&self) -> bool {
         self.out.is_empty() && self.giving.is_some() && !self.closed

@@ -1,6 +1,8 @@
 //! What the benchmarks of whole `field-client` processes share: realistic
 //! Latvian activities (about 925 bytes of JSON each) as CSV rows or `add`
-//! arguments, and timing a process with its peak resident memory.
+//! arguments, and timing a process with its peak resident memory. Each
+//! bench uses a different subset, hence the `dead_code` allowance.
+#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -215,7 +217,7 @@ pub(crate) fn cpu_time(pid: u32) -> Duration {
     }
 }
 
-fn high_water_mark(status_file: &str) -> u64 {
+pub(crate) fn high_water_mark(status_file: &str) -> u64 {
     std::fs::read_to_string(status_file)
         .ok()
         .and_then(|s| {

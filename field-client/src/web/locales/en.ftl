@@ -642,3 +642,12 @@ file-empty = the file is empty
 file-too-large = it is { $size }, and a file may be at most { $max }
 file-unknown-type = it is not a JPEG or PNG picture or a PDF document
 file-damaged = it looks like a { $kind } file but is cut short or damaged
+cli-fetching-files = { $count ->
+    [one] Fetching { $n } file from the office server…
+   *[other] Fetching { $n } files from the office server…
+}
+cli-files-not-at-relay = { $count ->
+    [one] { $n } file is not on the office server yet (its centre's computer has not sent all of it); try again later
+   *[other] { $n } files are not on the office server yet (their centre's computer has not sent all of them); try again later
+}
+cli-fetch-failed = The files could not be fetched from the office server now; the ones on this computer are saved.

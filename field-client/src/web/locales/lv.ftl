@@ -636,3 +636,12 @@ file-empty = fails ir tukšs
 file-too-large = tas ir { $size }, bet failam jābūt ne lielākam par { $max }
 file-unknown-type = tas nav JPEG vai PNG attēls vai PDF dokuments
 file-damaged = tas izskatās pēc { $kind } faila, bet ir nepilnīgs vai bojāts
+cli-fetching-files = { $count ->
+    [one] Ielādē { $n } failu no biroja servera…
+   *[other] Ielādē { $n } failus no biroja servera…
+}
+cli-files-not-at-relay = { $count ->
+    [one] { $n } fails vēl nav biroja serverī (centra dators to vēl nav nosūtījis līdz galam); mēģiniet vēlāk
+   *[other] { $n } faili vēl nav biroja serverī (centra dators tos vēl nav nosūtījis līdz galam); mēģiniet vēlāk
+}
+cli-fetch-failed = Failus no biroja servera pašlaik nevarēja ielādēt; tie, kas ir šajā datorā, ir saglabāti.
