@@ -480,14 +480,16 @@ impl Journal {
             });
         }
         let obj = self.object_of(id)?.ok_or(JournalError::NotFound(id))?;
+        let attachment = Attachment {
+            file: file.file,
+            name: file.name.clone(),
+            media_type: file.media_type,
+            bytes: file.bytes,
+            added_by: stamp.author.to_owned(),
+            added_at: stamp.now,
+        };
         let mut tx = self.doc.transaction();
-        let entry = tx.put_object(&obj, attachment_key(file.file), ObjType::Map)?;
-        tx.put(&entry, "name", file.name.as_str())?;
-        tx.put(&entry, "type", file.media_type.mime())?;
-        tx.put(&entry, "bytes", file.bytes)?;
-        tx.put(&entry, "added_by", stamp.author)?;
-        let added = ScalarValue::Timestamp(stamp.now.timestamp_millis());
-        tx.put(&entry, "added_at", added)?;
+        write_attachment(&mut tx, &obj, &attachment)?;
         stamp_update(&mut tx, &obj, stamp)?;
         tx.commit_with(commit_options(stamp));
         Ok(Some(self.last_local_change()))
@@ -1214,6 +1216,23 @@ const ATTACHMENT_KEY_PREFIX: &str = "file:";
 
 fn attachment_key(file: FileHash) -> String {
     format!("{ATTACHMENT_KEY_PREFIX}{file}")
+}
+
+/// Writes an attached file's entry into the record `obj` (what attaching
+/// writes, and what an erasure's rewrite writes again for the records it keeps).
+fn write_attachment(
+    tx: &mut impl Transactable,
+    obj: &ObjId,
+    a: &Attachment,
+) -> Result<(), JournalError> {
+    let entry = tx.put_object(obj, attachment_key(a.file), ObjType::Map)?;
+    tx.put(&entry, "name", a.name.as_str())?;
+    tx.put(&entry, "type", a.media_type.mime())?;
+    tx.put(&entry, "bytes", a.bytes)?;
+    tx.put(&entry, "added_by", a.added_by.as_str())?;
+    let added = ScalarValue::Timestamp(a.added_at.timestamp_millis());
+    tx.put(&entry, "added_at", added)?;
+    Ok(())
 }
 
 /// An attached file's entry; `None` when it is not one this version reads

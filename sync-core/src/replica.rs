@@ -802,6 +802,8 @@ impl Replica {
         for id in &due {
             self.compact_journal(*id)?;
         }
+        // Files detached since (or whose record was erased) go too.
+        self.store.drop_unreferenced_files()?;
         Ok(due.len())
     }
 

@@ -610,3 +610,119 @@ fn a_refused_rename_leaves_the_store_working_on_its_old_file_and_is_recorded() {
     let mut replica = Replica::open(&path).expect("opens");
     assert_eq!(replica.activities().expect("reads").len(), 1);
 }
+
+/// A file's bytes as a device attaches it: a PDF with text a byte search
+/// can find (`marker`), padded to several chunks.
+fn scan(marker: &str) -> Vec<u8> {
+    let mut bytes = format!("%PDF-1.4\n{marker}\n").into_bytes();
+    bytes.resize(3 * sync_core::limits::FILE_CHUNK_BYTES, b' ');
+    bytes.extend_from_slice(format!("\n{marker}\n%%EOF\n").as_bytes());
+    bytes
+}
+
+#[test]
+fn erasing_an_activity_erases_the_files_only_it_referred_to() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, mut replica) = centre_device(&dir);
+    let kept = replica
+        .add(ActivityId::new_random(), &full("Ģimeņu diena"), at(0))
+        .expect("durable");
+    let erase = replica
+        .add(ActivityId::new_random(), &secret(), at(1))
+        .expect("durable");
+    let own = scan("ZANES-PARAKSTU-LAPA");
+    let shared = scan("KOPIGA-FOTO");
+    let attach = |replica: &mut Replica, id, bytes: &[u8]| {
+        replica
+            .attach_file(id, std::io::Cursor::new(bytes), "lapa.pdf", at(2))
+            .expect("attached")
+            .expect("new")
+            .file
+    };
+    let own_hash = attach(&mut replica, erase, &own);
+    let shared_hash = attach(&mut replica, erase, &shared);
+    attach(&mut replica, kept, &shared);
+    let home = replica.info().expect("home").id;
+    assert_eq!(replica.store().files_to_send(home).expect("queue").len(), 2);
+    drop(replica);
+    assert!(contains(
+        &std::fs::read(&path).expect("read"),
+        "ZANES-PARAKSTU-LAPA"
+    ));
+
+    let store = Store::open(&path).expect("opens");
+    let journal = store.load_journal(home).expect("loads");
+    let rewritten = journal
+        .rewritten_without(&[erase], actor(7), at(10))
+        .expect("rewrites");
+    let with = sync_core::store::Replacement {
+        epoch: 1,
+        ..Default::default()
+    };
+    store
+        .replace_journal(home, &rewritten, with)
+        .expect("replaces");
+    assert!(
+        store.file(own_hash).expect("read").is_none(),
+        "erased with its record"
+    );
+    assert!(
+        store.file(shared_hash).expect("read").is_some(),
+        "another record refers to it"
+    );
+    let waiting: Vec<_> = store
+        .files_to_send(home)
+        .expect("queue")
+        .into_iter()
+        .map(|f| f.hash)
+        .collect();
+    assert_eq!(
+        waiting,
+        [shared_hash],
+        "the erased file no longer waits to be sent"
+    );
+    let mut store = store;
+    store.rewrite_file().expect("rewrites the file");
+    drop(store);
+    let bytes = std::fs::read(&path).expect("read the file");
+    assert!(
+        !contains(&bytes, "ZANES-PARAKSTU-LAPA"),
+        "the erased file's bytes are still there"
+    );
+    assert!(contains(&bytes, "KOPIGA-FOTO"), "the check can fail");
+}
+
+#[test]
+fn a_detached_file_goes_at_the_quiet_compaction_and_a_deleted_records_stays() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_path, mut replica) = centre_device(&dir);
+    let detached_from = replica
+        .add(ActivityId::new_random(), &minimal("Seminārs"), at(0))
+        .expect("durable");
+    let deleted = replica
+        .add(ActivityId::new_random(), &minimal("Atcelts"), at(1))
+        .expect("durable");
+    let attach = |replica: &mut Replica, id, marker: &str| {
+        replica
+            .attach_file(id, std::io::Cursor::new(scan(marker)), "lapa.pdf", at(2))
+            .expect("attached")
+            .expect("new")
+            .file
+    };
+    let gone = attach(&mut replica, detached_from, "DETACHED");
+    let stays = attach(&mut replica, deleted, "DELETED");
+    replica
+        .detach_file(detached_from, gone, at(3))
+        .expect("detached");
+    replica.set_deleted(deleted, true, at(4)).expect("deleted");
+    assert!(
+        replica.store().file(gone).expect("read").is_some(),
+        "kept until compaction"
+    );
+    replica.compact_due().expect("the quiet compaction");
+    assert!(replica.store().file(gone).expect("read").is_none());
+    assert!(
+        replica.store().file(stays).expect("read").is_some(),
+        "a deleted record can be restored with its files"
+    );
+}

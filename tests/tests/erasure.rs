@@ -2,7 +2,8 @@
 //! erased; after the next syncs the erased text is in no byte of the relay's
 //! store nor of any device's, every other record is everywhere, and what a
 //! device recorded offline meanwhile is kept and sent (an offline edit of the
-//! erased record is dropped).
+//! erased record is dropped). The record's attached scan goes with it; the
+//! scan of a record kept stays.
 
 mod common;
 
@@ -13,6 +14,19 @@ use tests::Cli;
 
 const SECRET_TITLE: &str = "Konsultācija Zanei Kalniņai";
 const SECRET_NOTES: &str = "tālr. 2911 2233, diagnoze";
+/// Text in the scanned sheet attached to the record erased, and to one kept.
+const SECRET_SCAN: &str = "ZANES KALNINAS PARAKSTS";
+const KEPT_SCAN: &str = "VECAKU SAPULCES SARAKSTS";
+
+/// Attaches a PDF holding `text` (where a byte search finds it) to `id`.
+fn attach_scan(cli: &Cli, id: &str, text: &str) {
+    let path = cli.file(&format!("{}.pdf", text.replace(' ', "_")));
+    let mut scan = format!("%PDF-1.4\n{text}\n").into_bytes();
+    scan.resize(100_000, b' ');
+    scan.extend_from_slice(b"\n%%EOF\n");
+    std::fs::write(&path, scan).expect("write the scan");
+    cli.ok(["attach".as_ref(), id.as_ref(), path.as_os_str()]);
+}
 
 /// id → title of every activity a device lists with `extra` flags.
 fn titles(cli: &Cli, extra: &[&str]) -> BTreeMap<String, String> {
@@ -53,12 +67,20 @@ fn an_erased_record_leaves_no_trace_in_any_store_and_nothing_unsent_is_lost() {
 
     let secret = add(&first, SECRET_TITLE, SECRET_NOTES);
     let kept = add(&first, "Vecāku sapulce", "Nākamreiz jāpaņem projektors");
+    // A scanned sheet of the record to erase, and one of the record kept.
+    attach_scan(&first, &secret, SECRET_SCAN);
+    attach_scan(&first, &kept, KEPT_SCAN);
     for cli in [&first, &second, &office] {
         sync_ok(cli);
     }
     assert!(
         file_contains(&second.store_path(), SECRET_NOTES),
         "the check can fail"
+    );
+    let at_relay = |text: &str| relay.journal_files().iter().any(|f| file_contains(f, text));
+    assert!(
+        at_relay(SECRET_SCAN),
+        "the scan reached the relay: the check can fail"
     );
 
     // Offline on the second laptop: a new record, an edit, and an edit of
@@ -89,6 +111,11 @@ fn an_erased_record_leaves_no_trace_in_any_store_and_nothing_unsent_is_lost() {
             file.display()
         );
     }
+    assert!(
+        !at_relay(SECRET_SCAN),
+        "the erased record's scan is still at the relay"
+    );
+    assert!(at_relay(KEPT_SCAN), "the kept record's scan went too");
 
     for cli in [&first, &second, &office, &first] {
         sync_ok(cli);
@@ -110,7 +137,12 @@ fn an_erased_record_leaves_no_trace_in_any_store_and_nothing_unsent_is_lost() {
     for cli in [&first, &second, &office] {
         assert_eq!(common::unsent(cli), 0);
         let store = cli.store_path();
-        for text in [SECRET_TITLE, SECRET_NOTES, "vēl viens labojums"] {
+        for text in [
+            SECRET_TITLE,
+            SECRET_NOTES,
+            "vēl viens labojums",
+            SECRET_SCAN,
+        ] {
             assert!(
                 !file_contains(&store, text),
                 "{text:?} in {}",

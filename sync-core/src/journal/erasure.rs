@@ -16,7 +16,10 @@ use automerge::transaction::Transactable;
 use automerge::{ActorId, ObjType, ROOT, ReadDoc, ScalarValue};
 use chrono::{DateTime, Utc};
 
-use super::{Journal, JournalError, Stamp, TxWriter, commit_options, stamp_update, write_new};
+use super::{
+    Journal, JournalError, Stamp, TxWriter, commit_options, stamp_update, write_attachment,
+    write_new,
+};
 use crate::activity::{Activity, ActivityId, ActivityPatch};
 use crate::limits::IMPORT_ACTIVITIES_PER_CHANGE;
 
@@ -128,6 +131,9 @@ impl Journal {
             }
             if a.deleted {
                 tx.put(&obj, "deleted", true)?;
+            }
+            for file in &a.attachments {
+                write_attachment(&mut tx, &obj, file)?;
             }
         }
         let stamp = Stamp {

@@ -9,6 +9,7 @@
 //! leaves none behind (what the disk itself keeps of the old file's blocks
 //! is out of reach of any program; docs/ERASURE.md says so).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use automerge::{Automerge, ChangeHash};
@@ -26,6 +27,7 @@ use super::{
     journal_range, write_view,
 };
 use crate::activity::ActivityId;
+use crate::files::FileHash;
 use crate::journal::Journal;
 use crate::limits::DEVICE_STORE_CACHE_BYTES;
 use crate::sync::AttestationTag;
@@ -54,6 +56,9 @@ pub struct PreparedJournal {
     /// The snapshot's heads (checked on reload).
     heads: Vec<ChangeHash>,
     view: Option<ViewUpdate>,
+    /// Every file a record of the new journal refers to: a file only the
+    /// erased records referred to is erased with them.
+    files: BTreeSet<FileHash>,
 }
 
 impl PreparedJournal {
@@ -69,10 +74,16 @@ impl PreparedJournal {
             ));
         }
         let view = with_view.then(|| ViewUpdate::full(journal)).transpose()?;
+        let files = journal
+            .activities()?
+            .iter()
+            .flat_map(|a| a.attachments.iter().map(|f| f.file))
+            .collect();
         Ok(PreparedJournal {
             snapshot,
             heads: journal.heads(),
             view,
+            files,
         })
     }
 }
@@ -164,6 +175,8 @@ impl Store {
         if let Some(view) = view {
             write_view(&tx, id, view, true)?;
         }
+        // The file rewrite that follows leaves no page of them.
+        super::files::drop_unreferenced(&tx, Some((id, &prepared.files)))?;
         tx.open_table(SETTINGS)?
             .insert(REWRITE_PENDING_KEY, b"true".as_slice())?;
         tx.commit()?;

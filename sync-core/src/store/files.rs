@@ -7,7 +7,7 @@
 
 use std::io::{Read, Seek, SeekFrom, Write};
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -346,6 +346,17 @@ impl Store {
         Ok(true)
     }
 
+    /// Removes every file no record refers to any more (detached, or its
+    /// record erased), durably: what the quiet-time compaction of `run`
+    /// does. Costs a read of every view row, and nothing when the store
+    /// holds no file.
+    pub fn drop_unreferenced_files(&self) -> Result<(), StoreError> {
+        let tx = begin_durable(self.db.get()?)?;
+        drop_unreferenced(&tx, None)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The file `hash`, if the store holds any of it.
     pub fn file(&self, hash: FileHash) -> Result<Option<StoredFile>, StoreError> {
         let tx = self.db.get()?.begin_read()?;
@@ -525,6 +536,59 @@ fn decode_row(hash: FileHash, bytes: &[u8]) -> Result<StoredFile, StoreError> {
         media_type,
         chunks_held: row.chunks_held,
     })
+}
+
+/// Removes, in `tx`, every file no record refers to: the records of a
+/// journal being replaced refer to the files `replacing` names, and those
+/// of every other journal of the store to what their view rows name. A
+/// store with a journal whose view was never built cannot tell: it removes
+/// nothing. A removed file stops waiting to be sent. Reads no row when the
+/// store holds no file.
+pub(super) fn drop_unreferenced(
+    tx: &redb::WriteTransaction,
+    replacing: Option<(JournalId, &std::collections::BTreeSet<FileHash>)>,
+) -> Result<(), StoreError> {
+    if tx.open_table(FILES)?.is_empty()? {
+        return Ok(());
+    }
+    let (journal, mut referred) = match replacing {
+        Some((journal, kept)) => (Some(journal.0.as_u128()), kept.clone()),
+        None => (None, Default::default()),
+    };
+    let journals: Vec<u128> = tx
+        .open_table(super::tables::JOURNALS)?
+        .iter()?
+        .map(|row| row.map(|(k, _)| k.value()))
+        .collect::<Result<_, _>>()?;
+    let view_heads = tx.open_table(super::tables::VIEW_HEADS)?;
+    let view = tx.open_table(super::tables::ACTIVITY_VIEW)?;
+    for j in journals.into_iter().filter(|j| Some(*j) != journal) {
+        if view_heads.get(j)?.is_none() {
+            return Ok(());
+        }
+        for row in view.range((j, 0)..=(j, u128::MAX))? {
+            let (key, value) = row?;
+            let id = ActivityId(uuid::Uuid::from_u128(key.value().1));
+            let activity = super::view_row::decode(id, value.value()).map_err(|reason| {
+                StoreError::Damaged {
+                    journal: JournalId(uuid::Uuid::from_u128(j)),
+                    reason,
+                }
+            })?;
+            referred.extend(activity.attachments.iter().map(|a| a.file));
+        }
+    }
+    let held: Vec<FileHash> = tx
+        .open_table(FILES)?
+        .iter()?
+        .map(|row| row.map(|(k, _)| FileHash(*k.value())))
+        .collect::<Result<_, _>>()?;
+    let mut queue = tx.open_table(FILE_UPLOADS)?;
+    for hash in held.into_iter().filter(|h| !referred.contains(h)) {
+        delete_file(tx, hash)?;
+        queue.retain(|(_, file), _| *file != hash.0)?;
+    }
+    Ok(())
 }
 
 /// Files waiting to be sent to `from` wait for `to` instead (the home
