@@ -122,6 +122,34 @@ fn file_error(path: &Path, e: sync_core::ReplicaError) -> anyhow::Error {
     }
 }
 
+/// Fetches what this computer lacks of the files attached to `activities`
+/// (a report's, for its bundle), as [`fetch_lacking`] does.
+pub(crate) fn fetch_for<'a>(
+    data_dir: &Path,
+    store: &Store,
+    activities: impl Iterator<Item = (sync_core::JournalId, &'a Activity)>,
+) -> Result<()> {
+    let mut lacking = Vec::new();
+    for (journal, a) in activities {
+        for file in &a.attachments {
+            if !store.file(file.file)?.is_some_and(|f| f.is_whole()) {
+                lacking.push(FileWanted {
+                    journal: journal.0,
+                    activity: a.id,
+                    file: FileDescription {
+                        hash: file.file,
+                        bytes: file.bytes,
+                    },
+                });
+            }
+        }
+    }
+    for batch in lacking.chunks(sync_core::limits::MAX_FILE_REQUESTS_QUEUED) {
+        fetch_lacking(data_dir, store, batch.to_vec())?;
+    }
+    Ok(())
+}
+
 /// Fetches the files this computer lacks from the office server (an office
 /// computer keeps only the files it opened): said, not fatal, when it
 /// cannot (not enrolled, offline): the files held are saved anyway.

@@ -203,9 +203,11 @@ pub enum Command {
         /// Only this kind of activity
         #[arg(long)]
         kind: Option<String>,
+        /// The file's format; `zip`: the xlsx workbook and every file attached to its
+        /// activities, for a funder
         #[arg(long, value_enum)]
         format: ReportFormat,
-        /// File to write [default: standard output; required for xlsx]
+        /// File to write [default: standard output; required for xlsx and zip]
         #[arg(long)]
         out: Option<PathBuf>,
         /// Language of the file's column names, sheet names and words [default: the system's]
@@ -267,6 +269,7 @@ pub enum ReportFormat {
     Csv,
     Xlsx,
     Json,
+    Zip,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -105,7 +105,7 @@ pub fn run(command: Command, data_dir: &Path) -> Result<()> {
             out,
             lang,
         } => report(
-            &store,
+            (data_dir, &store),
             (&from, &to),
             (centre, municipality),
             kind.as_deref(),
@@ -653,7 +653,7 @@ fn export(
 /// `field-client report`: the figures of a period from every journal on
 /// this device (an office device holds every centre's).
 fn report(
-    store: &Path,
+    (data_dir, store): (&Path, &Path),
     (from, to): (&str, &str),
     (centre, municipality): (Option<String>, Option<String>),
     kind: Option<&str>,
@@ -681,15 +681,41 @@ fn report(
         municipality,
         kind,
     };
-    let all = open_view(store)?.all_activities()?;
+    let view = open_view(store)?;
+    let all = view.all_activities()?;
     let counted: Vec<(crate::report::Origin<'_>, &Activity)> = all
         .iter()
         .map(|(info, a)| (info.into(), a))
         .filter(|(origin, a)| selection.includes(*origin, a))
         .collect();
-    let report = crate::report::build(selection, counted.iter().copied());
+    let selection_includes =
+        |info: &sync_core::JournalInfo, a: &Activity| selection.includes(info.into(), a);
+    let report = crate::report::build(selection.clone(), counted.iter().copied());
     match (format, out) {
-        (ReportFormat::Xlsx, None) => bail!("{}", say("cli-xlsx-needs-file", &[])),
+        (ReportFormat::Xlsx | ReportFormat::Zip, None) => {
+            bail!("{}", say("cli-xlsx-needs-file", &[]))
+        }
+        (ReportFormat::Zip, Some(path)) => {
+            let included = all
+                .iter()
+                .filter(|(info, a)| selection_includes(info, a))
+                .map(|(info, a)| (info.id, a));
+            crate::attachments::fetch_for(data_dir, view.store(), included)?;
+            let tmp = PathBuf::from(format!("{}.partial", path.display()));
+            let file = std::fs::File::create(&tmp).with_context(|| cannot_write(&tmp))?;
+            let missing = crate::interchange::bundle::write_bundle(
+                std::io::BufWriter::new(file),
+                (lang, view.store()),
+                &report,
+                &counted,
+            )
+            .with_context(|| cannot_write(&tmp))?;
+            std::fs::rename(&tmp, path).with_context(|| cannot_write(path))?;
+            if !missing.is_empty() {
+                let n = missing.len() as u64;
+                eprintln!("{}", say_count("cli-bundle-missing", n, &[]));
+            }
+        }
         (ReportFormat::Xlsx, Some(path)) => {
             let tmp = PathBuf::from(format!("{}.partial", path.display()));
             crate::interchange::report::write_xlsx(&tmp, lang, &report, &counted)

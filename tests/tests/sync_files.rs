@@ -295,3 +295,82 @@ fn kill(pid: u32) {
         .expect("cannot run kill");
     assert!(status.success());
 }
+
+#[test]
+fn the_funders_bundle_holds_the_report_and_every_attached_file() {
+    use calamine::Reader;
+    use std::io::Read;
+    let relay = Relay::start();
+    let centre = relay.add_centre(CENTRE);
+    let cli = device(CENTRE, "Krāslavas dators");
+    enrol(&cli, &relay.centre_code(centre));
+    let seminar = add(&cli, "Seminārs: kopiena/ģimenes");
+    let other = add(&cli, "Darbnīca");
+    let photo = jpeg(300_000, 61);
+    let sheet = pdf(50_000, 62);
+    attach(&cli, &seminar, &write(&cli, "foto.jpg", &photo));
+    attach(&cli, &seminar, &write(&cli, "lapa.pdf", &sheet));
+    // Another photo of the same name: numbered in the activity's folder.
+    let second_photo = jpeg(10_000, 64);
+    attach(&cli, &seminar, &write(&cli, "foto.jpg", &second_photo));
+    let other_photo = jpeg(20_000, 63);
+    attach(&cli, &other, &write(&cli, "foto.jpg", &other_photo));
+    sync_ok(&cli);
+
+    let office = device("Birojs", "Biroja dators");
+    enrol(&office, &relay.office_code());
+    sync_ok(&office);
+    let bundle = office.file("funder.zip");
+    let run = office.run([
+        "report".as_ref(),
+        "--from".as_ref(),
+        "2026-11-01".as_ref(),
+        "--to".as_ref(),
+        "2026-11-30".as_ref(),
+        "--format".as_ref(),
+        "zip".as_ref(),
+        "--out".as_ref(),
+        bundle.as_os_str(),
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&bundle).expect("the bundle"))
+        .expect("a zip archive");
+    let mut read = |name: &str| {
+        let mut entry = zip
+            .by_name(name)
+            .unwrap_or_else(|_| panic!("{name} is in the bundle"));
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).expect("read");
+        bytes
+    };
+    assert_eq!(read("2026-11-20 Seminārs- kopiena-ģimenes/foto.jpg"), photo);
+    assert_eq!(read("2026-11-20 Seminārs- kopiena-ģimenes/lapa.pdf"), sheet);
+    assert_eq!(read("2026-11-20 Seminārs- kopiena-ģimenes/foto (2).jpg"), second_photo);
+    assert_eq!(read("2026-11-20 Darbnīca/foto.jpg"), other_photo);
+    let workbook = read("report.xlsx");
+    let mut xlsx: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(workbook)).expect("a workbook");
+    let sheet_rows = xlsx
+        .worksheet_range("Activities")
+        .expect("the activities sheet");
+    let header: Vec<String> = sheet_rows
+        .rows()
+        .next()
+        .expect("a header")
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let files_col = header
+        .iter()
+        .position(|h| h == "Attached files")
+        .expect("the column");
+    let cells: Vec<String> = sheet_rows
+        .rows()
+        .skip(1)
+        .map(|r| r[files_col].to_string())
+        .collect();
+    assert!(
+        cells.contains(&"foto.jpg\nlapa.pdf\nfoto.jpg".to_owned()),
+        "{cells:?}"
+    );
+}

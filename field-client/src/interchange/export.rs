@@ -63,6 +63,9 @@ pub(crate) fn activity_columns(lang: Lang, internal: bool) -> Vec<String> {
             "file-col-updated-at",
             "file-col-deleted",
         ]));
+    } else {
+        // The evidence a funder asks for: the files attached, by name.
+        headers.extend(names(&["file-col-attachments"]));
     }
     headers
 }

@@ -214,8 +214,16 @@ fn activity_cells(lang: Lang, centre: &str, a: &Activity) -> Vec<Cell> {
         Cell::Text(a.description.clone()),
         Cell::Text(a.notes.clone()),
         Cell::Text(crate::people::shown(lang, &a.recorded_by)),
+        Cell::Text(attachment_names(a)),
     ]);
     cells
+}
+
+/// The names of the files attached to `a`, one per line (a cell of the
+/// activities sheet).
+fn attachment_names(a: &Activity) -> String {
+    let names: Vec<&str> = a.attachments.iter().map(|f| f.name.as_str()).collect();
+    names.join("\n")
 }
 
 fn activities_sheet(

@@ -326,6 +326,7 @@ file-col-total = Total
 file-col-description = Description
 file-col-notes = Notes
 file-col-recorded-by = Recorded by
+file-col-attachments = Attached files
 file-col-created-at = Created at
 file-col-updated-by = Updated by
 file-col-updated-at = Updated at
@@ -651,3 +652,10 @@ cli-files-not-at-relay = { $count ->
    *[other] { $n } files are not on the office server yet (their centre's computer has not sent all of them); try again later
 }
 cli-fetch-failed = The files could not be fetched from the office server now; the ones on this computer are saved.
+cli-bundle-missing = { $count ->
+    [one] { $n } attached file is not on this computer yet and is not in the bundle (its centre has not sent it); the bundle names it
+   *[other] { $n } attached files are not on this computer yet and are not in the bundle (their centre has not sent them); the bundle names them
+}
+bundle-report-name = report
+bundle-missing-name = files not received yet
+bundle-missing-text = These attached files had not reached the office when the bundle was made:

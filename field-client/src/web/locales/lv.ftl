@@ -326,6 +326,7 @@ file-col-total = Kopā
 file-col-description = Apraksts
 file-col-notes = Piezīmes
 file-col-recorded-by = Ierakstīja
+file-col-attachments = Pievienotie faili
 file-col-created-at = Ierakstīts
 file-col-updated-by = Mainīja
 file-col-updated-at = Mainīts
@@ -645,3 +646,10 @@ cli-files-not-at-relay = { $count ->
    *[other] { $n } faili vēl nav biroja serverī (centra dators tos vēl nav nosūtījis līdz galam); mēģiniet vēlāk
 }
 cli-fetch-failed = Failus no biroja servera pašlaik nevarēja ielādēt; tie, kas ir šajā datorā, ir saglabāti.
+cli-bundle-missing = { $count ->
+    [one] { $n } pievienotais fails vēl nav šajā datorā un nav komplektā (centrs to vēl nav nosūtījis); komplektā tas ir nosaukts
+   *[other] { $n } pievienotie faili vēl nav šajā datorā un nav komplektā (centrs tos vēl nav nosūtījis); komplektā tie ir nosaukti
+}
+bundle-report-name = parskats
+bundle-missing-name = vel nesanemtie faili
+bundle-missing-text = Šie pievienotie faili vēl nebija nonākuši birojā, kad komplekts tika sagatavots:
