@@ -921,3 +921,104 @@ async fn only_the_office_may_erase_and_it_asks_once_with_a_box_to_tick() {
     assert!(html.contains("Ir lūgts šo aktivitāti neatgriezeniski dzēst"));
     assert!(!html.contains(&format!(r#"href="{erase}""#)), "asked once");
 }
+
+/// A multipart upload of `files` (name, bytes) with `token`, as the
+/// activity page's form sends it.
+fn upload(path: &str, token: &str, files: &[(&str, &[u8])]) -> Request<Body> {
+    const BOUNDARY: &str = "----krc-upload-boundary";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{token}\r\n")
+            .as_bytes(),
+    );
+    for (name, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    Request::post(path)
+        .header(header::HOST, ADDR)
+        .header(header::ORIGIN, format!("http://{ADDR}"))
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(Body::from(body))
+        .expect("request")
+}
+
+fn photo() -> Vec<u8> {
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 16];
+    bytes.extend_from_slice(b"JFIF\0");
+    bytes.extend(std::iter::repeat_n(7, 200_000));
+    bytes.extend_from_slice(&[0xFF, 0xD9]);
+    bytes
+}
+
+#[tokio::test]
+async fn files_added_on_an_activitys_page_are_shown_opened_and_removed() {
+    let f = Fixture::new();
+    let (_, html) = f.get("/new").await;
+    let token = field_value(&html, "csrf").expect("token");
+    let id = field_value(&html, "id").expect("id");
+    let mut fields = seminar(&token, "Seminārs ar foto");
+    fields.push(("id", &id));
+    f.post("/activities", &fields).await;
+    let page = format!("/activities/{id}");
+    let (_, html) = f.get(&page).await;
+    assert!(html.contains("enctype=\"multipart/form-data\""), "{html}");
+
+    let bytes = photo();
+    let sheet = b"%PDF-1.4\nsaraksts\n%%EOF\n".to_vec();
+    let files: [(&str, &[u8]); 2] = [("foto.jpg", &bytes), ("saraksts.pdf", &sheet)];
+    let response = f
+        .send(upload(&format!("{page}/files"), &token, &files))
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), format!("{page}?done=files-added"));
+    let saved = f.activities().await;
+    let attached = &saved[0].attachments;
+    assert_eq!(attached.len(), 2);
+    let (_, html) = f.get(&format!("{page}?done=files-added")).await;
+    let photo_url = format!("/files/{}", attached[0].file);
+    assert!(html.contains(&format!("src=\"{photo_url}\"")), "{html}");
+    assert!(html.contains("PDF · saraksts.pdf"), "{html}");
+    let response = f.send(get(&photo_url)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "image/jpeg");
+    let served = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    assert_eq!(served.as_ref(), bytes.as_slice());
+
+    // A zip named like a photo is refused with its reason; nothing changes.
+    let fake: [(&str, &[u8]); 2] = [("labs.jpg", &bytes), ("viltots.jpg", b"PK\x03\x04zip")];
+    let response = f
+        .send(upload(&format!("{page}/files"), &token, &fake))
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = body_text(response).await;
+    assert!(text.contains("viltots.jpg nevar pievienot"), "{text}");
+    assert_eq!(f.activities().await[0].attachments.len(), 2);
+    // Without this run's token: refused, nothing stored.
+    let response = f
+        .send(upload(&format!("{page}/files"), "stale", &files))
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    let remove = format!("{page}/files/{}/remove", attached[0].file);
+    let response = f.post(&remove, &[("csrf", &token)]).await;
+    assert_eq!(location(&response), format!("{page}?done=file-removed"));
+    let left = &f.activities().await[0].attachments;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].name, "saraksts.pdf");
+}

@@ -58,6 +58,18 @@ pub enum ReplicaError {
     /// (boxed: it may hold a store error).
     #[error(transparent)]
     File(Box<PutFileError>),
+    /// A stored file could not be read back whole (boxed, as above).
+    #[error(transparent)]
+    ReadFile(Box<crate::store::ReadFileError>),
+}
+
+impl From<crate::store::ReadFileError> for ReplicaError {
+    fn from(e: crate::store::ReadFileError) -> Self {
+        match e {
+            crate::store::ReadFileError::Store(e) => e.into(),
+            e => ReplicaError::ReadFile(Box::new(e)),
+        }
+    }
 }
 
 impl From<PutFileError> for ReplicaError {

@@ -345,7 +345,10 @@ fn the_funders_bundle_holds_the_report_and_every_attached_file() {
     };
     assert_eq!(read("2026-11-20 Seminārs- kopiena-ģimenes/foto.jpg"), photo);
     assert_eq!(read("2026-11-20 Seminārs- kopiena-ģimenes/lapa.pdf"), sheet);
-    assert_eq!(read("2026-11-20 Seminārs- kopiena-ģimenes/foto (2).jpg"), second_photo);
+    assert_eq!(
+        read("2026-11-20 Seminārs- kopiena-ģimenes/foto (2).jpg"),
+        second_photo
+    );
     assert_eq!(read("2026-11-20 Darbnīca/foto.jpg"), other_photo);
     let workbook = read("report.xlsx");
     let mut xlsx: calamine::Xlsx<_> =

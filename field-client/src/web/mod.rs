@@ -19,6 +19,7 @@
 mod assets;
 mod enrol;
 mod erase;
+mod files;
 mod find;
 mod form;
 mod guard;
@@ -246,6 +247,8 @@ enum WebError {
     BadForm,
     /// Only an office device may do this (erase a record).
     OfficeOnly,
+    /// A file that cannot be attached, and why (in the interface language).
+    FileRefused(String),
     Store(String),
 }
 

@@ -624,10 +624,11 @@ pub(super) struct Erasure {
     pub(super) waiting: bool,
 }
 
-/// One activity, every field.
+/// One activity, every field, and its files (`held`: whether this computer
+/// holds each whole).
 pub(super) fn detail(
     lang: Lang,
-    a: &Activity,
+    (a, held): (&Activity, &[bool]),
     csrf: &str,
     flash: Option<Markup>,
     erasure: Erasure,
@@ -667,6 +668,7 @@ pub(super) fn detail(
             " "
             (i18n::text(lang, "detail-updated", &[("who", crate::people::shown(lang, &a.updated_by).into()), ("when", i18n::moment(lang, a.updated_at).into())]))
         }
+        (attachments(lang, (a, held), csrf))
         div.actions {
             @if a.deleted {
                 form.inline method="post" action=(format!("/activities/{}/restore", a.id)) {
@@ -685,6 +687,65 @@ pub(super) fn detail(
         }
     }
 }
+
+/// The files attached to an activity: a thumbnail or a PDF's name, each
+/// opening the file; remove; and the form that adds files.
+fn attachments(lang: Lang, (a, held): (&Activity, &[bool]), csrf: &str) -> Markup {
+    html! {
+        section.attachments aria-labelledby="files-heading" {
+            h2 #files-heading { (t(lang, "files-heading")) }
+            @if a.attachments.is_empty() {
+                p.meta { (t(lang, "files-none")) }
+            }
+            ul.files {
+                @for (file, held) in a.attachments.iter().zip(held.iter().copied()) {
+                    li.file {
+                        @let url = format!("/files/{}", file.file);
+                        @if !held {
+                            span.file-absent { (file.name) }
+                            " "
+                            span.meta { (t(lang, "files-absent")) }
+                        } @else if file.media_type == sync_core::files::MediaType::Pdf {
+                            a.file-pdf href=(url) target="_blank" rel="noopener" { "PDF · " (file.name) }
+                        } @else {
+                            a href=(url) target="_blank" rel="noopener" {
+                                img.thumb src=(url) alt=(file.name) loading="lazy";
+                            }
+                            span.file-name { (file.name) }
+                        }
+                        " "
+                        span.meta { (i18n::bytes(lang, file.bytes)) }
+                        @if !a.deleted {
+                            form.inline method="post" action=(format!("/activities/{}/files/{}/remove", a.id, file.file)) {
+                                input type="hidden" name=(CSRF_FIELD) value=(csrf);
+                                button.button.secondary.small type="submit" aria-label=(i18n::text(lang, "files-remove-named", &[("name", file.name.clone().into())])) { (t(lang, "files-remove")) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !a.deleted && a.attachments.len() < sync_core::limits::MAX_FILES_PER_ACTIVITY {
+                form.attach method="post" enctype="multipart/form-data" action=(format!("/activities/{}/files", a.id)) {
+                    input type="hidden" name=(CSRF_FIELD) value=(csrf);
+                    label for="attach-files" { (t(lang, "files-choose")) }
+                    input #attach-files type="file" name="files" multiple accept="image/jpeg,image/png,application/pdf";
+                    p.hint { (i18n::text(lang, "files-hint", &[("max", i18n::bytes(lang, sync_core::limits::MAX_FILE_BYTES).into())])) }
+                    label.smaller hidden {
+                        input #attach-smaller type="checkbox" name="smaller" value="1" data-pixels=(SMALLER_COPY_PIXELS);
+                        " " (i18n::text(lang, "files-smaller", &[("pixels", SMALLER_COPY_PIXELS.into())]))
+                    }
+                    button.button.primary type="submit" { (t(lang, "files-add")) }
+                }
+            }
+        }
+    }
+}
+
+/// Long side, in pixels, of the "smaller copy for sending" the app offers
+/// to make of a photo in the browser: a sign-in sheet stays readable at a
+/// tenth of a phone photo's bytes. The volunteer chooses it; the program
+/// never recompresses a file by itself.
+const SMALLER_COPY_PIXELS: u32 = 1600;
 
 /// An activity's history: one line per field changed, in plain words.
 pub(super) fn history(lang: Lang, a: &Activity, entries: &[sync_core::HistoryEntry]) -> Markup {

@@ -40,6 +40,15 @@ pub fn router(app: App) -> Router {
             get(super::erase::confirm_erase).post(super::erase::erase),
         )
         .route("/activities/{id}/history", get(history))
+        .route(
+            "/activities/{id}/files",
+            post(super::files::upload).layer(DefaultBodyLimit::max(super::files::MAX_UPLOAD_BYTES)),
+        )
+        .route(
+            "/activities/{id}/files/{hash}/remove",
+            post(super::files::remove),
+        )
+        .route("/files/{hash}", get(super::files::serve))
         .route("/language", post(set_language))
         .route("/status", get(status_fragment))
         .route("/reports", get(reports::reports_page))
@@ -112,6 +121,7 @@ impl IntoResponse for Failure {
                 StatusCode::FORBIDDEN,
                 i18n::text(lang, "error-office-only", &[]),
             ),
+            WebError::FileRefused(words) => (StatusCode::UNPROCESSABLE_ENTITY, words.clone()),
             WebError::Store(details) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 i18n::text(lang, "error-store", &[("details", details.clone().into())]),
@@ -265,6 +275,9 @@ async fn show(
         "saved-edit" => Some("saved-edit"),
         "restored" => Some("restored"),
         "no-changes" => Some("no-changes"),
+        "files-added" => Some("files-added"),
+        "file-removed" => Some("file-removed"),
+        "no-files" => Some("no-files"),
         _ => None,
     };
     let flash =
@@ -279,7 +292,19 @@ async fn show(
             .iter()
             .any(|r| r.activity == id && r.answer.is_none()),
     };
-    let content = pages::detail(lang, &a, app.csrf_token(), flash, erasure);
+    let files: Vec<_> = a.attachments.iter().map(|f| f.file).collect();
+    let held = app
+        .read(move |view| {
+            let whole = |hash| Ok(view.store().file(hash)?.is_some_and(|f| f.is_whole()));
+            files
+                .into_iter()
+                .map(whole)
+                .collect::<Result<Vec<bool>, sync_core::StoreError>>()
+                .map_err(ReplicaError::from)
+        })
+        .await
+        .map_err(fail(lang))?;
+    let content = pages::detail(lang, (&a, &held), app.csrf_token(), flash, erasure);
     Ok(page(&app, lang, &facts, &uri, &a.title, content).into_response())
 }
 

@@ -157,9 +157,53 @@ document.addEventListener("DOMContentLoaded", () => {
     focusFirstError(form);
     noDoubleSubmit(form);
   }
+  const attach = document.querySelector("form.attach");
+  if (attach) smallerCopies(attach);
   foldOnAPhone();
   refreshStatus();
 });
+
+// "Send a smaller copy": when the volunteer ticks it, each chosen photo is
+// redrawn in the browser with its long side at most data-pixels and sent
+// as a JPEG instead of the original. Never done without the tick; a PDF,
+// or a picture already that small, goes as it is.
+function smallerCopies(form) {
+  const box = document.getElementById("attach-smaller");
+  const input = document.getElementById("attach-files");
+  if (!box || !input || typeof DataTransfer === "undefined") return;
+  box.closest("label").hidden = false;
+  let resized = false;
+  form.addEventListener("submit", async (event) => {
+    if (!box.checked || resized) return;
+    event.preventDefault();
+    const pixels = parseInt(box.dataset.pixels, 10);
+    const chosen = new DataTransfer();
+    for (const file of input.files) chosen.items.add(await smaller(file, pixels));
+    input.files = chosen.files;
+    resized = true;
+    form.requestSubmit();
+  });
+}
+
+async function smaller(file, pixels) {
+  if (!/^image\/(jpeg|png)$/.test(file.type)) return file;
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file);
+  } catch (e) {
+    return file; // not a picture the browser reads: the server says why
+  }
+  const scale = pixels / Math.max(bitmap.width, bitmap.height);
+  if (scale >= 1) return file;
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.round(bitmap.width * scale);
+  canvas.height = Math.round(bitmap.height * scale);
+  canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  const blob = await new Promise((done) => canvas.toBlob(done, "image/jpeg", 0.85));
+  if (!blob) return file;
+  const name = file.name.replace(/\.[^.]*$/, "") + ".jpg";
+  return new File([blob], name, { type: "image/jpeg" });
+}
 
 // On a phone the list's search and totals start folded (unless a search is
 // on), so the first activity is on the first screen; a tap opens them.
