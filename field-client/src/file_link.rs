@@ -123,19 +123,26 @@ impl FileLink {
     }
 
     /// Queues the files waiting in every journal (new ones since the last
-    /// call among them).
+    /// call among them), and the files asked for in the app.
     pub(crate) fn queue_waiting(&mut self, replica: &Replica) -> Result<(), NetError> {
         let store = replica.store();
         for info in store.journals().map_err(store_error)? {
             let waiting = store.files_to_send(info.id).map_err(store_error)?;
             self.transfer.send(Instant::now(), info.id.0, waiting);
         }
+        for file in wanted(store).map_err(store_error)? {
+            self.transfer.fetch(Instant::now(), file);
+        }
         Ok(())
     }
 
-    /// Whether files wait in `replica`'s store (a stream is worth opening).
+    /// Whether files wait in `replica`'s store, to be sent or fetched (a
+    /// stream is worth opening).
     pub(crate) fn any_waiting(replica: &Replica) -> Result<bool, NetError> {
         let store = replica.store();
+        if !wanted(store).map_err(store_error)?.is_empty() {
+            return Ok(true);
+        }
         for info in store.journals().map_err(store_error)? {
             if !store
                 .files_to_send(info.id)
@@ -253,9 +260,11 @@ impl FileLink {
                 FileEvent::Closed { reason } => {
                     eprintln!("sync: the file stream ended: {reason}");
                 }
-                FileEvent::Progress { .. }
-                | FileEvent::Fetched { .. }
-                | FileEvent::NotYetAtRelay { .. } => {}
+                FileEvent::Fetched { hash } => {
+                    forget_wanted(replica.store(), hash).map_err(store_error)?;
+                }
+                // Asked for again next round (its centre sends it meanwhile).
+                FileEvent::Progress { .. } | FileEvent::NotYetAtRelay { .. } => {}
             }
         }
         Ok(())
@@ -264,6 +273,66 @@ impl FileLink {
 
 fn store_error(e: StoreError) -> NetError {
     NetError::from(sync_core::ReplicaError::from(e))
+}
+
+/// Settings key of the files asked for in the app (an office opening a
+/// centre's photo), which the running sync fetches: JSON list of
+/// [`WantedFile`].
+const WANTED_KEY: &str = "files_wanted";
+
+/// A file asked for in the app, as kept until it is fetched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct WantedFile {
+    journal: uuid::Uuid,
+    activity: sync_core::ActivityId,
+    file: FileHash,
+    bytes: u64,
+}
+
+/// The files asked for and not fetched yet.
+pub fn wanted(store: &Store) -> Result<Vec<FileWanted>, StoreError> {
+    let kept: Vec<WantedFile> = store.setting(WANTED_KEY)?.unwrap_or_default();
+    Ok(kept
+        .into_iter()
+        .map(|w| FileWanted {
+            journal: w.journal,
+            activity: w.activity,
+            file: sync_core::store::FileDescription {
+                hash: w.file,
+                bytes: w.bytes,
+            },
+        })
+        .collect())
+}
+
+/// Asks the running sync to fetch a file (kept until fetched; at most
+/// `MAX_FILE_REQUESTS_QUEUED` wait: false when that many do).
+pub fn want(store: &Store, file: FileWanted) -> Result<bool, StoreError> {
+    let mut kept: Vec<WantedFile> = store.setting(WANTED_KEY)?.unwrap_or_default();
+    if kept.iter().any(|w| w.file == file.file.hash) {
+        return Ok(true);
+    }
+    if kept.len() >= sync_core::limits::MAX_FILE_REQUESTS_QUEUED {
+        return Ok(false);
+    }
+    kept.push(WantedFile {
+        journal: file.journal,
+        activity: file.activity,
+        file: file.file.hash,
+        bytes: file.file.bytes,
+    });
+    store.set_setting(WANTED_KEY, &kept)?;
+    Ok(true)
+}
+
+fn forget_wanted(store: &Store, hash: FileHash) -> Result<(), StoreError> {
+    let mut kept: Vec<WantedFile> = store.setting(WANTED_KEY)?.unwrap_or_default();
+    let before = kept.len();
+    kept.retain(|w| w.file != hash);
+    if kept.len() != before {
+        store.set_setting(WANTED_KEY, &kept)?;
+    }
+    Ok(())
 }
 
 /// What a fetch brought.

@@ -1022,3 +1022,28 @@ async fn files_added_on_an_activitys_page_are_shown_opened_and_removed() {
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].name, "saraksts.pdf");
 }
+
+#[tokio::test]
+async fn asking_for_a_file_keeps_it_for_the_sync_to_fetch() {
+    let f = Fixture::new();
+    let (_, html) = f.get("/new").await;
+    let token = field_value(&html, "csrf").expect("token");
+    let id = field_value(&html, "id").expect("id");
+    let mut fields = seminar(&token, "Seminārs");
+    fields.push(("id", &id));
+    f.post("/activities", &fields).await;
+    let page = format!("/activities/{id}");
+    let bytes = photo();
+    let files: [(&str, &[u8]); 1] = [("foto.jpg", &bytes)];
+    f.send(upload(&format!("{page}/files"), &token, &files))
+        .await;
+    let hash = f.activities().await[0].attachments[0].file;
+    let response = f
+        .post(&format!("{page}/files/{hash}/fetch"), &[("csrf", &token)])
+        .await;
+    assert_eq!(location(&response), format!("{page}?done=file-fetching"));
+    let held = f.owner.hold().await.expect("the store");
+    let wanted = field_client::file_link::wanted(held.store()).expect("wanted");
+    assert_eq!(wanted.len(), 1);
+    assert_eq!(wanted[0].file.hash, hash);
+}

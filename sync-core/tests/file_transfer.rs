@@ -603,3 +603,28 @@ fn a_file_the_relay_does_not_hold_whole_yet_is_said_so() {
     );
     assert!(transfer.is_idle());
 }
+
+#[test]
+fn a_file_held_whole_already_is_fetched_without_asking() {
+    let mut centre = device("Daugavpils KRC");
+    let bytes = photo(2000, 11);
+    let (activity, hash) = centre.attach(&bytes);
+    let now = Instant::now();
+    let mut transfer = FileTransfer::new(now);
+    transfer.fetch(
+        now,
+        FileWanted {
+            journal: centre.journal(),
+            activity,
+            file: FileDescription { hash, bytes: 2000 },
+        },
+    );
+    let mut store = centre.replica.store();
+    assert_eq!(
+        transfer.poll_transmit(now, &mut store),
+        None,
+        "nothing to ask"
+    );
+    assert_eq!(transfer.poll_event(), Some(FileEvent::Fetched { hash }));
+    assert!(transfer.is_idle());
+}

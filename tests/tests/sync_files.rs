@@ -377,3 +377,61 @@ fn the_funders_bundle_holds_the_report_and_every_attached_file() {
         "{cells:?}"
     );
 }
+
+#[test]
+fn the_office_app_fetches_a_centres_photo_when_asked_and_shows_it() {
+    let relay = Relay::start();
+    let centre = relay.add_centre(CENTRE);
+    let cli = device(CENTRE, "Krāslavas dators");
+    enrol(&cli, &relay.centre_code(centre));
+    let seminar = add(&cli, "Seminārs");
+    let photo = jpeg(250_000, 71);
+    let hash = attach(&cli, &seminar, &write(&cli, "foto.jpg", &photo));
+    sync_ok(&cli);
+
+    let office = device("Birojs", "Biroja dators");
+    enrol(&office, &relay.office_code());
+    let (_daemon, stdout, _stderr) = common::start_daemon(&office, &["--web-port", "0"]);
+    let app = common::app_url(&stdout);
+    let page = format!("{app}/activities/{seminar}");
+    // The daemon syncs the records; the photo stays at the relay.
+    let html = wait_for(|| {
+        let (status, body) = common::http_get(&page);
+        let html = String::from_utf8_lossy(&body).into_owned();
+        (status.contains("200") && html.contains("/fetch\"")).then_some(html)
+    });
+    let token = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page's form token")
+        .to_owned();
+    let (status, _) = common::http_get(&format!("{app}/files/{hash}"));
+    assert!(status.contains("404"), "not fetched yet: {status}");
+    let fetch = format!("{page}/files/{hash}/fetch");
+    let (status, _) = common::http_post(&fetch, &[("csrf", &token)]);
+    assert!(status.contains("303"), "{status}");
+    let served = wait_for(|| {
+        let (status, body) = common::http_get(&format!("{app}/files/{hash}"));
+        status.contains("200").then_some(body)
+    });
+    assert_eq!(served, photo);
+    let (_, body) = common::http_get(&page);
+    let html = String::from_utf8_lossy(&body);
+    assert!(html.contains(&format!("src=\"/files/{hash}\"")), "{html}");
+}
+
+/// Waits (bounded) until `found` gives a value.
+fn wait_for<T>(found: impl Fn() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = found() {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited a minute in vain"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

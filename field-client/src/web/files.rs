@@ -239,6 +239,40 @@ pub(super) async fn serve(
         .into_response())
 }
 
+/// `POST /activities/{id}/files/{hash}/fetch`: asks the running sync to
+/// fetch a file this computer lacks (an office's view of a centre's photo).
+pub(super) async fn fetch(
+    State(app): State<App>,
+    UiLang(lang): UiLang,
+    Path((id, hash)): Path<(String, String)>,
+    body: Bytes,
+) -> Reply {
+    let id: ActivityId = parse_id(&id).map_err(fail(lang))?;
+    let hash = FileHash::parse(&hash).ok_or(Failure(lang, WebError::NotFound))?;
+    posted(&app, lang, &body)?;
+    app.with_store(move |replica| {
+        let Some((info, activity)) = replica.list_view().get(id)? else {
+            return Ok(false);
+        };
+        let Some(file) = activity.attachments.iter().find(|f| f.file == hash) else {
+            return Ok(false);
+        };
+        let wanted = sync_core::sync::files::FileWanted {
+            journal: info.id.0,
+            activity: id,
+            file: sync_core::store::FileDescription {
+                hash,
+                bytes: file.bytes,
+            },
+        };
+        Ok(crate::file_link::want(replica.store(), wanted)?)
+    })
+    .await
+    .map_err(fail(lang))?;
+    app.note_local_change();
+    Ok(Redirect::to(&format!("/activities/{id}?done=file-fetching")).into_response())
+}
+
 /// `POST /activities/{id}/files/{hash}/remove`: detaches one file.
 pub(super) async fn remove(
     State(app): State<App>,

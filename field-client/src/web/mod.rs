@@ -186,6 +186,11 @@ impl App {
         blocking(move || f(&mut held)).await
     }
 
+    /// Wakes the background sync (something for it to do: a file to fetch).
+    fn note_local_change(&self) {
+        self.inner.owner.note_local_change();
+    }
+
     /// Runs `f` on the loaded journals, off the async threads; `f`'s writes
     /// are durable when it returns.
     async fn with_journal<T: Send + 'static>(

@@ -624,11 +624,20 @@ pub(super) struct Erasure {
     pub(super) waiting: bool,
 }
 
-/// One activity, every field, and its files (`held`: whether this computer
-/// holds each whole).
+/// Whether this computer holds an attached file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FileHere {
+    Whole,
+    /// Asked for: the running sync fetches it.
+    Fetching,
+    Absent,
+}
+
+/// One activity, every field, and its files (`held`: what this computer
+/// holds of each).
 pub(super) fn detail(
     lang: Lang,
-    (a, held): (&Activity, &[bool]),
+    (a, held): (&Activity, &[FileHere]),
     csrf: &str,
     flash: Option<Markup>,
     erasure: Erasure,
@@ -690,7 +699,7 @@ pub(super) fn detail(
 
 /// The files attached to an activity: a thumbnail or a PDF's name, each
 /// opening the file; remove; and the form that adds files.
-fn attachments(lang: Lang, (a, held): (&Activity, &[bool]), csrf: &str) -> Markup {
+fn attachments(lang: Lang, (a, held): (&Activity, &[FileHere]), csrf: &str) -> Markup {
     html! {
         section.attachments aria-labelledby="files-heading" {
             h2 #files-heading { (t(lang, "files-heading")) }
@@ -701,10 +710,15 @@ fn attachments(lang: Lang, (a, held): (&Activity, &[bool]), csrf: &str) -> Marku
                 @for (file, held) in a.attachments.iter().zip(held.iter().copied()) {
                     li.file {
                         @let url = format!("/files/{}", file.file);
-                        @if !held {
+                        @if held == FileHere::Fetching {
                             span.file-absent { (file.name) }
-                            " "
-                            span.meta { (t(lang, "files-absent")) }
+                            span.meta { (t(lang, "files-fetching")) }
+                        } @else if held == FileHere::Absent {
+                            span.file-absent { (file.name) }
+                            form.inline method="post" action=(format!("/activities/{}/files/{}/fetch", a.id, file.file)) {
+                                input type="hidden" name=(CSRF_FIELD) value=(csrf);
+                                button.button.secondary type="submit" { (t(lang, "files-fetch")) }
+                            }
                         } @else if file.media_type == sync_core::files::MediaType::Pdf {
                             a.file-pdf href=(url) target="_blank" rel="noopener" { "PDF · " (file.name) }
                         } @else {

@@ -48,6 +48,10 @@ pub fn router(app: App) -> Router {
             "/activities/{id}/files/{hash}/remove",
             post(super::files::remove),
         )
+        .route(
+            "/activities/{id}/files/{hash}/fetch",
+            post(super::files::fetch),
+        )
         .route("/files/{hash}", get(super::files::serve))
         .route("/language", post(set_language))
         .route("/status", get(status_fragment))
@@ -277,6 +281,7 @@ async fn show(
         "no-changes" => Some("no-changes"),
         "files-added" => Some("files-added"),
         "file-removed" => Some("file-removed"),
+        "file-fetching" => Some("file-fetching"),
         "no-files" => Some("no-files"),
         _ => None,
     };
@@ -295,12 +300,19 @@ async fn show(
     let files: Vec<_> = a.attachments.iter().map(|f| f.file).collect();
     let held = app
         .read(move |view| {
-            let whole = |hash| Ok(view.store().file(hash)?.is_some_and(|f| f.is_whole()));
-            files
-                .into_iter()
-                .map(whole)
-                .collect::<Result<Vec<bool>, sync_core::StoreError>>()
-                .map_err(ReplicaError::from)
+            let store = view.store();
+            let wanted = crate::file_link::wanted(store)?;
+            let state = |hash| -> Result<pages::FileHere, sync_core::StoreError> {
+                Ok(if store.file(hash)?.is_some_and(|f| f.is_whole()) {
+                    pages::FileHere::Whole
+                } else if wanted.iter().any(|w| w.file.hash == hash) {
+                    pages::FileHere::Fetching
+                } else {
+                    pages::FileHere::Absent
+                })
+            };
+            let held: Result<Vec<_>, _> = files.into_iter().map(state).collect();
+            Ok(held?)
         })
         .await
         .map_err(fail(lang))?;

@@ -410,11 +410,17 @@ impl FileTransfer {
         now: Instant,
         storage: &mut impl DeviceFiles,
     ) -> Result<Option<Frame>, SessionError> {
-        if self.download.is_none()
+        while self.download.is_none()
             && let Some(wanted) = self.downloads.pop_front()
         {
-            self.wake(now);
             let held = storage.held_file(wanted.file.hash)?;
+            if held.is_some_and(|f| f.is_whole()) {
+                // Fetched meanwhile (by another stream): nothing to ask.
+                let hash = wanted.file.hash;
+                self.events.push_back(FileEvent::Fetched { hash });
+                continue;
+            }
+            self.wake(now);
             let from = held.map_or(0, |f| f.chunks_held);
             self.download = Some(Download {
                 wanted,

@@ -549,15 +549,37 @@ pub(crate) fn wait_for_line(
 
 /// A plain HTTP GET (of the local app): the status line and the body.
 pub(crate) fn http_get(url: &str) -> (String, Vec<u8>) {
+    http_exchange(url, |host, path| {
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+    })
+}
+
+/// Posts a form (`fields`, URL-encoded) to the app as its own page would
+/// (same origin); the response's status line and body.
+pub(crate) fn http_post(url: &str, fields: &[(&str, &str)]) -> (String, Vec<u8>) {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    http_exchange(url, |host, path| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        )
+    })
+}
+
+/// Sends the request `head` makes of the URL's host and path; the response's
+/// status line and body.
+fn http_exchange(url: &str, head: impl FnOnce(&str, &str) -> String) -> (String, Vec<u8>) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("an http URL");
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let mut stream = std::net::TcpStream::connect(host).expect("connect to the app");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("request");
+    stream
+        .write_all(head(host, path).as_bytes())
+        .expect("request");
     let mut response = Vec::new();
     stream.read_to_end(&mut response).expect("response");
     let split = response
