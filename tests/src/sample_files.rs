@@ -36,6 +36,38 @@ pub fn png() -> Vec<u8> {
     PNG.to_vec()
 }
 
+/// A real PNG of `width` × `height` pixels (a warm gradient), for a
+/// browser to draw and scale: the "smaller copy" test needs a picture
+/// larger than the copy's size.
+pub fn png_sized(width: u32, height: u32) -> Vec<u8> {
+    use std::io::Write;
+    let mut raw = Vec::with_capacity((height * (1 + 3 * width)) as usize);
+    for y in 0..height {
+        raw.push(0); // no filter
+        for x in 0..width {
+            raw.extend_from_slice(&[(x % 256) as u8, (y % 256) as u8, 128]);
+        }
+    }
+    let mut deflated = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    deflated.write_all(&raw).expect("deflate in memory");
+    let data = deflated.finish().expect("deflate in memory");
+    let mut header = Vec::new();
+    header.extend_from_slice(&width.to_be_bytes());
+    header.extend_from_slice(&height.to_be_bytes());
+    header.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
+    let mut file = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    for (kind, body) in [(b"IHDR", header), (b"IDAT", data), (b"IEND", Vec::new())] {
+        file.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(&body);
+        file.extend_from_slice(kind);
+        file.extend_from_slice(&body);
+        file.extend_from_slice(&crc.sum().to_be_bytes());
+    }
+    file
+}
+
 /// Seeded bytes up to `len`, never `FF D9` (a JPEG's end) by chance.
 fn fill(file: &mut Vec<u8>, len: usize, seed: u64) {
     let mut rng = Rng::new(seed);

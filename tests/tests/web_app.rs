@@ -1301,3 +1301,87 @@ async fn erase_from_the_app(browser: &mut Browser, app: &App, relay: &common::Re
         "only the office asks: {status}"
     );
 }
+
+#[tokio::test]
+async fn photos_and_scans_are_added_seen_shrunk_on_request_and_removed() {
+    files_flow(Engine::Chromium).await;
+}
+
+#[tokio::test]
+async fn photos_and_scans_work_the_same_in_firefox() {
+    files_flow(Engine::Firefox).await;
+}
+
+async fn files_flow(engine: Engine) {
+    let cli = Cli::init("Rēzeknes KRC");
+    let id = cli.add([
+        "--title",
+        TITLE,
+        "--kind",
+        "seminar",
+        "--date",
+        "2026-11-20",
+    ]);
+    let small = cli.file("maza.png");
+    std::fs::write(&small, tests::sample_files::png()).expect("write");
+    let sheet = cli.file("saraksts.pdf");
+    std::fs::write(&sheet, tests::sample_files::pdf(20_000, 5)).expect("write");
+    let big = cli.file("liela.png");
+    std::fs::write(&big, tests::sample_files::png_sized(2400, 1200)).expect("write");
+    let app = App::start(&cli);
+    let mut browser = Browser::start_in(engine, &format!("files_{}", engine.name())).await;
+    let page = app.at(&format!("/activities/{id}"));
+    browser.goto(&page).await;
+    browser.wait_for_text("#files-heading", "Faili").await;
+
+    // Two files at once, as chosen in the file dialog.
+    let input = browser.find("#attach-files").await;
+    let both = format!("{}\n{}", small.display(), sheet.display());
+    input.send_keys(&both).await.expect("choose the files");
+    browser.click("form.attach button[type=submit]").await;
+    browser.wait_for_text(".flash", "Faili pievienoti").await;
+    browser.wait_until(
+        "the photo is drawn",
+        "const img = document.querySelector('img.thumb'); return !!img && img.complete && img.naturalWidth === 2;",
+        vec![],
+    )
+    .await;
+    browser.wait_for_text("a.file-pdf", "saraksts.pdf").await;
+    look(&mut browser, "files-added").await;
+
+    // A photo larger than the copy, sent as a smaller copy.
+    browser.click("#attach-smaller").await;
+    let input = browser.find("#attach-files").await;
+    input
+        .send_keys(&big.display().to_string())
+        .await
+        .expect("choose the photo");
+    // The page shows the earlier "added" message until the copy, made in
+    // the browser, is sent: wait for the copy itself.
+    browser.click("form.attach button[type=submit]").await;
+    browser.wait_until(
+        "the smaller copy is a 1600 × 800 JPEG named liela.jpg",
+        "const img = [...document.querySelectorAll('img.thumb')].find(i => i.alt === 'liela.jpg'); return !!img && img.complete && img.naturalWidth === 1600 && img.naturalHeight === 800;",
+        vec![],
+    )
+    .await;
+    let listed = tests::parse_json_array(&cli.ok(["attachments", &id, "--json"]));
+    let copy = listed
+        .iter()
+        .find(|a| a["name"] == "liela.jpg")
+        .expect("the copy is attached");
+    assert_eq!(copy["media_type"], "image/jpeg");
+    assert!(copy["bytes"].as_u64().expect("size") < 1_000_000);
+
+    // Removing the PDF leaves the photos.
+    browser
+        .click("li.file:has(a.file-pdf) form button[type=submit]")
+        .await;
+    browser.wait_for_text(".flash", "noņemts").await;
+    let names: Vec<String> = tests::parse_json_array(&cli.ok(["attachments", &id, "--json"]))
+        .iter()
+        .map(|a| a["name"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(names, ["maza.png", "liela.jpg"]);
+    browser.close().await;
+}

@@ -88,6 +88,8 @@ pub(super) async fn upload(
                 }
                 files.push(incoming);
             }
+            // The "smaller copy" box: the browser already made the copies.
+            Some("smaller") => {}
             _ => return Err(bad_form(lang)),
         }
     }
