@@ -435,3 +435,43 @@ fn wait_for<T>(found: impl Fn() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn the_relays_backup_holds_the_files_whole() {
+    let relay = Relay::start();
+    let centre = relay.add_centre(CENTRE);
+    let cli = device(CENTRE, "Krāslavas dators");
+    enrol(&cli, &relay.centre_code(centre));
+    let seminar = add(&cli, "Seminārs");
+    let photo = jpeg(180_000, 81);
+    let hash = attach(&cli, &seminar, &write(&cli, "foto.jpg", &photo));
+    sync_ok(&cli);
+    let backups = tempfile::tempdir().expect("a folder for backups");
+    let file = backups.path().join("relay.krcbackup");
+    relay.admin(["backup", "--out", file.to_str().expect("a UTF-8 path")]);
+
+    let restored = tempfile::tempdir().expect("a folder to restore into");
+    let output = std::process::Command::new(tests::relay_bin())
+        .arg("--data-dir")
+        .arg(restored.path())
+        .arg("restore")
+        .arg(&file)
+        .env_remove("RELAY_DATA_DIR")
+        .output()
+        .expect("relay restore");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let journal = restored
+        .path()
+        .join(relay::store::JOURNALS_DIR)
+        .join(format!("{centre}.redb"));
+    let store = Store::open(&journal).expect("the restored journal file");
+    let mut back = Vec::new();
+    store
+        .read_file(hash, &mut back)
+        .expect("the file is in the backup");
+    assert_eq!(back, photo);
+}
