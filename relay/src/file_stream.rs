@@ -11,10 +11,9 @@ use std::sync::Arc;
 use sync_core::sync::ErrorCode;
 use sync_core::sync::files::{FileService, FileServiceEvent};
 
-use crate::limits::{LARGE_FRAME_DEADLINE, SHARE_KEPT_BETWEEN_FRAMES, SMALL_FRAME_BYTES};
 use crate::registry::Device;
 use crate::server::{ConnectionError, Shared, sleep_until};
-use crate::session::{ConnectionWindows, LargeTransfer, blocking};
+use crate::session::{ConnectionWindows, Incoming, LargeTransfer, blocking, reserve_share};
 use crate::store::SessionStorage;
 use crate::transport;
 
@@ -40,7 +39,8 @@ pub(crate) async fn run_file_stream(
     loop {
         if let Some(bytes) = pending.take() {
             service = feed(&shared, service, bytes).await?;
-            incoming = reserve_incoming(&shared, &windows, &service, incoming).await;
+            let arriving = (service.incoming_frame_bytes(), service.taking_a_file());
+            incoming = reserve_share(&shared, &windows, arriving, incoming).await;
         }
         while let Some(event) = service.poll_event() {
             on_event(&device, event);
@@ -50,8 +50,8 @@ pub(crate) async fn run_file_stream(
             let _ = send.finish();
             return Ok(());
         }
-        let deadline = incoming.as_ref().map(|held| held.until);
-        let mid_frame = incoming.as_ref().is_some_and(|held| held.mid_frame);
+        let deadline = incoming.as_ref().map(Incoming::until);
+        let mid_frame = incoming.as_ref().is_some_and(Incoming::mid_frame);
         tokio::select! {
             chunk = transport::read_chunk(&mut recv) => match chunk? {
                 Some(bytes) => pending = Some(bytes),
@@ -68,56 +68,6 @@ pub(crate) async fn run_file_stream(
                 "the relay is shutting down; try again shortly",
             ),
         }
-    }
-}
-
-/// A share of the budget held to receive a file: for a chunk begun, or
-/// kept between two chunks of one file.
-struct Incoming {
-    share: LargeTransfer,
-    /// The chunk's deadline ([`LARGE_FRAME_DEADLINE`]) while `mid_frame`,
-    /// else when the share goes back ([`SHARE_KEPT_BETWEEN_FRAMES`]).
-    until: tokio::time::Instant,
-    mid_frame: bool,
-}
-
-/// After bytes were fed: a chunk begun gets a share of the budget (waited
-/// for) before more of it is read, with the connection's windows raised so
-/// that a lossy link's retransmissions do not stall the file; the share is
-/// kept while the file goes on, and given back when it is whole.
-async fn reserve_incoming(
-    shared: &Shared,
-    windows: &Arc<ConnectionWindows>,
-    service: &FileService,
-    incoming: Option<Incoming>,
-) -> Option<Incoming> {
-    let now = tokio::time::Instant::now();
-    let large = service
-        .incoming_frame_bytes()
-        .is_some_and(|bytes| bytes > SMALL_FRAME_BYTES);
-    match (large, incoming) {
-        (true, Some(held)) if held.mid_frame => Some(held),
-        (true, held) => {
-            let share = match held {
-                Some(held) => held.share,
-                None => LargeTransfer::start(shared).await.bulk(windows),
-            };
-            Some(Incoming {
-                share,
-                until: now + LARGE_FRAME_DEADLINE,
-                mid_frame: true,
-            })
-        }
-        (false, Some(held)) if service.taking_a_file() => Some(Incoming {
-            until: if held.mid_frame {
-                now + SHARE_KEPT_BETWEEN_FRAMES
-            } else {
-                held.until
-            },
-            mid_frame: false,
-            ..held
-        }),
-        (false, _) => None,
     }
 }
 

@@ -193,13 +193,26 @@ pub(crate) async fn run_session(
 }
 
 /// A share of the budget held to receive: for a large frame begun, or kept
-/// between two frames of one upload.
-struct Incoming {
+/// between two frames of one upload (a sync session's batches, a file's
+/// chunks).
+pub(crate) struct Incoming {
     share: LargeTransfer,
     /// The frame's deadline ([`LARGE_FRAME_DEADLINE`]) while `mid_frame`,
     /// else when the share goes back ([`SHARE_KEPT_BETWEEN_FRAMES`]).
     until: tokio::time::Instant,
     mid_frame: bool,
+}
+
+impl Incoming {
+    /// Until when the share is held: the rest of the frame, or the next one.
+    pub(crate) fn until(&self) -> tokio::time::Instant {
+        self.until
+    }
+
+    /// Whether a large frame is half received (its deadline ends the stream).
+    pub(crate) fn mid_frame(&self) -> bool {
+        self.mid_frame
+    }
 }
 
 /// After bytes were fed: a large frame begun gets its share of the budget
@@ -211,10 +224,21 @@ async fn reserve_incoming(
     session: &RelaySession,
     incoming: Option<Incoming>,
 ) -> Option<Incoming> {
+    let arriving = (session.incoming_frame_bytes(), session.upload_continues());
+    reserve_share(shared, windows, arriving, incoming).await
+}
+
+/// [`reserve_incoming`] for any stream: `frame_bytes` of the frame being
+/// received (while incomplete), and whether more large frames of the same
+/// upload are due.
+pub(crate) async fn reserve_share(
+    shared: &Shared,
+    windows: &Arc<ConnectionWindows>,
+    (frame_bytes, continues): (Option<usize>, bool),
+    incoming: Option<Incoming>,
+) -> Option<Incoming> {
     let now = tokio::time::Instant::now();
-    let large = session
-        .incoming_frame_bytes()
-        .is_some_and(|bytes| bytes > SMALL_FRAME_BYTES);
+    let large = frame_bytes.is_some_and(|bytes| bytes > SMALL_FRAME_BYTES);
     match (large, incoming) {
         (true, Some(held)) if held.mid_frame => Some(held),
         (true, held) => {
@@ -228,7 +252,7 @@ async fn reserve_incoming(
                 mid_frame: true,
             })
         }
-        (false, Some(held)) if session.upload_continues() => Some(Incoming {
+        (false, Some(held)) if continues => Some(Incoming {
             until: if held.mid_frame {
                 now + SHARE_KEPT_BETWEEN_FRAMES
             } else {

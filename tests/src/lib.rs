@@ -302,6 +302,14 @@ impl Cli {
         self.dir.join(name)
     }
 
+    /// Writes `bytes` to a file of the data folder (a photo to attach, a
+    /// file to import); its path.
+    pub fn write_file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.file(name);
+        std::fs::write(&path, bytes).expect("cannot write a test file");
+        path
+    }
+
     /// The command, with `--data-dir` set, ready to spawn.
     pub fn command<I, S>(&self, args: I) -> Command
     where

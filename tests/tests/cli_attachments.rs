@@ -19,12 +19,6 @@ fn minimal(cli: &Cli, title: &str) -> String {
     ])
 }
 
-fn write(cli: &Cli, name: &str, bytes: &[u8]) -> PathBuf {
-    let path = cli.file(name);
-    std::fs::write(&path, bytes).expect("write a sample file");
-    path
-}
-
 fn attachments(cli: &Cli, id: &str) -> Vec<Value> {
     tests::parse_json_array(&cli.ok(["attachments", id, "--json"]))
 }
@@ -35,8 +29,8 @@ fn files_attached_are_listed_shown_and_read_back_byte_for_byte() {
     let id = minimal(&cli, "Seminārs");
     let photo = jpeg(300_000, 1);
     let sheet = pdf(90_000, 2);
-    let photo_path = write(&cli, "seminārs.jpg", &photo);
-    let sheet_path = write(&cli, "saraksts.pdf", &sheet);
+    let photo_path = cli.write_file("seminārs.jpg", &photo);
+    let sheet_path = cli.write_file("saraksts.pdf", &sheet);
     let out = cli.ok([
         "attach".as_ref(),
         id.as_ref(),
@@ -95,7 +89,7 @@ fn files_attached_are_listed_shown_and_read_back_byte_for_byte() {
 fn a_file_that_cannot_be_attached_is_named_with_its_reason_and_changes_nothing() {
     let cli = Cli::init("Daugavpils KRC");
     let id = minimal(&cli, "Seminārs");
-    let good = write(&cli, "labs.jpg", &jpeg(5_000, 3));
+    let good = cli.write_file("labs.jpg", &jpeg(5_000, 3));
     let mut cut = jpeg(5_000, 4);
     cut.truncate(4_000);
     let mut huge = pdf(1_000, 5);
@@ -112,7 +106,7 @@ fn a_file_that_cannot_be_attached_is_named_with_its_reason_and_changes_nothing()
         ("milzīgs.pdf", huge, "a file may be at most"),
     ];
     for (name, bytes, reason) in cases {
-        let bad = write(&cli, name, &bytes);
+        let bad = cli.write_file(name, &bytes);
         // The good file is named first: it is not attached either.
         let err = cli.fails([
             "attach".as_ref(),
@@ -147,12 +141,12 @@ fn an_activity_holds_at_most_its_files_and_the_same_bytes_are_one_file() {
     let cli = Cli::init("Daugavpils KRC");
     let id = minimal(&cli, "Seminārs");
     let paths: Vec<PathBuf> = (0..MAX_FILES_PER_ACTIVITY as u64)
-        .map(|n| write(&cli, &format!("foto {n}.jpg"), &jpeg(1_000, 100 + n)))
+        .map(|n| cli.write_file(&format!("foto {n}.jpg"), &jpeg(1_000, 100 + n)))
         .collect();
     let mut args: Vec<std::ffi::OsString> = vec!["attach".into(), id.clone().into()];
     args.extend(paths.iter().map(|p| p.clone().into_os_string()));
     cli.ok(&args);
-    let one_more = write(&cli, "vēl viens.png", &png());
+    let one_more = cli.write_file("vēl viens.png", &png());
     let err = cli.fails(["attach".as_ref(), id.as_ref(), one_more.as_os_str()]);
     assert!(
         err.contains(&format!("at most {MAX_FILES_PER_ACTIVITY}")),
@@ -162,7 +156,7 @@ fn an_activity_holds_at_most_its_files_and_the_same_bytes_are_one_file() {
 
     // The same photo under another name, attached again: one file.
     let other = minimal(&cli, "Darbnīca");
-    let renamed = write(&cli, "pārdēvēts.jpg", &jpeg(1_000, 100));
+    let renamed = cli.write_file("pārdēvēts.jpg", &jpeg(1_000, 100));
     cli.ok(["attach".as_ref(), other.as_ref(), renamed.as_os_str()]);
     let again = cli.run(["attach".as_ref(), other.as_ref(), paths[0].as_os_str()]);
     assert_eq!(again.code, Some(0), "{}", again.stderr);
@@ -180,8 +174,8 @@ fn detaching_removes_the_reference_and_keeps_bytes_another_record_uses() {
     let first = minimal(&cli, "Seminārs");
     let second = minimal(&cli, "Darbnīca");
     let photo = jpeg(70_000, 7);
-    let path = write(&cli, "kopīgs.jpg", &photo);
-    let sheet = write(&cli, "lapa.png", &png());
+    let path = cli.write_file("kopīgs.jpg", &photo);
+    let sheet = cli.write_file("lapa.png", &png());
     cli.ok([
         "attach".as_ref(),
         first.as_ref(),

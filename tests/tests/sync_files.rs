@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -28,12 +27,6 @@ fn add(cli: &Cli, title: &str) -> String {
         "--date",
         "2026-11-20",
     ])
-}
-
-fn write(cli: &Cli, name: &str, bytes: &[u8]) -> PathBuf {
-    let path = cli.file(name);
-    std::fs::write(&path, bytes).expect("write a sample file");
-    path
 }
 
 /// Attaches `path` to activity `id`; the file's hash.
@@ -64,8 +57,8 @@ fn sync_sends_the_records_then_the_files_and_the_relay_keeps_them_whole() {
     let seminar = add(&cli, "Seminārs par kopienu");
     let photo = jpeg(700_000, 11);
     let sheet = pdf(120_000, 12);
-    let photo_hash = attach(&cli, &seminar, &write(&cli, "foto.jpg", &photo));
-    let sheet_hash = attach(&cli, &seminar, &write(&cli, "lapa.pdf", &sheet));
+    let photo_hash = attach(&cli, &seminar, &cli.write_file("foto.jpg", &photo));
+    let sheet_hash = attach(&cli, &seminar, &cli.write_file("lapa.pdf", &sheet));
 
     // Enrolment renames the journal: the files waiting follow it.
     enrol(&cli, &relay.centre_code(centre));
@@ -77,7 +70,7 @@ fn sync_sends_the_records_then_the_files_and_the_relay_keeps_them_whole() {
     // A file attached later goes with the next sync.
     let later = add(&cli, "Darbnīca");
     let later_photo = jpeg(90_000, 13);
-    let later_hash = attach(&cli, &later, &write(&cli, "vēlāk.jpg", &later_photo));
+    let later_hash = attach(&cli, &later, &cli.write_file("vēlāk.jpg", &later_photo));
     sync_ok(&cli);
     assert_eq!(waiting(&cli, centre), 0);
 
@@ -96,7 +89,7 @@ fn files_use_at_most_their_share_of_the_budget_and_go_on_when_it_grows() {
     sync_ok(&cli);
     let seminar = add(&cli, "Seminārs ar foto");
     let photo = jpeg(1_500_000, 21);
-    let hash = attach(&cli, &seminar, &write(&cli, "liels.jpg", &photo));
+    let hash = attach(&cli, &seminar, &cli.write_file("liels.jpg", &photo));
     let status = cli.status_json();
     assert_eq!(status["files_waiting"], 1);
     assert_eq!(status["file_bytes_waiting"], 1_500_000);
@@ -132,7 +125,7 @@ fn the_office_fetches_a_centres_file_when_it_saves_it_and_only_then() {
     enrol(&cli, &relay.centre_code(centre));
     let seminar = add(&cli, "Seminārs");
     let photo = jpeg(400_000, 31);
-    attach(&cli, &seminar, &write(&cli, "foto.jpg", &photo));
+    attach(&cli, &seminar, &cli.write_file("foto.jpg", &photo));
     sync_ok(&cli);
 
     let office = device("Birojs", "Biroja dators");
@@ -200,7 +193,7 @@ fn a_5_mb_photo_over_the_rural_link_with_outages_resumes_and_arrives_whole() {
     enrol(&cli, &code_via(&relay, centre, link.addr()));
     let seminar = add(&cli, "Seminārs ar lielu foto");
     let photo = jpeg(5_000_000, 41);
-    let hash = attach(&cli, &seminar, &write(&cli, "liels.jpg", &photo));
+    let hash = attach(&cli, &seminar, &cli.write_file("liels.jpg", &photo));
     // During the transfer the link goes down twice: briefly (QUIC carries
     // on), then long enough for the connection to be given up, so the next
     // sync resumes; the later the slower the link.
@@ -247,7 +240,7 @@ fn killing_the_device_and_the_relay_mid_transfer_loses_nothing_acknowledged() {
     enrol(&cli, &code_via(&relay, centre, link.addr()));
     let seminar = add(&cli, "Seminārs");
     let photo = jpeg(3_000_000, 51);
-    let hash = attach(&cli, &seminar, &write(&cli, "foto.jpg", &photo));
+    let hash = attach(&cli, &seminar, &cli.write_file("foto.jpg", &photo));
 
     // The device's sync is killed once a third of the photo went out.
     let sync = cli.spawn(["sync"]);
@@ -308,13 +301,13 @@ fn the_funders_bundle_holds_the_report_and_every_attached_file() {
     let other = add(&cli, "Darbnīca");
     let photo = jpeg(300_000, 61);
     let sheet = pdf(50_000, 62);
-    attach(&cli, &seminar, &write(&cli, "foto.jpg", &photo));
-    attach(&cli, &seminar, &write(&cli, "lapa.pdf", &sheet));
+    attach(&cli, &seminar, &cli.write_file("foto.jpg", &photo));
+    attach(&cli, &seminar, &cli.write_file("lapa.pdf", &sheet));
     // Another photo of the same name: numbered in the activity's folder.
     let second_photo = jpeg(10_000, 64);
-    attach(&cli, &seminar, &write(&cli, "foto.jpg", &second_photo));
+    attach(&cli, &seminar, &cli.write_file("foto.jpg", &second_photo));
     let other_photo = jpeg(20_000, 63);
-    attach(&cli, &other, &write(&cli, "foto.jpg", &other_photo));
+    attach(&cli, &other, &cli.write_file("foto.jpg", &other_photo));
     sync_ok(&cli);
 
     let office = device("Birojs", "Biroja dators");
@@ -386,7 +379,7 @@ fn the_office_app_fetches_a_centres_photo_when_asked_and_shows_it() {
     enrol(&cli, &relay.centre_code(centre));
     let seminar = add(&cli, "Seminārs");
     let photo = jpeg(250_000, 71);
-    let hash = attach(&cli, &seminar, &write(&cli, "foto.jpg", &photo));
+    let hash = attach(&cli, &seminar, &cli.write_file("foto.jpg", &photo));
     sync_ok(&cli);
 
     let office = device("Birojs", "Biroja dators");
@@ -444,7 +437,7 @@ fn the_relays_backup_holds_the_files_whole() {
     enrol(&cli, &relay.centre_code(centre));
     let seminar = add(&cli, "Seminārs");
     let photo = jpeg(180_000, 81);
-    let hash = attach(&cli, &seminar, &write(&cli, "foto.jpg", &photo));
+    let hash = attach(&cli, &seminar, &cli.write_file("foto.jpg", &photo));
     sync_ok(&cli);
     let backups = tempfile::tempdir().expect("a folder for backups");
     let file = backups.path().join("relay.krcbackup");
