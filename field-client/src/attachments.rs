@@ -11,7 +11,7 @@ use chrono::Utc;
 use serde::Serialize;
 use sync_core::files::{FileProblem, check_source};
 use sync_core::limits::MAX_FILES_PER_ACTIVITY;
-use sync_core::store::{FileDescription, StoredFile};
+use sync_core::store::StoredFile;
 use sync_core::sync::files::FileWanted;
 use sync_core::{Activity, ActivityId, Attachment, Store};
 
@@ -133,14 +133,7 @@ pub(crate) fn fetch_for<'a>(
     for (journal, a) in activities {
         for file in &a.attachments {
             if !store.file(file.file)?.is_some_and(|f| f.is_whole()) {
-                lacking.push(FileWanted {
-                    journal: journal.0,
-                    activity: a.id,
-                    file: FileDescription {
-                        hash: file.file,
-                        bytes: file.bytes,
-                    },
-                });
+                lacking.push(FileWanted::of(journal.0, a.id, file));
             }
         }
     }
@@ -222,14 +215,7 @@ pub fn list(
             .iter()
             .zip(&held)
             .filter(|(_, held)| !held.is_some_and(|f| f.is_whole()))
-            .map(|(a, _)| FileWanted {
-                journal: info.id.0,
-                activity: id,
-                file: FileDescription {
-                    hash: a.file,
-                    bytes: a.bytes,
-                },
-            })
+            .map(|(a, _)| FileWanted::of(info.id.0, id, a))
             .collect();
         if !lacking.is_empty() {
             fetch_lacking(data_dir, view.store(), lacking)?;

@@ -249,9 +249,7 @@ pub(super) async fn fetch(
     Path((id, hash)): Path<(String, String)>,
     body: Bytes,
 ) -> Reply {
-    let id: ActivityId = parse_id(&id).map_err(fail(lang))?;
-    let hash = FileHash::parse(&hash).ok_or(Failure(lang, WebError::NotFound))?;
-    posted(&app, lang, &body)?;
+    let (id, hash) = posted_file(&app, lang, (&id, &hash), &body)?;
     app.with_store(move |replica| {
         let Some((info, activity)) = replica.list_view().get(id)? else {
             return Ok(false);
@@ -259,14 +257,7 @@ pub(super) async fn fetch(
         let Some(file) = activity.attachments.iter().find(|f| f.file == hash) else {
             return Ok(false);
         };
-        let wanted = sync_core::sync::files::FileWanted {
-            journal: info.id.0,
-            activity: id,
-            file: sync_core::store::FileDescription {
-                hash,
-                bytes: file.bytes,
-            },
-        };
+        let wanted = sync_core::sync::files::FileWanted::of(info.id.0, id, file);
         Ok(crate::file_link::want(replica.store(), wanted)?)
     })
     .await
@@ -282,11 +273,23 @@ pub(super) async fn remove(
     Path((id, hash)): Path<(String, String)>,
     body: Bytes,
 ) -> Reply {
-    let id: ActivityId = parse_id(&id).map_err(fail(lang))?;
-    let hash = FileHash::parse(&hash).ok_or(Failure(lang, WebError::NotFound))?;
-    posted(&app, lang, &body)?;
+    let (id, hash) = posted_file(&app, lang, (&id, &hash), &body)?;
     app.with_journal(move |replica| replica.detach_file(id, hash, Utc::now()))
         .await
         .map_err(fail(lang))?;
     Ok(Redirect::to(&format!("/activities/{id}?done=file-removed")).into_response())
+}
+
+/// The activity and file a form about one file names, once its token is
+/// this run's.
+fn posted_file(
+    app: &App,
+    lang: Lang,
+    (id, hash): (&str, &str),
+    body: &[u8],
+) -> Result<(ActivityId, FileHash), Failure> {
+    let id = parse_id(id).map_err(fail(lang))?;
+    let hash = FileHash::parse(hash).ok_or(Failure(lang, WebError::NotFound))?;
+    posted(app, lang, body)?;
+    Ok((id, hash))
 }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::error::{ProtocolError, SessionError, StorageFailure};
 use super::wire::{Access, ErrorCode, Frame, FrameBuffer, JournalGrant};
-use crate::activity::ActivityId;
+use crate::activity::{ActivityId, Attachment};
 use crate::files::{FileHash, chunk_count};
 use crate::limits::{MAX_FILE_CHUNKS_IN_FLIGHT, MAX_FILE_REQUESTS_QUEUED, SESSION_REPLY_TIMEOUT};
 use crate::store::{FileDescription, FileToSend, ReceiveChunkError, StoredFile};
@@ -49,6 +49,20 @@ pub struct FileWanted {
     pub journal: Uuid,
     pub activity: ActivityId,
     pub file: FileDescription,
+}
+
+impl FileWanted {
+    /// The file `attachment` names, as `activity` of `journal` refers to it.
+    pub fn of(journal: Uuid, activity: ActivityId, attachment: &Attachment) -> FileWanted {
+        FileWanted {
+            journal,
+            activity,
+            file: FileDescription {
+                hash: attachment.file,
+                bytes: attachment.bytes,
+            },
+        }
+    }
 }
 
 /// What a [`FileTransfer`] tells its shell.
