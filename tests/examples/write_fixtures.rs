@@ -129,6 +129,13 @@ fn main() {
         ],
     );
     device.ok(["edit", &a1, "--hours", "3"]);
+    // Protocol 6, store layout 8: the attendance sheet's scan, attached
+    // before the first sync, goes to the relay and the office fetches it.
+    let scan = tests::sample_files::pdf(SCAN_BYTES, 6);
+    let scan_path = device.write_file(SCAN_NAME, &scan);
+    device.ok(["attach", &a1, scan_path.to_str().expect("a UTF-8 path")]);
+    std::fs::remove_file(&scan_path).expect("the scan's copy outside the store");
+    let scan_hash = sync_core::files::FileHash::of(&scan);
     let device_code = code(&["--centre", &centre.to_string()]);
     device.ok(["enrol", &device_code]);
     device.ok(["sync"]);
@@ -139,6 +146,9 @@ fn main() {
     office.ok(["init", "--centre", "Birojs", "--device-name", OFFICE_NAME]);
     office.ok(["enrol", &code(&["--office"])]);
     office.ok(["sync"]);
+    let saved = tempfile::tempdir().expect("a folder to save the scan in");
+    let saved_path = saved.path().to_str().expect("a UTF-8 path");
+    office.ok(["attachments", &a1, "--save", saved_path]);
     office.ok(["edit", &a1, "--notes", "Pārbaudīts birojā."]);
     office.ok(["sync"]);
     device.ok(["sync"]);
@@ -181,6 +191,7 @@ fn main() {
         centre,
         (&a2, secret, erased_elsewhere),
     );
+    write_file_frames(&frames_dir, centre, &a1, &scan);
     let manifest = json!({
         "centre": centre,
         "centre_name": CENTRE,
@@ -195,6 +206,13 @@ fn main() {
         },
         "enrol_secret": hex(&secret),
         "erased_elsewhere": erased_elsewhere,
+        "attached": {
+            "activity": a1,
+            "name": SCAN_NAME,
+            "file": scan_hash.to_string(),
+            "bytes": scan.len(),
+            "refusal": FILE_REFUSAL,
+        },
     });
     std::fs::write(
         out.join("manifest.json"),
@@ -202,6 +220,74 @@ fn main() {
     )
     .expect("write the manifest");
     println!("fixtures written to {}", out.display());
+}
+
+/// The scan attached to the first activity: small enough for its one chunk
+/// to be shown byte by byte in docs/PROTOCOL.md.
+const SCAN_BYTES: usize = 96;
+const SCAN_NAME: &str = "apmeklejuma-lapa.pdf";
+
+/// What `19-file-refused` says (a centre over its file limit).
+const FILE_REFUSAL: &str = "the centre's files on the office server would exceed 2000 MB, the most \
+                            it may hold; the office can raise the limit";
+
+/// The frames of a file stream (protocol 6), carrying the scan.
+fn write_file_frames(frames: &Path, centre: Uuid, activity: &str, scan: &[u8]) {
+    let activity: Uuid = activity.parse().expect("an id");
+    let file = sync_core::files::FileHash::of(scan);
+    let all = [
+        (
+            "15-file-offer",
+            Frame::FileOffer {
+                journal: centre,
+                activity,
+                file,
+                bytes: scan.len() as u64,
+            },
+        ),
+        (
+            "16-file-held",
+            Frame::FileHeld {
+                file,
+                chunks_held: 1,
+            },
+        ),
+        (
+            "17-file-chunk",
+            Frame::FileChunk {
+                file,
+                number: 0,
+                bytes: scan.to_vec(),
+            },
+        ),
+        (
+            "18-file-want",
+            Frame::FileWant {
+                journal: centre,
+                activity,
+                file,
+                from: 0,
+            },
+        ),
+        (
+            "19-file-refused",
+            Frame::FileRefused {
+                file,
+                code: ErrorCode::LimitReached,
+                message: FILE_REFUSAL.to_owned(),
+            },
+        ),
+    ];
+    write_all(frames, all);
+}
+
+/// Writes each frame as `NAME.bin`, after checking it decodes to itself.
+fn write_all(frames: &Path, all: impl IntoIterator<Item = (&'static str, Frame)>) {
+    for (name, frame) in all {
+        let bytes = frame.encode().expect("encodes");
+        assert_eq!(Frame::decode(&bytes).expect("decodes"), frame);
+        std::fs::write(frames.join(format!("{name}.bin")), bytes).expect("write a frame");
+    }
 }
 
 /// `field-client add ARGS`: the new activity's id.
@@ -387,11 +473,7 @@ fn write_frames(
             },
         ),
     ];
-    for (name, frame) in all {
-        let bytes = frame.encode().expect("encodes");
-        assert_eq!(Frame::decode(&bytes).expect("decodes"), frame);
-        std::fs::write(frames.join(format!("{name}.bin")), bytes).expect("write a frame");
-    }
+    write_all(frames, all);
 }
 
 fn hex(bytes: &[u8]) -> String {

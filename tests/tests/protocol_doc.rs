@@ -1,6 +1,8 @@
 //! docs/PROTOCOL.md is checked against the bytes: its "Examples" section
 //! shows every frame fixture of `tests/fixtures/protocol-5-store-4/frames/`
-//! byte by byte, and each example must be exactly that fixture's bytes.
+//! and the file frames (kinds 15 to 19) of
+//! `tests/fixtures/protocol-6-store-8/frames/` byte by byte, and each example
+//! must be exactly that fixture's bytes.
 //!
 //! An example is introduced by `<!-- frame: NAME -->` and is the next
 //! fenced block. On each line, the bytes come first, as two hex digits each
@@ -15,7 +17,15 @@ use std::path::PathBuf;
 
 use sync_core::sync::wire::{FRAME_HEADER_BYTES, payload_of};
 
-const FRAMES: &str = "fixtures/protocol-5-store-4/frames";
+/// Where the examples come from: a folder of frame fixtures, and the first
+/// kind taken from it (kinds 1 to 14 from protocol 5, the file frames that
+/// protocol 6 added from its folder).
+const FRAMES: [(&str, u8); 2] = [
+    ("fixtures/protocol-5-store-4/frames", 1),
+    ("fixtures/protocol-6-store-8/frames", 15),
+];
+/// A frame's kind byte follows its 4-byte length.
+const FRAME_KIND_AT: usize = 4;
 const MARKER: &str = "<!-- frame: ";
 
 /// One byte of an example: its value, or a byte the example does not show.
@@ -104,16 +114,21 @@ fn hex_lines(bytes: &[u8]) -> String {
 #[test]
 fn the_protocol_document_shows_every_frame_fixture_byte_for_byte() {
     let examples = examples(&read_doc());
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(FRAMES);
     let mut fixtures = BTreeMap::new();
-    for entry in std::fs::read_dir(&dir).expect("the frame fixtures") {
-        let path = entry.expect("an entry").path();
-        let name = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .expect("a name")
-            .to_owned();
-        fixtures.insert(name, std::fs::read(&path).expect("read"));
+    for (folder, first_kind) in FRAMES {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(folder);
+        for entry in std::fs::read_dir(&dir).expect("the frame fixtures") {
+            let path = entry.expect("an entry").path();
+            let name = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .expect("a name")
+                .to_owned();
+            let bytes = std::fs::read(&path).expect("read");
+            if bytes[FRAME_KIND_AT] >= first_kind {
+                fixtures.insert(name, bytes);
+            }
+        }
     }
     assert_eq!(
         examples.keys().collect::<Vec<_>>(),

@@ -1,5 +1,5 @@
 //! Upgrades never lose data: what today's programs wrote (committed under
-//! `tests/fixtures/protocol-5-store-4/`, made once by
+//! `tests/fixtures/protocol-*-store-*/`, made once each by
 //! `cargo run -p tests --example write_fixtures`, never regenerated; see its
 //! README) is read by the code under test. A later layout or protocol that
 //! cannot read these files fails here.
@@ -21,6 +21,7 @@ use chrono::{NaiveDate, NaiveTime};
 use relay::store::{RedbStore, RelayStore};
 use relay::tls::Fingerprint;
 use serde_json::Value;
+use sync_core::files::FileHash;
 use sync_core::sync::wire::{BatchEncoding, ErrorCode, Frame};
 use sync_core::sync::{
     Access, BatchAttestation, Role, batch_digest, decode_bundle, decode_change, missing_from,
@@ -32,12 +33,13 @@ use uuid::Uuid;
 use common::{Relay, by_id, sent_received};
 
 /// The fixture folders, one per release whose formats changed (store layouts
-/// 4 to 7, protocol version 5): every test reads each of them.
-const FOLDERS: [&str; 4] = [
+/// 4 to 8, protocol versions 5 and 6): every test reads each of them.
+const FOLDERS: [&str; 5] = [
     "protocol-5-store-4",
     "protocol-5-store-5",
     "protocol-5-store-6",
     "protocol-5-store-7",
+    "protocol-6-store-8",
 ];
 
 fn fixtures(folder: &str) -> PathBuf {
@@ -64,6 +66,20 @@ impl Manifest {
         self.0[key].as_str().expect(key).to_owned()
     }
 
+    /// The scan attached to the first activity (from protocol 6), if the
+    /// folder's story has one.
+    fn attached(&self) -> Option<Attached> {
+        let a = self.0.get("attached")?;
+        let text = |key: &str| a[key].as_str().expect(key).to_owned();
+        Some(Attached {
+            activity: text("activity").parse().expect("an activity id"),
+            name: text("name"),
+            file: FileHash::parse(&text("file")).expect("a file's hash"),
+            bytes: a["bytes"].as_u64().expect("bytes"),
+            refusal: text("refusal"),
+        })
+    }
+
     fn activity(&self, which: &str) -> ActivityId {
         self.0["activities"][which]
             .as_str()
@@ -71,6 +87,34 @@ impl Manifest {
             .parse()
             .expect("an activity id")
     }
+}
+
+/// What the manifest says of the attached scan.
+struct Attached {
+    activity: ActivityId,
+    name: String,
+    file: FileHash,
+    bytes: u64,
+    refusal: String,
+}
+
+/// The scan is attached to its activity, and `store` holds it whole: its
+/// bytes hash to its name.
+fn check_scan_held(m: &Manifest, activity: &Activity, store: &sync_core::Store) {
+    let Some(scan) = m.attached() else {
+        assert!(activity.attachments.is_empty());
+        return;
+    };
+    assert_eq!(activity.id, scan.activity);
+    assert_eq!(activity.attachments.len(), 1, "the scan is attached");
+    let attached = &activity.attachments[0];
+    assert_eq!((attached.file, attached.bytes), (scan.file, scan.bytes));
+    assert_eq!(attached.name, scan.name);
+    let mut bytes = Vec::new();
+    store
+        .read_file(scan.file, &mut bytes)
+        .expect("the scan is held whole");
+    assert_eq!(FileHash::of(&bytes), scan.file);
 }
 
 /// A copy of one fixture folder (the fixture itself is never written).
@@ -174,7 +218,9 @@ fn the_fixture_device_store_opens_with_every_record_and_what_is_unsent_in(folder
     let m = Manifest::read(folder);
     let dir = copy_of(folder, "device");
     let mut replica = Replica::open(&dir.path().join(STORE_FILE)).expect("the store opens");
-    check_edited_and_sent(&get(&mut replica, m.activity("edited_and_sent")));
+    let a1 = get(&mut replica, m.activity("edited_and_sent"));
+    check_edited_and_sent(&a1);
+    check_scan_held(&m, &a1, replica.store());
     check_workshop(&get(&mut replica, m.activity("sent_then_deleted")), true);
     check_meeting(&get(&mut replica, m.activity("sent_then_edited")), true);
     check_unsent(&get(&mut replica, m.activity("unsent")));
@@ -229,6 +275,7 @@ fn the_fixture_office_store_opens_with_what_it_downloaded_in(folder: &str) {
     let (centre, a1) = find("edited_and_sent").expect("kept");
     assert_eq!(centre, m.text("centre_name"));
     check_edited_and_sent(&a1);
+    check_scan_held(&m, &a1, replica.store());
     check_workshop(&find("sent_then_deleted").expect("kept").1, false);
     check_meeting(&find("sent_then_edited").expect("kept").1, false);
     assert!(find("unsent").is_none(), "the device never sent it");
@@ -274,6 +321,15 @@ fn the_fixture_relay_folder_opens_with_its_registry_and_journal_in(folder: &str)
     let journal = relay.journals().copy_of(centre).expect("the journal");
     let read = |id: ActivityId| journal.get(id).expect("read").expect("kept");
     check_edited_and_sent(&read(m.activity("edited_and_sent")));
+    if let Some(scan) = m.attached() {
+        let held = relay
+            .journals()
+            .held_file(centre, scan.file)
+            .expect("read")
+            .expect("the relay holds the scan");
+        assert!(held.is_whole());
+        assert_eq!(held.bytes, scan.bytes);
+    }
     check_workshop(&read(m.activity("sent_then_deleted")), false);
     check_meeting(&read(m.activity("sent_then_edited")), false);
     assert!(journal.get(m.activity("unsent")).expect("read").is_none());
@@ -525,9 +581,53 @@ fn check_frame(
             activity: m.uuid("erased_elsewhere"),
             rewritten: None,
         },
+        "15-file-offer" | "16-file-held" | "17-file-chunk" | "18-file-want" | "19-file-refused" => {
+            file_frame(name, m)
+        }
         other => panic!("a frame fixture nothing expects: {other}"),
     };
     assert_eq!(*frame, expected, "{name} decodes to what it carried");
+}
+
+/// A file stream's frame (protocol 6), carrying the attached scan.
+fn file_frame(name: &str, m: &Manifest) -> Frame {
+    let scan = m.attached().expect("a folder with file frames has a scan");
+    let journal = m.uuid("centre");
+    let file = scan.file;
+    match name {
+        "15-file-offer" => Frame::FileOffer {
+            journal,
+            activity: scan.activity.0,
+            file,
+            bytes: scan.bytes,
+        },
+        "16-file-held" => Frame::FileHeld {
+            file,
+            chunks_held: 1,
+        },
+        "17-file-chunk" => {
+            let dir = copy_of("protocol-6-store-8", "device");
+            let store = sync_core::Store::open(&dir.path().join(STORE_FILE)).expect("opens");
+            let mut bytes = Vec::new();
+            store.read_file(file, &mut bytes).expect("held");
+            Frame::FileChunk {
+                file,
+                number: 0,
+                bytes,
+            }
+        }
+        "18-file-want" => Frame::FileWant {
+            journal,
+            activity: scan.activity.0,
+            file,
+            from: 0,
+        },
+        _ => Frame::FileRefused {
+            file,
+            code: ErrorCode::LimitReached,
+            message: scan.refusal,
+        },
+    }
 }
 
 fn hex_bytes<const N: usize>(text: &str) -> [u8; N] {
@@ -570,26 +670,36 @@ fn every_frame_fixture_decodes_to_what_it_carried_and_encodes_to_the_same_bytes_
     let relay = RedbStore::open(relay_dir.path()).expect("opens");
     let fixtures = frame_fixtures(folder);
     let names: Vec<&str> = fixtures.iter().map(|(n, _)| n.as_str()).collect();
+    let file_frames = [
+        "15-file-offer",
+        "16-file-held",
+        "17-file-chunk",
+        "18-file-want",
+        "19-file-refused",
+    ];
+    let expected: Vec<&str> = [
+        "01-hello",
+        "02-welcome",
+        "03-open",
+        "04-heads",
+        "05-changes-bundle",
+        "05-changes-empty",
+        "05-changes-list-attested",
+        "06-ack",
+        "08-notify",
+        "09-error",
+        "10-enrol",
+        "11-enrolled",
+        "12-health",
+        "13-erase",
+        "14-erased",
+        "14-erased-none",
+    ]
+    .into_iter()
+    .chain(file_frames.into_iter().filter(|_| protocol_of(folder) >= 6))
+    .collect();
     assert_eq!(
-        names,
-        [
-            "01-hello",
-            "02-welcome",
-            "03-open",
-            "04-heads",
-            "05-changes-bundle",
-            "05-changes-empty",
-            "05-changes-list-attested",
-            "06-ack",
-            "08-notify",
-            "09-error",
-            "10-enrol",
-            "11-enrolled",
-            "12-health",
-            "13-erase",
-            "14-erased",
-            "14-erased-none",
-        ],
+        names, expected,
         "one fixture per frame kind (and per form of Changes and Erased)"
     );
     for (name, bytes) in &fixtures {
