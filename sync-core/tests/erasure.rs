@@ -42,6 +42,18 @@ fn centre_device(dir: &tempfile::TempDir) -> (std::path::PathBuf, Replica) {
     (path, replica)
 }
 
+/// Every byte a store keeps: its file, and the files beside it.
+fn everything_kept(path: &std::path::Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(path).expect("read the store");
+    let folder = sync_core::store::file_bytes::folder_of(path);
+    if let Ok(entries) = std::fs::read_dir(folder) {
+        for entry in entries {
+            bytes.extend(std::fs::read(entry.expect("an entry").path()).expect("read"));
+        }
+    }
+    bytes
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -645,10 +657,7 @@ fn erasing_an_activity_erases_the_files_only_it_referred_to() {
     let home = replica.info().expect("home").id;
     assert_eq!(replica.store().files_to_send(home).expect("queue").len(), 2);
     drop(replica);
-    assert!(contains(
-        &std::fs::read(&path).expect("read"),
-        "ZANES-PARAKSTU-LAPA"
-    ));
+    assert!(contains(&everything_kept(&path), "ZANES-PARAKSTU-LAPA"));
 
     let store = Store::open(&path).expect("opens");
     let journal = store.load_journal(home).expect("loads");
@@ -684,7 +693,7 @@ fn erasing_an_activity_erases_the_files_only_it_referred_to() {
     let mut store = store;
     store.rewrite_file().expect("rewrites the file");
     drop(store);
-    let bytes = std::fs::read(&path).expect("read the file");
+    let bytes = everything_kept(&path);
     assert!(
         !contains(&bytes, "ZANES-PARAKSTU-LAPA"),
         "the erased file's bytes are still there"
@@ -695,7 +704,7 @@ fn erasing_an_activity_erases_the_files_only_it_referred_to() {
 #[test]
 fn a_detached_file_goes_at_the_quiet_compaction_and_a_deleted_records_stays() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_path, mut replica) = centre_device(&dir);
+    let (path, mut replica) = centre_device(&dir);
     let detached_from = replica
         .add(ActivityId::new_random(), &minimal("Seminārs"), at(0))
         .expect("durable");
@@ -725,4 +734,10 @@ fn a_detached_file_goes_at_the_quiet_compaction_and_a_deleted_records_stays() {
         replica.store().file(stays).expect("read").is_some(),
         "a deleted record can be restored with its files"
     );
+    let kept = everything_kept(&path);
+    assert!(
+        !contains(&kept, "DETACHED"),
+        "its bytes beside the store too"
+    );
+    assert!(contains(&kept, "DELETED"));
 }

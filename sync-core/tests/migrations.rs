@@ -310,3 +310,64 @@ fn a_layout_7_store_opens_keeps_its_records_and_queues_a_file_attached_to_send()
     let home = replica.journal_id();
     assert_eq!(replica.store().files_to_send(home).expect("queue").len(), 1);
 }
+
+/// Layout 8 (file bytes inside the store): the centre device's store of
+/// `tests/fixtures/protocol-6-store-8`, which holds a 96-byte scan attached
+/// to one activity, sent.
+const LAYOUT_8: &str = "tests/fixtures/store-layout-8.redb";
+
+/// The scan's hash and bytes, read through the store after the migration.
+fn the_scan(replica: &mut Replica) -> (ActivityId, sync_core::files::FileHash, Vec<u8>) {
+    let activities = replica.activities().expect("list");
+    let with_file: Vec<_> = activities
+        .iter()
+        .filter(|a| !a.attachments.is_empty())
+        .collect();
+    assert_eq!(with_file.len(), 1, "one activity has the scan");
+    let hash = with_file[0].attachments[0].file;
+    let mut bytes = Vec::new();
+    replica
+        .store()
+        .read_file(hash, &mut bytes)
+        .expect("the scan reads back whole");
+    assert_eq!(sync_core::files::FileHash::of(&bytes), hash);
+    assert!(bytes.starts_with(b"%PDF-"));
+    (with_file[0].id, hash, bytes)
+}
+
+#[test]
+fn a_layout_8_store_opens_and_its_files_move_beside_it() {
+    let (_dir, path) = copy_of(LAYOUT_8);
+    let folder = sync_core::store::file_bytes::folder_of(&path);
+    assert!(!folder.exists());
+    let (before, hash, bytes) = {
+        let mut replica = Replica::open(&path).expect("a layout-8 store opens");
+        let (_, hash, bytes) = the_scan(&mut replica);
+        (replica.activities().expect("list").len(), hash, bytes)
+    };
+    assert_eq!(
+        std::fs::read(folder.join(hash.to_string())).expect("the scan is beside the store"),
+        bytes
+    );
+    // Migrated once: it opens again as the current layout, unchanged.
+    let mut replica = Replica::open(&path).expect("reopens");
+    assert_eq!(replica.activities().expect("list").len(), before);
+    assert_eq!(the_scan(&mut replica).1, hash);
+}
+
+#[test]
+fn a_layout_8_migration_cut_short_runs_again() {
+    let (_dir, path) = copy_of(LAYOUT_8);
+    let hash = {
+        let mut replica = Replica::open(&path).expect("opens");
+        the_scan(&mut replica).1
+    };
+    // As if the copy out had been cut after writing half a file, before its
+    // transaction: a layout-8 store again, with part of the file beside it.
+    let (_dir2, again) = copy_of(LAYOUT_8);
+    let folder = sync_core::store::file_bytes::folder_of(&again);
+    std::fs::create_dir_all(&folder).expect("folder");
+    std::fs::write(folder.join(hash.to_string()), b"%PDF-1.7\ncut").expect("write");
+    let mut replica = Replica::open(&again).expect("the migration runs again");
+    assert_eq!(the_scan(&mut replica).1, hash);
+}

@@ -2,8 +2,9 @@
 //! bounded by its chunks, whatever the file's size. For 1, 5 and 25 MB
 //! photos, as whole processes on loopback: `field-client attach` and the
 //! `field-client sync` that sends the record and the photo (time, peak
-//! resident memory sampled from /proc, Linux), and the relay's own peak
-//! after taking the photo (a fresh relay per size).
+//! resident memory sampled from /proc, Linux), the office's
+//! `attachments ID --save` that fetches it, and the relay's own peak after
+//! taking and giving the photo (a fresh relay per size).
 //!
 //! `cargo bench -p tests --bench files [-- MEGABYTES...]` (default: 1 5 25).
 
@@ -68,6 +69,26 @@ fn main() {
             "  sync its record and the photo",
             sync.wall,
             &format!("peak {:.1} MB", sync.peak as f64 / 1e6),
+        );
+        let office = root.path().join("office");
+        cli(
+            &fc,
+            &office,
+            &["init", "--centre", "Birojs", "--device-name", "Birojs"],
+        );
+        let office_code = relay_process::admin(
+            &relay_dir,
+            &["enrol-code", "--address", address.trim(), "--office"],
+        );
+        cli(&fc, &office, &["enrol", &office_code]);
+        cli(&fc, &office, &["sync"]);
+        let saved = root.path().join("saved");
+        let saved = saved.to_str().expect("UTF-8");
+        let fetch = took(&fc, &office, &["attachments", &id, "--save", saved]);
+        report(
+            "  the office fetches and saves it",
+            fetch.wall,
+            &format!("peak {:.1} MB", fetch.peak as f64 / 1e6),
         );
         let relay_peak = high_water_mark(&format!("/proc/{}/status", relay.id()));
         relay_process::stop(&mut relay);

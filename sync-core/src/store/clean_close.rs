@@ -98,7 +98,11 @@ pub(crate) fn remove_store_files(path: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         _ => {}
     }
-    std::fs::remove_file(path)
+    std::fs::remove_file(path)?;
+    match std::fs::remove_dir_all(super::file_bytes::folder_of(path)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 fn marker_path(path: &Path) -> PathBuf {

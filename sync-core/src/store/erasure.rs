@@ -176,11 +176,13 @@ impl Store {
             write_view(&tx, id, view, true)?;
         }
         // The file rewrite that follows leaves no page of them.
-        super::files::drop_unreferenced(&tx, Some((id, &prepared.files)))?;
+        let removed = super::files::drop_unreferenced(&tx, Some((id, &prepared.files)))?;
         tx.open_table(SETTINGS)?
             .insert(REWRITE_PENDING_KEY, b"true".as_slice())?;
         tx.commit()?;
-        Ok(())
+        // Beside a device's store: wiped now (the sweep at the next open
+        // finishes it after a crash).
+        self.wipe_unheld(&removed)
     }
 
     /// At open: finishes a file rewrite that a crash interrupted (see

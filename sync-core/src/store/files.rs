@@ -1,9 +1,9 @@
 //! Attached files in the store (docs/ATTACHMENTS.md): content-addressed by
-//! the SHA-256 of their bytes, kept in chunks of [`FILE_CHUNK_BYTES`] in
-//! `file_chunk-v1`, with a `file-v1` row saying what the file is and how
-//! many of its chunks are held (all of them once it is whole; fewer while
-//! it arrives). A file is written and read chunk by chunk: memory stays
-//! bounded by one chunk whatever the file's size.
+//! the SHA-256 of their bytes, with a `file-v1` row saying what the file is
+//! and how many of its chunks of [`FILE_CHUNK_BYTES`] are held (all of them
+//! once it is whole; fewer while it arrives). The bytes are beside a
+//! device's store, in `file_chunk-v1` of a relay's journal file
+//! ([`super::file_bytes::FileBytes`]). A file is written and read chunk by chunk.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::JournalId;
+use super::file_bytes::Folder;
 use super::tables::{FILE_CHUNKS, FILE_UPLOADS, FILES};
 use super::{Store, StoreError, begin_durable, erasure::io_error};
 use crate::activity::ActivityId;
@@ -171,12 +172,19 @@ impl Store {
                 got: chunk.len() as u64,
             });
         }
-        tx.open_table(FILE_CHUNKS)
-            .map_err(StoreError::from)?
-            .insert((&file.hash.0, number), chunk)
-            .map_err(StoreError::from)?;
+        match self.file_bytes.folder() {
+            Some(folder) => folder
+                .write_chunk(file.hash, number, chunk)
+                .map_err(io_error)?,
+            None => {
+                tx.open_table(FILE_CHUNKS)
+                    .map_err(StoreError::from)?
+                    .insert((&file.hash.0, number), chunk)
+                    .map_err(StoreError::from)?;
+            }
+        }
         let media_type = match number + 1 == count {
-            true => whole_file_check(&tx, file).map(Some),
+            true => self.whole_file_check(&tx, file).map(Some),
             // Told once the file is whole.
             false => Ok(None),
         };
@@ -186,6 +194,7 @@ impl Store {
             Err(ReceiveChunkError::NotTheFile(hash)) => {
                 delete_file(&tx, hash)?;
                 tx.commit().map_err(StoreError::from)?;
+                self.wipe_unheld(&[hash])?;
                 return Err(ReceiveChunkError::NotTheFile(hash));
             }
             // The store failed: the transaction is dropped, nothing changes.
@@ -249,19 +258,11 @@ impl Store {
         source
             .seek(SeekFrom::Start(0))
             .map_err(PutFileError::Read)?;
-        {
-            let mut chunks = tx.open_table(FILE_CHUNKS).map_err(StoreError::from)?;
-            let mut number = 0;
-            let again = hash_chunks(&mut source, |chunk| {
-                chunks.insert((&hash.0, number), chunk)?;
-                number += 1;
-                Ok(())
-            })?;
-            if again != hash || number != file.chunks_held {
-                return Err(PutFileError::ChangedWhileRead);
-            }
-            write_row(&tx, &file)?;
+        match self.file_bytes.folder() {
+            Some(folder) => put_beside(folder, &mut source, &file)?,
+            None => put_in_store(&tx, &mut source, &file)?,
         }
+        write_row(&tx, &file)?;
         tx.commit().map_err(StoreError::from)?;
         Ok(file)
     }
@@ -352,8 +353,36 @@ impl Store {
     /// holds no file.
     pub fn drop_unreferenced_files(&self) -> Result<(), StoreError> {
         let tx = begin_durable(self.db.get()?)?;
-        drop_unreferenced(&tx, None)?;
+        let removed = drop_unreferenced(&tx, None)?;
         tx.commit()?;
+        self.wipe_unheld(&removed)?;
+        self.sweep_files()
+    }
+
+    /// Wipes each of `hashes` beside the store that the store no longer
+    /// holds, under a write transaction (a put of the same file waits): after
+    /// the commit that removed their rows.
+    pub(super) fn wipe_unheld(&self, hashes: &[FileHash]) -> Result<(), StoreError> {
+        let Some(folder) = self.file_bytes.folder().filter(|_| !hashes.is_empty()) else {
+            return Ok(());
+        };
+        let tx = begin_durable(self.db.get()?)?;
+        for &hash in hashes {
+            if held_in(&tx, hash)?.is_none() {
+                folder.wipe(hash).map_err(io_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Wipes what is left beside the store of files it does not hold (see
+    /// [`Folder::sweep`]); at open and at the quiet-time compaction.
+    pub(super) fn sweep_files(&self) -> Result<(), StoreError> {
+        let Some(folder) = self.file_bytes.folder() else {
+            return Ok(());
+        };
+        let tx = begin_durable(self.db.get()?)?;
+        folder.sweep(|hash| Ok(held_in(&tx, hash)?.is_some()))?;
         Ok(())
     }
 
@@ -382,8 +411,36 @@ impl Store {
     /// Chunk `number` (from 0) of file `hash`, if held.
     pub fn file_chunk(&self, hash: FileHash, number: u64) -> Result<Option<Vec<u8>>, StoreError> {
         let tx = self.db.get()?.begin_read()?;
-        let table = tx.open_table(FILE_CHUNKS)?;
-        Ok(table.get((&hash.0, number))?.map(|v| v.value().to_vec()))
+        let Some(row) = tx.open_table(FILES)?.get(&hash.0)? else {
+            return Ok(None);
+        };
+        let file = decode_row(hash, row.value())?;
+        if number >= file.chunks_held {
+            return Ok(None);
+        }
+        let chunks = tx.open_table(FILE_CHUNKS)?;
+        match self.stored_chunk(&chunks, &file, number)? {
+            Some(chunk) => Ok(Some(chunk)),
+            None => Err(StoreError::DamagedFile(hash)),
+        }
+    }
+
+    /// Chunk `number` of `file`, from `chunks` (the store's table) or beside
+    /// the store; `None` if missing.
+    fn stored_chunk(
+        &self,
+        chunks: &impl ReadableTable<(&'static [u8; 32], u64), &'static [u8]>,
+        file: &StoredFile,
+        number: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.file_bytes.folder() {
+            Some(folder) => folder
+                .read_chunk(file.hash, number, chunk_len(file.bytes, number))
+                .map_err(io_error),
+            None => Ok(chunks
+                .get((&file.hash.0, number))?
+                .map(|v| v.value().to_vec())),
+        }
     }
 
     /// Writes the whole file `hash` to `out`, chunk by chunk from one read
@@ -404,13 +461,12 @@ impl Store {
         let mut hasher = Sha256::new();
         let mut written = 0;
         for number in 0..file.chunks_held {
-            let chunk = chunks
-                .get((&hash.0, number))
-                .map_err(StoreError::from)?
+            let chunk = self
+                .stored_chunk(&chunks, &file, number)?
                 .ok_or(ReadFileError::Damaged(hash))?;
-            hasher.update(chunk.value());
-            out.write_all(chunk.value()).map_err(ReadFileError::Write)?;
-            written += chunk.value().len() as u64;
+            hasher.update(&chunk);
+            out.write_all(&chunk).map_err(ReadFileError::Write)?;
+            written += chunk.len() as u64;
         }
         if written != file.bytes || FileHash(hasher.finalize().into()) != hash {
             return Err(ReadFileError::Damaged(hash));
@@ -424,8 +480,93 @@ impl Store {
         let tx = begin_durable(self.db.get()?)?;
         let held = delete_file(&tx, hash)?;
         tx.commit()?;
+        self.wipe_unheld(&[hash])?;
         Ok(held)
     }
+
+    /// The file `file` describes, as `tx` holds it whole: its type, if its
+    /// bytes hash to its name and pass [`FileCheck`].
+    fn whole_file_check(
+        &self,
+        tx: &redb::WriteTransaction,
+        file: FileDescription,
+    ) -> Result<MediaType, ReceiveChunkError> {
+        let not_it = || ReceiveChunkError::NotTheFile(file.hash);
+        let chunks = tx.open_table(FILE_CHUNKS).map_err(StoreError::from)?;
+        let whole = StoredFile {
+            hash: file.hash,
+            bytes: file.bytes,
+            media_type: None,
+            chunks_held: chunk_count(file.bytes),
+        };
+        let mut hasher = Sha256::new();
+        let mut check = FileCheck::new();
+        for number in 0..whole.chunks_held {
+            let chunk = self
+                .stored_chunk(&chunks, &whole, number)?
+                .ok_or_else(not_it)?;
+            hasher.update(&chunk);
+            check.feed(&chunk);
+        }
+        if FileHash(hasher.finalize().into()) != file.hash || check.bytes() != file.bytes {
+            return Err(not_it());
+        }
+        check.finish().map_err(|_| not_it())
+    }
+}
+
+/// Length of chunk `number` of a file of `bytes` bytes.
+fn chunk_len(bytes: u64, number: u64) -> usize {
+    (bytes - number * FILE_CHUNK_BYTES as u64).min(FILE_CHUNK_BYTES as u64) as usize
+}
+
+/// Writes `source` whole beside the store, checking it is still `file`.
+fn put_beside(
+    folder: Folder<'_>,
+    source: &mut impl Read,
+    file: &StoredFile,
+) -> Result<(), PutFileError> {
+    let io = |e| PutFileError::Store(io_error(e));
+    let mut adding = folder.put_whole(file.hash).map_err(io)?;
+    let mut number = 0;
+    let again = hash_chunks(source, |chunk| {
+        number += 1;
+        adding.write(chunk).map_err(io_error)
+    });
+    match again {
+        Ok(again) if again == file.hash && number == file.chunks_held => {
+            adding.finish().map_err(io)
+        }
+        Ok(_) => {
+            adding.abandon().map_err(io)?;
+            Err(PutFileError::ChangedWhileRead)
+        }
+        Err(e) => {
+            // The sweep removes it should this fail too.
+            let _ = adding.abandon();
+            Err(e)
+        }
+    }
+}
+
+/// Writes `source` whole into `file_chunk-v1` in `tx`, checking it is
+/// still `file`.
+fn put_in_store(
+    tx: &redb::WriteTransaction,
+    source: &mut impl Read,
+    file: &StoredFile,
+) -> Result<(), PutFileError> {
+    let mut chunks = tx.open_table(FILE_CHUNKS).map_err(StoreError::from)?;
+    let mut number = 0;
+    let again = hash_chunks(source, |chunk| {
+        chunks.insert((&file.hash.0, number), chunk)?;
+        number += 1;
+        Ok(())
+    })?;
+    if again != file.hash || number != file.chunks_held {
+        return Err(PutFileError::ChangedWhileRead);
+    }
+    Ok(())
 }
 
 /// File `hash` as `tx` sees it.
@@ -436,36 +577,13 @@ fn held_in(tx: &redb::WriteTransaction, hash: FileHash) -> Result<Option<StoredF
 }
 
 /// Deletes file `hash`'s row and every chunk of it in `tx`; false if there
-/// was no row.
+/// was no row. Its bytes beside the store are wiped once `tx` commits
+/// ([`Store::wipe_unheld`]).
 fn delete_file(tx: &redb::WriteTransaction, hash: FileHash) -> Result<bool, StoreError> {
     let held = tx.open_table(FILES)?.remove(&hash.0)?.is_some();
     tx.open_table(FILE_CHUNKS)?
         .retain_in((&hash.0, 0)..=(&hash.0, u64::MAX), |_, _| false)?;
     Ok(held)
-}
-
-/// The file `file` describes, as `tx` holds it whole: its type, if its
-/// bytes hash to its name and pass [`FileCheck`].
-fn whole_file_check(
-    tx: &redb::WriteTransaction,
-    file: FileDescription,
-) -> Result<MediaType, ReceiveChunkError> {
-    let not_it = || ReceiveChunkError::NotTheFile(file.hash);
-    let chunks = tx.open_table(FILE_CHUNKS).map_err(StoreError::from)?;
-    let mut hasher = Sha256::new();
-    let mut check = FileCheck::new();
-    for row in chunks
-        .range((&file.hash.0, 0)..=(&file.hash.0, u64::MAX))
-        .map_err(StoreError::from)?
-    {
-        let (_, chunk) = row.map_err(StoreError::from)?;
-        hasher.update(chunk.value());
-        check.feed(chunk.value());
-    }
-    if FileHash(hasher.finalize().into()) != file.hash || check.bytes() != file.bytes {
-        return Err(not_it());
-    }
-    check.finish().map_err(|_| not_it())
 }
 
 /// Reads `source` to its end in pieces of [`FILE_CHUNK_BYTES`] (the last one
@@ -543,13 +661,13 @@ fn decode_row(hash: FileHash, bytes: &[u8]) -> Result<StoredFile, StoreError> {
 /// of every other journal of the store to what their view rows name. A
 /// store with a journal whose view was never built cannot tell: it removes
 /// nothing. A removed file stops waiting to be sent. Reads no row when the
-/// store holds no file.
+/// store holds no file. The files removed: to wipe once `tx` commits.
 pub(super) fn drop_unreferenced(
     tx: &redb::WriteTransaction,
     replacing: Option<(JournalId, &std::collections::BTreeSet<FileHash>)>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<FileHash>, StoreError> {
     if tx.open_table(FILES)?.is_empty()? {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let (journal, mut referred) = match replacing {
         Some((journal, kept)) => (Some(journal.0.as_u128()), kept.clone()),
@@ -564,7 +682,7 @@ pub(super) fn drop_unreferenced(
     let view = tx.open_table(super::tables::ACTIVITY_VIEW)?;
     for j in journals.into_iter().filter(|j| Some(*j) != journal) {
         if view_heads.get(j)?.is_none() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         for row in view.range((j, 0)..=(j, u128::MAX))? {
             let (key, value) = row?;
@@ -584,9 +702,31 @@ pub(super) fn drop_unreferenced(
         .map(|row| row.map(|(k, _)| FileHash(*k.value())))
         .collect::<Result<_, _>>()?;
     let mut queue = tx.open_table(FILE_UPLOADS)?;
-    for hash in held.into_iter().filter(|h| !referred.contains(h)) {
+    let removed: Vec<FileHash> = held.into_iter().filter(|h| !referred.contains(h)).collect();
+    for &hash in &removed {
         delete_file(tx, hash)?;
         queue.retain(|(_, file), _| *file != hash.0)?;
+    }
+    Ok(removed)
+}
+
+/// Layout 8 to 9 ([`super::migrate_8_to_9`]): writes every chunk held in
+/// `file_chunk-v1` beside the store, synced, one chunk in memory at a time.
+pub(super) fn copy_chunks_out(db: &redb::Database, folder: Folder<'_>) -> Result<(), StoreError> {
+    let tx = db.begin_read()?;
+    let files = tx.open_table(FILES)?;
+    let chunks = tx.open_table(FILE_CHUNKS)?;
+    for row in files.iter()? {
+        let (key, value) = row?;
+        let file = decode_row(FileHash(*key.value()), value.value())?;
+        for number in 0..file.chunks_held {
+            let chunk = chunks
+                .get((&file.hash.0, number))?
+                .ok_or(StoreError::DamagedFile(file.hash))?;
+            folder
+                .write_chunk(file.hash, number, chunk.value())
+                .map_err(io_error)?;
+        }
     }
     Ok(())
 }
@@ -913,13 +1053,115 @@ mod tests {
         let stored = store
             .put_file(Cursor::new(pdf(2 * FILE_CHUNK_BYTES)))
             .expect("stored");
-        let tx = begin_durable(store.db.get().expect("db")).expect("write");
-        tx.open_table(FILE_CHUNKS)
-            .expect("table")
-            .insert((&stored.hash.0, 1), b"not what was stored".as_slice())
-            .expect("insert");
-        tx.commit().expect("commit");
+        let beside = beside(&store, stored.hash);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&beside)
+            .expect("the file beside the store");
+        file.seek(SeekFrom::Start(FILE_CHUNK_BYTES as u64 + 7))
+            .expect("seek");
+        file.write_all(b"not what was stored").expect("write");
+        drop(file);
         let refused = store.read_file(stored.hash, &mut Vec::new()).unwrap_err();
         assert!(matches!(refused, ReadFileError::Damaged(_)), "{refused}");
+        // Cut short, or gone: damaged too, never a panic or short bytes.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&beside)
+            .and_then(|f| f.set_len(FILE_CHUNK_BYTES as u64))
+            .expect("truncate");
+        let refused = store.read_file(stored.hash, &mut Vec::new()).unwrap_err();
+        assert!(matches!(refused, ReadFileError::Damaged(_)), "{refused}");
+        assert!(matches!(
+            store.file_chunk(stored.hash, 1),
+            Err(StoreError::DamagedFile(_))
+        ));
+        std::fs::remove_file(&beside).expect("remove");
+        let refused = store.read_file(stored.hash, &mut Vec::new()).unwrap_err();
+        assert!(matches!(refused, ReadFileError::Damaged(_)), "{refused}");
+    }
+
+    /// Where a device's store keeps file `hash`.
+    fn beside(store: &Store, hash: FileHash) -> std::path::PathBuf {
+        crate::store::file_bytes::folder_of(store.path()).join(hash.to_string())
+    }
+
+    /// Rows of `file_chunk-v1`: a device's store keeps none.
+    fn chunks_in_store(store: &Store) -> u64 {
+        let tx = store.db.get().expect("db").begin_read().expect("read");
+        tx.open_table(FILE_CHUNKS)
+            .expect("table")
+            .len()
+            .expect("len")
+    }
+
+    #[test]
+    fn a_devices_file_is_kept_beside_its_store_and_wiped_when_removed() {
+        let (_dir, store) = store();
+        let bytes = pdf(2 * FILE_CHUNK_BYTES + 5);
+        let stored = store.put_file(Cursor::new(&bytes)).expect("stored");
+        assert_eq!(chunks_in_store(&store), 0, "no chunk in the store file");
+        assert_eq!(
+            std::fs::read(beside(&store, stored.hash)).expect("beside"),
+            bytes
+        );
+        // Received chunk by chunk: written in place, beside the store too.
+        let other = pdf(FILE_CHUNK_BYTES + 9);
+        let file = described(&other);
+        for (number, chunk) in chunks_of(&other).into_iter().enumerate() {
+            store
+                .receive_file_chunk(file, number as u64, chunk)
+                .expect("stored");
+        }
+        assert_eq!(chunks_in_store(&store), 0);
+        assert_eq!(
+            std::fs::read(beside(&store, file.hash)).expect("beside"),
+            other
+        );
+        assert!(store.remove_file(stored.hash).expect("removed"));
+        assert!(!beside(&store, stored.hash).exists(), "wiped and removed");
+        assert!(beside(&store, file.hash).exists(), "the other file is kept");
+    }
+
+    #[test]
+    fn a_relays_journal_file_keeps_its_files_inside_however_it_is_opened() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.redb");
+        let store = Store::create_relay(&path, "relay", 1 << 20).expect("create");
+        let bytes = pdf(FILE_CHUNK_BYTES + 3);
+        let stored = store.put_file(Cursor::new(&bytes)).expect("stored");
+        assert_eq!(chunks_in_store(&store), 2);
+        drop(store);
+        // Opened as a device's store is: still read from inside, and
+        // nothing moved out.
+        let store = Store::open(&path).expect("opens");
+        let mut back = Vec::new();
+        store.read_file(stored.hash, &mut back).expect("whole");
+        assert_eq!(back, bytes);
+        assert!(!crate::store::file_bytes::folder_of(&path).exists());
+    }
+
+    #[test]
+    fn what_a_crash_leaves_beside_the_store_is_removed_at_open() {
+        let (dir, store) = store();
+        let kept = store.put_file(Cursor::new(pdf(300))).expect("stored");
+        let folder = crate::store::file_bytes::folder_of(store.path());
+        let path = store.path().to_owned();
+        drop(store);
+        // A file whose row was removed (a crash before its wipe), and one
+        // added in part.
+        let stray = FileHash::of(b"a file no row names");
+        std::fs::write(folder.join(stray.to_string()), b"erased bytes").expect("write");
+        std::fs::write(folder.join(format!("{}.adding", kept.hash)), b"part").expect("write");
+        let store = Store::open(&path).expect("opens");
+        let mut left: Vec<String> = std::fs::read_dir(&folder)
+            .expect("folder")
+            .map(|e| e.expect("entry").file_name().into_string().expect("name"))
+            .collect();
+        left.sort();
+        assert_eq!(left, [kept.hash.to_string()]);
+        let mut back = Vec::new();
+        store.read_file(kept.hash, &mut back).expect("whole");
+        drop(dir);
     }
 }

@@ -12,6 +12,7 @@
 pub mod backup;
 mod clean_close;
 mod erasure;
+pub mod file_bytes;
 mod files;
 mod ready_upload;
 mod tables;
@@ -37,6 +38,7 @@ use crate::activity::{Activity, ActivityId};
 use crate::journal::{self, Journal, JournalError, Tip};
 use crate::limits::{DEVICE_STORE_CACHE_BYTES, LOAD_APPENDED_BYTES_AT_ONCE};
 use crate::sync::{AttestationTag, catch_library_panic};
+use file_bytes::FileBytes;
 pub use files::{
     FileDescription, FileToSend, PutFileError, ReadFileError, ReceiveChunkError, StoredFile,
 };
@@ -50,7 +52,7 @@ use tables::{
 
 /// Layout version written by this code. Older stores are migrated on open by
 /// the numbered steps in [`migrate`]; newer ones are refused.
-pub const STORE_VERSION: u32 = 8;
+pub const STORE_VERSION: u32 = 9;
 
 /// Identity of a device: random, made when its store is created, never reused.
 /// Its 16 bytes are also the device's Automerge actor id, so every change can be
@@ -234,6 +236,9 @@ pub struct Store {
     /// How the file is shared with other processes: a relay's journal files
     /// are opened in [`SHARED_MODE`], a device's store alone.
     mode: redb::ConcurrencyMode,
+    /// Where the bytes of attached files are: beside a device's store, in
+    /// a relay's journal file.
+    file_bytes: FileBytes,
 }
 
 /// How a relay's journal files are opened: one process (`relay serve`)
@@ -361,6 +366,10 @@ impl Store {
         // (`rewrite_failure`, told by `status`) and tried again on command
         // or by the daemon's daily check, not at every open.
         let _ = store.finish_interrupted_rewrite();
+        // Left over beside the store by a crash: wiped before anything reads.
+        store
+            .sweep_files()
+            .map_err(|e| damaged(path, &e.to_string()))?;
         Ok(store)
     }
 
@@ -385,7 +394,8 @@ impl Store {
         Store::from_db(label, OpenDb::new(db, None))
     }
 
-    /// Opens a store like [`Store::open`] on storage other than a file.
+    /// Opens a store like [`Store::open`] on storage other than a file. Its
+    /// attached files are kept beside `label`, as a file store's are.
     pub fn open_on(label: &Path, backend: impl redb::StorageBackend) -> Result<Store, OpenError> {
         let db = Store::open_db(label, true, |builder| builder.create_with_backend(backend))?;
         Store::from_db(label, OpenDb::new(db, None))
@@ -446,7 +456,13 @@ impl Store {
                 found: meta.version,
             });
         }
-        migrate(opened, meta.version).map_err(|e| damaged(path, &e.to_string()))?;
+        // A relay's journal file has no home journal, and keeps its files
+        // (whichever way it is opened: a migration must not move them out).
+        let file_bytes = match meta.home {
+            Some(_) => FileBytes::beside(path),
+            None => FileBytes::InStore,
+        };
+        migrate(opened, meta.version, &file_bytes).map_err(|e| damaged(path, &e.to_string()))?;
         Ok(Store {
             db,
             path: path.to_owned(),
@@ -455,6 +471,7 @@ impl Store {
             home: meta.home,
             cache_bytes: None,
             mode: redb::ConcurrencyMode::ExclusiveWriter,
+            file_bytes,
         })
     }
 
@@ -1745,7 +1762,7 @@ fn insert_info(
 /// Numbered migrations: step `n` upgrades layout `n` to `n + 1`. Each layout
 /// adds one here and a test that opens a committed store file of the
 /// previous layout (`sync-core/tests/fixtures/`).
-fn migrate(db: &Database, from: u32) -> Result<(), StoreError> {
+fn migrate(db: &Database, from: u32, file_bytes: &FileBytes) -> Result<(), StoreError> {
     let steps: [MigrationStep; 7] = [
         migrate_1_to_2,
         migrate_2_to_3,
@@ -1757,6 +1774,9 @@ fn migrate(db: &Database, from: u32) -> Result<(), StoreError> {
     ];
     for step in steps.iter().skip(from as usize - 1) {
         step(db)?;
+    }
+    if from < 9 {
+        migrate_8_to_9(db, file_bytes)?;
     }
     Ok(())
 }
@@ -1883,6 +1903,24 @@ fn migrate_7_to_8(db: &Database) -> Result<(), StoreError> {
     tx.open_table(FILE_UPLOADS)?;
     tx.open_table(META)?
         .insert("store_version", 8_u32.to_le_bytes().as_slice())?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Layout 9 keeps a device's file bytes beside its store
+/// ([`file_bytes`]): each file's chunks are copied out of `file_chunk-v1`
+/// and synced, then, in one transaction, removed from it. A crash before
+/// that commit runs the copy again. A relay's journal file keeps them.
+fn migrate_8_to_9(db: &Database, file_bytes: &FileBytes) -> Result<(), StoreError> {
+    if let Some(folder) = file_bytes.folder() {
+        files::copy_chunks_out(db, folder)?;
+    }
+    let tx = begin_durable(db)?;
+    if file_bytes.folder().is_some() {
+        tx.open_table(FILE_CHUNKS)?.retain(|_, _| false)?;
+    }
+    tx.open_table(META)?
+        .insert("store_version", 9_u32.to_le_bytes().as_slice())?;
     tx.commit()?;
     Ok(())
 }
