@@ -1047,3 +1047,71 @@ async fn asking_for_a_file_keeps_it_for_the_sync_to_fetch() {
     assert_eq!(wanted.len(), 1);
     assert_eq!(wanted[0].file.hash, hash);
 }
+
+#[tokio::test]
+async fn a_photos_thumbnail_shows_and_one_this_computer_lacks_is_asked_for() {
+    let f = Fixture::new();
+    let (_, html) = f.get("/new").await;
+    let token = field_value(&html, "csrf").expect("token");
+    let id = field_value(&html, "id").expect("id");
+    let mut fields = seminar(&token, "Seminārs");
+    fields.push(("id", &id));
+    f.post("/activities", &fields).await;
+    let page = format!("/activities/{id}");
+    let bytes = tests::sample_files::photo(1200, 900);
+    let files: [(&str, &[u8]); 1] = [("foto.jpg", &bytes)];
+    f.send(upload(&format!("{page}/files"), &token, &files))
+        .await;
+    let attached = f.activities().await[0].attachments[0].clone();
+    let thumbnail = attached.thumbnail.expect("made as it was attached");
+    // Held: the page shows the thumbnail, which opens the photo.
+    let (_, html) = f.get(&page).await;
+    let shown = format!(
+        "<a href=\"/files/{}\" target=\"_blank\" rel=\"noopener\"><img class=\"thumb\" src=\"/files/{}\"",
+        attached.file, thumbnail.file
+    );
+    assert!(html.contains(&shown), "{html}");
+    let response = f.send(get(&format!("/files/{}", thumbnail.file))).await;
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "image/jpeg");
+
+    // As on an office computer that has the record but neither file: the
+    // page asks the sync for the thumbnail only, and offers the photo.
+    let small = {
+        let held = f.owner.hold().await.expect("the store");
+        let mut small = Vec::new();
+        held.store()
+            .read_file(thumbnail.file, &mut small)
+            .expect("thumbnail");
+        held.store().remove_file(attached.file).expect("remove");
+        held.store().remove_file(thumbnail.file).expect("remove");
+        small
+    };
+    let (_, html) = f.get(&page).await;
+    assert!(
+        html.contains(&format!("/files/{}/fetch", attached.file)),
+        "{html}"
+    );
+    assert!(!html.contains(&format!("src=\"/files/{}\"", thumbnail.file)));
+    let wanted: Vec<_> = {
+        let held = f.owner.hold().await.expect("the store");
+        field_client::file_link::wanted(held.store()).expect("wanted")
+    };
+    let hashes: Vec<_> = wanted.iter().map(|w| w.file.hash).collect();
+    assert_eq!(hashes, [thumbnail.file], "the thumbnail, not the photo");
+    // Once the sync brought it, the thumbnail shows beside the button.
+    {
+        let held = f.owner.hold().await.expect("the store");
+        held.store()
+            .put_file(std::io::Cursor::new(&small))
+            .expect("stored");
+    }
+    let (_, html) = f.get(&page).await;
+    assert!(
+        html.contains(&format!("src=\"/files/{}\"", thumbnail.file)),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("/files/{}/fetch", attached.file)),
+        "{html}"
+    );
+}

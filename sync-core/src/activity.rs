@@ -309,6 +309,26 @@ pub struct Attachment {
     pub bytes: u64,
     pub added_by: String,
     pub added_at: DateTime<Utc>,
+    /// A photo's thumbnail, made where it was attached (none for a PDF, a
+    /// photo attached by an older version, or one too large to shrink).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<Thumbnail>,
+}
+
+/// A photo's thumbnail (docs/ATTACHMENTS.md, "Thumbnails"): a small JPEG
+/// file of its own (`sync_core::thumbnail`), which travels before the
+/// photo, so an office sees it without fetching the photo.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Thumbnail {
+    pub file: FileHash,
+    pub bytes: u64,
+}
+
+impl Attachment {
+    /// The files this attachment refers to: itself, and its thumbnail.
+    pub fn files(&self) -> impl Iterator<Item = (FileHash, u64)> + '_ {
+        std::iter::once((self.file, self.bytes)).chain(self.thumbnail.map(|t| (t.file, t.bytes)))
+    }
 }
 
 /// A set of typed field values to write; `None` leaves a field as it is.

@@ -17,7 +17,9 @@
 //!       └─ "file:<sha-256 hex>" : map one per attached file (absent when none)
 //!          ├─ name, type (a media type), added_by : str
 //!          ├─ bytes                   : uint
-//!          └─ added_at                : timestamp
+//!          ├─ added_at                : timestamp
+//!          └─ thumbnail : str (sha-256 hex), thumbnail_bytes : uint
+//!                                       (a photo's thumbnail; absent for a PDF)
 //!
 //! `updated_by`/`updated_at` are absent until the first edit (they read as the
 //! creation stamp): a new record writes only the fields it has. An attached
@@ -53,7 +55,9 @@ use automerge::{
 use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc};
 use std::collections::{BTreeSet, HashMap};
 
-use crate::activity::{Activity, ActivityId, ActivityPatch, Attachment, Counts, Group, Kind};
+use crate::activity::{
+    Activity, ActivityId, ActivityPatch, Attachment, Counts, Group, Kind, Thumbnail,
+};
 use crate::files::{FileHash, MediaType};
 use crate::limits::{IMPORT_ACTIVITIES_PER_CHANGE, MAX_FILES_PER_ACTIVITY};
 use crate::sync::Checked;
@@ -487,6 +491,7 @@ impl Journal {
             bytes: file.bytes,
             added_by: stamp.author.to_owned(),
             added_at: stamp.now,
+            thumbnail: file.thumbnail,
         };
         let mut tx = self.doc.transaction();
         write_attachment(&mut tx, &obj, &attachment)?;
@@ -533,6 +538,29 @@ impl Journal {
             }
             _ => Ok(None),
         }
+    }
+
+    /// The size of file `file` if activity `id` refers to it, as an
+    /// attached file or as the thumbnail of one: what a relay checks a file
+    /// offered or asked for against. At most [`MAX_FILES_PER_ACTIVITY`]
+    /// entries read, whatever the journal's size.
+    pub fn referred_file(
+        &self,
+        id: ActivityId,
+        file: FileHash,
+    ) -> Result<Option<u64>, JournalError> {
+        if let Some(a) = self.attachment(id, file)? {
+            return Ok(Some(a.bytes));
+        }
+        let Some(activity) = self.get(id)? else {
+            return Ok(None);
+        };
+        Ok(activity
+            .attachments
+            .iter()
+            .flat_map(Attachment::files)
+            .find(|(hash, _)| *hash == file)
+            .map(|(_, bytes)| bytes))
     }
 
     /// One activity, deleted or not.
@@ -1209,6 +1237,7 @@ pub struct NewAttachment {
     pub name: String,
     pub media_type: MediaType,
     pub bytes: u64,
+    pub thumbnail: Option<Thumbnail>,
 }
 
 /// Prefix of the record key of an attached file.
@@ -1232,6 +1261,10 @@ fn write_attachment(
     tx.put(&entry, "added_by", a.added_by.as_str())?;
     let added = ScalarValue::Timestamp(a.added_at.timestamp_millis());
     tx.put(&entry, "added_at", added)?;
+    if let Some(thumbnail) = a.thumbnail {
+        tx.put(&entry, "thumbnail", thumbnail.file.to_string())?;
+        tx.put(&entry, "thumbnail_bytes", thumbnail.bytes)?;
+    }
     Ok(())
 }
 
@@ -1242,6 +1275,7 @@ fn read_attachment(doc: &Automerge, key: &str, entry: &ObjId) -> Option<Attachme
     let file = FileHash::parse(key.strip_prefix(ATTACHMENT_KEY_PREFIX)?)?;
     let (mut name, mut media_type, mut bytes) = (None, None, None);
     let (mut added_by, mut added_at) = (String::new(), DateTime::<Utc>::UNIX_EPOCH);
+    let (mut thumbnail, mut thumbnail_bytes) = (None, None);
     for item in doc.map_range(entry, ..) {
         let automerge::ValueRef::Scalar(value) = &item.value else {
             continue;
@@ -1252,6 +1286,8 @@ fn read_attachment(doc: &Automerge, key: &str, entry: &ObjId) -> Option<Attachme
             ("bytes", S::Uint(n)) => bytes = Some(*n),
             ("added_by", S::Str(s)) => added_by = s.to_string(),
             ("added_at", S::Timestamp(ms)) => added_at = millis_to_time(*ms),
+            ("thumbnail", S::Str(s)) => thumbnail = FileHash::parse(s),
+            ("thumbnail_bytes", S::Uint(n)) => thumbnail_bytes = Some(*n),
             _ => {}
         }
     }
@@ -1262,6 +1298,9 @@ fn read_attachment(doc: &Automerge, key: &str, entry: &ObjId) -> Option<Attachme
         bytes: bytes?,
         added_by,
         added_at,
+        thumbnail: thumbnail
+            .zip(thumbnail_bytes)
+            .map(|(file, bytes)| Thumbnail { file, bytes }),
     })
 }
 

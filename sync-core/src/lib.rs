@@ -24,6 +24,7 @@ pub mod limits;
 pub mod replica;
 pub mod store;
 pub mod sync;
+pub mod thumbnail;
 
 pub use activity::{
     Activity, ActivityId, ActivityInput, ActivityPatch, Attachment, Counts, Field, FieldError,

@@ -23,7 +23,7 @@ use automerge::{Change, ChangeHash};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::activity::{Activity, ActivityId, ActivityPatch, Attachment};
+use crate::activity::{Activity, ActivityId, ActivityPatch, Attachment, Thumbnail};
 use crate::files::{self, FileHash, MediaType};
 use crate::journal::{Journal, JournalError, NewAttachment, Stamp, Tip, new_record};
 use crate::limits::{
@@ -39,6 +39,7 @@ use crate::sync::{
     SyncStorage, apply_guarded_alongside, batch_from, missing_from,
 };
 use crate::sync::{Checked, Received, check_received};
+use crate::thumbnail;
 
 /// Errors from a local edit or read.
 #[derive(Debug, thiserror::Error)]
@@ -271,7 +272,8 @@ pub struct Status {
     pub deleted: usize,
     /// Activities (in any journal) with local changes the relay has not durably acknowledged.
     pub unsent: u64,
-    /// Files attached here that the relay does not hold whole yet, and their bytes.
+    /// Files attached here that the relay does not hold whole yet (their
+    /// thumbnails not counted), and their bytes (thumbnails counted).
     pub files_waiting: u64,
     pub file_bytes_waiting: u64,
 }
@@ -576,16 +578,19 @@ impl Replica {
             let max = MAX_FILES_PER_ACTIVITY;
             return Err(JournalError::TooManyFiles { id, max }.into());
         }
-        let stored = self.store.put_file_to_send(source, (journal, id))?;
+        let mut source = source;
+        let stored = self.store.put_file_to_send(&mut source, (journal, id))?;
+        if held.iter().any(|a| a.file == stored.hash) {
+            return Ok(None);
+        }
+        let media_type = stored.media_type.unwrap_or(MediaType::Jpeg);
         let file = NewAttachment {
             file: stored.hash,
             name: files::file_name(name, stored.media_type),
-            media_type: stored.media_type.unwrap_or(MediaType::Jpeg),
+            media_type,
             bytes: stored.bytes,
+            thumbnail: self.store_thumbnail(&mut source, media_type, (journal, id))?,
         };
-        if held.iter().any(|a| a.file == file.file) {
-            return Ok(None);
-        }
         self.mutate_at(journal, &[id], now, |j, stamp| {
             Ok(j.attach(id, &file, stamp)?.into_iter().collect())
         })?;
@@ -593,6 +598,30 @@ impl Replica {
         Ok(after
             .flat_map(|a| a.attachments)
             .find(|a| a.file == file.file))
+    }
+
+    /// Makes the thumbnail of the photo `source` holds and stores it, to be
+    /// sent (before the photo: smaller files go first); `None` for a PDF or
+    /// a photo that cannot be shrunk in bounded memory.
+    fn store_thumbnail(
+        &self,
+        source: &mut (impl Read + Seek),
+        media_type: MediaType,
+        send: (JournalId, ActivityId),
+    ) -> Result<Option<Thumbnail>, ReplicaError> {
+        source
+            .seek(std::io::SeekFrom::Start(0))
+            .map_err(crate::store::PutFileError::Read)?;
+        let Some(jpeg) = thumbnail::make(std::io::BufReader::new(source), media_type) else {
+            return Ok(None);
+        };
+        let stored = self
+            .store
+            .put_file_to_send(std::io::Cursor::new(&jpeg), send)?;
+        Ok(Some(Thumbnail {
+            file: stored.hash,
+            bytes: stored.bytes,
+        }))
     }
 
     /// Removes a file from an activity; false when it was not attached. The
@@ -1556,10 +1585,17 @@ impl<S: Borrow<Store>> ListView<S> {
         let all = self.activities(home.id)?;
         let deleted = all.iter().filter(|a| a.deleted).count();
         let unsent = self.unsent_total()?;
+        // Counted as the photos and scans people attached: a thumbnail
+        // travels with its photo (its bytes are counted).
+        let thumbnails: HashSet<FileHash> = all
+            .iter()
+            .flat_map(|a| a.attachments.iter().filter_map(|f| f.thumbnail))
+            .map(|t| t.file)
+            .collect();
         let (mut files_waiting, mut file_bytes_waiting) = (0, 0);
         for info in self.store().journals()? {
             for file in self.store().files_to_send(info.id)? {
-                files_waiting += 1;
+                files_waiting += u64::from(!thumbnails.contains(&file.hash));
                 file_bytes_waiting += file.bytes;
             }
         }

@@ -29,6 +29,21 @@ fn photo(bytes: usize, seed: u8) -> Vec<u8> {
     file
 }
 
+/// A real photo, `width` × `height`, as a phone's camera writes it
+/// (baseline JPEG): one a thumbnail is made of.
+fn real_photo(width: u16, height: u16) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..u32::from(height))
+        .flat_map(|y| {
+            (0..u32::from(width)).flat_map(move |x| [(x % 256) as u8, (y % 256) as u8, 90])
+        })
+        .collect();
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 85)
+        .encode(&pixels, width, height, jpeg_encoder::ColorType::Rgb)
+        .expect("encodes");
+    out
+}
+
 /// The relay's side: each journal's records and its own file store.
 struct Relay {
     journals: HashMap<Uuid, (Journal, Store)>,
@@ -73,10 +88,8 @@ impl RelayFiles for Relay {
         let Some((j, _)) = self.journals.get(&journal) else {
             return Ok(None);
         };
-        let found = j
-            .attachment(activity, file)
-            .map_err(StorageFailure::local)?;
-        Ok(found.map(|a| a.bytes))
+        j.referred_file(activity, file)
+            .map_err(StorageFailure::local)
     }
 
     fn held_file(
@@ -627,4 +640,67 @@ fn a_file_held_whole_already_is_fetched_without_asking() {
     );
     assert_eq!(transfer.poll_event(), Some(FileEvent::Fetched { hash }));
     assert!(transfer.is_idle());
+}
+
+#[test]
+fn a_photos_thumbnail_goes_first_and_the_office_fetches_only_it() {
+    let mut centre = device("Daugavpils KRC");
+    let bytes = real_photo(1600, 1200);
+    let (activity, hash) = centre.attach(&bytes);
+    let attached = centre
+        .replica
+        .get(activity)
+        .expect("read")
+        .expect("present")
+        .attachments
+        .remove(0);
+    let thumbnail = attached.thumbnail.expect("a photo has a thumbnail");
+    assert!(thumbnail.bytes < bytes.len() as u64 / 4);
+    let journal = centre.journal();
+    let waiting: Vec<FileHash> = centre
+        .replica
+        .store()
+        .files_to_send(centre.replica.journal_id())
+        .expect("queue")
+        .into_iter()
+        .map(|f| f.hash)
+        .collect();
+    assert_eq!(waiting, [thumbnail.file, hash], "the thumbnail first");
+    let status = centre.replica.status().expect("status");
+    assert_eq!(status.files_waiting, 1, "one photo, its thumbnail with it");
+    assert_eq!(
+        status.file_bytes_waiting,
+        bytes.len() as u64 + thumbnail.bytes
+    );
+
+    // The relay takes the thumbnail as the record refers to it, first.
+    let mut relay = Relay::new();
+    relay.take_records(&mut centre.replica);
+    let mut transfer = centre.transfer(Instant::now());
+    let mut service = FileService::new(vec![grant(journal, Access::ReadWrite)], MAX);
+    let moved = pump(&centre, &mut transfer, &mut service, &mut relay, None);
+    let sent: Vec<FileHash> = moved
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            FileEvent::Sent { hash, .. } => Some(*hash),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, [thumbnail.file, hash]);
+
+    // The office asks for the thumbnail only, and holds only it.
+    let office = device("Birojs");
+    let now = Instant::now();
+    let mut transfer = FileTransfer::new(now);
+    assert!(transfer.fetch(now, FileWanted::thumbnail_of(journal, activity, thumbnail)));
+    let mut service = FileService::new(vec![grant(journal, Access::ReadWrite)], MAX);
+    let moved = pump(&office, &mut transfer, &mut service, &mut relay, None);
+    assert!(moved.events.contains(&FileEvent::Fetched {
+        hash: thumbnail.file
+    }));
+    let small = read(office.replica.store(), thumbnail.file);
+    assert_eq!(small.len() as u64, thumbnail.bytes);
+    assert!(small.starts_with(&[0xFF, 0xD8]), "a JPEG");
+    assert_eq!(office.replica.store().file(hash).expect("read"), None);
 }

@@ -804,7 +804,52 @@ fn attachment(bytes: &[u8], name: &str) -> NewAttachment {
         name: name.into(),
         media_type: MediaType::Jpeg,
         bytes: bytes.len() as u64,
+        thumbnail: None,
     }
+}
+
+#[test]
+fn a_photos_thumbnail_is_referred_to_with_it_and_merges_with_it() {
+    let mut centre = Journal::new(actor(1));
+    let id = create(&mut centre, "Seminārs", "A", 0);
+    let mut photo = attachment(b"photo", "seminārs.jpg");
+    let thumbnail = sync_core::activity::Thumbnail {
+        file: FileHash::of(b"its thumbnail"),
+        bytes: 13,
+    };
+    photo.thumbnail = Some(thumbnail);
+    centre.attach(id, &photo, stamp("B", 60)).expect("attach");
+    let scan = attachment(b"scan", "lapa.pdf");
+    centre.attach(id, &scan, stamp("B", 70)).expect("attach");
+    // What the relay checks a file offered or asked for against.
+    assert_eq!(centre.referred_file(id, photo.file).expect("read"), Some(5));
+    assert_eq!(
+        centre.referred_file(id, thumbnail.file).expect("read"),
+        Some(13)
+    );
+    assert_eq!(centre.referred_file(id, scan.file).expect("read"), Some(4));
+    let stranger = FileHash::of(b"no record's");
+    assert_eq!(centre.referred_file(id, stranger).expect("read"), None);
+    assert_eq!(
+        centre
+            .referred_file(ActivityId::new_random(), thumbnail.file)
+            .expect("read"),
+        None
+    );
+    // Another replica reads it back after a merge, thumbnail and all.
+    let mut office = Journal::new(actor(2));
+    merge(&mut office, &mut centre);
+    let a = office.get(id).expect("get").expect("present");
+    assert_eq!(a.attachments[0].thumbnail, Some(thumbnail));
+    assert_eq!(a.attachments[1].thumbnail, None);
+    // Detached, the photo and its thumbnail are referred to no more.
+    centre
+        .detach(id, photo.file, stamp("C", 90))
+        .expect("detach");
+    assert_eq!(
+        centre.referred_file(id, thumbnail.file).expect("read"),
+        None
+    );
 }
 
 #[test]

@@ -68,6 +68,28 @@ pub fn png_sized(width: u32, height: u32) -> Vec<u8> {
     file
 }
 
+/// A real photo of `width` × `height` pixels as a phone's camera writes it
+/// (a baseline JPEG): left half warm, right half cool, with a texture, so
+/// a thumbnail made of it shows which side is which.
+pub fn photo(width: u16, height: u16) -> Vec<u8> {
+    let mut pixels = Vec::with_capacity(usize::from(width) * usize::from(height) * 3);
+    for y in 0..height {
+        for x in 0..width {
+            let grain = ((u32::from(x) * 7 + u32::from(y) * 13) % 32) as u8;
+            pixels.extend_from_slice(&if x < width / 2 {
+                [200 + grain / 2, 40 + grain, 30]
+            } else {
+                [30, 60 + grain, 200 + grain / 2]
+            });
+        }
+    }
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 85)
+        .encode(&pixels, width, height, jpeg_encoder::ColorType::Rgb)
+        .expect("a JPEG in memory");
+    out
+}
+
 /// Seeded bytes up to `len`, never `FF D9` (a JPEG's end) by chance.
 fn fill(file: &mut Vec<u8>, len: usize, seed: u64) {
     let mut rng = Rng::new(seed);

@@ -372,14 +372,19 @@ fn the_funders_bundle_holds_the_report_and_every_attached_file() {
 }
 
 #[test]
-fn the_office_app_fetches_a_centres_photo_when_asked_and_shows_it() {
+fn the_office_app_shows_a_centres_thumbnail_first_and_fetches_the_photo_when_asked() {
     let relay = Relay::start();
     let centre = relay.add_centre(CENTRE);
     let cli = device(CENTRE, "Krāslavas dators");
     enrol(&cli, &relay.centre_code(centre));
     let seminar = add(&cli, "Seminārs");
-    let photo = jpeg(250_000, 71);
+    let photo = tests::sample_files::photo(1600, 1200);
     let hash = attach(&cli, &seminar, &cli.write_file("foto.jpg", &photo));
+    let listed = tests::parse_json_array(&cli.ok(["attachments", &seminar, "--json"]));
+    let thumbnail = listed[0]["thumbnail"]["file"]
+        .as_str()
+        .expect("a photo's thumbnail")
+        .to_owned();
     sync_ok(&cli);
 
     let office = device("Birojs", "Biroja dators");
@@ -399,8 +404,23 @@ fn the_office_app_fetches_a_centres_photo_when_asked_and_shows_it() {
         .and_then(|rest| rest.split('"').next())
         .expect("the page's form token")
         .to_owned();
+    // Shown, the page asked for the thumbnail: the running sync brings it,
+    // and only it.
+    let thumbnail_src = format!("src=\"/files/{thumbnail}\"");
+    wait_for(|| {
+        let (_, body) = common::http_get(&page);
+        String::from_utf8_lossy(&body)
+            .contains(&thumbnail_src)
+            .then_some(())
+    });
+    let (status, body) = common::http_get(&format!("{app}/files/{thumbnail}"));
+    assert!(status.contains("200"), "{status}");
+    assert!(body.len() < photo.len() / 4 && body.starts_with(&[0xFF, 0xD8]));
     let (status, _) = common::http_get(&format!("{app}/files/{hash}"));
-    assert!(status.contains("404"), "not fetched yet: {status}");
+    assert!(
+        status.contains("404"),
+        "the photo is not fetched unasked: {status}"
+    );
     let fetch = format!("{page}/files/{hash}/fetch");
     let (status, _) = common::http_post(&fetch, &[("csrf", &token)]);
     assert!(status.contains("303"), "{status}");
@@ -411,7 +431,8 @@ fn the_office_app_fetches_a_centres_photo_when_asked_and_shows_it() {
     assert_eq!(served, photo);
     let (_, body) = common::http_get(&page);
     let html = String::from_utf8_lossy(&body);
-    assert!(html.contains(&format!("src=\"/files/{hash}\"")), "{html}");
+    assert!(html.contains(&format!("href=\"/files/{hash}\"")), "{html}");
+    assert!(html.contains(&thumbnail_src), "{html}");
 }
 
 /// Waits (bounded) until `found` gives a value.

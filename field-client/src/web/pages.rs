@@ -633,11 +633,19 @@ pub(super) enum FileHere {
     Absent,
 }
 
+/// How an attached file shows: what this computer holds of it, and its
+/// thumbnail when held (shown instead of the whole photo).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct FileShown {
+    pub(super) full: FileHere,
+    pub(super) thumbnail: Option<sync_core::files::FileHash>,
+}
+
 /// One activity, every field, and its files (`held`: what this computer
 /// holds of each).
 pub(super) fn detail(
     lang: Lang,
-    (a, held): (&Activity, &[FileHere]),
+    (a, held): (&Activity, &[FileShown]),
     csrf: &str,
     flash: Option<Markup>,
     erasure: Erasure,
@@ -699,7 +707,7 @@ pub(super) fn detail(
 
 /// The files attached to an activity: a thumbnail or a PDF's name, each
 /// opening the file; remove; and the form that adds files.
-fn attachments(lang: Lang, (a, held): (&Activity, &[FileHere]), csrf: &str) -> Markup {
+fn attachments(lang: Lang, (a, held): (&Activity, &[FileShown]), csrf: &str) -> Markup {
     html! {
         section.attachments aria-labelledby="files-heading" {
             h2 #files-heading { (t(lang, "files-heading")) }
@@ -707,9 +715,15 @@ fn attachments(lang: Lang, (a, held): (&Activity, &[FileHere]), csrf: &str) -> M
                 p.meta { (t(lang, "files-none")) }
             }
             ul.files {
-                @for (file, held) in a.attachments.iter().zip(held.iter().copied()) {
+                @for (file, shown) in a.attachments.iter().zip(held.iter().copied()) {
                     li.file {
                         @let url = format!("/files/{}", file.file);
+                        @let held = shown.full;
+                        @if held != FileHere::Whole {
+                            @if let Some(thumb) = shown.thumbnail {
+                                img.thumb src=(format!("/files/{thumb}")) alt=(file.name);
+                            }
+                        }
                         @if held == FileHere::Fetching {
                             span.file-absent { (file.name) }
                             span.meta { (t(lang, "files-fetching")) }
@@ -723,7 +737,8 @@ fn attachments(lang: Lang, (a, held): (&Activity, &[FileHere]), csrf: &str) -> M
                             a.file-pdf href=(url) target="_blank" rel="noopener" { "PDF · " (file.name) }
                         } @else {
                             a href=(url) target="_blank" rel="noopener" {
-                                img.thumb src=(url) alt=(file.name) loading="lazy";
+                                @let shown_url = shown.thumbnail.map_or(url.clone(), |t| format!("/files/{t}"));
+                                img.thumb src=(shown_url) alt=(file.name) loading="lazy";
                             }
                             span.file-name { (file.name) }
                         }

@@ -297,12 +297,23 @@ async fn show(
             .iter()
             .any(|r| r.activity == id && r.answer.is_none()),
     };
-    let files: Vec<_> = a.attachments.iter().map(|f| f.file).collect();
-    let held = app
-        .read(move |view| {
-            let store = view.store();
+    let held = files_shown(&app, &a).await.map_err(fail(lang))?;
+    let content = pages::detail(lang, (&a, &held), app.csrf_token(), flash, erasure);
+    Ok(page(&app, lang, &facts, &uri, &a.title, content).into_response())
+}
+
+/// What this computer holds of each file of `a`, and of its thumbnail.
+/// Thumbnails come first (docs/ATTACHMENTS.md): the thumbnail of a photo
+/// this computer lacks is asked of the running sync as the page is shown
+/// (a few kilobytes), the photo itself only when the office asks for it.
+async fn files_shown(app: &App, a: &Activity) -> Result<Vec<pages::FileShown>, WebError> {
+    let (id, attachments) = (a.id, a.attachments.clone());
+    let (shown, asked) = app
+        .with_store(move |replica| {
+            let store = replica.store();
+            let journal = replica.list_view().get(id)?.map(|(info, _)| info.id.0);
             let wanted = crate::file_link::wanted(store)?;
-            let state = |hash| -> Result<pages::FileHere, sync_core::StoreError> {
+            let here = |hash| -> Result<pages::FileHere, sync_core::StoreError> {
                 Ok(if store.file(hash)?.is_some_and(|f| f.is_whole()) {
                     pages::FileHere::Whole
                 } else if wanted.iter().any(|w| w.file.hash == hash) {
@@ -311,13 +322,34 @@ async fn show(
                     pages::FileHere::Absent
                 })
             };
-            let held: Result<Vec<_>, _> = files.into_iter().map(state).collect();
-            Ok(held?)
+            let (mut shown, mut asked) = (Vec::new(), false);
+            for file in &attachments {
+                let full = here(file.file)?;
+                let thumbnail = match file.thumbnail {
+                    Some(t) => match here(t.file)? {
+                        pages::FileHere::Whole => Some(t.file),
+                        pages::FileHere::Absent if full != pages::FileHere::Whole => {
+                            if let Some(journal) = journal {
+                                let thumb = sync_core::sync::files::FileWanted::thumbnail_of(
+                                    journal, id, t,
+                                );
+                                asked |= crate::file_link::want(store, thumb)?;
+                            }
+                            None
+                        }
+                        _ => None,
+                    },
+                    None => None,
+                };
+                shown.push(pages::FileShown { full, thumbnail });
+            }
+            Ok((shown, asked))
         })
-        .await
-        .map_err(fail(lang))?;
-    let content = pages::detail(lang, (&a, &held), app.csrf_token(), flash, erasure);
-    Ok(page(&app, lang, &facts, &uri, &a.title, content).into_response())
+        .await?;
+    if asked {
+        app.note_local_change();
+    }
+    Ok(shown)
 }
 
 /// What the form page needs besides its values.

@@ -217,8 +217,8 @@ impl Journals {
         file: FileHash,
     ) -> Result<Option<u64>, StorageFailure> {
         self.read(journal, |open| {
-            let found = open.journal.attachment(activity, file);
-            Ok(found.map_err(StorageFailure::local)?.map(|a| a.bytes))
+            let found = open.journal.referred_file(activity, file);
+            found.map_err(StorageFailure::local)
         })
     }
 

@@ -77,7 +77,7 @@ impl PreparedJournal {
         let files = journal
             .activities()?
             .iter()
-            .flat_map(|a| a.attachments.iter().map(|f| f.file))
+            .flat_map(|a| a.attachments.iter().flat_map(|f| f.files().map(|(h, _)| h)))
             .collect();
         Ok(PreparedJournal {
             snapshot,

@@ -15,7 +15,7 @@ use super::JournalId;
 use super::file_bytes::Folder;
 use super::tables::{FILE_CHUNKS, FILE_UPLOADS, FILES};
 use super::{Store, StoreError, begin_durable, erasure::io_error};
-use crate::activity::ActivityId;
+use crate::activity::{ActivityId, Attachment};
 use crate::files::{FileCheck, FileHash, FileProblem, MediaType, chunk_count};
 use crate::limits::FILE_CHUNK_BYTES;
 use crate::sync::StorageFailure;
@@ -268,7 +268,8 @@ impl Store {
     }
 
     /// Files attached here to activities of `journal` that the relay does not
-    /// hold whole yet, with the activity referring to each, in hash order.
+    /// hold whole yet, with the activity referring to each, smallest first:
+    /// thumbnails before the photos, a scan before a large photo.
     pub fn files_to_send(&self, journal: JournalId) -> Result<Vec<FileToSend>, StoreError> {
         let tx = self.db.get()?.begin_read()?;
         let queue = tx.open_table(FILE_UPLOADS)?;
@@ -292,6 +293,7 @@ impl Store {
                 bytes: held.bytes,
             });
         }
+        out.sort_by_key(|f| (f.bytes, f.hash.0));
         Ok(out)
     }
 
@@ -334,7 +336,12 @@ impl Store {
             let row = view.get((j, activity.0.as_u128()))?;
             match row {
                 Some(row) => super::view_row::decode(activity, row.value())
-                    .map(|a| a.attachments.iter().any(|f| f.file == hash))
+                    .map(|a| {
+                        a.attachments
+                            .iter()
+                            .flat_map(Attachment::files)
+                            .any(|(f, _)| f == hash)
+                    })
                     .map_err(|reason| StoreError::Damaged { journal, reason })?,
                 None => false,
             }
@@ -693,7 +700,13 @@ pub(super) fn drop_unreferenced(
                     reason,
                 }
             })?;
-            referred.extend(activity.attachments.iter().map(|a| a.file));
+            referred.extend(
+                activity
+                    .attachments
+                    .iter()
+                    .flat_map(Attachment::files)
+                    .map(|(f, _)| f),
+            );
         }
     }
     let held: Vec<FileHash> = tx

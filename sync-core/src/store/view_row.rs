@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::activity::{Activity, ActivityId, Attachment, Counts, Group, Kind};
+use crate::activity::{Activity, ActivityId, Attachment, Counts, Group, Kind, Thumbnail};
 use crate::files::{FileHash, MediaType};
 
 /// The first byte of every row: the layout of what follows. A later layout
@@ -19,6 +19,12 @@ const ROW_FORMAT_1: u8 = 1;
 /// [`Row`], then the attached files ([`FileRow`]s, postcard). Written only
 /// for an activity with files, so that every other row stays as it was.
 const ROW_FORMAT_2: u8 = 2;
+/// Format 2, then one [`ThumbnailRow`] per file (postcard, in the files'
+/// order). Written only when a file has a thumbnail (store layout 9).
+const ROW_FORMAT_3: u8 = 3;
+
+/// A file's thumbnail, after the files in format 3.
+type ThumbnailRow = Option<([u8; 32], u64)>;
 
 /// One attached file, after the [`Row`] in format 2.
 #[derive(Serialize, Deserialize)]
@@ -97,7 +103,20 @@ pub(crate) fn encode(activity: &Activity) -> Vec<u8> {
         bytes.insert(0, ROW_FORMAT_1);
         return bytes;
     }
-    bytes.insert(0, ROW_FORMAT_2);
+    let thumbnails: Vec<ThumbnailRow> = activity
+        .attachments
+        .iter()
+        .map(|a| a.thumbnail.map(|t| (t.file.0, t.bytes)))
+        .collect();
+    let with_thumbnails = thumbnails.iter().any(Option::is_some);
+    bytes.insert(
+        0,
+        if with_thumbnails {
+            ROW_FORMAT_3
+        } else {
+            ROW_FORMAT_2
+        },
+    );
     let files: Vec<FileRow<'_>> = activity
         .attachments
         .iter()
@@ -111,22 +130,39 @@ pub(crate) fn encode(activity: &Activity) -> Vec<u8> {
         })
         .collect();
     bytes.extend(postcard::to_allocvec(&files).unwrap_or_default());
+    if with_thumbnails {
+        bytes.extend(postcard::to_allocvec(&thumbnails).unwrap_or_default());
+    }
     bytes
 }
 
 /// The activity `id` from its stored bytes; the error says what is wrong.
 pub(crate) fn decode(id: ActivityId, bytes: &[u8]) -> Result<Activity, String> {
-    let (row, files): (Row<'_>, Vec<FileRow<'_>>) = match bytes.split_first() {
-        Some((&ROW_FORMAT_1, rest)) => (
-            postcard::from_bytes(rest).map_err(|e| e.to_string())?,
-            Vec::new(),
-        ),
-        Some((&ROW_FORMAT_2, rest)) => {
-            let (row, rest) = postcard::take_from_bytes(rest).map_err(|e| e.to_string())?;
-            (row, postcard::from_bytes(rest).map_err(|e| e.to_string())?)
-        }
-        _ => return Err(format!("unknown row format {:?}", bytes.first())),
-    };
+    let (row, files, thumbnails): (Row<'_>, Vec<FileRow<'_>>, Vec<ThumbnailRow>) =
+        match bytes.split_first() {
+            Some((&ROW_FORMAT_1, rest)) => (
+                postcard::from_bytes(rest).map_err(|e| e.to_string())?,
+                Vec::new(),
+                Vec::new(),
+            ),
+            Some((&ROW_FORMAT_2, rest)) => {
+                let (row, rest) = postcard::take_from_bytes(rest).map_err(|e| e.to_string())?;
+                let files = postcard::from_bytes(rest).map_err(|e| e.to_string())?;
+                (row, files, Vec::new())
+            }
+            Some((&ROW_FORMAT_3, rest)) => {
+                let (row, rest) = postcard::take_from_bytes(rest).map_err(|e| e.to_string())?;
+                let (files, rest) = postcard::take_from_bytes::<Vec<FileRow<'_>>>(rest)
+                    .map_err(|e| e.to_string())?;
+                let thumbnails: Vec<ThumbnailRow> =
+                    postcard::from_bytes(rest).map_err(|e| e.to_string())?;
+                if thumbnails.len() != files.len() {
+                    return Err("a thumbnail row per file".into());
+                }
+                (row, files, thumbnails)
+            }
+            _ => return Err(format!("unknown row format {:?}", bytes.first())),
+        };
     let kind = Kind::parse(&row.kind).ok_or_else(|| format!("unknown kind {}", row.kind))?;
     let date = NaiveDate::from_num_days_from_ce_opt(row.date).ok_or("date out of range")?;
     let start = match row.start {
@@ -162,7 +198,8 @@ pub(crate) fn decode(id: ActivityId, bytes: &[u8]) -> Result<Activity, String> {
         deleted: row.deleted,
         attachments: files
             .into_iter()
-            .map(|f| {
+            .zip(thumbnails.into_iter().chain(std::iter::repeat(None)))
+            .map(|(f, thumbnail)| {
                 Ok(Attachment {
                     file: FileHash(f.file),
                     name: f.name.into_owned(),
@@ -170,6 +207,10 @@ pub(crate) fn decode(id: ActivityId, bytes: &[u8]) -> Result<Activity, String> {
                     bytes: f.bytes,
                     added_by: f.added_by.into_owned(),
                     added_at: instant(f.added_at)?,
+                    thumbnail: thumbnail.map(|(file, bytes)| Thumbnail {
+                        file: FileHash(file),
+                        bytes,
+                    }),
                 })
             })
             .collect::<Result<_, &str>>()?,
@@ -226,9 +267,25 @@ mod tests {
             bytes: 2_345_678,
             added_by: "Ilze".into(),
             added_at: DateTime::from_timestamp_millis(1_778_745_990_000).expect("a time"),
+            thumbnail: None,
         }];
         let bytes = encode(&activity);
         assert_eq!(bytes[0], ROW_FORMAT_2);
+        assert_eq!(decode(activity.id, &bytes), Ok(activity.clone()));
+        for cut in 1..bytes.len() {
+            assert!(decode(activity.id, &bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        // A thumbnail on one of two files: format 3, each file keeps its own.
+        let mut scan = activity.attachments[0].clone();
+        scan.file = FileHash::of(b"a scan");
+        scan.media_type = MediaType::Pdf;
+        activity.attachments[0].thumbnail = Some(Thumbnail {
+            file: FileHash::of(b"its thumbnail"),
+            bytes: 21_000,
+        });
+        activity.attachments.push(scan);
+        let bytes = encode(&activity);
+        assert_eq!(bytes[0], ROW_FORMAT_3);
         assert_eq!(decode(activity.id, &bytes), Ok(activity.clone()));
         for cut in 1..bytes.len() {
             assert!(decode(activity.id, &bytes[..cut]).is_err(), "cut at {cut}");

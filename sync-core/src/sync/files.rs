@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::error::{ProtocolError, SessionError, StorageFailure};
 use super::wire::{Access, ErrorCode, Frame, FrameBuffer, JournalGrant};
-use crate::activity::{ActivityId, Attachment};
+use crate::activity::{ActivityId, Attachment, Thumbnail};
 use crate::files::{FileHash, chunk_count};
 use crate::limits::{MAX_FILE_CHUNKS_IN_FLIGHT, MAX_FILE_REQUESTS_QUEUED, SESSION_REPLY_TIMEOUT};
 use crate::store::{FileDescription, FileToSend, ReceiveChunkError, StoredFile};
@@ -60,6 +60,18 @@ impl FileWanted {
             file: FileDescription {
                 hash: attachment.file,
                 bytes: attachment.bytes,
+            },
+        }
+    }
+
+    /// The thumbnail `thumbnail` of a file `activity` of `journal` has.
+    pub fn thumbnail_of(journal: Uuid, activity: ActivityId, thumbnail: Thumbnail) -> FileWanted {
+        FileWanted {
+            journal,
+            activity,
+            file: FileDescription {
+                hash: thumbnail.file,
+                bytes: thumbnail.bytes,
             },
         }
     }
