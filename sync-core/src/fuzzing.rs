@@ -57,6 +57,23 @@ pub fn frame_decoder(data: &[u8]) {
     }
 }
 
+/// Makes a thumbnail of `data` as a JPEG and as a PNG: no panic, and a
+/// thumbnail made is a JPEG the store takes, within [`crate::thumbnail::THUMBNAIL_PIXELS`].
+pub fn thumbnail(data: &[u8]) {
+    use crate::files::MediaType;
+    for media_type in [MediaType::Jpeg, MediaType::Png] {
+        let Some(jpeg) = crate::thumbnail::make(std::io::Cursor::new(data), media_type) else {
+            continue;
+        };
+        assert_eq!(crate::files::check_file(&jpeg), Ok(MediaType::Jpeg));
+        let mut decoder = jpeg_decoder::Decoder::new(std::io::Cursor::new(&jpeg));
+        decoder.read_info().expect("a thumbnail decodes");
+        let info = decoder.info().expect("its size");
+        let long = u32::from(info.width.max(info.height));
+        assert!(long <= crate::thumbnail::THUMBNAIL_PIXELS);
+    }
+}
+
 /// Feeds `data` to a relay session and to a client session as if it came from
 /// the peer: the handshake and everything after it. Both must end (closed or
 /// waiting), never loop, never panic.
@@ -290,5 +307,32 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
             .iter()
             .map(|c| ("journal_changes", c.raw_bytes().to_vec())),
     );
+    seeds.extend(photo_seeds().into_iter().map(|photo| ("thumbnail", photo)));
     seeds
+}
+
+/// A small real photo as a JPEG (with an Exif orientation) and as a PNG:
+/// starting points for the `thumbnail` target.
+fn photo_seeds() -> Vec<Vec<u8>> {
+    let (width, height) = (40_u16, 30_u16);
+    let pixels: Vec<u8> = (0..u32::from(width) * u32::from(height))
+        .flat_map(|i| [(i % 251) as u8, (i % 13) as u8 * 19, 120])
+        .collect();
+    let mut jpeg = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, 80);
+    let exif = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0";
+    encoder
+        .add_app_segment(1, exif)
+        .expect("a small Exif segment");
+    encoder
+        .encode(&pixels, width, height, jpeg_encoder::ColorType::Rgb)
+        .expect("a small JPEG");
+    let mut png_bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut png_bytes, width.into(), height.into());
+        encoder.set_color(png::ColorType::Rgb);
+        let mut writer = encoder.write_header().expect("a PNG header");
+        writer.write_image_data(&pixels).expect("the PNG's rows");
+    }
+    vec![jpeg, png_bytes]
 }

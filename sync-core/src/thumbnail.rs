@@ -34,15 +34,14 @@ pub const MAX_DECODING_BYTES: usize = 16 * 1024 * 1024;
 pub fn make(source: impl BufRead + Seek, media_type: MediaType) -> Option<Vec<u8>> {
     // The decoders read bytes from outside: a panic in one means no
     // thumbnail, never a failed attach.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    crate::sync::catch_library_panic(|| {
         let small = match media_type {
             MediaType::Jpeg => from_jpeg(source)?,
             MediaType::Png => from_png(source)?,
             MediaType::Pdf => return None,
         };
         encode(&small)
-    }))
-    .ok()
+    })
     .flatten()
 }
 

@@ -12,10 +12,11 @@ use sync_core::fuzzing;
 /// A fuzz entry point: takes any bytes, must not panic.
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 3] = [
+const TARGETS: [(&str, Target); 4] = [
     ("frame_decoder", fuzzing::frame_decoder),
     ("handshake", fuzzing::handshake),
     ("journal_changes", fuzzing::journal_changes),
+    ("thumbnail", fuzzing::thumbnail),
 ];
 
 fn fuzz_dir() -> PathBuf {

@@ -6,6 +6,10 @@
 //! `attachments ID --save` that fetches it, and the relay's own peak after
 //! taking and giving the photo (a fresh relay per size).
 //!
+//! Then real photos of 3, 12 and 27 megapixels (baseline JPEGs, as phones
+//! write them): `attach` makes each one's thumbnail, in memory that must not
+//! grow with the photo.
+//!
 //! `cargo bench -p tests --bench files [-- MEGABYTES...]` (default: 1 5 25).
 
 mod common;
@@ -97,6 +101,57 @@ fn main() {
             "  the relay that took it",
             "",
             relay_peak as f64 / 1e6
+        );
+    }
+    real_photos(&fc);
+}
+
+/// `attach` of real photos, which makes their thumbnails.
+fn real_photos(fc: &std::path::Path) {
+    for (width, height) in [(2000, 1500), (4000, 3000), (6000, 4500)] {
+        let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+        let device = root.path().join("device");
+        init_centre_device(fc, &device);
+        let out = field_client(
+            fc,
+            &device,
+            &[
+                "add",
+                "--title",
+                "Seminārs",
+                "--kind",
+                "seminar",
+                "--date",
+                "2026-11-20",
+            ],
+        )
+        .output()
+        .expect("add");
+        let id = String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_owned();
+        let bytes = tests::sample_files::photo(width, height);
+        let photo = root.path().join("foto.jpg");
+        std::fs::write(&photo, &bytes).expect("photo");
+        let attach = took(
+            fc,
+            &device,
+            &["attach", &id, photo.to_str().expect("UTF-8")],
+        );
+        let listed = field_client(fc, &device, &["attachments", &id, "--json"])
+            .output()
+            .expect("attachments");
+        let listed = String::from_utf8(listed.stdout).expect("utf-8");
+        assert!(listed.contains("\"thumbnail\""), "no thumbnail: {listed}");
+        let megapixels = f64::from(width) * f64::from(height) / 1e6;
+        report(
+            &format!(
+                "attach a {megapixels:.0}-megapixel photo ({:.1} MB)",
+                bytes.len() as f64 / 1e6
+            ),
+            attach.wall,
+            &format!("peak {:.1} MB, thumbnail made", attach.peak as f64 / 1e6),
         );
     }
 }

@@ -456,7 +456,8 @@ std::thread_local! {
 }
 
 /// Runs document-library code that can panic on damaged input (Automerge 0.12
-/// has such panics, found by fuzzing); a panic becomes `None`. The one place
+/// has such panics, found by fuzzing; the image decoders of `thumbnail` read a
+/// volunteer's photos); a panic becomes `None`. The one place
 /// such panics are caught, so [`panic_is_caught`] can tell a panic hook.
 pub fn catch_library_panic<T>(f: impl FnOnce() -> T) -> Option<T> {
     CATCHING.with(|c| c.set(c.get() + 1));
