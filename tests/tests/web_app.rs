@@ -1359,9 +1359,10 @@ async fn files_flow(engine: Engine) {
     // The page shows the earlier "added" message until the copy, made in
     // the browser, is sent: wait for the copy itself.
     browser.click("form.attach button[type=submit]").await;
+    // The page shows the copy's thumbnail (320 px long), which opens it.
     browser.wait_until(
-        "the smaller copy is a 1600 × 800 JPEG named liela.jpg",
-        "const img = [...document.querySelectorAll('img.thumb')].find(i => i.alt === 'liela.jpg'); return !!img && img.complete && img.naturalWidth === 1600 && img.naturalHeight === 800;",
+        "the copy named liela.jpg is shown by its thumbnail",
+        "const img = [...document.querySelectorAll('img.thumb')].find(i => i.alt === 'liela.jpg'); return !!img && img.complete && img.naturalWidth === 320 && img.naturalHeight === 160 && img.closest('a') !== null;",
         vec![],
     )
     .await;
@@ -1372,6 +1373,20 @@ async fn files_flow(engine: Engine) {
         .expect("the copy is attached");
     assert_eq!(copy["media_type"], "image/jpeg");
     assert!(copy["bytes"].as_u64().expect("size") < 1_000_000);
+    assert!(copy["thumbnail"]["file"].is_string(), "{copy}");
+    // The copy itself is 1600 × 800.
+    let saved = cli.file("saved");
+    cli.ok([
+        "attachments",
+        &id,
+        "--save",
+        saved.to_str().expect("a UTF-8 path"),
+    ]);
+    let bytes = std::fs::read(saved.join("liela.jpg")).expect("the copy");
+    let mut decoder = jpeg_decoder::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.read_info().expect("a JPEG");
+    let info = decoder.info().expect("its size");
+    assert_eq!((info.width, info.height), (1600, 800));
 
     // Removing the PDF leaves the photos.
     browser
