@@ -150,3 +150,89 @@ fn a_journal_not_due_is_neither_compacted_nor_loaded_as_the_relay_starts() {
     drop(store);
     assert_eq!(appended_in_file(&path, centre), PER_CENTRE as u64);
 }
+
+#[test]
+fn a_compaction_drops_the_files_no_record_refers_to_any_more() {
+    use sync_core::activity::Thumbnail;
+    use sync_core::files::{FileHash, MediaType};
+    use sync_core::store::FileDescription;
+    use sync_core::{ActivityId, Journal, NewAttachment};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, centre) = relay_with_centre(dir.path());
+    let journals = store.journals();
+    let jpeg = |seed: u8| [&[0xFF, 0xD8, 0xFF, 0xE0, seed][..], &[0xFF, 0xD9]].concat();
+    let (photo, thumbnail) = (jpeg(1), jpeg(2));
+    let scan = b"%PDF-1.4\nsaraksts\n%%EOF\n".to_vec();
+    let attachment = |bytes: &[u8], name: &str, media_type| NewAttachment {
+        file: FileHash::of(bytes),
+        name: name.into(),
+        media_type,
+        bytes: bytes.len() as u64,
+        thumbnail: None,
+    };
+    let mut with_thumbnail = attachment(&photo, "foto.jpg", MediaType::Jpeg);
+    with_thumbnail.thumbnail = Some(Thumbnail {
+        file: FileHash::of(&thumbnail),
+        bytes: thumbnail.len() as u64,
+    });
+
+    // A record with a photo (and its thumbnail) and a scan, and their
+    // bytes, as a centre's device sent them.
+    let mut journal = Journal::new(automerge::ActorId::random());
+    let stamp = sync_core::journal::Stamp {
+        author: "test",
+        now: Utc::now(),
+    };
+    let id = ActivityId::new_random();
+    let patch = sync_core::ActivityInput {
+        title: Some("Seminārs".into()),
+        kind: Some("seminar".into()),
+        date: Some("2026-05-14".into()),
+        ..Default::default()
+    }
+    .parse()
+    .expect("valid");
+    let mut changes = vec![journal.create(id, &patch, stamp).expect("create")];
+    changes.extend(journal.attach(id, &with_thumbnail, stamp).expect("attach"));
+    let scan_entry = attachment(&scan, "lapa.pdf", MediaType::Pdf);
+    changes.extend(journal.attach(id, &scan_entry, stamp).expect("attach"));
+    store
+        .apply_durably(centre, 0, changes.into())
+        .expect("stored")
+        .expect("the same epoch");
+    for bytes in [&photo, &thumbnail, &scan] {
+        let file = FileDescription {
+            hash: FileHash::of(bytes),
+            bytes: bytes.len() as u64,
+        };
+        journals
+            .receive_file_chunk(centre, file, 0, bytes)
+            .expect("storage")
+            .expect("a whole file");
+    }
+    let held = |bytes: &[u8]| {
+        journals
+            .held_file(centre, FileHash::of(bytes))
+            .expect("read")
+            .is_some()
+    };
+
+    // Detached on the device: the next compaction drops the photo and its
+    // thumbnail, and keeps the scan its record still names.
+    let detach = journal
+        .detach(id, FileHash::of(&photo), stamp)
+        .expect("detach");
+    store
+        .apply_durably(centre, 0, detach.into_iter().collect::<Vec<_>>().into())
+        .expect("stored")
+        .expect("the same epoch");
+    assert!(
+        held(&photo) && held(&thumbnail),
+        "kept until the compaction"
+    );
+    let copy = journals.start_compaction(centre).expect("a copy");
+    assert!(journals.finish_compaction(copy));
+    assert!(!held(&photo), "the detached photo is dropped");
+    assert!(!held(&thumbnail), "and its thumbnail");
+    assert!(held(&scan), "a file a record names stays");
+}

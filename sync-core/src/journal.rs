@@ -594,6 +594,22 @@ impl Journal {
         Ok(all)
     }
 
+    /// Every file a record refers to (deleted records too, which may be
+    /// restored): attached files and their thumbnails. Reads only the
+    /// records' file entries (a key range of each record), not their fields.
+    pub fn referred_files(&self) -> BTreeSet<FileHash> {
+        let mut files = BTreeSet::new();
+        let range = ATTACHMENT_KEY_PREFIX.to_owned()..ATTACHMENT_KEY_END.to_owned();
+        for record in self.doc.map_range(&self.activities, ..) {
+            for entry in self.doc.map_range(record.id(), range.clone()) {
+                if let Some(a) = read_attachment(&self.doc, &entry.key, &entry.id()) {
+                    files.extend(a.files().map(|(hash, _)| hash));
+                }
+            }
+        }
+        files
+    }
+
     /// The id of every activity record (including deleted ones), without
     /// reading them.
     pub fn ids(&self) -> Vec<ActivityId> {
@@ -1242,6 +1258,8 @@ pub struct NewAttachment {
 
 /// Prefix of the record key of an attached file.
 const ATTACHMENT_KEY_PREFIX: &str = "file:";
+/// The first key past every attached file's (`;` follows `:`).
+const ATTACHMENT_KEY_END: &str = "file;";
 
 fn attachment_key(file: FileHash) -> String {
     format!("{ATTACHMENT_KEY_PREFIX}{file}")

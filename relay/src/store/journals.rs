@@ -457,7 +457,42 @@ impl Journals {
         if let Err(e) = shrunk {
             tracing::debug!(%journal, error = %e, "file not shrunk");
         }
+        self.drop_unreferenced_files(journal);
         true
+    }
+
+    /// After a compaction: removes the files no record of the journal refers
+    /// to any more (detached, or a thumbnail whose photo was). Which files
+    /// the records name is read with the journal shared (a pass over its
+    /// records' file entries), then the files go with it alone, only if no
+    /// change came in between (one that attached a file again would still
+    /// need it; the next compaction tries again). Nothing is read when the
+    /// file holds no file. Housekeeping: a failure only keeps the files.
+    fn drop_unreferenced_files(&self, journal: Uuid) {
+        let seen = self.read(journal, |open| {
+            if open.store.files().map_err(failure)?.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some((open.journal.heads(), open.journal.referred_files())))
+        });
+        let Ok(Some((heads, referred))) = seen else {
+            return;
+        };
+        let dropped = self.write(journal, |open| {
+            if open.journal.heads() != heads {
+                return Ok(Vec::new());
+            }
+            open.store
+                .drop_files_not_referred(JournalId(journal), &referred)
+                .map_err(|e| WriteFailure::Kept(failure(e)))
+        });
+        match dropped {
+            Ok(files) if !files.is_empty() => {
+                tracing::info!(%journal, files = files.len(), "files no record refers to removed");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(%journal, error = %e, "unreferenced files kept"),
+        }
     }
 
     /// Erases `activity` from the journal holding it (docs/ERASURE.md): the

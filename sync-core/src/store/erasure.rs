@@ -74,11 +74,7 @@ impl PreparedJournal {
             ));
         }
         let view = with_view.then(|| ViewUpdate::full(journal)).transpose()?;
-        let files = journal
-            .activities()?
-            .iter()
-            .flat_map(|a| a.attachments.iter().flat_map(|f| f.files().map(|(h, _)| h)))
-            .collect();
+        let files = journal.referred_files();
         Ok(PreparedJournal {
             snapshot,
             heads: journal.heads(),

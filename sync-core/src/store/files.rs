@@ -366,6 +366,22 @@ impl Store {
         self.sweep_files()
     }
 
+    /// Removes every file of this store that `referred`, all the files the
+    /// records of `journal` refer to, does not name, nor a record of another
+    /// journal of the store (a relay's journal file holds one journal: the
+    /// quiet-time compaction drops what was detached). The files removed.
+    pub fn drop_files_not_referred(
+        &self,
+        journal: JournalId,
+        referred: &std::collections::BTreeSet<FileHash>,
+    ) -> Result<Vec<FileHash>, StoreError> {
+        let tx = begin_durable(self.db.get()?)?;
+        let removed = drop_unreferenced(&tx, Some((journal, referred)))?;
+        tx.commit()?;
+        self.wipe_unheld(&removed)?;
+        Ok(removed)
+    }
+
     /// Wipes each of `hashes` beside the store that the store no longer
     /// holds, under a write transaction (a put of the same file waits): after
     /// the commit that removed their rows.
