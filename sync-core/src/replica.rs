@@ -1585,20 +1585,7 @@ impl<S: Borrow<Store>> ListView<S> {
         let all = self.activities(home.id)?;
         let deleted = all.iter().filter(|a| a.deleted).count();
         let unsent = self.unsent_total()?;
-        // Counted as the photos and scans people attached: a thumbnail
-        // travels with its photo (its bytes are counted).
-        let thumbnails: HashSet<FileHash> = all
-            .iter()
-            .flat_map(|a| a.attachments.iter().filter_map(|f| f.thumbnail))
-            .map(|t| t.file)
-            .collect();
-        let (mut files_waiting, mut file_bytes_waiting) = (0, 0);
-        for info in self.store().journals()? {
-            for file in self.store().files_to_send(info.id)? {
-                files_waiting += u64::from(!thumbnails.contains(&file.hash));
-                file_bytes_waiting += file.bytes;
-            }
-        }
+        let files = self.store().files_waiting()?;
         Ok(Status {
             centre: home.centre,
             municipality: home.municipality,
@@ -1608,8 +1595,8 @@ impl<S: Borrow<Store>> ListView<S> {
             activities: all.len() - deleted,
             deleted,
             unsent,
-            files_waiting,
-            file_bytes_waiting,
+            files_waiting: files.files,
+            file_bytes_waiting: files.bytes,
         })
     }
 }

@@ -19,6 +19,9 @@ pub(super) struct SyncFacts {
     pub(super) office: bool,
     /// Activities with changes the office server has not confirmed storing.
     pub(super) waiting: u64,
+    /// Photos and scans attached here that the office server does not hold
+    /// whole yet, and their bytes.
+    pub(super) files: sync_core::store::FilesWaiting,
     pub(super) sync: SyncStatus,
     pub(super) data: BudgetState,
     /// Who records on this computer (the header's switch).
@@ -42,6 +45,7 @@ impl SyncFacts {
             enrolled: enrolment.is_some(),
             office: enrolment.is_some_and(|e| e.office),
             waiting,
+            files: store.files_waiting()?,
             sync: net::sync_status(store)?,
             data: budget::state(store, Local::now())?,
             people: crate::people::load(store)?,
@@ -79,6 +83,7 @@ impl SyncFacts {
             out.push(i18n::text(lang, "status-office-disk-full", &[]));
         }
         out.extend(self.connection_sentences(lang, now));
+        out.extend(self.files_sentence(lang));
         out.extend(self.data_sentence(lang));
         if self.rewrite_failed {
             out.push(i18n::t(lang, "status-rewrite-failed"));
@@ -124,6 +129,31 @@ impl SyncFacts {
         out
     }
 
+    /// What files wait, and whether the data budget holds them back (files
+    /// use at most `FILE_SHARE_OF_BUDGET_PERCENT` of what the month leaves).
+    fn files_sentence(&self, lang: Lang) -> Option<String> {
+        let sync_core::store::FilesWaiting { files, bytes } = self.files;
+        if files == 0 {
+            return None;
+        }
+        let share = |left: u64| left / 100 * crate::file_link::FILE_SHARE_OF_BUDGET_PERCENT;
+        let held_back =
+            self.data.is_spent() || self.data.left().is_some_and(|left| share(left) < bytes);
+        let id = match held_back {
+            true => "status-files-waiting-budget",
+            false => "status-files-waiting",
+        };
+        Some(i18n::text(
+            lang,
+            id,
+            &[
+                ("count", files.into()),
+                ("n", i18n::number(lang, files).into()),
+                ("size", i18n::bytes(lang, bytes).into()),
+            ],
+        ))
+    }
+
     fn data_sentence(&self, lang: Lang) -> Option<String> {
         if self.data.plan == DataPlan::default() {
             return None;
@@ -166,6 +196,7 @@ mod tests {
             enrolled: true,
             office,
             waiting: 0,
+            files: sync_core::store::FilesWaiting::default(),
             sync,
             data: BudgetState {
                 plan: DataPlan::default(),
@@ -189,6 +220,40 @@ mod tests {
             "{}",
             said(&facts)
         );
+    }
+
+    #[test]
+    fn files_waiting_are_told_and_whether_the_budget_holds_them_back() {
+        let mut facts = facts(false, SyncStatus::default());
+        let said = |facts: &SyncFacts, lang| facts.sentences(lang, Utc::now()).join(" ");
+        assert!(!said(&facts, Lang::En).contains("scan"));
+        facts.files = sync_core::store::FilesWaiting {
+            files: 2,
+            bytes: 3_400_000,
+        };
+        let text = said(&facts, Lang::En);
+        assert!(
+            text.contains("2 photos or scans (3.4 MB) are waiting to be sent."),
+            "{text}"
+        );
+        // A budget whose half of what is left is less than they need.
+        facts.data.plan.monthly_budget = Some(50_000_000);
+        facts.data.used = 44_000_000;
+        let text = said(&facts, Lang::En);
+        assert!(
+            text.contains("2 photos or scans (3.4 MB) wait: files use at most half"),
+            "{text}"
+        );
+        assert!(text.contains("on Wi-Fi, no budget is needed"), "{text}");
+        let text = said(&facts, Lang::Lv);
+        assert!(
+            text.contains("2 foto vai skenējumi (3,4 MB) gaida:"),
+            "{text}"
+        );
+        // Enough left: they are only waiting.
+        facts.data.used = 10_000_000;
+        let text = said(&facts, Lang::En);
+        assert!(text.contains("are waiting to be sent"), "{text}");
     }
 
     #[test]

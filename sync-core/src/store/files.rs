@@ -49,6 +49,15 @@ impl StoredFile {
     }
 }
 
+/// What waits to be sent ([`Store::files_waiting`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FilesWaiting {
+    /// Photos and scans (their thumbnails not counted).
+    pub files: u64,
+    /// Bytes of them all, thumbnails too.
+    pub bytes: u64,
+}
+
 /// A file waiting to be sent to the relay ([`Store::files_to_send`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileToSend {
@@ -295,6 +304,43 @@ impl Store {
         }
         out.sort_by_key(|f| (f.bytes, f.hash.0));
         Ok(out)
+    }
+
+    /// What waits to be sent, in every journal: how many photos and scans
+    /// (a thumbnail goes with its photo and is not counted; a file whose
+    /// record is not in the view yet is) and the bytes of all of them. Reads
+    /// the queue and, per file waiting, its record's view row.
+    pub fn files_waiting(&self) -> Result<FilesWaiting, StoreError> {
+        let tx = self.db.get()?.begin_read()?;
+        let (queue, files) = (tx.open_table(FILE_UPLOADS)?, tx.open_table(FILES)?);
+        let view = tx.open_table(super::tables::ACTIVITY_VIEW)?;
+        let mut waiting = FilesWaiting::default();
+        for row in queue.iter()? {
+            let (key, value) = row?;
+            let (journal, hash) = (key.value().0, FileHash(*key.value().1));
+            let Some(file) = files.get(&hash.0)? else {
+                continue;
+            };
+            waiting.bytes += decode_row(hash, file.value())?.bytes;
+            let activity = <[u8; 16]>::try_from(value.value())
+                .map(|id| ActivityId(uuid::Uuid::from_bytes(id)))
+                .map_err(|_| StoreError::DamagedFile(hash))?;
+            let is_thumbnail = match view.get((journal, activity.0.as_u128()))? {
+                Some(row) => super::view_row::decode(activity, row.value())
+                    .map(|a| {
+                        a.attachments
+                            .iter()
+                            .any(|f| f.thumbnail.is_some_and(|t| t.file == hash))
+                    })
+                    .map_err(|reason| StoreError::Damaged {
+                        journal: JournalId(uuid::Uuid::from_u128(journal)),
+                        reason,
+                    })?,
+                None => false,
+            };
+            waiting.files += u64::from(!is_thumbnail);
+        }
+        Ok(waiting)
     }
 
     /// The relay holds file `hash` of `journal` whole (or will never take

@@ -40,7 +40,8 @@ use crate::limits::{DEVICE_STORE_CACHE_BYTES, LOAD_APPENDED_BYTES_AT_ONCE};
 use crate::sync::{AttestationTag, catch_library_panic};
 use file_bytes::FileBytes;
 pub use files::{
-    FileDescription, FileToSend, PutFileError, ReadFileError, ReceiveChunkError, StoredFile,
+    FileDescription, FileToSend, FilesWaiting, PutFileError, ReadFileError, ReceiveChunkError,
+    StoredFile,
 };
 use ready_upload::ReadyRows;
 pub use ready_upload::{ReadyBytes, ReadyUpload};

@@ -15,6 +15,14 @@ status-waiting = { $count ->
     [one] Changes to { $n } activity are waiting to be sent.
    *[other] Changes to { $n } activities are waiting to be sent.
 }
+status-files-waiting = { $count ->
+    [one] { $n } photo or scan ({ $size }) is waiting to be sent.
+   *[other] { $n } photos or scans ({ $size }) are waiting to be sent.
+}
+status-files-waiting-budget = { $count ->
+    [one] { $n } photo or scan ({ $size }) waits: files use at most half of the mobile data left this month. It goes next month, or sooner with a bigger budget in Settings (on Wi-Fi, no budget is needed).
+   *[other] { $n } photos or scans ({ $size }) wait: files use at most half of the mobile data left this month. They go next month, or sooner with a bigger budget in Settings (on Wi-Fi, no budget is needed).
+}
 status-last-sent = Last sent { $ago }.
 status-never-sent = Nothing has been sent yet.
 status-offline-since = No connection to the office server since { $since }.

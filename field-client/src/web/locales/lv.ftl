@@ -15,6 +15,14 @@ status-waiting = { $count ->
     [one] Izmaiņas { $n } aktivitātē gaida nosūtīšanu.
    *[other] Izmaiņas { $n } aktivitātēs gaida nosūtīšanu.
 }
+status-files-waiting = { $count ->
+    [one] { $n } foto vai skenējums ({ $size }) gaida nosūtīšanu.
+   *[other] { $n } foto vai skenējumi ({ $size }) gaida nosūtīšanu.
+}
+status-files-waiting-budget = { $count ->
+    [one] { $n } foto vai skenējums ({ $size }) gaida: faili izmanto ne vairāk kā pusi no šomēnes atlikušajiem mobilajiem datiem. Tas tiks nosūtīts nākammēnes vai ātrāk, ja Iestatījumos norāda lielāku apjomu (Wi-Fi tīklā apjoms nav jānosaka).
+   *[other] { $n } foto vai skenējumi ({ $size }) gaida: faili izmanto ne vairāk kā pusi no šomēnes atlikušajiem mobilajiem datiem. Tie tiks nosūtīti nākammēnes vai ātrāk, ja Iestatījumos norāda lielāku apjomu (Wi-Fi tīklā apjoms nav jānosaka).
+}
 status-last-sent = Pēdējoreiz nosūtīts { $ago }.
 status-never-sent = Vēl nekas nav nosūtīts.
 status-offline-since = Nav savienojuma ar biroja serveri kopš { $since }.
