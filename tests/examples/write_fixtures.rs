@@ -136,6 +136,18 @@ fn main() {
     device.ok(["attach", &a1, scan_path.to_str().expect("a UTF-8 path")]);
     std::fs::remove_file(&scan_path).expect("the scan's copy outside the store");
     let scan_hash = sync_core::files::FileHash::of(&scan);
+    // Store layout 9: a real photo beside it, whose thumbnail the device
+    // makes (a view row of format 3, the bytes beside the store).
+    let photo = tests::sample_files::photo(PHOTO_SIZE.0, PHOTO_SIZE.1);
+    let photo_path = device.write_file(PHOTO_NAME, &photo);
+    device.ok(["attach", &a1, photo_path.to_str().expect("a UTF-8 path")]);
+    std::fs::remove_file(&photo_path).expect("the photo's copy outside the store");
+    let listed = tests::parse_json_array(&device.ok(["attachments", &a1, "--json"]));
+    let thumbnail = listed
+        .iter()
+        .find(|a| a["name"] == PHOTO_NAME)
+        .map(|a| a["thumbnail"].clone())
+        .expect("the photo's thumbnail");
     let device_code = code(&["--centre", &centre.to_string()]);
     device.ok(["enrol", &device_code]);
     device.ok(["sync"]);
@@ -213,6 +225,12 @@ fn main() {
             "bytes": scan.len(),
             "refusal": FILE_REFUSAL,
         },
+        "photo": {
+            "name": PHOTO_NAME,
+            "file": sync_core::files::FileHash::of(&photo).to_string(),
+            "bytes": photo.len(),
+            "thumbnail": thumbnail,
+        },
     });
     std::fs::write(
         out.join("manifest.json"),
@@ -226,6 +244,11 @@ fn main() {
 /// to be shown byte by byte in docs/PROTOCOL.md.
 const SCAN_BYTES: usize = 96;
 const SCAN_NAME: &str = "apmeklejuma-lapa.pdf";
+
+/// The photo attached beside the scan (from store layout 9): larger than a
+/// thumbnail, so that one is made, and small enough to commit three times.
+const PHOTO_SIZE: (u16, u16) = (480, 360);
+const PHOTO_NAME: &str = "seminars.jpg";
 
 /// What `19-file-refused` says (a centre over its file limit).
 const FILE_REFUSAL: &str = "the centre's files on the office server would exceed 2000 MB, the most \

@@ -33,13 +33,14 @@ use uuid::Uuid;
 use common::{Relay, by_id, sent_received};
 
 /// The fixture folders, one per release whose formats changed (store layouts
-/// 4 to 8, protocol versions 5 and 6): every test reads each of them.
-const FOLDERS: [&str; 5] = [
+/// 4 to 9, protocol versions 5 and 6): every test reads each of them.
+const FOLDERS: [&str; 6] = [
     "protocol-5-store-4",
     "protocol-5-store-5",
     "protocol-5-store-6",
     "protocol-5-store-7",
     "protocol-6-store-8",
+    "protocol-6-store-9",
 ];
 
 fn fixtures(folder: &str) -> PathBuf {
@@ -106,8 +107,17 @@ fn check_scan_held(m: &Manifest, activity: &Activity, store: &sync_core::Store) 
         return;
     };
     assert_eq!(activity.id, scan.activity);
-    assert_eq!(activity.attachments.len(), 1, "the scan is attached");
-    let attached = &activity.attachments[0];
+    let photos = usize::from(m.0.get("photo").is_some());
+    assert_eq!(
+        activity.attachments.len(),
+        1 + photos,
+        "the scan is attached"
+    );
+    let attached = activity
+        .attachments
+        .iter()
+        .find(|a| a.file == scan.file)
+        .expect("the scan");
     assert_eq!((attached.file, attached.bytes), (scan.file, scan.bytes));
     assert_eq!(attached.name, scan.name);
     let mut bytes = Vec::new();
@@ -115,6 +125,30 @@ fn check_scan_held(m: &Manifest, activity: &Activity, store: &sync_core::Store) 
         .read_file(scan.file, &mut bytes)
         .expect("the scan is held whole");
     assert_eq!(FileHash::of(&bytes), scan.file);
+}
+
+/// The photo attached beside the scan (from store layout 9), with the
+/// thumbnail the device made: its entry, and whether `store` holds the
+/// photo and the thumbnail whole (each hashing to its name).
+fn photo_held(m: &Manifest, activity: &Activity, store: &sync_core::Store) -> Option<(bool, bool)> {
+    let photo = m.0.get("photo")?;
+    let hash = |v: &Value| FileHash::parse(v.as_str().expect("a hash")).expect("a hash");
+    let (file, thumbnail) = (hash(&photo["file"]), hash(&photo["thumbnail"]["file"]));
+    let entry = activity
+        .attachments
+        .iter()
+        .find(|a| a.file == file)
+        .expect("the photo is attached");
+    assert_eq!(entry.name, photo["name"].as_str().expect("a name"));
+    assert_eq!(Some(entry.bytes), photo["bytes"].as_u64());
+    let made = entry.thumbnail.expect("its thumbnail");
+    assert_eq!(made.file, thumbnail);
+    assert_eq!(Some(made.bytes), photo["thumbnail"]["bytes"].as_u64());
+    let whole = |hash: FileHash| {
+        let mut bytes = Vec::new();
+        store.read_file(hash, &mut bytes).is_ok() && FileHash::of(&bytes) == hash
+    };
+    Some((whole(file), whole(thumbnail)))
 }
 
 /// A copy of one fixture folder (the fixture itself is never written).
@@ -221,6 +255,13 @@ fn the_fixture_device_store_opens_with_every_record_and_what_is_unsent_in(folder
     let a1 = get(&mut replica, m.activity("edited_and_sent"));
     check_edited_and_sent(&a1);
     check_scan_held(&m, &a1, replica.store());
+    if let Some(held) = photo_held(&m, &a1, replica.store()) {
+        assert_eq!(
+            held,
+            (true, true),
+            "the device holds its photo and thumbnail"
+        );
+    }
     check_workshop(&get(&mut replica, m.activity("sent_then_deleted")), true);
     check_meeting(&get(&mut replica, m.activity("sent_then_edited")), true);
     check_unsent(&get(&mut replica, m.activity("unsent")));
@@ -276,6 +317,13 @@ fn the_fixture_office_store_opens_with_what_it_downloaded_in(folder: &str) {
     assert_eq!(centre, m.text("centre_name"));
     check_edited_and_sent(&a1);
     check_scan_held(&m, &a1, replica.store());
+    if let Some(held) = photo_held(&m, &a1, replica.store()) {
+        assert_eq!(
+            held,
+            (true, false),
+            "the office fetched the photo, not its thumbnail"
+        );
+    }
     check_workshop(&find("sent_then_deleted").expect("kept").1, false);
     check_meeting(&find("sent_then_edited").expect("kept").1, false);
     assert!(find("unsent").is_none(), "the device never sent it");
@@ -329,6 +377,13 @@ fn the_fixture_relay_folder_opens_with_its_registry_and_journal_in(folder: &str)
             .expect("the relay holds the scan");
         assert!(held.is_whole());
         assert_eq!(held.bytes, scan.bytes);
+    }
+    if let Some(photo) = m.0.get("photo") {
+        for file in [&photo["file"], &photo["thumbnail"]["file"]] {
+            let hash = FileHash::parse(file.as_str().expect("a hash")).expect("a hash");
+            let held = relay.journals().held_file(centre, hash).expect("read");
+            assert!(held.is_some_and(|f| f.is_whole()), "the relay holds {hash}");
+        }
     }
     check_workshop(&read(m.activity("sent_then_deleted")), false);
     check_meeting(&read(m.activity("sent_then_edited")), false);
@@ -582,7 +637,7 @@ fn check_frame(
             rewritten: None,
         },
         "15-file-offer" | "16-file-held" | "17-file-chunk" | "18-file-want" | "19-file-refused" => {
-            file_frame(name, m)
+            file_frame((folder, name), m)
         }
         other => panic!("a frame fixture nothing expects: {other}"),
     };
@@ -590,7 +645,7 @@ fn check_frame(
 }
 
 /// A file stream's frame (protocol 6), carrying the attached scan.
-fn file_frame(name: &str, m: &Manifest) -> Frame {
+fn file_frame((folder, name): (&str, &str), m: &Manifest) -> Frame {
     let scan = m.attached().expect("a folder with file frames has a scan");
     let journal = m.uuid("centre");
     let file = scan.file;
@@ -606,7 +661,7 @@ fn file_frame(name: &str, m: &Manifest) -> Frame {
             chunks_held: 1,
         },
         "17-file-chunk" => {
-            let dir = copy_of("protocol-6-store-8", "device");
+            let dir = copy_of(folder, "device");
             let store = sync_core::Store::open(&dir.path().join(STORE_FILE)).expect("opens");
             let mut bytes = Vec::new();
             store.read_file(file, &mut bytes).expect("held");
