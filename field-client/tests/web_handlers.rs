@@ -953,6 +953,17 @@ fn upload(path: &str, token: &str, files: &[(&str, &[u8])]) -> Request<Body> {
         .expect("request")
 }
 
+/// A seminar saved through the form: this run's token and its page.
+async fn a_seminar_page(f: &Fixture) -> (String, String) {
+    let (_, html) = f.get("/new").await;
+    let token = field_value(&html, "csrf").expect("token");
+    let id = field_value(&html, "id").expect("id");
+    let mut fields = seminar(&token, "Seminārs");
+    fields.push(("id", &id));
+    f.post("/activities", &fields).await;
+    (token, format!("/activities/{id}"))
+}
+
 fn photo() -> Vec<u8> {
     let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 16];
     bytes.extend_from_slice(b"JFIF\0");
@@ -1026,13 +1037,7 @@ async fn files_added_on_an_activitys_page_are_shown_opened_and_removed() {
 #[tokio::test]
 async fn asking_for_a_file_keeps_it_for_the_sync_to_fetch() {
     let f = Fixture::new();
-    let (_, html) = f.get("/new").await;
-    let token = field_value(&html, "csrf").expect("token");
-    let id = field_value(&html, "id").expect("id");
-    let mut fields = seminar(&token, "Seminārs");
-    fields.push(("id", &id));
-    f.post("/activities", &fields).await;
-    let page = format!("/activities/{id}");
+    let (token, page) = a_seminar_page(&f).await;
     let bytes = photo();
     let files: [(&str, &[u8]); 1] = [("foto.jpg", &bytes)];
     f.send(upload(&format!("{page}/files"), &token, &files))
@@ -1051,13 +1056,7 @@ async fn asking_for_a_file_keeps_it_for_the_sync_to_fetch() {
 #[tokio::test]
 async fn a_photos_thumbnail_shows_and_one_this_computer_lacks_is_asked_for() {
     let f = Fixture::new();
-    let (_, html) = f.get("/new").await;
-    let token = field_value(&html, "csrf").expect("token");
-    let id = field_value(&html, "id").expect("id");
-    let mut fields = seminar(&token, "Seminārs");
-    fields.push(("id", &id));
-    f.post("/activities", &fields).await;
-    let page = format!("/activities/{id}");
+    let (token, page) = a_seminar_page(&f).await;
     let bytes = tests::sample_files::photo(1200, 900);
     let files: [(&str, &[u8]); 1] = [("foto.jpg", &bytes)];
     f.send(upload(&format!("{page}/files"), &token, &files))

@@ -38,25 +38,7 @@ fn main() {
         let device = root.path().join("device");
         init_centre_device(&fc, &device);
         cli(&fc, &device, &["enrol", &code]);
-        let out = field_client(
-            &fc,
-            &device,
-            &[
-                "add",
-                "--title",
-                "Seminārs",
-                "--kind",
-                "seminar",
-                "--date",
-                "2026-11-20",
-            ],
-        )
-        .output()
-        .expect("add");
-        let id = String::from_utf8(out.stdout)
-            .expect("utf-8")
-            .trim()
-            .to_owned();
+        let id = add_seminar(&fc, &device);
         let photo = root.path().join("foto.jpg");
         let bytes = megabytes * 1_000_000;
         std::fs::write(&photo, tests::sample_files::jpeg(bytes, 1)).expect("photo");
@@ -112,25 +94,7 @@ fn real_photos(fc: &std::path::Path) {
         let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
         let device = root.path().join("device");
         init_centre_device(fc, &device);
-        let out = field_client(
-            fc,
-            &device,
-            &[
-                "add",
-                "--title",
-                "Seminārs",
-                "--kind",
-                "seminar",
-                "--date",
-                "2026-11-20",
-            ],
-        )
-        .output()
-        .expect("add");
-        let id = String::from_utf8(out.stdout)
-            .expect("utf-8")
-            .trim()
-            .to_owned();
+        let id = add_seminar(fc, &device);
         let bytes = tests::sample_files::photo(width, height);
         let photo = root.path().join("foto.jpg");
         std::fs::write(&photo, &bytes).expect("photo");
@@ -154,4 +118,22 @@ fn real_photos(fc: &std::path::Path) {
             &format!("peak {:.1} MB, thumbnail made", attach.peak as f64 / 1e6),
         );
     }
+}
+
+/// `field-client add` of a seminar on `device`: its id.
+fn add_seminar(fc: &std::path::Path, device: &std::path::Path) -> String {
+    let args = [
+        "add",
+        "--title",
+        "Seminārs",
+        "--kind",
+        "seminar",
+        "--date",
+        "2026-11-20",
+    ];
+    let out = field_client(fc, device, &args).output().expect("add");
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
 }
