@@ -402,23 +402,31 @@ const COLD_SYNC_ROUND_TRIPS: u32 = 2;
 /// 21 runs make the median stable to within about a tenth.
 const RURAL_RUNS: usize = 21;
 
-/// Syncs N new activities through the link emulator and compares the wall time
-/// with the physical lower bound: the zstd-compressed new records at the link's
-/// bandwidth, plus one round trip per protocol exchange.
-async fn rural_link_benchmark(setup: &Setup, secrets: &mut Vec<[u8; 32]>) {
+/// A device enrolled through a link emulator with the rural link's
+/// impairments (loss seeded by `seed`), in the folder `name`.
+async fn rural_device(
+    setup: &Setup,
+    secrets: &mut Vec<[u8; 32]>,
+    name: &str,
+    seed: u64,
+) -> (tests::link::LinkEmulator, std::path::PathBuf, Replica) {
     let rural = tests::link::Impairments::rural(RURAL_BYTES_PER_SECOND, RURAL_RTT, RURAL_LOSS);
-    let link = tests::link::LinkEmulator::start(setup.relay_addr, rural.clone(), rural, 42);
-    let dir = setup
-        .relay_dir
-        .parent()
-        .expect("parent")
-        .join("rural-device");
+    let link = tests::link::LinkEmulator::start(setup.relay_addr, rural.clone(), rural, seed);
+    let dir = setup.relay_dir.parent().expect("parent").join(name);
     let code = code_for(
         setup,
         secrets.pop().expect("secret"),
         link.addr().to_string(),
     );
-    let mut replica = device(&dir, &code, 0).await;
+    let replica = device(&dir, &code, 0).await;
+    (link, dir, replica)
+}
+
+/// Syncs N new activities through the link emulator and compares the wall time
+/// with the physical lower bound: the zstd-compressed new records at the link's
+/// bandwidth, plus one round trip per protocol exchange.
+async fn rural_link_benchmark(setup: &Setup, secrets: &mut Vec<[u8; 32]>) {
+    let (link, dir, mut replica) = rural_device(setup, secrets, "rural-device", 42).await;
     println!(
         "\nThrough the link emulator: {} kbit/s, {} ms round trip, {:.0} % loss each way \
          (`sync` from a cold start):",
@@ -473,19 +481,7 @@ const PHOTO_BYTES: usize = 2_000_000;
 /// A 2 MB photo through the rural link: wall time of the `sync` that sends
 /// its record and then the photo, against the lower bound.
 async fn file_benchmark(setup: &Setup, secrets: &mut Vec<[u8; 32]>) {
-    let rural = tests::link::Impairments::rural(RURAL_BYTES_PER_SECOND, RURAL_RTT, RURAL_LOSS);
-    let link = tests::link::LinkEmulator::start(setup.relay_addr, rural.clone(), rural, 43);
-    let dir = setup
-        .relay_dir
-        .parent()
-        .expect("parent")
-        .join("file-device");
-    let code = code_for(
-        setup,
-        secrets.pop().expect("secret"),
-        link.addr().to_string(),
-    );
-    let mut replica = device(&dir, &code, 0).await;
+    let (link, dir, mut replica) = rural_device(setup, secrets, "file-device", 43).await;
     println!(
         "\nA {} MB photo through the link emulator ({} kbit/s, {} ms, {:.0} % loss), `sync` \
          of its record and the photo:",

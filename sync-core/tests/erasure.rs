@@ -42,6 +42,23 @@ fn centre_device(dir: &tempfile::TempDir) -> (std::path::PathBuf, Replica) {
     (path, replica)
 }
 
+/// The office's erasure as a store takes it: `home` rewritten without
+/// `erase` and put in its place, at epoch 1 (the file not yet rewritten).
+fn erase_from_store(store: &Store, home: sync_core::store::JournalId, erase: ActivityId) {
+    let rewritten = store
+        .load_journal(home)
+        .expect("loads")
+        .rewritten_without(&[erase], actor(7), at(10))
+        .expect("rewrites");
+    let with = sync_core::store::Replacement {
+        epoch: 1,
+        ..Default::default()
+    };
+    store
+        .replace_journal(home, &rewritten, with)
+        .expect("replaces");
+}
+
 /// Every byte a store keeps: its file, and the files beside it.
 fn everything_kept(path: &std::path::Path) -> Vec<u8> {
     let mut bytes = std::fs::read(path).expect("read the store");
@@ -156,17 +173,7 @@ fn the_store_file_keeps_no_trace_of_an_erased_activity() {
     // The compaction made the unsent records' upload ready: the secret is
     // there too, compressed, where no byte search finds it.
     assert!(store.ready_upload(home).expect("read").is_some());
-    let journal = store.load_journal(home).expect("loads");
-    let rewritten = journal
-        .rewritten_without(&[erase], actor(7), at(10))
-        .expect("rewrites");
-    let with = sync_core::store::Replacement {
-        epoch: 1,
-        ..Default::default()
-    };
-    store
-        .replace_journal(home, &rewritten, with)
-        .expect("replaces");
+    erase_from_store(&store, home, erase);
     assert!(
         store.ready_upload(home).expect("read").is_none(),
         "the upload made ready of the old journal survived its erasure"
@@ -370,18 +377,7 @@ fn a_file_rewrite_cut_short_by_a_crash_is_finished_at_the_next_open() {
 
     // The journal is replaced, then the process dies before the file rewrite.
     let store = Store::open(&path).expect("opens");
-    let rewritten = store
-        .load_journal(home)
-        .expect("loads")
-        .rewritten_without(&[erase], actor(7), at(10))
-        .expect("rewrites");
-    let with = sync_core::store::Replacement {
-        epoch: 1,
-        ..Default::default()
-    };
-    store
-        .replace_journal(home, &rewritten, with)
-        .expect("replaces");
+    erase_from_store(&store, home, erase);
     drop(store);
     let bytes = std::fs::read(&path).expect("read the file");
     assert!(
@@ -420,18 +416,7 @@ fn replaced_but_not_rewritten(dir: &tempfile::TempDir) -> std::path::PathBuf {
         .expect("durable");
     drop(replica);
     let store = Store::open(&path).expect("opens");
-    let rewritten = store
-        .load_journal(home)
-        .expect("loads")
-        .rewritten_without(&[erase], actor(7), at(10))
-        .expect("rewrites");
-    let with = sync_core::store::Replacement {
-        epoch: 1,
-        ..Default::default()
-    };
-    store
-        .replace_journal(home, &rewritten, with)
-        .expect("replaces");
+    erase_from_store(&store, home, erase);
     drop(store);
     assert!(contains(&std::fs::read(&path).expect("read"), SECRET_NOTES));
     path
@@ -522,18 +507,7 @@ fn replaced_and_open(dir: &tempfile::TempDir) -> (std::path::PathBuf, Store) {
         .expect("durable");
     drop(replica);
     let store = Store::open(&path).expect("opens");
-    let rewritten = store
-        .load_journal(home)
-        .expect("loads")
-        .rewritten_without(&[erase], actor(7), at(10))
-        .expect("rewrites");
-    let with = sync_core::store::Replacement {
-        epoch: 1,
-        ..Default::default()
-    };
-    store
-        .replace_journal(home, &rewritten, with)
-        .expect("replaces");
+    erase_from_store(&store, home, erase);
     (path, store)
 }
 
@@ -660,17 +634,7 @@ fn erasing_an_activity_erases_the_files_only_it_referred_to() {
     assert!(contains(&everything_kept(&path), "ZANES-PARAKSTU-LAPA"));
 
     let store = Store::open(&path).expect("opens");
-    let journal = store.load_journal(home).expect("loads");
-    let rewritten = journal
-        .rewritten_without(&[erase], actor(7), at(10))
-        .expect("rewrites");
-    let with = sync_core::store::Replacement {
-        epoch: 1,
-        ..Default::default()
-    };
-    store
-        .replace_journal(home, &rewritten, with)
-        .expect("replaces");
+    erase_from_store(&store, home, erase);
     assert!(
         store.file(own_hash).expect("read").is_none(),
         "erased with its record"

@@ -165,17 +165,6 @@ fn rural_rate() -> u64 {
         .unwrap_or(QUICK_RURAL_BYTES_PER_SECOND)
 }
 
-/// A code for a device of `centre` that reaches the relay through `link`.
-fn code_via(relay: &Relay, centre: Uuid, link: std::net::SocketAddr) -> String {
-    relay.admin([
-        "enrol-code",
-        "--centre",
-        &centre.to_string(),
-        "--address",
-        &link.to_string(),
-    ])
-}
-
 /// Bytes the device sent through `link` so far.
 fn sent_through(link: &LinkEmulator) -> u64 {
     link.counters.up_bytes.load(Ordering::Relaxed)
@@ -190,7 +179,7 @@ fn a_5_mb_photo_over_the_rural_link_with_outages_resumes_and_arrives_whole() {
     let rural = Impairments::rural(rate, Duration::from_millis(300), 0.05);
     let link = LinkEmulator::start(relay.addr(), rural.clone(), rural, seed);
     let cli = device(CENTRE, "Krāslavas dators");
-    enrol(&cli, &code_via(&relay, centre, link.addr()));
+    enrol(&cli, &relay.centre_code_via(centre, link.addr()));
     let seminar = add(&cli, "Seminārs ar lielu foto");
     let photo = jpeg(5_000_000, 41);
     let hash = attach(&cli, &seminar, &cli.write_file("liels.jpg", &photo));
@@ -237,7 +226,7 @@ fn killing_the_device_and_the_relay_mid_transfer_loses_nothing_acknowledged() {
     let slow = Impairments::rural(200_000, Duration::from_millis(40), 0.0);
     let link = LinkEmulator::start(relay.addr(), slow.clone(), slow, 5);
     let cli = device(CENTRE, "Krāslavas dators");
-    enrol(&cli, &code_via(&relay, centre, link.addr()));
+    enrol(&cli, &relay.centre_code_via(centre, link.addr()));
     let seminar = add(&cli, "Seminārs");
     let photo = jpeg(3_000_000, 51);
     let hash = attach(&cli, &seminar, &cli.write_file("foto.jpg", &photo));

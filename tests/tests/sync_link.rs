@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use tests::SeedReport;
@@ -20,17 +19,6 @@ const ATTEMPTS: usize = 4;
 
 /// 384 kbit/s, the slow end of a rural mobile link.
 const RURAL_BYTES_PER_SECOND: u64 = 48_000;
-
-/// A code for a device of `centre` that reaches the relay through `link`.
-fn code_via(relay: &Relay, centre: Uuid, link: SocketAddr) -> String {
-    relay.admin([
-        "enrol-code",
-        "--centre",
-        &centre.to_string(),
-        "--address",
-        &link.to_string(),
-    ])
-}
 
 /// Packets the link has dropped so far.
 fn dropped(link: &LinkEmulator) -> u64 {
@@ -67,7 +55,7 @@ fn sync_over_a_lossy_reordering_duplicating_slow_link_converges() {
     let link = LinkEmulator::start(relay.addr(), bad.clone(), bad, seed);
     let cli = device("Krāslavas KRC", "Krāslavas dators");
     let ids = import_many(&cli, 120, "Krāslava");
-    enrol(&cli, &code_via(&relay, centre, link.addr()));
+    enrol(&cli, &relay.centre_code_via(centre, link.addr()));
     sync_until_ok(&cli, ATTEMPTS);
     assert_eq!(unsent(&cli), 0);
     assert!(
@@ -86,7 +74,7 @@ fn an_outage_in_the_middle_of_a_transfer_is_survived() {
     let link = LinkEmulator::start(relay.addr(), slow.clone(), slow, 7);
     let cli = device("Preiļu KRC", "Preiļu dators");
     let ids = import_many(&cli, 600, "Preiļi");
-    enrol(&cli, &code_via(&relay, centre, link.addr()));
+    enrol(&cli, &relay.centre_code_via(centre, link.addr()));
     // Down for 5 s, starting 2 s into the sync.
     link.outage(Duration::from_secs(2), Duration::from_secs(5));
     let first = cli.run(["sync"]);
@@ -199,7 +187,7 @@ fn ten_centres_converge_through_a_very_bad_link() {
     let codes: Vec<String> = centres
         .iter()
         .zip(&links)
-        .map(|((_, id), link)| code_via(&relay, *id, link.addr()))
+        .map(|((_, id), link)| relay.centre_code_via(*id, link.addr()))
         .collect();
     // Each centre, at once: record offline, enrol and sync through its own
     // very bad link.

@@ -75,6 +75,11 @@ impl Folder<'_> {
         self.0.join(hash.to_string())
     }
 
+    /// Whether the folder was ever made (the store held a file).
+    pub(crate) fn exists(&self) -> bool {
+        self.0.exists()
+    }
+
     fn create(&self) -> std::io::Result<()> {
         if !self.0.exists() {
             std::fs::create_dir_all(self.0)?;

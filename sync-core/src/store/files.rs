@@ -447,7 +447,8 @@ impl Store {
     /// Wipes what is left beside the store of files it does not hold (see
     /// [`Folder::sweep`]); at open and at the quiet-time compaction.
     pub(super) fn sweep_files(&self) -> Result<(), StoreError> {
-        let Some(folder) = self.file_bytes.folder() else {
+        // Most stores never had a file: no folder, no transaction at open.
+        let Some(folder) = self.file_bytes.folder().filter(Folder::exists) else {
             return Ok(());
         };
         let tx = begin_durable(self.db.get()?)?;

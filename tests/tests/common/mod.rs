@@ -246,6 +246,18 @@ impl Relay {
         self.admin(["enrol-code", "--centre", &centre.to_string()])
     }
 
+    /// A code for a device of `centre` that reaches the relay at `address`
+    /// (a link emulator in front of it).
+    pub(crate) fn centre_code_via(&self, centre: Uuid, address: std::net::SocketAddr) -> String {
+        self.admin([
+            "enrol-code",
+            "--centre",
+            &centre.to_string(),
+            "--address",
+            &address.to_string(),
+        ])
+    }
+
     /// A one-time enrolment code for an office device.
     pub(crate) fn office_code(&self) -> String {
         self.admin(["enrol-code", "--office"])
