@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use crate::store::StoreLocation;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -66,6 +67,7 @@ struct File {
     data_dir: Option<PathBuf>,
     log_format: Option<LogFormat>,
     metrics: Option<SocketAddr>,
+    store: Option<Spanned<String>>,
     #[serde(default)]
     limits: Limits,
 }
@@ -92,6 +94,8 @@ pub struct Config {
     pub log_format: Option<LogFormat>,
     /// Where `GET /metrics` is served (`crate::telemetry`); none: not served.
     pub metrics: Option<SocketAddr>,
+    /// Where the data is kept (`postgres://…`); none: the data folder.
+    pub store: Option<StoreLocation>,
     pub limits: DoorLimits,
 }
 
@@ -170,7 +174,16 @@ impl Config {
                 "public_address must not be empty".into(),
             ));
         }
+        let store = match &file.store {
+            None => None,
+            Some(text) => Some(
+                text.get_ref()
+                    .parse()
+                    .map_err(|e| invalid(Some(text.span()), e))?,
+            ),
+        };
         Ok(Config {
+            store,
             listen: file.listen,
             public_address: file.public_address.map(Spanned::into_inner),
             data_dir: file.data_dir,

@@ -176,3 +176,35 @@ pub const COMPACT_WHILE_BUSY_AFTER_BYTES: u64 = 64 * sync_core::limits::COMPACT_
 pub fn compaction_overdue(appended: u64, appended_bytes: u64) -> bool {
     appended >= COMPACT_WHILE_BUSY_AFTER_CHANGES || appended_bytes >= COMPACT_WHILE_BUSY_AFTER_BYTES
 }
+
+/// Connections one relay process keeps to PostgreSQL at most
+/// (`relay serve --store postgres://…`). Store work runs on blocking
+/// threads and most of it is memory work on a loaded journal: more
+/// connections than that gains nothing, and PostgreSQL's default of 100
+/// connections must hold several relays and the operator's own tools.
+pub const MAX_DATABASE_CONNECTIONS: usize = 16;
+
+/// How long connecting to PostgreSQL may take before the database counts as
+/// unreachable: devices are told so (and keep their records) rather than
+/// wait on a database that does not answer.
+pub const DATABASE_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest wait for one of the [`MAX_DATABASE_CONNECTIONS`] when all are in
+/// use: far above a busy moment's wait (milliseconds), so reaching it means
+/// the database stopped answering.
+pub const DATABASE_POOL_WAIT: Duration = Duration::from_secs(30);
+
+/// Longest a single statement may run in PostgreSQL (its
+/// `statement_timeout`): the largest is a 10,000-activity journal's
+/// snapshot and changes read at once, well under a second; a statement
+/// stuck behind a lock that long is stopped and its session told.
+pub const DATABASE_STATEMENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// First wait before a relay listens again for other relays' news after
+/// its listening connection to PostgreSQL dropped; it doubles at every
+/// failure up to [`NEWS_RETRY_MAX`]. Meanwhile each round still reads the
+/// database (`PgStore::state`): only the prompt push waits.
+pub const NEWS_RETRY_FIRST: Duration = Duration::from_millis(500);
+
+/// See [`NEWS_RETRY_FIRST`].
+pub const NEWS_RETRY_MAX: Duration = Duration::from_secs(30);

@@ -12,8 +12,9 @@ use clap::{Parser, Subcommand};
 use relay::config::{Config, LogFormat};
 use relay::enrol_code::{self, EnrolCode};
 use relay::limits::DoorLimits;
-use relay::registry::Registry;
+use relay::registry::RegistryAdmin;
 use relay::server::{RELAY_IDENTITY_STEM, Relay};
+use relay::store::StoreLocation;
 use relay::tls::Identity;
 use uuid::Uuid;
 
@@ -26,6 +27,11 @@ struct Cli {
     /// `data_dir` of serve's --config]
     #[arg(long, global = true, env = "RELAY_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Where the registry and journals are kept: the data folder (the default) or a
+    /// PostgreSQL database, postgres://user:password@host/database [default: `store`
+    /// of serve's --config, or the data folder]
+    #[arg(long, global = true, env = "RELAY_STORE", hide_env_values = true)]
+    store: Option<StoreLocation>,
     #[command(subcommand)]
     command: Command,
 }
@@ -139,6 +145,8 @@ fn run(cli: Cli) -> Result<()> {
         .data_dir
         .clone()
         .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+    let store = cli.store.clone().unwrap_or_default();
+    let registry = || store.open_registry(&dir);
     match cli.command {
         Command::Serve {
             config,
@@ -152,6 +160,7 @@ fn run(cli: Cli) -> Result<()> {
                 None => Config::default(),
             };
             serve(ServeSettings {
+                store: cli.store.or(file.store).unwrap_or_default(),
                 dir: cli
                     .data_dir
                     .or(file.data_dir)
@@ -166,7 +175,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Centre {
             command: CentreCommand::Add { name, municipality },
         } => {
-            let registry = Registry::open(&dir)?;
+            let registry = registry()?;
             let mut centre = registry.add_centre(&name, Utc::now())?;
             if let Some(municipality) = municipality.as_deref() {
                 centre = registry.set_municipality(centre.id, Some(municipality))?;
@@ -182,7 +191,7 @@ fn run(cli: Cli) -> Result<()> {
                     municipality,
                 },
         } => {
-            let centre = Registry::open(&dir)?.set_municipality(centre, Some(&municipality))?;
+            let centre = registry()?.set_municipality(centre, Some(&municipality))?;
             match &centre.municipality {
                 Some(m) => eprintln!("\"{}\" is in {m}.", centre.name),
                 None => eprintln!("\"{}\" has no municipality now.", centre.name),
@@ -192,7 +201,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Centre {
             command: CentreCommand::List,
         } => {
-            let registry = Registry::open(&dir)?;
+            let registry = registry()?;
             for c in registry.centres()? {
                 let office = if c.id == registry.office_centre() {
                     "  (office)"
@@ -212,8 +221,21 @@ fn run(cli: Cli) -> Result<()> {
             office,
             valid_for,
             address,
-        } => enrol_code(&dir, if office { None } else { centre }, valid_for, address),
-        Command::Devices => devices(&dir),
+        } => enrol_code(
+            (&dir, &*registry()?),
+            if office { None } else { centre },
+            valid_for,
+            address,
+        ),
+        Command::Devices => devices(&*registry()?),
+        Command::Backup { .. } | Command::Check | Command::Restore { .. }
+            if store != StoreLocation::DataDir =>
+        {
+            bail!(
+                "the relay's data is in PostgreSQL: back it up with pg_dump and check it with \
+                 PostgreSQL's own tools (docs/OPERATIONS.md, \"Backups with PostgreSQL\")"
+            )
+        }
         Command::Backup { out } => {
             let manifest = relay::backup::back_up(&dir, &out)?;
             eprintln!(
@@ -235,7 +257,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Revoke { device } => {
-            let d = Registry::open(&dir)?.revoke(device, Utc::now())?;
+            let d = registry()?.revoke(device, Utc::now())?;
             eprintln!(
                 "Revoked \"{}\": it is refused from its next connection.",
                 d.name
@@ -248,6 +270,7 @@ fn run(cli: Cli) -> Result<()> {
 /// What `serve` runs with: flags over the configuration file over defaults.
 #[derive(Debug)]
 struct ServeSettings {
+    store: StoreLocation,
     dir: PathBuf,
     listen: SocketAddr,
     public_address: Option<String>,
@@ -275,10 +298,12 @@ fn serve(settings: ServeSettings) -> Result<()> {
     let dir = settings.dir.as_path();
     let (listen, public_address) = (settings.listen, settings.public_address);
     let _lock = relay::serve_lock::lock_for_serving(dir)?;
+    // Before the runtime: a PostgreSQL store blocks while it connects.
+    let opened = Relay::open_store(dir, &settings.store).context("cannot start the relay")?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let relay =
-            Relay::bind_with(dir, listen, settings.limits).context("cannot start the relay")?;
+        let relay = Relay::bind_opened(dir, opened, listen, settings.limits)
+            .context("cannot start the relay")?;
         let local = relay.local_addr()?;
         if let Some(address) = settings.metrics {
             let stop = relay.stopper().subscribe();
@@ -329,7 +354,7 @@ fn code_validity(text: &str) -> Result<Duration, String> {
 }
 
 fn enrol_code(
-    dir: &std::path::Path,
+    (dir, registry): (&std::path::Path, &dyn RegistryAdmin),
     centre: Option<Uuid>,
     valid_for: Duration,
     address: Option<String>,
@@ -346,7 +371,6 @@ fn enrol_code(
     if address.is_empty() {
         bail!("give the relay's address with --address HOST:PORT");
     }
-    let registry = Registry::open(dir)?;
     let until = Utc::now() + chrono::Duration::from_std(valid_for).context("validity too long")?;
     let secret = registry.new_enrol_secret(centre, until)?;
     let code = EnrolCode {
@@ -390,8 +414,7 @@ fn check(dir: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-fn devices(dir: &std::path::Path) -> Result<()> {
-    let registry = Registry::open(dir)?;
+fn devices(registry: &dyn RegistryAdmin) -> Result<()> {
     let centres = registry.centres()?;
     println!(
         "{:<36}  {:<20}  {:<28}  {:<16}  {:<16}  STATE",

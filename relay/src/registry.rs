@@ -35,6 +35,136 @@ const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings-v1
 /// Name of the office's own centre, made when the registry is created.
 pub const OFFICE_CENTRE_NAME: &str = "Centrālais birojs (IIC)";
 
+/// Characters of a device's name the registry keeps (a device names itself;
+/// the office's list stays readable).
+const MAX_DEVICE_NAME_CHARS: usize = 100;
+
+/// What the admin commands do to the registry, wherever it is kept: the
+/// redb file ([`Registry`]) or PostgreSQL (`crate::store::PgStore`).
+pub trait RegistryAdmin {
+    /// The centre whose journal the office records into.
+    fn office_centre(&self) -> Uuid;
+    fn add_centre(&self, name: &str, now: DateTime<Utc>) -> Result<Centre, RegistryError>;
+    /// Sets (or with `None` clears) the municipality of a centre; devices
+    /// learn it at their next sync.
+    fn set_municipality(
+        &self,
+        id: Uuid,
+        municipality: Option<&str>,
+    ) -> Result<Centre, RegistryError>;
+    fn centres(&self) -> Result<Vec<Centre>, RegistryError>;
+    fn centre(&self, id: Uuid) -> Result<Centre, RegistryError>;
+    /// Makes a one-time enrolment secret for a centre's device (or, with
+    /// `None`, the office's) and stores only its hash. Returns the secret.
+    fn new_enrol_secret(
+        &self,
+        centre: Option<Uuid>,
+        valid_until: DateTime<Utc>,
+    ) -> Result<[u8; 32], RegistryError>;
+    fn devices(&self) -> Result<Vec<Device>, RegistryError>;
+    fn revoke(&self, id: Uuid, now: DateTime<Utc>) -> Result<Device, RegistryError>;
+}
+
+impl RegistryAdmin for Registry {
+    fn office_centre(&self) -> Uuid {
+        Registry::office_centre(self)
+    }
+    fn add_centre(&self, name: &str, now: DateTime<Utc>) -> Result<Centre, RegistryError> {
+        Registry::add_centre(self, name, now)
+    }
+    fn set_municipality(
+        &self,
+        id: Uuid,
+        municipality: Option<&str>,
+    ) -> Result<Centre, RegistryError> {
+        Registry::set_municipality(self, id, municipality)
+    }
+    fn centres(&self) -> Result<Vec<Centre>, RegistryError> {
+        Registry::centres(self)
+    }
+    fn centre(&self, id: Uuid) -> Result<Centre, RegistryError> {
+        Registry::centre(self, id)
+    }
+    fn new_enrol_secret(
+        &self,
+        centre: Option<Uuid>,
+        valid_until: DateTime<Utc>,
+    ) -> Result<[u8; 32], RegistryError> {
+        Registry::new_enrol_secret(self, centre, valid_until)
+    }
+    fn devices(&self) -> Result<Vec<Device>, RegistryError> {
+        Registry::devices(self)
+    }
+    fn revoke(&self, id: Uuid, now: DateTime<Utc>) -> Result<Device, RegistryError> {
+        Registry::revoke(self, id, now)
+    }
+}
+
+/// A new centre named `name` (trimmed), refused when empty or when one of
+/// `existing` has the name already (ASCII case aside).
+pub(crate) fn new_centre(
+    name: &str,
+    now: DateTime<Utc>,
+    existing: &[Centre],
+) -> Result<Centre, RegistryError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(RegistryError::EmptyName);
+    }
+    if existing.iter().any(|c| c.name.eq_ignore_ascii_case(name)) {
+        return Err(RegistryError::DuplicateCentre(name.to_owned()));
+    }
+    Ok(Centre {
+        id: Uuid::new_v4(),
+        name: name.to_owned(),
+        created_at: now,
+        municipality: None,
+    })
+}
+
+/// A municipality as stored: trimmed, and none for an empty one.
+pub(crate) fn clean_municipality(municipality: Option<&str>) -> Option<&str> {
+    municipality.map(str::trim).filter(|m| !m.is_empty())
+}
+
+/// A new enrolment secret from the system's random generator.
+pub(crate) fn new_secret() -> Result<[u8; 32], RegistryError> {
+    let mut secret = [0_u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
+        .map_err(|_| RegistryError::Damaged("the system's random generator failed".into()))?;
+    Ok(secret)
+}
+
+/// Refuses a code already used or expired at `now`.
+pub(crate) fn check_redeemable(
+    used_by: Option<Uuid>,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), RegistryError> {
+    if used_by.is_some() {
+        return Err(RegistryError::UsedCode);
+    }
+    if expires_at <= now {
+        return Err(RegistryError::ExpiredCode);
+    }
+    Ok(())
+}
+
+/// The journals `device` may sync of `centres`: its centre's; every
+/// centre's for the office.
+pub(crate) fn grants_of(device: &Device, centres: Vec<Centre>) -> Vec<JournalGrant> {
+    centres
+        .into_iter()
+        .filter(|c| device.office || c.id == device.centre)
+        .map(|c| JournalGrant {
+            journal: c.id,
+            centre: c.name,
+            municipality: c.municipality.unwrap_or_default(),
+            access: Access::ReadWrite,
+        })
+        .collect()
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Centre {
     pub id: Uuid,
@@ -68,6 +198,44 @@ pub struct Device {
 }
 
 impl Device {
+    /// The record of a device enrolling now with a code of `centre` (and
+    /// the office's role when `office`).
+    pub(crate) fn enrolled(
+        id: Uuid,
+        name: &str,
+        (centre, office): (Uuid, bool),
+        cert: Fingerprint,
+        now: DateTime<Utc>,
+    ) -> Device {
+        Device {
+            id,
+            name: name.trim().chars().take(MAX_DEVICE_NAME_CHARS).collect(),
+            centre,
+            office,
+            fingerprint: cert.to_string(),
+            enrolled_at: now,
+            last_seen: None,
+            revoked_at: None,
+            last_synced: None,
+            unsent: None,
+        }
+    }
+
+    /// Its sync health, as the office sees it (the `Health` frame).
+    pub fn health(self) -> DeviceHealth {
+        DeviceHealth {
+            device: self.id,
+            centre: self.centre,
+            role: self.role(),
+            revoked: self.revoked_at.is_some(),
+            enrolled_at: self.enrolled_at,
+            last_contact: self.last_seen,
+            last_synced: self.last_synced,
+            unsent: self.unsent,
+            name: self.name,
+        }
+    }
+
     pub fn role(&self) -> Role {
         if self.office {
             Role::Office
@@ -95,6 +263,8 @@ pub enum RegistryError {
     Storage(#[from] redb::Error),
     #[error("the relay registry is damaged: {0}")]
     Damaged(String),
+    #[error(transparent)]
+    Database(#[from] crate::store::DbError),
     #[error("no centre with id {0}")]
     UnknownCentre(Uuid),
     #[error("no device with id {0}")]
@@ -128,6 +298,12 @@ impl RegistryError {
             self,
             RegistryError::Storage(redb::Error::Io(_) | redb::Error::PreviousIo)
         )
+    }
+
+    /// The relay's database cannot be reached now: the same work succeeds
+    /// once it can.
+    pub fn is_database_unreachable(&self) -> bool {
+        matches!(self, RegistryError::Database(e) if e.is_unreachable())
     }
 
     /// The disk is full: the same work succeeds once there is space.
@@ -202,23 +378,7 @@ impl Registry {
     }
 
     pub fn add_centre(&self, name: &str, now: DateTime<Utc>) -> Result<Centre, RegistryError> {
-        let name = name.trim();
-        if name.is_empty() {
-            return Err(RegistryError::EmptyName);
-        }
-        if self
-            .centres()?
-            .iter()
-            .any(|c| c.name.eq_ignore_ascii_case(name))
-        {
-            return Err(RegistryError::DuplicateCentre(name.to_owned()));
-        }
-        let centre = Centre {
-            id: Uuid::new_v4(),
-            name: name.to_owned(),
-            created_at: now,
-            municipality: None,
-        };
+        let centre = new_centre(name, now, &self.centres()?)?;
         let tx = self.begin_write()?;
         put_json(&mut tx.open_table(CENTRES)?, centre.id.as_u128(), &centre)?;
         tx.commit()?;
@@ -232,7 +392,7 @@ impl Registry {
         id: Uuid,
         municipality: Option<&str>,
     ) -> Result<Centre, RegistryError> {
-        let municipality = municipality.map(str::trim).filter(|m| !m.is_empty());
+        let municipality = clean_municipality(municipality);
         let tx = self.begin_write()?;
         let centre = {
             let mut centres = tx.open_table(CENTRES)?;
@@ -278,9 +438,7 @@ impl Registry {
             Some(id) => (self.centre(id)?.id, false),
             None => (self.office_centre, true),
         };
-        let mut secret = [0_u8; 32];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
-            .map_err(|_| RegistryError::Damaged("the system's random generator failed".into()))?;
+        let secret = new_secret()?;
         let code = EnrolCode {
             centre,
             office,
@@ -316,29 +474,13 @@ impl Registry {
                 Some(v) => parse_json(v.value())?,
                 None => return Err(RegistryError::UnknownCode),
             };
-            if code.used_by.is_some() {
-                return Err(RegistryError::UsedCode);
-            }
-            if code.expires_at <= now {
-                return Err(RegistryError::ExpiredCode);
-            }
+            check_redeemable(code.used_by, code.expires_at, now)?;
             let mut devices = tx.open_table(DEVICES)?;
             let mut by_cert = tx.open_table(DEVICE_BY_CERT)?;
             if devices.get(device.as_u128())?.is_some() || by_cert.get(&cert.0)?.is_some() {
                 return Err(RegistryError::AlreadyEnrolled);
             }
-            let record = Device {
-                id: device,
-                name: name.trim().chars().take(100).collect(),
-                centre: code.centre,
-                office: code.office,
-                fingerprint: cert.to_string(),
-                enrolled_at: now,
-                last_seen: None,
-                revoked_at: None,
-                last_synced: None,
-                unsent: None,
-            };
+            let record = Device::enrolled(device, name, (code.centre, code.office), cert, now);
             put_json(&mut devices, device.as_u128(), &record)?;
             by_cert.insert(&cert.0, device.as_u128())?;
             code.used_by = Some(device);
@@ -437,36 +579,12 @@ impl Registry {
 
     /// Every device's sync health, for the office (the `Health` frame).
     pub fn health(&self) -> Result<Vec<DeviceHealth>, RegistryError> {
-        Ok(self
-            .devices()?
-            .into_iter()
-            .map(|d| DeviceHealth {
-                device: d.id,
-                centre: d.centre,
-                role: d.role(),
-                revoked: d.revoked_at.is_some(),
-                enrolled_at: d.enrolled_at,
-                last_contact: d.last_seen,
-                last_synced: d.last_synced,
-                unsent: d.unsent,
-                name: d.name,
-            })
-            .collect())
+        Ok(self.devices()?.into_iter().map(Device::health).collect())
     }
 
     /// The journals a device may sync: its centre's; every centre's for the office.
     pub fn grants_for(&self, device: &Device) -> Result<Vec<JournalGrant>, RegistryError> {
-        let centres = self.centres()?;
-        Ok(centres
-            .into_iter()
-            .filter(|c| device.office || c.id == device.centre)
-            .map(|c| JournalGrant {
-                journal: c.id,
-                centre: c.name,
-                municipality: c.municipality.unwrap_or_default(),
-                access: Access::ReadWrite,
-            })
-            .collect())
+        Ok(grants_of(device, self.centres()?))
     }
 
     fn update_device(
@@ -537,7 +655,8 @@ fn ensure_office_centre(db: &Database) -> Result<Uuid, RegistryError> {
     Ok(id)
 }
 
-fn hash(secret: &[u8; 32]) -> [u8; 32] {
+/// What the registry keeps of an enrolment secret: its SHA-256.
+pub(crate) fn hash(secret: &[u8; 32]) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, secret);
     let mut out = [0_u8; 32];
     out.copy_from_slice(digest.as_ref());

@@ -23,7 +23,7 @@ use crate::limits::{
 };
 use crate::registry::{Device, RegistryError};
 use crate::session::{ConnectionWindows, blocking, run_session};
-use crate::store::{EnrolRequest, OpenStoreError, RedbStore, RelayStore};
+use crate::store::{EnrolRequest, OpenStoreError, PgStore, RedbStore, RelayStore, StoreLocation};
 use crate::telemetry;
 use crate::tls::{self, Fingerprint, Identity};
 use crate::transport;
@@ -88,6 +88,25 @@ pub(crate) struct Shared {
     pub(crate) max_file_bytes_per_centre: u64,
 }
 
+/// The key of a relay serving from PostgreSQL: the one in its data folder,
+/// which must be the deployment's (devices pinned it); a relay with none
+/// makes one only for a database no relay served from yet.
+fn deployment_identity(data_dir: &Path, store: &PgStore) -> Result<Identity, ServeError> {
+    let identity = match Identity::load(data_dir, RELAY_IDENTITY_STEM) {
+        Err(tls::TlsError::Missing { .. }) => {
+            match store.deployment_key().map_err(OpenStoreError::from)? {
+                Some(deployment) => {
+                    return Err(OpenStoreError::MissingKey { deployment }.into());
+                }
+                None => Identity::load_or_create(data_dir, RELAY_IDENTITY_STEM, "krc-relay")?.0,
+            }
+        }
+        other => other?,
+    };
+    store.adopt_key(identity.fingerprint())?;
+    Ok(identity)
+}
+
 /// A relay bound to its socket, ready to serve.
 pub struct Relay {
     endpoint: quinn::Endpoint,
@@ -108,17 +127,53 @@ impl std::fmt::Debug for Relay {
 impl Relay {
     /// Opens the data folder (making the key on first start) and binds `listen`.
     pub fn bind(data_dir: &Path, listen: SocketAddr) -> Result<Relay, ServeError> {
-        Relay::bind_with(data_dir, listen, DoorLimits::default())
+        Relay::bind_with(
+            data_dir,
+            listen,
+            DoorLimits::default(),
+            &StoreLocation::DataDir,
+        )
     }
 
-    /// [`Relay::bind`] with the doors' limits of a configuration file.
+    /// [`Relay::bind`] with the doors' limits of a configuration file, on
+    /// the store it names.
     pub fn bind_with(
         data_dir: &Path,
         listen: SocketAddr,
         limits: DoorLimits,
+        store: &StoreLocation,
     ) -> Result<Relay, ServeError> {
-        let (identity, _) = Identity::load_or_create(data_dir, RELAY_IDENTITY_STEM, "krc-relay")?;
-        let store = Arc::new(RedbStore::open(data_dir)?);
+        let opened = Relay::open_store(data_dir, store)?;
+        Relay::bind_opened(data_dir, opened, listen, limits)
+    }
+
+    /// Opens the store `store` names, with the key the relay serves it
+    /// with. Blocks: call it outside an async context (a PostgreSQL store
+    /// runs its own runtime).
+    pub fn open_store(
+        data_dir: &Path,
+        store: &StoreLocation,
+    ) -> Result<(Identity, Arc<dyn RelayStore>), ServeError> {
+        Ok(match store {
+            StoreLocation::DataDir => {
+                let identity =
+                    Identity::load_or_create(data_dir, RELAY_IDENTITY_STEM, "krc-relay")?.0;
+                (identity, Arc::new(RedbStore::open(data_dir)?))
+            }
+            StoreLocation::Postgres(url) => {
+                let store = PgStore::connect(url)?;
+                (deployment_identity(data_dir, &store)?, Arc::new(store))
+            }
+        })
+    }
+
+    /// A relay on a store [`Relay::open_store`] opened, bound to `listen`.
+    pub fn bind_opened(
+        data_dir: &Path,
+        (identity, store): (Identity, Arc<dyn RelayStore>),
+        listen: SocketAddr,
+        limits: DoorLimits,
+    ) -> Result<Relay, ServeError> {
         Relay::with_store_and_limits(data_dir, &identity, store, listen, limits)
     }
 
@@ -193,6 +248,9 @@ impl Relay {
     /// in hand (everything acknowledged is already on disk), writes the sync
     /// health noted since the last write, and closes.
     pub async fn serve(self) {
+        self.shared
+            .store
+            .follow_other_relays(self.shared.changed.clone());
         let store = self.shared.store.clone();
         tokio::task::spawn_blocking(move || {
             let compacted = store.maintain_all();
@@ -281,14 +339,31 @@ async fn handle_connection(
     let _traffic = telemetry::Traffic(conn.clone());
     let fingerprint = tls::peer_fingerprint(&conn).ok_or(ConnectionError::NoCertificate)?;
     let store = shared.store.clone();
-    let device = blocking(move || store.device_by_cert(&fingerprint)).await??;
+    let device = match blocking(move || store.device_by_cert(&fingerprint)).await? {
+        Err(e) if e.is_database_unreachable() => {
+            tracing::warn!(error = %e, "refused a device: the database is unreachable");
+            let words = crate::store::DATABASE_UNREACHABLE_MESSAGE;
+            return refuse_with(conn, ErrorCode::Unavailable, words).await;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "refused a device: its certificate could not be looked up");
+            let words = "the office server could not look this device up; it tries again later";
+            return refuse_with(conn, ErrorCode::Internal, words).await;
+        }
+        Ok(found) => found,
+    };
     let Some(device) = device else {
         return stranger(conn, shared, fingerprint, started).await;
     };
     if device.revoked_at.is_some() {
         tracing::info!(device = %device.id, "refused a revoked device");
         telemetry::refused(telemetry::refusal::REVOKED);
-        return refuse_revoked(conn).await;
+        return refuse_with(
+            conn,
+            ErrorCode::Revoked,
+            "this device was revoked by the office",
+        )
+        .await;
     }
     shared.store.note_contact(device.id, Utc::now());
     tracing::info!(device = %device.id, name = %device.name, "device connected");
@@ -351,12 +426,18 @@ async fn serve_stream(
 /// The device's own frames are left unread but not refused: stopping its
 /// stream would make its next write fail, and it would report that failure
 /// ("connection lost") instead of reading the refusal.
-async fn refuse_revoked(conn: quinn::Connection) -> Result<(), ConnectionError> {
+/// Answers the device's first stream with an `Error` frame (a revoked
+/// device, a database out of reach) and lets it read it.
+async fn refuse_with(
+    conn: quinn::Connection,
+    code: ErrorCode,
+    message: &str,
+) -> Result<(), ConnectionError> {
     let _ = tokio::time::timeout(REFUSAL_LINGER, async {
         let (mut send, unread) = conn.accept_bi().await?;
         let refusal = Frame::Error {
-            code: ErrorCode::Revoked,
-            message: "this device was revoked by the office".into(),
+            code,
+            message: message.into(),
         };
         if let Ok(bytes) = refusal.encode() {
             transport::write_all(&mut send, &bytes).await?;
@@ -503,6 +584,12 @@ fn enrolment_answer(enrolled: Result<(Device, crate::registry::Centre), Registry
         Err(e) if e.is_disk_full() => Frame::Error {
             code: ErrorCode::Unavailable,
             message: "the office server's disk is full; try enrolling again later".into(),
+        },
+        Err(e) if e.is_database_unreachable() => Frame::Error {
+            code: ErrorCode::Unavailable,
+            message: "the office server cannot reach its database just now; try enrolling \
+                      again later"
+                .into(),
         },
         Err(e) => Frame::Error {
             code: ErrorCode::NotAllowed,

@@ -16,6 +16,7 @@ use wait_timeout::ChildExt;
 pub mod browser;
 pub mod crash_disk;
 pub mod link;
+pub mod postgres;
 pub mod relay_process;
 pub mod sample_files;
 

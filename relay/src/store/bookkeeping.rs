@@ -39,6 +39,35 @@ pub struct Bookkeeping {
 }
 
 impl Bookkeeping {
+    /// The device was in contact at `at`.
+    pub fn contact(&self, device: Uuid, at: DateTime<Utc>) {
+        let note = DeviceNote {
+            last_seen: Some(at),
+            ..DeviceNote::default()
+        };
+        self.note(device, note);
+    }
+
+    /// The device said how many activities it has not sent (if it said).
+    pub fn unsent(&self, device: Uuid, unsent: Option<u32>) {
+        let note = DeviceNote {
+            unsent: Some(unsent),
+            ..DeviceNote::default()
+        };
+        self.note(device, note);
+    }
+
+    /// The device synced at `at`: the relay holds all it had, so nothing of
+    /// it is unsent.
+    pub fn synced(&self, device: Uuid, at: DateTime<Utc>) {
+        let note = DeviceNote {
+            last_synced: Some(at),
+            unsent: Some(Some(0)),
+            ..DeviceNote::default()
+        };
+        self.note(device, note);
+    }
+
     pub fn note(&self, device: Uuid, note: DeviceNote) {
         let mut notes = self.lock();
         let merged = notes.get(&device).copied().unwrap_or_default().then(note);

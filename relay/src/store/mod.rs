@@ -1,8 +1,8 @@
 //! The relay's storage boundary: everything sessions and the server keep or
 //! read (journals, who may sync what, sync-health bookkeeping) goes through
-//! [`RelayStore`]. One implementation today, [`RedbStore`] (redb files in the
-//! data folder); a backend on a replicated database can sit behind the same
-//! trait without touching sessions.
+//! [`RelayStore`]. Two implementations: [`RedbStore`] (redb files in the
+//! data folder, the default) and [`PgStore`] (PostgreSQL, shared by several
+//! relay processes); sessions do not know which they use.
 //!
 //! Every method may block (disk, fsync, loading a journal): callers on the
 //! async runtime run them on blocking threads (`tokio::task::spawn_blocking`).
@@ -12,11 +12,15 @@
 mod bookkeeping;
 mod journals;
 mod migrate;
+mod postgres;
 mod redb_store;
 
 pub use bookkeeping::{Bookkeeping, DeviceNote};
 pub use journals::{CompactionCopy, DISK_FULL_MESSAGE, EraseError, Journals};
 pub use migrate::MigrationError;
+pub use postgres::{
+    DATABASE_UNREACHABLE_MESSAGE, DbError, FROM_ANOTHER_RELAY, LATEST_SCHEMA_VERSION, PgStore,
+};
 pub use redb_store::{JOURNALS_DIR, OpenStoreError, RedbStore};
 
 use automerge::ChangeHash;
@@ -30,6 +34,58 @@ use uuid::Uuid;
 
 use crate::registry::{Centre, Device, RegistryError};
 use crate::tls::Fingerprint;
+
+/// Where the relay keeps its data (`--store`, `store` in relay.toml).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// redb files in the data folder: the default, one relay process.
+    #[default]
+    DataDir,
+    /// A PostgreSQL database (`postgres://…`), which several relay
+    /// processes may share.
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// Opens the store of the admin commands: the registry as they change it.
+    pub fn open_registry(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> Result<Box<dyn crate::registry::RegistryAdmin>, OpenStoreError> {
+        Ok(match self {
+            StoreLocation::DataDir => Box::new(crate::registry::Registry::open(data_dir)?),
+            StoreLocation::Postgres(url) => Box::new(PgStore::connect(url)?),
+        })
+    }
+}
+
+/// Never prints the database address: it may hold a password.
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::DataDir => f.write_str("DataDir"),
+            StoreLocation::Postgres(_) => f.write_str("Postgres(…)"),
+        }
+    }
+}
+
+impl std::str::FromStr for StoreLocation {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() || text == "data-dir" {
+            Ok(StoreLocation::DataDir)
+        } else if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Ok(StoreLocation::Postgres(text.to_owned()))
+        } else {
+            Err(
+                "a store is data-dir (the data folder, the default) or a PostgreSQL address, \
+                 postgres://user:password@host/database"
+                    .into(),
+            )
+        }
+    }
+}
 
 /// What a device sends to enrol, checked against the registry.
 #[derive(Debug)]
@@ -73,6 +129,12 @@ pub trait RelayStore: Send + Sync + 'static {
     /// The same for every journal that needs it, once, as the relay starts
     /// (a relay stopped before a quiet-time compaction); how many it folded.
     fn maintain_all(&self) -> usize;
+    /// Starts telling `news` of changes other relay processes store into
+    /// this store, as `(journal, FROM_ANOTHER_RELAY)`: a store several
+    /// relays share does; one file's store has no other relay.
+    fn follow_other_relays(&self, news: tokio::sync::broadcast::Sender<(Uuid, u64)>) {
+        let _ = news;
+    }
 
     // ---- files attached to records (see `sync_core::sync::files::RelayFiles`) ----
 

@@ -19,7 +19,7 @@ use sync_core::store::{FileDescription, ReceiveChunkError, StoredFile};
 use sync_core::sync::{Batch, DeviceHealth, JournalGrant, Received, StorageFailure};
 use uuid::Uuid;
 
-use super::bookkeeping::{Bookkeeping, DeviceNote};
+use super::bookkeeping::Bookkeeping;
 use super::journals::{DISK_FULL_MESSAGE, EraseError, Journals};
 use super::migrate::{self, MigrationError};
 use super::{EnrolRequest, RelayStore};
@@ -37,6 +37,25 @@ pub enum OpenStoreError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Migration(#[from] MigrationError),
+    #[error(transparent)]
+    Database(#[from] super::DbError),
+    #[error(
+        "this relay's key ({}) is not the key the other relays on this database serve with \
+         ({}): copy relay.cert.der and relay.key.der from the first relay's data folder into \
+         this one's (docs/OPERATIONS.md, \"Two relays\")",
+        ours.short(), deployment.short()
+    )]
+    OtherKey {
+        ours: Fingerprint,
+        deployment: Fingerprint,
+    },
+    #[error(
+        "this relay's data folder holds no key, and the relays on this database serve with key \
+         {}: copy relay.cert.der and relay.key.der from the first relay's data folder into \
+         this one's (docs/OPERATIONS.md, \"Two relays\")",
+        deployment.short()
+    )]
+    MissingKey { deployment: Fingerprint },
 }
 
 /// The relay's storage in a data folder.
@@ -239,29 +258,15 @@ impl RelayStore for RedbStore {
     }
 
     fn note_contact(&self, device: Uuid, at: DateTime<Utc>) {
-        let note = DeviceNote {
-            last_seen: Some(at),
-            ..DeviceNote::default()
-        };
-        self.notes.note(device, note);
+        self.notes.contact(device, at);
     }
 
     fn note_unsent(&self, device: Uuid, unsent: Option<u32>) {
-        let note = DeviceNote {
-            unsent: Some(unsent),
-            ..DeviceNote::default()
-        };
-        self.notes.note(device, note);
+        self.notes.unsent(device, unsent);
     }
 
     fn note_synced(&self, device: Uuid, at: DateTime<Utc>) {
-        // The relay holds all the device had: nothing of it is unsent.
-        let note = DeviceNote {
-            last_synced: Some(at),
-            unsent: Some(Some(0)),
-            ..DeviceNote::default()
-        };
-        self.notes.note(device, note);
+        self.notes.synced(device, at);
     }
 
     fn flush_notes(&self) -> Result<(), RegistryError> {

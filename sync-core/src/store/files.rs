@@ -143,44 +143,14 @@ impl Store {
         number: u64,
         chunk: &[u8],
     ) -> Result<StoredFile, ReceiveChunkError> {
-        if file.bytes == 0 || file.bytes > crate::limits::MAX_FILE_BYTES {
-            return Err(ReceiveChunkError::TooLarge {
-                bytes: file.bytes,
-                max: crate::limits::MAX_FILE_BYTES,
-            });
-        }
+        check_said_size(file)?;
         // Read and written in one transaction: nothing comes between.
         let tx = begin_durable(self.db.get()?)?;
         let held = held_in(&tx, file.hash)?;
-        if let Some(held) = held.filter(|held| held.bytes != file.bytes) {
-            return Err(ReceiveChunkError::SizeDiffers {
-                said: file.bytes,
-                held: held.bytes,
-            });
-        }
-        let held_chunks = held.map_or(0, |f| f.chunks_held);
-        if let Some(held) = held.filter(|_| number < held_chunks) {
+        if let ChunkStep::Held(held) = next_chunk_step(file, held, number, chunk)? {
             return Ok(held);
         }
-        if number != held_chunks {
-            return Err(ReceiveChunkError::OutOfOrder {
-                expected: held_chunks,
-                got: number,
-            });
-        }
         let count = chunk_count(file.bytes);
-        let expected = if number + 1 == count {
-            file.bytes - number * FILE_CHUNK_BYTES as u64
-        } else {
-            FILE_CHUNK_BYTES as u64
-        };
-        if chunk.len() as u64 != expected {
-            return Err(ReceiveChunkError::WrongSize {
-                number,
-                expected,
-                got: chunk.len() as u64,
-            });
-        }
         match self.file_bytes.folder() {
             Some(folder) => folder
                 .write_chunk(file.hash, number, chunk)
@@ -561,7 +531,6 @@ impl Store {
         tx: &redb::WriteTransaction,
         file: FileDescription,
     ) -> Result<MediaType, ReceiveChunkError> {
-        let not_it = || ReceiveChunkError::NotTheFile(file.hash);
         let chunks = tx.open_table(FILE_CHUNKS).map_err(StoreError::from)?;
         let whole = StoredFile {
             hash: file.hash,
@@ -569,19 +538,113 @@ impl Store {
             media_type: None,
             chunks_held: chunk_count(file.bytes),
         };
-        let mut hasher = Sha256::new();
-        let mut check = FileCheck::new();
+        let mut check = WholeFileCheck::new(file);
         for number in 0..whole.chunks_held {
-            let chunk = self
-                .stored_chunk(&chunks, &whole, number)?
-                .ok_or_else(not_it)?;
-            hasher.update(&chunk);
-            check.feed(&chunk);
+            let chunk = self.stored_chunk(&chunks, &whole, number)?;
+            check.feed(chunk.as_deref())?;
         }
-        if FileHash(hasher.finalize().into()) != file.hash || check.bytes() != file.bytes {
+        check.finish()
+    }
+}
+
+/// Refuses a file said to be empty or larger than may be attached, before
+/// anything of it is read or stored.
+pub fn check_said_size(file: FileDescription) -> Result<(), ReceiveChunkError> {
+    if file.bytes == 0 || file.bytes > crate::limits::MAX_FILE_BYTES {
+        return Err(ReceiveChunkError::TooLarge {
+            bytes: file.bytes,
+            max: crate::limits::MAX_FILE_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// What to do with a chunk received ([`next_chunk_step`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkStep {
+    /// Held already (it came again after its acknowledgement was lost):
+    /// nothing changes, this is what is held.
+    Held(StoredFile),
+    /// The next chunk lacking, of the right size: store it; with the last
+    /// one, check the whole file ([`WholeFileCheck`]).
+    Store { last: bool },
+}
+
+/// The rules every store applies to chunk `number` of `file` given what it
+/// `held` of it (`Store::receive_file_chunk`, and the relay's PostgreSQL
+/// store): a file's size never changes, chunks come in order, each exactly
+/// as long as the file's size makes it.
+pub fn next_chunk_step(
+    file: FileDescription,
+    held: Option<StoredFile>,
+    number: u64,
+    chunk: &[u8],
+) -> Result<ChunkStep, ReceiveChunkError> {
+    if let Some(held) = held.filter(|held| held.bytes != file.bytes) {
+        return Err(ReceiveChunkError::SizeDiffers {
+            said: file.bytes,
+            held: held.bytes,
+        });
+    }
+    let held_chunks = held.map_or(0, |f| f.chunks_held);
+    if let Some(held) = held.filter(|_| number < held_chunks) {
+        return Ok(ChunkStep::Held(held));
+    }
+    if number != held_chunks {
+        return Err(ReceiveChunkError::OutOfOrder {
+            expected: held_chunks,
+            got: number,
+        });
+    }
+    let count = chunk_count(file.bytes);
+    let expected = chunk_len(file.bytes, number) as u64;
+    if chunk.len() as u64 != expected {
+        return Err(ReceiveChunkError::WrongSize {
+            number,
+            expected,
+            got: chunk.len() as u64,
+        });
+    }
+    Ok(ChunkStep::Store {
+        last: number + 1 == count,
+    })
+}
+
+/// The check of a file received whole, fed its chunks in order: they must
+/// hash to its name, add up to its size and be a file that may be attached.
+#[derive(Debug)]
+pub struct WholeFileCheck {
+    file: FileDescription,
+    hasher: Sha256,
+    check: FileCheck,
+}
+
+impl WholeFileCheck {
+    pub fn new(file: FileDescription) -> WholeFileCheck {
+        WholeFileCheck {
+            file,
+            hasher: Sha256::new(),
+            check: FileCheck::new(),
+        }
+    }
+
+    /// The next chunk; `None` for one the store lacks (the file is not it).
+    pub fn feed(&mut self, chunk: Option<&[u8]>) -> Result<(), ReceiveChunkError> {
+        let chunk = chunk.ok_or(ReceiveChunkError::NotTheFile(self.file.hash))?;
+        self.hasher.update(chunk);
+        self.check.feed(chunk);
+        Ok(())
+    }
+
+    /// The file's type once every chunk was fed, or
+    /// [`ReceiveChunkError::NotTheFile`].
+    pub fn finish(self) -> Result<MediaType, ReceiveChunkError> {
+        let not_it = || ReceiveChunkError::NotTheFile(self.file.hash);
+        let hash = FileHash(self.hasher.finalize().into());
+        if hash != self.file.hash || self.check.bytes() != self.file.bytes {
             return Err(not_it());
         }
-        check.finish().map_err(|_| not_it())
+        self.check.finish().map_err(|_| not_it())
     }
 }
 

@@ -40,8 +40,8 @@ use crate::limits::{DEVICE_STORE_CACHE_BYTES, LOAD_APPENDED_BYTES_AT_ONCE};
 use crate::sync::{AttestationTag, catch_library_panic};
 use file_bytes::FileBytes;
 pub use files::{
-    FileDescription, FileToSend, FilesWaiting, PutFileError, ReadFileError, ReceiveChunkError,
-    StoredFile,
+    ChunkStep, FileDescription, FileToSend, FilesWaiting, PutFileError, ReadFileError,
+    ReceiveChunkError, StoredFile, WholeFileCheck, check_said_size, next_chunk_step,
 };
 use ready_upload::ReadyRows;
 pub use ready_upload::{ReadyBytes, ReadyUpload};
@@ -1331,6 +1331,11 @@ impl Snapshot {
             ));
         }
         Ok(Snapshot { bytes, doc })
+    }
+
+    /// The snapshot's bytes, as saved.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// Bytes of the snapshot.

@@ -67,6 +67,9 @@ pub(crate) struct Relay {
     fingerprint: String,
     /// More arguments of `relay serve`, at every start.
     extra: Vec<String>,
+    /// The PostgreSQL database it keeps its data in (`--store`), when the
+    /// tests run on PostgreSQL (`tests::postgres`); none: its data folder.
+    store: Option<String>,
 }
 
 impl Relay {
@@ -75,13 +78,15 @@ impl Relay {
         let dir = tempfile::tempdir().expect("cannot create a temporary folder");
         let loopback: SocketAddr = "127.0.0.1:0".parse().expect("an address");
         let extra: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
-        let (running, addr, fingerprint) = spawn_relay(dir.path(), loopback, &extra);
+        let store = tests::postgres::store_for_new_relay();
+        let (running, addr, fingerprint) = spawn_relay(dir.path(), loopback, &extra, &store);
         Relay {
             dir,
             running: Some(running),
             addr,
             fingerprint,
             extra,
+            store,
         }
     }
 
@@ -99,22 +104,56 @@ impl Relay {
     /// A relay serving a data folder made before (a copy of a fixture) on a
     /// free loopback port.
     pub(crate) fn start_in(dir: tempfile::TempDir) -> Relay {
+        let store = tests::postgres::store_for_new_relay();
+        Relay::start_in_on(dir, store)
+    }
+
+    /// A relay on PostgreSQL whatever the run's store (`tests::postgres`).
+    pub(crate) fn start_on_postgres() -> Relay {
+        let dir = tempfile::tempdir().expect("cannot create a temporary folder");
+        Relay::start_in_on(dir, Some(tests::postgres::fresh_database()))
+    }
+
+    /// A second relay of this one's deployment: its own data folder with a
+    /// copy of this relay's key, on the same PostgreSQL database, on a port
+    /// of its own.
+    pub(crate) fn start_beside(&self) -> Relay {
+        let store = self
+            .store
+            .clone()
+            .expect("relays share a PostgreSQL store only");
+        let dir = tempfile::tempdir().expect("cannot create a temporary folder");
+        for file in ["relay.cert.der", "relay.key.der"] {
+            std::fs::copy(self.data_dir().join(file), dir.path().join(file))
+                .unwrap_or_else(|e| panic!("copy the relay's {file}: {e}"));
+        }
+        Relay::start_in_on(dir, Some(store))
+    }
+
+    fn start_in_on(dir: tempfile::TempDir, store: Option<String>) -> Relay {
         let loopback: SocketAddr = "127.0.0.1:0".parse().expect("an address");
-        let (running, addr, fingerprint) = spawn_relay(dir.path(), loopback, &[]);
+        let (running, addr, fingerprint) = spawn_relay(dir.path(), loopback, &[], &store);
         Relay {
             dir,
             running: Some(running),
             addr,
             fingerprint,
             extra: Vec::new(),
+            store,
         }
+    }
+
+    /// The PostgreSQL database of a relay on PostgreSQL.
+    pub(crate) fn database(&self) -> Option<&str> {
+        self.store.as_deref()
     }
 
     /// Starts the relay again on the same folder and port (after [`Relay::kill`]
     /// or [`Relay::stop`]); its key must be the same.
     pub(crate) fn restart(&mut self) {
         assert!(self.running.is_none(), "the relay is still running");
-        let (running, addr, fingerprint) = spawn_relay(self.dir.path(), self.addr, &self.extra);
+        let (running, addr, fingerprint) =
+            spawn_relay(self.dir.path(), self.addr, &self.extra, &self.store);
         assert_eq!(addr, self.addr, "the relay came back on another address");
         assert_eq!(
             fingerprint, self.fingerprint,
@@ -199,14 +238,15 @@ impl Relay {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        Command::new(relay_bin())
+        let mut command = Command::new(relay_bin());
+        command
             .arg("--data-dir")
             .arg(self.dir.path())
             .args(args)
             .env_remove("RELAY_DATA_DIR")
-            .stdin(Stdio::null())
-            .output()
-            .expect("cannot run relay")
+            .stdin(Stdio::null());
+        with_store(&mut command, &self.store);
+        command.output().expect("cannot run relay")
     }
 
     /// Runs an admin command, asserts it succeeded and returns its stdout, trimmed.
@@ -322,10 +362,24 @@ impl Drop for Relay {
     }
 }
 
+/// A relay command on `store` (`RELAY_STORE`), or on its data folder.
+fn with_store(command: &mut Command, store: &Option<String>) {
+    match store {
+        Some(url) => command.env("RELAY_STORE", url),
+        None => command.env_remove("RELAY_STORE"),
+    };
+}
+
 /// Starts `relay serve` and waits for its first stdout line,
 /// `relay listening on ADDR key FINGERPRINT`.
-fn spawn_relay(dir: &Path, listen: SocketAddr, extra: &[String]) -> (Running, SocketAddr, String) {
-    let mut child = Command::new(relay_bin())
+fn spawn_relay(
+    dir: &Path,
+    listen: SocketAddr,
+    extra: &[String],
+    store: &Option<String>,
+) -> (Running, SocketAddr, String) {
+    let mut command = Command::new(relay_bin());
+    command
         .arg("--data-dir")
         .arg(dir)
         .args(["serve", "--listen", &listen.to_string()])
@@ -334,9 +388,9 @@ fn spawn_relay(dir: &Path, listen: SocketAddr, extra: &[String]) -> (Running, So
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot start relay");
+        .stderr(Stdio::piped());
+    with_store(&mut command, store);
+    let mut child = command.spawn().expect("cannot start relay");
     let log = Arc::new(Mutex::new(Vec::new()));
     let stderr = child.stderr.take().expect("stderr is piped");
     let shared = log.clone();
