@@ -81,6 +81,8 @@ pub struct LinkEmulator {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     outages: Outages,
+    /// The socket towards the relay ([`LinkEmulator::redirect`]).
+    relay_side: Arc<UdpSocket>,
     pub counters: Arc<LinkCounters>,
 }
 
@@ -136,7 +138,7 @@ impl LinkEmulator {
         }));
         // Relay → client.
         let (recv, q, s, c) = (
-            relay_side,
+            relay_side.clone(),
             down_queue.clone(),
             stop.clone(),
             counters.clone(),
@@ -169,6 +171,7 @@ impl LinkEmulator {
             stop,
             threads,
             outages,
+            relay_side,
             counters,
         }
     }
@@ -180,6 +183,14 @@ impl LinkEmulator {
             .lock()
             .expect("outages")
             .push((from, from + length));
+    }
+
+    /// Sends what comes from now on to `upstream` (and takes only its
+    /// answers), as a UDP load balancer does when a relay behind it fails.
+    pub fn redirect(&self, upstream: SocketAddr) {
+        self.relay_side
+            .connect(upstream)
+            .expect("connect to the other relay");
     }
 
     /// The address clients connect to instead of the relay's.

@@ -84,3 +84,52 @@ fn runtime() -> &'static tokio::runtime::Runtime {
             .expect("a runtime for the tests' database work")
     })
 }
+
+/// The bytes of file `hash` of journal `journal` as the relay's database at
+/// `url` holds them, if it holds the whole file (its type is known).
+pub fn whole_file(url: &str, journal: Uuid, hash: &[u8; 32]) -> Option<Vec<u8>> {
+    runtime().block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach the tests' PostgreSQL at {url}: {e}"));
+        let driving = tokio::spawn(connection);
+        let row = client
+            .query_opt(
+                "SELECT (SELECT string_agg(c.chunk, ''::bytea ORDER BY c.number) \
+                 FROM krc_file_chunk c WHERE c.journal = f.journal AND c.hash = f.hash) \
+                 FROM krc_file f WHERE f.journal = $1 AND f.hash = $2 \
+                 AND f.media_type IS NOT NULL",
+                &[&journal, &hash.as_slice()],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("read a file from the relay's database: {e}"));
+        drop(client);
+        let _ = driving.await;
+        row.map(|row| row.get::<_, Vec<u8>>(0))
+    })
+}
+
+/// True when some row of the relay's database at `url` holds `text` among
+/// its bytes: a change, a snapshot or a file's chunk (what an erasure must
+/// remove). Rows only: docs/POSTGRES.md says what PostgreSQL keeps
+/// elsewhere (its write-ahead log, dead rows before a vacuum, backups).
+pub fn rows_hold(url: &str, text: &str) -> bool {
+    runtime().block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach the tests' PostgreSQL at {url}: {e}"));
+        let driving = tokio::spawn(connection);
+        let row = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM krc_journal_change WHERE position($1 in change) > 0) \
+                 OR EXISTS (SELECT 1 FROM krc_journal WHERE position($1 in snapshot) > 0) \
+                 OR EXISTS (SELECT 1 FROM krc_file_chunk WHERE position($1 in chunk) > 0)",
+                &[&text.as_bytes()],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("search the relay's database: {e}"));
+        drop(client);
+        let _ = driving.await;
+        row.get::<_, bool>(0)
+    })
+}

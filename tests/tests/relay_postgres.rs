@@ -11,8 +11,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Relay, device, enrol, sync_ok};
+use common::{Relay, device, enrol, import_many, sync_ok, unsent};
 use tests::Cli;
+use tests::link::{Impairments, LinkEmulator};
 
 /// Longest a record stored through one relay may take to reach a device
 /// that is connected to the other and does nothing: far below the device's
@@ -230,4 +231,54 @@ fn a_database_out_of_reach_is_said_plainly_and_syncing_resumes_by_itself() {
     );
     sync_ok(&cli);
     assert_eq!(common::unsent(&cli), 0, "sent once the database was back");
+}
+
+#[test]
+fn a_relay_killed_under_its_devices_is_replaced_by_the_other_and_nothing_is_lost() {
+    let mut first = Relay::start_on_postgres();
+    let second = first.start_beside();
+    // One address for devices, as DNS or a UDP load balancer gives them.
+    let balancer = LinkEmulator::start(
+        first.addr(),
+        Impairments::default(),
+        Impairments::default(),
+        17,
+    );
+    let centre = first.add_centre("Krāslavas KRC");
+    let cli = device("Krāslavas KRC", "Krāslavas dators");
+    enrol(&cli, &first.centre_code_via(centre, balancer.addr()));
+    let mut saved = import_many(&cli, 250, "Pirms");
+
+    let (_daemon, _stdout, stderr) = common::start_daemon(&cli, &["--no-web"]);
+    common::wait_for_line(&stderr, "the office server stored", "field-client run")
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The relay the device is connected to dies; the balancer sends its
+    // packets to the other, whose answer (a reset: the same key gives the
+    // same reset keys) tells the device at once that its connection is gone.
+    first.kill();
+    balancer.redirect(second.addr());
+    saved.extend(import_many(&cli, 250, "Pēc"));
+    let deadline = Instant::now() + NEWS_WITHIN;
+    while unsent(&cli) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the device did not send its new records through the other relay"
+        );
+        // The poll interval of a bounded wait: the device offers no event.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        second.log().iter().any(|l| l.contains("device connected")),
+        "the device went on through the second relay"
+    );
+    let office = device("IIC birojs", "office");
+    enrol(&office, &second.office_code());
+    sync_ok(&office);
+    let at_office: std::collections::BTreeSet<String> = office
+        .list_json(&["--all-centres"])
+        .iter()
+        .map(|a| a["id"].as_str().expect("an id").to_owned())
+        .collect();
+    let missing: Vec<_> = saved.difference(&at_office).collect();
+    assert!(missing.is_empty(), "lost: {missing:?}");
 }

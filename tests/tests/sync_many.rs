@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use field_client::net;
 use relay::enrol_code::EnrolCode;
-use relay::registry::Registry;
+use relay::registry::RegistryAdmin;
 use relay::server::RELAY_IDENTITY_STEM;
 use relay::tls::Identity;
 use sync_core::{ActivityId, ActivityInput, NewStore, Replica};
@@ -329,7 +329,7 @@ fn peak_rss() -> String {
 /// An enrolment code made in this process: the registry is opened by the
 /// relay and its admin commands alike (redb's multi-writer mode), and the
 /// code carries the relay's address and key as `relay enrol-code` prints it.
-fn enrolment_code(registry: &Registry, relay: &Relay, centre: Option<Uuid>) -> String {
+fn enrolment_code(registry: &dyn RegistryAdmin, relay: &Relay, centre: Option<Uuid>) -> String {
     let identity = Identity::load(relay.data_dir(), RELAY_IDENTITY_STEM).expect("the relay's key");
     let until = Utc::now() + chrono::Duration::hours(1);
     EnrolCode {
@@ -461,15 +461,15 @@ fn allow_open_files() {}
 fn five_hundred_devices_of_ten_centres_sync_at_once_and_every_centre_converges() {
     allow_open_files();
     let relay = Relay::start();
-    let registry = Registry::open(relay.data_dir()).expect("the relay's registry");
+    let registry = relay.registry();
     let mut codes = Vec::new();
     for (c, name) in CENTRES.iter().enumerate() {
         let centre = registry.add_centre(name, Utc::now()).expect("a centre").id;
         for _ in 0..DEVICES_PER_CENTRE {
-            codes.push((c, enrolment_code(&registry, &relay, Some(centre))));
+            codes.push((c, enrolment_code(&*registry, &relay, Some(centre))));
         }
     }
-    let office_code = enrolment_code(&registry, &relay, None);
+    let office_code = enrolment_code(&*registry, &relay, None);
     drop(registry);
 
     // The devices run on a thread of their own, so that a hang anywhere in

@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 
 use chrono::Utc;
 use relay::enrol_code::EnrolCode;
-use relay::registry::Registry;
 use relay::tls::{Fingerprint, RELAY_KEY_MISMATCH};
 use relay::transport;
 use sync_core::limits::MAX_FRAME_BYTES;
@@ -236,8 +235,8 @@ fn expired_reused_and_wrong_key_enrolment_codes_are_refused() {
     // so the registry makes this one directly, as the command does, with a
     // time already past, and it travels in a real code of this relay.
     let template = EnrolCode::decode(&relay.centre_code(centre)).expect("a valid code");
-    let secret = Registry::open(relay.data_dir())
-        .expect("the relay's registry")
+    let secret = relay
+        .registry()
         .new_enrol_secret(Some(centre), Utc::now() - chrono::Duration::seconds(1))
         .expect("an expired secret");
     let expired = EnrolCode { secret, ..template }.encode().expect("encode");

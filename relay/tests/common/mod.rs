@@ -1,5 +1,8 @@
 //! What the relay's store tests share: journals recorded at a relay.
 
+// Each test binary uses only some of these helpers.
+#![allow(dead_code)]
+
 use chrono::Utc;
 use relay::store::{RedbStore, RelayStore};
 use sync_core::journal::Stamp;
@@ -9,7 +12,7 @@ use uuid::Uuid;
 pub(crate) const PER_CENTRE: usize = 3;
 
 /// Records `PER_CENTRE` activities in `centre`'s journal at the relay.
-pub(crate) fn record(store: &RedbStore, centre: Uuid) -> Vec<ActivityId> {
+pub(crate) fn record(store: &dyn RelayStore, centre: Uuid) -> Vec<ActivityId> {
     let mut journal = Journal::new(automerge::ActorId::random());
     let stamp = Stamp {
         author: "test",

@@ -143,6 +143,57 @@ impl Relay {
         }
     }
 
+    /// The relay's registry as its admin commands change it, in its data
+    /// folder or its database.
+    pub(crate) fn registry(&self) -> Box<dyn relay::registry::RegistryAdmin> {
+        let store = match &self.store {
+            Some(url) => relay::store::StoreLocation::Postgres(url.clone()),
+            None => relay::store::StoreLocation::DataDir,
+        };
+        store
+            .open_registry(self.data_dir())
+            .expect("the relay's registry")
+    }
+
+    /// File `hash` of `centre`'s journal as the relay keeps it, if whole:
+    /// from its journal file (the relay stopped) or its database.
+    pub(crate) fn file_held(&self, centre: Uuid, hash: [u8; 32]) -> Option<Vec<u8>> {
+        if let Some(url) = &self.store {
+            return tests::postgres::whole_file(url, centre, &hash);
+        }
+        let store =
+            sync_core::Store::open(&self.journal_file(centre)).expect("the relay's journal file");
+        let mut out = Vec::new();
+        store
+            .read_file(sync_core::files::FileHash(hash), &mut out)
+            .ok()
+            .map(|_| out)
+    }
+
+    /// True when the relay keeps `text` anywhere: in a byte of a journal
+    /// file, or in a row of its database.
+    pub(crate) fn holds_text(&self, text: &str) -> bool {
+        match &self.store {
+            Some(url) => tests::postgres::rows_hold(url, text),
+            None => self.journal_files().iter().any(|f| file_contains(f, text)),
+        }
+    }
+
+    /// The heads of `centre`'s journal as the (stopped) relay keeps it.
+    pub(crate) fn heads_of(&self, centre: Uuid) -> Vec<automerge::ChangeHash> {
+        if let Some(url) = &self.store {
+            use relay::store::RelayStore;
+            let store = relay::store::PgStore::connect(url).expect("the relay's database");
+            return store.state(centre).expect("the relay's journal").1;
+        }
+        let journal = sync_core::JournalId(centre);
+        sync_core::Store::open(&self.journal_file(centre))
+            .expect("the relay's journal file opens")
+            .load_journal(journal)
+            .expect("relay journal")
+            .heads()
+    }
+
     /// The PostgreSQL database of a relay on PostgreSQL.
     pub(crate) fn database(&self) -> Option<&str> {
         self.store.as_deref()
