@@ -94,6 +94,17 @@ enum Command {
     /// Check the registry and every journal for damage (for cron): exit 1 and say
     /// which file when one is damaged
     Check,
+    /// Copy everything a relay keeps from one store into another, empty one (a data
+    /// folder to PostgreSQL, or back), then read it back and check it; every relay
+    /// on either side must be stopped
+    MigrateStore {
+        /// The data folder or postgres://… address to copy from
+        #[arg(long)]
+        from: String,
+        /// The new data folder or empty postgres://… database to copy into
+        #[arg(long)]
+        to: String,
+    },
     /// Restore a backup into a new, empty --data-dir (never over a relay's data)
     Restore {
         /// A file written by `relay backup`
@@ -236,6 +247,7 @@ fn run(cli: Cli) -> Result<()> {
                  PostgreSQL's own tools (docs/OPERATIONS.md, \"Backups with PostgreSQL\")"
             )
         }
+        Command::MigrateStore { from, to } => migrate_store(&from, &to),
         Command::Backup { out } => {
             let manifest = relay::backup::back_up(&dir, &out)?;
             eprintln!(
@@ -388,6 +400,47 @@ fn enrol_code(
         "One-time code for {whom}, valid until {} UTC.",
         until.format("%Y-%m-%d %H:%M")
     );
+    Ok(())
+}
+
+fn migrate_store(from: &str, to: &str) -> Result<()> {
+    use relay::store::copy::{self, Side};
+    let (from, to) = (Side::parse(from), Side::parse(to));
+    let copied = copy::copy(&from, &to).context(
+        "the copy stopped; its source is unchanged (empty the target before trying again)",
+    )?;
+    eprintln!(
+        "Copied {} centres, {} devices, {} enrolment codes, {} journals and {} files ({} bytes) \
+         from {} to {}; read back and checked: the same rows, and every journal's epoch, heads \
+         and files.",
+        copied.centres,
+        copied.devices,
+        copied.codes,
+        copied.journals,
+        copied.files,
+        copied.file_bytes,
+        from.describe(),
+        to.describe()
+    );
+    match (&from, &to) {
+        (Side::Folder(dir), Side::Database(url)) => {
+            // The key stays in the folder; the database learns whose it is.
+            if let Ok(identity) = Identity::load(dir, RELAY_IDENTITY_STEM) {
+                relay::store::PgStore::connect_tool(url)?.adopt_key(identity.fingerprint())?;
+            }
+            eprintln!(
+                "Serve with --store and a data folder holding this relay's key ({}): \
+                 relay.cert.der and relay.key.der.",
+                dir.display()
+            );
+        }
+        (_, Side::Folder(dir)) => eprintln!(
+            "Copy relay.cert.der and relay.key.der from a relay's data folder into {} before \
+             serving from it: the key is not kept in a database.",
+            dir.display()
+        ),
+        _ => {}
+    }
     Ok(())
 }
 

@@ -100,6 +100,64 @@ impl RegistryAdmin for Registry {
     }
 }
 
+/// Every row of a registry, for `relay migrate-store` (`crate::store::copy`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryRows {
+    pub office_centre: Uuid,
+    /// By id.
+    pub centres: Vec<Centre>,
+    /// By id, with their sync health.
+    pub devices: Vec<Device>,
+    /// By the secret's hash.
+    pub codes: Vec<EnrolCodeRow>,
+}
+
+impl RegistryRows {
+    /// As compared after a copy: times to the microsecond (PostgreSQL
+    /// keeps no finer), rows sorted.
+    pub fn comparable(mut self) -> RegistryRows {
+        use chrono::SubsecRound;
+        for c in &mut self.centres {
+            c.created_at = c.created_at.trunc_subsecs(6);
+        }
+        for d in &mut self.devices {
+            d.enrolled_at = d.enrolled_at.trunc_subsecs(6);
+            d.last_seen = d.last_seen.map(|t| t.trunc_subsecs(6));
+            d.revoked_at = d.revoked_at.map(|t| t.trunc_subsecs(6));
+            d.last_synced = d.last_synced.map(|t| t.trunc_subsecs(6));
+        }
+        for c in &mut self.codes {
+            c.expires_at = c.expires_at.trunc_subsecs(6);
+        }
+        self.sorted()
+    }
+
+    /// Sorted, so two registries compare row by row.
+    pub fn sorted(mut self) -> RegistryRows {
+        self.centres.sort_by_key(|c| c.id);
+        self.devices.sort_by_key(|d| d.id);
+        self.codes.sort_by_key(|c| c.secret_sha256);
+        self
+    }
+}
+
+/// An enrolment code as kept: the secret's hash, never the secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnrolCodeRow {
+    pub secret_sha256: [u8; 32],
+    pub centre: Uuid,
+    pub office: bool,
+    pub expires_at: DateTime<Utc>,
+    pub used_by: Option<Uuid>,
+}
+
+/// The certificate hash a device's record names (its `fingerprint`).
+pub(crate) fn cert_of(device: &Device) -> Result<Fingerprint, RegistryError> {
+    device.fingerprint.parse().map_err(|_| {
+        RegistryError::Damaged(format!("device {} has no readable certificate", device.id))
+    })
+}
+
 /// A new centre named `name` (trimmed), refused when empty or when one of
 /// `existing` has the name already (ASCII case aside).
 pub(crate) fn new_centre(
@@ -585,6 +643,64 @@ impl Registry {
     /// The journals a device may sync: its centre's; every centre's for the office.
     pub fn grants_for(&self, device: &Device) -> Result<Vec<JournalGrant>, RegistryError> {
         Ok(grants_of(device, self.centres()?))
+    }
+
+    /// Every row, for a copy into another store.
+    pub fn rows(&self) -> Result<RegistryRows, RegistryError> {
+        let tx = self.db().begin_read()?;
+        let mut codes = Vec::new();
+        for row in tx.open_table(ENROL_CODES)?.iter()? {
+            let (key, value) = row?;
+            let code: EnrolCode = parse_json(value.value())?;
+            codes.push(EnrolCodeRow {
+                secret_sha256: *key.value(),
+                centre: code.centre,
+                office: code.office,
+                expires_at: code.expires_at,
+                used_by: code.used_by,
+            });
+        }
+        Ok(RegistryRows {
+            office_centre: self.office_centre,
+            centres: self.centres()?,
+            devices: self.devices()?,
+            codes,
+        }
+        .sorted())
+    }
+
+    /// Replaces every row with `rows` in one durable transaction (a new
+    /// registry, whose own office centre gives way to the copied one's).
+    pub fn put_rows(&self, rows: &RegistryRows) -> Result<(), RegistryError> {
+        let tx = self.begin_write()?;
+        {
+            let mut centres = tx.open_table(CENTRES)?;
+            centres.retain(|_, _| false)?;
+            for centre in &rows.centres {
+                put_json(&mut centres, centre.id.as_u128(), centre)?;
+            }
+            let mut devices = tx.open_table(DEVICES)?;
+            let mut by_cert = tx.open_table(DEVICE_BY_CERT)?;
+            for device in &rows.devices {
+                put_json(&mut devices, device.id.as_u128(), device)?;
+                by_cert.insert(&cert_of(device)?.0, device.id.as_u128())?;
+            }
+            let mut codes = tx.open_table(ENROL_CODES)?;
+            for code in &rows.codes {
+                let kept = EnrolCode {
+                    centre: code.centre,
+                    office: code.office,
+                    expires_at: code.expires_at,
+                    used_by: code.used_by,
+                };
+                let bytes = serde_json::to_vec(&kept).expect("EnrolCode serializes");
+                codes.insert(&code.secret_sha256, bytes.as_slice())?;
+            }
+            tx.open_table(SETTINGS)?
+                .insert("office_centre", rows.office_centre.as_bytes().as_slice())?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     fn update_device(

@@ -282,3 +282,109 @@ fn a_relay_killed_under_its_devices_is_replaced_by_the_other_and_nothing_is_lost
     let missing: Vec<_> = saved.difference(&at_office).collect();
     assert!(missing.is_empty(), "lost: {missing:?}");
 }
+
+/// `relay migrate-store --from FROM --to TO`; its output.
+fn migrate(from: &str, to: &str) -> std::process::Output {
+    std::process::Command::new(tests::relay_bin())
+        .args(["migrate-store", "--from", from, "--to", to])
+        .env_remove("RELAY_STORE")
+        .env_remove("RELAY_DATA_DIR")
+        .output()
+        .expect("run relay migrate-store")
+}
+
+fn migrated(from: &str, to: &str) -> String {
+    let output = migrate(from, to);
+    let said = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "migrate-store failed:\n{said}");
+    said
+}
+
+fn refused(from: &str, to: &str) -> String {
+    let output = migrate(from, to);
+    assert!(!output.status.success(), "migrate-store ran");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_data_folder_moves_to_postgres_and_back_and_its_devices_go_on_syncing() {
+    let mut relay = Relay::start_on_data_folder();
+    let centre = relay.add_centre("Līvānu KRC");
+    let cli = device("Līvānu KRC", "Līvānu dators");
+    enrol(&cli, &relay.centre_code(centre));
+    let seminar = record(&cli, "Seminārs pirms pārcelšanas");
+    let photo = tests::sample_files::photo(640, 480);
+    let photo_path = cli.write_file("foto.jpg", &photo);
+    let attached = cli.ok(["attach".as_ref(), seminar.as_ref(), photo_path.as_os_str()]);
+    let hash: [u8; 32] = sync_core::files::FileHash::parse(attached.trim())
+        .expect("attach prints the hash")
+        .0;
+    sync_ok(&cli);
+    let unused_code = relay.centre_code(centre);
+    let folder = relay.data_dir().to_str().expect("a UTF-8 path").to_owned();
+    let database = tests::postgres::fresh_database();
+
+    let said = refused(&folder, &database);
+    assert!(said.contains("already serving"), "a served folder: {said}");
+    relay.stop();
+    let said = migrated(&folder, &database);
+    assert!(
+        said.contains("1 journals") && said.contains("2 files"),
+        "{said}"
+    );
+    let said = refused(&folder, &database);
+    assert!(said.contains("is not empty"), "{said}");
+
+    // The same relay, same key and port, now on the database.
+    relay.use_store(Some(database.clone()));
+    relay.restart();
+    assert_eq!(
+        relay.file_held(centre, hash),
+        Some(photo),
+        "the photo came whole"
+    );
+    record(&cli, "Seminārs pēc pārcelšanas");
+    let (sent, received) = sync_ok(&cli);
+    assert!(
+        sent >= 1 && received == 0,
+        "nothing came back as new: {sent} {received}"
+    );
+    // A code made before the move enrols after it.
+    let second = device("Līvānu KRC", "Līvānu klēpjdators");
+    enrol(&second, &unused_code);
+    sync_ok(&second);
+    assert_eq!(titles(&second), titles(&cli));
+    let office = device("IIC birojs", "office");
+    enrol(&office, &relay.office_code());
+    sync_ok(&office);
+    assert_eq!(titles(&office), titles(&cli));
+    let said = refused(&database, "/nonexistent-never-made");
+    assert!(said.contains("a relay is serving"), "{said}");
+    relay.stop();
+
+    // And back into a new folder, with the key copied by hand.
+    let back = tempfile::tempdir().expect("a folder");
+    let target = back.path().join("relay-data");
+    migrated(&database, target.to_str().expect("a UTF-8 path"));
+    for file in ["relay.cert.der", "relay.key.der"] {
+        std::fs::copy(relay.data_dir().join(file), target.join(file)).expect("copy the key");
+    }
+    let moved = tempfile::TempDir::new().expect("a folder");
+    for entry in std::fs::read_dir(&target).expect("the new folder") {
+        let path = entry.expect("an entry").path();
+        let to = moved.path().join(path.file_name().expect("a name"));
+        std::fs::rename(&path, &to).expect("move into the relay's folder");
+    }
+    relay.use_dir(moved);
+    relay.use_store(None);
+    relay.restart();
+    record(&cli, "Seminārs atpakaļ mapē");
+    sync_ok(&cli);
+    sync_ok(&office);
+    assert_eq!(titles(&office), titles(&cli));
+    relay.stop();
+    assert!(
+        relay.file_held(centre, hash).is_some(),
+        "the photo came back whole"
+    );
+}

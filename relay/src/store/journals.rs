@@ -230,6 +230,44 @@ impl Journals {
         self.read(journal, |open| open.store.file(hash).map_err(failure))
     }
 
+    /// Every file the journal's file holds, whole or in part, by hash.
+    pub fn files(&self, journal: Uuid) -> Result<Vec<StoredFile>, StorageFailure> {
+        let mut files = self.read(journal, |open| open.store.files().map_err(failure))?;
+        files.sort_by_key(|f| f.hash.0);
+        Ok(files)
+    }
+
+    /// Makes `copy` the journal's whole content under `epoch` (a journal
+    /// copied from another store: `relay migrate-store`), in one durable
+    /// transaction.
+    pub fn put_copy(
+        &self,
+        journal: Uuid,
+        epoch: u32,
+        copy: &Journal,
+    ) -> Result<(), StorageFailure> {
+        let prepared = PreparedJournal::of(copy, false).map_err(failure)?;
+        let whole = Journal::from_doc(copy.doc().fork()).map_err(StorageFailure::local)?;
+        self.write(journal, |open| {
+            let with = Replacement {
+                epoch,
+                ..Replacement::default()
+            };
+            let id = JournalId(journal);
+            let reload = |e: StoreError| WriteFailure::Reload(failure(e));
+            open.store
+                .replace_prepared(id, &prepared, with)
+                .map_err(reload)?;
+            open.journal = whole;
+            open.epoch = epoch;
+            open.appended.store(0, Ordering::Relaxed);
+            open.appended_bytes.store(0, Ordering::Relaxed);
+            let snapshot = open.store.snapshot_len(id).map_err(reload)?;
+            open.snapshot_bytes.store(snapshot, Ordering::Relaxed);
+            Ok(())
+        })
+    }
+
     /// Bytes of every file the journal's file holds, whole or in part.
     pub fn file_bytes(&self, journal: Uuid) -> Result<u64, StorageFailure> {
         self.read(journal, |open| {

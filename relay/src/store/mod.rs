@@ -10,6 +10,7 @@
 //! on its own, so sessions of different centres never wait for each other.
 
 mod bookkeeping;
+pub mod copy;
 mod journals;
 mod migrate;
 mod postgres;
@@ -54,7 +55,7 @@ impl StoreLocation {
     ) -> Result<Box<dyn crate::registry::RegistryAdmin>, OpenStoreError> {
         Ok(match self {
             StoreLocation::DataDir => Box::new(crate::registry::Registry::open(data_dir)?),
-            StoreLocation::Postgres(url) => Box::new(PgStore::connect(url)?),
+            StoreLocation::Postgres(url) => Box::new(PgStore::connect_tool(url)?),
         })
     }
 }

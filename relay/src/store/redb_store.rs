@@ -20,6 +20,7 @@ use sync_core::sync::{Batch, DeviceHealth, JournalGrant, Received, StorageFailur
 use uuid::Uuid;
 
 use super::bookkeeping::Bookkeeping;
+use super::copy::CopyError;
 use super::journals::{DISK_FULL_MESSAGE, EraseError, Journals};
 use super::migrate::{self, MigrationError};
 use super::{EnrolRequest, RelayStore};
@@ -103,6 +104,50 @@ impl RedbStore {
             }
             other => other,
         }
+    }
+}
+
+impl super::copy::StoreCopy for RedbStore {
+    fn registry_rows(&self) -> Result<crate::registry::RegistryRows, CopyError> {
+        Ok(self.registry.rows()?)
+    }
+
+    fn put_registry_rows(&self, rows: &crate::registry::RegistryRows) -> Result<(), CopyError> {
+        Ok(self.registry.put_rows(rows)?)
+    }
+
+    fn journal_ids(&self) -> Result<Vec<Uuid>, CopyError> {
+        Ok(self
+            .journals
+            .journal_files()
+            .map_err(StorageFailure::local)?)
+    }
+
+    fn journal_copy(&self, journal: Uuid) -> Result<(u32, sync_core::Journal), CopyError> {
+        let epoch = self.journals.state(journal)?.0;
+        Ok((epoch, self.journals.copy_of(journal)?))
+    }
+
+    fn put_journal_copy(
+        &self,
+        journal: Uuid,
+        epoch: u32,
+        copy: &sync_core::Journal,
+    ) -> Result<(), CopyError> {
+        Ok(self.journals.put_copy(journal, epoch, copy)?)
+    }
+
+    fn files_of(&self, journal: Uuid) -> Result<Vec<StoredFile>, CopyError> {
+        Ok(self.journals.files(journal)?)
+    }
+
+    fn is_empty(&self) -> Result<bool, CopyError> {
+        let rows = self.registry.rows()?;
+        let only_office = rows.centres.iter().all(|c| c.id == rows.office_centre);
+        Ok(only_office
+            && rows.devices.is_empty()
+            && rows.codes.is_empty()
+            && self.journal_ids()?.is_empty())
     }
 }
 

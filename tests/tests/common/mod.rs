@@ -108,6 +108,19 @@ impl Relay {
         Relay::start_in_on(dir, store)
     }
 
+    /// A relay on its data folder whatever the run's store.
+    pub(crate) fn start_on_data_folder() -> Relay {
+        let dir = tempfile::tempdir().expect("cannot create a temporary folder");
+        Relay::start_in_on(dir, None)
+    }
+
+    /// Serves from `store` (a database, or with `None` its data folder)
+    /// from the next [`Relay::restart`] on; the relay must be stopped.
+    pub(crate) fn use_store(&mut self, store: Option<String>) {
+        assert!(self.running.is_none(), "stop the relay first");
+        self.store = store;
+    }
+
     /// A relay on PostgreSQL whatever the run's store (`tests::postgres`).
     pub(crate) fn start_on_postgres() -> Relay {
         let dir = tempfile::tempdir().expect("cannot create a temporary folder");

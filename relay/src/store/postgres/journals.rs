@@ -1037,3 +1037,73 @@ fn write_slot(slot: &RwLock<Option<Loaded>>) -> RwLockWriteGuard<'_, Option<Load
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+impl PgJournals {
+    /// The journal whole, as the tables hold it now, and its epoch.
+    pub(super) fn copy_of(&self, db: &Db, journal: Uuid) -> Result<(u32, Journal), StorageFailure> {
+        self.state(db, journal)?;
+        self.read(db, journal, |l| {
+            let whole = Journal::from_doc(l.journal.doc().fork()).map_err(StorageFailure::local)?;
+            Ok((l.epoch, whole))
+        })
+    }
+}
+
+/// Every journal the tables hold, by id.
+pub(super) async fn journal_ids(db: &Db) -> Result<Vec<Uuid>, DbError> {
+    let client = db.client().await?;
+    let rows = client
+        .query("SELECT id FROM krc_journal ORDER BY id", &[])
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?)
+}
+
+/// Writes `copy` as a new journal row, its whole content a snapshot under
+/// `epoch` (`relay migrate-store`, into an empty database).
+pub(super) async fn put_copy(
+    db: &Db,
+    journal: Uuid,
+    epoch: u32,
+    copy: &Journal,
+) -> Result<(), DbError> {
+    let snapshot = Snapshot::check(copy.doc().save(), &copy.heads())
+        .map_err(|e| DbError::Damaged(e.to_string()))?;
+    let epoch = i32::try_from(epoch).map_err(|_| DbError::Damaged("epoch overflow".into()))?;
+    let client = db.client().await?;
+    client
+        .execute(
+            "INSERT INTO krc_journal (id, epoch, snapshot, snapshot_seq, next_seq, actor) \
+             VALUES ($1, $2, $3, 0, 1, $4)",
+            &[&journal, &epoch, &snapshot.bytes(), &Uuid::new_v4()],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Every file of a journal, whole or in part, by hash.
+pub(super) async fn files_of(db: &Db, journal: Uuid) -> Result<Vec<StoredFile>, DbError> {
+    let client = db.client().await?;
+    let rows = client
+        .query(
+            "SELECT hash, bytes, media_type, chunks_held FROM krc_file \
+             WHERE journal = $1 ORDER BY hash",
+            &[&journal],
+        )
+        .await?;
+    let mut files = Vec::new();
+    for row in rows {
+        let hash: Vec<u8> = row.try_get(0)?;
+        let hash = FileHash(
+            hash.try_into()
+                .map_err(|_| DbError::Damaged("a file's hash".into()))?,
+        );
+        files.push(stored_file(
+            hash,
+            (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?),
+        )?);
+    }
+    Ok(files)
+}

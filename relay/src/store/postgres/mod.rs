@@ -45,16 +45,24 @@ use tokio_postgres::{NoTls, Socket};
 use uuid::Uuid;
 
 use super::bookkeeping::Bookkeeping;
+use super::copy::CopyError;
 use super::{EnrolRequest, OpenStoreError, RelayStore};
 use crate::limits::{
     DATABASE_CONNECT_TIMEOUT, DATABASE_POOL_WAIT, DATABASE_STATEMENT_TIMEOUT,
     MAX_DATABASE_CONNECTIONS,
 };
-use crate::registry::{Centre, Device, RegistryAdmin, RegistryError};
+use crate::registry::{Centre, Device, RegistryAdmin, RegistryError, RegistryRows};
 use crate::tls::Fingerprint;
 
 pub use news::FROM_ANOTHER_RELAY;
 pub use schema::LATEST_VERSION as LATEST_SCHEMA_VERSION;
+
+/// How a serving relay's connections name themselves to PostgreSQL (what
+/// `relay migrate-store` looks for before it copies).
+pub(crate) const SERVING_APPLICATION: &str = "krc-relay";
+
+/// How the admin commands' and tools' connections name themselves.
+const TOOL_APPLICATION: &str = "krc-relay-tool";
 
 /// What devices read when the relay cannot reach its database.
 pub const DATABASE_UNREACHABLE_MESSAGE: &str = "the office server cannot reach its database \
@@ -155,12 +163,12 @@ pub(crate) struct Db {
 }
 
 impl Db {
-    fn connect(url: &str) -> Result<Db, DbError> {
+    fn connect(url: &str, application: &str) -> Result<Db, DbError> {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| DbError::Address(e.to_string()))?;
         config
-            .application_name("krc-relay")
+            .application_name(application)
             .connect_timeout(DATABASE_CONNECT_TIMEOUT)
             // The promise: a commit the relay acknowledges is on disk.
             .options(format!(
@@ -291,7 +299,17 @@ impl PgStore {
     /// `?sslmode=require` for TLS) and brings its tables to this relay's
     /// version, making them on first use.
     pub fn connect(url: &str) -> Result<PgStore, OpenStoreError> {
-        let db = Arc::new(Db::connect(url)?);
+        PgStore::connect_as(url, SERVING_APPLICATION)
+    }
+
+    /// [`PgStore::connect`] for an admin command or a tool, which a running
+    /// relay's connections are told from.
+    pub fn connect_tool(url: &str) -> Result<PgStore, OpenStoreError> {
+        PgStore::connect_as(url, TOOL_APPLICATION)
+    }
+
+    fn connect_as(url: &str, application: &str) -> Result<PgStore, OpenStoreError> {
+        let db = Arc::new(Db::connect(url, application)?);
         let office_centre = db.block_on(async {
             let mut client = db.client().await?;
             schema::migrate(&mut client).await
@@ -331,6 +349,11 @@ impl PgStore {
             });
         }
         Ok(())
+    }
+
+    /// Connections of running relays to the database.
+    pub fn relays_connected(&self) -> Result<i64, DbError> {
+        self.db.block_on(registry::relays_connected(&self.db))
     }
 
     fn run<T>(&self, work: impl Future<Output = Result<T, DbError>>) -> Result<T, RegistryError> {
@@ -511,6 +534,53 @@ impl RelayStore for PgStore {
             self.notes.restore(notes);
         }
         written
+    }
+}
+
+impl super::copy::StoreCopy for PgStore {
+    fn registry_rows(&self) -> Result<RegistryRows, CopyError> {
+        Ok(self.run(registry::rows(&self.db, self.office_centre))?)
+    }
+
+    fn put_registry_rows(&self, rows: &RegistryRows) -> Result<(), CopyError> {
+        Ok(self.db.block_on(registry::put_rows(&self.db, rows))?)
+    }
+
+    fn journal_ids(&self) -> Result<Vec<Uuid>, CopyError> {
+        Ok(self
+            .db
+            .block_on(journals::journal_ids(&self.db))
+            .map_err(DbError::failure)?)
+    }
+
+    fn journal_copy(&self, journal: Uuid) -> Result<(u32, sync_core::Journal), CopyError> {
+        Ok(self.journals.copy_of(&self.db, journal)?)
+    }
+
+    fn put_journal_copy(
+        &self,
+        journal: Uuid,
+        epoch: u32,
+        copy: &sync_core::Journal,
+    ) -> Result<(), CopyError> {
+        Ok(self
+            .db
+            .block_on(journals::put_copy(&self.db, journal, epoch, copy))
+            .map_err(DbError::failure)?)
+    }
+
+    fn files_of(&self, journal: Uuid) -> Result<Vec<StoredFile>, CopyError> {
+        Ok(self
+            .db
+            .block_on(journals::files_of(&self.db, journal))
+            .map_err(DbError::failure)?)
+    }
+
+    fn is_empty(&self) -> Result<bool, CopyError> {
+        Ok(self
+            .db
+            .block_on(registry::is_empty(&self.db, self.office_centre))
+            .map_err(DbError::failure)?)
     }
 }
 

@@ -14,7 +14,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{Db, DbError};
-use crate::registry::{self, Centre, Device, RegistryError};
+use crate::registry::{self, Centre, Device, EnrolCodeRow, RegistryError, RegistryRows};
 use crate::store::{DeviceNote, EnrolRequest};
 use crate::tls::Fingerprint;
 
@@ -344,4 +344,132 @@ pub(super) async fn apply_notes(db: &Db, notes: &HashMap<Uuid, DeviceNote>) -> R
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Every registry row (`relay migrate-store`).
+pub(super) async fn rows(db: &Db, office_centre: Uuid) -> Result<RegistryRows, DbError> {
+    let client = db.client().await?;
+    let mut codes = Vec::new();
+    let found = client
+        .query(
+            "SELECT secret_sha256, centre, office, expires_at, used_by FROM krc_enrol_code",
+            &[],
+        )
+        .await?;
+    for row in found {
+        let hash: Vec<u8> = row.try_get(0)?;
+        codes.push(EnrolCodeRow {
+            secret_sha256: hash
+                .try_into()
+                .map_err(|_| DbError::Damaged("an enrolment code's hash".into()))?,
+            centre: row.try_get(1)?,
+            office: row.try_get(2)?,
+            expires_at: row.try_get(3)?,
+            used_by: row.try_get(4)?,
+        });
+    }
+    Ok(RegistryRows {
+        office_centre,
+        centres: centres_in(&client).await?,
+        devices: devices(db).await?,
+        codes,
+    }
+    .sorted())
+}
+
+/// Replaces the rows of a new database's registry (its own office centre
+/// gives way to the copied one's) in one transaction.
+pub(super) async fn put_rows(db: &Db, rows: &RegistryRows) -> Result<(), RegistryError> {
+    let failed = |e: tokio_postgres::Error| RegistryError::from(DbError::from(e));
+    let mut client = db.client().await?;
+    let tx = client.transaction().await.map_err(failed)?;
+    tx.batch_execute(
+        "DELETE FROM krc_setting WHERE name = 'office_centre'; DELETE FROM krc_centre",
+    )
+    .await
+    .map_err(failed)?;
+    for c in &rows.centres {
+        tx.execute(
+            "INSERT INTO krc_centre (id, name, created_at, municipality) VALUES ($1, $2, $3, $4)",
+            &[&c.id, &c.name, &c.created_at, &c.municipality],
+        )
+        .await
+        .map_err(failed)?;
+    }
+    for d in &rows.devices {
+        let cert = registry::cert_of(d)?;
+        let unsent = d.unsent.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+        tx.execute(
+            "INSERT INTO krc_device (id, cert_sha256, name, centre, office, fingerprint, \
+             enrolled_at, last_seen, revoked_at, last_synced, unsent) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[
+                &d.id,
+                &cert.0.as_slice(),
+                &d.name,
+                &d.centre,
+                &d.office,
+                &d.fingerprint,
+                &d.enrolled_at,
+                &d.last_seen,
+                &d.revoked_at,
+                &d.last_synced,
+                &unsent,
+            ],
+        )
+        .await
+        .map_err(failed)?;
+    }
+    for code in &rows.codes {
+        tx.execute(
+            "INSERT INTO krc_enrol_code (secret_sha256, centre, office, expires_at, used_by) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &code.secret_sha256.as_slice(),
+                &code.centre,
+                &code.office,
+                &code.expires_at,
+                &code.used_by,
+            ],
+        )
+        .await
+        .map_err(failed)?;
+    }
+    tx.execute(
+        "INSERT INTO krc_setting (name, value) VALUES ('office_centre', $1)",
+        &[&rows.office_centre.as_bytes().as_slice()],
+    )
+    .await
+    .map_err(failed)?;
+    tx.commit().await.map_err(failed)?;
+    Ok(())
+}
+
+/// True when the database holds no device, journal, code nor centre but
+/// the office's.
+pub(super) async fn is_empty(db: &Db, office_centre: Uuid) -> Result<bool, DbError> {
+    let client = db.client().await?;
+    let row = client
+        .query_one(
+            "SELECT NOT EXISTS (SELECT 1 FROM krc_device) \
+             AND NOT EXISTS (SELECT 1 FROM krc_journal) \
+             AND NOT EXISTS (SELECT 1 FROM krc_enrol_code) \
+             AND NOT EXISTS (SELECT 1 FROM krc_centre WHERE id <> $1)",
+            &[&office_centre],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Connections of running relays to this database, other than this one.
+pub(super) async fn relays_connected(db: &Db) -> Result<i64, DbError> {
+    let client = db.client().await?;
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND application_name = $1 AND pid <> pg_backend_pid()",
+            &[&super::SERVING_APPLICATION],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
 }
