@@ -206,14 +206,25 @@ pub fn keep_health(replica: &Replica, devices: Vec<sync_core::sync::DeviceHealth
     }
 }
 
-fn resolve(address: &str) -> Result<SocketAddr, NetError> {
-    address
+/// Every address `address` names (a relay deployment may give two or more
+/// by DNS), starting from a random one so that devices spread over them.
+fn resolve(address: &str) -> Result<Vec<SocketAddr>, NetError> {
+    let mut addrs: Vec<SocketAddr> = address
         .to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| NetError::BadAddress(address.to_owned()))
+        .map_err(|_| NetError::BadAddress(address.to_owned()))?
+        .collect();
+    addrs.dedup();
+    if addrs.is_empty() {
+        return Err(NetError::BadAddress(address.to_owned()));
+    }
+    let start = (Uuid::new_v4().as_u128() % addrs.len() as u128) as usize;
+    addrs.rotate_left(start);
+    Ok(addrs)
 }
 
+/// Connects to the relay at `relay`: each address it names in turn, within
+/// [`CONNECT_TIMEOUT`] each, until one answers (a relay of several that is
+/// down costs one timeout, not the sync).
 async fn connect(
     data_dir: &Path,
     device_name: &str,
@@ -221,7 +232,21 @@ async fn connect(
     pinned: Fingerprint,
 ) -> Result<(quinn::Endpoint, quinn::Connection), NetError> {
     let (identity, _) = Identity::load_or_create(data_dir, DEVICE_IDENTITY_STEM, device_name)?;
-    let addr = resolve(relay)?;
+    let config = tls::client_config(&identity, pinned)?;
+    let mut failure = None;
+    for addr in resolve(relay)? {
+        match connect_to(addr, config.clone()).await {
+            Ok(connected) => return Ok(connected),
+            Err(e) => failure = Some(e),
+        }
+    }
+    Err(failure.unwrap_or_else(|| NetError::BadAddress(relay.to_owned())))
+}
+
+async fn connect_to(
+    addr: SocketAddr,
+    config: quinn::ClientConfig,
+) -> Result<(quinn::Endpoint, quinn::Connection), NetError> {
     let bind: SocketAddr = if addr.is_ipv6() {
         "[::]:0"
     } else {
@@ -230,7 +255,6 @@ async fn connect(
     .parse()
     .expect("valid bind address");
     let endpoint = transport::client_endpoint(bind)?;
-    let config = tls::client_config(&identity, pinned)?;
     match tokio::time::timeout(CONNECT_TIMEOUT, transport::connect(&endpoint, config, addr)).await {
         Ok(conn) => Ok((endpoint, conn?)),
         Err(_) => Err(NetError::Unreachable(CONNECT_TIMEOUT)),

@@ -14,7 +14,8 @@ use crate::limits::{
     DoorLimits, MAX_CONNECTIONS, MAX_UNENROLLED_CONNECTIONS, MAX_UNENROLLED_PER_ADDRESS,
 };
 
-/// Largest configuration file read: a complete one is under 2 KB.
+/// Largest configuration file read: a complete one, comments and all, is
+/// under 3 KB.
 const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 
 /// Why the configuration file was not used (the relay does not start).

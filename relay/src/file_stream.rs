@@ -25,11 +25,18 @@ pub(crate) async fn run_file_stream(
     (mut send, mut recv): (quinn::SendStream, quinn::RecvStream),
     first: Vec<u8>,
 ) -> Result<(), ConnectionError> {
-    let grants = blocking({
+    let grants = match blocking({
         let (store, device) = (shared.store.clone(), device.clone());
         move || store.grants_for(&device)
     })
-    .await??;
+    .await?
+    {
+        Ok(grants) => grants,
+        Err(e) => {
+            crate::server::refuse_stream(&mut send, &e).await;
+            return Err(e.into());
+        }
+    };
     let mut service = FileService::new(grants, shared.max_file_bytes_per_centre);
     let mut shutdown = shared.shutdown.clone();
     let mut pending = Some(first);

@@ -23,13 +23,17 @@ use uuid::Uuid;
 #[derive(Debug, Parser)]
 #[command(name = "relay", version, about)]
 struct Cli {
+    /// Settings file (relay/relay.toml.example); flags override it. The admin
+    /// commands read its `data_dir` and `store` too
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     /// Folder holding the relay's key, registry and journals [default: relay-data, or
-    /// `data_dir` of serve's --config]
+    /// `data_dir` of --config]
     #[arg(long, global = true, env = "RELAY_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Where the registry and journals are kept: the data folder (the default) or a
     /// PostgreSQL database, postgres://user:password@host/database [default: `store`
-    /// of serve's --config, or the data folder]
+    /// of --config, or the data folder]
     #[arg(long, global = true, env = "RELAY_STORE", hide_env_values = true)]
     store: Option<StoreLocation>,
     #[command(subcommand)]
@@ -40,9 +44,6 @@ struct Cli {
 enum Command {
     /// Serve devices until stopped with Ctrl-C or SIGTERM
     Serve {
-        /// Settings file (relay/relay.toml.example); flags override it
-        #[arg(long)]
-        config: Option<PathBuf>,
         /// Address to listen on (UDP) [default: 0.0.0.0:4433]
         #[arg(long)]
         listen: Option<SocketAddr>,
@@ -152,37 +153,35 @@ const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 4433);
 
 fn run(cli: Cli) -> Result<()> {
+    let file = match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
     let dir = cli
         .data_dir
         .clone()
+        .or(file.data_dir.clone())
         .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
-    let store = cli.store.clone().unwrap_or_default();
-    let registry = || store.open_registry(&dir);
+    let store = cli.store.clone().or(file.store.clone()).unwrap_or_default();
+    let registry = || {
+        relay::store::check_store_of(&dir, &store)?;
+        Ok::<_, anyhow::Error>(store.open_registry(&dir)?)
+    };
     match cli.command {
         Command::Serve {
-            config,
             listen,
             public_address,
             log_format,
             metrics,
-        } => {
-            let file = match &config {
-                Some(path) => Config::load(path)?,
-                None => Config::default(),
-            };
-            serve(ServeSettings {
-                store: cli.store.or(file.store).unwrap_or_default(),
-                dir: cli
-                    .data_dir
-                    .or(file.data_dir)
-                    .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
-                listen: listen.or(file.listen).unwrap_or(DEFAULT_LISTEN),
-                public_address: public_address.or(file.public_address),
-                log_format: log_format.or(file.log_format).unwrap_or_default(),
-                limits: file.limits,
-                metrics: metrics.or(file.metrics),
-            })
-        }
+        } => serve(ServeSettings {
+            store,
+            dir,
+            listen: listen.or(file.listen).unwrap_or(DEFAULT_LISTEN),
+            public_address: public_address.or(file.public_address),
+            log_format: log_format.or(file.log_format).unwrap_or_default(),
+            limits: file.limits,
+            metrics: metrics.or(file.metrics),
+        }),
         Command::Centre {
             command: CentreCommand::Add { name, municipality },
         } => {
@@ -240,7 +239,8 @@ fn run(cli: Cli) -> Result<()> {
         ),
         Command::Devices => devices(&*registry()?),
         Command::Backup { .. } | Command::Check | Command::Restore { .. }
-            if store != StoreLocation::DataDir =>
+            if store != StoreLocation::DataDir
+                || dir.join(relay::store::STORE_MARKER_FILE).exists() =>
         {
             bail!(
                 "the relay's data is in PostgreSQL: back it up with pg_dump and check it with \
@@ -310,6 +310,8 @@ fn serve(settings: ServeSettings) -> Result<()> {
     let dir = settings.dir.as_path();
     let (listen, public_address) = (settings.listen, settings.public_address);
     let _lock = relay::serve_lock::lock_for_serving(dir)?;
+    relay::store::mark_store_of(dir, &settings.store)
+        .context("cannot mark the data folder with the store it serves")?;
     // Before the runtime: a PostgreSQL store blocks while it connects.
     let opened = Relay::open_store(dir, &settings.store).context("cannot start the relay")?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;

@@ -340,15 +340,10 @@ async fn handle_connection(
     let fingerprint = tls::peer_fingerprint(&conn).ok_or(ConnectionError::NoCertificate)?;
     let store = shared.store.clone();
     let device = match blocking(move || store.device_by_cert(&fingerprint)).await? {
-        Err(e) if e.is_database_unreachable() => {
-            tracing::warn!(error = %e, "refused a device: the database is unreachable");
-            let words = crate::store::DATABASE_UNREACHABLE_MESSAGE;
-            return refuse_with(conn, ErrorCode::Unavailable, words).await;
-        }
         Err(e) => {
-            tracing::error!(error = %e, "refused a device: its certificate could not be looked up");
-            let words = "the office server could not look this device up; it tries again later";
-            return refuse_with(conn, ErrorCode::Internal, words).await;
+            tracing::warn!(error = %e, "refused a device: its certificate could not be looked up");
+            let (code, words) = lookup_refusal(&e);
+            return refuse_with(conn, code, words).await;
         }
         Ok(found) => found,
     };
@@ -426,6 +421,36 @@ async fn serve_stream(
 /// The device's own frames are left unread but not refused: stopping its
 /// stream would make its next write fail, and it would report that failure
 /// ("connection lost") instead of reading the refusal.
+/// What a device is told when the registry could not be read for it: a
+/// database out of reach in the words that promise its records are kept.
+pub(crate) fn lookup_refusal(e: &RegistryError) -> (ErrorCode, &'static str) {
+    if e.is_database_unreachable() {
+        (
+            ErrorCode::Unavailable,
+            crate::store::DATABASE_UNREACHABLE_MESSAGE,
+        )
+    } else {
+        (
+            ErrorCode::Internal,
+            "the office server could not look this device up; it tries again later",
+        )
+    }
+}
+
+/// Writes an `Error` frame on a stream whose session never started (the
+/// registry could not be read for it), and ends the stream.
+pub(crate) async fn refuse_stream(send: &mut quinn::SendStream, e: &RegistryError) {
+    let (code, words) = lookup_refusal(e);
+    let refusal = Frame::Error {
+        code,
+        message: words.into(),
+    };
+    if let Ok(bytes) = refusal.encode() {
+        let _ = transport::write_all(send, &bytes).await;
+    }
+    let _ = send.finish();
+}
+
 /// Answers the device's first stream with an `Error` frame (a revoked
 /// device, a database out of reach) and lets it read it.
 async fn refuse_with(

@@ -103,11 +103,18 @@ pub(crate) async fn run_session(
     (id, first): (u64, Vec<u8>),
 ) -> Result<(), ConnectionError> {
     let store = shared.store.clone();
-    let grants = blocking({
+    let grants = match blocking({
         let (store, device) = (store.clone(), device.clone());
         move || store.grants_for(&device)
     })
-    .await??;
+    .await?
+    {
+        Ok(grants) => grants,
+        Err(e) => {
+            crate::server::refuse_stream(&mut send, &e).await;
+            return Err(e.into());
+        }
+    };
     let peer = Peer {
         device: device.id,
         attestor: shared.attestor.clone(),

@@ -133,6 +133,22 @@ fn codes_and_revocations_take_effect_on_every_relay() {
     );
     let listed = first.admin(["devices"]);
     assert!(listed.contains("revoked"), "{listed}");
+
+    // Given no store, an admin command on a PostgreSQL relay's folder does
+    // not quietly use the folder's own registry, which no relay serves.
+    let output = std::process::Command::new(tests::relay_bin())
+        .arg("--data-dir")
+        .arg(first.data_dir())
+        .arg("devices")
+        .env_remove("RELAY_STORE")
+        .env_remove("RELAY_DATA_DIR")
+        .output()
+        .expect("run relay devices");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && said.contains("keeps its data in PostgreSQL"),
+        "{said}"
+    );
 }
 
 #[test]

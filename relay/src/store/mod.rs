@@ -60,6 +60,40 @@ impl StoreLocation {
     }
 }
 
+/// File in the data folder of a relay serving from PostgreSQL, naming no
+/// more than that (no address: it may hold a password). An admin command
+/// given no store on such a folder refuses instead of using the folder's
+/// own registry, which no relay serves.
+pub const STORE_MARKER_FILE: &str = "store-is-postgresql";
+
+/// Marks `data_dir` as the folder of a relay serving from `store` (or
+/// unmarks it for the data folder's own store).
+pub fn mark_store_of(data_dir: &std::path::Path, store: &StoreLocation) -> std::io::Result<()> {
+    let marker = data_dir.join(STORE_MARKER_FILE);
+    match store {
+        StoreLocation::Postgres(_) => std::fs::write(
+            marker,
+            "This relay keeps its data in PostgreSQL (docs/POSTGRES.md).\n",
+        ),
+        StoreLocation::DataDir => match std::fs::remove_file(marker) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        },
+    }
+}
+
+/// Refuses the data folder's own store for a folder a relay serves from
+/// PostgreSQL ([`STORE_MARKER_FILE`]).
+pub fn check_store_of(
+    data_dir: &std::path::Path,
+    store: &StoreLocation,
+) -> Result<(), OpenStoreError> {
+    if *store == StoreLocation::DataDir && data_dir.join(STORE_MARKER_FILE).exists() {
+        return Err(OpenStoreError::StoreNotGiven(data_dir.to_owned()));
+    }
+    Ok(())
+}
+
 /// Never prints the database address: it may hold a password.
 impl std::fmt::Debug for StoreLocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

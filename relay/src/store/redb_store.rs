@@ -57,6 +57,11 @@ pub enum OpenStoreError {
         deployment.short()
     )]
     MissingKey { deployment: Fingerprint },
+    #[error(
+        "the relay of {0} keeps its data in PostgreSQL: give the same --store as `relay \
+         serve` (or RELAY_STORE, or --config with its relay.toml)"
+    )]
+    StoreNotGiven(std::path::PathBuf),
 }
 
 /// The relay's storage in a data folder.

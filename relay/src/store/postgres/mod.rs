@@ -118,9 +118,12 @@ impl From<tokio_postgres::Error> for DbError {
         };
         let code = db.code().code();
         // 08: connection exception; 57P: the server is shutting down or
-        // starting; 53: out of resources (too many connections, disk full).
+        // starting; 53: out of resources (too many connections, disk full);
+        // 57014: a statement ran past DATABASE_STATEMENT_TIMEOUT (a stuck
+        // or overloaded server, which answers again later).
         let words = format!("{} ({code})", db.message());
-        if code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") {
+        let out_of_reach = ["08", "57P", "53", "57014"];
+        if out_of_reach.iter().any(|class| code.starts_with(class)) {
             DbError::Unreachable(words)
         } else {
             DbError::Refused(words)
