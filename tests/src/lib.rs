@@ -26,6 +26,20 @@ use uuid::Uuid;
 /// Name of the store file inside a data folder (as `field-client` names it).
 pub const STORE_FILE: &str = "journal.redb";
 
+/// Ten of Latgale's centres (with Latvian letters, as the relay stores them).
+pub const LATGALE_CENTRES: [&str; 10] = [
+    "Daugavpils KRC",
+    "Rēzeknes KRC",
+    "Ludzas KRC",
+    "Krāslavas KRC",
+    "Balvu KRC",
+    "Preiļu KRC",
+    "Līvānu KRC",
+    "Aglonas KRC",
+    "Viļānu KRC",
+    "Dagdas KRC",
+];
+
 /// Every Latvian letter with a diacritic, small and capital.
 pub const LATVIAN_LETTERS: &str = "āčēģīķļņšūž ĀČĒĢĪĶĻŅŠŪŽ";
 

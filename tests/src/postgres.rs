@@ -52,18 +52,26 @@ pub fn fresh_database() -> String {
 
 /// Runs `sql` on the database at `url`, to its end.
 pub fn run(url: &str, sql: &str) {
+    with_client(url, async |client| {
+        client
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    });
+}
+
+/// Runs `work` with a connection to the database at `url`.
+fn with_client<T>(url: &str, work: impl AsyncFnOnce(&tokio_postgres::Client) -> T) -> T {
     runtime().block_on(async {
         let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
             .await
             .unwrap_or_else(|e| panic!("cannot reach the tests' PostgreSQL at {url}: {e}"));
         let driving = tokio::spawn(connection);
-        client
-            .batch_execute(sql)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let out = work(&client).await;
         drop(client);
         let _ = driving.await;
-    });
+        out
+    })
 }
 
 /// `url` with its database replaced by `name`.
@@ -88,11 +96,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 /// The bytes of file `hash` of journal `journal` as the relay's database at
 /// `url` holds them, if it holds the whole file (its type is known).
 pub fn whole_file(url: &str, journal: Uuid, hash: &[u8; 32]) -> Option<Vec<u8>> {
-    runtime().block_on(async {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("cannot reach the tests' PostgreSQL at {url}: {e}"));
-        let driving = tokio::spawn(connection);
+    with_client(url, async |client| {
         let row = client
             .query_opt(
                 "SELECT (SELECT string_agg(c.chunk, ''::bytea ORDER BY c.number) \
@@ -103,8 +107,6 @@ pub fn whole_file(url: &str, journal: Uuid, hash: &[u8; 32]) -> Option<Vec<u8>> 
             )
             .await
             .unwrap_or_else(|e| panic!("read a file from the relay's database: {e}"));
-        drop(client);
-        let _ = driving.await;
         row.map(|row| row.get::<_, Vec<u8>>(0))
     })
 }
@@ -114,11 +116,7 @@ pub fn whole_file(url: &str, journal: Uuid, hash: &[u8; 32]) -> Option<Vec<u8>> 
 /// remove). Rows only: docs/POSTGRES.md says what PostgreSQL keeps
 /// elsewhere (its write-ahead log, dead rows before a vacuum, backups).
 pub fn rows_hold(url: &str, text: &str) -> bool {
-    runtime().block_on(async {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("cannot reach the tests' PostgreSQL at {url}: {e}"));
-        let driving = tokio::spawn(connection);
+    with_client(url, async |client| {
         let row = client
             .query_one(
                 "SELECT EXISTS (SELECT 1 FROM krc_journal_change WHERE position($1 in change) > 0) \
@@ -128,8 +126,6 @@ pub fn rows_hold(url: &str, text: &str) -> bool {
             )
             .await
             .unwrap_or_else(|e| panic!("search the relay's database: {e}"));
-        drop(client);
-        let _ = driving.await;
         row.get::<_, bool>(0)
     })
 }

@@ -68,6 +68,23 @@ impl Bookkeeping {
         self.note(device, note);
     }
 
+    /// Writes every note with `write`; notes it failed to write are kept
+    /// for the next flush, under any noted meanwhile.
+    pub fn flush<E>(
+        &self,
+        write: impl FnOnce(&HashMap<Uuid, DeviceNote>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let notes = self.take();
+        if notes.is_empty() {
+            return Ok(());
+        }
+        let written = write(&notes);
+        if written.is_err() {
+            self.restore(notes);
+        }
+        written
+    }
+
     pub fn note(&self, device: Uuid, note: DeviceNote) {
         let mut notes = self.lock();
         let merged = notes.get(&device).copied().unwrap_or_default().then(note);

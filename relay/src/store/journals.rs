@@ -14,10 +14,10 @@
 //! - An erasure rebuilds the journal without holding it and swaps the
 //!   rebuilt journal in only if nothing changed meanwhile.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 use automerge::ChangeHash;
@@ -34,9 +34,9 @@ use sync_core::sync::{Received, check_received};
 use sync_core::{ActivityId, JournalError};
 use uuid::Uuid;
 
+use super::slots::{self, Recency, lock};
 use crate::limits::{
-    COMPACT_WHEN_QUIET_FOR, JOURNAL_FILE_CACHE_BYTES, MAX_ERASURE_ATTEMPTS, MAX_JOURNALS_IN_MEMORY,
-    compaction_overdue,
+    COMPACT_WHEN_QUIET_FOR, JOURNAL_FILE_CACHE_BYTES, MAX_ERASURE_ATTEMPTS, compaction_overdue,
 };
 use crate::registry::Registry;
 
@@ -130,7 +130,7 @@ pub struct Journals {
     /// so a journal's file is never opened twice.
     slots: Mutex<HashMap<Uuid, Arc<Slot>>>,
     /// Loaded journals, least recently used first.
-    recency: Mutex<VecDeque<Uuid>>,
+    recency: Recency,
 }
 
 impl Journals {
@@ -140,7 +140,7 @@ impl Journals {
             dir: dir.to_owned(),
             registry,
             slots: Mutex::new(HashMap::new()),
-            recency: Mutex::new(VecDeque::new()),
+            recency: Recency::default(),
         }
     }
 
@@ -151,7 +151,7 @@ impl Journals {
 
     /// Number of journals loaded now (for tests and metrics).
     pub fn loaded_count(&self) -> usize {
-        lock(&self.recency).len()
+        self.recency.len()
     }
 
     /// Drops every loaded journal; each reloads from its file on next use.
@@ -160,7 +160,7 @@ impl Journals {
         for slot in slots {
             *write_slot(&slot) = None;
         }
-        lock(&self.recency).clear();
+        self.recency.clear();
     }
 
     /// A copy of the journal as it is now (for tests, benches and tools).
@@ -597,7 +597,7 @@ impl Journals {
     /// synced lately is in memory and costs no loading), then the others
     /// from their files.
     fn holder_of(&self, activity: ActivityId) -> Result<Uuid, EraseError> {
-        let loaded: Vec<Uuid> = lock(&self.recency).iter().rev().copied().collect();
+        let loaded = self.recency.most_recent_first();
         let on_disk = self
             .journal_files()?
             .into_iter()
@@ -693,7 +693,7 @@ impl Journals {
             Err(WriteFailure::Kept(e)) => Err(e),
             Err(WriteFailure::Reload(e)) => {
                 *guard = None;
-                lock(&self.recency).retain(|j| *j != journal);
+                self.recency.forget(journal);
                 Err(e)
             }
         }
@@ -743,30 +743,17 @@ impl Journals {
     }
 
     fn touch(&self, journal: Uuid) {
-        let mut recency = lock(&self.recency);
-        if recency.back() != Some(&journal) {
-            recency.retain(|j| *j != journal);
-            recency.push_back(journal);
-        }
+        self.recency.touch(journal);
     }
 
     /// `journal` was loaded: past the limit, the least recently used idle
     /// journals are closed (a busy one stays; the next load tries again).
     fn loaded(&self, journal: Uuid) {
-        let candidates: Vec<Uuid> = {
-            let mut recency = lock(&self.recency);
-            recency.retain(|j| *j != journal);
-            recency.push_back(journal);
-            let excess = recency.len().saturating_sub(MAX_JOURNALS_IN_MEMORY);
-            recency.iter().take(excess).copied().collect()
-        };
-        for old in candidates {
+        self.recency.loaded(journal, |old| {
             let slot = self.slot(old);
-            if let Ok(mut guard) = slot.open.try_write() {
-                *guard = None;
-                lock(&self.recency).retain(|j| *j != old);
-            }
-        }
+            let dropped = slot.open.try_write().map(|mut guard| *guard = None);
+            dropped.is_ok()
+        });
     }
 }
 
@@ -803,30 +790,12 @@ fn open_failure(e: OpenError) -> StorageFailure {
     }
 }
 
-/// The lock of a slot for reading. A panic while it was held for writing
-/// (Automerge can panic on some inputs) may have left the document
-/// half-changed: the journal is dropped and reloads from its file.
+/// The slot's lock for reading ([`slots::read_slot`]).
 fn read_slot(slot: &Slot) -> RwLockReadGuard<'_, Option<Open>> {
-    if slot.open.is_poisoned() {
-        drop(write_slot(slot));
-    }
-    slot.open.read().unwrap_or_else(PoisonError::into_inner)
+    slots::read_slot(&slot.open)
 }
 
+/// The slot's lock alone ([`slots::write_slot`]).
 fn write_slot(slot: &Slot) -> RwLockWriteGuard<'_, Option<Open>> {
-    match slot.open.write() {
-        Ok(guard) => guard,
-        Err(poisoned) => {
-            let mut guard = poisoned.into_inner();
-            *guard = None;
-            slot.open.clear_poison();
-            guard
-        }
-    }
-}
-
-/// A plain mutex of bookkeeping (ids only): a panic elsewhere never leaves
-/// it inconsistent, so a poisoned one is used as is.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+    slots::write_slot(&slot.open)
 }

@@ -15,6 +15,7 @@ mod journals;
 mod migrate;
 mod postgres;
 mod redb_store;
+mod slots;
 
 pub use bookkeeping::{Bookkeeping, DeviceNote};
 pub use journals::{CompactionCopy, DISK_FULL_MESSAGE, EraseError, Journals};

@@ -320,14 +320,7 @@ impl RelayStore for RedbStore {
     }
 
     fn flush_notes(&self) -> Result<(), RegistryError> {
-        let notes = self.notes.take();
-        if notes.is_empty() {
-            return Ok(());
-        }
-        let written = self.registry_op(|r| r.apply_notes(&notes));
-        if written.is_err() {
-            self.notes.restore(notes);
-        }
-        written
+        self.notes
+            .flush(|notes| self.registry_op(|r| r.apply_notes(notes)))
     }
 }

@@ -18,8 +18,8 @@
 //! - A journal whose memory may differ from the tables (a failed write, a
 //!   panic) is dropped from memory and loads again on next use.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Mutex, RwLock};
 use std::time::Instant;
 
 use automerge::{ActorId, Automerge, ChangeHash};
@@ -41,9 +41,8 @@ use tokio_postgres::IsolationLevel;
 use uuid::Uuid;
 
 use super::{Db, DbError, news};
-use crate::limits::{
-    COMPACT_WHEN_QUIET_FOR, MAX_ERASURE_ATTEMPTS, MAX_JOURNALS_IN_MEMORY, compaction_overdue,
-};
+use crate::limits::{COMPACT_WHEN_QUIET_FOR, MAX_ERASURE_ATTEMPTS, compaction_overdue};
+use crate::store::slots::{Recency, lock, read_slot, write_slot};
 
 /// A journal loaded from the tables.
 struct Loaded {
@@ -77,7 +76,7 @@ type Slot = std::sync::Arc<RwLock<Option<Loaded>>>;
 pub(super) struct PgJournals {
     slots: Mutex<HashMap<Uuid, Slot>>,
     /// Loaded journals, least recently used first.
-    recency: Mutex<VecDeque<Uuid>>,
+    recency: Recency,
     /// Journals a compaction of this relay is running for.
     compacting: Mutex<HashSet<Uuid>>,
 }
@@ -439,7 +438,7 @@ impl PgJournals {
 
     /// The journal holding `activity`: loaded ones first, then the others.
     fn holder_of(&self, db: &Db, activity: ActivityId) -> Result<Option<Uuid>, StorageFailure> {
-        let loaded: Vec<Uuid> = lock(&self.recency).iter().rev().copied().collect();
+        let loaded = self.recency.most_recent_first();
         let all = db
             .block_on(async {
                 let client = db.client().await?;
@@ -533,37 +532,24 @@ impl PgJournals {
             Err(WriteFailure::Kept(e)) => Err(e),
             Err(WriteFailure::Reload(e)) => {
                 *guard = None;
-                lock(&self.recency).retain(|j| *j != journal);
+                self.recency.forget(journal);
                 Err(e)
             }
         }
     }
 
     fn touch(&self, journal: Uuid) {
-        let mut recency = lock(&self.recency);
-        if recency.back() != Some(&journal) {
-            recency.retain(|j| *j != journal);
-            recency.push_back(journal);
-        }
+        self.recency.touch(journal);
     }
 
-    /// `journal` was loaded: past [`MAX_JOURNALS_IN_MEMORY`], the least
-    /// recently used idle journals are dropped from memory.
+    /// `journal` was loaded: past the limit, the least recently used idle
+    /// journals are dropped from memory (a busy one stays).
     fn loaded(&self, journal: Uuid) {
-        let candidates: Vec<Uuid> = {
-            let mut recency = lock(&self.recency);
-            recency.retain(|j| *j != journal);
-            recency.push_back(journal);
-            let excess = recency.len().saturating_sub(MAX_JOURNALS_IN_MEMORY);
-            recency.iter().take(excess).copied().collect()
-        };
-        for old in candidates {
+        self.recency.loaded(journal, |old| {
             let slot = self.slot(old);
-            if let Ok(mut guard) = slot.try_write() {
-                *guard = None;
-                lock(&self.recency).retain(|j| *j != old);
-            }
-        }
+            let dropped = slot.try_write().map(|mut guard| *guard = None);
+            dropped.is_ok()
+        });
     }
 }
 
@@ -1011,31 +997,6 @@ pub(super) async fn file_chunk(
         .await?
         .ok_or_else(|| DbError::Damaged(format!("chunk {number} of file {hash} is missing")))?;
     Ok(Some(row.try_get(0)?))
-}
-
-fn read_slot(slot: &RwLock<Option<Loaded>>) -> RwLockReadGuard<'_, Option<Loaded>> {
-    if slot.is_poisoned() {
-        drop(write_slot(slot));
-    }
-    slot.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The slot alone; after a panic while it was held, the journal is dropped
-/// and loads again from the tables.
-fn write_slot(slot: &RwLock<Option<Loaded>>) -> RwLockWriteGuard<'_, Option<Loaded>> {
-    match slot.write() {
-        Ok(guard) => guard,
-        Err(poisoned) => {
-            let mut guard = poisoned.into_inner();
-            *guard = None;
-            slot.clear_poison();
-            guard
-        }
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl PgJournals {

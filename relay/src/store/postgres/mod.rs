@@ -528,15 +528,8 @@ impl RelayStore for PgStore {
     }
 
     fn flush_notes(&self) -> Result<(), RegistryError> {
-        let notes = self.notes.take();
-        if notes.is_empty() {
-            return Ok(());
-        }
-        let written = self.run(registry::apply_notes(&self.db, &notes));
-        if written.is_err() {
-            self.notes.restore(notes);
-        }
-        written
+        self.notes
+            .flush(|notes| self.run(registry::apply_notes(&self.db, notes)))
     }
 }
 
