@@ -327,12 +327,13 @@ fn serve(settings: ServeSettings) -> Result<()> {
         let public = public_address.unwrap_or_else(|| local.to_string());
         std::fs::write(dir.join(relay::backup::PUBLIC_ADDRESS_FILE), &public)
             .context("cannot save the public address")?;
+        let signals = StopSignals::take_over();
         println!("relay listening on {local} key {}", relay.fingerprint());
         let data = std::fs::canonicalize(dir).unwrap_or(dir.to_owned());
         tracing::info!(%local, public = %public, data = %data.display(), "serving");
         let stop = relay.stopper();
         tokio::spawn(async move {
-            wait_for_signal().await;
+            signals.wait().await;
             let _ = stop.send(true);
         });
         relay.serve().await;
@@ -341,19 +342,40 @@ fn serve(settings: ServeSettings) -> Result<()> {
     })
 }
 
-async fn wait_for_signal() {
+/// The signals that stop the relay cleanly (SIGTERM, SIGINT; Ctrl-C
+/// elsewhere), taken over before the relay says it listens: a SIGTERM
+/// right after that line must not kill it by the default action.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
+    unix: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    fn take_over() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let unix = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(term), Ok(int)) => Some((term, int)),
+                _ => None,
+            };
+            StopSignals { unix }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut term, mut int)) = self.unix {
             tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Reads `--valid-for`: a duration humantime understands, within
