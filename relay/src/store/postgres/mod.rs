@@ -167,6 +167,7 @@ pub(crate) struct Db {
 
 impl Db {
     fn connect(url: &str, application: &str) -> Result<Db, DbError> {
+        let (url, root_cert) = take_root_cert(url)?;
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| DbError::Address(e.to_string()))?;
@@ -179,7 +180,9 @@ impl Db {
                 DATABASE_STATEMENT_TIMEOUT.as_millis()
             ));
         let tls = match config.get_ssl_mode() {
-            tokio_postgres::config::SslMode::Require => DbTls::Rustls(rustls_connector()?),
+            tokio_postgres::config::SslMode::Require => {
+                DbTls::Rustls(rustls_connector(root_cert.as_deref())?)
+            }
             _ => DbTls::Plain,
         };
         let manager = |tls: &DbTls| {
@@ -239,8 +242,53 @@ impl Drop for Db {
     }
 }
 
-/// TLS to the database through rustls, trusting the system's authorities.
-fn rustls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, DbError> {
+/// The address without its `sslrootcert=FILE` (libpq's name for it, which
+/// tokio-postgres does not take), and that file: the authority that signed
+/// the database's certificate (an office's own), trusted instead of the
+/// system's.
+fn take_root_cert(url: &str) -> Result<(String, Option<std::path::PathBuf>), DbError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), None));
+    };
+    let mut root_cert = None;
+    let mut kept = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        if key == "sslrootcert" {
+            root_cert = Some(std::path::PathBuf::from(value.into_owned()));
+        } else {
+            kept.append_pair(&key, &value);
+        }
+    }
+    let kept = kept.finish();
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{kept}")
+    };
+    Ok((url, root_cert))
+}
+
+/// The authorities in the PEM file `path`.
+fn root_certs_in(path: &std::path::Path) -> Result<rustls::RootCertStore, DbError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let unreadable = |e: &dyn std::fmt::Display| {
+        DbError::Tls(format!("cannot read the authority {}: {e}", path.display()))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| unreadable(&e))? {
+        roots
+            .add(cert.map_err(|e| unreadable(&e))?)
+            .map_err(|e| unreadable(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(unreadable(&"it holds no certificate"));
+    }
+    Ok(roots)
+}
+
+/// The system's certificate authorities.
+fn system_roots() -> Result<rustls::RootCertStore, DbError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         // One unreadable certificate of the system's does not stop the rest.
@@ -253,6 +301,18 @@ fn rustls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, DbErro
                 .into(),
         ));
     }
+    Ok(roots)
+}
+
+/// TLS to the database through rustls, trusting the authority in
+/// `root_cert` when given, else the system's.
+fn rustls_connector(
+    root_cert: Option<&std::path::Path>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, DbError> {
+    let roots = match root_cert {
+        Some(path) => root_certs_in(path)?,
+        None => system_roots()?,
+    };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
