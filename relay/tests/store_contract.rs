@@ -475,3 +475,55 @@ fn a_journal_compacted_as_the_store_starts_keeps_every_change() {
         );
     }
 }
+
+/// Batches each of two relays stores into one journal at once.
+const BATCHES_EACH: usize = 100;
+
+#[test]
+fn two_relays_storing_into_one_journal_at_once_while_one_compacts_lose_nothing() {
+    let url = fresh_database();
+    let first = PgStore::connect(&url).expect("the first relay's store");
+    let second = PgStore::connect(&url).expect("the second relay's store");
+    let centre = RegistryAdmin::add_centre(&first, "Dagdas KRC", Utc::now())
+        .expect("a centre")
+        .id;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (ids, compactions) = std::thread::scope(|scope| {
+        let storing = [&first, &second].map(|store| {
+            scope.spawn(move || {
+                (0..BATCHES_EACH)
+                    .flat_map(|_| common::record(store, centre))
+                    .collect::<Vec<_>>()
+            })
+        });
+        // The first relay compacts whenever due, while both store.
+        let compacting = scope.spawn(|| {
+            let mut compactions = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                compactions += first.maintain_all();
+            }
+            compactions
+        });
+        let stored: Vec<_> = storing.into_iter().map(|s| s.join()).collect();
+        // Told before a failure is reported, or the compacting loop waits on.
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let compactions = compacting.join().expect("compactions");
+        let ids: Vec<ActivityId> = stored
+            .into_iter()
+            .flat_map(|s| s.expect("a relay stored"))
+            .collect();
+        (ids, compactions)
+    });
+    assert!(compactions > 0, "a compaction ran while both stored");
+    // Each relay, and one started afresh, hold every change of both.
+    let fresh = PgStore::connect(&url).expect("a third relay's store");
+    let heads = fresh.state(centre).expect("state").1;
+    for store in [&first, &second, &fresh] {
+        assert_eq!(store.state(centre).expect("state").1, heads);
+        let journal = held(store, centre);
+        assert_eq!(journal.activities().expect("read").len(), ids.len());
+        for id in &ids {
+            assert!(journal.contains(*id).expect("read"), "{id:?} kept");
+        }
+    }
+}
