@@ -240,8 +240,15 @@ pub(super) async fn enrol(
         .await
         .map_err(failed)?
         .ok_or(RegistryError::UnknownCode)?;
-    let (centre, office): (Uuid, bool) = (code.get(0), code.get(1));
-    registry::check_redeemable(code.get(3), code.get(2), request.now)?;
+    let (centre, office): (Uuid, bool) = (
+        code.try_get(0).map_err(failed)?,
+        code.try_get(1).map_err(failed)?,
+    );
+    let (used_by, expires_at) = (
+        code.try_get(3).map_err(failed)?,
+        code.try_get(2).map_err(failed)?,
+    );
+    registry::check_redeemable(used_by, expires_at, request.now)?;
     let taken = tx
         .query_opt(
             "SELECT 1 FROM krc_device WHERE id = $1 OR cert_sha256 = $2",
@@ -300,7 +307,9 @@ pub(super) async fn enrolled_with(
         )
         .await
         .map_err(DbError::from)?
-        .map(|row| row.get(0));
+        .map(|row| row.try_get(0))
+        .transpose()
+        .map_err(DbError::from)?;
     if used_by.flatten() != Some(device) {
         return Ok(None);
     }

@@ -63,7 +63,7 @@ pub(super) async fn version(client: &impl GenericClient) -> Result<i32, DbError>
             &[],
         )
         .await?;
-    Ok(row.get(0))
+    Ok(row.try_get(0)?)
 }
 
 /// The office's own centre, made with the tables.
@@ -75,7 +75,7 @@ async fn office_centre(client: &impl GenericClient) -> Result<Uuid, DbError> {
         )
         .await?;
     if let Some(row) = found {
-        let bytes: Vec<u8> = row.get(0);
+        let bytes: Vec<u8> = row.try_get(0)?;
         return Uuid::from_slice(&bytes)
             .map_err(|_| DbError::Damaged("the office centre's id is unreadable".into()));
     }
